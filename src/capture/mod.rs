@@ -1,0 +1,712 @@
+//! Stage 1: capture reading.
+//!
+//! Streams frames out of pcap (both byte orders, µs/ns, the "modified"
+//! variant) and pcapng (several sections and interfaces, per-interface link
+//! type and timestamp resolution) with memory bounded by one record. Frame
+//! numbers count from 1 across the whole file, as Wireshark numbers them.
+//! A truncated or corrupt file ends the stream with an error that names the
+//! file, the byte offset and the last good frame; the frames read before it
+//! have already been handed out.
+
+pub mod input;
+
+use crate::timestamp::Timestamp;
+use input::{Compression, Container, OpenError, Opened, RawHandle};
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based, across all sections, as Wireshark numbers frames.
+    pub number: u64,
+    pub ts: Timestamp,
+    /// LINKTYPE_* value of the interface that captured it.
+    pub linktype: u32,
+    pub data: &'a [u8],
+    /// Length on the wire (larger than `data` when the snaplen cut it).
+    pub orig_len: u32,
+    pub interface: u32,
+}
+
+/// What went wrong while reading a capture.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureErrorKind {
+    #[error("{0}")]
+    Open(String),
+    #[error("read error: {0}")]
+    Io(String),
+    #[error("the file ends in the middle of a record (truncated capture)")]
+    Truncated,
+    #[error("malformed {0}")]
+    Malformed(String),
+    #[error("a record claims {0} bytes, more than the {1}-byte limit")]
+    TooLarge(u64, u64),
+}
+
+/// A capture error, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {kind} at byte offset {offset}{where_}", where_ = self.location())]
+pub struct CaptureError {
+    pub path: String,
+    pub kind: CaptureErrorKind,
+    /// Frames successfully read before the error.
+    pub frames_read: u64,
+    /// Offset in the (decompressed) capture stream.
+    pub offset: u64,
+    pub compressed: bool,
+}
+
+impl CaptureError {
+    fn location(&self) -> String {
+        let stream = if self.compressed {
+            " of the decompressed stream"
+        } else {
+            ""
+        };
+        if self.frames_read == 0 {
+            format!("{stream} (before the first frame)")
+        } else {
+            format!(
+                "{stream} (after frame {}, in frame {} or the block after it)",
+                self.frames_read,
+                self.frames_read + 1
+            )
+        }
+    }
+}
+
+impl Serialize for CaptureError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CaptureError", 5)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("message", &self.to_string())?;
+        st.serialize_field("frames_read", &self.frames_read)?;
+        st.serialize_field("byte_offset", &self.offset)?;
+        st.serialize_field("offset_in_decompressed_stream", &self.compressed)?;
+        st.end()
+    }
+}
+
+/// A link type seen in the capture.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkType {
+    pub id: u32,
+    pub name: &'static str,
+}
+
+/// LINKTYPE_* names for the link types the decoder knows.
+pub fn linktype_name(id: u32) -> &'static str {
+    match id {
+        0 => "NULL",
+        1 => "ETHERNET",
+        12 | 14 | 101 => "RAW",
+        108 => "LOOP",
+        113 => "LINUX_SLL",
+        228 => "IPV4",
+        229 => "IPV6",
+        239 => "NFLOG",
+        252 => "WIRESHARK_UPPER_PDU",
+        276 => "LINUX_SLL2",
+        _ => "other",
+    }
+}
+
+/// Facts about the file, for the report header.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureInfo {
+    pub path: String,
+    /// SHA-256 of the file as stored (compressed bytes for a .gz).
+    pub sha256: String,
+    pub file_bytes: u64,
+    pub compression: Option<&'static str>,
+    pub format: String,
+    pub link_types: Vec<LinkType>,
+    pub sections: u32,
+    pub interfaces: u32,
+    pub frames: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy)]
+struct Interface {
+    linktype: u32,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+/// The largest record accepted; larger claims are corruption (pcapng blocks
+/// of real captures stay well under a megabyte even with jumbo frames).
+pub const MAX_RECORD: usize = 16 << 20;
+const BUF_INITIAL: usize = 1 << 20;
+
+/// A streaming frame reader.
+pub struct CaptureReader {
+    name: String,
+    compression: Compression,
+    raw: RawHandle,
+    last_io_error: Arc<Mutex<Option<String>>>,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    meta: Meta,
+    buf_size: usize,
+}
+
+/// Everything learnt from the blocks read so far.
+struct Meta {
+    container: Container,
+    format: String,
+    pcap_linktype: u32,
+    pcap_nanos: bool,
+    ng_big_endian: bool,
+    ifaces: Vec<Interface>,
+    sections: u32,
+    total_ifaces: u32,
+    frames: u64,
+    link_types: BTreeSet<u32>,
+    first_ts: Option<Timestamp>,
+    last_ts: Option<Timestamp>,
+}
+
+impl CaptureReader {
+    /// Opens `path` (`-` for standard input).
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let name = path.to_string_lossy().into_owned();
+        let opened = input::open(path).map_err(|e| open_error(&name, e))?;
+        Self::from_opened(opened)
+    }
+
+    /// Wraps an already opened input.
+    pub fn from_opened(o: Opened) -> Result<Self, CaptureError> {
+        let Opened {
+            name,
+            compression,
+            container,
+            raw,
+            last_io_error,
+            reader,
+        } = o;
+        let err = |kind| CaptureError {
+            path: name.clone(),
+            kind,
+            frames_read: 0,
+            offset: 0,
+            compressed: compression != Compression::None,
+        };
+        let reader: Box<dyn PcapReaderIterator + Send> = match container {
+            Container::Pcap => Box::new(
+                LegacyPcapReader::new(BUF_INITIAL, reader)
+                    .map_err(|e| err(header_error(&e, "pcap file header")))?,
+            ),
+            Container::PcapNg => Box::new(
+                PcapNGReader::new(BUF_INITIAL, reader)
+                    .map_err(|e| err(header_error(&e, "pcapng section header")))?,
+            ),
+        };
+        Ok(CaptureReader {
+            name,
+            compression,
+            raw,
+            last_io_error,
+            reader,
+            meta: Meta {
+                container,
+                format: String::new(),
+                pcap_linktype: 0,
+                pcap_nanos: false,
+                ng_big_endian: false,
+                ifaces: Vec::new(),
+                sections: 0,
+                total_ifaces: 0,
+                frames: 0,
+                link_types: BTreeSet::new(),
+                first_ts: None,
+                last_ts: None,
+            },
+            buf_size: BUF_INITIAL,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Raw (stored) bytes consumed so far, for progress reporting.
+    pub fn raw_bytes_read(&self) -> u64 {
+        self.raw.bytes_read()
+    }
+
+    /// Calls `f` for every frame until the end of the file or an error.
+    pub fn for_each(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<(), CaptureError> {
+        let mut last_incomplete_at = None;
+        loop {
+            let consumed = self.reader.consumed() as u64;
+            let step = match self.reader.next() {
+                Ok((len, block)) => {
+                    last_incomplete_at = None;
+                    let r = self.meta.handle_block(block, f);
+                    Step::Consume(len, r)
+                }
+                Err(PcapError::Eof) => return Ok(()),
+                Err(PcapError::Incomplete(_)) => {
+                    if last_incomplete_at == Some(consumed) && self.reader.reader_exhausted() {
+                        Step::Fail(CaptureErrorKind::Truncated)
+                    } else {
+                        last_incomplete_at = Some(consumed);
+                        Step::Refill
+                    }
+                }
+                Err(PcapError::UnexpectedEof) => Step::Fail(CaptureErrorKind::Truncated),
+                Err(PcapError::BufferTooSmall) => Step::Grow,
+                Err(PcapError::ReadError) => Step::Fail(CaptureErrorKind::Io(
+                    self.last_io_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                        .unwrap_or_else(|| "the input could not be read".into()),
+                )),
+                Err(e) => Step::Fail(CaptureErrorKind::Malformed(format!(
+                    "{} block ({})",
+                    container_name(self.meta.container),
+                    short_error(&e)
+                ))),
+            };
+            match step {
+                Step::Consume(len, r) => {
+                    self.reader.consume(len);
+                    if let Err(kind) = r {
+                        return Err(self.error(kind, consumed));
+                    }
+                }
+                Step::Refill => {
+                    if let Err(e) = self.reader.refill() {
+                        let kind = match e {
+                            PcapError::ReadError => CaptureErrorKind::Io(
+                                self.last_io_error
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .clone()
+                                    .unwrap_or_else(|| "the input could not be read".into()),
+                            ),
+                            other => CaptureErrorKind::Malformed(short_error(&other)),
+                        };
+                        return Err(self.error(kind, consumed));
+                    }
+                }
+                Step::Grow => {
+                    let claimed = self.claimed_record_len();
+                    if claimed > MAX_RECORD as u64 || self.buf_size >= MAX_RECORD {
+                        return Err(self.error(
+                            CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64),
+                            consumed,
+                        ));
+                    }
+                    let want = (claimed as usize + 64)
+                        .max(self.buf_size * 2)
+                        .min(MAX_RECORD + 64);
+                    self.reader.grow(want);
+                    self.buf_size = want;
+                }
+                Step::Fail(kind) => return Err(self.error(kind, consumed)),
+            }
+        }
+    }
+
+    /// Length the record at the head of the buffer says it has.
+    fn claimed_record_len(&self) -> u64 {
+        let d = self.reader.data();
+        if d.len() < 12 {
+            return 0;
+        }
+        let rd = |o: usize, be: bool| {
+            let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
+            if be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        match self.meta.container {
+            Container::Pcap => rd(8, self.meta.format.contains("big-endian")) as u64 + 16,
+            Container::PcapNg => rd(4, self.meta.ng_big_endian) as u64,
+        }
+    }
+
+    fn error(&self, kind: CaptureErrorKind, offset: u64) -> CaptureError {
+        CaptureError {
+            path: self.name.clone(),
+            kind,
+            frames_read: self.meta.frames,
+            offset,
+            compressed: self.compression != Compression::None,
+        }
+    }
+
+    /// Finishes hashing the file and describes it. Call after `for_each`.
+    pub fn info(&self) -> CaptureInfo {
+        let (sha256, file_bytes) = self.raw.finish();
+        let m = &self.meta;
+        CaptureInfo {
+            path: self.name.clone(),
+            sha256,
+            file_bytes,
+            compression: self.compression.name(),
+            format: m.format.clone(),
+            link_types: m
+                .link_types
+                .iter()
+                .map(|&id| LinkType {
+                    id,
+                    name: linktype_name(id),
+                })
+                .collect(),
+            sections: m.sections,
+            interfaces: m.total_ifaces,
+            frames: m.frames,
+            first_ts: m.first_ts,
+            last_ts: m.last_ts,
+        }
+    }
+}
+
+enum Step {
+    Consume(usize, Result<(), CaptureErrorKind>),
+    Refill,
+    Grow,
+    Fail(CaptureErrorKind),
+}
+
+impl Meta {
+    fn emit(
+        &mut self,
+        ts: Timestamp,
+        linktype: u32,
+        data: &[u8],
+        orig_len: u32,
+        interface: u32,
+        f: &mut dyn FnMut(&Frame<'_>),
+    ) {
+        self.frames += 1;
+        self.link_types.insert(linktype);
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+        }
+        self.last_ts = Some(ts);
+        f(&Frame {
+            number: self.frames,
+            ts,
+            linktype,
+            data,
+            orig_len,
+            interface,
+        });
+    }
+
+    fn iface(&self, id: u32) -> Result<Interface, CaptureErrorKind> {
+        self.ifaces.get(id as usize).copied().ok_or_else(|| {
+            CaptureErrorKind::Malformed(format!(
+                "packet block: interface {id} was never described (section has {})",
+                self.ifaces.len()
+            ))
+        })
+    }
+
+    fn handle_block(
+        &mut self,
+        block: PcapBlockOwned<'_>,
+        f: &mut dyn FnMut(&Frame<'_>),
+    ) -> Result<(), CaptureErrorKind> {
+        let st = self;
+        match block {
+            PcapBlockOwned::LegacyHeader(h) => {
+                st.pcap_linktype = (h.network.0 as u32) & 0x0fff_ffff;
+                st.pcap_nanos = h.is_nanosecond_precision();
+                st.format = format!(
+                    "pcap {}.{} ({}, {}{})",
+                    h.version_major,
+                    h.version_minor,
+                    if h.is_bigendian() {
+                        "big-endian"
+                    } else {
+                        "little-endian"
+                    },
+                    if h.is_nanosecond_precision() {
+                        "ns"
+                    } else {
+                        "µs"
+                    },
+                    if h.is_modified_format() {
+                        ", modified format"
+                    } else {
+                        ""
+                    }
+                );
+                st.sections = 1;
+                st.total_ifaces = 1;
+                Ok(())
+            }
+            PcapBlockOwned::Legacy(b) => {
+                let frac = if st.pcap_nanos {
+                    b.ts_usec as i64
+                } else {
+                    b.ts_usec as i64 * 1000
+                };
+                let ts = Timestamp::from_parts(b.ts_sec as i64, frac);
+                let caplen = (b.caplen as usize).min(b.data.len());
+                let lt = st.pcap_linktype;
+                st.emit(ts, lt, &b.data[..caplen], b.origlen, 0, f);
+                Ok(())
+            }
+            PcapBlockOwned::NG(block) => st.handle_ng(block, f),
+        }
+    }
+
+    fn handle_ng(
+        &mut self,
+        block: Block<'_>,
+        f: &mut dyn FnMut(&Frame<'_>),
+    ) -> Result<(), CaptureErrorKind> {
+        let st = self;
+        match block {
+            Block::SectionHeader(shb) => {
+                st.sections += 1;
+                st.ng_big_endian = shb.big_endian();
+                st.ifaces.clear();
+                if st.format.is_empty() {
+                    st.format = format!(
+                        "pcapng {}.{} ({})",
+                        shb.major_version,
+                        shb.minor_version,
+                        if shb.big_endian() {
+                            "big-endian"
+                        } else {
+                            "little-endian"
+                        }
+                    );
+                }
+                Ok(())
+            }
+            Block::InterfaceDescription(idb) => {
+                // An unknown resolution is corruption; fall back to the
+                // default (µs) rather than dropping the interface's packets.
+                let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                st.total_ifaces += 1;
+                st.ifaces.push(Interface {
+                    linktype: (idb.linktype.0 as u32) & 0x0fff_ffff,
+                    resolution,
+                    offset_secs: idb.ts_offset(),
+                });
+                Ok(())
+            }
+            Block::EnhancedPacket(epb) => {
+                let iface = st.iface(epb.if_id)?;
+                let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                let ts = ng_timestamp(units, iface);
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                st.emit(
+                    ts,
+                    iface.linktype,
+                    &epb.data[..caplen],
+                    epb.origlen,
+                    epb.if_id,
+                    f,
+                );
+                Ok(())
+            }
+            Block::SimplePacket(spb) => {
+                let iface = st.iface(0)?;
+                // A simple packet has no timestamp; reuse the last one so that
+                // time-based logic stays monotonic.
+                let ts = st.last_ts.unwrap_or_default();
+                let caplen = (spb.origlen as usize).min(spb.data.len());
+                st.emit(ts, iface.linktype, &spb.data[..caplen], spb.origlen, 0, f);
+                Ok(())
+            }
+            Block::Unknown(ub) if ub.block_type == OBSOLETE_PACKET_BLOCK => {
+                let be = st.ng_big_endian;
+                let d = ub.data;
+                if d.len() < 20 {
+                    return Err(CaptureErrorKind::Malformed(
+                        "pcapng obsolete packet block".into(),
+                    ));
+                }
+                let u16_at = |o: usize| {
+                    let b = [d[o], d[o + 1]];
+                    if be {
+                        u16::from_be_bytes(b)
+                    } else {
+                        u16::from_le_bytes(b)
+                    }
+                };
+                let u32_at = |o: usize| {
+                    let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
+                    if be {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                };
+                let if_id = u16_at(0) as u32;
+                let iface = st.iface(if_id)?;
+                let units = ((u32_at(4) as u64) << 32) | u32_at(8) as u64;
+                let caplen = (u32_at(12) as usize).min(d.len() - 20);
+                let ts = ng_timestamp(units, iface);
+                st.emit(
+                    ts,
+                    iface.linktype,
+                    &d[20..20 + caplen],
+                    u32_at(16),
+                    if_id,
+                    f,
+                );
+                Ok(())
+            }
+            // Statistics, name resolution, secrets, custom blocks: not packets.
+            _ => Ok(()),
+        }
+    }
+}
+
+fn container_name(c: Container) -> &'static str {
+    match c {
+        Container::Pcap => "pcap",
+        Container::PcapNg => "pcapng",
+    }
+}
+
+/// Block type of the pcapng Packet Block (obsolete, still written by old
+/// tools and counted as a frame by Wireshark).
+const OBSOLETE_PACKET_BLOCK: u32 = 2;
+
+fn ng_timestamp(units: u64, iface: Interface) -> Timestamp {
+    let r = iface.resolution as u128;
+    let u = units as u128;
+    let secs = (u / r) as i64;
+    let nanos = ((u % r) * 1_000_000_000 / r) as i64;
+    Timestamp::from_parts(secs.saturating_add(iface.offset_secs), nanos)
+}
+
+fn header_error(e: &PcapError<&[u8]>, what: &str) -> CaptureErrorKind {
+    match e {
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::Eof => {
+            CaptureErrorKind::Truncated
+        }
+        PcapError::ReadError => CaptureErrorKind::Io("the input could not be read".into()),
+        other => CaptureErrorKind::Malformed(format!("{what} ({})", short_error(other))),
+    }
+}
+
+fn short_error(e: &PcapError<&[u8]>) -> String {
+    match e {
+        PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => format!("{k:?}"),
+        PcapError::HeaderNotRecognized => "header not recognized".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn open_error(name: &str, e: OpenError) -> CaptureError {
+    CaptureError {
+        path: name.to_string(),
+        kind: CaptureErrorKind::Open(e.to_string()),
+        frames_read: 0,
+        offset: 0,
+        compressed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian µs pcap with the given link type and records.
+    pub(crate) fn pcap(linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&65535u32.to_le_bytes());
+        v.extend_from_slice(&linktype.to_le_bytes());
+        for (s, us, d) in records {
+            v.extend_from_slice(&s.to_le_bytes());
+            v.extend_from_slice(&us.to_le_bytes());
+            v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+            v.extend_from_slice(d);
+        }
+        v
+    }
+
+    fn read_all(bytes: Vec<u8>) -> (Vec<(u64, i64, usize)>, Result<(), CaptureError>) {
+        let o = input::open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes))).unwrap();
+        let mut r = CaptureReader::from_opened(o).unwrap();
+        let mut out = Vec::new();
+        let res = r.for_each(&mut |fr| out.push((fr.number, fr.ts.0, fr.data.len())));
+        (out, res)
+    }
+
+    #[test]
+    fn reads_pcap_frames_numbered_from_one() {
+        let (frames, res) = read_all(pcap(1, &[(10, 5, b"abc"), (11, 0, b"defg")]));
+        res.unwrap();
+        assert_eq!(frames, vec![(1, 10_000_005_000, 3), (2, 11_000_000_000, 4)]);
+    }
+
+    #[test]
+    fn truncated_pcap_keeps_frames_and_names_offset() {
+        let mut b = pcap(1, &[(10, 5, b"abc"), (11, 0, b"defghij")]);
+        b.truncate(b.len() - 3);
+        let (frames, res) = read_all(b);
+        assert_eq!(frames.len(), 1);
+        let e = res.unwrap_err();
+        assert_eq!(e.kind, CaptureErrorKind::Truncated);
+        assert_eq!(e.frames_read, 1);
+        assert_eq!(e.offset, 24 + 16 + 3);
+        assert!(e.to_string().contains("mem: the file ends"), "{e}");
+    }
+
+    #[test]
+    fn absurd_caplen_is_an_error_not_an_allocation() {
+        let mut b = pcap(1, &[(10, 5, b"abc")]);
+        let mut rec = Vec::new();
+        rec.extend_from_slice(&1u32.to_le_bytes());
+        rec.extend_from_slice(&0u32.to_le_bytes());
+        rec.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        rec.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        b.extend_from_slice(&rec);
+        b.extend_from_slice(&[0u8; 100]);
+        let (frames, res) = read_all(b);
+        assert_eq!(frames.len(), 1);
+        let e = res.unwrap_err();
+        assert!(
+            matches!(
+                e.kind,
+                CaptureErrorKind::TooLarge(..) | CaptureErrorKind::Truncated
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn pcapng_timestamps_use_interface_resolution() {
+        let iface = Interface {
+            linktype: 1,
+            resolution: 1_000_000_000,
+            offset_secs: 0,
+        };
+        assert_eq!(ng_timestamp(1_500_000_000, iface).0, 1_500_000_000);
+        let iface = Interface {
+            linktype: 1,
+            resolution: 1 << 10,
+            offset_secs: 100,
+        };
+        assert_eq!(ng_timestamp(512, iface).0, 100_500_000_000);
+    }
+}

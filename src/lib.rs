@@ -1,0 +1,10 @@
+//! portmortem: forensic analysis of FTP control channels in packet captures.
+//!
+//! The modules follow the pipeline, each owning one stage and its types:
+//! capture reading → link/IP/TCP decoding → TCP reassembly → FTP sessions →
+//! analysis rules → two-capture correlation → reports.
+
+pub mod bytes;
+pub mod capture;
+pub mod decode;
+pub mod timestamp;

@@ -1,0 +1,95 @@
+//! Capture timestamps.
+//!
+//! Kept as signed nanoseconds since the Unix epoch: pcap gives µs or ns,
+//! pcapng any power of 10 or 2 plus an offset, and the two-capture compare
+//! needs signed differences. Shown as RFC 3339 in UTC, the time zone every
+//! report states.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+    pub fn from_parts(secs: i64, nanos: i64) -> Self {
+        Timestamp(
+            secs.saturating_mul(Self::NANOS_PER_SEC)
+                .saturating_add(nanos),
+        )
+    }
+
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds from `earlier` to `self` (negative when `self` is earlier).
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        self.0.saturating_sub(earlier.0) as f64 / 1e9
+    }
+
+    /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-24T03:58:33.123456789Z`.
+    pub fn rfc3339(self) -> String {
+        match OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+        {
+            Some(s) => s,
+            None => format!("{}ns", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// A duration in seconds, rounded for people (3 significant decimals).
+pub fn fmt_secs(secs: f64) -> String {
+    if secs.abs() >= 10.0 {
+        format!("{secs:.1} s")
+    } else if secs.abs() >= 0.001 {
+        format!("{secs:.3} s")
+    } else {
+        format!("{:.0} µs", secs * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_with_nanos() {
+        let t = Timestamp::from_parts(1_371_506_340, 463_468_000);
+        assert_eq!(t.rfc3339(), "2013-06-17T21:59:00.463468Z");
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn past_2038() {
+        let t = Timestamp::from_parts(2_164_233_600, 0);
+        assert_eq!(t.rfc3339(), "2038-08-01T00:00:00Z");
+    }
+
+    #[test]
+    fn differences() {
+        let a = Timestamp::from_parts(10, 0);
+        let b = Timestamp::from_parts(12, 500_000_000);
+        assert!((b.secs_since(a) - 2.5).abs() < 1e-9);
+        assert_eq!(fmt_secs(2.5), "2.500 s");
+        assert_eq!(fmt_secs(0.0002), "200 µs");
+    }
+}
