@@ -7,4 +7,5 @@
 pub mod bytes;
 pub mod capture;
 pub mod decode;
+pub mod reassembly;
 pub mod timestamp;

@@ -1,0 +1,274 @@
+//! A TCP connection: the two directions' reassemblers plus the handshake
+//! and teardown facts the FTP rules need (who sent SYN, SYN-ACK, FIN, RST,
+//! and when).
+
+use super::{Chunk, DirStats, Limits, Origin, Reassembler, StreamSink};
+use crate::decode::TcpSegment;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// Which end sent a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// Receives both directions of a connection.
+pub trait ConnSink {
+    fn data(&mut self, side: Side, chunk: &Chunk<'_>);
+    fn gap(&mut self, side: Side, offset: u64, len: u64, at: Origin);
+}
+
+struct SideSink<'a> {
+    side: Side,
+    sink: &'a mut dyn ConnSink,
+}
+
+impl StreamSink for SideSink<'_> {
+    fn data(&mut self, chunk: &Chunk<'_>) {
+        self.sink.data(self.side, chunk)
+    }
+    fn gap(&mut self, offset: u64, len: u64, at: Origin) {
+        self.sink.gap(self.side, offset, len, at)
+    }
+}
+
+/// Handshake and teardown as seen in the capture.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Lifecycle {
+    pub syn_frame: Option<u64>,
+    pub syn_ack_frame: Option<u64>,
+    pub client_fin_frame: Option<u64>,
+    pub server_fin_frame: Option<u64>,
+    pub rst_frame: Option<u64>,
+    pub rst_by: Option<Side>,
+}
+
+pub struct Connection {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    dirs: [Reassembler; 2],
+    client_isn: Option<u32>,
+    pub life: Lifecycle,
+    pub first: Origin,
+    pub last: Origin,
+    pub packets: [u64; 2],
+}
+
+impl Connection {
+    pub fn new(client: SocketAddr, server: SocketAddr, first: Origin, limits: Limits) -> Self {
+        Connection {
+            client,
+            server,
+            dirs: [Reassembler::new(limits), Reassembler::new(limits)],
+            client_isn: None,
+            life: Lifecycle::default(),
+            first,
+            last: first,
+            packets: [0, 0],
+        }
+    }
+
+    /// Which end `src` is (for a segment of this connection).
+    pub fn side_of(&self, src: SocketAddr) -> Side {
+        if src == self.client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub fn dir(&self, side: Side) -> &Reassembler {
+        &self.dirs[side.index()]
+    }
+
+    /// A client SYN that cannot belong to this connection: the 4-tuple is
+    /// being reused (after FIN/RST, or with a new initial sequence number).
+    pub fn is_reuse(&self, side: Side, seg: &TcpSegment<'_>) -> bool {
+        if side != Side::Client || !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        match self.client_isn {
+            Some(isn) => isn != seg.seq || self.is_closed(),
+            None => self.packets[0] + self.packets[1] > 0,
+        }
+    }
+
+    /// Processes one segment of this connection.
+    pub fn packet(
+        &mut self,
+        side: Side,
+        seg: &TcpSegment<'_>,
+        at: Origin,
+        sink: &mut dyn ConnSink,
+    ) {
+        self.last = at;
+        self.packets[side.index()] += 1;
+        let i = side.index();
+        if seg.flags.syn() {
+            self.dirs[i].syn(seg.seq);
+            if seg.flags.ack() {
+                self.life.syn_ack_frame.get_or_insert(at.frame);
+            } else {
+                self.life.syn_frame.get_or_insert(at.frame);
+                self.client_isn.get_or_insert(seg.seq);
+            }
+        }
+        if seg.flags.rst() && self.life.rst_frame.is_none() {
+            self.life.rst_frame = Some(at.frame);
+            self.life.rst_by = Some(side);
+        }
+        if seg.flags.fin() {
+            let f = match side {
+                Side::Client => &mut self.life.client_fin_frame,
+                Side::Server => &mut self.life.server_fin_frame,
+            };
+            f.get_or_insert(at.frame);
+        }
+        if seg.flags.ack() {
+            let mut s = SideSink {
+                side: side.other(),
+                sink,
+            };
+            self.dirs[1 - i].peer_ack(seg.ack, at, &mut s);
+        }
+        if !seg.flags.rst() {
+            let seq = if seg.flags.syn() {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            let mut s = SideSink { side, sink };
+            self.dirs[i].segment(seq, seg.payload, seg.missing, seg.flags.fin(), at, &mut s);
+        }
+    }
+
+    /// True once the connection is over: reset, or both FINs seen with
+    /// every byte before them delivered.
+    pub fn is_closed(&self) -> bool {
+        if self.life.rst_frame.is_some() {
+            return true;
+        }
+        self.dirs.iter().all(|d| {
+            d.fin_offset()
+                .is_some_and(|f| d.is_settled() && d.delivered() >= f)
+        })
+    }
+
+    /// Ends both streams (holes become gaps) and returns their statistics.
+    pub fn finish(&mut self, sink: &mut dyn ConnSink) -> [DirStats; 2] {
+        let at = self.last;
+        for side in [Side::Client, Side::Server] {
+            let mut s = SideSink { side, sink };
+            self.dirs[side.index()].flush(at, &mut s);
+        }
+        [self.dirs[0].take_stats(), self.dirs[1].take_stats()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::tests::eth_v4_tcp;
+    use crate::decode::{TcpFlags, decode};
+    use crate::timestamp::Timestamp;
+
+    #[derive(Default)]
+    struct Both {
+        data: [Vec<u8>; 2],
+    }
+    impl ConnSink for Both {
+        fn data(&mut self, side: Side, c: &Chunk<'_>) {
+            self.data[side.index()].extend_from_slice(c.data);
+        }
+        fn gap(&mut self, _: Side, _: u64, _: u64, _: Origin) {}
+    }
+
+    #[test]
+    fn handshake_data_and_close() {
+        let c = [10, 0, 0, 1];
+        let s = [10, 0, 0, 2];
+        let frames = [
+            eth_v4_tcp(c, s, 4000, 21, 100, None, TcpFlags::SYN, b""),
+            eth_v4_tcp(
+                s,
+                c,
+                21,
+                4000,
+                500,
+                Some(101),
+                TcpFlags::SYN | TcpFlags::ACK,
+                b"",
+            ),
+            eth_v4_tcp(s, c, 21, 4000, 501, Some(101), TcpFlags::ACK, b"220 hi\r\n"),
+            eth_v4_tcp(c, s, 4000, 21, 101, Some(509), TcpFlags::ACK, b"QUIT\r\n"),
+            eth_v4_tcp(
+                s,
+                c,
+                21,
+                4000,
+                509,
+                Some(107),
+                TcpFlags::ACK | TcpFlags::FIN,
+                b"221 bye\r\n",
+            ),
+            eth_v4_tcp(
+                c,
+                s,
+                4000,
+                21,
+                107,
+                Some(519),
+                TcpFlags::ACK | TcpFlags::FIN,
+                b"",
+            ),
+        ];
+        let first = decode(1, &frames[0], 0).unwrap();
+        let mut conn = Connection::new(
+            SocketAddr::new(first.src, first.sport),
+            SocketAddr::new(first.dst, first.dport),
+            Origin {
+                frame: 1,
+                ts: Timestamp(0),
+            },
+            Limits::default(),
+        );
+        let mut sink = Both::default();
+        for (i, f) in frames.iter().enumerate() {
+            let seg = decode(1, f, 0).unwrap();
+            let side = conn.side_of(SocketAddr::new(seg.src, seg.sport));
+            assert!(!conn.is_reuse(side, &seg) || i == 0);
+            conn.packet(
+                side,
+                &seg,
+                Origin {
+                    frame: i as u64 + 1,
+                    ts: Timestamp(i as i64),
+                },
+                &mut sink,
+            );
+        }
+        assert_eq!(sink.data[0], b"QUIT\r\n");
+        assert_eq!(sink.data[1], b"220 hi\r\n221 bye\r\n");
+        assert!(conn.is_closed());
+        assert_eq!(conn.life.syn_frame, Some(1));
+        assert_eq!(conn.life.syn_ack_frame, Some(2));
+        let syn2 = eth_v4_tcp(c, s, 4000, 21, 9999, None, TcpFlags::SYN, b"");
+        let again = decode(1, &syn2, 0).unwrap();
+        assert!(conn.is_reuse(Side::Client, &again));
+    }
+}

@@ -1,0 +1,1022 @@
+//! Stage 3: TCP reassembly, one byte stream per direction.
+//!
+//! Delivery does not wait for ACKs, so a capture holding one direction only
+//! still yields its data (pcap-analyzer and Zeek both depend on ACKs). The
+//! reassembler unwraps 32-bit sequence numbers into 64-bit stream offsets,
+//! buffers out-of-order segments, drops duplicate retransmissions after
+//! comparing them with what was delivered (first copy wins, a differing copy
+//! is kept as evidence), and declares a gap — with its size — when data is
+//! known lost: the peer acknowledged past it, the buffer cap was hit, or the
+//! flow ended with a hole. Every delivered byte knows the frame that
+//! carried it. Memory per direction is bounded by the buffer and history
+//! caps.
+
+pub mod connection;
+
+use crate::bytes::Bytes;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Where a segment came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub frame: u64,
+    pub ts: Timestamp,
+}
+
+/// A run of bytes delivered in stream order.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// Stream offset of `data[0]` (0 = first byte after the SYN, or the
+    /// first byte seen when the connection was picked up mid-stream).
+    pub offset: u64,
+    pub data: &'a [u8],
+    pub origin: Origin,
+    /// Where `data` starts inside the payload of the segment that carried
+    /// it, and that payload's length.
+    pub seg_offset: u32,
+    pub seg_len: u32,
+}
+
+/// Receives one direction's reassembled stream.
+pub trait StreamSink {
+    fn data(&mut self, chunk: &Chunk<'_>);
+    /// `len` bytes starting at `offset` were never captured.
+    fn gap(&mut self, offset: u64, len: u64, at: Origin);
+}
+
+/// Limits that bound memory per direction.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Out-of-order bytes buffered before a gap is forced.
+    pub max_buffered: usize,
+    /// Delivered bytes kept to compare retransmissions against.
+    pub history: usize,
+    /// Segment records kept for retransmission evidence.
+    pub max_seg_records: usize,
+    /// Evidence items (conflicts, gaps, retransmitted segments) kept.
+    pub max_evidence: usize,
+    /// How long an acknowledged hole may wait for its bytes to show up
+    /// (captures from several interfaces can show the ACK first).
+    pub gap_grace_ns: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_buffered: 256 << 10,
+            history: 64 << 10,
+            max_seg_records: 4096,
+            max_evidence: 256,
+            gap_grace_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// Bytes that were never captured.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Gap {
+    pub offset: u64,
+    pub len: u64,
+    /// The frame whose arrival (or the end of the flow) made the gap
+    /// certain.
+    pub declared_at_frame: u64,
+    pub reason: GapReason,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GapReason {
+    /// The peer acknowledged bytes the capture never saw.
+    AckedUnseen,
+    /// The out-of-order buffer reached its cap.
+    BufferCap,
+    /// The flow ended with the hole still open.
+    FlowEnd,
+    /// The snaplen cut the segment's payload.
+    Snaplen,
+}
+
+/// Two copies of the same stream bytes that differ.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OverlapConflict {
+    pub offset: u64,
+    /// The copy that was delivered (first seen).
+    pub kept: Bytes,
+    pub kept_frame: u64,
+    /// The later copy, which was not delivered.
+    pub other: Bytes,
+    pub other_frame: u64,
+}
+
+/// A data segment and every frame that carried it again.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Retransmitted {
+    pub offset: u64,
+    pub len: u64,
+    pub first_frame: u64,
+    pub retransmission_frames: Vec<u64>,
+    /// Whether the peer's ACKs ever covered the segment.
+    pub acked: bool,
+}
+
+/// What one direction's reassembly saw, for the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DirStats {
+    pub segments: u64,
+    pub bytes: u64,
+    pub retransmitted_segments: u64,
+    pub out_of_order_segments: u64,
+    /// Bytes that arrived before the first byte the stream starts at.
+    pub bytes_before_start: u64,
+    pub gaps: Vec<Gap>,
+    pub gap_bytes: u64,
+    pub conflicts: Vec<OverlapConflict>,
+    pub retransmissions: Vec<Retransmitted>,
+    /// Evidence items not kept because a cap was reached.
+    pub evidence_dropped: u64,
+}
+
+struct Pending {
+    data: Vec<u8>,
+    /// Bytes right after `data` known to be lost (snaplen).
+    hole: u64,
+    origin: Origin,
+    seg_offset: u32,
+    seg_len: u32,
+}
+
+struct SegRecord {
+    end: u64,
+    first_frame: u64,
+    retrans: Vec<u64>,
+    acked: bool,
+}
+
+/// Reassembles one direction of a TCP connection.
+pub struct Reassembler {
+    limits: Limits,
+    /// Sequence number of stream offset 0.
+    isn: Option<u32>,
+    next: u64,
+    pending: BTreeMap<u64, Pending>,
+    pending_bytes: usize,
+    /// When the oldest still-pending segment arrived.
+    pending_since: Option<Timestamp>,
+    history: VecDeque<u8>,
+    history_start: u64,
+    history_frames: VecDeque<(u64, u64)>,
+    records: BTreeMap<u64, SegRecord>,
+    fin: Option<u64>,
+    peer_ack: Option<u64>,
+    stats: DirStats,
+}
+
+impl Reassembler {
+    pub fn new(limits: Limits) -> Self {
+        Reassembler {
+            limits,
+            isn: None,
+            next: 0,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            pending_since: None,
+            history: VecDeque::new(),
+            history_start: 0,
+            history_frames: VecDeque::new(),
+            records: BTreeMap::new(),
+            fin: None,
+            peer_ack: None,
+            stats: DirStats::default(),
+        }
+    }
+
+    /// The next stream offset to be delivered.
+    pub fn delivered(&self) -> u64 {
+        self.next
+    }
+
+    pub fn stats(&self) -> &DirStats {
+        &self.stats
+    }
+
+    /// Stream offset of the FIN, if one was seen.
+    pub fn fin_offset(&self) -> Option<u64> {
+        self.fin
+    }
+
+    /// The highest offset the peer acknowledged.
+    pub fn peer_acked(&self) -> Option<u64> {
+        self.peer_ack
+    }
+
+    /// True when there is no buffered data waiting for a hole to fill.
+    pub fn is_settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Notes a SYN: the first data byte is `seq + 1`.
+    pub fn syn(&mut self, seq: u32) {
+        if self.isn.is_none() {
+            self.isn = Some(seq.wrapping_add(1));
+        }
+    }
+
+    /// Maps a sequence number to a stream offset (negative: before start).
+    pub fn offset_of(&self, seq: u32) -> Option<i64> {
+        let isn = self.isn?;
+        let expect = isn.wrapping_add(self.next as u32);
+        let d = seq.wrapping_sub(expect) as i32 as i64;
+        Some(self.next as i64 + d)
+    }
+
+    /// Processes one segment's payload (and FIN).
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        fin: bool,
+        origin: Origin,
+        sink: &mut dyn StreamSink,
+    ) {
+        if payload.is_empty() && missing == 0 && !fin {
+            return;
+        }
+        if self.isn.is_none() {
+            self.isn = Some(seq);
+        }
+        let Some(off) = self.offset_of(seq) else {
+            return;
+        };
+        let total = payload.len() as u64 + missing as u64;
+        if fin {
+            let f = off + total as i64;
+            if f >= 0 && self.fin.is_none() {
+                self.fin = Some(f as u64);
+            }
+        }
+        if total == 0 {
+            return;
+        }
+        // Trim bytes that precede the stream start (picked up mid-stream).
+        let (off, payload, seg_start) = if off < 0 {
+            let skip = (-off) as u64;
+            if skip >= total {
+                self.stats.bytes_before_start += total;
+                return;
+            }
+            self.stats.bytes_before_start += skip;
+            let s = (skip as usize).min(payload.len());
+            (0u64, &payload[s..], s as u32)
+        } else {
+            (off as u64, payload, 0u32)
+        };
+        let missing = total - seg_start as u64 - payload.len() as u64;
+        let seg_len = seg_start + payload.len() as u32;
+        self.stats.segments += 1;
+        self.stats.bytes += payload.len() as u64;
+        let end = off + payload.len() as u64 + missing;
+        self.note_record(off, end, origin.frame);
+
+        if off > self.next {
+            self.stats.out_of_order_segments += 1;
+            self.buffer(off, payload, missing, origin, seg_start, seg_len);
+            if self.pending_since.is_none() {
+                self.pending_since = Some(origin.ts);
+            }
+            self.enforce_cap(origin, sink);
+        } else {
+            self.deliver_from(off, payload, missing, origin, seg_start, seg_len, sink);
+            self.drain(sink);
+        }
+        self.check_acked_hole(origin, sink);
+    }
+
+    /// Notes an acknowledgement from the peer for this direction's bytes.
+    pub fn peer_ack(&mut self, ack: u32, origin: Origin, sink: &mut dyn StreamSink) {
+        let Some(off) = self.offset_of(ack) else {
+            return;
+        };
+        if off <= 0 {
+            return;
+        }
+        let off = off as u64;
+        if self.peer_ack.is_none_or(|a| off > a) {
+            self.peer_ack = Some(off);
+            for (_, r) in self.records.range_mut(..off) {
+                if r.end <= off {
+                    r.acked = true;
+                }
+            }
+            self.prune_records();
+        }
+        self.check_acked_hole(origin, sink);
+    }
+
+    /// Ends the stream: every hole becomes a gap and all data is delivered.
+    pub fn flush(&mut self, at: Origin, sink: &mut dyn StreamSink) {
+        while let Some((&s, _)) = self.pending.first_key_value() {
+            if s > self.next {
+                self.declare_gap(s, GapReason::FlowEnd, at, sink);
+            }
+            self.drain(sink);
+        }
+        // Bytes the peer acknowledged (or the FIN claims) but the capture
+        // never showed.
+        let mut end = self.fin.unwrap_or(self.next);
+        if let Some(a) = self.peer_ack {
+            let a = match self.fin {
+                Some(f) if a > f => f,
+                _ => a,
+            };
+            end = end.max(a);
+        }
+        if end > self.next && self.isn.is_some() {
+            self.declare_gap(end, GapReason::FlowEnd, at, sink);
+        }
+        self.finish_records();
+    }
+
+    fn buffer(
+        &mut self,
+        off: u64,
+        data: &[u8],
+        hole: u64,
+        origin: Origin,
+        seg_offset: u32,
+        seg_len: u32,
+    ) {
+        // Split the new bytes around what is already buffered: the first
+        // copy wins, and a differing later copy is evidence.
+        let end = off + data.len() as u64;
+        let mut cursor = off;
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut compares: Vec<(u64, u64, u64)> = Vec::new();
+        let start_key = self
+            .pending
+            .range(..=off)
+            .next_back()
+            .map(|(&k, _)| k)
+            .unwrap_or(off);
+        for (&s, p) in self.pending.range(start_key..end.max(start_key + 1)) {
+            let e = s + p.data.len() as u64;
+            if e <= cursor {
+                continue;
+            }
+            if s >= end {
+                break;
+            }
+            if s > cursor {
+                pieces.push((cursor, s.min(end)));
+            }
+            let (a, b) = (s.max(cursor), e.min(end));
+            if a < b {
+                compares.push((a, b, s));
+            }
+            cursor = cursor.max(e);
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor < end {
+            pieces.push((cursor, end));
+        }
+        for (a, b, s) in compares {
+            let (kept, kept_frame) = {
+                let p = &self.pending[&s];
+                (
+                    p.data[(a - s) as usize..(b - s) as usize].to_vec(),
+                    p.origin.frame,
+                )
+            };
+            let other = &data[(a - off) as usize..(b - off) as usize];
+            if kept != other {
+                self.conflict(a, &kept, kept_frame, other, origin.frame);
+            }
+        }
+        let n_pieces = pieces.len();
+        for (i, (a, b)) in pieces.into_iter().enumerate() {
+            let slice = &data[(a - off) as usize..(b - off) as usize];
+            self.pending_bytes += slice.len();
+            let piece_hole = if i + 1 == n_pieces && b == end {
+                hole
+            } else {
+                0
+            };
+            self.pending.insert(
+                a,
+                Pending {
+                    data: slice.to_vec(),
+                    hole: piece_hole,
+                    origin,
+                    seg_offset: seg_offset + (a - off) as u32,
+                    seg_len,
+                },
+            );
+        }
+        if data.is_empty() && hole > 0 && !self.pending.contains_key(&off) {
+            self.pending.insert(
+                off,
+                Pending {
+                    data: Vec::new(),
+                    hole,
+                    origin,
+                    seg_offset,
+                    seg_len,
+                },
+            );
+        }
+    }
+
+    /// Delivers the part of a segment at or after `next`, comparing the
+    /// part before it with history.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_from(
+        &mut self,
+        off: u64,
+        data: &[u8],
+        hole: u64,
+        origin: Origin,
+        seg_offset: u32,
+        seg_len: u32,
+        sink: &mut dyn StreamSink,
+    ) {
+        let end = off + data.len() as u64;
+        if off < self.next {
+            let old_end = end.min(self.next);
+            self.compare_history(off, &data[..(old_end - off) as usize], origin.frame);
+        }
+        if end > self.next {
+            let skip = (self.next - off) as usize;
+            let fresh = &data[skip..];
+            sink.data(&Chunk {
+                offset: self.next,
+                data: fresh,
+                origin,
+                seg_offset: seg_offset + skip as u32,
+                seg_len,
+            });
+            self.remember(self.next, fresh, origin.frame);
+            self.next = end;
+        }
+        let hole_end = end + hole;
+        if hole > 0 && hole_end > self.next {
+            self.emit_gap(
+                self.next,
+                hole_end - self.next,
+                GapReason::Snaplen,
+                origin,
+                sink,
+            );
+            self.next = hole_end;
+        }
+    }
+
+    fn drain(&mut self, sink: &mut dyn StreamSink) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.next {
+                break;
+            }
+            let off = *entry.key();
+            let p = entry.remove();
+            self.pending_bytes -= p.data.len();
+            self.deliver_from(
+                off,
+                &p.data,
+                p.hole,
+                p.origin,
+                p.seg_offset,
+                p.seg_len,
+                sink,
+            );
+        }
+        if self.pending.is_empty() {
+            self.pending_since = None;
+        }
+    }
+
+    fn enforce_cap(&mut self, at: Origin, sink: &mut dyn StreamSink) {
+        while self.pending_bytes > self.limits.max_buffered {
+            let Some((&s, _)) = self.pending.first_key_value() else {
+                break;
+            };
+            if s > self.next {
+                self.declare_gap(s, GapReason::BufferCap, at, sink);
+            }
+            self.drain(sink);
+        }
+    }
+
+    /// A hole the peer has acknowledged will never be filled by this
+    /// capture; after a grace period, give up on it.
+    fn check_acked_hole(&mut self, at: Origin, sink: &mut dyn StreamSink) {
+        let (Some(ack), Some(since)) = (self.peer_ack, self.pending_since) else {
+            return;
+        };
+        let Some((&s, _)) = self.pending.first_key_value() else {
+            return;
+        };
+        if s > self.next && ack >= s && at.ts.0 - since.0 >= self.limits.gap_grace_ns {
+            self.declare_gap(s, GapReason::AckedUnseen, at, sink);
+            self.drain(sink);
+            self.pending_since = self.pending.first_key_value().map(|(_, p)| p.origin.ts);
+        }
+    }
+
+    fn declare_gap(&mut self, to: u64, reason: GapReason, at: Origin, sink: &mut dyn StreamSink) {
+        if to <= self.next {
+            return;
+        }
+        self.emit_gap(self.next, to - self.next, reason, at, sink);
+        self.next = to;
+    }
+
+    fn emit_gap(
+        &mut self,
+        offset: u64,
+        len: u64,
+        reason: GapReason,
+        at: Origin,
+        sink: &mut dyn StreamSink,
+    ) {
+        sink.gap(offset, len, at);
+        self.stats.gap_bytes += len;
+        // Forget history: bytes after a gap are not contiguous with it.
+        self.history.clear();
+        self.history_frames.clear();
+        self.history_start = offset + len;
+        if self.stats.gaps.len() < self.limits.max_evidence {
+            self.stats.gaps.push(Gap {
+                offset,
+                len,
+                declared_at_frame: at.frame,
+                reason,
+            });
+        } else {
+            self.stats.evidence_dropped += 1;
+        }
+    }
+
+    fn remember(&mut self, off: u64, data: &[u8], frame: u64) {
+        if self.limits.history == 0 {
+            return;
+        }
+        if self.history.is_empty() {
+            self.history_start = off;
+        }
+        self.history.extend(data);
+        self.history_frames.push_back((off, frame));
+        while self.history.len() > self.limits.history {
+            let drop = self.history.len() - self.limits.history;
+            self.history.drain(..drop);
+            self.history_start += drop as u64;
+        }
+        while self.history_frames.len() > 1 && self.history_frames[1].0 <= self.history_start {
+            self.history_frames.pop_front();
+        }
+    }
+
+    fn compare_history(&mut self, off: u64, data: &[u8], frame: u64) {
+        let hs = self.history_start;
+        let he = hs + self.history.len() as u64;
+        let a = off.max(hs);
+        let b = (off + data.len() as u64).min(he);
+        if a >= b {
+            return;
+        }
+        let kept: Vec<u8> = self
+            .history
+            .range((a - hs) as usize..(b - hs) as usize)
+            .copied()
+            .collect();
+        let other = &data[(a - off) as usize..(b - off) as usize];
+        if kept != other {
+            let idx = self.history_frames.partition_point(|&(o, _)| o <= a);
+            let kept_frame = self
+                .history_frames
+                .get(idx.wrapping_sub(1))
+                .map_or(0, |f| f.1);
+            self.conflict(a, &kept, kept_frame, other, frame);
+        }
+    }
+
+    fn conflict(
+        &mut self,
+        offset: u64,
+        kept: &[u8],
+        kept_frame: u64,
+        other: &[u8],
+        other_frame: u64,
+    ) {
+        // Narrow the evidence to where the copies actually differ.
+        let first = kept
+            .iter()
+            .zip(other)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let last = kept
+            .iter()
+            .zip(other)
+            .rposition(|(a, b)| a != b)
+            .map_or(kept.len(), |i| i + 1);
+        const MAX: usize = 256;
+        let last = last.min(first + MAX);
+        if self.stats.conflicts.len() < self.limits.max_evidence {
+            self.stats.conflicts.push(OverlapConflict {
+                offset: offset + first as u64,
+                kept: Bytes(kept[first..last].to_vec()),
+                kept_frame,
+                other: Bytes(other[first..last].to_vec()),
+                other_frame,
+            });
+        } else {
+            self.stats.evidence_dropped += 1;
+        }
+    }
+
+    fn note_record(&mut self, off: u64, end: u64, frame: u64) {
+        if end <= off {
+            return;
+        }
+        if let Some((_, r)) = self.records.range_mut(..=off).next_back()
+            && off < r.end
+        {
+            if r.retrans.is_empty() {
+                self.stats.retransmitted_segments += 1;
+            }
+            if r.retrans.len() < 64 {
+                r.retrans.push(frame);
+            }
+            return;
+        }
+        if off < self.next && end <= self.next {
+            // Old data whose record was pruned: still a retransmission.
+            self.stats.retransmitted_segments += 1;
+            return;
+        }
+        self.records.insert(
+            off,
+            SegRecord {
+                end,
+                first_frame: frame,
+                retrans: Vec::new(),
+                acked: self.peer_ack.is_some_and(|a| a >= end),
+            },
+        );
+        if self.records.len() > self.limits.max_seg_records {
+            self.prune_records();
+        }
+    }
+
+    /// Drops records that can no longer become evidence; keeps the rest
+    /// within the cap, moving retransmitted ones to the stats.
+    fn prune_records(&mut self) {
+        let acked: Vec<u64> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.acked)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in acked {
+            if let Some(r) = self.records.remove(&k) {
+                self.keep_record(k, r);
+            }
+        }
+        while self.records.len() > self.limits.max_seg_records {
+            let Some((k, r)) = self.records.pop_first() else {
+                break;
+            };
+            self.keep_record(k, r);
+        }
+    }
+
+    fn keep_record(&mut self, off: u64, r: SegRecord) {
+        if r.retrans.is_empty() {
+            return;
+        }
+        if self.stats.retransmissions.len() < self.limits.max_evidence {
+            self.stats.retransmissions.push(Retransmitted {
+                offset: off,
+                len: r.end - off,
+                first_frame: r.first_frame,
+                retransmission_frames: r.retrans,
+                acked: r.acked,
+            });
+        } else {
+            self.stats.evidence_dropped += 1;
+        }
+    }
+
+    fn finish_records(&mut self) {
+        let recs = std::mem::take(&mut self.records);
+        for (k, r) in recs {
+            self.keep_record(k, r);
+        }
+        self.stats.retransmissions.sort_by_key(|r| r.offset);
+    }
+
+    /// Takes the statistics (call after `flush`).
+    pub fn take_stats(&mut self) -> DirStats {
+        std::mem::take(&mut self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        bytes: Vec<u8>,
+        chunks: Vec<(u64, Vec<u8>, u64, u32)>,
+        gaps: Vec<(u64, u64)>,
+    }
+
+    impl StreamSink for Collect {
+        fn data(&mut self, c: &Chunk<'_>) {
+            self.bytes.extend_from_slice(c.data);
+            self.chunks
+                .push((c.offset, c.data.to_vec(), c.origin.frame, c.seg_offset));
+        }
+        fn gap(&mut self, offset: u64, len: u64, _at: Origin) {
+            self.gaps.push((offset, len));
+            self.bytes.extend(std::iter::repeat_n(b'?', len as usize));
+        }
+    }
+
+    fn o(frame: u64) -> Origin {
+        Origin {
+            frame,
+            ts: Timestamp(frame as i64 * 1_000_000),
+        }
+    }
+
+    fn o_at(frame: u64, secs: i64) -> Origin {
+        Origin {
+            frame,
+            ts: Timestamp(secs * 1_000_000_000),
+        }
+    }
+
+    #[test]
+    fn in_order_after_syn() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(1000);
+        r.segment(1001, b"USER a\r\n", 0, false, o(3), &mut c);
+        r.segment(1009, b"PASS b\r\n", 0, false, o(5), &mut c);
+        assert_eq!(c.bytes, b"USER a\r\nPASS b\r\n");
+        assert_eq!(c.chunks[1].0, 8);
+        assert_eq!(c.chunks[1].2, 5);
+    }
+
+    #[test]
+    fn sequence_wraparound() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(u32::MAX - 3);
+        r.segment(u32::MAX - 2, b"PORT ", 0, false, o(1), &mut c);
+        r.segment(2, b"1,2,3,4,5,6\r\n", 0, false, o(2), &mut c);
+        assert_eq!(c.bytes, b"PORT 1,2,3,4,5,6\r\n");
+        assert!(c.gaps.is_empty());
+    }
+
+    #[test]
+    fn out_of_order_is_buffered() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(5, b"world", 0, false, o(2), &mut c);
+        assert!(c.bytes.is_empty());
+        r.segment(1, b"hell", 0, false, o(3), &mut c);
+        assert_eq!(c.bytes, b"hellworld");
+        assert_eq!(r.stats().out_of_order_segments, 1);
+    }
+
+    #[test]
+    fn identical_retransmission_is_dropped_and_recorded() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"PORT 1\r\n", 0, false, o(1), &mut c);
+        r.segment(1, b"PORT 1\r\n", 0, false, o(2), &mut c);
+        r.segment(1, b"PORT 1\r\n", 0, false, o(3), &mut c);
+        assert_eq!(c.bytes, b"PORT 1\r\n");
+        r.flush(o(4), &mut c);
+        let st = r.take_stats();
+        assert!(st.conflicts.is_empty());
+        assert_eq!(st.retransmissions.len(), 1);
+        assert_eq!(st.retransmissions[0].retransmission_frames, vec![2, 3]);
+        assert!(!st.retransmissions[0].acked);
+    }
+
+    #[test]
+    fn acked_retransmission_is_marked() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"abc", 0, false, o(1), &mut c);
+        r.segment(1, b"abc", 0, false, o(2), &mut c);
+        r.peer_ack(4, o(3), &mut c);
+        r.flush(o(4), &mut c);
+        let st = r.take_stats();
+        assert!(st.retransmissions[0].acked);
+    }
+
+    #[test]
+    fn conflicting_overlap_keeps_first_and_records_both() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"PORT 1,2,3,4,125,227\r\n", 0, false, o(10), &mut c);
+        r.segment(1, b"PORT 1,2,3,4,125,22_\r\n", 0, false, o(11), &mut c);
+        assert_eq!(c.bytes, b"PORT 1,2,3,4,125,227\r\n");
+        let st = r.stats();
+        assert_eq!(st.conflicts.len(), 1);
+        let k = &st.conflicts[0];
+        assert_eq!(k.offset, 19);
+        assert_eq!(k.kept.0, b"7");
+        assert_eq!(k.other.0, b"_");
+        assert_eq!((k.kept_frame, k.other_frame), (10, 11));
+    }
+
+    #[test]
+    fn conflict_inside_out_of_order_buffer() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(4, b"defg", 0, false, o(1), &mut c);
+        r.segment(6, b"Xghi", 0, false, o(2), &mut c);
+        r.segment(1, b"abc", 0, false, o(3), &mut c);
+        assert_eq!(c.bytes, b"abcdefghi");
+        assert_eq!(r.stats().conflicts.len(), 1);
+        assert_eq!(r.stats().conflicts[0].offset, 5);
+    }
+
+    #[test]
+    fn partial_overlap_delivers_only_new_bytes() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"abcd", 0, false, o(1), &mut c);
+        r.segment(3, b"cdef", 0, false, o(2), &mut c);
+        assert_eq!(c.bytes, b"abcdef");
+        assert_eq!(c.chunks[1], (4, b"ef".to_vec(), 2, 2));
+    }
+
+    #[test]
+    fn acked_hole_becomes_a_gap_after_grace() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"abc", 0, false, o_at(1, 0), &mut c);
+        r.segment(10, b"jkl", 0, false, o_at(2, 0), &mut c);
+        r.peer_ack(13, o_at(3, 0), &mut c);
+        assert!(c.gaps.is_empty(), "grace period not over");
+        r.peer_ack(13, o_at(4, 2), &mut c);
+        assert_eq!(c.gaps, vec![(3, 6)]);
+        assert_eq!(c.bytes, b"abc??????jkl");
+        assert_eq!(r.stats().gaps[0].reason, GapReason::AckedUnseen);
+    }
+
+    #[test]
+    fn flush_declares_holes_and_unseen_tail() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"ab", 0, false, o(1), &mut c);
+        r.segment(5, b"ef", 0, false, o(2), &mut c);
+        r.peer_ack(10, o(3), &mut c);
+        r.flush(o(4), &mut c);
+        assert_eq!(c.gaps, vec![(2, 2), (6, 3)]);
+    }
+
+    #[test]
+    fn buffer_cap_forces_gap() {
+        let limits = Limits {
+            max_buffered: 8,
+            ..Limits::default()
+        };
+        let mut r = Reassembler::new(limits);
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(11, b"0123456789", 0, false, o(1), &mut c);
+        assert_eq!(c.gaps, vec![(0, 10)]);
+        assert_eq!(c.bytes.len(), 20);
+        assert_eq!(r.stats().gaps[0].reason, GapReason::BufferCap);
+    }
+
+    #[test]
+    fn snaplen_missing_tail_is_a_gap() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"PORT 1,", 5, false, o(1), &mut c);
+        r.segment(13, b"\r\n", 0, false, o(2), &mut c);
+        assert_eq!(c.gaps, vec![(7, 5)]);
+        assert_eq!(c.bytes, b"PORT 1,?????\r\n");
+    }
+
+    #[test]
+    fn midstream_pickup_ignores_earlier_bytes() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.segment(500, b"220 ok\r\n", 0, false, o(1), &mut c);
+        r.segment(490, b"0123456789", 0, false, o(2), &mut c);
+        r.segment(495, b"56789220 ok", 0, false, o(3), &mut c);
+        assert_eq!(c.bytes, b"220 ok\r\n");
+        assert_eq!(r.stats().bytes_before_start, 15);
+    }
+
+    #[test]
+    fn fin_offset_counts_payload() {
+        let mut r = Reassembler::new(Limits::default());
+        let mut c = Collect::default();
+        r.syn(0);
+        r.segment(1, b"QUIT\r\n", 0, true, o(1), &mut c);
+        assert_eq!(r.fin_offset(), Some(6));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Cuts `data` into segments, shuffles and duplicates some, drops
+        /// the ones whose index is in `drop`.
+        fn scenario() -> impl Strategy<Value = (Vec<u8>, u32, Vec<(usize, usize)>, Vec<usize>)> {
+            (proptest::collection::vec(any::<u8>(), 1..400), any::<u32>()).prop_flat_map(
+                |(data, isn)| {
+                    let n = data.len();
+                    let cuts = proptest::collection::vec(0..n, 0..12);
+                    (
+                        Just(data),
+                        Just(isn),
+                        cuts,
+                        proptest::collection::vec(any::<usize>(), 0..20),
+                    )
+                        .prop_map(move |(data, isn, mut cuts, order)| {
+                            cuts.push(0);
+                            cuts.push(n);
+                            cuts.sort_unstable();
+                            cuts.dedup();
+                            let segs: Vec<(usize, usize)> =
+                                cuts.windows(2).map(|w| (w[0], w[1])).collect();
+                            (data, isn, segs, order)
+                        })
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn any_order_and_duplicates_reassemble_exactly((data, isn, segs, order) in scenario()) {
+                let mut seq_order: Vec<(usize, usize)> = segs.clone();
+                // Permute and duplicate according to `order`.
+                for (i, k) in order.iter().enumerate() {
+                    let len = seq_order.len();
+                    seq_order.swap(i % len, k % len);
+                    if k % 3 == 0 {
+                        let dup = seq_order[k % len];
+                        seq_order.push(dup);
+                    }
+                }
+                let mut r = Reassembler::new(Limits::default());
+                let mut c = Collect::default();
+                r.syn(isn);
+                for (i, (a, b)) in seq_order.iter().enumerate() {
+                    let seq = isn.wrapping_add(1).wrapping_add(*a as u32);
+                    r.segment(seq, &data[*a..*b], 0, false, o(i as u64 + 1), &mut c);
+                }
+                r.flush(o(999), &mut c);
+                prop_assert_eq!(&c.bytes, &data);
+                prop_assert!(c.gaps.is_empty());
+                prop_assert!(r.stats().conflicts.is_empty());
+            }
+
+            #[test]
+            fn drops_become_gaps_of_the_right_size((data, isn, segs, drop) in scenario()) {
+                let mut r = Reassembler::new(Limits { max_buffered: 64, ..Limits::default() });
+                let mut c = Collect::default();
+                r.syn(isn);
+                let dropped: std::collections::HashSet<usize> = drop.iter().map(|d| d % segs.len()).collect();
+                for (i, (a, b)) in segs.iter().enumerate() {
+                    if dropped.contains(&i) && i + 1 != segs.len() {
+                        continue;
+                    }
+                    let seq = isn.wrapping_add(1).wrapping_add(*a as u32);
+                    r.segment(seq, &data[*a..*b], 0, false, o(i as u64 + 1), &mut c);
+                }
+                r.flush(o(999), &mut c);
+                prop_assert_eq!(c.bytes.len(), data.len());
+                let mut at = 0u64;
+                for (off, bytes, _, _) in &c.chunks {
+                    prop_assert!(*off >= at);
+                    prop_assert_eq!(&data[*off as usize..*off as usize + bytes.len()], &bytes[..]);
+                    at = off + bytes.len() as u64;
+                }
+            }
+        }
+    }
+}
