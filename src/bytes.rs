@@ -113,6 +113,17 @@ impl Serialize for Bytes {
     }
 }
 
+/// Like [`escape`], but at most `max` bytes, then `…(+N bytes)`: for
+/// quoting a line inside a sentence (the evidence keeps all of it).
+pub fn escape_short(bytes: &[u8], max: usize) -> String {
+    if bytes.len() <= max {
+        return escape(bytes);
+    }
+    let mut s = escape(&bytes[..max]);
+    s.push_str(&format!("…(+{} bytes)", bytes.len() - max));
+    s
+}
+
 /// Escapes text that came from outside (file names, user input) the same way.
 pub fn escape_str(s: &str) -> String {
     escape(s.as_bytes())
@@ -137,6 +148,12 @@ mod tests {
         assert_eq!(describe_byte(b'_'), "'_' (0x5F)");
         assert_eq!(describe_byte(b'\r'), "\\r (0x0D)");
         assert_eq!(describe_byte(b' '), "  (0x20)");
+    }
+
+    #[test]
+    fn short_form() {
+        assert_eq!(escape_short(b"abcdef", 4), "abcd…(+2 bytes)");
+        assert_eq!(escape_short(b"ab", 4), "ab");
     }
 
     #[test]

@@ -4,8 +4,15 @@
 //! capture reading → link/IP/TCP decoding → TCP reassembly → FTP sessions →
 //! analysis rules → two-capture correlation → reports.
 
+pub mod analysis;
 pub mod bytes;
 pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod diff;
+pub mod engine;
+pub mod ftp;
 pub mod reassembly;
+pub mod report;
+pub mod rules;
 pub mod timestamp;

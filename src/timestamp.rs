@@ -8,7 +8,7 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
@@ -32,11 +32,15 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0) as f64 / 1e9
     }
 
-    /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-24T03:58:33.123456789Z`.
+    /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-24T03:58:33.123456789Z`
+    /// (always nine digits, as Wireshark shows them).
     pub fn rfc3339(self) -> String {
+        let fmt = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        );
         match OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128)
             .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
+            .and_then(|t| t.format(&fmt).ok())
         {
             Some(s) => s,
             None => format!("{}ns", self.0),
@@ -74,14 +78,14 @@ mod tests {
     #[test]
     fn formats_utc_with_nanos() {
         let t = Timestamp::from_parts(1_371_506_340, 463_468_000);
-        assert_eq!(t.rfc3339(), "2013-06-17T21:59:00.463468Z");
-        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(t.rfc3339(), "2013-06-17T21:59:00.463468000Z");
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000000000Z");
     }
 
     #[test]
     fn past_2038() {
         let t = Timestamp::from_parts(2_164_233_600, 0);
-        assert_eq!(t.rfc3339(), "2038-08-01T00:00:00Z");
+        assert_eq!(t.rfc3339(), "2038-08-01T00:00:00.000000000Z");
     }
 
     #[test]

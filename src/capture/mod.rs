@@ -243,6 +243,11 @@ impl CaptureReader {
         self.raw.bytes_read()
     }
 
+    /// A handle that reports raw bytes read while frames are being read.
+    pub fn raw_handle(&self) -> RawHandle {
+        self.raw.clone()
+    }
+
     /// Calls `f` for every frame until the end of the file or an error.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<(), CaptureError> {
         let mut last_incomplete_at = None;

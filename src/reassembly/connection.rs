@@ -97,15 +97,21 @@ impl Connection {
     }
 
     /// A client SYN that cannot belong to this connection: the 4-tuple is
-    /// being reused (after FIN/RST, or with a new initial sequence number).
+    /// being reused with a new initial sequence number (a SYN with the same
+    /// one is a retransmission, as Wireshark judges it too).
     pub fn is_reuse(&self, side: Side, seg: &TcpSegment<'_>) -> bool {
         if side != Side::Client || !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
         match self.client_isn {
-            Some(isn) => isn != seg.seq || self.is_closed(),
+            Some(isn) => isn != seg.seq,
             None => self.packets[0] + self.packets[1] > 0,
         }
+    }
+
+    /// The client's initial sequence number, if its SYN was seen.
+    pub fn client_isn(&self) -> Option<u32> {
+        self.client_isn
     }
 
     /// Processes one segment of this connection.

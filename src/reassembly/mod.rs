@@ -136,6 +136,9 @@ pub struct DirStats {
     pub retransmissions: Vec<Retransmitted>,
     /// Evidence items not kept because a cap was reached.
     pub evidence_dropped: u64,
+    /// The highest stream offset the peer acknowledged (None: no ACK from
+    /// the peer was captured, e.g. a one-direction capture).
+    pub peer_acked: Option<u64>,
 }
 
 struct Pending {
@@ -337,6 +340,7 @@ impl Reassembler {
             self.declare_gap(end, GapReason::FlowEnd, at, sink);
         }
         self.finish_records();
+        self.stats.peer_acked = self.peer_ack;
     }
 
     fn buffer(

@@ -1,0 +1,198 @@
+//! Command-line interface.
+
+use crate::analysis::{self, CaptureResult};
+use crate::capture::{CaptureError, CaptureInfo};
+use crate::engine::Counters;
+use crate::report::{self, model, text};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "portmortem",
+    version,
+    about = "Forensic analysis of FTP control channels in packet captures: proves where a PORT, a reply or a file name was corrupted or rewritten in transit."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse captures one by one: FTP sessions, commands, replies, data
+    /// connections, and every finding.
+    Analyze(AnalyzeArgs),
+    /// List the rule ids this tool reports.
+    Rules,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Options shared by every command that analyses captures.
+#[derive(Args, Clone)]
+struct Analysis {
+    /// Also treat TCP port N as an FTP control port (repeatable).
+    #[arg(short = 'p', long = "port", value_name = "N")]
+    ports: Vec<u16>,
+    /// Do not look for FTP on other ports by its 220 banner.
+    #[arg(long)]
+    no_banner_detection: bool,
+    /// Show PASS arguments instead of `<redacted:N>`.
+    #[arg(long)]
+    show_passwords: bool,
+    /// Seconds of client idleness after PORT/PASV that count as a stall.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    stall_secs: f64,
+    /// Most TCP flows tracked at once (least recently active are evicted).
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    max_flows: usize,
+}
+
+impl Analysis {
+    fn options(&self) -> analysis::Options {
+        let mut o = analysis::Options::default();
+        o.engine.ports = self.ports.clone();
+        o.engine.detect_banners = !self.no_banner_detection;
+        o.engine.max_flows = self.max_flows.max(16);
+        o.rules.stall_secs = self.stall_secs;
+        o.show_passwords = self.show_passwords;
+        o
+    }
+
+    /// The options that differ from the defaults, for the report header.
+    fn changed(&self) -> BTreeMap<&'static str, String> {
+        let mut m = BTreeMap::new();
+        if !self.ports.is_empty() {
+            m.insert(
+                "port",
+                self.ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        if self.no_banner_detection {
+            m.insert("banner_detection", "off".into());
+        }
+        if self.show_passwords {
+            m.insert("show_passwords", "on".into());
+        }
+        if self.stall_secs != 20.0 {
+            m.insert("stall_secs", self.stall_secs.to_string());
+        }
+        if self.max_flows != 200_000 {
+            m.insert("max_flows", self.max_flows.to_string());
+        }
+        m
+    }
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files: pcap, pcapng, or gzip of either (found by content);
+    /// `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE")]
+    captures: Vec<PathBuf>,
+    #[command(flatten)]
+    analysis: Analysis,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Text output: also print every session's commands and replies.
+    #[arg(long)]
+    dialogue: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Analyze(a) => analyze(a),
+        Cmd::Rules => {
+            for r in crate::rules::RULES {
+                println!("{:32} {}", r.id, r.summary);
+            }
+            report::EXIT_OK
+        }
+    }
+}
+
+fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
+    CaptureResult {
+        info: CaptureInfo {
+            path: path.to_string_lossy().into_owned(),
+            sha256: String::new(),
+            file_bytes: 0,
+            compression: None,
+            format: String::new(),
+            link_types: Vec::new(),
+            sections: 0,
+            interfaces: 0,
+            frames: 0,
+            first_ts: None,
+            last_ts: None,
+        },
+        counters: Counters::default(),
+        error: Some(e),
+        sessions: Vec::new(),
+        findings: Vec::new(),
+    }
+}
+
+fn analyze(a: AnalyzeArgs) -> i32 {
+    let opts = a.analysis.options();
+    let mut results = Vec::new();
+    for (i, p) in a.captures.iter().enumerate() {
+        let mut r = match analysis::analyze_path(p, &opts) {
+            Ok(r) => r,
+            Err(e) => failed(p, e),
+        };
+        if let Some(e) = &r.error {
+            eprintln!("portmortem: {e}");
+        }
+        for f in &mut r.findings {
+            f.capture = i;
+        }
+        results.push(r);
+    }
+    let rep = model::analyze_report(&results, a.analysis.changed());
+    let (mut out, tty) = match report::open_output(a.output.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("portmortem: cannot write the report: {e}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let written = match a.format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &rep)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out)),
+        Format::Text => text::render(
+            &rep,
+            &text::Style {
+                color: report::use_color(tty),
+                width: 140,
+                dialogue: a.dialogue,
+            },
+            &mut out,
+        ),
+    };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("portmortem: cannot write the report: {e}");
+            return report::EXIT_USAGE;
+        }
+    }
+    rep.summary.exit_code
+}

@@ -1,0 +1,701 @@
+//! The per-capture driver: frames in, finished FTP sessions out.
+//!
+//! Only flows that matter get state: control connections (port 21, ports
+//! given with `--port`, or any port where a `220` banner is followed by an
+//! FTP command), and connection attempts between the hosts of a live
+//! session (its data connections). Everything else costs one hash lookup
+//! and is counted. The flow table has a cap; when it is full the least
+//! recently active flows are evicted, counted and reported.
+
+use crate::capture::Frame;
+use crate::decode::{Skip, TcpSegment, decode};
+use crate::ftp::data::DataConn;
+use crate::ftp::message::verb_of;
+use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLimits};
+use crate::reassembly::Origin;
+use crate::timestamp::Timestamp;
+use ahash::AHashMap;
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+
+/// What the engine is told to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Control ports besides 21.
+    pub ports: Vec<u16>,
+    /// Detect FTP on any port from a 220 banner.
+    pub detect_banners: bool,
+    pub session: SessionLimits,
+    /// Most flows tracked at once.
+    pub max_flows: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ports: Vec::new(),
+            detect_banners: true,
+            session: SessionLimits::default(),
+            max_flows: 200_000,
+        }
+    }
+}
+
+/// Where every frame went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    pub frames: u64,
+    /// Frames that were not TCP, by reason.
+    pub skipped: std::collections::BTreeMap<Skip, u64>,
+    pub tcp_segments: u64,
+    /// TCP segments of FTP control connections.
+    pub control_segments: u64,
+    /// TCP segments of tracked data connection attempts.
+    pub data_segments: u64,
+    /// TCP segments of flows that are neither (other traffic, and FTP data
+    /// transfers whose SYN was not seen).
+    pub other_tcp_segments: u64,
+    /// Segments of a control or data flow after it closed (final ACKs).
+    pub after_close_segments: u64,
+    /// Flows that started with a 220 banner but turned out not to be FTP.
+    pub banner_candidates_rejected: u64,
+    /// Flows evicted because the flow table was full.
+    pub flows_evicted: u64,
+    pub sessions: u64,
+}
+
+type FlowKey = (IpAddr, u16, IpAddr, u16);
+
+fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
+    if (a.ip(), a.port()) <= (b.ip(), b.port()) {
+        (a.ip(), a.port(), b.ip(), b.port())
+    } else {
+        (b.ip(), b.port(), a.ip(), a.port())
+    }
+}
+
+fn pair_key(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+enum Flow {
+    Control(usize),
+    Data {
+        slot: usize,
+        conn: Box<DataConn>,
+    },
+    Candidate(Box<Candidate>),
+    /// A flow that ended (or was judged not FTP): later segments are
+    /// absorbed and counted until it expires.
+    Tombstone {
+        until: Timestamp,
+        control: bool,
+        /// The initial sequence number of the client's SYN: a SYN with the
+        /// same one is a retransmission, not a new connection.
+        isn: Option<u32>,
+    },
+}
+
+struct Buffered {
+    origin: Origin,
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: crate::decode::TcpFlags,
+    window: u16,
+    payload: Vec<u8>,
+    missing: u32,
+}
+
+struct Candidate {
+    server: SocketAddr,
+    client: SocketAddr,
+    segs: Vec<Buffered>,
+    bytes: usize,
+    first: Origin,
+}
+
+const CANDIDATE_MAX_SEGS: usize = 32;
+const CANDIDATE_MAX_BYTES: usize = 16 << 10;
+const TOMBSTONE_NS: i64 = 60_000_000_000;
+const SWEEP_EVERY: u64 = 1 << 16;
+
+/// Commands a client plausibly sends first after a banner.
+const FIRST_COMMANDS: &[&str] = &[
+    "USER", "AUTH", "FEAT", "SYST", "OPTS", "HOST", "PASS", "QUIT", "HELP", "NOOP", "CLNT", "PBSZ",
+    "ACCT", "TYPE", "PWD", "XPWD", "CWD", "LIST", "NLST", "PASV", "EPSV", "PORT", "EPRT", "STAT",
+    "SITE", "LANG", "CSID",
+];
+
+struct Slot {
+    session: LiveSession,
+    pairs: Vec<(IpAddr, IpAddr)>,
+    data_flows: Vec<FlowKey>,
+}
+
+/// Receives sessions as they finish.
+pub trait SessionSink {
+    fn session(&mut self, s: Session);
+}
+
+impl SessionSink for Vec<Session> {
+    fn session(&mut self, s: Session) {
+        self.push(s)
+    }
+}
+
+pub struct Engine {
+    opts: Options,
+    flows: AHashMap<FlowKey, Flow>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    host_pairs: AHashMap<(IpAddr, IpAddr), Vec<usize>>,
+    pub counters: Counters,
+    skipped: [u64; Skip::ALL.len()],
+    next_id: u32,
+    now: Timestamp,
+    last_frame: u64,
+}
+
+impl Engine {
+    pub fn new(opts: Options) -> Self {
+        Engine {
+            opts,
+            flows: AHashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            host_pairs: AHashMap::new(),
+            counters: Counters::default(),
+            skipped: [0; Skip::ALL.len()],
+            next_id: 1,
+            now: Timestamp(0),
+            last_frame: 0,
+        }
+    }
+
+    fn is_control_port(&self, p: u16) -> Option<Detection> {
+        if p == 21 {
+            Some(Detection::Port21)
+        } else if self.opts.ports.contains(&p) {
+            Some(Detection::ConfiguredPort)
+        } else {
+            None
+        }
+    }
+
+    /// Processes one frame.
+    pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn SessionSink) {
+        self.counters.frames += 1;
+        self.now = f.ts;
+        self.last_frame = f.number;
+        let missing = f.orig_len.saturating_sub(f.data.len() as u32);
+        match decode(f.linktype, f.data, missing) {
+            Err(s) => self.skipped[s.index()] += 1,
+            Ok(seg) => {
+                self.counters.tcp_segments += 1;
+                self.tcp(
+                    &seg,
+                    Origin {
+                        frame: f.number,
+                        ts: f.ts,
+                    },
+                    out,
+                );
+            }
+        }
+        if self.counters.frames.is_multiple_of(SWEEP_EVERY) {
+            self.sweep();
+        }
+    }
+
+    fn tcp(&mut self, seg: &TcpSegment<'_>, at: Origin, out: &mut dyn SessionSink) {
+        let src = SocketAddr::new(seg.src, seg.sport);
+        let dst = SocketAddr::new(seg.dst, seg.dport);
+        let key = flow_key(src, dst);
+        match self.flows.get_mut(&key) {
+            Some(Flow::Control(slot)) => {
+                let slot = *slot;
+                let Some(live) = self.slots[slot].as_ref().map(|s| &s.session) else {
+                    // Cannot happen (a control flow always has its slot);
+                    // recover by starting over.
+                    self.flows.remove(&key);
+                    self.new_flow(key, seg, src, dst, at, out);
+                    return;
+                };
+                let side = live.conn.side_of(src);
+                if live.conn.is_reuse(side, seg) {
+                    self.finish_slot(slot, EndReason::Reused, out);
+                    self.flows.remove(&key);
+                    self.new_flow(key, seg, src, dst, at, out);
+                    return;
+                }
+                self.counters.control_segments += 1;
+                self.control_packet(slot, seg, at);
+                let closed = self.slots[slot]
+                    .as_ref()
+                    .filter(|s| s.session.is_closed())
+                    .map(|s| s.session.conn.client_isn());
+                if let Some(isn) = closed {
+                    self.finish_slot(slot, EndReason::Closed, out);
+                    self.flows.insert(
+                        key,
+                        Flow::Tombstone {
+                            until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                            control: true,
+                            isn,
+                        },
+                    );
+                }
+            }
+            Some(Flow::Data { slot, conn }) => {
+                self.counters.data_segments += 1;
+                update_data(conn, seg, src, at);
+                if conn.rst_frame.is_some() || conn.fin_sides == 0b11 {
+                    let slot = *slot;
+                    let isn = conn.syn_seq;
+                    if let Some(Flow::Data { conn, .. }) = self.flows.insert(
+                        key,
+                        Flow::Tombstone {
+                            until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                            control: false,
+                            isn,
+                        },
+                    ) && let Some(s) = self.slots[slot].as_mut()
+                    {
+                        s.data_flows.retain(|k| *k != key);
+                        s.session.add_data_conn(*conn);
+                    }
+                }
+            }
+            Some(Flow::Candidate(c)) => {
+                c.segs.push(buffer(seg, src, dst, at));
+                c.bytes += seg.payload.len();
+                let verdict = judge_candidate(c);
+                match verdict {
+                    Judgement::Wait => {}
+                    Judgement::Ftp => {
+                        if let Some(Flow::Candidate(c)) = self.flows.remove(&key) {
+                            self.promote(key, *c);
+                        }
+                    }
+                    Judgement::NotFtp => {
+                        self.counters.banner_candidates_rejected += 1;
+                        self.counters.other_tcp_segments += c.segs.len() as u64;
+                        self.flows.insert(
+                            key,
+                            Flow::Tombstone {
+                                until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                                control: false,
+                                isn: None,
+                            },
+                        );
+                    }
+                }
+            }
+            Some(Flow::Tombstone {
+                until,
+                control,
+                isn,
+            }) => {
+                let new_syn = seg.flags.syn() && !seg.flags.ack() && *isn != Some(seg.seq);
+                if new_syn || at.ts > *until && (!seg.payload.is_empty() || seg.flags.syn()) {
+                    self.flows.remove(&key);
+                    self.new_flow(key, seg, src, dst, at, out);
+                } else if *control {
+                    self.counters.after_close_segments += 1;
+                } else {
+                    self.counters.other_tcp_segments += 1;
+                }
+            }
+            None => self.new_flow(key, seg, src, dst, at, out),
+        }
+    }
+
+    fn new_flow(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'_>,
+        src: SocketAddr,
+        dst: SocketAddr,
+        at: Origin,
+        out: &mut dyn SessionSink,
+    ) {
+        let has_data = !seg.payload.is_empty() || seg.missing > 0;
+        let control = match (
+            self.is_control_port(seg.dport),
+            self.is_control_port(seg.sport),
+        ) {
+            (Some(d), None) => Some((d, src, dst)),
+            (None, Some(d)) => Some((d, dst, src)),
+            (Some(d), Some(_)) => {
+                // Both ends on a control port: the SYN sender is the client.
+                if seg.flags.syn() && seg.flags.ack() {
+                    Some((d, dst, src))
+                } else {
+                    Some((d, src, dst))
+                }
+            }
+            (None, None) => None,
+        };
+        if let Some((det, client, server)) = control {
+            if seg.flags.syn() || has_data {
+                self.make_room(out);
+                let slot = self.start_session(client, server, det, at);
+                self.flows.insert(key, Flow::Control(slot));
+                self.counters.control_segments += 1;
+                self.control_packet(slot, seg, at);
+            } else {
+                self.counters.other_tcp_segments += 1;
+            }
+            return;
+        }
+        if seg.flags.syn() || has_data {
+            if let Some(slot) = self.data_owner(seg, src, dst) {
+                self.make_room(out);
+                let (initiator, acceptor) = if seg.flags.syn() && seg.flags.ack() {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                };
+                let mut conn = Box::new(DataConn {
+                    initiator,
+                    acceptor,
+                    first_frame: at.frame,
+                    first_ts: at.ts,
+                    syn_frame: None,
+                    syn_count: 0,
+                    syn_seq: None,
+                    syn_ack_frame: None,
+                    syn_ack_ts: None,
+                    rst_frame: None,
+                    rst_by_acceptor: false,
+                    fin_frame: None,
+                    fin_sides: 0,
+                    last_frame: at.frame,
+                    last_ts: at.ts,
+                    bytes: [0, 0],
+                    packets: 0,
+                });
+                update_data(&mut conn, seg, src, at);
+                self.counters.data_segments += 1;
+                if let Some(s) = self.slots[slot].as_mut() {
+                    s.data_flows.push(key);
+                }
+                self.flows.insert(key, Flow::Data { slot, conn });
+                return;
+            }
+            if self.opts.detect_banners
+                && !seg.flags.syn()
+                && seg.payload.len() >= 4
+                && seg.payload[..3].iter().all(u8::is_ascii_digit)
+                && seg.payload.starts_with(b"220")
+                && matches!(seg.payload[3], b' ' | b'-')
+            {
+                self.make_room(out);
+                self.flows.insert(
+                    key,
+                    Flow::Candidate(Box::new(Candidate {
+                        server: src,
+                        client: dst,
+                        segs: vec![buffer(seg, src, dst, at)],
+                        bytes: seg.payload.len(),
+                        first: at,
+                    })),
+                );
+                return;
+            }
+        }
+        self.counters.other_tcp_segments += 1;
+    }
+
+    /// The live session a new connection between these hosts belongs to.
+    fn data_owner(&self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr) -> Option<usize> {
+        let slots = self.host_pairs.get(&pair_key(seg.src, seg.dst))?;
+        let acceptor = if seg.flags.syn() && seg.flags.ack() {
+            src
+        } else {
+            dst
+        };
+        let exact = slots.iter().copied().find(|&s| {
+            self.slots[s].as_ref().is_some_and(|sl| {
+                sl.session
+                    .announced_endpoints()
+                    .any(|ep| ep.ip == acceptor.ip() && ep.port == acceptor.port())
+            })
+        });
+        if exact.is_some() {
+            return exact;
+        }
+        if !seg.flags.syn() {
+            // Mid-stream pickup only for announced endpoints.
+            return None;
+        }
+        slots
+            .iter()
+            .copied()
+            .filter_map(|s| self.slots[s].as_ref().map(|sl| (sl.session.last_ts(), s)))
+            .max()
+            .map(|(_, s)| s)
+    }
+
+    fn start_session(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        det: Detection,
+        at: Origin,
+    ) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.sessions += 1;
+        let live = LiveSession::new(id, client, server, det, at, self.opts.session);
+        let slot = Slot {
+            session: live,
+            pairs: Vec::new(),
+            data_flows: Vec::new(),
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.register(idx, client.ip(), server.ip());
+        idx
+    }
+
+    fn register(&mut self, slot: usize, a: IpAddr, b: IpAddr) {
+        let k = pair_key(a, b);
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        if s.pairs.contains(&k) || s.pairs.len() >= 64 {
+            return;
+        }
+        s.pairs.push(k);
+        self.host_pairs.entry(k).or_default().push(slot);
+    }
+
+    fn control_packet(&mut self, slot: usize, seg: &TcpSegment<'_>, at: Origin) {
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        s.session.packet(seg, at);
+        let anns = s.session.take_announcements();
+        let (cip, sip) = (s.session.conn.client.ip(), s.session.conn.server.ip());
+        for a in anns {
+            let other = if a.active { sip } else { cip };
+            self.register(slot, other, a.endpoint.ip);
+        }
+    }
+
+    fn promote(&mut self, key: FlowKey, c: Candidate) {
+        let slot = self.start_session(c.client, c.server, Detection::Banner, c.first);
+        self.flows.insert(key, Flow::Control(slot));
+        for b in c.segs {
+            let seg = TcpSegment {
+                src: b.src.ip(),
+                dst: b.dst.ip(),
+                sport: b.src.port(),
+                dport: b.dst.port(),
+                seq: b.seq,
+                ack: b.ack,
+                flags: b.flags,
+                window: b.window,
+                payload: &b.payload,
+                missing: b.missing,
+            };
+            self.counters.control_segments += 1;
+            self.control_packet(slot, &seg, b.origin);
+        }
+    }
+
+    fn finish_slot(&mut self, slot: usize, reason: EndReason, out: &mut dyn SessionSink) {
+        let Some(mut s) = self.slots[slot].take() else {
+            return;
+        };
+        for k in s.data_flows.drain(..) {
+            if let Some(Flow::Data { conn, .. }) = self.flows.remove(&k) {
+                s.session.add_data_conn(*conn);
+            }
+        }
+        for k in &s.pairs {
+            if let Some(v) = self.host_pairs.get_mut(k) {
+                v.retain(|&x| x != slot);
+                if v.is_empty() {
+                    self.host_pairs.remove(k);
+                }
+            }
+        }
+        self.free.push(slot);
+        out.session(s.session.finish(reason));
+    }
+
+    /// Keeps the flow table under its cap by evicting the least recently
+    /// active flows (a tenth of the table at a time).
+    fn make_room(&mut self, out: &mut dyn SessionSink) {
+        if self.flows.len() < self.opts.max_flows {
+            return;
+        }
+        self.sweep();
+        if self.flows.len() < self.opts.max_flows {
+            return;
+        }
+        let mut ages: Vec<(Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| {
+                let t = match f {
+                    Flow::Control(s) => self.slots[*s]
+                        .as_ref()
+                        .map_or(Timestamp(0), |s| s.session.last_ts()),
+                    Flow::Data { conn, .. } => conn.last_ts,
+                    Flow::Candidate(c) => c.segs.last().map_or(c.first.ts, |b| b.origin.ts),
+                    Flow::Tombstone { .. } => Timestamp(i64::MIN),
+                };
+                (t, *k)
+            })
+            .collect();
+        let n = (self.opts.max_flows / 10).max(1).min(ages.len());
+        ages.select_nth_unstable(n - 1);
+        for (_, k) in ages.into_iter().take(n) {
+            self.evict(k, out);
+        }
+    }
+
+    fn evict(&mut self, k: FlowKey, out: &mut dyn SessionSink) {
+        match self.flows.remove(&k) {
+            Some(Flow::Control(slot)) => {
+                self.counters.flows_evicted += 1;
+                self.finish_slot(slot, EndReason::Evicted, out);
+            }
+            Some(Flow::Data { slot, conn }) => {
+                self.counters.flows_evicted += 1;
+                if let Some(s) = self.slots[slot].as_mut() {
+                    s.data_flows.retain(|x| *x != k);
+                    s.session.add_data_conn(*conn);
+                }
+            }
+            Some(Flow::Candidate(_)) => self.counters.flows_evicted += 1,
+            Some(Flow::Tombstone { .. }) | None => {}
+        }
+    }
+
+    /// Drops expired tombstones and stale candidates.
+    fn sweep(&mut self) {
+        let now = self.now;
+        let mut rejected = 0u64;
+        self.flows.retain(|_, f| match f {
+            Flow::Tombstone { until, .. } => *until > now,
+            Flow::Candidate(c) => {
+                let keep = now.0 - c.first.ts.0 < TOMBSTONE_NS;
+                if !keep {
+                    rejected += 1;
+                }
+                keep
+            }
+            _ => true,
+        });
+        self.counters.banner_candidates_rejected += rejected;
+    }
+
+    /// Ends the capture: every live session is finished.
+    pub fn finish(&mut self, reason: EndReason, out: &mut dyn SessionSink) {
+        let mut live: Vec<(u32, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (s.session.id, i)))
+            .collect();
+        live.sort_unstable();
+        for (_, slot) in live {
+            self.finish_slot(slot, reason, out);
+        }
+        let rejected = self
+            .flows
+            .values()
+            .filter(|f| matches!(f, Flow::Candidate(_)))
+            .count();
+        self.counters.banner_candidates_rejected += rejected as u64;
+        self.flows.clear();
+        for s in Skip::ALL {
+            let n = self.skipped[s.index()];
+            if n > 0 {
+                self.counters.skipped.insert(s, n);
+            }
+        }
+    }
+}
+
+fn buffer(seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) -> Buffered {
+    Buffered {
+        origin: at,
+        src,
+        dst,
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        window: seg.window,
+        payload: seg.payload.to_vec(),
+        missing: seg.missing,
+    }
+}
+
+enum Judgement {
+    Wait,
+    Ftp,
+    NotFtp,
+}
+
+/// A banner candidate is FTP once the client's first data is a known FTP
+/// command line.
+fn judge_candidate(c: &Candidate) -> Judgement {
+    let first_client = c
+        .segs
+        .iter()
+        .find(|b| b.src == c.client && !b.payload.is_empty());
+    if let Some(b) = first_client {
+        let line_end = b.payload.iter().position(|&x| x == b'\n');
+        let line = &b.payload[..line_end.unwrap_or(b.payload.len())];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        return match verb_of(line) {
+            Some(v) if FIRST_COMMANDS.contains(&v.as_str()) => Judgement::Ftp,
+            _ => Judgement::NotFtp,
+        };
+    }
+    if c.segs.len() > CANDIDATE_MAX_SEGS || c.bytes > CANDIDATE_MAX_BYTES {
+        Judgement::NotFtp
+    } else {
+        Judgement::Wait
+    }
+}
+
+fn update_data(c: &mut DataConn, seg: &TcpSegment<'_>, src: SocketAddr, at: Origin) {
+    let from_initiator = src == c.initiator;
+    c.packets += 1;
+    c.last_frame = at.frame;
+    c.last_ts = at.ts;
+    if seg.flags.syn() && !seg.flags.ack() {
+        c.syn_count += 1;
+        c.syn_frame.get_or_insert(at.frame);
+        c.syn_seq.get_or_insert(seg.seq);
+    }
+    if seg.flags.syn() && seg.flags.ack() && c.syn_ack_frame.is_none() {
+        c.syn_ack_frame = Some(at.frame);
+        c.syn_ack_ts = Some(at.ts);
+    }
+    if seg.flags.rst() && c.rst_frame.is_none() {
+        c.rst_frame = Some(at.frame);
+        c.rst_by_acceptor = !from_initiator;
+    }
+    if seg.flags.fin() {
+        c.fin_frame.get_or_insert(at.frame);
+        c.fin_sides |= if from_initiator { 1 } else { 2 };
+    }
+    c.bytes[usize::from(!from_initiator)] += seg.payload.len() as u64;
+}

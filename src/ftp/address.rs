@@ -1,0 +1,973 @@
+//! Address arguments: PORT, EPRT, LPRT and the 227, 228, 229 replies.
+//!
+//! Each is read twice. The strict reading follows RFC 959/1639/2428 and
+//! reports every defect precisely (field, byte offset, kind). The lenient
+//! reading is what `sscanf("%u,%u,…")`/`atoi` servers (vsftpd, ProFTPD,
+//! Pure-FTPd, FileZilla) and tshark/Zeek/Suricata make of it: digits until
+//! the first non-digit, so `22_` reads as 22 — which predicts where such a
+//! server will connect.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(v4) => write!(f, "{v4}:{}", self.port),
+            IpAddr::V6(v6) => write!(f, "[{v6}]:{}", self.port),
+        }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Which kind of address argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AddrKind {
+    #[serde(rename = "PORT")]
+    Port,
+    #[serde(rename = "EPRT")]
+    Eprt,
+    #[serde(rename = "LPRT")]
+    Lprt,
+    #[serde(rename = "227")]
+    Pasv,
+    #[serde(rename = "228")]
+    Lpsv,
+    #[serde(rename = "229")]
+    Epsv,
+}
+
+impl AddrKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AddrKind::Port => "PORT",
+            AddrKind::Eprt => "EPRT",
+            AddrKind::Lprt => "LPRT",
+            AddrKind::Pasv => "227",
+            AddrKind::Lpsv => "228",
+            AddrKind::Epsv => "229",
+        }
+    }
+    /// Active mode: the server connects to the announced endpoint.
+    pub fn is_active(self) -> bool {
+        matches!(self, AddrKind::Port | AddrKind::Eprt | AddrKind::Lprt)
+    }
+}
+
+/// One defect found by the strict reading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Defect {
+    /// 1-based field number, when the defect is inside a field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<usize>,
+    /// Byte offset in the whole line (0-based).
+    pub offset: usize,
+    #[serde(flatten)]
+    pub kind: DefectKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DefectKind {
+    NonDigit {
+        byte: u8,
+    },
+    OutOfRange {
+        value: u64,
+        max: u64,
+    },
+    EmptyField,
+    FieldCount {
+        found: usize,
+        expected: usize,
+    },
+    Space,
+    NoNumbers,
+    MissingParentheses,
+    DotsForCommas,
+    BadDelimiter {
+        byte: u8,
+    },
+    BadProtocol,
+    BadAddress,
+    /// EPRT names one address family and gives an address of the other.
+    FamilyMismatch,
+    FamilyLength,
+    NonEmptyAddressField,
+    TextAfterNumbers {
+        len: usize,
+    },
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The caller names the field (octet 6, field 3…) where it matters.
+        match &self.kind {
+            DefectKind::NonDigit { byte } => write!(
+                f,
+                "has non-digit {} at offset {}",
+                crate::bytes::describe_byte(*byte),
+                self.offset
+            ),
+            DefectKind::OutOfRange { max, .. } => {
+                write!(f, "is over {max} (offset {})", self.offset)
+            }
+            DefectKind::EmptyField => write!(f, "is empty (offset {})", self.offset),
+            DefectKind::FieldCount { found, expected } => {
+                write!(f, "{found} fields instead of {expected}")
+            }
+            DefectKind::Space => write!(f, "has a space at offset {}", self.offset),
+            DefectKind::NoNumbers => write!(f, "no address numbers found"),
+            DefectKind::MissingParentheses => write!(f, "numbers are not in parentheses"),
+            DefectKind::DotsForCommas => write!(f, "numbers are separated by dots, not commas"),
+            DefectKind::BadDelimiter { byte } => write!(
+                f,
+                "delimiter {} at offset {} is not allowed",
+                crate::bytes::describe_byte(*byte),
+                self.offset
+            ),
+            DefectKind::BadProtocol => write!(f, "network protocol field is not 1 or 2"),
+            DefectKind::BadAddress => {
+                write!(f, "is not a valid address (offset {})", self.offset)
+            }
+            DefectKind::FamilyMismatch => {
+                write!(
+                    f,
+                    "the address is not of the family the protocol field names (offset {})",
+                    self.offset
+                )
+            }
+            DefectKind::FamilyLength => write!(f, "address family and length do not agree"),
+            DefectKind::NonEmptyAddressField => {
+                write!(
+                    f,
+                    "229 fields before the port are not empty (offset {})",
+                    self.offset
+                )
+            }
+            DefectKind::TextAfterNumbers { len } => {
+                write!(f, "{len} characters follow the numbers")
+            }
+        }
+    }
+}
+
+/// One numeric field of an address argument.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// Byte offset in the line.
+    pub offset: usize,
+    pub text: crate::bytes::Bytes,
+}
+
+/// The two readings of an address argument.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddrArg {
+    pub kind: AddrKind,
+    /// The endpoint when the strict reading found no defect that affects it.
+    pub strict: Option<Endpoint>,
+    pub defects: Vec<Defect>,
+    /// What a sscanf/atoi-style reader makes of it.
+    pub lenient: Option<Endpoint>,
+    pub fields: Vec<Field>,
+}
+
+impl AddrArg {
+    /// The field (1-based number and text) containing line offset `off`.
+    pub fn field_at(&self, off: usize) -> Option<(usize, &Field)> {
+        self.fields
+            .iter()
+            .enumerate()
+            .find(|(_, f)| off >= f.offset && off < f.offset + f.text.0.len().max(1))
+            .map(|(i, f)| (i + 1, f))
+    }
+
+    /// True for defects that make the endpoint itself unreliable (not just
+    /// cosmetic, like missing parentheses).
+    pub fn is_corrupt(&self) -> bool {
+        self.defects.iter().any(|d| {
+            !matches!(
+                d.kind,
+                DefectKind::MissingParentheses
+                    | DefectKind::TextAfterNumbers { .. }
+                    | DefectKind::NonEmptyAddressField
+            )
+        })
+    }
+}
+
+/// Reads digits like `%u`/atoi: optional leading blanks, then digits up to
+/// the first non-digit. Returns (value, bytes consumed) or None.
+fn scan_uint(s: &[u8]) -> Option<(u64, usize)> {
+    let mut i = 0;
+    while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+        i += 1;
+    }
+    if i < s.len() && s[i] == b'+' {
+        i += 1;
+    }
+    let start = i;
+    let mut v: u64 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = v.saturating_mul(10).saturating_add((s[i] - b'0') as u64);
+        i += 1;
+    }
+    (i > start).then_some((v, i))
+}
+
+/// `%u,%u,…` for `n` numbers: returns the values read (fewer than `n` when
+/// the scan stopped early).
+fn scan_list(s: &[u8], n: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < n {
+        let Some((v, used)) = scan_uint(&s[i..]) else {
+            break;
+        };
+        out.push(v);
+        i += used;
+        if out.len() < n {
+            if i < s.len() && s[i] == b',' {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn v4_port(v: &[u64]) -> Option<Endpoint> {
+    if v.len() < 6 || v.iter().take(6).any(|&x| x > 255) {
+        return None;
+    }
+    Some(Endpoint {
+        ip: IpAddr::V4(Ipv4Addr::new(
+            v[0] as u8, v[1] as u8, v[2] as u8, v[3] as u8,
+        )),
+        port: (v[4] as u16) << 8 | v[5] as u16,
+    })
+}
+
+/// Splits a comma list strictly; `base` is the offset of `s` in the line.
+fn strict_fields(
+    s: &[u8],
+    base: usize,
+    expected: usize,
+    defects: &mut Vec<Defect>,
+) -> (Vec<Field>, Vec<Option<u64>>) {
+    let mut fields = Vec::new();
+    let mut values = Vec::new();
+    let mut start = 0;
+    for (idx, part) in s.split(|&b| b == b',').enumerate() {
+        let off = base + start;
+        let n = idx + 1;
+        fields.push(Field {
+            offset: off,
+            text: part.into(),
+        });
+        if part.is_empty() {
+            defects.push(Defect {
+                field: Some(n),
+                offset: off,
+                kind: DefectKind::EmptyField,
+            });
+            values.push(None);
+        } else if let Some(bad) = part.iter().position(|b| !b.is_ascii_digit()) {
+            let byte = part[bad];
+            defects.push(Defect {
+                field: Some(n),
+                offset: off + bad,
+                kind: if byte == b' ' {
+                    DefectKind::Space
+                } else {
+                    DefectKind::NonDigit { byte }
+                },
+            });
+            values.push(None);
+        } else {
+            let v = part.iter().fold(0u64, |a, &b| {
+                a.saturating_mul(10).saturating_add((b - b'0') as u64)
+            });
+            if v > 255 {
+                defects.push(Defect {
+                    field: Some(n),
+                    offset: off,
+                    kind: DefectKind::OutOfRange { value: v, max: 255 },
+                });
+                values.push(None);
+            } else {
+                values.push(Some(v));
+            }
+        }
+        start += part.len() + 1;
+    }
+    if fields.len() != expected {
+        defects.push(Defect {
+            field: None,
+            offset: base,
+            kind: DefectKind::FieldCount {
+                found: fields.len(),
+                expected,
+            },
+        });
+    }
+    (fields, values)
+}
+
+/// Offset of a command's argument: after the verb and one space.
+fn arg_start(line: &[u8]) -> Option<usize> {
+    line.iter().position(|&b| b == b' ').map(|p| p + 1)
+}
+
+/// Flags extra spaces at the start of an argument.
+fn leading_spaces(line: &[u8], start: usize, defects: &mut Vec<Defect>) -> usize {
+    let mut i = start;
+    while i < line.len() && line[i] == b' ' {
+        defects.push(Defect {
+            field: None,
+            offset: i,
+            kind: DefectKind::Space,
+        });
+        i += 1;
+    }
+    i
+}
+
+/// `PORT h1,h2,h3,h4,p1,p2` (the whole command line).
+pub fn parse_port(line: &[u8]) -> AddrArg {
+    let mut defects = Vec::new();
+    let Some(a) = arg_start(line) else {
+        return AddrArg {
+            kind: AddrKind::Port,
+            strict: None,
+            defects: vec![Defect {
+                field: None,
+                offset: line.len(),
+                kind: DefectKind::NoNumbers,
+            }],
+            lenient: None,
+            fields: vec![],
+        };
+    };
+    let a = leading_spaces(line, a, &mut defects);
+    let arg = &line[a..];
+    let (fields, values) = strict_fields(arg, a, 6, &mut defects);
+    let strict = if defects.is_empty() {
+        let v: Vec<u64> = values.into_iter().flatten().collect();
+        v4_port(&v)
+    } else {
+        None
+    };
+    AddrArg {
+        kind: AddrKind::Port,
+        strict,
+        defects,
+        lenient: v4_port(&scan_list(arg, 6)),
+        fields,
+    }
+}
+
+/// `LPRT af,hal,h1…,pal,p1,p2` (RFC 1639).
+pub fn parse_lprt(line: &[u8]) -> AddrArg {
+    let mut defects = Vec::new();
+    let a = arg_start(line)
+        .map(|a| leading_spaces(line, a, &mut defects))
+        .unwrap_or(line.len());
+    let arg = &line[a.min(line.len())..];
+    let count = arg.split(|&b| b == b',').count();
+    let (fields, values) = strict_fields(arg, a, count, &mut defects);
+    let parse = |v: &[u64]| -> Option<Endpoint> {
+        let (af, hal) = (*v.first()?, *v.get(1)? as usize);
+        let ip = match (af, hal) {
+            (4, 4) => IpAddr::V4(Ipv4Addr::new(
+                *v.get(2)? as u8,
+                *v.get(3)? as u8,
+                *v.get(4)? as u8,
+                *v.get(5)? as u8,
+            )),
+            (6, 16) => {
+                let mut o = [0u8; 16];
+                for (k, b) in o.iter_mut().enumerate() {
+                    *b = *v.get(2 + k)? as u8;
+                }
+                IpAddr::V6(Ipv6Addr::from(o))
+            }
+            _ => return None,
+        };
+        let pal = *v.get(2 + hal)? as usize;
+        if pal != 2 || v.len() != 2 + hal + 1 + pal || v.iter().any(|&x| x > 255) {
+            return None;
+        }
+        Some(Endpoint {
+            ip,
+            port: (v[3 + hal] as u16) << 8 | v[4 + hal] as u16,
+        })
+    };
+    let strict_vals: Vec<u64> = values.iter().map(|v| v.unwrap_or(u64::MAX)).collect();
+    let strict = if defects.is_empty() {
+        parse(&strict_vals)
+    } else {
+        None
+    };
+    if defects.is_empty() && strict.is_none() {
+        defects.push(Defect {
+            field: None,
+            offset: a,
+            kind: DefectKind::FamilyLength,
+        });
+    }
+    AddrArg {
+        kind: AddrKind::Lprt,
+        strict,
+        defects,
+        lenient: parse(&scan_list(arg, 21)),
+        fields,
+    }
+}
+
+/// `EPRT <d>proto<d>addr<d>port<d>` (RFC 2428).
+pub fn parse_eprt(line: &[u8]) -> AddrArg {
+    let mut defects = Vec::new();
+    let a = arg_start(line)
+        .map(|a| leading_spaces(line, a, &mut defects))
+        .unwrap_or(line.len());
+    let arg = &line[a.min(line.len())..];
+    let (fields, strict_ep, lenient) = parse_extended(arg, a, &mut defects, true);
+    AddrArg {
+        kind: AddrKind::Eprt,
+        strict: if defects.is_empty() { strict_ep } else { None },
+        defects,
+        lenient,
+        fields,
+    }
+}
+
+/// Shared by EPRT and 229: `<d>f1<d>f2<d>port<d>`. Returns the fields, the
+/// strict endpoint (the address may be absent for 229: then the IP is
+/// unspecified and the caller substitutes the control peer) and the
+/// lenient one.
+fn parse_extended(
+    s: &[u8],
+    base: usize,
+    defects: &mut Vec<Defect>,
+    need_address: bool,
+) -> (Vec<Field>, Option<Endpoint>, Option<Endpoint>) {
+    let Some(&d) = s.first() else {
+        defects.push(Defect {
+            field: None,
+            offset: base,
+            kind: DefectKind::NoNumbers,
+        });
+        return (vec![], None, None);
+    };
+    if !(33..=126).contains(&d) || d.is_ascii_digit() {
+        defects.push(Defect {
+            field: None,
+            offset: base,
+            kind: DefectKind::BadDelimiter { byte: d },
+        });
+        return (vec![], None, None);
+    }
+    let parts: Vec<&[u8]> = s[1..].split(|&b| b == d).collect();
+    let mut fields = Vec::new();
+    let mut off = base + 1;
+    for p in parts.iter().take(3) {
+        fields.push(Field {
+            offset: off,
+            text: (*p).into(),
+        });
+        off += p.len() + 1;
+    }
+    // A well-formed argument splits into 3 fields plus an empty remainder.
+    if parts.len() != 4 || !parts[3].is_empty() {
+        defects.push(Defect {
+            field: None,
+            offset: base,
+            kind: DefectKind::FieldCount {
+                found: parts.len().saturating_sub(1),
+                expected: 3,
+            },
+        });
+    }
+    let proto = parts.first().copied().unwrap_or_default();
+    let addr = parts.get(1).copied().unwrap_or_default();
+    let port_txt = parts.get(2).copied().unwrap_or_default();
+    let family = match proto {
+        b"1" => Some(4),
+        b"2" => Some(6),
+        b"" if !need_address => None,
+        _ => {
+            defects.push(Defect {
+                field: Some(1),
+                offset: base + 1,
+                kind: DefectKind::BadProtocol,
+            });
+            None
+        }
+    };
+    let addr_off = base + 2 + proto.len();
+    let ip: Option<IpAddr> = if addr.is_empty() && !need_address {
+        None
+    } else {
+        let parsed = std::str::from_utf8(addr)
+            .ok()
+            .and_then(|t| t.parse::<IpAddr>().ok());
+        let kind = match (parsed, family) {
+            (Some(IpAddr::V4(_)), Some(4)) | (Some(IpAddr::V6(_)), Some(6)) | (Some(_), None) => {
+                None
+            }
+            (Some(_), Some(_)) => Some(DefectKind::FamilyMismatch),
+            (None, _) => Some(DefectKind::BadAddress),
+        };
+        if let Some(kind) = kind {
+            defects.push(Defect {
+                field: Some(2),
+                offset: addr_off,
+                kind,
+            });
+        }
+        parsed
+    };
+    if !need_address && (!proto.is_empty() || !addr.is_empty()) {
+        defects.push(Defect {
+            field: None,
+            offset: base + 1,
+            kind: DefectKind::NonEmptyAddressField,
+        });
+    }
+    let port_off = addr_off + addr.len() + 1;
+    let mut strict_port = None;
+    if port_txt.is_empty() {
+        defects.push(Defect {
+            field: Some(3),
+            offset: port_off,
+            kind: DefectKind::EmptyField,
+        });
+    } else if let Some(bad) = port_txt.iter().position(|b| !b.is_ascii_digit()) {
+        defects.push(Defect {
+            field: Some(3),
+            offset: port_off + bad,
+            kind: DefectKind::NonDigit {
+                byte: port_txt[bad],
+            },
+        });
+    } else {
+        let v = port_txt.iter().fold(0u64, |a, &b| {
+            a.saturating_mul(10).saturating_add((b - b'0') as u64)
+        });
+        if v > 65535 {
+            defects.push(Defect {
+                field: Some(3),
+                offset: port_off,
+                kind: DefectKind::OutOfRange {
+                    value: v,
+                    max: 65535,
+                },
+            });
+        } else {
+            strict_port = Some(v as u16);
+        }
+    }
+    let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let strict = strict_port.map(|port| Endpoint {
+        ip: ip.unwrap_or(unspecified),
+        port,
+    });
+    let lenient = scan_uint(port_txt)
+        .filter(|(v, _)| *v <= 65535)
+        .map(|(v, _)| Endpoint {
+            ip: ip.unwrap_or(unspecified),
+            port: v as u16,
+        });
+    (fields, strict, lenient)
+}
+
+/// `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).` — the numbers are
+/// found as RFC 1123 says: from the first digit after the code.
+pub fn parse_227(line: &[u8]) -> AddrArg {
+    let mut defects = Vec::new();
+    let text_start = 4.min(line.len());
+    let Some(first) = line[text_start..].iter().position(u8::is_ascii_digit) else {
+        return AddrArg {
+            kind: AddrKind::Pasv,
+            strict: None,
+            defects: vec![Defect {
+                field: None,
+                offset: line.len(),
+                kind: DefectKind::NoNumbers,
+            }],
+            lenient: None,
+            fields: vec![],
+        };
+    };
+    let a = text_start + first;
+    // The numeric run: digits, commas and anything up to `)` or the end.
+    let rest = &line[a..];
+    let close = rest.iter().position(|&b| b == b')');
+    let run_end = close.unwrap_or_else(|| {
+        rest.iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b',' || *b == b'.'))
+            .unwrap_or(rest.len())
+    });
+    let run = &rest[..run_end];
+    if a == 0 || line[a - 1] != b'(' || close.is_none() {
+        defects.push(Defect {
+            field: None,
+            offset: a,
+            kind: DefectKind::MissingParentheses,
+        });
+    }
+    let commas = run.iter().filter(|&&b| b == b',').count();
+    let dots = run.iter().filter(|&&b| b == b'.').count();
+    let (fields, values) = if commas == 0 && dots > 0 {
+        defects.push(Defect {
+            field: None,
+            offset: a,
+            kind: DefectKind::DotsForCommas,
+        });
+        let replaced: Vec<u8> = run
+            .iter()
+            .map(|&b| if b == b'.' { b',' } else { b })
+            .collect();
+        strict_fields(&replaced, a, 6, &mut defects)
+    } else {
+        strict_fields(run, a, 6, &mut defects)
+    };
+    let after = close.map_or(run_end, |c| c + 1);
+    let trailing = rest.len() - after.min(rest.len());
+    if trailing > 1 {
+        defects.push(Defect {
+            field: None,
+            offset: a + after,
+            kind: DefectKind::TextAfterNumbers { len: trailing },
+        });
+    }
+    let corrupt = defects.iter().any(|d| {
+        !matches!(
+            d.kind,
+            DefectKind::MissingParentheses
+                | DefectKind::TextAfterNumbers { .. }
+                | DefectKind::DotsForCommas
+        )
+    });
+    let strict = if corrupt {
+        None
+    } else {
+        let v: Vec<u64> = values.into_iter().flatten().collect();
+        v4_port(&v)
+    };
+    let lenient_src: Vec<u8> = if commas == 0 && dots > 0 {
+        rest.iter()
+            .map(|&b| if b == b'.' { b',' } else { b })
+            .collect()
+    } else {
+        rest.to_vec()
+    };
+    AddrArg {
+        kind: AddrKind::Pasv,
+        strict,
+        defects,
+        lenient: v4_port(&scan_list(&lenient_src, 6)),
+        fields,
+    }
+}
+
+/// `228 Entering Long Passive Mode (af,hal,h…,pal,p1,p2)`.
+pub fn parse_228(line: &[u8]) -> AddrArg {
+    let open = line.iter().position(|&b| b == b'(');
+    let close = line.iter().rposition(|&b| b == b')');
+    match (open, close) {
+        (Some(o), Some(c)) if c > o => {
+            // Reuse the LPRT reader on a synthetic "LPRT <numbers>" line,
+            // then shift offsets back.
+            let mut synth = b"LPRT ".to_vec();
+            synth.extend_from_slice(&line[o + 1..c]);
+            let mut arg = parse_lprt(&synth);
+            let shift = o + 1;
+            for f in &mut arg.fields {
+                f.offset = f.offset - 5 + shift;
+            }
+            for d in &mut arg.defects {
+                d.offset = d.offset.saturating_sub(5) + shift;
+            }
+            arg.kind = AddrKind::Lpsv;
+            arg
+        }
+        _ => AddrArg {
+            kind: AddrKind::Lpsv,
+            strict: None,
+            defects: vec![Defect {
+                field: None,
+                offset: line.len(),
+                kind: DefectKind::MissingParentheses,
+            }],
+            lenient: None,
+            fields: vec![],
+        },
+    }
+}
+
+/// `229 Entering Extended Passive Mode (|||port|)`. The IP of the result is
+/// unspecified (0.0.0.0) unless the server put one in: the data connection
+/// goes to the control connection's server address.
+pub fn parse_229(line: &[u8]) -> AddrArg {
+    let mut defects = Vec::new();
+    let Some(o) = line.iter().position(|&b| b == b'(') else {
+        return AddrArg {
+            kind: AddrKind::Epsv,
+            strict: None,
+            defects: vec![Defect {
+                field: None,
+                offset: line.len(),
+                kind: DefectKind::MissingParentheses,
+            }],
+            lenient: None,
+            fields: vec![],
+        };
+    };
+    let inner_end = line[o..].iter().position(|&b| b == b')').map(|c| o + c);
+    if inner_end.is_none() {
+        defects.push(Defect {
+            field: None,
+            offset: o,
+            kind: DefectKind::MissingParentheses,
+        });
+    }
+    let inner = &line[o + 1..inner_end.unwrap_or(line.len())];
+    let (fields, strict, lenient) = parse_extended(inner, o + 1, &mut defects, false);
+    AddrArg {
+        kind: AddrKind::Epsv,
+        strict: if defects
+            .iter()
+            .any(|d| !matches!(d.kind, DefectKind::NonEmptyAddressField))
+        {
+            None
+        } else {
+            strict
+        },
+        defects,
+        lenient,
+        fields,
+    }
+}
+
+/// Parses the address argument of a command line, if it has one.
+pub fn parse_command(verb: &str, line: &[u8]) -> Option<AddrArg> {
+    match verb {
+        "PORT" => Some(parse_port(line)),
+        "EPRT" => Some(parse_eprt(line)),
+        "LPRT" => Some(parse_lprt(line)),
+        _ => None,
+    }
+}
+
+/// Parses the address of a 227/228/229 reply line, if it is one.
+pub fn parse_reply(code: u16, line: &[u8]) -> Option<AddrArg> {
+    match code {
+        227 => Some(parse_227(line)),
+        228 => Some(parse_228(line)),
+        229 => Some(parse_229(line)),
+        _ => None,
+    }
+}
+
+/// RFC 1918, CGNAT, loopback, link-local, unspecified: addresses that do
+/// not route across the Internet.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(s: &str) -> Endpoint {
+        let (ip, port) = s.rsplit_once(':').unwrap();
+        Endpoint {
+            ip: ip.trim_matches(|c| c == '[' || c == ']').parse().unwrap(),
+            port: port.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn valid_port() {
+        let a = parse_port(b"PORT 198,51,100,60,125,227");
+        assert_eq!(a.strict, Some(ep("198.51.100.60:32227")));
+        assert_eq!(a.lenient, a.strict);
+        assert!(a.defects.is_empty());
+        assert_eq!(a.fields[5].offset, 23);
+        assert_eq!(a.field_at(25).unwrap().0, 6);
+    }
+
+    #[test]
+    fn founding_case_mangled_octet() {
+        let a = parse_port(b"PORT 198,51,100,60,125,22_");
+        assert_eq!(a.strict, None);
+        assert_eq!(
+            a.defects,
+            vec![Defect {
+                field: Some(6),
+                offset: 25,
+                kind: DefectKind::NonDigit { byte: b'_' }
+            }]
+        );
+        // What vsftpd/ProFTPD/Pure-FTPd and tshark read: 125*256+22.
+        assert_eq!(a.lenient, Some(ep("198.51.100.60:32022")));
+        assert!(a.is_corrupt());
+    }
+
+    #[test]
+    fn port_defects() {
+        let a = parse_port(b"PORT 10,1,2,300,4,5");
+        assert!(matches!(
+            a.defects[0].kind,
+            DefectKind::OutOfRange { value: 300, .. }
+        ));
+        assert_eq!(a.lenient, None);
+        let a = parse_port(b"PORT 10,1,2,3,4");
+        assert!(matches!(
+            a.defects[0].kind,
+            DefectKind::FieldCount {
+                found: 5,
+                expected: 6
+            }
+        ));
+        let a = parse_port(b"PORT  10,1,2,3,4,5");
+        assert_eq!(a.defects[0].kind, DefectKind::Space);
+        assert_eq!(a.defects[0].offset, 5);
+        assert!(a.lenient.is_some());
+        let a = parse_port(b"PORT 10,1,2,3,4,5 ");
+        assert_eq!(a.defects[0].kind, DefectKind::Space);
+        assert_eq!(a.lenient, Some(ep("10.1.2.3:1029")));
+        let a = parse_port(b"PORT 10,,2,3,4,5");
+        assert_eq!(a.defects[0].kind, DefectKind::EmptyField);
+        assert_eq!(parse_port(b"PORT").defects[0].kind, DefectKind::NoNumbers);
+        // Zero-padded octets are valid.
+        assert!(
+            parse_port(b"PORT 010,001,001,024,016,002")
+                .defects
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn eprt_forms() {
+        let a = parse_eprt(b"EPRT |1|132.235.1.2|6275|");
+        assert_eq!(a.strict, Some(ep("132.235.1.2:6275")));
+        let a = parse_eprt(b"EPRT |2|1080::8:800:200C:417A|5282|");
+        assert_eq!(a.strict, Some(ep("[1080::8:800:200c:417a]:5282")));
+        let a = parse_eprt(b"EPRT |2|10.0.0.1|5282|");
+        assert_eq!(a.defects[0].kind, DefectKind::FamilyMismatch);
+        let a = parse_eprt(b"EPRT |1|10.0.0.x|5282|");
+        assert_eq!(a.defects[0].kind, DefectKind::BadAddress);
+        let a = parse_eprt(b"EPRT |3|10.0.0.1|5282|");
+        assert_eq!(a.defects[0].kind, DefectKind::BadProtocol);
+        let a = parse_eprt(b"EPRT |1|10.0.0.1|52_2|");
+        assert!(matches!(
+            a.defects[0].kind,
+            DefectKind::NonDigit { byte: b'_' }
+        ));
+        assert_eq!(a.lenient, Some(ep("10.0.0.1:52")));
+        let a = parse_eprt(b"EPRT 1|10.0.0.1|5|");
+        assert!(matches!(a.defects[0].kind, DefectKind::BadDelimiter { .. }));
+    }
+
+    #[test]
+    fn lprt_forms() {
+        let a = parse_lprt(b"LPRT 4,4,10,0,0,1,2,4,1");
+        assert_eq!(a.strict, Some(ep("10.0.0.1:1025")));
+        let a = parse_lprt(b"LPRT 4,5,10,0,0,1,2,4,1");
+        assert_eq!(a.strict, None);
+        assert!(!a.defects.is_empty());
+    }
+
+    #[test]
+    fn pasv_replies() {
+        let a = parse_227(b"227 Entering Passive Mode (192,168,0,1,195,80).");
+        assert_eq!(a.strict, Some(ep("192.168.0.1:50000")));
+        assert!(a.defects.is_empty(), "{:?}", a.defects);
+        let a = parse_227(b"227 Entering Passive Mode 192,168,0,1,195,80");
+        assert_eq!(a.strict, Some(ep("192.168.0.1:50000")));
+        assert_eq!(a.defects[0].kind, DefectKind::MissingParentheses);
+        assert!(!a.is_corrupt());
+        let a = parse_227(b"227 Logout.");
+        assert_eq!(a.defects[0].kind, DefectKind::NoNumbers);
+        let a = parse_227(b"227 Entering Passiv Mode (1216,256,2,127,127,127)");
+        assert!(a.strict.is_none());
+        let a = parse_227(b"227 (212,27,40,254,15,161)");
+        assert_eq!(a.strict, Some(ep("212.27.40.254:4001")));
+        let a = parse_227(b"227 Entering Passive Mode (10.0.0.1.4.1)");
+        assert_eq!(a.defects[0].kind, DefectKind::DotsForCommas);
+        assert_eq!(a.strict, Some(ep("10.0.0.1:1025")));
+        let a = parse_227(b"227 Entering Passive Mode (10,0,0,1,4,22_)");
+        assert!(matches!(
+            a.defects[0].kind,
+            DefectKind::NonDigit { byte: b'_' }
+        ));
+        assert_eq!(a.lenient, Some(ep("10.0.0.1:1046")));
+    }
+
+    #[test]
+    fn epsv_and_lpsv_replies() {
+        let a = parse_229(b"229 Entering Extended Passive Mode (|||6446|)");
+        assert_eq!(a.strict.map(|e| e.port), Some(6446));
+        assert!(a.defects.is_empty());
+        let a = parse_229(b"229 Entering Extended Passive Mode (!!!6446!)");
+        assert_eq!(a.strict.map(|e| e.port), Some(6446));
+        let a = parse_229(b"229 Extended (|1|10.0.0.1|6446|)");
+        assert_eq!(a.defects[0].kind, DefectKind::NonEmptyAddressField);
+        assert_eq!(a.strict, Some(ep("10.0.0.1:6446")));
+        let a = parse_228(b"228 Entering Long Passive Mode (4,4,10,0,0,1,2,4,1)");
+        assert_eq!(a.strict, Some(ep("10.0.0.1:1025")));
+        assert_eq!(a.fields[2].offset, 36);
+    }
+
+    #[test]
+    fn private_addresses() {
+        for p in [
+            "10.1.1.1",
+            "192.168.0.1",
+            "172.16.5.4",
+            "100.64.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "fe80::1",
+            "fd00::1",
+        ] {
+            assert!(is_private(p.parse().unwrap()), "{p}");
+        }
+        for p in ["203.0.113.1", "8.8.8.8", "2001:db8::1"] {
+            assert!(!is_private(p.parse().unwrap()), "{p}");
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Data connections and what became of each PORT/EPRT/LPRT/PASV/EPSV/LPSV.
+//!
+//! The engine records every TCP connection attempt between the hosts of a
+//! live control session (and the hosts its PORT/227 lines named). When the
+//! session ends, each announced endpoint is matched with the connection
+//! attempts that followed it: connected, refused, unanswered, never tried,
+//! or tried against a different endpoint — and then the difference is
+//! explained (the server truncated a mangled octet, a client or server
+//! substituted the control address, or NAT).
+
+use super::address::{AddrArg, AddrKind, Endpoint};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// One TCP connection attempt seen while a control session was live.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataConn {
+    /// Who sent the SYN (or the first packet when the SYN was not seen).
+    pub initiator: SocketAddr,
+    pub acceptor: SocketAddr,
+    pub first_frame: u64,
+    pub first_ts: Timestamp,
+    pub syn_frame: Option<u64>,
+    pub syn_count: u32,
+    #[serde(skip)]
+    pub syn_seq: Option<u32>,
+    pub syn_ack_frame: Option<u64>,
+    pub syn_ack_ts: Option<Timestamp>,
+    pub rst_frame: Option<u64>,
+    /// True when the acceptor sent the reset.
+    pub rst_by_acceptor: bool,
+    pub fin_frame: Option<u64>,
+    /// Which ends sent a FIN (bit 0: initiator, bit 1: acceptor).
+    #[serde(skip)]
+    pub fin_sides: u8,
+    pub last_frame: u64,
+    pub last_ts: Timestamp,
+    /// Payload bytes from initiator and from acceptor.
+    pub bytes: [u64; 2],
+    pub packets: u64,
+}
+
+/// How a connection attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnResult {
+    /// SYN-ACK seen (data may have flowed).
+    Established,
+    /// The acceptor answered the SYN with a reset: nothing listened there.
+    Refused,
+    /// SYNs with no answer in the capture.
+    NoAnswer,
+    /// Picked up after the handshake.
+    MidStream,
+}
+
+impl DataConn {
+    pub fn result(&self) -> ConnResult {
+        if self.syn_ack_frame.is_some() {
+            ConnResult::Established
+        } else if self.rst_frame.is_some() && self.rst_by_acceptor {
+            ConnResult::Refused
+        } else if self.syn_frame.is_some() {
+            ConnResult::NoAnswer
+        } else {
+            ConnResult::MidStream
+        }
+    }
+}
+
+/// What became of one announced data endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// A connection to the announced endpoint was established.
+    Connected,
+    /// A connection to it was refused (RST).
+    Refused,
+    /// SYNs to it went unanswered.
+    NoAnswer,
+    /// A connection went to a different endpoint instead.
+    WrongEndpoint,
+    /// The command was rejected by the server; no connection expected.
+    Rejected,
+    /// No connection attempt was seen.
+    NoConnection,
+    /// The announcement could not be read at all.
+    Unparsable,
+}
+
+/// Why a connection went somewhere other than announced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Mismatch {
+    /// The server used only the leading digits of an octet: the port it
+    /// connected to is p1·256 + a prefix of p2's digits (or the same for p1).
+    Truncated {
+        field: usize,
+        announced_text: String,
+        read_as: u16,
+    },
+    /// The server connected to the control connection's client address
+    /// instead of the announced one.
+    ServerUsedControlAddress,
+    /// The client connected to the control connection's server address
+    /// instead of the announced one.
+    ClientUsedControlAddress,
+    /// Address and/or port differ in a way none of the above explains.
+    Unexplained,
+}
+
+/// A PORT/EPRT/LPRT or PASV/EPSV/LPSV exchange and its outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataSetup {
+    pub kind: AddrKind,
+    /// Index of the command (PORT… or PASV…) in the session's commands.
+    pub command: Option<usize>,
+    /// Index of the reply (to PORT…, or the 227/228/229 itself).
+    pub reply: Option<usize>,
+    pub announced_frame: u64,
+    pub announced_ts: Timestamp,
+    pub arg: AddrArg,
+    /// The endpoint a lenient peer will use (229: the control server's IP).
+    pub endpoint: Option<Endpoint>,
+    /// The reply code to the PORT/EPRT/LPRT command (2xx = accepted).
+    pub reply_code: Option<u16>,
+    pub verdict: Verdict,
+    /// The data connection used for this setup (index into data_conns).
+    pub connection: Option<usize>,
+    pub mismatch: Option<Mismatch>,
+    /// Seconds from the announcement to the SYN.
+    pub delay_secs: Option<f64>,
+}
+
+/// How long before an announcement a data connection may start (IIS 7.5+
+/// connects before replying 200) and how long after the last one a late
+/// connection is still attributed.
+const EARLY_NS: i64 = 2_000_000_000;
+const LATE_NS: i64 = 120_000_000_000;
+
+/// Matches setups (sorted by time) with data connection attempts.
+pub fn match_setups(
+    setups: &mut [DataSetup],
+    conns: &[DataConn],
+    client_ip: std::net::IpAddr,
+    server_ip: std::net::IpAddr,
+) {
+    let mut used = vec![false; conns.len()];
+    let n = setups.len();
+    for i in 0..n {
+        let start = setups[i].announced_ts.0 - EARLY_NS;
+        let end = if i + 1 < n {
+            setups[i + 1].announced_ts.0
+        } else {
+            setups[i].announced_ts.0 + LATE_NS
+        };
+        let s = &mut setups[i];
+        let Some(ep) = s.endpoint else {
+            if s.verdict != Verdict::Rejected {
+                s.verdict = Verdict::Unparsable;
+            }
+            continue;
+        };
+        let active = s.kind.is_active();
+        let in_window = |c: &DataConn| c.first_ts.0 >= start && c.first_ts.0 < end;
+        // Active: someone other than the client connects to the client side;
+        // passive: the client connects out.
+        let direction_ok = |c: &DataConn| (c.initiator.ip() == client_ip) != active;
+        let exact = conns.iter().enumerate().find(|(k, c)| {
+            !used[*k] && in_window(c) && c.acceptor.ip() == ep.ip && c.acceptor.port() == ep.port
+        });
+        if let Some((k, c)) = exact {
+            used[k] = true;
+            s.connection = Some(k);
+            s.delay_secs = Some(c.first_ts.secs_since(s.announced_ts));
+            s.verdict = match c.result() {
+                ConnResult::Established | ConnResult::MidStream => Verdict::Connected,
+                ConnResult::Refused => Verdict::Refused,
+                ConnResult::NoAnswer => Verdict::NoAnswer,
+            };
+            continue;
+        }
+        if s.verdict == Verdict::Rejected {
+            continue;
+        }
+        let other = conns.iter().enumerate().find(|(k, c)| {
+            !used[*k]
+                && in_window(c)
+                && direction_ok(c)
+                && (if active {
+                    c.acceptor.ip() == ep.ip || c.acceptor.ip() == client_ip
+                } else {
+                    c.acceptor.ip() == ep.ip || c.acceptor.ip() == server_ip
+                })
+                && c.acceptor.port() != 20
+        });
+        match other {
+            Some((k, c)) => {
+                used[k] = true;
+                s.connection = Some(k);
+                s.delay_secs = Some(c.first_ts.secs_since(s.announced_ts));
+                s.verdict = Verdict::WrongEndpoint;
+                s.mismatch = Some(explain(
+                    &s.arg, ep, c.acceptor, active, client_ip, server_ip,
+                ));
+            }
+            None => s.verdict = Verdict::NoConnection,
+        }
+    }
+}
+
+/// Explains why `actual` differs from the announced endpoint `ep`.
+pub fn explain(
+    arg: &AddrArg,
+    ep: Endpoint,
+    actual: SocketAddr,
+    active: bool,
+    client_ip: std::net::IpAddr,
+    server_ip: std::net::IpAddr,
+) -> Mismatch {
+    if actual.ip() == ep.ip
+        && actual.port() != ep.port
+        && let Some(t) = truncation(arg, actual.port())
+    {
+        return t;
+    }
+    if actual.port() == ep.port && actual.ip() != ep.ip {
+        if active && actual.ip() == client_ip {
+            return Mismatch::ServerUsedControlAddress;
+        }
+        if !active && actual.ip() == server_ip {
+            return Mismatch::ClientUsedControlAddress;
+        }
+    }
+    Mismatch::Unexplained
+}
+
+/// Whether `port` is what a server reads when one port octet of a PORT
+/// (or the digits of an EPRT/229 port) lost its trailing digits.
+fn truncation(arg: &AddrArg, port: u16) -> Option<Mismatch> {
+    let digits = |f: &super::address::Field| -> Option<String> {
+        let t = &f.text.0;
+        (!t.is_empty() && t.iter().all(u8::is_ascii_digit))
+            .then(|| String::from_utf8_lossy(t).into_owned())
+    };
+    let prefixes =
+        |s: &str| -> Vec<u64> { (1..s.len()).filter_map(|k| s[..k].parse().ok()).collect() };
+    match arg.kind {
+        AddrKind::Port if arg.fields.len() == 6 => {
+            let p1 = digits(&arg.fields[4])?;
+            let p2 = digits(&arg.fields[5])?;
+            let (v1, v2): (u64, u64) = (p1.parse().ok()?, p2.parse().ok()?);
+            for t in prefixes(&p2) {
+                if v1 * 256 + t == port as u64 {
+                    return Some(Mismatch::Truncated {
+                        field: 6,
+                        announced_text: p2,
+                        read_as: t as u16,
+                    });
+                }
+            }
+            for t in prefixes(&p1) {
+                if t * 256 + v2 == port as u64 {
+                    return Some(Mismatch::Truncated {
+                        field: 5,
+                        announced_text: p1,
+                        read_as: t as u16,
+                    });
+                }
+            }
+            None
+        }
+        AddrKind::Eprt | AddrKind::Epsv if arg.fields.len() == 3 => {
+            let p = digits(&arg.fields[2])?;
+            prefixes(&p)
+                .into_iter()
+                .find(|&t| t == port as u64)
+                .map(|t| Mismatch::Truncated {
+                    field: 3,
+                    announced_text: p,
+                    read_as: t as u16,
+                })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ftp::address::parse_port;
+
+    fn conn(init: &str, acc: &str, ts: i64, synack: bool, rst: bool) -> DataConn {
+        DataConn {
+            initiator: init.parse().unwrap(),
+            acceptor: acc.parse().unwrap(),
+            first_frame: 1,
+            first_ts: Timestamp(ts),
+            syn_frame: Some(1),
+            syn_count: 1,
+            syn_seq: None,
+            syn_ack_frame: synack.then_some(2),
+            syn_ack_ts: None,
+            rst_frame: rst.then_some(2),
+            rst_by_acceptor: rst,
+            fin_frame: None,
+            fin_sides: 0,
+            last_frame: 2,
+            last_ts: Timestamp(ts),
+            bytes: [0, 0],
+            packets: 2,
+        }
+    }
+
+    fn setup(line: &[u8], ts: i64) -> DataSetup {
+        let arg = parse_port(line);
+        DataSetup {
+            kind: AddrKind::Port,
+            command: Some(0),
+            reply: None,
+            announced_frame: 1,
+            announced_ts: Timestamp(ts),
+            endpoint: arg.lenient,
+            arg,
+            reply_code: Some(200),
+            verdict: Verdict::NoConnection,
+            connection: None,
+            mismatch: None,
+            delay_secs: None,
+        }
+    }
+
+    #[test]
+    fn vsftpd_connects_to_truncated_port() {
+        let mut s = vec![setup(b"PORT 198,51,100,60,125,227", 0)];
+        let c = vec![conn(
+            "203.0.113.10:20",
+            "198.51.100.60:32022",
+            1_000_000,
+            false,
+            true,
+        )];
+        let (ci, si) = (
+            "198.51.100.60".parse().unwrap(),
+            "203.0.113.10".parse().unwrap(),
+        );
+        match_setups(&mut s, &c, ci, si);
+        assert_eq!(s[0].verdict, Verdict::WrongEndpoint);
+        assert_eq!(
+            s[0].mismatch,
+            Some(Mismatch::Truncated {
+                field: 6,
+                announced_text: "227".into(),
+                read_as: 22
+            })
+        );
+    }
+
+    #[test]
+    fn exact_match_and_refused() {
+        let mut s = vec![
+            setup(b"PORT 10,0,0,1,4,1", 0),
+            setup(b"PORT 10,0,0,1,4,2", 5_000_000_000),
+        ];
+        let c = vec![
+            conn("10.0.0.2:20", "10.0.0.1:1025", 1, true, false),
+            conn("10.0.0.2:20", "10.0.0.1:1026", 5_000_000_001, false, true),
+        ];
+        match_setups(
+            &mut s,
+            &c,
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+        );
+        assert_eq!(s[0].verdict, Verdict::Connected);
+        assert_eq!(s[1].verdict, Verdict::Refused);
+    }
+
+    #[test]
+    fn server_substitutes_control_address() {
+        let mut s = vec![setup(b"PORT 192,168,1,5,4,1", 0)];
+        let c = vec![conn("203.0.113.10:20", "198.51.100.1:1025", 1, true, false)];
+        match_setups(
+            &mut s,
+            &c,
+            "198.51.100.1".parse().unwrap(),
+            "203.0.113.10".parse().unwrap(),
+        );
+        assert_eq!(s[0].mismatch, Some(Mismatch::ServerUsedControlAddress));
+    }
+}

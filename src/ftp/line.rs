@@ -1,0 +1,827 @@
+//! Control-stream decoding: bytes → lines.
+//!
+//! One decoder per direction. It removes Telnet IAC sequences (recording
+//! them), splits lines on CRLF (a bare LF also ends a line and is
+//! recorded), keeps for every line the frames that carried it and where in
+//! each segment it started, resynchronises on the next line end after a
+//! gap, and walks TLS records once the session says the channel is
+//! encrypted — so a return to cleartext (CCC) is still decoded, while the
+//! encrypted bytes are only counted.
+
+use crate::bytes::Bytes;
+use crate::reassembly::{Chunk, Origin};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+
+/// How a line ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Terminator {
+    CrLf,
+    /// A bare LF (no CR before it).
+    Lf,
+    /// A CR with nothing after it before the stream ended.
+    Cr,
+    /// The stream ended (FIN, reset or end of capture) with no line end.
+    None,
+    /// Bytes went missing from the capture before the line ended.
+    Gap,
+}
+
+impl Terminator {
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Terminator::CrLf => b"\r\n",
+            Terminator::Lf => b"\n",
+            Terminator::Cr => b"\r",
+            Terminator::None | Terminator::Gap => b"",
+        }
+    }
+}
+
+/// Part of a line carried by one segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Piece {
+    pub frame: u64,
+    #[serde(skip)]
+    pub ts: Timestamp,
+    /// Byte of the segment's payload where this part starts.
+    pub seg_offset: u32,
+    pub len: u32,
+}
+
+/// A Telnet command removed from a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TelnetCmd {
+    /// Position in the line's content where it stood.
+    pub at: u32,
+    pub bytes: Bytes,
+}
+
+/// One control line, as the peer's FTP implementation would read it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    /// The content: Telnet commands removed, terminator excluded, capped
+    /// at [`MAX_LINE`] bytes.
+    pub bytes: Bytes,
+    pub terminator: Terminator,
+    /// Stream offset of the line's first raw byte.
+    pub offset: u64,
+    /// Raw bytes the line occupied, terminator and Telnet bytes included.
+    pub raw_len: u64,
+    pub pieces: Vec<Piece>,
+    /// Pieces not kept because the line was spread over too many segments.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pieces_dropped: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub telnet: Vec<TelnetCmd>,
+    /// Content bytes beyond [`MAX_LINE`] that were counted, not kept.
+    #[serde(skip_serializing_if = "is_zero64")]
+    pub overlong_bytes: u64,
+    /// The line starts right after a gap: its beginning is unknown.
+    #[serde(skip_serializing_if = "is_false")]
+    pub after_gap: bool,
+    /// A CR inside the content not followed by LF.
+    #[serde(skip_serializing_if = "is_false")]
+    pub bare_cr: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+fn is_zero64(n: &u64) -> bool {
+    *n == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Line {
+    pub fn first_frame(&self) -> u64 {
+        self.pieces.first().map_or(0, |p| p.frame)
+    }
+    pub fn last_frame(&self) -> u64 {
+        self.pieces.last().map_or(0, |p| p.frame)
+    }
+    pub fn first_ts(&self) -> Timestamp {
+        self.pieces.first().map_or(Timestamp(0), |p| p.ts)
+    }
+    pub fn last_ts(&self) -> Timestamp {
+        self.pieces.last().map_or(Timestamp(0), |p| p.ts)
+    }
+    /// Distinct frames, in order.
+    pub fn frames(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.pieces.iter().map(|p| p.frame).collect();
+        v.dedup();
+        v
+    }
+    /// The line as it was on the wire (content plus terminator, without
+    /// the Telnet commands).
+    pub fn wire(&self) -> Vec<u8> {
+        let mut v = self.bytes.0.clone();
+        v.extend_from_slice(self.terminator.bytes());
+        v
+    }
+    /// The number of distinct segments that carried the line.
+    pub fn segment_count(&self) -> usize {
+        self.frames().len() + self.pieces_dropped as usize
+    }
+}
+
+/// The longest line content kept; longer lines are counted, not stored.
+pub const MAX_LINE: usize = 8192;
+const MAX_PIECES: usize = 64;
+const MAX_TELNET: usize = 64;
+/// Bytes buffered while the decoder waits to learn whether TLS follows.
+const MAX_HELD: usize = 64 << 10;
+
+/// What the decoder hands out, in stream order.
+#[derive(Clone, Debug)]
+pub enum Item {
+    Line(Line),
+    /// The channel became encrypted at this stream offset.
+    TlsStart {
+        offset: u64,
+        frame: u64,
+    },
+    /// TLS records stopped and cleartext resumed (e.g. after CCC).
+    TlsEnd {
+        offset: u64,
+        frame: u64,
+    },
+}
+
+/// What follows a line the decoder paused after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    Text,
+    Tls,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Iac {
+    None,
+    Iac,
+    Opt,
+    Sub,
+    SubIac,
+}
+
+enum Mode {
+    Text,
+    Tls(TlsWalk),
+}
+
+#[derive(Default)]
+struct TlsWalk {
+    header: Vec<u8>,
+    remaining: u64,
+    /// Lost record boundaries after a gap: count everything.
+    lost: bool,
+}
+
+/// Decides when the decoder must pause after a line (see [`Decoder::new`]).
+pub type PauseRule = fn(&[u8]) -> bool;
+
+pub struct Decoder {
+    pause_rule: PauseRule,
+    mode: Mode,
+    paused: bool,
+    held: Vec<HeldChunk>,
+    held_bytes: usize,
+    cur: Option<Partial>,
+    cr_pending: bool,
+    iac: Iac,
+    resync: bool,
+    pos: u64,
+    out: Vec<Item>,
+    /// Bytes inside TLS records (not decoded).
+    pub tls_bytes: u64,
+    /// Bytes dropped because the hold buffer was full.
+    pub held_overflow: u64,
+    tls_start_pending: bool,
+}
+
+struct HeldChunk {
+    offset: u64,
+    data: Vec<u8>,
+    origin: Origin,
+    seg_offset: u32,
+    seg_len: u32,
+}
+
+struct Partial {
+    line: Line,
+}
+
+impl Decoder {
+    /// `pause_rule` says after which lines the decoder must stop and wait
+    /// for [`Decoder::resume`]: the session decides, from the other
+    /// direction, whether TLS follows (after `AUTH` and after `234`).
+    pub fn new(pause_rule: PauseRule) -> Self {
+        Decoder {
+            pause_rule,
+            mode: Mode::Text,
+            paused: false,
+            held: Vec::new(),
+            held_bytes: 0,
+            cur: None,
+            cr_pending: false,
+            iac: Iac::None,
+            resync: false,
+            pos: 0,
+            out: Vec::new(),
+            tls_bytes: 0,
+            held_overflow: 0,
+            tls_start_pending: false,
+        }
+    }
+
+    /// Takes the items decoded so far.
+    pub fn drain(&mut self) -> Vec<Item> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.mode, Mode::Tls(_))
+    }
+
+    /// Continues after a pause, in the given mode.
+    pub fn resume(&mut self, how: Resume) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        if how == Resume::Tls {
+            self.start_tls();
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        for h in held {
+            if self.paused {
+                // Paused again inside the replay: keep the rest held.
+                self.held_bytes += h.data.len();
+                self.held.push(h);
+                continue;
+            }
+            let c = Chunk {
+                offset: h.offset,
+                data: &h.data,
+                origin: h.origin,
+                seg_offset: h.seg_offset,
+                seg_len: h.seg_len,
+            };
+            self.data(&c);
+        }
+    }
+
+    /// Switches to TLS; the start is reported with the frame of the first
+    /// encrypted bytes (held already, or the next to arrive).
+    fn start_tls(&mut self) {
+        self.mode = Mode::Tls(TlsWalk::default());
+        match self.held.first() {
+            Some(h) => self.out.push(Item::TlsStart {
+                offset: self.pos,
+                frame: h.origin.frame,
+            }),
+            None => self.tls_start_pending = true,
+        }
+    }
+
+    /// Consumes a chunk of the reassembled stream.
+    pub fn data(&mut self, c: &Chunk<'_>) {
+        if self.tls_start_pending && !self.paused {
+            self.tls_start_pending = false;
+            self.out.push(Item::TlsStart {
+                offset: c.offset,
+                frame: c.origin.frame,
+            });
+        }
+        if self.paused {
+            if self.held_bytes + c.data.len() > MAX_HELD {
+                self.held_overflow += c.data.len() as u64;
+                return;
+            }
+            self.held_bytes += c.data.len();
+            self.held.push(HeldChunk {
+                offset: c.offset,
+                data: c.data.to_vec(),
+                origin: c.origin,
+                seg_offset: c.seg_offset,
+                seg_len: c.seg_len,
+            });
+            return;
+        }
+        let mut i = 0usize;
+        while i < c.data.len() {
+            if self.paused {
+                let rest = Chunk {
+                    offset: c.offset + i as u64,
+                    data: &c.data[i..],
+                    origin: c.origin,
+                    seg_offset: c.seg_offset + i as u32,
+                    seg_len: c.seg_len,
+                };
+                self.data(&rest);
+                return;
+            }
+            let consumed = match self.mode {
+                Mode::Text => self.text(c, i),
+                Mode::Tls(_) => self.tls(c, i),
+            };
+            i += consumed;
+        }
+    }
+
+    /// Decodes text from `c.data[start..]`; returns bytes consumed (stops
+    /// after a line end so the caller can honour a pause).
+    fn text(&mut self, c: &Chunk<'_>, start: usize) -> usize {
+        let data = &c.data[start..];
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            let abs = c.offset + (start + i) as u64;
+            if self.resync {
+                // After a gap: everything up to the next LF is a fragment of
+                // a line whose start is unknown.
+                self.touch(c, start + i, abs);
+                if let Some(p) = self.cur.as_mut() {
+                    p.line.after_gap = true;
+                }
+                if b == b'\n' {
+                    self.resync = false;
+                    self.end_line(Terminator::Lf, abs + 1, true);
+                    return i + 1;
+                }
+                self.push_content(b);
+                i += 1;
+                continue;
+            }
+            match self.iac {
+                Iac::None => {}
+                Iac::Iac => {
+                    self.touch(c, start + i, abs);
+                    match b {
+                        0xff => {
+                            self.iac = Iac::None;
+                            self.telnet(&[0xff, 0xff]);
+                            self.push_content(0xff);
+                        }
+                        251..=254 => {
+                            self.iac = Iac::Opt;
+                            self.telnet_partial(b);
+                        }
+                        250 => {
+                            self.iac = Iac::Sub;
+                            self.telnet_partial(b);
+                        }
+                        _ => {
+                            self.iac = Iac::None;
+                            self.telnet(&[0xff, b]);
+                        }
+                    }
+                    i += 1;
+                    continue;
+                }
+                Iac::Opt => {
+                    self.touch(c, start + i, abs);
+                    self.iac = Iac::None;
+                    self.telnet_finish(b);
+                    i += 1;
+                    continue;
+                }
+                Iac::Sub | Iac::SubIac => {
+                    self.touch(c, start + i, abs);
+                    self.iac = match (self.iac, b) {
+                        (Iac::Sub, 0xff) => Iac::SubIac,
+                        (Iac::SubIac, 240) => {
+                            self.telnet_finish(b);
+                            Iac::None
+                        }
+                        _ => Iac::Sub,
+                    };
+                    i += 1;
+                    continue;
+                }
+            }
+            match b {
+                0xff => {
+                    self.touch(c, start + i, abs);
+                    self.iac = Iac::Iac;
+                    self.telnet_begin();
+                    i += 1;
+                }
+                b'\n' => {
+                    self.touch(c, start + i, abs);
+                    let term = if self.cr_pending {
+                        self.cr_pending = false;
+                        Terminator::CrLf
+                    } else {
+                        Terminator::Lf
+                    };
+                    self.end_line(term, abs + 1, false);
+                    return i + 1;
+                }
+                _ => {
+                    self.touch(c, start + i, abs);
+                    if self.cr_pending {
+                        // CR not followed by LF is content (RFC 2640 CR NUL).
+                        self.cr_pending = false;
+                        self.push_content(b'\r');
+                        if let Some(p) = self.cur.as_mut() {
+                            p.line.bare_cr = true;
+                        }
+                    }
+                    if b == b'\r' {
+                        self.cr_pending = true;
+                    } else {
+                        self.push_content(b);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        data.len()
+    }
+
+    /// Walks TLS records; returns bytes consumed. Leaves TLS mode when the
+    /// bytes at a record boundary are not a record header: those bytes are
+    /// then not consumed, so the caller reads them again as text.
+    fn tls(&mut self, c: &Chunk<'_>, start: usize) -> usize {
+        let Mode::Tls(w) = &mut self.mode else {
+            return 0;
+        };
+        let data = &c.data[start..];
+        if w.lost {
+            self.tls_bytes += data.len() as u64;
+            self.pos = c.offset + c.data.len() as u64;
+            return data.len();
+        }
+        if w.remaining > 0 {
+            let n = (w.remaining as usize).min(data.len());
+            w.remaining -= n as u64;
+            self.tls_bytes += n as u64;
+            self.pos = c.offset + (start + n) as u64;
+            return n;
+        }
+        let earlier = w.header.len();
+        let n = (5 - earlier).min(data.len());
+        w.header.extend_from_slice(&data[..n]);
+        if w.header.len() < 5 {
+            self.pos = c.offset + (start + n) as u64;
+            return n;
+        }
+        let h = std::mem::take(&mut w.header);
+        let len = u16::from_be_bytes([h[3], h[4]]) as u64;
+        if (20..=24).contains(&h[0]) && h[1] == 3 && h[2] <= 4 && len <= (1 << 14) + 2048 {
+            w.remaining = len;
+            self.tls_bytes += 5;
+            self.pos = c.offset + (start + n) as u64;
+            return n;
+        }
+        // Cleartext again (after CCC, or TLS never started).
+        let offset = c.offset + start as u64 - earlier as u64;
+        self.mode = Mode::Text;
+        self.out.push(Item::TlsEnd {
+            offset,
+            frame: c.origin.frame,
+        });
+        if earlier > 0 {
+            // Header bytes from an earlier segment; attribute them to this
+            // one (their own frame was not kept).
+            let replay = Chunk {
+                offset,
+                data: &h[..earlier],
+                origin: c.origin,
+                seg_offset: (c.seg_offset + start as u32).saturating_sub(earlier as u32),
+                seg_len: c.seg_len,
+            };
+            let mut k = 0;
+            while k < earlier {
+                k += self.text(&replay, k);
+            }
+        }
+        0
+    }
+
+    /// A gap of `len` bytes at `offset`.
+    pub fn gap(&mut self, offset: u64, len: u64, at: Origin) {
+        if self.paused {
+            // Nothing decided yet: treat as text lost.
+            self.held_overflow += len;
+            return;
+        }
+        match &mut self.mode {
+            Mode::Tls(w) => {
+                w.lost = true;
+                self.tls_bytes += len;
+            }
+            Mode::Text => {
+                if self.cur.is_some() || self.cr_pending {
+                    self.cr_pending = false;
+                    let _ = at;
+                    self.end_line(Terminator::Gap, offset, false);
+                }
+                self.iac = Iac::None;
+                self.resync = true;
+            }
+        }
+        self.pos = offset + len;
+    }
+
+    /// Ends the stream: a partial line is emitted without terminator.
+    pub fn finish(&mut self) {
+        if self.paused {
+            self.resume(Resume::Text);
+        }
+        if matches!(self.mode, Mode::Text) && (self.cur.is_some() || self.cr_pending) {
+            let term = if self.cr_pending {
+                self.cr_pending = false;
+                Terminator::Cr
+            } else {
+                Terminator::None
+            };
+            let end = self.pos;
+            self.end_line(term, end, false);
+        }
+    }
+
+    /// Records that byte `idx` of chunk `c` (stream offset `abs`) belongs
+    /// to the current line, starting the line if needed.
+    fn touch(&mut self, c: &Chunk<'_>, idx: usize, abs: u64) {
+        self.pos = abs + 1;
+        let seg_offset = c.seg_offset + idx as u32;
+        let p = self.cur.get_or_insert_with(|| Partial {
+            line: Line {
+                bytes: Bytes::default(),
+                terminator: Terminator::None,
+                offset: abs,
+                raw_len: 0,
+                pieces: Vec::new(),
+                pieces_dropped: 0,
+                telnet: Vec::new(),
+                overlong_bytes: 0,
+                after_gap: false,
+                bare_cr: false,
+            },
+        });
+        let line = &mut p.line;
+        match line.pieces.last_mut() {
+            Some(last)
+                if last.frame == c.origin.frame && last.seg_offset + last.len == seg_offset =>
+            {
+                last.len += 1;
+            }
+            _ => {
+                if line.pieces.len() < MAX_PIECES {
+                    line.pieces.push(Piece {
+                        frame: c.origin.frame,
+                        ts: c.origin.ts,
+                        seg_offset,
+                        len: 1,
+                    });
+                } else {
+                    line.pieces_dropped += 1;
+                    // Keep the last piece current so last_frame stays true.
+                    if let Some(last) = line.pieces.last_mut() {
+                        *last = Piece {
+                            frame: c.origin.frame,
+                            ts: c.origin.ts,
+                            seg_offset,
+                            len: 1,
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn push_content(&mut self, b: u8) {
+        if let Some(p) = self.cur.as_mut() {
+            if p.line.bytes.0.len() < MAX_LINE {
+                p.line.bytes.0.push(b);
+            } else {
+                p.line.overlong_bytes += 1;
+            }
+        }
+    }
+
+    fn telnet_begin(&mut self) {
+        if let Some(p) = self.cur.as_mut()
+            && p.line.telnet.len() < MAX_TELNET
+        {
+            let at = p.line.bytes.0.len() as u32;
+            p.line.telnet.push(TelnetCmd {
+                at,
+                bytes: Bytes(vec![0xff]),
+            });
+        }
+    }
+
+    fn telnet_partial(&mut self, b: u8) {
+        if let Some(t) = self.cur.as_mut().and_then(|p| p.line.telnet.last_mut()) {
+            t.bytes.0.push(b);
+        }
+    }
+
+    fn telnet_finish(&mut self, b: u8) {
+        self.telnet_partial(b);
+    }
+
+    fn telnet(&mut self, seq: &[u8]) {
+        if let Some(t) = self.cur.as_mut().and_then(|p| p.line.telnet.last_mut()) {
+            t.bytes.0.clear();
+            t.bytes.0.extend_from_slice(seq);
+        }
+    }
+
+    fn end_line(&mut self, term: Terminator, end: u64, after_gap: bool) {
+        let Some(mut p) = self.cur.take() else {
+            return;
+        };
+        p.line.terminator = term;
+        p.line.raw_len = end.saturating_sub(p.line.offset);
+        p.line.after_gap |= after_gap;
+        let pause = !p.line.after_gap && (self.pause_rule)(&p.line.bytes.0);
+        self.out.push(Item::Line(p.line));
+        if pause {
+            self.paused = true;
+        }
+    }
+}
+
+/// Pause after a client `AUTH …` command: TLS may follow.
+pub fn pause_after_auth(line: &[u8]) -> bool {
+    line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"AUTH")
+}
+
+/// Pause after a server `234` reply: TLS follows if it answers AUTH.
+pub fn pause_after_234(line: &[u8]) -> bool {
+    line.starts_with(b"234 ")
+}
+
+/// Never pause.
+pub fn never_pause(_: &[u8]) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(offset: u64, data: &[u8], frame: u64) -> Chunk<'_> {
+        Chunk {
+            offset,
+            data,
+            origin: Origin {
+                frame,
+                ts: Timestamp(frame as i64),
+            },
+            seg_offset: 0,
+            seg_len: data.len() as u32,
+        }
+    }
+
+    fn lines(items: Vec<Item>) -> Vec<Line> {
+        items
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Line(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_on_crlf_and_bare_lf() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(0, b"USER a\r\nPASS b\nNOOP\r\n", 1));
+        let l = lines(d.drain());
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0].bytes.0, b"USER a");
+        assert_eq!(l[0].terminator, Terminator::CrLf);
+        assert_eq!(l[1].terminator, Terminator::Lf);
+        assert_eq!(l[2].offset, 15);
+        assert_eq!(l[2].pieces[0].seg_offset, 15);
+    }
+
+    #[test]
+    fn line_split_across_segments_keeps_pieces() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(0, b"PORT 1,2,3", 7));
+        d.data(&chunk(10, b",4,5,6\r\nNOOP\r\n", 8));
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0, b"PORT 1,2,3,4,5,6");
+        assert_eq!(l[0].frames(), vec![7, 8]);
+        assert_eq!(l[0].raw_len, 18);
+        assert_eq!(l[1].pieces[0].seg_offset, 8);
+    }
+
+    #[test]
+    fn telnet_commands_removed_and_recorded() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(
+            0,
+            b"\xff\xf4\xff\xf2ABOR\r\nCWD a\xff\xffb\r\nX\xff\xfb\x01Y\r\n",
+            1,
+        ));
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0, b"ABOR");
+        assert_eq!(l[0].telnet.len(), 2);
+        assert_eq!(l[0].telnet[0].bytes.0, vec![0xff, 0xf4]);
+        assert_eq!(l[1].bytes.0, b"CWD a\xffb");
+        assert_eq!(l[2].bytes.0, b"XY");
+        assert_eq!(l[2].telnet[0].bytes.0, vec![0xff, 0xfb, 0x01]);
+    }
+
+    #[test]
+    fn gap_ends_line_and_resyncs() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(0, b"NOOP\r\nPORT 1,2", 1));
+        d.gap(
+            14,
+            5,
+            Origin {
+                frame: 3,
+                ts: Timestamp(3),
+            },
+        );
+        d.data(&chunk(19, b"5,6\r\nPASV\r\n", 4));
+        let l = lines(d.drain());
+        assert_eq!(l.len(), 4);
+        assert_eq!(l[1].bytes.0, b"PORT 1,2");
+        assert_eq!(l[1].terminator, Terminator::Gap);
+        assert_eq!(l[2].bytes.0, b"5,6\r");
+        assert!(l[2].after_gap);
+        assert_eq!(l[3].bytes.0, b"PASV");
+        assert!(!l[3].after_gap);
+    }
+
+    #[test]
+    fn unterminated_last_line() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(0, b"QUIT", 1));
+        d.finish();
+        let l = lines(d.drain());
+        assert_eq!(l[0].terminator, Terminator::None);
+        assert_eq!(l[0].raw_len, 4);
+    }
+
+    #[test]
+    fn bare_cr_inside_line() {
+        let mut d = Decoder::new(never_pause);
+        d.data(&chunk(0, b"RETR a\rb\r\n", 1));
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0, b"RETR a\rb");
+        assert!(l[0].bare_cr);
+    }
+
+    #[test]
+    fn overlong_line_is_capped() {
+        let mut d = Decoder::new(never_pause);
+        let big = vec![b'A'; MAX_LINE + 100];
+        d.data(&chunk(0, &big, 1));
+        d.data(&chunk(big.len() as u64, b"\r\n", 2));
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0.len(), MAX_LINE);
+        assert_eq!(l[0].overlong_bytes, 100);
+    }
+
+    #[test]
+    fn auth_pause_then_tls_then_cleartext_again() {
+        let mut d = Decoder::new(pause_after_auth);
+        d.data(&chunk(0, b"AUTH TLS\r\n\x16\x03\x01\x00\x02ab", 1));
+        assert!(d.is_paused());
+        assert_eq!(lines(d.drain()).len(), 1);
+        d.resume(Resume::Tls);
+        d.data(&chunk(17, b"\x15\x03\x03\x00\x01zPASV\r\n", 2));
+        let items = d.drain();
+        assert!(matches!(items[0], Item::TlsStart { offset: 10, .. }));
+        assert!(matches!(
+            items[1],
+            Item::TlsEnd {
+                offset: 23,
+                frame: 2
+            }
+        ));
+        let l = lines(items);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].bytes.0, b"PASV");
+        assert_eq!(l[0].offset, 23);
+        assert_eq!(d.tls_bytes, 13);
+    }
+
+    #[test]
+    fn auth_refused_continues_as_text() {
+        let mut d = Decoder::new(pause_after_auth);
+        d.data(&chunk(0, b"AUTH TLS\r\nUSER x\r\n", 1));
+        assert_eq!(lines(d.drain()).len(), 1);
+        d.resume(Resume::Text);
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0, b"USER x");
+    }
+}

@@ -1,0 +1,286 @@
+//! FTP commands and replies, parsed from lines.
+//!
+//! Verbs are matched case-insensitively (clients send `port`, `xpwd`…);
+//! replies follow RFC 959 §4.2: `xyz text` is a one-line reply, `xyz-text`
+//! opens a multi-line reply that ends at the first line starting with the
+//! same code and a space.
+
+use super::line::Line;
+use crate::bytes::Bytes;
+use serde::Serialize;
+
+/// The verb of a command line: up to the first space, upper-cased. `None`
+/// when the first word is not a plausible verb (binary junk, a line after
+/// a gap).
+pub fn verb_of(line: &[u8]) -> Option<String> {
+    let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let w = &line[..end];
+    if w.is_empty() || w.len() > 12 {
+        return None;
+    }
+    if !w
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b"@-_".contains(b))
+    {
+        return None;
+    }
+    if !w[0].is_ascii_alphabetic() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(w).to_ascii_uppercase())
+}
+
+/// The argument: the bytes after the first space (exactly as sent).
+pub fn argument_of(line: &[u8]) -> Option<&[u8]> {
+    let sp = line.iter().position(|&b| b == b' ')?;
+    Some(&line[sp + 1..])
+}
+
+/// A reply line's code and separator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyHead {
+    pub code: u16,
+    /// `-` opens a multi-line reply, ` ` (or end of line) ends one.
+    pub continues: bool,
+}
+
+/// Parses `xyz ` / `xyz-` / `xyz` at the start of a line.
+pub fn reply_head(line: &[u8]) -> Option<ReplyHead> {
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code =
+        (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16;
+    match line.get(3) {
+        None | Some(b' ') => Some(ReplyHead {
+            code,
+            continues: false,
+        }),
+        Some(b'-') => Some(ReplyHead {
+            code,
+            continues: true,
+        }),
+        _ => None,
+    }
+}
+
+/// A command sent by the client.
+#[derive(Clone, Debug, Serialize)]
+pub struct Command {
+    /// Upper-cased verb, or `None` for a line that is not a command.
+    pub verb: Option<String>,
+    pub line: Line,
+}
+
+impl Command {
+    pub fn new(line: Line) -> Self {
+        let verb = if line.after_gap {
+            None
+        } else {
+            verb_of(&line.bytes.0)
+        };
+        Command { verb, line }
+    }
+
+    pub fn is(&self, verb: &str) -> bool {
+        self.verb.as_deref() == Some(verb)
+    }
+
+    pub fn arg(&self) -> Option<&[u8]> {
+        argument_of(&self.line.bytes.0)
+    }
+}
+
+/// A reply sent by the server (one line, or all lines of a multi-line one).
+#[derive(Clone, Debug, Serialize)]
+pub struct Reply {
+    /// `None` for a server line that is not a valid reply.
+    pub code: Option<u16>,
+    pub lines: Vec<Line>,
+    /// A multi-line reply that never got its closing line.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unterminated: bool,
+}
+
+impl Reply {
+    pub fn first(&self) -> &Line {
+        &self.lines[0]
+    }
+    pub fn last(&self) -> &Line {
+        &self.lines[self.lines.len() - 1]
+    }
+    /// The text after the code of the last line (the meaningful one for a
+    /// single-line reply; the closing line of a multi-line one).
+    pub fn text(&self) -> &[u8] {
+        let l = &self.last().bytes.0;
+        if self.code.is_some() && l.len() >= 4 {
+            &l[4..]
+        } else if self.code.is_some() {
+            &[]
+        } else {
+            l
+        }
+    }
+    pub fn is_preliminary(&self) -> bool {
+        self.code.is_some_and(|c| (100..200).contains(&c))
+    }
+    pub fn frames(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.lines.iter().flat_map(|l| l.frames()).collect();
+        v.dedup();
+        v
+    }
+    /// Every line's content joined with CRLF (how the reply looked).
+    pub fn joined(&self) -> Bytes {
+        let mut v = Vec::new();
+        for (i, l) in self.lines.iter().enumerate() {
+            if i > 0 {
+                v.extend_from_slice(b"\r\n");
+            }
+            v.extend_from_slice(&l.bytes.0);
+        }
+        Bytes(v)
+    }
+}
+
+/// The most lines kept in one multi-line reply; the rest are counted.
+pub const MAX_REPLY_LINES: usize = 1000;
+
+/// Groups server lines into replies.
+#[derive(Default)]
+pub struct ReplyAssembler {
+    open: Option<Reply>,
+    pub lines_dropped: u64,
+}
+
+impl ReplyAssembler {
+    /// Adds a line; returns a reply when one is complete.
+    pub fn push(&mut self, line: Line) -> Option<Reply> {
+        let head = if line.after_gap {
+            None
+        } else {
+            reply_head(&line.bytes.0)
+        };
+        if let Some(open) = self.open.as_mut() {
+            let closes = head.is_some_and(|h| Some(h.code) == open.code && !h.continues);
+            if open.lines.len() < MAX_REPLY_LINES || closes {
+                open.lines.push(line);
+            } else {
+                self.lines_dropped += 1;
+            }
+            if closes {
+                return self.open.take();
+            }
+            return None;
+        }
+        match head {
+            Some(h) if h.continues => {
+                self.open = Some(Reply {
+                    code: Some(h.code),
+                    lines: vec![line],
+                    unterminated: false,
+                });
+                None
+            }
+            Some(h) => Some(Reply {
+                code: Some(h.code),
+                lines: vec![line],
+                unterminated: false,
+            }),
+            None => Some(Reply {
+                code: None,
+                lines: vec![line],
+                unterminated: false,
+            }),
+        }
+    }
+
+    /// The stream ended: an open multi-line reply is returned unterminated.
+    pub fn finish(&mut self) -> Option<Reply> {
+        self.open.take().map(|mut r| {
+            r.unterminated = true;
+            r
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ftp::line::{Line, Terminator};
+
+    fn line(s: &[u8]) -> Line {
+        Line {
+            bytes: Bytes(s.to_vec()),
+            terminator: Terminator::CrLf,
+            offset: 0,
+            raw_len: s.len() as u64 + 2,
+            pieces: vec![],
+            pieces_dropped: 0,
+            telnet: vec![],
+            overlong_bytes: 0,
+            after_gap: false,
+            bare_cr: false,
+        }
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive() {
+        assert_eq!(verb_of(b"port 1,2").as_deref(), Some("PORT"));
+        assert_eq!(verb_of(b"xpwd").as_deref(), Some("XPWD"));
+        assert_eq!(verb_of(b"P@SW").as_deref(), Some("P@SW"));
+        assert_eq!(verb_of(b"\x16\x03\x01"), None);
+        assert_eq!(verb_of(b"220 hi"), None);
+        assert_eq!(argument_of(b"PORT  1,2"), Some(&b" 1,2"[..]));
+    }
+
+    #[test]
+    fn reply_heads() {
+        assert_eq!(
+            reply_head(b"220 hi"),
+            Some(ReplyHead {
+                code: 220,
+                continues: false
+            })
+        );
+        assert!(reply_head(b"230-welcome").unwrap().continues);
+        assert_eq!(reply_head(b"226").unwrap().code, 226);
+        assert_eq!(reply_head(b"99 PASV invalid"), None);
+        assert_eq!(reply_head(b"SYST not supported"), None);
+        assert_eq!(reply_head(b"2200 x"), None);
+    }
+
+    #[test]
+    fn multiline_reply_ends_on_same_code() {
+        let mut a = ReplyAssembler::default();
+        assert!(a.push(line(b"211-Features:")).is_none());
+        assert!(a.push(line(b" MDTM")).is_none());
+        assert!(a.push(line(b"226-not the end")).is_none());
+        assert!(a.push(line(b"211-still not")).is_none());
+        let r = a.push(line(b"211 End")).unwrap();
+        assert_eq!(r.code, Some(211));
+        assert_eq!(r.lines.len(), 5);
+        assert_eq!(r.text(), b"End");
+        let r = a.push(line(b"200 ok")).unwrap();
+        assert_eq!(r.lines.len(), 1);
+    }
+
+    #[test]
+    fn invalid_reply_line_is_its_own_reply() {
+        let mut a = ReplyAssembler::default();
+        let r = a.push(line(b"SYST not supported")).unwrap();
+        assert_eq!(r.code, None);
+        assert_eq!(r.text(), b"SYST not supported");
+    }
+
+    #[test]
+    fn unterminated_multiline() {
+        let mut a = ReplyAssembler::default();
+        a.push(line(b"230-hello"));
+        let r = a.finish().unwrap();
+        assert!(r.unterminated);
+    }
+}

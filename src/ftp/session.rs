@@ -1,0 +1,723 @@
+//! FTP control sessions: live decoding, then the finished record.
+//!
+//! A [`LiveSession`] owns one control connection while packets arrive. It
+//! decodes both directions into commands and replies, hands the stream to
+//! TLS after `AUTH`+`234` (and back on a return to cleartext), and
+//! publishes announced data endpoints so the engine can watch for the data
+//! connections. When the connection ends it becomes a [`Session`]: commands
+//! paired with their replies (FIFO, which survives pipelining; preliminary
+//! 1xx replies attach without consuming; unsolicited replies stay unpaired)
+//! and every data setup with its outcome.
+
+use super::address::{self, AddrArg, AddrKind, Endpoint};
+use super::data::{DataConn, DataSetup, Verdict, match_setups};
+use super::fingerprint::{self, Server};
+use super::line::{Decoder, Item, Resume, Terminator, pause_after_234, pause_after_auth};
+use super::message::{Command, Reply, ReplyAssembler};
+use crate::bytes::Bytes;
+use crate::decode::TcpSegment;
+use crate::reassembly::connection::{ConnSink, Connection, Lifecycle, Side};
+use crate::reassembly::{Chunk, DirStats, Limits, Origin};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// How the control connection was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detection {
+    /// TCP port 21.
+    Port21,
+    /// A port given with `--port`.
+    ConfiguredPort,
+    /// A `220` banner followed by an FTP command, on any port.
+    Banner,
+}
+
+/// Why the session record was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    /// FIN in both directions.
+    Closed,
+    Reset,
+    /// The capture ended with the connection open.
+    CaptureEnd,
+    /// The same 4-tuple started a new connection.
+    Reused,
+    /// Idle for too long while the flow table was full.
+    Evicted,
+    /// The capture file stopped with an error.
+    ReadError,
+}
+
+/// Encryption of the control channel.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tls {
+    /// The `AUTH` command that was accepted with 234.
+    pub auth_command: Option<usize>,
+    pub started_frame: Option<u64>,
+    /// Cleartext resumed (CCC) at this frame, per direction.
+    pub client_cleartext_again_frame: Option<u64>,
+    pub server_cleartext_again_frame: Option<u64>,
+    /// Bytes inside TLS records, not analysed.
+    pub client_encrypted_bytes: u64,
+    pub server_encrypted_bytes: u64,
+}
+
+/// Limits on what one session keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    pub tcp: Limits,
+    /// Lines stored per direction; the rest are counted.
+    pub max_lines: usize,
+    /// Data connection attempts recorded.
+    pub max_data_conns: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            tcp: Limits::default(),
+            max_lines: 100_000,
+            max_data_conns: 10_000,
+        }
+    }
+}
+
+/// A data endpoint announced on the control channel.
+#[derive(Clone, Copy, Debug)]
+pub struct Announcement {
+    pub endpoint: Endpoint,
+    pub active: bool,
+}
+
+struct Decoders {
+    client: Decoder,
+    server: Decoder,
+}
+
+impl ConnSink for Decoders {
+    fn data(&mut self, side: Side, chunk: &Chunk<'_>) {
+        match side {
+            Side::Client => self.client.data(chunk),
+            Side::Server => self.server.data(chunk),
+        }
+    }
+    fn gap(&mut self, side: Side, offset: u64, len: u64, at: Origin) {
+        match side {
+            Side::Client => self.client.gap(offset, len, at),
+            Side::Server => self.server.gap(offset, len, at),
+        }
+    }
+}
+
+/// A control connection being decoded.
+pub struct LiveSession {
+    pub id: u32,
+    pub conn: Connection,
+    pub detection: Detection,
+    limits: SessionLimits,
+    decoders: Decoders,
+    assembler: ReplyAssembler,
+    commands: Vec<Command>,
+    replies: Vec<Reply>,
+    lines_not_kept: [u64; 2],
+    auth_pending: Option<usize>,
+    tls: Tls,
+    new_announcements: Vec<Announcement>,
+    pub data_conns: Vec<DataConn>,
+    pub data_conns_dropped: u64,
+}
+
+impl LiveSession {
+    pub fn new(
+        id: u32,
+        client: SocketAddr,
+        server: SocketAddr,
+        detection: Detection,
+        first: Origin,
+        limits: SessionLimits,
+    ) -> Self {
+        LiveSession {
+            id,
+            conn: Connection::new(client, server, first, limits.tcp),
+            detection,
+            limits,
+            decoders: Decoders {
+                client: Decoder::new(pause_after_auth),
+                server: Decoder::new(pause_after_234),
+            },
+            assembler: ReplyAssembler::default(),
+            commands: Vec::new(),
+            replies: Vec::new(),
+            lines_not_kept: [0, 0],
+            auth_pending: None,
+            tls: Tls::default(),
+            new_announcements: Vec::new(),
+            data_conns: Vec::new(),
+            data_conns_dropped: 0,
+        }
+    }
+
+    /// Feeds one segment of the control connection.
+    pub fn packet(&mut self, seg: &TcpSegment<'_>, at: Origin) {
+        let side = self.conn.side_of(SocketAddr::new(seg.src, seg.sport));
+        self.conn.packet(side, seg, at, &mut self.decoders);
+        self.process();
+    }
+
+    /// Data endpoints announced since the last call.
+    pub fn take_announcements(&mut self) -> Vec<Announcement> {
+        std::mem::take(&mut self.new_announcements)
+    }
+
+    /// Records a data connection attempt that belongs to this session.
+    pub fn add_data_conn(&mut self, c: DataConn) {
+        if self.data_conns.len() < self.limits.max_data_conns {
+            self.data_conns.push(c);
+        } else {
+            self.data_conns_dropped += 1;
+        }
+    }
+
+    /// The endpoints announced so far (for attributing data connections).
+    pub fn announced_endpoints(&self) -> impl Iterator<Item = Endpoint> + '_ {
+        self.commands
+            .iter()
+            .rev()
+            .take(8)
+            .filter_map(|c| match c.verb.as_deref() {
+                Some(v @ ("PORT" | "EPRT" | "LPRT")) => {
+                    address::parse_command(v, &c.line.bytes.0)?.lenient
+                }
+                _ => None,
+            })
+    }
+
+    fn process(&mut self) {
+        loop {
+            let c = self.decoders.client.drain();
+            let s = self.decoders.server.drain();
+            if c.is_empty() && s.is_empty() {
+                break;
+            }
+            for item in c {
+                self.client_item(item);
+            }
+            for item in s {
+                self.server_item(item);
+            }
+        }
+    }
+
+    fn client_item(&mut self, item: Item) {
+        match item {
+            Item::Line(line) => {
+                let cmd = Command::new(line);
+                if cmd.is("AUTH") {
+                    self.auth_pending = Some(self.commands.len());
+                }
+                if let Some(v) = cmd.verb.as_deref()
+                    && let Some(arg) = address::parse_command(v, &cmd.line.bytes.0)
+                    && let Some(ep) = arg.lenient
+                {
+                    self.new_announcements.push(Announcement {
+                        endpoint: ep,
+                        active: true,
+                    });
+                }
+                if self.commands.len() < self.limits.max_lines {
+                    self.commands.push(cmd);
+                } else {
+                    self.lines_not_kept[0] += 1;
+                    // A dropped AUTH must still be answered.
+                    if self.auth_pending == Some(self.commands.len()) {
+                        self.auth_pending = None;
+                        self.decoders.client.resume(Resume::Text);
+                    }
+                }
+            }
+            Item::TlsStart { frame, .. } => {
+                self.tls.started_frame.get_or_insert(frame);
+            }
+            Item::TlsEnd { frame, .. } => {
+                self.tls.client_cleartext_again_frame.get_or_insert(frame);
+            }
+        }
+    }
+
+    fn server_item(&mut self, item: Item) {
+        match item {
+            Item::Line(line) => {
+                if let Some(reply) = self.assembler.push(line) {
+                    self.reply(reply);
+                }
+            }
+            Item::TlsStart { frame, .. } => {
+                self.tls.started_frame.get_or_insert(frame);
+            }
+            Item::TlsEnd { frame, .. } => {
+                self.tls.server_cleartext_again_frame.get_or_insert(frame);
+            }
+        }
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        if let Some(code) = reply.code {
+            if code >= 200 {
+                if let Some(auth) = self.auth_pending.take() {
+                    if code == 234 {
+                        self.tls.auth_command = Some(auth);
+                        self.decoders.client.resume(Resume::Tls);
+                        self.decoders.server.resume(Resume::Tls);
+                    } else {
+                        self.decoders.client.resume(Resume::Text);
+                    }
+                }
+            }
+            if let Some(arg) = address::parse_reply(code, &reply.last().bytes.0)
+                && let Some(mut ep) = arg.lenient
+            {
+                if ep.ip.is_unspecified() && code == 229 {
+                    ep.ip = self.conn.server.ip();
+                }
+                self.new_announcements.push(Announcement {
+                    endpoint: ep,
+                    active: false,
+                });
+            }
+        }
+        // A 234 that did not answer AUTH: the server stream goes on as text.
+        if self.decoders.server.is_paused()
+            && self.auth_pending.is_none()
+            && !self.decoders.client.is_encrypted()
+        {
+            self.decoders.server.resume(Resume::Text);
+        }
+        if self.replies.len() < self.limits.max_lines {
+            self.replies.push(reply);
+        } else {
+            self.lines_not_kept[1] += 1;
+        }
+    }
+
+    /// True when the connection has ended (FIN both ways, or RST).
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    pub fn last_ts(&self) -> Timestamp {
+        self.conn.last.ts
+    }
+
+    /// Ends the session and builds its record.
+    pub fn finish(mut self, reason: EndReason) -> Session {
+        let tcp = self.conn.finish(&mut self.decoders);
+        self.decoders.client.finish();
+        self.decoders.server.finish();
+        self.process();
+        // Anything still paused is released as text by `finish`; decode it.
+        self.decoders.client.finish();
+        self.decoders.server.finish();
+        self.process();
+        if let Some(r) = self.assembler.finish() {
+            self.reply(r);
+        }
+        self.tls.client_encrypted_bytes = self.decoders.client.tls_bytes;
+        self.tls.server_encrypted_bytes = self.decoders.server.tls_bytes;
+        let held_lost = self.decoders.client.held_overflow + self.decoders.server.held_overflow;
+
+        let (reply_of, command_of) = pair(&self.commands, &self.replies);
+        let banner = self
+            .replies
+            .iter()
+            .zip(&command_of)
+            .find(|(r, c)| c.is_none() && matches!(r.code, Some(220)))
+            .map(|(r, _)| r.joined());
+        let server = fingerprint::identify(
+            banner.iter().map(|b| b.as_slice()).chain(
+                self.replies
+                    .iter()
+                    .take(50)
+                    .map(|r| r.last().bytes.as_slice()),
+            ),
+        );
+        let client = self.conn.client;
+        let srv = self.conn.server;
+        let mut setups = data_setups(&self.commands, &self.replies, &reply_of, &command_of, srv);
+        match_setups(&mut setups, &self.data_conns, client.ip(), srv.ip());
+        let tls = (self.tls.auth_command.is_some() || self.tls.started_frame.is_some())
+            .then_some(self.tls);
+        Session {
+            id: self.id,
+            client,
+            server: srv,
+            detection: self.detection,
+            start: self.conn.first.ts,
+            end: self.conn.last.ts,
+            first_frame: self.conn.first.frame,
+            last_frame: self.conn.last.frame,
+            packets: self.conn.packets,
+            lifecycle: self.conn.life.clone(),
+            end_reason: if self.conn.life.rst_frame.is_some() && reason == EndReason::Closed {
+                EndReason::Reset
+            } else {
+                reason
+            },
+            banner,
+            server_software: server,
+            commands: self.commands,
+            replies: self.replies,
+            reply_of,
+            command_of,
+            data_setups: setups,
+            data_conns: self.data_conns,
+            tls,
+            tcp,
+            limits: SessionCaps {
+                lines_not_kept: self.lines_not_kept,
+                reply_lines_not_kept: self.assembler.lines_dropped,
+                data_conns_not_kept: self.data_conns_dropped,
+                bytes_lost_waiting_for_tls_decision: held_lost,
+            },
+        }
+    }
+}
+
+/// What a session record could not keep.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SessionCaps {
+    /// Command lines and replies not stored (per direction).
+    pub lines_not_kept: [u64; 2],
+    pub reply_lines_not_kept: u64,
+    pub data_conns_not_kept: u64,
+    pub bytes_lost_waiting_for_tls_decision: u64,
+}
+
+impl SessionCaps {
+    pub fn any(&self) -> bool {
+        self.lines_not_kept != [0, 0]
+            || self.reply_lines_not_kept > 0
+            || self.data_conns_not_kept > 0
+            || self.bytes_lost_waiting_for_tls_decision > 0
+    }
+}
+
+/// A finished FTP control session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// 1-based, in order of the first frame.
+    pub id: u32,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub detection: Detection,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: [u64; 2],
+    pub lifecycle: Lifecycle,
+    pub end_reason: EndReason,
+    pub banner: Option<Bytes>,
+    pub server_software: Option<Server>,
+    pub commands: Vec<Command>,
+    pub replies: Vec<Reply>,
+    /// For each command, the index of its final reply.
+    pub reply_of: Vec<Option<usize>>,
+    /// For each reply, the index of the command it answers.
+    pub command_of: Vec<Option<usize>>,
+    pub data_setups: Vec<DataSetup>,
+    pub data_conns: Vec<DataConn>,
+    pub tls: Option<Tls>,
+    pub tcp: [DirStats; 2],
+    pub limits: SessionCaps,
+}
+
+impl Session {
+    pub fn name(&self) -> String {
+        format!("s{}", self.id)
+    }
+
+    /// The final reply to command `i`.
+    pub fn reply_to(&self, i: usize) -> Option<&Reply> {
+        self.reply_of
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|r| &self.replies[r])
+    }
+
+    /// Replaces every `PASS` argument with `<redacted:N>` (N = its length),
+    /// also where a server quoted it back and in retransmission evidence,
+    /// so no output can carry a password.
+    pub fn redact_passwords(&mut self) {
+        let mut secrets: Vec<(Vec<u8>, u64, u64)> = Vec::new();
+        for c in &mut self.commands {
+            if !c.is("PASS") {
+                continue;
+            }
+            let Some(sp) = c.line.bytes.0.iter().position(|&b| b == b' ') else {
+                continue;
+            };
+            let pw = c.line.bytes.0[sp + 1..].to_vec();
+            if pw.is_empty() {
+                continue;
+            }
+            let mut red = c.line.bytes.0[..=sp].to_vec();
+            red.extend_from_slice(format!("<redacted:{}>", pw.len()).as_bytes());
+            c.line.bytes.0 = red;
+            secrets.push((pw, c.line.offset, c.line.offset + c.line.raw_len));
+        }
+        if secrets.is_empty() {
+            return;
+        }
+        for r in &mut self.replies {
+            for l in &mut r.lines {
+                for (pw, _, _) in &secrets {
+                    let mut needle = b"PASS ".to_vec();
+                    needle.extend_from_slice(pw);
+                    redact_in(&mut l.bytes.0, &needle, pw.len());
+                }
+            }
+        }
+        let st = &mut self.tcp[Side::Client.index()];
+        for k in &mut st.conflicts {
+            if secrets
+                .iter()
+                .any(|(_, a, b)| k.offset < *b && k.offset + k.kept.0.len() as u64 > *a)
+            {
+                let n = k.kept.0.len();
+                k.kept = Bytes(format!("<redacted:{n}>").into_bytes());
+                k.other = Bytes(format!("<redacted:{}>", k.other.0.len()).into_bytes());
+            }
+        }
+    }
+
+    /// Preliminary (1xx) replies that answered command `i`.
+    pub fn preliminaries(&self, i: usize) -> impl Iterator<Item = &Reply> {
+        self.replies
+            .iter()
+            .zip(&self.command_of)
+            .filter(move |(r, c)| **c == Some(i) && r.is_preliminary())
+            .map(|(r, _)| r)
+    }
+}
+
+/// Replaces `needle` (`PASS secret`) in `hay` by `PASS <redacted:N>`.
+fn redact_in(hay: &mut Vec<u8>, needle: &[u8], n: usize) {
+    let mut rep = b"PASS ".to_vec();
+    rep.extend_from_slice(format!("<redacted:{n}>").as_bytes());
+    let mut from = 0;
+    while let Some(p) = hay[from..].windows(needle.len()).position(|w| w == needle) {
+        let at = from + p;
+        hay.splice(at..at + needle.len(), rep.iter().copied());
+        from = at + rep.len();
+    }
+}
+
+/// Pairs commands with replies in capture order. Commands are ordered by
+/// the frame that completed them, replies by the frame that started them.
+pub fn pair(commands: &[Command], replies: &[Reply]) -> (Vec<Option<usize>>, Vec<Option<usize>>) {
+    let mut reply_of = vec![None; commands.len()];
+    let mut command_of = vec![None; replies.len()];
+    let mut pending: VecDeque<usize> = VecDeque::new();
+    let (mut ci, mut ri) = (0, 0);
+    let mut answered_any = false;
+    while ri < replies.len() {
+        let r_key = replies[ri].first().first_frame();
+        if ci < commands.len() && commands[ci].line.last_frame() < r_key {
+            if commands[ci].verb.is_some() {
+                pending.push_back(ci);
+            }
+            ci += 1;
+            continue;
+        }
+        let r = &replies[ri];
+        match r.code {
+            None => {}
+            // The greeting: unsolicited even when a client sent too early.
+            Some(120 | 220) if !answered_any => {}
+            Some(c) if (100..200).contains(&c) => {
+                if let Some(&front) = pending.front() {
+                    command_of[ri] = Some(front);
+                }
+            }
+            Some(_) => {
+                if let Some(front) = pending.pop_front() {
+                    command_of[ri] = Some(front);
+                    reply_of[front] = Some(ri);
+                    answered_any = true;
+                }
+            }
+        }
+        ri += 1;
+    }
+    (reply_of, command_of)
+}
+
+/// Builds the data setups: PORT/EPRT/LPRT with the reply that accepted or
+/// rejected them, and 227/228/229 replies (with the PASV-type command).
+fn data_setups(
+    commands: &[Command],
+    replies: &[Reply],
+    reply_of: &[Option<usize>],
+    command_of: &[Option<usize>],
+    server: SocketAddr,
+) -> Vec<DataSetup> {
+    let mut out = Vec::new();
+    for (i, c) in commands.iter().enumerate() {
+        let Some(v) = c.verb.as_deref() else { continue };
+        // A line that never ended was never executed by the server.
+        if matches!(c.line.terminator, Terminator::None | Terminator::Gap) {
+            continue;
+        }
+        let Some(arg) = address::parse_command(v, &c.line.bytes.0) else {
+            continue;
+        };
+        let reply = reply_of[i];
+        let code = reply.and_then(|r| replies[r].code);
+        let rejected = code.is_some_and(|c| c >= 400);
+        out.push(setup(
+            arg,
+            Some(i),
+            reply,
+            code,
+            c.line.last_frame(),
+            c.line.last_ts(),
+            rejected,
+            server,
+        ));
+    }
+    for (ri, r) in replies.iter().enumerate() {
+        let Some(code) = r.code else { continue };
+        let Some(arg) = address::parse_reply(code, &r.last().bytes.0) else {
+            continue;
+        };
+        let l = r.last();
+        out.push(setup(
+            arg,
+            command_of[ri],
+            Some(ri),
+            Some(code),
+            l.first_frame(),
+            l.first_ts(),
+            false,
+            server,
+        ));
+    }
+    out.sort_by_key(|s| (s.announced_ts, s.announced_frame));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn setup(
+    arg: AddrArg,
+    command: Option<usize>,
+    reply: Option<usize>,
+    reply_code: Option<u16>,
+    frame: u64,
+    ts: Timestamp,
+    rejected: bool,
+    server: SocketAddr,
+) -> DataSetup {
+    let mut endpoint = arg.lenient;
+    if let Some(ep) = endpoint.as_mut()
+        && arg.kind == AddrKind::Epsv
+        && ep.ip.is_unspecified()
+    {
+        ep.ip = server.ip();
+    }
+    DataSetup {
+        kind: arg.kind,
+        command,
+        reply,
+        announced_frame: frame,
+        announced_ts: ts,
+        endpoint,
+        arg,
+        reply_code,
+        verdict: if rejected {
+            Verdict::Rejected
+        } else {
+            Verdict::NoConnection
+        },
+        connection: None,
+        mismatch: None,
+        delay_secs: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ftp::line::{Line, Piece, Terminator};
+
+    fn line(s: &str, frame: u64) -> Line {
+        Line {
+            bytes: Bytes(s.as_bytes().to_vec()),
+            terminator: Terminator::CrLf,
+            offset: 0,
+            raw_len: 0,
+            pieces: vec![Piece {
+                frame,
+                ts: Timestamp(frame as i64),
+                seg_offset: 0,
+                len: s.len() as u32,
+            }],
+            pieces_dropped: 0,
+            telnet: vec![],
+            overlong_bytes: 0,
+            after_gap: false,
+            bare_cr: false,
+        }
+    }
+
+    fn reply(s: &str, frame: u64) -> Reply {
+        ReplyAssembler::default().push(line(s, frame)).unwrap()
+    }
+
+    #[test]
+    fn pairing_survives_pipelining_and_preliminaries() {
+        let cmds = vec![
+            Command::new(line("USER a", 3)),
+            Command::new(line("TYPE I", 10)),
+            Command::new(line("RETR f", 11)),
+        ];
+        let reps = vec![
+            reply("220 hi", 1),
+            reply("331 pass", 4),
+            reply("200 ok", 12),
+            reply("150 here", 13),
+            reply("226 done", 14),
+        ];
+        let (rof, cof) = pair(&cmds, &reps);
+        assert_eq!(cof, vec![None, Some(0), Some(1), Some(2), Some(2)]);
+        assert_eq!(rof, vec![Some(1), Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn early_client_does_not_steal_banner() {
+        let cmds = vec![Command::new(line("USER a", 1))];
+        let reps = vec![reply("220 hi", 2), reply("331 pass", 3)];
+        let (rof, cof) = pair(&cmds, &reps);
+        assert_eq!(cof, vec![None, Some(0)]);
+        assert_eq!(rof, vec![Some(1)]);
+    }
+
+    #[test]
+    fn redaction_terminates_on_hostile_password() {
+        let mut hay = b"500 'PASS <redacted:12>': x".to_vec();
+        redact_in(&mut hay, b"PASS <redacted:12>", 12);
+        assert_eq!(hay, b"500 'PASS <redacted:12>': x");
+    }
+
+    #[test]
+    fn unsolicited_reply_is_unpaired() {
+        let cmds = vec![Command::new(line("NOOP", 5))];
+        let reps = vec![reply("220 hi", 1), reply("200 ok", 6), reply("421 bye", 9)];
+        let (_, cof) = pair(&cmds, &reps);
+        assert_eq!(cof, vec![None, Some(0), None]);
+    }
+}

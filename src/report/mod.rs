@@ -1,0 +1,45 @@
+//! Stage 7: reports.
+//!
+//! `model` turns analysis results into the documented JSON document (the
+//! single source of what a report says); `text` renders the same model for
+//! a terminal. Everything from the captures is escaped on the way in.
+
+pub mod model;
+pub mod text;
+
+use crate::rules::{Finding, Severity};
+use std::io::{self, IsTerminal, Write};
+
+/// Process exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// 1 when any error-severity finding exists, else 0.
+pub fn exit_code(findings: &[Finding]) -> i32 {
+    if findings.iter().any(|f| f.severity == Severity::Error) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Whether to colour text output: only on a terminal and without NO_COLOR
+/// (https://no-color.org).
+pub fn use_color(to_terminal: bool) -> bool {
+    to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Where a report goes: a file, or standard output.
+pub fn open_output(path: Option<&std::path::Path>) -> io::Result<(Box<dyn Write>, bool)> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => Ok((
+            Box::new(io::BufWriter::new(std::fs::File::create(p)?)),
+            false,
+        )),
+        _ => {
+            let tty = io::stdout().is_terminal();
+            Ok((Box::new(io::BufWriter::new(io::stdout().lock())), tty))
+        }
+    }
+}

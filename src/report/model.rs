@@ -1,0 +1,275 @@
+//! The report document (JSON schema version 1; see docs/json-schema.md).
+
+use crate::analysis::CaptureResult;
+use crate::bytes::Bytes;
+use crate::capture::{CaptureError, CaptureInfo};
+use crate::engine::Counters;
+use crate::ftp::data::{DataConn, DataSetup};
+use crate::ftp::fingerprint::Server;
+use crate::ftp::line::{Line, Terminator};
+use crate::ftp::session::{Detection, EndReason, Session, SessionCaps, Tls};
+use crate::reassembly::DirStats;
+use crate::reassembly::connection::Lifecycle;
+use crate::rules::{Finding, Severity};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+pub const TOOL: Tool = Tool {
+    name: "portmortem",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// The whole report.
+#[derive(Serialize)]
+pub struct Report<'a> {
+    pub schema_version: u32,
+    pub tool: &'static Tool,
+    pub command: &'static str,
+    /// Timestamps are RFC 3339 in this zone.
+    pub time_zone: &'static str,
+    /// Options that change the result (non-default values only).
+    pub options: BTreeMap<&'static str, String>,
+    pub captures: Vec<CaptureView<'a>>,
+    pub sessions: Vec<SessionView<'a>>,
+    pub findings: Vec<&'a Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Serialize)]
+pub struct CaptureView<'a> {
+    #[serde(flatten)]
+    pub info: &'a CaptureInfo,
+    pub packets: &'a Counters,
+    pub error: Option<&'a CaptureError>,
+    pub session_count: usize,
+    pub finding_count: usize,
+}
+
+#[derive(Serialize, Default)]
+pub struct Summary {
+    pub captures: usize,
+    pub captures_with_errors: usize,
+    pub sessions: usize,
+    pub findings: BTreeMap<Severity, usize>,
+    pub findings_by_rule: BTreeMap<&'static str, usize>,
+    pub exit_code: i32,
+}
+
+/// One entry of a session's dialogue, commands and replies in capture order.
+#[derive(Serialize)]
+pub struct Entry<'a> {
+    /// Position in the dialogue.
+    pub n: usize,
+    /// `C` (client→server) or `S` (server→client).
+    pub dir: &'static str,
+    pub frames: Vec<u64>,
+    pub ts: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verb: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// The line (for a multi-line reply, every line joined with CRLF).
+    pub text: Bytes,
+    pub terminator: Terminator,
+    /// For a command: `n` of its final reply; for a reply: `n` of the
+    /// command it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs_with: Option<usize>,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub split: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub after_gap: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub telnet: Vec<Bytes>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+pub struct TcpView<'a> {
+    pub client: &'a DirStats,
+    pub server: &'a DirStats,
+}
+
+#[derive(Serialize)]
+pub struct SessionView<'a> {
+    pub capture: usize,
+    pub id: String,
+    pub client: String,
+    pub server: String,
+    pub detection: Detection,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: [u64; 2],
+    pub lifecycle: &'a Lifecycle,
+    pub end_reason: EndReason,
+    pub banner: Option<&'a Bytes>,
+    pub server_software: Option<&'a Server>,
+    pub dialogue: Vec<Entry<'a>>,
+    pub data_setups: &'a [DataSetup],
+    pub data_connections: &'a [DataConn],
+    pub tls: Option<&'a Tls>,
+    pub tcp: TcpView<'a>,
+    pub limits: &'a SessionCaps,
+}
+
+fn line_entry<'a>(n: usize, dir: &'static str, l: &'a Line) -> Entry<'a> {
+    Entry {
+        n,
+        dir,
+        frames: l.frames(),
+        ts: l.first_ts(),
+        verb: None,
+        code: None,
+        text: l.bytes.clone(),
+        terminator: l.terminator,
+        pairs_with: None,
+        offset: l.offset,
+        split: l.segment_count() > 1,
+        after_gap: l.after_gap,
+        telnet: l.telnet.iter().map(|t| t.bytes.clone()).collect(),
+    }
+}
+
+/// Commands and replies merged in capture order (by the frame that
+/// completed a command and the frame that began a reply).
+pub fn dialogue(s: &Session) -> Vec<Entry<'_>> {
+    let mut order: Vec<(u64, u8, usize)> = Vec::new();
+    for (i, c) in s.commands.iter().enumerate() {
+        order.push((c.line.last_frame(), 0, i));
+    }
+    for (i, r) in s.replies.iter().enumerate() {
+        order.push((r.first().first_frame(), 1, i));
+    }
+    order.sort_unstable();
+    let mut pos_cmd = vec![0usize; s.commands.len()];
+    let mut pos_rep = vec![0usize; s.replies.len()];
+    for (n, &(_, kind, i)) in order.iter().enumerate() {
+        if kind == 0 {
+            pos_cmd[i] = n;
+        } else {
+            pos_rep[i] = n;
+        }
+    }
+    order
+        .iter()
+        .enumerate()
+        .map(|(n, &(_, kind, i))| {
+            if kind == 0 {
+                let c = &s.commands[i];
+                let mut e = line_entry(n, "C", &c.line);
+                e.verb = c.verb.as_deref();
+                e.pairs_with = s.reply_of[i].map(|r| pos_rep[r]);
+                e
+            } else {
+                let r = &s.replies[i];
+                let mut e = line_entry(n, "S", r.first());
+                if r.lines.len() > 1 {
+                    e.frames = r.frames();
+                    e.text = r.joined();
+                    e.terminator = r.last().terminator;
+                    e.split = r.lines.iter().any(|l| l.segment_count() > 1);
+                }
+                e.code = r.code;
+                e.pairs_with = s.command_of[i].map(|c| pos_cmd[c]);
+                e
+            }
+        })
+        .collect()
+}
+
+pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
+    SessionView {
+        capture,
+        id: s.name(),
+        client: s.client.to_string(),
+        server: s.server.to_string(),
+        detection: s.detection,
+        start: s.start,
+        end: s.end,
+        first_frame: s.first_frame,
+        last_frame: s.last_frame,
+        packets: s.packets,
+        lifecycle: &s.lifecycle,
+        end_reason: s.end_reason,
+        banner: s.banner.as_ref(),
+        server_software: s.server_software.as_ref(),
+        dialogue: dialogue(s),
+        data_setups: &s.data_setups,
+        data_connections: &s.data_conns,
+        tls: s.tls.as_ref(),
+        tcp: TcpView {
+            client: &s.tcp[0],
+            server: &s.tcp[1],
+        },
+        limits: &s.limits,
+    }
+}
+
+pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summary {
+    let mut sum = Summary::default();
+    let mut all = Vec::new();
+    for r in results {
+        sum.captures += 1;
+        sum.captures_with_errors += usize::from(r.error.is_some());
+        sum.sessions += r.sessions.len();
+        for f in &r.findings {
+            *sum.findings.entry(f.severity).or_default() += 1;
+            *sum.findings_by_rule.entry(f.rule).or_default() += 1;
+            all.push(f.clone());
+        }
+    }
+    sum.exit_code = if sum.captures_with_errors > 0 {
+        super::EXIT_USAGE
+    } else {
+        super::exit_code(&all)
+    };
+    sum
+}
+
+/// Builds the report for `analyze`. `results` must have their findings'
+/// `capture` set to their position.
+pub fn analyze_report<'a>(
+    results: &'a [CaptureResult],
+    options: BTreeMap<&'static str, String>,
+) -> Report<'a> {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: &TOOL,
+        command: "analyze",
+        time_zone: "UTC",
+        options,
+        captures: results
+            .iter()
+            .map(|r| CaptureView {
+                info: &r.info,
+                packets: &r.counters,
+                error: r.error.as_ref(),
+                session_count: r.sessions.len(),
+                finding_count: r.findings.len(),
+            })
+            .collect(),
+        sessions: results
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.sessions.iter().map(move |s| session_view(i, s)))
+            .collect(),
+        findings: results.iter().flat_map(|r| r.findings.iter()).collect(),
+        summary: summary(results),
+    }
+}

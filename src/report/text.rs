@@ -1,0 +1,382 @@
+//! Text output: tables for people at a terminal.
+//!
+//! Renders the same [`Report`] as the JSON output. Every byte from a
+//! capture is already escaped there; colour is used only on a terminal and
+//! never when NO_COLOR is set.
+
+use super::model::{Entry, Report, SessionView};
+use crate::bytes::escape;
+use crate::rules::{Finding, Severity};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+pub struct Style {
+    pub color: bool,
+    /// Width to wrap tables to when not on a terminal.
+    pub width: u16,
+    /// Print every session's dialogue.
+    pub dialogue: bool,
+}
+
+fn table(style: &Style) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if !style.color {
+        t.force_no_tty();
+    }
+    if t.width().is_none() || !style.color {
+        t.set_width(style.width);
+    }
+    t
+}
+
+fn sev_cell(s: Severity, style: &Style) -> Cell {
+    let c = Cell::new(s.name());
+    if !style.color {
+        return c;
+    }
+    match s {
+        Severity::Error => c.fg(Color::Red).add_attribute(Attribute::Bold),
+        Severity::Warning => c.fg(Color::Yellow),
+        Severity::Info => c.fg(Color::Cyan),
+    }
+}
+
+fn frames_text(v: &[u64]) -> String {
+    const MAX: usize = 12;
+    let mut s = v
+        .iter()
+        .take(MAX)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > MAX {
+        let _ = write!(s, " … (+{})", v.len() - MAX);
+    }
+    s
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {} · {} · times in {}",
+        r.tool.name, r.tool.version, r.command, r.time_zone
+    )?;
+    if !r.options.is_empty() {
+        let o: Vec<String> = r.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(out, "options: {}", o.join(", "))?;
+    }
+    for (ci, c) in r.captures.iter().enumerate() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Capture {}: {}",
+            ci + 1,
+            escape(c.info.path.as_bytes())
+        )?;
+        let mut t = table(style);
+        let lt: Vec<String> = c
+            .info
+            .link_types
+            .iter()
+            .map(|l| format!("{} ({})", l.name, l.id))
+            .collect();
+        t.add_row(vec![
+            "file".to_string(),
+            format!(
+                "{}{}, sha256 {}",
+                human_bytes(c.info.file_bytes),
+                c.info
+                    .compression
+                    .map(|z| format!(" {z}"))
+                    .unwrap_or_default(),
+                c.info.sha256
+            ),
+        ]);
+        t.add_row(vec![
+            "format".to_string(),
+            format!("{}; link types: {}", c.info.format, lt.join(", ")),
+        ]);
+        let span = match (c.info.first_ts, c.info.last_ts) {
+            (Some(a), Some(b)) => format!(", {a} – {b}"),
+            _ => String::new(),
+        };
+        t.add_row(vec![
+            "frames".to_string(),
+            format!("{}{span}", c.info.frames),
+        ]);
+        let p = c.packets;
+        t.add_row(vec![
+            "TCP segments".to_string(),
+            format!(
+                "{} (FTP control {}, data connections {}, after close {}, other {})",
+                p.tcp_segments,
+                p.control_segments,
+                p.data_segments,
+                p.after_close_segments,
+                p.other_tcp_segments
+            ),
+        ]);
+        if !p.skipped.is_empty() {
+            let sk: Vec<String> = p
+                .skipped
+                .iter()
+                .map(|(k, v)| format!("{} {v}", k.name()))
+                .collect();
+            t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
+        }
+        if p.flows_evicted > 0 {
+            t.add_row(vec![
+                "limits hit".to_string(),
+                format!("{} flows evicted (flow table full)", p.flows_evicted),
+            ]);
+        }
+        t.add_row(vec!["sessions".to_string(), c.session_count.to_string()]);
+        let fc = r.findings.iter().filter(|f| f.capture == ci);
+        let mut counts = [0usize; 3];
+        for f in fc {
+            counts[f.severity as usize] += 1;
+        }
+        t.add_row(vec![
+            "findings".to_string(),
+            format!(
+                "{} error, {} warning, {} info",
+                counts[2], counts[1], counts[0]
+            ),
+        ]);
+        if let Some(e) = c.error {
+            t.add_row(vec![
+                Cell::new("READ ERROR").fg(if style.color {
+                    Color::Red
+                } else {
+                    Color::Reset
+                }),
+                Cell::new(format!(
+                    "{e} — the results below cover what was read before it"
+                )),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        sessions(r, ci, style, out)?;
+        findings(r, ci, style, out)?;
+        if style.dialogue {
+            for s in r.sessions.iter().filter(|s| s.capture == ci) {
+                dialogue(s, style, out)?;
+            }
+        }
+    }
+    writeln!(out)?;
+    let e = r
+        .summary
+        .findings
+        .get(&Severity::Error)
+        .copied()
+        .unwrap_or(0);
+    let w = r
+        .summary
+        .findings
+        .get(&Severity::Warning)
+        .copied()
+        .unwrap_or(0);
+    let i = r
+        .summary
+        .findings
+        .get(&Severity::Info)
+        .copied()
+        .unwrap_or(0);
+    writeln!(
+        out,
+        "Summary: {} capture(s), {} session(s), {e} error, {w} warning, {i} info finding(s); exit code {}.",
+        r.summary.captures, r.summary.sessions, r.summary.exit_code
+    )?;
+    Ok(())
+}
+
+fn sessions(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+    if ss.is_empty() {
+        writeln!(out, "No FTP control session found.")?;
+        return Ok(());
+    }
+    writeln!(out, "Sessions")?;
+    let mut t = table(style);
+    t.set_header(vec![
+        "id",
+        "client → server",
+        "frames",
+        "start",
+        "cmds",
+        "data setups",
+        "server",
+        "end",
+    ]);
+    for s in ss {
+        let cmds = s.dialogue.iter().filter(|e| e.dir == "C").count();
+        let setups: Vec<String> = s
+            .data_setups
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.kind.name(),
+                    serde_json::to_value(d.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let mut setup_txt = setups
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if setups.len() > 4 {
+            let _ = write!(setup_txt, " … ({} in all)", setups.len());
+        }
+        let mut srv = s
+            .server_software
+            .map(|x| x.name.to_string())
+            .unwrap_or_default();
+        if let Some(tls) = s.tls {
+            let _ = write!(
+                srv,
+                "{}TLS from frame {}",
+                if srv.is_empty() { "" } else { "; " },
+                tls.started_frame.unwrap_or(0)
+            );
+        }
+        t.add_row(vec![
+            s.id.clone(),
+            format!(
+                "{} → {}{}",
+                s.client,
+                s.server,
+                if s.detection == crate::ftp::session::Detection::Banner {
+                    " (banner)"
+                } else {
+                    ""
+                }
+            ),
+            format!("{}–{}", s.first_frame, s.last_frame),
+            s.start.to_string(),
+            cmds.to_string(),
+            setup_txt,
+            srv,
+            serde_json::to_value(s.end_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+        ]);
+    }
+    writeln!(out, "{t}")
+}
+
+fn findings(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    let fs: Vec<&&Finding> = r.findings.iter().filter(|f| f.capture == ci).collect();
+    if fs.is_empty() {
+        writeln!(out, "No findings.")?;
+        return Ok(());
+    }
+    writeln!(out, "Findings")?;
+    let mut t = table(style);
+    t.set_header(vec![
+        "#", "severity", "rule", "session", "frames", "message",
+    ]);
+    for (n, f) in fs.iter().enumerate() {
+        t.add_row(vec![
+            Cell::new(n + 1),
+            sev_cell(f.severity, style),
+            Cell::new(f.rule),
+            Cell::new(&f.session),
+            Cell::new(frames_text(&f.frames)),
+            Cell::new(&f.message),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    writeln!(out, "Evidence")?;
+    for (n, f) in fs.iter().enumerate() {
+        if f.evidence.is_empty() {
+            continue;
+        }
+        writeln!(out, "  [{}] {} ({})", n + 1, f.rule, f.session)?;
+        let w = f.evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
+        for e in &f.evidence {
+            writeln!(
+                out,
+                "      {:w$}  frame {:<14} {}",
+                e.what,
+                frames_text(&e.frames),
+                e.bytes
+            )?;
+        }
+        if let Some(d) = &f.diff {
+            writeln!(out, "      diff: {}", d.describe())?;
+        }
+        if let Some(sig) = f.signature {
+            writeln!(
+                out,
+                "      signature: {} — {} ({})",
+                sig.device, sig.behaviour, sig.reference
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn dialogue(s: &SessionView<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "Dialogue {} ({} → {})", s.id, s.client, s.server)?;
+    let mut t = table(style);
+    t.set_header(vec!["frame", "+s", "dir", "line", "pairs with"]);
+    for e in &s.dialogue {
+        t.add_row(entry_row(e, s));
+    }
+    writeln!(out, "{t}")
+}
+
+fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
+    let mut flags = Vec::new();
+    if e.split {
+        flags.push("split");
+    }
+    if e.after_gap {
+        flags.push("after gap");
+    }
+    let term = match e.terminator {
+        crate::ftp::line::Terminator::CrLf => "",
+        crate::ftp::line::Terminator::Lf => " [LF]",
+        crate::ftp::line::Terminator::Cr => " [CR]",
+        crate::ftp::line::Terminator::None => " [no line end]",
+        crate::ftp::line::Terminator::Gap => " [gap]",
+    };
+    vec![
+        frames_text(&e.frames),
+        format!("{:.3}", e.ts.secs_since(s.start)),
+        if e.dir == "C" {
+            "C>".into()
+        } else {
+            "<S".into()
+        },
+        format!(
+            "{}{term}{}",
+            e.text,
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", flags.join(", "))
+            }
+        ),
+        e.pairs_with.map(|p| format!("#{p}")).unwrap_or_default(),
+    ]
+}

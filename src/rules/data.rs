@@ -1,0 +1,399 @@
+//! Rules on what happened to data connections: `port-silently-truncated`,
+//! `data-endpoint-mismatch`, `data-source-ip-mismatch`,
+//! `session-stall-after-ctl`, `tls-alg-blind`.
+
+use super::signatures::CHECKPOINT_227;
+use super::{Config, Finding, Severity, field_name, q};
+use crate::ftp::data::{ConnResult, DataConn, DataSetup, Mismatch, Verdict};
+use crate::ftp::session::{EndReason, Session};
+use crate::timestamp::fmt_secs;
+use std::net::SocketAddr;
+
+pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
+    for setup in &s.data_setups {
+        let conn = setup.connection.map(|k| &s.data_conns[k]);
+        match (&setup.mismatch, conn) {
+            (
+                Some(Mismatch::Truncated {
+                    field,
+                    announced_text,
+                    read_as,
+                }),
+                Some(c),
+            ) => {
+                let seen = Observed {
+                    port: c.acceptor.port(),
+                    what: format!(
+                        "connected to {} instead (frame {}, from {}; {})",
+                        c.acceptor,
+                        c.first_frame,
+                        c.initiator,
+                        conn_outcome(c)
+                    ),
+                    frames: vec![
+                        c.first_frame,
+                        c.syn_ack_frame.unwrap_or(0),
+                        c.rst_frame.unwrap_or(0),
+                    ],
+                };
+                out.push(truncated(s, setup, &seen, *field, announced_text, *read_as));
+            }
+            (Some(m), Some(c)) => out.push(mismatch(s, setup, c, m)),
+            _ => {}
+        }
+        if let Some(c) = conn
+            && !setup.kind.is_active()
+            && setup.verdict == Verdict::Connected
+            && c.initiator.ip() != s.client.ip()
+        {
+            out.push(
+                Finding::new(
+                    "data-source-ip-mismatch",
+                    Severity::Warning,
+                    s,
+                    format!(
+                        "the control connection comes from {} but the passive data connection to {} came from {} (frame {}); servers that enforce the same address (vsftpd '425 Security: Bad IP connecting.') reject it — typical of a NAT gateway with several public addresses.",
+                        s.client.ip(),
+                        c.acceptor,
+                        c.initiator.ip(),
+                        c.first_frame
+                    ),
+                )
+                .frames([setup.announced_frame, c.first_frame]),
+            );
+        }
+    }
+    pure_ftpd_425(s, out);
+    stall(s, cfg, out);
+    tls_blind(s, out);
+}
+
+fn conn_outcome(c: &DataConn) -> String {
+    match c.result() {
+        ConnResult::Established => format!(
+            "established (SYN-ACK frame {})",
+            c.syn_ack_frame.unwrap_or(0)
+        ),
+        ConnResult::Refused => format!(
+            "refused: the client side answered with RST (frame {})",
+            c.rst_frame.unwrap_or(0)
+        ),
+        ConnResult::NoAnswer => format!("unanswered ({} SYN)", c.syn_count),
+        ConnResult::MidStream => "seen after its handshake".to_string(),
+    }
+}
+
+fn setup_line<'a>(s: &'a Session, setup: &DataSetup) -> (&'a [u8], Vec<u64>) {
+    if setup.kind.is_active() {
+        setup
+            .command
+            .map(|i| {
+                (
+                    s.commands[i].line.bytes.as_slice(),
+                    s.commands[i].line.frames(),
+                )
+            })
+            .unwrap_or_default()
+    } else {
+        setup
+            .reply
+            .map(|i| (s.replies[i].last().bytes.as_slice(), s.replies[i].frames()))
+            .unwrap_or_default()
+    }
+}
+
+/// Where the server went instead of the announced endpoint, and the
+/// frames that show it.
+struct Observed {
+    port: u16,
+    what: String,
+    frames: Vec<u64>,
+}
+
+fn truncated(
+    s: &Session,
+    setup: &DataSetup,
+    seen: &Observed,
+    field: usize,
+    text: &str,
+    read_as: u16,
+) -> Finding {
+    let (line, frames) = setup_line(s, setup);
+    let ep = setup.endpoint.map(|e| e.to_string()).unwrap_or_default();
+    let reply = setup
+        .reply
+        .map(|r| {
+            let r = &s.replies[r];
+            format!(
+                ", the server accepted it (`{}`, frame {})",
+                q(&r.last().bytes.0),
+                r.first().first_frame()
+            )
+        })
+        .unwrap_or_default();
+    let fld = |n: usize| {
+        setup
+            .arg
+            .fields
+            .get(n)
+            .map(|f| String::from_utf8_lossy(&f.text.0).into_owned())
+    };
+    let arith = match (
+        setup.arg.kind.is_active() && setup.arg.fields.len() == 6,
+        field,
+    ) {
+        (true, 6) => format!(
+            "{} = {}·256+{read_as}",
+            seen.port,
+            fld(4).unwrap_or_default()
+        ),
+        (true, 5) => format!(
+            "{} = {read_as}·256+{}",
+            seen.port,
+            fld(5).unwrap_or_default()
+        ),
+        _ => format!("{} = {read_as}", seen.port),
+    };
+    let is_227 = text == "227" && read_as == 22;
+    let server = s
+        .server_software
+        .as_ref()
+        .map(|sv| format!(" ({})", sv.name))
+        .unwrap_or_default();
+    let mut msg = format!(
+        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}: the server read {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows: it was altered in transit",
+        q(line),
+        frames.first().copied().unwrap_or(0),
+        seen.what,
+        field_name(setup.arg.kind, field),
+    );
+    let mut f = Finding::new("port-silently-truncated", Severity::Error, s, String::new());
+    if is_227 {
+        msg.push_str(&format!(
+            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; with uniformly chosen data ports about 1 active transfer in 256 is hit",
+            CHECKPOINT_227.device
+        ));
+        f.signature = Some(&CHECKPOINT_227);
+    }
+    msg.push('.');
+    f.message = msg;
+    f.evidence(&format!("{} as sent", setup.arg.kind.name()), frames, line)
+        .frames(seen.frames.iter().copied())
+        .frames(
+            setup
+                .reply
+                .map(|r| s.replies[r].frames())
+                .unwrap_or_default(),
+        )
+}
+
+fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Finding {
+    let (line, frames) = setup_line(s, setup);
+    let ep = setup.endpoint.map(|e| e.to_string()).unwrap_or_default();
+    let (who, why, sev) = match m {
+        Mismatch::ServerUsedControlAddress => (
+            "the server",
+            "it substituted the control connection's client address for the announced one (ProFTPD does this for an RFC 1918 PORT address, FileZilla Server with 'ignore local'), which hides a NAT that did not rewrite the PORT".to_string(),
+            Severity::Warning,
+        ),
+        Mismatch::ClientUsedControlAddress => (
+            "the client",
+            "it ignored the address in the reply and used the control connection's server address (FileZilla client, Python ftplib since bpo-43285, lftp fix-ups)".to_string(),
+            Severity::Info,
+        ),
+        _ => (
+            if setup.kind.is_active() { "the server" } else { "the client" },
+            "neither a truncated field nor an address substitution explains it: a NAT in between, or a connection unrelated to this command".to_string(),
+            Severity::Warning,
+        ),
+    };
+    Finding::new(
+        "data-endpoint-mismatch",
+        sev,
+        s,
+        format!(
+            "{who} connected to {} (frame {}, from {}; {}) although `{}` (frame {}) said {ep}: {why}.",
+            c.acceptor,
+            c.first_frame,
+            c.initiator,
+            conn_outcome(c),
+            q(line),
+            frames.first().copied().unwrap_or(0),
+        ),
+    )
+    .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames, line)
+    .frames([c.first_frame])
+    .group(format!("{m:?}"))
+}
+
+/// Pure-FTPd names the port in its 425: `425 Could not open data connection
+/// to port 32022`, which exposes a truncation without any data SYN.
+fn pure_ftpd_425(s: &Session, out: &mut Vec<Finding>) {
+    for setup in &s.data_setups {
+        if !setup.kind.is_active()
+            || setup.mismatch.is_some()
+            || setup.verdict == Verdict::Connected
+        {
+            continue;
+        }
+        let Some(ep) = setup.endpoint else { continue };
+        let Some(cmd_idx) = setup.command else {
+            continue;
+        };
+        for (ri, r) in s.replies.iter().enumerate() {
+            if r.code != Some(425) || r.first().first_frame() <= setup.announced_frame {
+                continue;
+            }
+            // Only the next few replies after the PORT.
+            if s.command_of[ri].is_some_and(|c| c > cmd_idx + 3) {
+                break;
+            }
+            let text = String::from_utf8_lossy(r.text()).to_ascii_lowercase();
+            let Some(p) = text.split("port ").nth(1) else {
+                continue;
+            };
+            let num: String = p.chars().take_while(char::is_ascii_digit).collect();
+            let Ok(port) = num.parse::<u16>() else {
+                continue;
+            };
+            if port == ep.port {
+                continue;
+            }
+            let actual = SocketAddr::new(ep.ip, port);
+            if let Mismatch::Truncated {
+                field,
+                announced_text,
+                read_as,
+            } = crate::ftp::data::explain(
+                &setup.arg,
+                ep,
+                actual,
+                true,
+                s.client.ip(),
+                s.server.ip(),
+            ) {
+                let seen = Observed {
+                    port,
+                    what: format!(
+                        "reports trying {actual} in `{}` (frame {})",
+                        q(&r.last().bytes.0),
+                        r.first().first_frame()
+                    ),
+                    frames: r.frames(),
+                };
+                let f = truncated(s, setup, &seen, field, &announced_text, read_as);
+                out.push(f.evidence("server reply", r.frames(), r.last().bytes.as_slice()));
+                break;
+            }
+        }
+    }
+}
+
+/// After a PORT/PASV-type command, no working data connection and no
+/// further command for `stall_secs`.
+fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
+    for (i, cmd) in s.commands.iter().enumerate() {
+        let Some(verb) = cmd.verb.as_deref() else {
+            continue;
+        };
+        if !matches!(verb, "PORT" | "EPRT" | "LPRT" | "PASV" | "EPSV" | "LPSV") {
+            continue;
+        }
+        let setup = s.data_setups.iter().find(|d| {
+            d.command == Some(i)
+                || (!d.kind.is_active()
+                    && d.reply.is_some()
+                    && s.command_of[d.reply.unwrap_or(0)] == Some(i))
+        });
+        if setup.is_some_and(|d| d.verdict == Verdict::Connected) {
+            continue;
+        }
+        let reply = s.reply_to(i);
+        let t0 = reply.map_or(cmd.line.last_ts(), |r| r.last().last_ts());
+        let next = s.commands[i + 1..].iter().find(|c| c.verb.is_some());
+        let until = next.map_or(s.end, |n| n.line.first_ts());
+        let idle = until.secs_since(t0);
+        if idle < cfg.stall_secs {
+            continue;
+        }
+        // Data connections after the command that worked mean a transfer
+        // was in progress, not a stall.
+        let transfer = s.data_conns.iter().any(|c| {
+            c.first_ts >= t0 && c.first_ts <= until && c.result() == ConnResult::Established
+        });
+        if transfer {
+            continue;
+        }
+        let reply_txt = reply
+            .map(|r| format!("`{}`", q(&r.last().bytes.0)))
+            .unwrap_or_else(|| "no reply".to_string());
+        let ending = match (next, s.end_reason) {
+            (Some(n), _) => format!("then sent `{}`", q(&n.line.bytes.0)),
+            (None, EndReason::CaptureEnd) => {
+                "and the capture ended with the session still open".to_string()
+            }
+            (None, EndReason::Reset) => "and the connection was reset".to_string(),
+            (None, _) => "and the session ended".to_string(),
+        };
+        let data = match setup.map(|d| d.verdict) {
+            Some(Verdict::Rejected) => "the server rejected it".to_string(),
+            Some(Verdict::WrongEndpoint) => {
+                "the data connection went to the wrong endpoint".to_string()
+            }
+            Some(Verdict::Refused) => "the data connection was refused".to_string(),
+            Some(Verdict::NoAnswer) => "the data connection was never answered".to_string(),
+            _ => "no data connection followed".to_string(),
+        };
+        out.push(
+            Finding::new(
+                "session-stall-after-ctl",
+                Severity::Error,
+                s,
+                format!(
+                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. See the other findings on frame {} for the cause. With data ports chosen uniformly, a 227→22_ rewrite hits about 1 active transfer in 256.",
+                    q(&cmd.line.bytes.0),
+                    cmd.line.last_frame(),
+                    fmt_secs(idle),
+                    cmd.line.last_frame(),
+                ),
+            )
+            .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
+            .frames(reply.map(|r| r.frames()).unwrap_or_default()),
+        );
+    }
+}
+
+fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
+    let Some(tls) = &s.tls else { return };
+    let Some(start) = tls.started_frame else {
+        return;
+    };
+    let failed: Vec<&DataConn> = s
+        .data_conns
+        .iter()
+        .filter(|c| {
+            c.first_frame > start
+                && matches!(c.result(), ConnResult::NoAnswer | ConnResult::Refused)
+        })
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    out.push(
+        Finding::new(
+            "tls-alg-blind",
+            Severity::Warning,
+            s,
+            format!(
+                "the control channel is encrypted from frame {start} (AUTH accepted with 234), and {} data connection attempt(s) failed ({}): an in-path ALG can no longer read PASV/PORT and opens no pinholes (FortiGate session helper, Juniper without ftps-extensions, ISA/TMG, Check Point). Use a fixed passive port range or the firewall's FTPS support.",
+                failed.len(),
+                failed
+                    .iter()
+                    .map(|c| format!("{} → {}, {}", c.initiator, c.acceptor, conn_outcome(c)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )
+        .frames(std::iter::once(start).chain(failed.iter().map(|c| c.first_frame))),
+    );
+}

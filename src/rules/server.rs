@@ -1,0 +1,63 @@
+//! Rules on the server's reply wording: `syst-masked`, `reply-desync`.
+
+use super::signatures::ASA_SYST_MASK;
+use super::{Finding, Severity, q};
+use crate::ftp::session::Session;
+
+pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
+    for r in &s.replies {
+        if r.code == Some(215) {
+            let t = r.text();
+            if !t.is_empty() && t.iter().all(|&b| b == b'X' || b == b'x') {
+                let mut f = Finding::new(
+                    "syst-masked",
+                    Severity::Info,
+                    s,
+                    format!(
+                        "the SYST reply is `{}` (frame {}): {} is in the path ({}); its other FTP checks apply to this session too.",
+                        q(&r.last().bytes.0),
+                        r.first().first_frame(),
+                        ASA_SYST_MASK.device,
+                        ASA_SYST_MASK.behaviour
+                    ),
+                )
+                .evidence("SYST reply", r.frames(), r.last().bytes.as_slice());
+                f.signature = Some(&ASA_SYST_MASK);
+                out.push(f);
+            }
+        }
+    }
+    let stray: Vec<(usize, &crate::ftp::message::Reply)> = s
+        .replies
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code.is_none() && !r.first().after_gap)
+        .collect();
+    if let Some(&(i, first)) = stray.first() {
+        let prev = s.replies[..i]
+            .iter()
+            .rev()
+            .find(|r| r.code.is_some())
+            .map(|r| format!(" after `{}`", q(&r.last().bytes.0)))
+            .unwrap_or_default();
+        let what = if first.first().bytes.0.is_empty() {
+            "an empty line".to_string()
+        } else {
+            format!("`{}`", q(&first.first().bytes.0))
+        };
+        out.push(
+            Finding::new(
+                "reply-desync",
+                Severity::Warning,
+                s,
+                format!(
+                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step (the GuildFTPd double-CRLF case).",
+                    stray.len(),
+                    first.first().first_frame()
+                ),
+            )
+            .evidence("first non-reply line", first.frames(), first.first().wire())
+            .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame())),
+        );
+    }
+}

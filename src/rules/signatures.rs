@@ -1,0 +1,110 @@
+//! Known signatures of in-path devices (middlebox-catalogue.md §1–§5).
+//!
+//! A signature is named only when the bytes match what the catalogue
+//! documents; the reference says where that comes from.
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Signature {
+    pub id: &'static str,
+    pub device: &'static str,
+    pub behaviour: &'static str,
+    pub reference: &'static str,
+}
+
+pub static CHECKPOINT_227: Signature = Signature {
+    id: "checkpoint-ftp-bounce-227",
+    device: "Check Point SmartDefense/IPS \"FTP Bounce\" protection",
+    behaviour: "rewrites the digit string 227 to 22_ in place (same length, no TCP sequence change)",
+    reference: "middlebox-catalogue.md §1.1 (raetsel 2007, NGX R62); §1.2 (Colasoft TEST227.DAT case)",
+};
+
+pub static SMC_P_AT_SW: Signature = Signature {
+    id: "smc-barricade-pasv",
+    device: "SMC Barricade router \"PASV suppression\"",
+    behaviour: "rewrites the PASV command to P@SW",
+    reference: "middlebox-catalogue.md §5 (gbnetwork.co.uk/smcftpd)",
+};
+
+pub static ASA_SYST_MASK: Signature = Signature {
+    id: "cisco-asa-mask-syst-reply",
+    device: "Cisco ASA/PIX FTP inspection (mask-syst-reply)",
+    behaviour: "replaces the SYST reply text with X characters",
+    reference: "middlebox-catalogue.md §2",
+};
+
+pub static LINUX_CONNTRACK_PARTIAL: Signature = Signature {
+    id: "linux-nf-conntrack-ftp-partial",
+    device: "Linux nf_conntrack_ftp helper (any Linux NAT/firewall with the FTP helper)",
+    behaviour: "drops a PORT/EPRT/227/229 segment it can only partly parse: split lines, bad digits, bare LF",
+    reference: "middlebox-catalogue.md §3.2 (nf_conntrack_ftp.c find_pattern/help)",
+};
+
+/// Offsets where `sent` has `227` and `seen` has `22_` in its place, when
+/// that is the only difference (same length). Empty when it is not the
+/// Check Point substitution.
+pub fn checkpoint_227_sites(sent: &[u8], seen: &[u8]) -> Vec<usize> {
+    if sent.len() != seen.len() || sent == seen {
+        return Vec::new();
+    }
+    let mut sites = Vec::new();
+    let mut i = 0;
+    while i < sent.len() {
+        if sent[i] == seen[i] {
+            i += 1;
+            continue;
+        }
+        // A differing byte must be the 7 of a 227 that became _.
+        if i >= 2 && &sent[i - 2..=i] == b"227" && &seen[i - 2..=i] == b"22_" {
+            sites.push(i - 2);
+            i += 1;
+        } else {
+            return Vec::new();
+        }
+    }
+    sites
+}
+
+/// The mangled form of `text` under the 227→22_ rewrite, if it changes it.
+pub fn apply_227_rewrite(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = text.to_vec();
+    let mut changed = false;
+    let mut i = 0;
+    while i + 3 <= out.len() {
+        if &out[i..i + 3] == b"227" {
+            out[i + 2] = b'_';
+            changed = true;
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_sites() {
+        assert_eq!(
+            checkpoint_227_sites(b"PORT 1,2,3,4,125,227", b"PORT 1,2,3,4,125,22_"),
+            vec![17]
+        );
+        assert_eq!(
+            checkpoint_227_sites(b"RETR a227b227", b"RETR a22_b22_"),
+            vec![6, 10]
+        );
+        assert!(checkpoint_227_sites(b"PORT 1,2,3,4,125,228", b"PORT 1,2,3,4,125,22_").is_empty());
+        assert!(checkpoint_227_sites(b"PORT 1,2,3,4,125,227", b"PORT 1,2,3,4,125,227").is_empty());
+    }
+
+    #[test]
+    fn rewrite() {
+        assert_eq!(apply_227_rewrite(b"TEST227.DAT").unwrap(), b"TEST22_.DAT");
+        assert_eq!(apply_227_rewrite(b"a2227"), Some(b"a222_".to_vec()));
+        assert!(apply_227_rewrite(b"TEST.DAT").is_none());
+    }
+}
