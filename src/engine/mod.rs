@@ -10,7 +10,7 @@
 use crate::capture::Frame;
 use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
-use crate::ftp::message::verb_of;
+use crate::ftp::message::starts_with_known_verb;
 use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLimits};
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
@@ -120,13 +120,6 @@ const CANDIDATE_MAX_SEGS: usize = 32;
 const CANDIDATE_MAX_BYTES: usize = 16 << 10;
 const TOMBSTONE_NS: i64 = 60_000_000_000;
 const SWEEP_EVERY: u64 = 1 << 16;
-
-/// Commands a client plausibly sends first after a banner.
-const FIRST_COMMANDS: &[&str] = &[
-    "USER", "AUTH", "FEAT", "SYST", "OPTS", "HOST", "PASS", "QUIT", "HELP", "NOOP", "CLNT", "PBSZ",
-    "ACCT", "TYPE", "PWD", "XPWD", "CWD", "LIST", "NLST", "PASV", "EPSV", "PORT", "EPRT", "STAT",
-    "SITE", "LANG", "CSID",
-];
 
 struct Slot {
     session: LiveSession,
@@ -663,9 +656,10 @@ fn judge_candidate(c: &Candidate) -> Judgement {
         let line_end = b.payload.iter().position(|&x| x == b'\n');
         let line = &b.payload[..line_end.unwrap_or(b.payload.len())];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        return match verb_of(line) {
-            Some(v) if FIRST_COMMANDS.contains(&v.as_str()) => Judgement::Ftp,
-            _ => Judgement::NotFtp,
+        return if starts_with_known_verb(line) {
+            Judgement::Ftp
+        } else {
+            Judgement::NotFtp
         };
     }
     if c.segs.len() > CANDIDATE_MAX_SEGS || c.bytes > CANDIDATE_MAX_BYTES {

@@ -183,8 +183,14 @@ struct TlsWalk {
 /// Decides when the decoder must pause after a line (see [`Decoder::new`]).
 pub type PauseRule = fn(&[u8]) -> bool;
 
+/// Says whether bytes plausibly start a line of this direction (a reply
+/// code, a known verb): after a gap, a segment that starts like one begins
+/// a new line instead of being skipped as a fragment.
+pub type LineStart = fn(&[u8]) -> bool;
+
 pub struct Decoder {
     pause_rule: PauseRule,
+    line_start: LineStart,
     mode: Mode,
     paused: bool,
     held: Vec<HeldChunk>,
@@ -218,9 +224,10 @@ impl Decoder {
     /// `pause_rule` says after which lines the decoder must stop and wait
     /// for [`Decoder::resume`]: the session decides, from the other
     /// direction, whether TLS follows (after `AUTH` and after `234`).
-    pub fn new(pause_rule: PauseRule) -> Self {
+    pub fn new(pause_rule: PauseRule, line_start: LineStart) -> Self {
         Decoder {
             pause_rule,
+            line_start,
             mode: Mode::Text,
             paused: false,
             held: Vec::new(),
@@ -316,6 +323,9 @@ impl Decoder {
             });
             return;
         }
+        if self.resync && self.cur.is_none() && c.seg_offset == 0 && (self.line_start)(c.data) {
+            self.resync = false;
+        }
         let mut i = 0usize;
         while i < c.data.len() {
             if self.paused {
@@ -354,9 +364,18 @@ impl Decoder {
                 }
                 if b == b'\n' {
                     self.resync = false;
-                    self.end_line(Terminator::Lf, abs + 1, true);
+                    let crlf = self.cur.as_mut().is_some_and(|p| {
+                        p.line.bytes.0.last() == Some(&b'\r') && p.line.bytes.0.pop().is_some()
+                    });
+                    let term = if crlf {
+                        Terminator::CrLf
+                    } else {
+                        Terminator::Lf
+                    };
+                    self.end_line(term, abs + 1, true);
                     return i + 1;
                 }
+
                 self.push_content(b);
                 i += 1;
                 continue;
@@ -669,6 +688,11 @@ pub fn never_pause(_: &[u8]) -> bool {
     false
 }
 
+/// Never take bytes after a gap as a line start.
+pub fn never_starts(_: &[u8]) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,7 +722,7 @@ mod tests {
 
     #[test]
     fn splits_on_crlf_and_bare_lf() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(0, b"USER a\r\nPASS b\nNOOP\r\n", 1));
         let l = lines(d.drain());
         assert_eq!(l.len(), 3);
@@ -711,7 +735,7 @@ mod tests {
 
     #[test]
     fn line_split_across_segments_keeps_pieces() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(0, b"PORT 1,2,3", 7));
         d.data(&chunk(10, b",4,5,6\r\nNOOP\r\n", 8));
         let l = lines(d.drain());
@@ -723,7 +747,7 @@ mod tests {
 
     #[test]
     fn telnet_commands_removed_and_recorded() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(
             0,
             b"\xff\xf4\xff\xf2ABOR\r\nCWD a\xff\xffb\r\nX\xff\xfb\x01Y\r\n",
@@ -740,7 +764,7 @@ mod tests {
 
     #[test]
     fn gap_ends_line_and_resyncs() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(0, b"NOOP\r\nPORT 1,2", 1));
         d.gap(
             14,
@@ -755,15 +779,34 @@ mod tests {
         assert_eq!(l.len(), 4);
         assert_eq!(l[1].bytes.0, b"PORT 1,2");
         assert_eq!(l[1].terminator, Terminator::Gap);
-        assert_eq!(l[2].bytes.0, b"5,6\r");
+        assert_eq!(l[2].bytes.0, b"5,6");
+        assert_eq!(l[2].terminator, Terminator::CrLf);
         assert!(l[2].after_gap);
         assert_eq!(l[3].bytes.0, b"PASV");
         assert!(!l[3].after_gap);
     }
 
     #[test]
+    fn resyncs_at_a_segment_that_starts_a_line() {
+        let mut d = Decoder::new(never_pause, crate::ftp::message::starts_like_reply);
+        d.data(&chunk(0, b"220 a long ban", 1));
+        d.gap(
+            14,
+            10,
+            Origin {
+                frame: 1,
+                ts: Timestamp(1),
+            },
+        );
+        d.data(&chunk(24, b"331 Password\r\n", 2));
+        let l = lines(d.drain());
+        assert_eq!(l[1].bytes.0, b"331 Password");
+        assert!(!l[1].after_gap);
+    }
+
+    #[test]
     fn unterminated_last_line() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(0, b"QUIT", 1));
         d.finish();
         let l = lines(d.drain());
@@ -773,7 +816,7 @@ mod tests {
 
     #[test]
     fn bare_cr_inside_line() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         d.data(&chunk(0, b"RETR a\rb\r\n", 1));
         let l = lines(d.drain());
         assert_eq!(l[0].bytes.0, b"RETR a\rb");
@@ -782,7 +825,7 @@ mod tests {
 
     #[test]
     fn overlong_line_is_capped() {
-        let mut d = Decoder::new(never_pause);
+        let mut d = Decoder::new(never_pause, never_starts);
         let big = vec![b'A'; MAX_LINE + 100];
         d.data(&chunk(0, &big, 1));
         d.data(&chunk(big.len() as u64, b"\r\n", 2));
@@ -793,7 +836,7 @@ mod tests {
 
     #[test]
     fn auth_pause_then_tls_then_cleartext_again() {
-        let mut d = Decoder::new(pause_after_auth);
+        let mut d = Decoder::new(pause_after_auth, never_starts);
         d.data(&chunk(0, b"AUTH TLS\r\n\x16\x03\x01\x00\x02ab", 1));
         assert!(d.is_paused());
         assert_eq!(lines(d.drain()).len(), 1);
@@ -817,7 +860,7 @@ mod tests {
 
     #[test]
     fn auth_refused_continues_as_text() {
-        let mut d = Decoder::new(pause_after_auth);
+        let mut d = Decoder::new(pause_after_auth, never_starts);
         d.data(&chunk(0, b"AUTH TLS\r\nUSER x\r\n", 1));
         assert_eq!(lines(d.drain()).len(), 1);
         d.resume(Resume::Text);

@@ -30,7 +30,35 @@ pub fn verb_of(line: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(w).to_ascii_uppercase())
 }
 
+/// FTP commands (RFC 959, 1639, 2228, 2389, 2428, 2640, 3659, 7151 and
+/// common X-variants).
+pub const VERBS: &[&str] = &[
+    "ABOR", "ACCT", "ADAT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CLNT", "CONF", "CSID", "CWD",
+    "DELE", "ENC", "EPRT", "EPSV", "FEAT", "HELP", "HOST", "LANG", "LIST", "LPRT", "LPSV", "MDTM",
+    "MFCT", "MFF", "MFMT", "MIC", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
+    "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO",
+    "SITE", "SIZE", "SMNT", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCRC", "XCUP",
+    "XCWD", "XMKD", "XPWD", "XRMD",
+];
+
+/// Whether a line starts with a known FTP verb (followed by a space or the
+/// line's end).
+pub fn starts_with_known_verb(line: &[u8]) -> bool {
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(line.len());
+    let w = &line[..end];
+    VERBS.iter().any(|v| v.as_bytes().eq_ignore_ascii_case(w))
+}
+
+/// Whether a line starts like a reply (`xyz ` or `xyz-`).
+pub fn starts_like_reply(line: &[u8]) -> bool {
+    line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-')
+}
+
 /// The argument: the bytes after the first space (exactly as sent).
+
 pub fn argument_of(line: &[u8]) -> Option<&[u8]> {
     let sp = line.iter().position(|&b| b == b' ')?;
     Some(&line[sp + 1..])

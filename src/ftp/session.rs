@@ -13,7 +13,7 @@ use super::address::{self, AddrArg, AddrKind, Endpoint};
 use super::data::{DataConn, DataSetup, Verdict, match_setups};
 use super::fingerprint::{self, Server};
 use super::line::{Decoder, Item, Resume, Terminator, pause_after_234, pause_after_auth};
-use super::message::{Command, Reply, ReplyAssembler};
+use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
 use crate::bytes::Bytes;
 use crate::decode::TcpSegment;
 use crate::reassembly::connection::{ConnSink, Connection, Lifecycle, Side};
@@ -146,8 +146,8 @@ impl LiveSession {
             detection,
             limits,
             decoders: Decoders {
-                client: Decoder::new(pause_after_auth),
-                server: Decoder::new(pause_after_234),
+                client: Decoder::new(pause_after_auth, starts_with_known_verb),
+                server: Decoder::new(pause_after_234, starts_like_reply),
             },
             assembler: ReplyAssembler::default(),
             commands: Vec::new(),

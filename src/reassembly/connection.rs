@@ -163,15 +163,17 @@ impl Connection {
         }
     }
 
-    /// True once the connection is over: reset, or both FINs seen with
-    /// every byte before them delivered.
+    /// True once the connection is over: reset, or both FINs seen, each
+    /// with every byte before it delivered or acknowledged by the peer (a
+    /// hole the peer acknowledged will never be filled by this capture).
     pub fn is_closed(&self) -> bool {
         if self.life.rst_frame.is_some() {
             return true;
         }
         self.dirs.iter().all(|d| {
-            d.fin_offset()
-                .is_some_and(|f| d.is_settled() && d.delivered() >= f)
+            d.fin_offset().is_some_and(|f| {
+                (d.is_settled() && d.delivered() >= f) || d.peer_acked().is_some_and(|a| a > f)
+            })
         })
     }
 

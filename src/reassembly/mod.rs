@@ -98,6 +98,17 @@ pub enum GapReason {
     Snaplen,
 }
 
+impl GapReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            GapReason::AckedUnseen => "the peer acknowledged them",
+            GapReason::BufferCap => "the reassembly buffer cap was reached",
+            GapReason::FlowEnd => "the flow ended with the hole open",
+            GapReason::Snaplen => "cut by the snaplen",
+        }
+    }
+}
+
 /// Two copies of the same stream bytes that differ.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OverlapConflict {
@@ -322,10 +333,16 @@ impl Reassembler {
     pub fn flush(&mut self, at: Origin, sink: &mut dyn StreamSink) {
         while let Some((&s, _)) = self.pending.first_key_value() {
             if s > self.next {
-                self.declare_gap(s, GapReason::FlowEnd, at, sink);
+                let reason = if self.peer_ack.is_some_and(|a| a >= s) {
+                    GapReason::AckedUnseen
+                } else {
+                    GapReason::FlowEnd
+                };
+                self.declare_gap(s, reason, at, sink);
             }
             self.drain(sink);
         }
+
         // Bytes the peer acknowledged (or the FIN claims) but the capture
         // never showed.
         let mut end = self.fin.unwrap_or(self.next);

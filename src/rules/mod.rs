@@ -272,11 +272,15 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     data::run(s, cfg, &mut out);
     segments::run(s, cfg, &mut out);
     server::run(s, &mut out);
+    for f in &mut out {
+        f.normalise();
+    }
+    // Earliest first, so a merged group is represented by its first case.
+    out.sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
     let mut out = merge_groups(out);
     for f in &mut out {
         f.normalise();
     }
-    out.sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
     out
 }
 

@@ -336,18 +336,18 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             .iter()
             .find(|c| c.side == side && c.line.after_gap && c.line.offset == b);
         let mut msg = format!(
-            "{} bytes of the {} stream at offset {a} were never captured ({:?}, noticed at frame {})",
+            "{} bytes of the {} stream at offset {a} were never captured ({}, noticed at frame {})",
             g.len,
             dir_name(side),
-            g.reason,
+            g.reason.describe(),
             g.declared_at_frame
-        )
-        .replace("AckedUnseen", "the peer acknowledged them")
-        .replace("BufferCap", "reassembly buffer cap reached")
-        .replace("FlowEnd", "the flow ended with the hole open")
-        .replace("Snaplen", "cut by the snaplen");
+        );
         let mut f =
             Finding::new("tcp-gap", Severity::Info, s, String::new()).frames([g.declared_at_frame]);
+        if g.reason == crate::reassembly::GapReason::Snaplen {
+            // One finding for every cut of a small snaplen, not one per segment.
+            f = f.group("snaplen");
+        }
         if let Some(c) = before {
             msg.push_str(&format!(
                 "; the line `{}` is incomplete",

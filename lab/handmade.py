@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Hand-built captures for edge cases the lab cannot make on demand:
+conflicting retransmissions, a gap inside a PORT line, sequence-number
+wraparound, multi-section multi-interface pcapng, a truncated file, the
+founding server's own reply wording, PASV rewritten to P@SW, snaplen-cut
+payloads, a one-direction capture, 4-tuple reuse, and a gzip file with a
+misleading name. Deterministic: same bytes on every run.
+
+Usage: python3 lab/handmade.py [OUTDIR]   (default: testdata/)
+"""
+import gzip
+import os
+import struct
+import sys
+
+from scapy.all import IP, TCP, Ether, Dot1Q, Raw, wrpcap
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "testdata")
+T0 = 1_700_000_000.0
+CLI, SRV = "198.51.100.60", "203.0.113.10"
+MAC_C, MAC_S = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+class Session:
+    """Builds one TCP connection's packets with correct sequence numbers."""
+
+    def __init__(self, cport=40000, sport=21, cisn=1000, sisn=5000, t=T0, cli=CLI, srv=SRV):
+        self.c = [cli, cport, cisn + 1]
+        self.s = [srv, sport, sisn + 1]
+        self.t = t
+        self.pkts = []
+        self.cisn, self.sisn = cisn, sisn
+
+    def _pkt(self, frm, to, flags, seq, ack, data=b"", dt=0.01):
+        self.t += dt
+        p = Ether(src=MAC_C if frm is self.c else MAC_S, dst=MAC_S if frm is self.c else MAC_C) / IP(
+            src=frm[0], dst=to[0], ttl=64
+        ) / TCP(sport=frm[1], dport=to[1], flags=flags, seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, window=65000)
+        if data:
+            p = p / Raw(data)
+        p.time = self.t
+        self.pkts.append(p)
+        return p
+
+    def handshake(self):
+        self._pkt(self.c, self.s, "S", self.cisn, 0)
+        self._pkt(self.s, self.c, "SA", self.sisn, self.c[2])
+        self._pkt(self.c, self.s, "A", self.c[2], self.s[2])
+
+    def send(self, side, data, ack=True, advance=True, seq=None):
+        frm, to = (self.c, self.s) if side == "c" else (self.s, self.c)
+        s = frm[2] if seq is None else seq
+        self._pkt(frm, to, "PA", s, to[2], data)
+        if advance:
+            frm[2] += len(data)
+        if ack:
+            self._pkt(to, frm, "A", to[2], frm[2])
+
+    def close(self):
+        self._pkt(self.c, self.s, "FA", self.c[2], self.s[2])
+        self.c[2] += 1
+        self._pkt(self.s, self.c, "FA", self.s[2], self.c[2])
+        self.s[2] += 1
+        self._pkt(self.c, self.s, "A", self.c[2], self.s[2])
+
+    def login(self, banner=b"220 hand-made FTP server ready.\r\n"):
+        self.handshake()
+        self.send("s", banner)
+        self.send("c", b"USER anonymous\r\n")
+        self.send("s", b"331 Please specify the password.\r\n")
+        self.send("c", b"PASS secret-word\r\n")
+        self.send("s", b"230 Login successful.\r\n")
+
+
+def out(name):
+    return os.path.join(OUT, name)
+
+
+def overlap_conflict():
+    """A retransmission whose bytes differ from the first copy."""
+    s = Session()
+    s.login()
+    start = s.c[2]
+    s.send("c", b"PORT 198,51,100,60,125,227\r\n", ack=False)
+    s.send("c", b"PORT 198,51,100,60,125,22_\r\n", ack=True, advance=False, seq=start)
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.close()
+    wrpcap(out("hand-overlap-conflict.pcap"), s.pkts)
+
+
+def gap_in_port():
+    """The middle segment of a PORT line is missing; the server ACKs it."""
+    s = Session()
+    s.login()
+    line = b"PORT 198,51,100,60,156,64\r\n"
+    parts = [line[:9], line[9:17], line[17:]]
+    s.send("c", parts[0], ack=False)
+    s.c[2] += len(parts[1])  # never captured
+    s.send("c", parts[2], ack=True)
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.send("c", b"NOOP\r\n")
+    s.send("s", b"200 NOOP ok.\r\n")
+    s.close()
+    wrpcap(out("hand-gap-in-port.pcap"), s.pkts)
+
+
+def seq_wrap():
+    """Client sequence numbers wrap around 2^32 in the middle of a PORT."""
+    line = b"PORT 198,51,100,60,156,64\r\n"
+    # Login bytes: USER (16) + PASS (19) = 35; put the wrap 10 bytes into PORT.
+    isn = (1 << 32) - 1 - 35 - 10
+    s = Session(cisn=isn, sisn=0xFFFFFF00)
+    s.login()
+    s.send("c", line[:14], ack=False)
+    s.send("c", line[14:])
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.close()
+    wrpcap(out("hand-seq-wrap.pcap"), s.pkts)
+
+
+def founding_echo():
+    """The founding case's server wording: `500 Command not understood '…'`."""
+    s = Session(cli="10.225.1.89", srv="192.0.2.21")
+    s.login(banner=b"220 FTP Server ready.\r\n")
+    s.send("c", b"TYPE I\r\n")
+    s.send("s", b"200 Type set to I.\r\n")
+    s.send("c", b"PORT 10,225,1,89,124,227\r\n")
+    s.send("s", b"500 Command not understood 'PORT 10,225,1,89,124,22_'\r\n")
+    s.t += 30
+    s.send("s", b"421 Timeout (30 seconds): closing control connection.\r\n")
+    s.close()
+    wrpcap(out("hand-founding-echo.pcap"), s.pkts)
+
+
+def smc_pasv():
+    """PASV arrives as P@SW (SMC Barricade); a BSD ftpd echoes it."""
+    s = Session()
+    s.login()
+    s.send("c", b"PASV\r\n")
+    s.send("s", b"500 'P@SW': command not understood.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-smc-pasv.pcap"), s.pkts)
+
+
+def snaplen():
+    """Captured with a 70-byte snaplen: payloads are cut."""
+    s = Session()
+    s.login(banner=b"220 a rather long banner that the snaplen will certainly cut in half\r\n")
+    s.send("c", b"NOOP\r\n")
+    s.send("s", b"200 NOOP ok.\r\n")
+    s.close()
+    with open(out("hand-snaplen.pcap"), "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 70, 1))
+        for p in s.pkts:
+            raw = bytes(p)
+            usec = int(round((p.time % 1) * 1e6))
+            f.write(struct.pack("<IIII", int(p.time), usec, min(70, len(raw)), len(raw)) + raw[:70])
+
+
+def one_direction():
+    """Only client-to-server packets, as on a half-duplex SPAN."""
+    s = Session()
+    s.login()
+    s.send("c", b"PORT 198,51,100,60,156,64\r\n")
+    s.send("c", b"RETR hello.txt\r\n")
+    s.close()
+    wrpcap(out("hand-one-direction.pcap"), [p for p in s.pkts if p[IP].src == CLI])
+
+
+def tuple_reuse():
+    """The same 4-tuple carries two sessions (new ISN after FIN)."""
+    a = Session(cisn=1000)
+    a.login()
+    a.send("c", b"QUIT\r\n")
+    a.send("s", b"221 Goodbye.\r\n")
+    a.close()
+    b = Session(cisn=900000, sisn=777, t=a.t + 1)
+    b.login()
+    b.send("c", b"QUIT\r\n")
+    b.send("s", b"221 Goodbye.\r\n")
+    b.close()
+    wrpcap(out("hand-tuple-reuse.pcap"), a.pkts + b.pkts)
+
+
+def truncated():
+    """A valid capture cut in the middle of a record."""
+    s = Session()
+    s.login()
+    s.send("c", b"PORT 198,51,100,60,156,64\r\n")
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.close()
+    tmp = out("hand-truncated.pcap")
+    wrpcap(tmp, s.pkts)
+    data = open(tmp, "rb").read()
+    open(tmp, "wb").write(data[: len(data) - 40])
+
+
+def pcapng_multi():
+    """pcapng: two sections; per-interface link types (Ethernet+802.1Q QinQ
+    with µs timestamps, raw IPv4 with ns timestamps); the client's packets
+    on one interface, the server's on another."""
+    s = Session()
+    s.login()
+    s.send("c", b"PASV\r\n")
+    s.send("s", b"227 Entering Passive Mode (203,0,113,10,195,80).\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+
+    def block(btype, body):
+        body += b"\0" * ((4 - len(body) % 4) % 4)
+        n = 12 + len(body)
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+    def shb():
+        return block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+    def idb(linktype, tsresol):
+        opt = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HH", 0, 0)
+        return block(1, struct.pack("<HHI", linktype, 0, 65535) + opt)
+
+    def epb(iface, t, data, res):
+        ts = int(round(t * res))
+        return block(6, struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data)
+
+    out_bytes = b""
+    half = len(s.pkts) // 2
+    for section, pkts in enumerate([s.pkts[:half], s.pkts[half:]]):
+        out_bytes += shb() + idb(1, 6) + idb(228, 9)
+        for p in pkts:
+            if p[IP].src == CLI:
+                frame = Ether(src=p[Ether].src, dst=p[Ether].dst) / Dot1Q(vlan=100) / Dot1Q(vlan=200) / p[IP]
+                out_bytes += epb(0, p.time, bytes(frame), 10**6)
+            else:
+                out_bytes += epb(1, p.time, bytes(p[IP]), 10**9)
+    open(out("hand-multi-section.pcapng"), "wb").write(out_bytes)
+
+
+def gzipped():
+    """A gzip capture whose name says nothing about its format."""
+    src = open(out("hand-founding-echo.pcap"), "rb").read()
+    with gzip.GzipFile(out("hand-founding-echo.bin"), "wb", mtime=0) as g:
+        g.write(src)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
+              one_direction, tuple_reuse, truncated, pcapng_multi, gzipped]:
+        f()
+        print("wrote", f.__name__, file=sys.stderr)
