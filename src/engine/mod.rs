@@ -574,7 +574,11 @@ impl Engine {
                     s.session.add_data_conn(*conn);
                 }
             }
-            Some(Flow::Candidate(_)) => self.counters.flows_evicted += 1,
+            Some(Flow::Candidate(c)) => {
+                self.counters.flows_evicted += 1;
+                self.counters.banner_candidates_rejected += 1;
+                self.counters.other_tcp_segments += c.segs.len() as u64;
+            }
             Some(Flow::Tombstone { .. }) | None => {}
         }
     }
@@ -582,19 +586,21 @@ impl Engine {
     /// Drops expired tombstones and stale candidates.
     fn sweep(&mut self) {
         let now = self.now;
-        let mut rejected = 0u64;
+        let (mut rejected, mut segments) = (0u64, 0u64);
         self.flows.retain(|_, f| match f {
             Flow::Tombstone { until, .. } => *until > now,
             Flow::Candidate(c) => {
                 let keep = now.0 - c.first.ts.0 < TOMBSTONE_NS;
                 if !keep {
                     rejected += 1;
+                    segments += c.segs.len() as u64;
                 }
                 keep
             }
             _ => true,
         });
         self.counters.banner_candidates_rejected += rejected;
+        self.counters.other_tcp_segments += segments;
     }
 
     /// Ends the capture: every live session is finished.
@@ -609,13 +615,15 @@ impl Engine {
         for (_, slot) in live {
             self.finish_slot(slot, reason, out);
         }
-        let rejected = self
-            .flows
-            .values()
-            .filter(|f| matches!(f, Flow::Candidate(_)))
-            .count();
-        self.counters.banner_candidates_rejected += rejected as u64;
+        // Banner candidates never confirmed: their segments were other TCP.
+        for f in self.flows.values() {
+            if let Flow::Candidate(c) = f {
+                self.counters.banner_candidates_rejected += 1;
+                self.counters.other_tcp_segments += c.segs.len() as u64;
+            }
+        }
         self.flows.clear();
+
         for s in Skip::ALL {
             let n = self.skipped[s.index()];
             if n > 0 {

@@ -462,13 +462,12 @@ impl Session {
                 continue;
             };
             let pw = c.line.bytes.0[sp + 1..].to_vec();
-            if pw.is_empty() {
-                continue;
-            }
             let mut red = c.line.bytes.0[..=sp].to_vec();
             red.extend_from_slice(format!("<redacted:{}>", pw.len()).as_bytes());
             c.line.bytes.0 = red;
-            secrets.push((pw, c.line.offset, c.line.offset + c.line.raw_len));
+            if !pw.is_empty() {
+                secrets.push((pw, c.line.offset, c.line.offset + c.line.raw_len));
+            }
         }
         if secrets.is_empty() {
             return;

@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests: run the real binary and read
+//! its JSON report.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portmortem"))
+}
+
+pub fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+pub fn public_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public")
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run portmortem")
+}
+
+/// `analyze -f json` on testdata files; returns (exit code, document).
+pub fn analyze(names: &[&str], extra: &[&str]) -> (i32, Value) {
+    let mut cmd = bin();
+    cmd.arg("analyze").arg("-f").arg("json").args(extra);
+    for n in names {
+        cmd.arg(testdata(n));
+    }
+    let out = cmd.output().expect("run portmortem");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+pub fn findings<'a>(doc: &'a Value, rule: &str) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .collect()
+}
+
+pub fn rules(doc: &Value) -> Vec<String> {
+    let mut v: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn the(doc: &Value, rule: &str) -> Value {
+    let f = findings(doc, rule);
+    assert_eq!(
+        f.len(),
+        1,
+        "expected one {rule} finding, got {}: {:#}",
+        f.len(),
+        doc["findings"]
+    );
+    f[0].clone()
+}
+
+pub fn frames(f: &Value) -> Vec<u64> {
+    f["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+pub fn message(f: &Value) -> String {
+    f["message"].as_str().unwrap().to_string()
+}
+
+pub fn assert_contains(hay: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(hay.contains(n), "missing `{n}` in:\n{hay}");
+    }
+}
+
+/// The first dialogue entry of session `sid` whose text starts with `prefix`.
+pub fn entry<'a>(doc: &'a Value, sid: &str, prefix: &str) -> &'a Value {
+    let s = session(doc, sid);
+    s["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["text"].as_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting `{prefix}` in {sid}"))
+}
+
+pub fn entry_frames(doc: &Value, sid: &str, prefix: &str) -> Vec<u64> {
+    frames(entry(doc, sid, prefix))
+}
+
+pub fn session<'a>(doc: &'a Value, sid: &str) -> &'a Value {
+    doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == sid)
+        .unwrap_or_else(|| panic!("no session {sid}"))
+}
+
+pub fn verdicts(doc: &Value, sid: &str) -> Vec<String> {
+    session(doc, sid)["data_setups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["verdict"].as_str().unwrap().to_string())
+        .collect()
+}

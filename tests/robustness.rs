@@ -1,0 +1,274 @@
+//! Hostile input: random bytes, truncated and bit-flipped captures, and
+//! random FTP control streams cut into random segments, reordered,
+//! duplicated and partly lost. The pipeline must never panic, must account
+//! for every frame, and every finding must point at frames that exist.
+
+mod common;
+use common::*;
+use etherparse::PacketBuilder;
+use portmortem::analysis::{CaptureResult, Options, analyze_reader};
+use portmortem::capture::CaptureReader;
+use portmortem::capture::input::open_reader;
+use proptest::prelude::*;
+
+fn analyze_bytes(bytes: Vec<u8>) -> Option<CaptureResult> {
+    let opened = open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes))).ok()?;
+    let reader = CaptureReader::from_opened(opened).ok()?;
+    Some(analyze_reader(reader, &Options::default(), &mut |_| {}))
+}
+
+fn check(r: &CaptureResult) {
+    let k = &r.counters;
+    let skipped: u64 = k.skipped.values().sum();
+    assert_eq!(
+        k.frames,
+        k.tcp_segments + skipped,
+        "{k:?} {:?} info {:?}",
+        r.error,
+        r.info.frames
+    );
+
+    assert_eq!(
+        k.tcp_segments,
+        k.control_segments + k.data_segments + k.other_tcp_segments + k.after_close_segments
+    );
+    for f in &r.findings {
+        for fr in &f.frames {
+            assert!(
+                *fr >= 1 && *fr <= k.frames,
+                "finding {} names frame {fr} of {}",
+                f.rule,
+                k.frames
+            );
+        }
+    }
+    // The reports render without panicking.
+    let results = std::slice::from_ref(r);
+    let rep = portmortem::report::model::analyze_report(results, Default::default());
+    serde_json::to_vec(&rep).unwrap();
+    let mut text = Vec::new();
+    portmortem::report::text::render(
+        &rep,
+        &portmortem::report::text::Style {
+            color: false,
+            width: 100,
+            dialogue: true,
+        },
+        &mut text,
+    )
+    .unwrap();
+}
+
+fn pcap_header() -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    v.extend_from_slice(&[2, 0, 4, 0]);
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&1u32.to_le_bytes());
+    v
+}
+
+fn record(v: &mut Vec<u8>, t: u32, data: &[u8]) {
+    v.extend_from_slice(&t.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+}
+
+fn small_testdata() -> Vec<Vec<u8>> {
+    [
+        "lab-mangle-inetutils-client.pcap",
+        "hand-multi-section.pcapng",
+        "hand-founding-echo.bin",
+    ]
+    .iter()
+    .map(|n| std::fs::read(testdata(n)).unwrap())
+    .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_records_after_a_valid_header(records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..30)) {
+        let mut v = pcap_header();
+        for (i, r) in records.iter().enumerate() {
+            record(&mut v, i as u32, r);
+        }
+        if let Some(r) = analyze_bytes(v) {
+            check(&r);
+        }
+    }
+
+    #[test]
+    fn random_bytes_anywhere(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Some(r) = analyze_bytes(bytes) {
+            check(&r);
+        }
+    }
+
+    #[test]
+    fn truncated_and_bit_flipped_real_captures(which in 0usize..3, cut in any::<prop::sample::Index>(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8)) {
+        let mut data = small_testdata().swap_remove(which);
+        let n = cut.index(data.len() + 1);
+        data.truncate(n.max(4));
+        for (i, x) in flips {
+            if data.len() > 24 {
+                let k = 24 + i.index(data.len() - 24);
+                data[k] ^= x;
+            }
+        }
+        if let Some(r) = analyze_bytes(data) {
+            check(&r);
+        }
+    }
+}
+
+/// A plausible or hostile control line.
+fn ftp_line() -> impl Strategy<Value = Vec<u8>> {
+    let octet = prop_oneof![(0u16..400).prop_map(|n| n.to_string()), "[0-9_xO ]{0,4}"];
+    prop_oneof![
+        proptest::collection::vec(octet, 1..8)
+            .prop_map(|o| format!("PORT {}\r\n", o.join(",")).into_bytes()),
+        Just(b"PASV\r\n".to_vec()),
+        "(USER|PASS|RETR|STOR|CWD|AUTH|EPRT|EPSV|NOOP|TYPE) [ -~]{0,30}\r\n"
+            .prop_map(String::into_bytes),
+        "2[0-9]{2}[ -][ -~]{0,40}\r\n".prop_map(String::into_bytes),
+        "227 Entering Passive Mode \\(([0-9,_]{0,30})\\)\\.\r\n".prop_map(String::into_bytes),
+        "500 '[ -~]{0,40}': command not understood\\.\r\n".prop_map(String::into_bytes),
+        "229 \\(\\|\\|\\|[0-9]{0,6}\\|\\)\r\n".prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..40),
+        Just(vec![0xff, 0xf4, 0xff, 0xf2]),
+        Just(b"AUTH TLS\r\n".to_vec()),
+        Just(b"234 go\r\n\x16\x03\x01\x00\x05hello".to_vec()),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Seg {
+    from_client: bool,
+    seq_off: u32,
+    data: Vec<u8>,
+}
+
+/// Builds a capture of one control connection whose two streams are cut
+/// into segments, then reordered, duplicated and thinned.
+fn capture_of(
+    client: Vec<Vec<u8>>,
+    server: Vec<Vec<u8>>,
+    cuts: Vec<usize>,
+    shuffle: Vec<(usize, usize)>,
+    drop: Vec<usize>,
+    isn: (u32, u32),
+) -> Vec<u8> {
+    let mut segs = Vec::new();
+    for (from_client, lines) in [(true, client), (false, server)] {
+        let stream: Vec<u8> = lines.concat();
+        let mut off = 0usize;
+        let mut k = 0;
+        while off < stream.len() {
+            let len = 1 + cuts.get(k).copied().unwrap_or(40) % 60;
+            let end = (off + len).min(stream.len());
+            segs.push(Seg {
+                from_client,
+                seq_off: off as u32,
+                data: stream[off..end].to_vec(),
+            });
+            off = end;
+            k += 1;
+        }
+    }
+    for (a, b) in shuffle {
+        if !segs.is_empty() {
+            let (a, b) = (a % segs.len(), b % segs.len());
+            segs.swap(a, b);
+            if a % 4 == 0 {
+                let d = segs[a].clone();
+                segs.push(d);
+            }
+        }
+    }
+    for d in drop {
+        if segs.len() > 2 {
+            let i = d % segs.len();
+            segs.remove(i);
+        }
+    }
+    let c = [198, 51, 100, 60];
+    let s = [203, 0, 113, 10];
+    let mut v = pcap_header();
+    let mut frames = Vec::new();
+    let mut push = |b: etherparse::PacketBuilderStep<etherparse::TcpHeader>, payload: &[u8]| {
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        frames.push(out);
+    };
+    let eth = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    push(eth().ipv4(c, s, 64).tcp(40000, 21, isn.0, 1000).syn(), &[]);
+    push(
+        eth()
+            .ipv4(s, c, 64)
+            .tcp(21, 40000, isn.1, 1000)
+            .syn()
+            .ack(isn.0.wrapping_add(1)),
+        &[],
+    );
+    for g in &segs {
+        let (src, dst, sp, dp, base, peer) = if g.from_client {
+            (c, s, 40000, 21, isn.0, isn.1)
+        } else {
+            (s, c, 21, 40000, isn.1, isn.0)
+        };
+        push(
+            eth()
+                .ipv4(src, dst, 64)
+                .tcp(sp, dp, base.wrapping_add(1).wrapping_add(g.seq_off), 1000)
+                .ack(peer.wrapping_add(1))
+                .psh(),
+            &g.data,
+        );
+    }
+    for (i, f) in frames.iter().enumerate() {
+        record(&mut v, i as u32, f);
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_control_streams(
+        client in proptest::collection::vec(ftp_line(), 0..12),
+        server in proptest::collection::vec(ftp_line(), 0..12),
+        cuts in proptest::collection::vec(any::<usize>(), 0..40),
+        shuffle in proptest::collection::vec((any::<usize>(), any::<usize>()), 0..6),
+        drop in proptest::collection::vec(any::<usize>(), 0..3),
+        isn in (any::<u32>(), any::<u32>()),
+    ) {
+        let cap = capture_of(client, server, cuts, shuffle, drop, isn);
+        let r = analyze_bytes(cap).expect("valid capture");
+        prop_assert!(r.error.is_none());
+        prop_assert_eq!(r.sessions.len(), 1);
+        check(&r);
+    }
+
+    #[test]
+    fn in_order_streams_reassemble_exactly(
+        client in proptest::collection::vec("(USER|NOOP|PWD|PORT) [a-z0-9,]{0,20}\r\n", 1..10),
+        cuts in proptest::collection::vec(any::<usize>(), 0..40),
+        isn in (any::<u32>(), any::<u32>()),
+    ) {
+        let lines: Vec<Vec<u8>> = client.iter().map(|l| l.clone().into_bytes()).collect();
+        let cap = capture_of(lines, vec![], cuts, vec![], vec![], isn);
+        let r = analyze_bytes(cap).unwrap();
+        let got: Vec<String> = r.sessions[0]
+            .commands
+            .iter()
+            .map(|c| format!("{}\r\n", String::from_utf8_lossy(&c.line.bytes.0)))
+            .collect();
+        prop_assert_eq!(got, client);
+    }
+}

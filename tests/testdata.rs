@@ -1,0 +1,564 @@
+//! The binary on every capture in testdata/: the lab's real servers and
+//! in-path devices (lab/make-testdata.sh) and the hand-built edge cases
+//! (lab/handmade.py). Frames are located through the dialogue, so the
+//! assertions survive regenerating the lab captures.
+
+mod common;
+use common::*;
+
+const FOUNDING_SENT: &str = "PORT 198,51,100,60,125,227";
+const FOUNDING_SEEN: &str = "PORT 198,51,100,60,125,22_";
+
+#[test]
+fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
+    let (code, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&doc), vec!["port-silently-truncated"]);
+    let f = the(&doc, "port-silently-truncated");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["signature"]["id"], "checkpoint-ftp-bounce-227");
+    assert_contains(
+        &message(&f),
+        &[
+            FOUNDING_SENT,
+            "198.51.100.60:32227",
+            "connected to 198.51.100.60:32022",
+            "32022 = 125·256+22",
+            "octet 6 `227` as 22",
+            "(vsftpd)",
+            "altered in transit",
+            "Check Point",
+        ],
+    );
+    let port = entry_frames(&doc, "s1", "PORT ");
+    let ok = entry_frames(&doc, "s1", "200 PORT");
+    let fr = frames(&f);
+    assert!(fr.contains(&port[0]) && fr.contains(&ok[0]), "{fr:?}");
+    let s = session(&doc, "s1");
+    let conn = &s["data_connections"][0];
+    assert_eq!(conn["acceptor"], "198.51.100.60:32022");
+    assert_eq!(conn["initiator"], "203.0.113.10:20");
+    assert!(fr.contains(&conn["syn_frame"].as_u64().unwrap()));
+    assert_eq!(verdicts(&doc, "s1"), vec!["wrong-endpoint"]);
+    assert_eq!(s["server_software"]["name"], "vsftpd");
+}
+
+#[test]
+fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
+    let (code, doc) = analyze(&["lab-mangle-vsftpd-server.pcap"], &[]);
+    assert_eq!(code, 1);
+    let f = the(&doc, "port-mangled-received");
+    assert_eq!(f["severity"], "error");
+    assert_contains(
+        &message(&f),
+        &[
+            FOUNDING_SEEN,
+            "octet 6 `22_`",
+            "non-digit '_' (0x5F) at offset 25",
+            "198.51.100.60:32022",
+        ],
+    );
+    assert_eq!(frames(&f), entry_frames(&doc, "s1", "PORT "));
+    // The server really connected where its lenient reading said.
+    assert_eq!(verdicts(&doc, "s1"), vec!["refused"]);
+}
+
+#[test]
+fn founding_case_inetutils_client_side_reads_the_echo() {
+    let (code, doc) = analyze(&["lab-mangle-inetutils-client.pcap"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        rules(&doc),
+        vec!["port-echo-mismatch", "session-stall-after-ctl"]
+    );
+    let f = the(&doc, "port-echo-mismatch");
+    assert_contains(
+        &message(&f),
+        &[
+            "the server received a different PORT than the client sent",
+            FOUNDING_SENT,
+            FOUNDING_SEEN,
+            "byte at offset 25 changed from '7' (0x37) to '_' (0x5F)",
+            "octet 6 `227` became `22_`",
+            "in-place substitution",
+            "Check Point SmartDefense/IPS \"FTP Bounce\"",
+            "Data port 32227 became unusable",
+        ],
+    );
+    let mut want = entry_frames(&doc, "s1", "PORT ");
+    want.extend(entry_frames(&doc, "s1", "500 "));
+    assert_eq!(frames(&f), want);
+    assert_eq!(f["diff"]["same_length"], true);
+    assert_eq!(f["diff"]["edits"][0]["offset"], 25);
+    assert_eq!(f["diff"]["edits"][0]["from"], "7");
+    assert_eq!(f["diff"]["edits"][0]["to"], "_");
+    assert_eq!(
+        f["evidence"][1]["bytes"],
+        "500 'PORT 198,51,100,60,125,22_': command not recognized"
+    );
+    let stall = the(&doc, "session-stall-after-ctl");
+    assert_contains(&message(&stall), &["idle 25."]);
+}
+
+#[test]
+fn founding_case_inetutils_server_side() {
+    let (_, doc) = analyze(&["lab-mangle-inetutils-server.pcap"], &[]);
+    assert_eq!(
+        rules(&doc),
+        vec!["port-mangled-received", "session-stall-after-ctl"]
+    );
+}
+
+#[test]
+fn founding_server_wording_from_the_original_report() {
+    let (code, doc) = analyze(&["hand-founding-echo.pcap"], &[]);
+    assert_eq!(code, 1);
+    let f = the(&doc, "port-echo-mismatch");
+    assert_contains(
+        &message(&f),
+        &[
+            "PORT 10,225,1,89,124,227",
+            "PORT 10,225,1,89,124,22_",
+            "offset 23",
+            "Data port 31971",
+        ],
+    );
+    assert!(!findings(&doc, "session-stall-after-ctl").is_empty());
+}
+
+#[test]
+fn file_names_with_227_are_mangled_too() {
+    let (_, doc) = analyze(&["lab-mangle-inetutils-name-client.pcap"], &[]);
+    let f = the(&doc, "string-227-mangled");
+    assert_contains(
+        &message(&f),
+        &["RETR TEST227.DAT", "TEST22_.DAT", "Check Point"],
+    );
+    let (code, doc) = analyze(&["lab-mangle-inetutils-name-server.pcap"], &[]);
+    assert_eq!(
+        (code, rules(&doc).len()),
+        (0, 0),
+        "one server-side capture cannot tell"
+    );
+}
+
+#[test]
+fn clean_transfers_through_the_mangler_raise_nothing() {
+    for side in ["client", "server"] {
+        let (code, doc) = analyze(&[&format!("lab-mangle-clean-{side}.pcap")], &[]);
+        assert_eq!(code, 0);
+        assert!(rules(&doc).is_empty(), "{:#}", doc["findings"]);
+        assert_eq!(verdicts(&doc, "s1"), vec!["connected", "connected"]);
+    }
+}
+
+#[test]
+fn kernel_nat_alg_sessions_are_clean_on_both_sides() {
+    for case in [
+        "alg-active",
+        "alg-passive",
+        "alg-eprt",
+        "alg-epsv",
+        "proxy-passive",
+        "clock-offset",
+    ] {
+        for side in ["client", "server"] {
+            let name = format!("lab-{case}-{side}.pcap");
+            let (code, doc) = analyze(&[&name], &[]);
+            assert_eq!(code, 0, "{name}");
+            assert!(rules(&doc).is_empty(), "{name}: {:#}", doc["findings"]);
+            assert_eq!(verdicts(&doc, "s1"), vec!["connected"], "{name}");
+        }
+    }
+    // The ALG rewrote the PORT: private address on one side, NAT address on the other.
+    let (_, c) = analyze(&["lab-alg-active-client.pcap"], &[]);
+    let (_, s) = analyze(&["lab-alg-active-server.pcap"], &[]);
+    assert_eq!(
+        entry(&c, "s1", "PORT ")["text"],
+        "PORT 198,51,100,60,156,64"
+    );
+    assert_eq!(entry(&s, "s1", "PORT ")["text"], "PORT 203,0,113,1,156,64");
+}
+
+#[test]
+fn port_split_across_segments_is_dropped_by_the_alg() {
+    let (code, doc) = analyze(&["lab-alg-split-port-client.pcap"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        rules(&doc),
+        vec![
+            "alg-drop-suspected",
+            "ctl-line-split",
+            "session-stall-after-ctl"
+        ]
+    );
+    let port = entry(&doc, "s1", "PORT ");
+    assert_eq!(port["text"], "PORT 198,51,100,60,156,64");
+    assert_eq!(port["split"], true);
+    let split = the(&doc, "ctl-line-split");
+    assert_eq!(split["severity"], "error");
+    assert_contains(
+        &message(&split),
+        &["split across 2 TCP segments", "retransmitted"],
+    );
+    let drop = the(&doc, "alg-drop-suspected");
+    assert_contains(
+        &message(&drop),
+        &["never acknowledged", "PORT 198,51,100,60,156,64"],
+    );
+    assert!(frames(&drop).len() >= 4);
+    // The server side only ever got the second half.
+    let (_, doc) = analyze(&["lab-alg-split-port-server.pcap"], &[]);
+    let gap = the(&doc, "tcp-gap");
+    assert_contains(
+        &message(&gap),
+        &["15 bytes of the client→server stream", "`,60,156,64`"],
+    );
+}
+
+#[test]
+fn mangled_port_dropped_by_the_alg_hangs_the_session() {
+    let (code, doc) = analyze(&["lab-mangle-alg-client.pcap"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        rules(&doc),
+        vec!["alg-drop-suspected", "session-stall-after-ctl"]
+    );
+    assert_contains(
+        &message(&the(&doc, "alg-drop-suspected")),
+        &[FOUNDING_SENT, "retransmitted", "never acknowledged"],
+    );
+    let (code, doc) = analyze(&["lab-mangle-alg-server.pcap"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        session(&doc, "s1")["dialogue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["text"].as_str().unwrap().starts_with("PORT"))
+    );
+}
+
+#[test]
+fn malformed_commands_from_a_real_client() {
+    for (side, n) in [("client", 0), ("server", 0)] {
+        let (code, doc) = analyze(&[&format!("lab-malformed-{side}.pcap")], &[]);
+        assert_eq!(code, n);
+        assert_eq!(
+            rules(&doc),
+            vec![
+                "ctl-bad-terminator",
+                "ctl-bad-terminator",
+                "ctl-cmd-not-at-segment-start",
+                "eprt-family-mismatch",
+                "port-mangled-received"
+            ]
+        );
+        let t = findings(&doc, "ctl-bad-terminator");
+        assert_contains(&message(t[0]), &["bare LF"]);
+        assert_contains(&message(t[1]), &["trailing white space"]);
+        assert_contains(
+            &message(&the(&doc, "ctl-cmd-not-at-segment-start")),
+            &["starts at byte 6", "after `NOOP`"],
+        );
+        assert_contains(
+            &message(&the(&doc, "port-mangled-received")),
+            &["octet 5 `300` is over 255"],
+        );
+        // Lower-case `port` is still a PORT.
+        let lower = entry(&doc, "s1", "port ");
+        assert_eq!(lower["verb"], "PORT");
+    }
+}
+
+#[test]
+fn ftp_on_a_non_standard_port_is_found_by_its_banner() {
+    let (_, doc) = analyze(&["lab-port-8884-client.pcap"], &[]);
+    let s = session(&doc, "s1");
+    assert_eq!(s["detection"], "banner");
+    assert_eq!(s["server"], "203.0.113.10:8884");
+    assert_eq!(verdicts(&doc, "s1"), vec!["connected"]);
+    // Told explicitly, it is a configured port.
+    let (_, doc) = analyze(&["lab-port-8884-client.pcap"], &["--port", "8884"]);
+    assert_eq!(session(&doc, "s1")["detection"], "configured-port");
+    assert_eq!(doc["options"]["port"], "8884");
+    let (_, doc) = analyze(&["lab-port-8884-client.pcap"], &["--no-banner-detection"]);
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn private_address_in_pasv_and_a_client_that_ignores_it() {
+    let (code, doc) = analyze(&["lab-pasv-private-client.pcap"], &[]);
+    assert_eq!(code, 0);
+    assert_contains(
+        &message(&the(&doc, "private-addr-in-pasv")),
+        &[
+            "10.0.0.5",
+            "control connection is to 203.0.113.10",
+            "ignored it",
+        ],
+    );
+    let m = the(&doc, "data-endpoint-mismatch");
+    assert_eq!(m["severity"], "info");
+    assert_contains(&message(&m), &["bpo-43285"]);
+}
+
+#[test]
+fn auth_tls_marks_the_rest_encrypted() {
+    let (_, doc) = analyze(&["lab-tls-client.pcap"], &[]);
+    let s = session(&doc, "s1");
+    let tls = &s["tls"];
+    assert!(tls["started_frame"].as_u64().unwrap() > entry_frames(&doc, "s1", "234 ")[0]);
+    assert!(tls["client_encrypted_bytes"].as_u64().unwrap() > 100);
+    assert!(tls["server_encrypted_bytes"].as_u64().unwrap() > 100);
+    assert_eq!(
+        s["dialogue"].as_array().unwrap().len(),
+        3,
+        "banner, AUTH TLS, 234"
+    );
+}
+
+#[test]
+fn telnet_interrupt_before_abor_is_removed_and_recorded() {
+    let (_, doc) = analyze(&["lab-abort-client.pcap"], &[]);
+    let abor = entry(&doc, "s1", "ABOR");
+    assert_eq!(abor["verb"], "ABOR");
+    assert_eq!(
+        abor["telnet"],
+        serde_json::json!(["\\xff\\xf4", "\\xff\\xf2"])
+    );
+}
+
+#[test]
+fn conflicting_retransmission_is_evidence() {
+    let (_, doc) = analyze(&["hand-overlap-conflict.pcap"], &[]);
+    let f = the(&doc, "tcp-overlap-conflict");
+    assert_eq!(f["evidence"][0]["bytes"], "7");
+    assert_eq!(f["evidence"][1]["bytes"], "_");
+    assert_contains(
+        &message(&f),
+        &[
+            "inside `PORT 198,51,100,60,125,227`",
+            "the first copy is the one analysed",
+        ],
+    );
+}
+
+#[test]
+fn gap_inside_a_port_line() {
+    let (_, doc) = analyze(&["hand-gap-in-port.pcap"], &[]);
+    let f = the(&doc, "tcp-gap");
+    assert_contains(
+        &message(&f),
+        &[
+            "8 bytes",
+            "the peer acknowledged them",
+            "`PORT 198,` is incomplete",
+        ],
+    );
+    assert_eq!(entry(&doc, "s1", "PORT")["terminator"], "gap");
+    assert_eq!(entry(&doc, "s1", "0,156,64")["after_gap"], true);
+    // The parsing resynchronised: NOOP after the gap is a command again.
+    assert_eq!(entry(&doc, "s1", "NOOP")["verb"], "NOOP");
+    assert_eq!(session(&doc, "s1")["end_reason"], "closed");
+}
+
+#[test]
+fn sequence_wraparound_inside_a_port_line() {
+    let (_, doc) = analyze(&["hand-seq-wrap.pcap"], &[]);
+    assert_eq!(rules(&doc), vec!["ctl-line-split"]);
+    assert_eq!(
+        entry(&doc, "s1", "PORT")["text"],
+        "PORT 198,51,100,60,156,64"
+    );
+    let s = session(&doc, "s1");
+    assert!(s["tcp"]["client"]["gaps"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn multi_section_multi_interface_pcapng() {
+    let (_, doc) = analyze(&["hand-multi-section.pcapng"], &[]);
+    let c = &doc["captures"][0];
+    assert_eq!(c["sections"], 2);
+    assert_eq!(c["interfaces"], 4);
+    assert_eq!(
+        c["link_types"],
+        serde_json::json!([{"id": 1, "name": "ETHERNET"}, {"id": 228, "name": "IPV4"}])
+    );
+    let s = session(&doc, "s1");
+    assert_eq!(s["dialogue"].as_array().unwrap().len(), 9);
+    assert_eq!(verdicts(&doc, "s1"), vec!["no-connection"]);
+    // Nanosecond and microsecond interfaces interleave in time order.
+    let ts: Vec<&str> = s["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ts"].as_str().unwrap())
+        .collect();
+    let mut sorted = ts.clone();
+    sorted.sort();
+    assert_eq!(ts, sorted);
+}
+
+#[test]
+fn truncated_capture_keeps_results_and_names_the_offset() {
+    let (code, doc) = analyze(&["hand-truncated.pcap"], &[]);
+    assert_eq!(code, 2);
+    let e = &doc["captures"][0]["error"];
+    assert_contains(
+        e["message"].as_str().unwrap(),
+        &[
+            "hand-truncated.pcap",
+            "truncated",
+            "byte offset",
+            "after frame 19",
+        ],
+    );
+    assert_eq!(e["frames_read"], 19);
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
+    let out = run(&["analyze", testdata("hand-truncated.pcap").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated capture"));
+}
+
+#[test]
+fn gzip_is_found_by_content_not_name() {
+    let (code, doc) = analyze(&["hand-founding-echo.bin"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["captures"][0]["compression"], "gzip");
+    assert_eq!(
+        the(&doc, "port-echo-mismatch")["rule"],
+        "port-echo-mismatch"
+    );
+}
+
+#[test]
+fn snaplen_cuts_are_gaps_and_parsing_continues() {
+    let (_, doc) = analyze(&["hand-snaplen.pcap"], &[]);
+    let f = the(&doc, "tcp-gap");
+    assert_eq!(f["occurrences"], 4);
+    assert_contains(&message(&f), &["cut by the snaplen"]);
+    assert_eq!(
+        entry(&doc, "s1", "331")["after_gap"],
+        serde_json::Value::Null
+    );
+    assert_eq!(entry(&doc, "s1", "NOOP")["verb"], "NOOP");
+}
+
+#[test]
+fn one_direction_capture_still_yields_commands() {
+    let (_, doc) = analyze(&["hand-one-direction.pcap"], &[]);
+    let verbs: Vec<&str> = session(&doc, "s1")["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["verb"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs, vec!["USER", "PASS", "PORT", "RETR"]);
+}
+
+#[test]
+fn reused_four_tuple_is_two_sessions() {
+    let (_, doc) = analyze(&["hand-tuple-reuse.pcap"], &[]);
+    let ss = doc["sessions"].as_array().unwrap();
+    assert_eq!(ss.len(), 2);
+    assert_eq!(ss[0]["client"], ss[1]["client"]);
+    assert_eq!(ss[0]["end_reason"], "closed");
+}
+
+#[test]
+fn pasv_rewritten_to_p_at_sw() {
+    let (_, doc) = analyze(&["hand-smc-pasv.pcap"], &[]);
+    let f = the(&doc, "verb-rewritten");
+    assert_eq!(f["signature"]["id"], "smc-barricade-pasv");
+}
+
+#[test]
+fn passwords_are_redacted_everywhere_unless_asked() {
+    let names = ["hand-gap-in-port.pcap", "lab-mangle-inetutils-client.pcap"];
+    for fmt in ["json", "text"] {
+        let mut args = vec!["analyze", "-f", fmt, "--dialogue"];
+        let paths: Vec<String> = names
+            .iter()
+            .map(|n| testdata(n).to_string_lossy().into_owned())
+            .collect();
+        args.extend(paths.iter().map(String::as_str));
+        let out = String::from_utf8_lossy(&run(&args).stdout).into_owned();
+        assert!(
+            !out.contains("secret-word") && !out.contains("lab@example.org"),
+            "{fmt} leaks a password"
+        );
+        assert!(out.contains("PASS <redacted:11>"), "{fmt}");
+        args.push("--show-passwords");
+        let out = String::from_utf8_lossy(&run(&args).stdout).into_owned();
+        assert!(out.contains("PASS secret-word"), "{fmt}");
+    }
+}
+
+#[test]
+fn text_output_is_escaped_and_uncoloured_when_piped() {
+    let out = run(&[
+        "analyze",
+        "--dialogue",
+        testdata("lab-abort-client.pcap").to_str().unwrap(),
+        testdata("hand-founding-echo.pcap").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    assert!(!text.contains('\x1b'), "no ANSI escapes on a pipe");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "no raw control characters"
+    );
+    assert_contains(&text, &["Findings", "port-echo-mismatch", "Dialogue s1"]);
+}
+
+#[test]
+fn usage_and_input_errors_exit_2() {
+    let out = run(&["analyze", "/nonexistent/x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.pcap"));
+    let out = run(&["analyze", env!("CARGO_MANIFEST_DIR")]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["analyze", testdata("../Cargo.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng file"));
+    let out = run(&["analyze", "--format", "yaml", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["analyze", "-f", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = std::fs::read(testdata("hand-founding-echo.bin")).unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["captures"][0]["path"], "-");
+}
+
+#[test]
+fn every_testdata_capture_has_expectations() {
+    let src = std::fs::read_to_string(file!()).unwrap();
+    for e in std::fs::read_dir(testdata("")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let stem = name
+            .trim_start_matches("lab-")
+            .trim_end_matches(".pcap")
+            .trim_end_matches(".pcapng")
+            .trim_end_matches(".bin")
+            .trim_end_matches("-client")
+            .trim_end_matches("-server")
+            .to_string();
+        assert!(
+            src.contains(&stem),
+            "{name} is not covered by tests/testdata.rs"
+        );
+    }
+}
