@@ -182,17 +182,18 @@ fn analyze(a: AnalyzeArgs) -> i32 {
             &rep,
             &text::Style {
                 color: report::use_color(tty),
-                width: 140,
+                width: report::text_width(),
+
                 dialogue: a.dialogue,
             },
             &mut out,
         ),
     };
-    if let Err(e) = written.and_then(|_| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("portmortem: cannot write the report: {e}");
-            return report::EXIT_USAGE;
-        }
+    if let Err(e) = written.and_then(|_| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("portmortem: cannot write the report: {e}");
+        return report::EXIT_USAGE;
     }
     rep.summary.exit_code
 }

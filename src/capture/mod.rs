@@ -649,7 +649,10 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: Vec<u8>) -> (Vec<(u64, i64, usize)>, Result<(), CaptureError>) {
+    /// (frame number, timestamp ns, captured length) of each frame.
+    type Frames = Vec<(u64, i64, usize)>;
+
+    fn read_all(bytes: Vec<u8>) -> (Frames, Result<(), CaptureError>) {
         let o = input::open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes))).unwrap();
         let mut r = CaptureReader::from_opened(o).unwrap();
         let mut out = Vec::new();

@@ -254,10 +254,8 @@ pub(crate) mod tests {
 
     /// An Ethernet/IPv4/TCP frame (shared by other modules' tests).
     pub(crate) fn eth_v4_tcp(
-        src: [u8; 4],
-        dst: [u8; 4],
-        sport: u16,
-        dport: u16,
+        (src, sport): ([u8; 4], u16),
+        (dst, dport): ([u8; 4], u16),
         seq: u32,
         ack: Option<u32>,
         flags: u8,
@@ -289,10 +287,8 @@ pub(crate) mod tests {
     #[test]
     fn decodes_ethernet_ipv4_tcp() {
         let f = eth_v4_tcp(
-            [10, 0, 0, 1],
-            [10, 0, 0, 2],
-            1234,
-            21,
+            ([10, 0, 0, 1], 1234),
+            ([10, 0, 0, 2], 21),
             7,
             Some(9),
             0x18,
@@ -309,10 +305,8 @@ pub(crate) mod tests {
     #[test]
     fn snaplen_cut_payload_is_reported_missing() {
         let f = eth_v4_tcp(
-            [10, 0, 0, 1],
-            [10, 0, 0, 2],
-            1234,
-            21,
+            ([10, 0, 0, 1], 1234),
+            ([10, 0, 0, 2], 21),
             7,
             Some(9),
             0x18,
@@ -326,7 +320,7 @@ pub(crate) mod tests {
 
     #[test]
     fn raw_and_loopback_link_types() {
-        let f = eth_v4_tcp([10, 0, 0, 1], [10, 0, 0, 2], 1, 21, 0, None, 0x02, b"");
+        let f = eth_v4_tcp(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 21), 0, None, 0x02, b"");
         let ip = &f[14..];
         assert!(decode(101, ip, 0).is_ok());
         assert!(decode(228, ip, 0).is_ok());

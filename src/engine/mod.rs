@@ -367,7 +367,8 @@ impl Engine {
                     fin_sides: 0,
                     last_frame: at.frame,
                     last_ts: at.ts,
-                    bytes: [0, 0],
+                    bytes_from_initiator: 0,
+                    bytes_from_acceptor: 0,
                     packets: 0,
                 });
                 update_data(&mut conn, seg, src, at);
@@ -699,5 +700,10 @@ fn update_data(c: &mut DataConn, seg: &TcpSegment<'_>, src: SocketAddr, at: Orig
         c.fin_frame.get_or_insert(at.frame);
         c.fin_sides |= if from_initiator { 1 } else { 2 };
     }
-    c.bytes[usize::from(!from_initiator)] += seg.payload.len() as u64;
+    let n = seg.payload.len() as u64;
+    if from_initiator {
+        c.bytes_from_initiator += n;
+    } else {
+        c.bytes_from_acceptor += n;
+    }
 }

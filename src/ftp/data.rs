@@ -36,8 +36,10 @@ pub struct DataConn {
     pub fin_sides: u8,
     pub last_frame: u64,
     pub last_ts: Timestamp,
-    /// Payload bytes from initiator and from acceptor.
-    pub bytes: [u64; 2],
+    /// Payload bytes sent by the initiator.
+    pub bytes_from_initiator: u64,
+    /// Payload bytes sent by the acceptor.
+    pub bytes_from_acceptor: u64,
     pub packets: u64,
 }
 
@@ -115,8 +117,10 @@ pub enum Mismatch {
 pub struct DataSetup {
     pub kind: AddrKind,
     /// Index of the command (PORT… or PASV…) in the session's commands.
+    #[serde(skip)]
     pub command: Option<usize>,
     /// Index of the reply (to PORT…, or the 227/228/229 itself).
+    #[serde(skip)]
     pub reply: Option<usize>,
     pub announced_frame: u64,
     pub announced_ts: Timestamp,
@@ -308,7 +312,8 @@ mod tests {
             fin_sides: 0,
             last_frame: 2,
             last_ts: Timestamp(ts),
-            bytes: [0, 0],
+            bytes_from_initiator: 0,
+            bytes_from_acceptor: 0,
             packets: 2,
         }
     }

@@ -158,13 +158,15 @@ pub enum Resume {
     Tls,
 }
 
+/// Where the Telnet parser is (RFC 854): plain data, after IAC, after
+/// IAC WILL/WONT/DO/DONT, inside a subnegotiation, after IAC inside one.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Iac {
-    None,
-    Iac,
-    Opt,
+enum Telnet {
+    Data,
+    Command,
+    Option,
     Sub,
-    SubIac,
+    SubCommand,
 }
 
 enum Mode {
@@ -197,7 +199,7 @@ pub struct Decoder {
     held_bytes: usize,
     cur: Option<Partial>,
     cr_pending: bool,
-    iac: Iac,
+    iac: Telnet,
     resync: bool,
     pos: u64,
     out: Vec<Item>,
@@ -234,7 +236,7 @@ impl Decoder {
             held_bytes: 0,
             cur: None,
             cr_pending: false,
-            iac: Iac::None,
+            iac: Telnet::Data,
             resync: false,
             pos: 0,
             out: Vec::new(),
@@ -381,47 +383,47 @@ impl Decoder {
                 continue;
             }
             match self.iac {
-                Iac::None => {}
-                Iac::Iac => {
+                Telnet::Data => {}
+                Telnet::Command => {
                     self.touch(c, start + i, abs);
                     match b {
                         0xff => {
-                            self.iac = Iac::None;
+                            self.iac = Telnet::Data;
                             self.telnet(&[0xff, 0xff]);
                             self.push_content(0xff);
                         }
                         251..=254 => {
-                            self.iac = Iac::Opt;
+                            self.iac = Telnet::Option;
                             self.telnet_partial(b);
                         }
                         250 => {
-                            self.iac = Iac::Sub;
+                            self.iac = Telnet::Sub;
                             self.telnet_partial(b);
                         }
                         _ => {
-                            self.iac = Iac::None;
+                            self.iac = Telnet::Data;
                             self.telnet(&[0xff, b]);
                         }
                     }
                     i += 1;
                     continue;
                 }
-                Iac::Opt => {
+                Telnet::Option => {
                     self.touch(c, start + i, abs);
-                    self.iac = Iac::None;
+                    self.iac = Telnet::Data;
                     self.telnet_finish(b);
                     i += 1;
                     continue;
                 }
-                Iac::Sub | Iac::SubIac => {
+                Telnet::Sub | Telnet::SubCommand => {
                     self.touch(c, start + i, abs);
                     self.iac = match (self.iac, b) {
-                        (Iac::Sub, 0xff) => Iac::SubIac,
-                        (Iac::SubIac, 240) => {
+                        (Telnet::Sub, 0xff) => Telnet::SubCommand,
+                        (Telnet::SubCommand, 240) => {
                             self.telnet_finish(b);
-                            Iac::None
+                            Telnet::Data
                         }
-                        _ => Iac::Sub,
+                        _ => Telnet::Sub,
                     };
                     i += 1;
                     continue;
@@ -430,7 +432,7 @@ impl Decoder {
             match b {
                 0xff => {
                     self.touch(c, start + i, abs);
-                    self.iac = Iac::Iac;
+                    self.iac = Telnet::Command;
                     self.telnet_begin();
                     i += 1;
                 }
@@ -545,7 +547,7 @@ impl Decoder {
                     let _ = at;
                     self.end_line(Terminator::Gap, offset, false);
                 }
-                self.iac = Iac::None;
+                self.iac = Telnet::Data;
                 self.resync = true;
             }
         }

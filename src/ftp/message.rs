@@ -58,7 +58,6 @@ pub fn starts_like_reply(line: &[u8]) -> bool {
 }
 
 /// The argument: the bytes after the first space (exactly as sent).
-
 pub fn argument_of(line: &[u8]) -> Option<&[u8]> {
     let sp = line.iter().position(|&b| b == b' ')?;
     Some(&line[sp + 1..])

@@ -266,17 +266,18 @@ impl LiveSession {
 
     fn reply(&mut self, reply: Reply) {
         if let Some(code) = reply.code {
-            if code >= 200 {
-                if let Some(auth) = self.auth_pending.take() {
-                    if code == 234 {
-                        self.tls.auth_command = Some(auth);
-                        self.decoders.client.resume(Resume::Tls);
-                        self.decoders.server.resume(Resume::Tls);
-                    } else {
-                        self.decoders.client.resume(Resume::Text);
-                    }
+            if code >= 200
+                && let Some(auth) = self.auth_pending.take()
+            {
+                if code == 234 {
+                    self.tls.auth_command = Some(auth);
+                    self.decoders.client.resume(Resume::Tls);
+                    self.decoders.server.resume(Resume::Tls);
+                } else {
+                    self.decoders.client.resume(Resume::Text);
                 }
             }
+
             if let Some(arg) = address::parse_reply(code, &reply.last().bytes.0)
                 && let Some(mut ep) = arg.lenient
             {

@@ -211,34 +211,42 @@ mod tests {
         let c = [10, 0, 0, 1];
         let s = [10, 0, 0, 2];
         let frames = [
-            eth_v4_tcp(c, s, 4000, 21, 100, None, TcpFlags::SYN, b""),
+            eth_v4_tcp((c, 4000), (s, 21), 100, None, TcpFlags::SYN, b""),
             eth_v4_tcp(
-                s,
-                c,
-                21,
-                4000,
+                (s, 21),
+                (c, 4000),
                 500,
                 Some(101),
                 TcpFlags::SYN | TcpFlags::ACK,
                 b"",
             ),
-            eth_v4_tcp(s, c, 21, 4000, 501, Some(101), TcpFlags::ACK, b"220 hi\r\n"),
-            eth_v4_tcp(c, s, 4000, 21, 101, Some(509), TcpFlags::ACK, b"QUIT\r\n"),
             eth_v4_tcp(
-                s,
-                c,
-                21,
-                4000,
+                (s, 21),
+                (c, 4000),
+                501,
+                Some(101),
+                TcpFlags::ACK,
+                b"220 hi\r\n",
+            ),
+            eth_v4_tcp(
+                (c, 4000),
+                (s, 21),
+                101,
+                Some(509),
+                TcpFlags::ACK,
+                b"QUIT\r\n",
+            ),
+            eth_v4_tcp(
+                (s, 21),
+                (c, 4000),
                 509,
                 Some(107),
                 TcpFlags::ACK | TcpFlags::FIN,
                 b"221 bye\r\n",
             ),
             eth_v4_tcp(
-                c,
-                s,
-                4000,
-                21,
+                (c, 4000),
+                (s, 21),
                 107,
                 Some(519),
                 TcpFlags::ACK | TcpFlags::FIN,
@@ -275,7 +283,7 @@ mod tests {
         assert!(conn.is_closed());
         assert_eq!(conn.life.syn_frame, Some(1));
         assert_eq!(conn.life.syn_ack_frame, Some(2));
-        let syn2 = eth_v4_tcp(c, s, 4000, 21, 9999, None, TcpFlags::SYN, b"");
+        let syn2 = eth_v4_tcp((c, 4000), (s, 21), 9999, None, TcpFlags::SYN, b"");
         let again = decode(1, &syn2, 0).unwrap();
         assert!(conn.is_reuse(Side::Client, &again));
     }

@@ -966,7 +966,10 @@ mod tests {
 
         /// Cuts `data` into segments, shuffles and duplicates some, drops
         /// the ones whose index is in `drop`.
-        fn scenario() -> impl Strategy<Value = (Vec<u8>, u32, Vec<(usize, usize)>, Vec<usize>)> {
+        /// (stream, ISN, segment ranges, permutation/drop indices).
+        type Scenario = (Vec<u8>, u32, Vec<(usize, usize)>, Vec<usize>);
+
+        fn scenario() -> impl Strategy<Value = Scenario> {
             (proptest::collection::vec(any::<u8>(), 1..400), any::<u32>()).prop_flat_map(
                 |(data, isn)| {
                     let n = data.len();

@@ -30,6 +30,15 @@ pub fn use_color(to_terminal: bool) -> bool {
     to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Width for text tables when the terminal cannot tell: `$COLUMNS`, else 120.
+pub fn text_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|&w| w >= 60)
+        .unwrap_or(120)
+}
+
 /// Where a report goes: a file, or standard output.
 pub fn open_output(path: Option<&std::path::Path>) -> io::Result<(Box<dyn Write>, bool)> {
     match path {

@@ -98,6 +98,24 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Packets of a session per sender.
+#[derive(Serialize)]
+pub struct Packets {
+    pub client: u64,
+    pub server: u64,
+}
+
+/// A data setup, with its command and reply named by dialogue position.
+#[derive(Serialize)]
+pub struct SetupView<'a> {
+    /// `n` of the PORT/EPRT/LPRT or PASV/EPSV/LPSV command.
+    pub command_entry: Option<usize>,
+    /// `n` of the reply (to PORT…, or the 227/228/229 itself).
+    pub reply_entry: Option<usize>,
+    #[serde(flatten)]
+    pub setup: &'a DataSetup,
+}
+
 #[derive(Serialize)]
 pub struct TcpView<'a> {
     pub client: &'a DirStats,
@@ -115,13 +133,13 @@ pub struct SessionView<'a> {
     pub end: Timestamp,
     pub first_frame: u64,
     pub last_frame: u64,
-    pub packets: [u64; 2],
+    pub packets: Packets,
     pub lifecycle: &'a Lifecycle,
     pub end_reason: EndReason,
     pub banner: Option<&'a Bytes>,
     pub server_software: Option<&'a Server>,
     pub dialogue: Vec<Entry<'a>>,
-    pub data_setups: &'a [DataSetup],
+    pub data_setups: Vec<SetupView<'a>>,
     pub data_connections: &'a [DataConn],
     pub tls: Option<&'a Tls>,
     pub tcp: TcpView<'a>,
@@ -147,8 +165,9 @@ fn line_entry<'a>(n: usize, dir: &'static str, l: &'a Line) -> Entry<'a> {
 }
 
 /// Commands and replies merged in capture order (by the frame that
-/// completed a command and the frame that began a reply).
-pub fn dialogue(s: &Session) -> Vec<Entry<'_>> {
+/// completed a command and the frame that began a reply), with the
+/// dialogue position of every command and every reply.
+pub fn dialogue(s: &Session) -> (Vec<Entry<'_>>, Vec<usize>, Vec<usize>) {
     let mut order: Vec<(u64, u8, usize)> = Vec::new();
     for (i, c) in s.commands.iter().enumerate() {
         order.push((c.line.last_frame(), 0, i));
@@ -166,7 +185,7 @@ pub fn dialogue(s: &Session) -> Vec<Entry<'_>> {
             pos_rep[i] = n;
         }
     }
-    order
+    let entries = order
         .iter()
         .enumerate()
         .map(|(n, &(_, kind, i))| {
@@ -190,10 +209,12 @@ pub fn dialogue(s: &Session) -> Vec<Entry<'_>> {
                 e
             }
         })
-        .collect()
+        .collect();
+    (entries, pos_cmd, pos_rep)
 }
 
 pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
+    let (dialogue, pos_cmd, pos_rep) = dialogue(s);
     SessionView {
         capture,
         id: s.name(),
@@ -204,13 +225,24 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
         end: s.end,
         first_frame: s.first_frame,
         last_frame: s.last_frame,
-        packets: s.packets,
+        packets: Packets {
+            client: s.packets[0],
+            server: s.packets[1],
+        },
         lifecycle: &s.lifecycle,
         end_reason: s.end_reason,
         banner: s.banner.as_ref(),
         server_software: s.server_software.as_ref(),
-        dialogue: dialogue(s),
-        data_setups: &s.data_setups,
+        dialogue,
+        data_setups: s
+            .data_setups
+            .iter()
+            .map(|d| SetupView {
+                command_entry: d.command.map(|i| pos_cmd[i]),
+                reply_entry: d.reply.map(|i| pos_rep[i]),
+                setup: d,
+            })
+            .collect(),
         data_connections: &s.data_conns,
         tls: s.tls.as_ref(),
         tcp: TcpView {

@@ -44,6 +44,14 @@ fn sev_cell(s: Severity, style: &Style) -> Cell {
     }
 }
 
+/// The name an enum has in the JSON output (kebab-case), for the tables.
+fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 fn frames_text(v: &[u64]) -> String {
     const MAX: usize = 12;
     let mut s = v
@@ -135,11 +143,31 @@ pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<
                 .collect();
             t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
         }
+        let mut limits = Vec::new();
         if p.flows_evicted > 0 {
-            t.add_row(vec![
-                "limits hit".to_string(),
-                format!("{} flows evicted (flow table full)", p.flows_evicted),
-            ]);
+            limits.push(format!(
+                "{} flows evicted (flow table full)",
+                p.flows_evicted
+            ));
+        }
+        let capped: Vec<&str> = r
+            .sessions
+            .iter()
+            .filter(|s| {
+                s.capture == ci
+                    && (s.limits.any()
+                        || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0)
+            })
+            .map(|s| s.id.as_str())
+            .collect();
+        if !capped.is_empty() {
+            limits.push(format!(
+                "sessions {} kept less than they carried (see `limits` in the JSON)",
+                capped.join(", ")
+            ));
+        }
+        if !limits.is_empty() {
+            t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
         }
         t.add_row(vec!["sessions".to_string(), c.session_count.to_string()]);
         let fc = r.findings.iter().filter(|f| f.capture == ci);
@@ -225,16 +253,7 @@ fn sessions(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
         let setups: Vec<String> = s
             .data_setups
             .iter()
-            .map(|d| {
-                format!(
-                    "{} {}",
-                    d.kind.name(),
-                    serde_json::to_value(d.verdict)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|d| format!("{} {}", d.setup.kind.name(), wire_name(&d.setup.verdict)))
             .collect();
         let mut setup_txt = setups
             .iter()
@@ -274,10 +293,7 @@ fn sessions(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
             cmds.to_string(),
             setup_txt,
             srv,
-            serde_json::to_value(s.end_reason)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            wire_name(&s.end_reason),
         ]);
     }
     writeln!(out, "{t}")
@@ -291,9 +307,7 @@ fn findings(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
     }
     writeln!(out, "Findings")?;
     let mut t = table(style);
-    t.set_header(vec![
-        "#", "severity", "rule", "session", "frames", "message",
-    ]);
+    t.set_header(vec!["#", "severity", "rule", "session", "frames"]);
     for (n, f) in fs.iter().enumerate() {
         t.add_row(vec![
             Cell::new(n + 1),
@@ -301,35 +315,56 @@ fn findings(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
             Cell::new(f.rule),
             Cell::new(&f.session),
             Cell::new(frames_text(&f.frames)),
-            Cell::new(&f.message),
         ]);
     }
     writeln!(out, "{t}")?;
-    writeln!(out, "Evidence")?;
+    let width = style.width as usize;
+    let indent = "    ";
     for (n, f) in fs.iter().enumerate() {
-        if f.evidence.is_empty() {
-            continue;
-        }
-        writeln!(out, "  [{}] {} ({})", n + 1, f.rule, f.session)?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "[{}] {} {} ({}, frames {})",
+            n + 1,
+            f.severity.name().to_uppercase(),
+            f.rule,
+            f.session,
+            frames_text(&f.frames)
+        )?;
+        let opts = textwrap::Options::new(width.saturating_sub(1))
+            .initial_indent(indent)
+            .subsequent_indent(indent);
+        writeln!(out, "{}", textwrap::fill(&f.message, opts))?;
         let w = f.evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
         for e in &f.evidence {
             writeln!(
                 out,
-                "      {:w$}  frame {:<14} {}",
+                "{indent}{:w$}  frame {:<10} {}",
                 e.what,
                 frames_text(&e.frames),
                 e.bytes
             )?;
         }
         if let Some(d) = &f.diff {
-            writeln!(out, "      diff: {}", d.describe())?;
+            writeln!(out, "{indent}diff: {}", d.describe())?;
+            if let Some(first) = f.evidence.first()
+                && let Some((a, b, marks)) = aligned(&first.bytes.0, d)
+            {
+                writeln!(
+                    out,
+                    "{indent}      {a}\n{indent}      {b}\n{indent}      {marks}"
+                )?;
+            }
         }
         if let Some(sig) = f.signature {
-            writeln!(
-                out,
-                "      signature: {} — {} ({})",
+            let opts = textwrap::Options::new(width.saturating_sub(1))
+                .initial_indent(indent)
+                .subsequent_indent("              ");
+            let text = format!(
+                "signature: {} — {} ({})",
                 sig.device, sig.behaviour, sig.reference
-            )?;
+            );
+            writeln!(out, "{}", textwrap::fill(&text, opts))?;
         }
     }
     Ok(())
@@ -379,4 +414,41 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
         ),
         e.pairs_with.map(|p| format!("#{p}")).unwrap_or_default(),
     ]
+}
+
+/// Both versions of a same-length line, escaped, with `^` under every
+/// changed byte (offsets mapped through the escaping).
+fn aligned(a: &[u8], d: &crate::diff::ByteDiff) -> Option<(String, String, String)> {
+    if !d.same_length || a.len() > 200 || d.edits.is_empty() {
+        return None;
+    }
+    let mut b = a.to_vec();
+    for e in &d.edits {
+        let end = e.offset + e.to.0.len();
+        if end > b.len() || a.get(e.offset..e.offset + e.from.0.len()) != Some(&e.from.0[..]) {
+            return None;
+        }
+        b[e.offset..end].copy_from_slice(&e.to.0);
+    }
+    let (mut ea, mut eb, mut marks) = (String::new(), String::new(), String::new());
+    for (x, y) in a.iter().zip(&b) {
+        let (sx, sy) = (escape(&[*x]), escape(&[*y]));
+        let w = sx.len().max(sy.len());
+        ea.push_str(&format!("{sx:w$}"));
+        eb.push_str(&format!("{sy:w$}"));
+        marks.push_str(&format!("{:w$}", if x == y { " " } else { "^" }));
+    }
+    Some((ea, eb, marks.trim_end().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn carets_under_changed_bytes() {
+        let d = crate::diff::diff(b"PORT 1,227\r", b"PORT 1,22_\r");
+        let (a, b, m) = super::aligned(b"PORT 1,227\r", &d).unwrap();
+        assert_eq!(a, "PORT 1,227\\r");
+        assert_eq!(b, "PORT 1,22_\\r");
+        assert_eq!(m, "         ^");
+    }
 }
