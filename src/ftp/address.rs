@@ -186,6 +186,21 @@ pub struct AddrArg {
 }
 
 impl AddrArg {
+    /// An argument with nothing to read: one defect, no endpoint.
+    fn unreadable(kind: AddrKind, offset: usize, defect: DefectKind) -> Self {
+        AddrArg {
+            kind,
+            strict: None,
+            defects: vec![Defect {
+                field: None,
+                offset,
+                kind: defect,
+            }],
+            lenient: None,
+            fields: vec![],
+        }
+    }
+
     /// The field (1-based number and text) containing line offset `off`.
     pub fn field_at(&self, off: usize) -> Option<(usize, &Field)> {
         self.fields
@@ -351,17 +366,7 @@ fn leading_spaces(line: &[u8], start: usize, defects: &mut Vec<Defect>) -> usize
 pub fn parse_port(line: &[u8]) -> AddrArg {
     let mut defects = Vec::new();
     let Some(a) = arg_start(line) else {
-        return AddrArg {
-            kind: AddrKind::Port,
-            strict: None,
-            defects: vec![Defect {
-                field: None,
-                offset: line.len(),
-                kind: DefectKind::NoNumbers,
-            }],
-            lenient: None,
-            fields: vec![],
-        };
+        return AddrArg::unreadable(AddrKind::Port, line.len(), DefectKind::NoNumbers);
     };
     let a = leading_spaces(line, a, &mut defects);
     let arg = &line[a..];
@@ -602,17 +607,7 @@ pub fn parse_227(line: &[u8]) -> AddrArg {
     let mut defects = Vec::new();
     let text_start = 4.min(line.len());
     let Some(first) = line[text_start..].iter().position(u8::is_ascii_digit) else {
-        return AddrArg {
-            kind: AddrKind::Pasv,
-            strict: None,
-            defects: vec![Defect {
-                field: None,
-                offset: line.len(),
-                kind: DefectKind::NoNumbers,
-            }],
-            lenient: None,
-            fields: vec![],
-        };
+        return AddrArg::unreadable(AddrKind::Pasv, line.len(), DefectKind::NoNumbers);
     };
     let a = text_start + first;
     // The numeric run: digits, commas and anything up to `)` or the end.
@@ -707,17 +702,7 @@ pub fn parse_228(line: &[u8]) -> AddrArg {
             arg.kind = AddrKind::Lpsv;
             arg
         }
-        _ => AddrArg {
-            kind: AddrKind::Lpsv,
-            strict: None,
-            defects: vec![Defect {
-                field: None,
-                offset: line.len(),
-                kind: DefectKind::MissingParentheses,
-            }],
-            lenient: None,
-            fields: vec![],
-        },
+        _ => AddrArg::unreadable(AddrKind::Lpsv, line.len(), DefectKind::MissingParentheses),
     }
 }
 
@@ -727,17 +712,7 @@ pub fn parse_228(line: &[u8]) -> AddrArg {
 pub fn parse_229(line: &[u8]) -> AddrArg {
     let mut defects = Vec::new();
     let Some(o) = line.iter().position(|&b| b == b'(') else {
-        return AddrArg {
-            kind: AddrKind::Epsv,
-            strict: None,
-            defects: vec![Defect {
-                field: None,
-                offset: line.len(),
-                kind: DefectKind::MissingParentheses,
-            }],
-            lenient: None,
-            fields: vec![],
-        };
+        return AddrArg::unreadable(AddrKind::Epsv, line.len(), DefectKind::MissingParentheses);
     };
     let inner_end = line[o..].iter().position(|&b| b == b')').map(|c| o + c);
     if inner_end.is_none() {

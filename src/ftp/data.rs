@@ -255,25 +255,23 @@ fn truncation(arg: &AddrArg, port: u16) -> Option<Mismatch> {
             let p1 = digits(&arg.fields[4])?;
             let p2 = digits(&arg.fields[5])?;
             let (v1, v2): (u64, u64) = (p1.parse().ok()?, p2.parse().ok()?);
-            for t in prefixes(&p2) {
-                if v1 * 256 + t == port as u64 {
-                    return Some(Mismatch::Truncated {
-                        field: 6,
-                        announced_text: p2,
-                        read_as: t as u16,
-                    });
-                }
+            // Either port octet may have lost its trailing digits.
+            let low = prefixes(&p2)
+                .into_iter()
+                .find(|t| v1 * 256 + t == port as u64);
+            let high = prefixes(&p1)
+                .into_iter()
+                .find(|t| t * 256 + v2 == port as u64);
+            match (low, high) {
+                (Some(t), _) => Some((6, p2, t)),
+                (None, Some(t)) => Some((5, p1, t)),
+                _ => None,
             }
-            for t in prefixes(&p1) {
-                if t * 256 + v2 == port as u64 {
-                    return Some(Mismatch::Truncated {
-                        field: 5,
-                        announced_text: p1,
-                        read_as: t as u16,
-                    });
-                }
-            }
-            None
+            .map(|(field, announced_text, t)| Mismatch::Truncated {
+                field,
+                announced_text,
+                read_as: t as u16,
+            })
         }
         AddrKind::Eprt | AddrKind::Epsv if arg.fields.len() == 3 => {
             let p = digits(&arg.fields[2])?;

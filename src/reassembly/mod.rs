@@ -767,6 +767,10 @@ mod tests {
         }
     }
 
+    fn fresh() -> (Reassembler, Collect) {
+        (Reassembler::new(Limits::default()), Collect::default())
+    }
+
     fn o(frame: u64) -> Origin {
         Origin {
             frame,
@@ -783,8 +787,7 @@ mod tests {
 
     #[test]
     fn in_order_after_syn() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(1000);
         r.segment(1001, b"USER a\r\n", 0, false, o(3), &mut c);
         r.segment(1009, b"PASS b\r\n", 0, false, o(5), &mut c);
@@ -795,8 +798,7 @@ mod tests {
 
     #[test]
     fn sequence_wraparound() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(u32::MAX - 3);
         r.segment(u32::MAX - 2, b"PORT ", 0, false, o(1), &mut c);
         r.segment(2, b"1,2,3,4,5,6\r\n", 0, false, o(2), &mut c);
@@ -806,8 +808,7 @@ mod tests {
 
     #[test]
     fn out_of_order_is_buffered() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(5, b"world", 0, false, o(2), &mut c);
         assert!(c.bytes.is_empty());
@@ -818,8 +819,7 @@ mod tests {
 
     #[test]
     fn identical_retransmission_is_dropped_and_recorded() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"PORT 1\r\n", 0, false, o(1), &mut c);
         r.segment(1, b"PORT 1\r\n", 0, false, o(2), &mut c);
@@ -835,8 +835,7 @@ mod tests {
 
     #[test]
     fn acked_retransmission_is_marked() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"abc", 0, false, o(1), &mut c);
         r.segment(1, b"abc", 0, false, o(2), &mut c);
@@ -848,8 +847,7 @@ mod tests {
 
     #[test]
     fn conflicting_overlap_keeps_first_and_records_both() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"PORT 1,2,3,4,125,227\r\n", 0, false, o(10), &mut c);
         r.segment(1, b"PORT 1,2,3,4,125,22_\r\n", 0, false, o(11), &mut c);
@@ -865,8 +863,7 @@ mod tests {
 
     #[test]
     fn conflict_inside_out_of_order_buffer() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(4, b"defg", 0, false, o(1), &mut c);
         r.segment(6, b"Xghi", 0, false, o(2), &mut c);
@@ -878,8 +875,7 @@ mod tests {
 
     #[test]
     fn partial_overlap_delivers_only_new_bytes() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"abcd", 0, false, o(1), &mut c);
         r.segment(3, b"cdef", 0, false, o(2), &mut c);
@@ -889,8 +885,7 @@ mod tests {
 
     #[test]
     fn acked_hole_becomes_a_gap_after_grace() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"abc", 0, false, o_at(1, 0), &mut c);
         r.segment(10, b"jkl", 0, false, o_at(2, 0), &mut c);
@@ -904,8 +899,7 @@ mod tests {
 
     #[test]
     fn flush_declares_holes_and_unseen_tail() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"ab", 0, false, o(1), &mut c);
         r.segment(5, b"ef", 0, false, o(2), &mut c);
@@ -931,8 +925,7 @@ mod tests {
 
     #[test]
     fn snaplen_missing_tail_is_a_gap() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"PORT 1,", 5, false, o(1), &mut c);
         r.segment(13, b"\r\n", 0, false, o(2), &mut c);
@@ -942,8 +935,7 @@ mod tests {
 
     #[test]
     fn midstream_pickup_ignores_earlier_bytes() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.segment(500, b"220 ok\r\n", 0, false, o(1), &mut c);
         r.segment(490, b"0123456789", 0, false, o(2), &mut c);
         r.segment(495, b"56789220 ok", 0, false, o(3), &mut c);
@@ -953,8 +945,7 @@ mod tests {
 
     #[test]
     fn fin_offset_counts_payload() {
-        let mut r = Reassembler::new(Limits::default());
-        let mut c = Collect::default();
+        let (mut r, mut c) = fresh();
         r.syn(0);
         r.segment(1, b"QUIT\r\n", 0, true, o(1), &mut c);
         assert_eq!(r.fin_offset(), Some(6));
