@@ -24,17 +24,18 @@ MAC_C, MAC_S = "02:00:00:00:00:01", "02:00:00:00:00:02"
 class Session:
     """Builds one TCP connection's packets with correct sequence numbers."""
 
-    def __init__(self, cport=40000, sport=21, cisn=1000, sisn=5000, t=T0, cli=CLI, srv=SRV):
+    def __init__(self, cport=40000, sport=21, cisn=1000, sisn=5000, t=T0, cli=CLI, srv=SRV, ttl=(64, 64)):
         self.c = [cli, cport, cisn + 1]
         self.s = [srv, sport, sisn + 1]
         self.t = t
         self.pkts = []
         self.cisn, self.sisn = cisn, sisn
+        self.ttl = ttl  # TTL of the client's and of the server's packets at this tap
 
     def _pkt(self, frm, to, flags, seq, ack, data=b"", dt=0.01):
         self.t += dt
         p = Ether(src=MAC_C if frm is self.c else MAC_S, dst=MAC_S if frm is self.c else MAC_C) / IP(
-            src=frm[0], dst=to[0], ttl=64
+            src=frm[0], dst=to[0], ttl=self.ttl[0] if frm is self.c else self.ttl[1]
         ) / TCP(sport=frm[1], dport=to[1], flags=flags, seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, window=65000)
         if data:
             p = p / Raw(data)
@@ -238,6 +239,89 @@ def pcapng_multi():
     open(out("hand-multi-section.pcapng"), "wb").write(out_bytes)
 
 
+NAT = "203.0.113.1"
+
+
+def two_taps(name, script, proxy=False):
+    """Both taps of one session through a NAT (or a proxy: own ISNs).
+    `script` is a list of (sender, client-side bytes, server-side bytes),
+    None where a tap does not see the line; or ("data", side, dst_port)
+    for a data-connection SYN seen at a tap."""
+    c = Session(ttl=(64, 63))
+    v = Session(cli=NAT, cisn=(777777 if proxy else 1000), sisn=(888888 if proxy else 5000), ttl=(63, 64))
+    c.handshake()
+    v.handshake()
+    for step in script:
+        if step[0] == "data":
+            _, tap, ip, port = step
+            sess = c if tap == "client" else v
+            p = Ether() / IP(src=SRV, dst=ip, ttl=64) / TCP(sport=20, dport=port, flags="S", seq=42)
+            sess.t += 0.01
+            p.time = sess.t
+            sess.pkts.append(p)
+            continue
+        side, at_c, at_s = step
+        # The server-side tap sees a line a moment after (or before) the client side.
+        if at_c is not None:
+            c.send(side, at_c)
+        if at_s is not None:
+            v.t = max(v.t, c.t - 0.005)
+            v.send(side, at_s)
+        else:
+            v.t = c.t
+    c.close()
+    v.close()
+    wrpcap(out("pair-%s-client.pcap" % name), c.pkts)
+    wrpcap(out("pair-%s-server.pcap" % name), v.pkts)
+
+
+def pairs():
+    login = [
+        ("s", b"220 ready\r\n", b"220 ready\r\n"),
+        ("c", b"USER anonymous\r\n", b"USER anonymous\r\n"),
+        ("s", b"230 ok\r\n", b"230 ok\r\n"),
+    ]
+    # SMC Barricade: PASV arrives as P@SW.
+    two_taps("smc", login + [
+        ("c", b"PASV\r\n", b"P@SW\r\n"),
+        ("s", b"500 'P@SW': command not understood.\r\n", b"500 'P@SW': command not understood.\r\n"),
+    ])
+    # ISA/TMG: the firewall refuses AUTH TLS itself; the server never sees it.
+    two_taps("auth-refused", login + [
+        ("c", b"AUTH TLS\r\n", None),
+        ("s", b"500 Access Denied\r\n", None),
+        ("c", b"PWD\r\n", b"PWD\r\n"),
+        ("s", b"257 \"/\"\r\n", b"257 \"/\"\r\n"),
+    ], proxy=True)
+    # Hybrid mode: the client asked for passive, the server got active.
+    two_taps("mode", login + [
+        ("c", b"PASV\r\n", None),
+        ("c", None, b"PORT 203,0,113,1,195,80\r\n"),
+        ("s", None, b"200 PORT command successful.\r\n"),
+        ("s", b"227 Entering Passive Mode (203,0,113,1,195,80).\r\n", None),
+    ], proxy=True)
+    # Cisco ASA mask-syst-reply.
+    two_taps("syst", login + [
+        ("c", b"SYST\r\n", b"SYST\r\n"),
+        ("s", b"215 XXXXXXXXXXXX\r\n", b"215 UNIX Type: L8\r\n"),
+    ])
+    # A 227 damaged on the way to the client.
+    two_taps("pasv-mangled", login + [
+        ("c", b"PASV\r\n", b"PASV\r\n"),
+        ("s", b"227 Entering Passive Mode (203,0,113,10,195,8_).\r\n",
+              b"227 Entering Passive Mode (203,0,113,10,195,80).\r\n"),
+    ])
+    # The ALG rewrote the PORT to an alias port (40001), but the server
+    # connected to the original one.
+    two_taps("alg-inconsistent", login + [
+        ("c", b"PORT 198,51,100,60,156,64\r\n", b"PORT 203,0,113,1,156,65\r\n"),
+        ("s", b"200 PORT command successful.\r\n", b"200 PORT command successful.\r\n"),
+        ("c", b"RETR f\r\n", b"RETR f\r\n"),
+        ("data", "server", "203.0.113.1", 40000),
+        ("s", b"425 Failed to establish connection.\r\n", b"425 Failed to establish connection.\r\n"),
+    ])
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -248,6 +332,6 @@ def gzipped():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
-              one_direction, tuple_reuse, truncated, pcapng_multi, gzipped]:
+              one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

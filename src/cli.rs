@@ -25,8 +25,35 @@ enum Cmd {
     /// Analyse captures one by one: FTP sessions, commands, replies, data
     /// connections, and every finding.
     Analyze(AnalyzeArgs),
+    /// Compare two captures taken on both sides of a firewall: the same
+    /// FTP sessions, line by line, and what the device in between did.
+    Compare(CompareArgs),
     /// List the rule ids this tool reports.
     Rules,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The two captures; which is which is inferred unless given below.
+    #[arg(value_name = "CAPTURE", num_args = 0..=2)]
+    captures: Vec<PathBuf>,
+    /// The capture taken on the client's side of the device.
+    #[arg(long, value_name = "FILE")]
+    client_side: Option<PathBuf>,
+    /// The capture taken on the server's side of the device.
+    #[arg(long, value_name = "FILE")]
+    server_side: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: Analysis,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Text output: also print every session's dialogue.
+    #[arg(long)]
+    dialogue: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -119,6 +146,7 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Analyze(a) => analyze(a),
+        Cmd::Compare(c) => compare(c),
         Cmd::Rules => {
             for r in crate::rules::RULES {
                 println!("{:32} {}", r.id, r.summary);
@@ -167,26 +195,99 @@ fn analyze(a: AnalyzeArgs) -> i32 {
         results.push(r);
     }
     let rep = model::analyze_report(&results, a.analysis.changed());
-    let (mut out, tty) = match report::open_output(a.output.as_deref()) {
+    let code = rep.summary.exit_code;
+    write_report(
+        a.output.as_deref(),
+        a.format,
+        a.dialogue,
+        code,
+        &|w, style| match style {
+            None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+            Some(st) => text::render(&rep, st, w),
+        },
+    )
+}
+
+/// Which capture is which, from the positional paths and the flags.
+fn compare_inputs(
+    a: &CompareArgs,
+) -> Result<(PathBuf, PathBuf, crate::compare::Roles), &'static str> {
+    use crate::compare::Roles;
+    let p = &a.captures;
+    match (&a.client_side, &a.server_side, p.len()) {
+        (Some(c), Some(s), 0) => Ok((c.clone(), s.clone(), Roles::Given)),
+        (Some(c), None, 1) => Ok((c.clone(), p[0].clone(), Roles::Given)),
+        (None, Some(s), 1) => Ok((p[0].clone(), s.clone(), Roles::Given)),
+        (None, None, 2) => Ok((p[0].clone(), p[1].clone(), Roles::Infer)),
+        _ => Err(
+            "compare takes two captures: `compare A B`, or --client-side FILE --server-side FILE",
+        ),
+    }
+}
+
+fn compare(a: CompareArgs) -> i32 {
+    let (first, second, roles) = match compare_inputs(&a) {
+        Ok(x) => x,
+        Err(msg) => {
+            eprintln!("portmortem: {msg}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let opts = a.analysis.options();
+    let cmp = match crate::compare::compare(&first, &second, roles, &opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portmortem: {e}");
+            return report::EXIT_USAGE;
+        }
+    };
+    for r in &cmp.results {
+        if let Some(e) = &r.error {
+            eprintln!("portmortem: {e}");
+        }
+    }
+    let rep = model::compare_report(&cmp, a.analysis.changed());
+    let code = rep.summary.exit_code;
+    write_report(
+        a.output.as_deref(),
+        a.format,
+        a.dialogue,
+        code,
+        &|w, style| match style {
+            None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+            Some(st) => text::render_compare(&rep, st, w),
+        },
+    )
+}
+
+/// Renders a report: JSON when given no text style.
+type Render<'a> = dyn Fn(&mut dyn Write, Option<&text::Style>) -> std::io::Result<()> + 'a;
+
+/// Writes a report as JSON (`style` None) or text, and returns the exit
+/// code (2 when the report cannot be written).
+fn write_report(
+    output: Option<&std::path::Path>,
+    format: Format,
+    dialogue: bool,
+    code: i32,
+    render: &Render<'_>,
+) -> i32 {
+    let (mut out, tty) = match report::open_output(output) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("portmortem: cannot write the report: {e}");
             return report::EXIT_USAGE;
         }
     };
-    let written = match a.format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, &rep)
-            .map_err(std::io::Error::other)
-            .and_then(|_| writeln!(out)),
-        Format::Text => text::render(
-            &rep,
-            &text::Style {
+    let written = match format {
+        Format::Json => render(&mut out, None).and_then(|_| writeln!(out)),
+        Format::Text => render(
+            &mut out,
+            Some(&text::Style {
                 color: report::use_color(tty),
                 width: report::text_width(),
-
-                dialogue: a.dialogue,
-            },
-            &mut out,
+                dialogue,
+            }),
         ),
     };
     if let Err(e) = written.and_then(|_| out.flush())
@@ -195,5 +296,5 @@ fn analyze(a: AnalyzeArgs) -> i32 {
         eprintln!("portmortem: cannot write the report: {e}");
         return report::EXIT_USAGE;
     }
-    rep.summary.exit_code
+    code
 }

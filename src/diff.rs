@@ -112,9 +112,26 @@ pub fn diff(a: &[u8], b: &[u8]) -> ByteDiff {
             edits,
         };
     }
+    // Different lengths: diff tokens (digit runs, letter runs, single
+    // other bytes) so numbers change as units, then merge edits separated
+    // only by punctuation — `198,51,100,60` → `203,0,113,1` is one change.
+    let (ta, tb) = (tokens(a), tokens(b));
+    let (ka, kb): (Vec<&[u8]>, Vec<&[u8]>) = (
+        ta.iter().map(|&(s, e)| &a[s..e]).collect(),
+        tb.iter().map(|&(s, e)| &b[s..e]).collect(),
+    );
     let deadline = Instant::now() + Duration::from_millis(50);
-    let ops = capture_diff_slices_deadline(Algorithm::Myers, a, b, Some(deadline));
-    let mut edits = Vec::new();
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, &ka, &kb, Some(deadline));
+    // Byte ranges in a and b of each changed run of tokens.
+    let span = |t: &[(usize, usize)], i: usize, n: usize, len: usize| -> (usize, usize) {
+        if n == 0 {
+            let at = t.get(i).map_or(len, |x| x.0);
+            (at, at)
+        } else {
+            (t[i].0, t[i + n - 1].1)
+        }
+    };
+    let mut regions: Vec<((usize, usize), (usize, usize))> = Vec::new();
     for op in ops {
         let (oi, ol, ni, nl) = match op {
             DiffOp::Equal { .. } => continue,
@@ -135,18 +152,62 @@ pub fn diff(a: &[u8], b: &[u8]) -> ByteDiff {
                 new_len,
             } => (old_index, old_len, new_index, new_len),
         };
-        edits.push(Edit {
-            offset: oi,
-            offset_new: ni,
-            from: a[oi..oi + ol].into(),
-            to: b[ni..ni + nl].into(),
-        });
+        let ra = span(&ta, oi, ol, a.len());
+        let rb = span(&tb, ni, nl, b.len());
+        match regions.last_mut() {
+            Some((pa, pb))
+                if a[pa.1..ra.0].iter().all(|c| !c.is_ascii_alphanumeric())
+                    && ra.0 - pa.1 <= 2
+                    && rb.0 - pb.1 == ra.0 - pa.1 =>
+            {
+                pa.1 = ra.1;
+                pb.1 = rb.1;
+            }
+            _ => regions.push((ra, rb)),
+        }
     }
+    let edits = regions
+        .into_iter()
+        .map(|((a0, a1), (b0, b1))| Edit {
+            offset: a0,
+            offset_new: b0,
+            from: a[a0..a1].into(),
+            to: b[b0..b1].into(),
+        })
+        .collect();
     ByteDiff {
         same_length: false,
         length_delta,
         edits,
     }
+}
+
+/// Splits into digit runs, letter runs and single other bytes, as (start,
+/// end) ranges.
+fn tokens(s: &[u8]) -> Vec<(usize, usize)> {
+    let class = |c: u8| {
+        if c.is_ascii_digit() {
+            1
+        } else if c.is_ascii_alphabetic() {
+            2
+        } else {
+            0
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let k = class(s[i]);
+        let mut j = i + 1;
+        if k != 0 {
+            while j < s.len() && class(s[j]) == k {
+                j += 1;
+            }
+        }
+        out.push((i, j));
+        i = j;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -169,7 +230,13 @@ mod tests {
         let d = diff(b"PORT 198,51,100,60,125,227", b"PORT 203,0,113,1,125,227");
         assert!(!d.same_length);
         assert_eq!(d.length_delta, -2);
-        assert!(!d.edits.is_empty());
+        assert_eq!(d.edits.len(), 1);
+        assert_eq!(d.edits[0].from.0, b"198,51,100,60");
+        assert_eq!(d.edits[0].to.0, b"203,0,113,1");
+        assert_eq!(
+            d.describe(),
+            "offset 5: `198,51,100,60` became `203,0,113,1` (length -2)"
+        );
         // Applying the edits to `a` must give `b`.
         let a = b"PORT 198,51,100,60,125,227";
         let mut out = Vec::new();
@@ -181,6 +248,20 @@ mod tests {
         }
         out.extend_from_slice(&a[pos..]);
         assert_eq!(out, b"PORT 203,0,113,1,125,227");
+    }
+
+    #[test]
+    fn words_change_as_units() {
+        let d = diff(
+            b"500 command not understood",
+            b"500 command not recognized!",
+        );
+        assert_eq!(d.edits.len(), 1);
+        assert_eq!(d.edits[0].from.0, b"understood");
+        assert_eq!(d.edits[0].to.0, b"recognized!");
+        let d = diff(b"PORT 1,2,3,4,5,6", b"PORT 1,2,3,4,5,6,7");
+        assert_eq!(d.edits[0].from.0, b"");
+        assert_eq!(d.edits[0].to.0, b",7");
     }
 
     #[test]

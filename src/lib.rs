@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod bytes;
 pub mod capture;
 pub mod cli;
+pub mod compare;
 pub mod decode;
 pub mod diff;
 pub mod engine;

@@ -545,11 +545,14 @@ fn standard_input() {
 
 #[test]
 fn every_testdata_capture_has_expectations() {
-    let src = std::fs::read_to_string(file!()).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let src = std::fs::read_to_string(here.join("testdata.rs")).unwrap()
+        + &std::fs::read_to_string(here.join("compare.rs")).unwrap();
     for e in std::fs::read_dir(testdata("")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         let stem = name
             .trim_start_matches("lab-")
+            .trim_start_matches("pair-")
             .trim_end_matches(".pcap")
             .trim_end_matches(".pcapng")
             .trim_end_matches(".bin")

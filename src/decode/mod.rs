@@ -54,6 +54,8 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not in the capture (snaplen).
     pub missing: u32,
+    /// IPv4 TTL or IPv6 hop limit (of the innermost IP header).
+    pub ttl: u8,
 }
 
 /// Why a frame is not a TCP segment.
@@ -196,12 +198,13 @@ fn from_sliced(
             });
         }
     };
-    let (src, dst, payload) = match &net {
+    let (src, dst, ttl, payload) = match &net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             (
                 IpAddr::V4(Ipv4Addr::from(h.source())),
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
+                h.ttl(),
                 v4.payload(),
             )
         }
@@ -210,6 +213,7 @@ fn from_sliced(
             (
                 IpAddr::V6(Ipv6Addr::from(h.source())),
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
+                h.hop_limit(),
                 v6.payload(),
             )
         }
@@ -244,6 +248,7 @@ fn from_sliced(
         window: tcp.window_size(),
         payload: tcp.payload(),
         missing,
+        ttl,
     })
 }
 

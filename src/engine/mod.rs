@@ -106,6 +106,7 @@ struct Buffered {
     window: u16,
     payload: Vec<u8>,
     missing: u32,
+    ttl: u8,
 }
 
 struct Candidate {
@@ -144,6 +145,8 @@ pub struct Engine {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     host_pairs: AHashMap<(IpAddr, IpAddr), Vec<usize>>,
+    /// Live sessions by server address.
+    servers: AHashMap<IpAddr, Vec<usize>>,
     pub counters: Counters,
     skipped: [u64; Skip::ALL.len()],
     next_id: u32,
@@ -159,6 +162,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             host_pairs: AHashMap::new(),
+            servers: AHashMap::new(),
             counters: Counters::default(),
             skipped: [0; Skip::ALL.len()],
             next_id: 1,
@@ -405,7 +409,20 @@ impl Engine {
 
     /// The live session a new connection between these hosts belongs to.
     fn data_owner(&self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr) -> Option<usize> {
-        let slots = self.host_pairs.get(&pair_key(seg.src, seg.dst))?;
+        let Some(slots) = self.host_pairs.get(&pair_key(seg.src, seg.dst)) else {
+            // An active-mode data connection from a server's port 20 to an
+            // address no command named (the original address behind a NAT,
+            // a bounce target) still belongs to that server's session.
+            if seg.flags.syn() && !seg.flags.ack() && seg.sport == 20 {
+                return self.servers.get(&seg.src).and_then(|v| {
+                    v.iter()
+                        .filter_map(|&s| self.slots[s].as_ref().map(|sl| (sl.session.last_ts(), s)))
+                        .max()
+                        .map(|(_, s)| s)
+                });
+            }
+            return None;
+        };
         let acceptor = if seg.flags.syn() && seg.flags.ack() {
             src
         } else {
@@ -460,6 +477,7 @@ impl Engine {
             }
         };
         self.register(idx, client.ip(), server.ip());
+        self.servers.entry(server.ip()).or_default().push(idx);
         idx
     }
 
@@ -503,6 +521,7 @@ impl Engine {
                 window: b.window,
                 payload: &b.payload,
                 missing: b.missing,
+                ttl: b.ttl,
             };
             self.counters.control_segments += 1;
             self.control_packet(slot, &seg, b.origin);
@@ -524,6 +543,13 @@ impl Engine {
                 if v.is_empty() {
                     self.host_pairs.remove(k);
                 }
+            }
+        }
+        let server = s.session.conn.server.ip();
+        if let Some(v) = self.servers.get_mut(&server) {
+            v.retain(|&x| x != slot);
+            if v.is_empty() {
+                self.servers.remove(&server);
             }
         }
         self.free.push(slot);
@@ -645,6 +671,7 @@ fn buffer(seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) ->
         window: seg.window,
         payload: seg.payload.to_vec(),
         missing: seg.missing,
+        ttl: seg.ttl,
     }
 }
 

@@ -91,6 +91,21 @@ pub enum Verdict {
     Unparsable,
 }
 
+impl Verdict {
+    /// The verdict in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Connected => "established",
+            Verdict::Refused => "refused (RST)",
+            Verdict::NoAnswer => "SYN unanswered",
+            Verdict::WrongEndpoint => "went to a different endpoint",
+            Verdict::Rejected => "none (command rejected)",
+            Verdict::NoConnection => "none seen",
+            Verdict::Unparsable => "none (announcement unreadable)",
+        }
+    }
+}
+
 /// Why a connection went somewhere other than announced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

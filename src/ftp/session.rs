@@ -361,6 +361,7 @@ impl LiveSession {
             first_frame: self.conn.first.frame,
             last_frame: self.conn.last.frame,
             packets: self.conn.packets,
+            ttl: self.conn.ttl,
             lifecycle: self.conn.life.clone(),
             end_reason: if self.conn.life.rst_frame.is_some() && reason == EndReason::Closed {
                 EndReason::Reset
@@ -419,6 +420,8 @@ pub struct Session {
     pub first_frame: u64,
     pub last_frame: u64,
     pub packets: [u64; 2],
+    /// TTL of the first packet from client and from server.
+    pub ttl: [Option<u8>; 2],
     pub lifecycle: Lifecycle,
     pub end_reason: EndReason,
     pub banner: Option<Bytes>,

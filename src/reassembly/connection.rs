@@ -67,6 +67,9 @@ pub struct Connection {
     pub first: Origin,
     pub last: Origin,
     pub packets: [u64; 2],
+    /// TTL / hop limit of the first packet from each side: lower at a tap
+    /// farther from the sender, which tells which side a capture was on.
+    pub ttl: [Option<u8>; 2],
 }
 
 impl Connection {
@@ -80,6 +83,7 @@ impl Connection {
             first,
             last: first,
             packets: [0, 0],
+            ttl: [None, None],
         }
     }
 
@@ -125,6 +129,7 @@ impl Connection {
         self.last = at;
         self.packets[side.index()] += 1;
         let i = side.index();
+        self.ttl[i].get_or_insert(seg.ttl);
         if seg.flags.syn() {
             self.dirs[i].syn(seg.seq);
             if seg.flags.ack() {

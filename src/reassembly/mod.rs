@@ -150,6 +150,9 @@ pub struct DirStats {
     /// The highest stream offset the peer acknowledged (None: no ACK from
     /// the peer was captured, e.g. a one-direction capture).
     pub peer_acked: Option<u64>,
+    /// The sequence number of stream offset 0 (to compare two captures'
+    /// sequence spaces).
+    pub isn: Option<u32>,
 }
 
 struct Pending {
@@ -358,6 +361,7 @@ impl Reassembler {
         }
         self.finish_records();
         self.stats.peer_acked = self.peer_ack;
+        self.stats.isn = self.isn;
     }
 
     fn buffer(

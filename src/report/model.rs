@@ -98,11 +98,11 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Packets of a session per sender.
+/// A count per sender.
 #[derive(Serialize)]
-pub struct Packets {
-    pub client: u64,
-    pub server: u64,
+pub struct PerSide<T> {
+    pub client: T,
+    pub server: T,
 }
 
 /// A data setup, with its command and reply named by dialogue position.
@@ -133,7 +133,9 @@ pub struct SessionView<'a> {
     pub end: Timestamp,
     pub first_frame: u64,
     pub last_frame: u64,
-    pub packets: Packets,
+    pub packets: PerSide<u64>,
+    /// TTL (hop limit) of the first packet from each side.
+    pub ttl: PerSide<Option<u8>>,
     pub lifecycle: &'a Lifecycle,
     pub end_reason: EndReason,
     pub banner: Option<&'a Bytes>,
@@ -225,9 +227,13 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
         end: s.end,
         first_frame: s.first_frame,
         last_frame: s.last_frame,
-        packets: Packets {
+        packets: PerSide {
             client: s.packets[0],
             server: s.packets[1],
+        },
+        ttl: PerSide {
+            client: s.ttl[0],
+            server: s.ttl[1],
         },
         lifecycle: &s.lifecycle,
         end_reason: s.end_reason,
@@ -286,16 +292,7 @@ pub fn analyze_report<'a>(
         command: "analyze",
         time_zone: "UTC",
         options,
-        captures: results
-            .iter()
-            .map(|r| CaptureView {
-                info: &r.info,
-                packets: &r.counters,
-                error: r.error.as_ref(),
-                session_count: r.sessions.len(),
-                finding_count: r.findings.len(),
-            })
-            .collect(),
+        captures: results.iter().map(capture_view).collect(),
         sessions: results
             .iter()
             .enumerate()
@@ -303,5 +300,81 @@ pub fn analyze_report<'a>(
             .collect(),
         findings: results.iter().flat_map(|r| r.findings.iter()).collect(),
         summary: summary(results),
+    }
+}
+
+/// The report for `compare`.
+#[derive(Serialize)]
+pub struct CompareReport<'a> {
+    pub schema_version: u32,
+    pub tool: &'static Tool,
+    pub command: &'static str,
+    pub time_zone: &'static str,
+    pub options: BTreeMap<&'static str, String>,
+    /// The client-side capture first, then the server-side one.
+    pub captures: Vec<CaptureView<'a>>,
+    pub sides: &'a crate::compare::SideInfo,
+    pub pairs: &'a [crate::compare::PairReport],
+    pub unmatched: Unmatched<'a>,
+    /// Sessions of both captures, as `analyze` reports them.
+    pub sessions: Vec<SessionView<'a>>,
+    /// Findings from the comparison, then each capture's own.
+    pub findings: Vec<&'a Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Serialize)]
+pub struct Unmatched<'a> {
+    pub client_side: &'a [String],
+    pub server_side: &'a [String],
+}
+
+fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
+    CaptureView {
+        info: &r.info,
+        packets: &r.counters,
+        error: r.error.as_ref(),
+        session_count: r.sessions.len(),
+        finding_count: r.findings.len(),
+    }
+}
+
+pub fn compare_report<'a>(
+    c: &'a crate::compare::Comparison,
+    options: BTreeMap<&'static str, String>,
+) -> CompareReport<'a> {
+    let mut summary = summary(&c.results);
+    for f in &c.findings {
+        *summary.findings.entry(f.severity).or_default() += 1;
+        *summary.findings_by_rule.entry(f.rule).or_default() += 1;
+    }
+    if summary.exit_code == super::EXIT_OK {
+        summary.exit_code = super::exit_code(&c.findings);
+    }
+    CompareReport {
+        schema_version: SCHEMA_VERSION,
+        tool: &TOOL,
+        command: "compare",
+        time_zone: "UTC",
+        options,
+        captures: c.results.iter().map(capture_view).collect(),
+        sides: &c.sides,
+        pairs: &c.pairs,
+        unmatched: Unmatched {
+            client_side: &c.unmatched[0],
+            server_side: &c.unmatched[1],
+        },
+        sessions: c
+            .results
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.sessions.iter().map(move |s| session_view(i, s)))
+            .collect(),
+        findings: c
+            .findings
+            .iter()
+            .chain(c.results.iter().flat_map(|r| r.findings.iter()))
+            .collect(),
+        summary,
     }
 }

@@ -75,163 +75,175 @@ fn human_bytes(n: u64) -> String {
 }
 
 pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "{} {} · {} · times in {}",
-        r.tool.name, r.tool.version, r.command, r.time_zone
-    )?;
-    if !r.options.is_empty() {
-        let o: Vec<String> = r.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        writeln!(out, "options: {}", o.join(", "))?;
-    }
+    header(r.tool, r.command, r.time_zone, &r.options, out)?;
     for (ci, c) in r.captures.iter().enumerate() {
+        let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+        let fs: Vec<&Finding> = r
+            .findings
+            .iter()
+            .copied()
+            .filter(|f| f.capture == ci)
+            .collect();
         writeln!(out)?;
-        writeln!(
-            out,
-            "Capture {}: {}",
-            ci + 1,
-            escape(c.info.path.as_bytes())
-        )?;
-        let mut t = table(style);
-        let lt: Vec<String> = c
-            .info
-            .link_types
-            .iter()
-            .map(|l| format!("{} ({})", l.name, l.id))
-            .collect();
-        t.add_row(vec![
-            "file".to_string(),
-            format!(
-                "{}{}, sha256 {}",
-                human_bytes(c.info.file_bytes),
-                c.info
-                    .compression
-                    .map(|z| format!(" {z}"))
-                    .unwrap_or_default(),
-                c.info.sha256
-            ),
-        ]);
-        t.add_row(vec![
-            "format".to_string(),
-            format!("{}; link types: {}", c.info.format, lt.join(", ")),
-        ]);
-        let span = match (c.info.first_ts, c.info.last_ts) {
-            (Some(a), Some(b)) => format!(", {a} – {b}"),
-            _ => String::new(),
-        };
-        t.add_row(vec![
-            "frames".to_string(),
-            format!("{}{span}", c.info.frames),
-        ]);
-        let p = c.packets;
-        t.add_row(vec![
-            "TCP segments".to_string(),
-            format!(
-                "{} (FTP control {}, data connections {}, after close {}, other {})",
-                p.tcp_segments,
-                p.control_segments,
-                p.data_segments,
-                p.after_close_segments,
-                p.other_tcp_segments
-            ),
-        ]);
-        if !p.skipped.is_empty() {
-            let sk: Vec<String> = p
-                .skipped
-                .iter()
-                .map(|(k, v)| format!("{} {v}", k.name()))
-                .collect();
-            t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
-        }
-        let mut limits = Vec::new();
-        if p.flows_evicted > 0 {
-            limits.push(format!(
-                "{} flows evicted (flow table full)",
-                p.flows_evicted
-            ));
-        }
-        let capped: Vec<&str> = r
-            .sessions
-            .iter()
-            .filter(|s| {
-                s.capture == ci
-                    && (s.limits.any()
-                        || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0)
-            })
-            .map(|s| s.id.as_str())
-            .collect();
-        if !capped.is_empty() {
-            limits.push(format!(
-                "sessions {} kept less than they carried (see `limits` in the JSON)",
-                capped.join(", ")
-            ));
-        }
-        if !limits.is_empty() {
-            t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
-        }
-        t.add_row(vec!["sessions".to_string(), c.session_count.to_string()]);
-        let fc = r.findings.iter().filter(|f| f.capture == ci);
-        let mut counts = [0usize; 3];
-        for f in fc {
-            counts[f.severity as usize] += 1;
-        }
-        t.add_row(vec![
-            "findings".to_string(),
-            format!(
-                "{} error, {} warning, {} info",
-                counts[2], counts[1], counts[0]
-            ),
-        ]);
-        if let Some(e) = c.error {
-            t.add_row(vec![
-                Cell::new("READ ERROR").fg(if style.color {
-                    Color::Red
-                } else {
-                    Color::Reset
-                }),
-                Cell::new(format!(
-                    "{e} — the results below cover what was read before it"
-                )),
-            ]);
-        }
-        writeln!(out, "{t}")?;
-        sessions(r, ci, style, out)?;
-        findings(r, ci, style, out)?;
+        capture_section(&format!("Capture {}", ci + 1), c, &ss, &fs, style, out)?;
+        sessions(&ss, style, out)?;
+        findings(&fs, style, out)?;
         if style.dialogue {
-            for s in r.sessions.iter().filter(|s| s.capture == ci) {
+            for s in &ss {
                 dialogue(s, style, out)?;
             }
         }
     }
-    writeln!(out)?;
-    let e = r
-        .summary
-        .findings
-        .get(&Severity::Error)
-        .copied()
-        .unwrap_or(0);
-    let w = r
-        .summary
-        .findings
-        .get(&Severity::Warning)
-        .copied()
-        .unwrap_or(0);
-    let i = r
-        .summary
-        .findings
-        .get(&Severity::Info)
-        .copied()
-        .unwrap_or(0);
+    summary_line(&r.summary, out)
+}
+
+fn header(
+    tool: &super::model::Tool,
+    command: &str,
+    time_zone: &str,
+    options: &std::collections::BTreeMap<&'static str, String>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
-        "Summary: {} capture(s), {} session(s), {e} error, {w} warning, {i} info finding(s); exit code {}.",
-        r.summary.captures, r.summary.sessions, r.summary.exit_code
+        "{} {} · {command} · times in {time_zone}",
+        tool.name, tool.version
     )?;
+    if !options.is_empty() {
+        let o: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(out, "options: {}", o.join(", "))?;
+    }
     Ok(())
 }
 
-fn sessions(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io::Result<()> {
-    let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+fn summary_line(sum: &super::model::Summary, out: &mut dyn Write) -> io::Result<()> {
+    let n = |s| sum.findings.get(&s).copied().unwrap_or(0);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Summary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
+        sum.captures,
+        sum.sessions,
+        n(Severity::Error),
+        n(Severity::Warning),
+        n(Severity::Info),
+        sum.exit_code
+    )
+}
+
+/// The summary table of one capture.
+fn capture_section(
+    title: &str,
+    c: &super::model::CaptureView<'_>,
+    ss: &[&SessionView<'_>],
+    fs: &[&Finding],
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "{title}: {}", escape(c.info.path.as_bytes()))?;
+    let mut t = table(style);
+    let lt: Vec<String> = c
+        .info
+        .link_types
+        .iter()
+        .map(|l| format!("{} ({})", l.name, l.id))
+        .collect();
+    t.add_row(vec![
+        "file".to_string(),
+        format!(
+            "{}{}, sha256 {}",
+            human_bytes(c.info.file_bytes),
+            c.info
+                .compression
+                .map(|z| format!(" {z}"))
+                .unwrap_or_default(),
+            c.info.sha256
+        ),
+    ]);
+    t.add_row(vec![
+        "format".to_string(),
+        format!("{}; link types: {}", c.info.format, lt.join(", ")),
+    ]);
+    let span = match (c.info.first_ts, c.info.last_ts) {
+        (Some(a), Some(b)) => format!(", {a} – {b}"),
+        _ => String::new(),
+    };
+    t.add_row(vec![
+        "frames".to_string(),
+        format!("{}{span}", c.info.frames),
+    ]);
+    let p = c.packets;
+    t.add_row(vec![
+        "TCP segments".to_string(),
+        format!(
+            "{} (FTP control {}, data connections {}, after close {}, other {})",
+            p.tcp_segments,
+            p.control_segments,
+            p.data_segments,
+            p.after_close_segments,
+            p.other_tcp_segments
+        ),
+    ]);
+    if !p.skipped.is_empty() {
+        let sk: Vec<String> = p
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{} {v}", k.name()))
+            .collect();
+        t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
+    }
+    let mut limits = Vec::new();
+    if p.flows_evicted > 0 {
+        limits.push(format!(
+            "{} flows evicted (flow table full)",
+            p.flows_evicted
+        ));
+    }
+    let capped: Vec<&str> = ss
+        .iter()
+        .filter(|s| {
+            s.limits.any() || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    if !capped.is_empty() {
+        limits.push(format!(
+            "sessions {} kept less than they carried (see `limits` in the JSON)",
+            capped.join(", ")
+        ));
+    }
+    if !limits.is_empty() {
+        t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
+    }
+    t.add_row(vec!["sessions".to_string(), c.session_count.to_string()]);
+    let mut counts = [0usize; 3];
+    for f in fs {
+        counts[f.severity as usize] += 1;
+    }
+    t.add_row(vec![
+        "findings".to_string(),
+        format!(
+            "{} error, {} warning, {} info",
+            counts[2], counts[1], counts[0]
+        ),
+    ]);
+    if let Some(e) = c.error {
+        t.add_row(vec![
+            Cell::new("READ ERROR").fg(if style.color {
+                Color::Red
+            } else {
+                Color::Reset
+            }),
+            Cell::new(format!(
+                "{e} — the results below cover what was read before it"
+            )),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    Ok(())
+}
+
+fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::Result<()> {
     if ss.is_empty() {
         writeln!(out, "No FTP control session found.")?;
         return Ok(());
@@ -299,8 +311,7 @@ fn sessions(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
     writeln!(out, "{t}")
 }
 
-fn findings(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io::Result<()> {
-    let fs: Vec<&&Finding> = r.findings.iter().filter(|f| f.capture == ci).collect();
+fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<()> {
     if fs.is_empty() {
         writeln!(out, "No findings.")?;
         return Ok(());
@@ -324,12 +335,20 @@ fn findings(r: &Report<'_>, ci: usize, style: &Style, out: &mut dyn Write) -> io
         writeln!(out)?;
         writeln!(
             out,
-            "[{}] {} {} ({}, frames {})",
+            "[{}] {} {} ({}, frames {}{})",
             n + 1,
             f.severity.name().to_uppercase(),
             f.rule,
             f.session,
-            frames_text(&f.frames)
+            frames_text(&f.frames),
+            f.other
+                .as_ref()
+                .map(|o| format!(
+                    "; server-side {}, frames {}",
+                    o.session,
+                    frames_text(&o.frames)
+                ))
+                .unwrap_or_default()
         )?;
         let opts = textwrap::Options::new(width.saturating_sub(1))
             .initial_indent(indent)
@@ -439,6 +458,211 @@ fn aligned(a: &[u8], d: &crate::diff::ByteDiff) -> Option<(String, String, Strin
         marks.push_str(&format!("{:w$}", if x == y { " " } else { "^" }));
     }
     Some((ea, eb, marks.trim_end().to_string()))
+}
+
+/// Text for `compare`.
+pub fn render_compare(
+    r: &super::model::CompareReport<'_>,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    header(r.tool, r.command, r.time_zone, &r.options, out)?;
+    writeln!(out, "{}", r.sides.explanation)?;
+    let titles = ["Client-side capture", "Server-side capture"];
+    for (ci, c) in r.captures.iter().enumerate() {
+        let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+        let fs: Vec<&Finding> = r
+            .findings
+            .iter()
+            .copied()
+            .filter(|f| f.capture == ci && f.other.is_none())
+            .collect();
+        writeln!(out)?;
+        capture_section(titles[ci.min(1)], c, &ss, &fs, style, out)?;
+    }
+    for p in r.pairs {
+        pair_section(p, style, out)?;
+    }
+    if !r.unmatched.client_side.is_empty() || !r.unmatched.server_side.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Seen at one tap only: client-side sessions [{}], server-side sessions [{}]",
+            r.unmatched.client_side.join(", "),
+            r.unmatched.server_side.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Differences between the taps")?;
+    let cmp: Vec<&Finding> = r
+        .findings
+        .iter()
+        .copied()
+        .filter(|f| f.other.is_some())
+        .collect();
+    findings(&cmp, style, out)?;
+    for (ci, title) in titles.iter().enumerate() {
+        let fs: Vec<&Finding> = r
+            .findings
+            .iter()
+            .copied()
+            .filter(|f| f.capture == ci && f.other.is_none())
+            .collect();
+        if !fs.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "{title}: its own findings")?;
+            findings(&fs, style, out)?;
+        }
+    }
+    summary_line(&r.summary, out)
+}
+
+fn status_mark(l: &crate::compare::align::Aligned) -> String {
+    use crate::compare::align::Status;
+    let arrow = if l.dir == "C" { "→" } else { "←" };
+    let s = match l.status {
+        Status::Identical => "=",
+        Status::Modified => "≠ modified",
+        Status::Dropped => "✗ dropped",
+        Status::Injected => "+ injected",
+    };
+    format!("{arrow} {s}")
+}
+
+fn pair_section(
+    p: &crate::compare::PairReport,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Session {} at the client-side tap = {} at the server-side tap",
+        p.client_side_session, p.server_side_session
+    )?;
+    let seen = |x: &crate::compare::Seen2| {
+        if x.translated {
+            format!(
+                "{} at the client-side tap, {} at the server-side tap (translated)",
+                x.client_side, x.server_side
+            )
+        } else {
+            format!("{} at both taps", x.client_side)
+        }
+    };
+    writeln!(out, "  client: {}", seen(&p.client))?;
+    writeln!(out, "  server: {}", seen(&p.server))?;
+    let tcp = if p.tcp.same_connection {
+        "one TCP connection seen at both taps (same sequence numbers)".to_string()
+    } else {
+        format!(
+            "two TCP connections (server-side sequence numbers differ by {}): a proxy terminates the connection, or the firewall randomises sequence numbers",
+            p.tcp
+                .seq_offset_to_server
+                .or(p.tcp.seq_offset_to_client)
+                .map_or("?".into(), |v| format!("{v:+}"))
+        )
+    };
+    writeln!(out, "  TCP: {tcp}")?;
+    for st in &p.tcp.steps {
+        writeln!(
+            out,
+            "  sequence offset ({}) stepped {:+} → {:+} after line {}",
+            if st.dir == "C" {
+                "client→server"
+            } else {
+                "server→client"
+            },
+            st.before,
+            st.after,
+            st.after_line + 1
+        )?;
+    }
+    if let Some(k) = &p.clock {
+        let lat = |l: &Option<crate::compare::align::Latency>| {
+            l.as_ref().map_or("n/a".into(), |l| {
+                format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
+            })
+        };
+        writeln!(
+            out,
+            "  clock: the server-side capture's clock is {:+.6} s ± {:.6} s from the client-side one; path latency client→server {}, server→client {}",
+            k.offset_secs,
+            k.uncertainty_secs,
+            lat(&p.latency_to_server),
+            lat(&p.latency_to_client)
+        )?;
+    }
+    writeln!(
+        out,
+        "  lines: {} identical, {} modified, {} dropped, {} injected",
+        p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+    )?;
+    let mut t = table(style);
+    t.set_header(vec![
+        "#",
+        "frame",
+        "client-side tap",
+        "",
+        "frame",
+        "server-side tap",
+        "notes",
+    ]);
+    for (i, l) in p.lines.iter().enumerate() {
+        let side = |s: &Option<crate::compare::align::Seen>| match s {
+            Some(x) => (frames_text(&x.frames), x.text.to_string()),
+            None => (String::new(), String::new()),
+        };
+        let (cf, ct) = side(&l.client_side);
+        let (sf, st) = side(&l.server_side);
+        let sev = match l.status {
+            crate::compare::align::Status::Identical => Cell::new(status_mark(l)),
+            _ if style.color => Cell::new(status_mark(l)).fg(Color::Yellow),
+            _ => Cell::new(status_mark(l)),
+        };
+        t.add_row(vec![
+            Cell::new(i + 1),
+            Cell::new(cf),
+            Cell::new(ct),
+            sev,
+            Cell::new(sf),
+            Cell::new(st),
+            Cell::new(l.segment_notes.join("; ")),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    if !p.data.is_empty() {
+        writeln!(out, "  Data connections")?;
+        let mut t = table(style);
+        t.set_header(vec!["line", "client-side tap", "server-side tap"]);
+        let side = |d: &Option<crate::compare::DataSide>| match d {
+            Some(d) => format!(
+                "{} {} — {}{}",
+                d.kind.name(),
+                d.announced
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                d.verdict.describe(),
+                d.connection
+                    .as_ref()
+                    .map(|c| format!(
+                        " ({} → {}, frame {})",
+                        c.initiator, c.acceptor, c.first_frame
+                    ))
+                    .unwrap_or_default()
+            ),
+            None => "—".into(),
+        };
+        for d in &p.data {
+            t.add_row(vec![
+                (d.line + 1).to_string(),
+                side(&d.client_side),
+                side(&d.server_side),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

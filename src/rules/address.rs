@@ -43,7 +43,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                         "; the server connected to the control address instead (ProFTPD/FileZilla Server substitute it), which hides the missing rewrite".to_string()
                     }
                     (_, Verdict::Connected) => "; a data connection to it was established".to_string(),
-                    (_, v) => format!("; data connection: {}", verdict_text(v)),
+                    (_, v) => format!("; data connection: {}", v.describe()),
                 };
                 out.push(
                     Finding::new(
@@ -77,7 +77,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                         s.server.ip()
                     ),
                     (_, Verdict::Connected) => format!("the client connected to {ep}"),
-                    (_, v) => format!("data connection: {}", verdict_text(v)),
+                    (_, v) => format!("data connection: {}", v.describe()),
                 };
                 out.push(
                     Finding::new(
@@ -96,18 +96,6 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
             }
             unparseable_for_alg(s, setup.kind, arg, line, frames, out);
         }
-    }
-}
-
-fn verdict_text(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Connected => "established",
-        Verdict::Refused => "refused (RST)",
-        Verdict::NoAnswer => "SYN unanswered",
-        Verdict::WrongEndpoint => "went to a different endpoint",
-        Verdict::Rejected => "none (command rejected)",
-        Verdict::NoConnection => "none seen",
-        Verdict::Unparsable => "none (announcement unreadable)",
     }
 }
 

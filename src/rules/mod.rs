@@ -42,8 +42,20 @@ impl Severity {
 pub struct Evidence {
     /// What these bytes are ("client sent", "server reply quotes"…).
     pub what: String,
+    /// The capture the frames belong to, when it is not the finding's own
+    /// (the other tap of a comparison).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<usize>,
     pub frames: Vec<u64>,
     pub bytes: Bytes,
+}
+
+/// The frames of a two-capture finding in the other capture.
+#[derive(Clone, Debug, Serialize)]
+pub struct Other {
+    pub capture: usize,
+    pub session: String,
+    pub frames: Vec<u64>,
 }
 
 /// One finding.
@@ -63,6 +75,9 @@ pub struct Finding {
     pub diff: Option<ByteDiff>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static Signature>,
+    /// For a finding from comparing two captures: where it is in the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other: Option<Other>,
     /// How many occurrences this finding stands for (findings of one rule
     /// with the same cause in one session are merged).
     pub occurrences: usize,
@@ -88,6 +103,7 @@ impl Finding {
             evidence: Vec::new(),
             diff: None,
             signature: None,
+            other: None,
             occurrences: 1,
             group: None,
         }
@@ -108,9 +124,30 @@ impl Finding {
         self.frames.extend(&frames);
         self.evidence.push(Evidence {
             what: what.to_string(),
+            capture: None,
             frames,
             bytes: bytes.into(),
         });
+        self
+    }
+
+    /// Evidence from the other capture of a comparison (its frames go to
+    /// `other`, which must be set).
+    pub(crate) fn other_evidence(
+        mut self,
+        what: &str,
+        frames: Vec<u64>,
+        bytes: impl Into<Bytes>,
+    ) -> Self {
+        if let Some(o) = self.other.as_mut() {
+            o.frames.extend(&frames);
+            self.evidence.push(Evidence {
+                what: what.to_string(),
+                capture: Some(o.capture),
+                frames,
+                bytes: bytes.into(),
+            });
+        }
         self
     }
 
@@ -119,10 +156,13 @@ impl Finding {
         self
     }
 
-    fn normalise(&mut self) {
-        self.frames.retain(|&f| f > 0);
-        self.frames.sort_unstable();
-        self.frames.dedup();
+    pub(crate) fn normalise(&mut self) {
+        let other = self.other.as_mut().map(|o| &mut o.frames);
+        for v in std::iter::once(&mut self.frames).chain(other) {
+            v.retain(|&f| f > 0);
+            v.sort_unstable();
+            v.dedup();
+        }
     }
 }
 

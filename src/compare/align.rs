@@ -1,0 +1,496 @@
+//! Aligning the lines of one session seen at two taps.
+//!
+//! Per direction, the lines of the two captures are aligned on a key with
+//! digits masked (so a PORT rewritten by NAT still lines up with itself),
+//! with a Myers diff from the `similar` crate; a pair is then identical or
+//! modified (byte diff), and a line seen at one tap only is dropped (seen
+//! where it was sent) or injected (seen where it was received). From the
+//! pairs come the clock offset between the captures, the latency the device
+//! added, and the TCP sequence offset between the taps and its steps.
+
+use crate::bytes::Bytes;
+use crate::diff::{ByteDiff, diff};
+use crate::ftp::line::{Line, Terminator};
+use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+use std::time::{Duration, Instant};
+
+/// Which tap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tap {
+    ClientSide,
+    ServerSide,
+}
+
+/// A line at one tap.
+#[derive(Clone, Debug, Serialize)]
+pub struct Seen {
+    pub frames: Vec<u64>,
+    pub ts: Timestamp,
+    pub text: Bytes,
+    pub terminator: Terminator,
+    /// Stream offset and absolute TCP sequence number of the first byte.
+    pub offset: u64,
+    pub seq: Option<u32>,
+    /// Raw length on the wire (terminator and Telnet bytes included).
+    pub raw_len: u64,
+    pub segments: usize,
+    /// Index of the command (client lines) or reply (server lines) in the
+    /// session, and of the line within a multi-line reply.
+    #[serde(skip)]
+    pub item: usize,
+    #[serde(skip)]
+    pub sub: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Identical,
+    Modified,
+    /// Seen where it was sent, never where it was going.
+    Dropped,
+    /// Seen where it was received, never where it came from.
+    Injected,
+}
+
+/// One line of the aligned dialogue.
+#[derive(Clone, Debug, Serialize)]
+pub struct Aligned {
+    /// `C` client→server, `S` server→client.
+    pub dir: &'static str,
+    pub status: Status,
+    pub client_side: Option<Seen>,
+    pub server_side: Option<Seen>,
+    /// Sent version → received version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<ByteDiff>,
+    /// How the line travelled, where the taps disagree on segments.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segment_notes: Vec<String>,
+}
+
+impl Aligned {
+    pub fn side(&self) -> Side {
+        if self.dir == "C" {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+    /// The version at the tap nearer the sender, and the other.
+    pub fn sent(&self) -> Option<&Seen> {
+        match self.side() {
+            Side::Client => self.client_side.as_ref(),
+            Side::Server => self.server_side.as_ref(),
+        }
+    }
+    pub fn received(&self) -> Option<&Seen> {
+        match self.side() {
+            Side::Client => self.server_side.as_ref(),
+            Side::Server => self.client_side.as_ref(),
+        }
+    }
+    /// Frame order for display: the client-side frame, else the server-side one.
+    pub fn sort_key(&self) -> (Timestamp, u64) {
+        match (&self.client_side, &self.server_side) {
+            (Some(c), _) => (c.ts, c.frames.first().copied().unwrap_or(0)),
+            (None, Some(s)) => (s.ts, s.frames.first().copied().unwrap_or(0)),
+            (None, None) => (Timestamp(0), 0),
+        }
+    }
+}
+
+fn seen(l: &Line, isn: Option<u32>, item: usize, sub: usize) -> Seen {
+    Seen {
+        frames: l.frames(),
+        ts: l.first_ts(),
+        text: l.bytes.clone(),
+        terminator: l.terminator,
+        offset: l.offset,
+        seq: isn.map(|i| i.wrapping_add(l.offset as u32)),
+        raw_len: l.raw_len,
+        segments: l.segment_count(),
+        item,
+        sub,
+    }
+}
+
+/// The lines of one direction of a session (fragments after gaps excluded:
+/// they are not lines anyone read).
+pub fn lines_of(s: &Session, side: Side) -> Vec<Seen> {
+    let isn = s.tcp[side.index()].isn;
+    match side {
+        Side::Client => s
+            .commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.line.after_gap)
+            .map(|(i, c)| seen(&c.line, isn, i, 0))
+            .collect(),
+        Side::Server => s
+            .replies
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.lines.iter().enumerate().map(move |(k, l)| (i, k, l)))
+            .filter(|(_, _, l)| !l.after_gap)
+            .map(|(i, k, l)| seen(l, isn, i, k))
+            .collect(),
+    }
+}
+
+/// The alignment key: the line with every digit masked.
+fn key(b: &[u8]) -> Vec<u8> {
+    b.iter()
+        .map(|&c| {
+            if c.is_ascii_digit() {
+                b'9'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
+}
+
+/// Whether two different lines are one line changed rather than one
+/// dropped and another injected: same verb/code, or mostly the same bytes.
+fn comparable(a: &[u8], b: &[u8]) -> bool {
+    let head = |x: &[u8]| x.iter().take_while(|&&c| c != b' ').count();
+    let (ha, hb) = (head(a), head(b));
+    if ha > 0 && ha == hb && a[..ha].eq_ignore_ascii_case(&b[..hb]) {
+        return true;
+    }
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    same * 2 >= a.len().max(b.len())
+}
+
+/// Aligns one direction: `cs` are the client-side tap's lines, `ss` the
+/// server-side tap's.
+pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> {
+    let ka: Vec<Vec<u8>> = cs.iter().map(|l| key(&l.text.0)).collect();
+    let kb: Vec<Vec<u8>> = ss.iter().map(|l| key(&l.text.0)).collect();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, &ka, &kb, Some(deadline));
+    let dir_s = if dir == Side::Client { "C" } else { "S" };
+    let (only_c, only_s) = match dir {
+        // A command seen only at the client tap was dropped on the way.
+        Side::Client => (Status::Dropped, Status::Injected),
+        Side::Server => (Status::Injected, Status::Dropped),
+    };
+    let mut out = Vec::new();
+    let pair = |a: &Seen, b: &Seen, out: &mut Vec<Aligned>| {
+        let (sent, recv) = if dir == Side::Client { (a, b) } else { (b, a) };
+        let same = sent.text == recv.text && sent.terminator == recv.terminator;
+        out.push(Aligned {
+            dir: dir_s,
+            status: if same {
+                Status::Identical
+            } else {
+                Status::Modified
+            },
+            diff: (!same).then(|| diff(&sent.text.0, &recv.text.0)),
+            client_side: Some(a.clone()),
+            server_side: Some(b.clone()),
+            segment_notes: Vec::new(),
+        });
+    };
+    let lone = |l: &Seen, at: Tap, st: Status| Aligned {
+        dir: dir_s,
+        status: st,
+        client_side: (at == Tap::ClientSide).then(|| l.clone()),
+        server_side: (at == Tap::ServerSide).then(|| l.clone()),
+        diff: None,
+        segment_notes: Vec::new(),
+    };
+    for op in ops {
+        match op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
+                for k in 0..len {
+                    pair(&cs[old_index + k], &ss[new_index + k], &mut out);
+                }
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
+                for l in &cs[old_index..old_index + old_len] {
+                    out.push(lone(l, Tap::ClientSide, only_c));
+                }
+            }
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                for l in &ss[new_index..new_index + new_len] {
+                    out.push(lone(l, Tap::ServerSide, only_s));
+                }
+            }
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                let (mut i, mut j) = (old_index, new_index);
+                while i < old_index + old_len && j < new_index + new_len {
+                    if comparable(&cs[i].text.0, &ss[j].text.0) {
+                        pair(&cs[i], &ss[j], &mut out);
+                        i += 1;
+                        j += 1;
+                    } else if cs[i].ts <= ss[j].ts {
+                        out.push(lone(&cs[i], Tap::ClientSide, only_c));
+                        i += 1;
+                    } else {
+                        out.push(lone(&ss[j], Tap::ServerSide, only_s));
+                        j += 1;
+                    }
+                }
+                for l in &cs[i..old_index + old_len] {
+                    out.push(lone(l, Tap::ClientSide, only_c));
+                }
+                for l in &ss[j..new_index + new_len] {
+                    out.push(lone(l, Tap::ServerSide, only_s));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The clock offset between the captures (server-side clock minus
+/// client-side clock) and its uncertainty.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Clock {
+    pub offset_secs: f64,
+    /// Half the width of the interval the offset must lie in.
+    pub uncertainty_secs: f64,
+    /// Line pairs it rests on, per direction.
+    pub samples_to_server: usize,
+    pub samples_to_client: usize,
+}
+
+/// Latency the path between the taps added, per direction.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Latency {
+    pub median_secs: f64,
+    pub max_secs: f64,
+}
+
+/// A line that took unusually long to cross, next to the median.
+pub const DELAY_FACTOR: f64 = 10.0;
+
+/// Estimates the clock offset from matched lines. A client line seen at
+/// the client tap at `a` and at the server tap at `b` gives
+/// `b − a = latency + offset` with latency ≥ 0; a server line gives
+/// `a − b = latency − offset`. So the offset lies in
+/// `[−min(a − b), min(b − a)]`: its middle is the estimate, half its width
+/// the uncertainty.
+pub fn clock(lines: &[Aligned]) -> Option<Clock> {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for l in lines {
+        if let (Some(c), Some(s)) = (&l.client_side, &l.server_side) {
+            let d = s.ts.secs_since(c.ts);
+            if l.dir == "C" {
+                up.push(d)
+            } else {
+                down.push(-d)
+            }
+        }
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (hi, lo) = match (up.is_empty(), down.is_empty()) {
+        (true, true) => return None,
+        // One direction only: the latency in it is assumed to be zero.
+        (false, true) => (min(&up), min(&up)),
+        (true, false) => (-min(&down), -min(&down)),
+        (false, false) => (min(&up), -min(&down)),
+    };
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+    Some(Clock {
+        offset_secs: (lo + hi) / 2.0,
+        uncertainty_secs: (hi - lo) / 2.0,
+        samples_to_server: up.len(),
+        samples_to_client: down.len(),
+    })
+}
+
+/// Per-direction latency once the clocks are aligned: for a client line
+/// `(server-tap time − client-tap time) − offset`, for a server line
+/// `(client-tap time − server-tap time) + offset`.
+pub fn latency(lines: &[Aligned], clock: &Clock, dir: &str) -> Option<Latency> {
+    let mut v: Vec<f64> = lines
+        .iter()
+        .filter(|l| l.dir == dir)
+        .filter_map(|l| Some((l.client_side.as_ref()?, l.server_side.as_ref()?)))
+        .map(|(c, s)| {
+            if dir == "C" {
+                s.ts.secs_since(c.ts) - clock.offset_secs
+            } else {
+                c.ts.secs_since(s.ts) + clock.offset_secs
+            }
+        })
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(Latency {
+        median_secs: v[v.len() / 2],
+        max_secs: v[v.len() - 1],
+    })
+}
+
+/// Where the TCP sequence offset between the taps changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeqStep {
+    pub dir: &'static str,
+    /// Offset (server-side seq − client-side seq) before and after.
+    pub before: i64,
+    pub after: i64,
+    /// Index (in the aligned lines) of the last line before the step.
+    pub after_line: usize,
+    /// The length change of the lines between explains the step.
+    pub explained_by_length_change: bool,
+    /// Only lines seen at one tap (dropped or injected) lie between: the
+    /// step follows from them, no rewrite is involved.
+    pub from_one_tap_lines: bool,
+}
+
+/// The sequence offsets between the taps, per direction, with their steps.
+pub fn seq_steps(lines: &[Aligned]) -> (Vec<(&'static str, i64)>, Vec<SeqStep>) {
+    let mut start = Vec::new();
+    let mut steps = Vec::new();
+    for dir in ["C", "S"] {
+        let mut prev: Option<(usize, i64)> = None;
+        let mut length_change: i64 = 0;
+        let mut one_tap: i64 = 0;
+        for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.dir == dir) {
+            let (Some(c), Some(s)) = (&l.client_side, &l.server_side) else {
+                // A line at one tap only shifts the far side by its length.
+                let n = l
+                    .client_side
+                    .as_ref()
+                    .or(l.server_side.as_ref())
+                    .map_or(0, |x| x.raw_len as i64);
+                let d = if l.client_side.is_some() { -n } else { n };
+                length_change += d;
+                one_tap += d;
+                continue;
+            };
+            let (Some(a), Some(b)) = (c.seq, s.seq) else {
+                continue;
+            };
+            let delta = b.wrapping_sub(a) as i32 as i64;
+            match prev {
+                None => start.push((dir, delta)),
+                Some((pi, pd)) if pd != delta => steps.push(SeqStep {
+                    dir,
+                    before: pd,
+                    after: delta,
+                    after_line: pi,
+                    explained_by_length_change: delta - pd == length_change,
+                    from_one_tap_lines: one_tap != 0 && delta - pd == one_tap,
+                }),
+                _ => {}
+            }
+            length_change = s.raw_len as i64 - c.raw_len as i64;
+            one_tap = 0;
+            prev = Some((i, delta));
+        }
+    }
+    (start, steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str, ts: i64, offset: u64, isn: u32) -> Seen {
+        Seen {
+            frames: vec![ts as u64],
+            ts: Timestamp(ts),
+            text: Bytes(text.as_bytes().to_vec()),
+            terminator: Terminator::CrLf,
+            offset,
+            seq: Some(isn.wrapping_add(offset as u32)),
+            raw_len: text.len() as u64 + 2,
+            segments: 1,
+            item: 0,
+            sub: 0,
+        }
+    }
+
+    #[test]
+    fn nat_rewrite_aligns_as_modified_and_steps_the_offset() {
+        let c = vec![
+            s("USER a", 10, 0, 100),
+            s("PORT 198,51,100,60,156,64", 20, 8, 100),
+            s("RETR f", 30, 35, 100),
+        ];
+        let v = vec![
+            s("USER a", 11, 0, 100),
+            s("PORT 203,0,113,1,156,64", 21, 8, 100),
+            s("RETR f", 31, 33, 100),
+        ];
+        let a = align_direction(Side::Client, c, v);
+        let st: Vec<Status> = a.iter().map(|x| x.status).collect();
+        assert_eq!(
+            st,
+            vec![Status::Identical, Status::Modified, Status::Identical]
+        );
+        assert_eq!(a[1].diff.as_ref().unwrap().length_delta, -2);
+        let (start, steps) = seq_steps(&a);
+        assert_eq!(start, vec![("C", 0)]);
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            (steps[0].before, steps[0].after, steps[0].after_line),
+            (0, -2, 1)
+        );
+        assert!(steps[0].explained_by_length_change);
+    }
+
+    #[test]
+    fn dropped_and_injected_by_direction() {
+        let a = align_direction(Side::Client, vec![s("PORT 1,2,3,4,5,6", 1, 0, 0)], vec![]);
+        assert_eq!(a[0].status, Status::Dropped);
+        let a = align_direction(Side::Server, vec![s("500 Access Denied", 1, 0, 0)], vec![]);
+        assert_eq!(a[0].status, Status::Injected);
+        let a = align_direction(
+            Side::Client,
+            vec![s("PASV", 1, 0, 0)],
+            vec![s("P@SW", 2, 0, 0)],
+        );
+        assert_eq!(a[0].status, Status::Modified);
+    }
+
+    #[test]
+    fn clock_offset_from_both_directions() {
+        let mk = |dir: &'static str, c: i64, sv: i64| Aligned {
+            dir,
+            status: Status::Identical,
+            client_side: Some(s("x", c, 0, 0)),
+            server_side: Some(s("x", sv, 0, 0)),
+            diff: None,
+            segment_notes: vec![],
+        };
+        // Server clock 3.25 s ahead, 1 ms latency each way.
+        let off = 3_250_000_000i64;
+        let lines = vec![
+            mk("C", 0, off + 1_000_000),
+            mk("S", 2_000_000_000 + 1_000_000, 2_000_000_000 + off),
+        ];
+        let k = clock(&lines).unwrap();
+        assert!((k.offset_secs - 3.25).abs() < 1e-9, "{k:?}");
+        assert!((k.uncertainty_secs - 0.001).abs() < 1e-9);
+        let l = latency(&lines, &k, "C").unwrap();
+        assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
+        let l = latency(&lines, &k, "S").unwrap();
+        assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
+    }
+}

@@ -1,0 +1,702 @@
+//! What each difference between the two taps is (middlebox-catalogue.md
+//! §9): a NAT ALG's legitimate rewrite (`alg-rewrite`) or not
+//! (`alg-rewrite-inconsistent`), an in-place mangling (`port-octet-mangled`,
+//! `pasv-reply-mangled`, `string-227-mangled`, `verb-rewritten`), a
+//! sequence-offset step, lines dropped, swallowed or injected, a passive /
+//! active conversion.
+
+use super::align::{Aligned, SeqStep, Status};
+
+use crate::ftp::address::{self, AddrArg};
+use crate::ftp::data::{DataSetup, Verdict};
+use crate::ftp::message::{reply_head, verb_of};
+use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
+use crate::rules::signatures::{self, ASA_SYST_MASK, CHECKPOINT_227, SMC_P_AT_SW};
+use crate::rules::{Finding, Other, Severity, field_name, q};
+use crate::timestamp::Timestamp;
+
+/// One matched session pair and what is known about it.
+pub struct Ctx<'a> {
+    /// The session at the client-side tap and at the server-side tap.
+    pub cs: &'a Session,
+    pub ss: &'a Session,
+    /// Capture indexes of the two taps in the report.
+    pub cap: [usize; 2],
+    pub lines: &'a [Aligned],
+    pub steps: &'a [SeqStep],
+    /// Server-side clock minus client-side clock.
+    pub offset_secs: f64,
+    /// First and last timestamps of the server-side and client-side
+    /// captures, for lines that fell outside the other capture.
+    pub client_capture_span: (Timestamp, Timestamp),
+    pub server_capture_span: (Timestamp, Timestamp),
+}
+
+impl Ctx<'_> {
+    fn finding(&self, rule: &'static str, sev: Severity, msg: String, l: &Aligned) -> Finding {
+        let mut f = Finding::new(rule, sev, self.cs, msg);
+        f.capture = self.cap[0];
+        f.other = Some(Other {
+            capture: self.cap[1],
+            session: self.ss.name(),
+            frames: Vec::new(),
+        });
+        if let Some(c) = &l.client_side {
+            f = f.evidence("at the client-side tap", c.frames.clone(), c.text.clone());
+        }
+        if let Some(s) = &l.server_side {
+            f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
+        }
+        f
+    }
+
+    /// The data setup of a line, in the session of the given tap.
+    fn setup(&self, at_server_tap: bool, dir: Side, item: usize) -> Option<&DataSetup> {
+        super::setup_of(if at_server_tap { self.ss } else { self.cs }, dir, item)
+    }
+
+    /// Whether the sequence offset between the taps changed in a direction.
+    fn stepped(&self, dir: Side) -> bool {
+        let d = if dir == Side::Client { "C" } else { "S" };
+        self.steps.iter().any(|s| s.dir == d)
+    }
+}
+
+fn frames_of(v: Option<&super::align::Seen>) -> String {
+    v.and_then(|s| s.frames.first())
+        .map_or("-".into(), |f| f.to_string())
+}
+
+fn parse(dir: Side, text: &[u8]) -> Option<AddrArg> {
+    match dir {
+        Side::Client => address::parse_command(&verb_of(text)?, text),
+        Side::Server => address::parse_reply(reply_head(text)?.code, text),
+    }
+}
+
+pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut consumed = vec![false; ctx.lines.len()];
+    mode_conversion(ctx, &mut consumed, &mut out);
+    let mut stuck_behind: Option<usize> = None;
+    for (i, l) in ctx.lines.iter().enumerate() {
+        if consumed[i] {
+            continue;
+        }
+        match l.status {
+            Status::Identical => {}
+            Status::Modified => modified(ctx, l, &mut out),
+            Status::Dropped => {
+                if outside_other_capture(ctx, l) {
+                    continue;
+                }
+                // Lines queued behind a dropped segment never arrive either.
+                if let Some(k) = stuck_behind
+                    && ctx.lines[k].dir == l.dir
+                    && let Some(f) = out.last_mut()
+                    && f.rule == "alg-drop-suspected"
+                {
+                    if let Some(c) = l.sent() {
+                        f.frames.extend(&c.frames);
+                    }
+                    f.message.push_str(&format!(
+                        " `{}` (frame {}) was queued behind it and never arrived either.",
+                        q(&l.sent().map(|x| x.text.0.clone()).unwrap_or_default()),
+                        frames_of(l.sent())
+                    ));
+                    continue;
+                }
+                if dropped(ctx, l, &mut out) {
+                    stuck_behind = Some(i);
+                }
+            }
+            Status::Injected => {
+                if !outside_other_capture(ctx, l) {
+                    injected(ctx, l, &mut out);
+                }
+            }
+        }
+    }
+    // A step that only reflects lines swallowed or injected is their
+    // consequence, already reported.
+    for st in ctx.steps.iter().filter(|s| !s.from_one_tap_lines) {
+        out.push(step(ctx, st));
+    }
+    for f in &mut out {
+        f.normalise();
+    }
+    out
+}
+
+/// A line outside the time span of the capture that would have shown its
+/// counterpart was simply not captured there.
+fn outside_other_capture(ctx: &Ctx<'_>, l: &Aligned) -> bool {
+    let off = (ctx.offset_secs * 1e9) as i64;
+    match (&l.client_side, &l.server_side) {
+        (Some(c), None) => {
+            let t = c.ts.0 + off;
+            t < ctx.server_capture_span.0.0 || t > ctx.server_capture_span.1.0
+        }
+        (None, Some(s)) => {
+            let t = s.ts.0 - off;
+            t < ctx.client_capture_span.0.0 || t > ctx.client_capture_span.1.0
+        }
+        _ => false,
+    }
+}
+
+fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
+    let (Some(sent), Some(recv), Some(d)) = (l.sent(), l.received(), l.diff.as_ref()) else {
+        return;
+    };
+    let dir = l.side();
+    let (a, b) = (&sent.text.0, &recv.text.0);
+    if let (Some(pa), Some(pb)) = (parse(dir, a), parse(dir, b)) {
+        return address_change(ctx, l, pa, pb, out);
+    }
+    let sites = signatures::checkpoint_227_sites(a, b);
+    let verbs = match dir {
+        Side::Client => (verb_of(a), verb_of(b)),
+        Side::Server => (None, None),
+    };
+    let (rule, sev, mut msg, sig) = if let (Some(va), Some(vb)) = &verbs
+        && va != vb
+    {
+        let smc = va == "PASV" && vb == "P@SW";
+        (
+            "verb-rewritten",
+            Severity::Error,
+            format!(
+                "the client sent `{}` but the server received `{}`: the verb was rewritten",
+                q(a),
+                q(b)
+            ),
+            smc.then_some(&SMC_P_AT_SW),
+        )
+    } else if !sites.is_empty() {
+        (
+            "string-227-mangled",
+            Severity::Error,
+            format!(
+                "`{}` arrived as `{}`: the digit string 227 became 22_ ({} sites); the in-path device rewrites 227 anywhere in the control stream, not only in PORT",
+                q(a),
+                q(b),
+                sites.len()
+            ),
+            Some(&CHECKPOINT_227),
+        )
+    } else if dir == Side::Server
+        && reply_head(a).is_some_and(|h| h.code == 215)
+        && b.len() > 4
+        && b[4..].iter().all(|&c| c == b'X')
+    {
+        (
+            "syst-masked",
+            Severity::Info,
+            format!("the server sent `{}`, the client received `{}`", q(a), q(b)),
+            Some(&ASA_SYST_MASK),
+        )
+    } else {
+        (
+            "line-modified",
+            Severity::Warning,
+            format!("`{}` arrived as `{}`", q(a), q(b)),
+            None,
+        )
+    };
+    msg.push_str(&format!(
+        " ({}; {} frame {} → {} frame {}).",
+        d.describe(),
+        sent_tap(dir),
+        frames_of(Some(sent)),
+        recv_tap(dir),
+        frames_of(Some(recv))
+    ));
+    if let Some(s) = sig {
+        msg.push_str(&format!(" Signature: {} ({}).", s.device, s.behaviour));
+    }
+    let mut f = ctx.finding(rule, sev, msg, l);
+    f.diff = Some(d.clone());
+    f.signature = sig;
+    out.push(f);
+}
+
+fn sent_tap(dir: Side) -> &'static str {
+    if dir == Side::Client {
+        "client-side tap"
+    } else {
+        "server-side tap"
+    }
+}
+
+fn recv_tap(dir: Side) -> &'static str {
+    if dir == Side::Client {
+        "server-side tap"
+    } else {
+        "client-side tap"
+    }
+}
+
+/// The text of a line outside its numeric fields (to tell a numbers-only
+/// rewrite from a regenerated line).
+fn outside_numbers(text: &[u8], arg: &AddrArg) -> Vec<u8> {
+    let (Some(first), Some(last)) = (arg.fields.first(), arg.fields.last()) else {
+        return text.to_vec();
+    };
+    let end = (last.offset + last.text.0.len()).min(text.len());
+    let mut v = text[..first.offset.min(text.len())].to_vec();
+    v.extend_from_slice(&text[end..]);
+    v
+}
+
+fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mut Vec<Finding>) {
+    let (Some(sent), Some(recv), Some(d)) = (l.sent(), l.received(), l.diff.as_ref()) else {
+        return;
+    };
+    let dir = l.side();
+    let (a, b) = (&sent.text.0, &recv.text.0);
+    let kind = pa.kind;
+    let ea = pa.strict.or(pa.lenient);
+    let eb = pb.strict.or(pb.lenient);
+    // How NAT maps the address this line names, as seen on each tap.
+    let (orig_ip, nat_ip) = match dir {
+        Side::Client => (ctx.cs.client.ip(), ctx.ss.client.ip()),
+        Side::Server => (ctx.ss.server.ip(), ctx.cs.server.ip()),
+    };
+    let sites = signatures::checkpoint_227_sites(a, b);
+    let numbers = pa
+        .fields
+        .iter()
+        .zip(&pb.fields)
+        .enumerate()
+        .filter(|(_, (x, y))| x.text != y.text)
+        .map(|(n, (x, y))| {
+            format!(
+                "{} `{}`→`{}`",
+                field_name(kind, n + 1),
+                q(&x.text.0),
+                q(&y.text.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let taps = format!(
+        "{} frame {} → {} frame {}",
+        sent_tap(dir),
+        frames_of(Some(sent)),
+        recv_tap(dir),
+        frames_of(Some(recv))
+    );
+    let unspecified = |e: Option<address::Endpoint>| e.is_some_and(|e| e.ip.is_unspecified());
+    let nat_consistent = !pb.is_corrupt()
+        && sites.is_empty()
+        && match (ea, eb) {
+            (Some(x), Some(y)) => {
+                (x.ip == y.ip
+                    || (x.ip == orig_ip && y.ip == nat_ip)
+                    || unspecified(ea) && unspecified(eb))
+                    && (x.ip != y.ip || x.port != y.port)
+            }
+            _ => false,
+        };
+    let mangle_rule = if kind.is_active() {
+        "port-octet-mangled"
+    } else {
+        "pasv-reply-mangled"
+    };
+    if !sites.is_empty() || (!nat_consistent && d.same_length) {
+        let mut msg = format!(
+            "`{}` at the {} arrived as `{}` at the {} ({taps}); {numbers}; {}",
+            q(a),
+            sent_tap(dir),
+            q(b),
+            recv_tap(dir),
+            d.describe()
+        );
+        let mut f_sig = None;
+        if !sites.is_empty() {
+            msg.push_str(&format!(
+                ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: the signature of {} (227→22_)",
+                if ctx.stepped(dir) {
+                    ""
+                } else {
+                    " (the TCP sequence offset between the taps did not change)"
+                },
+                CHECKPOINT_227.device
+            ));
+            f_sig = Some(&CHECKPOINT_227);
+        } else {
+            msg.push_str(&format!(
+                ". Not explained by the NAT mapping ({orig_ip} ↔ {nat_ip})"
+            ));
+        }
+        if let Some(p) = ea.map(|e| e.port) {
+            msg.push_str(&format!("; data port {p} became unusable"));
+            if let Some(e) = pb.lenient
+                && e.port != p
+            {
+                msg.push_str(&format!(" (a lenient server reads {e})"));
+            }
+        }
+        msg.push('.');
+        let mut f = ctx.finding(mangle_rule, Severity::Error, msg, l);
+        f.diff = Some(d.clone());
+        f.signature = f_sig;
+        out.push(f);
+        return;
+    }
+    let style = if outside_numbers(a, &pa) == outside_numbers(b, &pb) {
+        "numbers only (netfilter, ASA, IPVS style)"
+    } else {
+        "whole line regenerated (libalias, ftp-proxy style)"
+    };
+    // Did the data connection at the receiving end use the rewritten endpoint?
+    let downstream = ctx.setup(dir == Side::Client, dir, recv.item);
+    let (rule, sev, outcome) = match downstream.map(|s| (s.verdict, s.connection)) {
+        Some((Verdict::Connected, Some(k))) => {
+            let s = if dir == Side::Client { ctx.ss } else { ctx.cs };
+            (
+                "alg-rewrite",
+                Severity::Info,
+                format!(
+                    "the data connection at the {} went to the rewritten endpoint (frame {})",
+                    recv_tap(dir),
+                    s.data_conns[k].first_frame
+                ),
+            )
+        }
+        Some((Verdict::WrongEndpoint, Some(k))) => {
+            let s = if dir == Side::Client { ctx.ss } else { ctx.cs };
+            (
+                "alg-rewrite-inconsistent",
+                Severity::Error,
+                format!(
+                    "but the data connection at the {} went to {} instead (frame {})",
+                    recv_tap(dir),
+                    s.data_conns[k].acceptor,
+                    s.data_conns[k].first_frame
+                ),
+            )
+        }
+        Some((v, _)) => (
+            if nat_consistent {
+                "alg-rewrite"
+            } else {
+                "alg-rewrite-inconsistent"
+            },
+            if nat_consistent {
+                Severity::Info
+            } else {
+                Severity::Error
+            },
+            format!("data connection at the {}: {}", recv_tap(dir), v.describe()),
+        ),
+        None => (
+            if nat_consistent {
+                "alg-rewrite"
+            } else {
+                "alg-rewrite-inconsistent"
+            },
+            if nat_consistent {
+                Severity::Info
+            } else {
+                Severity::Error
+            },
+            "no data setup at the receiving tap".to_string(),
+        ),
+    };
+    let why = if nat_consistent {
+        format!(
+            "consistently with the NAT mapping of the control connection ({orig_ip} → {nat_ip})"
+        )
+    } else {
+        format!("but not to the NAT address {nat_ip}")
+    };
+    let msg = format!(
+        "`{}` was rewritten to `{}` by an ALG {why} ({taps}): {numbers}; {style}, length {:+}; {outcome}.",
+        q(a),
+        q(b),
+        d.length_delta
+    );
+    let mut f = ctx.finding(rule, sev, msg, l);
+    f.diff = Some(d.clone());
+    out.push(f);
+}
+
+/// Returns true when the line is reported as dropped by an in-path device
+/// (later lines of the direction are then stuck behind it).
+fn dropped(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) -> bool {
+    let Some(sent) = l.sent() else { return false };
+    let dir = l.side();
+    let sender = if dir == Side::Client { ctx.cs } else { ctx.ss };
+    let st = &sender.tcp[dir.index()];
+    let retrans = st.retransmissions.iter().find(|r| {
+        !r.acked && r.offset < sent.offset + sent.raw_len.max(1) && r.offset + r.len > sent.offset
+    });
+    if let Some(r) = retrans {
+        let mut msg = format!(
+            "the segment carrying `{}` (frame {} at the {}) was retransmitted {}× and never reached the {}: an in-path device is discarding it",
+            q(&sent.text.0),
+            r.first_frame,
+            sent_tap(dir),
+            r.retransmission_frames.len(),
+            recv_tap(dir)
+        );
+        if sent.segments > 1 {
+            msg.push_str(&format!(
+                " (the line was split across {} segments; {} drops a partial PORT)",
+                sent.segments,
+                crate::rules::signatures::LINUX_CONNTRACK_PARTIAL.device
+            ));
+        }
+        if parse(dir, &sent.text.0).is_some()
+            && signatures::apply_227_rewrite(&sent.text.0).is_some()
+        {
+            msg.push_str(
+                "; it carries `227`, which a 227→22_ rewriter in front of a conntrack helper turns into an unparsable line that the helper drops",
+            );
+        }
+        msg.push('.');
+        let f = ctx
+            .finding("alg-drop-suspected", Severity::Error, msg, l)
+            .frames(r.retransmission_frames.iter().copied());
+        out.push(f);
+        return true;
+    }
+    let (rule, msg) = match dir {
+        Side::Client => (
+            "command-swallowed",
+            format!(
+                "the client sent `{}` (frame {}) but it never reached the server-side tap: an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
+                q(&sent.text.0),
+                frames_of(Some(sent))
+            ),
+        ),
+        Side::Server => (
+            "reply-swallowed",
+            format!(
+                "the server sent `{}` (frame {}) but it never reached the client-side tap",
+                q(&sent.text.0),
+                frames_of(Some(sent))
+            ),
+        ),
+    };
+    out.push(ctx.finding(rule, Severity::Error, format!("{msg}."), l));
+    false
+}
+
+fn injected(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
+    let Some(recv) = l.received() else { return };
+    let dir = l.side();
+    let (rule, sev, mut msg) = match dir {
+        Side::Server => (
+            "reply-injected",
+            Severity::Error,
+            format!(
+                "`{}` was delivered to the client (frame {}) but never sent by the server: generated by an in-path proxy or firewall",
+                q(&recv.text.0),
+                frames_of(Some(recv))
+            ),
+        ),
+        Side::Client => (
+            "command-injected",
+            Severity::Warning,
+            format!(
+                "the server received `{}` (frame {}) that the client never sent: generated by an in-path proxy or ALG",
+                q(&recv.text.0),
+                frames_of(Some(recv))
+            ),
+        ),
+    };
+    if dir == Side::Server {
+        let prev_cmd = ctx
+            .cs
+            .commands
+            .iter()
+            .rev()
+            .find(|c| c.line.last_ts() <= recv.ts);
+        if let Some(c) = prev_cmd {
+            if c.is("AUTH") && recv.text.0.first() == Some(&b'5') {
+                msg.push_str(" (AUTH refused by the firewall itself: Microsoft ISA/TMG does this)");
+            } else {
+                msg.push_str(&format!(" (after `{}`)", q(&c.line.bytes.0)));
+            }
+        }
+    }
+    msg.push('.');
+    out.push(ctx.finding(rule, sev, msg, l));
+}
+
+/// PASV/EPSV seen at one tap where PORT/EPRT is seen at the other; the
+/// replies the conversion swapped (227 injected, 200 swallowed, or the
+/// reverse) belong to the same finding.
+fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>) {
+    let verb = |l: &Aligned| {
+        l.client_side
+            .as_ref()
+            .or(l.server_side.as_ref())
+            .and_then(|s| verb_of(&s.text.0))
+    };
+    let one_tap = |l: &Aligned| matches!(l.status, Status::Dropped | Status::Injected);
+    let passive = |v: &str| matches!(v, "PASV" | "EPSV" | "LPSV");
+    let active = |v: &str| matches!(v, "PORT" | "EPRT" | "LPRT");
+    let n = ctx.lines.len();
+    for i in 0..n {
+        let a = &ctx.lines[i];
+        if consumed[i] || a.dir != "C" || !one_tap(a) {
+            continue;
+        }
+        let Some(va) = verb(a) else { continue };
+        let partner = (i + 1..n.min(i + 4)).find(|&j| {
+            let b = &ctx.lines[j];
+            !consumed[j]
+                && b.dir == "C"
+                && one_tap(b)
+                && b.status != a.status
+                && verb(b).is_some_and(|vb| {
+                    (passive(&va) && active(&vb)) || (active(&va) && passive(&vb))
+                })
+        });
+        let Some(j) = partner else { continue };
+        let b = &ctx.lines[j];
+        let (cl, sl) = if a.client_side.is_some() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let (cv, sv) = (verb(cl).unwrap_or_default(), verb(sl).unwrap_or_default());
+        consumed[i] = true;
+        consumed[j] = true;
+        let mut f = ctx.finding(
+            "mode-converted",
+            Severity::Warning,
+            format!(
+                "the client sent {cv} but the server received {sv}: an in-path ALG converted {} mode (D-Link/Clavister \"hybrid mode\", Stormshield proxy transfer-mode settings)",
+                if passive(&cv) { "passive to active" } else { "active to passive" }
+            ),
+            cl,
+        );
+        if let Some(s) = &sl.server_side {
+            f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
+        }
+        // The replies it swapped: the next server lines seen at one tap.
+        let mut swapped = Vec::new();
+        let window = j + 1..n.min(j + 5);
+        for (r, used) in ctx.lines[window.clone()].iter().zip(&mut consumed[window]) {
+            if r.dir == "S" && one_tap(r) && !*used {
+                *used = true;
+                if let Some(c) = &r.client_side {
+                    f = f.evidence(
+                        "reply at the client-side tap",
+                        c.frames.clone(),
+                        c.text.clone(),
+                    );
+                    swapped.push(format!("the client got `{}`", q(&c.text.0)));
+                }
+                if let Some(s) = &r.server_side {
+                    f = f.other_evidence(
+                        "reply at the server-side tap",
+                        s.frames.clone(),
+                        s.text.clone(),
+                    );
+                    swapped.push(format!("the server answered `{}`", q(&s.text.0)));
+                }
+            }
+        }
+        if !swapped.is_empty() {
+            f.message.push_str(&format!("; {}", swapped.join(", ")));
+        }
+        f.message.push('.');
+        out.push(f);
+    }
+}
+
+fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
+    let l = &ctx.lines[st.after_line];
+    let line = l.sent().map(|s| q(&s.text.0)).unwrap_or_default();
+    let by = st.after - st.before;
+    let dir = l.side();
+    // After the step, did the sender keep retransmitting data the receiver
+    // had? Then the ACKs were not translated back consistently.
+    let sender = if dir == Side::Client { ctx.cs } else { ctx.ss };
+    let after_off = l.sent().map_or(0, |s| s.offset + s.raw_len);
+    let received_later: Vec<u64> = ctx
+        .lines
+        .iter()
+        .skip(st.after_line + 1)
+        .filter(|x| x.dir == l.dir && x.status != Status::Dropped)
+        .filter_map(|x| x.sent().map(|s| s.offset))
+        .collect();
+    let ack_bad = sender.tcp[dir.index()]
+        .retransmissions
+        .iter()
+        .any(|r| r.offset >= after_off && received_later.contains(&r.offset));
+    let (sev, mut msg) = if st.explained_by_length_change && !ack_bad {
+        (
+            Severity::Info,
+            format!(
+                "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) at the segment carrying `{line}`: an in-path ALG changed the line's length and adjusts sequence numbers from there on",
+                if dir == Side::Client {
+                    "client→server"
+                } else {
+                    "server→client"
+                },
+                st.before,
+                st.after
+            ),
+        )
+    } else {
+        (
+            Severity::Error,
+            format!(
+                "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) after `{line}`{}",
+                if dir == Side::Client {
+                    "client→server"
+                } else {
+                    "server→client"
+                },
+                st.before,
+                st.after,
+                if st.explained_by_length_change {
+                    ""
+                } else {
+                    ", which no change of line length explains"
+                }
+            ),
+        )
+    };
+    if ack_bad {
+        msg.push_str(": the sender kept retransmitting data the receiver had already got — the ACK mapping after the step is inconsistent (one correction point per direction in Linux seqadj); expect stalls and resets");
+    }
+    msg.push('.');
+    let mut f = ctx.finding("seq-offset-step", sev, msg, l);
+    if let Some(d) = &l.diff {
+        f.diff = Some(d.clone());
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ftp::address::parse_port;
+
+    #[test]
+    fn numbers_only_versus_regenerated() {
+        let a = b"227 Entering Passive Mode (10,0,0,1,4,1).";
+        let b = b"227 Entering Passive Mode (203,0,113,1,4,1).";
+        let c = b"227 Entering Passive Mode (203,0,113,1,4,1)";
+        let pa = address::parse_227(a);
+        assert_eq!(
+            outside_numbers(a, &pa),
+            outside_numbers(b, &address::parse_227(b))
+        );
+        assert_ne!(
+            outside_numbers(a, &pa),
+            outside_numbers(c, &address::parse_227(c))
+        );
+        let p = parse_port(b"PORT 1,2,3,4,5,6");
+        assert_eq!(outside_numbers(b"PORT 1,2,3,4,5,6", &p), b"PORT ");
+    }
+}

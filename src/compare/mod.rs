@@ -1,0 +1,393 @@
+//! Stage 6: two-capture correlation.
+//!
+//! Two captures taken on both sides of a firewall: the same FTP sessions
+//! are found in both (across NAT and proxies), their lines aligned, and
+//! every difference classified — what the device in between did, byte by
+//! byte, with frames from each capture.
+
+pub mod align;
+mod classify;
+pub mod matching;
+
+use crate::analysis::{self, CaptureResult};
+use crate::capture::CaptureError;
+use crate::ftp::address::{AddrKind, Endpoint};
+use crate::ftp::data::{ConnResult, DataSetup, Verdict};
+use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
+use crate::rules::Finding;
+use align::{Aligned, Clock, Latency, SeqStep, Status};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Whether the user said which capture is which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Roles {
+    /// The first path is the client side, the second the server side.
+    Given,
+    /// Work it out from the captures.
+    Infer,
+}
+
+/// The same endpoint as each tap sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Seen2 {
+    pub client_side: SocketAddr,
+    pub server_side: SocketAddr,
+    pub translated: bool,
+}
+
+/// How the two taps' TCP connections relate.
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpRelation {
+    /// Same initial sequence numbers: one TCP connection seen twice (NAT
+    /// keeps them). Different: a proxy made a second connection, or the
+    /// firewall randomises sequence numbers (Cisco ASA does by default).
+    pub same_connection: bool,
+    /// Server-side sequence number minus client-side, at the first matched
+    /// line, per direction.
+    pub seq_offset_to_server: Option<i64>,
+    pub seq_offset_to_client: Option<i64>,
+    pub steps: Vec<SeqStep>,
+}
+
+/// One side of a data setup.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataSide {
+    pub kind: AddrKind,
+    pub announced: Option<Endpoint>,
+    pub verdict: Verdict,
+    pub connection: Option<DataConnView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DataConnView {
+    pub initiator: SocketAddr,
+    pub acceptor: SocketAddr,
+    pub first_frame: u64,
+    pub result: ConnResult,
+}
+
+/// A data setup as each tap saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataPair {
+    /// Index of the line in `lines`.
+    pub line: usize,
+    pub client_side: Option<DataSide>,
+    pub server_side: Option<DataSide>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    pub identical: usize,
+    pub modified: usize,
+    pub dropped: usize,
+    pub injected: usize,
+}
+
+/// One session seen at both taps.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairReport {
+    pub client_side_session: String,
+    pub server_side_session: String,
+    pub client: Seen2,
+    pub server: Seen2,
+    pub tcp: TcpRelation,
+    pub clock: Option<Clock>,
+    pub latency_to_server: Option<Latency>,
+    pub latency_to_client: Option<Latency>,
+    pub counts: Counts,
+    pub lines: Vec<Aligned>,
+    pub data: Vec<DataPair>,
+}
+
+/// Which capture is which.
+#[derive(Clone, Debug, Serialize)]
+pub struct SideInfo {
+    /// Index (in `captures`) of the client-side and the server-side capture.
+    pub client_side: usize,
+    pub server_side: usize,
+    pub inferred: bool,
+    pub explanation: String,
+}
+
+/// The result of comparing two captures.
+pub struct Comparison {
+    /// The client-side capture first, then the server-side one.
+    pub results: Vec<CaptureResult>,
+    pub sides: SideInfo,
+    pub pairs: Vec<PairReport>,
+    /// Sessions seen at one tap only (ids), per capture.
+    pub unmatched: [Vec<String>; 2],
+    /// Findings from the comparison (single-capture findings stay in
+    /// `results`).
+    pub findings: Vec<Finding>,
+}
+
+/// Compares two captures. Both are read at the same time, one per thread.
+pub fn compare(
+    a: &Path,
+    b: &Path,
+    roles: Roles,
+    opts: &analysis::Options,
+) -> Result<Comparison, CaptureError> {
+    let (ra, rb) = std::thread::scope(|scope| {
+        let ha = scope.spawn(|| analysis::analyze_path(a, opts));
+        let rb = analysis::analyze_path(b, opts);
+        let ra = ha.join().unwrap_or_else(|_| {
+            Err(CaptureError {
+                path: a.to_string_lossy().into_owned(),
+                kind: crate::capture::CaptureErrorKind::Io("the reader thread failed".into()),
+                frames_read: 0,
+                offset: 0,
+                compressed: false,
+            })
+        });
+        (ra, rb)
+    });
+    Ok(compare_results(ra?, rb?, roles))
+}
+
+/// Compares two analysed captures.
+pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Comparison {
+    let matches = matching::match_sessions(&ra.sessions, &rb.sessions);
+    let sides = match roles {
+        Roles::Given => matching::Sides {
+            a_is_client_side: true,
+            explanation: "as given: the first capture is the client side".into(),
+        },
+        Roles::Infer => matching::infer_sides(&ra.sessions, &rb.sessions, &matches),
+    };
+    let (mut cr, mut sr, pairs) = if sides.a_is_client_side {
+        (
+            ra,
+            rb,
+            matches.iter().map(|m| (m.a, m.b)).collect::<Vec<_>>(),
+        )
+    } else {
+        (rb, ra, matches.iter().map(|m| (m.b, m.a)).collect())
+    };
+    for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
+        for f in &mut r.findings {
+            f.capture = k;
+        }
+    }
+    let span = |r: &CaptureResult| {
+        (
+            r.info.first_ts.unwrap_or_default(),
+            r.info.last_ts.unwrap_or_default(),
+        )
+    };
+    let mut reports = Vec::new();
+    let mut findings = Vec::new();
+    for &(ci, si) in &pairs {
+        let (cs, ss) = (&cr.sessions[ci], &sr.sessions[si]);
+        let (report, mut f) = pair(cs, ss, span(&cr), span(&sr));
+        findings.append(&mut f);
+        reports.push(report);
+    }
+    let unmatched = |r: &CaptureResult, used: Vec<usize>| {
+        r.sessions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used.contains(i))
+            .map(|(_, s)| s.name())
+            .collect::<Vec<_>>()
+    };
+    let unmatched = [
+        unmatched(&cr, pairs.iter().map(|p| p.0).collect()),
+        unmatched(&sr, pairs.iter().map(|p| p.1).collect()),
+    ];
+    Comparison {
+        results: vec![cr, sr],
+        sides: SideInfo {
+            client_side: 0,
+            server_side: 1,
+            inferred: roles == Roles::Infer,
+            explanation: sides.explanation,
+        },
+        pairs: reports,
+        unmatched,
+        findings,
+    }
+}
+
+type Span = (crate::timestamp::Timestamp, crate::timestamp::Timestamp);
+
+fn pair(cs: &Session, ss: &Session, cspan: Span, sspan: Span) -> (PairReport, Vec<Finding>) {
+    let mut lines = align::align_direction(
+        Side::Client,
+        align::lines_of(cs, Side::Client),
+        align::lines_of(ss, Side::Client),
+    );
+    lines.extend(align::align_direction(
+        Side::Server,
+        align::lines_of(cs, Side::Server),
+        align::lines_of(ss, Side::Server),
+    ));
+    lines.sort_by_key(Aligned::sort_key);
+    let clock = align::clock(&lines);
+    let latency_to_server = clock.as_ref().and_then(|k| align::latency(&lines, k, "C"));
+    let latency_to_client = clock.as_ref().and_then(|k| align::latency(&lines, k, "S"));
+    let (start, steps) = align::seq_steps(&lines);
+    segment_notes(
+        &mut lines,
+        cs,
+        ss,
+        clock.as_ref(),
+        [&latency_to_server, &latency_to_client],
+    );
+    let mut counts = Counts::default();
+    for l in &lines {
+        match l.status {
+            Status::Identical => counts.identical += 1,
+            Status::Modified => counts.modified += 1,
+            Status::Dropped => counts.dropped += 1,
+            Status::Injected => counts.injected += 1,
+        }
+    }
+    let ctx = classify::Ctx {
+        cs,
+        ss,
+        cap: [0, 1],
+        lines: &lines,
+        steps: &steps,
+        offset_secs: clock.as_ref().map_or(0.0, |k| k.offset_secs),
+        client_capture_span: cspan,
+        server_capture_span: sspan,
+    };
+    let findings = classify::run(&ctx);
+    let offset = |d: &str| start.iter().find(|(x, _)| *x == d).map(|x| x.1);
+    let tcp = TcpRelation {
+        same_connection: [offset("C"), offset("S")]
+            .iter()
+            .all(|o| o.is_none_or(|v| v == 0)),
+        seq_offset_to_server: offset("C"),
+        seq_offset_to_client: offset("S"),
+        steps,
+    };
+    let data = data_pairs(&lines, cs, ss);
+    let report = PairReport {
+        client_side_session: cs.name(),
+        server_side_session: ss.name(),
+        client: Seen2 {
+            client_side: cs.client,
+            server_side: ss.client,
+            translated: cs.client != ss.client,
+        },
+        server: Seen2 {
+            client_side: cs.server,
+            server_side: ss.server,
+            translated: cs.server != ss.server,
+        },
+        tcp,
+        clock,
+        latency_to_server,
+        latency_to_client,
+        counts,
+        lines,
+        data,
+    };
+    (report, findings)
+}
+
+/// Notes how each line travelled where the taps disagree: split or merged
+/// segments, unusual delay, retransmissions at the sender.
+fn segment_notes(
+    lines: &mut [Aligned],
+    cs: &Session,
+    ss: &Session,
+    clock: Option<&Clock>,
+    lat: [&Option<Latency>; 2],
+) {
+    for l in lines.iter_mut() {
+        let dir = l.side();
+        let sender = if dir == Side::Client { cs } else { ss };
+        let mut notes = Vec::new();
+        if let (Some(s), Some(r)) = (l.sent(), l.received()) {
+            if s.segments < r.segments {
+                notes.push(format!(
+                    "split: {} segment(s) at the sender's tap, {} at the receiver's",
+                    s.segments, r.segments
+                ));
+            } else if s.segments > r.segments {
+                notes.push(format!(
+                    "merged: {} segments at the sender's tap, {} at the receiver's",
+                    s.segments, r.segments
+                ));
+            }
+            if let (Some(k), Some(lt)) = (clock, lat[dir.index()].as_ref()) {
+                let d = if dir == Side::Client {
+                    r.ts.secs_since(s.ts) - k.offset_secs
+                } else {
+                    r.ts.secs_since(s.ts) + k.offset_secs
+                };
+                if d > 0.2 && d > align::DELAY_FACTOR * lt.median_secs {
+                    notes.push(format!(
+                        "delayed: {d:.3} s through the path (median {:.6} s)",
+                        lt.median_secs
+                    ));
+                }
+            }
+        }
+        if let Some(s) = l.sent() {
+            let retrans: usize = sender.tcp[dir.index()]
+                .retransmissions
+                .iter()
+                .filter(|r| r.offset < s.offset + s.raw_len.max(1) && r.offset + r.len > s.offset)
+                .map(|r| r.retransmission_frames.len())
+                .sum();
+            if retrans > 0 {
+                notes.push(format!("retransmitted {retrans}× at the sender's tap"));
+            }
+        }
+        l.segment_notes = notes;
+    }
+}
+
+fn data_side(s: &Session, d: &DataSetup) -> DataSide {
+    DataSide {
+        kind: d.kind,
+        announced: d.endpoint,
+        verdict: d.verdict,
+        connection: d.connection.map(|k| {
+            let c = &s.data_conns[k];
+            DataConnView {
+                initiator: c.initiator,
+                acceptor: c.acceptor,
+                first_frame: c.first_frame,
+                result: c.result(),
+            }
+        }),
+    }
+}
+
+/// The data setup announced by a line: a client line by its PORT-type
+/// command, a server line by its 227/228/229 reply.
+pub(crate) fn setup_of(s: &Session, dir: Side, item: usize) -> Option<&DataSetup> {
+    s.data_setups.iter().find(|d| match dir {
+        Side::Client => d.kind.is_active() && d.command == Some(item),
+        Side::Server => !d.kind.is_active() && d.reply == Some(item),
+    })
+}
+
+/// The data setups of the address lines, side by side.
+fn data_pairs(lines: &[Aligned], cs: &Session, ss: &Session) -> Vec<DataPair> {
+    let find =
+        |s: &Session, dir: Side, item: usize| setup_of(s, dir, item).map(|d| data_side(s, d));
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let dir = l.side();
+        let c = l.client_side.as_ref().and_then(|x| find(cs, dir, x.item));
+        let s = l.server_side.as_ref().and_then(|x| find(ss, dir, x.item));
+        if c.is_some() || s.is_some() {
+            out.push(DataPair {
+                line: i,
+                client_side: c,
+                server_side: s,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,469 @@
+//! `portmortem compare` on captures taken on both sides of an in-path
+//! device: the lab pairs (lab/make-testdata.sh) and hand-built pairs for
+//! what the lab cannot make (lab/handmade.py).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// `compare -f json` on two testdata files (or with explicit sides).
+fn compare(args: &[&str]) -> (i32, Value) {
+    let mut cmd = bin();
+    cmd.args(["compare", "-f", "json"]);
+    for a in args {
+        if a.ends_with(".pcap") {
+            cmd.arg(testdata(a));
+        } else {
+            cmd.arg(a);
+        }
+    }
+    let out = cmd.output().unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+fn lab(case: &str) -> (i32, Value) {
+    compare(&[
+        &format!("lab-{case}-client.pcap"),
+        &format!("lab-{case}-server.pcap"),
+    ])
+}
+
+fn pair(case: &str) -> (i32, Value) {
+    compare(&[
+        &format!("pair-{case}-client.pcap"),
+        &format!("pair-{case}-server.pcap"),
+    ])
+}
+
+/// The comparison's own findings (single-capture ones have no `other`).
+fn diffs(doc: &Value) -> Vec<&Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("other").is_some())
+        .collect()
+}
+
+fn diff_rules(doc: &Value) -> Vec<String> {
+    let mut v: Vec<String> = diffs(doc)
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn the_diff(doc: &Value, rule: &str) -> Value {
+    let f: Vec<&Value> = diffs(doc)
+        .into_iter()
+        .filter(|f| f["rule"] == rule)
+        .collect();
+    assert_eq!(f.len(), 1, "one {rule}: {:#}", doc["findings"]);
+    f[0].clone()
+}
+
+fn pair0(doc: &Value) -> &Value {
+    assert_eq!(
+        doc["pairs"].as_array().unwrap().len(),
+        1,
+        "{:#}",
+        doc["unmatched"]
+    );
+    &doc["pairs"][0]
+}
+
+/// The aligned line whose client-side (else server-side) text starts with `p`.
+fn line<'a>(doc: &'a Value, p: &str) -> &'a Value {
+    pair0(doc)["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            [&l["client_side"], &l["server_side"]]
+                .iter()
+                .any(|s| s["text"].as_str().is_some_and(|t| t.starts_with(p)))
+        })
+        .unwrap_or_else(|| panic!("no aligned line {p}"))
+}
+
+fn fr(v: &Value) -> Vec<u64> {
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn founding_case_in_place_substitution() {
+    let (code, doc) = lab("mangle-vsftpd");
+    assert_eq!(code, 1);
+    assert_eq!(diff_rules(&doc), vec!["port-octet-mangled"]);
+    let f = the_diff(&doc, "port-octet-mangled");
+    assert_eq!(f["signature"]["id"], "checkpoint-ftp-bounce-227");
+    assert_contains(
+        &message(&f),
+        &[
+            "`PORT 198,51,100,60,125,227` at the client-side tap arrived as `PORT 198,51,100,60,125,22_` at the server-side tap",
+            "octet 6 `227`→`22_`",
+            "byte at offset 25 changed from '7' (0x37) to '_' (0x5F) (same length)",
+            "not a NAT rewrite (the TCP sequence offset between the taps did not change)",
+            "Check Point",
+            "data port 32227 became unusable",
+        ],
+    );
+    let l = line(&doc, "PORT");
+    assert_eq!(l["status"], "modified");
+    assert_eq!(frames(&f), fr(&l["client_side"]));
+    assert_eq!(f["other"]["frames"].as_array().unwrap().len(), 1);
+    assert_eq!(fr(&f["other"]), fr(&l["server_side"]));
+    assert_eq!(f["other"]["capture"], 1);
+    let p = pair0(&doc);
+    assert_eq!(p["tcp"]["same_connection"], true);
+    assert!(p["tcp"]["steps"].as_array().unwrap().is_empty());
+    // Data connections on both sides: the server went to 32022.
+    let d = &p["data"][0];
+    assert_eq!(d["client_side"]["announced"], "198.51.100.60:32227");
+    assert_eq!(d["client_side"]["verdict"], "wrong-endpoint");
+    assert_eq!(d["server_side"]["announced"], "198.51.100.60:32022");
+    assert_eq!(
+        d["server_side"]["connection"]["acceptor"],
+        "198.51.100.60:32022"
+    );
+    // Sides inferred from the TTLs.
+    assert_eq!(doc["sides"]["inferred"], true);
+    assert_contains(
+        doc["sides"]["explanation"].as_str().unwrap(),
+        &["first capture is the client side", "TTL 64"],
+    );
+}
+
+#[test]
+fn founding_case_with_an_echoing_server_and_file_names() {
+    let (_, doc) = lab("mangle-inetutils");
+    assert_eq!(diff_rules(&doc), vec!["port-octet-mangled"]);
+    let (_, doc) = lab("mangle-inetutils-name");
+    assert_eq!(diff_rules(&doc), vec!["string-227-mangled"]);
+    assert_contains(
+        &message(&the_diff(&doc, "string-227-mangled")),
+        &["`RETR TEST227.DAT` arrived as `RETR TEST22_.DAT`"],
+    );
+}
+
+#[test]
+fn sides_given_or_swapped() {
+    // Given in the wrong order on purpose: the inference corrects it.
+    let (_, doc) = compare(&[
+        "lab-mangle-vsftpd-server.pcap",
+        "lab-mangle-vsftpd-client.pcap",
+    ]);
+    assert_contains(
+        doc["sides"]["explanation"].as_str().unwrap(),
+        &["second capture is the client side"],
+    );
+    assert!(
+        doc["captures"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("client.pcap")
+    );
+    assert_eq!(diff_rules(&doc), vec!["port-octet-mangled"]);
+    // Given explicitly: taken as said.
+    let c = testdata("lab-proxy-passive-client.pcap");
+    let s = testdata("lab-proxy-passive-server.pcap");
+    let (_, doc) = compare(&[
+        "--client-side",
+        c.to_str().unwrap(),
+        "--server-side",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(doc["sides"]["inferred"], false);
+    assert!(
+        doc["captures"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("client.pcap")
+    );
+}
+
+#[test]
+fn kernel_nat_alg_rewrite_and_sequence_step() {
+    for case in ["alg-active", "alg-eprt"] {
+        let (code, doc) = lab(case);
+        assert_eq!(code, 0, "{case}");
+        assert_eq!(
+            diff_rules(&doc),
+            vec!["alg-rewrite", "seq-offset-step"],
+            "{case}"
+        );
+        let f = the_diff(&doc, "alg-rewrite");
+        assert_eq!(f["severity"], "info");
+        assert_contains(
+            &message(&f),
+            &[
+                "rewritten to",
+                "203.0.113.1",
+                "consistently with the NAT mapping of the control connection (198.51.100.60 → 203.0.113.1)",
+                "numbers only",
+                "length -2",
+                "went to the rewritten endpoint",
+            ],
+        );
+        let st = the_diff(&doc, "seq-offset-step");
+        assert_contains(
+            &message(&st),
+            &["client→server", "stepped from +0 to -2 (-2)"],
+        );
+        let p = pair0(&doc);
+        assert_eq!(p["client"]["translated"], true);
+        assert_eq!(
+            p["client"]["server_side"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next(),
+            Some("203.0.113.1")
+        );
+        assert_eq!(p["tcp"]["steps"][0]["after"], -2);
+        let d = &p["data"][0];
+        assert_eq!(d["client_side"]["verdict"], "connected");
+        assert_eq!(d["server_side"]["verdict"], "connected");
+    }
+    let (_, doc) = lab("alg-active");
+    assert_eq!(
+        the_diff(&doc, "alg-rewrite")["diff"]["edits"][0]["from"],
+        "198,51,100,60"
+    );
+    assert_eq!(
+        the_diff(&doc, "alg-rewrite")["diff"]["edits"][0]["to"],
+        "203,0,113,1"
+    );
+}
+
+#[test]
+fn clean_pairs_yield_no_false_differences() {
+    for case in [
+        "mangle-clean",
+        "alg-passive",
+        "alg-epsv",
+        "proxy-passive",
+        "malformed",
+        "pasv-private",
+        "tls",
+        "abort",
+        "port-8884",
+    ] {
+        let (_, doc) = lab(case);
+        assert!(diffs(&doc).is_empty(), "{case}: {:#}", doc["findings"]);
+        let c = &pair0(&doc)["counts"];
+        assert_eq!(
+            (
+                c["modified"].as_u64(),
+                c["dropped"].as_u64(),
+                c["injected"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{case}"
+        );
+        assert!(
+            doc["unmatched"]["client_side"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn split_port_dropped_by_the_alg() {
+    let (code, doc) = lab("alg-split-port");
+    assert_eq!(code, 1);
+    assert_eq!(diff_rules(&doc), vec!["alg-drop-suspected"]);
+    let f = the_diff(&doc, "alg-drop-suspected");
+    assert_contains(
+        &message(&f),
+        &[
+            "`PORT 198,51,100,60,156,64`",
+            "retransmitted",
+            "never reached the server-side tap",
+            "split across 2 segments",
+        ],
+    );
+    let l = line(&doc, "PORT");
+    assert_eq!(l["status"], "dropped");
+    assert!(
+        l["segment_notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("retransmitted")
+    );
+}
+
+#[test]
+fn mangled_port_dropped_by_the_alg() {
+    let (_, doc) = lab("mangle-alg");
+    let f = the_diff(&doc, "alg-drop-suspected");
+    assert_contains(
+        &message(&f),
+        &[
+            "`PORT 198,51,100,60,125,227`",
+            "never reached the server-side tap",
+            "227→22_",
+        ],
+    );
+}
+
+#[test]
+fn proxy_mode_firewall_two_tcp_connections() {
+    let (_, doc) = lab("proxy-passive");
+    let p = pair0(&doc);
+    assert_eq!(p["tcp"]["same_connection"], false);
+    assert_ne!(p["tcp"]["seq_offset_to_server"], 0);
+    assert_eq!(p["client"]["translated"], true);
+    assert_contains(
+        doc["sides"]["explanation"].as_str().unwrap(),
+        &["could not tell"],
+    );
+}
+
+#[test]
+fn known_clock_offset_is_recovered() {
+    let (_, doc) = lab("clock-offset");
+    let k = &pair0(&doc)["clock"];
+    let off = k["offset_secs"].as_f64().unwrap();
+    let unc = k["uncertainty_secs"].as_f64().unwrap();
+    assert!((off - 3.25).abs() < 0.001, "{off}");
+    assert!(unc < 0.001, "{unc}");
+    assert!(
+        (off - 3.25).abs() <= unc + 1e-6,
+        "the true offset lies in the stated interval"
+    );
+    let lat = &pair0(&doc)["latency_to_server"];
+    assert!(lat["median_secs"].as_f64().unwrap() < 0.01);
+    // The unshifted pair: about zero.
+    let (_, doc) = lab("alg-passive");
+    assert!(pair0(&doc)["clock"]["offset_secs"].as_f64().unwrap().abs() < 0.001);
+}
+
+#[test]
+fn pasv_rewritten_to_p_at_sw() {
+    let (_, doc) = pair("smc");
+    let f = the_diff(&doc, "verb-rewritten");
+    assert_eq!(f["signature"]["id"], "smc-barricade-pasv");
+    assert_contains(
+        &message(&f),
+        &["the client sent `PASV` but the server received `P@SW`"],
+    );
+}
+
+#[test]
+fn firewall_answers_auth_tls_itself() {
+    let (_, doc) = pair("auth-refused");
+    assert_eq!(
+        diff_rules(&doc),
+        vec!["command-swallowed", "reply-injected"]
+    );
+    assert_contains(
+        &message(&the_diff(&doc, "reply-injected")),
+        &["`500 Access Denied`", "ISA/TMG"],
+    );
+    assert_contains(
+        &message(&the_diff(&doc, "command-swallowed")),
+        &["`AUTH TLS`"],
+    );
+    assert_eq!(pair0(&doc)["tcp"]["same_connection"], false);
+}
+
+#[test]
+fn passive_converted_to_active() {
+    let (_, doc) = pair("mode");
+    assert_eq!(diff_rules(&doc), vec!["mode-converted"]);
+    assert_contains(
+        &message(&the_diff(&doc, "mode-converted")),
+        &[
+            "the client sent PASV but the server received PORT",
+            "passive to active",
+            "227 Entering Passive Mode",
+            "200 PORT",
+        ],
+    );
+}
+
+#[test]
+fn syst_masked_confirmed_by_both_taps() {
+    let (_, doc) = pair("syst");
+    let f = the_diff(&doc, "syst-masked");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["signature"]["id"], "cisco-asa-mask-syst-reply");
+}
+
+#[test]
+fn pasv_reply_mangled_on_the_way_to_the_client() {
+    let (_, doc) = pair("pasv-mangled");
+    let f = the_diff(&doc, "pasv-reply-mangled");
+    assert_contains(
+        &message(&f),
+        &["at the server-side tap arrived as", "octet 6 `80`→`8_`"],
+    );
+}
+
+#[test]
+fn alg_rewrite_the_data_connection_did_not_follow() {
+    let (code, doc) = pair("alg-inconsistent");
+    assert_eq!(code, 1);
+    let f = the_diff(&doc, "alg-rewrite-inconsistent");
+    assert_contains(
+        &message(&f),
+        &["octet 6 `64`→`65`", "went to 203.0.113.1:40000 instead"],
+    );
+}
+
+#[test]
+fn text_output_side_by_side() {
+    let out = run(&[
+        "compare",
+        testdata("lab-alg-active-client.pcap").to_str().unwrap(),
+        testdata("lab-alg-active-server.pcap").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_contains(
+        &text,
+        &[
+            "Session s1 at the client-side tap = s1 at the server-side tap",
+            "(translated)",
+            "sequence offset (client→server) stepped +0 → -2",
+            "≠ modified",
+            "Data connections",
+            "Differences between the taps",
+            "alg-rewrite",
+        ],
+    );
+}
+
+#[test]
+fn compare_usage_errors() {
+    assert_eq!(
+        run(&[
+            "compare",
+            testdata("lab-abort-client.pcap").to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["compare", "/nonexistent/a.pcap", "/nonexistent/b.pcap"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
