@@ -1,6 +1,7 @@
 //! One capture through the whole single-capture pipeline: read frames,
 //! build sessions, redact passwords, run the rules.
 
+use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo, CaptureReader};
 use crate::engine::{self, Counters, Engine};
 use crate::ftp::session::{EndReason, Session};
@@ -13,6 +14,9 @@ pub struct Options {
     pub engine: engine::Options,
     pub rules: rules::Config,
     pub show_passwords: bool,
+    /// How the file's SHA-256 is computed (not part of the analysis
+    /// proper, but it costs more than the analysis itself).
+    pub hash: HashMode,
 }
 
 /// The result of analysing one capture.
@@ -29,7 +33,7 @@ pub struct CaptureResult {
 /// Analyses a capture. `Err` only when the file cannot be opened as a
 /// capture at all; a read error part-way is returned inside the result.
 pub fn analyze_path(path: &Path, opts: &Options) -> Result<CaptureResult, CaptureError> {
-    let reader = CaptureReader::open(path)?;
+    let reader = CaptureReader::open(path, opts.hash)?;
     Ok(analyze_reader(reader, opts, &mut |_| {}))
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 use crate::analysis::{self, CaptureResult};
+use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
 use crate::report::{self, model, text};
@@ -80,6 +81,10 @@ struct Analysis {
     /// Most TCP flows tracked at once (least recently active are evicted).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_flows: usize,
+    /// Do not compute the captures' SHA-256 (it costs more CPU than the
+    /// analysis; the report then shows no hash).
+    #[arg(long)]
+    no_hash: bool,
 }
 
 impl Analysis {
@@ -90,6 +95,13 @@ impl Analysis {
         o.engine.max_flows = self.max_flows.max(16);
         o.rules.stall_secs = self.stall_secs;
         o.show_passwords = self.show_passwords;
+        // Beside the analysis, on another core: the analysis keeps its
+        // speed and the report still carries the hash.
+        o.hash = if self.no_hash {
+            HashMode::Off
+        } else {
+            HashMode::Concurrent
+        };
         o
     }
 
@@ -117,6 +129,9 @@ impl Analysis {
         }
         if self.max_flows != 200_000 {
             m.insert("max_flows", self.max_flows.to_string());
+        }
+        if self.no_hash {
+            m.insert("hash", "off".into());
         }
         m
     }
@@ -160,7 +175,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
     CaptureResult {
         info: CaptureInfo {
             path: path.to_string_lossy().into_owned(),
-            sha256: String::new(),
+            sha256: None,
             file_bytes: 0,
             compression: None,
             format: String::new(),

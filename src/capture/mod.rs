@@ -11,7 +11,7 @@
 pub mod input;
 
 use crate::timestamp::Timestamp;
-use input::{Compression, Container, OpenError, Opened, RawHandle};
+use input::{Compression, Container, HashMode, OpenError, Opened, RawHandle};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
@@ -122,8 +122,9 @@ pub fn linktype_name(id: u32) -> &'static str {
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureInfo {
     pub path: String,
-    /// SHA-256 of the file as stored (compressed bytes for a .gz).
-    pub sha256: String,
+    /// SHA-256 of the file as stored (compressed bytes for a .gz); `None`
+    /// when hashing was turned off or the file could not be re-read.
+    pub sha256: Option<String>,
     pub file_bytes: u64,
     pub compression: Option<&'static str>,
     pub format: String,
@@ -153,6 +154,7 @@ pub struct CaptureReader {
     name: String,
     compression: Compression,
     raw: RawHandle,
+    hash_thread: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     last_io_error: Arc<Mutex<Option<String>>>,
     reader: Box<dyn PcapReaderIterator + Send>,
     meta: Meta,
@@ -177,9 +179,9 @@ struct Meta {
 
 impl CaptureReader {
     /// Opens `path` (`-` for standard input).
-    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+    pub fn open(path: &Path, hash: HashMode) -> Result<Self, CaptureError> {
         let name = path.to_string_lossy().into_owned();
-        let opened = input::open(path).map_err(|e| open_error(&name, e))?;
+        let opened = input::open(path, hash).map_err(|e| open_error(&name, e))?;
         Self::from_opened(opened)
     }
 
@@ -190,6 +192,7 @@ impl CaptureReader {
             compression,
             container,
             raw,
+            hash_thread,
             last_io_error,
             reader,
         } = o;
@@ -214,6 +217,7 @@ impl CaptureReader {
             name,
             compression,
             raw,
+            hash_thread,
             last_io_error,
             reader,
             meta: Meta {
@@ -285,7 +289,9 @@ impl CaptureReader {
             };
             match step {
                 Step::Consume(len, r) => {
-                    self.reader.consume(len);
+                    // No shift per record: the circular buffer would move half
+                    // its contents each time; refill() shifts the remainder.
+                    self.reader.consume_noshift(len);
                     if let Err(kind) = r {
                         return Err(self.error(kind, consumed));
                     }
@@ -355,8 +361,14 @@ impl CaptureReader {
     }
 
     /// Finishes hashing the file and describes it. Call after `for_each`.
-    pub fn info(&self) -> CaptureInfo {
-        let (sha256, file_bytes) = self.raw.finish();
+    pub fn info(&mut self) -> CaptureInfo {
+        let (inline, file_bytes) = self.raw.finish();
+        // A file that vanished or failed to re-read leaves the hash out
+        // rather than failing an analysis that has already succeeded.
+        let sha256 = match self.hash_thread.take() {
+            Some(t) => t.join().ok().and_then(Result::ok),
+            None => inline,
+        };
         let m = &self.meta;
         CaptureInfo {
             path: self.name.clone(),
@@ -653,7 +665,8 @@ mod tests {
     type Frames = Vec<(u64, i64, usize)>;
 
     fn read_all(bytes: Vec<u8>) -> (Frames, Result<(), CaptureError>) {
-        let o = input::open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes))).unwrap();
+        let o =
+            input::open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes)), true).unwrap();
         let mut r = CaptureReader::from_opened(o).unwrap();
         let mut out = Vec::new();
         let res = r.for_each(&mut |fr| out.push((fr.number, fr.ts.0, fr.data.len())));

@@ -157,7 +157,7 @@ fn capture_section(
                 .compression
                 .map(|z| format!(" {z}"))
                 .unwrap_or_default(),
-            c.info.sha256
+            c.info.sha256.as_deref().unwrap_or("not computed")
         ),
     ]);
     t.add_row(vec![
