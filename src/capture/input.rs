@@ -1,13 +1,16 @@
-//! Opening an input: a file or standard input, possibly gzip-compressed.
+//! Opening an input: a file or standard input, possibly gzip- or
+//! zstd-compressed.
 //!
 //! The container is recognised by its magic bytes, never by its name
-//! (archives are gzipped and rotated files have odd names). The SHA-256 of
-//! the bytes as stored (before decompression) is computed on the way, so a
-//! report can name exactly which file it describes.
+//! (archives are compressed and rotated files have odd names). The SHA-256
+//! of the bytes as stored (before decompression) is computed on the way, so
+//! a report can name exactly which file it describes.
 
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
 impl Compression {
@@ -23,6 +27,17 @@ impl Compression {
         match self {
             Compression::None => None,
             Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+        }
+    }
+
+    fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&GZIP_MAGIC) {
+            Compression::Gzip
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            Compression::Zstd
+        } else {
+            Compression::None
         }
     }
 }
@@ -35,6 +50,10 @@ pub enum Container {
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The largest zstd window accepted (what `zstd --long` uses); a larger one
+/// would make memory depend on the file.
+const ZSTD_MAX_WINDOW: u64 = 128 << 20;
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const PCAP_MAGICS: [[u8; 4]; 6] = [
     [0xd4, 0xc3, 0xb2, 0xa1], // LE µs
@@ -60,10 +79,85 @@ pub fn sniff_container(head: &[u8]) -> Option<Container> {
     }
 }
 
-/// True when the bytes start like something `open` can read (a capture or a
-/// gzip stream); used to discover captures by content.
-pub fn sniff_any(head: &[u8]) -> bool {
-    head.starts_with(&GZIP_MAGIC) || sniff_container(head).is_some()
+/// Whether the file at `path` is a capture `open` can read, judged by its
+/// magic bytes (inside the compression, when compressed): used to discover
+/// captures in archives where names say nothing.
+pub fn sniff_file(path: &Path) -> io::Result<Option<(Compression, Container)>> {
+    let mut f = File::open(path)?;
+    let head = read_prefix(&mut f, 4)?;
+    let compression = Compression::sniff(&head);
+    let mut inner = decompressor(compression, Cursor::new(head).chain(f));
+    // A corrupt compressed stream is not a capture we can read; `open`
+    // would say why, but discovery only needs yes or no.
+    let inner_head = read_prefix(&mut inner, 4).unwrap_or_default();
+    Ok(sniff_container(&inner_head).map(|c| (compression, c)))
+}
+
+/// The decompressed stream of `outer`.
+fn decompressor<R: Read + Send + 'static>(c: Compression, outer: R) -> Box<dyn Read + Send> {
+    match c {
+        Compression::None => Box::new(outer),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(outer)),
+        Compression::Zstd => Box::new(ZstdFrames::new(BufReader::with_capacity(1 << 16, outer))),
+    }
+}
+
+/// Every frame of a zstd stream (the decoder handles one frame at a time;
+/// `zstd` writes several for concatenated or very large inputs), skipping
+/// skippable frames.
+struct ZstdFrames<R> {
+    src: R,
+    dec: FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(src: R) -> Self {
+        let mut dec = FrameDecoder::new();
+        dec.set_max_window_size(ZSTD_MAX_WINDOW);
+        ZstdFrames {
+            src,
+            dec,
+            in_frame: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let bad =
+            |e: FrameDecoderError| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"));
+        loop {
+            if self.in_frame {
+                while self.dec.can_collect() == 0 && !self.dec.is_finished() {
+                    self.dec
+                        .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
+                        .map_err(bad)?;
+                }
+                let n = self.dec.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if self.src.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            match self.dec.init(&mut self.src) {
+                Ok(()) => self.in_frame = true,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    io::copy(
+                        &mut (&mut self.src).take(u64::from(length)),
+                        &mut io::sink(),
+                    )?;
+                }
+                Err(e) => return Err(bad(e)),
+            }
+        }
+    }
 }
 
 /// How the SHA-256 of the stored file is computed.
@@ -210,7 +304,8 @@ pub enum OpenError {
     NotACapture(String),
 }
 
-/// Opens `path` (`-` is standard input), undoing gzip if the magic says so.
+/// Opens `path` (`-` is standard input), undoing gzip or zstd if the magic
+/// says so.
 pub fn open(path: &Path, hash: HashMode) -> Result<Opened, OpenError> {
     let name = path.to_string_lossy().into_owned();
     if name == "-" {
@@ -241,19 +336,13 @@ pub fn open_reader(
     if head.is_empty() {
         return Err(OpenError::Empty);
     }
-    let outer = Cursor::new(head.clone()).chain(outer);
+    let compression = Compression::sniff(&head);
+    let outer = Cursor::new(head).chain(outer);
     let last_io_error = Arc::new(Mutex::new(None));
-    let (compression, mut inner): (Compression, Box<dyn Read + Send>) =
-        if head.starts_with(&GZIP_MAGIC) {
-            let gz = flate2::read::MultiGzDecoder::new(outer);
-            let memo = ErrorMemo {
-                inner: gz,
-                last: last_io_error.clone(),
-            };
-            (Compression::Gzip, Box::new(memo))
-        } else {
-            (Compression::None, Box::new(outer))
-        };
+    let mut inner: Box<dyn Read + Send> = Box::new(ErrorMemo {
+        inner: decompressor(compression, outer),
+        last: last_io_error.clone(),
+    });
     let head = read_prefix(&mut inner, 4)?;
     let container = sniff_container(&head).ok_or_else(|| {
         if head.is_empty() {
@@ -328,7 +417,72 @@ mod tests {
             Some(Container::PcapNg)
         );
         assert_eq!(sniff_container(b"GIF8"), None);
-        assert!(sniff_any(&[0x1f, 0x8b, 8, 0]));
+    }
+
+    fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("portmortem-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn sniffs_files_inside_compression() {
+        let pcap = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        type Case = (&'static str, Vec<u8>, Option<(Compression, Container)>);
+        let cases: [Case; 4] = [
+            (
+                "plain",
+                pcap.to_vec(),
+                Some((Compression::None, Container::Pcap)),
+            ),
+            (
+                "gz",
+                gzip(&pcap),
+                Some((Compression::Gzip, Container::Pcap)),
+            ),
+            // A compressed text file is not a capture.
+            ("gztext", gzip(b"hello world"), None),
+            ("short", vec![0x1f], None),
+        ];
+        for (name, bytes, want) in cases {
+            let p = temp_file(name, &bytes);
+            assert_eq!(sniff_file(&p).unwrap(), want, "{name}");
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+
+    #[test]
+    fn zstd_reads_every_frame_and_skips_skippable_ones() {
+        use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+        let a: Vec<u8> = [0x0a, 0x0d, 0x0d, 0x0a]
+            .into_iter()
+            .chain(0..=255u8)
+            .collect();
+        let b: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut z = compress_to_vec(&a[..], CompressionLevel::Fastest);
+        // A skippable frame: magic 0x184D2A50, length 3, 3 bytes.
+        z.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        z.extend(compress_to_vec(&b[..], CompressionLevel::Fastest));
+        let mut out = Vec::new();
+        ZstdFrames::new(&z[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, [a.clone(), b.clone()].concat());
+        let o = open_reader("z".into(), Box::new(Cursor::new(z.clone())), false).unwrap();
+        assert_eq!(o.compression, Compression::Zstd);
+        assert_eq!(o.container, Container::PcapNg);
+        // Corruption is an error, not an endless loop or a panic.
+        let mut bad = z.clone();
+        bad.truncate(z.len() / 2);
+        bad.extend_from_slice(&[0xff; 64]);
+        let mut out = Vec::new();
+        let r = ZstdFrames::new(&bad[..]).read_to_end(&mut out);
+        assert!(r.is_err() || out != [a, b].concat());
     }
 
     #[test]

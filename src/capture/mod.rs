@@ -266,13 +266,13 @@ impl CaptureReader {
                 Err(PcapError::Eof) => return Ok(()),
                 Err(PcapError::Incomplete(_)) => {
                     if last_incomplete_at == Some(consumed) && self.reader.reader_exhausted() {
-                        Step::Fail(CaptureErrorKind::Truncated)
+                        Step::Fail(self.cut_short())
                     } else {
                         last_incomplete_at = Some(consumed);
                         Step::Refill
                     }
                 }
-                Err(PcapError::UnexpectedEof) => Step::Fail(CaptureErrorKind::Truncated),
+                Err(PcapError::UnexpectedEof) => Step::Fail(self.cut_short()),
                 Err(PcapError::BufferTooSmall) => Step::Grow,
                 Err(PcapError::ReadError) => Step::Fail(CaptureErrorKind::Io(
                     self.last_io_error
@@ -327,6 +327,17 @@ impl CaptureReader {
                 }
                 Step::Fail(kind) => return Err(self.error(kind, consumed)),
             }
+        }
+    }
+
+    /// Why the input ended inside a record: a record that claims more than
+    /// any real one is corruption, whether or not the file goes on.
+    fn cut_short(&self) -> CaptureErrorKind {
+        let claimed = self.claimed_record_len();
+        if claimed > MAX_RECORD as u64 {
+            CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64)
+        } else {
+            CaptureErrorKind::Truncated
         }
     }
 
