@@ -5,7 +5,7 @@
 //! needs signed differences. Shown as RFC 3339 in UTC, the time zone every
 //! report states.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -33,20 +33,37 @@ impl Timestamp {
     }
 
     /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-24T03:58:33.123456789Z`
-    /// (always nine digits, as Wireshark shows them).
+    /// (always nine digits, as Wireshark shows them); out of that calendar's
+    /// range, the nanoseconds with `ns`.
     pub fn rfc3339(self) -> String {
-        let fmt = format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-        );
         match OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128)
             .ok()
-            .and_then(|t| t.format(&fmt).ok())
+            .and_then(|t| t.format(RFC3339_NANOS).ok())
         {
             Some(s) => s,
             None => format!("{}ns", self.0),
         }
     }
+
+    /// Reads what [`Timestamp::rfc3339`] writes.
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        if let Some(n) = s.strip_suffix("ns") {
+            return n.parse().ok().map(Timestamp);
+        }
+        let t = time::PrimitiveDateTime::parse(s, RFC3339_NANOS).ok()?;
+        i64::try_from(t.assume_utc().unix_timestamp_nanos())
+            .ok()
+            .map(Timestamp)
+    }
+
+    /// The hour of the day in UTC (0–23).
+    pub fn hour_utc(self) -> u8 {
+        self.0.div_euclid(3600 * Self::NANOS_PER_SEC).rem_euclid(24) as u8
+    }
 }
+
+const RFC3339_NANOS: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,6 +74,14 @@ impl fmt::Display for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a timestamp: {s:?}")))
     }
 }
 
@@ -95,5 +120,20 @@ mod tests {
         assert!((b.secs_since(a) - 2.5).abs() < 1e-9);
         assert_eq!(fmt_secs(2.5), "2.500 s");
         assert_eq!(fmt_secs(0.0002), "200 µs");
+    }
+
+    #[test]
+    fn parses_what_it_writes() {
+        for t in [
+            Timestamp(0),
+            Timestamp::from_parts(1_371_506_340, 463_468_001),
+            Timestamp(-1),
+            Timestamp(i64::MAX),
+        ] {
+            assert_eq!(Timestamp::parse(&t.rfc3339()), Some(t), "{t}");
+        }
+        assert_eq!(Timestamp::parse("yesterday"), None);
+        assert_eq!(Timestamp::from_parts(1_371_506_340, 0).hour_utc(), 21);
+        assert_eq!(Timestamp(-1).hour_utc(), 23);
     }
 }

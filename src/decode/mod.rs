@@ -11,7 +11,7 @@
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use pcap_parser::Linktype;
 use pcap_parser::data::{PacketData, get_packetdata};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// TCP flag bits, as in the header.
@@ -59,7 +59,7 @@ pub struct TcpSegment<'a> {
 }
 
 /// Why a frame is not a TCP segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Skip {
     /// The interface's link type is not one the decoder knows.

@@ -15,7 +15,7 @@ use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLim
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
 /// What the engine is told to do.
@@ -42,7 +42,7 @@ impl Default for Options {
 }
 
 /// Where every frame went.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub frames: u64,
     /// Frames that were not TCP, by reason.
@@ -62,6 +62,37 @@ pub struct Counters {
     /// Flows evicted because the flow table was full.
     pub flows_evicted: u64,
     pub sessions: u64,
+}
+
+impl Counters {
+    /// Adds another capture's counts (for totals over many captures).
+    pub fn add(&mut self, o: &Counters) {
+        // Destructured so that a new counter cannot be forgotten here.
+        let Counters {
+            frames,
+            skipped,
+            tcp_segments,
+            control_segments,
+            data_segments,
+            other_tcp_segments,
+            after_close_segments,
+            banner_candidates_rejected,
+            flows_evicted,
+            sessions,
+        } = o;
+        self.frames += frames;
+        for (k, v) in skipped {
+            *self.skipped.entry(*k).or_default() += v;
+        }
+        self.tcp_segments += tcp_segments;
+        self.control_segments += control_segments;
+        self.data_segments += data_segments;
+        self.other_tcp_segments += other_tcp_segments;
+        self.after_close_segments += after_close_segments;
+        self.banner_candidates_rejected += banner_candidates_rejected;
+        self.flows_evicted += flows_evicted;
+        self.sessions += sessions;
+    }
 }
 
 type FlowKey = (IpAddr, u16, IpAddr, u16);

@@ -150,6 +150,128 @@ pub struct DataSetup {
     pub mismatch: Option<Mismatch>,
     /// Seconds from the announcement to the SYN.
     pub delay_secs: Option<f64>,
+    /// The transfer command that used this setup, if one followed it.
+    pub transfer: Option<Transfer>,
+    /// The command got no reply, nor did any command after it, though the
+    /// server's replies before it were captured: the session hung on it.
+    pub hung: bool,
+    /// Seconds the control connection was still captured after the
+    /// announcement: silence means something only if it lasted (a capture
+    /// rotated or stopped right after a PORT proves nothing).
+    pub observed_secs: f64,
+}
+
+/// How long a silence must last before it counts: a lost SYN or command
+/// is retransmitted after 1 s (RFC 6298), so an answer would have come.
+const SILENCE_SECS: f64 = 1.0;
+
+/// A transfer command (RETR, STOR, LIST…) and its final reply.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transfer {
+    pub verb: String,
+    pub frame: u64,
+    /// The final reply (226 done; 425 could not open the data connection).
+    pub reply_code: Option<u16>,
+}
+
+/// The verbs that open a data connection.
+pub const TRANSFER_VERBS: &[&str] = &["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"];
+
+/// Whether a data setup did its job, judged from the packets alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// A data connection to the announced endpoint was established.
+    Worked,
+    Failed(Failure),
+    /// Nothing shows either way (no data connection in the capture and no
+    /// reply saying it failed — often a capture filtered to port 21).
+    Unknown,
+}
+
+/// How a data setup failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Failure {
+    /// The server rejected the PORT/EPRT/LPRT with 4xx/5xx.
+    Rejected,
+    /// The PORT/EPRT/LPRT got no reply, nor did anything after it.
+    NoReply,
+    /// The announcement could not be read.
+    Unreadable,
+    /// The connection went to another endpoint than announced.
+    WrongEndpoint,
+    Refused,
+    NoAnswer,
+    /// The server answered the transfer command with 425.
+    CannotOpen,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Worked => "worked",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    pub fn failure(self) -> Option<Failure> {
+        match self {
+            Outcome::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl Failure {
+    /// The name in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Rejected => "rejected",
+            Failure::NoReply => "no-reply",
+            Failure::Unreadable => "unreadable",
+            Failure::WrongEndpoint => "wrong-endpoint",
+            Failure::Refused => "refused",
+            Failure::NoAnswer => "no-answer",
+            Failure::CannotOpen => "cannot-open",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Failure::Rejected => "command rejected",
+            Failure::NoReply => "command never answered",
+            Failure::Unreadable => "announcement unreadable",
+            Failure::WrongEndpoint => "connection to a different endpoint",
+            Failure::Refused => "connection refused",
+            Failure::NoAnswer => "connection unanswered",
+            Failure::CannotOpen => "425 can't open data connection",
+        }
+    }
+}
+
+impl DataSetup {
+    pub fn outcome(&self) -> Outcome {
+        let cannot_open = self
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.reply_code == Some(425));
+        match self.verdict {
+            Verdict::Connected => Outcome::Worked,
+            Verdict::Refused => Outcome::Failed(Failure::Refused),
+            Verdict::NoAnswer if self.observed_secs >= SILENCE_SECS => {
+                Outcome::Failed(Failure::NoAnswer)
+            }
+            Verdict::NoAnswer => Outcome::Unknown,
+            Verdict::WrongEndpoint => Outcome::Failed(Failure::WrongEndpoint),
+            Verdict::Rejected => Outcome::Failed(Failure::Rejected),
+            Verdict::Unparsable => Outcome::Failed(Failure::Unreadable),
+            Verdict::NoConnection if cannot_open => Outcome::Failed(Failure::CannotOpen),
+            Verdict::NoConnection if self.hung && self.observed_secs >= SILENCE_SECS => {
+                Outcome::Failed(Failure::NoReply)
+            }
+            Verdict::NoConnection => Outcome::Unknown,
+        }
+    }
 }
 
 /// How long before an announcement a data connection may start (IIS 7.5+
@@ -346,6 +468,9 @@ mod tests {
             connection: None,
             mismatch: None,
             delay_secs: None,
+            transfer: None,
+            hung: false,
+            observed_secs: 0.0,
         }
     }
 

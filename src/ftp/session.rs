@@ -10,7 +10,7 @@
 //! and every data setup with its outcome.
 
 use super::address::{self, AddrArg, AddrKind, Endpoint};
-use super::data::{DataConn, DataSetup, Verdict, match_setups};
+use super::data::{DataConn, DataSetup, TRANSFER_VERBS, Transfer, Verdict, match_setups};
 use super::fingerprint::{self, Server};
 use super::line::{Decoder, Item, Resume, Terminator, pause_after_234, pause_after_auth};
 use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
@@ -349,6 +349,9 @@ impl LiveSession {
         let srv = self.conn.server;
         let mut setups = data_setups(&self.commands, &self.replies, &reply_of, &command_of, srv);
         match_setups(&mut setups, &self.data_conns, client.ip(), srv.ip());
+        for d in &mut setups {
+            d.observed_secs = self.conn.last.ts.secs_since(d.announced_ts);
+        }
         let tls = (self.tls.auth_command.is_some() || self.tls.started_frame.is_some())
             .then_some(self.tls);
         Session {
@@ -582,7 +585,7 @@ fn data_setups(
         let reply = reply_of[i];
         let code = reply.and_then(|r| replies[r].code);
         let rejected = code.is_some_and(|c| c >= 400);
-        out.push(setup(
+        let mut d = setup(
             arg,
             Some(i),
             reply,
@@ -591,7 +594,10 @@ fn data_setups(
             c.line.last_ts(),
             rejected,
             server,
-        ));
+        );
+        d.hung =
+            reply.is_none() && !replies.is_empty() && reply_of[i + 1..].iter().all(Option::is_none);
+        out.push(d);
     }
     for (ri, r) in replies.iter().enumerate() {
         let Some(code) = r.code else { continue };
@@ -611,7 +617,40 @@ fn data_setups(
         ));
     }
     out.sort_by_key(|s| (s.announced_ts, s.announced_frame));
+    attach_transfers(&mut out, commands, replies, reply_of);
     out
+}
+
+/// Gives each setup the first transfer command after its own command and
+/// before the next setup's (the command that used the announced endpoint).
+fn attach_transfers(
+    setups: &mut [DataSetup],
+    commands: &[Command],
+    replies: &[Reply],
+    reply_of: &[Option<usize>],
+) {
+    let starts: Vec<usize> = setups.iter().filter_map(|s| s.command).collect();
+    for s in setups.iter_mut() {
+        let Some(c) = s.command else { continue };
+        let end = starts
+            .iter()
+            .copied()
+            .filter(|&n| n > c)
+            .min()
+            .unwrap_or(commands.len());
+        s.transfer = (c + 1..end)
+            .find(|&i| {
+                commands[i]
+                    .verb
+                    .as_deref()
+                    .is_some_and(|v| TRANSFER_VERBS.contains(&v))
+            })
+            .map(|i| Transfer {
+                verb: commands[i].verb.clone().unwrap_or_default(),
+                frame: commands[i].line.last_frame(),
+                reply_code: reply_of[i].and_then(|r| replies[r].code),
+            });
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -649,6 +688,9 @@ fn setup(
         connection: None,
         mismatch: None,
         delay_secs: None,
+        transfer: None,
+        hung: false,
+        observed_secs: 0.0,
     }
 }
 

@@ -16,10 +16,10 @@ pub mod signatures;
 use crate::bytes::Bytes;
 use crate::diff::ByteDiff;
 use crate::ftp::session::Session;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use signatures::Signature;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
