@@ -5,6 +5,7 @@
 //! analysis rules → two-capture correlation → reports.
 
 pub mod analysis;
+pub mod batch;
 pub mod bytes;
 pub mod capture;
 pub mod cli;

@@ -59,24 +59,6 @@ fn check(r: &CaptureResult) {
     .unwrap();
 }
 
-fn pcap_header() -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    v.extend_from_slice(&[2, 0, 4, 0]);
-    v.extend_from_slice(&[0; 8]);
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes());
-    v
-}
-
-fn record(v: &mut Vec<u8>, t: u32, data: &[u8]) {
-    v.extend_from_slice(&t.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(data);
-}
-
 fn small_testdata() -> Vec<Vec<u8>> {
     [
         "lab-mangle-inetutils-client.pcap",

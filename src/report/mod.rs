@@ -4,6 +4,7 @@
 //! single source of what a report says); `text` renders the same model for
 //! a terminal. Everything from the captures is escaped on the way in.
 
+pub mod batch;
 pub mod model;
 pub mod text;
 

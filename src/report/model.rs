@@ -4,7 +4,7 @@ use crate::analysis::CaptureResult;
 use crate::bytes::Bytes;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
-use crate::ftp::data::{DataConn, DataSetup};
+use crate::ftp::data::{DataConn, DataSetup, Failure};
 use crate::ftp::fingerprint::Server;
 use crate::ftp::line::{Line, Terminator};
 use crate::ftp::session::{Detection, EndReason, Session, SessionCaps, Tls};
@@ -114,6 +114,11 @@ pub struct SetupView<'a> {
     pub reply_entry: Option<usize>,
     #[serde(flatten)]
     pub setup: &'a DataSetup,
+    /// `worked`, `failed` or `unknown`.
+    pub outcome: &'static str,
+    /// How it failed (`rejected`, `no-reply`, `refused`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -247,6 +252,8 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
                 command_entry: d.command.map(|i| pos_cmd[i]),
                 reply_entry: d.reply.map(|i| pos_rep[i]),
                 setup: d,
+                outcome: d.outcome().name(),
+                failure: d.outcome().failure().map(Failure::name),
             })
             .collect(),
         data_connections: &s.data_conns,
@@ -377,4 +384,54 @@ pub fn compare_report<'a>(
             .collect(),
         summary,
     }
+}
+
+/// The summary of `batch` and `merge`, with the exit code.
+#[derive(Serialize)]
+pub struct BatchSummary<'a> {
+    #[serde(flatten)]
+    pub summary: &'a crate::batch::summary::Summary,
+    pub exit_code: i32,
+}
+
+impl<'a> BatchSummary<'a> {
+    /// As for `analyze`: 2 when a capture could not be read (completely),
+    /// else 1 when an error-severity finding exists, else 0.
+    pub fn new(summary: &'a crate::batch::summary::Summary) -> Self {
+        let exit_code = if summary.captures_with_errors > 0 {
+            super::EXIT_USAGE
+        } else if summary
+            .findings
+            .get(&Severity::Error)
+            .is_some_and(|&n| n > 0)
+        {
+            super::EXIT_FINDINGS
+        } else {
+            super::EXIT_OK
+        };
+        BatchSummary { summary, exit_code }
+    }
+}
+
+/// The last line of `--format ndjson`.
+#[derive(Serialize)]
+pub struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub summary: BatchSummary<'a>,
+}
+
+/// `batch --format json` and `merge --format json`: every capture's line
+/// (by index), the files skipped, and the summary.
+#[derive(Serialize)]
+pub struct BatchReport<'a, F: Serialize> {
+    pub schema_version: u32,
+    pub tool: &'static Tool,
+    pub command: &'static str,
+    pub time_zone: &'static str,
+    pub options: BTreeMap<&'static str, String>,
+    pub captures: Vec<&'a crate::batch::record::CaptureLine<F>>,
+    pub skipped: Vec<&'a crate::batch::summary::Skipped>,
+    pub summary: BatchSummary<'a>,
 }

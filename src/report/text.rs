@@ -19,7 +19,7 @@ pub struct Style {
     pub dialogue: bool,
 }
 
-fn table(style: &Style) -> Table {
+pub(super) fn table(style: &Style) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
@@ -66,11 +66,12 @@ fn frames_text(v: &[u64]) -> String {
     s
 }
 
-fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     match n {
         0..1024 => format!("{n} B"),
         1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
-        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+        _ => format!("{:.1} GiB", n as f64 / 1_073_741_824.0),
     }
 }
 
@@ -97,7 +98,7 @@ pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<
     summary_line(&r.summary, out)
 }
 
-fn header(
+pub(super) fn header(
     tool: &super::model::Tool,
     command: &str,
     time_zone: &str,
@@ -234,9 +235,11 @@ fn capture_section(
             } else {
                 Color::Reset
             }),
-            Cell::new(format!(
-                "{e} — the results below cover what was read before it"
-            )),
+            Cell::new(if e.frames_read == 0 {
+                e.to_string()
+            } else {
+                format!("{e} — the results below cover what was read before it")
+            }),
         ]);
     }
     writeln!(out, "{t}")?;

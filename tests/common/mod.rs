@@ -125,3 +125,31 @@ pub fn verdicts(doc: &Value, sid: &str) -> Vec<String> {
         .map(|d| d["verdict"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A little-endian µs pcap file header (Ethernet, snaplen 65535).
+pub fn pcap_header() -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    v.extend_from_slice(&[2, 0, 4, 0]);
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&1u32.to_le_bytes());
+    v
+}
+
+/// Appends one pcap record at second `t`.
+pub fn record(v: &mut Vec<u8>, t: u32, data: &[u8]) {
+    v.extend_from_slice(&t.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+}
+
+/// A fresh empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("portmortem-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -1,6 +1,9 @@
 //! Command-line interface.
 
+mod batch;
+
 use crate::analysis::{self, CaptureResult};
+use crate::batch::discover::Shard;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
@@ -29,8 +32,63 @@ enum Cmd {
     /// Compare two captures taken on both sides of a firewall: the same
     /// FTP sessions, line by line, and what the device in between did.
     Compare(CompareArgs),
+    /// Analyse an archive: every capture under the given directories,
+    /// globs or files (`-` reads more paths from standard input), in
+    /// parallel, with a summary of what the failures have in common.
+    Batch(BatchArgs),
+    /// Combine `batch --format ndjson` outputs (e.g. of `--shard` runs)
+    /// into the summary one run over all of them would give.
+    Merge(MergeArgs),
     /// List the rule ids this tool reports.
     Rules,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// Directories (walked recursively), capture files, quoted globs, or
+    /// `-` for a list of paths on standard input. Captures are recognised
+    /// by content: pcap, pcapng, and gzip or zstd of either.
+    #[arg(required = true, value_name = "PATH")]
+    inputs: Vec<String>,
+    #[command(flatten)]
+    analysis: Analysis,
+    /// Worker threads (default: every core).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Only the files of shard K of N (by a hash of their path), to spread
+    /// an archive over machines; combine the outputs with `merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Output format: a summary (text), one document (json), or one JSON
+    /// line per capture as it finishes followed by a summary line (ndjson).
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: BatchFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// No progress bar (there is none anyway when standard error is not a
+    /// terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Files written by `batch --format ndjson` (`-` for standard input).
+    #[arg(required = true, value_name = "RESULTS")]
+    results: Vec<PathBuf>,
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: BatchFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum BatchFormat {
+    Text,
+    Json,
+    Ndjson,
 }
 
 #[derive(Args)]
@@ -162,6 +220,8 @@ pub fn run() -> i32 {
     match cli.cmd {
         Cmd::Analyze(a) => analyze(a),
         Cmd::Compare(c) => compare(c),
+        Cmd::Batch(b) => batch::batch_cmd(b),
+        Cmd::Merge(m) => batch::merge_cmd(m),
         Cmd::Rules => {
             for r in crate::rules::RULES {
                 println!("{:32} {}", r.id, r.summary);

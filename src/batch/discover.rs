@@ -1,0 +1,257 @@
+//! Finding the captures of an archive: directories walked recursively,
+//! globs expanded, a list of paths read from standard input.
+//!
+//! Everything found is kept in one deterministic order (by path) whatever
+//! the order of the arguments or of the directory entries, so that every
+//! file has a stable index and `--shard K/N` cuts the same list the same way
+//! on every machine. Whether a file is a capture is decided later, by its
+//! magic bytes (see `capture::input::sniff_file`), never by its name.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// One file to look at, or a problem found while looking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Position among all entries found (stable across shards).
+    pub index: usize,
+    pub path: PathBuf,
+    /// Size on disk (0 when unknown), for progress.
+    pub size: u64,
+    /// Named on the command line or in the list (not found by a walk or a
+    /// glob): a file that is not a capture is then an error, not skipped.
+    pub explicit: bool,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A file to open.
+    File,
+    /// A path that could not be walked or read (an error entry).
+    Problem(String),
+    /// The same file as an earlier entry (through a link).
+    Duplicate(PathBuf),
+}
+
+/// Selects one of N shards: the files whose path hashes to K-1 mod N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not K/N with 1 ≤ K ≤ N (e.g. 3/8)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u64, u64) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if k == 0 || n == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl Shard {
+    /// Whether `path` belongs to this shard. The hash is of the path as
+    /// written (SHA-256, so it never changes between versions or
+    /// machines); shards must therefore be given the same inputs.
+    pub fn contains(&self, path: &Path) -> bool {
+        let d = Sha256::digest(path.as_os_str().as_encoded_bytes());
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(h) % self.n == self.k - 1
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Finds every file under `inputs` (directories, files, globs; `-` means
+/// "read more inputs, one per line, from `stdin_list`"), sorted by path,
+/// with duplicates (the same file reached twice) marked.
+pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) -> Vec<Entry> {
+    let mut found: Vec<(PathBuf, bool, Option<String>)> = Vec::new();
+    let mut named: Vec<String> = Vec::new();
+    for i in inputs {
+        if i == "-" {
+            named.extend(stdin_list().into_iter().filter(|l| !l.trim().is_empty()));
+        } else {
+            named.push(i.clone());
+        }
+    }
+    for i in named {
+        let p = PathBuf::from(&i);
+        if p.symlink_metadata().is_ok() {
+            add_path(&p, true, &mut found);
+        } else if is_glob(&i) {
+            match glob::glob(&i) {
+                Err(e) => found.push((p, true, Some(format!("bad pattern: {e}")))),
+                Ok(paths) => {
+                    let mut any = false;
+                    for r in paths {
+                        any = true;
+                        match r {
+                            Ok(m) => add_path(&m, false, &mut found),
+                            Err(e) => {
+                                found.push((e.path().to_path_buf(), false, Some(e.to_string())))
+                            }
+                        }
+                    }
+                    if !any {
+                        found.push((p, true, Some("the pattern matches nothing".into())));
+                    }
+                }
+            }
+        } else {
+            found.push((p, true, Some("no such file or directory".into())));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|b, a| a.0 == b.0);
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut first_of: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    found
+        .into_iter()
+        .enumerate()
+        .map(|(index, (path, explicit, problem))| {
+            let meta = std::fs::metadata(&path).ok();
+            let kind = match problem {
+                Some(p) => EntryKind::Problem(p),
+                None => match std::fs::canonicalize(&path) {
+                    Ok(c) if !seen.insert(c.clone()) => {
+                        EntryKind::Duplicate(first_of.get(&c).cloned().unwrap_or_default())
+                    }
+                    Ok(c) => {
+                        first_of.insert(c, path.clone());
+                        EntryKind::File
+                    }
+                    Err(e) => EntryKind::Problem(format!("cannot resolve: {e}")),
+                },
+            };
+            Entry {
+                index,
+                size: meta.map_or(0, |m| m.len()),
+                path,
+                explicit,
+                kind,
+            }
+        })
+        .collect()
+}
+
+/// Adds a file, or every file under a directory (links followed, loops
+/// reported).
+fn add_path(p: &Path, explicit: bool, found: &mut Vec<(PathBuf, bool, Option<String>)>) {
+    if !p.is_dir() {
+        found.push((p.to_path_buf(), explicit, None));
+        return;
+    }
+    for r in walkdir::WalkDir::new(p).follow_links(true) {
+        match r {
+            Ok(e) if e.file_type().is_file() => found.push((e.into_path(), false, None)),
+            Ok(_) => {}
+            Err(e) => {
+                let at = e.path().unwrap_or(p).to_path_buf();
+                let why = match e.loop_ancestor() {
+                    Some(a) => format!("symbolic link loop back to {}", a.display()),
+                    None => match e.io_error() {
+                        Some(io) => format!("cannot read: {io}"),
+                        None => e.to_string(),
+                    },
+                };
+                found.push((at, false, Some(why)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parsing_and_partition() {
+        assert_eq!("3/8".parse::<Shard>(), Ok(Shard { k: 3, n: 8 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        // Every path is in exactly one shard.
+        for i in 0..200 {
+            let p = PathBuf::from(format!("archive/day{}/cap{i}.pcap", i % 7));
+            let n = (1..=5).filter(|&k| Shard { k, n: 5 }.contains(&p)).count();
+            assert_eq!(n, 1);
+        }
+    }
+
+    #[test]
+    fn walks_sorted_reports_loops_missing_and_duplicates() {
+        let root = std::env::temp_dir().join(format!("portmortem-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("b/sub")).unwrap();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("b/sub/z.pcap"), b"x").unwrap();
+        std::fs::write(root.join("a/y"), b"x").unwrap();
+        std::os::unix::fs::symlink(&root, root.join("b/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/y"), root.join("b/link-to-y")).unwrap();
+        let r = root.to_string_lossy().into_owned();
+        let missing = format!("{r}/nothing-here");
+        let glob_none = format!("{r}/*.none");
+        let es = discover(&[r.clone(), "-".into(), glob_none.clone()], &mut || {
+            vec![missing.clone(), String::new()]
+        });
+        let rel: Vec<(String, &EntryKind)> = es
+            .iter()
+            .map(|e| {
+                (
+                    e.path.strip_prefix(&root).unwrap().display().to_string(),
+                    &e.kind,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rel[0],
+            (
+                "*.none".into(),
+                &EntryKind::Problem("the pattern matches nothing".into())
+            )
+        );
+        assert_eq!(rel[1], ("a/y".into(), &EntryKind::File));
+        assert_eq!(
+            rel[2],
+            (
+                "b/link-to-y".into(),
+                &EntryKind::Duplicate(root.join("a/y"))
+            )
+        );
+        assert!(
+            matches!(rel[3], (ref p, EntryKind::Problem(m)) if p == "b/loop" && m.contains("loop"))
+        );
+        assert_eq!(rel[4], ("b/sub/z.pcap".into(), &EntryKind::File));
+        assert_eq!(
+            rel[5],
+            (
+                "nothing-here".into(),
+                &EntryKind::Problem("no such file or directory".into())
+            )
+        );
+        assert_eq!(es.len(), 6);
+        assert!(es.iter().enumerate().all(|(i, e)| e.index == i));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,351 @@
+//! What failed data setups have in common, across a whole archive.
+//!
+//! Every PORT/EPRT/LPRT and 227/228/229 with a known outcome is described
+//! by a few features (each octet and port byte as the bytes on the wire,
+//! server, client, server software, hour of day). For each value the
+//! failed and the working setups that had it are counted; a value is a
+//! pattern when it covers at least half of the failures and far fewer of
+//! the successes than chance allows (one-sided Fisher exact test,
+//! Bonferroni-corrected over every value tried). That is how "every failed
+//! transfer had data-port low byte 227" surfaces by itself — and just as
+//! well for any other value or field.
+
+use super::record::ModeStats;
+use crate::bytes::escape;
+use crate::ftp::address::AddrKind;
+use crate::ftp::data::DataSetup;
+use crate::ftp::session::Session;
+use serde::Serialize;
+
+const OCTETS: [&str; 4] = [
+    "address_octet_1",
+    "address_octet_2",
+    "address_octet_3",
+    "address_octet_4",
+];
+
+/// The features of one data setup: (feature id, value). Octets and port
+/// bytes of PORT and 227 are the announced text itself, so `22_` is a
+/// value of its own; other forms give the numbers they were read as.
+pub fn features(s: &Session, d: &DataSetup) -> Vec<(&'static str, String)> {
+    let mut v = vec![("command", d.kind.name().to_string())];
+    let f = &d.arg.fields;
+    let text = |i: usize| escape(&f[i].text.0);
+    match (d.kind, d.arg.strict, d.endpoint) {
+        (AddrKind::Port | AddrKind::Pasv, _, _) if f.len() == 6 => {
+            v.push(("port_high_byte", text(4)));
+            v.push(("port_low_byte", text(5)));
+            for (i, name) in OCTETS.iter().enumerate() {
+                v.push((name, text(i)));
+            }
+            v.push(("address", (0..4).map(text).collect::<Vec<_>>().join(".")));
+        }
+        // 229 carries no address: the endpoint has the control server's.
+        (_, Some(strict), Some(ep)) => {
+            v.push(("port_high_byte", (strict.port >> 8).to_string()));
+            v.push(("port_low_byte", (strict.port & 0xff).to_string()));
+            v.push(("address", ep.ip.to_string()));
+        }
+        _ => {
+            for name in ["port_high_byte", "port_low_byte", "address"] {
+                v.push((name, "(unreadable)".into()));
+            }
+        }
+    }
+    v.push(("server", s.server.to_string()));
+    v.push(("client", s.client.ip().to_string()));
+    if let Some(sw) = &s.server_software {
+        v.push(("server_software", sw.name.to_string()));
+    }
+    v.push(("hour_utc", format!("{:02}", d.announced_ts.hour_utc())));
+    v
+}
+
+/// The words for a feature, in tables.
+pub fn label(feature: &str) -> String {
+    match feature {
+        "port_low_byte" => "data-port low byte".into(),
+        "port_high_byte" => "data-port high byte".into(),
+        "address" => "announced address".into(),
+        "server_software" => "server software".into(),
+        "hour_utc" => "hour (UTC)".into(),
+        f => match f.strip_prefix("address_octet_") {
+            Some(n) => format!("address octet {n}"),
+            None => f.to_string(),
+        },
+    }
+}
+
+/// "had data-port low byte 227", "were with server 192.0.2.1:21"…
+fn phrase(feature: &str, value: &str) -> String {
+    match feature {
+        "server" => format!("were with server {value}"),
+        "client" => format!("were from client {value}"),
+        "server_software" => format!("were with {value} servers"),
+        "hour_utc" => format!("were announced between {value}:00 and {value}:59 UTC"),
+        "command" => format!("were announced with {value}"),
+        f => format!("had {} {value}", label(f)),
+    }
+}
+
+/// 3040 → "3,040".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One value that explains failures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pattern {
+    /// `active` or `passive`.
+    pub mode: String,
+    pub feature: String,
+    pub value: String,
+    /// Failed setups with this value, and all failed setups.
+    pub failed_with: u64,
+    pub failed: u64,
+    /// Working setups with this value, and all working setups.
+    pub worked_with: u64,
+    pub worked: u64,
+    /// One-sided Fisher exact test, before the correction for the number
+    /// of values tried.
+    pub p_value: f64,
+    pub statement: String,
+    /// Other values with exactly the same counts (most likely the same
+    /// setups), as "feature value".
+    pub same_counts: Vec<String>,
+}
+
+/// Which feature leads when several have the same counts: the bytes on
+/// the wire first, then addresses, then hosts and time.
+fn priority(feature: &str) -> usize {
+    const ORDER: [&str; 12] = [
+        "port_low_byte",
+        "port_high_byte",
+        "address_octet_1",
+        "address_octet_2",
+        "address_octet_3",
+        "address_octet_4",
+        "address",
+        "command",
+        "server_software",
+        "server",
+        "client",
+        "hour_utc",
+    ];
+    ORDER
+        .iter()
+        .position(|&f| f == feature)
+        .unwrap_or(ORDER.len())
+}
+
+/// At most this many patterns are reported per mode.
+const MAX_PATTERNS: usize = 10;
+/// Family-wise significance after the Bonferroni correction.
+const ALPHA: f64 = 0.01;
+
+/// The values that explain the failures of one mode, strongest first.
+pub fn find(mode: &str, m: &ModeStats) -> Vec<Pattern> {
+    let (failed, worked) = (m.failed, m.worked);
+    if failed < 2 || worked == 0 {
+        return Vec::new();
+    }
+    let mut tried = 0u64;
+    let mut out = Vec::new();
+    for (feature, values) in &m.features {
+        for (value, t) in values {
+            if t.failed == 0 {
+                continue;
+            }
+            tried += 1;
+            // At least half of the failures, at least two of them, and
+            // more common among failures than among successes.
+            if t.failed < 2
+                || t.failed * 2 < failed
+                || u128::from(t.failed) * u128::from(worked)
+                    <= u128::from(t.worked) * u128::from(failed)
+            {
+                continue;
+            }
+            let p = upper_tail(failed + worked, t.failed + t.worked, failed, t.failed);
+            out.push(Pattern {
+                mode: mode.to_string(),
+                feature: feature.clone(),
+                value: value.clone(),
+                failed_with: t.failed,
+                failed,
+                worked_with: t.worked,
+                worked,
+                p_value: p,
+                statement: statement(mode, feature, value, t.failed, failed, t.worked, worked),
+                same_counts: Vec::new(),
+            });
+        }
+    }
+    out.retain(|p| p.p_value * tried as f64 <= ALPHA);
+    out.sort_by(|a, b| {
+        a.p_value
+            .total_cmp(&b.p_value)
+            .then(b.failed_with.cmp(&a.failed_with))
+            .then(priority(&a.feature).cmp(&priority(&b.feature)))
+            .then_with(|| (&a.feature, &a.value).cmp(&(&b.feature, &b.value)))
+    });
+    // Values with identical counts describe the same setups in all
+    // likelihood (an address, its last octet, the client that sent it):
+    // one pattern names them all.
+    let mut grouped: Vec<Pattern> = Vec::new();
+    for p in out {
+        match grouped
+            .iter_mut()
+            .find(|g| (g.failed_with, g.worked_with) == (p.failed_with, p.worked_with))
+        {
+            Some(g) => g
+                .same_counts
+                .push(format!("{} {}", label(&p.feature), p.value)),
+            None => grouped.push(p),
+        }
+    }
+    grouped.truncate(MAX_PATTERNS);
+    grouped
+}
+
+fn statement(
+    mode: &str,
+    feature: &str,
+    value: &str,
+    failed_with: u64,
+    failed: u64,
+    worked_with: u64,
+    worked: u64,
+) -> String {
+    let who = match (failed_with == failed, failed) {
+        (true, 2) => format!("both failed {mode} transfers"),
+        (true, _) => format!("all {} failed {mode} transfers", thousands(failed)),
+        (false, _) => format!(
+            "{} of {} failed {mode} transfers",
+            thousands(failed_with),
+            thousands(failed)
+        ),
+    };
+    let ok = if worked == 1 {
+        format!("{worked_with} of 1 successful one did")
+    } else {
+        format!(
+            "{} of {} successful ones did",
+            thousands(worked_with),
+            thousands(worked)
+        )
+    };
+    format!("{who} {}; {ok}", phrase(feature, value))
+}
+
+/// ln(n!), exact by summation for small n and by Stirling's series beyond
+/// (relative error below 1e-12 there).
+fn ln_factorial(n: u64) -> f64 {
+    if n < 64 {
+        return (2..=n).map(|k| (k as f64).ln()).sum();
+    }
+    let x = n as f64;
+    x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x * x * x)
+}
+
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k)
+}
+
+/// P(X ≥ k) for X hypergeometric: `n` draws from `total` items of which
+/// `marked` are marked. Past the mean the terms only shrink, so the sum
+/// stops once they no longer change it.
+fn upper_tail(total: u64, marked: u64, n: u64, k: u64) -> f64 {
+    let hi = marked.min(n);
+    let lo = k.max((n + marked).saturating_sub(total));
+    let denom = ln_choose(total, n);
+    let mut sum = 0.0;
+    for x in lo..=hi {
+        let term = (ln_choose(marked, x) + ln_choose(total - marked, n - x) - denom).exp();
+        sum += term;
+        if term < sum * 1e-17 {
+            break;
+        }
+    }
+    sum.min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::record::Tally;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn hypergeometric_tail() {
+        // 2 draws from 4 items, 2 marked: P(both marked) = 1/6.
+        assert!((upper_tail(4, 2, 2, 2) - 1.0 / 6.0).abs() < 1e-12);
+        assert!((upper_tail(4, 2, 2, 0) - 1.0).abs() < 1e-12);
+        // Stirling branch agrees with the exact sum where they meet.
+        let exact: f64 = (2..=100u64).map(|k| (k as f64).ln()).sum();
+        assert!((ln_factorial(100) - exact).abs() < 1e-9);
+        // 12 of 12 failures with a value no success had: astronomically
+        // unlikely by chance.
+        assert!(upper_tail(3052, 12, 12, 12) < 1e-30);
+    }
+
+    fn mode(failed: u64, worked: u64, values: &[(&str, &str, u64, u64)]) -> ModeStats {
+        let mut features: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
+        for &(f, v, fa, wo) in values {
+            features.entry(f.into()).or_default().insert(
+                v.into(),
+                Tally {
+                    failed: fa,
+                    worked: wo,
+                },
+            );
+        }
+        ModeStats {
+            failed,
+            worked,
+            features,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_value_explains_the_failures() {
+        let m = mode(
+            12,
+            3040,
+            &[
+                ("port_low_byte", "227", 12, 0),
+                ("port_low_byte", "12", 0, 20),
+                ("server", "192.0.2.1:21", 12, 3040),
+                ("hour_utc", "14", 7, 1500),
+            ],
+        );
+        let p = find("active", &m);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            p[0].statement,
+            "all 12 failed active transfers had data-port low byte 227; 0 of 3,040 successful ones did"
+        );
+    }
+
+    #[test]
+    fn chance_is_not_a_pattern() {
+        // 2 of 3 failures share a value that 30% of successes have too.
+        let m = mode(3, 100, &[("port_low_byte", "1", 2, 30)]);
+        assert!(find("active", &m).is_empty());
+        // No successes to contrast with: nothing can be said.
+        let m = mode(5, 0, &[("port_low_byte", "227", 5, 0)]);
+        assert!(find("active", &m).is_empty());
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+}

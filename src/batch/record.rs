@@ -1,0 +1,291 @@
+//! One capture's result in a batch: everything the archive summary is
+//! built from (counts, per-host tallies, data-setup histograms), small and
+//! mergeable, plus the capture's findings as `analyze` reports them.
+//!
+//! A record is built while the capture is read, from each session as it
+//! ends, so a worker holds the live sessions of one capture and never the
+//! finished ones. `merge` reads records back from NDJSON and adds them up
+//! exactly as `batch` does.
+
+use super::patterns;
+use crate::analysis::{CaptureTotals, number_sessions};
+use crate::ftp::data::Outcome;
+use crate::ftp::session::Session;
+use crate::rules::{Finding, Severity};
+use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most findings listed per capture; the rest are counted.
+pub const MAX_FINDINGS_LISTED: usize = 10_000;
+
+/// Data setups with a known outcome that had some value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub failed: u64,
+    pub worked: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.failed += o.failed;
+        self.worked += o.worked;
+    }
+}
+
+/// What one server (or client) did across its sessions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStats {
+    pub sessions: u64,
+    pub setups_worked: u64,
+    pub setups_failed: u64,
+    pub error_findings: u64,
+    pub warning_findings: u64,
+    /// The server software recognised (servers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
+}
+
+impl HostStats {
+    pub fn add(&mut self, o: &HostStats) {
+        self.sessions += o.sessions;
+        self.setups_worked += o.setups_worked;
+        self.setups_failed += o.setups_failed;
+        self.error_findings += o.error_findings;
+        self.warning_findings += o.warning_findings;
+        // The smallest name, so the result does not depend on the order.
+        self.software = match (self.software.take(), &o.software) {
+            (Some(a), Some(b)) => Some(a.min(b.clone())),
+            (a, b) => a.or_else(|| b.clone()),
+        };
+    }
+}
+
+/// The data setups of one mode (active or passive).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeStats {
+    pub worked: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Failed setups by how they failed.
+    pub failures: BTreeMap<String, u64>,
+    /// Feature → value → outcomes of the setups with a known outcome that
+    /// had that value (see `patterns::features`).
+    pub features: BTreeMap<String, BTreeMap<String, Tally>>,
+}
+
+impl ModeStats {
+    pub fn add(&mut self, o: &ModeStats) {
+        self.worked += o.worked;
+        self.failed += o.failed;
+        self.unknown += o.unknown;
+        for (k, v) in &o.failures {
+            *self.failures.entry(k.clone()).or_default() += v;
+        }
+        for (f, values) in &o.features {
+            let mine = self.features.entry(f.clone()).or_default();
+            for (v, t) in values {
+                mine.entry(v.clone()).or_default().add(t);
+            }
+        }
+    }
+}
+
+/// The summary of one input file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRecord {
+    /// Position of the file among all files found (stable across shards);
+    /// the findings' `capture` field is this index.
+    pub index: usize,
+    pub path: String,
+    pub sha256: Option<String>,
+    pub file_bytes: u64,
+    pub compression: Option<String>,
+    pub format: String,
+    pub link_types: Vec<String>,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Why the file could not be read, or stopped being read.
+    pub error: Option<String>,
+    /// Where every frame went (frames read before any error).
+    pub packets: crate::engine::Counters,
+    pub sessions: u64,
+    pub findings_by_severity: BTreeMap<Severity, u64>,
+    pub findings_by_rule: BTreeMap<String, u64>,
+    /// Findings counted but not listed (over [`MAX_FINDINGS_LISTED`]).
+    pub findings_not_listed: u64,
+    /// By server address (ip:port).
+    pub servers: BTreeMap<String, HostStats>,
+    /// By client IP address.
+    pub clients: BTreeMap<String, HostStats>,
+    /// Data setups by mode: `active` (PORT/EPRT/LPRT), `passive`
+    /// (227/228/229).
+    pub setups: BTreeMap<String, ModeStats>,
+}
+
+/// A record with its findings: one line of `batch --format ndjson`.
+/// `F` is [`Finding`] when writing; `merge` reads findings back as JSON
+/// values and passes them through unchanged.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CaptureLine<F> {
+    #[serde(flatten)]
+    pub record: CaptureRecord,
+    pub findings: Vec<F>,
+}
+
+impl CaptureRecord {
+    /// A file that could not be analysed at all.
+    pub fn failed(index: usize, path: String, error: String) -> Self {
+        CaptureRecord {
+            index,
+            path,
+            error: Some(error),
+            ..Default::default()
+        }
+    }
+}
+
+/// Builds a record from sessions as they end.
+pub struct Builder {
+    rec: CaptureRecord,
+    findings: Vec<Finding>,
+    /// (first frame, provisional id) of every session, for the final ids.
+    keys: Vec<(u64, u32)>,
+}
+
+impl Builder {
+    pub fn new(index: usize, path: String) -> Self {
+        Builder {
+            rec: CaptureRecord {
+                index,
+                path,
+                ..Default::default()
+            },
+            findings: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    pub fn session(&mut self, s: &Session, findings: Vec<Finding>) {
+        let r = &mut self.rec;
+        self.keys.push((s.first_frame, s.id));
+        r.sessions += 1;
+        let mut host = HostStats {
+            sessions: 1,
+            ..Default::default()
+        };
+        for f in &findings {
+            *r.findings_by_severity.entry(f.severity).or_default() += 1;
+            *r.findings_by_rule.entry(f.rule.to_string()).or_default() += 1;
+            match f.severity {
+                Severity::Error => host.error_findings += 1,
+                Severity::Warning => host.warning_findings += 1,
+                Severity::Info => {}
+            }
+        }
+        for d in &s.data_setups {
+            let outcome = d.outcome();
+            let mode = if d.kind.is_active() {
+                "active"
+            } else {
+                "passive"
+            };
+            let m = r.setups.entry(mode.to_string()).or_default();
+            let tally = match outcome {
+                Outcome::Worked => {
+                    m.worked += 1;
+                    host.setups_worked += 1;
+                    Tally {
+                        failed: 0,
+                        worked: 1,
+                    }
+                }
+                Outcome::Failed(why) => {
+                    m.failed += 1;
+                    host.setups_failed += 1;
+                    *m.failures.entry(why.name().to_string()).or_default() += 1;
+                    Tally {
+                        failed: 1,
+                        worked: 0,
+                    }
+                }
+                Outcome::Unknown => {
+                    m.unknown += 1;
+                    continue;
+                }
+            };
+            for (feature, value) in patterns::features(s, d) {
+                m.features
+                    .entry(feature.to_string())
+                    .or_default()
+                    .entry(value)
+                    .or_default()
+                    .add(&tally);
+            }
+        }
+        r.clients
+            .entry(s.client.ip().to_string())
+            .or_default()
+            .add(&host);
+        host.software = s.server_software.as_ref().map(|x| x.name.to_string());
+        r.servers
+            .entry(s.server.to_string())
+            .or_default()
+            .add(&host);
+        for f in findings {
+            if self.findings.len() < MAX_FINDINGS_LISTED {
+                self.findings.push(f);
+            } else {
+                r.findings_not_listed += 1;
+            }
+        }
+    }
+
+    /// Completes the record with the facts about the file; session ids in
+    /// the findings become the ones `analyze` shows.
+    pub fn finish(mut self, t: CaptureTotals) -> CaptureLine<Finding> {
+        let ids = number_sessions(&self.keys);
+        let mut final_id: Vec<(u32, u32)> = self
+            .keys
+            .iter()
+            .zip(ids)
+            .map(|(&(_, provisional), id)| (provisional, id))
+            .collect();
+        final_id.sort_unstable();
+        let lookup = |name: &str| -> Option<u32> {
+            let p: u32 = name.strip_prefix('s')?.parse().ok()?;
+            let i = final_id.binary_search_by_key(&p, |x| x.0).ok()?;
+            Some(final_id[i].1)
+        };
+        let mut numbered: Vec<(u32, Finding)> = self
+            .findings
+            .into_iter()
+            .map(|mut f| {
+                let id = lookup(&f.session).unwrap_or(0);
+                f.session = format!("s{id}");
+                f.capture = self.rec.index;
+                (id, f)
+            })
+            .collect();
+        numbered.sort_by_key(|(id, _)| *id);
+        let r = &mut self.rec;
+        let info = t.info;
+        r.sha256 = info.sha256;
+        r.file_bytes = info.file_bytes;
+        r.compression = info.compression.map(String::from);
+        r.format = info.format;
+        r.link_types = info
+            .link_types
+            .iter()
+            .map(|l| format!("{} ({})", l.name, l.id))
+            .collect();
+        r.first_ts = info.first_ts;
+        r.last_ts = info.last_ts;
+        r.error = t.error.map(|e| e.to_string());
+        r.packets = t.counters;
+        CaptureLine {
+            record: self.rec,
+            findings: numbered.into_iter().map(|(_, f)| f).collect(),
+        }
+    }
+}

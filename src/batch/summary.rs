@@ -1,0 +1,122 @@
+//! The archive summary: every record added up, in any order, to the same
+//! result — so `merge` over shard outputs equals one `batch` run.
+
+use super::patterns::{self, Pattern};
+use super::record::{CaptureRecord, HostStats, ModeStats};
+use crate::engine::Counters;
+use crate::rules::Severity;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A file found but not analysed, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub index: usize,
+    pub path: String,
+    pub reason: String,
+}
+
+/// A capture that could not be read (entirely).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaptureProblem {
+    pub index: usize,
+    pub path: String,
+    pub error: String,
+}
+
+/// A capture with error or warning findings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaptureFindings {
+    pub index: usize,
+    pub path: String,
+    pub sessions: u64,
+    pub error_findings: u64,
+    pub warning_findings: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Inputs analysed or attempted (error entries included).
+    pub captures: u64,
+    pub captures_with_errors: u64,
+    /// Files found that are not captures (or the same file twice).
+    pub skipped_files: u64,
+    /// Bytes of the files as stored.
+    pub bytes: u64,
+    pub packets: Counters,
+    pub sessions: u64,
+    pub findings: BTreeMap<Severity, u64>,
+    pub findings_by_rule: BTreeMap<String, u64>,
+    /// Findings counted but not listed in their capture's line.
+    pub findings_not_listed: u64,
+    pub servers: BTreeMap<String, HostStats>,
+    pub clients: BTreeMap<String, HostStats>,
+    /// Data setups by mode, with the histograms of every feature.
+    pub setups: BTreeMap<String, ModeStats>,
+    /// Values that explain failed data setups, strongest first.
+    pub patterns: Vec<Pattern>,
+    /// By index.
+    pub capture_errors: Vec<CaptureProblem>,
+    /// By index.
+    pub captures_with_findings: Vec<CaptureFindings>,
+}
+
+impl Summary {
+    pub fn add(&mut self, r: &CaptureRecord) {
+        self.captures += 1;
+        self.bytes += r.file_bytes;
+        self.packets.add(&r.packets);
+        self.sessions += r.sessions;
+        for (k, v) in &r.findings_by_severity {
+            *self.findings.entry(*k).or_default() += v;
+        }
+        for (k, v) in &r.findings_by_rule {
+            *self.findings_by_rule.entry(k.clone()).or_default() += v;
+        }
+        self.findings_not_listed += r.findings_not_listed;
+        for (dst, src) in [
+            (&mut self.servers, &r.servers),
+            (&mut self.clients, &r.clients),
+        ] {
+            for (k, v) in src {
+                dst.entry(k.clone()).or_default().add(v);
+            }
+        }
+        for (k, v) in &r.setups {
+            self.setups.entry(k.clone()).or_default().add(v);
+        }
+        if let Some(e) = &r.error {
+            self.captures_with_errors += 1;
+            self.capture_errors.push(CaptureProblem {
+                index: r.index,
+                path: r.path.clone(),
+                error: e.clone(),
+            });
+        }
+        let n = |s| r.findings_by_severity.get(&s).copied().unwrap_or(0);
+        if n(Severity::Error) + n(Severity::Warning) > 0 {
+            self.captures_with_findings.push(CaptureFindings {
+                index: r.index,
+                path: r.path.clone(),
+                sessions: r.sessions,
+                error_findings: n(Severity::Error),
+                warning_findings: n(Severity::Warning),
+            });
+        }
+    }
+
+    pub fn add_skipped(&mut self) {
+        self.skipped_files += 1;
+    }
+
+    /// Orders the lists and finds the patterns.
+    pub fn finish(&mut self) {
+        self.capture_errors.sort_by_key(|c| c.index);
+        self.captures_with_findings.sort_by_key(|c| c.index);
+        self.patterns = self
+            .setups
+            .iter()
+            .flat_map(|(mode, m)| patterns::find(mode, m))
+            .collect();
+    }
+}

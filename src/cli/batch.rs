@@ -1,0 +1,234 @@
+//! `batch` and `merge`: archives, with a progress bar on a terminal.
+
+use super::{BatchArgs, BatchFormat, MergeArgs};
+use crate::batch::record::CaptureLine;
+use crate::batch::summary::{Skipped, Summary};
+use crate::batch::{self, Output};
+use crate::capture::input::HashMode;
+use crate::report::model::{BatchReport, BatchSummary, SCHEMA_VERSION, SummaryLine, TOOL};
+use crate::report::{self, text};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Writes results as they come and the summary at the end, in one format.
+struct Collector<F> {
+    format: BatchFormat,
+    out: Box<dyn Write>,
+    tty: bool,
+    summary: Summary,
+    /// Kept only for `--format json` (one document, ordered by index).
+    captures: Vec<CaptureLine<F>>,
+    skipped: Vec<Skipped>,
+    /// The first write error; later results are still counted.
+    failed: Option<io::Error>,
+}
+
+impl<F: Serialize> Collector<F> {
+    fn new(format: BatchFormat, output: Option<&std::path::Path>) -> io::Result<Self> {
+        let (out, tty) = report::open_output(output)?;
+        Ok(Collector {
+            format,
+            out,
+            tty,
+            summary: Summary::default(),
+            captures: Vec::new(),
+            skipped: Vec::new(),
+            failed: None,
+        })
+    }
+
+    fn add(&mut self, o: Output<F>) {
+        match &o {
+            Output::Capture(c) => self.summary.add(&c.record),
+            Output::Skipped(_) => self.summary.add_skipped(),
+        }
+        match self.format {
+            BatchFormat::Ndjson if self.failed.is_none() => {
+                let r = serde_json::to_writer(&mut self.out, &o)
+                    .map_err(io::Error::other)
+                    .and_then(|_| self.out.write_all(b"\n"))
+                    .and_then(|_| self.out.flush());
+                self.failed = r.err();
+            }
+            BatchFormat::Json => match o {
+                Output::Capture(c) => self.captures.push(*c),
+                Output::Skipped(s) => self.skipped.push(s),
+            },
+            _ => {}
+        }
+    }
+
+    /// Writes the summary (or the document) and returns the exit code.
+    fn finish(mut self, command: &'static str, options: BTreeMap<&'static str, String>) -> i32 {
+        self.summary.finish();
+        let sum = BatchSummary::new(&self.summary);
+        let code = sum.exit_code;
+        let written = match (self.failed.take(), self.format) {
+            (Some(e), _) => Err(e),
+            (None, BatchFormat::Ndjson) => serde_json::to_writer(
+                &mut self.out,
+                &SummaryLine {
+                    kind: "summary",
+                    summary: sum,
+                },
+            )
+            .map_err(io::Error::other)
+            .and_then(|_| writeln!(self.out)),
+            (None, BatchFormat::Json) => {
+                let mut captures: Vec<&CaptureLine<F>> = self.captures.iter().collect();
+                captures.sort_by_key(|c| c.record.index);
+                let mut skipped: Vec<&Skipped> = self.skipped.iter().collect();
+                skipped.sort_by_key(|s| s.index);
+                let doc = BatchReport {
+                    schema_version: SCHEMA_VERSION,
+                    tool: &TOOL,
+                    command,
+                    time_zone: "UTC",
+                    options,
+                    captures,
+                    skipped,
+                    summary: sum,
+                };
+                serde_json::to_writer_pretty(&mut self.out, &doc)
+                    .map_err(io::Error::other)
+                    .and_then(|_| writeln!(self.out))
+            }
+            (None, BatchFormat::Text) => {
+                let style = text::Style {
+                    color: report::use_color(self.tty),
+                    width: report::text_width(),
+                    dialogue: false,
+                };
+                report::batch::render(&TOOL, command, &options, &sum, &style, &mut self.out)
+            }
+        };
+        if let Err(e) = written.and_then(|_| self.out.flush())
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            eprintln!("portmortem: cannot write the report: {e}");
+            return report::EXIT_USAGE;
+        }
+        code
+    }
+}
+
+fn progress_bar(total: u64, files: usize, hidden: bool) -> ProgressBar {
+    if hidden || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(st) = ProgressStyle::with_template(
+        "{spinner} {prefix} [{bar:12}] {binary_bytes}/{binary_total_bytes} \
+         {binary_bytes_per_sec} ETA {eta} {wide_msg}",
+    ) {
+        pb.set_style(st.progress_chars("=> "));
+    }
+    pb.set_prefix(format!("0/{files} files"));
+    pb
+}
+
+pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
+    let mut opts = batch::Options {
+        analysis: a.analysis.options(),
+        jobs: a
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+    };
+    // Each worker hashes its own file as it reads it: the parallelism is
+    // across files, and a helper thread per file would only compete.
+    if opts.analysis.hash != HashMode::Off {
+        opts.analysis.hash = HashMode::Inline;
+    }
+    let entries = batch::plan(
+        &a.inputs,
+        &mut || io::stdin().lock().lines().map_while(Result::ok).collect(),
+        a.shard,
+    );
+    let mut options = a.analysis.changed();
+    if let Some(s) = a.shard {
+        options.insert("shard", s.to_string());
+    }
+    let mut col = match Collector::new(a.format, a.output.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portmortem: cannot write the report: {e}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let pb = progress_bar(total, entries.len(), a.no_progress);
+    let (done, errors, findings) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let res = batch::run(&entries, &opts, &|n| pb.inc(n), &mut |o| {
+        done.fetch_add(1, Ordering::Relaxed);
+        if let Output::Capture(c) = &o {
+            let r = &c.record;
+            findings.fetch_add(
+                r.findings_by_severity.values().sum::<u64>(),
+                Ordering::Relaxed,
+            );
+            if r.error.is_some() {
+                errors.fetch_add(1, Ordering::Relaxed);
+                pb.suspend(|| {
+                    eprintln!(
+                        "portmortem: {}",
+                        crate::bytes::escape(r.error.as_deref().unwrap_or_default().as_bytes())
+                    )
+                });
+            }
+        }
+        let unreadable = match errors.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!(", {n} unreadable"),
+        };
+        pb.set_prefix(format!(
+            "{}/{} files",
+            done.load(Ordering::Relaxed),
+            entries.len()
+        ));
+        pb.set_message(format!(
+            "{} findings{unreadable}",
+            findings.load(Ordering::Relaxed)
+        ));
+        col.add(o);
+    });
+    pb.finish_and_clear();
+    if let Err(e) = res {
+        eprintln!("portmortem: {e}");
+        return report::EXIT_USAGE;
+    }
+    col.finish("batch", options)
+}
+
+pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
+    let mut sources: Vec<(String, Box<dyn BufRead>)> = Vec::new();
+    for p in &a.results {
+        let name = p.to_string_lossy().into_owned();
+        if name == "-" {
+            sources.push((name, Box::new(io::BufReader::new(io::stdin()))));
+            continue;
+        }
+        match std::fs::File::open(p) {
+            Ok(f) => sources.push((name, Box::new(io::BufReader::new(f)))),
+            Err(e) => {
+                eprintln!("portmortem: {name}: cannot open: {e}");
+                return report::EXIT_USAGE;
+            }
+        }
+    }
+    let mut col = match Collector::new(a.format, a.output.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portmortem: cannot write the report: {e}");
+            return report::EXIT_USAGE;
+        }
+    };
+    if let Err(e) = batch::merge(sources, &mut |o| col.add(o)) {
+        eprintln!("portmortem: {}", crate::bytes::escape(e.as_bytes()));
+        return report::EXIT_USAGE;
+    }
+    col.finish("merge", BTreeMap::new())
+}

@@ -1,0 +1,463 @@
+//! `batch` and `merge` on real captures: the public corpus and testdata,
+//! a synthetic archive of lab captures where one octet value explains the
+//! failures, broken files in the middle, shards merged back together, and
+//! a capture with far more FTP connections than the flow table holds.
+
+mod common;
+use common::*;
+use etherparse::PacketBuilder;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+/// `batch` with `args`; returns (exit code, stdout, stderr).
+fn batch(args: &[&str]) -> (i32, String, String) {
+    let out = bin().arg("batch").args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn batch_json(args: &[&str]) -> (i32, Value) {
+    let mut a = vec!["-f", "json"];
+    a.extend_from_slice(args);
+    let (code, out, err) = batch(&a);
+    let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (code, doc)
+}
+
+fn files_under(dir: &Path) -> usize {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter(|e| e.as_ref().unwrap().file_type().is_file())
+        .count()
+}
+
+fn sum(doc: &Value, list: &str, field: &str) -> u64 {
+    doc[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[field].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn every_file_of_the_corpus_is_accounted_for_and_totals_add_up() {
+    let td = testdata("");
+    let public = public_dir();
+    let (code, doc) = batch_json(&[td.to_str().unwrap(), public.to_str().unwrap()]);
+    // hand-truncated.pcap is truncated on purpose: exit 2, and an entry.
+    assert_eq!(code, 2);
+    let caps = doc["captures"].as_array().unwrap();
+    let skipped = doc["skipped"].as_array().unwrap();
+    assert_eq!(
+        caps.len() + skipped.len(),
+        files_under(&td) + files_under(&public)
+    );
+    // The manifest and summaries of the corpus are the only non-captures.
+    for s in skipped {
+        let p = s["path"].as_str().unwrap();
+        assert!(p.ends_with(".tsv") || p.ends_with(".md"), "{p}");
+    }
+    let s = &doc["summary"];
+    assert_eq!(s["captures"].as_u64().unwrap() as usize, caps.len());
+    assert_eq!(s["skipped_files"].as_u64().unwrap() as usize, skipped.len());
+    assert_eq!(
+        s["sessions"].as_u64().unwrap(),
+        sum(&doc, "captures", "sessions")
+    );
+    assert_eq!(
+        s["bytes"].as_u64().unwrap(),
+        sum(&doc, "captures", "file_bytes")
+    );
+    let frames: u64 = caps
+        .iter()
+        .map(|c| c["packets"]["frames"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["packets"]["frames"].as_u64().unwrap(), frames);
+    // Findings listed = findings counted, rule by rule.
+    let mut listed: BTreeMap<String, u64> = BTreeMap::new();
+    for c in caps {
+        for f in c["findings"].as_array().unwrap() {
+            assert_eq!(f["capture"], c["index"]);
+            *listed
+                .entry(f["rule"].as_str().unwrap().into())
+                .or_default() += 1;
+        }
+    }
+    let counted: BTreeMap<String, u64> =
+        serde_json::from_value(s["findings_by_rule"].clone()).unwrap();
+    assert_eq!(listed, counted);
+    // Indexes follow the sorted paths.
+    let idx: Vec<u64> = caps.iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    assert!(idx.windows(2).all(|w| w[0] < w[1]));
+    let errors: Vec<&str> = s["capture_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(errors.len() == 1 && errors[0].ends_with("hand-truncated.pcap"));
+    assert_eq!(doc["summary"]["exit_code"], 2);
+}
+
+/// What batch says about each capture is what analyze says: same sessions,
+/// same findings with the same session ids and frames.
+#[test]
+fn batch_findings_equal_analyze_findings() {
+    let names: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".bin"))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (_, a) = analyze(&refs, &[]);
+    let key = |path: &str, f: &Value| {
+        format!(
+            "{} {} {} {} {}",
+            Path::new(path).file_name().unwrap().to_string_lossy(),
+            f["rule"],
+            f["session"],
+            f["frames"],
+            f["message"]
+        )
+    };
+    let mut from_analyze: Vec<String> = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let c = f["capture"].as_u64().unwrap() as usize;
+            key(a["captures"][c]["path"].as_str().unwrap(), f)
+        })
+        .collect();
+    let (_, b) = batch_json(&[testdata("").to_str().unwrap()]);
+    let mut from_batch: Vec<String> = Vec::new();
+    for c in b["captures"].as_array().unwrap() {
+        for f in c["findings"].as_array().unwrap() {
+            from_batch.push(key(c["path"].as_str().unwrap(), f));
+        }
+        let name = Path::new(c["path"].as_str().unwrap()).file_name().unwrap();
+        if let Some(ac) = a["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| Path::new(x["path"].as_str().unwrap()).file_name().unwrap() == name)
+        {
+            assert_eq!(ac["session_count"], c["sessions"], "{name:?}");
+            assert_eq!(ac["sha256"], c["sha256"], "{name:?}");
+            assert_eq!(ac["packets"], c["packets"], "{name:?}");
+        }
+    }
+    from_analyze.sort();
+    from_batch.sort();
+    assert!(!from_batch.is_empty());
+    let only_a: Vec<&String> = from_analyze
+        .iter()
+        .filter(|k| !from_batch.contains(k))
+        .collect();
+    let only_b: Vec<&String> = from_batch
+        .iter()
+        .filter(|k| !from_analyze.contains(k))
+        .collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "only in analyze: {only_a:#?}\nonly in batch: {only_b:#?}"
+    );
+    assert_eq!(from_analyze.len(), from_batch.len());
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// An archive of real lab sessions, as rotated and compressed files under
+/// nested directories: 15 clean sessions (20 working PORTs with low bytes
+/// 64 and 65) and 6 sessions whose PORT low byte 227 became 22_ on the way
+/// (vsftpd connected to the wrong port, inetutils echoed the line, the
+/// Linux ALG dropped it).
+fn synthetic_archive(name: &str) -> std::path::PathBuf {
+    let root = temp_dir(name);
+    let read = |n: &str| std::fs::read(testdata(n)).unwrap();
+    for i in 0..10 {
+        let dir = root.join(format!("day{}", i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        let clean = read("lab-mangle-clean-client.pcap");
+        if i % 2 == 0 {
+            std::fs::write(dir.join(format!("clean-{i}.pcap.gz")), gzip(&clean)).unwrap();
+        } else {
+            std::fs::write(dir.join(format!("rotated.{i}")), &clean).unwrap();
+        }
+    }
+    for i in 0..5 {
+        let active = read("lab-alg-active-client.pcap");
+        std::fs::write(root.join(format!("day1/active-{i}")), active).unwrap();
+    }
+    for (i, n) in [
+        "lab-mangle-vsftpd-client.pcap",
+        "lab-mangle-inetutils-client.pcap",
+        "lab-mangle-alg-client.pcap",
+    ]
+    .iter()
+    .enumerate()
+    {
+        for k in 0..2 {
+            std::fs::write(root.join(format!("day{k}/bad-{i}.pcap")), read(n)).unwrap();
+        }
+    }
+    std::fs::write(root.join("day0/README.txt"), b"rotated captures\n").unwrap();
+    root
+}
+
+#[test]
+fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
+    let root = synthetic_archive("pattern");
+    let (code, text, _) = batch(&[root.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert_contains(
+        &text,
+        &[
+            "all 6 failed active transfers had data-port low byte 227; 0 of 25 successful ones did",
+            "21 (",
+            "1 other files skipped",
+            "2 no-reply, 2 rejected, 2 wrong-endpoint",
+        ],
+    );
+    let (_, doc) = batch_json(&[root.to_str().unwrap()]);
+    let p = &doc["summary"]["patterns"][0];
+    assert_eq!(p["feature"], "port_low_byte");
+    assert_eq!(p["value"], "227");
+    assert_eq!(
+        (p["failed_with"].as_u64(), p["failed"].as_u64()),
+        (Some(6), Some(6))
+    );
+    assert_eq!(
+        (p["worked_with"].as_u64(), p["worked"].as_u64()),
+        (Some(0), Some(25))
+    );
+    let h = &doc["summary"]["setups"]["active"]["features"]["port_low_byte"];
+    assert_eq!(h["227"]["failed"], 6);
+    assert_eq!(
+        h["64"]["worked"].as_u64().unwrap() + h["65"]["worked"].as_u64().unwrap(),
+        25
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_broken_file_in_the_middle_does_not_stop_the_batch() {
+    let root = temp_dir("broken");
+    let good = std::fs::read(testdata("lab-mangle-clean-client.pcap")).unwrap();
+    std::fs::write(root.join("a-good.pcap"), &good).unwrap();
+    std::fs::write(root.join("b-truncated.pcap"), &good[..good.len() - 30]).unwrap();
+    let mut gz = gzip(&good);
+    let n = gz.len();
+    gz.truncate(n * 2 / 3);
+    std::fs::write(root.join("c-broken.pcap.gz"), gz).unwrap();
+    std::fs::write(root.join("d-huge-record.pcap"), {
+        let mut v = good[..24].to_vec();
+        record(&mut v, 0, &[0; 60]);
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f]);
+        v
+    })
+    .unwrap();
+    std::fs::write(root.join("e-not-a-capture.txt"), b"notes").unwrap();
+    std::os::unix::fs::symlink(root.join("missing-target"), root.join("f-dangling")).unwrap();
+    std::fs::write(root.join("g-good.pcap"), &good).unwrap();
+    let (code, doc) = batch_json(&[root.to_str().unwrap(), "-j", "2"]);
+    assert_eq!(code, 2);
+    let caps = doc["captures"].as_array().unwrap();
+    let by_name = |n: &str| {
+        caps.iter()
+            .find(|c| c["path"].as_str().unwrap().ends_with(n))
+            .unwrap_or_else(|| panic!("no entry for {n}: {doc:#}"))
+    };
+    for n in ["a-good.pcap", "g-good.pcap"] {
+        assert!(by_name(n)["error"].is_null(), "{n}");
+        assert_eq!(by_name(n)["sessions"], 1, "{n}");
+    }
+    for (n, says) in [
+        ("b-truncated.pcap", "truncated"),
+        ("c-broken.pcap.gz", "decompressed"),
+        ("d-huge-record.pcap", "limit"),
+        ("f-dangling", "no such file"),
+    ] {
+        let e = by_name(n)["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{n}"));
+        assert!(e.to_lowercase().contains(says), "{n}: {e}");
+    }
+    // What was read before the error is kept.
+    assert_eq!(by_name("b-truncated.pcap")["sessions"], 1);
+    assert_eq!(
+        doc["skipped"][0]["reason"],
+        "not a capture (by its first bytes)"
+    );
+    assert_eq!(doc["summary"]["captures_with_errors"], 4);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn shards_merged_equal_one_run() {
+    let root = synthetic_archive("shards");
+    let td = testdata("");
+    let inputs = [root.to_str().unwrap(), td.to_str().unwrap()];
+    let (_, whole) = batch_json(&inputs);
+    let dir = temp_dir("shard-out");
+    let mut parts = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let (_, out, _) = batch(&[&["-f", "ndjson", "--shard", &shard][..], &inputs[..]].concat());
+        let p = dir.join(format!("part{k}.ndjson"));
+        std::fs::write(&p, out).unwrap();
+        parts.push(p);
+    }
+    let out = bin()
+        .args(["merge", "-f", "json"])
+        .args(&parts)
+        .output()
+        .unwrap();
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["command"], "merge");
+    for k in ["captures", "skipped", "summary"] {
+        assert_eq!(whole[k], merged[k], "{k} differs");
+    }
+    // Every shard got some of the files.
+    for p in &parts {
+        assert!(std::fs::read_to_string(p).unwrap().lines().count() > 3);
+    }
+    // A shard output cut short (a run that died) or given twice is refused.
+    let text = std::fs::read_to_string(&parts[0]).unwrap();
+    let cut = dir.join("cut.ndjson");
+    std::fs::write(&cut, text.lines().take(2).collect::<Vec<_>>().join("\n")).unwrap();
+    for bad in [vec![&parts[0], &cut], vec![&parts[0], &parts[0]]] {
+        let out = bin().arg("merge").args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    std::fs::remove_dir_all(root).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn ndjson_streams_a_line_per_capture_then_the_summary() {
+    let td = testdata("");
+    let (_, out, _) = batch(&["-f", "ndjson", td.to_str().unwrap()]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "summary");
+    let caps = lines.iter().filter(|l| l["type"] == "capture").count();
+    assert_eq!(last["captures"].as_u64().unwrap() as usize, caps);
+    assert_eq!(
+        caps,
+        files_under(&td) - lines.iter().filter(|l| l["type"] == "skipped").count()
+    );
+}
+
+#[test]
+fn file_lists_on_stdin_and_globs() {
+    let td = testdata("");
+    let glob = format!("{}/lab-mangle-*-client.pcap", td.display());
+    let (_, doc) = batch_json(&[&glob]);
+    assert_eq!(doc["captures"].as_array().unwrap().len(), 5);
+    let mut child = bin()
+        .args(["batch", "-f", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = format!(
+        "{}\n\n{}\n{}/no-such-file.pcap\n",
+        td.join("lab-tls-client.pcap").display(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("Cargo.toml")
+            .display(),
+        td.display()
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let caps = doc["captures"].as_array().unwrap();
+    assert_eq!(caps.len(), 3);
+    // Named explicitly, a file that is not a capture is an error entry.
+    let errs: Vec<&str> = caps.iter().filter_map(|c| c["error"].as_str()).collect();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("not a pcap")));
+    assert!(errs.iter().any(|e| e.contains("no such file")));
+}
+
+/// 20,000 FTP control connections that never close, in a capture read with
+/// a flow table of 500: the table evicts, counts and reports, every
+/// session is still accounted for, and the run finishes.
+#[test]
+fn far_more_connections_than_the_flow_table_holds() {
+    let root = temp_dir("flows");
+    let mut v = pcap_header();
+    let srv = [203, 0, 113, 10];
+    let eth = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut t = 0u32;
+    for i in 0..20_000u32 {
+        let cli = [198, 51, 100, 1 + (i % 200) as u8];
+        let port = 10_000 + (i / 200) as u16;
+        let mut push = |b: etherparse::PacketBuilderStep<etherparse::TcpHeader>, p: &[u8]| {
+            let mut out = Vec::new();
+            b.write(&mut out, p).unwrap();
+            record(&mut v, t / 100, &out);
+            t += 1;
+        };
+        push(
+            eth().ipv4(cli, srv, 64).tcp(port, 21, 1000, 1000).syn(),
+            &[],
+        );
+        push(
+            eth()
+                .ipv4(srv, cli, 64)
+                .tcp(21, port, 5000, 1000)
+                .syn()
+                .ack(1001),
+            &[],
+        );
+        push(
+            eth()
+                .ipv4(srv, cli, 64)
+                .tcp(21, port, 5001, 1000)
+                .ack(1001)
+                .psh(),
+            b"220 hi\r\n",
+        );
+        push(
+            eth()
+                .ipv4(cli, srv, 64)
+                .tcp(port, 21, 1001, 1000)
+                .ack(5009)
+                .psh(),
+            b"USER a\r\n",
+        );
+    }
+    let cap = root.join("many.pcap");
+    std::fs::write(&cap, v).unwrap();
+    let (code, doc) = batch_json(&[cap.to_str().unwrap(), "--max-flows", "500"]);
+    assert_eq!(code, 0);
+    let c = &doc["captures"][0];
+    assert_eq!(c["sessions"], 20_000);
+    assert!(c["packets"]["flows_evicted"].as_u64().unwrap() >= 19_000);
+    assert_eq!(c["packets"]["frames"], 80_000);
+    let (_, text, _) = batch(&[cap.to_str().unwrap(), "--max-flows", "500"]);
+    assert_contains(&text, &["flows evicted when the table was full"]);
+    std::fs::remove_dir_all(root).unwrap();
+}
