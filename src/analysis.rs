@@ -9,7 +9,7 @@ use crate::rules::{self, Finding};
 use std::path::Path;
 
 /// Everything that changes the result of an analysis.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub engine: engine::Options,
     pub rules: rules::Config,
@@ -17,7 +17,27 @@ pub struct Options {
     /// How the file's SHA-256 is computed (not part of the analysis
     /// proper, but it costs more than the analysis itself).
     pub hash: HashMode,
+    /// Sessions kept in full per capture; past it a session's findings
+    /// are kept and the session itself is counted, so that memory does
+    /// not grow with the number of sessions in a file.
+    pub max_sessions: usize,
 }
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            engine: engine::Options::default(),
+            rules: rules::Config::default(),
+            show_passwords: false,
+            hash: HashMode::default(),
+            max_sessions: 100_000,
+        }
+    }
+}
+
+/// Findings kept per capture; past it they are counted only (a capture
+/// of a million broken sessions would otherwise fill memory with them).
+pub const MAX_FINDINGS: usize = 100_000;
 
 /// The result of analysing one capture.
 #[derive(Debug)]
@@ -28,6 +48,10 @@ pub struct CaptureResult {
     pub error: Option<CaptureError>,
     pub sessions: Vec<Session>,
     pub findings: Vec<Finding>,
+    /// Sessions analysed but not kept (over `max_sessions`).
+    pub sessions_not_kept: u64,
+    /// Findings counted but not kept (over [`MAX_FINDINGS`]).
+    pub findings_not_kept: u64,
 }
 
 /// Analyses a capture. `Err` only when the file cannot be opened as a
@@ -113,29 +137,52 @@ pub fn number_sessions(keys: &[(u64, u32)]) -> Vec<u32> {
     ids
 }
 
-/// Analyses an opened capture and keeps every session (for the full
-/// report); `progress` as in [`analyze_streaming`].
+/// Analyses an opened capture and keeps its sessions (up to
+/// `max_sessions`) for the full report; `progress` as in
+/// [`analyze_streaming`].
 pub fn analyze_reader(
     reader: CaptureReader,
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> CaptureResult {
-    let mut done: Vec<(Session, Vec<Finding>)> = Vec::new();
-    let totals = analyze_streaming(reader, opts, progress, &mut |s, f| done.push((s, f)));
-    let keys: Vec<(u64, u32)> = done.iter().map(|(s, _)| (s.first_frame, s.id)).collect();
-    for ((s, fs), id) in done.iter_mut().zip(number_sessions(&keys)) {
-        s.id = id;
+    let mut keys: Vec<(u64, u32)> = Vec::new();
+    // (position in `keys`, …): the final ids are known only at the end.
+    let mut kept: Vec<(usize, Session)> = Vec::new();
+    let mut findings: Vec<(usize, Finding)> = Vec::new();
+    let (mut sessions_not_kept, mut findings_not_kept) = (0u64, 0u64);
+    let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
+        let k = keys.len();
+        keys.push((s.first_frame, s.id));
         for f in fs {
-            f.session = s.name();
+            if findings.len() < MAX_FINDINGS {
+                findings.push((k, f));
+            } else {
+                findings_not_kept += 1;
+            }
         }
+        if kept.len() < opts.max_sessions {
+            kept.push((k, s));
+        } else {
+            sessions_not_kept += 1;
+        }
+    });
+    let ids = number_sessions(&keys);
+    for (k, s) in &mut kept {
+        s.id = ids[*k];
     }
-    done.sort_by_key(|(s, _)| s.id);
-    let (sessions, findings): (Vec<Session>, Vec<Vec<Finding>>) = done.into_iter().unzip();
+    kept.sort_by_key(|(_, s)| s.id);
+    for (k, f) in &mut findings {
+        f.session = format!("s{}", ids[*k]);
+    }
+    // Stable: a session's findings stay in the order the rules gave them.
+    findings.sort_by_key(|(k, _)| ids[*k]);
     CaptureResult {
         info: totals.info,
         counters: totals.counters,
         error: totals.error,
-        sessions,
-        findings: findings.into_iter().flatten().collect(),
+        sessions: kept.into_iter().map(|(_, s)| s).collect(),
+        findings: findings.into_iter().map(|(_, f)| f).collect(),
+        sessions_not_kept,
+        findings_not_kept,
     }
 }

@@ -8,16 +8,13 @@
 //! exactly as `batch` does.
 
 use super::patterns;
-use crate::analysis::{CaptureTotals, number_sessions};
+use crate::analysis::{CaptureTotals, MAX_FINDINGS, number_sessions};
 use crate::ftp::data::Outcome;
 use crate::ftp::session::Session;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Most findings listed per capture; the rest are counted.
-pub const MAX_FINDINGS_LISTED: usize = 10_000;
 
 /// Data setups with a known outcome that had some value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +109,7 @@ pub struct CaptureRecord {
     pub sessions: u64,
     pub findings_by_severity: BTreeMap<Severity, u64>,
     pub findings_by_rule: BTreeMap<String, u64>,
-    /// Findings counted but not listed (over [`MAX_FINDINGS_LISTED`]).
+    /// Findings counted but not listed (over `analysis::MAX_FINDINGS`).
     pub findings_not_listed: u64,
     /// By server address (ip:port).
     pub servers: BTreeMap<String, HostStats>,
@@ -148,7 +145,8 @@ impl CaptureRecord {
 /// Builds a record from sessions as they end.
 pub struct Builder {
     rec: CaptureRecord,
-    findings: Vec<Finding>,
+    /// With the position of their session in `keys`.
+    findings: Vec<(usize, Finding)>,
     /// (first frame, provisional id) of every session, for the final ids.
     keys: Vec<(u64, u32)>,
 }
@@ -168,6 +166,7 @@ impl Builder {
 
     pub fn session(&mut self, s: &Session, findings: Vec<Finding>) {
         let r = &mut self.rec;
+        let k = self.keys.len();
         self.keys.push((s.first_frame, s.id));
         r.sessions += 1;
         let mut host = HostStats {
@@ -233,8 +232,8 @@ impl Builder {
             .or_default()
             .add(&host);
         for f in findings {
-            if self.findings.len() < MAX_FINDINGS_LISTED {
-                self.findings.push(f);
+            if self.findings.len() < MAX_FINDINGS {
+                self.findings.push((k, f));
             } else {
                 r.findings_not_listed += 1;
             }
@@ -245,29 +244,14 @@ impl Builder {
     /// the findings become the ones `analyze` shows.
     pub fn finish(mut self, t: CaptureTotals) -> CaptureLine<Finding> {
         let ids = number_sessions(&self.keys);
-        let mut final_id: Vec<(u32, u32)> = self
-            .keys
-            .iter()
-            .zip(ids)
-            .map(|(&(_, provisional), id)| (provisional, id))
-            .collect();
-        final_id.sort_unstable();
-        let lookup = |name: &str| -> Option<u32> {
-            let p: u32 = name.strip_prefix('s')?.parse().ok()?;
-            let i = final_id.binary_search_by_key(&p, |x| x.0).ok()?;
-            Some(final_id[i].1)
-        };
-        let mut numbered: Vec<(u32, Finding)> = self
-            .findings
-            .into_iter()
-            .map(|mut f| {
-                let id = lookup(&f.session).unwrap_or(0);
-                f.session = format!("s{id}");
-                f.capture = self.rec.index;
-                (id, f)
-            })
-            .collect();
-        numbered.sort_by_key(|(id, _)| *id);
+        let index = self.rec.index;
+        let mut findings = self.findings;
+        for (k, f) in &mut findings {
+            f.session = format!("s{}", ids[*k]);
+            f.capture = index;
+        }
+        // Stable: a session's findings stay in the order the rules gave them.
+        findings.sort_by_key(|(k, _)| ids[*k]);
         let r = &mut self.rec;
         let info = t.info;
         r.sha256 = info.sha256;
@@ -285,7 +269,7 @@ impl Builder {
         r.packets = t.counters;
         CaptureLine {
             record: self.rec,
-            findings: numbered.into_iter().map(|(_, f)| f).collect(),
+            findings: findings.into_iter().map(|(_, f)| f).collect(),
         }
     }
 }

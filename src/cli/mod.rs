@@ -137,8 +137,13 @@ struct Analysis {
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     stall_secs: f64,
     /// Most TCP flows tracked at once (least recently active are evicted).
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    /// A tracked control session costs about 4 KB, so the default bounds
+    /// the worst case near 450 MB per worker.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_flows: usize,
+    /// Sessions kept in full per capture (past it, only their findings).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_sessions: usize,
     /// Do not compute the captures' SHA-256 (it costs more CPU than the
     /// analysis; the report then shows no hash).
     #[arg(long)]
@@ -153,6 +158,7 @@ impl Analysis {
         o.engine.max_flows = self.max_flows.max(16);
         o.rules.stall_secs = self.stall_secs;
         o.show_passwords = self.show_passwords;
+        o.max_sessions = self.max_sessions;
         // Beside the analysis, on another core: the analysis keeps its
         // speed and the report still carries the hash.
         o.hash = if self.no_hash {
@@ -185,8 +191,11 @@ impl Analysis {
         if self.stall_secs != 20.0 {
             m.insert("stall_secs", self.stall_secs.to_string());
         }
-        if self.max_flows != 200_000 {
+        if self.max_flows != 100_000 {
             m.insert("max_flows", self.max_flows.to_string());
+        }
+        if self.max_sessions != 100_000 {
+            m.insert("max_sessions", self.max_sessions.to_string());
         }
         if self.no_hash {
             m.insert("hash", "off".into());
@@ -250,6 +259,8 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
         error: Some(e),
         sessions: Vec::new(),
         findings: Vec::new(),
+        sessions_not_kept: 0,
+        findings_not_kept: 0,
     }
 }
 

@@ -26,7 +26,8 @@ pub struct Options {
     /// Detect FTP on any port from a 220 banner.
     pub detect_banners: bool,
     pub session: SessionLimits,
-    /// Most flows tracked at once.
+    /// Most flows tracked at once (a control session costs about 4 KB,
+    /// a data connection attempt about 300 bytes).
     pub max_flows: usize,
 }
 
@@ -36,7 +37,7 @@ impl Default for Options {
             ports: Vec::new(),
             detect_banners: true,
             session: SessionLimits::default(),
-            max_flows: 200_000,
+            max_flows: 100_000,
         }
     }
 }
@@ -157,6 +158,24 @@ struct Slot {
     session: LiveSession,
     pairs: Vec<(IpAddr, IpAddr)>,
     data_flows: Vec<FlowKey>,
+    /// Endpoints this session announced most recently (oldest first).
+    endpoints: Vec<(IpAddr, u16)>,
+}
+
+/// Announced endpoints remembered per session: data connections follow
+/// their announcement closely.
+const ENDPOINTS_PER_SESSION: usize = 16;
+/// Host pairs registered per session (client–server, plus the addresses
+/// its PORT/227 lines named).
+const PAIRS_PER_SESSION: usize = 64;
+
+/// The live sessions between two hosts.
+#[derive(Default)]
+struct PairState {
+    live: u32,
+    /// The one that was active last: an unannounced connection between
+    /// the hosts (a server connecting to the wrong port) belongs to it.
+    last: Option<usize>,
 }
 
 /// Receives sessions as they finish.
@@ -173,11 +192,17 @@ impl SessionSink for Vec<Session> {
 pub struct Engine {
     opts: Options,
     flows: AHashMap<FlowKey, Flow>,
-    slots: Vec<Option<Slot>>,
+    /// Boxed: a live session is about 2 KB, and a vector of them would
+    /// keep up to twice the peak in spare capacity.
+    slots: Vec<Option<Box<Slot>>>,
     free: Vec<usize>,
-    host_pairs: AHashMap<(IpAddr, IpAddr), Vec<usize>>,
-    /// Live sessions by server address.
-    servers: AHashMap<IpAddr, Vec<usize>>,
+    /// Host pairs with live sessions. Every index here is O(1) per
+    /// packet and per session end, whatever the number of sessions.
+    pairs: AHashMap<(IpAddr, IpAddr), PairState>,
+    /// The session that announced each endpoint last.
+    endpoints: AHashMap<(IpAddr, u16), usize>,
+    /// The live session of each server address that was active last.
+    server_last: AHashMap<IpAddr, usize>,
     pub counters: Counters,
     skipped: [u64; Skip::ALL.len()],
     next_id: u32,
@@ -192,8 +217,9 @@ impl Engine {
             flows: AHashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            host_pairs: AHashMap::new(),
-            servers: AHashMap::new(),
+            pairs: AHashMap::new(),
+            endpoints: AHashMap::new(),
+            server_last: AHashMap::new(),
             counters: Counters::default(),
             skipped: [0; Skip::ALL.len()],
             next_id: 1,
@@ -381,6 +407,11 @@ impl Engine {
         if seg.flags.syn() || has_data {
             if let Some(slot) = self.data_owner(seg, src, dst) {
                 self.make_room(out);
+                if self.slots[slot].is_none() {
+                    // Its session was just evicted to make room.
+                    self.counters.other_tcp_segments += 1;
+                    return;
+                }
                 let (initiator, acceptor) = if seg.flags.syn() && seg.flags.ack() {
                     (dst, src)
                 } else {
@@ -438,19 +469,16 @@ impl Engine {
         self.counters.other_tcp_segments += 1;
     }
 
-    /// The live session a new connection between these hosts belongs to.
+    /// The live session a new connection between these hosts belongs to:
+    /// the one that announced its acceptor, else (for a SYN) the one
+    /// active last between the two hosts.
     fn data_owner(&self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr) -> Option<usize> {
-        let Some(slots) = self.host_pairs.get(&pair_key(seg.src, seg.dst)) else {
+        let Some(pair) = self.pairs.get(&pair_key(seg.src, seg.dst)) else {
             // An active-mode data connection from a server's port 20 to an
             // address no command named (the original address behind a NAT,
             // a bounce target) still belongs to that server's session.
             if seg.flags.syn() && !seg.flags.ack() && seg.sport == 20 {
-                return self.servers.get(&seg.src).and_then(|v| {
-                    v.iter()
-                        .filter_map(|&s| self.slots[s].as_ref().map(|sl| (sl.session.last_ts(), s)))
-                        .max()
-                        .map(|(_, s)| s)
-                });
+                return self.server_last.get(&seg.src).copied();
             }
             return None;
         };
@@ -459,26 +487,14 @@ impl Engine {
         } else {
             dst
         };
-        let exact = slots.iter().copied().find(|&s| {
-            self.slots[s].as_ref().is_some_and(|sl| {
-                sl.session
-                    .announced_endpoints()
-                    .any(|ep| ep.ip == acceptor.ip() && ep.port == acceptor.port())
-            })
-        });
-        if exact.is_some() {
-            return exact;
+        if let Some(&s) = self.endpoints.get(&(acceptor.ip(), acceptor.port())) {
+            return Some(s);
         }
         if !seg.flags.syn() {
             // Mid-stream pickup only for announced endpoints.
             return None;
         }
-        slots
-            .iter()
-            .copied()
-            .filter_map(|s| self.slots[s].as_ref().map(|sl| (sl.session.last_ts(), s)))
-            .max()
-            .map(|(_, s)| s)
+        pair.last
     }
 
     fn start_session(
@@ -496,19 +512,19 @@ impl Engine {
             session: live,
             pairs: Vec::new(),
             data_flows: Vec::new(),
+            endpoints: Vec::new(),
         };
         let idx = match self.free.pop() {
             Some(i) => {
-                self.slots[i] = Some(slot);
+                self.slots[i] = Some(Box::new(slot));
                 i
             }
             None => {
-                self.slots.push(Some(slot));
+                self.slots.push(Some(Box::new(slot)));
                 self.slots.len() - 1
             }
         };
         self.register(idx, client.ip(), server.ip());
-        self.servers.entry(server.ip()).or_default().push(idx);
         idx
     }
 
@@ -517,11 +533,32 @@ impl Engine {
         let Some(s) = self.slots[slot].as_mut() else {
             return;
         };
-        if s.pairs.contains(&k) || s.pairs.len() >= 64 {
-            return;
+        if !s.pairs.contains(&k) {
+            if s.pairs.len() >= PAIRS_PER_SESSION {
+                return;
+            }
+            s.pairs.push(k);
+            self.pairs.entry(k).or_default().live += 1;
         }
-        s.pairs.push(k);
-        self.host_pairs.entry(k).or_default().push(slot);
+        if let Some(p) = self.pairs.get_mut(&k) {
+            p.last = Some(slot);
+        }
+    }
+
+    /// Remembers that `slot` announced `ep` (forgetting its oldest one when
+    /// it has announced many).
+    fn announce(&mut self, slot: usize, ep: (IpAddr, u16)) {
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        if s.endpoints.len() >= ENDPOINTS_PER_SESSION {
+            let old = s.endpoints.remove(0);
+            if self.endpoints.get(&old) == Some(&slot) {
+                self.endpoints.remove(&old);
+            }
+        }
+        s.endpoints.push(ep);
+        self.endpoints.insert(ep, slot);
     }
 
     fn control_packet(&mut self, slot: usize, seg: &TcpSegment<'_>, at: Origin) {
@@ -531,9 +568,14 @@ impl Engine {
         s.session.packet(seg, at);
         let anns = s.session.take_announcements();
         let (cip, sip) = (s.session.conn.client.ip(), s.session.conn.server.ip());
+        if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
+            p.last = Some(slot);
+        }
+        self.server_last.insert(sip, slot);
         for a in anns {
             let other = if a.active { sip } else { cip };
             self.register(slot, other, a.endpoint.ip);
+            self.announce(slot, (a.endpoint.ip, a.endpoint.port));
         }
     }
 
@@ -569,19 +611,25 @@ impl Engine {
             }
         }
         for k in &s.pairs {
-            if let Some(v) = self.host_pairs.get_mut(k) {
-                v.retain(|&x| x != slot);
-                if v.is_empty() {
-                    self.host_pairs.remove(k);
+            if let Some(p) = self.pairs.get_mut(k) {
+                p.live -= 1;
+                if p.last == Some(slot) {
+                    // Until another session between them is active.
+                    p.last = None;
+                }
+                if p.live == 0 {
+                    self.pairs.remove(k);
                 }
             }
         }
-        let server = s.session.conn.server.ip();
-        if let Some(v) = self.servers.get_mut(&server) {
-            v.retain(|&x| x != slot);
-            if v.is_empty() {
-                self.servers.remove(&server);
+        for ep in &s.endpoints {
+            if self.endpoints.get(ep) == Some(&slot) {
+                self.endpoints.remove(ep);
             }
+        }
+        let server = s.session.conn.server.ip();
+        if self.server_last.get(&server) == Some(&slot) {
+            self.server_last.remove(&server);
         }
         self.free.push(slot);
         out.session(s.session.finish(reason));

@@ -182,20 +182,6 @@ impl LiveSession {
         }
     }
 
-    /// The endpoints announced so far (for attributing data connections).
-    pub fn announced_endpoints(&self) -> impl Iterator<Item = Endpoint> + '_ {
-        self.commands
-            .iter()
-            .rev()
-            .take(8)
-            .filter_map(|c| match c.verb.as_deref() {
-                Some(v @ ("PORT" | "EPRT" | "LPRT")) => {
-                    address::parse_command(v, &c.line.bytes.0)?.lenient
-                }
-                _ => None,
-            })
-    }
-
     fn process(&mut self) {
         loop {
             let c = self.decoders.client.drain();

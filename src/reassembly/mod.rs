@@ -184,7 +184,9 @@ pub struct Reassembler {
     history: VecDeque<u8>,
     history_start: u64,
     history_frames: VecDeque<(u64, u64)>,
-    records: BTreeMap<u64, SegRecord>,
+    /// By stream offset (a sorted vector: most connections have a few
+    /// records, and a B-tree node alone costs 600 bytes).
+    records: Vec<(u64, SegRecord)>,
     fin: Option<u64>,
     peer_ack: Option<u64>,
     stats: DirStats,
@@ -202,7 +204,7 @@ impl Reassembler {
             history: VecDeque::new(),
             history_start: 0,
             history_frames: VecDeque::new(),
-            records: BTreeMap::new(),
+            records: Vec::new(),
             fin: None,
             peer_ack: None,
             stats: DirStats::default(),
@@ -322,7 +324,7 @@ impl Reassembler {
         let off = off as u64;
         if self.peer_ack.is_none_or(|a| off > a) {
             self.peer_ack = Some(off);
-            for (_, r) in self.records.range_mut(..off) {
+            for (_, r) in self.records.iter_mut().take_while(|(k, _)| *k < off) {
                 if r.end <= off {
                     r.acked = true;
                 }
@@ -665,7 +667,8 @@ impl Reassembler {
         if end <= off {
             return;
         }
-        if let Some((_, r)) = self.records.range_mut(..=off).next_back()
+        let at = self.records.partition_point(|(k, _)| *k <= off);
+        if let Some((_, r)) = at.checked_sub(1).map(|i| &mut self.records[i])
             && off < r.end
         {
             if r.retrans.is_empty() {
@@ -681,14 +684,18 @@ impl Reassembler {
             self.stats.retransmitted_segments += 1;
             return;
         }
+        // No record starts at `off` (it would have matched above).
         self.records.insert(
-            off,
-            SegRecord {
-                end,
-                first_frame: frame,
-                retrans: Vec::new(),
-                acked: self.peer_ack.is_some_and(|a| a >= end),
-            },
+            at,
+            (
+                off,
+                SegRecord {
+                    end,
+                    first_frame: frame,
+                    retrans: Vec::new(),
+                    acked: self.peer_ack.is_some_and(|a| a >= end),
+                },
+            ),
         );
         if self.records.len() > self.limits.max_seg_records {
             self.prune_records();
@@ -698,22 +705,22 @@ impl Reassembler {
     /// Drops records that can no longer become evidence; keeps the rest
     /// within the cap, moving retransmitted ones to the stats.
     fn prune_records(&mut self) {
-        let acked: Vec<u64> = self
-            .records
-            .iter()
-            .filter(|(_, r)| r.acked)
-            .map(|(&k, _)| k)
-            .collect();
-        for k in acked {
-            if let Some(r) = self.records.remove(&k) {
+        if self.records.iter().any(|(_, r)| r.acked) {
+            let acked: Vec<(u64, SegRecord)> =
+                self.records.extract_if(.., |(_, r)| r.acked).collect();
+            for (k, r) in acked {
                 self.keep_record(k, r);
             }
         }
-        while self.records.len() > self.limits.max_seg_records {
-            let Some((k, r)) = self.records.pop_first() else {
-                break;
-            };
-            self.keep_record(k, r);
+        let excess = self
+            .records
+            .len()
+            .saturating_sub(self.limits.max_seg_records);
+        if excess > 0 {
+            let oldest: Vec<(u64, SegRecord)> = self.records.drain(..excess).collect();
+            for (k, r) in oldest {
+                self.keep_record(k, r);
+            }
         }
     }
 

@@ -52,6 +52,12 @@ pub struct CaptureView<'a> {
     pub error: Option<&'a CaptureError>,
     pub session_count: usize,
     pub finding_count: usize,
+    /// Sessions analysed (their findings are listed) but not kept in
+    /// full, over `--max-sessions`.
+    pub sessions_not_kept: u64,
+    /// Findings counted in the summary but not listed, over the
+    /// per-capture limit.
+    pub findings_not_kept: u64,
 }
 
 #[derive(Serialize, Default)]
@@ -272,7 +278,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
     for r in results {
         sum.captures += 1;
         sum.captures_with_errors += usize::from(r.error.is_some());
-        sum.sessions += r.sessions.len();
+        sum.sessions += r.sessions.len() + r.sessions_not_kept as usize;
         for f in &r.findings {
             *sum.findings.entry(f.severity).or_default() += 1;
             *sum.findings_by_rule.entry(f.rule).or_default() += 1;
@@ -343,6 +349,8 @@ fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
         error: r.error.as_ref(),
         session_count: r.sessions.len(),
         finding_count: r.findings.len(),
+        sessions_not_kept: r.sessions_not_kept,
+        findings_not_kept: r.findings_not_kept,
     }
 }
 

@@ -213,10 +213,27 @@ fn capture_section(
             capped.join(", ")
         ));
     }
+    if c.sessions_not_kept > 0 {
+        limits.push(format!(
+            "{} more sessions were analysed (their findings are listed) but not kept \
+             (--max-sessions)",
+            c.sessions_not_kept
+        ));
+    }
+    if c.findings_not_kept > 0 {
+        limits.push(format!(
+            "{} more findings were not kept (at most {} per capture)",
+            c.findings_not_kept,
+            crate::analysis::MAX_FINDINGS
+        ));
+    }
     if !limits.is_empty() {
         t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
     }
-    t.add_row(vec!["sessions".to_string(), c.session_count.to_string()]);
+    t.add_row(vec![
+        "sessions".to_string(),
+        (c.session_count as u64 + c.sessions_not_kept).to_string(),
+    ]);
     let mut counts = [0usize; 3];
     for f in fs {
         counts[f.severity as usize] += 1;
