@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""portmortem benchmark: throughput, packets/s and peak RSS, side by side
+with `cat` (the cost of reading) and `tshark -Y ftp` (the usual tool).
+
+Builds (once, in --workdir) a >= 1 GB capture of mostly bulk TCP and DNS
+with 300 real FTP control sessions from the lab, 6 of them corrupted
+(227 -> 22_); the same traffic rotated into ~200 files for `batch`; and a
+capture of a million FTP connections that never close (flow-table worst
+case). Every figure is the median of --runs runs with the files in the
+page cache; peak RSS comes from GNU time. Also checks that the analysis
+found exactly what was put in.
+
+Usage: bench/run.py [--gb 1.0] [--workdir DIR] [--runs 5] [--no-tshark]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "target", "release", "portmortem")
+
+
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def run(cmd):
+    """(seconds, peak RSS in MB or None) of one run. The peak comes from
+    GNU time: wait4() from here would report this Python process's own
+    peak, which a forked child inherits until exec."""
+    argv = cmd if isinstance(cmd, list) else ["sh", "-c", cmd]
+    rss_file = os.path.join(os.environ.get("TMPDIR", "/tmp"), "portmortem-bench-rss.%d" % os.getpid())
+    if GNU_TIME:
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
+    t0 = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    dt = time.perf_counter() - t0
+    rss = None
+    if GNU_TIME:
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1]) / 1024.0
+        os.remove(rss_file)
+    return dt, rss
+
+
+def measure(cmd, runs):
+    res = [run(cmd) for _ in range(runs)]
+    rss = [r[1] for r in res if r[1] is not None]
+    return statistics.median(r[0] for r in res), (max(rss) if rss else None)
+
+
+def make(args, out, *extra):
+    r = subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), out, "--gb", str(args.gb), *extra], check=True, capture_output=True, text=True)
+    info = dict(kv.split("=") for kv in r.stdout.split())
+    with open(out + ".info", "w") as f:
+        json.dump(info, f)
+    return info
+
+
+def load_info(path):
+    with open(path + ".info") as f:
+        return json.load(f)
+
+
+def size_of(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path) if n.endswith(".pcap"))
+    return os.path.getsize(path)
+
+
+def warm(path):
+    files = [os.path.join(path, n) for n in os.listdir(path)] if os.path.isdir(path) else [path]
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-tshark", action="store_true")
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    os.makedirs(args.workdir, exist_ok=True)
+    big = os.path.join(args.workdir, "big.pcap")
+    split = os.path.join(args.workdir, "split")
+    conns = os.path.join(args.workdir, "connections.pcap")
+    if not os.path.exists(big + ".info"):
+        print("building %s (%.1f GB)..." % (big, args.gb), file=sys.stderr)
+        make(args, big)
+    if not os.path.exists(split + ".info"):
+        print("building %s..." % split, file=sys.stderr)
+        make(args, split, "--split", "200")
+    if not os.path.exists(conns + ".info"):
+        print("building %s..." % conns, file=sys.stderr)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), conns, "--connections", "1000000"], check=True, capture_output=True, text=True)
+        with open(conns + ".info", "w") as f:
+            json.dump(dict(kv.split("=") for kv in r.stdout.split()), f)
+    info, sinfo, cinfo = load_info(big), load_info(split), load_info(conns)
+    frames, sframes, cframes = int(info["frames"]), int(sinfo["frames"]), int(cinfo["frames"])
+
+    # What the analysis must find: every spliced session, and exactly the
+    # corrupted ones with error findings.
+    out = subprocess.run([BIN, "analyze", "--no-hash", "-f", "json", big], capture_output=True, check=False).stdout
+    doc = json.loads(out)
+    failing = {f["session"] for f in doc["findings"] if f["severity"] == "error"}
+    ok = len(doc["sessions"]) == int(info["ftp_sessions"]) and len(failing) == int(info["corrupted_sessions"])
+    print("check: %d FTP sessions found (%s put in), %d with error findings (%s corrupted): %s" % (len(doc["sessions"]), info["ftp_sessions"], len(failing), info["corrupted_sessions"], "OK" if ok else "MISMATCH"))
+
+    rows = []
+
+    def row(name, cmd, path, nframes, runs=args.runs):
+        warm(path)
+        secs, rss = measure(cmd, runs)
+        mb = size_of(path) / 1e6
+        rows.append((name, secs, mb / secs, nframes / secs, rss))
+        print("  %-46s %6.2f s" % (name, secs), file=sys.stderr)
+
+    row("cat FILE > /dev/null", "cat %s > /dev/null" % big, big, frames)
+    row("portmortem analyze --no-hash FILE", [BIN, "analyze", "--no-hash", big], big, frames)
+    row("portmortem analyze FILE (SHA-256 beside)", [BIN, "analyze", big], big, frames)
+    if not args.no_tshark and shutil.which("tshark"):
+        row("tshark -r FILE -Y ftp", "tshark -r %s -Y ftp > /dev/null" % big, big, frames, runs=1)
+    for jobs in (1, 2):
+        row("portmortem batch --no-hash -j%d DIR (%s files)" % (jobs, sinfo["files"]), [BIN, "batch", "--no-hash", "-j", str(jobs), split], split, sframes)
+    for jobs in (1, 2):
+        row("portmortem batch -j%d DIR (SHA-256 inline)" % jobs, [BIN, "batch", "-j", str(jobs), split], split, sframes)
+    row("portmortem batch -j1 1M-connections capture", [BIN, "batch", "-j", "1", conns], conns, cframes, runs=1)
+
+    print()
+    print("File: %s, %.2f GB, %d frames, %s FTP sessions (%s corrupted); %s files of it for batch." % (os.path.basename(big), size_of(big) / 1e9, frames, info["ftp_sessions"], info["corrupted_sessions"], sinfo["files"]))
+    print("CPU: %s, %d cores; files in the page cache; median of %d runs." % (cpu_name(), os.cpu_count(), args.runs))
+    print()
+    print("| command | seconds | MB/s | packets/s | peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    for name, secs, mbs, pps, rss in rows:
+        print("| `%s` | %.2f | %s | %s | %s |" % (name, secs, fmt(mbs), fmt(pps), "%.0f MB" % rss if rss is not None else "n/a"))
+    if not GNU_TIME:
+        print("(peak RSS needs GNU time: apt-get install time)")
+    by = {r[0]: r[1] for r in rows}
+    for tag in ("--no-hash", "(SHA-256"):
+        one = [s for n, s in by.items() if n.startswith("portmortem batch") and "-j1" in n and tag in n and "1M" not in n]
+        two = [s for n, s in by.items() if n.startswith("portmortem batch") and "-j2" in n and tag in n]
+        if one and two:
+            print("batch speed-up, 2 jobs over 1 %s: %.2fx" % ("without hashing" if tag == "--no-hash" else "with SHA-256", one[0] / two[0]))
+    sys.exit(0 if ok else 1)
+
+
+def fmt(x):
+    return "{:,.0f}".format(x)
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
