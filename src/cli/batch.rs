@@ -5,7 +5,7 @@ use crate::batch::record::CaptureLine;
 use crate::batch::summary::{Skipped, Summary};
 use crate::batch::{self, Output};
 use crate::capture::input::HashMode;
-use crate::report::model::{BatchReport, BatchSummary, SCHEMA_VERSION, SummaryLine, TOOL};
+use crate::report::model::{BatchReport, BatchSummary, Header, SummaryLine};
 use crate::report::{self, text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -83,11 +83,7 @@ impl<F: Serialize> Collector<F> {
                 let mut skipped: Vec<&Skipped> = self.skipped.iter().collect();
                 skipped.sort_by_key(|s| s.index);
                 let doc = BatchReport {
-                    schema_version: SCHEMA_VERSION,
-                    tool: &TOOL,
-                    command,
-                    time_zone: "UTC",
-                    options,
+                    header: Header::new(command, options),
                     captures,
                     skipped,
                     summary: sum,
@@ -102,16 +98,14 @@ impl<F: Serialize> Collector<F> {
                     width: report::text_width(),
                     dialogue: false,
                 };
-                report::batch::render(&TOOL, command, &options, &sum, &style, &mut self.out)
+                report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
             }
         };
-        if let Err(e) = written.and_then(|_| self.out.flush())
-            && e.kind() != io::ErrorKind::BrokenPipe
-        {
-            eprintln!("portmortem: cannot write the report: {e}");
-            return report::EXIT_USAGE;
+        if super::delivered(written, &mut self.out) {
+            code
+        } else {
+            report::EXIT_USAGE
         }
-        code
     }
 }
 
@@ -152,7 +146,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     if let Some(s) = a.shard {
         options.insert("shard", s.to_string());
     }
-    let mut col = match Collector::new(a.format, a.output.as_deref()) {
+    let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("portmortem: cannot write the report: {e}");
@@ -219,7 +213,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
             }
         }
     }
-    let mut col = match Collector::new(a.format, a.output.as_deref()) {
+    let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("portmortem: cannot write the report: {e}");

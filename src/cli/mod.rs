@@ -59,13 +59,8 @@ struct BatchArgs {
     /// an archive over machines; combine the outputs with `merge`.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
-    /// Output format: a summary (text), one document (json), or one JSON
-    /// line per capture as it finishes followed by a summary line (ndjson).
-    #[arg(short, long, value_enum, default_value = "text")]
-    format: BatchFormat,
-    /// Write the report to this file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    report: BatchReportArgs,
     /// No progress bar (there is none anyway when standard error is not a
     /// terminal).
     #[arg(long)]
@@ -77,6 +72,15 @@ struct MergeArgs {
     /// Files written by `batch --format ndjson` (`-` for standard input).
     #[arg(required = true, value_name = "RESULTS")]
     results: Vec<PathBuf>,
+    #[command(flatten)]
+    report: BatchReportArgs,
+}
+
+/// Where and how `batch` and `merge` write their results.
+#[derive(Args)]
+struct BatchReportArgs {
+    /// Output format: a summary (text), one document (json), or one JSON
+    /// line per capture as it finishes followed by a summary line (ndjson).
     #[arg(short, long, value_enum, default_value = "text")]
     format: BatchFormat,
     /// Write the report to this file instead of standard output.
@@ -104,13 +108,20 @@ struct CompareArgs {
     server_side: Option<PathBuf>,
     #[command(flatten)]
     analysis: Analysis,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// Where and how `analyze` and `compare` write their report.
+#[derive(Args)]
+struct ReportArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     format: Format,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Text output: also print every session's dialogue.
+    /// Text output: also print every session's commands and replies.
     #[arg(long)]
     dialogue: bool,
 }
@@ -206,21 +217,14 @@ impl Analysis {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Capture files: pcap, pcapng, or gzip of either (found by content);
+    /// Capture files: pcap, pcapng, or gzip or zstd of either (found by content);
     /// `-` reads standard input.
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
     #[command(flatten)]
     analysis: Analysis,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
-    format: Format,
-    /// Write the report to this file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Text output: also print every session's commands and replies.
-    #[arg(long)]
-    dialogue: bool,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -282,16 +286,10 @@ fn analyze(a: AnalyzeArgs) -> i32 {
     }
     let rep = model::analyze_report(&results, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(
-        a.output.as_deref(),
-        a.format,
-        a.dialogue,
-        code,
-        &|w, style| match style {
-            None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
-            Some(st) => text::render(&rep, st, w),
-        },
-    )
+    write_report(&a.report, code, &|w, style| match style {
+        None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+        Some(st) => text::render(&rep, st, w),
+    })
 }
 
 /// Which capture is which, from the positional paths and the flags.
@@ -334,16 +332,10 @@ fn compare(a: CompareArgs) -> i32 {
     }
     let rep = model::compare_report(&cmp, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(
-        a.output.as_deref(),
-        a.format,
-        a.dialogue,
-        code,
-        &|w, style| match style {
-            None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
-            Some(st) => text::render_compare(&rep, st, w),
-        },
-    )
+    write_report(&a.report, code, &|w, style| match style {
+        None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+        Some(st) => text::render_compare(&rep, st, w),
+    })
 }
 
 /// Renders a report: JSON when given no text style.
@@ -351,36 +343,40 @@ type Render<'a> = dyn Fn(&mut dyn Write, Option<&text::Style>) -> std::io::Resul
 
 /// Writes a report as JSON (`style` None) or text, and returns the exit
 /// code (2 when the report cannot be written).
-fn write_report(
-    output: Option<&std::path::Path>,
-    format: Format,
-    dialogue: bool,
-    code: i32,
-    render: &Render<'_>,
-) -> i32 {
-    let (mut out, tty) = match report::open_output(output) {
+fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
+    let (mut out, tty) = match report::open_output(args.output.as_deref()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("portmortem: cannot write the report: {e}");
             return report::EXIT_USAGE;
         }
     };
-    let written = match format {
+    let written = match args.format {
         Format::Json => render(&mut out, None).and_then(|_| writeln!(out)),
         Format::Text => render(
             &mut out,
             Some(&text::Style {
                 color: report::use_color(tty),
                 width: report::text_width(),
-                dialogue,
+                dialogue: args.dialogue,
             }),
         ),
     };
-    if let Err(e) = written.and_then(|_| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("portmortem: cannot write the report: {e}");
-        return report::EXIT_USAGE;
+    if delivered(written, &mut out) {
+        code
+    } else {
+        report::EXIT_USAGE
     }
-    code
+}
+
+/// Flushes a written report; false, after saying why, when it could not
+/// be written. A reader that stopped early (`| head`) is not an error.
+fn delivered(written: std::io::Result<()>, out: &mut dyn Write) -> bool {
+    match written.and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("portmortem: cannot write the report: {e}");
+            false
+        }
+        _ => true,
+    }
 }

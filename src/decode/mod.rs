@@ -175,9 +175,25 @@ fn ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpSegment<'_>> {
     }
     let tcp = etherparse::TcpSlice::from_slice(p.payload).ok()?;
     let h = ip.header();
-    Some(TcpSegment {
-        src: IpAddr::V4(Ipv4Addr::from(h.source())),
-        dst: IpAddr::V4(Ipv4Addr::from(h.destination())),
+    Some(segment(
+        IpAddr::V4(Ipv4Addr::from(h.source())),
+        IpAddr::V4(Ipv4Addr::from(h.destination())),
+        h.ttl(),
+        &tcp,
+        0,
+    ))
+}
+
+fn segment<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    tcp: &etherparse::TcpSlice<'a>,
+    missing: u32,
+) -> TcpSegment<'a> {
+    TcpSegment {
+        src,
+        dst,
         sport: tcp.source_port(),
         dport: tcp.destination_port(),
         seq: tcp.sequence_number(),
@@ -185,9 +201,9 @@ fn ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpSegment<'_>> {
         flags: TcpFlags(tcp.header_slice()[13] & 0x3f),
         window: tcp.window_size(),
         payload: tcp.payload(),
-        missing: 0,
-        ttl: h.ttl(),
-    })
+        missing,
+        ttl,
+    }
 }
 
 enum Family {
@@ -279,19 +295,7 @@ fn from_sliced(
         _ => return Err(Skip::TcpMalformed),
     };
     let missing = if payload.incomplete { wire_missing } else { 0 };
-    Ok(TcpSegment {
-        src,
-        dst,
-        sport: tcp.source_port(),
-        dport: tcp.destination_port(),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        flags: TcpFlags(tcp.header_slice()[13] & 0x3f),
-        window: tcp.window_size(),
-        payload: tcp.payload(),
-        missing,
-        ttl,
-    })
+    Ok(segment(src, dst, ttl, &tcp, missing))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Tables are cut to the rows that matter most (the JSON output has them
 //! all) and say so when they are.
 
-use super::model::{BatchSummary, Tool};
+use super::model::{BatchSummary, Header};
 use super::text::{Style, header, human_bytes, table};
 use crate::batch::patterns::{label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
@@ -16,15 +16,13 @@ use std::io::{self, Write};
 const TOP: usize = 15;
 
 pub fn render(
-    tool: &Tool,
-    command: &str,
-    options: &BTreeMap<&'static str, String>,
+    h: &Header,
     b: &BatchSummary<'_>,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let s = b.summary;
-    header(tool, command, "UTC", options, out)?;
+    header(h, out)?;
     writeln!(out)?;
     let sev = |v: Severity| s.findings.get(&v).copied().unwrap_or(0);
     let k = &s.packets;

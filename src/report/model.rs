@@ -28,9 +28,9 @@ pub const TOOL: Tool = Tool {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-/// The whole report.
+/// What every report starts with.
 #[derive(Serialize)]
-pub struct Report<'a> {
+pub struct Header {
     pub schema_version: u32,
     pub tool: &'static Tool,
     pub command: &'static str,
@@ -38,6 +38,25 @@ pub struct Report<'a> {
     pub time_zone: &'static str,
     /// Options that change the result (non-default values only).
     pub options: BTreeMap<&'static str, String>,
+}
+
+impl Header {
+    pub fn new(command: &'static str, options: BTreeMap<&'static str, String>) -> Self {
+        Header {
+            schema_version: SCHEMA_VERSION,
+            tool: &TOOL,
+            command,
+            time_zone: "UTC",
+            options,
+        }
+    }
+}
+
+/// The whole report.
+#[derive(Serialize)]
+pub struct Report<'a> {
+    #[serde(flatten)]
+    pub header: Header,
     pub captures: Vec<CaptureView<'a>>,
     pub sessions: Vec<SessionView<'a>>,
     pub findings: Vec<&'a Finding>,
@@ -300,11 +319,7 @@ pub fn analyze_report<'a>(
     options: BTreeMap<&'static str, String>,
 ) -> Report<'a> {
     Report {
-        schema_version: SCHEMA_VERSION,
-        tool: &TOOL,
-        command: "analyze",
-        time_zone: "UTC",
-        options,
+        header: Header::new("analyze", options),
         captures: results.iter().map(capture_view).collect(),
         sessions: results
             .iter()
@@ -319,11 +334,8 @@ pub fn analyze_report<'a>(
 /// The report for `compare`.
 #[derive(Serialize)]
 pub struct CompareReport<'a> {
-    pub schema_version: u32,
-    pub tool: &'static Tool,
-    pub command: &'static str,
-    pub time_zone: &'static str,
-    pub options: BTreeMap<&'static str, String>,
+    #[serde(flatten)]
+    pub header: Header,
     /// The client-side capture first, then the server-side one.
     pub captures: Vec<CaptureView<'a>>,
     pub sides: &'a crate::compare::SideInfo,
@@ -367,11 +379,7 @@ pub fn compare_report<'a>(
         summary.exit_code = super::exit_code(&c.findings);
     }
     CompareReport {
-        schema_version: SCHEMA_VERSION,
-        tool: &TOOL,
-        command: "compare",
-        time_zone: "UTC",
-        options,
+        header: Header::new("compare", options),
         captures: c.results.iter().map(capture_view).collect(),
         sides: &c.sides,
         pairs: &c.pairs,
@@ -434,11 +442,8 @@ pub struct SummaryLine<'a> {
 /// (by index), the files skipped, and the summary.
 #[derive(Serialize)]
 pub struct BatchReport<'a, F: Serialize> {
-    pub schema_version: u32,
-    pub tool: &'static Tool,
-    pub command: &'static str,
-    pub time_zone: &'static str,
-    pub options: BTreeMap<&'static str, String>,
+    #[serde(flatten)]
+    pub header: Header,
     pub captures: Vec<&'a crate::batch::record::CaptureLine<F>>,
     pub skipped: Vec<&'a crate::batch::summary::Skipped>,
     pub summary: BatchSummary<'a>,

@@ -76,7 +76,7 @@ pub(super) fn human_bytes(n: u64) -> String {
 }
 
 pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
-    header(r.tool, r.command, r.time_zone, &r.options, out)?;
+    header(&r.header, out)?;
     for (ci, c) in r.captures.iter().enumerate() {
         let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
         let fs: Vec<&Finding> = r
@@ -98,20 +98,14 @@ pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<
     summary_line(&r.summary, out)
 }
 
-pub(super) fn header(
-    tool: &super::model::Tool,
-    command: &str,
-    time_zone: &str,
-    options: &std::collections::BTreeMap<&'static str, String>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub(super) fn header(h: &super::model::Header, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "{} {} · {command} · times in {time_zone}",
-        tool.name, tool.version
+        "{} {} · {} · times in {}",
+        h.tool.name, h.tool.version, h.command, h.time_zone
     )?;
-    if !options.is_empty() {
-        let o: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !h.options.is_empty() {
+        let o: Vec<String> = h.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
         writeln!(out, "options: {}", o.join(", "))?;
     }
     Ok(())
@@ -486,7 +480,7 @@ pub fn render_compare(
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    header(r.tool, r.command, r.time_zone, &r.options, out)?;
+    header(&r.header, out)?;
     writeln!(out, "{}", r.sides.explanation)?;
     let titles = ["Client-side capture", "Server-side capture"];
     for (ci, c) in r.captures.iter().enumerate() {
