@@ -35,6 +35,23 @@ pub fn escape(bytes: &[u8]) -> String {
     s
 }
 
+/// Text with its control characters escaped as in [`escape`] and every
+/// other character kept: for messages of our own that quote something
+/// from outside (a file name), so it cannot move the cursor or clear a
+/// terminal while "—" and "µs" stay readable.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        if c.is_control() || c == '\\' {
+            escape_into(c.encode_utf8(&mut buf).as_bytes(), &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Reverses [`escape`]. Returns `None` for text that `escape` cannot produce.
 pub fn unescape(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());
@@ -140,6 +157,13 @@ mod tests {
         assert_eq!(escape(b"a\\b"), "a\\\\b");
         assert_eq!(escape(&[0x00, 0xff, 0x1b]), "\\x00\\xff\\x1b");
         assert_eq!(escape("é".as_bytes()), "\\xc3\\xa9");
+    }
+
+    #[test]
+    fn printable_keeps_text_and_escapes_controls() {
+        assert_eq!(printable("a — 5 µs"), "a — 5 µs");
+        assert_eq!(printable("x\u{1b}[2Jy\n\u{9b}"), "x\\x1b[2Jy\\n\\xc2\\x9b");
+        assert_eq!(printable("c:\\dir"), "c:\\\\dir");
     }
 
     #[test]

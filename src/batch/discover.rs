@@ -8,7 +8,7 @@
 //! magic bytes (see `capture::input::sniff_file`), never by its name.
 
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -124,8 +124,8 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found.dedup_by(|b, a| a.0 == b.0);
-    let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut first_of: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    // Canonical path → the first path that reached it.
+    let mut first_of: HashMap<PathBuf, PathBuf> = HashMap::new();
     found
         .into_iter()
         .enumerate()
@@ -134,13 +134,13 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
             let kind = match problem {
                 Some(p) => EntryKind::Problem(p),
                 None => match std::fs::canonicalize(&path) {
-                    Ok(c) if !seen.insert(c.clone()) => {
-                        EntryKind::Duplicate(first_of.get(&c).cloned().unwrap_or_default())
-                    }
-                    Ok(c) => {
-                        first_of.insert(c, path.clone());
-                        EntryKind::File
-                    }
+                    Ok(c) => match first_of.get(&c) {
+                        Some(first) => EntryKind::Duplicate(first.clone()),
+                        None => {
+                            first_of.insert(c, path.clone());
+                            EntryKind::File
+                        }
+                    },
                     Err(e) => EntryKind::Problem(format!("cannot resolve: {e}")),
                 },
             };

@@ -110,7 +110,7 @@ pub struct CaptureRecord {
     pub findings_by_severity: BTreeMap<Severity, u64>,
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed (over `analysis::MAX_FINDINGS`).
-    pub findings_not_listed: u64,
+    pub findings_not_kept: u64,
     /// By server address (ip:port).
     pub servers: BTreeMap<String, HostStats>,
     /// By client IP address.
@@ -235,7 +235,7 @@ impl Builder {
             if self.findings.len() < MAX_FINDINGS {
                 self.findings.push((k, f));
             } else {
-                r.findings_not_listed += 1;
+                r.findings_not_kept += 1;
             }
         }
     }

@@ -48,7 +48,7 @@ pub struct Summary {
     pub findings: BTreeMap<Severity, u64>,
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed in their capture's line.
-    pub findings_not_listed: u64,
+    pub findings_not_kept: u64,
     pub servers: BTreeMap<String, HostStats>,
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode, with the histograms of every feature.
@@ -73,7 +73,7 @@ impl Summary {
         for (k, v) in &r.findings_by_rule {
             *self.findings_by_rule.entry(k.clone()).or_default() += v;
         }
-        self.findings_not_listed += r.findings_not_listed;
+        self.findings_not_kept += r.findings_not_kept;
         for (dst, src) in [
             (&mut self.servers, &r.servers),
             (&mut self.clients, &r.clients),

@@ -11,7 +11,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes results as they come and the summary at the end, in one format.
 struct Collector<F> {
@@ -149,49 +148,34 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("portmortem: cannot write the report: {e}");
+            super::warn(format!("cannot write the report: {e}"));
             return report::EXIT_USAGE;
         }
     };
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(total, entries.len(), a.no_progress);
-    let (done, errors, findings) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let (mut done, mut unreadable, mut findings) = (0u64, 0u64, 0u64);
     let res = batch::run(&entries, &opts, &|n| pb.inc(n), &mut |o| {
-        done.fetch_add(1, Ordering::Relaxed);
+        done += 1;
         if let Output::Capture(c) = &o {
             let r = &c.record;
-            findings.fetch_add(
-                r.findings_by_severity.values().sum::<u64>(),
-                Ordering::Relaxed,
-            );
-            if r.error.is_some() {
-                errors.fetch_add(1, Ordering::Relaxed);
-                pb.suspend(|| {
-                    eprintln!(
-                        "portmortem: {}",
-                        crate::bytes::escape(r.error.as_deref().unwrap_or_default().as_bytes())
-                    )
-                });
+            findings += r.findings_by_severity.values().sum::<u64>();
+            if let Some(e) = &r.error {
+                unreadable += 1;
+                pb.suspend(|| super::warn(e));
             }
         }
-        let unreadable = match errors.load(Ordering::Relaxed) {
-            0 => String::new(),
-            n => format!(", {n} unreadable"),
-        };
-        pb.set_prefix(format!(
-            "{}/{} files",
-            done.load(Ordering::Relaxed),
-            entries.len()
-        ));
-        pb.set_message(format!(
-            "{} findings{unreadable}",
-            findings.load(Ordering::Relaxed)
-        ));
+        pb.set_prefix(format!("{done}/{} files", entries.len()));
+        pb.set_message(if unreadable > 0 {
+            format!("{findings} findings, {unreadable} unreadable")
+        } else {
+            format!("{findings} findings")
+        });
         col.add(o);
     });
     pb.finish_and_clear();
     if let Err(e) = res {
-        eprintln!("portmortem: {e}");
+        super::warn(e);
         return report::EXIT_USAGE;
     }
     col.finish("batch", options)
@@ -208,7 +192,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
         match std::fs::File::open(p) {
             Ok(f) => sources.push((name, Box::new(io::BufReader::new(f)))),
             Err(e) => {
-                eprintln!("portmortem: {name}: cannot open: {e}");
+                super::warn(format!("{name}: cannot open: {e}"));
                 return report::EXIT_USAGE;
             }
         }
@@ -216,12 +200,12 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
     let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("portmortem: cannot write the report: {e}");
+            super::warn(format!("cannot write the report: {e}"));
             return report::EXIT_USAGE;
         }
     };
     if let Err(e) = batch::merge(sources, &mut |o| col.add(o)) {
-        eprintln!("portmortem: {}", crate::bytes::escape(e.as_bytes()));
+        super::warn(e);
         return report::EXIT_USAGE;
     }
     col.finish("merge", BTreeMap::new())

@@ -277,7 +277,7 @@ fn analyze(a: AnalyzeArgs) -> i32 {
             Err(e) => failed(p, e),
         };
         if let Some(e) = &r.error {
-            eprintln!("portmortem: {e}");
+            warn(e);
         }
         for f in &mut r.findings {
             f.capture = i;
@@ -313,7 +313,7 @@ fn compare(a: CompareArgs) -> i32 {
     let (first, second, roles) = match compare_inputs(&a) {
         Ok(x) => x,
         Err(msg) => {
-            eprintln!("portmortem: {msg}");
+            warn(msg);
             return report::EXIT_USAGE;
         }
     };
@@ -321,13 +321,13 @@ fn compare(a: CompareArgs) -> i32 {
     let cmp = match crate::compare::compare(&first, &second, roles, &opts) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("portmortem: {e}");
+            warn(e);
             return report::EXIT_USAGE;
         }
     };
     for r in &cmp.results {
         if let Some(e) = &r.error {
-            eprintln!("portmortem: {e}");
+            warn(e);
         }
     }
     let rep = model::compare_report(&cmp, a.analysis.changed());
@@ -347,7 +347,7 @@ fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
     let (mut out, tty) = match report::open_output(args.output.as_deref()) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("portmortem: cannot write the report: {e}");
+            warn(format!("cannot write the report: {e}"));
             return report::EXIT_USAGE;
         }
     };
@@ -369,12 +369,18 @@ fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
     }
 }
 
+/// Says something on standard error, its control characters escaped
+/// (messages quote file names and capture bytes).
+fn warn(msg: impl std::fmt::Display) {
+    eprintln!("portmortem: {}", crate::bytes::printable(&msg.to_string()));
+}
+
 /// Flushes a written report; false, after saying why, when it could not
 /// be written. A reader that stopped early (`| head`) is not an error.
 fn delivered(written: std::io::Result<()>, out: &mut dyn Write) -> bool {
     match written.and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("portmortem: cannot write the report: {e}");
+            warn(format!("cannot write the report: {e}"));
             false
         }
         _ => true,

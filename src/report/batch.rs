@@ -56,10 +56,10 @@ pub fn render(
         thousands(sev(Severity::Warning)),
         thousands(sev(Severity::Info))
     );
-    if s.findings_not_listed > 0 {
+    if s.findings_not_kept > 0 {
         f += &format!(
             " ({} beyond the per-capture listing cap, counted only)",
-            thousands(s.findings_not_listed)
+            thousands(s.findings_not_kept)
         );
     }
     t.add_row(vec!["findings".to_string(), f]);
