@@ -7,6 +7,8 @@
 //! and is counted. The flow table has a cap; when it is full the least
 //! recently active flows are evicted, counted and reported.
 
+pub mod streams;
+
 use crate::capture::Frame;
 use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
@@ -63,6 +65,11 @@ pub struct Counters {
     /// Flows evicted because the flow table was full.
     pub flows_evicted: u64,
     pub sessions: u64,
+    /// TCP segments without a `tcp.stream` number: Wireshark's numbering
+    /// needs every conversation remembered, and past about a million the
+    /// table stops (see `streams::MAX_CONVERSATIONS`).
+    #[serde(default)]
+    pub unnumbered_tcp_segments: u64,
 }
 
 impl Counters {
@@ -80,6 +87,7 @@ impl Counters {
             banner_candidates_rejected,
             flows_evicted,
             sessions,
+            unnumbered_tcp_segments,
         } = o;
         self.frames += frames;
         for (k, v) in skipped {
@@ -93,6 +101,7 @@ impl Counters {
         self.banner_candidates_rejected += banner_candidates_rejected;
         self.flows_evicted += flows_evicted;
         self.sessions += sessions;
+        self.unnumbered_tcp_segments += unnumbered_tcp_segments;
     }
 }
 
@@ -208,6 +217,9 @@ pub struct Engine {
     next_id: u32,
     now: Timestamp,
     last_frame: u64,
+    streams: streams::StreamIds,
+    /// The `tcp.stream` of the segment being processed.
+    stream: Option<u32>,
 }
 
 impl Engine {
@@ -225,6 +237,8 @@ impl Engine {
             next_id: 1,
             now: Timestamp(0),
             last_frame: 0,
+            streams: streams::StreamIds::default(),
+            stream: None,
         }
     }
 
@@ -248,6 +262,10 @@ impl Engine {
             Err(s) => self.skipped[s.index()] += 1,
             Ok(seg) => {
                 self.counters.tcp_segments += 1;
+                self.stream = self.streams.id(&seg, f.number);
+                if self.stream.is_none() {
+                    self.counters.unnumbered_tcp_segments += 1;
+                }
                 self.tcp(
                     &seg,
                     Origin {
@@ -418,6 +436,7 @@ impl Engine {
                     (src, dst)
                 };
                 let mut conn = Box::new(DataConn {
+                    tcp_stream: self.stream,
                     initiator,
                     acceptor,
                     first_frame: at.frame,
@@ -507,7 +526,9 @@ impl Engine {
         let id = self.next_id;
         self.next_id += 1;
         self.counters.sessions += 1;
-        let live = LiveSession::new(id, client, server, det, at, self.opts.session);
+        let mut live = LiveSession::new(id, client, server, det, at, self.opts.session);
+        // Started (or promoted) while a segment of its own flow is handled.
+        live.tcp_stream = self.stream;
         let slot = Slot {
             session: live,
             pairs: Vec::new(),

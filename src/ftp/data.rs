@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 /// One TCP connection attempt seen while a control session was live.
 #[derive(Clone, Debug, Serialize)]
 pub struct DataConn {
+    /// Wireshark's `tcp.stream` of the connection.
+    pub tcp_stream: Option<u32>,
     /// Who sent the SYN (or the first packet when the SYN was not seen).
     pub initiator: SocketAddr,
     pub acceptor: SocketAddr,
@@ -432,6 +434,7 @@ mod tests {
 
     fn conn(init: &str, acc: &str, ts: i64, synack: bool, rst: bool) -> DataConn {
         DataConn {
+            tcp_stream: None,
             initiator: init.parse().unwrap(),
             acceptor: acc.parse().unwrap(),
             first_frame: 1,

@@ -116,6 +116,8 @@ impl ConnSink for Decoders {
 /// A control connection being decoded.
 pub struct LiveSession {
     pub id: u32,
+    /// Wireshark's `tcp.stream` of the control connection.
+    pub tcp_stream: Option<u32>,
     pub conn: Connection,
     pub detection: Detection,
     limits: SessionLimits,
@@ -142,6 +144,7 @@ impl LiveSession {
     ) -> Self {
         LiveSession {
             id,
+            tcp_stream: None,
             conn: Connection::new(client, server, first, limits.tcp),
             detection,
             limits,
@@ -351,6 +354,7 @@ impl LiveSession {
             last_frame: self.conn.last.frame,
             packets: self.conn.packets,
             ttl: self.conn.ttl,
+            tcp_stream: self.tcp_stream,
             lifecycle: self.conn.life.clone(),
             end_reason: if self.conn.life.rst_frame.is_some() && reason == EndReason::Closed {
                 EndReason::Reset
@@ -411,6 +415,8 @@ pub struct Session {
     pub packets: [u64; 2],
     /// TTL of the first packet from client and from server.
     pub ttl: [Option<u8>; 2],
+    /// Wireshark's `tcp.stream` of the control connection.
+    pub tcp_stream: Option<u32>,
     pub lifecycle: Lifecycle,
     pub end_reason: EndReason,
     pub banner: Option<Bytes>,

@@ -158,6 +158,9 @@ pub struct SessionView<'a> {
     pub id: String,
     pub client: String,
     pub server: String,
+    /// Wireshark's `tcp.stream` of the control connection (`null` past
+    /// the conversation-table limit).
+    pub tcp_stream: Option<u32>,
     pub detection: Detection,
     pub start: Timestamp,
     pub end: Timestamp,
@@ -252,6 +255,7 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
         id: s.name(),
         client: s.client.to_string(),
         server: s.server.to_string(),
+        tcp_stream: s.tcp_stream,
         detection: s.detection,
         start: s.start,
         end: s.end,

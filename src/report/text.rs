@@ -267,6 +267,7 @@ fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::
     t.set_header(vec![
         "id",
         "client → server",
+        "tcp.stream",
         "frames",
         "start",
         "cmds",
@@ -314,6 +315,7 @@ fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::
                     ""
                 }
             ),
+            s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
             format!("{}–{}", s.first_frame, s.last_frame),
             s.start.to_string(),
             cmds.to_string(),

@@ -1,0 +1,138 @@
+//! Wireshark's `tcp.stream` numbers, so that a report can hand over a
+//! display filter that opens exactly the right conversation.
+//!
+//! Wireshark (epan/dissectors/packet-tcp.c) numbers TCP conversations from
+//! 0 in the order their first packet appears. A conversation's base
+//! sequence number per direction is set by its first packet that way (the
+//! SYN's own number, else one less than the first segment's); a later SYN
+//! without ACK whose number differs from its direction's base starts a new
+//! conversation on the same addresses and ports ("TCP port numbers
+//! reused"); a SYN with the base number is a retransmission. Every TCP
+//! segment goes through here, FTP or not, because every one can take a
+//! number.
+
+use crate::decode::TcpSegment;
+use ahash::AHashMap;
+use std::net::IpAddr;
+
+/// Conversations remembered at most (about 32 bytes each). Wireshark never
+/// forgets one; past this many, numbering stops and the count says so.
+pub const MAX_CONVERSATIONS: usize = 1 << 20;
+
+struct Conv {
+    id: u32,
+    /// Base sequence number per direction (0: from the lower endpoint).
+    base: [Option<u32>; 2],
+}
+
+pub struct StreamIds {
+    /// By a 64-bit hash of the address/port pair (collisions among a
+    /// million conversations: about one chance in 10^7).
+    convs: AHashMap<u64, Conv>,
+    hasher: ahash::RandomState,
+    next: u32,
+    /// Set when the table filled up: no numbers from then on.
+    pub stopped_at_frame: Option<u64>,
+}
+
+impl Default for StreamIds {
+    fn default() -> Self {
+        StreamIds {
+            convs: AHashMap::new(),
+            // Fixed seeds: the same file always gives the same numbers.
+            hasher: ahash::RandomState::with_seeds(0x7063_6170, 0x6d6f_7274, 0x656d_2121, 21),
+            next: 0,
+            stopped_at_frame: None,
+        }
+    }
+}
+
+impl StreamIds {
+    /// The `tcp.stream` of this segment (frame `frame`), or `None` once
+    /// the table is full.
+    pub fn id(&mut self, seg: &TcpSegment<'_>, frame: u64) -> Option<u32> {
+        if self.stopped_at_frame.is_some() {
+            return None;
+        }
+        let a = (seg.src, seg.sport);
+        let b = (seg.dst, seg.dport);
+        let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
+        let key = match (lo.0, hi.0) {
+            // The common case hashes one integer, not two enums.
+            (IpAddr::V4(x), IpAddr::V4(y)) => self.hasher.hash_one(
+                (u128::from(x.to_bits()) << 64)
+                    | (u128::from(y.to_bits()) << 32)
+                    | (u128::from(lo.1) << 16)
+                    | u128::from(hi.1),
+            ),
+            _ => self.hasher.hash_one((lo, hi)),
+        };
+        let syn_only = seg.flags.syn() && !seg.flags.ack();
+        let base = if seg.flags.syn() {
+            seg.seq
+        } else {
+            seg.seq.wrapping_sub(1)
+        };
+        if let Some(c) = self.convs.get_mut(&key) {
+            match c.base[dir] {
+                Some(b) if syn_only && b != seg.seq => {}
+                Some(_) => return Some(c.id),
+                None => {
+                    c.base[dir] = Some(base);
+                    return Some(c.id);
+                }
+            }
+        } else if self.convs.len() >= MAX_CONVERSATIONS {
+            self.stopped_at_frame = Some(frame);
+            return None;
+        }
+        // A new conversation (or the same ports reused).
+        let id = self.next;
+        self.next += 1;
+        let mut conv = Conv {
+            id,
+            base: [None, None],
+        };
+        conv.base[dir] = Some(base);
+        self.convs.insert(key, conv);
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::tests::eth_v4_tcp;
+    use crate::decode::{TcpFlags, decode};
+
+    fn id(s: &mut StreamIds, from: (u8, u16), to: (u8, u16), seq: u32, flags: u8) -> Option<u32> {
+        let ack = (flags & TcpFlags::ACK != 0).then_some(1);
+        let f = eth_v4_tcp(
+            ([10, 0, 0, from.0], from.1),
+            ([10, 0, 0, to.0], to.1),
+            seq,
+            ack,
+            flags,
+            b"",
+        );
+        s.id(&decode(1, &f, 0).unwrap(), 1)
+    }
+
+    #[test]
+    fn numbers_like_wireshark() {
+        let mut s = StreamIds::default();
+        let (syn, synack, ack) = (TcpFlags::SYN, TcpFlags::SYN | TcpFlags::ACK, TcpFlags::ACK);
+        assert_eq!(id(&mut s, (1, 5000), (2, 21), 100, syn), Some(0));
+        assert_eq!(id(&mut s, (2, 21), (1, 5000), 900, synack), Some(0));
+        // Another conversation, then the first one's SYN retransmitted.
+        assert_eq!(id(&mut s, (3, 80), (2, 4000), 7, ack), Some(1));
+        assert_eq!(id(&mut s, (1, 5000), (2, 21), 100, syn), Some(0));
+        // The same ports reused with a new initial sequence number.
+        assert_eq!(id(&mut s, (1, 5000), (2, 21), 5555, syn), Some(2));
+        assert_eq!(id(&mut s, (2, 21), (1, 5000), 1, ack), Some(2));
+        // Picked up mid-stream: base is seq-1, so the SYN of seq-1 that
+        // arrives late is the same conversation.
+        assert_eq!(id(&mut s, (4, 1), (5, 2), 1000, ack), Some(3));
+        assert_eq!(id(&mut s, (4, 1), (5, 2), 999, syn), Some(3));
+    }
+}
