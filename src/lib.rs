@@ -2,9 +2,11 @@
 //!
 //! The modules follow the pipeline, each owning one stage and its types:
 //! capture reading → link/IP/TCP decoding → TCP reassembly → FTP sessions →
-//! analysis rules → two-capture correlation → reports.
+//! analysis rules → two-capture correlation → archives → reports (text,
+//! JSON, Markdown, HTML, and evidence pcapng from `extract`).
 
 pub mod analysis;
+pub mod anonymize;
 pub mod batch;
 pub mod bytes;
 pub mod capture;
@@ -13,6 +15,7 @@ pub mod compare;
 pub mod decode;
 pub mod diff;
 pub mod engine;
+pub mod extract;
 pub mod ftp;
 pub mod reassembly;
 pub mod report;

@@ -99,6 +99,12 @@ impl<F: Serialize> Collector<F> {
                 };
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
             }
+            (None, BatchFormat::Markdown) => {
+                report::markdown::render_batch(&Header::new(command, options), &sum, &mut self.out)
+            }
+            (None, BatchFormat::Html) => {
+                report::html::render_batch(&Header::new(command, options), &sum, &mut self.out)
+            }
         };
         if super::delivered(written, &mut self.out) {
             code

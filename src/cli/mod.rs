@@ -7,10 +7,10 @@ use crate::batch::discover::Shard;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
-use crate::report::{self, model, text};
+use crate::report::{self, html, markdown, model, text};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -36,6 +36,9 @@ enum Cmd {
     /// globs or files (`-` reads more paths from standard input), in
     /// parallel, with a summary of what the failures have in common.
     Batch(BatchArgs),
+    /// Write the packets of chosen sessions to a small pcapng for a ticket,
+    /// with a comment on each frame that carries a finding.
+    Extract(ExtractArgs),
     /// Combine `batch --format ndjson` outputs (e.g. of `--shard` runs)
     /// into the summary one run over all of them would give.
     Merge(MergeArgs),
@@ -68,6 +71,30 @@ struct BatchArgs {
 }
 
 #[derive(Args)]
+struct ExtractArgs {
+    /// The capture to take the packets from.
+    #[arg(value_name = "CAPTURE")]
+    capture: PathBuf,
+    /// Session id as reports number them (`s1`); repeatable, or comma-separated.
+    #[arg(
+        short,
+        long = "session",
+        value_name = "ID",
+        required = true,
+        value_delimiter = ','
+    )]
+    sessions: Vec<String>,
+    /// Also the sessions' data connections.
+    #[arg(long)]
+    with_data: bool,
+    /// The pcapng file to write (`-`: standard output, if not a terminal).
+    #[arg(short, long, value_name = "FILE", required = true)]
+    output: PathBuf,
+    #[command(flatten)]
+    analysis: Analysis,
+}
+
+#[derive(Args)]
 struct MergeArgs {
     /// Files written by `batch --format ndjson` (`-` for standard input).
     #[arg(required = true, value_name = "RESULTS")]
@@ -93,6 +120,8 @@ enum BatchFormat {
     Text,
     Json,
     Ndjson,
+    Markdown,
+    Html,
 }
 
 #[derive(Args)]
@@ -130,6 +159,10 @@ struct ReportArgs {
 enum Format {
     Text,
     Json,
+    /// GitHub/GitLab/Jira-flavoured Markdown, for a ticket.
+    Markdown,
+    /// One self-contained HTML file with ladder diagrams.
+    Html,
 }
 
 /// Options shared by every command that analyses captures.
@@ -155,6 +188,15 @@ struct Analysis {
     /// Sessions kept in full per capture (past it, only their findings).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_sessions: usize,
+    /// Replace IP addresses everywhere (headers and the text of FTP lines)
+    /// by a keyed, prefix- and class-preserving mapping that keeps every
+    /// line's length, so the report can leave the company.
+    #[arg(long)]
+    anonymize_ips: bool,
+    /// The key of the mapping (the same key gives the same mapping across
+    /// runs and captures); without it, a random key per run.
+    #[arg(long, value_name = "KEY", requires = "anonymize_ips")]
+    anonymize_key: Option<String>,
     /// Do not compute the captures' SHA-256 (it costs more CPU than the
     /// analysis; the report then shows no hash).
     #[arg(long)]
@@ -170,6 +212,12 @@ impl Analysis {
         o.rules.stall_secs = self.stall_secs;
         o.show_passwords = self.show_passwords;
         o.max_sessions = self.max_sessions;
+        if self.anonymize_ips {
+            o.engine.anonymize_key = Some(match &self.anonymize_key {
+                Some(k) => k.as_bytes().to_vec(),
+                None => crate::anonymize::Anonymizer::random_key(),
+            });
+        }
         // Beside the analysis, on another core: the analysis keeps its
         // speed and the report still carries the hash.
         o.hash = if self.no_hash {
@@ -205,6 +253,16 @@ impl Analysis {
         if self.max_flows != 100_000 {
             m.insert("max_flows", self.max_flows.to_string());
         }
+        if self.anonymize_ips {
+            m.insert(
+                "anonymize_ips",
+                if self.anonymize_key.is_some() {
+                    "on (keyed)".into()
+                } else {
+                    "on (random key)".into()
+                },
+            );
+        }
         if self.max_sessions != 100_000 {
             m.insert("max_sessions", self.max_sessions.to_string());
         }
@@ -235,6 +293,7 @@ pub fn run() -> i32 {
         Cmd::Compare(c) => compare(c),
         Cmd::Batch(b) => batch::batch_cmd(b),
         Cmd::Merge(m) => batch::merge_cmd(m),
+        Cmd::Extract(x) => extract(x),
         Cmd::Rules => {
             for r in crate::rules::RULES {
                 println!("{:32} {}", r.id, r.summary);
@@ -286,10 +345,71 @@ fn analyze(a: AnalyzeArgs) -> i32 {
     }
     let rep = model::analyze_report(&results, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(&a.report, code, &|w, style| match style {
-        None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
-        Some(st) => text::render(&rep, st, w),
+    write_report(&a.report, code, &|w, format, st| match format {
+        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+        Format::Text => text::render(&rep, st, w),
+        Format::Markdown => markdown::render(&rep, w),
+        Format::Html => html::render(&rep, w),
     })
+}
+
+fn extract(a: ExtractArgs) -> i32 {
+    let opts = a.analysis.options();
+    let r = match analysis::analyze_path(&a.capture, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
+    if let Some(e) = &r.error {
+        warn(e);
+    }
+    let to_stdout = a.output.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        warn("a pcapng file is not for a terminal: give -o FILE or redirect standard output");
+        return report::EXIT_USAGE;
+    }
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        match std::fs::File::create(&a.output) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                warn(format!("{}: cannot create: {e}", a.output.display()));
+                return report::EXIT_USAGE;
+            }
+        }
+    };
+    let sel = crate::extract::Selection {
+        sessions: a.sessions,
+        with_data: a.with_data,
+        anonymize_key: opts.engine.anonymize_key.clone(),
+        show_passwords: opts.show_passwords,
+    };
+    match crate::extract::extract(&a.capture, &r, &sel, &mut out) {
+        Ok(w) => {
+            eprintln!(
+                "portmortem: wrote {} packets of tcp.stream {} ({} finding comments) to {}",
+                w.packets,
+                w.streams
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.comments,
+                crate::bytes::printable(&a.output.to_string_lossy())
+            );
+            report::EXIT_OK
+        }
+        Err(e) => {
+            warn(e);
+            if !to_stdout {
+                let _ = std::fs::remove_file(&a.output);
+            }
+            report::EXIT_USAGE
+        }
+    }
 }
 
 /// Which capture is which, from the positional paths and the flags.
@@ -332,14 +452,16 @@ fn compare(a: CompareArgs) -> i32 {
     }
     let rep = model::compare_report(&cmp, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(&a.report, code, &|w, style| match style {
-        None => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
-        Some(st) => text::render_compare(&rep, st, w),
+    write_report(&a.report, code, &|w, format, st| match format {
+        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+        Format::Text => text::render_compare(&rep, st, w),
+        Format::Markdown => markdown::render_compare(&rep, w),
+        Format::Html => html::render_compare(&rep, w),
     })
 }
 
-/// Renders a report: JSON when given no text style.
-type Render<'a> = dyn Fn(&mut dyn Write, Option<&text::Style>) -> std::io::Result<()> + 'a;
+/// Renders a report in a format (the style is for text).
+type Render<'a> = dyn Fn(&mut dyn Write, Format, &text::Style) -> std::io::Result<()> + 'a;
 
 /// Writes a report as JSON (`style` None) or text, and returns the exit
 /// code (2 when the report cannot be written).
@@ -351,17 +473,15 @@ fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    let written = match args.format {
-        Format::Json => render(&mut out, None).and_then(|_| writeln!(out)),
-        Format::Text => render(
-            &mut out,
-            Some(&text::Style {
-                color: report::use_color(tty),
-                width: report::text_width(),
-                dialogue: args.dialogue,
-            }),
-        ),
+    let style = text::Style {
+        color: report::use_color(tty),
+        width: report::text_width(),
+        dialogue: args.dialogue,
     };
+    let mut written = render(&mut out, args.format, &style);
+    if args.format == Format::Json {
+        written = written.and_then(|_| writeln!(out));
+    }
     if delivered(written, &mut out) {
         code
     } else {

@@ -128,7 +128,14 @@ pub fn decode(linktype: u32, data: &[u8], wire_missing: u32) -> Result<TcpSegmen
 
 /// Every link type, VLANs, tunnels, IPv6 and damaged headers.
 fn decode_layered(linktype: u32, data: &[u8], wire_missing: u32) -> Result<TcpSegment<'_>, Skip> {
-    let sliced = match linktype {
+    from_sliced(link_slice(linktype, data)?, wire_missing, 0)
+}
+
+/// The frame cut into its layers from the link layer up (for a caller
+/// that needs to know where each header is, such as `extract` rewriting
+/// addresses).
+pub fn link_slice(linktype: u32, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    Ok(match linktype {
         1 => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::LinkMalformed)?,
         0 | 108 => {
             let (family, rest) = loopback_family(linktype, data)?;
@@ -154,8 +161,7 @@ fn decode_layered(linktype: u32, data: &[u8], wire_missing: u32) -> Result<TcpSe
             Some(PacketData::Unsupported(_)) => return Err(Skip::UnsupportedLinkType),
             None => return Err(Skip::LinkMalformed),
         },
-    };
-    from_sliced(sliced, wire_missing, 0)
+    })
 }
 
 /// The common case, Ethernet II → IPv4 → TCP with nothing unusual (no

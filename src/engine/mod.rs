@@ -31,6 +31,8 @@ pub struct Options {
     /// Most flows tracked at once (a control session costs about 4 KB,
     /// a data connection attempt about 300 bytes).
     pub max_flows: usize,
+    /// The key of `--anonymize-ips`.
+    pub anonymize_key: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             detect_banners: true,
             session: SessionLimits::default(),
             max_flows: 100_000,
+            anonymize_key: None,
         }
     }
 }
@@ -220,11 +223,16 @@ pub struct Engine {
     streams: streams::StreamIds,
     /// The `tcp.stream` of the segment being processed.
     stream: Option<u32>,
+    anonymizer: Option<crate::anonymize::Shared>,
 }
 
 impl Engine {
     pub fn new(opts: Options) -> Self {
+        let anonymizer = opts.anonymize_key.as_ref().map(|k| {
+            std::sync::Arc::new(std::sync::Mutex::new(crate::anonymize::Anonymizer::new(k)))
+        });
         Engine {
+            anonymizer,
             opts,
             flows: AHashMap::new(),
             slots: Vec::new(),
@@ -260,9 +268,16 @@ impl Engine {
         let missing = f.orig_len.saturating_sub(f.data.len() as u32);
         match decode(f.linktype, f.data, missing) {
             Err(s) => self.skipped[s.index()] += 1,
-            Ok(seg) => {
+            Ok(mut seg) => {
                 self.counters.tcp_segments += 1;
+                // Numbered as in the capture; everything after sees only
+                // mapped addresses.
                 self.stream = self.streams.id(&seg, f.number);
+                if let Some(a) = &self.anonymizer {
+                    let mut a = a.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    seg.src = a.ip(seg.src);
+                    seg.dst = a.ip(seg.dst);
+                }
                 if self.stream.is_none() {
                     self.counters.unnumbered_tcp_segments += 1;
                 }
@@ -529,6 +544,7 @@ impl Engine {
         let mut live = LiveSession::new(id, client, server, det, at, self.opts.session);
         // Started (or promoted) while a segment of its own flow is handled.
         live.tcp_stream = self.stream;
+        live.anonymizer = self.anonymizer.clone();
         let slot = Slot {
             session: live,
             pairs: Vec::new(),

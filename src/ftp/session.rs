@@ -116,6 +116,8 @@ impl ConnSink for Decoders {
 /// A control connection being decoded.
 pub struct LiveSession {
     pub id: u32,
+    /// Maps addresses in every line before anything reads it.
+    pub anonymizer: Option<crate::anonymize::Shared>,
     /// Wireshark's `tcp.stream` of the control connection.
     pub tcp_stream: Option<u32>,
     pub conn: Connection,
@@ -144,6 +146,7 @@ impl LiveSession {
     ) -> Self {
         LiveSession {
             id,
+            anonymizer: None,
             tcp_stream: None,
             conn: Connection::new(client, server, first, limits.tcp),
             detection,
@@ -192,12 +195,22 @@ impl LiveSession {
             if c.is_empty() && s.is_empty() {
                 break;
             }
-            for item in c {
+            for mut item in c {
+                self.anonymize(&mut item);
                 self.client_item(item);
             }
-            for item in s {
+            for mut item in s {
+                self.anonymize(&mut item);
                 self.server_item(item);
             }
+        }
+    }
+
+    fn anonymize(&self, item: &mut Item) {
+        if let (Some(a), Item::Line(l)) = (&self.anonymizer, item) {
+            a.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .text(&mut l.bytes.0);
         }
     }
 

@@ -1,4 +1,5 @@
-//! Text output of `batch` and `merge`: the archive summary for people.
+//! The archive summary of `batch` and `merge` for people: what every
+//! format says ([`BatchView`]) and the text rendering.
 //!
 //! Tables are cut to the rows that matter most (the JSON output has them
 //! all) and say so when they are.
@@ -7,13 +8,179 @@ use super::model::{BatchSummary, Header};
 use super::text::{Style, header, human_bytes, table};
 use crate::batch::patterns::{label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
-use crate::bytes::escape;
+use crate::batch::summary::CaptureFindings;
+use crate::bytes::{escape, printable};
 use crate::rules::Severity;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 /// Rows shown in the longer tables.
-const TOP: usize = 15;
+pub const TOP: usize = 15;
+/// Histogram rows shown per feature.
+const HISTOGRAM_ROWS: usize = 8;
+
+/// A feature's histogram as shown: (value, failed, worked) rows, the
+/// values with the most failures first, the rest summed in a last row.
+pub type Histogram = Vec<(String, u64, u64)>;
+
+/// What the text, Markdown and HTML summaries all say.
+pub struct BatchView<'a> {
+    pub b: &'a BatchSummary<'a>,
+}
+
+impl<'a> BatchView<'a> {
+    pub fn new(b: &'a BatchSummary<'a>) -> Self {
+        BatchView { b }
+    }
+
+    fn sev(&self, v: Severity) -> u64 {
+        self.b.summary.findings.get(&v).copied().unwrap_or(0)
+    }
+
+    /// The verdict in one sentence.
+    pub fn verdict(&self) -> String {
+        let s = self.b.summary;
+        let with_errors = s
+            .captures_with_findings
+            .iter()
+            .filter(|c| c.error_findings > 0)
+            .count();
+        let counts = format!(
+            "{} of {} captures have error findings ({} error, {} warning findings in {} sessions)",
+            thousands(with_errors as u64),
+            thousands(s.captures),
+            thousands(self.sev(Severity::Error)),
+            thousands(self.sev(Severity::Warning)),
+            thousands(s.sessions)
+        );
+        match s.patterns.first() {
+            Some(p) => {
+                let mut c = p.statement.chars();
+                let first: String = c
+                    .next()
+                    .map(|x| x.to_uppercase().chain(c).collect())
+                    .unwrap_or_default();
+                format!("{first}. {counts}.")
+            }
+            None => format!("{counts}."),
+        }
+    }
+
+    /// (name, value) rows describing the archive.
+    pub fn archive_rows(&self) -> Vec<(String, String)> {
+        let s = self.b.summary;
+        let k = &s.packets;
+        let mut rows = vec![
+            (
+                "captures".to_string(),
+                format!(
+                    "{} ({}), {} with read errors; {} other files skipped",
+                    thousands(s.captures),
+                    human_bytes(s.bytes),
+                    thousands(s.captures_with_errors),
+                    thousands(s.skipped_files)
+                ),
+            ),
+            (
+                "frames".to_string(),
+                format!(
+                    "{}: TCP {} (FTP control {}, data connections {}, other {}), not TCP {}",
+                    thousands(k.frames),
+                    thousands(k.tcp_segments),
+                    thousands(k.control_segments),
+                    thousands(k.data_segments),
+                    thousands(k.other_tcp_segments),
+                    thousands(k.skipped.values().sum())
+                ),
+            ),
+            ("FTP sessions".to_string(), thousands(s.sessions)),
+        ];
+        let mut f = format!(
+            "{} error, {} warning, {} info",
+            thousands(self.sev(Severity::Error)),
+            thousands(self.sev(Severity::Warning)),
+            thousands(self.sev(Severity::Info))
+        );
+        if s.findings_not_kept > 0 {
+            f += &format!(
+                " ({} beyond the per-capture listing cap, counted only)",
+                thousands(s.findings_not_kept)
+            );
+        }
+        rows.push(("findings".to_string(), f));
+        if k.flows_evicted > 0 {
+            rows.push((
+                "flow table".to_string(),
+                format!(
+                    "{} flows evicted when the table was full (--max-flows)",
+                    thousands(k.flows_evicted)
+                ),
+            ));
+        }
+        if k.unnumbered_tcp_segments > 0 {
+            rows.push((
+                "tcp.stream".to_string(),
+                format!(
+                    "{} segments without a number (over a million conversations in a capture)",
+                    thousands(k.unnumbered_tcp_segments)
+                ),
+            ));
+        }
+        rows
+    }
+
+    /// The histograms behind the strongest patterns: (mode, feature, rows).
+    pub fn histograms(&self) -> Vec<(&'a str, &'a str, Histogram)> {
+        let s = self.b.summary;
+        let mut out: Vec<(&str, &str, Histogram)> = Vec::new();
+        for p in s.patterns.iter().take(3) {
+            if out.iter().any(|(m, f, _)| *m == p.mode && *f == p.feature) {
+                continue;
+            }
+            let Some(values) = s
+                .setups
+                .get(&p.mode)
+                .and_then(|m| m.features.get(&p.feature))
+            else {
+                continue;
+            };
+            let mut rows: Vec<(&String, u64, u64)> = values
+                .iter()
+                .map(|(v, t)| (v, t.failed, t.worked))
+                .collect();
+            rows.sort_by(|a, b| (b.1, b.2, a.0).cmp(&(a.1, a.2, b.0)));
+            let shown = rows.len().min(HISTOGRAM_ROWS);
+            let mut h: Histogram = rows[..shown]
+                .iter()
+                .map(|(v, f, w)| ((*v).clone(), *f, *w))
+                .collect();
+            if rows.len() > shown {
+                let rest = &rows[shown..];
+                h.push((
+                    format!("{} other values", thousands(rest.len() as u64)),
+                    rest.iter().map(|r| r.1).sum(),
+                    rest.iter().map(|r| r.2).sum(),
+                ));
+            }
+            out.push((&p.mode, &p.feature, h));
+        }
+        out
+    }
+
+    /// Captures with error or warning findings, most errors first.
+    pub fn captures_with_findings(&self) -> Vec<&'a CaptureFindings> {
+        let mut rows: Vec<&CaptureFindings> =
+            self.b.summary.captures_with_findings.iter().collect();
+        rows.sort_by(|a, b| {
+            (b.error_findings, b.warning_findings, a.index).cmp(&(
+                a.error_findings,
+                a.warning_findings,
+                b.index,
+            ))
+        });
+        rows
+    }
+}
 
 pub fn render(
     h: &Header,
@@ -22,60 +189,18 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let s = b.summary;
+    let v = BatchView::new(b);
     header(h, out)?;
     writeln!(out)?;
-    let sev = |v: Severity| s.findings.get(&v).copied().unwrap_or(0);
-    let k = &s.packets;
+    writeln!(out, "Verdict: {}\n", printable(&v.verdict()))?;
     let mut t = table(style);
-    t.add_row(vec![
-        "captures".to_string(),
-        format!(
-            "{} ({}), {} with read errors; {} other files skipped",
-            thousands(s.captures),
-            human_bytes(s.bytes),
-            thousands(s.captures_with_errors),
-            thousands(s.skipped_files)
-        ),
-    ]);
-    t.add_row(vec![
-        "frames".to_string(),
-        format!(
-            "{}: TCP {} (FTP control {}, data connections {}, other {}), not TCP {}",
-            thousands(k.frames),
-            thousands(k.tcp_segments),
-            thousands(k.control_segments),
-            thousands(k.data_segments),
-            thousands(k.other_tcp_segments),
-            thousands(k.skipped.values().sum())
-        ),
-    ]);
-    t.add_row(vec!["FTP sessions".to_string(), thousands(s.sessions)]);
-    let mut f = format!(
-        "{} error, {} warning, {} info",
-        thousands(sev(Severity::Error)),
-        thousands(sev(Severity::Warning)),
-        thousands(sev(Severity::Info))
-    );
-    if s.findings_not_kept > 0 {
-        f += &format!(
-            " ({} beyond the per-capture listing cap, counted only)",
-            thousands(s.findings_not_kept)
-        );
-    }
-    t.add_row(vec!["findings".to_string(), f]);
-    if k.flows_evicted > 0 {
-        t.add_row(vec![
-            "flow table".to_string(),
-            format!(
-                "{} flows evicted when the table was full (--max-flows)",
-                thousands(k.flows_evicted)
-            ),
-        ]);
+    for (k, val) in v.archive_rows() {
+        t.add_row(vec![k, val]);
     }
     writeln!(out, "Archive\n{t}")?;
 
     setups(&s.setups, out, style)?;
-    patterns(b, out, style)?;
+    patterns(&v, out, style)?;
     if !s.findings_by_rule.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["rule", "findings", "what it means"]);
@@ -90,15 +215,8 @@ pub fn render(
     }
     hosts("Servers", "server", &s.servers, true, out, style)?;
     hosts("Clients", "client", &s.clients, false, out, style)?;
-    if !s.captures_with_findings.is_empty() {
-        let mut rows: Vec<_> = s.captures_with_findings.iter().collect();
-        rows.sort_by(|a, b| {
-            (b.error_findings, b.warning_findings, a.index).cmp(&(
-                a.error_findings,
-                a.warning_findings,
-                b.index,
-            ))
-        });
+    let rows = v.captures_with_findings();
+    if !rows.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["capture", "sessions", "errors", "warnings"]);
         for c in rows.iter().take(TOP) {
@@ -132,9 +250,9 @@ pub fn render(
         "\nSummary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
         thousands(s.captures),
         thousands(s.sessions),
-        thousands(sev(Severity::Error)),
-        thousands(sev(Severity::Warning)),
-        thousands(sev(Severity::Info)),
+        thousands(v.sev(Severity::Error)),
+        thousands(v.sev(Severity::Warning)),
+        thousands(v.sev(Severity::Info)),
         b.exit_code
     )
 }
@@ -185,8 +303,8 @@ fn setups(m: &BTreeMap<String, ModeStats>, out: &mut dyn Write, style: &Style) -
     )
 }
 
-fn patterns(b: &BatchSummary<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-    let s = b.summary;
+fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    let s = v.b.summary;
     let failed: u64 = s.setups.values().map(|m| m.failed).sum();
     if failed == 0 {
         return Ok(());
@@ -204,51 +322,24 @@ fn patterns(b: &BatchSummary<'_>, out: &mut dyn Write, style: &Style) -> io::Res
         writeln!(
             out,
             "  • {} (Fisher p = {:.1e})",
-            escape(p.statement.as_bytes()),
+            printable(&p.statement),
             p.p_value
         )?;
         if !p.same_counts.is_empty() {
             writeln!(
                 out,
                 "    the same counts: {}",
-                escape(p.same_counts.join(", ").as_bytes())
+                printable(&p.same_counts.join(", "))
             )?;
         }
     }
-    // The histogram behind the strongest patterns.
-    let mut shown: Vec<(&str, &str)> = Vec::new();
-    for p in s.patterns.iter().take(3) {
-        if shown.contains(&(p.mode.as_str(), p.feature.as_str())) {
-            continue;
-        }
-        shown.push((&p.mode, &p.feature));
-        let Some(values) = s
-            .setups
-            .get(&p.mode)
-            .and_then(|m| m.features.get(&p.feature))
-        else {
-            continue;
-        };
-        let mut rows: Vec<(&String, u64, u64)> = values
-            .iter()
-            .map(|(v, t)| (v, t.failed, t.worked))
-            .collect();
-        rows.sort_by(|a, b| (b.1, b.2, a.0).cmp(&(a.1, a.2, b.0)));
+    for (mode, feature, rows) in v.histograms() {
         let mut t = table(style);
-        t.set_header(vec![label(&p.feature), "failed".into(), "worked".into()]);
-        let shown_rows = rows.len().min(8);
-        for (v, f, w) in &rows[..shown_rows] {
-            t.add_row(vec![escape(v.as_bytes()), thousands(*f), thousands(*w)]);
+        t.set_header(vec![label(feature), "failed".into(), "worked".into()]);
+        for (val, f, w) in rows {
+            t.add_row(vec![escape(val.as_bytes()), thousands(f), thousands(w)]);
         }
-        if rows.len() > shown_rows {
-            let rest = &rows[shown_rows..];
-            t.add_row(vec![
-                format!("{} other values", thousands(rest.len() as u64)),
-                thousands(rest.iter().map(|r| r.1).sum()),
-                thousands(rest.iter().map(|r| r.2).sum()),
-            ]);
-        }
-        writeln!(out, "{} setups by {}\n{t}", p.mode, label(&p.feature))?;
+        writeln!(out, "{mode} setups by {}\n{t}", label(feature))?;
     }
     Ok(())
 }

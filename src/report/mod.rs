@@ -5,6 +5,9 @@
 //! a terminal. Everything from the captures is escaped on the way in.
 
 pub mod batch;
+pub mod evidence;
+pub mod html;
+pub mod markdown;
 pub mod model;
 pub mod text;
 

@@ -4,6 +4,7 @@
 //! capture is already escaped there; colour is used only on a terminal and
 //! never when NO_COLOR is set.
 
+use super::evidence::aligned;
 use super::model::{Entry, Report, SessionView};
 use crate::bytes::escape;
 use crate::rules::{Finding, Severity};
@@ -449,31 +450,6 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
         ),
         e.pairs_with.map(|p| format!("#{p}")).unwrap_or_default(),
     ]
-}
-
-/// Both versions of a same-length line, escaped, with `^` under every
-/// changed byte (offsets mapped through the escaping).
-fn aligned(a: &[u8], d: &crate::diff::ByteDiff) -> Option<(String, String, String)> {
-    if !d.same_length || a.len() > 200 || d.edits.is_empty() {
-        return None;
-    }
-    let mut b = a.to_vec();
-    for e in &d.edits {
-        let end = e.offset + e.to.0.len();
-        if end > b.len() || a.get(e.offset..e.offset + e.from.0.len()) != Some(&e.from.0[..]) {
-            return None;
-        }
-        b[e.offset..end].copy_from_slice(&e.to.0);
-    }
-    let (mut ea, mut eb, mut marks) = (String::new(), String::new(), String::new());
-    for (x, y) in a.iter().zip(&b) {
-        let (sx, sy) = (escape(&[*x]), escape(&[*y]));
-        let w = sx.len().max(sy.len());
-        ea.push_str(&format!("{sx:w$}"));
-        eb.push_str(&format!("{sy:w$}"));
-        marks.push_str(&format!("{:w$}", if x == y { " " } else { "^" }));
-    }
-    Some((ea, eb, marks.trim_end().to_string()))
 }
 
 /// Text for `compare`.

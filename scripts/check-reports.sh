@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Checks the reports with the tools their readers use (run by .ci/run,
+# which installs them): the HTML report in a real browser — headless
+# Chromium renders it, the DOM must hold the verdict and the finding, and a
+# screenshot is kept to look at — and, in tshark, the evidence pcapng and
+# every Wireshark filter the Markdown reports hand out.
+# Usage: scripts/check-reports.sh [OUTDIR]   (default target/report-check)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/report-check}
+mkdir -p "$out"
+cargo build --quiet
+pm=target/debug/portmortem
+fail() { echo "check-reports: $*" >&2; exit 1; }
+# Exit 1 only means "error findings"; anything else is a failure.
+run() { "$@" || [ $? -eq 1 ] || fail "$* failed"; }
+
+client=testdata/lab-mangle-inetutils-client.pcap
+server=testdata/lab-mangle-inetutils-server.pcap
+run $pm compare -f html -o "$out/compare.html" $client $server
+run $pm compare -f markdown -o "$out/compare.md" $client $server
+run $pm analyze -f html -o "$out/analyze.html" testdata/lab-mangle-vsftpd-client.pcap
+
+browser() {
+    local profile
+    profile=$(mktemp -d)
+    chromium --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$profile" --hide-scrollbars "$@" 2>/dev/null
+    rm -rf "$profile"
+}
+for r in compare analyze; do
+    browser --dump-dom "file://$PWD/$out/$r.html" > "$out/$r.dom"
+    grep -q 'id="verdict"' "$out/$r.dom" || fail "$r.html: no verdict in the rendered page"
+    browser --window-size=1300,2400 --screenshot="$PWD/$out/$r.png" "file://$PWD/$out/$r.html" >/dev/null
+    [ -s "$out/$r.png" ] || fail "$r.html: no screenshot"
+done
+grep -q 'port-octet-mangled' "$out/compare.dom" || fail "compare.html: the finding is not in the page"
+grep -q '<mark class="chg">_</mark>' "$out/compare.dom" || fail "compare.html: the changed byte is not marked"
+grep -q 'port-silently-truncated' "$out/analyze.dom" || fail "analyze.html: the finding is not in the page"
+
+# The evidence capture opens in tshark and carries the finding's comments.
+$pm extract testdata/lab-mangle-vsftpd-client.pcap -s s1 --with-data -o "$out/evidence.pcapng" 2>/dev/null
+n=$(tshark -r "$out/evidence.pcapng" -Y 'frame.comment contains "port-silently-truncated"' 2>/dev/null | wc -l)
+[ "$n" -eq 4 ] || fail "evidence.pcapng: $n frames with the finding's comment, expected 4"
+bad=$(tshark -r "$out/evidence.pcapng" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 0' 2>/dev/null | wc -l)
+[ "$bad" -eq 0 ] || fail "evidence.pcapng: $bad bad TCP checksums"
+
+# Every filter of every finding shows at least the finding's frames, and
+# nothing outside their range.
+checked=0
+for cap in testdata/lab-*-client.pcap testdata/lab-*-server.pcap testdata/hand-*.pcap; do
+    md=$($pm analyze -f markdown "$cap" 2>/dev/null || true)
+    frames=""
+    while IFS= read -r line; do
+        case "$line" in
+        "- **Where:** "*) frames=${line##*frames } ;;
+        "- **Wireshark filter:** \`"*)
+            filter=${line#*\`}
+            filter=${filter%\`}
+            got=$(tshark -r "$cap" -Y "$filter" -T fields -e frame.number 2>/dev/null | tr '\n' ' ')
+            for f in ${frames//,/ }; do
+                case " $got " in *" $f "*) ;; *) fail "$cap: filter '$filter' does not show frame $f (shows: $got)" ;; esac
+            done
+            checked=$((checked + 1))
+            ;;
+        esac
+    done <<< "$md"
+done
+[ "$checked" -gt 10 ] || fail "only $checked filters checked"
+echo "check-reports: HTML rendered in $(chromium --version 2>/dev/null | head -1); evidence and $checked filters checked with $(tshark --version 2>/dev/null | head -1 | cut -d' ' -f1-3); output in $out"

@@ -1,0 +1,241 @@
+//! What every report format says the same way: the verdict sentence, the
+//! two versions of a changed line, and the Wireshark filter that opens a
+//! finding's frames.
+
+use super::model::SessionView;
+use crate::bytes::escape;
+use crate::diff::ByteDiff;
+use crate::rules::{Finding, Severity};
+
+/// The finding a report leads with: the most severe; among equals the
+/// one that names a device signature or shows a changed line (a cause
+/// rather than a consequence, such as a stall), then the first listed.
+pub fn lead<'a>(findings: &[&'a Finding]) -> Option<&'a Finding> {
+    findings
+        .iter()
+        .copied()
+        .filter(|f| f.severity > Severity::Info)
+        .enumerate()
+        .max_by_key(|(i, f)| {
+            (
+                f.severity,
+                f.signature.is_some(),
+                f.diff.is_some(),
+                std::cmp::Reverse(*i),
+            )
+        })
+        .map(|(_, f)| f)
+}
+
+/// `s` with its first letter capitalised (our messages start in lower
+/// case, to read well after "rule: ").
+pub fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The first sentence of a finding's message (up to the first ". " that
+/// is not inside a `quoted` line), starting with a capital letter.
+pub fn first_sentence(message: &str) -> String {
+    let mut quoted = false;
+    let mut end = message.len();
+    let b = message.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'`' => quoted = !quoted,
+            b'.' if !quoted && b.get(i + 1) == Some(&b' ') => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    capitalized(message[..end].trim_end_matches('.'))
+}
+
+/// The verdict in one sentence (plain text; lines quoted in backticks).
+/// `captures` names the captures, in report order.
+pub fn verdict(findings: &[&Finding], sessions: usize, captures: &[&str]) -> String {
+    let n = |s| findings.iter().filter(|f| f.severity == s).count();
+    match lead(findings) {
+        None => format!(
+            "No error or warning findings in {sessions} FTP session(s) of {} capture(s).",
+            captures.len()
+        ),
+        Some(f) => {
+            let mut v = format!(
+                "{}. ({}, {} session {}; {} error and {} warning finding(s) in all.)",
+                first_sentence(&f.message),
+                f.rule,
+                captures.get(f.capture).copied().unwrap_or("capture"),
+                f.session,
+                n(Severity::Error),
+                n(Severity::Warning)
+            );
+            if let Some(sig) = f.signature {
+                v = format!("{v} Signature: {} ({}).", sig.device, sig.behaviour);
+            }
+            v
+        }
+    }
+}
+
+/// A run of a line: escaped text, and whether it changed.
+pub type Run = (String, bool);
+
+/// Both versions of a line as runs, the changed ones marked: the first
+/// version is `a`, the second is `a` with the diff applied. `None` when
+/// the diff does not fit `a`.
+pub fn diff_runs(a: &[u8], d: &ByteDiff) -> Option<(Vec<Run>, Vec<Run>)> {
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    let mut pos = 0;
+    for e in &d.edits {
+        let end = e.offset.checked_add(e.from.0.len())?;
+        if e.offset < pos || a.get(e.offset..end) != Some(&e.from.0[..]) {
+            return None;
+        }
+        if e.offset > pos {
+            let same = escape(&a[pos..e.offset]);
+            ra.push((same.clone(), false));
+            rb.push((same, false));
+        }
+        if !e.from.0.is_empty() {
+            ra.push((escape(&e.from.0), true));
+        }
+        if !e.to.0.is_empty() {
+            rb.push((escape(&e.to.0), true));
+        }
+        pos = end;
+    }
+    if pos < a.len() {
+        let same = escape(&a[pos..]);
+        ra.push((same.clone(), false));
+        rb.push((same, false));
+    }
+    Some((ra, rb))
+}
+
+/// Both versions of a same-length line, escaped, with `^` under every
+/// changed byte (offsets mapped through the escaping).
+pub fn aligned(a: &[u8], d: &ByteDiff) -> Option<(String, String, String)> {
+    if !d.same_length || a.len() > 200 || d.edits.is_empty() {
+        return None;
+    }
+    let mut b = a.to_vec();
+    for e in &d.edits {
+        let end = e.offset + e.to.0.len();
+        if end > b.len() || a.get(e.offset..e.offset + e.from.0.len()) != Some(&e.from.0[..]) {
+            return None;
+        }
+        b[e.offset..end].copy_from_slice(&e.to.0);
+    }
+    let (mut ea, mut eb, mut marks) = (String::new(), String::new(), String::new());
+    for (x, y) in a.iter().zip(&b) {
+        let (sx, sy) = (escape(&[*x]), escape(&[*y]));
+        let w = sx.len().max(sy.len());
+        ea.push_str(&format!("{sx:w$}"));
+        eb.push_str(&format!("{sy:w$}"));
+        marks.push_str(&format!("{:w$}", if x == y { " " } else { "^" }));
+    }
+    Some((ea, eb, marks.trim_end().to_string()))
+}
+
+/// The `tcp.stream` numbers a set of frames of a session lies in: the
+/// control connection's, and each data connection's that one of the
+/// frames is known to belong to.
+fn streams_of(s: &SessionView<'_>, frames: &[u64]) -> Option<Vec<u32>> {
+    let mut v = vec![s.tcp_stream?];
+    for c in s.data_connections {
+        let own = [
+            Some(c.first_frame),
+            c.syn_frame,
+            c.syn_ack_frame,
+            c.rst_frame,
+            c.fin_frame,
+            Some(c.last_frame),
+        ];
+        if frames.iter().any(|f| own.contains(&Some(*f)))
+            && let Some(n) = c.tcp_stream
+            && !v.contains(&n)
+        {
+            v.push(n);
+        }
+    }
+    v.sort_unstable();
+    Some(v)
+}
+
+/// A Wireshark display filter that shows `frames` of session `s` and
+/// little else: `tcp.stream eq 3 && frame.number >= 120 && frame.number
+/// <= 131`. Without stream numbers, the control connection's addresses
+/// and ports stand in.
+pub fn display_filter(s: &SessionView<'_>, frames: &[u64]) -> String {
+    let (Some(lo), Some(hi)) = (frames.iter().min(), frames.iter().max()) else {
+        return String::new();
+    };
+    let range = if lo == hi {
+        format!("frame.number == {lo}")
+    } else {
+        format!("frame.number >= {lo} && frame.number <= {hi}")
+    };
+    match streams_of(s, frames) {
+        Some(v) if v.len() == 1 => format!("tcp.stream eq {} && {range}", v[0]),
+        Some(v) => format!(
+            "({}) && {range}",
+            v.iter()
+                .map(|n| format!("tcp.stream eq {n}"))
+                .collect::<Vec<_>>()
+                .join(" || ")
+        ),
+        None => {
+            let addr = |sa: &str| -> String {
+                match sa.parse::<std::net::SocketAddr>() {
+                    Ok(a) if a.is_ipv6() => {
+                        format!("ipv6.addr == {} && tcp.port == {}", a.ip(), a.port())
+                    }
+                    Ok(a) => format!("ip.addr == {} && tcp.port == {}", a.ip(), a.port()),
+                    Err(_) => String::new(),
+                }
+            };
+            format!("{} && {} && {range}", addr(&s.client), addr(&s.server))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Bytes;
+    use crate::diff::Edit;
+
+    #[test]
+    fn first_sentences_skip_quoted_periods() {
+        assert_eq!(
+            first_sentence("the reply `220 Hi. Go` was cut. More here."),
+            "The reply `220 Hi. Go` was cut"
+        );
+        assert_eq!(first_sentence("no period"), "No period");
+    }
+
+    #[test]
+    fn runs_mark_what_changed() {
+        let d = ByteDiff {
+            same_length: false,
+            length_delta: -2,
+            edits: vec![Edit {
+                offset: 5,
+                offset_new: 5,
+                from: Bytes(b"198,51,100,60".to_vec()),
+                to: Bytes(b"203,0,113,1".to_vec()),
+            }],
+        };
+        let (a, b) = diff_runs(b"PORT 198,51,100,60,4,1\r", &d).unwrap();
+        assert_eq!(a[1], ("198,51,100,60".to_string(), true));
+        assert_eq!(b[1], ("203,0,113,1".to_string(), true));
+        assert_eq!(b[2], (",4,1\\r".to_string(), false));
+        assert!(diff_runs(b"PORT", &d).is_none());
+    }
+}

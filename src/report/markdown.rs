@@ -1,0 +1,516 @@
+//! Markdown to paste into a ticket (GitHub, GitLab and Jira-flavoured
+//! Markdown): the verdict first, then the findings table, then each
+//! finding's evidence with a Wireshark filter, then the sessions.
+//!
+//! Everything from a capture is already in escape form (printable ASCII);
+//! here it is further kept from being read as Markdown or HTML: quoted
+//! lines go in code spans sized to their content, the rest has its
+//! special characters escaped, and `|` is escaped inside tables.
+
+use super::batch::BatchView;
+use super::evidence::{aligned, capitalized, diff_runs, display_filter, verdict};
+use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
+use crate::batch::patterns::{label, thousands};
+use crate::rules::{Finding, Severity};
+use std::io::{self, Write};
+
+/// Plain text with Markdown and HTML syntax made literal.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span holding `s` exactly (delimited by more backticks than `s`
+/// has in a row); in a table, `|` is escaped, which GFM tables require
+/// even inside code.
+fn code(s: &str, in_table: bool) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') || s.starts_with(' ') {
+        " "
+    } else {
+        ""
+    };
+    let body = if in_table {
+        s.replace('|', "\\|")
+    } else {
+        s.to_string()
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
+}
+
+/// One of our messages, whose quoted lines are between backticks: the
+/// quotes become code spans, the rest plain text. A stray backtick (a
+/// quoted line may hold one) only changes what is shown as code; nothing
+/// is ever read as markup.
+fn message(s: &str, in_table: bool) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let paired = parts.len() % 2 == 1;
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if i % 2 == 1 && (paired || !last) {
+            out.push_str(&code(p, in_table));
+        } else {
+            if i % 2 == 1 {
+                out.push_str("\\`");
+            }
+            out.push_str(&md(p));
+        }
+    }
+    out
+}
+
+fn frames(v: &[u64]) -> String {
+    const MAX: usize = 20;
+    let mut s = v
+        .iter()
+        .take(MAX)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > MAX {
+        s.push_str(&format!(" … (+{})", v.len() - MAX));
+    }
+    s
+}
+
+fn header_table(
+    h: &Header,
+    caps: &[(&str, &CaptureView<'_>)],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "| | |")?;
+    writeln!(out, "|---|---|")?;
+    writeln!(
+        out,
+        "| Tool | {} {} (`{}`) |",
+        h.tool.name, h.tool.version, h.command
+    )?;
+    writeln!(out, "| Time zone | {} |", h.time_zone)?;
+    let opts: Vec<String> = h.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    writeln!(
+        out,
+        "| Options | {} |",
+        if opts.is_empty() {
+            "defaults".to_string()
+        } else {
+            code(&opts.join(", "), true)
+        }
+    )?;
+    for (title, c) in caps {
+        let i = c.info;
+        let span = match (i.first_ts, i.last_ts) {
+            (Some(a), Some(b)) => format!(", {a} – {b}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "| {title} | {} — {} bytes{}, {}, {} frames{span} |",
+            code(&crate::bytes::escape(i.path.as_bytes()), true),
+            i.file_bytes,
+            i.compression.map(|z| format!(" {z}")).unwrap_or_default(),
+            md(&i.format),
+            i.frames
+        )?;
+        writeln!(
+            out,
+            "| SHA-256 | {} |",
+            i.sha256
+                .as_deref()
+                .map_or("not computed".into(), |h| code(h, true))
+        )?;
+        if let Some(e) = c.error {
+            writeln!(out, "| **Read error** | {} |", md(&e.to_string()))?;
+        }
+    }
+    writeln!(out)
+}
+
+fn session_of<'a>(
+    ss: &'a [SessionView<'a>],
+    capture: usize,
+    id: &str,
+) -> Option<&'a SessionView<'a>> {
+    ss.iter().find(|s| s.capture == capture && s.id == id)
+}
+
+fn filter(ss: &[SessionView<'_>], capture: usize, id: &str, fr: &[u64]) -> String {
+    session_of(ss, capture, id)
+        .map(|s| display_filter(s, fr))
+        .unwrap_or_default()
+}
+
+fn sev(s: Severity) -> String {
+    match s {
+        Severity::Error => "**error**".into(),
+        s => s.name().into(),
+    }
+}
+
+/// The findings table and each finding's evidence.
+fn findings(
+    fs: &[&Finding],
+    ss: &[SessionView<'_>],
+    names: &[&str],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if fs.is_empty() {
+        return writeln!(out, "No findings.\n");
+    }
+    writeln!(
+        out,
+        "| # | Severity | Rule | Where | Frames | Wireshark filter |"
+    )?;
+    writeln!(out, "|---:|---|---|---|---|---|")?;
+    for (n, f) in fs.iter().enumerate() {
+        writeln!(
+            out,
+            "| {} | {} | `{}` | {} {} | {} | {} |",
+            n + 1,
+            sev(f.severity),
+            f.rule,
+            md(names.get(f.capture).copied().unwrap_or("")),
+            f.session,
+            frames(&f.frames),
+            code(&filter(ss, f.capture, &f.session, &f.frames), true)
+        )?;
+    }
+    writeln!(out)?;
+    for (n, f) in fs.iter().enumerate() {
+        writeln!(out, "### {}. `{}` ({})\n", n + 1, f.rule, f.severity.name())?;
+        writeln!(out, "{}\n", message(&capitalized(&f.message), false))?;
+        let cap = names.get(f.capture).copied().unwrap_or("");
+        writeln!(
+            out,
+            "- **Where:** {} session {}, frames {}",
+            md(cap),
+            f.session,
+            frames(&f.frames)
+        )?;
+        writeln!(
+            out,
+            "- **Wireshark filter:** {}",
+            code(&filter(ss, f.capture, &f.session, &f.frames), false)
+        )?;
+        if let Some(o) = &f.other {
+            let other = names.get(o.capture).copied().unwrap_or("");
+            writeln!(
+                out,
+                "- **At the other tap:** {} session {}, frames {}; filter {}",
+                md(other),
+                o.session,
+                frames(&o.frames),
+                code(&filter(ss, o.capture, &o.session, &o.frames), false)
+            )?;
+        }
+        if let Some(sig) = f.signature {
+            writeln!(
+                out,
+                "- **Signature:** {} — {} ({})",
+                md(sig.device),
+                md(sig.behaviour),
+                md(sig.reference)
+            )?;
+        }
+        if f.occurrences > 1 {
+            writeln!(out, "- **Occurrences:** {}", f.occurrences)?;
+        }
+        writeln!(out)?;
+        if !f.evidence.is_empty() {
+            writeln!(out, "| Evidence | Capture | Frames | Bytes |")?;
+            writeln!(out, "|---|---|---|---|")?;
+            for e in &f.evidence {
+                let c = e.capture.unwrap_or(f.capture);
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    md(&e.what),
+                    md(names.get(c).copied().unwrap_or("")),
+                    frames(&e.frames),
+                    code(&e.bytes.to_string(), true)
+                )?;
+            }
+            writeln!(out)?;
+        }
+        if let (Some(d), Some(first)) = (&f.diff, f.evidence.first()) {
+            let second = f.evidence.get(1).map_or("changed to", |e| e.what.as_str());
+            let w = first.what.len().max(second.len());
+            writeln!(out, "```text")?;
+            if let Some((a, b, marks)) = aligned(&first.bytes.0, d) {
+                writeln!(out, "{:w$}  {a}", first.what)?;
+                writeln!(out, "{second:w$}  {b}")?;
+                writeln!(out, "{:w$}  {marks}", "")?;
+            } else if let Some((a, b)) = diff_runs(&first.bytes.0, d) {
+                let join =
+                    |r: &[(String, bool)]| r.iter().map(|x| x.0.as_str()).collect::<String>();
+                writeln!(out, "{:w$}  {}", first.what, join(&a))?;
+                writeln!(out, "{second:w$}  {}", join(&b))?;
+            }
+            writeln!(out, "```")?;
+            writeln!(out, "Diff: {}\n", message(&d.describe(), false))?;
+        }
+    }
+    Ok(())
+}
+
+fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -> io::Result<()> {
+    if ss.is_empty() {
+        return writeln!(out, "No FTP control session found.\n");
+    }
+    writeln!(
+        out,
+        "| Capture | Session | Client → server | tcp.stream | Frames | Start | Commands | Data setups | Server | End |"
+    )?;
+    writeln!(out, "|---|---|---|---:|---|---|---:|---|---|---|")?;
+    for s in ss {
+        let setups: Vec<String> = s
+            .data_setups
+            .iter()
+            .map(|d| format!("{} {}", d.setup.kind.name(), d.outcome))
+            .collect();
+        writeln!(
+            out,
+            "| {} | {} | {} → {} | {} | {}–{} | {} | {} | {} | {} | {} |",
+            md(names.get(s.capture).copied().unwrap_or("")),
+            s.id,
+            s.client,
+            s.server,
+            s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
+            s.first_frame,
+            s.last_frame,
+            s.start,
+            s.dialogue.iter().filter(|e| e.dir == "C").count(),
+            md(&setups.join(", ")),
+            md(s.server_software.map_or("", |x| x.name)),
+            serde_json::to_value(s.end_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        )?;
+    }
+    writeln!(out)
+}
+
+fn footer(h: &Header, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "---\n_Generated by {} {}; times in {}; passwords redacted unless `show_passwords` is among the options._",
+        h.tool.name, h.tool.version, h.time_zone
+    )
+}
+
+pub fn render(r: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let names: Vec<String> = (1..=r.captures.len())
+        .map(|i| format!("capture {i}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    writeln!(out, "# FTP forensic report\n")?;
+    writeln!(
+        out,
+        "**Verdict:** {}\n",
+        message(&verdict(&r.findings, r.summary.sessions, &names), false)
+    )?;
+    let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
+    header_table(&r.header, &caps, out)?;
+    writeln!(out, "## Findings\n")?;
+    findings(&r.findings, &r.sessions, &names, out)?;
+    writeln!(out, "## Sessions\n")?;
+    sessions(&r.sessions, &names, out)?;
+    footer(&r.header, out)
+}
+
+pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let names = ["client-side capture", "server-side capture"];
+    writeln!(out, "# FTP forensic report: both sides of the firewall\n")?;
+    writeln!(
+        out,
+        "**Verdict:** {}\n",
+        message(&verdict(&r.findings, r.summary.sessions, &names), false)
+    )?;
+    let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
+        .into_iter()
+        .zip(&r.captures)
+        .collect();
+    header_table(&r.header, &caps, out)?;
+    writeln!(out, "{}\n", md(&r.sides.explanation))?;
+    let (between, own): (Vec<&Finding>, Vec<&Finding>) =
+        r.findings.iter().partition(|f| f.other.is_some());
+    writeln!(out, "## Differences between the taps\n")?;
+    findings(&between, &r.sessions, &names, out)?;
+    for p in r.pairs {
+        writeln!(
+            out,
+            "## Session {} (client side) = {} (server side)\n",
+            p.client_side_session, p.server_side_session
+        )?;
+        writeln!(
+            out,
+            "{} identical, {} modified, {} dropped, {} injected line(s).\n",
+            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        )?;
+        let changed: Vec<_> = p
+            .lines
+            .iter()
+            .filter(|l| l.status != crate::compare::align::Status::Identical)
+            .collect();
+        if !changed.is_empty() {
+            writeln!(
+                out,
+                "| Dir | Status | Client-side frames | Client side | Server-side frames | Server side |"
+            )?;
+            writeln!(out, "|---|---|---|---|---|---|")?;
+            for l in changed {
+                let side = |x: &Option<crate::compare::align::Seen>| match x {
+                    Some(s) => (frames(&s.frames), code(&s.text.to_string(), true)),
+                    None => (String::new(), "—".into()),
+                };
+                let (cf, ct) = side(&l.client_side);
+                let (sf, st) = side(&l.server_side);
+                writeln!(
+                    out,
+                    "| {} | {} | {cf} | {ct} | {sf} | {st} |",
+                    if l.dir == "C" { "→" } else { "←" },
+                    serde_json::to_value(l.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    if !own.is_empty() {
+        writeln!(out, "## Each capture's own findings\n")?;
+        findings(&own, &r.sessions, &names, out)?;
+    }
+    writeln!(out, "## Sessions\n")?;
+    sessions(&r.sessions, &names, out)?;
+    footer(&r.header, out)
+}
+
+pub fn render_batch(h: &Header, b: &BatchSummary<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let s = b.summary;
+    let v = BatchView::new(b);
+    writeln!(
+        out,
+        "# FTP forensic report: {} captures\n",
+        thousands(s.captures)
+    )?;
+    writeln!(out, "**Verdict:** {}\n", message(&v.verdict(), false))?;
+    writeln!(out, "| | |\n|---|---|")?;
+    writeln!(
+        out,
+        "| Tool | {} {} (`{}`) |",
+        h.tool.name, h.tool.version, h.command
+    )?;
+    writeln!(out, "| Time zone | {} |", h.time_zone)?;
+    for (k, val) in v.archive_rows() {
+        writeln!(out, "| {} | {} |", md(&k), md(&val))?;
+    }
+    writeln!(out)?;
+    if !s.patterns.is_empty() {
+        writeln!(out, "## Patterns in the failures\n")?;
+        for p in &s.patterns {
+            writeln!(out, "- {} (Fisher p = {:.1e})", md(&p.statement), p.p_value)?;
+        }
+        writeln!(out)?;
+        for (mode, feature, rows) in v.histograms() {
+            writeln!(
+                out,
+                "| {mode} setups by {} | failed | worked |",
+                md(&label(feature))
+            )?;
+            writeln!(out, "|---|---:|---:|")?;
+            for (val, f, w) in rows {
+                writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    code(&val, true),
+                    thousands(f),
+                    thousands(w)
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    if !s.findings_by_rule.is_empty() {
+        writeln!(
+            out,
+            "## Findings by rule\n\n| Rule | Findings |\n|---|---:|"
+        )?;
+        for (rule, n) in &s.findings_by_rule {
+            writeln!(out, "| `{rule}` | {} |", thousands(*n))?;
+        }
+        writeln!(out)?;
+    }
+    let caps = v.captures_with_findings();
+    if !caps.is_empty() {
+        writeln!(out, "## Captures with error or warning findings\n")?;
+        writeln!(
+            out,
+            "| Capture | Sessions | Errors | Warnings |\n|---|---:|---:|---:|"
+        )?;
+        for c in caps {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                code(&crate::bytes::escape(c.path.as_bytes()), true),
+                thousands(c.sessions),
+                thousands(c.error_findings),
+                thousands(c.warning_findings)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if !s.capture_errors.is_empty() {
+        writeln!(
+            out,
+            "## Captures that could not be read\n\n| Capture | Error |\n|---|---|"
+        )?;
+        for c in &s.capture_errors {
+            writeln!(
+                out,
+                "| {} | {} |",
+                code(&crate::bytes::escape(c.path.as_bytes()), true),
+                md(&c.error)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    footer(h, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_from_a_capture_becomes_markup() {
+        assert_eq!(md("<script>*x*|"), "&lt;script&gt;\\*x\\*\\|");
+        assert_eq!(code("a`b", false), "``a`b``");
+        assert_eq!(code("`x", true), "`` `x ``");
+        assert_eq!(code("a|b", true), "`a\\|b`");
+        assert_eq!(
+            message("sent `PORT 1` then <b>", false),
+            "sent `PORT 1` then &lt;b&gt;"
+        );
+        // An odd backtick leaves the tail as escaped text.
+        assert_eq!(message("a `b` c `d <e>", false), "a `b` c \\`d &lt;e&gt;");
+    }
+}

@@ -1,0 +1,460 @@
+//! Reports for a ticket: Markdown and HTML on the founding case, nothing
+//! from a capture read as markup, byte-identical runs, the evidence
+//! pcapng (re-read with pcap-parser), and --anonymize-ips.
+
+mod common;
+use common::*;
+use etherparse::PacketBuilder;
+use pcap_parser::pcapng::{Block, OptionCode};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
+use std::path::{Path, PathBuf};
+
+const CLIENT: &str = "lab-mangle-inetutils-client.pcap";
+const SERVER: &str = "lab-mangle-inetutils-server.pcap";
+
+fn out(args: &[&str]) -> (i32, Vec<u8>) {
+    let o = bin().args(args).output().unwrap();
+    (o.status.code().unwrap_or(-1), o.stdout)
+}
+
+fn text(args: &[&str]) -> String {
+    String::from_utf8(out(args).1).unwrap()
+}
+
+fn td(name: &str) -> String {
+    testdata(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn markdown_tells_the_founding_case_verdict_first() {
+    let md = text(&["compare", "-f", "markdown", &td(CLIENT), &td(SERVER)]);
+    let verdict = md.lines().find(|l| l.starts_with("**Verdict:**")).unwrap();
+    assert_contains(
+        verdict,
+        &[
+            "`PORT 198,51,100,60,125,227`",
+            "`PORT 198,51,100,60,125,22_`",
+            "port-octet-mangled",
+            "Check Point",
+        ],
+    );
+    // The verdict comes before any table.
+    assert!(md.find("**Verdict:**").unwrap() < md.find("| Tool |").unwrap());
+    assert_contains(
+        &md,
+        &[
+            "| 1 | **error** | `port-octet-mangled` |",
+            "`tcp.stream eq 0 && frame.number == 17`",
+            "filter `tcp.stream eq 0 && frame.number == 24`",
+            "at the client-side tap  PORT 198,51,100,60,125,227\nat the server-side tap  PORT 198,51,100,60,125,22_\n                                                 ^",
+            "| Client-side capture |",
+            "SHA-256 | `c70594593bb7f85bd875fff9314d6d16a27d4c501b4cdf90f80d03180d5e2948`",
+            "| Time zone | UTC |",
+        ],
+    );
+    let md = text(&[
+        "analyze",
+        "-f",
+        "markdown",
+        &td("lab-mangle-vsftpd-client.pcap"),
+    ]);
+    // The data connection's stream joins the control connection's.
+    assert_contains(
+        &md,
+        &["`(tcp.stream eq 0 || tcp.stream eq 1) && frame.number >= 13 && frame.number <= 17`"],
+    );
+}
+
+#[test]
+fn html_is_self_contained_with_a_ladder_and_marked_bytes() {
+    let html = text(&["compare", "-f", "html", &td(CLIENT), &td(SERVER)]);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_contains(
+        &html,
+        &[
+            "id=\"verdict\"",
+            "port-octet-mangled",
+            "<svg",
+            ">firewall</text>",
+            "<mark class=\"chg\">7</mark>",
+            "<mark class=\"chg\">_</mark>",
+            "class=\"bad\"",
+        ],
+    );
+    for bad in ["<script", "<link", "<img", "src=", "url(http", "@import"] {
+        assert!(!html.contains(bad), "{bad}");
+    }
+    // The only URL is the SVG namespace, which is never fetched.
+    let urls = html.matches("http").count();
+    assert_eq!(urls, html.matches("http://www.w3.org/2000/svg").count());
+    let html = text(&[
+        "analyze",
+        "-f",
+        "html",
+        &td("lab-mangle-vsftpd-client.pcap"),
+    ]);
+    assert_contains(&html, &["class=\"databad\"", "32022", "refused"]);
+}
+
+/// A session whose banner and reply carry markup, backticks and pipes.
+fn hostile_capture(dir: &Path) -> PathBuf {
+    let mut v = pcap_header();
+    let (c, s) = ([198, 51, 100, 7], [203, 0, 113, 9]);
+    let eth = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut t = 0;
+    let mut push = |b: etherparse::PacketBuilderStep<etherparse::TcpHeader>, p: &[u8]| {
+        let mut f = Vec::new();
+        b.write(&mut f, p).unwrap();
+        record(&mut v, t, &f);
+        t += 1;
+    };
+    push(eth().ipv4(c, s, 64).tcp(40000, 21, 100, 1000).syn(), b"");
+    push(
+        eth()
+            .ipv4(s, c, 64)
+            .tcp(21, 40000, 500, 1000)
+            .syn()
+            .ack(101),
+        b"",
+    );
+    let banner = b"220 <script>alert(1)</script> | `x` **y** [z](http://evil)\r\n";
+    push(
+        eth()
+            .ipv4(s, c, 64)
+            .tcp(21, 40000, 501, 1000)
+            .ack(101)
+            .psh(),
+        banner,
+    );
+    let cmd = b"PORT 198,51,100,7,12,3<b>\r\n";
+    push(
+        eth()
+            .ipv4(c, s, 64)
+            .tcp(40000, 21, 101, 1000)
+            .ack(501 + banner.len() as u32)
+            .psh(),
+        cmd,
+    );
+    let reply = b"500 'PORT 198,51,100,7,12,3<b>': command not understood\r\n";
+    push(
+        eth()
+            .ipv4(s, c, 64)
+            .tcp(21, 40000, 501 + banner.len() as u32, 1000)
+            .ack(101 + cmd.len() as u32)
+            .psh(),
+        reply,
+    );
+    let p = dir.join("hostile.pcap");
+    std::fs::write(&p, v).unwrap();
+    p
+}
+
+/// Markdown with its code spans and fenced blocks taken out: what a
+/// renderer reads as markup.
+fn outside_code(md: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'`' {
+                let n = b[i..].iter().take_while(|&&c| c == b'`').count();
+                let fence = &line[i..i + n];
+                match line[i + n..].find(fence) {
+                    Some(end) => {
+                        i += n + end + n;
+                        continue;
+                    }
+                    None => {
+                        out.push_str(fence);
+                        i += n;
+                        continue;
+                    }
+                }
+            }
+            out.push(b[i] as char);
+            i += 1;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn nothing_from_a_capture_becomes_markup() {
+    let dir = temp_dir("hostile");
+    let cap = hostile_capture(&dir);
+    let cap = cap.to_str().unwrap();
+    let md = text(&["analyze", "-f", "markdown", "--dialogue", cap]);
+    let html = text(&["analyze", "-f", "html", cap]);
+    // HTML: escaped everywhere.
+    for bad in ["<script>", "3<b>", "href=\"http"] {
+        assert!(!html.contains(bad), "{bad} in the HTML");
+    }
+    assert!(html.contains("&lt;script&gt;") && html.contains("3&lt;b&gt;"));
+    // Markdown: quoted lines sit in code spans; outside them nothing can
+    // open a tag or a link.
+    assert!(md.contains("`PORT 198,51,100,7,12,3<b>`"), "{md}");
+    let plain = outside_code(&md);
+    for bad in ["<script", "3<b>", "](http"] {
+        assert!(!plain.contains(bad), "{bad} outside code:\n{plain}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn reports_are_byte_identical_from_run_to_run() {
+    let runs = |args: &[&str]| {
+        let a = out(args);
+        let b = out(args);
+        assert_eq!(a, b, "{args:?}");
+        assert!(!a.1.is_empty());
+    };
+    for f in ["text", "json", "markdown", "html"] {
+        runs(&[
+            "analyze",
+            "-f",
+            f,
+            &td(CLIENT),
+            &td("lab-mangle-vsftpd-client.pcap"),
+        ]);
+        runs(&["compare", "-f", f, &td(CLIENT), &td(SERVER)]);
+        runs(&["batch", "-j", "2", "-f", f, &td("")]);
+    }
+    runs(&[
+        "compare",
+        "-f",
+        "json",
+        "--anonymize-ips",
+        "--anonymize-key",
+        "k",
+        &td(CLIENT),
+        &td(SERVER),
+    ]);
+}
+
+/// A packet of a pcapng file: its bytes and its comments.
+type Packet = (Vec<u8>, Vec<String>);
+
+/// Every block of a pcapng file: (interfaces, packets).
+fn read_pcapng(path: &Path) -> (usize, Vec<Packet>) {
+    let f = std::fs::File::open(path).unwrap();
+    let mut r = PcapNGReader::new(65536, f).unwrap();
+    let (mut ifaces, mut packets) = (0, Vec::new());
+    loop {
+        match r.next() {
+            Ok((n, block)) => {
+                match block {
+                    PcapBlockOwned::NG(Block::InterfaceDescription(_)) => ifaces += 1,
+                    PcapBlockOwned::NG(Block::EnhancedPacket(e)) => {
+                        let comments = e
+                            .options
+                            .iter()
+                            .filter(|o| o.code == OptionCode::Comment)
+                            .map(|o| String::from_utf8(o.value[..o.len as usize].to_vec()).unwrap())
+                            .collect();
+                        packets.push((e.data[..e.caplen as usize].to_vec(), comments));
+                    }
+                    _ => {}
+                }
+                r.consume(n);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => r.refill().unwrap(),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    (ifaces, packets)
+}
+
+#[test]
+fn extract_writes_a_small_pcapng_with_the_findings_as_comments() {
+    let dir = temp_dir("extract");
+    let ev = dir.join("evidence.pcapng");
+    let o = bin()
+        .args([
+            "extract",
+            &td("lab-mangle-vsftpd-client.pcap"),
+            "-s",
+            "s1",
+            "--with-data",
+            "-o",
+        ])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (ifaces, packets) = read_pcapng(&ev);
+    assert_eq!(ifaces, 1);
+    // Every TCP frame of streams 0 and 1: all but the two ARP frames and
+    // the one after the session.
+    let want = std::fs::read_to_string(testdata("tshark-tcp-streams.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("lab-mangle-vsftpd-client.pcap\t"))
+        .count();
+    assert_eq!(packets.len(), want);
+    assert_eq!(
+        packets[0].1[0],
+        format!("frame 3 of {}", td("lab-mangle-vsftpd-client.pcap"))
+    );
+    let flagged: Vec<&Vec<String>> = packets
+        .iter()
+        .map(|p| &p.1)
+        .filter(|c| c.len() > 1)
+        .collect();
+    assert_eq!(flagged.len(), 4);
+    assert!(flagged[0][1].starts_with(
+        "portmortem port-silently-truncated (error, session s1): The client announced"
+    ));
+    // The evidence file alone tells the same story.
+    let (_, doc) = {
+        let o = bin()
+            .args(["analyze", "-f", "json"])
+            .arg(&ev)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        )
+    };
+    assert_eq!(rules(&doc), vec!["port-silently-truncated".to_string()]);
+    // Unknown sessions are refused by name.
+    let o = bin()
+        .args([
+            "extract",
+            &td("lab-mangle-vsftpd-client.pcap"),
+            "-s",
+            "s9",
+            "-o",
+        ])
+        .arg(dir.join("x.pcapng"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no session s9 in this capture (it has: s1)")
+    );
+    assert!(!dir.join("x.pcapng").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn evidence_and_reports_hide_passwords_and_addresses() {
+    let dir = temp_dir("anon");
+    let ev = dir.join("evidence.pcapng");
+    let key = ["--anonymize-ips", "--anonymize-key", "ticket-4711"];
+    let o = bin()
+        .args(["extract", &td(CLIENT), "-s", "s1", "-o"])
+        .arg(&ev)
+        .args(key)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let raw = std::fs::read(&ev).unwrap();
+    let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(b"lab@example.org"), "password in the evidence");
+    assert!(has(b"PASS ***************"));
+    for ip in [
+        &[198u8, 51, 100, 60][..],
+        &[203, 0, 113, 10],
+        b"198,51,100,60",
+        b"198.51.100.60",
+    ] {
+        assert!(!has(ip), "address {ip:?} in the evidence");
+    }
+    // The evidence re-analysed shows the same mapped addresses as the report.
+    let (_, report) = {
+        let o = bin()
+            .args(["analyze", "-f", "json"])
+            .args(key)
+            .arg(td(CLIENT))
+            .output()
+            .unwrap();
+        (
+            0,
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        )
+    };
+    let o = bin()
+        .args(["analyze", "-f", "json"])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["sessions"][0]["client"],
+        again["sessions"][0]["client"]
+    );
+    assert_eq!(
+        report["sessions"][0]["server"],
+        again["sessions"][0]["server"]
+    );
+    assert_eq!(rules(&report), rules(&again));
+    // A compare with the same key maps both captures alike; every report
+    // format leaves the real addresses out.
+    for f in ["text", "json", "markdown", "html"] {
+        let (c, s) = (td(CLIENT), td(SERVER));
+        let s = text(
+            &[
+                &["compare", "-f", f][..],
+                &key[..],
+                &[c.as_str(), s.as_str()][..],
+            ]
+            .concat(),
+        );
+        for ip in [
+            "198.51.100.60",
+            "198,51,100,60",
+            "203.0.113.10",
+            "203,0,113,10",
+        ] {
+            assert!(!s.contains(ip), "{f}: {ip}");
+        }
+        assert!(s.contains("port-octet-mangled"), "{f}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn anonymized_analysis_finds_exactly_the_same() {
+    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (_, plain) = analyze(&refs, &[]);
+    let (_, anon) = analyze(&refs, &["--anonymize-ips", "--anonymize-key", "k"]);
+    let key = |d: &serde_json::Value| -> Vec<String> {
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {}",
+                    f["capture"], f["rule"], f["session"], f["frames"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(key(&plain), key(&anon));
+    assert_eq!(plain["summary"]["sessions"], anon["summary"]["sessions"]);
+}
