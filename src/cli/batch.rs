@@ -21,6 +21,8 @@ struct Collector<F> {
     /// Kept only for `--format json` (one document, ordered by index).
     captures: Vec<CaptureLine<F>>,
     skipped: Vec<Skipped>,
+    /// Every capture's path and SHA-256, for the Markdown and HTML reports.
+    inputs: Vec<report::batch::Input>,
     /// The first write error; later results are still counted.
     failed: Option<io::Error>,
 }
@@ -35,13 +37,23 @@ impl<F: Serialize> Collector<F> {
             summary: Summary::default(),
             captures: Vec::new(),
             skipped: Vec::new(),
+            inputs: Vec::new(),
             failed: None,
         })
     }
 
     fn add(&mut self, o: Output<F>) {
         match &o {
-            Output::Capture(c) => self.summary.add(&c.record),
+            Output::Capture(c) => {
+                self.summary.add(&c.record);
+                if matches!(self.format, BatchFormat::Markdown | BatchFormat::Html) {
+                    self.inputs.push(report::batch::Input {
+                        index: c.record.index,
+                        path: c.record.path.clone(),
+                        sha256: c.record.sha256.clone(),
+                    });
+                }
+            }
             Output::Skipped(_) => self.summary.add_skipped(),
         }
         match self.format {
@@ -63,6 +75,7 @@ impl<F: Serialize> Collector<F> {
     /// Writes the summary (or the document) and returns the exit code.
     fn finish(mut self, command: &'static str, options: BTreeMap<&'static str, String>) -> i32 {
         self.summary.finish();
+        self.inputs.sort_by_key(|i| i.index);
         let sum = BatchSummary::new(&self.summary);
         let code = sum.exit_code;
         let written = match (self.failed.take(), self.format) {
@@ -99,12 +112,18 @@ impl<F: Serialize> Collector<F> {
                 };
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
             }
-            (None, BatchFormat::Markdown) => {
-                report::markdown::render_batch(&Header::new(command, options), &sum, &mut self.out)
-            }
-            (None, BatchFormat::Html) => {
-                report::html::render_batch(&Header::new(command, options), &sum, &mut self.out)
-            }
+            (None, BatchFormat::Markdown) => report::markdown::render_batch(
+                &Header::new(command, options),
+                &sum,
+                &self.inputs,
+                &mut self.out,
+            ),
+            (None, BatchFormat::Html) => report::html::render_batch(
+                &Header::new(command, options),
+                &sum,
+                &self.inputs,
+                &mut self.out,
+            ),
         };
         if super::delivered(written, &mut self.out) {
             code

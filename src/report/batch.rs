@@ -19,6 +19,13 @@ pub const TOP: usize = 15;
 /// Histogram rows shown per feature.
 const HISTOGRAM_ROWS: usize = 8;
 
+/// An input of the archive, for the provenance table of a report.
+pub struct Input {
+    pub index: usize,
+    pub path: String,
+    pub sha256: Option<String>,
+}
+
 /// A feature's histogram as shown: (value, failed, worked) rows, the
 /// values with the most failures first, the rest summed in a last row.
 pub type Histogram = Vec<(String, u64, u64)>;

@@ -8,7 +8,7 @@
 //! Every string from a capture is HTML-escaped (on top of being in escape
 //! form already), so a capture cannot inject markup.
 
-use super::batch::BatchView;
+use super::batch::{BatchView, Input};
 use super::evidence::{capitalized, diff_runs, display_filter, verdict};
 use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
 use crate::batch::patterns::{label, thousands};
@@ -758,7 +758,12 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
     close(&r.header, out)
 }
 
-pub fn render_batch(hd: &Header, b: &BatchSummary<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_batch(
+    hd: &Header,
+    b: &BatchSummary<'_>,
+    inputs: &[Input],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let s = b.summary;
     let v = BatchView::new(b);
     open("portmortem report: archive", out)?;
@@ -849,6 +854,22 @@ pub fn render_batch(hd: &Header, b: &BatchSummary<'_>, out: &mut dyn Write) -> i
                 thousands(c.sessions),
                 thousands(c.error_findings),
                 thousands(c.warning_findings)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    if !inputs.is_empty() {
+        writeln!(
+            out,
+            "<h2>Inputs</h2><table><tr><th>#</th><th>Capture</th><th>SHA-256</th></tr>"
+        )?;
+        for i in inputs {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                i.index,
+                h(&crate::bytes::escape(i.path.as_bytes())),
+                h(i.sha256.as_deref().unwrap_or("not computed"))
             )?;
         }
         writeln!(out, "</table>")?;

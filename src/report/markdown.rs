@@ -7,7 +7,7 @@
 //! lines go in code spans sized to their content, the rest has its
 //! special characters escaped, and `|` is escaped inside tables.
 
-use super::batch::BatchView;
+use super::batch::{BatchView, Input};
 use super::evidence::{aligned, capitalized, diff_runs, display_filter, verdict};
 use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
 use crate::batch::patterns::{label, thousands};
@@ -404,7 +404,12 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
     footer(&r.header, out)
 }
 
-pub fn render_batch(h: &Header, b: &BatchSummary<'_>, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_batch(
+    h: &Header,
+    b: &BatchSummary<'_>,
+    inputs: &[Input],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let s = b.summary;
     let v = BatchView::new(b);
     writeln!(
@@ -474,6 +479,24 @@ pub fn render_batch(h: &Header, b: &BatchSummary<'_>, out: &mut dyn Write) -> io
                 thousands(c.sessions),
                 thousands(c.error_findings),
                 thousands(c.warning_findings)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if !inputs.is_empty() {
+        writeln!(
+            out,
+            "## Inputs\n\n| # | Capture | SHA-256 |\n|---:|---|---|"
+        )?;
+        for i in inputs {
+            writeln!(
+                out,
+                "| {} | {} | {} |",
+                i.index,
+                code(&crate::bytes::escape(i.path.as_bytes()), true),
+                i.sha256
+                    .as_deref()
+                    .map_or("not computed".into(), |x| code(x, true))
             )?;
         }
         writeln!(out)?;
