@@ -15,7 +15,7 @@ use crate::decode::TcpSegment;
 use ahash::AHashMap;
 use std::net::IpAddr;
 
-/// Conversations remembered at most (about 32 bytes each). Wireshark never
+/// Conversations remembered at most (about 40 bytes each). Wireshark never
 /// forgets one; past this many, numbering stops and the count says so.
 pub const MAX_CONVERSATIONS: usize = 1 << 20;
 
@@ -26,9 +26,10 @@ struct Conv {
 }
 
 pub struct StreamIds {
-    /// By a 64-bit hash of the address/port pair (collisions among a
-    /// million conversations: about one chance in 10^7).
-    convs: AHashMap<u64, Conv>,
+    /// IPv4: the address/port pair itself (96 bits); IPv6: a 64-bit hash
+    /// of it with the top bit set (collisions among a million
+    /// conversations: about one chance in 10^7).
+    convs: AHashMap<u128, Conv>,
     hasher: ahash::RandomState,
     next: u32,
     /// Set when the table filled up: no numbers from then on.
@@ -48,25 +49,28 @@ impl Default for StreamIds {
 }
 
 impl StreamIds {
+    /// The conversation key and the direction (0: from the lower
+    /// endpoint) of a segment.
+    fn key(&self, seg: &TcpSegment<'_>) -> (u128, usize) {
+        if let (IpAddr::V4(s), IpAddr::V4(d)) = (seg.src, seg.dst) {
+            let a = (u64::from(s.to_bits()) << 16) | u64::from(seg.sport);
+            let b = (u64::from(d.to_bits()) << 16) | u64::from(seg.dport);
+            let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
+            return ((u128::from(lo) << 48) | u128::from(hi), dir);
+        }
+        let a = (seg.src, seg.sport);
+        let b = (seg.dst, seg.dport);
+        let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
+        (u128::from(self.hasher.hash_one((lo, hi))) | (1 << 127), dir)
+    }
+
     /// The `tcp.stream` of this segment (frame `frame`), or `None` once
     /// the table is full.
     pub fn id(&mut self, seg: &TcpSegment<'_>, frame: u64) -> Option<u32> {
         if self.stopped_at_frame.is_some() {
             return None;
         }
-        let a = (seg.src, seg.sport);
-        let b = (seg.dst, seg.dport);
-        let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
-        let key = match (lo.0, hi.0) {
-            // The common case hashes one integer, not two enums.
-            (IpAddr::V4(x), IpAddr::V4(y)) => self.hasher.hash_one(
-                (u128::from(x.to_bits()) << 64)
-                    | (u128::from(y.to_bits()) << 32)
-                    | (u128::from(lo.1) << 16)
-                    | u128::from(hi.1),
-            ),
-            _ => self.hasher.hash_one((lo, hi)),
-        };
+        let (key, dir) = self.key(seg);
         let syn_only = seg.flags.syn() && !seg.flags.ack();
         let base = if seg.flags.syn() {
             seg.seq
