@@ -242,6 +242,18 @@ fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
         (p["worked_with"].as_u64(), p["worked"].as_u64()),
         (Some(0), Some(25))
     );
+    // The ticket formats lead with the same statement.
+    let (_, md, _) = batch(&["-f", "markdown", root.to_str().unwrap()]);
+    assert_contains(
+        &md,
+        &[
+            "**Verdict:** All 6 failed active transfers had data-port low byte 227; 0 of 25 successful ones did.",
+            "| active setups by data-port low byte | failed | worked |",
+            "## Inputs",
+        ],
+    );
+    let (_, html, _) = batch(&["-f", "html", root.to_str().unwrap()]);
+    assert!(html.contains("All 6 failed active transfers had data-port low byte 227"));
     let h = &doc["summary"]["setups"]["active"]["features"]["port_low_byte"];
     assert_eq!(h["227"]["failed"], 6);
     assert_eq!(
