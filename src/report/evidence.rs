@@ -7,6 +7,45 @@ use crate::bytes::escape;
 use crate::diff::ByteDiff;
 use crate::rules::{Finding, Severity};
 
+/// Frame numbers as a list, cut after `max` with the count of the rest.
+pub fn frame_list(v: &[u64], max: usize) -> String {
+    let mut s = v
+        .iter()
+        .take(max)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > max {
+        s.push_str(&format!(" … (+{})", v.len() - max));
+    }
+    s
+}
+
+/// The name an enum has in the JSON output (kebab-case), for tables.
+pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// Session `id` of capture `capture` among a report's sessions.
+pub fn session_of<'a>(
+    ss: &'a [SessionView<'a>],
+    capture: usize,
+    id: &str,
+) -> Option<&'a SessionView<'a>> {
+    ss.iter().find(|s| s.capture == capture && s.id == id)
+}
+
+/// The filter for `frames` of session `id` of capture `capture`, if the
+/// report holds that session.
+pub fn session_filter(ss: &[SessionView<'_>], capture: usize, id: &str, frames: &[u64]) -> String {
+    session_of(ss, capture, id)
+        .map(|s| display_filter(s, frames))
+        .unwrap_or_default()
+}
+
 /// The finding a report leads with: the most severe; among equals the
 /// one that names a device signature or shows a changed line (a cause
 /// rather than a consequence, such as a stall), then the first listed.

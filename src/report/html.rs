@@ -9,7 +9,9 @@
 //! form already), so a capture cannot inject markup.
 
 use super::batch::{BatchView, Input};
-use super::evidence::{capitalized, diff_runs, display_filter, verdict};
+use super::evidence::{
+    capitalized, diff_runs, frame_list, session_filter, session_of, verdict, wire_name,
+};
 use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
 use crate::batch::patterns::{label, thousands};
 use crate::compare::PairReport;
@@ -72,17 +74,7 @@ fn short(s: &str) -> String {
 }
 
 fn frames(v: &[u64]) -> String {
-    const MAX: usize = 20;
-    let mut s = v
-        .iter()
-        .take(MAX)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if v.len() > MAX {
-        let _ = write!(s, " … (+{})", v.len() - MAX);
-    }
-    s
+    frame_list(v, 20)
 }
 
 const CSS: &str = "
@@ -196,20 +188,6 @@ fn header_table(
     writeln!(out, "</table>")
 }
 
-fn session_of<'a>(
-    ss: &'a [SessionView<'a>],
-    capture: usize,
-    id: &str,
-) -> Option<&'a SessionView<'a>> {
-    ss.iter().find(|s| s.capture == capture && s.id == id)
-}
-
-fn filter(ss: &[SessionView<'_>], capture: usize, id: &str, fr: &[u64]) -> String {
-    session_of(ss, capture, id)
-        .map(|s| display_filter(s, fr))
-        .unwrap_or_default()
-}
-
 fn sev(s: Severity) -> String {
     format!("<span class=\"sev-{0}\">{0}</span>", s.name())
 }
@@ -249,7 +227,7 @@ fn findings(
             h(names.get(f.capture).copied().unwrap_or("")),
             h(&f.session),
             frames(&f.frames),
-            h(&filter(ss, f.capture, &f.session, &f.frames))
+            h(&session_filter(ss, f.capture, &f.session, &f.frames))
         )?;
     }
     writeln!(out, "</table>")?;
@@ -272,7 +250,7 @@ fn findings(
         writeln!(
             out,
             "<li><b>Wireshark filter:</b> <code>{}</code></li>",
-            h(&filter(ss, f.capture, &f.session, &f.frames))
+            h(&session_filter(ss, f.capture, &f.session, &f.frames))
         )?;
         if let Some(o) = &f.other {
             writeln!(
@@ -281,7 +259,7 @@ fn findings(
                 h(names.get(o.capture).copied().unwrap_or("")),
                 h(&o.session),
                 frames(&o.frames),
-                h(&filter(ss, o.capture, &o.session, &o.frames))
+                h(&session_filter(ss, o.capture, &o.session, &o.frames))
             )?;
         }
         if let Some(sig) = f.signature {
@@ -455,10 +433,7 @@ fn conn_label(c: &crate::ftp::data::DataConn) -> String {
         "data :{} → {} {}",
         c.initiator.port(),
         c.acceptor,
-        serde_json::to_value(c.result())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default()
+        wire_name(&c.result())
     )
 }
 

@@ -8,7 +8,9 @@
 //! special characters escaped, and `|` is escaped inside tables.
 
 use super::batch::{BatchView, Input};
-use super::evidence::{aligned, capitalized, diff_runs, display_filter, verdict};
+use super::evidence::{
+    aligned, capitalized, diff_runs, frame_list, session_filter, verdict, wire_name,
+};
 use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
 use crate::batch::patterns::{label, thousands};
 use crate::rules::{Finding, Severity};
@@ -77,17 +79,7 @@ fn message(s: &str, in_table: bool) -> String {
 }
 
 fn frames(v: &[u64]) -> String {
-    const MAX: usize = 20;
-    let mut s = v
-        .iter()
-        .take(MAX)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if v.len() > MAX {
-        s.push_str(&format!(" … (+{})", v.len() - MAX));
-    }
-    s
+    frame_list(v, 20)
 }
 
 fn header_table(
@@ -142,20 +134,6 @@ fn header_table(
     writeln!(out)
 }
 
-fn session_of<'a>(
-    ss: &'a [SessionView<'a>],
-    capture: usize,
-    id: &str,
-) -> Option<&'a SessionView<'a>> {
-    ss.iter().find(|s| s.capture == capture && s.id == id)
-}
-
-fn filter(ss: &[SessionView<'_>], capture: usize, id: &str, fr: &[u64]) -> String {
-    session_of(ss, capture, id)
-        .map(|s| display_filter(s, fr))
-        .unwrap_or_default()
-}
-
 fn sev(s: Severity) -> String {
     match s {
         Severity::Error => "**error**".into(),
@@ -188,7 +166,7 @@ fn findings(
             md(names.get(f.capture).copied().unwrap_or("")),
             f.session,
             frames(&f.frames),
-            code(&filter(ss, f.capture, &f.session, &f.frames), true)
+            code(&session_filter(ss, f.capture, &f.session, &f.frames), true)
         )?;
     }
     writeln!(out)?;
@@ -206,7 +184,7 @@ fn findings(
         writeln!(
             out,
             "- **Wireshark filter:** {}",
-            code(&filter(ss, f.capture, &f.session, &f.frames), false)
+            code(&session_filter(ss, f.capture, &f.session, &f.frames), false)
         )?;
         if let Some(o) = &f.other {
             let other = names.get(o.capture).copied().unwrap_or("");
@@ -216,7 +194,7 @@ fn findings(
                 md(other),
                 o.session,
                 frames(&o.frames),
-                code(&filter(ss, o.capture, &o.session, &o.frames), false)
+                code(&session_filter(ss, o.capture, &o.session, &o.frames), false)
             )?;
         }
         if let Some(sig) = f.signature {
@@ -298,10 +276,7 @@ fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -> io::
             s.dialogue.iter().filter(|e| e.dir == "C").count(),
             md(&setups.join(", ")),
             md(s.server_software.map_or("", |x| x.name)),
-            serde_json::to_value(s.end_reason)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
+            wire_name(&s.end_reason)
         )?;
     }
     writeln!(out)
@@ -386,10 +361,7 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
                     out,
                     "| {} | {} | {cf} | {ct} | {sf} | {st} |",
                     if l.dir == "C" { "→" } else { "←" },
-                    serde_json::to_value(l.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
+                    wire_name(&l.status)
                 )?;
             }
             writeln!(out)?;

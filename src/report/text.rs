@@ -4,7 +4,7 @@
 //! capture is already escaped there; colour is used only on a terminal and
 //! never when NO_COLOR is set.
 
-use super::evidence::aligned;
+use super::evidence::{aligned, frame_list, wire_name};
 use super::model::{Entry, Report, SessionView};
 use crate::bytes::escape;
 use crate::rules::{Finding, Severity};
@@ -45,26 +45,8 @@ fn sev_cell(s: Severity, style: &Style) -> Cell {
     }
 }
 
-/// The name an enum has in the JSON output (kebab-case), for the tables.
-fn wire_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn frames_text(v: &[u64]) -> String {
-    const MAX: usize = 12;
-    let mut s = v
-        .iter()
-        .take(MAX)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if v.len() > MAX {
-        let _ = write!(s, " … (+{})", v.len() - MAX);
-    }
-    s
+    frame_list(v, 12)
 }
 
 pub(super) fn human_bytes(n: u64) -> String {
