@@ -6,8 +6,9 @@ Builds (once, in --workdir) a >= 1 GB capture of mostly bulk TCP and DNS
 with 300 real FTP control sessions from the lab, 6 of them corrupted
 (227 -> 22_); the same traffic rotated into ~200 files for `batch`; and a
 capture of a million FTP connections that never close (flow-table worst
-case). Every figure is the median of --runs runs with the files in the
-page cache; peak RSS comes from GNU time. Also checks that the analysis
+case). Every figure is the median of at least --runs runs (more for
+short ones, until 3 s were measured) after a warm-up run, with the files
+in the page cache; peak RSS comes from GNU time. Also checks that the analysis
 found exactly what was put in.
 
 Usage: bench/run.py [--gb 1.0] [--workdir DIR] [--runs 5] [--no-tshark]
@@ -30,28 +31,42 @@ GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
 def run(cmd):
-    """(seconds, peak RSS in MB or None) of one run. The peak comes from
-    GNU time: wait4() from here would report this Python process's own
-    peak, which a forked child inherits until exec."""
+    """Seconds of one run, timed from here without any wrapper (GNU time
+    adds ~15 ms a run, which would shrink the speed-up of short runs)."""
     argv = cmd if isinstance(cmd, list) else ["sh", "-c", cmd]
-    rss_file = os.path.join(os.environ.get("TMPDIR", "/tmp"), "portmortem-bench-rss.%d" % os.getpid())
-    if GNU_TIME:
-        argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
     t0 = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    dt = time.perf_counter() - t0
-    rss = None
-    if GNU_TIME:
-        with open(rss_file) as f:
-            rss = int(f.read().split()[-1]) / 1024.0
-        os.remove(rss_file)
-    return dt, rss
+    return time.perf_counter() - t0
 
 
-def measure(cmd, runs):
-    res = [run(cmd) for _ in range(runs)]
-    rss = [r[1] for r in res if r[1] is not None]
-    return statistics.median(r[0] for r in res), (max(rss) if rss else None)
+def peak_rss(cmd):
+    """Peak RSS in MB of one run, or None without GNU time. It has to be
+    GNU time: wait4() from here would report this Python process's own
+    peak, which a forked child inherits until exec."""
+    if not GNU_TIME:
+        return None
+    argv = cmd if isinstance(cmd, list) else ["sh", "-c", cmd]
+    rss_file = os.path.join(os.environ.get("TMPDIR", "/tmp"), "portmortem-bench-rss.%d" % os.getpid())
+    subprocess.run([GNU_TIME, "-f", "%M", "-o", rss_file] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    with open(rss_file) as f:
+        rss = int(f.read().split()[-1]) / 1024.0
+    os.remove(rss_file)
+    return rss
+
+
+def measure(cmds, runs):
+    """Median seconds and peak RSS of each command: the warm-up run gives
+    the peak RSS, then at least `runs` timed rounds, and more (up to 40)
+    until 3 s were measured, because a run of 0.15 s varies by tens of
+    percent on a shared machine. Several commands run interleaved, one of
+    each per round, so a slow spell of the machine hits them alike and
+    their ratio stays fair."""
+    rss = [peak_rss(cmd) for cmd in cmds]
+    secs = [[] for _ in cmds]
+    while len(secs[0]) < runs or (sum(secs[0]) < 3.0 and len(secs[0]) < 40):
+        for cmd, out in zip(cmds, secs):
+            out.append(run(cmd))
+    return [(statistics.median(out), r) for out, r in zip(secs, rss)], secs
 
 
 def make(args, out, *extra):
@@ -118,27 +133,36 @@ def main():
 
     rows = []
 
-    def row(name, cmd, path, nframes, runs=args.runs):
-        warm(path)
-        secs, rss = measure(cmd, runs)
-        mb = size_of(path) / 1e6
-        rows.append((name, secs, mb / secs, nframes / secs, rss))
-        print("  %-46s %6.2f s" % (name, secs), file=sys.stderr)
+    speedups = []
 
-    row("cat FILE > /dev/null", "cat %s > /dev/null" % big, big, frames)
-    row("portmortem analyze --no-hash FILE", [BIN, "analyze", "--no-hash", big], big, frames)
-    row("portmortem analyze FILE (SHA-256 beside)", [BIN, "analyze", big], big, frames)
+    def rows_of(named_cmds, path, nframes, runs=args.runs):
+        """Measures the commands interleaved on one input; returns the
+        seconds of every round, per command."""
+        warm(path)
+        mb = size_of(path) / 1e6
+        stats, rounds = measure([c for _, c in named_cmds], runs)
+        for (name, _), (secs, rss) in zip(named_cmds, stats):
+            rows.append((name, secs, mb / secs, nframes / secs, rss))
+            print("  %-46s %6.2f s" % (name, secs), file=sys.stderr)
+        return rounds
+
+    rows_of([("cat FILE > /dev/null", "cat %s > /dev/null" % big)], big, frames)
+    rows_of([("portmortem analyze --no-hash FILE", [BIN, "analyze", "--no-hash", big])], big, frames)
+    rows_of([("portmortem analyze FILE (SHA-256 beside)", [BIN, "analyze", big])], big, frames)
     if not args.no_tshark and shutil.which("tshark"):
-        row("tshark -r FILE -Y ftp", "tshark -r %s -Y ftp > /dev/null" % big, big, frames, runs=1)
-    for jobs in (1, 2):
-        row("portmortem batch --no-hash -j%d DIR (%s files)" % (jobs, sinfo["files"]), [BIN, "batch", "--no-hash", "-j", str(jobs), split], split, sframes)
-    for jobs in (1, 2):
-        row("portmortem batch -j%d DIR (SHA-256 inline)" % jobs, [BIN, "batch", "-j", str(jobs), split], split, sframes)
-    row("portmortem batch -j1 1M-connections capture", [BIN, "batch", "-j", "1", conns], conns, cframes, runs=1)
+        rows_of([("tshark -r FILE -Y ftp", "tshark -r %s -Y ftp > /dev/null" % big)], big, frames, runs=1)
+    for label, flags in (("without hashing", ["--no-hash"]), ("with SHA-256 inline", [])):
+        tag = "--no-hash " if flags else ""
+        what = "(%s files)" % sinfo["files"] if flags else "(SHA-256 inline)"
+        one, two = rows_of([("portmortem batch %s-j%d DIR %s" % (tag, j, what), [BIN, "batch", *flags, "-j", str(j), split]) for j in (1, 2)], split, sframes)
+        # The median of the per-round ratios: each round ran both back to
+        # back, so a slow spell of the machine cancels out.
+        speedups.append((label, statistics.median(a / b for a, b in zip(one, two))))
+    rows_of([("portmortem batch -j1 1M-connections capture", [BIN, "batch", "-j", "1", conns])], conns, cframes, runs=1)
 
     print()
     print("File: %s, %.2f GB, %d frames, %s FTP sessions (%s corrupted); %s files of it for batch." % (os.path.basename(big), size_of(big) / 1e9, frames, info["ftp_sessions"], info["corrupted_sessions"], sinfo["files"]))
-    print("CPU: %s, %d cores; files in the page cache; median of %d runs." % (cpu_name(), os.cpu_count(), args.runs))
+    print("CPU: %s, %d cores; files in the page cache; median of at least %d runs after a warm-up." % (cpu_name(), os.cpu_count(), args.runs))
     print()
     print("| command | seconds | MB/s | packets/s | peak RSS |")
     print("|---|---:|---:|---:|---:|")
@@ -146,12 +170,8 @@ def main():
         print("| `%s` | %.2f | %s | %s | %s |" % (name, secs, fmt(mbs), fmt(pps), "%.0f MB" % rss if rss is not None else "n/a"))
     if not GNU_TIME:
         print("(peak RSS needs GNU time: apt-get install time)")
-    by = {r[0]: r[1] for r in rows}
-    for tag in ("--no-hash", "(SHA-256"):
-        one = [s for n, s in by.items() if n.startswith("portmortem batch") and "-j1" in n and tag in n and "1M" not in n]
-        two = [s for n, s in by.items() if n.startswith("portmortem batch") and "-j2" in n and tag in n]
-        if one and two:
-            print("batch speed-up, 2 jobs over 1 %s: %.2fx" % ("without hashing" if tag == "--no-hash" else "with SHA-256", one[0] / two[0]))
+    for label, ratio in speedups:
+        print("batch speed-up, 2 jobs over 1 %s: %.2fx" % (label, ratio))
     sys.exit(0 if ok else 1)
 
 
