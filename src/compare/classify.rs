@@ -353,12 +353,13 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
     };
     // Did the data connection at the receiving end use the rewritten endpoint?
     let downstream = ctx.setup(dir == Side::Client, dir, recv.item);
-    let (rule, sev, outcome) = match downstream.map(|s| (s.verdict, s.connection)) {
+    // `consistent` is whether the rewrite matches the NAT mapping and the
+    // data connection (where one was seen) used the rewritten endpoint.
+    let (consistent, outcome) = match downstream.map(|s| (s.verdict, s.connection)) {
         Some((Verdict::Connected, Some(k))) => {
             let s = if dir == Side::Client { ctx.ss } else { ctx.cs };
             (
-                "alg-rewrite",
-                Severity::Info,
+                true,
                 format!(
                     "the data connection at the {} went to the rewritten endpoint (frame {})",
                     recv_tap(dir),
@@ -369,8 +370,7 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
         Some((Verdict::WrongEndpoint, Some(k))) => {
             let s = if dir == Side::Client { ctx.ss } else { ctx.cs };
             (
-                "alg-rewrite-inconsistent",
-                Severity::Error,
+                false,
                 format!(
                     "but the data connection at the {} went to {} instead (frame {})",
                     recv_tap(dir),
@@ -380,31 +380,18 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
             )
         }
         Some((v, _)) => (
-            if nat_consistent {
-                "alg-rewrite"
-            } else {
-                "alg-rewrite-inconsistent"
-            },
-            if nat_consistent {
-                Severity::Info
-            } else {
-                Severity::Error
-            },
+            nat_consistent,
             format!("data connection at the {}: {}", recv_tap(dir), v.describe()),
         ),
         None => (
-            if nat_consistent {
-                "alg-rewrite"
-            } else {
-                "alg-rewrite-inconsistent"
-            },
-            if nat_consistent {
-                Severity::Info
-            } else {
-                Severity::Error
-            },
+            nat_consistent,
             "no data setup at the receiving tap".to_string(),
         ),
+    };
+    let (rule, sev) = if consistent {
+        ("alg-rewrite", Severity::Info)
+    } else {
+        ("alg-rewrite-inconsistent", Severity::Error)
     };
     let why = if nat_consistent {
         format!(
