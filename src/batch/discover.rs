@@ -19,7 +19,8 @@ pub struct Entry {
     /// Position among all entries found (stable across shards).
     pub index: usize,
     pub path: PathBuf,
-    /// Size on disk (0 when unknown), for progress.
+    /// Bytes this entry will read, for progress and scheduling: the size
+    /// on disk of a file, 0 for a duplicate (never read) or when unknown.
     pub size: u64,
     /// Named on the command line or in the list (not found by a walk or a
     /// glob): a file that is not a capture is then an error, not skipped.
@@ -130,7 +131,6 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
         .into_iter()
         .enumerate()
         .map(|(index, (path, explicit, problem))| {
-            let meta = std::fs::metadata(&path).ok();
             let kind = match problem {
                 Some(p) => EntryKind::Problem(p),
                 None => match std::fs::canonicalize(&path) {
@@ -144,9 +144,13 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
                     Err(e) => EntryKind::Problem(format!("cannot resolve: {e}")),
                 },
             };
+            let size = match kind {
+                EntryKind::File => std::fs::metadata(&path).map_or(0, |m| m.len()),
+                _ => 0,
+            };
             Entry {
                 index,
-                size: meta.map_or(0, |m| m.len()),
+                size,
                 path,
                 explicit,
                 kind,
@@ -252,6 +256,9 @@ mod tests {
         );
         assert_eq!(es.len(), 6);
         assert!(es.iter().enumerate().all(|(i, e)| e.index == i));
+        // Only files to be read count towards the bytes of the progress bar.
+        let sizes: Vec<u64> = es.iter().map(|e| e.size).collect();
+        assert_eq!(sizes, [0, 1, 0, 0, 1, 0]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

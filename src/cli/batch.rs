@@ -1,6 +1,7 @@
 //! `batch` and `merge`: archives, with a progress bar on a terminal.
 
 use super::{BatchArgs, BatchFormat, MergeArgs};
+use crate::batch::discover::EntryKind;
 use crate::batch::record::CaptureLine;
 use crate::batch::summary::{Skipped, Summary};
 use crate::batch::{self, Output};
@@ -9,7 +10,7 @@ use crate::report::model::{BatchReport, BatchSummary, Header, SummaryLine};
 use crate::report::{self, text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufRead, IsTerminal, Write};
 
 /// Writes results as they come and the summary at the end, in one format.
@@ -178,10 +179,19 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
         }
     };
     let total: u64 = entries.iter().map(|e| e.size).sum();
-    let pb = progress_bar(total, entries.len(), a.no_progress);
+    // A file reached twice is skipped at once: the bar counts files to read.
+    let twice: HashSet<usize> = entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Duplicate(_)))
+        .map(|e| e.index)
+        .collect();
+    let files = entries.len() - twice.len();
+    let pb = progress_bar(total, files, a.no_progress);
     let (mut done, mut unreadable, mut findings) = (0u64, 0u64, 0u64);
     let res = batch::run(&entries, &opts, &|n| pb.inc(n), &mut |o| {
-        done += 1;
+        if !twice.contains(&o.index()) {
+            done += 1;
+        }
         if let Output::Capture(c) = &o {
             let r = &c.record;
             findings += r.findings_by_severity.values().sum::<u64>();
@@ -190,7 +200,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
                 pb.suspend(|| super::warn(e));
             }
         }
-        pb.set_prefix(format!("{done}/{} files", entries.len()));
+        pb.set_prefix(format!("{done}/{files} files"));
         pb.set_message(if unreadable > 0 {
             format!("{findings} findings, {unreadable} unreadable")
         } else {
