@@ -21,6 +21,38 @@ pub fn frame_list(v: &[u64], max: usize) -> String {
     s
 }
 
+/// A piece of one of our messages, which put quoted lines between
+/// backticks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Span<'a> {
+    Text(&'a str),
+    /// A quoted line: shown as code.
+    Code(&'a str),
+    /// A backtick without its pair (a quoted line may hold one): shown as
+    /// itself, so it only changes what is shown as code and is never read
+    /// as markup.
+    Backtick,
+}
+
+/// Splits a message into text and quoted lines, for formats that show the
+/// quotes as code.
+pub fn spans(s: &str) -> Vec<Span<'_>> {
+    let parts: Vec<&str> = s.split('`').collect();
+    let paired = parts.len() % 2 == 1;
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        if i % 2 == 1 && (paired || i + 1 < parts.len()) {
+            out.push(Span::Code(p));
+        } else {
+            if i % 2 == 1 {
+                out.push(Span::Backtick);
+            }
+            out.push(Span::Text(p));
+        }
+    }
+    out
+}
+
 /// The name an enum has in the JSON output (kebab-case), for tables.
 pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -249,6 +281,28 @@ mod tests {
     use super::*;
     use crate::bytes::Bytes;
     use crate::diff::Edit;
+
+    #[test]
+    fn spans_pair_backticks_and_keep_a_stray_one() {
+        use Span::*;
+        assert_eq!(
+            spans("sent `PORT 1,2` then `x`."),
+            [
+                Text("sent "),
+                Code("PORT 1,2"),
+                Text(" then "),
+                Code("x"),
+                Text(".")
+            ]
+        );
+        // A quoted line holding a backtick leaves one unpaired: the last
+        // one shows as itself, never opening code that does not close.
+        assert_eq!(
+            spans("`RETR a`b` c"),
+            [Text(""), Code("RETR a"), Text("b"), Backtick, Text(" c")]
+        );
+        assert_eq!(spans("plain"), [Text("plain")]);
+    }
 
     #[test]
     fn first_sentences_skip_quoted_periods() {

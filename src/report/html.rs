@@ -10,9 +10,11 @@
 
 use super::batch::{BatchView, Input};
 use super::evidence::{
-    capitalized, diff_runs, frame_list, session_filter, session_of, verdict, wire_name,
+    Span, capitalized, diff_runs, frame_list, session_filter, session_of, spans, verdict, wire_name,
 };
-use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
+use super::model::{
+    BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
+};
 use crate::batch::patterns::{label, thousands};
 use crate::compare::PairReport;
 use crate::compare::align::{Aligned, Status};
@@ -48,20 +50,14 @@ fn h(s: &str) -> String {
 
 /// One of our messages: quoted lines (between backticks) in `<code>`.
 fn message(s: &str) -> String {
-    let parts: Vec<&str> = s.split('`').collect();
-    let paired = parts.len() % 2 == 1;
-    let mut out = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i % 2 == 1 && (paired || i + 1 < parts.len()) {
-            let _ = write!(out, "<code>{}</code>", h(p));
-        } else {
-            if i % 2 == 1 {
-                out.push('`');
-            }
-            out.push_str(&h(p));
-        }
-    }
-    out
+    spans(s)
+        .into_iter()
+        .map(|sp| match sp {
+            Span::Code(c) => format!("<code>{}</code>", h(c)),
+            Span::Text(t) => h(t),
+            Span::Backtick => "`".into(),
+        })
+        .collect()
 }
 
 fn short(s: &str) -> String {
@@ -649,11 +645,7 @@ fn sessions_table(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -
         "<table><tr><th>Capture</th><th>Session</th><th>Client → server</th><th>tcp.stream</th><th>Frames</th><th>Start</th><th>Commands</th><th>Data setups</th><th>Server</th></tr>"
     )?;
     for s in ss {
-        let setups: Vec<String> = s
-            .data_setups
-            .iter()
-            .map(|d| format!("{} {}", d.setup.kind.name(), d.outcome))
-            .collect();
+        let setups: Vec<String> = s.data_setups.iter().map(SetupView::label).collect();
         writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -9,9 +9,11 @@
 
 use super::batch::{BatchView, Input};
 use super::evidence::{
-    aligned, capitalized, diff_runs, frame_list, session_filter, verdict, wire_name,
+    Span, aligned, capitalized, diff_runs, frame_list, session_filter, spans, verdict, wire_name,
 };
-use super::model::{BatchSummary, CaptureView, CompareReport, Header, Report, SessionView};
+use super::model::{
+    BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
+};
 use crate::batch::patterns::{label, thousands};
 use crate::rules::{Finding, Severity};
 use std::io::{self, Write};
@@ -57,25 +59,16 @@ fn code(s: &str, in_table: bool) -> String {
 }
 
 /// One of our messages, whose quoted lines are between backticks: the
-/// quotes become code spans, the rest plain text. A stray backtick (a
-/// quoted line may hold one) only changes what is shown as code; nothing
-/// is ever read as markup.
+/// quotes become code spans, the rest plain text.
 fn message(s: &str, in_table: bool) -> String {
-    let parts: Vec<&str> = s.split('`').collect();
-    let paired = parts.len() % 2 == 1;
-    let mut out = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        if i % 2 == 1 && (paired || !last) {
-            out.push_str(&code(p, in_table));
-        } else {
-            if i % 2 == 1 {
-                out.push_str("\\`");
-            }
-            out.push_str(&md(p));
-        }
-    }
-    out
+    spans(s)
+        .into_iter()
+        .map(|sp| match sp {
+            Span::Code(c) => code(c, in_table),
+            Span::Text(t) => md(t),
+            Span::Backtick => "\\`".into(),
+        })
+        .collect()
 }
 
 fn frames(v: &[u64]) -> String {
@@ -257,11 +250,7 @@ fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -> io::
     )?;
     writeln!(out, "|---|---|---|---:|---|---|---:|---|---|---|")?;
     for s in ss {
-        let setups: Vec<String> = s
-            .data_setups
-            .iter()
-            .map(|d| format!("{} {}", d.setup.kind.name(), d.outcome))
-            .collect();
+        let setups: Vec<String> = s.data_setups.iter().map(SetupView::label).collect();
         writeln!(
             out,
             "| {} | {} | {} → {} | {} | {}–{} | {} | {} | {} | {} | {} |",

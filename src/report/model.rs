@@ -146,6 +146,13 @@ pub struct SetupView<'a> {
     pub failure: Option<&'static str>,
 }
 
+impl SetupView<'_> {
+    /// `PORT worked`, `PASV failed`…: the setup in a sessions table.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.setup.kind.name(), self.outcome)
+    }
+}
+
 #[derive(Serialize)]
 pub struct TcpView<'a> {
     pub client: &'a DirStats,
