@@ -76,15 +76,20 @@ pub fn label(feature: &str) -> String {
     }
 }
 
-/// "had data-port low byte 227", "were with server 192.0.2.1:21"…
-fn phrase(feature: &str, value: &str) -> String {
+/// "had data-port low byte 227", "were with server 192.0.2.1:21"…, and
+/// whether the verb is "to be" (so the comparison says "ones were", not
+/// "ones did").
+fn phrase(feature: &str, value: &str) -> (String, bool) {
     match feature {
-        "server" => format!("were with server {value}"),
-        "client" => format!("were from client {value}"),
-        "server_software" => format!("were with {value} servers"),
-        "hour_utc" => format!("were announced between {value}:00 and {value}:59 UTC"),
-        "command" => format!("were announced with {value}"),
-        f => format!("had {} {value}", label(f)),
+        "server" => (format!("were with server {value}"), true),
+        "client" => (format!("were from client {value}"), true),
+        "server_software" => (format!("were with {value} servers"), true),
+        "hour_utc" => (
+            format!("were announced between {value}:00 and {value}:59 UTC"),
+            true,
+        ),
+        "command" => (format!("were announced with {value}"), true),
+        f => (format!("had {} {value}", label(f)), false),
     }
 }
 
@@ -234,16 +239,19 @@ fn statement(
             thousands(failed)
         ),
     };
+    let (what, be) = phrase(feature, value);
     let ok = if worked == 1 {
-        format!("{worked_with} of 1 successful one did")
+        let verb = if be { "was" } else { "did" };
+        format!("{worked_with} of 1 successful one {verb}")
     } else {
+        let verb = if be { "were" } else { "did" };
         format!(
-            "{} of {} successful ones did",
+            "{} of {} successful ones {verb}",
             thousands(worked_with),
             thousands(worked)
         )
     };
-    format!("{who} {}; {ok}", phrase(feature, value))
+    format!("{who} {what}; {ok}")
 }
 
 /// ln(n!), exact by summation for small n and by Stirling's series beyond
@@ -334,6 +342,23 @@ mod tests {
         assert_eq!(
             p[0].statement,
             "all 12 failed active transfers had data-port low byte 227; 0 of 3,040 successful ones did"
+        );
+    }
+
+    #[test]
+    fn statements_agree_with_their_verb() {
+        let m = mode(4, 500, &[("server_software", "GNU inetutils ftpd", 4, 0)]);
+        let p = find("active", &m);
+        assert_eq!(
+            p[0].statement,
+            "all 4 failed active transfers were with GNU inetutils ftpd servers; 0 of 500 successful ones were"
+        );
+        // One success can only stand out against many failures.
+        let m = mode(300, 1, &[("client", "198.51.100.60", 300, 0)]);
+        let p = find("passive", &m);
+        assert_eq!(
+            p[0].statement,
+            "all 300 failed passive transfers were from client 198.51.100.60; 0 of 1 successful one was"
         );
     }
 
