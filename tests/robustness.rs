@@ -297,3 +297,61 @@ proptest! {
         prop_assert_eq!(t, u);
     }
 }
+
+/// A line longer than the line cap, spread over more segments than a line
+/// lists, with more Telnet commands than it records: every cut is counted
+/// on the line and on the session, and the next line is read intact.
+#[test]
+fn caps_on_one_line_are_counted_and_reported() {
+    let mut long = b"SITE ".to_vec();
+    long.extend(std::iter::repeat_n(b'A', 20_000));
+    long.extend(b"\xff\xf1".repeat(100));
+    long.extend(b"\r\n");
+    let lines = vec![b"USER x\r\n".to_vec(), long, b"QUIT\r\n".to_vec()];
+    // Segments of 1..=60 bytes: the long line spans several hundred.
+    let cap = capture_of(lines, vec![], vec![59], vec![], vec![], (7, 9));
+    let r = analyze_bytes(cap.clone()).unwrap();
+    let s = &r.sessions[0];
+    let l = &s.commands[1].line;
+    assert_eq!(l.bytes.0.len(), portmortem::ftp::line::MAX_LINE);
+    assert!(l.bytes.0.starts_with(b"SITE AAAA"));
+    assert_eq!(
+        l.overlong_bytes,
+        20_005 - portmortem::ftp::line::MAX_LINE as u64
+    );
+    assert!(l.pieces_dropped > 0);
+    assert_eq!(l.telnet.len() + l.telnet_dropped as usize, 100);
+    assert!(l.telnet_dropped > 0);
+    assert_eq!(s.commands[2].line.bytes.0, b"QUIT");
+    let c = &s.limits.lines;
+    assert_eq!(c.lines_cut, 1);
+    assert_eq!(c.line_bytes_not_kept, l.overlong_bytes);
+    assert_eq!(c.line_frames_not_listed, u64::from(l.pieces_dropped));
+    assert_eq!(c.telnet_commands_not_recorded, u64::from(l.telnet_dropped));
+    assert!(s.limits.any());
+
+    // The report says so: on the capture, and on the line in the JSON.
+    let dir = temp_dir("caps");
+    let path = dir.join("caps.pcap");
+    std::fs::write(&path, &cap).unwrap();
+    let out = run(&["analyze", "--no-hash", path.to_str().unwrap()]);
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &["limits hit", "sessions s1 kept less than they carried"],
+    );
+    let out = run(&["analyze", "--no-hash", "-f", "json", path.to_str().unwrap()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = entry(&doc, "s1", "SITE");
+    assert_eq!(e["bytes_not_kept"], l.overlong_bytes);
+    assert_eq!(e["frames_not_listed"], u64::from(l.pieces_dropped));
+    assert_eq!(e["telnet_not_recorded"], u64::from(l.telnet_dropped));
+    assert_eq!(session(&doc, "s1")["limits"]["lines_cut"], 1);
+    for format in ["markdown", "html"] {
+        let out = run(&["analyze", "--no-hash", "-f", format, path.to_str().unwrap()]);
+        assert_contains(
+            &String::from_utf8_lossy(&out.stdout),
+            &["Limits hit", "sessions s1 kept less than they carried"],
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -75,6 +75,9 @@ pub struct Line {
     pub pieces_dropped: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telnet: Vec<TelnetCmd>,
+    /// Telnet commands removed but not recorded (over [`MAX_TELNET`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub telnet_dropped: u32,
     /// Content bytes beyond [`MAX_LINE`] that were counted, not kept.
     #[serde(skip_serializing_if = "is_zero64")]
     pub overlong_bytes: u64,
@@ -220,6 +223,8 @@ struct HeldChunk {
 
 struct Partial {
     line: Line,
+    /// The Telnet command being read is recorded (the line had room for it).
+    telnet_kept: bool,
 }
 
 impl Decoder {
@@ -585,10 +590,12 @@ impl Decoder {
                 pieces: Vec::new(),
                 pieces_dropped: 0,
                 telnet: Vec::new(),
+                telnet_dropped: 0,
                 overlong_bytes: 0,
                 after_gap: false,
                 bare_cr: false,
             },
+            telnet_kept: false,
         });
         let line = &mut p.line;
         match line.pieces.last_mut() {
@@ -632,19 +639,31 @@ impl Decoder {
     }
 
     fn telnet_begin(&mut self) {
-        if let Some(p) = self.cur.as_mut()
-            && p.line.telnet.len() < MAX_TELNET
-        {
+        let Some(p) = self.cur.as_mut() else { return };
+        p.telnet_kept = p.line.telnet.len() < MAX_TELNET;
+        if p.telnet_kept {
             let at = p.line.bytes.0.len() as u32;
             p.line.telnet.push(TelnetCmd {
                 at,
                 bytes: Bytes(vec![0xff]),
             });
+        } else {
+            p.line.telnet_dropped = p.line.telnet_dropped.saturating_add(1);
         }
     }
 
+    /// The Telnet command being read, if it is recorded: once the line's
+    /// list is full, later commands are counted, never written over the
+    /// last recorded one.
+    fn telnet_current(&mut self) -> Option<&mut TelnetCmd> {
+        self.cur
+            .as_mut()
+            .filter(|p| p.telnet_kept)
+            .and_then(|p| p.line.telnet.last_mut())
+    }
+
     fn telnet_partial(&mut self, b: u8) {
-        if let Some(t) = self.cur.as_mut().and_then(|p| p.line.telnet.last_mut()) {
+        if let Some(t) = self.telnet_current() {
             t.bytes.0.push(b);
         }
     }
@@ -654,7 +673,7 @@ impl Decoder {
     }
 
     fn telnet(&mut self, seq: &[u8]) {
-        if let Some(t) = self.cur.as_mut().and_then(|p| p.line.telnet.last_mut()) {
+        if let Some(t) = self.telnet_current() {
             t.bytes.0.clear();
             t.bytes.0.extend_from_slice(seq);
         }
@@ -762,6 +781,20 @@ mod tests {
         assert_eq!(l[1].bytes.0, b"CWD a\xffb");
         assert_eq!(l[2].bytes.0, b"XY");
         assert_eq!(l[2].telnet[0].bytes.0, vec![0xff, 0xfb, 0x01]);
+    }
+
+    #[test]
+    fn telnet_commands_past_the_cap_are_counted_not_written_over() {
+        let mut d = Decoder::new(never_pause, never_starts);
+        let mut data = b"\xff\xfb\x01".repeat(MAX_TELNET);
+        data.extend(b"\xff\xf1".repeat(6));
+        data.extend(b"NOOP\r\n");
+        d.data(&chunk(0, &data, 1));
+        let l = lines(d.drain());
+        assert_eq!(l[0].bytes.0, b"NOOP");
+        assert_eq!(l[0].telnet.len(), MAX_TELNET);
+        assert_eq!(l[0].telnet_dropped, 6);
+        assert_eq!(l[0].telnet[MAX_TELNET - 1].bytes.0, vec![0xff, 0xfb, 0x01]);
     }
 
     #[test]

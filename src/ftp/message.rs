@@ -248,6 +248,7 @@ mod tests {
             pieces: vec![],
             pieces_dropped: 0,
             telnet: vec![],
+            telnet_dropped: 0,
             overlong_bytes: 0,
             after_gap: false,
             bare_cr: false,

@@ -133,6 +133,7 @@ pub struct LiveSession {
     new_announcements: Vec<Announcement>,
     pub data_conns: Vec<DataConn>,
     pub data_conns_dropped: u64,
+    line_cuts: LineCuts,
 }
 
 impl LiveSession {
@@ -164,6 +165,7 @@ impl LiveSession {
             new_announcements: Vec::new(),
             data_conns: Vec::new(),
             data_conns_dropped: 0,
+            line_cuts: LineCuts::default(),
         }
     }
 
@@ -197,10 +199,12 @@ impl LiveSession {
             }
             for mut item in c {
                 self.anonymize(&mut item);
+                self.line_cuts.count(&item);
                 self.client_item(item);
             }
             for mut item in s {
                 self.anonymize(&mut item);
+                self.line_cuts.count(&item);
                 self.server_item(item);
             }
         }
@@ -389,6 +393,7 @@ impl LiveSession {
                 reply_lines_not_kept: self.assembler.lines_dropped,
                 data_conns_not_kept: self.data_conns_dropped,
                 bytes_lost_waiting_for_tls_decision: held_lost,
+                lines: self.line_cuts,
             },
         }
     }
@@ -402,6 +407,8 @@ pub struct SessionCaps {
     pub reply_lines_not_kept: u64,
     pub data_conns_not_kept: u64,
     pub bytes_lost_waiting_for_tls_decision: u64,
+    #[serde(flatten)]
+    pub lines: LineCuts,
 }
 
 impl SessionCaps {
@@ -410,6 +417,31 @@ impl SessionCaps {
             || self.reply_lines_not_kept > 0
             || self.data_conns_not_kept > 0
             || self.bytes_lost_waiting_for_tls_decision > 0
+            || self.lines != LineCuts::default()
+    }
+}
+
+/// What the lines of a session could not keep (see the caps in
+/// [`crate::ftp::line`]): a line's bytes past `MAX_LINE`, the frames of a
+/// line spread over very many segments, Telnet commands past the first
+/// ones. Each line says the same in its own fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LineCuts {
+    /// Lines longer than `MAX_LINE`: their start is kept.
+    pub lines_cut: u64,
+    pub line_bytes_not_kept: u64,
+    pub line_frames_not_listed: u64,
+    pub telnet_commands_not_recorded: u64,
+}
+
+impl LineCuts {
+    fn count(&mut self, item: &Item) {
+        if let Item::Line(l) = item {
+            self.lines_cut += u64::from(l.overlong_bytes > 0);
+            self.line_bytes_not_kept += l.overlong_bytes;
+            self.line_frames_not_listed += u64::from(l.pieces_dropped);
+            self.telnet_commands_not_recorded += u64::from(l.telnet_dropped);
+        }
     }
 }
 
@@ -718,6 +750,7 @@ mod tests {
             }],
             pieces_dropped: 0,
             telnet: vec![],
+            telnet_dropped: 0,
             overlong_bytes: 0,
             after_gap: false,
             bare_cr: false,

@@ -2,7 +2,7 @@
 //! two versions of a changed line, and the Wireshark filter that opens a
 //! finding's frames.
 
-use super::model::SessionView;
+use super::model::{CaptureView, SessionView};
 use crate::bytes::escape;
 use crate::diff::ByteDiff;
 use crate::rules::{Finding, Severity};
@@ -51,6 +51,57 @@ pub fn spans(s: &str) -> Vec<Span<'_>> {
         }
     }
     out
+}
+
+/// Every cap a capture's analysis hit, one phrase each, so that no report
+/// format leaves out what was not kept. `ss` are the capture's sessions.
+pub fn limits_hit<'a>(
+    c: &CaptureView<'_>,
+    ss: impl IntoIterator<Item = &'a SessionView<'a>>,
+) -> Vec<String> {
+    let p = c.packets;
+    let mut limits = Vec::new();
+    if p.flows_evicted > 0 {
+        limits.push(format!(
+            "{} flows evicted (flow table full, --max-flows)",
+            p.flows_evicted
+        ));
+    }
+    if p.unnumbered_tcp_segments > 0 {
+        limits.push(format!(
+            "{} TCP segments have no tcp.stream number (over {} conversations)",
+            p.unnumbered_tcp_segments,
+            crate::engine::streams::MAX_CONVERSATIONS
+        ));
+    }
+    let capped: Vec<&str> = ss
+        .into_iter()
+        .filter(|s| {
+            s.limits.any() || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    if !capped.is_empty() {
+        limits.push(format!(
+            "sessions {} kept less than they carried (see `limits` in the JSON)",
+            capped.join(", ")
+        ));
+    }
+    if c.sessions_not_kept > 0 {
+        limits.push(format!(
+            "{} more sessions were analysed (their findings are listed) but not kept \
+             (--max-sessions)",
+            c.sessions_not_kept
+        ));
+    }
+    if c.findings_not_kept > 0 {
+        limits.push(format!(
+            "{} more findings were not kept (at most {} per capture)",
+            c.findings_not_kept,
+            crate::analysis::MAX_FINDINGS
+        ));
+    }
+    limits
 }
 
 /// The name an enum has in the JSON output (kebab-case), for tables.

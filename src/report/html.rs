@@ -10,7 +10,8 @@
 
 use super::batch::{BatchView, Input};
 use super::evidence::{
-    Span, capitalized, diff_runs, frame_list, session_filter, session_of, spans, verdict, wire_name,
+    Span, capitalized, diff_runs, frame_list, limits_hit, session_filter, session_of, spans,
+    verdict, wire_name,
 };
 use super::model::{
     BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
@@ -132,6 +133,7 @@ fn verdict_box(text: &str, findings: &[&Finding], out: &mut dyn Write) -> io::Re
 fn header_table(
     hd: &Header,
     caps: &[(&str, &CaptureView<'_>)],
+    ss: &[SessionView<'_>],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "<table>")?;
@@ -157,7 +159,7 @@ fn header_table(
             format!("<code>{}</code>", h(&opts.join(", ")))
         }
     )?;
-    for (title, c) in caps {
+    for (n, (title, c)) in caps.iter().enumerate() {
         let i = c.info;
         let span = match (i.first_ts, i.last_ts) {
             (Some(a), Some(b)) => format!(", {a} – {b}"),
@@ -180,6 +182,14 @@ fn header_table(
                 .map(|e| format!("<br><b>Read error:</b> {}", h(&e.to_string())))
                 .unwrap_or_default()
         )?;
+        let limits = limits_hit(c, ss.iter().filter(|s| s.capture == n));
+        if !limits.is_empty() {
+            writeln!(
+                out,
+                "<tr><th>Limits hit</th><td>{}</td></tr>",
+                message(&limits.join("; "))
+            )?;
+        }
     }
     writeln!(out, "</table>")
 }
@@ -678,7 +688,7 @@ pub fn render(r: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         out,
     )?;
     let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
-    header_table(&r.header, &caps, out)?;
+    header_table(&r.header, &caps, &r.sessions, out)?;
     writeln!(out, "<h2>Findings</h2>")?;
     findings(&r.findings, &r.sessions, &names, out)?;
     writeln!(out, "<h2>Dialogues</h2>")?;
@@ -706,7 +716,7 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
         .into_iter()
         .zip(&r.captures)
         .collect();
-    header_table(&r.header, &caps, out)?;
+    header_table(&r.header, &caps, &r.sessions, out)?;
     writeln!(out, "<p>{}</p>", h(&r.sides.explanation))?;
     let (between, own): (Vec<&Finding>, Vec<&Finding>) =
         r.findings.iter().partition(|f| f.other.is_some());

@@ -9,7 +9,8 @@
 
 use super::batch::{BatchView, Input};
 use super::evidence::{
-    Span, aligned, capitalized, diff_runs, frame_list, session_filter, spans, verdict, wire_name,
+    Span, aligned, capitalized, diff_runs, frame_list, limits_hit, session_filter, spans, verdict,
+    wire_name,
 };
 use super::model::{
     BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
@@ -78,6 +79,7 @@ fn frames(v: &[u64]) -> String {
 fn header_table(
     h: &Header,
     caps: &[(&str, &CaptureView<'_>)],
+    ss: &[SessionView<'_>],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "| | |")?;
@@ -98,7 +100,7 @@ fn header_table(
             code(&opts.join(", "), true)
         }
     )?;
-    for (title, c) in caps {
+    for (n, (title, c)) in caps.iter().enumerate() {
         let i = c.info;
         let span = match (i.first_ts, i.last_ts) {
             (Some(a), Some(b)) => format!(", {a} – {b}"),
@@ -122,6 +124,14 @@ fn header_table(
         )?;
         if let Some(e) = c.error {
             writeln!(out, "| **Read error** | {} |", md(&e.to_string()))?;
+        }
+        let limits = limits_hit(c, ss.iter().filter(|s| s.capture == n));
+        if !limits.is_empty() {
+            writeln!(
+                out,
+                "| Limits hit | {} |",
+                message(&limits.join("; "), true)
+            )?;
         }
     }
     writeln!(out)
@@ -291,7 +301,7 @@ pub fn render(r: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         message(&verdict(&r.findings, r.summary.sessions, &names), false)
     )?;
     let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
-    header_table(&r.header, &caps, out)?;
+    header_table(&r.header, &caps, &r.sessions, out)?;
     writeln!(out, "## Findings\n")?;
     findings(&r.findings, &r.sessions, &names, out)?;
     writeln!(out, "## Sessions\n")?;
@@ -311,7 +321,7 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
         .into_iter()
         .zip(&r.captures)
         .collect();
-    header_table(&r.header, &caps, out)?;
+    header_table(&r.header, &caps, &r.sessions, out)?;
     writeln!(out, "{}\n", md(&r.sides.explanation))?;
     let (between, own): (Vec<&Finding>, Vec<&Finding>) =
         r.findings.iter().partition(|f| f.other.is_some());

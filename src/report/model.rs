@@ -117,10 +117,23 @@ pub struct Entry<'a> {
     pub after_gap: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telnet: Vec<Bytes>,
+    /// Bytes past the line cap: `text` is the line's start.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes_not_kept: u64,
+    /// Frames that carried the line but are not in `frames`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
+    /// Telnet commands removed but not in `telnet`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub telnet_not_recorded: u64,
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A count per sender.
@@ -203,6 +216,9 @@ fn line_entry<'a>(n: usize, dir: &'static str, l: &'a Line) -> Entry<'a> {
         split: l.segment_count() > 1,
         after_gap: l.after_gap,
         telnet: l.telnet.iter().map(|t| t.bytes.clone()).collect(),
+        bytes_not_kept: l.overlong_bytes,
+        frames_not_listed: u64::from(l.pieces_dropped),
+        telnet_not_recorded: u64::from(l.telnet_dropped),
     }
 }
 
@@ -245,6 +261,8 @@ pub fn dialogue(s: &Session) -> (Vec<Entry<'_>>, Vec<usize>, Vec<usize>) {
                     e.text = r.joined();
                     e.terminator = r.last().terminator;
                     e.split = r.lines.iter().any(|l| l.segment_count() > 1);
+                    e.bytes_not_kept = r.lines.iter().map(|l| l.overlong_bytes).sum();
+                    e.frames_not_listed = r.lines.iter().map(|l| u64::from(l.pieces_dropped)).sum();
                 }
                 e.code = r.code;
                 e.pairs_with = s.command_of[i].map(|c| pos_cmd[c]);

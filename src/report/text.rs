@@ -4,7 +4,7 @@
 //! capture is already escaped there; colour is used only on a terminal and
 //! never when NO_COLOR is set.
 
-use super::evidence::{aligned, frame_list, wire_name};
+use super::evidence::{aligned, frame_list, limits_hit, wire_name};
 use super::model::{Entry, Report, SessionView};
 use crate::bytes::escape;
 use crate::rules::{Finding, Severity};
@@ -170,40 +170,7 @@ fn capture_section(
             .collect();
         t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
     }
-    let mut limits = Vec::new();
-    if p.flows_evicted > 0 {
-        limits.push(format!(
-            "{} flows evicted (flow table full)",
-            p.flows_evicted
-        ));
-    }
-    let capped: Vec<&str> = ss
-        .iter()
-        .filter(|s| {
-            s.limits.any() || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0
-        })
-        .map(|s| s.id.as_str())
-        .collect();
-    if !capped.is_empty() {
-        limits.push(format!(
-            "sessions {} kept less than they carried (see `limits` in the JSON)",
-            capped.join(", ")
-        ));
-    }
-    if c.sessions_not_kept > 0 {
-        limits.push(format!(
-            "{} more sessions were analysed (their findings are listed) but not kept \
-             (--max-sessions)",
-            c.sessions_not_kept
-        ));
-    }
-    if c.findings_not_kept > 0 {
-        limits.push(format!(
-            "{} more findings were not kept (at most {} per capture)",
-            c.findings_not_kept,
-            crate::analysis::MAX_FINDINGS
-        ));
-    }
+    let limits = limits_hit(c, ss.iter().copied());
     if !limits.is_empty() {
         t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
     }
@@ -401,10 +368,22 @@ fn dialogue(s: &SessionView<'_>, style: &Style, out: &mut dyn Write) -> io::Resu
 fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
     let mut flags = Vec::new();
     if e.split {
-        flags.push("split");
+        flags.push("split".to_string());
     }
     if e.after_gap {
-        flags.push("after gap");
+        flags.push("after gap".to_string());
+    }
+    if e.bytes_not_kept > 0 {
+        flags.push(format!("+{} bytes not kept", e.bytes_not_kept));
+    }
+    if e.frames_not_listed > 0 {
+        flags.push(format!("+{} frames not listed", e.frames_not_listed));
+    }
+    if e.telnet_not_recorded > 0 {
+        flags.push(format!(
+            "+{} Telnet commands not recorded",
+            e.telnet_not_recorded
+        ));
     }
     let term = match e.terminator {
         crate::ftp::line::Terminator::CrLf => "",
