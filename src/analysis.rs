@@ -17,9 +17,10 @@ pub struct Options {
     /// How the file's SHA-256 is computed (not part of the analysis
     /// proper, but it costs more than the analysis itself).
     pub hash: HashMode,
-    /// Sessions kept in full per capture; past it a session's findings
+    /// Sessions kept in full per capture; past it (or past
+    /// `engine.max_memory` bytes of kept sessions) a session's findings
     /// are kept and the session itself is counted, so that memory does
-    /// not grow with the number of sessions in a file.
+    /// not grow with the number or the size of sessions in a file.
     pub max_sessions: usize,
 }
 
@@ -150,6 +151,7 @@ pub fn analyze_reader(
     let mut kept: Vec<(usize, Session)> = Vec::new();
     let mut findings: Vec<(usize, Finding)> = Vec::new();
     let (mut sessions_not_kept, mut findings_not_kept) = (0u64, 0u64);
+    let mut kept_bytes = 0usize;
     let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
         let k = keys.len();
         keys.push((s.first_frame, s.id));
@@ -160,7 +162,9 @@ pub fn analyze_reader(
                 findings_not_kept += 1;
             }
         }
-        if kept.len() < opts.max_sessions {
+        let size = s.mem_size();
+        if kept.len() < opts.max_sessions && kept_bytes + size <= opts.engine.max_memory {
+            kept_bytes += size;
             kept.push((k, s));
         } else {
             sessions_not_kept += 1;

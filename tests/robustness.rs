@@ -355,3 +355,72 @@ fn caps_on_one_line_are_counted_and_reported() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Many sessions at once, each holding a lot: with a small memory budget
+/// the least recently active are evicted, counted and reported, and every
+/// frame is still accounted for.
+#[test]
+fn the_memory_budget_evicts_and_reports() {
+    let line = [b"SITE ".as_slice(), &[b'x'; 995], b"\r\n"].concat();
+    let mut v = pcap_header();
+    let s = [203, 0, 113, 10];
+    let mut seqs = [1000u32; 60];
+    let mut t = 0;
+    for round in 0..30 {
+        for (i, seq) in seqs.iter_mut().enumerate() {
+            let c = [198, 51, 100, i as u8 + 1];
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4(c, s, 64)
+                .tcp(40000, 21, *seq, 1000);
+            let mut out = Vec::new();
+            if round == 0 {
+                b.syn().write(&mut out, &[]).unwrap();
+                *seq += 1;
+            } else {
+                b.psh().write(&mut out, &line).unwrap();
+                *seq += line.len() as u32;
+            }
+            record(&mut v, t, &out);
+            t += 1;
+        }
+    }
+    let r = analyze_bytes(v.clone()).unwrap();
+    assert_eq!(r.counters.flows_evicted_for_memory, 0);
+    assert_eq!(r.sessions.len(), 60);
+
+    let dir = temp_dir("budget");
+    let path = dir.join("budget.pcap");
+    std::fs::write(&path, &v).unwrap();
+    let out = run(&[
+        "analyze",
+        "--no-hash",
+        "-f",
+        "json",
+        "--max-memory-mb",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &doc["captures"][0];
+    let evicted = c["packets"]["flows_evicted_for_memory"].as_u64().unwrap();
+    assert!(evicted > 0, "{c}");
+    assert!(c["sessions_not_kept"].as_u64().unwrap() > 0, "{c}");
+    let kept: usize = doc["sessions"].as_array().unwrap().len();
+    assert!(kept > 0);
+    // Evicted sessions end as such; every frame is still counted.
+    assert_eq!(c["packets"]["frames"], 1800);
+    assert_eq!(c["packets"]["control_segments"], 1800);
+    assert_eq!(doc["options"]["max_memory_mb"], "1");
+    let out = run(&[
+        "analyze",
+        "--no-hash",
+        "--max-memory-mb",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    assert_contains(
+        &String::from_utf8_lossy(&out.stdout),
+        &["flows evicted to keep live flows under --max-memory-mb"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -181,10 +181,14 @@ struct Analysis {
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     stall_secs: f64,
     /// Most TCP flows tracked at once (least recently active are evicted).
-    /// A tracked control session costs about 4 KB, so the default bounds
-    /// the worst case near 450 MB per worker.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_flows: usize,
+    /// Most memory, in MiB, that live flows may hold together (reassembly
+    /// buffers, lines being read, the dialogue of sessions still open);
+    /// past it the least recently active are evicted, counted and
+    /// reported. Sessions kept for the report get the same budget again. Per capture and worker.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    max_memory_mb: usize,
     /// Sessions kept in full per capture (past it, only their findings).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_sessions: usize,
@@ -209,6 +213,7 @@ impl Analysis {
         o.engine.ports = self.ports.clone();
         o.engine.detect_banners = !self.no_banner_detection;
         o.engine.max_flows = self.max_flows.max(16);
+        o.engine.max_memory = self.max_memory_mb.max(1) << 20;
         o.rules.stall_secs = self.stall_secs;
         o.show_passwords = self.show_passwords;
         o.max_sessions = self.max_sessions;
@@ -252,6 +257,9 @@ impl Analysis {
         }
         if self.max_flows != 100_000 {
             m.insert("max_flows", self.max_flows.to_string());
+        }
+        if self.max_memory_mb != 256 {
+            m.insert("max_memory_mb", self.max_memory_mb.to_string());
         }
         if self.anonymize_ips {
             m.insert(

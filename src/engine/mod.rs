@@ -31,6 +31,11 @@ pub struct Options {
     /// Most flows tracked at once (a control session costs about 4 KB,
     /// a data connection attempt about 300 bytes).
     pub max_flows: usize,
+    /// Most bytes all live flows may hold together: reassembly buffers,
+    /// lines being read, the dialogue of live sessions, banner candidates.
+    /// Past it the least recently active flows are evicted, so a capture
+    /// of many busy sessions cannot take memory per flow times the flows.
+    pub max_memory: usize,
     /// The key of `--anonymize-ips`.
     pub anonymize_key: Option<Vec<u8>>,
 }
@@ -42,6 +47,7 @@ impl Default for Options {
             detect_banners: true,
             session: SessionLimits::default(),
             max_flows: 100_000,
+            max_memory: 256 << 20,
             anonymize_key: None,
         }
     }
@@ -67,6 +73,9 @@ pub struct Counters {
     pub banner_candidates_rejected: u64,
     /// Flows evicted because the flow table was full.
     pub flows_evicted: u64,
+    /// Flows evicted because live flows held more than `max_memory`.
+    #[serde(default)]
+    pub flows_evicted_for_memory: u64,
     pub sessions: u64,
     /// TCP segments without a `tcp.stream` number: Wireshark's numbering
     /// needs every conversation remembered, and past about a million the
@@ -89,6 +98,7 @@ impl Counters {
             after_close_segments,
             banner_candidates_rejected,
             flows_evicted,
+            flows_evicted_for_memory,
             sessions,
             unnumbered_tcp_segments,
         } = o;
@@ -103,6 +113,7 @@ impl Counters {
         self.after_close_segments += after_close_segments;
         self.banner_candidates_rejected += banner_candidates_rejected;
         self.flows_evicted += flows_evicted;
+        self.flows_evicted_for_memory += flows_evicted_for_memory;
         self.sessions += sessions;
         self.unnumbered_tcp_segments += unnumbered_tcp_segments;
     }
@@ -172,6 +183,8 @@ struct Slot {
     data_flows: Vec<FlowKey>,
     /// Endpoints this session announced most recently (oldest first).
     endpoints: Vec<(IpAddr, u16)>,
+    /// The session's memory when last measured (counted in `Engine::mem`).
+    mem: usize,
 }
 
 /// Announced endpoints remembered per session: data connections follow
@@ -224,6 +237,14 @@ pub struct Engine {
     /// The `tcp.stream` of the segment being processed.
     stream: Option<u32>,
     anonymizer: Option<crate::anonymize::Shared>,
+    /// Bytes held by live sessions and banner candidates (kept under
+    /// `Options::max_memory`).
+    mem: usize,
+}
+
+/// Memory of a banner candidate's buffered segments.
+fn candidate_mem(c: &Candidate) -> usize {
+    std::mem::size_of::<Candidate>() + c.bytes + c.segs.len() * std::mem::size_of::<Buffered>()
 }
 
 impl Engine {
@@ -247,6 +268,7 @@ impl Engine {
             last_frame: 0,
             streams: streams::StreamIds::default(),
             stream: None,
+            mem: 0,
         }
     }
 
@@ -293,6 +315,9 @@ impl Engine {
         }
         if self.counters.frames.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
+        }
+        if self.mem > self.opts.max_memory {
+            self.shed(out);
         }
     }
 
@@ -356,17 +381,21 @@ impl Engine {
                 }
             }
             Some(Flow::Candidate(c)) => {
+                let before = candidate_mem(c);
                 c.segs.push(buffer(seg, src, dst, at));
                 c.bytes += seg.payload.len();
+                self.mem = self.mem - before + candidate_mem(c);
                 let verdict = judge_candidate(c);
                 match verdict {
                     Judgement::Wait => {}
                     Judgement::Ftp => {
                         if let Some(Flow::Candidate(c)) = self.flows.remove(&key) {
+                            self.mem -= candidate_mem(&c);
                             self.promote(key, *c);
                         }
                     }
                     Judgement::NotFtp => {
+                        self.mem -= candidate_mem(c);
                         self.counters.banner_candidates_rejected += 1;
                         self.counters.other_tcp_segments += c.segs.len() as u64;
                         self.flows.insert(
@@ -487,16 +516,15 @@ impl Engine {
                 && matches!(seg.payload[3], b' ' | b'-')
             {
                 self.make_room(out);
-                self.flows.insert(
-                    key,
-                    Flow::Candidate(Box::new(Candidate {
-                        server: src,
-                        client: dst,
-                        segs: vec![buffer(seg, src, dst, at)],
-                        bytes: seg.payload.len(),
-                        first: at,
-                    })),
-                );
+                let c = Candidate {
+                    server: src,
+                    client: dst,
+                    segs: vec![buffer(seg, src, dst, at)],
+                    bytes: seg.payload.len(),
+                    first: at,
+                };
+                self.mem += candidate_mem(&c);
+                self.flows.insert(key, Flow::Candidate(Box::new(c)));
                 return;
             }
         }
@@ -550,6 +578,7 @@ impl Engine {
             pairs: Vec::new(),
             data_flows: Vec::new(),
             endpoints: Vec::new(),
+            mem: 0,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -603,6 +632,9 @@ impl Engine {
             return;
         };
         s.session.packet(seg, at);
+        let m = s.session.mem_size();
+        self.mem = self.mem - s.mem + m;
+        s.mem = m;
         let anns = s.session.take_announcements();
         let (cip, sip) = (s.session.conn.client.ip(), s.session.conn.server.ip());
         if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
@@ -642,6 +674,7 @@ impl Engine {
         let Some(mut s) = self.slots[slot].take() else {
             return;
         };
+        self.mem -= s.mem;
         for k in s.data_flows.drain(..) {
             if let Some(Flow::Data { conn, .. }) = self.flows.remove(&k) {
                 s.session.add_data_conn(*conn);
@@ -700,36 +733,63 @@ impl Engine {
         let n = (self.opts.max_flows / 10).max(1).min(ages.len());
         ages.select_nth_unstable(n - 1);
         for (_, k) in ages.into_iter().take(n) {
-            self.evict(k, out);
+            if self.evict(k, out) {
+                self.counters.flows_evicted += 1;
+            }
         }
     }
 
-    fn evict(&mut self, k: FlowKey, out: &mut dyn SessionSink) {
+    /// Keeps the memory of live flows under `max_memory`: evicts the least
+    /// recently active sessions and banner candidates until a quarter of
+    /// the budget is free again (so the scan runs seldom).
+    fn shed(&mut self, out: &mut dyn SessionSink) {
+        let mut ages: Vec<(Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .filter_map(|(k, f)| match f {
+                Flow::Control(s) => self.slots[*s].as_ref().map(|s| (s.session.last_ts(), *k)),
+                Flow::Candidate(c) => Some((c.segs.last().map_or(c.first.ts, |b| b.origin.ts), *k)),
+                _ => None,
+            })
+            .collect();
+        ages.sort_unstable();
+        let target = self.opts.max_memory / 4 * 3;
+        for (_, k) in ages {
+            if self.mem <= target {
+                break;
+            }
+            if self.evict(k, out) {
+                self.counters.flows_evicted_for_memory += 1;
+            }
+        }
+    }
+
+    /// Ends a flow early; false when there was no live flow to end.
+    fn evict(&mut self, k: FlowKey, out: &mut dyn SessionSink) -> bool {
         match self.flows.remove(&k) {
             Some(Flow::Control(slot)) => {
-                self.counters.flows_evicted += 1;
                 self.finish_slot(slot, EndReason::Evicted, out);
             }
             Some(Flow::Data { slot, conn }) => {
-                self.counters.flows_evicted += 1;
                 if let Some(s) = self.slots[slot].as_mut() {
                     s.data_flows.retain(|x| *x != k);
                     s.session.add_data_conn(*conn);
                 }
             }
             Some(Flow::Candidate(c)) => {
-                self.counters.flows_evicted += 1;
+                self.mem -= candidate_mem(&c);
                 self.counters.banner_candidates_rejected += 1;
                 self.counters.other_tcp_segments += c.segs.len() as u64;
             }
-            Some(Flow::Tombstone { .. }) | None => {}
+            Some(Flow::Tombstone { .. }) | None => return false,
         }
+        true
     }
 
     /// Drops expired tombstones and stale candidates.
     fn sweep(&mut self) {
         let now = self.now;
-        let (mut rejected, mut segments) = (0u64, 0u64);
+        let (mut rejected, mut segments, mut freed) = (0u64, 0u64, 0usize);
         self.flows.retain(|_, f| match f {
             Flow::Tombstone { until, .. } => *until > now,
             Flow::Candidate(c) => {
@@ -737,11 +797,13 @@ impl Engine {
                 if !keep {
                     rejected += 1;
                     segments += c.segs.len() as u64;
+                    freed += candidate_mem(c);
                 }
                 keep
             }
             _ => true,
         });
+        self.mem -= freed;
         self.counters.banner_candidates_rejected += rejected;
         self.counters.other_tcp_segments += segments;
     }
@@ -766,6 +828,7 @@ impl Engine {
             }
         }
         self.flows.clear();
+        self.mem = 0;
 
         for s in Skip::ALL {
             let n = self.skipped[s.index()];

@@ -129,6 +129,14 @@ impl Line {
     pub fn segment_count(&self) -> usize {
         self.frames().len() + self.pieces_dropped as usize
     }
+    /// Bytes the line occupies in memory (for the engine's budget).
+    pub fn mem_size(&self) -> usize {
+        std::mem::size_of::<Line>()
+            + self.bytes.0.capacity()
+            + self.pieces.capacity() * std::mem::size_of::<Piece>()
+            // A recorded Telnet command is 2 or 3 bytes.
+            + self.telnet.capacity() * (std::mem::size_of::<TelnetCmd>() + 8)
+    }
 }
 
 /// The longest line content kept; longer lines are counted, not stored.
@@ -258,6 +266,13 @@ impl Decoder {
 
     pub fn is_paused(&self) -> bool {
         self.paused
+    }
+
+    /// Bytes held: data waiting for a TLS decision and the line being read.
+    pub fn mem_size(&self) -> usize {
+        self.held_bytes
+            + self.held.len() * std::mem::size_of::<HeldChunk>()
+            + self.cur.as_ref().map_or(0, |p| p.line.mem_size())
     }
 
     pub fn is_encrypted(&self) -> bool {

@@ -176,6 +176,8 @@ pub const MAX_REPLY_LINES: usize = 1000;
 #[derive(Default)]
 pub struct ReplyAssembler {
     open: Option<Reply>,
+    /// Memory of the open reply's lines.
+    open_size: usize,
     pub lines_dropped: u64,
 }
 
@@ -190,17 +192,20 @@ impl ReplyAssembler {
         if let Some(open) = self.open.as_mut() {
             let closes = head.is_some_and(|h| Some(h.code) == open.code && !h.continues);
             if open.lines.len() < MAX_REPLY_LINES || closes {
+                self.open_size += line.mem_size();
                 open.lines.push(line);
             } else {
                 self.lines_dropped += 1;
             }
             if closes {
+                self.open_size = 0;
                 return self.open.take();
             }
             return None;
         }
         match head {
             Some(h) if h.continues => {
+                self.open_size = line.mem_size();
                 self.open = Some(Reply {
                     code: Some(h.code),
                     lines: vec![line],
@@ -221,8 +226,14 @@ impl ReplyAssembler {
         }
     }
 
+    /// Bytes held by the multi-line reply still open.
+    pub fn mem_size(&self) -> usize {
+        self.open_size
+    }
+
     /// The stream ended: an open multi-line reply is returned unterminated.
     pub fn finish(&mut self) -> Option<Reply> {
+        self.open_size = 0;
         self.open.take().map(|mut r| {
             r.unterminated = true;
             r

@@ -134,6 +134,8 @@ pub struct LiveSession {
     pub data_conns: Vec<DataConn>,
     pub data_conns_dropped: u64,
     line_cuts: LineCuts,
+    /// Memory of the commands and replies kept so far.
+    kept_size: usize,
 }
 
 impl LiveSession {
@@ -166,6 +168,7 @@ impl LiveSession {
             data_conns: Vec::new(),
             data_conns_dropped: 0,
             line_cuts: LineCuts::default(),
+            kept_size: 0,
         }
     }
 
@@ -235,6 +238,7 @@ impl LiveSession {
                     });
                 }
                 if self.commands.len() < self.limits.max_lines {
+                    self.kept_size += std::mem::size_of::<Command>() + cmd.line.mem_size();
                     self.commands.push(cmd);
                 } else {
                     self.lines_not_kept[0] += 1;
@@ -304,10 +308,25 @@ impl LiveSession {
             self.decoders.server.resume(Resume::Text);
         }
         if self.replies.len() < self.limits.max_lines {
+            self.kept_size += std::mem::size_of::<Reply>()
+                + reply.lines.iter().map(|l| l.mem_size()).sum::<usize>();
             self.replies.push(reply);
         } else {
             self.lines_not_kept[1] += 1;
         }
+    }
+
+    /// Bytes this live session holds: reassembly buffers and evidence,
+    /// lines being read, the dialogue kept so far, its data connections.
+    /// The engine keeps the sum over all sessions under a budget.
+    pub fn mem_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.conn.mem_size()
+            + self.decoders.client.mem_size()
+            + self.decoders.server.mem_size()
+            + self.assembler.mem_size()
+            + self.kept_size
+            + self.data_conns.len() * std::mem::size_of::<DataConn>()
     }
 
     /// True when the connection has ended (FIN both ways, or RST).
@@ -482,6 +501,26 @@ pub struct Session {
 impl Session {
     pub fn name(&self) -> String {
         format!("s{}", self.id)
+    }
+
+    /// Bytes the record occupies, mostly its dialogue (to bound what a
+    /// report keeps).
+    pub fn mem_size(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<Self>()
+            + self
+                .commands
+                .iter()
+                .map(|c| size_of::<Command>() + c.line.mem_size())
+                .sum::<usize>()
+            + self
+                .replies
+                .iter()
+                .map(|r| size_of::<Reply>() + r.lines.iter().map(|l| l.mem_size()).sum::<usize>())
+                .sum::<usize>()
+            + (self.reply_of.len() + self.command_of.len()) * size_of::<Option<usize>>()
+            + self.data_setups.len() * size_of::<DataSetup>()
+            + self.data_conns.len() * size_of::<DataConn>()
     }
 
     /// The final reply to command `i`.

@@ -114,6 +114,11 @@ impl Connection {
     }
 
     /// The client's initial sequence number, if its SYN was seen.
+    /// Bytes both directions hold (see [`Reassembler::mem_size`]).
+    pub fn mem_size(&self) -> usize {
+        self.dirs[0].mem_size() + self.dirs[1].mem_size()
+    }
+
     pub fn client_isn(&self) -> Option<u32> {
         self.client_isn
     }

@@ -171,6 +171,11 @@ struct SegRecord {
     acked: bool,
 }
 
+/// Bytes of each version kept as evidence of a conflicting overlap.
+const MAX_CONFLICT_BYTES: usize = 256;
+/// Retransmission frames listed per segment.
+const MAX_RETRANS_FRAMES: usize = 64;
+
 /// Reassembles one direction of a TCP connection.
 pub struct Reassembler {
     limits: Limits,
@@ -218,6 +223,22 @@ impl Reassembler {
 
     pub fn stats(&self) -> &DirStats {
         &self.stats
+    }
+
+    /// Bytes held in memory: history, out-of-order data, segment records
+    /// and evidence, for the engine's budget over all flows. O(1): called
+    /// after every control segment, so evidence counts at its cap size.
+    pub fn mem_size(&self) -> usize {
+        use std::mem::size_of;
+        let st = &self.stats;
+        self.history.len()
+            + self.history_frames.len() * size_of::<(u64, u64)>()
+            + self.pending_bytes
+            + self.pending.len() * (size_of::<Pending>() + 32)
+            + self.records.len() * size_of::<(u64, SegRecord)>()
+            + st.gaps.len() * size_of::<Gap>()
+            + st.conflicts.len() * (size_of::<OverlapConflict>() + 2 * MAX_CONFLICT_BYTES)
+            + st.retransmissions.len() * (size_of::<Retransmitted>() + 8 * MAX_RETRANS_FRAMES)
     }
 
     /// Stream offset of the FIN, if one was seen.
@@ -648,8 +669,7 @@ impl Reassembler {
             .zip(other)
             .rposition(|(a, b)| a != b)
             .map_or(kept.len(), |i| i + 1);
-        const MAX: usize = 256;
-        let last = last.min(first + MAX);
+        let last = last.min(first + MAX_CONFLICT_BYTES);
         if self.stats.conflicts.len() < self.limits.max_evidence {
             self.stats.conflicts.push(OverlapConflict {
                 offset: offset + first as u64,
@@ -674,7 +694,7 @@ impl Reassembler {
             if r.retrans.is_empty() {
                 self.stats.retransmitted_segments += 1;
             }
-            if r.retrans.len() < 64 {
+            if r.retrans.len() < MAX_RETRANS_FRAMES {
                 r.retrans.push(frame);
             }
             return;

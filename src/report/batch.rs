@@ -124,6 +124,15 @@ impl<'a> BatchView<'a> {
                 ),
             ));
         }
+        if k.flows_evicted_for_memory > 0 {
+            rows.push((
+                "memory".to_string(),
+                format!(
+                    "{} flows evicted to keep live flows under --max-memory-mb",
+                    thousands(k.flows_evicted_for_memory)
+                ),
+            ));
+        }
         if k.unnumbered_tcp_segments > 0 {
             rows.push((
                 "tcp.stream".to_string(),

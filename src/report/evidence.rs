@@ -67,6 +67,12 @@ pub fn limits_hit<'a>(
             p.flows_evicted
         ));
     }
+    if p.flows_evicted_for_memory > 0 {
+        limits.push(format!(
+            "{} flows evicted to keep live flows under --max-memory-mb",
+            p.flows_evicted_for_memory
+        ));
+    }
     if p.unnumbered_tcp_segments > 0 {
         limits.push(format!(
             "{} TCP segments have no tcp.stream number (over {} conversations)",
@@ -90,7 +96,7 @@ pub fn limits_hit<'a>(
     if c.sessions_not_kept > 0 {
         limits.push(format!(
             "{} more sessions were analysed (their findings are listed) but not kept \
-             (--max-sessions)",
+             (--max-sessions, --max-memory-mb)",
             c.sessions_not_kept
         ));
     }
