@@ -171,6 +171,10 @@ struct SegRecord {
     acked: bool,
 }
 
+/// Delivered bytes kept behind the highest offset the peer acknowledged,
+/// to compare retransmissions against: a retransmission of bytes
+/// acknowledged more than this before is not compared byte for byte.
+const ACKED_HISTORY: u64 = 16 << 10;
 /// Bytes of each version kept as evidence of a conflicting overlap.
 const MAX_CONFLICT_BYTES: usize = 256;
 /// Retransmission frames listed per segment.
@@ -616,8 +620,15 @@ impl Reassembler {
         }
         self.history.extend(data);
         self.history_frames.push_back((off, frame));
-        while self.history.len() > self.limits.history {
-            let drop = self.history.len() - self.limits.history;
+        let mut drop = self.history.len().saturating_sub(self.limits.history);
+        // Behind the peer's ACK only ACKED_HISTORY is kept: a long session
+        // then holds a few KB, not the whole history limit.
+        if let Some(floor) = self.peer_ack.map(|a| a.saturating_sub(ACKED_HISTORY))
+            && floor > self.history_start
+        {
+            drop = drop.max(((floor - self.history_start) as usize).min(self.history.len()));
+        }
+        if drop > 0 {
             self.history.drain(..drop);
             self.history_start += drop as u64;
         }
@@ -890,6 +901,30 @@ mod tests {
         assert_eq!(k.kept.0, b"7");
         assert_eq!(k.other.0, b"_");
         assert_eq!((k.kept_frame, k.other_frame), (10, 11));
+    }
+
+    #[test]
+    fn history_behind_the_peers_ack_is_trimmed() {
+        let (mut r, mut c) = fresh();
+        r.syn(0);
+        let line = [b'A'; 1000];
+        for i in 0..100u32 {
+            r.segment(1 + i * 1000, &line, 0, false, o(u64::from(i) + 1), &mut c);
+            // The peer acknowledges everything up to the previous segment.
+            r.peer_ack(1 + i * 1000, o(u64::from(i) + 1), &mut c);
+        }
+        assert!(
+            r.history.len() as u64 <= ACKED_HISTORY + 2000,
+            "{}",
+            r.history.len()
+        );
+        // A retransmission within the kept history is still compared…
+        r.segment(1 + 95_000, &[b'B'; 1000], 0, false, o(200), &mut c);
+        assert_eq!(r.stats().conflicts.len(), 1);
+        // …one of bytes acknowledged long ago is not (nothing to compare).
+        r.segment(1 + 10_000, &[b'B'; 1000], 0, false, o(201), &mut c);
+        assert_eq!(r.stats().conflicts.len(), 1);
+        assert_eq!(c.bytes.len(), 100_000);
     }
 
     #[test]
