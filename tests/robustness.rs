@@ -12,7 +12,12 @@ use portmortem::capture::input::open_reader;
 use proptest::prelude::*;
 
 fn analyze_bytes(bytes: Vec<u8>) -> Option<CaptureResult> {
-    let opened = open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes)), true).ok()?;
+    let opened = open_reader(
+        "mem".into(),
+        Box::new(std::io::Cursor::new(bytes)),
+        portmortem::capture::input::HashMode::Inline,
+    )
+    .ok()?;
     let reader = CaptureReader::from_opened(opened).ok()?;
     Some(analyze_reader(reader, &Options::default(), &mut |_| {}))
 }

@@ -160,26 +160,98 @@ impl<R: BufRead> Read for ZstdFrames<R> {
     }
 }
 
-/// How the SHA-256 of the stored file is computed.
+/// How the SHA-256 of the stored file is computed. Either way it is the
+/// hash of exactly the bytes the analysis read, from the same reads: a file
+/// that grows or shrinks while read cannot make the hash describe other
+/// bytes than the report does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HashMode {
-    /// In the reading thread, as the bytes pass (the only way for a pipe).
+    /// In the reading thread, as the bytes pass.
     #[default]
     Inline,
-    /// In a helper thread that reads the file a second time (from the page
-    /// cache): SHA-256 runs at about 1.5 GB/s per core, slower than the
-    /// analysis, so doing it beside the analysis keeps that at full speed.
-    /// Regular files only; anything else is hashed inline.
+    /// In a helper thread fed with copies of the bytes as they are read:
+    /// SHA-256 runs at about 1.5 GB/s per core, slower than the analysis,
+    /// so hashing beside it keeps the analysis at full speed.
     Concurrent,
     /// Not computed (the report shows no hash).
     Off,
 }
 
+/// Bytes handed to the hash thread at a time.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Where the bytes read go to be hashed.
+enum Hashing {
+    Off,
+    Inline(Sha256),
+    Thread(HashThread),
+}
+
+/// A SHA-256 computed on another core. Chunks go over a bounded channel
+/// (so a slow hash slows the reader instead of queueing the file in
+/// memory) and come back empty for reuse.
+struct HashThread {
+    pending: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    done: Option<std::thread::JoinHandle<String>>,
+}
+
+impl HashThread {
+    fn start() -> Self {
+        let (full, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (back, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let done = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for mut chunk in rx {
+                h.update(&chunk);
+                chunk.clear();
+                // The reader may have finished; the buffer is then dropped.
+                let _ = back.try_send(chunk);
+            }
+            hex(&h.finalize())
+        });
+        HashThread {
+            pending: Vec::with_capacity(HASH_CHUNK),
+            full: Some(full),
+            empty,
+            done: Some(done),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= HASH_CHUNK {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let chunk = std::mem::replace(&mut self.pending, next);
+        if let Some(tx) = &self.full {
+            // Fails only if the hash thread died; `finish` then has no hash.
+            let _ = tx.send(chunk);
+        }
+    }
+
+    /// The hash of every byte passed to `update`; `None` if the thread died.
+    fn finish(&mut self) -> Option<String> {
+        if !self.pending.is_empty() {
+            self.send();
+        }
+        self.full = None;
+        self.done.take()?.join().ok()
+    }
+}
+
 /// Running hash and byte count of the raw input, shared between the read
 /// chain and the caller (the chain is owned by the capture parser).
-#[derive(Default)]
 struct RawState {
-    hasher: Option<Sha256>,
+    hashing: Hashing,
     bytes: u64,
 }
 
@@ -194,46 +266,31 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SHA-256 of a whole file, read on its own.
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(hex(&h.finalize())),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 impl RawHandle {
-    fn new(source: Box<dyn Read + Send>, inline_hash: bool) -> Self {
+    fn new(source: Box<dyn Read + Send>, hash: HashMode) -> Self {
+        let hashing = match hash {
+            HashMode::Off => Hashing::Off,
+            HashMode::Inline => Hashing::Inline(Sha256::new()),
+            HashMode::Concurrent => Hashing::Thread(HashThread::start()),
+        };
         RawHandle {
-            state: Arc::new(Mutex::new(RawState {
-                hasher: inline_hash.then(Sha256::new),
-                bytes: 0,
-            })),
+            state: Arc::new(Mutex::new(RawState { hashing, bytes: 0 })),
             source: Arc::new(Mutex::new(source)),
         }
     }
 
-    /// Reads whatever the parser did not consume (after an error) so the
-    /// byte count and an inline hash cover the whole file. Returns (sha256
-    /// hex when hashed inline, file bytes).
+    /// Ends the reading: (SHA-256 hex of the bytes read, unless hashing is
+    /// off; bytes read). Nothing more is read: after an error the rest of
+    /// the input (perhaps endless) is not drained, and the hash and the
+    /// byte count describe the same bytes, the ones the analysis saw.
     pub fn finish(&self) -> (Option<String>, u64) {
-        let mut buf = vec![0u8; 1 << 16];
-        // A read error here only shortens the counted range; the capture
-        // error (if any) was already reported by the parser.
-        while let Ok(n) = self.read_raw(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        (st.hasher.clone().map(|h| hex(&h.finalize())), st.bytes)
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let sha = match &mut st.hashing {
+            Hashing::Off => None,
+            Hashing::Inline(h) => Some(hex(&h.clone().finalize())),
+            Hashing::Thread(t) => t.finish(),
+        };
+        (sha, st.bytes)
     }
 
     /// Bytes of raw input read so far.
@@ -251,8 +308,10 @@ impl RawHandle {
             .unwrap_or_else(PoisonError::into_inner)
             .read(buf)?;
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(h) = st.hasher.as_mut() {
-            h.update(&buf[..n]);
+        match &mut st.hashing {
+            Hashing::Off => {}
+            Hashing::Inline(h) => h.update(&buf[..n]),
+            Hashing::Thread(t) => t.update(&buf[..n]),
         }
         st.bytes += n as u64;
         Ok(n)
@@ -286,8 +345,6 @@ pub struct Opened {
     pub compression: Compression,
     pub container: Container,
     pub raw: RawHandle,
-    /// The SHA-256 being computed beside the analysis (HashMode::Concurrent).
-    pub hash_thread: Option<std::thread::JoinHandle<io::Result<String>>>,
     pub last_io_error: Arc<Mutex<Option<String>>>,
     /// Decompressed bytes, from the container magic on.
     pub reader: Box<dyn Read + Send>,
@@ -309,26 +366,16 @@ pub enum OpenError {
 pub fn open(path: &Path, hash: HashMode) -> Result<Opened, OpenError> {
     let name = path.to_string_lossy().into_owned();
     if name == "-" {
-        return open_reader(name, Box::new(io::stdin()), hash != HashMode::Off);
+        return open_reader(name, Box::new(io::stdin()), hash);
     }
-    let file = File::open(path)?;
-    let regular = file.metadata().is_ok_and(|m| m.is_file());
-    let concurrent = hash == HashMode::Concurrent && regular;
-    let inline = hash == HashMode::Inline || (hash == HashMode::Concurrent && !regular);
-    let mut o = open_reader(name, Box::new(file), inline)?;
-    if concurrent {
-        let p = path.to_path_buf();
-        o.hash_thread = Some(std::thread::spawn(move || hash_file(&p)));
-    }
-    Ok(o)
+    open_reader(name, Box::new(File::open(path)?), hash)
 }
 
-/// Like [`open`] for any byte source (used by tests and stdin), hashing
-/// inline or not at all.
+/// Like [`open`] for any byte source (used by tests and stdin).
 pub fn open_reader(
     name: String,
     source: Box<dyn Read + Send>,
-    hash: bool,
+    hash: HashMode,
 ) -> Result<Opened, OpenError> {
     let raw = RawHandle::new(source, hash);
     let mut outer = raw.clone();
@@ -356,7 +403,6 @@ pub fn open_reader(
         compression,
         container,
         raw,
-        hash_thread: None,
         last_io_error,
         reader: Box::new(Greedy(Cursor::new(head).chain(inner))),
     })
@@ -473,7 +519,7 @@ mod tests {
         let mut out = Vec::new();
         ZstdFrames::new(&z[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, [a.clone(), b.clone()].concat());
-        let o = open_reader("z".into(), Box::new(Cursor::new(z.clone())), false).unwrap();
+        let o = open_reader("z".into(), Box::new(Cursor::new(z.clone())), HashMode::Off).unwrap();
         assert_eq!(o.compression, Compression::Zstd);
         assert_eq!(o.container, Container::PcapNg);
         // Corruption is an error, not an endless loop or a panic.
@@ -487,32 +533,49 @@ mod tests {
 
     #[test]
     fn rejects_text_and_empty() {
-        let e = open_reader("t".into(), Box::new(&b"hello world"[..]), true).err();
+        let e = open_reader("t".into(), Box::new(&b"hello world"[..]), HashMode::Inline).err();
         assert!(matches!(e, Some(OpenError::NotACapture(s)) if s == "hell"));
-        let e = open_reader("t".into(), Box::new(&b""[..]), true).err();
+        let e = open_reader("t".into(), Box::new(&b""[..]), HashMode::Inline).err();
         assert!(matches!(e, Some(OpenError::Empty)));
     }
 
+    fn sha(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
     #[test]
-    fn hashes_whole_input() {
+    fn hashes_exactly_the_bytes_read_in_both_modes() {
         let data: Vec<u8> = [0xd4, 0xc3, 0xb2, 0xa1]
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(7u8, 100))
+            .into_iter()
+            .chain((0..3 * HASH_CHUNK as u32 + 17).map(|i| i as u8))
             .collect();
-        let o = open_reader(
+        for mode in [HashMode::Inline, HashMode::Concurrent] {
+            let mut o = open_reader("t".into(), Box::new(Cursor::new(data.clone())), mode).unwrap();
+            let mut sink = Vec::new();
+            o.reader.read_to_end(&mut sink).unwrap();
+            assert_eq!(o.raw.finish(), (Some(sha(&data)), data.len() as u64));
+        }
+        // Stopped early (an error in the capture): the hash and the count
+        // are of what was read, never of the rest.
+        let mut o = open_reader(
             "t".into(),
-            Box::new(std::io::Cursor::new(data.clone())),
-            true,
+            Box::new(Cursor::new(data.clone())),
+            HashMode::Concurrent,
         )
         .unwrap();
-        let (hex, n) = o.raw.finish();
-        let hex = hex.unwrap();
-        assert_eq!(n, 104);
-        let expect: String = Sha256::digest(&data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(hex, expect);
+        let mut some = vec![0u8; 10];
+        o.reader.read_exact(&mut some).unwrap();
+        let (hash, n) = o.raw.finish();
+        assert!(n < data.len() as u64);
+        assert_eq!(hash, Some(sha(&data[..n as usize])));
+    }
+
+    #[test]
+    fn finishing_never_drains_an_endless_input() {
+        let endless = Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1]).chain(io::repeat(0));
+        let o = open_reader("zero".into(), Box::new(endless), HashMode::Inline).unwrap();
+        let (hash, n) = o.raw.finish();
+        assert!(hash.is_some());
+        assert!(n < 1 << 20, "{n}");
     }
 }

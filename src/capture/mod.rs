@@ -122,8 +122,8 @@ pub fn linktype_name(id: u32) -> &'static str {
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureInfo {
     pub path: String,
-    /// SHA-256 of the file as stored (compressed bytes for a .gz); `None`
-    /// when hashing was turned off or the file could not be re-read.
+    /// SHA-256 of the bytes read (as stored: compressed bytes for a .gz),
+    /// the same bytes `file_bytes` counts; `None` when hashing is off.
     pub sha256: Option<String>,
     pub file_bytes: u64,
     pub compression: Option<&'static str>,
@@ -154,7 +154,6 @@ pub struct CaptureReader {
     name: String,
     compression: Compression,
     raw: RawHandle,
-    hash_thread: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     last_io_error: Arc<Mutex<Option<String>>>,
     reader: Box<dyn PcapReaderIterator + Send>,
     meta: Meta,
@@ -192,7 +191,6 @@ impl CaptureReader {
             compression,
             container,
             raw,
-            hash_thread,
             last_io_error,
             reader,
         } = o;
@@ -217,7 +215,6 @@ impl CaptureReader {
             name,
             compression,
             raw,
-            hash_thread,
             last_io_error,
             reader,
             meta: Meta {
@@ -371,15 +368,10 @@ impl CaptureReader {
         }
     }
 
-    /// Finishes hashing the file and describes it. Call after `for_each`.
+    /// Finishes hashing the bytes read and describes the file. Call after
+    /// `for_each`.
     pub fn info(&mut self) -> CaptureInfo {
-        let (inline, file_bytes) = self.raw.finish();
-        // A file that vanished or failed to re-read leaves the hash out
-        // rather than failing an analysis that has already succeeded.
-        let sha256 = match self.hash_thread.take() {
-            Some(t) => t.join().ok().and_then(Result::ok),
-            None => inline,
-        };
+        let (sha256, file_bytes) = self.raw.finish();
         let m = &self.meta;
         CaptureInfo {
             path: self.name.clone(),
@@ -524,7 +516,7 @@ impl Meta {
             Block::InterfaceDescription(idb) => {
                 // An unknown resolution is corruption; fall back to the
                 // default (µs) rather than dropping the interface's packets.
-                let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                let resolution = ts_resolution(idb.if_tsresol).unwrap_or(1_000_000);
                 st.total_ifaces += 1;
                 st.ifaces.push(Interface {
                     linktype: (idb.linktype.0 as u32) & 0x0fff_ffff,
@@ -613,6 +605,20 @@ fn container_name(c: Container) -> &'static str {
 /// tools and counted as a frame by Wireshark).
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
 
+/// Timestamp units per second of an interface's `if_tsresol`: 10^n, or
+/// 2^n when the high bit is set. pcap-parser 0.17's `ts_resolution` tests
+/// the value before masking the bit, so every binary resolution (0x80 and
+/// up) comes back as unknown; hence our own. `None` when the unit does not
+/// fit a u64.
+fn ts_resolution(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
+}
+
 fn ng_timestamp(units: u64, iface: Interface) -> Timestamp {
     let r = iface.resolution as u128;
     let u = units as u128;
@@ -676,8 +682,12 @@ mod tests {
     type Frames = Vec<(u64, i64, usize)>;
 
     fn read_all(bytes: Vec<u8>) -> (Frames, Result<(), CaptureError>) {
-        let o =
-            input::open_reader("mem".into(), Box::new(std::io::Cursor::new(bytes)), true).unwrap();
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(bytes)),
+            input::HashMode::Inline,
+        )
+        .unwrap();
         let mut r = CaptureReader::from_opened(o).unwrap();
         let mut out = Vec::new();
         let res = r.for_each(&mut |fr| out.push((fr.number, fr.ts.0, fr.data.len())));
@@ -740,5 +750,51 @@ mod tests {
             offset_secs: 100,
         };
         assert_eq!(ng_timestamp(512, iface).0, 100_500_000_000);
+    }
+
+    #[test]
+    fn binary_tsresol_is_a_power_of_two() {
+        assert_eq!(ts_resolution(6), Some(1_000_000));
+        assert_eq!(ts_resolution(9), Some(1_000_000_000));
+        assert_eq!(ts_resolution(0x80 | 10), Some(1024));
+        assert_eq!(ts_resolution(0x80 | 63), Some(1 << 63));
+        assert_eq!(ts_resolution(0x80 | 64), None);
+        assert_eq!(ts_resolution(20), None);
+    }
+
+    /// A little-endian pcapng: a section, one Ethernet interface with
+    /// `if_tsresol`, one packet at `units`.
+    fn pcapng_with_tsresol(tsresol: u8, units: u64) -> Vec<u8> {
+        let block = |kind: u32, body: &[u8]| {
+            let len = (12 + body.len()) as u32;
+            let mut b = kind.to_le_bytes().to_vec();
+            b.extend_from_slice(&len.to_le_bytes());
+            b.extend_from_slice(body);
+            b.extend_from_slice(&len.to_le_bytes());
+            b
+        };
+        let mut shb = 0x1a2b3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut idb = vec![1, 0, 0, 0];
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&[9, 0, 1, 0, tsresol, 0, 0, 0, 0, 0, 0, 0]);
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(units as u32).to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(b"abcd");
+        [block(0x0a0d0d0a, &shb), block(1, &idb), block(6, &epb)].concat()
+    }
+
+    #[test]
+    fn pcapng_binary_resolution_is_read_as_tshark_does() {
+        // 2^-10 s units at 1,700,000,000.5 s (2023-11-14), which
+        // pcap-parser's own resolution would put in January 1970.
+        let units = 1_700_000_000u64 * 1024 + 512;
+        let (frames, res) = read_all(pcapng_with_tsresol(0x80 | 10, units));
+        res.unwrap();
+        assert_eq!(frames, vec![(1, 1_700_000_000_500_000_000, 4)]);
     }
 }

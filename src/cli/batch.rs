@@ -7,6 +7,7 @@ use crate::batch::summary::{Skipped, Summary};
 use crate::batch::{self, Output};
 use crate::capture::input::HashMode;
 use crate::report::model::{BatchReport, BatchSummary, Header, SummaryLine};
+use crate::report::output::{Destination, OutputError};
 use crate::report::{self, text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -16,8 +17,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 /// Writes results as they come and the summary at the end, in one format.
 struct Collector<F> {
     format: BatchFormat,
-    out: Box<dyn Write>,
-    tty: bool,
+    out: Destination,
     summary: Summary,
     /// Kept only for `--format json` (one document, ordered by index).
     captures: Vec<CaptureLine<F>>,
@@ -29,12 +29,15 @@ struct Collector<F> {
 }
 
 impl<F: Serialize> Collector<F> {
-    fn new(format: BatchFormat, output: Option<&std::path::Path>) -> io::Result<Self> {
-        let (out, tty) = report::open_output(output)?;
+    /// Opens the output, which may be none of `inputs`.
+    fn new<'a>(
+        format: BatchFormat,
+        output: Option<&std::path::Path>,
+        inputs: impl IntoIterator<Item = &'a std::path::Path>,
+    ) -> Result<Self, OutputError> {
         Ok(Collector {
             format,
-            out,
-            tty,
+            out: Destination::create(output, inputs)?,
             summary: Summary::default(),
             captures: Vec::new(),
             skipped: Vec::new(),
@@ -60,7 +63,7 @@ impl<F: Serialize> Collector<F> {
         match self.format {
             BatchFormat::Ndjson if self.failed.is_none() => {
                 let r = serde_json::to_writer(&mut self.out, &o)
-                    .map_err(io::Error::other)
+                    .map_err(io::Error::from)
                     .and_then(|_| self.out.write_all(b"\n"))
                     .and_then(|_| self.out.flush());
                 self.failed = r.err();
@@ -88,7 +91,7 @@ impl<F: Serialize> Collector<F> {
                     summary: sum,
                 },
             )
-            .map_err(io::Error::other)
+            .map_err(io::Error::from)
             .and_then(|_| writeln!(self.out)),
             (None, BatchFormat::Json) => {
                 let mut captures: Vec<&CaptureLine<F>> = self.captures.iter().collect();
@@ -102,12 +105,12 @@ impl<F: Serialize> Collector<F> {
                     summary: sum,
                 };
                 serde_json::to_writer_pretty(&mut self.out, &doc)
-                    .map_err(io::Error::other)
+                    .map_err(io::Error::from)
                     .and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {
                 let style = text::Style {
-                    color: report::use_color(self.tty),
+                    color: report::use_color(self.out.is_terminal()),
                     width: report::text_width(),
                     dialogue: false,
                 };
@@ -126,7 +129,7 @@ impl<F: Serialize> Collector<F> {
                 &mut self.out,
             ),
         };
-        if super::delivered(written, &mut self.out) {
+        if super::delivered(written, self.out) {
             code
         } else {
             report::EXIT_USAGE
@@ -171,7 +174,10 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     if let Some(s) = a.shard {
         options.insert("shard", s.to_string());
     }
-    let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
+    // Every file the batch reads is evidence, whether or not it turns out
+    // to be a capture.
+    let read = entries.iter().map(|e| e.path.as_path());
+    let mut col = match Collector::new(a.report.format, a.report.output.as_deref(), read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));
@@ -232,7 +238,8 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
             }
         }
     }
-    let mut col = match Collector::new(a.report.format, a.report.output.as_deref()) {
+    let read = a.results.iter().map(std::path::PathBuf::as_path);
+    let mut col = match Collector::new(a.report.format, a.report.output.as_deref(), read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));

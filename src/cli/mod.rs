@@ -7,6 +7,7 @@ use crate::batch::discover::Shard;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
+use crate::report::output::{Destination, refuse_inputs};
 use crate::report::{self, html, markdown, model, text};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -336,6 +337,12 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
 }
 
 fn analyze(a: AnalyzeArgs) -> i32 {
+    if let Some(o) = &a.report.output
+        && let Err(e) = refuse_inputs(o, a.captures.iter().map(PathBuf::as_path))
+    {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     let opts = a.analysis.options();
     let mut results = Vec::new();
     for (i, p) in a.captures.iter().enumerate() {
@@ -353,8 +360,9 @@ fn analyze(a: AnalyzeArgs) -> i32 {
     }
     let rep = model::analyze_report(&results, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(&a.report, code, &|w, format, st| match format {
-        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
+    let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
+    write_report(&a.report, &inputs, code, &|w, format, st| match format {
+        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from),
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
@@ -362,6 +370,10 @@ fn analyze(a: AnalyzeArgs) -> i32 {
 }
 
 fn extract(a: ExtractArgs) -> i32 {
+    if let Err(e) = refuse_inputs(&a.output, [a.capture.as_path()]) {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     let opts = a.analysis.options();
     let r = match analysis::analyze_path(&a.capture, &opts) {
         Ok(r) => r,
@@ -378,15 +390,11 @@ fn extract(a: ExtractArgs) -> i32 {
         warn("a pcapng file is not for a terminal: give -o FILE or redirect standard output");
         return report::EXIT_USAGE;
     }
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
-    } else {
-        match std::fs::File::create(&a.output) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => {
-                warn(format!("{}: cannot create: {e}", a.output.display()));
-                return report::EXIT_USAGE;
-            }
+    let mut out = match Destination::create(Some(&a.output), [a.capture.as_path()]) {
+        Ok(d) => d,
+        Err(e) => {
+            warn(e);
+            return report::EXIT_USAGE;
         }
     };
     let sel = crate::extract::Selection {
@@ -395,8 +403,18 @@ fn extract(a: ExtractArgs) -> i32 {
         anonymize_key: opts.engine.anonymize_key.clone(),
         show_passwords: opts.show_passwords,
     };
-    match crate::extract::extract(&a.capture, &r, &sel, &mut out) {
+    let written = crate::extract::extract(&a.capture, &r, &sel, &mut out);
+    match written {
         Ok(w) => {
+            if let Err(e) = out.commit()
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                warn(format!(
+                    "{}: cannot write: {e}",
+                    crate::bytes::printable(&a.output.to_string_lossy())
+                ));
+                return report::EXIT_USAGE;
+            }
             eprintln!(
                 "portmortem: wrote {} packets of tcp.stream {} ({} finding comments) to {}",
                 w.packets,
@@ -411,10 +429,8 @@ fn extract(a: ExtractArgs) -> i32 {
             report::EXIT_OK
         }
         Err(e) => {
+            // Dropping the uncommitted output removes its temporary file.
             warn(e);
-            if !to_stdout {
-                let _ = std::fs::remove_file(&a.output);
-            }
             report::EXIT_USAGE
         }
     }
@@ -445,6 +461,12 @@ fn compare(a: CompareArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    if let Some(o) = &a.report.output
+        && let Err(e) = refuse_inputs(o, [first.as_path(), second.as_path()])
+    {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     let opts = a.analysis.options();
     let cmp = match crate::compare::compare(&first, &second, roles, &opts) {
         Ok(c) => c,
@@ -460,21 +482,32 @@ fn compare(a: CompareArgs) -> i32 {
     }
     let rep = model::compare_report(&cmp, a.analysis.changed());
     let code = rep.summary.exit_code;
-    write_report(&a.report, code, &|w, format, st| match format {
-        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::other),
-        Format::Text => text::render_compare(&rep, st, w),
-        Format::Markdown => markdown::render_compare(&rep, w),
-        Format::Html => html::render_compare(&rep, w),
-    })
+    write_report(
+        &a.report,
+        &[first.as_path(), second.as_path()],
+        code,
+        &|w, format, st| match format {
+            Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from),
+            Format::Text => text::render_compare(&rep, st, w),
+            Format::Markdown => markdown::render_compare(&rep, w),
+            Format::Html => html::render_compare(&rep, w),
+        },
+    )
 }
 
 /// Renders a report in a format (the style is for text).
 type Render<'a> = dyn Fn(&mut dyn Write, Format, &text::Style) -> std::io::Result<()> + 'a;
 
-/// Writes a report as JSON (`style` None) or text, and returns the exit
-/// code (2 when the report cannot be written).
-fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
-    let (mut out, tty) = match report::open_output(args.output.as_deref()) {
+/// Writes a report in its format and returns the exit code (2 when the
+/// report cannot be written). `inputs` are the captures it describes: the
+/// output may be none of them.
+fn write_report(
+    args: &ReportArgs,
+    inputs: &[&std::path::Path],
+    code: i32,
+    render: &Render<'_>,
+) -> i32 {
+    let mut out = match Destination::create(args.output.as_deref(), inputs.iter().copied()) {
         Ok(x) => x,
         Err(e) => {
             warn(format!("cannot write the report: {e}"));
@@ -482,7 +515,7 @@ fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
         }
     };
     let style = text::Style {
-        color: report::use_color(tty),
+        color: report::use_color(out.is_terminal()),
         width: report::text_width(),
         dialogue: args.dialogue,
     };
@@ -490,7 +523,7 @@ fn write_report(args: &ReportArgs, code: i32, render: &Render<'_>) -> i32 {
     if args.format == Format::Json {
         written = written.and_then(|_| writeln!(out));
     }
-    if delivered(written, &mut out) {
+    if delivered(written, out) {
         code
     } else {
         report::EXIT_USAGE
@@ -503,10 +536,11 @@ fn warn(msg: impl std::fmt::Display) {
     eprintln!("portmortem: {}", crate::bytes::printable(&msg.to_string()));
 }
 
-/// Flushes a written report; false, after saying why, when it could not
-/// be written. A reader that stopped early (`| head`) is not an error.
-fn delivered(written: std::io::Result<()>, out: &mut dyn Write) -> bool {
-    match written.and_then(|_| out.flush()) {
+/// Puts a written report in place; false, after saying why, when it could
+/// not be written (the destination is then untouched). A reader that
+/// stopped early (`| head`) is not an error.
+fn delivered(written: std::io::Result<()>, out: Destination) -> bool {
+    match written.and_then(|_| out.commit()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             warn(format!("cannot write the report: {e}"));
             false

@@ -9,10 +9,10 @@ pub mod evidence;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod output;
 pub mod text;
 
 use crate::rules::{Finding, Severity};
-use std::io::{self, IsTerminal, Write};
 
 /// Process exit codes.
 pub const EXIT_OK: i32 = 0;
@@ -41,18 +41,4 @@ pub fn text_width() -> u16 {
         .and_then(|c| c.parse::<u16>().ok())
         .filter(|&w| w >= 60)
         .unwrap_or(120)
-}
-
-/// Where a report goes: a file, or standard output.
-pub fn open_output(path: Option<&std::path::Path>) -> io::Result<(Box<dyn Write>, bool)> {
-    match path {
-        Some(p) if p.as_os_str() != "-" => Ok((
-            Box::new(io::BufWriter::new(std::fs::File::create(p)?)),
-            false,
-        )),
-        _ => {
-            let tty = io::stdout().is_terminal();
-            Ok((Box::new(io::BufWriter::new(io::stdout().lock())), tty))
-        }
-    }
 }

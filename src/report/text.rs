@@ -129,12 +129,19 @@ fn capture_section(
     t.add_row(vec![
         "file".to_string(),
         format!(
-            "{}{}, sha256 {}",
+            "{}{}{}, sha256 {}",
             human_bytes(c.info.file_bytes),
             c.info
                 .compression
                 .map(|z| format!(" {z}"))
                 .unwrap_or_default(),
+            // Reading stops at an error: the size and the hash are of the
+            // bytes read, not of the whole file.
+            if c.error.is_some() {
+                " read up to the error"
+            } else {
+                ""
+            },
             c.info.sha256.as_deref().unwrap_or("not computed")
         ),
     ]);

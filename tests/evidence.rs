@@ -1,0 +1,157 @@
+//! Never harm the evidence: outputs never replace inputs, hashes describe
+//! the bytes analysed, hostile bytes never reach a terminal raw, secrets
+//! never leave. Each test is one defect found by attacking the tool.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::Stdio;
+
+/// A private copy of a testdata capture.
+fn copy_of(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(testdata(name), &p).unwrap();
+    p
+}
+
+#[test]
+fn an_output_onto_an_input_is_refused_before_anything_is_written() {
+    let d = temp_dir("onto-input");
+    let cap = copy_of("lab-alg-active-client.pcap", &d);
+    let original = std::fs::read(&cap).unwrap();
+    let link = d.join("link.pcap");
+    std::os::unix::fs::symlink(&cap, &link).unwrap();
+    let hard = d.join("hard.pcap");
+    std::fs::hard_link(&cap, &hard).unwrap();
+    let c = cap.to_str().unwrap();
+    for out in [&cap, &link, &hard] {
+        let o = out.to_str().unwrap();
+        for args in [
+            vec!["analyze", "-f", "json", "-o", o, c],
+            vec!["extract", "-s", "s1", "-o", o, c],
+            vec!["compare", "-o", o, c, c],
+            vec!["batch", "-o", o, d.to_str().unwrap()],
+        ] {
+            let r = run(&args);
+            assert_eq!(r.status.code(), Some(2), "{args:?}");
+            assert_contains(&String::from_utf8_lossy(&r.stderr), &["refusing to write"]);
+            assert_eq!(std::fs::read(&cap).unwrap(), original, "{args:?}");
+        }
+    }
+    // merge's inputs are its result files.
+    let nd = d.join("b.ndjson");
+    let r = run(&["batch", "-f", "ndjson", "-o", nd.to_str().unwrap(), c]);
+    assert_eq!(r.status.code(), Some(0));
+    let before = std::fs::read(&nd).unwrap();
+    let n = nd.to_str().unwrap();
+    let r = run(&["merge", "-o", n, n]);
+    assert_eq!(r.status.code(), Some(2));
+    assert_eq!(std::fs::read(&nd).unwrap(), before);
+}
+
+#[test]
+fn a_report_replaces_the_old_one_whole_with_no_temporary_file_left() {
+    let d = temp_dir("atomic");
+    let out = d.join("report.json");
+    std::fs::write(&out, b"the previous report").unwrap();
+    let r = run(&[
+        "analyze",
+        "-f",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+        testdata("lab-alg-active-client.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(doc["captures"].as_array().unwrap().len(), 1);
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["report.json"], "no temporary file left behind");
+}
+
+#[test]
+fn json_into_a_closed_pipe_is_not_an_error() {
+    for format in ["json", "text", "markdown", "html"] {
+        let mut child = bin()
+            .args(["analyze", "-f", format])
+            .arg(testdata("lab-mangle-vsftpd-client.pcap"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close our end at once: every write then fails with EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("Broken pipe"), "{format}: {err}");
+        assert_ne!(out.status.code(), Some(2), "{format}: {err}");
+    }
+}
+
+#[test]
+fn a_corrupt_endless_stream_stops_at_the_error() {
+    // A pcapng section header whose trailing length disagrees, then zeros
+    // for ever: the reader must stop at the error, not drain the input.
+    let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0];
+    shb.extend_from_slice(&0x1a2b3c4du32.to_le_bytes());
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    shb.extend_from_slice(&99u32.to_le_bytes());
+    let mut child = bin()
+        .args(["analyze", "-f", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let zeros = vec![0u8; 1 << 16];
+        if stdin.write_all(&shb).is_err() {
+            return 0u64;
+        }
+        // Far more than the reader's buffer; it must stop long before.
+        let mut sent = 0u64;
+        while sent < 4 << 30 && stdin.write_all(&zeros).is_ok() {
+            sent += zeros.len() as u64;
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    assert!(sent < 1 << 30, "the input was drained ({sent} bytes)");
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &doc["captures"][0];
+    assert!(c["error"].is_object(), "{c:#}");
+    assert!(c["file_bytes"].as_u64().unwrap() < 64 << 20);
+}
+
+#[test]
+fn the_hash_is_of_the_bytes_analysed() {
+    use sha2::{Digest, Sha256};
+    let d = temp_dir("hash-read");
+    let cap = copy_of("lab-mangle-vsftpd-client.pcap", &d);
+    let bytes = std::fs::read(&cap).unwrap();
+    let hex: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // A file cut inside a record: the hash and the size are of the bytes
+    // read, which are all of them.
+    let cut = d.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let cut_hex: String = Sha256::digest(&bytes[..bytes.len() - 7])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (_, doc) = analyze(&[], &[cap.to_str().unwrap(), cut.to_str().unwrap()]);
+    let c = &doc["captures"];
+    assert_eq!(c[0]["sha256"], hex.as_str());
+    assert_eq!(c[0]["file_bytes"], bytes.len() as u64);
+    assert_eq!(c[1]["sha256"], cut_hex.as_str());
+    assert_eq!(c[1]["file_bytes"], bytes.len() as u64 - 7);
+}
