@@ -155,3 +155,74 @@ fn the_hash_is_of_the_bytes_analysed() {
     assert_eq!(c[1]["sha256"], cut_hex.as_str());
     assert_eq!(c[1]["file_bytes"], bytes.len() as u64 - 7);
 }
+
+#[test]
+fn batch_lists_fifos_sockets_and_devices_as_skipped() {
+    let d = temp_dir("specials");
+    copy_of("lab-alg-active-client.pcap", &d);
+    let fifo = d.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/dev/null", d.join("null")).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(d.join("sock")).unwrap();
+    let r = bin()
+        .args(["batch", "-f", "ndjson"])
+        .arg(&d)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(r.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut skipped: Vec<String> = lines
+        .iter()
+        .filter(|l| l["type"] == "skipped")
+        .map(|l| l["reason"].as_str().unwrap().to_string())
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped[0].starts_with("a FIFO"), "{skipped:?}");
+    assert!(skipped[1].starts_with("a character device"), "{skipped:?}");
+    assert!(skipped[2].starts_with("a socket"), "{skipped:?}");
+    assert_eq!(lines.last().unwrap()["skipped_files"], 3);
+}
+
+#[test]
+fn merge_refuses_counters_that_would_wrap() {
+    let d = temp_dir("merge-wrap");
+    let nd = d.join("b.ndjson");
+    let r = run(&[
+        "batch",
+        "-f",
+        "ndjson",
+        "-o",
+        nd.to_str().unwrap(),
+        testdata("lab-alg-active-client.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0));
+    let text = std::fs::read_to_string(&nd).unwrap();
+    let hostile = text.replacen("\"frames\":32", "\"frames\":18446744073709551615", 2);
+    assert_ne!(hostile, text);
+    let bad = d.join("bad.ndjson");
+    std::fs::write(&bad, hostile).unwrap();
+    let r = run(&[
+        "merge",
+        "-f",
+        "json",
+        nd.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert_contains(
+        &String::from_utf8_lossy(&r.stderr),
+        &["bad.ndjson:1", "too large"],
+    );
+}

@@ -36,6 +36,36 @@ pub enum EntryKind {
     Problem(String),
     /// The same file as an earlier entry (through a link).
     Duplicate(PathBuf),
+    /// Not a regular file (a FIFO, socket or device, perhaps behind a
+    /// link): listed as skipped, never opened (a FIFO would block, a
+    /// device might never end).
+    Special(&'static str),
+}
+
+/// What a path turned out to be while looking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Found {
+    File,
+    Special(&'static str),
+    Problem(String),
+}
+
+/// The kind of a file that is neither a regular file nor a directory.
+fn special_kind(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() || t.is_dir() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else {
+        Some("not a regular file")
+    }
 }
 
 /// Selects one of N shards: the files whose path hashes to K-1 mod N.
@@ -87,7 +117,7 @@ fn is_glob(s: &str) -> bool {
 /// "read more inputs, one per line, from `stdin_list`"), sorted by path,
 /// with duplicates (the same file reached twice) marked.
 pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) -> Vec<Entry> {
-    let mut found: Vec<(PathBuf, bool, Option<String>)> = Vec::new();
+    let mut found: Vec<(PathBuf, bool, Found)> = Vec::new();
     let mut named: Vec<String> = Vec::new();
     for i in inputs {
         if i == "-" {
@@ -102,25 +132,31 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
             add_path(&p, true, &mut found);
         } else if is_glob(&i) {
             match glob::glob(&i) {
-                Err(e) => found.push((p, true, Some(format!("bad pattern: {e}")))),
+                Err(e) => found.push((p, true, Found::Problem(format!("bad pattern: {e}")))),
                 Ok(paths) => {
                     let mut any = false;
                     for r in paths {
                         any = true;
                         match r {
                             Ok(m) => add_path(&m, false, &mut found),
-                            Err(e) => {
-                                found.push((e.path().to_path_buf(), false, Some(e.to_string())))
-                            }
+                            Err(e) => found.push((
+                                e.path().to_path_buf(),
+                                false,
+                                Found::Problem(e.to_string()),
+                            )),
                         }
                     }
                     if !any {
-                        found.push((p, true, Some("the pattern matches nothing".into())));
+                        found.push((
+                            p,
+                            true,
+                            Found::Problem("the pattern matches nothing".into()),
+                        ));
                     }
                 }
             }
         } else {
-            found.push((p, true, Some("no such file or directory".into())));
+            found.push((p, true, Found::Problem("no such file or directory".into())));
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -132,8 +168,9 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
         .enumerate()
         .map(|(index, (path, explicit, problem))| {
             let kind = match problem {
-                Some(p) => EntryKind::Problem(p),
-                None => match std::fs::canonicalize(&path) {
+                Found::Problem(p) => EntryKind::Problem(p),
+                Found::Special(what) => EntryKind::Special(what),
+                Found::File => match std::fs::canonicalize(&path) {
                     Ok(c) => match first_of.get(&c) {
                         Some(first) => EntryKind::Duplicate(first.clone()),
                         None => {
@@ -161,15 +198,22 @@ pub fn discover(inputs: &[String], stdin_list: &mut dyn FnMut() -> Vec<String>) 
 
 /// Adds a file, or every file under a directory (links followed, loops
 /// reported).
-fn add_path(p: &Path, explicit: bool, found: &mut Vec<(PathBuf, bool, Option<String>)>) {
+fn add_path(p: &Path, explicit: bool, found: &mut Vec<(PathBuf, bool, Found)>) {
     if !p.is_dir() {
-        found.push((p.to_path_buf(), explicit, None));
+        let what = std::fs::metadata(p).map_or(Found::File, |m| {
+            special_kind(m.file_type()).map_or(Found::File, Found::Special)
+        });
+        found.push((p.to_path_buf(), explicit, what));
         return;
     }
     for r in walkdir::WalkDir::new(p).follow_links(true) {
         match r {
-            Ok(e) if e.file_type().is_file() => found.push((e.into_path(), false, None)),
-            Ok(_) => {}
+            Ok(e) if e.file_type().is_file() => found.push((e.into_path(), false, Found::File)),
+            Ok(e) => {
+                if let Some(what) = special_kind(e.file_type()) {
+                    found.push((e.into_path(), false, Found::Special(what)));
+                }
+            }
             Err(e) => {
                 let at = e.path().unwrap_or(p).to_path_buf();
                 let why = match e.loop_ancestor() {
@@ -179,7 +223,7 @@ fn add_path(p: &Path, explicit: bool, found: &mut Vec<(PathBuf, bool, Option<Str
                         None => e.to_string(),
                     },
                 };
-                found.push((at, false, Some(why)));
+                found.push((at, false, Found::Problem(why)));
             }
         }
     }

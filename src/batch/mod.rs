@@ -120,6 +120,9 @@ fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Outp
         EntryKind::Duplicate(of) => {
             return skipped(format!("the same file as {}", of.to_string_lossy()));
         }
+        EntryKind::Special(what) => {
+            return skipped(format!("{what}, not a regular file (not opened)"));
+        }
         EntryKind::File => {}
     }
     match sniff_file(&e.path) {
@@ -168,6 +171,19 @@ struct SummaryCounts {
     skipped_files: u64,
 }
 
+/// `total` plus every unsigned integer in `v`; `None` past u64. Every
+/// total `merge` computes is a sum of some of these numbers, so while this
+/// sum fits, none of them can overflow.
+fn add_counts(total: u64, v: &serde_json::Value) -> Option<u64> {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => total.checked_add(n.as_u64().unwrap_or(0)),
+        Value::Array(a) => a.iter().try_fold(total, add_counts),
+        Value::Object(o) => o.values().try_fold(total, add_counts),
+        _ => Some(total),
+    }
+}
+
 /// Reads `batch --format ndjson` outputs and hands over their capture and
 /// skipped lines. Fails on a line that is not one, on a file without its
 /// final summary line (a batch that did not finish) or whose counts do not
@@ -177,6 +193,7 @@ pub fn merge(
     out: &mut dyn FnMut(Output<serde_json::Value>),
 ) -> Result<(), String> {
     let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut counted = 0u64;
     for (name, reader) in sources {
         let (mut captures, mut skipped, mut summary) = (0u64, 0u64, None);
         for (i, line) in std::io::BufRead::lines(reader).enumerate() {
@@ -188,7 +205,16 @@ pub fn merge(
             if summary.is_some() {
                 return Err(format!("{at}: a line after the summary line"));
             }
-            let parsed: ResultLine = serde_json::from_str(&line)
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .map_err(|e| format!("{at}: not a `batch --format ndjson` line: {e}"))?;
+            // Counters are summed across lines: refuse input whose numbers
+            // could make any total wrap, rather than report a wrong total.
+            counted = add_counts(counted, &value).ok_or_else(|| {
+                format!(
+                    "{at}: counters too large to add up (over 2^64 in all): not a real batch output"
+                )
+            })?;
+            let parsed: ResultLine = serde_json::from_value(value)
                 .map_err(|e| format!("{at}: not a `batch --format ndjson` line: {e}"))?;
             let o = match parsed {
                 ResultLine::Summary(s) => {
