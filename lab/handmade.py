@@ -322,6 +322,53 @@ def pairs():
     ])
 
 
+def hostile_credentials():
+    """Credentials as servers split them (a tab after PASS, ACCT, SITE
+    PASSWD) and quoted back, plus a file name with a backtick and markup."""
+    s = Session()
+    s.handshake()
+    s.send("s", b"220 hand-made FTP server ready.\r\n")
+    s.send("c", b"USER alice\r\n")
+    s.send("s", b"331 Password required for alice.\r\n")
+    s.send("c", b"PASS\ttab-secret\r\n")
+    s.send("s", b"500 'PASS\ttab-secret': command not understood.\r\n")
+    s.send("c", b"PASS  two-blanks\r\n")
+    s.send("s", b"230 User alice logged in.\r\n")
+    s.send("c", b"ACCT acct-secret\r\n")
+    s.send("s", b"202 ACCT command superfluous.\r\n")
+    s.send("c", b"SITE PASSWD old-secret new-secret\r\n")
+    s.send("s", b"500 'SITE PASSWD old-secret new-secret': command not understood.\r\n")
+    s.send("c", b"CWD a`b``<img src=x>\r\n")
+    s.send("s", b"550 a`b``<img src=x>: No such file or directory.\r\n")
+    s.close()
+    wrpcap(out("hand-credentials.pcap"), s.pkts)
+
+
+def address_forms():
+    """Every way FTP writes an address: PORT, EPRT (IPv4 and IPv6), LPRT
+    (both families), and the 227/228/229 replies."""
+    s = Session()
+    s.login()
+    s.send("c", b"PORT 198,51,100,60,156,64\r\n")
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.send("c", b"EPRT |1|198.51.100.60|40001|\r\n")
+    s.send("s", b"200 EPRT command successful.\r\n")
+    s.send("c", b"EPRT |2|2001:db8::bbbb:1|40002|\r\n")
+    s.send("s", b"522 Network protocol not supported, use (1)\r\n")
+    s.send("c", b"LPRT 4,4,198,51,100,60,2,156,65\r\n")
+    s.send("s", b"200 LPRT command successful.\r\n")
+    s.send("c", b"LPRT 6,16,32,1,13,184,187,187,0,0,0,0,0,0,0,0,0,1,2,156,66\r\n")
+    s.send("s", b"521 Supported address families are (4)\r\n")
+    s.send("c", b"PASV\r\n")
+    s.send("s", b"227 Entering Passive Mode (203,0,113,10,117,48).\r\n")
+    s.send("c", b"LPSV\r\n")
+    s.send("s", b"228 Entering Long Passive Mode (4,4,203,0,113,10,2,117,49)\r\n")
+    s.send("c", b"EPSV\r\n")
+    s.send("s", b"229 Entering Extended Passive Mode (|||30002|)\r\n")
+    s.close()
+    wrpcap(out("hand-address-forms.pcap"), s.pkts)
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -332,6 +379,7 @@ def gzipped():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
-              one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs]:
+              one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
+              hostile_credentials, address_forms]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

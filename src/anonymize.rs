@@ -162,36 +162,66 @@ impl Anonymizer {
 
     /// One group: 0 stays 0 (so `::` compression still fits), the first
     /// group keeps the ULA, link-local and multicast ranges, every other
-    /// value moves among the values with its number of hex digits.
+    /// value moves among the values with its number of hex digits *and*
+    /// the same number of decimal digits in each of its two bytes, so the
+    /// group keeps its length both as hex text (`2001:db8::1`) and as the
+    /// decimal bytes of LPRT and 228 (`6,16,32,1,13,184,…`).
+    ///
+    /// That class is a product of two intervals, high bytes × low bytes
+    /// (both digit counts are interval conditions on each byte once the
+    /// high byte is known), so a value's rank in it is arithmetic.
     fn v6_group(&self, pos: u8, prefix: &[u16], v: u16) -> u16 {
         if v == 0 || (pos == 0 && v >= 0xfc00) {
             return v;
         }
-        let (lo, n): (u32, u32) = match v {
-            0x1..=0xf => (1, 15),
-            0x10..=0xff => (0x10, 0xf0),
-            0x100..=0xfff => (0x100, 0xf00),
-            _ if pos == 0 => (0x1000, 0xfc00 - 0x1000),
-            _ => (0x1000, 0xf000),
+        let [hi, lo] = v.to_be_bytes();
+        let hex = |b: u8| match b {
+            0 => (0, 0),
+            1..=0xf => (1, 0xf),
+            _ => (0x10, 0xff),
         };
+        let dec = |b: u8| match b {
+            0..=9 => (0, 9),
+            10..=99 => (10, 99),
+            _ => (100, 255),
+        };
+        let meet = |a: (u8, u8), b: (u8, u8)| (a.0.max(b.0), a.1.min(b.1));
+        let mut his = meet(hex(hi), dec(hi));
+        if pos == 0 {
+            his.1 = his.1.min(0xfb);
+        }
+        // With a zero high byte the hex length is the low byte's.
+        let los = if hi == 0 {
+            meet(hex(lo), dec(lo))
+        } else {
+            dec(lo)
+        };
+        let n_lo = u32::from(los.1 - los.0) + 1;
+        let n = (u32::from(his.1 - his.0) + 1) * n_lo;
+        if n <= 1 {
+            return v;
+        }
         let bytes: Vec<u8> = prefix.iter().flat_map(|g| g.to_be_bytes()).collect();
         let seed = self.prf(&[b"v6", &[pos], &bytes]);
         let bits = 32 - (n - 1).leading_zeros();
         let bits = bits + bits % 2;
-        let mut x = u32::from(v) - lo;
+        let mut x = u32::from(hi - his.0) * n_lo + u32::from(lo - los.0);
         // Cycle walking: a permutation of 0..2^bits restricted to 0..n.
         loop {
             x = feistel(&seed, bits, x);
             if x < n {
-                return (x + lo) as u16;
+                let h = his.0 as u32 + x / n_lo;
+                let l = los.0 as u32 + x % n_lo;
+                return ((h << 8) | l) as u16;
             }
         }
     }
 
     /// Rewrites the addresses written in an FTP line, in place and at the
-    /// same length: dotted IPv4 (`198.51.100.60`), the comma form of PORT,
-    /// 227 and LPRT (`198,51,100,60,…`: the first four of a run of four or
-    /// more numbers; LPRT's `4,4,` is skipped), and IPv6 (`2001:db8::1`).
+    /// same length: dotted IPv4 (`198.51.100.60`), the comma form of PORT
+    /// and 227 (`198,51,100,60,…`: the first four of a run of four or more
+    /// numbers), LPRT and 228 for both families (`4,4,` + four bytes,
+    /// `6,16,` + sixteen), and IPv6 (`2001:db8::1`).
     pub fn text(&mut self, line: &mut [u8]) {
         self.dotted(line);
         self.commas(line);
@@ -211,10 +241,14 @@ impl Anonymizer {
     fn commas(&mut self, line: &mut [u8]) {
         for (start, end) in runs(line, |c| c.is_ascii_digit() || c == b',') {
             let mut parts = fields(&line[start..end], b',');
-            if parts.len() >= 9
-                && &line[start + parts[0].0..start + parts[0].1] == b"4"
-                && &line[start + parts[1].0..start + parts[1].1] == b"4"
-            {
+            let field = |k: usize| &line[start + parts[k].0..start + parts[k].1];
+            // LPRT/228: family, address length, the address bytes, port
+            // length, port bytes.
+            if parts.len() > 2 + 16 && field(0) == b"6" && field(1) == b"16" {
+                self.v6_bytes(line, start, &parts[2..18]);
+                continue;
+            }
+            if parts.len() >= 9 && field(0) == b"4" && field(1) == b"4" {
                 parts.drain(..2);
             }
             if parts.len() < 4 {
@@ -245,6 +279,30 @@ impl Anonymizer {
             let s = m[k].to_string();
             if s.len() == b - a {
                 line[base + a..base + b].copy_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    /// Maps sixteen decimal fields (offsets relative to `base`) as an IPv6
+    /// address, if each is a byte written without leading zeros.
+    fn v6_bytes(&mut self, line: &mut [u8], base: usize, parts: &[(usize, usize)]) {
+        let mut b = [0u8; 16];
+        for (k, &(s, e)) in parts.iter().enumerate() {
+            let t = &line[base + s..base + e];
+            match std::str::from_utf8(t)
+                .ok()
+                .and_then(|x| x.parse::<u8>().ok())
+            {
+                Some(v) if !(t.len() > 1 && t[0] == b'0') => b[k] = v,
+                _ => return,
+            }
+        }
+        let m = self.v6(Ipv6Addr::from(b)).octets();
+        for (k, &(s, e)) in parts.iter().enumerate() {
+            let d = m[k].to_string();
+            // Always true: the mapping keeps each byte's digit count.
+            if d.len() == e - s {
+                line[base + s..base + e].copy_from_slice(d.as_bytes());
             }
         }
     }
@@ -507,5 +565,60 @@ mod tests {
             .collect();
         assert_eq!(outs.len(), 0xf00);
         assert!(outs.iter().all(|g| (0x100..0x1000).contains(g)));
+    }
+
+    #[test]
+    fn lprt_and_228_are_mapped_for_both_families() {
+        let mut x = a();
+        let v4 = x.v4("198.51.100.60".parse().unwrap()).octets();
+        let mut l = b"LPRT 4,4,198,51,100,60,2,156,65".to_vec();
+        x.text(&mut l);
+        assert_eq!(
+            String::from_utf8(l).unwrap(),
+            format!("LPRT 4,4,{},{},{},{},2,156,65", v4[0], v4[1], v4[2], v4[3])
+        );
+        let ip: Ipv6Addr = "2001:db8:bbbb:bbbb::1".parse().unwrap();
+        let m = x.v6(ip).octets();
+        let orig = b"LPRT 6,16,32,1,13,184,187,187,187,187,0,0,0,0,0,0,0,1,2,156,66";
+        let mut l = orig.to_vec();
+        x.text(&mut l);
+        let want: Vec<String> = m.iter().map(u8::to_string).collect();
+        assert_eq!(
+            String::from_utf8(l.clone()).unwrap(),
+            format!("LPRT 6,16,{},2,156,66", want.join(","))
+        );
+        assert_eq!(l.len(), orig.len());
+        let mut r = b"228 Entering Long Passive Mode (6,16,32,1,13,184,187,187,187,187,0,0,0,0,0,0,0,1,2,117,49)".to_vec();
+        x.text(&mut r);
+        assert!(
+            String::from_utf8(r)
+                .unwrap()
+                .contains(&format!("(6,16,{},2,117,49)", want.join(",")))
+        );
+    }
+
+    #[test]
+    fn ipv6_groups_keep_hex_and_decimal_byte_lengths() {
+        let x = a();
+        let len = |g: u16| {
+            let [h, l] = g.to_be_bytes();
+            (
+                format!("{g:x}").len(),
+                h.to_string().len(),
+                l.to_string().len(),
+            )
+        };
+        for pos in [0u8, 3] {
+            let mut seen = std::collections::HashSet::new();
+            for g in 1..=0xffffu16 {
+                let m = x.v6_group(pos, &[0x2001, 0xdb8, 7][..pos as usize], g);
+                if pos == 0 && g >= 0xfc00 {
+                    assert_eq!(m, g);
+                    continue;
+                }
+                assert_eq!(len(m), len(g), "{g:#x} → {m:#x}");
+                assert!(seen.insert(m), "not a bijection at {g:#x}");
+            }
+        }
     }
 }

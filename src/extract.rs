@@ -75,34 +75,39 @@ struct Control {
     server_port: u16,
     /// Sequence number of client stream offset 0.
     client_isn: Option<u32>,
-    /// PASS arguments: client stream offsets [start, end).
-    pass_ranges: Vec<(u64, u64)>,
+    /// Credentials: client stream offsets [start, end), and the verb and
+    /// blanks before each (to find it quoted back in a reply).
+    pass_ranges: Vec<(u64, u64, Vec<u8>)>,
     /// Password bytes seen so far, by client stream offset.
     seen: BTreeMap<u64, u8>,
 }
 
 impl Control {
-    /// The passwords read so far from the client's packets.
-    fn passwords(&self) -> Vec<Vec<u8>> {
+    /// The credentials read so far from the client's packets, each with
+    /// what stood before it.
+    fn passwords(&self) -> Vec<(&[u8], Vec<u8>)> {
         self.pass_ranges
             .iter()
-            .filter_map(|&(a, b)| (a..b).map(|o| self.seen.get(&o).copied()).collect())
-            .filter(|p: &Vec<u8>| !p.is_empty())
+            .filter_map(|(a, b, before)| {
+                let pw: Option<Vec<u8>> = (*a..*b).map(|o| self.seen.get(&o).copied()).collect();
+                Some((before.as_slice(), pw?))
+            })
+            .filter(|(_, p)| !p.is_empty())
             .collect()
     }
 }
 
-/// The stream offsets of each PASS argument of a session.
-fn pass_ranges(s: &crate::ftp::session::Session) -> Vec<(u64, u64)> {
+/// The stream offsets of each credential (PASS, ACCT, SITE PASSWD…) of a
+/// session.
+fn pass_ranges(s: &crate::ftp::session::Session) -> Vec<(u64, u64, Vec<u8>)> {
     s.commands
         .iter()
-        .filter(|c| c.is("PASS"))
         .filter_map(|c| {
             let l = &c.line;
-            // The line was redacted to `PASS <redacted:N>`; N and the
-            // space tell where the argument stood, unless Telnet bytes
-            // moved it (then all after the verb goes).
-            let sp = l.bytes.0.iter().position(|&b| b == b' ')? as u64;
+            // The line was redacted to `PASS <redacted:N>`: the redaction
+            // starts where the secret stood, unless Telnet bytes moved it
+            // (then all after the verb goes).
+            let at = crate::ftp::message::secret_of(&l.bytes.0)?.start as u64;
             let term = match l.terminator {
                 crate::ftp::line::Terminator::CrLf => 2,
                 crate::ftp::line::Terminator::Lf | crate::ftp::line::Terminator::Cr => 1,
@@ -110,11 +115,11 @@ fn pass_ranges(s: &crate::ftp::session::Session) -> Vec<(u64, u64)> {
             };
             let end = l.offset + l.raw_len.saturating_sub(term);
             let start = if l.telnet.is_empty() {
-                l.offset + sp + 1
+                l.offset + at
             } else {
                 l.offset + 4
             };
-            (start < end).then_some((start, end))
+            (start < end).then(|| (start, end, l.bytes.0[..at as usize].to_vec()))
         })
         .collect()
 }
@@ -382,7 +387,7 @@ fn mask_passwords(c: &mut Control, seg: &TcpSegment<'_>, payload: &mut [u8]) {
         let Some(isn) = c.client_isn else { return };
         let off = u64::from(seg.seq.wrapping_sub(isn));
         let end = off + payload.len() as u64;
-        for &(a, b) in &c.pass_ranges {
+        for &(a, b, _) in &c.pass_ranges {
             for o in a.max(off)..b.min(end) {
                 let i = (o - off) as usize;
                 c.seen.insert(o, payload[i]);
@@ -391,17 +396,9 @@ fn mask_passwords(c: &mut Control, seg: &TcpSegment<'_>, payload: &mut [u8]) {
         }
     } else {
         // An echo of the command in a reply (`500 'PASS secret': …`).
-        for pw in c.passwords() {
-            let mut needle = b"PASS ".to_vec();
-            needle.extend_from_slice(&pw);
-            let mut from = 0;
-            while let Some(p) = payload[from..]
-                .windows(needle.len())
-                .position(|w| w == needle)
-            {
-                let at = from + p + 5;
+        for (before, pw) in c.passwords() {
+            for at in crate::ftp::message::quoted_secret(payload, before, &pw) {
                 payload[at..at + pw.len()].fill(b'*');
-                from = at + pw.len();
             }
         }
     }

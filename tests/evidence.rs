@@ -226,3 +226,98 @@ fn merge_refuses_counters_that_would_wrap() {
         &["bad.ndjson:1", "too large"],
     );
 }
+
+/// Every report format of `analyze` on `name` with `extra` options, and
+/// the packet bytes `extract` writes of session s1.
+fn every_output(name: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let cap = testdata(name);
+    let c = cap.to_str().unwrap();
+    let mut outs = Vec::new();
+    for f in ["text", "json", "markdown", "html"] {
+        let mut args = vec!["analyze", "--dialogue", "-f", f];
+        args.extend_from_slice(extra);
+        args.push(c);
+        outs.push((format!("analyze {f}"), run(&args).stdout));
+        let mut args = vec!["compare", "--dialogue", "-f", f];
+        args.extend_from_slice(extra);
+        args.extend([c, c]);
+        outs.push((format!("compare {f}"), run(&args).stdout));
+    }
+    let d = temp_dir(&format!("every-{name}"));
+    let e = d.join("e.pcapng");
+    let mut args = vec!["extract", "-s", "s1", "-o", e.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(c);
+    let r = run(&args);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    outs.push(("extract".into(), std::fs::read(&e).unwrap()));
+    outs
+}
+
+fn assert_absent(outs: &[(String, Vec<u8>)], secrets: &[&str]) {
+    for (what, bytes) in outs {
+        assert!(!bytes.is_empty(), "{what} wrote nothing");
+        for s in secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{what} leaks `{s}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn credentials_are_redacted_however_the_command_is_split() {
+    let outs = every_output("hand-credentials.pcap", &[]);
+    assert_absent(
+        &outs,
+        &[
+            "tab-secret",
+            "two-blanks",
+            "acct-secret",
+            "old-secret",
+            "new-secret",
+        ],
+    );
+    // The redaction is there, not the line dropped.
+    let (_, doc) = analyze(&["hand-credentials.pcap"], &[]);
+    let texts: Vec<&str> = session(&doc, "s1")["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    for want in [
+        "PASS\\t<redacted:10>",
+        "500 'PASS\\t<redacted:10>': command not understood.",
+        "ACCT <redacted:11>",
+        "SITE PASSWD <redacted:21>",
+    ] {
+        assert!(texts.contains(&want), "no `{want}` in {texts:?}");
+    }
+    // --show-passwords shows them.
+    let outs = every_output("hand-credentials.pcap", &["--show-passwords"]);
+    assert!(String::from_utf8_lossy(&outs[1].1).contains("tab-secret"));
+}
+
+#[test]
+fn every_address_form_is_anonymised_in_every_output() {
+    let outs = every_output("hand-address-forms.pcap", &["--anonymize-ips"]);
+    assert_absent(
+        &outs,
+        &[
+            "198.51.100.60",
+            "198,51,100,60",
+            "203.0.113.10",
+            "203,0,113,10",
+            "2001:db8::bbbb:1",
+            "2001:db8:",
+            "32,1,13,184",
+        ],
+    );
+}

@@ -547,7 +547,8 @@ fn standard_input() {
 fn every_testdata_capture_has_expectations() {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let src = std::fs::read_to_string(here.join("testdata.rs")).unwrap()
-        + &std::fs::read_to_string(here.join("compare.rs")).unwrap();
+        + &std::fs::read_to_string(here.join("compare.rs")).unwrap()
+        + &std::fs::read_to_string(here.join("evidence.rs")).unwrap();
     for e in std::fs::read_dir(testdata("")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".tsv") {
@@ -565,7 +566,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs or evidence.rs"
         );
     }
 }

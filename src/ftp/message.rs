@@ -9,11 +9,26 @@ use super::line::Line;
 use crate::bytes::Bytes;
 use serde::Serialize;
 
-/// The verb of a command line: up to the first space, upper-cased. `None`
+/// Whether a byte separates a verb from its argument. Servers split on any
+/// blank, not only a space (vsftpd, ProFTPD and BSD ftpd accept
+/// `PASS<TAB>secret`), so a tool that splits on spaces alone would miss
+/// what the server really received.
+pub fn is_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\x0b' | b'\x0c')
+}
+
+/// Where the first word ends.
+fn word_end(line: &[u8]) -> usize {
+    line.iter()
+        .position(|&b| is_separator(b))
+        .unwrap_or(line.len())
+}
+
+/// The verb of a command line: up to the first blank, upper-cased. `None`
 /// when the first word is not a plausible verb (binary junk, a line after
 /// a gap).
 pub fn verb_of(line: &[u8]) -> Option<String> {
-    let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let end = word_end(line);
     let w = &line[..end];
     if w.is_empty() || w.len() > 12 {
         return None;
@@ -46,7 +61,7 @@ pub const VERBS: &[&str] = &[
 pub fn starts_with_known_verb(line: &[u8]) -> bool {
     let end = line
         .iter()
-        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .position(|&b| is_separator(b) || b == b'\r' || b == b'\n')
         .unwrap_or(line.len());
     let w = &line[..end];
     VERBS.iter().any(|v| v.as_bytes().eq_ignore_ascii_case(w))
@@ -57,10 +72,68 @@ pub fn starts_like_reply(line: &[u8]) -> bool {
     line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-')
 }
 
-/// The argument: the bytes after the first space (exactly as sent).
+/// The argument: the bytes after the first blank (exactly as sent).
 pub fn argument_of(line: &[u8]) -> Option<&[u8]> {
-    let sp = line.iter().position(|&b| b == b' ')?;
+    let sp = line.iter().position(|&b| is_separator(b))?;
     Some(&line[sp + 1..])
+}
+
+/// `SITE` subcommands that carry a password (wu-ftpd/ProFTPD `SITE
+/// PASSWD`/`CHPASS`, Serv-U/Gene6 `SITE PSWD`, glFTPd `SITE CHPW`…).
+const SITE_SECRETS: &[&[u8]] = &[b"PASSWD", b"CPASS", b"CHPASS", b"CHPW", b"PSWD", b"SETPASS"];
+
+/// Where a command line carries a credential, as a byte range of the line:
+/// everything after the verb's blanks in `PASS` and `ACCT`, everything
+/// after the subcommand in `SITE PASSWD`-like commands (an empty range
+/// for `PASS ` with nothing after the blank). `None` when the line carries
+/// none.
+pub fn secret_of(line: &[u8]) -> Option<std::ops::Range<usize>> {
+    let skip_blanks = |from: usize| {
+        from + line[from..]
+            .iter()
+            .take_while(|&&b| is_separator(b))
+            .count()
+    };
+    let verb = verb_of(line)?;
+    // The secret starts after the blanks that follow this word.
+    let word = match verb.as_str() {
+        "PASS" | "ACCT" => word_end(line),
+        "SITE" => {
+            let sub = skip_blanks(word_end(line));
+            let sub_end = sub + word_end(&line[sub..]);
+            if !SITE_SECRETS
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(&line[sub..sub_end]))
+            {
+                return None;
+            }
+            sub_end
+        }
+        _ => return None,
+    };
+    let start = skip_blanks(word);
+    (start > word).then_some(start..line.len())
+}
+
+/// Where `secret` occurs in `hay` right after `before` (the command's verb
+/// and blanks, matched case-insensitively: servers quote a command back in
+/// their own case): the start of each occurrence, non-overlapping.
+pub fn quoted_secret(hay: &[u8], before: &[u8], secret: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    if secret.is_empty() {
+        return found;
+    }
+    let mut at = before.len();
+    while at + secret.len() <= hay.len() {
+        if hay[at..].starts_with(secret) && hay[at - before.len()..at].eq_ignore_ascii_case(before)
+        {
+            found.push(at);
+            at += secret.len();
+        } else {
+            at += 1;
+        }
+    }
+    found
 }
 
 /// A reply line's code and separator.
@@ -321,5 +394,22 @@ mod tests {
         a.push(line(b"230-hello"));
         let r = a.finish().unwrap();
         assert!(r.unterminated);
+    }
+
+    #[test]
+    fn secrets_follow_any_blank() {
+        let at = |l: &[u8]| secret_of(l).map(|r| String::from_utf8_lossy(&l[r]).into_owned());
+        assert_eq!(at(b"PASS\tsecret"), Some("secret".into()));
+        assert_eq!(at(b"pass  two words"), Some("two words".into()));
+        assert_eq!(at(b"PASS "), Some(String::new()));
+        assert_eq!(at(b"PASS"), None);
+        assert_eq!(at(b"ACCT\x0bbilling"), Some("billing".into()));
+        assert_eq!(at(b"SITE PASSWD old new"), Some("old new".into()));
+        assert_eq!(at(b"site\tcpass  x"), Some("x".into()));
+        assert_eq!(at(b"SITE PASSWD"), None);
+        assert_eq!(at(b"SITE CHMOD 644 f"), None);
+        assert_eq!(at(b"PASSWORD x"), None);
+        assert_eq!(verb_of(b"PASS\tx").as_deref(), Some("PASS"));
+        assert_eq!(argument_of(b"CWD\tdir"), Some(&b"dir"[..]));
     }
 }

@@ -13,7 +13,10 @@ use super::address::{self, AddrArg, AddrKind, Endpoint};
 use super::data::{DataConn, DataSetup, TRANSFER_VERBS, Transfer, Verdict, match_setups};
 use super::fingerprint::{self, Server};
 use super::line::{Decoder, Item, Resume, Terminator, pause_after_234, pause_after_auth};
-use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
+use super::message::{
+    Command, Reply, ReplyAssembler, quoted_secret, secret_of, starts_like_reply,
+    starts_with_known_verb,
+};
 use crate::bytes::Bytes;
 use crate::decode::TcpSegment;
 use crate::reassembly::connection::{ConnSink, Connection, Lifecycle, Side};
@@ -532,35 +535,34 @@ impl Session {
             .map(|r| &self.replies[r])
     }
 
-    /// Replaces every `PASS` argument with `<redacted:N>` (N = its length),
-    /// also where a server quoted it back and in retransmission evidence,
-    /// so no output can carry a password.
+    /// Replaces every credential (the argument of `PASS` and `ACCT`, the
+    /// password of `SITE PASSWD`-like commands) with `<redacted:N>` (N =
+    /// its length), also where a server quoted it back and in
+    /// retransmission evidence, so no output can carry a password.
     pub fn redact_passwords(&mut self) {
-        let mut secrets: Vec<(Vec<u8>, u64, u64)> = Vec::new();
+        // (what stood before the secret, the secret, its stream range)
+        let mut secrets: Vec<(Vec<u8>, Vec<u8>, u64, u64)> = Vec::new();
         for c in &mut self.commands {
-            if !c.is("PASS") {
-                continue;
-            }
-            let Some(sp) = c.line.bytes.0.iter().position(|&b| b == b' ') else {
+            let Some(at) = secret_of(&c.line.bytes.0) else {
                 continue;
             };
-            let pw = c.line.bytes.0[sp + 1..].to_vec();
-            let mut red = c.line.bytes.0[..=sp].to_vec();
-            red.extend_from_slice(format!("<redacted:{}>", pw.len()).as_bytes());
-            c.line.bytes.0 = red;
-            if !pw.is_empty() {
-                secrets.push((pw, c.line.offset, c.line.offset + c.line.raw_len));
-            }
+            let line = &mut c.line.bytes.0;
+            let secret = line.split_off(at.start);
+            line.extend_from_slice(format!("<redacted:{}>", secret.len()).as_bytes());
+            secrets.push((
+                line[..at.start].to_vec(),
+                secret,
+                c.line.offset,
+                c.line.offset + c.line.raw_len,
+            ));
         }
         if secrets.is_empty() {
             return;
         }
         for r in &mut self.replies {
             for l in &mut r.lines {
-                for (pw, _, _) in &secrets {
-                    let mut needle = b"PASS ".to_vec();
-                    needle.extend_from_slice(pw);
-                    redact_in(&mut l.bytes.0, &needle, pw.len());
+                for (before, secret, _, _) in &secrets {
+                    redact_in(&mut l.bytes.0, before, secret);
                 }
             }
         }
@@ -568,7 +570,7 @@ impl Session {
         for k in &mut st.conflicts {
             if secrets
                 .iter()
-                .any(|(_, a, b)| k.offset < *b && k.offset + k.kept.0.len() as u64 > *a)
+                .any(|(_, _, a, b)| k.offset < *b && k.offset + k.kept.0.len() as u64 > *a)
             {
                 let n = k.kept.0.len();
                 k.kept = Bytes(format!("<redacted:{n}>").into_bytes());
@@ -587,15 +589,12 @@ impl Session {
     }
 }
 
-/// Replaces `needle` (`PASS secret`) in `hay` by `PASS <redacted:N>`.
-fn redact_in(hay: &mut Vec<u8>, needle: &[u8], n: usize) {
-    let mut rep = b"PASS ".to_vec();
-    rep.extend_from_slice(format!("<redacted:{n}>").as_bytes());
-    let mut from = 0;
-    while let Some(p) = hay[from..].windows(needle.len()).position(|w| w == needle) {
-        let at = from + p;
-        hay.splice(at..at + needle.len(), rep.iter().copied());
-        from = at + rep.len();
+/// Replaces `secret` in `hay` by `<redacted:N>` wherever it is quoted
+/// after `before`.
+fn redact_in(hay: &mut Vec<u8>, before: &[u8], secret: &[u8]) {
+    let rep = format!("<redacted:{}>", secret.len()).into_bytes();
+    for at in quoted_secret(hay, before, secret).into_iter().rev() {
+        hay.splice(at..at + secret.len(), rep.iter().copied());
     }
 }
 
@@ -831,8 +830,15 @@ mod tests {
     #[test]
     fn redaction_terminates_on_hostile_password() {
         let mut hay = b"500 'PASS <redacted:12>': x".to_vec();
-        redact_in(&mut hay, b"PASS <redacted:12>", 12);
-        assert_eq!(hay, b"500 'PASS <redacted:12>': x");
+        redact_in(&mut hay, b"PASS ", b"<redacted:12>");
+        assert_eq!(hay, b"500 'PASS <redacted:13>': x");
+        // Quoted back in the server's own case and with the client's tab.
+        let mut hay = b"500 'pass\thunter2': command not understood; hunter2".to_vec();
+        redact_in(&mut hay, b"PASS\t", b"hunter2");
+        assert_eq!(
+            hay,
+            b"500 'pass\t<redacted:7>': command not understood; hunter2"
+        );
     }
 
     #[test]

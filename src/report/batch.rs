@@ -81,7 +81,7 @@ impl<'a> BatchView<'a> {
             (
                 "captures".to_string(),
                 format!(
-                    "{} ({}), {} with read errors; files skipped (not captures, reached twice, or not regular files): {}",
+                    "{} ({}), {} with read errors; {} files skipped (not captures, duplicates, special files)",
                     thousands(s.captures),
                     human_bytes(s.bytes),
                     thousands(s.captures_with_errors),
