@@ -322,9 +322,10 @@ def pairs():
     ])
 
 
-def hostile_credentials():
+def hostile_bytes():
     """Credentials as servers split them (a tab after PASS, ACCT, SITE
-    PASSWD) and quoted back, plus a file name with a backtick and markup."""
+    PASSWD) and quoted back, plus a file name and a PORT with backticks and
+    markup."""
     s = Session()
     s.handshake()
     s.send("s", b"220 hand-made FTP server ready.\r\n")
@@ -340,8 +341,10 @@ def hostile_credentials():
     s.send("s", b"500 'SITE PASSWD old-secret new-secret': command not understood.\r\n")
     s.send("c", b"CWD a`b``<img src=x>\r\n")
     s.send("s", b"550 a`b``<img src=x>: No such file or directory.\r\n")
+    s.send("c", b"PORT 198,51,100,60,1`<img src=x>,7\r\n")
+    s.send("s", b"501 Illegal PORT command.\r\n")
     s.close()
-    wrpcap(out("hand-credentials.pcap"), s.pkts)
+    wrpcap(out("hand-hostile-bytes.pcap"), s.pkts)
 
 
 def address_forms():
@@ -380,6 +383,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
-              hostile_credentials, address_forms]:
+              hostile_bytes, address_forms]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

@@ -83,7 +83,10 @@ pub fn unescape(text: &str) -> Option<Vec<u8>> {
 /// How one byte is named in a message: `'7' (0x37)`, or `0x0d` when it has
 /// no printable form.
 pub fn describe_byte(b: u8) -> String {
-    if (0x21..=0x7e).contains(&b) {
+    if b == b'`' {
+        // Messages delimit quotes with backticks: never one loose.
+        "\\x60 (0x60)".into()
+    } else if (0x21..=0x7e).contains(&b) {
         format!("'{}' (0x{:02X})", b as char, b)
     } else {
         format!("{} (0x{:02X})", escape(&[b]), b)

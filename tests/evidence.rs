@@ -273,7 +273,7 @@ fn assert_absent(outs: &[(String, Vec<u8>)], secrets: &[&str]) {
 
 #[test]
 fn credentials_are_redacted_however_the_command_is_split() {
-    let outs = every_output("hand-credentials.pcap", &[]);
+    let outs = every_output("hand-hostile-bytes.pcap", &[]);
     assert_absent(
         &outs,
         &[
@@ -285,7 +285,7 @@ fn credentials_are_redacted_however_the_command_is_split() {
         ],
     );
     // The redaction is there, not the line dropped.
-    let (_, doc) = analyze(&["hand-credentials.pcap"], &[]);
+    let (_, doc) = analyze(&["hand-hostile-bytes.pcap"], &[]);
     let texts: Vec<&str> = session(&doc, "s1")["dialogue"]
         .as_array()
         .unwrap()
@@ -301,7 +301,7 @@ fn credentials_are_redacted_however_the_command_is_split() {
         assert!(texts.contains(&want), "no `{want}` in {texts:?}");
     }
     // --show-passwords shows them.
-    let outs = every_output("hand-credentials.pcap", &["--show-passwords"]);
+    let outs = every_output("hand-hostile-bytes.pcap", &["--show-passwords"]);
     assert!(String::from_utf8_lossy(&outs[1].1).contains("tab-secret"));
 }
 
@@ -320,4 +320,93 @@ fn every_address_form_is_anonymised_in_every_output() {
             "32,1,13,184",
         ],
     );
+}
+
+#[test]
+fn file_names_never_reach_a_terminal_raw() {
+    let d = temp_dir("escape-name");
+    // OSC 52 (write the clipboard) and ED (clear the screen).
+    let name = "x\x1b]52;c;cHduZWQ=\x07\x1b[2J.pcap";
+    let bytes = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
+    let cap = d.join(name);
+    // Cut inside a record: a read error whose message names the file.
+    std::fs::write(&cap, &bytes[..bytes.len() - 5]).unwrap();
+    let c = cap.to_str().unwrap();
+    let dir = d.to_str().unwrap();
+    for args in [
+        vec!["analyze", c],
+        vec!["analyze", "-f", "markdown", c],
+        vec!["analyze", "-f", "html", c],
+        vec!["batch", dir],
+        vec!["batch", "-f", "markdown", dir],
+        vec!["batch", "-f", "html", dir],
+        vec!["compare", c, c],
+    ] {
+        let r = bin().args(&args).stdin(Stdio::null()).output().unwrap();
+        for (what, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            assert!(
+                !out.iter().any(|&b| b == 0x1b || b == 0x07),
+                "{args:?} {what} carries a raw control byte:\n{}",
+                String::from_utf8_lossy(out)
+            );
+        }
+        assert!(
+            String::from_utf8_lossy(&r.stdout).contains("\\x1b]52;c;"),
+            "{args:?}: the name is shown, escaped"
+        );
+    }
+}
+
+/// The text of `line` outside its CommonMark code spans (a run of n
+/// backticks opens a span that the next run of exactly n closes).
+fn outside_code_spans(line: &str) -> String {
+    let b = line.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'`' {
+            out.push(b[i] as char);
+            i += 1;
+            continue;
+        }
+        let n = b[i..].iter().take_while(|&&c| c == b'`').count();
+        let mut j = i + n;
+        let mut close = None;
+        while j < b.len() {
+            let m = b[j..].iter().take_while(|&&c| c == b'`').count();
+            if m == n {
+                close = Some(j);
+                break;
+            }
+            j += m.max(1);
+        }
+        match close {
+            Some(j) => i = j + n,
+            None => {
+                out.push_str(&line[i..i + n]);
+                i += n;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn markdown_quotes_stay_code_spans_whatever_their_backticks() {
+    assert_eq!(outside_code_spans("a `b` ``c`d`` e"), "a   e");
+    let r = run(&[
+        "analyze",
+        "-f",
+        "markdown",
+        testdata("hand-hostile-bytes.pcap").to_str().unwrap(),
+    ]);
+    let md = String::from_utf8(r.stdout).unwrap();
+    assert!(md.contains("<img"), "the quote is kept as it was:\n{md}");
+    for line in md.lines() {
+        let prose = outside_code_spans(line);
+        assert!(
+            !prose.contains("<img") && !prose.contains("&lt;img"),
+            "a quote escaped its code span: {line}"
+        );
+    }
 }

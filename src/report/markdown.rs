@@ -31,6 +31,14 @@ fn md(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
+            // A control character (a file name's ESC, a stray CR) is
+            // written as its escape, never raw.
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\\\x{b:02x}"));
+                }
+            }
             _ => out.push(c),
         }
     }

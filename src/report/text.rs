@@ -203,11 +203,12 @@ fn capture_section(
             } else {
                 Color::Reset
             }),
-            Cell::new(if e.frames_read == 0 {
+            // The message names the file: escaped like capture bytes.
+            Cell::new(crate::bytes::printable(&if e.frames_read == 0 {
                 e.to_string()
             } else {
                 format!("{e} — the results below cover what was read before it")
-            }),
+            })),
         ]);
     }
     writeln!(out, "{t}")?;

@@ -358,9 +358,11 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
-/// A line quoted inside a message: escaped and capped at 160 bytes.
+/// A line quoted inside a message: escaped, capped at 160 bytes, and with
+/// its backticks written `\x60`, so that the backticks around a quote
+/// always delimit it (reports turn them into code spans).
 pub(crate) fn q(b: &[u8]) -> String {
-    crate::bytes::escape_short(b, 160)
+    crate::bytes::escape_short(b, 160).replace('`', "\\x60")
 }
 
 /// "octet 6", "field 3 (port)": how a field of an address line is named.
