@@ -242,13 +242,22 @@ def pcapng_multi():
 NAT = "203.0.113.1"
 
 
+PAIRS_MADE = []
+
+
 def two_taps(name, script, proxy=False):
     """Both taps of one session through a NAT (or a proxy: own ISNs).
     `script` is a list of (sender, client-side bytes, server-side bytes),
     None where a tap does not see the line; or ("data", side, dst_port)
-    for a data-connection SYN seen at a tap."""
-    c = Session(ttl=(64, 63))
-    v = Session(cli=NAT, cisn=(777777 if proxy else 1000), sisn=(888888 if proxy else 5000), ttl=(63, 64))
+    for a data-connection SYN seen at a tap. Each pair gets its own time,
+    client port and sequence numbers, as real sessions do, so that a
+    wrong pairing of these files is a wrong pairing of sessions."""
+    n = len(PAIRS_MADE)
+    PAIRS_MADE.append(name)
+    t, cport, isn = T0 + 1000 * n, 40000 + n, 100000 * n
+    c = Session(cport=cport, cisn=1000 + isn, sisn=5000 + isn, t=t, ttl=(64, 63))
+    v = Session(cli=NAT, cport=cport, t=t, cisn=(777777 if proxy else 1000) + isn,
+                sisn=(888888 if proxy else 5000) + isn, ttl=(63, 64))
     c.handshake()
     v.handshake()
     for step in script:

@@ -41,7 +41,7 @@ impl Default for Options {
 pub const MAX_FINDINGS: usize = 100_000;
 
 /// The result of analysing one capture.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CaptureResult {
     pub info: CaptureInfo,
     pub counters: Counters,

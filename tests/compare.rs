@@ -467,3 +467,80 @@ fn compare_usage_errors() {
         Some(2)
     );
 }
+
+/// Every testdata pair name (`lab-x`, `pair-y`): files `NAME-client.pcap`
+/// and `NAME-server.pcap`.
+fn pair_names() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.strip_suffix("-client.pcap").map(str::to_string)
+        })
+        .filter(|n| testdata(&format!("{n}-server.pcap")).exists())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn wrong_pairs_of_files_are_refused_not_compared() {
+    use portmortem::analysis::{Options, analyze_path};
+    use portmortem::compare::{Roles, compare_results};
+    use portmortem::rules::Severity;
+    let opts = Options::default();
+    let names = pair_names();
+    assert!(names.len() >= 20, "{names:?}");
+    let load = |n: &String, side: &str| {
+        analyze_path(&testdata(&format!("{n}-{side}.pcap")), &opts).unwrap()
+    };
+    let clients: Vec<_> = names.iter().map(|n| load(n, "client")).collect();
+    let servers: Vec<_> = names.iter().map(|n| load(n, "server")).collect();
+    let (mut refused, mut checked) = (0, 0);
+    for (i, x) in names.iter().enumerate() {
+        for (j, y) in names.iter().enumerate() {
+            // lab-clock-offset is lab-alg-passive with its clock shifted:
+            // the same traffic, rightly matched.
+            let same = |p: &str, q: &str| (x == p && y == q) || (x == q && y == p);
+            if x == y || same("lab-alg-passive", "lab-clock-offset") {
+                continue;
+            }
+            let c = compare_results(clients[i].clone(), servers[j].clone(), Roles::Infer);
+            checked += 1;
+            let loud: Vec<_> = c
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Warning)
+                .map(|f| f.rule)
+                .collect();
+            assert!(loud.is_empty(), "{x} vs {y}: {loud:?}");
+            assert!(c.pairs.is_empty(), "{x} vs {y}: paired");
+            if c.no_common_traffic.is_some() {
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        refused, checked,
+        "every wrong pair says it shares no traffic"
+    );
+}
+
+#[test]
+fn a_wrong_pair_of_files_exits_2_and_says_why() {
+    let (code, doc) = compare(&["lab-mangle-vsftpd-client.pcap", "lab-tls-server.pcap"]);
+    assert_eq!(code, 2);
+    assert!(doc["findings"].as_array().unwrap().is_empty());
+    assert!(doc["pairs"].as_array().unwrap().is_empty());
+    assert_contains(
+        doc["no_common_traffic"].as_str().unwrap(),
+        &["their times do not overlap", "s after the end of the first"],
+    );
+    // The matched pairs say what they rest on.
+    let (_, doc) = lab("mangle-vsftpd");
+    assert_eq!(pair0(&doc)["matched"]["evidence"], "same-connection");
+    assert_eq!(pair0(&doc)["matched"]["confidence"], "certain");
+    let (_, doc) = lab("proxy-passive");
+    assert_eq!(pair0(&doc)["matched"]["evidence"], "same-dialogue");
+    assert_eq!(pair0(&doc)["matched"]["confidence"], "medium");
+}

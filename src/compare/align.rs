@@ -15,8 +15,7 @@ use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 use crate::timestamp::Timestamp;
 use serde::Serialize;
-use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
-use std::time::{Duration, Instant};
+use similar::{Algorithm, DiffOp, capture_diff_slices};
 
 /// Which tap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -168,13 +167,96 @@ fn comparable(a: &[u8], b: &[u8]) -> bool {
     same * 2 >= a.len().max(b.len())
 }
 
+/// Lines diffed at once. Myers' cost grows with the lines times the
+/// differences; within a window of this many lines per side it stays small
+/// whatever the input, so the work is bounded by the input's length and
+/// not by a clock: the same captures align the same way on any machine
+/// under any load.
+const WINDOW: usize = 1024;
+
+/// The diff of two key sequences, in windows of [`WINDOW`] lines: each
+/// window's diff is kept up to its last common line, and the next window
+/// starts right after it on both sides (a window without a common line is
+/// taken whole). Short sequences are one window: an ordinary Myers diff.
+fn bounded_diff(a: &[Vec<u8>], b: &[Vec<u8>]) -> Vec<DiffOp> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() || j < b.len() {
+        let (ea, eb) = ((i + WINDOW).min(a.len()), (j + WINDOW).min(b.len()));
+        let last = ea == a.len() && eb == b.len();
+        let ops = capture_diff_slices(Algorithm::Myers, &a[i..ea], &b[j..eb]);
+        // Keep the ops up to the end of the last Equal (unless this is the
+        // final window, or there is none: then all of them).
+        let keep = if last {
+            ops.len()
+        } else {
+            ops.iter()
+                .rposition(|op| matches!(op, DiffOp::Equal { .. }))
+                .map_or(ops.len(), |k| k + 1)
+        };
+        let (mut ni, mut nj) = (ea, eb);
+        for op in ops.into_iter().take(keep) {
+            let shifted = shift(op, i, j);
+            let (_, old, new) = shifted.as_tag_tuple();
+            ni = old.end;
+            nj = new.end;
+            out.push(shifted);
+        }
+        (i, j) = (ni, nj);
+    }
+    out
+}
+
+/// `op` with its indexes moved by `i` (old) and `j` (new).
+fn shift(op: DiffOp, i: usize, j: usize) -> DiffOp {
+    match op {
+        DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } => DiffOp::Equal {
+            old_index: old_index + i,
+            new_index: new_index + j,
+            len,
+        },
+        DiffOp::Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => DiffOp::Delete {
+            old_index: old_index + i,
+            old_len,
+            new_index: new_index + j,
+        },
+        DiffOp::Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => DiffOp::Insert {
+            old_index: old_index + i,
+            new_index: new_index + j,
+            new_len,
+        },
+        DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => DiffOp::Replace {
+            old_index: old_index + i,
+            old_len,
+            new_index: new_index + j,
+            new_len,
+        },
+    }
+}
+
 /// Aligns one direction: `cs` are the client-side tap's lines, `ss` the
 /// server-side tap's.
 pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> {
     let ka: Vec<Vec<u8>> = cs.iter().map(|l| key(&l.text.0)).collect();
     let kb: Vec<Vec<u8>> = ss.iter().map(|l| key(&l.text.0)).collect();
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let ops = capture_diff_slices_deadline(Algorithm::Myers, &ka, &kb, Some(deadline));
+    let ops = bounded_diff(&ka, &kb);
     let dir_s = if dir == Side::Client { "C" } else { "S" };
     let (only_c, only_s) = match dir {
         // A command seen only at the client tap was dropped on the way.
@@ -492,5 +574,31 @@ mod tests {
         assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
         let l = latency(&lines, &k, "S").unwrap();
         assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
+    }
+
+    #[test]
+    fn bounded_diff_covers_both_sides_in_order_whatever_their_length() {
+        let mk =
+            |v: &[u32]| -> Vec<Vec<u8>> { v.iter().map(|x| x.to_string().into_bytes()).collect() };
+        // Long sequences with drops on either side, longer than a window.
+        let a: Vec<u32> = (0..3000).filter(|x| x % 7 != 3).collect();
+        let b: Vec<u32> = (0..3000).filter(|x| x % 11 != 5).collect();
+        let (ka, kb) = (mk(&a), mk(&b));
+        let ops = bounded_diff(&ka, &kb);
+        let (mut i, mut j, mut equal) = (0, 0, 0);
+        for op in &ops {
+            let (_, o, n) = op.as_tag_tuple();
+            assert_eq!((o.start, n.start), (i, j), "contiguous");
+            if let DiffOp::Equal { len, .. } = op {
+                equal += len;
+                assert_eq!(ka[o.clone()], kb[n.clone()]);
+            }
+            (i, j) = (o.end, n.end);
+        }
+        assert_eq!((i, j), (ka.len(), kb.len()));
+        // Every line present at both taps is paired.
+        let both = (0..3000).filter(|x| x % 7 != 3 && x % 11 != 5).count();
+        assert_eq!(equal, both);
+        assert_eq!(ops, bounded_diff(&ka, &kb), "deterministic");
     }
 }

@@ -1,24 +1,88 @@
-//! Which session in one capture is which session in the other, and which
-//! capture was taken on the client side.
+//! Which session in one capture is which session in the other, how sure
+//! that is, and which capture was taken on the client side.
 //!
-//! The 4-tuple does not identify a session across a NAT (the client's
-//! address and port change) or a proxy (two TCP connections with their own
-//! ports and sequence numbers). Sessions are matched by the server port and
-//! address, by how alike their dialogues are (commands and reply codes with
-//! digits masked), and by time.
+//! A pair is only as good as its evidence, and a wrong pair turns every
+//! difference between two unrelated sessions into a false "the firewall
+//! did this". So pairs are made on evidence, strongest first, and each
+//! carries what it rests on:
+//!
+//! 1. **The same TCP connection**: the initial sequence numbers of both
+//!    directions are equal (a NAT keeps them; 2^64 to one by chance).
+//!    These pairs also give the clock offset between the captures and the
+//!    NAT mapping of client addresses.
+//! 2. **The same endpoints**: client and server address and port equal, or
+//!    equal once the client address is mapped as the pairs of (1) show, at
+//!    the same time (a firewall that randomises sequence numbers).
+//! 3. **The same dialogue**: the same server port, a session at the same
+//!    time (within the clock tolerance) and at least [`MIN_SIMILARITY`] of
+//!    the first [`KEYS`] commands and replies alike (a proxy makes a second
+//!    TCP connection with its own ports and sequence numbers).
+//!
+//! Pairs of levels 2 and 3 must also pass a causality test on their
+//! aligned lines ([`causal`]): no reply may reach the client-side tap
+//! before its command left it, whatever the clock offset.
+//!
+//! Each level only pairs sessions the levels above left alone, so a session
+//! with an exact counterpart is never given to a look-alike. Dialogue
+//! similarity only ranks candidates of level 3; it never outweighs time or
+//! endpoints. Everything is looked up through indexes (sequence numbers,
+//! endpoints, server port and start time), so matching costs time linear in
+//! the number of sessions.
 
 use crate::ftp::address::is_private;
 use crate::ftp::session::Session;
-use similar::{Algorithm, capture_diff_slices_deadline};
-use std::time::{Duration, Instant};
+use serde::Serialize;
+use similar::{Algorithm, DiffOp, capture_diff_slices};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
-/// A matched pair: indexes into the two captures' sessions.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Match {
-    pub a: usize,
-    pub b: usize,
-    pub score: f64,
+/// What a pair rests on, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    SameConnection,
+    SameEndpoints,
+    SameDialogue,
 }
+
+impl Evidence {
+    /// How sure a pair on this evidence is.
+    pub fn confidence(self) -> &'static str {
+        match self {
+            Evidence::SameConnection => "certain",
+            Evidence::SameEndpoints => "high",
+            Evidence::SameDialogue => "medium",
+        }
+    }
+}
+
+/// A matched pair: indexes into the two captures' sessions, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Match {
+    #[serde(skip)]
+    pub a: usize,
+    #[serde(skip)]
+    pub b: usize,
+    pub evidence: Evidence,
+    pub confidence: &'static str,
+    /// Share of the first dialogue lines that agree (0…1).
+    pub similarity: f64,
+    /// The evidence in a sentence.
+    pub explanation: String,
+}
+
+/// Commands and replies compared for similarity: enough to tell two
+/// sessions apart, few enough that the cost per pair is a constant.
+pub const KEYS: usize = 64;
+/// Least similarity for a pair on dialogue alone.
+pub const MIN_SIMILARITY: f64 = 0.5;
+/// How far apart the clocks of the two captures may be assumed to be when
+/// no session is the same TCP connection in both (so nothing measures it).
+pub const ASSUMED_CLOCK_TOLERANCE_SECS: f64 = 10.0;
+/// Tolerance around a measured clock offset (path latency, jitter).
+const MEASURED_CLOCK_TOLERANCE_SECS: f64 = 2.0;
+/// Candidates of level 3 looked at per session, nearest in time first.
+const MAX_DIALOGUE_CANDIDATES: usize = 8;
 
 fn masked(b: &[u8]) -> Vec<u8> {
     b.iter()
@@ -33,96 +97,381 @@ fn masked(b: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// The dialogue as keys: commands and reply first lines, digits masked.
-fn keys(s: &Session) -> Vec<Vec<u8>> {
-    let mut v: Vec<(u64, Vec<u8>)> = s
+/// One line of a dialogue as matching sees it.
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    /// Direction (`C`/`S`) and the first bytes, digits masked.
+    text: Vec<u8>,
+}
+
+/// The first [`KEYS`] lines of the dialogue: keys, and each line's time
+/// and direction (true: a command).
+fn keys(s: &Session) -> (Vec<Key>, Vec<(i64, bool)>) {
+    let tag = |d: u8, b: &[u8]| {
+        let mut t = vec![d];
+        t.extend(masked(b));
+        t
+    };
+    let mut v: Vec<(u64, i64, bool, Vec<u8>)> = s
         .commands
         .iter()
-        .map(|c| (c.line.last_frame(), masked(&c.line.bytes.0)))
-        .chain(
-            s.replies
-                .iter()
-                .map(|r| (r.first().first_frame(), masked(&r.first().bytes.0))),
-        )
+        .take(KEYS)
+        .map(|c| {
+            (
+                c.line.last_frame(),
+                c.line.last_ts().0,
+                true,
+                tag(b'C', &c.line.bytes.0),
+            )
+        })
+        .chain(s.replies.iter().take(KEYS).map(|r| {
+            (
+                r.first().first_frame(),
+                r.first().first_ts().0,
+                false,
+                tag(b'S', &r.first().bytes.0),
+            )
+        }))
         .collect();
     v.sort_by_key(|x| x.0);
-    v.into_iter().map(|x| x.1).collect()
+    v.truncate(KEYS);
+    let times = v.iter().map(|x| (x.1, x.2)).collect();
+    (v.into_iter().map(|x| Key { text: x.3 }).collect(), times)
 }
 
-/// Share of the two dialogues that aligns (0…1).
-fn similarity(a: &[Vec<u8>], b: &[Vec<u8>]) -> f64 {
-    if a.is_empty() && b.is_empty() {
-        return 0.5;
+/// How two sessions' dialogues relate.
+struct Likeness {
+    /// Share of lines that align (0…1).
+    similarity: f64,
+    /// Whether their times are causally possible for one session seen at
+    /// two taps (see [`causal`]).
+    causal: bool,
+}
+
+/// Aligns two dialogues (at most [`KEYS`] lines each: bounded work).
+fn likeness(a: &Session, b: &Session) -> Likeness {
+    let ((ka, ta), (kb, tb)) = (keys(a), keys(b));
+    if ka.is_empty() || kb.is_empty() {
+        return Likeness {
+            similarity: 0.0,
+            causal: true,
+        };
     }
-    let deadline = Instant::now() + Duration::from_millis(50);
-    let ops = capture_diff_slices_deadline(Algorithm::Myers, a, b, Some(deadline));
-    let same: usize = ops
-        .iter()
-        .filter_map(|op| match op {
-            similar::DiffOp::Equal { len, .. } => Some(*len),
-            _ => None,
-        })
-        .sum();
-    2.0 * same as f64 / (a.len() + b.len()) as f64
+    let mut deltas = Vec::new();
+    let mut same = 0;
+    for op in capture_diff_slices(Algorithm::Myers, &ka, &kb) {
+        if let DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } = op
+        {
+            same += len;
+            for k in 0..len {
+                let (x, y) = (ta[old_index + k], tb[new_index + k]);
+                deltas.push((y.0 - x.0, x.1));
+            }
+        }
+    }
+    Likeness {
+        similarity: 2.0 * same as f64 / (ka.len() + kb.len()) as f64,
+        causal: causal(&deltas),
+    }
 }
 
-/// How far apart in time two sessions may start (after the rough clock
-/// offset is taken out) and still be the same.
-const WINDOW_NS: i64 = 600_000_000_000;
-const MIN_SCORE: f64 = 1.0;
+/// Jitter allowed between two taps' clocks within one session.
+const CAUSALITY_SLACK_NS: i64 = 20_000_000;
+
+/// Whether lines seen at two taps can be one session: with B's clock
+/// `offset` ahead, a command crosses from the client-side tap to the
+/// server-side tap, so its time difference (B − A) is offset + latency,
+/// and a reply's is offset − latency. Every command's difference must
+/// therefore be at least every reply's (or, with the taps the other way
+/// round, at most), whatever the offset: a reply cannot reach the client
+/// before the command it answers left it. Two unrelated sessions almost
+/// never pass this. `deltas` are (B − A, is a command) of aligned lines.
+fn causal(deltas: &[(i64, bool)]) -> bool {
+    let span = |cmd: bool| {
+        let v = deltas.iter().filter(|d| d.1 == cmd).map(|d| d.0);
+        Some((v.clone().min()?, v.max()?))
+    };
+    let (Some(c), Some(r)) = (span(true), span(false)) else {
+        return true;
+    };
+    r.1 <= c.0 + CAUSALITY_SLACK_NS || c.1 <= r.0 + CAUSALITY_SLACK_NS
+}
+
+/// Both directions' initial sequence numbers, when both were seen.
+fn isns(s: &Session) -> Option<(u32, u32, u16)> {
+    Some((s.tcp[0].isn?, s.tcp[1].isn?, s.server.port()))
+}
+
+/// The clock offset (B minus A) the captures show, and its tolerance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClockGuess {
+    pub offset_ns: i64,
+    pub tolerance_ns: i64,
+    /// Measured from sessions that are the same TCP connection, or assumed.
+    pub measured: bool,
+}
+
+/// Whether `y` (in B) lies at the time of `x` (in A), given the clocks.
+fn at_same_time(x: &Session, y: &Session, clock: ClockGuess) -> bool {
+    let (ys, ye) = (y.start.0 - clock.offset_ns, y.end.0 - clock.offset_ns);
+    ys <= x.end.0 + clock.tolerance_ns && x.start.0 <= ye + clock.tolerance_ns
+}
+
+/// The result of matching: the pairs, and the clock they assumed.
+pub struct Matching {
+    pub matches: Vec<Match>,
+    pub clock: ClockGuess,
+}
 
 /// Matches sessions of capture A with sessions of capture B.
-pub fn match_sessions(a: &[Session], b: &[Session]) -> Vec<Match> {
-    let ka: Vec<Vec<Vec<u8>>> = a.iter().map(keys).collect();
-    let kb: Vec<Vec<Vec<u8>>> = b.iter().map(keys).collect();
-    // Rough clock offset: between the first sessions to the same server port.
-    let rough = a
-        .iter()
-        .find_map(|x| {
-            b.iter()
-                .find(|y| y.server.port() == x.server.port())
-                .map(|y| y.start.0 - x.start.0)
-        })
-        .unwrap_or(0);
+pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
+    let mut used_a = vec![false; a.len()];
+    let mut used_b = vec![false; b.len()];
+    let mut out = Vec::new();
+
+    // 1. The same TCP connection.
+    let mut by_isn: HashMap<(u32, u32, u16), Vec<usize>> = HashMap::new();
+    for (j, y) in b.iter().enumerate() {
+        if let Some(k) = isns(y) {
+            by_isn.entry(k).or_default().push(j);
+        }
+    }
+    let mut deltas = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        let Some(k) = isns(x) else { continue };
+        let Some(js) = by_isn.get(&k) else { continue };
+        // Sequence numbers can repeat only across a very long capture:
+        // the nearest in time.
+        let Some(&j) = js
+            .iter()
+            .filter(|&&j| !used_b[j])
+            .min_by_key(|&&j| ((b[j].start.0 - x.start.0).unsigned_abs(), j))
+        else {
+            continue;
+        };
+        used_a[i] = true;
+        used_b[j] = true;
+        deltas.push(b[j].start.0 - x.start.0);
+        out.push(Match {
+            a: i,
+            b: j,
+            evidence: Evidence::SameConnection,
+            confidence: Evidence::SameConnection.confidence(),
+            similarity: likeness(x, &b[j]).similarity,
+            explanation: format!(
+                "the same TCP connection: both captures show initial sequence numbers {} (client) and {} (server)",
+                k.0, k.1
+            ),
+        });
+    }
+    let clock = clock_guess(&mut deltas);
+    // The NAT mapping of client addresses the same connections show.
+    let mut nat: HashMap<IpAddr, IpAddr> = HashMap::new();
+    for m in &out {
+        nat.entry(a[m.a].client.ip()).or_insert(b[m.b].client.ip());
+    }
+
+    // 2. The same endpoints (after that mapping), at the same time.
+    let mut by_ends: HashMap<(SocketAddr, SocketAddr), Vec<usize>> = HashMap::new();
+    for (j, y) in b.iter().enumerate() {
+        if !used_b[j] {
+            by_ends.entry((y.client, y.server)).or_default().push(j);
+        }
+    }
+    for (i, x) in a.iter().enumerate() {
+        if used_a[i] {
+            continue;
+        }
+        let mapped = SocketAddr::new(
+            nat.get(&x.client.ip()).copied().unwrap_or(x.client.ip()),
+            x.client.port(),
+        );
+        let found = [x.client, mapped].into_iter().find_map(|c| {
+            let js = by_ends.get(&(c, x.server))?;
+            js.iter()
+                .copied()
+                .filter(|&j| !used_b[j] && at_same_time(x, &b[j], clock))
+                .filter(|&j| likeness(x, &b[j]).causal)
+                .min_by_key(|&j| {
+                    (
+                        (b[j].start.0 - clock.offset_ns - x.start.0).unsigned_abs(),
+                        j,
+                    )
+                })
+                .map(|j| (j, c != x.client))
+        });
+        let Some((j, translated)) = found else {
+            continue;
+        };
+        used_a[i] = true;
+        used_b[j] = true;
+        out.push(Match {
+            a: i,
+            b: j,
+            evidence: Evidence::SameEndpoints,
+            confidence: Evidence::SameEndpoints.confidence(),
+            similarity: likeness(x, &b[j]).similarity,
+            explanation: if translated {
+                format!(
+                    "the same endpoints once the client address is mapped as the other sessions show ({} → {}), at the same time",
+                    x.client.ip(),
+                    b[j].client.ip()
+                )
+            } else {
+                "the same client and server addresses and ports, at the same time".into()
+            },
+        });
+    }
+
+    // 3. The same dialogue with the same server port at the same time.
+    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+    for (j, y) in b.iter().enumerate() {
+        if !used_b[j] {
+            by_port.entry(y.server.port()).or_default().push(j);
+        }
+    }
+    for v in by_port.values_mut() {
+        v.sort_by_key(|&j| (b[j].start, j));
+    }
     let mut cands = Vec::new();
     for (i, x) in a.iter().enumerate() {
-        for (j, y) in b.iter().enumerate() {
-            let dt = (y.start.0 - x.start.0 - rough).abs();
-            if dt > WINDOW_NS {
-                continue;
-            }
-            let mut score = 3.0 * similarity(&ka[i], &kb[j]);
-            if x.server.port() == y.server.port() {
-                score += 1.0;
-            }
-            if x.server.ip() == y.server.ip() {
-                score += 0.5;
-            }
-            if x.client.port() == y.client.port() {
-                score += 0.25;
-            }
-            score -= dt as f64 / WINDOW_NS as f64;
-            if score >= MIN_SCORE {
-                cands.push(Match { a: i, b: j, score });
+        if used_a[i] {
+            continue;
+        }
+        let Some(js) = by_port.get(&x.server.port()) else {
+            continue;
+        };
+        let t = x.start.0 + clock.offset_ns;
+        let from = js.partition_point(|&j| b[j].start.0 < t - clock.tolerance_ns);
+        let mut near: Vec<usize> = js[from..]
+            .iter()
+            .copied()
+            .take_while(|&j| b[j].start.0 <= t + clock.tolerance_ns)
+            .filter(|&j| at_same_time(x, &b[j], clock))
+            .collect();
+        near.sort_by_key(|&j| ((b[j].start.0 - t).unsigned_abs(), j));
+        near.truncate(MAX_DIALOGUE_CANDIDATES);
+        for j in near {
+            let l = likeness(x, &b[j]);
+            if l.similarity >= MIN_SIMILARITY && l.causal {
+                let dt = (b[j].start.0 - t).unsigned_abs();
+                cands.push((l.similarity, dt, i, j));
             }
         }
     }
     cands.sort_by(|p, q| {
-        q.score
-            .total_cmp(&p.score)
-            .then((p.a, p.b).cmp(&(q.a, q.b)))
+        q.0.total_cmp(&p.0)
+            .then(p.1.cmp(&q.1))
+            .then((p.2, p.3).cmp(&(q.2, q.3)))
     });
-    let (mut used_a, mut used_b) = (vec![false; a.len()], vec![false; b.len()]);
-    let mut out = Vec::new();
-    for m in cands {
-        if !used_a[m.a] && !used_b[m.b] {
-            used_a[m.a] = true;
-            used_b[m.b] = true;
-            out.push(m);
+    for (sim, dt, i, j) in cands {
+        if used_a[i] || used_b[j] {
+            continue;
         }
+        used_a[i] = true;
+        used_b[j] = true;
+        out.push(Match {
+            a: i,
+            b: j,
+            evidence: Evidence::SameDialogue,
+            confidence: Evidence::SameDialogue.confidence(),
+            similarity: sim,
+            explanation: format!(
+                "different TCP connections (a proxy, or a NAT that changes sequence numbers): the same server port, {:.0}% of the first commands and replies alike with timings one session can have, starting {:.3} s apart{}",
+                sim * 100.0,
+                dt as f64 / 1e9,
+                if clock.measured {
+                    " once the measured clock offset is taken out"
+                } else {
+                    " (the clocks are assumed to agree within 10 s)"
+                }
+            ),
+        });
     }
     out.sort_by_key(|m| (a[m.a].start, m.a));
-    out
+    Matching {
+        matches: out,
+        clock,
+    }
+}
+
+/// The clock offset from the start-time differences of sessions that are
+/// the same connection (their median), or none assumed.
+fn clock_guess(deltas: &mut [i64]) -> ClockGuess {
+    if deltas.is_empty() {
+        return ClockGuess {
+            offset_ns: 0,
+            tolerance_ns: (ASSUMED_CLOCK_TOLERANCE_SECS * 1e9) as i64,
+            measured: false,
+        };
+    }
+    deltas.sort_unstable();
+    let mid = deltas[deltas.len() / 2];
+    let spread = deltas
+        .iter()
+        .map(|d| (d - mid).unsigned_abs())
+        .max()
+        .unwrap_or(0) as i64;
+    ClockGuess {
+        offset_ns: mid,
+        tolerance_ns: (MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64 + 2 * spread,
+        measured: true,
+    }
+}
+
+/// Why no session of one capture matches one of the other: the facts that
+/// rule it out, for a user who may have picked the wrong pair of files.
+pub fn why_nothing_matches(
+    a: &[Session],
+    b: &[Session],
+    spans: [(i64, i64); 2],
+    clock: ClockGuess,
+) -> String {
+    let mut why = Vec::new();
+    if a.is_empty() || b.is_empty() {
+        why.push(format!(
+            "the {} capture holds no FTP session",
+            if a.is_empty() { "first" } else { "second" }
+        ));
+        return why.join("; ");
+    }
+    let ports_a: std::collections::BTreeSet<u16> = a.iter().map(|s| s.server.port()).collect();
+    if !b.iter().any(|s| ports_a.contains(&s.server.port())) {
+        why.push("no FTP server port is common to both".into());
+    }
+    let servers_a: std::collections::BTreeSet<SocketAddr> = a.iter().map(|s| s.server).collect();
+    if !b.iter().any(|s| servers_a.contains(&s.server)) {
+        why.push("no server address is common to both".into());
+    }
+    let [sa, sb] = spans;
+    let (lo, hi) = (sa.0.max(sb.0), sa.1.min(sb.1));
+    if lo > hi {
+        why.push(format!(
+            "their times do not overlap: the second capture {} {:.3} s {} the first",
+            if sb.0 > sa.1 { "starts" } else { "ends" },
+            (if sb.0 > sa.1 {
+                sb.0 - sa.1
+            } else {
+                sa.0 - sb.1
+            }) as f64
+                / 1e9,
+            if sb.0 > sa.1 {
+                "after the end of"
+            } else {
+                "before the start of"
+            }
+        ));
+    }
+    why.push(format!(
+        "no session is the same TCP connection in both (equal sequence numbers), none has the same endpoints at the same time, and none has the same server port, a dialogue at least {:.0}% alike with timings one session can have, and a start within {:.0} s",
+        MIN_SIMILARITY * 100.0,
+        clock.tolerance_ns as f64 / 1e9
+    ));
+    why.join("; ")
 }
 
 /// Which capture is the client side, and why.

@@ -91,6 +91,8 @@ pub struct Counts {
 pub struct PairReport {
     pub client_side_session: String,
     pub server_side_session: String,
+    /// Why these two sessions are taken to be the same, and how sure.
+    pub matched: matching::Match,
     pub client: Seen2,
     pub server: Seen2,
     pub tcp: TcpRelation,
@@ -123,6 +125,9 @@ pub struct Comparison {
     /// Findings from the comparison (single-capture findings stay in
     /// `results`).
     pub findings: Vec<Finding>,
+    /// Set when no session matched with confidence: the captures do not
+    /// seem to hold the same traffic, and why. Nothing is compared then.
+    pub no_common_traffic: Option<String>,
 }
 
 /// Compares two captures. Both are read at the same time, one per thread.
@@ -151,39 +156,57 @@ pub fn compare(
 
 /// Compares two analysed captures.
 pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Comparison {
-    let matches = matching::match_sessions(&ra.sessions, &rb.sessions);
-    let sides = match roles {
-        Roles::Given => matching::Sides {
-            a_is_client_side: true,
-            explanation: "as given: the first capture is the client side".into(),
-        },
-        Roles::Infer => matching::infer_sides(&ra.sessions, &rb.sessions, &matches),
-    };
-    let (mut cr, mut sr, pairs) = if sides.a_is_client_side {
-        (
-            ra,
-            rb,
-            matches.iter().map(|m| (m.a, m.b)).collect::<Vec<_>>(),
-        )
-    } else {
-        (rb, ra, matches.iter().map(|m| (m.b, m.a)).collect())
-    };
-    for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
-        for f in &mut r.findings {
-            f.capture = k;
-        }
-    }
+    let matching::Matching { matches, clock } =
+        matching::match_sessions(&ra.sessions, &rb.sessions);
     let span = |r: &CaptureResult| {
         (
             r.info.first_ts.unwrap_or_default(),
             r.info.last_ts.unwrap_or_default(),
         )
     };
+    let no_common_traffic = matches.is_empty().then(|| {
+        let ns = |r: &CaptureResult| (span(r).0.0, span(r).1.0);
+        matching::why_nothing_matches(&ra.sessions, &rb.sessions, [ns(&ra), ns(&rb)], clock)
+    });
+    let sides = match (&no_common_traffic, roles) {
+        (Some(why), _) => matching::Sides {
+            a_is_client_side: true,
+            explanation: format!(
+                "The two captures do not seem to hold the same traffic: {why}. Nothing was compared; `portmortem analyze` reports each capture on its own."
+            ),
+        },
+        (None, Roles::Given) => matching::Sides {
+            a_is_client_side: true,
+            explanation: "as given: the first capture is the client side".into(),
+        },
+        (None, Roles::Infer) => matching::infer_sides(&ra.sessions, &rb.sessions, &matches),
+    };
+    let (mut cr, mut sr, pairs) = if sides.a_is_client_side {
+        (
+            ra,
+            rb,
+            matches
+                .iter()
+                .map(|m| (m.a, m.b, m.clone()))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        (
+            rb,
+            ra,
+            matches.iter().map(|m| (m.b, m.a, m.clone())).collect(),
+        )
+    };
+    for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
+        for f in &mut r.findings {
+            f.capture = k;
+        }
+    }
     let mut reports = Vec::new();
     let mut findings = Vec::new();
-    for &(ci, si) in &pairs {
-        let (cs, ss) = (&cr.sessions[ci], &sr.sessions[si]);
-        let (report, mut f) = pair(cs, ss, span(&cr), span(&sr));
+    for (ci, si, m) in &pairs {
+        let (cs, ss) = (&cr.sessions[*ci], &sr.sessions[*si]);
+        let (report, mut f) = pair(cs, ss, m.clone(), span(&cr), span(&sr));
         findings.append(&mut f);
         reports.push(report);
     }
@@ -210,12 +233,19 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
         pairs: reports,
         unmatched,
         findings,
+        no_common_traffic,
     }
 }
 
 type Span = (crate::timestamp::Timestamp, crate::timestamp::Timestamp);
 
-fn pair(cs: &Session, ss: &Session, cspan: Span, sspan: Span) -> (PairReport, Vec<Finding>) {
+fn pair(
+    cs: &Session,
+    ss: &Session,
+    matched: matching::Match,
+    cspan: Span,
+    sspan: Span,
+) -> (PairReport, Vec<Finding>) {
     let mut lines = align::align_direction(
         Side::Client,
         align::lines_of(cs, Side::Client),
@@ -271,6 +301,7 @@ fn pair(cs: &Session, ss: &Session, cspan: Span, sspan: Span) -> (PairReport, Ve
     let report = PairReport {
         client_side_session: cs.name(),
         server_side_session: ss.name(),
+        matched,
         client: Seen2 {
             client_side: cs.client,
             server_side: ss.client,

@@ -547,9 +547,11 @@ fn pair_ladder(p: &PairReport, r: &CompareReport<'_>, out: &mut dyn Write) -> io
     let rows: Vec<Vec<Arrow>> = arrows.into_iter().take(LADDER_ROWS).map(|r| r.1).collect();
     writeln!(
         out,
-        "<h3>Session {} (client side) = {} (server side)</h3>\n<p>{} identical, {} modified, {} dropped, {} injected line(s).</p>",
+        "<h3>Session {} (client side) = {} (server side)</h3>\n<p>Matched with {} confidence: {}.</p>\n<p>{} identical, {} modified, {} dropped, {} injected line(s).</p>",
         h(&p.client_side_session),
         h(&p.server_side_session),
+        h(p.matched.confidence),
+        h(&p.matched.explanation),
         p.counts.identical,
         p.counts.modified,
         p.counts.dropped,
@@ -707,11 +709,11 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
         out,
         "<h1>FTP forensic report: both sides of the firewall</h1>"
     )?;
-    verdict_box(
-        &verdict(&r.findings, r.summary.sessions, &names),
-        &r.findings,
-        out,
-    )?;
+    let verdict = match r.no_common_traffic {
+        Some(_) => r.sides.explanation.clone(),
+        None => verdict(&r.findings, r.summary.sessions, &names),
+    };
+    verdict_box(&verdict, &r.findings, out)?;
     let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
         .into_iter()
         .zip(&r.captures)

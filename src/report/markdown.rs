@@ -320,11 +320,11 @@ pub fn render(r: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
 pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<()> {
     let names = ["client-side capture", "server-side capture"];
     writeln!(out, "# FTP forensic report: both sides of the firewall\n")?;
-    writeln!(
-        out,
-        "**Verdict:** {}\n",
-        message(&verdict(&r.findings, r.summary.sessions, &names), false)
-    )?;
+    let verdict = match r.no_common_traffic {
+        Some(_) => r.sides.explanation.clone(),
+        None => verdict(&r.findings, r.summary.sessions, &names),
+    };
+    writeln!(out, "**Verdict:** {}\n", message(&verdict, false))?;
     let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
         .into_iter()
         .zip(&r.captures)
@@ -340,6 +340,12 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
             out,
             "## Session {} (client side) = {} (server side)\n",
             p.client_side_session, p.server_side_session
+        )?;
+        writeln!(
+            out,
+            "Matched with {} confidence: {}.\n",
+            p.matched.confidence,
+            md(&p.matched.explanation)
         )?;
         writeln!(
             out,

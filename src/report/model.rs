@@ -370,6 +370,9 @@ pub struct CompareReport<'a> {
     pub sides: &'a crate::compare::SideInfo,
     pub pairs: &'a [crate::compare::PairReport],
     pub unmatched: Unmatched<'a>,
+    /// Why the captures do not seem to hold the same traffic, when no
+    /// session matched (then nothing is compared and no finding reported).
+    pub no_common_traffic: Option<&'a str>,
     /// Sessions of both captures, as `analyze` reports them.
     pub sessions: Vec<SessionView<'a>>,
     /// Findings from the comparison, then each capture's own.
@@ -400,6 +403,14 @@ pub fn compare_report<'a>(
     options: BTreeMap<&'static str, String>,
 ) -> CompareReport<'a> {
     let mut summary = summary(&c.results);
+    let unrelated = c.no_common_traffic.is_some();
+    if unrelated {
+        // Two unrelated captures: a finding of either one would read as a
+        // result of the comparison. `analyze` gives them.
+        summary.findings.clear();
+        summary.findings_by_rule.clear();
+        summary.exit_code = super::EXIT_USAGE;
+    }
     for f in &c.findings {
         *summary.findings.entry(f.severity).or_default() += 1;
         *summary.findings_by_rule.entry(f.rule).or_default() += 1;
@@ -416,6 +427,7 @@ pub fn compare_report<'a>(
             client_side: &c.unmatched[0],
             server_side: &c.unmatched[1],
         },
+        no_common_traffic: c.no_common_traffic.as_deref(),
         sessions: c
             .results
             .iter()
@@ -425,7 +437,12 @@ pub fn compare_report<'a>(
         findings: c
             .findings
             .iter()
-            .chain(c.results.iter().flat_map(|r| r.findings.iter()))
+            .chain(
+                c.results
+                    .iter()
+                    .filter(|_| !unrelated)
+                    .flat_map(|r| r.findings.iter()),
+            )
             .collect(),
         summary,
     }

@@ -189,12 +189,17 @@ fn capture_section(
     for f in fs {
         counts[f.severity as usize] += 1;
     }
+    let not_shown = c.finding_count.saturating_sub(fs.len());
     t.add_row(vec![
         "findings".to_string(),
-        format!(
-            "{} error, {} warning, {} info",
-            counts[2], counts[1], counts[0]
-        ),
+        if not_shown > 0 {
+            format!("{not_shown} not reported here (`portmortem analyze` reports them)")
+        } else {
+            format!(
+                "{} error, {} warning, {} info",
+                counts[2], counts[1], counts[0]
+            )
+        },
     ]);
     if let Some(e) = c.error {
         t.add_row(vec![
@@ -511,6 +516,11 @@ fn pair_section(
             format!("{} at both taps", x.client_side)
         }
     };
+    writeln!(
+        out,
+        "  matched ({} confidence): {}",
+        p.matched.confidence, p.matched.explanation
+    )?;
     writeln!(out, "  client: {}", seen(&p.client))?;
     writeln!(out, "  server: {}", seen(&p.server))?;
     let tcp = if p.tcp.same_connection {
