@@ -251,43 +251,135 @@ fn shift(op: DiffOp, i: usize, j: usize) -> DiffOp {
     }
 }
 
-/// Aligns one direction: `cs` are the client-side tap's lines, `ss` the
-/// server-side tap's.
-pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> {
-    let ka: Vec<Vec<u8>> = cs.iter().map(|l| key(&l.text.0)).collect();
-    let kb: Vec<Vec<u8>> = ss.iter().map(|l| key(&l.text.0)).collect();
-    let ops = bounded_diff(&ka, &kb);
-    let dir_s = if dir == Side::Client { "C" } else { "S" };
-    let (only_c, only_s) = match dir {
-        // A command seen only at the client tap was dropped on the way.
-        Side::Client => (Status::Dropped, Status::Injected),
-        Side::Server => (Status::Injected, Status::Dropped),
+/// `C` or `S`.
+fn dir_name(dir: Side) -> &'static str {
+    if dir == Side::Client { "C" } else { "S" }
+}
+
+/// A line seen at one tap only, and what that is: a command seen only at
+/// the client tap was dropped on the way, at the server tap injected.
+fn lone(dir: Side, l: &Seen, at: Tap) -> Aligned {
+    let sender_tap = if dir == Side::Client {
+        Tap::ClientSide
+    } else {
+        Tap::ServerSide
     };
-    let mut out = Vec::new();
-    let pair = |a: &Seen, b: &Seen, out: &mut Vec<Aligned>| {
-        let (sent, recv) = if dir == Side::Client { (a, b) } else { (b, a) };
-        let same = sent.text == recv.text && sent.terminator == recv.terminator;
-        out.push(Aligned {
-            dir: dir_s,
-            status: if same {
-                Status::Identical
-            } else {
-                Status::Modified
-            },
-            diff: (!same).then(|| diff(&sent.text.0, &recv.text.0)),
-            client_side: Some(a.clone()),
-            server_side: Some(b.clone()),
-            segment_notes: Vec::new(),
-        });
-    };
-    let lone = |l: &Seen, at: Tap, st: Status| Aligned {
-        dir: dir_s,
-        status: st,
+    Aligned {
+        dir: dir_name(dir),
+        status: if at == sender_tap {
+            Status::Dropped
+        } else {
+            Status::Injected
+        },
         client_side: (at == Tap::ClientSide).then(|| l.clone()),
         server_side: (at == Tap::ServerSide).then(|| l.clone()),
         diff: None,
         segment_notes: Vec::new(),
-    };
+    }
+}
+
+/// One line seen at both taps (`a` at the client side, `b` at the server
+/// side): identical, or modified with its byte diff.
+fn paired(dir: Side, a: &Seen, b: &Seen) -> Aligned {
+    let (sent, recv) = if dir == Side::Client { (a, b) } else { (b, a) };
+    let same = sent.text == recv.text && sent.terminator == recv.terminator;
+    Aligned {
+        dir: dir_name(dir),
+        status: if same {
+            Status::Identical
+        } else {
+            Status::Modified
+        },
+        diff: (!same).then(|| diff(&sent.text.0, &recv.text.0)),
+        client_side: Some(a.clone()),
+        server_side: Some(b.clone()),
+        segment_notes: Vec::new(),
+    }
+}
+
+/// Most bytes an ALG is taken to add or remove in one line (an address
+/// written longer or shorter), when re-finding the offset between taps.
+const MAX_SHIFT: u32 = 64;
+/// Lines looked ahead for an exact counterpart (bounded work).
+const LOOKAHEAD: usize = 64;
+
+/// Aligns one direction of one TCP connection seen at both taps (the same
+/// initial sequence number) by sequence numbers: a line belongs with the
+/// line at the same sequence number at the other tap, shifted by what the
+/// path added or removed before it (an ALG that changed a line's length).
+/// Lines of equal text are never confused this way, so a line one tap
+/// missed is a line at one tap, not a reason to pair the next one with
+/// the wrong twin. `None` when a line has no sequence number.
+pub fn align_by_seq(dir: Side, cs: &[Seen], ss: &[Seen]) -> Option<Vec<Aligned>> {
+    if cs.iter().chain(ss).any(|l| l.seq.is_none()) {
+        return None;
+    }
+    let seq = |l: &Seen| l.seq.unwrap_or(0);
+    let (mut i, mut j) = (0, 0);
+    // Server-side minus client-side sequence number at this point.
+    let mut delta: u32 = 0;
+    let mut out = Vec::with_capacity(cs.len().max(ss.len()));
+    while i < cs.len() || j < ss.len() {
+        let (Some(c), Some(s)) = (cs.get(i), ss.get(j)) else {
+            if let Some(c) = cs.get(i) {
+                out.push(lone(dir, c, Tap::ClientSide));
+                i += 1;
+            } else {
+                out.push(lone(dir, &ss[j], Tap::ServerSide));
+                j += 1;
+            }
+            continue;
+        };
+        let target = seq(c).wrapping_add(delta);
+        let mut d = seq(s).wrapping_sub(target) as i32;
+        if d != 0 && d.unsigned_abs() <= MAX_SHIFT && c.text == s.text {
+            // The same line a few bytes off: the path changed a length
+            // where one tap missed the line that shows by how much. Take
+            // the new offset, unless either line has its exact
+            // counterpart further on (then this is a twin, not it).
+            let exact_s = ss[j..].iter().take(LOOKAHEAD).any(|x| seq(x) == target);
+            let exact_c = cs[i..]
+                .iter()
+                .take(LOOKAHEAD)
+                .any(|x| seq(x).wrapping_add(delta) == seq(s));
+            if !exact_s && !exact_c {
+                delta = delta.wrapping_add(d as u32);
+                d = 0;
+            }
+        }
+        match d.signum() {
+            0 => {
+                if comparable(&c.text.0, &s.text.0) {
+                    out.push(paired(dir, c, s));
+                } else {
+                    out.push(lone(dir, c, Tap::ClientSide));
+                    out.push(lone(dir, s, Tap::ServerSide));
+                }
+                delta = delta.wrapping_add((s.raw_len as u32).wrapping_sub(c.raw_len as u32));
+                i += 1;
+                j += 1;
+            }
+            -1 => {
+                out.push(lone(dir, s, Tap::ServerSide));
+                j += 1;
+            }
+            _ => {
+                out.push(lone(dir, c, Tap::ClientSide));
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Aligns one direction: `cs` are the client-side tap's lines, `ss` the
+/// server-side tap's (two TCP connections, or no sequence numbers: by the
+/// lines' text, digits masked).
+pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> {
+    let ka: Vec<Vec<u8>> = cs.iter().map(|l| key(&l.text.0)).collect();
+    let kb: Vec<Vec<u8>> = ss.iter().map(|l| key(&l.text.0)).collect();
+    let ops = bounded_diff(&ka, &kb);
+    let mut out = Vec::new();
     for op in ops {
         match op {
             DiffOp::Equal {
@@ -296,21 +388,21 @@ pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> 
                 len,
             } => {
                 for k in 0..len {
-                    pair(&cs[old_index + k], &ss[new_index + k], &mut out);
+                    out.push(paired(dir, &cs[old_index + k], &ss[new_index + k]));
                 }
             }
             DiffOp::Delete {
                 old_index, old_len, ..
             } => {
                 for l in &cs[old_index..old_index + old_len] {
-                    out.push(lone(l, Tap::ClientSide, only_c));
+                    out.push(lone(dir, l, Tap::ClientSide));
                 }
             }
             DiffOp::Insert {
                 new_index, new_len, ..
             } => {
                 for l in &ss[new_index..new_index + new_len] {
-                    out.push(lone(l, Tap::ServerSide, only_s));
+                    out.push(lone(dir, l, Tap::ServerSide));
                 }
             }
             DiffOp::Replace {
@@ -322,22 +414,22 @@ pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> 
                 let (mut i, mut j) = (old_index, new_index);
                 while i < old_index + old_len && j < new_index + new_len {
                     if comparable(&cs[i].text.0, &ss[j].text.0) {
-                        pair(&cs[i], &ss[j], &mut out);
+                        out.push(paired(dir, &cs[i], &ss[j]));
                         i += 1;
                         j += 1;
                     } else if cs[i].ts <= ss[j].ts {
-                        out.push(lone(&cs[i], Tap::ClientSide, only_c));
+                        out.push(lone(dir, &cs[i], Tap::ClientSide));
                         i += 1;
                     } else {
-                        out.push(lone(&ss[j], Tap::ServerSide, only_s));
+                        out.push(lone(dir, &ss[j], Tap::ServerSide));
                         j += 1;
                     }
                 }
                 for l in &cs[i..old_index + old_len] {
-                    out.push(lone(l, Tap::ClientSide, only_c));
+                    out.push(lone(dir, l, Tap::ClientSide));
                 }
                 for l in &ss[j..new_index + new_len] {
-                    out.push(lone(l, Tap::ServerSide, only_s));
+                    out.push(lone(dir, l, Tap::ServerSide));
                 }
             }
         }

@@ -87,8 +87,20 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
         match l.status {
             Status::Identical => {}
             Status::Modified => modified(ctx, l, &mut out),
-            Status::Dropped => {
+            Status::Dropped | Status::Injected => {
                 if outside_other_capture(ctx, l) {
+                    continue;
+                }
+                let cause = one_tap_cause(ctx, i);
+                if let Cause::CaptureLoss(why) = &cause {
+                    out.push(capture_loss(ctx, l, why));
+                    continue;
+                }
+                if l.status == Status::Injected {
+                    match &cause {
+                        Cause::Path(why) => injected(ctx, l, why, &mut out),
+                        _ => out.push(undetermined(ctx, l)),
+                    }
                     continue;
                 }
                 // Lines queued behind a dropped segment never arrive either.
@@ -107,13 +119,8 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
                     ));
                     continue;
                 }
-                if dropped(ctx, l, &mut out) {
+                if dropped(ctx, l, &cause, &mut out) {
                     stuck_behind = Some(i);
-                }
-            }
-            Status::Injected => {
-                if !outside_other_capture(ctx, l) {
-                    injected(ctx, l, &mut out);
                 }
             }
         }
@@ -127,6 +134,125 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
         f.normalise();
     }
     out
+}
+
+/// Why a line was seen at one tap only.
+enum Cause {
+    /// The tap that lacks it missed it: its capture shows the sequence
+    /// space the line took, or the receiver acknowledged the bytes.
+    CaptureLoss(String),
+    /// The path removed it (or added it): at the tap that lacks it the
+    /// lines around it are contiguous in the sequence space.
+    Path(String),
+    /// The captures cannot tell.
+    Unknown,
+}
+
+/// Tells capture loss from device action for line `i` (seen at one tap),
+/// from the sequence space of the tap that lacks it: a busy tap drops
+/// packets, and a line it missed must never be reported as swallowed or
+/// injected by the firewall.
+fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
+    let l = &ctx.lines[i];
+    let Some(here) = l.client_side.as_ref().or(l.server_side.as_ref()) else {
+        return Cause::Unknown;
+    };
+    // The tap that lacks the line, and its view of the line's direction.
+    let at_server_tap = l.client_side.is_some();
+    let (lacking, tap) = if at_server_tap {
+        (ctx.ss, "server-side")
+    } else {
+        (ctx.cs, "client-side")
+    };
+    let seen = |x: &Aligned| {
+        if at_server_tap {
+            x.server_side.clone()
+        } else {
+            x.client_side.clone()
+        }
+    };
+    let same_dir = |x: &&Aligned| x.dir == l.dir;
+    let prev = ctx.lines[..i].iter().rev().filter(same_dir).find_map(seen);
+    let next = ctx.lines[i + 1..].iter().filter(same_dir).find_map(seen);
+    let start = prev.as_ref().map_or(0, |p| p.offset + p.raw_len);
+    let st = &lacking.tcp[l.side().index()];
+    // The lines around it are contiguous at that tap: the line's bytes
+    // were never in that sequence space (a tap that missed them would
+    // show the sequence numbers jump by their length).
+    if let (Some(p), Some(n)) = (&prev, &next)
+        && n.offset == start
+    {
+        return Cause::Path(format!(
+            "at the {tap} tap `{}` (frame {}) and `{}` (frame {}) follow each other with no byte between them in the sequence space",
+            q(&p.text.0),
+            frames_of(Some(p)),
+            q(&n.text.0),
+            frames_of(Some(n))
+        ));
+    }
+    // Otherwise, if the receiver's cumulative ACK at that tap covers where
+    // the line belongs, it got the bytes: only the tap can have missed
+    // them. (A hole the receiver never acknowledged is what an in-path
+    // drop leaves too: no proof either way.)
+    let end = start + here.raw_len.max(1);
+    if let Some(a) = st.peer_acked
+        && a >= end
+    {
+        let hole = match &next {
+            Some(n) if n.offset > start => format!(
+                "its sequence numbers skip {} byte(s) there, between `{}` (frame {}) and `{}` (frame {}), ",
+                n.offset - start,
+                q(&prev.as_ref().map(|p| p.text.0.clone()).unwrap_or_default()),
+                frames_of(prev.as_ref()),
+                q(&n.text.0),
+                frames_of(Some(n))
+            ),
+            _ => String::new(),
+        };
+        return Cause::CaptureLoss(format!(
+            "at the {tap} tap {hole}and the receiver acknowledged the stream up to offset {a}, past offset {end} where the line ends: the bytes arrived, the tap missed them"
+        ));
+    }
+    Cause::Unknown
+}
+
+/// A line one capture missed (info: not the path's doing).
+fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
+    let (line, at) = seen_once(l);
+    ctx.finding(
+        "capture-loss",
+        Severity::Info,
+        format!(
+            "`{}` (frame {} at the {at}) is missing from the other capture, which lost it: {why}. Capture loss, not the path's doing.",
+            q(&line.text.0),
+            frames_of(Some(line))
+        ),
+        l,
+    )
+}
+
+/// A line at one tap whose cause the captures cannot tell (info).
+fn undetermined(ctx: &Ctx<'_>, l: &Aligned) -> Finding {
+    let (line, at) = seen_once(l);
+    ctx.finding(
+        "seen-at-one-tap",
+        Severity::Info,
+        format!(
+            "`{}` (frame {} at the {at}) is missing from the other capture; neither capture shows whether that tap missed it or the path removed or added it (no later line of this direction, no acknowledgement past it).",
+            q(&line.text.0),
+            frames_of(Some(line))
+        ),
+        l,
+    )
+}
+
+/// The version of a one-tap line and the tap it was seen at.
+fn seen_once(l: &Aligned) -> (&super::align::Seen, &'static str) {
+    match (&l.client_side, &l.server_side) {
+        (Some(c), _) => (c, "client-side tap"),
+        (None, Some(s)) => (s, "server-side tap"),
+        (None, None) => unreachable!("an aligned line is seen at one tap at least"),
+    }
 }
 
 /// A line outside the time span of the capture that would have shown its
@@ -413,7 +539,7 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
 
 /// Returns true when the line is reported as dropped by an in-path device
 /// (later lines of the direction are then stuck behind it).
-fn dropped(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) -> bool {
+fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) -> bool {
     let Some(sent) = l.sent() else { return false };
     let dir = l.side();
     let sender = if dir == Side::Client { ctx.cs } else { ctx.ss };
@@ -451,11 +577,16 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) -> bool {
         out.push(f);
         return true;
     }
+    // Swallowed only on positive evidence that the bytes were never there.
+    let Cause::Path(why) = cause else {
+        out.push(undetermined(ctx, l));
+        return false;
+    };
     let (rule, msg) = match dir {
         Side::Client => (
             "command-swallowed",
             format!(
-                "the client sent `{}` (frame {}) but it never reached the server-side tap: an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
+                "the client sent `{}` (frame {}) but it never reached the server-side tap ({why}): an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
                 q(&sent.text.0),
                 frames_of(Some(sent))
             ),
@@ -463,7 +594,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) -> bool {
         Side::Server => (
             "reply-swallowed",
             format!(
-                "the server sent `{}` (frame {}) but it never reached the client-side tap",
+                "the server sent `{}` (frame {}) but it never reached the client-side tap ({why})",
                 q(&sent.text.0),
                 frames_of(Some(sent))
             ),
@@ -473,7 +604,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) -> bool {
     false
 }
 
-fn injected(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
+fn injected(ctx: &Ctx<'_>, l: &Aligned, why: &str, out: &mut Vec<Finding>) {
     let Some(recv) = l.received() else { return };
     let dir = l.side();
     let (rule, sev, mut msg) = match dir {
@@ -481,7 +612,7 @@ fn injected(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
             "reply-injected",
             Severity::Error,
             format!(
-                "`{}` was delivered to the client (frame {}) but never sent by the server: generated by an in-path proxy or firewall",
+                "`{}` was delivered to the client (frame {}) but never sent by the server ({why}): generated by an in-path proxy or firewall",
                 q(&recv.text.0),
                 frames_of(Some(recv))
             ),
@@ -490,7 +621,7 @@ fn injected(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
             "command-injected",
             Severity::Warning,
             format!(
-                "the server received `{}` (frame {}) that the client never sent: generated by an in-path proxy or ALG",
+                "the server received `{}` (frame {}) that the client never sent ({why}): generated by an in-path proxy or ALG",
                 q(&recv.text.0),
                 frames_of(Some(recv))
             ),
@@ -619,7 +750,34 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         .retransmissions
         .iter()
         .any(|r| r.offset >= after_off && received_later.contains(&r.offset));
-    let (sev, mut msg) = if st.explained_by_length_change && !ack_bad {
+    // Lines only one tap saw between the two lines the offsets come from:
+    // a tap missed one of them (capture loss) or the path removed it; its
+    // own rewrite, if any, is unknown, so the step cannot be judged.
+    let unseen: Vec<&Aligned> = ctx.lines[st.after_line + 1..]
+        .iter()
+        .filter(|x| x.dir == l.dir)
+        .take_while(|x| matches!(x.status, Status::Dropped | Status::Injected))
+        .collect();
+    let (sev, mut msg) = if !st.explained_by_length_change && !ack_bad && !unseen.is_empty() {
+        (
+            Severity::Info,
+            format!(
+                "the TCP sequence offset between the taps ({}) changed from {:+} to {:+} ({by:+}) across {} that only one tap saw; how that line was rewritten on the way (an ALG changes lengths) is not in the captures, so the change is not judged",
+                if dir == Side::Client {
+                    "client→server"
+                } else {
+                    "server→client"
+                },
+                st.before,
+                st.after,
+                unseen
+                    .iter()
+                    .map(|x| format!("`{}`", q(&seen_once(x).0.text.0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else if st.explained_by_length_change && !ack_bad {
         (
             Severity::Info,
             format!(

@@ -246,16 +246,18 @@ fn pair(
     cspan: Span,
     sspan: Span,
 ) -> (PairReport, Vec<Finding>) {
-    let mut lines = align::align_direction(
-        Side::Client,
-        align::lines_of(cs, Side::Client),
-        align::lines_of(ss, Side::Client),
-    );
-    lines.extend(align::align_direction(
-        Side::Server,
-        align::lines_of(cs, Side::Server),
-        align::lines_of(ss, Side::Server),
-    ));
+    let mut lines = Vec::new();
+    for dir in [Side::Client, Side::Server] {
+        let (c, s) = (align::lines_of(cs, dir), align::lines_of(ss, dir));
+        // One TCP connection seen twice: its sequence numbers say which
+        // line is which; else the lines' text does.
+        let same =
+            cs.tcp[dir.index()].isn.is_some() && cs.tcp[dir.index()].isn == ss.tcp[dir.index()].isn;
+        match same.then(|| align::align_by_seq(dir, &c, &s)).flatten() {
+            Some(v) => lines.extend(v),
+            None => lines.extend(align::align_direction(dir, c, s)),
+        }
+    }
     lines.sort_by_key(Aligned::sort_key);
     let clock = align::clock(&lines);
     let latency_to_server = clock.as_ref().and_then(|k| align::latency(&lines, k, "C"));
