@@ -356,6 +356,39 @@ def hostile_bytes():
     wrpcap(out("hand-hostile-bytes.pcap"), s.pkts)
 
 
+def lost_lines():
+    """A busy tap's loss: `200 Type set to I` and `PASV` never captured
+    (their ACKs were), just before the 227; then the transfer and QUIT.
+    Also a capture that starts inside a multi-line banner."""
+    s = Session()
+    s.login()
+    s.send("c", b"TYPE I\r\n")
+    s.send("s", b"200 Type set to I\r\n")
+    lost = [len(s.pkts) - 2]
+    s.send("c", b"PASV\r\n")
+    lost.append(len(s.pkts) - 2)
+    s.send("s", b"227 Entering Passive Mode (203,0,113,10,117,48).\r\n")
+    s.send("c", b"LIST\r\n")
+    s.send("s", b"150 Here comes the directory listing.\r\n")
+    s.send("s", b"226 Directory send OK.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-lost-lines.pcap"), [p for i, p in enumerate(s.pkts) if i not in lost])
+    # Picked up mid-banner: the capture starts with the banner's tail.
+    m = Session(cport=40100, cisn=7000, sisn=9000)
+    m.handshake()
+    m.send("s", b"220-Welcome to the hand-made server.\r\n")
+    m.send("s", b"     The local time is Tue Nov 14 22:13:20 2023.\r\n")
+    m.send("s", b"220 ready.\r\n")
+    m.send("c", b"USER anonymous\r\n")
+    m.send("s", b"331 Please specify the password.\r\n")
+    m.send("c", b"QUIT\r\n")
+    m.send("s", b"221 Goodbye.\r\n")
+    m.close()
+    wrpcap(out("hand-mid-reply.pcap"), m.pkts[5:])
+
+
 def address_forms():
     """Every way FTP writes an address: PORT, EPRT (IPv4 and IPv6), LPRT
     (both families), and the 227/228/229 replies."""
@@ -392,6 +425,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
-              hostile_bytes, address_forms]:
+              hostile_bytes, address_forms, lost_lines]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

@@ -570,3 +570,30 @@ fn every_testdata_capture_has_expectations() {
         );
     }
 }
+
+#[test]
+fn a_line_right_after_lost_bytes_is_never_paired_across_them() {
+    let (_, doc) = analyze(&["hand-lost-lines.pcap"], &[]);
+    assert_eq!(rules(&doc), vec!["tcp-gap", "tcp-gap"]);
+    let type_i = entry(&doc, "s1", "TYPE I");
+    assert!(type_i["pairs_with"].is_null(), "{type_i:#}");
+    assert_eq!(type_i["reply_unseen"], true);
+    let pasv = entry(&doc, "s1", "227 ");
+    assert_eq!(pasv["follows_gap"], true);
+    assert!(pasv["pairs_with"].is_null(), "{pasv:#}");
+    // The gap is reported where it is: at the 227, not only where the ACK
+    // proved it.
+    let at_227 = frames(pasv)[0];
+    assert!(
+        findings(&doc, "tcp-gap")
+            .iter()
+            .any(|f| frames(f).contains(&at_227))
+    );
+}
+
+#[test]
+fn a_capture_that_starts_inside_a_multiline_reply_raises_nothing() {
+    let (_, doc) = analyze(&["hand-mid-reply.pcap"], &[]);
+    assert_eq!(rules(&doc), Vec::<String>::new());
+    assert_eq!(entry(&doc, "s1", "USER")["pairs_with"].as_u64(), Some(3));
+}

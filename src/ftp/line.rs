@@ -84,6 +84,11 @@ pub struct Line {
     /// The line starts right after a gap: its beginning is unknown.
     #[serde(skip_serializing_if = "is_false")]
     pub after_gap: bool,
+    /// Bytes right before this line were never captured (it may be whole,
+    /// but what came before it is unknown: a reply after a gap is never
+    /// paired with a command from before the gap).
+    #[serde(skip_serializing_if = "is_false")]
+    pub follows_gap: bool,
     /// A CR inside the content not followed by LF.
     #[serde(skip_serializing_if = "is_false")]
     pub bare_cr: bool,
@@ -212,6 +217,8 @@ pub struct Decoder {
     cr_pending: bool,
     iac: Telnet,
     resync: bool,
+    /// A gap since the last line began: the next line follows it.
+    gap_before_next: bool,
     pos: u64,
     out: Vec<Item>,
     /// Bytes inside TLS records (not decoded).
@@ -251,6 +258,7 @@ impl Decoder {
             cr_pending: false,
             iac: Telnet::Data,
             resync: false,
+            gap_before_next: false,
             pos: 0,
             out: Vec::new(),
             tls_bytes: 0,
@@ -569,6 +577,7 @@ impl Decoder {
                 }
                 self.iac = Telnet::Data;
                 self.resync = true;
+                self.gap_before_next = true;
             }
         }
         self.pos = offset + len;
@@ -596,6 +605,7 @@ impl Decoder {
     fn touch(&mut self, c: &Chunk<'_>, idx: usize, abs: u64) {
         self.pos = abs + 1;
         let seg_offset = c.seg_offset + idx as u32;
+        let follows_gap = self.cur.is_none() && std::mem::take(&mut self.gap_before_next);
         let p = self.cur.get_or_insert_with(|| Partial {
             line: Line {
                 bytes: Bytes::default(),
@@ -608,6 +618,7 @@ impl Decoder {
                 telnet_dropped: 0,
                 overlong_bytes: 0,
                 after_gap: false,
+                follows_gap,
                 bare_cr: false,
             },
             telnet_kept: false,

@@ -136,6 +136,47 @@ pub fn quoted_secret(hay: &[u8], before: &[u8], secret: &[u8]) -> Vec<usize> {
     found
 }
 
+/// Verbs that move data (and so may get a 1xx preliminary reply and the
+/// 226/250 that ends a transfer).
+const TRANSFER: &[&str] = &[
+    "RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD", "ABOR", "REIN",
+];
+
+/// The commands a reply code belongs to, for codes that belong to one kind
+/// of command (RFC 959 §5.4, RFC 2228, 2389, 2428, 3659, 1639): 221 to
+/// QUIT, 227 to PASV, 257 to PWD/MKD, 215 to SYST, 331 to USER, 350 to
+/// REST/RNFR… `None` for errors (4xx, 5xx) and the generic 200/202/250,
+/// which can answer anything.
+pub fn reserved_for(code: u16) -> Option<&'static [&'static str]> {
+    Some(match code {
+        110..=199 => TRANSFER,
+        211 => &["FEAT", "STAT", "HELP", "SITE", "OPTS"],
+        212 | 213 => &["STAT", "SIZE", "MDTM", "XCRC", "MFMT"],
+        214 => &["HELP", "SITE"],
+        215 => &["SYST"],
+        220 => &["REIN"],
+        221 => &["QUIT", "REIN"],
+        225 => &["ABOR"],
+        226 => TRANSFER,
+        227 => &["PASV"],
+        228 => &["LPSV"],
+        229 => &["EPSV"],
+        230 | 232 => &["USER", "PASS", "ACCT", "ADAT", "AUTH"],
+        234 | 235 | 334 | 335 | 336 => &["AUTH", "ADAT"],
+        257 => &["PWD", "XPWD", "MKD", "XMKD", "CWD", "XCWD"],
+        331 | 332 => &["USER", "PASS"],
+        350 => &["REST", "RNFR"],
+        _ => return None,
+    })
+}
+
+/// Whether reply `code` can answer a command with `verb`: any reply, unless
+/// the code belongs to other commands ([`reserved_for`]). A verb outside
+/// [`VERBS`] takes any reply (who knows what a server does with it).
+pub fn may_answer(verb: &str, code: u16) -> bool {
+    reserved_for(code).is_none_or(|v| v.contains(&verb) || !VERBS.contains(&verb))
+}
+
 /// A reply line's code and separator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyHead {
@@ -335,6 +376,7 @@ mod tests {
             telnet_dropped: 0,
             overlong_bytes: 0,
             after_gap: false,
+            follows_gap: false,
             bare_cr: false,
         }
     }
@@ -411,5 +453,21 @@ mod tests {
         assert_eq!(at(b"PASSWORD x"), None);
         assert_eq!(verb_of(b"PASS\tx").as_deref(), Some("PASS"));
         assert_eq!(argument_of(b"CWD\tdir"), Some(&b"dir"[..]));
+    }
+
+    #[test]
+    fn replies_go_to_the_commands_that_can_get_them() {
+        assert!(may_answer("QUIT", 221));
+        assert!(!may_answer("PORT", 221));
+        assert!(!may_answer("PASV", 221));
+        assert!(!may_answer("PORT", 257));
+        assert!(may_answer("PWD", 257));
+        assert!(!may_answer("TYPE", 227));
+        assert!(may_answer("PASV", 227));
+        assert!(may_answer("PORT", 200));
+        assert!(may_answer("PORT", 500));
+        assert!(!may_answer("PORT", 150));
+        assert!(may_answer("RETR", 150));
+        assert!(may_answer("XYZZY", 221), "unknown verbs take anything");
     }
 }

@@ -14,8 +14,8 @@ use super::data::{DataConn, DataSetup, TRANSFER_VERBS, Transfer, Verdict, match_
 use super::fingerprint::{self, Server};
 use super::line::{Decoder, Item, Resume, Terminator, pause_after_234, pause_after_auth};
 use super::message::{
-    Command, Reply, ReplyAssembler, quoted_secret, secret_of, starts_like_reply,
-    starts_with_known_verb,
+    Command, Reply, ReplyAssembler, may_answer, quoted_secret, reserved_for, secret_of,
+    starts_like_reply, starts_with_known_verb,
 };
 use crate::bytes::Bytes;
 use crate::decode::TcpSegment;
@@ -358,7 +358,11 @@ impl LiveSession {
         self.tls.server_encrypted_bytes = self.decoders.server.tls_bytes;
         let held_lost = self.decoders.client.held_overflow + self.decoders.server.held_overflow;
 
-        let (reply_of, command_of) = pair(&self.commands, &self.replies);
+        let Pairing {
+            reply_of,
+            command_of,
+            reply_unseen,
+        } = pair(&self.commands, &self.replies);
         let banner = self
             .replies
             .iter()
@@ -375,7 +379,14 @@ impl LiveSession {
         );
         let client = self.conn.client;
         let srv = self.conn.server;
-        let mut setups = data_setups(&self.commands, &self.replies, &reply_of, &command_of, srv);
+        let mut setups = data_setups(
+            &self.commands,
+            &self.replies,
+            &reply_of,
+            &command_of,
+            &reply_unseen,
+            srv,
+        );
         match_setups(&mut setups, &self.data_conns, client.ip(), srv.ip());
         for d in &mut setups {
             d.observed_secs = self.conn.last.ts.secs_since(d.announced_ts);
@@ -406,6 +417,7 @@ impl LiveSession {
             replies: self.replies,
             reply_of,
             command_of,
+            reply_unseen,
             data_setups: setups,
             data_conns: self.data_conns,
             tls,
@@ -494,6 +506,8 @@ pub struct Session {
     pub reply_of: Vec<Option<usize>>,
     /// For each reply, the index of the command it answers.
     pub command_of: Vec<Option<usize>>,
+    /// Per command: its reply may lie in bytes the capture missed.
+    pub reply_unseen: Vec<bool>,
     pub data_setups: Vec<DataSetup>,
     pub data_conns: Vec<DataConn>,
     pub tls: Option<Tls>,
@@ -522,6 +536,7 @@ impl Session {
                 .map(|r| size_of::<Reply>() + r.lines.iter().map(|l| l.mem_size()).sum::<usize>())
                 .sum::<usize>()
             + (self.reply_of.len() + self.command_of.len()) * size_of::<Option<usize>>()
+            + self.reply_unseen.len()
             + self.data_setups.len() * size_of::<DataSetup>()
             + self.data_conns.len() * size_of::<DataConn>()
     }
@@ -598,17 +613,41 @@ fn redact_in(hay: &mut Vec<u8>, before: &[u8], secret: &[u8]) {
     }
 }
 
-/// Pairs commands with replies in capture order. Commands are ordered by
-/// the frame that completed them, replies by the frame that started them.
-pub fn pair(commands: &[Command], replies: &[Reply]) -> (Vec<Option<usize>>, Vec<Option<usize>>) {
+/// Commands paired with replies.
+pub struct Pairing {
+    /// The final reply to each command.
+    pub reply_of: Vec<Option<usize>>,
+    /// The command each reply answers.
+    pub command_of: Vec<Option<usize>>,
+    /// Commands whose reply may lie in bytes the capture missed: without a
+    /// reply, but not known to be unanswered.
+    pub reply_unseen: Vec<bool>,
+}
+
+/// Pairs commands with replies in capture order (commands by the frame that
+/// completed them, replies by the frame that started them). Servers answer
+/// in order, so a reply goes to the oldest waiting command that may
+/// receive it ([`may_answer`], or a command the reply quotes); the waiting
+/// commands it passes over are unanswered. Never across a gap: a reply
+/// right after missing server bytes pairs with no command sent before
+/// them (their replies may be in the gap), and after missing client bytes
+/// (a lost command) only a reply that can belong to nothing else pairs.
+pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
     let mut reply_of = vec![None; commands.len()];
     let mut command_of = vec![None; replies.len()];
+    let mut reply_unseen = vec![false; commands.len()];
     let mut pending: VecDeque<usize> = VecDeque::new();
     let (mut ci, mut ri) = (0, 0);
     let mut answered_any = false;
+    // A command was lost in a client-side gap: its reply may come first.
+    let mut lost_command = false;
+    let verb = |k: usize| commands[k].verb.as_deref().unwrap_or("");
     while ri < replies.len() {
         let r_key = replies[ri].first().first_frame();
         if ci < commands.len() && commands[ci].line.last_frame() < r_key {
+            if commands[ci].line.follows_gap {
+                lost_command = true;
+            }
             if commands[ci].verb.is_some() {
                 pending.push_back(ci);
             }
@@ -616,26 +655,71 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> (Vec<Option<usize>>, Vec
             continue;
         }
         let r = &replies[ri];
+        if r.first().follows_gap {
+            // Whatever was waiting may have been answered in the gap.
+            for k in pending.drain(..) {
+                reply_unseen[k] = true;
+            }
+            lost_command = false;
+        }
+        let quoted = r.code.and_then(|_| {
+            let e = super::echo::find_echo(&r.first().bytes.0, None)?;
+            super::message::verb_of(&e.quoted.0)
+        });
+        // A reply that quotes a waiting command's verb goes to it; else
+        // (no quote, or a quote of a verb nobody sent: rewritten on the
+        // way) to the oldest that may receive it.
+        let named = |code: u16| {
+            pending
+                .iter()
+                .position(|&k| quoted.as_deref() == Some(verb(k)) && may_answer(verb(k), code))
+        };
+        let fits = |k: usize, code: u16| may_answer(verb(k), code);
+        // A reply that quotes its command, or whose code belongs to that
+        // kind of command: safe to pair even after a lost command.
+        let telling = |k: usize, code: u16| {
+            quoted.as_deref() == Some(verb(k))
+                || reserved_for(code).is_some_and(|v| v.contains(&verb(k)))
+        };
         match r.code {
             None => {}
             // The greeting: unsolicited even when a client sent too early.
             Some(120 | 220) if !answered_any => {}
             Some(c) if (100..200).contains(&c) => {
-                if let Some(&front) = pending.front() {
-                    command_of[ri] = Some(front);
+                if let Some(&k) = pending.iter().find(|&&k| fits(k, c)) {
+                    command_of[ri] = Some(k);
                 }
             }
-            Some(_) => {
-                if let Some(front) = pending.pop_front() {
-                    command_of[ri] = Some(front);
-                    reply_of[front] = Some(ri);
+            Some(c) => {
+                let at = named(c).or_else(|| {
+                    pending
+                        .iter()
+                        .position(|&k| fits(k, c) && (!lost_command || telling(k, c)))
+                });
+                if let Some(at) = at {
+                    // Servers answer in order: the commands passed over
+                    // got no reply.
+                    pending.drain(..at);
+                    let k = pending.pop_front().unwrap_or_default();
+                    command_of[ri] = Some(k);
+                    reply_of[k] = Some(ri);
                     answered_any = true;
+                    lost_command = false;
                 }
             }
         }
         ri += 1;
     }
-    (reply_of, command_of)
+    if lost_command {
+        for k in pending {
+            reply_unseen[k] = true;
+        }
+    }
+    Pairing {
+        reply_of,
+        command_of,
+        reply_unseen,
+    }
 }
 
 /// Builds the data setups: PORT/EPRT/LPRT with the reply that accepted or
@@ -645,6 +729,7 @@ fn data_setups(
     replies: &[Reply],
     reply_of: &[Option<usize>],
     command_of: &[Option<usize>],
+    reply_unseen: &[bool],
     server: SocketAddr,
 ) -> Vec<DataSetup> {
     let mut out = Vec::new();
@@ -670,8 +755,12 @@ fn data_setups(
             rejected,
             server,
         );
-        d.hung =
-            reply.is_none() && !replies.is_empty() && reply_of[i + 1..].iter().all(Option::is_none);
+        // No reply, none to any later command either, and none that the
+        // capture could have missed.
+        d.hung = reply.is_none()
+            && !reply_unseen[i]
+            && !replies.is_empty()
+            && reply_of[i + 1..].iter().all(Option::is_none);
         out.push(d);
     }
     for (ri, r) in replies.iter().enumerate() {
@@ -791,6 +880,7 @@ mod tests {
             telnet_dropped: 0,
             overlong_bytes: 0,
             after_gap: false,
+            follows_gap: false,
             bare_cr: false,
         }
     }
@@ -813,7 +903,8 @@ mod tests {
             reply("150 here", 13),
             reply("226 done", 14),
         ];
-        let (rof, cof) = pair(&cmds, &reps);
+        let p = pair(&cmds, &reps);
+        let (rof, cof) = (p.reply_of, p.command_of);
         assert_eq!(cof, vec![None, Some(0), Some(1), Some(2), Some(2)]);
         assert_eq!(rof, vec![Some(1), Some(2), Some(4)]);
     }
@@ -822,7 +913,8 @@ mod tests {
     fn early_client_does_not_steal_banner() {
         let cmds = vec![Command::new(line("USER a", 1))];
         let reps = vec![reply("220 hi", 2), reply("331 pass", 3)];
-        let (rof, cof) = pair(&cmds, &reps);
+        let p = pair(&cmds, &reps);
+        let (rof, cof) = (p.reply_of, p.command_of);
         assert_eq!(cof, vec![None, Some(0)]);
         assert_eq!(rof, vec![Some(1)]);
     }
@@ -845,7 +937,64 @@ mod tests {
     fn unsolicited_reply_is_unpaired() {
         let cmds = vec![Command::new(line("NOOP", 5))];
         let reps = vec![reply("220 hi", 1), reply("200 ok", 6), reply("421 bye", 9)];
-        let (_, cof) = pair(&cmds, &reps);
+        let cof = pair(&cmds, &reps).command_of;
         assert_eq!(cof, vec![None, Some(0), None]);
+    }
+
+    #[test]
+    fn a_reply_goes_to_a_command_that_can_get_it() {
+        // An unanswered PORT, then QUIT: 221 is QUIT's.
+        let cmds = vec![
+            Command::new(line("PORT 1,2,3,4,5,6", 3)),
+            Command::new(line("QUIT", 4)),
+        ];
+        let reps = vec![reply("220 hi", 1), reply("221 Goodbye.", 5)];
+        let p = pair(&cmds, &reps);
+        assert_eq!(p.reply_of, vec![None, Some(1)]);
+        assert_eq!(p.reply_unseen, vec![false, false]);
+        // PASV answered by `221 Bye` (Zeek's ftp-invalid-reply-code): no pair.
+        let cmds = vec![Command::new(line("PASV", 3))];
+        let reps = vec![reply("220 hi", 1), reply("221 Bye", 5)];
+        assert_eq!(pair(&cmds, &reps).reply_of, vec![None]);
+        // PORT then PWD: the 257 is PWD's.
+        let cmds = vec![
+            Command::new(line("PORT 1,2,3,4,5,6", 3)),
+            Command::new(line("PWD", 4)),
+        ];
+        let reps = vec![reply("220 hi", 1), reply("257 \"/\"", 5)];
+        assert_eq!(pair(&cmds, &reps).reply_of, vec![None, Some(1)]);
+    }
+
+    #[test]
+    fn never_paired_across_a_gap() {
+        // TYPE I sent; `200 Type set to I` and `PASV` lost; then 227.
+        let mut after = line("227 Entering Passive Mode (1,2,3,4,5,6)", 9);
+        after.follows_gap = true;
+        let mut list = line("LIST", 10);
+        list.follows_gap = true;
+        let cmds = vec![Command::new(line("TYPE I", 3)), Command::new(list)];
+        let reps = vec![
+            reply("220 hi", 1),
+            ReplyAssembler::default().push(after).unwrap(),
+            reply("150 here", 11),
+            reply("226 done", 12),
+        ];
+        let p = pair(&cmds, &reps);
+        assert_eq!(p.reply_of, vec![None, Some(3)]);
+        assert_eq!(p.command_of[1], None, "the 227 answers no command seen");
+        assert_eq!(p.reply_unseen, vec![true, false]);
+        // A generic reply after a lost command is not given to the next.
+        let mut pwd = line("PWD", 6);
+        pwd.follows_gap = true;
+        let cmds = vec![Command::new(line("CWD a", 3)), Command::new(pwd)];
+        let reps = vec![
+            reply("220 hi", 1),
+            reply("250 ok", 4),
+            reply("250 ok", 7),
+            reply("257 \"/b\"", 8),
+        ];
+        let p = pair(&cmds, &reps);
+        assert_eq!(p.reply_of, vec![Some(1), Some(3)]);
+        assert_eq!(p.command_of[2], None);
     }
 }

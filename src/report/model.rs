@@ -115,6 +115,13 @@ pub struct Entry<'a> {
     pub split: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub after_gap: bool,
+    /// Bytes right before this line were never captured.
+    #[serde(skip_serializing_if = "is_false")]
+    pub follows_gap: bool,
+    /// A command without a reply whose reply may lie in bytes the capture
+    /// missed (not known to be unanswered).
+    #[serde(skip_serializing_if = "is_false")]
+    pub reply_unseen: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telnet: Vec<Bytes>,
     /// Bytes past the line cap: `text` is the line's start.
@@ -215,6 +222,8 @@ fn line_entry<'a>(n: usize, dir: &'static str, l: &'a Line) -> Entry<'a> {
         offset: l.offset,
         split: l.segment_count() > 1,
         after_gap: l.after_gap,
+        follows_gap: l.follows_gap,
+        reply_unseen: false,
         telnet: l.telnet.iter().map(|t| t.bytes.clone()).collect(),
         bytes_not_kept: l.overlong_bytes,
         frames_not_listed: u64::from(l.pieces_dropped),
@@ -252,6 +261,7 @@ pub fn dialogue(s: &Session) -> (Vec<Entry<'_>>, Vec<usize>, Vec<usize>) {
                 let mut e = line_entry(n, "C", &c.line);
                 e.verb = c.verb.as_deref();
                 e.pairs_with = s.reply_of[i].map(|r| pos_rep[r]);
+                e.reply_unseen = s.reply_unseen.get(i).copied().unwrap_or(false);
                 e
             } else {
                 let r = &s.replies[i];

@@ -360,6 +360,19 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             );
             f.severity = Severity::Warning;
         }
+        // A whole line right after the gap: where the gap is in the
+        // dialogue (the ACK that proved it may come much later).
+        let next = all.iter().find(|c| {
+            c.side == side && !c.line.after_gap && c.line.follows_gap && c.line.offset == b
+        });
+        if let Some(c) = next {
+            msg.push_str(&format!(
+                "; it lies just before `{}` (frame {}), which is not paired with anything sent before the gap",
+                q(&c.line.bytes.0),
+                c.line.first_frame()
+            ));
+            f = f.frames([c.line.first_frame()]);
+        }
         if let Some(c) = after {
             msg.push_str(&format!(
                 "; `{}` after it starts mid-line and is not parsed",

@@ -27,11 +27,17 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
             }
         }
     }
+    // A capture that began after the server's first bytes (no SYN-ACK)
+    // may start inside a multi-line reply: the lines before its first
+    // reply line are a tail it could not see the start of, not strays.
+    let picked_up = s.lifecycle.syn_ack_frame.is_none();
+    let first_reply = s.replies.iter().position(|r| r.code.is_some());
     let stray: Vec<(usize, &crate::ftp::message::Reply)> = s
         .replies
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.code.is_none() && !r.first().after_gap)
+        .filter(|(_, r)| r.code.is_none() && !r.first().after_gap && !r.first().follows_gap)
+        .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {
         let prev = s.replies[..i]
