@@ -389,6 +389,20 @@ def lost_lines():
     wrpcap(out("hand-mid-reply.pcap"), m.pkts[5:])
 
 
+def two_mangled():
+    """Two PORTs damaged in different octets in one session."""
+    s = Session()
+    s.login()
+    s.send("c", b"PORT 198,51,100,60,125,22_\r\n")
+    s.send("s", b"501 Illegal PORT command.\r\n")
+    s.send("c", b"PORT 198,51,100,60,22_,10\r\n")
+    s.send("s", b"501 Illegal PORT command.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-two-mangled.pcap"), s.pkts)
+
+
 def address_forms():
     """Every way FTP writes an address: PORT, EPRT (IPv4 and IPv6), LPRT
     (both families), and the 227/228/229 replies."""
@@ -425,6 +439,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
-              hostile_bytes, address_forms, lost_lines]:
+              hostile_bytes, address_forms, lost_lines, two_mangled]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The founding firewall, reproduced: rewrites the byte string `227` to `22_`
 in place in client-to-server FTP control segments (Check Point SmartDefense
-"FTP Bounce" behaviour, middlebox-catalogue.md §1.1). Same length, so no TCP
+"FTP Bounce" behaviour, docs/middleboxes.md). Same length, so no TCP
 sequence change. Fed by: iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE.
 """
 import sys

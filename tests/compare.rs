@@ -662,7 +662,7 @@ fn capture_loss_on_a_clean_path_is_never_called_device_action() {
             losses += cmp
                 .findings
                 .iter()
-                .filter(|f| f.rule == "capture-loss")
+                .filter(|f| f.rule == portmortem::rules::Rule::CaptureLoss)
                 .count();
             let loud: Vec<String> = cmp
                 .findings

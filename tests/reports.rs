@@ -85,9 +85,13 @@ fn html_is_self_contained_with_a_ladder_and_marked_bytes() {
     for bad in ["<script", "<link", "<img", "src=", "url(http", "@import"] {
         assert!(!html.contains(bad), "{bad}");
     }
-    // The only URL is the SVG namespace, which is never fetched.
-    let urls = html.matches("http").count();
-    assert_eq!(urls, html.matches("http://www.w3.org/2000/svg").count());
+    // No link to anything outside (sources are cited as text); the SVG
+    // namespace is never fetched.
+    assert!(!html.contains("href=\"http"), "an outside link");
+    assert_eq!(
+        html.matches("=\"http").count(),
+        html.matches("=\"http://www.w3.org/2000/svg\"").count()
+    );
     let html = text(&[
         "analyze",
         "-f",
@@ -457,4 +461,34 @@ fn anonymized_analysis_finds_exactly_the_same() {
     };
     assert_eq!(key(&plain), key(&anon));
     assert_eq!(plain["summary"]["sessions"], anon["summary"]["sessions"]);
+}
+
+#[test]
+fn the_readme_rule_table_is_the_registry() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table = portmortem::rules::registry::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README's rule table differs from `portmortem rules -f markdown`:\n{table}"
+    );
+    let out = run(&["rules", "-f", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        portmortem::rules::Rule::ALL.len()
+    );
+    for id in [
+        "port-octet-mangled",
+        "alg-rewrite",
+        "seq-offset-step",
+        "command-swallowed",
+        "capture-loss",
+    ] {
+        assert!(
+            rows.as_array().unwrap().iter().any(|r| r["id"] == id),
+            "{id}"
+        );
+    }
 }

@@ -597,3 +597,30 @@ fn a_capture_that_starts_inside_a_multiline_reply_raises_nothing() {
     assert_eq!(rules(&doc), Vec::<String>::new());
     assert_eq!(entry(&doc, "s1", "USER")["pairs_with"].as_u64(), Some(3));
 }
+
+#[test]
+fn each_occurrence_of_a_merged_finding_keeps_its_own_description() {
+    let (_, doc) = analyze(&["hand-two-mangled.pcap"], &[]);
+    let f = the(&doc, "port-mangled-received");
+    assert_eq!(f["occurrences"], 2);
+    assert_contains(&message(&f), &["octet 6 `22_`", "offset 25"]);
+    let also = f["also"].as_array().unwrap();
+    assert_eq!(also.len(), 1);
+    assert_contains(
+        also[0]["message"].as_str().unwrap(),
+        &["`PORT 198,51,100,60,22_,10`", "octet 5 `22_`", "offset 21"],
+    );
+    assert_eq!(also[0]["evidence"][0]["bytes"], "PORT 198,51,100,60,22_,10");
+    for format in ["text", "markdown", "html"] {
+        let out = run(&[
+            "analyze",
+            "-f",
+            format,
+            testdata("hand-two-mangled.pcap").to_str().unwrap(),
+        ]);
+        assert_contains(
+            &String::from_utf8_lossy(&out.stdout),
+            &["PORT 198,51,100,60,22_,10", "offset 21"],
+        );
+    }
+}

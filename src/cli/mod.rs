@@ -43,8 +43,24 @@ enum Cmd {
     /// Combine `batch --format ndjson` outputs (e.g. of `--shard` runs)
     /// into the summary one run over all of them would give.
     Merge(MergeArgs),
-    /// List the rule ids this tool reports.
-    Rules,
+    /// List the rules this tool reports: id, the evidence it needs, its
+    /// highest severity, and what it proves.
+    Rules(RulesArgs),
+}
+
+#[derive(Args)]
+struct RulesArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: RulesFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RulesFormat {
+    Text,
+    Json,
+    /// The README's table.
+    Markdown,
 }
 
 #[derive(Args)]
@@ -303,12 +319,37 @@ pub fn run() -> i32 {
         Cmd::Batch(b) => batch::batch_cmd(b),
         Cmd::Merge(m) => batch::merge_cmd(m),
         Cmd::Extract(x) => extract(x),
-        Cmd::Rules => {
-            for r in crate::rules::RULES {
-                println!("{:32} {}", r.id, r.summary);
-            }
-            report::EXIT_OK
+        Cmd::Rules(r) => rules(r),
+    }
+}
+
+fn rules(a: RulesArgs) -> i32 {
+    use crate::rules::registry;
+    let text = match a.format {
+        RulesFormat::Json => {
+            serde_json::to_string_pretty(&registry::rows()).unwrap_or_default() + "\n"
         }
+        RulesFormat::Markdown => registry::markdown_table(),
+        RulesFormat::Text => registry::rows()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:32} {:20} {:8} {}\n",
+                    r.id.id(),
+                    r.evidence.name(),
+                    r.severity.name(),
+                    r.summary
+                )
+            })
+            .collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            warn(format!("cannot write: {e}"));
+            report::EXIT_USAGE
+        }
+        _ => report::EXIT_OK,
     }
 }
 

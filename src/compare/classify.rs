@@ -1,5 +1,5 @@
-//! What each difference between the two taps is (middlebox-catalogue.md
-//! §9): a NAT ALG's legitimate rewrite (`alg-rewrite`) or not
+//! What each difference between the two taps is (docs/middleboxes.md):
+//! a NAT ALG's legitimate rewrite (`alg-rewrite`) or not
 //! (`alg-rewrite-inconsistent`), an in-place mangling (`port-octet-mangled`,
 //! `pasv-reply-mangled`, `string-227-mangled`, `verb-rewritten`), a
 //! sequence-offset step, lines dropped, swallowed or injected, a passive /
@@ -13,7 +13,7 @@ use crate::ftp::message::{reply_head, verb_of};
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 use crate::rules::signatures::{self, ASA_SYST_MASK, CHECKPOINT_227, SMC_P_AT_SW};
-use crate::rules::{Finding, Other, Severity, field_name, q};
+use crate::rules::{Finding, Other, Rule, Severity, field_name, q};
 use crate::timestamp::Timestamp;
 
 /// One matched session pair and what is known about it.
@@ -34,7 +34,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn finding(&self, rule: &'static str, sev: Severity, msg: String, l: &Aligned) -> Finding {
+    fn finding(&self, rule: Rule, sev: Severity, msg: String, l: &Aligned) -> Finding {
         let mut f = Finding::new(rule, sev, self.cs, msg);
         f.capture = self.cap[0];
         f.other = Some(Other {
@@ -107,7 +107,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
                 if let Some(k) = stuck_behind
                     && ctx.lines[k].dir == l.dir
                     && let Some(f) = out.last_mut()
-                    && f.rule == "alg-drop-suspected"
+                    && f.rule == Rule::AlgDropSuspected
                 {
                     if let Some(c) = l.sent() {
                         f.frames.extend(&c.frames);
@@ -220,7 +220,7 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
 fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
     let (line, at) = seen_once(l);
     ctx.finding(
-        "capture-loss",
+        Rule::CaptureLoss,
         Severity::Info,
         format!(
             "`{}` (frame {} at the {at}) is missing from the other capture, which lost it: {why}. Capture loss, not the path's doing.",
@@ -235,7 +235,7 @@ fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
 fn undetermined(ctx: &Ctx<'_>, l: &Aligned) -> Finding {
     let (line, at) = seen_once(l);
     ctx.finding(
-        "seen-at-one-tap",
+        Rule::SeenAtOneTap,
         Severity::Info,
         format!(
             "`{}` (frame {} at the {at}) is missing from the other capture; neither capture shows whether that tap missed it or the path removed or added it (no later line of this direction, no acknowledgement past it).",
@@ -291,7 +291,7 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
     {
         let smc = va == "PASV" && vb == "P@SW";
         (
-            "verb-rewritten",
+            Rule::VerbRewritten,
             Severity::Error,
             format!(
                 "the client sent `{}` but the server received `{}`: the verb was rewritten",
@@ -302,7 +302,7 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
         )
     } else if !sites.is_empty() {
         (
-            "string-227-mangled",
+            Rule::String227Mangled,
             Severity::Error,
             format!(
                 "`{}` arrived as `{}`: the digit string 227 became 22_ ({} sites); the in-path device rewrites 227 anywhere in the control stream, not only in PORT",
@@ -318,14 +318,14 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
         && b[4..].iter().all(|&c| c == b'X')
     {
         (
-            "syst-masked",
+            Rule::SystMasked,
             Severity::Info,
             format!("the server sent `{}`, the client received `{}`", q(a), q(b)),
             Some(&ASA_SYST_MASK),
         )
     } else {
         (
-            "line-modified",
+            Rule::LineModified,
             Severity::Warning,
             format!("`{}` arrived as `{}`", q(a), q(b)),
             None,
@@ -427,9 +427,9 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
             _ => false,
         };
     let mangle_rule = if kind.is_active() {
-        "port-octet-mangled"
+        Rule::PortOctetMangled
     } else {
-        "pasv-reply-mangled"
+        Rule::PasvReplyMangled
     };
     if !sites.is_empty() || (!nat_consistent && d.same_length) {
         let mut msg = format!(
@@ -515,9 +515,9 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
         ),
     };
     let (rule, sev) = if consistent {
-        ("alg-rewrite", Severity::Info)
+        (Rule::AlgRewrite, Severity::Info)
     } else {
-        ("alg-rewrite-inconsistent", Severity::Error)
+        (Rule::AlgRewriteInconsistent, Severity::Error)
     };
     let why = if nat_consistent {
         format!(
@@ -572,7 +572,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) ->
         }
         msg.push('.');
         let f = ctx
-            .finding("alg-drop-suspected", Severity::Error, msg, l)
+            .finding(Rule::AlgDropSuspected, Severity::Error, msg, l)
             .frames(r.retransmission_frames.iter().copied());
         out.push(f);
         return true;
@@ -584,7 +584,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) ->
     };
     let (rule, msg) = match dir {
         Side::Client => (
-            "command-swallowed",
+            Rule::CommandSwallowed,
             format!(
                 "the client sent `{}` (frame {}) but it never reached the server-side tap ({why}): an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
                 q(&sent.text.0),
@@ -592,7 +592,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) ->
             ),
         ),
         Side::Server => (
-            "reply-swallowed",
+            Rule::ReplySwallowed,
             format!(
                 "the server sent `{}` (frame {}) but it never reached the client-side tap ({why})",
                 q(&sent.text.0),
@@ -609,7 +609,7 @@ fn injected(ctx: &Ctx<'_>, l: &Aligned, why: &str, out: &mut Vec<Finding>) {
     let dir = l.side();
     let (rule, sev, mut msg) = match dir {
         Side::Server => (
-            "reply-injected",
+            Rule::ReplyInjected,
             Severity::Error,
             format!(
                 "`{}` was delivered to the client (frame {}) but never sent by the server ({why}): generated by an in-path proxy or firewall",
@@ -618,7 +618,7 @@ fn injected(ctx: &Ctx<'_>, l: &Aligned, why: &str, out: &mut Vec<Finding>) {
             ),
         ),
         Side::Client => (
-            "command-injected",
+            Rule::CommandInjected,
             Severity::Warning,
             format!(
                 "the server received `{}` (frame {}) that the client never sent ({why}): generated by an in-path proxy or ALG",
@@ -687,7 +687,7 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
         consumed[i] = true;
         consumed[j] = true;
         let mut f = ctx.finding(
-            "mode-converted",
+            Rule::ModeConverted,
             Severity::Warning,
             format!(
                 "the client sent {cv} but the server received {sv}: an in-path ALG converted {} mode (D-Link/Clavister \"hybrid mode\", Stormshield proxy transfer-mode settings)",
@@ -815,7 +815,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         msg.push_str(": the sender kept retransmitting data the receiver had already got — the ACK mapping after the step is inconsistent (one correction point per direction in Linux seqadj); expect stalls and resets");
     }
     msg.push('.');
-    let mut f = ctx.finding("seq-offset-step", sev, msg, l);
+    let mut f = ctx.finding(Rule::SeqOffsetStep, sev, msg, l);
     if let Some(d) = &l.diff {
         f.diff = Some(d.clone());
     }

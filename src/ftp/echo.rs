@@ -5,7 +5,7 @@
 //! server wrote `500 Command not understood 'LINE'`. The quoted text is
 //! what the server received, so comparing it with what the client sent
 //! proves, from a client-side capture alone, that the line changed in
-//! transit. No other tool looks at it (anchors.md §0).
+//! transit. No other tool looks at it (docs/middleboxes.md, "What other tools do").
 
 use crate::bytes::Bytes;
 use serde::Serialize;

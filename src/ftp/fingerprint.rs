@@ -1,7 +1,7 @@
 //! Which FTP server is talking, from its banner and reply wording.
 //!
 //! The rules need it to say what a server does with a damaged PORT
-//! (middlebox-catalogue.md §7): BSD-lineage servers echo the line they
+//! (docs/middleboxes.md, "Servers"): BSD-lineage servers echo the line they
 //! received; vsftpd, ProFTPD, Pure-FTPd and FileZilla Server read `22_` as
 //! 22 and connect to the wrong port; pyftpdlib rejects without an echo.
 

@@ -221,10 +221,10 @@ pub fn render(
         let mut t = table(style);
         t.set_header(vec!["rule", "findings", "what it means"]);
         for (rule, n) in &s.findings_by_rule {
-            let what = crate::rules::RULES
+            let what = crate::rules::Rule::ALL
                 .iter()
-                .find(|r| r.id == rule)
-                .map_or("", |r| r.summary);
+                .find(|r| r.id() == rule)
+                .map_or("", |r| r.summary());
             t.add_row(vec![rule.clone(), thousands(*n), what.to_string()]);
         }
         writeln!(out, "\nFindings by rule\n{t}")?;

@@ -229,7 +229,7 @@ fn findings(
             "<tr><td><a href=\"#f{0}\">{0}</a></td><td>{1}</td><td><code>{2}</code></td><td>{3} {4}</td><td>{5}</td><td><code>{6}</code></td></tr>",
             n + 1,
             sev(f.severity),
-            h(f.rule),
+            h(f.rule.id()),
             h(names.get(f.capture).copied().unwrap_or("")),
             h(&f.session),
             frames(&f.frames),
@@ -242,7 +242,7 @@ fn findings(
             out,
             "<h3 id=\"f{0}\">{0}. <code>{1}</code> {2}</h3>\n<p>{3}</p>\n<ul>",
             n + 1,
-            h(f.rule),
+            h(f.rule.id()),
             sev(f.severity),
             message(&capitalized(&f.message))
         )?;
@@ -310,6 +310,25 @@ fn findings(
                 )?;
             }
             writeln!(out, "</table>")?;
+        }
+        for (k, o) in f.also.iter().enumerate() {
+            writeln!(
+                out,
+                "<p><b>Case {}</b> (frames {}): {}</p><ul>",
+                k + 2,
+                frames(&o.frames),
+                message(&capitalized(&o.message))
+            )?;
+            for e in &o.evidence {
+                writeln!(
+                    out,
+                    "<li>{}, frames {}: <code>{}</code></li>",
+                    h(&e.what),
+                    frames(&e.frames),
+                    h(&e.bytes.to_string())
+                )?;
+            }
+            writeln!(out, "</ul>")?;
         }
     }
     Ok(())

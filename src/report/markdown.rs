@@ -221,6 +221,27 @@ fn findings(
             writeln!(out, "- **Occurrences:** {}", f.occurrences)?;
         }
         writeln!(out)?;
+        for (k, o) in f.also.iter().enumerate() {
+            writeln!(
+                out,
+                "- **Case {}** (frames {}): {}",
+                k + 2,
+                frames(&o.frames),
+                message(&capitalized(&o.message), false)
+            )?;
+            for e in &o.evidence {
+                writeln!(
+                    out,
+                    "  - {}, frames {}: {}",
+                    md(&e.what),
+                    frames(&e.frames),
+                    code(&e.bytes.to_string(), false)
+                )?;
+            }
+        }
+        if !f.also.is_empty() {
+            writeln!(out)?;
+        }
         if !f.evidence.is_empty() {
             writeln!(out, "| Evidence | Capture | Frames | Bytes |")?;
             writeln!(out, "|---|---|---|---|")?;

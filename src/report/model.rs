@@ -339,7 +339,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
         sum.sessions += r.sessions.len() + r.sessions_not_kept as usize;
         for f in &r.findings {
             *sum.findings.entry(f.severity).or_default() += 1;
-            *sum.findings_by_rule.entry(f.rule).or_default() += 1;
+            *sum.findings_by_rule.entry(f.rule.id()).or_default() += 1;
             all.push(f.clone());
         }
     }
@@ -423,7 +423,7 @@ pub fn compare_report<'a>(
     }
     for f in &c.findings {
         *summary.findings.entry(f.severity).or_default() += 1;
-        *summary.findings_by_rule.entry(f.rule).or_default() += 1;
+        *summary.findings_by_rule.entry(f.rule.id()).or_default() += 1;
     }
     if summary.exit_code == super::EXIT_OK {
         summary.exit_code = super::exit_code(&c.findings);

@@ -364,6 +364,28 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             );
             writeln!(out, "{}", textwrap::fill(&text, opts))?;
         }
+        for (k, o) in f.also.iter().enumerate() {
+            let opts = textwrap::Options::new(width.saturating_sub(1))
+                .initial_indent(indent)
+                .subsequent_indent(indent);
+            writeln!(
+                out,
+                "{indent}case {} (frames {}):",
+                k + 2,
+                frames_text(&o.frames)
+            )?;
+            writeln!(out, "{}", textwrap::fill(&o.message, opts))?;
+            let w = o.evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
+            for e in &o.evidence {
+                writeln!(
+                    out,
+                    "{indent}{:w$}  frame {:<10} {}",
+                    e.what,
+                    frames_text(&e.frames),
+                    e.bytes
+                )?;
+            }
+        }
     }
     Ok(())
 }

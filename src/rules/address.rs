@@ -2,6 +2,7 @@
 //! `private-addr-in-port`, `private-addr-in-pasv`, `eprt-family-mismatch`,
 //! `pasv-reply-unparseable-for-alg`.
 
+use super::Rule;
 use super::signatures::CHECKPOINT_227;
 use super::{Finding, Severity, field_name, q};
 use crate::ftp::address::{AddrArg, AddrKind, Defect, DefectKind};
@@ -47,7 +48,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 };
                 out.push(
                     Finding::new(
-                        "private-addr-in-port",
+                        Rule::PrivateAddrInPort,
                         Severity::Warning,
                         s,
                         format!(
@@ -81,7 +82,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 };
                 out.push(
                     Finding::new(
-                        "private-addr-in-pasv",
+                        Rule::PrivateAddrInPasv,
                         Severity::Warning,
                         s,
                         format!(
@@ -156,7 +157,7 @@ fn mangled_received(
         msg.push_str(&format!("; the server answered {code}"));
     }
     let mut f = Finding::new(
-        "port-mangled-received",
+        Rule::PortMangledReceived,
         if underscore {
             Severity::Error
         } else {
@@ -218,7 +219,7 @@ fn eprt_family(s: &Session, line: &[u8], frames: Vec<u64>, out: &mut Vec<Finding
     };
     out.push(
         Finding::new(
-            "eprt-family-mismatch",
+            Rule::EprtFamilyMismatch,
             Severity::Warning,
             s,
             format!("`{}` {what}.", q(line)),
@@ -276,7 +277,7 @@ fn unparseable_for_alg(
     }
     out.push(
         Finding::new(
-            "pasv-reply-unparseable-for-alg",
+            Rule::PasvReplyUnparseableForAlg,
             Severity::Info,
             s,
             format!(

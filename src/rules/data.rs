@@ -2,6 +2,7 @@
 //! `data-endpoint-mismatch`, `data-source-ip-mismatch`,
 //! `session-stall-after-ctl`, `tls-alg-blind`.
 
+use super::Rule;
 use super::signatures::CHECKPOINT_227;
 use super::{Config, Finding, Severity, field_name, q};
 use crate::ftp::data::{ConnResult, DataConn, DataSetup, Mismatch, Verdict};
@@ -48,7 +49,7 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
         {
             out.push(
                 Finding::new(
-                    "data-source-ip-mismatch",
+                    Rule::DataSourceIpMismatch,
                     Severity::Warning,
                     s,
                     format!(
@@ -167,7 +168,12 @@ fn truncated(
         seen.what,
         field_name(setup.arg.kind, field),
     );
-    let mut f = Finding::new("port-silently-truncated", Severity::Error, s, String::new());
+    let mut f = Finding::new(
+        Rule::PortSilentlyTruncated,
+        Severity::Error,
+        s,
+        String::new(),
+    );
     if is_227 {
         msg.push_str(&format!(
             " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; with uniformly chosen data ports about 1 active transfer in 256 is hit",
@@ -208,7 +214,7 @@ fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Findi
         ),
     };
     Finding::new(
-        "data-endpoint-mismatch",
+        Rule::DataEndpointMismatch,
         sev,
         s,
         format!(
@@ -346,7 +352,7 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
         };
         out.push(
             Finding::new(
-                "session-stall-after-ctl",
+                Rule::SessionStallAfterCtl,
                 Severity::Error,
                 s,
                 format!(
@@ -381,7 +387,7 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
     }
     out.push(
         Finding::new(
-            "tls-alg-blind",
+            Rule::TlsAlgBlind,
             Severity::Warning,
             s,
             format!(

@@ -1,6 +1,7 @@
 //! Rules that compare what the client sent with what the server says it
 //! received: `port-echo-mismatch`, `verb-rewritten`, `string-227-mangled`.
 
+use super::Rule;
 use super::signatures::{self, CHECKPOINT_227, SMC_P_AT_SW};
 use super::{Finding, Severity, field_name, q};
 use crate::bytes::describe_byte;
@@ -68,9 +69,9 @@ fn echo_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
     let arg = address::parse_command(verb, sent);
     let is_addr = arg.is_some();
     let rule = if !is_addr && !sites.is_empty() {
-        "string-227-mangled"
+        Rule::String227Mangled
     } else {
-        "port-echo-mismatch"
+        Rule::PortEchoMismatch
     };
     let mut msg = format!(
         "the server received a different {verb} than the client sent: the client sent `{}` (frame {}), the server's {} reply (frame {}) quotes `{}`; {}",
@@ -120,7 +121,7 @@ fn echo_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
     }
     if let Some(port) = arg.as_ref().and_then(|a| a.strict).map(|e| e.port) {
         msg.push_str(&format!(". Data port {port} became unusable"));
-    } else if rule == "string-227-mangled" {
+    } else if rule == Rule::String227Mangled {
         msg.push_str(". The device replaces the digit string 227 anywhere in the control stream, not only in PORT");
     }
     if let Some(srv) = &s.server_software {
@@ -147,7 +148,7 @@ fn verb_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
         reply.last().first_frame(),
         q(got)
     );
-    let mut f = Finding::new("verb-rewritten", Severity::Error, s, String::new());
+    let mut f = Finding::new(Rule::VerbRewritten, Severity::Error, s, String::new());
     if smc {
         msg.push_str(&format!(
             " — {} ({})",
@@ -180,7 +181,7 @@ fn mangled_name_in_reply(s: &Session, cmd: &Command, reply: &Reply, out: &mut Ve
     }
     let pos = arg.windows(3).position(|w| w == b"227").unwrap_or(0);
     let mut f = Finding::new(
-        "string-227-mangled",
+        Rule::String227Mangled,
         Severity::Error,
         s,
         format!(

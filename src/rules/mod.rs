@@ -1,14 +1,15 @@
 //! Stage 5: analysis rules.
 //!
 //! Each rule reads one finished session and states what it can prove, with
-//! the rule id from `middlebox-catalogue.md` §9, the frames and the exact
+//! the rule id from the registry (`registry.rs`), the frames and the exact
 //! bytes. Rules never guess silently: where the evidence only fits a
 //! hypothesis, the message says so. The known-signature table names the
-//! device where the catalogue does.
+//! device where a public source documents its bytes.
 
 mod address;
 mod data;
 mod echo;
+pub mod registry;
 mod segments;
 mod server;
 pub mod signatures;
@@ -16,6 +17,7 @@ pub mod signatures;
 use crate::bytes::Bytes;
 use crate::diff::ByteDiff;
 use crate::ftp::session::Session;
+pub use registry::Rule;
 use serde::{Deserialize, Serialize};
 use signatures::Signature;
 
@@ -50,6 +52,17 @@ pub struct Evidence {
     pub bytes: Bytes,
 }
 
+/// One more case of a merged finding, with its own description and bytes
+/// (another octet damaged, another offset).
+#[derive(Clone, Debug, Serialize)]
+pub struct Occurrence {
+    pub frames: Vec<u64>,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<ByteDiff>,
+}
+
 /// The frames of a two-capture finding in the other capture.
 #[derive(Clone, Debug, Serialize)]
 pub struct Other {
@@ -61,7 +74,7 @@ pub struct Other {
 /// One finding.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: Rule,
     pub severity: Severity,
     /// Index of the capture (in the report's `captures`).
     pub capture: usize,
@@ -81,18 +94,16 @@ pub struct Finding {
     /// How many occurrences this finding stands for (findings of one rule
     /// with the same cause in one session are merged).
     pub occurrences: usize,
+    /// Every occurrence after the first, each as it was found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Occurrence>,
     /// The merge key; findings without one are never merged.
     #[serde(skip)]
     pub(crate) group: Option<String>,
 }
 
 impl Finding {
-    pub(crate) fn new(
-        rule: &'static str,
-        severity: Severity,
-        s: &Session,
-        message: String,
-    ) -> Self {
+    pub(crate) fn new(rule: Rule, severity: Severity, s: &Session, message: String) -> Self {
         Finding {
             rule,
             severity,
@@ -105,6 +116,7 @@ impl Finding {
             signature: None,
             other: None,
             occurrences: 1,
+            also: Vec::new(),
             group: None,
         }
     }
@@ -184,126 +196,6 @@ impl Default for Config {
     }
 }
 
-/// Every rule id this tool emits, with its default severity and meaning.
-pub struct RuleInfo {
-    pub id: &'static str,
-    pub evidence: &'static str,
-    pub summary: &'static str,
-}
-
-pub const RULES: &[RuleInfo] = &[
-    RuleInfo {
-        id: "port-echo-mismatch",
-        evidence: "one capture",
-        summary: "the server's reply quotes a command that differs from what the client sent",
-    },
-    RuleInfo {
-        id: "port-mangled-received",
-        evidence: "one capture",
-        summary: "a PORT/EPRT/LPRT with a non-numeric field or wrong field count reached this tap",
-    },
-    RuleInfo {
-        id: "port-silently-truncated",
-        evidence: "one capture",
-        summary: "the server accepted the PORT but connected to a port built from a truncated octet (22_ read as 22)",
-    },
-    RuleInfo {
-        id: "string-227-mangled",
-        evidence: "one capture",
-        summary: "227 became 22_ outside a PORT (file names, arguments), proven by the server's reply",
-    },
-    RuleInfo {
-        id: "verb-rewritten",
-        evidence: "one capture",
-        summary: "the server's reply names a different verb than the client sent (PASV→P@SW)",
-    },
-    RuleInfo {
-        id: "private-addr-in-pasv",
-        evidence: "one capture",
-        summary: "the 227/228 address differs from the server's address on the control connection",
-    },
-    RuleInfo {
-        id: "private-addr-in-port",
-        evidence: "one capture",
-        summary: "the PORT/EPRT/LPRT address differs from the client's address on the control connection",
-    },
-    RuleInfo {
-        id: "data-endpoint-mismatch",
-        evidence: "one capture",
-        summary: "the data connection went to a different endpoint than announced",
-    },
-    RuleInfo {
-        id: "data-source-ip-mismatch",
-        evidence: "one capture",
-        summary: "a passive data connection came from a different address than the control connection",
-    },
-    RuleInfo {
-        id: "eprt-family-mismatch",
-        evidence: "one capture",
-        summary: "EPRT names an address family other than the control connection's, or an unusual delimiter",
-    },
-    RuleInfo {
-        id: "pasv-reply-unparseable-for-alg",
-        evidence: "one capture",
-        summary: "a 227/229 reply that some ALGs cannot parse (no parentheses, no numbers, trailing text)",
-    },
-    RuleInfo {
-        id: "ctl-line-split",
-        evidence: "one capture",
-        summary: "a PORT/EPRT/227/229 line spans several TCP segments",
-    },
-    RuleInfo {
-        id: "ctl-cmd-not-at-segment-start",
-        evidence: "one capture",
-        summary: "a PORT/EPRT/227/229 line does not start its TCP segment",
-    },
-    RuleInfo {
-        id: "ctl-bad-terminator",
-        evidence: "one capture",
-        summary: "a control line ends with a bare LF, bare CR, trailing blank, or nothing",
-    },
-    RuleInfo {
-        id: "alg-drop-suspected",
-        evidence: "one capture",
-        summary: "a control segment was retransmitted repeatedly and never acknowledged",
-    },
-    RuleInfo {
-        id: "session-stall-after-ctl",
-        evidence: "one capture",
-        summary: "after a data-setup command the client went idle with no working data connection",
-    },
-    RuleInfo {
-        id: "syst-masked",
-        evidence: "one capture",
-        summary: "the SYST reply is all X: Cisco ASA/PIX FTP inspection is in the path",
-    },
-    RuleInfo {
-        id: "multiline-reply-reset",
-        evidence: "one capture",
-        summary: "the connection was reset in the middle of a multi-line reply",
-    },
-    RuleInfo {
-        id: "reply-desync",
-        evidence: "one capture",
-        summary: "the server sent a line that is not a reply (stray empty line, no code)",
-    },
-    RuleInfo {
-        id: "tls-alg-blind",
-        evidence: "one capture",
-        summary: "the control channel is encrypted and data connections fail",
-    },
-    RuleInfo {
-        id: "tcp-gap",
-        evidence: "one capture",
-        summary: "bytes of a control stream were never captured",
-    },
-    RuleInfo {
-        id: "tcp-overlap-conflict",
-        evidence: "one capture",
-        summary: "two copies of the same control-stream bytes differ",
-    },
-];
-
 /// Runs every single-capture rule on a session.
 pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -325,10 +217,11 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
 }
 
 /// Merges findings that share a group key: the first keeps its message and
-/// evidence, the others add their frames and a count.
+/// evidence; each other one adds its frames and stays, described as it
+/// was, in `also`.
 fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    let mut index: std::collections::HashMap<(&'static str, String), usize> = Default::default();
+    let mut index: std::collections::HashMap<(Rule, String), usize> = Default::default();
     for f in findings {
         let Some(key) = f.group.clone() else {
             out.push(f);
@@ -338,8 +231,14 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
             Some(&i) => {
                 let first = &mut out[i];
                 first.occurrences += 1;
-                first.frames.extend(f.frames);
+                first.frames.extend(&f.frames);
                 first.severity = first.severity.max(f.severity);
+                first.also.push(Occurrence {
+                    frames: f.frames,
+                    message: f.message,
+                    evidence: f.evidence,
+                    diff: f.diff,
+                });
             }
             None => {
                 index.insert((f.rule, key), out.len());
@@ -350,7 +249,7 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
     for f in &mut out {
         if f.occurrences > 1 {
             f.message.push_str(&format!(
-                " The same happened {} more time(s) in this session; all frames are listed.",
+                " The same rule found {} more case(s) in this session; all frames are listed, and each case below.",
                 f.occurrences - 1
             ));
         }

@@ -8,6 +8,7 @@
 //! line end and drops one it can only partly parse; Check Point
 //! (FTP_ENFORCE_NL) and ASA strict want the CRLF in the same packet.
 
+use super::Rule;
 use super::signatures::LINUX_CONNTRACK_PARTIAL;
 use super::{Config, Finding, Severity, q};
 use crate::ftp::address;
@@ -120,7 +121,7 @@ fn split(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
         Severity::Warning
     };
     msg.push('.');
-    let mut f = Finding::new("ctl-line-split", sev, s, msg).evidence(
+    let mut f = Finding::new(Rule::CtlLineSplit, sev, s, msg).evidence(
         &format!("{} line", c.addr.unwrap_or("control")),
         l.frames(),
         l.wire(),
@@ -151,7 +152,7 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
         .unwrap_or_default();
     out.push(
         Finding::new(
-            "ctl-cmd-not-at-segment-start",
+            Rule::CtlCmdNotAtSegmentStart,
             Severity::Warning,
             s,
             format!(
@@ -197,7 +198,7 @@ fn terminator(s: &Session, c: &Ctl<'_>, out: &mut Vec<Finding>) {
     };
     out.push(
         Finding::new(
-            "ctl-bad-terminator",
+            Rule::CtlBadTerminator,
             Severity::Warning,
             s,
             format!(
@@ -227,7 +228,7 @@ fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
             let frames: Vec<u64> = ls.iter().take(20).map(|l| l.last_frame()).collect();
             out.push(
                 Finding::new(
-                    "ctl-bad-terminator",
+                    Rule::CtlBadTerminator,
                     Severity::Info,
                     s,
                     format!(
@@ -311,7 +312,7 @@ fn drops(
             msg.push_str(&format!(". {}", hints.join("; ")));
         }
         msg.push('.');
-        let mut f = Finding::new("alg-drop-suspected", Severity::Error, s, msg)
+        let mut f = Finding::new(Rule::AlgDropSuspected, Severity::Error, s, msg)
             .frames([r.first_frame])
             .frames(r.retransmission_frames.iter().copied());
         if let Some(c) = carried.first() {
@@ -342,8 +343,8 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             g.reason.describe(),
             g.declared_at_frame
         );
-        let mut f =
-            Finding::new("tcp-gap", Severity::Info, s, String::new()).frames([g.declared_at_frame]);
+        let mut f = Finding::new(Rule::TcpGap, Severity::Info, s, String::new())
+            .frames([g.declared_at_frame]);
         if g.reason == crate::reassembly::GapReason::Snaplen {
             // One finding for every cut of a small snaplen, not one per segment.
             f = f.group("snaplen");
@@ -402,7 +403,7 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
             .map(|c| format!(" inside `{}`", q(&c.line.bytes.0)))
             .unwrap_or_default();
         let mut f = Finding::new(
-            "tcp-overlap-conflict",
+            Rule::TcpOverlapConflict,
             Severity::Warning,
             s,
             format!(
@@ -430,7 +431,7 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
         let frames = r.frames();
         out.push(
             Finding::new(
-                "multiline-reply-reset",
+                Rule::MultilineReplyReset,
                 Severity::Warning,
                 s,
                 format!(

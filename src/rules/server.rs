@@ -1,5 +1,6 @@
 //! Rules on the server's reply wording: `syst-masked`, `reply-desync`.
 
+use super::Rule;
 use super::signatures::ASA_SYST_MASK;
 use super::{Finding, Severity, q};
 use crate::ftp::session::Session;
@@ -10,7 +11,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
             let t = r.text();
             if !t.is_empty() && t.iter().all(|&b| b == b'X' || b == b'x') {
                 let mut f = Finding::new(
-                    "syst-masked",
+                    Rule::SystMasked,
                     Severity::Info,
                     s,
                     format!(
@@ -53,7 +54,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         };
         out.push(
             Finding::new(
-                "reply-desync",
+                Rule::ReplyDesync,
                 Severity::Warning,
                 s,
                 format!(

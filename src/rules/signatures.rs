@@ -1,7 +1,8 @@
-//! Known signatures of in-path devices (middlebox-catalogue.md §1–§5).
+//! Known signatures of in-path devices (docs/middleboxes.md).
 //!
-//! A signature is named only when the bytes match what the catalogue
-//! documents; the reference says where that comes from.
+//! A signature is named only when the bytes match what a public source
+//! documents; the reference names that source, so a report reader can
+//! check it.
 
 use serde::Serialize;
 
@@ -17,28 +18,28 @@ pub static CHECKPOINT_227: Signature = Signature {
     id: "checkpoint-ftp-bounce-227",
     device: "Check Point SmartDefense/IPS \"FTP Bounce\" protection",
     behaviour: "rewrites the digit string 227 to 22_ in place (same length, no TCP sequence change)",
-    reference: "middlebox-catalogue.md §1.1 (raetsel 2007, NGX R62); §1.2 (Colasoft TEST227.DAT case)",
+    reference: "raetsel, \"FTP = Fine Testing, Python\", 2007, https://raetsel.wordpress.com/2007/07/22/ftp-fine-testing-python/ (NGX R62); Colasoft nChronos case study TEST227.DAT, https://www.colasoft.com/nchronos/why-network-communication-is-blocked.php",
 };
 
 pub static SMC_P_AT_SW: Signature = Signature {
     id: "smc-barricade-pasv",
     device: "SMC Barricade router \"PASV suppression\"",
     behaviour: "rewrites the PASV command to P@SW",
-    reference: "middlebox-catalogue.md §5 (gbnetwork.co.uk/smcftpd)",
+    reference: "http://www.gbnetwork.co.uk/smcftpd/; FileZilla Server ControlSocket.cpp (COMMAND_PASVSMC)",
 };
 
 pub static ASA_SYST_MASK: Signature = Signature {
     id: "cisco-asa-mask-syst-reply",
     device: "Cisco ASA/PIX FTP inspection (mask-syst-reply)",
     behaviour: "replaces the SYST reply text with X characters",
-    reference: "middlebox-catalogue.md §2",
+    reference: "Cisco ASA configuration guide, FTP inspection: mask-syst-reply",
 };
 
 pub static LINUX_CONNTRACK_PARTIAL: Signature = Signature {
     id: "linux-nf-conntrack-ftp-partial",
     device: "Linux nf_conntrack_ftp helper (any Linux NAT/firewall with the FTP helper)",
     behaviour: "drops a PORT/EPRT/227/229 segment it can only partly parse: split lines, bad digits, bare LF",
-    reference: "middlebox-catalogue.md §3.2 (nf_conntrack_ftp.c find_pattern/help)",
+    reference: "Linux net/netfilter/nf_conntrack_ftp.c, find_pattern() and help(): \"partial matching\" drops",
 };
 
 /// Offsets where `sent` has `227` and `seen` has `22_` in its place, when
