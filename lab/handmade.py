@@ -403,6 +403,24 @@ def two_mangled():
     wrpcap(out("hand-two-mangled.pcap"), s.pkts)
 
 
+def long_lines():
+    """A 112,721-byte PORT line in 1,400-byte segments and a 131-letter
+    verb, each answered by the server."""
+    s = Session()
+    s.login()
+    long_port = b"PORT 198,51,100,60,4,1" + b"0" * (112721 - 22 - 2) + b"\r\n"
+    assert len(long_port) == 112721
+    for i in range(0, len(long_port), 1400):
+        s.send("c", long_port[i:i + 1400])
+    s.send("s", b"500 Illegal PORT command.\r\n")
+    s.send("c", b"A" * 131 + b"\r\n")
+    s.send("s", b"500 Unknown command.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-long-lines.pcap"), s.pkts)
+
+
 def address_forms():
     """Every way FTP writes an address: PORT, EPRT (IPv4 and IPv6), LPRT
     (both families), and the 227/228/229 replies."""
@@ -439,6 +457,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
-              hostile_bytes, address_forms, lost_lines, two_mangled]:
+              hostile_bytes, address_forms, lost_lines, two_mangled,
+              long_lines]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

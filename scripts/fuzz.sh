@@ -51,8 +51,10 @@ fi
 cargo fuzz build -s none -O "$target"
 start=$(date +%s)
 # -print_final_stats gives the executions and coverage for the record.
+parallel=()
+[ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
 cargo fuzz run -s none -O "$target" "$corpus" -- \
-    -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -jobs="$jobs" -workers="$jobs" \
+    -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 "${parallel[@]}" \
     -print_final_stats=1 2>&1 | tee "/tmp/fuzz-$target.log" |
     grep -E '^(stat::|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|.*(panicked|Crash|crash-))' || true
 echo "fuzz.sh: $target ran $(($(date +%s) - start)) s; log in /tmp/fuzz-$target.log"

@@ -624,3 +624,35 @@ fn each_occurrence_of_a_merged_finding_keeps_its_own_description() {
         );
     }
 }
+
+#[test]
+fn messages_about_long_lines_state_their_true_length() {
+    let (_, doc) = analyze(&["hand-long-lines.pcap"], &[]);
+    let split = the(&doc, "ctl-line-split");
+    // 112,721 bytes on the wire: 112,719 before the CRLF, 160 quoted.
+    assert_contains(
+        &message(&split),
+        &[
+            "…(+112559 bytes)",
+            "split across 81 TCP segments",
+            "and 73 more",
+        ],
+    );
+    assert!(!message(&split).contains("+8032"));
+    assert_contains(
+        &message(&the(&doc, "port-mangled-received")),
+        &["…(+112559 bytes)"],
+    );
+    // A 131-letter verb is a command the server answered.
+    let long = entry(&doc, "s1", "AAAAAAAA");
+    assert_eq!(long["verb"].as_str().unwrap().len(), 131);
+    let reply = long["pairs_with"].as_u64().unwrap();
+    let s1 = session(&doc, "s1");
+    let r = s1["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["n"] == reply)
+        .unwrap();
+    assert_eq!(r["text"], "500 Unknown command.");
+}

@@ -13,7 +13,7 @@ use crate::ftp::message::{reply_head, verb_of};
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 use crate::rules::signatures::{self, ASA_SYST_MASK, CHECKPOINT_227, SMC_P_AT_SW};
-use crate::rules::{Finding, Other, Rule, Severity, field_name, q};
+use crate::rules::{Finding, Other, Rule, Severity, field_name, q, ql};
 use crate::timestamp::Timestamp;
 
 /// One matched session pair and what is known about it.
@@ -638,7 +638,7 @@ fn injected(ctx: &Ctx<'_>, l: &Aligned, why: &str, out: &mut Vec<Finding>) {
             if c.is("AUTH") && recv.text.0.first() == Some(&b'5') {
                 msg.push_str(" (AUTH refused by the firewall itself: Microsoft ISA/TMG does this)");
             } else {
-                msg.push_str(&format!(" (after `{}`)", q(&c.line.bytes.0)));
+                msg.push_str(&format!(" (after `{}`)", ql(&c.line)));
             }
         }
     }

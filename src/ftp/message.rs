@@ -24,13 +24,18 @@ fn word_end(line: &[u8]) -> usize {
         .unwrap_or(line.len())
 }
 
+/// The longest word taken as a verb (a line cap's worth would be junk).
+const MAX_VERB: usize = 512;
+
 /// The verb of a command line: up to the first blank, upper-cased. `None`
 /// when the first word is not a plausible verb (binary junk, a line after
 /// a gap).
 pub fn verb_of(line: &[u8]) -> Option<String> {
     let end = word_end(line);
     let w = &line[..end];
-    if w.is_empty() || w.len() > 12 {
+    // Long words are kept: a server answers a 131-letter verb too, and the
+    // reply must pair with it. Binary junk fails the character test.
+    if w.is_empty() || w.len() > MAX_VERB {
         return None;
     }
     if !w

@@ -648,7 +648,9 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
             if commands[ci].line.follows_gap {
                 lost_command = true;
             }
-            if commands[ci].verb.is_some() {
+            // Every whole line reaches the server and gets a reply, a
+            // verb or not; only a fragment after a gap is not a command.
+            if !commands[ci].line.after_gap {
                 pending.push_back(ci);
             }
             ci += 1;

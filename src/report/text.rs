@@ -340,7 +340,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                 "{indent}{:w$}  frame {:<10} {}",
                 e.what,
                 frames_text(&e.frames),
-                e.bytes
+                evidence_text(&e.bytes.0)
             )?;
         }
         if let Some(d) = &f.diff {
@@ -382,12 +382,26 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                     "{indent}{:w$}  frame {:<10} {}",
                     e.what,
                     frames_text(&e.frames),
-                    e.bytes
+                    evidence_text(&e.bytes.0)
                 )?;
             }
         }
     }
     Ok(())
+}
+
+/// Evidence bytes for a terminal: escaped, and cut after a screenful (the
+/// JSON report has them all).
+fn evidence_text(b: &[u8]) -> String {
+    const SHOWN: usize = 240;
+    if b.len() <= SHOWN {
+        return escape(b);
+    }
+    format!(
+        "{}…({} more bytes of evidence in the JSON report)",
+        escape(&b[..SHOWN]),
+        b.len() - SHOWN
+    )
 }
 
 fn dialogue(s: &SessionView<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {

@@ -4,7 +4,7 @@
 
 use super::Rule;
 use super::signatures::CHECKPOINT_227;
-use super::{Finding, Severity, field_name, q};
+use super::{Finding, Severity, field_name, q, q_more, ql};
 use crate::ftp::address::{AddrArg, AddrKind, Defect, DefectKind};
 use crate::ftp::data::{Mismatch, Verdict};
 use crate::ftp::session::Session;
@@ -15,17 +15,18 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         let arg = &setup.arg;
         let cmd = setup.command.map(|i| &s.commands[i]);
         let reply = setup.reply.map(|i| &s.replies[i]);
-        let (line, frames) = match (arg.kind.is_active(), cmd, reply) {
-            (true, Some(c), _) => (&c.line.bytes.0, c.line.frames()),
-            (false, _, Some(r)) => (&r.last().bytes.0, r.frames()),
+        let (the_line, frames) = match (arg.kind.is_active(), cmd, reply) {
+            (true, Some(c), _) => (&c.line, c.line.frames()),
+            (false, _, Some(r)) => (r.last(), r.frames()),
             _ => continue,
         };
+        let line = &the_line.bytes.0;
         if arg.kind.is_active() {
             if mangling(arg, line).next().is_some() {
                 out.push(mangled_received(
                     s,
                     setup,
-                    line,
+                    the_line,
                     frames.clone(),
                     clean_before,
                 ));
@@ -37,7 +38,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 && ep.ip != s.client.ip()
             {
                 let reply_txt = reply
-                    .map(|r| format!("; the server answered `{}`", q(&r.last().bytes.0)))
+                    .map(|r| format!("; the server answered `{}`", ql(r.last())))
                     .unwrap_or_default();
                 let outcome = match (&setup.mismatch, setup.verdict) {
                     (Some(Mismatch::ServerUsedControlAddress), _) => {
@@ -121,17 +122,23 @@ fn mangling<'a>(arg: &'a AddrArg, line: &'a [u8]) -> impl Iterator<Item = &'a De
 fn mangled_received(
     s: &Session,
     setup: &crate::ftp::data::DataSetup,
-    line: &[u8],
+    the_line: &crate::ftp::line::Line,
     frames: Vec<u64>,
     clean_before: bool,
 ) -> Finding {
     let arg = &setup.arg;
+    let line = &the_line.bytes.0[..];
     let defects: Vec<String> = mangling(arg, line)
         .map(|d| {
             let field = d
                 .field
                 .and_then(|n| arg.fields.get(n - 1).map(|f| (n, f)))
-                .map(|(n, f)| format!("{} `{}` ", field_name(arg.kind, n), q(&f.text.0)))
+                .map(|(n, f)| {
+                    // A field that runs to the line cap runs on past it.
+                    let cut = f.offset + f.text.0.len() >= line.len();
+                    let more = if cut { the_line.overlong_bytes } else { 0 };
+                    format!("{} `{}` ", field_name(arg.kind, n), q_more(&f.text.0, more))
+                })
                 .unwrap_or_default();
             format!("{field}{d}")
         })
@@ -143,7 +150,7 @@ fn mangled_received(
         && arg.fields.iter().any(|f| f.text.0.ends_with(b"22_"));
     let mut msg = format!(
         "this tap saw `{}` (frame {}): {}",
-        q(line),
+        ql(the_line),
         frames.first().copied().unwrap_or(0),
         defects.join("; ")
     );

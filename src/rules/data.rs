@@ -4,7 +4,7 @@
 
 use super::Rule;
 use super::signatures::CHECKPOINT_227;
-use super::{Config, Finding, Severity, field_name, q};
+use super::{Config, Finding, Severity, field_name, q, ql};
 use crate::ftp::data::{ConnResult, DataConn, DataSetup, Mismatch, Verdict};
 use crate::ftp::session::{EndReason, Session};
 use crate::timestamp::fmt_secs;
@@ -127,7 +127,7 @@ fn truncated(
             let r = &s.replies[r];
             format!(
                 ", the server accepted it (`{}`, frame {})",
-                q(&r.last().bytes.0),
+                ql(r.last()),
                 r.first().first_frame()
             )
         })
@@ -282,7 +282,7 @@ fn pure_ftpd_425(s: &Session, out: &mut Vec<Finding>) {
                     port,
                     what: format!(
                         "reports trying {actual} in `{}` (frame {})",
-                        q(&r.last().bytes.0),
+                        ql(r.last()),
                         r.first().first_frame()
                     ),
                     frames: r.frames(),
@@ -331,10 +331,10 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             continue;
         }
         let reply_txt = reply
-            .map(|r| format!("`{}`", q(&r.last().bytes.0)))
+            .map(|r| format!("`{}`", ql(r.last())))
             .unwrap_or_else(|| "no reply".to_string());
         let ending = match (next, s.end_reason) {
-            (Some(n), _) => format!("then sent `{}`", q(&n.line.bytes.0)),
+            (Some(n), _) => format!("then sent `{}`", ql(&n.line)),
             (None, EndReason::CaptureEnd) => {
                 "and the capture ended with the session still open".to_string()
             }
@@ -357,7 +357,7 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 s,
                 format!(
                     "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. See the other findings on frame {} for the cause. With data ports chosen uniformly, a 227→22_ rewrite hits about 1 active transfer in 256.",
-                    q(&cmd.line.bytes.0),
+                    ql(&cmd.line),
                     cmd.line.last_frame(),
                     fmt_secs(idle),
                     cmd.line.last_frame(),

@@ -3,7 +3,7 @@
 
 use super::Rule;
 use super::signatures::{self, CHECKPOINT_227, SMC_P_AT_SW};
-use super::{Finding, Severity, field_name, q};
+use super::{Finding, Severity, field_name, q, ql};
 use crate::bytes::describe_byte;
 use crate::diff::diff;
 use crate::ftp::address;
@@ -143,7 +143,7 @@ fn verb_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
     let smc = verb == "PASV" && got.eq_ignore_ascii_case(b"P@SW");
     let mut msg = format!(
         "the client sent `{}` (frame {}) but the server's reply (frame {}) names the command `{}`: the verb was rewritten between this tap and the server",
-        q(&cmd.line.bytes.0),
+        ql(&cmd.line),
         cmd.line.last_frame(),
         reply.last().first_frame(),
         q(got)
@@ -186,7 +186,7 @@ fn mangled_name_in_reply(s: &Session, cmd: &Command, reply: &Reply, out: &mut Ve
         s,
         format!(
             "the client sent `{}` (frame {}) but the server's {} reply (frame {}) names `{}`: `227` became `22_` (byte {} of the argument changed from {} to {}); the in-path device replaces the digit string 227 anywhere in the control stream — {} ({}).",
-            q(&cmd.line.bytes.0),
+            ql(&cmd.line),
             cmd.line.last_frame(),
             reply.code.unwrap_or(0),
             reply.first().first_frame(),

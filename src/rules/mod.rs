@@ -264,6 +264,28 @@ pub(crate) fn q(b: &[u8]) -> String {
     crate::bytes::escape_short(b, 160).replace('`', "\\x60")
 }
 
+/// A control line quoted inside a message, as [`q`] does, with its true
+/// length: a line longer than the line cap says how many bytes it really
+/// had beyond the quote, not how many were kept.
+pub(crate) fn ql(l: &crate::ftp::line::Line) -> String {
+    q_more(&l.bytes.0, l.overlong_bytes)
+}
+
+/// Bytes quoted as [`q`] does, when `more` bytes followed them that were
+/// counted but not kept.
+pub(crate) fn q_more(b: &[u8], more: u64) -> String {
+    const SHOWN: usize = 160;
+    let total = b.len() as u64 + more;
+    if total <= SHOWN as u64 {
+        return q(b);
+    }
+    format!(
+        "{}…(+{} bytes)",
+        q(&b[..SHOWN.min(b.len())]),
+        total - SHOWN as u64
+    )
+}
+
 /// "octet 6", "field 3 (port)": how a field of an address line is named.
 pub(crate) fn field_name(kind: crate::ftp::address::AddrKind, n: usize) -> String {
     use crate::ftp::address::AddrKind::*;

@@ -10,7 +10,7 @@
 
 use super::Rule;
 use super::signatures::LINUX_CONNTRACK_PARTIAL;
-use super::{Config, Finding, Severity, q};
+use super::{Config, Finding, Severity, q, ql};
 use crate::ftp::address;
 use crate::ftp::line::{Line, Terminator};
 use crate::ftp::message::reply_head;
@@ -97,15 +97,21 @@ fn split(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
     if n < 2 {
         return;
     }
-    let sizes: Vec<String> = l
+    // The first pieces name the segments; the count says the rest.
+    const LISTED: usize = 8;
+    let mut sizes: Vec<String> = l
         .pieces
         .iter()
+        .take(LISTED)
         .map(|p| format!("{} bytes in frame {}", p.len, p.frame))
         .collect();
+    if n > LISTED {
+        sizes.push(format!("and {} more", n - LISTED));
+    }
     let retrans = unacked_retrans(&s.tcp[c.side.index()], l);
     let mut msg = format!(
         "`{}` was split across {n} TCP segments ({}). {} drops such segments as partial matches, and libalias, ASA strict and Check Point (FTP_ENFORCE_NL) reject or ignore them",
-        q(&l.bytes.0),
+        ql(l),
         sizes.join(", "),
         LINUX_CONNTRACK_PARTIAL.device
     );
@@ -148,7 +154,7 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
         })
         .max_by_key(|o| o.line.offset);
     let after = prev
-        .map(|p| format!(" (after `{}`)", q(&p.line.bytes.0)))
+        .map(|p| format!(" (after `{}`)", ql(p.line)))
         .unwrap_or_default();
     out.push(
         Finding::new(
@@ -157,7 +163,7 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
             s,
             format!(
                 "`{}` starts at byte {} of its TCP segment (frame {}){after}: Linux nf_conntrack_ftp and libalias only parse a line at the start of a segment, so no expectation or NAT rewrite is created for it.",
-                q(&l.bytes.0),
+                ql(l),
                 first.seg_offset,
                 first.frame
             ),
@@ -203,7 +209,7 @@ fn terminator(s: &Session, c: &Ctl<'_>, out: &mut Vec<Finding>) {
             s,
             format!(
                 "`{}` ends with {problem}: Linux nf_conntrack_ftp requires '\\r' after the PORT numbers (the packet is dropped), IPVS only arms on 'PASV\\r\\n', Check Point (FTP_ENFORCE_NL) and ASA strict drop or close on a missing CRLF.",
-                q(&c.line.bytes.0)
+                ql(c.line)
             ),
         )
         .evidence(&format!("{} line", c.addr.unwrap_or("control")), c.line.frames(), c.line.wire()),
@@ -235,7 +241,7 @@ fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
                         "{} {} line(s) end with {problem} (first: `{}`, frame {}); strict ALGs and inspection engines may reject them.",
                         ls.len(),
                         dir_name(side),
-                        q(&first.bytes.0),
+                        ql(first),
                         first.last_frame()
                     ),
                 )
@@ -269,7 +275,7 @@ fn drops(
             .collect();
         let text = carried
             .iter()
-            .map(|c| format!("`{}`", q(&c.line.bytes.0)))
+            .map(|c| format!("`{}`", ql(c.line)))
             .collect::<Vec<_>>()
             .join(", ");
         let mut hints = Vec::new();
@@ -277,20 +283,20 @@ fn drops(
             if c.addr.is_some() && c.corrupt {
                 hints.push(format!(
                     "`{}` has malformed numbers: {} drops such a line as a partial match",
-                    q(&c.line.bytes.0),
+                    ql(c.line),
                     LINUX_CONNTRACK_PARTIAL.device
                 ));
             }
             if c.addr.is_some() && c.line.segment_count() > 1 {
                 hints.push(format!(
                     "`{}` is split across segments (see ctl-line-split)",
-                    q(&c.line.bytes.0)
+                    ql(c.line)
                 ));
             }
             if c.addr.is_some() && c.line.terminator != Terminator::CrLf {
                 hints.push(format!(
                     "`{}` lacks a CRLF (see ctl-bad-terminator)",
-                    q(&c.line.bytes.0)
+                    ql(c.line)
                 ));
             }
         }
@@ -350,10 +356,7 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             f = f.group("snaplen");
         }
         if let Some(c) = before {
-            msg.push_str(&format!(
-                "; the line `{}` is incomplete",
-                q(&c.line.bytes.0)
-            ));
+            msg.push_str(&format!("; the line `{}` is incomplete", ql(c.line)));
             f = f.evidence(
                 "line cut by the gap",
                 c.line.frames(),
@@ -369,7 +372,7 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
         if let Some(c) = next {
             msg.push_str(&format!(
                 "; it lies just before `{}` (frame {}), which is not paired with anything sent before the gap",
-                q(&c.line.bytes.0),
+                ql(c.line),
                 c.line.first_frame()
             ));
             f = f.frames([c.line.first_frame()]);
@@ -377,7 +380,7 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
         if let Some(c) = after {
             msg.push_str(&format!(
                 "; `{}` after it starts mid-line and is not parsed",
-                q(&c.line.bytes.0)
+                ql(c.line)
             ));
             f = f.evidence(
                 "fragment after the gap",
@@ -400,7 +403,7 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
                 && k.offset < c.line.offset + c.line.raw_len.max(1)
         });
         let in_line = line
-            .map(|c| format!(" inside `{}`", q(&c.line.bytes.0)))
+            .map(|c| format!(" inside `{}`", ql(c.line)))
             .unwrap_or_default();
         let mut f = Finding::new(
             Rule::TcpOverlapConflict,

@@ -2,7 +2,7 @@
 
 use super::Rule;
 use super::signatures::ASA_SYST_MASK;
-use super::{Finding, Severity, q};
+use super::{Finding, Severity, ql};
 use crate::ftp::session::Session;
 
 pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
@@ -16,7 +16,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                     s,
                     format!(
                         "the SYST reply is `{}` (frame {}): {} is in the path ({}); its other FTP checks apply to this session too.",
-                        q(&r.last().bytes.0),
+                        ql(r.last()),
                         r.first().first_frame(),
                         ASA_SYST_MASK.device,
                         ASA_SYST_MASK.behaviour
@@ -45,12 +45,12 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
             .iter()
             .rev()
             .find(|r| r.code.is_some())
-            .map(|r| format!(" after `{}`", q(&r.last().bytes.0)))
+            .map(|r| format!(" after `{}`", ql(r.last())))
             .unwrap_or_default();
         let what = if first.first().bytes.0.is_empty() {
             "an empty line".to_string()
         } else {
-            format!("`{}`", q(&first.first().bytes.0))
+            format!("`{}`", ql(first.first()))
         };
         out.push(
             Finding::new(
