@@ -1,0 +1,230 @@
+//! What the peers' own test suites say about the FTP traces in
+//! `../shared/captures/public`, trace by trace, and whether portmortem
+//! agrees — or, where the peer is wrong, why.
+//!
+//! Sources (read with the search tool, cited here by path):
+//! * Zeek: `testing/btest/Baseline/scripts.base.protocols.ftp.*/ftp.log`
+//!   (ts, command, arg, reply_code, reply_msg, data_channel.*);
+//! * suricata-verify: `tests/*/test.yaml` (eve `ftp` events);
+//! * snort3_demo: `tests/inspectors/ftp/server/` (README and snort.lua).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// One command as the peer logs it: the command line's start, the reply
+/// code the peer pairs it with (`None`: no reply), and whether the peer is
+/// right. Where it is not, `ours` is what portmortem says and `why`
+/// explains.
+struct Row {
+    command: &'static str,
+    peer_reply: Option<u16>,
+    ours: Option<u16>,
+    why: &'static str,
+}
+
+const fn agree(command: &'static str, reply: Option<u16>) -> Row {
+    Row {
+        command,
+        peer_reply: reply,
+        ours: reply,
+        why: "",
+    }
+}
+
+struct Trace {
+    path: &'static str,
+    peer: &'static str,
+    rows: &'static [Row],
+    /// Data endpoints the peer names (`data_channel.resp_h:resp_p`, eve
+    /// `dynamic_port`), as portmortem writes them.
+    endpoints: &'static [&'static str],
+    /// Replies and commands the peer counts (suricata transactions).
+    transactions: Option<usize>,
+}
+
+const TRACES: &[Trace] = &[
+    Trace {
+        path: "zeek+zeek/testing/btest/Traces/ftp/ipv6.pcap",
+        peer: "Zeek Baseline scripts.base.protocols.ftp.ftp-ipv6/ftp.log",
+        rows: &[
+            agree("EPSV", Some(229)),
+            agree("EPSV", Some(229)),
+            agree("EPSV", Some(229)),
+            agree("RETR robots.txt", Some(226)),
+            agree(
+                "EPRT |2|2001:470:1f11:81f:c999:d94:aa7c:2e3e|49189|",
+                Some(200),
+            ),
+            agree("RETR robots.txt", Some(226)),
+            agree(
+                "EPRT |2|2001:470:1f11:81f:c999:d94:aa7c:2e3e|49190|",
+                Some(200),
+            ),
+        ],
+        endpoints: &[
+            "[2001:470:4867:99::21]:57086",
+            "[2001:470:4867:99::21]:57087",
+            "[2001:470:4867:99::21]:57088",
+            "[2001:470:1f11:81f:c999:d94:aa7c:2e3e]:49189",
+            "[2001:470:1f11:81f:c999:d94:aa7c:2e3e]:49190",
+        ],
+        transactions: None,
+    },
+    Trace {
+        path: "zeek+zeek/testing/btest/Traces/ftp/ipv4.pcap",
+        peer: "Zeek Baseline scripts.base.protocols.ftp.ftp-ipv4/ftp.log",
+        rows: &[
+            agree("RETR robots.txt", Some(226)),
+            agree("RETR robots.txt", Some(226)),
+        ],
+        endpoints: &[],
+        transactions: None,
+    },
+    Trace {
+        path: "zeek+zeek/testing/btest/Traces/ftp/ftp-invalid-reply-code.pcap",
+        peer: "Zeek Baseline scripts.base.protocols.ftp.ftp-invalid-reply-code/ftp.log",
+        rows: &[
+            agree("USER zeek", Some(230)),
+            agree("PASS", Some(230)),
+            Row {
+                command: "PASV",
+                peer_reply: Some(230),
+                ours: None,
+                why: "Zeek logs PASV with the 230 PASS OK it already gave to PASS: the server's answer `99 PASV invalid` is no reply (two digits), so PASV got none",
+            },
+        ],
+        endpoints: &[],
+        transactions: None,
+    },
+    Trace {
+        path: "zeek+zeek/testing/btest/Traces/ftp/ftp-missing-reply-code.pcap",
+        peer: "Zeek Baseline scripts.base.protocols.ftp.ftp-missing-reply-code/ftp.log",
+        rows: &[
+            agree("USER zeek", Some(230)),
+            agree("PASS", Some(230)),
+            Row {
+                command: "SYST",
+                peer_reply: Some(230),
+                ours: None,
+                why: "Zeek logs SYST with the stale 230 PASS OK: the server answered with a line without a code, which no client reads as a reply",
+            },
+        ],
+        endpoints: &[],
+        transactions: None,
+    },
+    Trace {
+        path: "OISF+suricata-verify/tests/ftp-epsv/input.pcap",
+        peer: "suricata-verify tests/ftp-epsv/test.yaml (ftp.command EPSV, dynamic_port 58612)",
+        rows: &[agree("EPSV", Some(229))],
+        endpoints: &["192.168.1.231:58612"],
+        transactions: None,
+    },
+    Trace {
+        path: "OISF+suricata-verify/tests/bug-8489/bug-8489-02/bug-8489-02.pcap",
+        peer: "suricata-verify tests/bug-8489/bug-8489-02/test.yaml (6 ftp transactions: banner, USER, PASS, NOOP, PWD, TYPE)",
+        rows: &[
+            agree("USER", Some(331)),
+            agree("PASS", Some(230)),
+            agree("NOOP", Some(200)),
+            agree("PWD", Some(257)),
+            agree("TYPE I", Some(200)),
+        ],
+        endpoints: &[],
+        transactions: Some(6),
+    },
+    Trace {
+        path: "snort3+snort3_demo/tests/inspectors/ftp/server/ftp_xpwd_cmd.pcap",
+        peer: "snort3_demo tests/inspectors/ftp/server: alert 125:2 (invalid FTP command) for xpwd",
+        rows: &[Row {
+            command: "xpwd",
+            peer_reply: None,
+            ours: Some(257),
+            why: "Snort calls xpwd invalid because its test configuration leaves XPWD out of ftp_cmds; XPWD is RFC 775's PWD and the server answered it with 257",
+        }],
+        endpoints: &[],
+        transactions: None,
+    },
+];
+
+/// (command text, reply code) for every command, in order.
+fn pairs(doc: &Value) -> Vec<(String, Option<u16>)> {
+    let mut out = Vec::new();
+    for s in doc["sessions"].as_array().unwrap() {
+        let d = s["dialogue"].as_array().unwrap();
+        for e in d.iter().filter(|e| e["dir"] == "C") {
+            let code = e["pairs_with"]
+                .as_u64()
+                .and_then(|n| d.iter().find(|r| r["n"] == n))
+                .and_then(|r| r["code"].as_u64())
+                .map(|c| c as u16);
+            out.push((e["text"].as_str().unwrap().to_string(), code));
+        }
+    }
+    out
+}
+
+#[test]
+fn portmortem_agrees_with_the_peers_suites_or_says_why_not() {
+    let dir = public_dir();
+    if !dir.exists() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let mut checked = 0;
+    for t in TRACES {
+        let path = dir.join(t.path);
+        let out = run(&["analyze", "-f", "json", path.to_str().unwrap()]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ours = pairs(&doc);
+        // The peer's rows appear in order among our commands.
+        let mut at = 0;
+        for row in t.rows {
+            let k = ours[at..]
+                .iter()
+                .position(|(c, _)| c.starts_with(row.command))
+                .unwrap_or_else(|| panic!("{}: no `{}` after command {at}", t.path, row.command));
+            let (cmd, code) = &ours[at + k];
+            assert_eq!(
+                *code, row.ours,
+                "{} ({}): `{cmd}` pairs with {code:?}, the table says {:?}",
+                t.path, t.peer, row.ours
+            );
+            if row.peer_reply != row.ours {
+                assert!(
+                    !row.why.is_empty(),
+                    "{}: a disagreement needs a reason",
+                    t.path
+                );
+            }
+            at += k + 1;
+            checked += 1;
+        }
+        let announced: Vec<String> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["data_setups"].as_array().unwrap().clone())
+            .filter_map(|d| d["endpoint"].as_str().map(str::to_string))
+            .collect();
+        for ep in t.endpoints {
+            assert!(
+                announced.iter().any(|a| a == ep),
+                "{}: {ep} not among {announced:?}",
+                t.path
+            );
+        }
+        if let Some(n) = t.transactions {
+            let s = &doc["sessions"][0];
+            let commands = s["dialogue"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["dir"] == "C")
+                .count();
+            // The banner is a transaction of its own for Suricata.
+            assert_eq!(commands + 1, n, "{}", t.path);
+        }
+    }
+    eprintln!("{checked} peer rows checked over {} traces", TRACES.len());
+}
