@@ -227,6 +227,67 @@ pub struct Matching {
     pub clock: ClockGuess,
 }
 
+/// Sessions looked at per lookup at most, whatever an index bucket holds:
+/// a capture where thousands of sessions share sequence numbers or
+/// endpoints (replayed or synthetic traffic) still matches in linear time.
+const SCAN: usize = 64;
+
+/// Up to `k` of the sessions `js` (indexes into `b`, sorted by start) that
+/// pass `ok`, nearest in start time to `t` first, looking outward from `t`
+/// at no more than [`SCAN`] of them.
+fn nearest(
+    js: &[usize],
+    b: &[Session],
+    t: i64,
+    k: usize,
+    ok: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let p = js.partition_point(|&j| b[j].start.0 < t);
+    let (mut lo, mut hi) = (p, p);
+    let mut out = Vec::new();
+    for _ in 0..SCAN {
+        if out.len() >= k {
+            break;
+        }
+        let below = lo.checked_sub(1).map(|i| (t - b[js[i]].start.0, i));
+        let above = js.get(hi).map(|&j| (b[j].start.0 - t, hi));
+        let take_below = match (below, above) {
+            (Some(d), Some(u)) => d.0 <= u.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let i = if take_below {
+            lo -= 1;
+            lo
+        } else {
+            hi += 1;
+            hi - 1
+        };
+        if ok(js[i]) {
+            out.push(js[i]);
+        }
+    }
+    out
+}
+
+/// An index: sessions of `b` by a key, each list sorted by start time.
+fn index<K: std::hash::Hash + Eq>(
+    b: &[Session],
+    key: impl Fn(usize, &Session) -> Option<K>,
+) -> HashMap<K, Vec<usize>> {
+    let mut m: HashMap<K, Vec<usize>> = HashMap::new();
+    for (j, y) in b.iter().enumerate() {
+        if let Some(k) = key(j, y) {
+            m.entry(k).or_default().push(j);
+        }
+    }
+    for v in m.values_mut() {
+        v.sort_by_key(|&j| (b[j].start, j));
+    }
+    m
+}
+
 /// Matches sessions of capture A with sessions of capture B.
 pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     let mut used_a = vec![false; a.len()];
@@ -234,23 +295,14 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     let mut out = Vec::new();
 
     // 1. The same TCP connection.
-    let mut by_isn: HashMap<(u32, u32, u16), Vec<usize>> = HashMap::new();
-    for (j, y) in b.iter().enumerate() {
-        if let Some(k) = isns(y) {
-            by_isn.entry(k).or_default().push(j);
-        }
-    }
+    let by_isn = index(b, |_, y| isns(y));
     let mut deltas = Vec::new();
     for (i, x) in a.iter().enumerate() {
         let Some(k) = isns(x) else { continue };
         let Some(js) = by_isn.get(&k) else { continue };
         // Sequence numbers can repeat only across a very long capture:
         // the nearest in time.
-        let Some(&j) = js
-            .iter()
-            .filter(|&&j| !used_b[j])
-            .min_by_key(|&&j| ((b[j].start.0 - x.start.0).unsigned_abs(), j))
-        else {
+        let Some(&j) = nearest(js, b, x.start.0, 1, |j| !used_b[j]).first() else {
             continue;
         };
         used_a[i] = true;
@@ -276,12 +328,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     }
 
     // 2. The same endpoints (after that mapping), at the same time.
-    let mut by_ends: HashMap<(SocketAddr, SocketAddr), Vec<usize>> = HashMap::new();
-    for (j, y) in b.iter().enumerate() {
-        if !used_b[j] {
-            by_ends.entry((y.client, y.server)).or_default().push(j);
-        }
-    }
+    let by_ends = index(b, |j, y| (!used_b[j]).then_some((y.client, y.server)));
     for (i, x) in a.iter().enumerate() {
         if used_a[i] {
             continue;
@@ -292,17 +339,12 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         );
         let found = [x.client, mapped].into_iter().find_map(|c| {
             let js = by_ends.get(&(c, x.server))?;
-            js.iter()
-                .copied()
-                .filter(|&j| !used_b[j] && at_same_time(x, &b[j], clock))
-                .filter(|&j| likeness(x, &b[j]).causal)
-                .min_by_key(|&j| {
-                    (
-                        (b[j].start.0 - clock.offset_ns - x.start.0).unsigned_abs(),
-                        j,
-                    )
-                })
-                .map(|j| (j, c != x.client))
+            let ok =
+                |j: usize| !used_b[j] && at_same_time(x, &b[j], clock) && likeness(x, &b[j]).causal;
+            let t = x.start.0 + clock.offset_ns;
+            nearest(js, b, t, 1, ok)
+                .first()
+                .map(|&j| (j, c != x.client))
         });
         let Some((j, translated)) = found else {
             continue;
@@ -328,15 +370,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     }
 
     // 3. The same dialogue with the same server port at the same time.
-    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
-    for (j, y) in b.iter().enumerate() {
-        if !used_b[j] {
-            by_port.entry(y.server.port()).or_default().push(j);
-        }
-    }
-    for v in by_port.values_mut() {
-        v.sort_by_key(|&j| (b[j].start, j));
-    }
+    let by_port = index(b, |j, y| (!used_b[j]).then_some(y.server.port()));
     let mut cands = Vec::new();
     for (i, x) in a.iter().enumerate() {
         if used_a[i] {
@@ -346,15 +380,9 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             continue;
         };
         let t = x.start.0 + clock.offset_ns;
-        let from = js.partition_point(|&j| b[j].start.0 < t - clock.tolerance_ns);
-        let mut near: Vec<usize> = js[from..]
-            .iter()
-            .copied()
-            .take_while(|&j| b[j].start.0 <= t + clock.tolerance_ns)
-            .filter(|&j| at_same_time(x, &b[j], clock))
-            .collect();
-        near.sort_by_key(|&j| ((b[j].start.0 - t).unsigned_abs(), j));
-        near.truncate(MAX_DIALOGUE_CANDIDATES);
+        let near = nearest(js, b, t, MAX_DIALOGUE_CANDIDATES, |j| {
+            (b[j].start.0 - t).abs() <= clock.tolerance_ns && at_same_time(x, &b[j], clock)
+        });
         for j in near {
             let l = likeness(x, &b[j]);
             if l.similarity >= MIN_SIMILARITY && l.causal {

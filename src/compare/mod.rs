@@ -211,11 +211,15 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
         reports.push(report);
     }
     let unmatched = |r: &CaptureResult, used: Vec<usize>| {
+        let mut paired = vec![false; r.sessions.len()];
+        for i in used {
+            paired[i] = true;
+        }
         r.sessions
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !used.contains(i))
-            .map(|(_, s)| s.name())
+            .zip(paired)
+            .filter(|(_, p)| !p)
+            .map(|(s, _)| s.name())
             .collect::<Vec<_>>()
     };
     let unmatched = [

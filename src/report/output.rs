@@ -153,6 +153,7 @@ impl Destination {
 }
 
 impl Write for Destination {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.target {
             Target::Stdout(w) => w.write(buf),
@@ -161,6 +162,7 @@ impl Write for Destination {
         }
     }
 
+    #[inline]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.target {
             Target::Stdout(w) => w.write_all(buf),
