@@ -152,6 +152,7 @@ pub fn analyze_reader(
     let mut findings: Vec<(usize, Finding)> = Vec::new();
     let (mut sessions_not_kept, mut findings_not_kept) = (0u64, 0u64);
     let mut kept_bytes = 0usize;
+    let heap_base = crate::mem::heap_in_use().unwrap_or(0);
     let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
         let k = keys.len();
         keys.push((s.first_frame, s.id));
@@ -163,7 +164,16 @@ pub fn analyze_reader(
             }
         }
         let size = s.mem_size();
-        if kept.len() < opts.max_sessions && kept_bytes + size <= opts.engine.max_memory {
+        // Kept sessions take at most half the budget, by their estimate and,
+        // where it is measured, by the process's heap.
+        let heap_ok = match (opts.engine.heap_limit, crate::mem::heap_in_use()) {
+            (Some(limit), Some(used)) => used.saturating_sub(heap_base) <= limit / 2,
+            _ => true,
+        };
+        if kept.len() < opts.max_sessions
+            && kept_bytes + size <= opts.engine.max_memory / 2
+            && heap_ok
+        {
             kept_bytes += size;
             kept.push((k, s));
         } else {

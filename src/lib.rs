@@ -17,6 +17,7 @@ pub mod diff;
 pub mod engine;
 pub mod extract;
 pub mod ftp;
+pub mod mem;
 pub mod reassembly;
 pub mod report;
 pub mod rules;

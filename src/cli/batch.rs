@@ -160,6 +160,8 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
     };
+    // Every worker analyses a capture at once: the heap bound is per worker.
+    opts.analysis.engine.heap_limit = opts.analysis.engine.heap_limit.map(|h| h * opts.jobs);
     // Each worker hashes its own file as it reads it: the parallelism is
     // across files, and a helper thread per file would only compete.
     if opts.analysis.hash != HashMode::Off {

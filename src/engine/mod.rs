@@ -36,6 +36,11 @@ pub struct Options {
     /// Past it the least recently active flows are evicted, so a capture
     /// of many busy sessions cannot take memory per flow times the flows.
     pub max_memory: usize,
+    /// The heap the whole process may hold (`max_memory` times the
+    /// captures analysed at once), when it is measured
+    /// ([`crate::mem::heap_in_use`]): past it live flows are evicted too,
+    /// whatever their estimate says.
+    pub heap_limit: Option<usize>,
     /// The key of `--anonymize-ips`.
     pub anonymize_key: Option<Vec<u8>>,
 }
@@ -48,6 +53,7 @@ impl Default for Options {
             session: SessionLimits::default(),
             max_flows: 100_000,
             max_memory: 256 << 20,
+            heap_limit: None,
             anonymize_key: None,
         }
     }
@@ -240,7 +246,13 @@ pub struct Engine {
     /// Bytes held by live sessions and banner candidates (kept under
     /// `Options::max_memory`).
     mem: usize,
+    /// The process's heap when the engine started (buffers, earlier
+    /// results): the budget is for what comes after.
+    heap_base: usize,
 }
+
+/// Frames between two looks at the process's heap.
+const HEAP_CHECK_EVERY: u64 = 4096;
 
 /// Memory of a banner candidate's buffered segments.
 fn candidate_mem(c: &Candidate) -> usize {
@@ -249,10 +261,12 @@ fn candidate_mem(c: &Candidate) -> usize {
 
 impl Engine {
     pub fn new(opts: Options) -> Self {
+        let streams = streams::StreamIds::new(streams::conversations_for(opts.max_memory));
         let anonymizer = opts.anonymize_key.as_ref().map(|k| {
             std::sync::Arc::new(std::sync::Mutex::new(crate::anonymize::Anonymizer::new(k)))
         });
         Engine {
+            heap_base: crate::mem::heap_in_use().unwrap_or(0),
             anonymizer,
             opts,
             flows: AHashMap::new(),
@@ -266,7 +280,7 @@ impl Engine {
             next_id: 1,
             now: Timestamp(0),
             last_frame: 0,
-            streams: streams::StreamIds::default(),
+            streams,
             stream: None,
             mem: 0,
         }
@@ -317,7 +331,16 @@ impl Engine {
             self.sweep();
         }
         if self.mem > self.opts.max_memory {
-            self.shed(out);
+            self.shed(self.opts.max_memory / 4 * 3, out);
+        } else if self.counters.frames.is_multiple_of(HEAP_CHECK_EVERY)
+            && self.mem > 0
+            && let (Some(limit), Some(used)) = (self.opts.heap_limit, crate::mem::heap_in_use())
+            && used.saturating_sub(self.heap_base) > limit / 8 * 7
+        {
+            // The process holds more than its share: live flows give up a
+            // quarter of what they hold (kept sessions and the tcp.stream
+            // table stop growing on their own).
+            self.shed(self.mem / 4 * 3, out);
         }
     }
 
@@ -739,10 +762,10 @@ impl Engine {
         }
     }
 
-    /// Keeps the memory of live flows under `max_memory`: evicts the least
-    /// recently active sessions and banner candidates until a quarter of
-    /// the budget is free again (so the scan runs seldom).
-    fn shed(&mut self, out: &mut dyn SessionSink) {
+    /// Evicts the least recently active sessions and banner candidates
+    /// until live flows hold at most `target` bytes (a quarter below the
+    /// trigger, so the scan runs seldom).
+    fn shed(&mut self, target: usize, out: &mut dyn SessionSink) {
         let mut ages: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
@@ -753,7 +776,6 @@ impl Engine {
             })
             .collect();
         ages.sort_unstable();
-        let target = self.opts.max_memory / 4 * 3;
         for (_, k) in ages {
             if self.mem <= target {
                 break;

@@ -15,9 +15,24 @@ use crate::decode::TcpSegment;
 use ahash::AHashMap;
 use std::net::IpAddr;
 
-/// Conversations remembered at most (about 40 bytes each). Wireshark never
-/// forgets one; past this many, numbering stops and the count says so.
+/// Conversations remembered at most (up to 96 bytes each with the hash
+/// table's own overhead). Wireshark never forgets one; past this many,
+/// numbering stops and the count says so.
 pub const MAX_CONVERSATIONS: usize = 1 << 20;
+
+/// Heap a conversation takes in the table, its share of the table's slack
+/// included (an entry of 40 bytes and a control byte, at a load between
+/// 44% and 87%).
+const CONVERSATION_BYTES: usize = 96;
+
+/// Shards of the conversation table.
+const SHARDS: usize = 64;
+
+/// The conversations a memory budget allows: a quarter of it, between
+/// 65,536 and [`MAX_CONVERSATIONS`].
+pub fn conversations_for(budget: usize) -> usize {
+    (budget / 4 / CONVERSATION_BYTES).clamp(1 << 16, MAX_CONVERSATIONS)
+}
 
 struct Conv {
     id: u32,
@@ -29,21 +44,36 @@ pub struct StreamIds {
     /// IPv4: the address/port pair itself (96 bits); IPv6: a 64-bit hash
     /// of it with the top bit set (collisions among a million
     /// conversations: about one chance in 10^7).
-    convs: AHashMap<u128, Conv>,
+    /// Sharded so that no single table doubles at once: a million
+    /// conversations in one hash table would allocate its next 86 MB
+    /// while the old 43 MB are still held, a spike no budget foresees.
+    convs: Vec<AHashMap<u128, Conv>>,
+    len: usize,
     hasher: ahash::RandomState,
     next: u32,
     /// Set when the table filled up: no numbers from then on.
     pub stopped_at_frame: Option<u64>,
+    /// Conversations remembered at most.
+    pub cap: usize,
 }
 
 impl Default for StreamIds {
     fn default() -> Self {
+        StreamIds::new(MAX_CONVERSATIONS)
+    }
+}
+
+impl StreamIds {
+    /// A table of at most `cap` conversations.
+    pub fn new(cap: usize) -> Self {
         StreamIds {
-            convs: AHashMap::new(),
+            convs: (0..SHARDS).map(|_| AHashMap::new()).collect(),
+            len: 0,
             // Fixed seeds: the same file always gives the same numbers.
             hasher: ahash::RandomState::with_seeds(0x7063_6170, 0x6d6f_7274, 0x656d_2121, 21),
             next: 0,
             stopped_at_frame: None,
+            cap,
         }
     }
 }
@@ -77,7 +107,10 @@ impl StreamIds {
         } else {
             seg.seq.wrapping_sub(1)
         };
-        if let Some(c) = self.convs.get_mut(&key) {
+        // The key's low bits are an address's and a port's: mix them.
+        let shard = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+        let convs = &mut self.convs[shard as usize % SHARDS];
+        if let Some(c) = convs.get_mut(&key) {
             match c.base[dir] {
                 Some(b) if syn_only && b != seg.seq => {}
                 Some(_) => return Some(c.id),
@@ -86,7 +119,7 @@ impl StreamIds {
                     return Some(c.id);
                 }
             }
-        } else if self.convs.len() >= MAX_CONVERSATIONS {
+        } else if self.len >= self.cap {
             self.stopped_at_frame = Some(frame);
             return None;
         }
@@ -98,7 +131,8 @@ impl StreamIds {
             base: [None, None],
         };
         conv.base[dir] = Some(base);
-        self.convs.insert(key, conv);
+        convs.insert(key, conv);
+        self.len += 1;
         Some(id)
     }
 }
@@ -138,5 +172,21 @@ mod tests {
         // arrives late is the same conversation.
         assert_eq!(id(&mut s, (4, 1), (5, 2), 1000, ack), Some(3));
         assert_eq!(id(&mut s, (4, 1), (5, 2), 999, syn), Some(3));
+    }
+
+    #[test]
+    fn the_table_is_a_quarter_of_the_budget_and_stops_at_its_cap() {
+        assert_eq!(conversations_for(256 << 20), 699_050);
+        assert_eq!(conversations_for(1 << 20), 1 << 16);
+        assert_eq!(conversations_for(usize::MAX / 2), MAX_CONVERSATIONS);
+        let mut s = StreamIds::new(3);
+        for k in 0..3u16 {
+            assert_eq!(
+                id(&mut s, (1, 5000 + k), (2, 21), 1, TcpFlags::SYN),
+                Some(u32::from(k))
+            );
+        }
+        assert_eq!(id(&mut s, (1, 5003), (2, 21), 1, TcpFlags::SYN), None);
+        assert_eq!(s.stopped_at_frame, Some(1));
     }
 }

@@ -75,7 +75,7 @@ pub fn limits_hit<'a>(
     }
     if p.unnumbered_tcp_segments > 0 {
         limits.push(format!(
-            "{} TCP segments have no tcp.stream number (over {} conversations)",
+            "{} TCP segments have no tcp.stream number (the conversation table is full: a quarter of --max-memory-mb, at most {} conversations)",
             p.unnumbered_tcp_segments,
             crate::engine::streams::MAX_CONVERSATIONS
         ));
