@@ -421,6 +421,21 @@ def long_lines():
     wrpcap(out("hand-long-lines.pcap"), s.pkts)
 
 
+def tsresol_binary():
+    """The minimal pcapng for pcap-parser's binary if_tsresol bug: one
+    Ethernet interface with if_tsresol 0x8a (2^-10 s), one 4-byte packet
+    at 1,700,000,000.5 s (docs/upstream-pcap-parser.md)."""
+    def block(kind, body):
+        n = 12 + len(body)
+        return struct.pack("<II", kind, n) + body + struct.pack("<I", n)
+    shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+    idb = struct.pack("<HHI", 1, 0, 65535) + bytes([9, 0, 1, 0, 0x8A, 0, 0, 0, 0, 0, 0, 0])
+    units = 1_700_000_000 * 1024 + 512
+    epb = struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, 4, 4) + b"abcd"
+    with open(out("hand-tsresol-binary.pcapng"), "wb") as f:
+        f.write(block(0x0A0D0D0A, shb) + block(1, idb) + block(6, epb))
+
+
 def address_forms():
     """Every way FTP writes an address: PORT, EPRT (IPv4 and IPv6), LPRT
     (both families), and the 227/228/229 replies."""
@@ -458,6 +473,6 @@ if __name__ == "__main__":
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
-              long_lines]:
+              long_lines, tsresol_binary]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

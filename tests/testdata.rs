@@ -656,3 +656,12 @@ fn messages_about_long_lines_state_their_true_length() {
         .unwrap();
     assert_eq!(r["text"], "500 Unknown command.");
 }
+
+#[test]
+fn a_binary_pcapng_time_resolution_is_read_right() {
+    let (_, doc) = analyze(&["hand-tsresol-binary.pcapng"], &[]);
+    assert_eq!(
+        doc["captures"][0]["first_ts"],
+        "2023-11-14T22:13:20.500000000Z"
+    );
+}

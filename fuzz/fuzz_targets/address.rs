@@ -6,7 +6,10 @@ use portmortem::ftp::address::{self, AddrArg};
 
 fn check(line: &[u8], a: &AddrArg) {
     for f in &a.fields {
-        assert!(f.offset + f.text.0.len() <= line.len(), "field outside the line");
+        assert!(
+            f.offset + f.text.0.len() <= line.len(),
+            "field outside the line"
+        );
     }
     for off in 0..line.len() {
         let _ = a.field_at(off);

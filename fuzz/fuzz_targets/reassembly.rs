@@ -85,7 +85,14 @@ fuzz_target!(|inp: Input| {
                 let s = (start as usize) % inp.stream.len();
                 let e = (s + len as usize).min(inp.stream.len());
                 let seq = inp.isn.wrapping_add(s as u32);
-                r.segment(seq, &inp.stream[s..e], 0, fin && e == inp.stream.len(), origin, &mut sink);
+                r.segment(
+                    seq,
+                    &inp.stream[s..e],
+                    0,
+                    fin && e == inp.stream.len(),
+                    origin,
+                    &mut sink,
+                );
                 if e > s {
                     highest = highest.max(e as u64);
                 }
@@ -106,5 +113,8 @@ fuzz_target!(|inp: Input| {
         },
         &mut sink,
     );
-    assert!(sink.next.unwrap_or(0) >= highest, "bytes sent but never delivered nor declared lost");
+    assert!(
+        sink.next.unwrap_or(0) >= highest,
+        "bytes sent but never delivered nor declared lost"
+    );
 });
