@@ -261,19 +261,9 @@ impl Anonymizer {
     /// Maps four decimal fields (offsets relative to `base`) as an IPv4
     /// address, if each is a number up to 255.
     fn octets(&mut self, line: &mut [u8], base: usize, parts: &[(usize, usize)]) {
-        let mut o = [0u8; 4];
-        for (k, &(a, b)) in parts.iter().enumerate() {
-            let t = &line[base + a..base + b];
-            match std::str::from_utf8(t)
-                .ok()
-                .and_then(|s| s.parse::<u8>().ok())
-            {
-                // Leading zeros would not survive the mapping at the same
-                // length; such text is not an address anyway.
-                Some(v) if !(t.len() > 1 && t[0] == b'0') => o[k] = v,
-                _ => return,
-            }
-        }
+        let Some(o) = decimal_bytes::<4>(line, base, parts) else {
+            return;
+        };
         let m = self.v4(Ipv4Addr::from(o)).octets();
         for (k, &(a, b)) in parts.iter().enumerate() {
             let s = m[k].to_string();
@@ -286,17 +276,9 @@ impl Anonymizer {
     /// Maps sixteen decimal fields (offsets relative to `base`) as an IPv6
     /// address, if each is a byte written without leading zeros.
     fn v6_bytes(&mut self, line: &mut [u8], base: usize, parts: &[(usize, usize)]) {
-        let mut b = [0u8; 16];
-        for (k, &(s, e)) in parts.iter().enumerate() {
-            let t = &line[base + s..base + e];
-            match std::str::from_utf8(t)
-                .ok()
-                .and_then(|x| x.parse::<u8>().ok())
-            {
-                Some(v) if !(t.len() > 1 && t[0] == b'0') => b[k] = v,
-                _ => return,
-            }
-        }
+        let Some(b) = decimal_bytes::<16>(line, base, parts) else {
+            return;
+        };
         let m = self.v6(Ipv6Addr::from(b)).octets();
         for (k, &(s, e)) in parts.iter().enumerate() {
             let d = m[k].to_string();
@@ -362,6 +344,26 @@ impl Anonymizer {
             }
         }
     }
+}
+
+/// `N` decimal fields (offsets relative to `base`) as bytes, if each is a
+/// number up to 255 written without leading zeros (those would not survive
+/// the mapping at the same length; such text is not an address anyway).
+fn decimal_bytes<const N: usize>(
+    line: &[u8],
+    base: usize,
+    parts: &[(usize, usize)],
+) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    for (k, &(a, b)) in parts.iter().take(N).enumerate() {
+        let t = &line[base + a..base + b];
+        let v = std::str::from_utf8(t).ok()?.parse::<u8>().ok()?;
+        if t.len() > 1 && t[0] == b'0' {
+            return None;
+        }
+        out[k] = v;
+    }
+    Some(out)
 }
 
 /// Maximal runs of bytes satisfying `f` (start, end).

@@ -758,16 +758,17 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         .filter(|x| x.dir == l.dir)
         .take_while(|x| matches!(x.status, Status::Dropped | Status::Injected))
         .collect();
+    let flow = if dir == Side::Client {
+        "client→server"
+    } else {
+        "server→client"
+    };
     let (sev, mut msg) = if !st.explained_by_length_change && !ack_bad && !unseen.is_empty() {
         (
             Severity::Info,
             format!(
                 "the TCP sequence offset between the taps ({}) changed from {:+} to {:+} ({by:+}) across {} that only one tap saw; how that line was rewritten on the way (an ALG changes lengths) is not in the captures, so the change is not judged",
-                if dir == Side::Client {
-                    "client→server"
-                } else {
-                    "server→client"
-                },
+                flow,
                 st.before,
                 st.after,
                 unseen
@@ -782,13 +783,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
             Severity::Info,
             format!(
                 "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) at the segment carrying `{line}`: an in-path ALG changed the line's length and adjusts sequence numbers from there on",
-                if dir == Side::Client {
-                    "client→server"
-                } else {
-                    "server→client"
-                },
-                st.before,
-                st.after
+                flow, st.before, st.after
             ),
         )
     } else {
@@ -796,11 +791,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
             Severity::Error,
             format!(
                 "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) after `{line}`{}",
-                if dir == Side::Client {
-                    "client→server"
-                } else {
-                    "server→client"
-                },
+                flow,
                 st.before,
                 st.after,
                 if st.explained_by_length_change {

@@ -288,6 +288,19 @@ fn index<K: std::hash::Hash + Eq>(
     m
 }
 
+impl Match {
+    fn new(a: usize, b: usize, evidence: Evidence, similarity: f64, explanation: String) -> Self {
+        Match {
+            a,
+            b,
+            evidence,
+            confidence: evidence.confidence(),
+            similarity,
+            explanation,
+        }
+    }
+}
+
 /// Matches sessions of capture A with sessions of capture B.
 pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     let mut used_a = vec![false; a.len()];
@@ -308,17 +321,16 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         used_a[i] = true;
         used_b[j] = true;
         deltas.push(b[j].start.0 - x.start.0);
-        out.push(Match {
-            a: i,
-            b: j,
-            evidence: Evidence::SameConnection,
-            confidence: Evidence::SameConnection.confidence(),
-            similarity: likeness(x, &b[j]).similarity,
-            explanation: format!(
+        out.push(Match::new(
+            i,
+            j,
+            Evidence::SameConnection,
+            likeness(x, &b[j]).similarity,
+            format!(
                 "the same TCP connection: both captures show initial sequence numbers {} (client) and {} (server)",
                 k.0, k.1
             ),
-        });
+        ));
     }
     let clock = clock_guess(&mut deltas);
     // The NAT mapping of client addresses the same connections show.
@@ -351,13 +363,12 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         };
         used_a[i] = true;
         used_b[j] = true;
-        out.push(Match {
-            a: i,
-            b: j,
-            evidence: Evidence::SameEndpoints,
-            confidence: Evidence::SameEndpoints.confidence(),
-            similarity: likeness(x, &b[j]).similarity,
-            explanation: if translated {
+        out.push(Match::new(
+            i,
+            j,
+            Evidence::SameEndpoints,
+            likeness(x, &b[j]).similarity,
+            if translated {
                 format!(
                     "the same endpoints once the client address is mapped as the other sessions show ({} → {}), at the same time",
                     x.client.ip(),
@@ -366,7 +377,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             } else {
                 "the same client and server addresses and ports, at the same time".into()
             },
-        });
+        ));
     }
 
     // 3. The same dialogue with the same server port at the same time.
@@ -402,13 +413,12 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         }
         used_a[i] = true;
         used_b[j] = true;
-        out.push(Match {
-            a: i,
-            b: j,
-            evidence: Evidence::SameDialogue,
-            confidence: Evidence::SameDialogue.confidence(),
-            similarity: sim,
-            explanation: format!(
+        out.push(Match::new(
+            i,
+            j,
+            Evidence::SameDialogue,
+            sim,
+            format!(
                 "different TCP connections (a proxy, or a NAT that changes sequence numbers): the same server port, {:.0}% of the first commands and replies alike with timings one session can have, starting {:.3} s apart{}",
                 sim * 100.0,
                 dt as f64 / 1e9,
@@ -418,7 +428,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
                     " (the clocks are assumed to agree within 10 s)"
                 }
             ),
-        });
+        ));
     }
     out.sort_by_key(|m| (a[m.a].start, m.a));
     Matching {

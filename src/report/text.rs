@@ -333,16 +333,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             .initial_indent(indent)
             .subsequent_indent(indent);
         writeln!(out, "{}", textwrap::fill(&f.message, opts))?;
-        let w = f.evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
-        for e in &f.evidence {
-            writeln!(
-                out,
-                "{indent}{:w$}  frame {:<10} {}",
-                e.what,
-                frames_text(&e.frames),
-                evidence_text(&e.bytes.0)
-            )?;
-        }
+        evidence_lines(&f.evidence, indent, out)?;
         if let Some(d) = &f.diff {
             writeln!(out, "{indent}diff: {}", d.describe())?;
             if let Some(first) = f.evidence.first()
@@ -375,17 +366,27 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                 frames_text(&o.frames)
             )?;
             writeln!(out, "{}", textwrap::fill(&o.message, opts))?;
-            let w = o.evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
-            for e in &o.evidence {
-                writeln!(
-                    out,
-                    "{indent}{:w$}  frame {:<10} {}",
-                    e.what,
-                    frames_text(&e.frames),
-                    evidence_text(&e.bytes.0)
-                )?;
-            }
+            evidence_lines(&o.evidence, indent, out)?;
         }
+    }
+    Ok(())
+}
+
+/// A finding's evidence, one aligned line each.
+fn evidence_lines(
+    evidence: &[crate::rules::Evidence],
+    indent: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let w = evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
+    for e in evidence {
+        writeln!(
+            out,
+            "{indent}{:w$}  frame {:<10} {}",
+            e.what,
+            frames_text(&e.frames),
+            evidence_text(&e.bytes.0)
+        )?;
     }
     Ok(())
 }
