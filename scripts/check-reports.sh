@@ -60,6 +60,8 @@ for cap in testdata/lab-*-client.pcap testdata/lab-*-server.pcap testdata/hand-*
             filter=${filter%\`}
             got=$(tshark -r "$cap" -Y "$filter" -T fields -e frame.number 2>/dev/null | tr '\n' ' ')
             for f in ${frames//,/ }; do
+                # A long list ends "… (+N)": check the frames it names.
+                case $f in *[!0-9]*) continue ;; esac
                 case " $got " in *" $f "*) ;; *) fail "$cap: filter '$filter' does not show frame $f (shows: $got)" ;; esac
             done
             checked=$((checked + 1))

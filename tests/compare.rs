@@ -545,41 +545,6 @@ fn a_wrong_pair_of_files_exits_2_and_says_why() {
     assert_eq!(pair0(&doc)["matched"]["confidence"], "medium");
 }
 
-/// A little-endian pcap without the given frames (1-based): what a busy
-/// tap writes when the kernel drops packets.
-fn without_frames(pcap: &[u8], drop: &dyn Fn(u64) -> bool) -> Vec<u8> {
-    assert_eq!(
-        &pcap[..4],
-        &[0xd4, 0xc3, 0xb2, 0xa1],
-        "a little-endian pcap"
-    );
-    let mut out = pcap[..24].to_vec();
-    let (mut at, mut n) = (24, 0u64);
-    while at + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
-        let end = at + 16 + caplen;
-        n += 1;
-        if !drop(n) {
-            out.extend_from_slice(&pcap[at..end]);
-        }
-        at = end;
-    }
-    out
-}
-
-fn analyze_bytes(name: &str, bytes: Vec<u8>) -> portmortem::analysis::CaptureResult {
-    use portmortem::capture::CaptureReader;
-    use portmortem::capture::input::{HashMode, open_reader};
-    let o = open_reader(
-        name.into(),
-        Box::new(std::io::Cursor::new(bytes)),
-        HashMode::Off,
-    )
-    .unwrap();
-    let r = CaptureReader::from_opened(o).unwrap();
-    portmortem::analysis::analyze_reader(r, &portmortem::analysis::Options::default(), &mut |_| {})
-}
-
 #[test]
 fn capture_loss_on_a_clean_path_is_never_called_device_action() {
     use portmortem::compare::{Roles, compare_results};

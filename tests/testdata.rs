@@ -665,3 +665,48 @@ fn a_binary_pcapng_time_resolution_is_read_right() {
         "2023-11-14T22:13:20.500000000Z"
     );
 }
+
+/// What a single capture says must not change because the tap lost a
+/// frame: no warning or error that the whole capture does not have (a
+/// tcp-gap saying so is the only addition allowed).
+#[test]
+fn a_lost_frame_adds_no_false_warning() {
+    use portmortem::rules::{Rule, Severity};
+    use std::collections::BTreeSet;
+    let loud = |r: &portmortem::analysis::CaptureResult| -> BTreeSet<Rule> {
+        r.findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning && f.rule != Rule::TcpGap)
+            .map(|f| f.rule)
+            .collect()
+    };
+    let mut runs = 0;
+    for case in [
+        "mangle-clean",
+        "alg-passive",
+        "alg-active",
+        "alg-epsv",
+        "proxy-passive",
+        "pasv-private",
+        "tls",
+        "abort",
+    ] {
+        for side in ["client", "server"] {
+            let name = format!("lab-{case}-{side}.pcap");
+            let bytes = std::fs::read(testdata(&name)).unwrap();
+            let whole = loud(&analyze_bytes(&name, bytes.clone()));
+            let n = std::cell::Cell::new(0u64);
+            without_frames(&bytes, &|_| {
+                n.set(n.get() + 1);
+                false
+            });
+            for k in 1..=n.get() {
+                let r = analyze_bytes(&name, without_frames(&bytes, &|i| i == k));
+                let extra: Vec<_> = loud(&r).difference(&whole).copied().collect();
+                assert!(extra.is_empty(), "{name} without frame {k}: {extra:?}");
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 300, "{runs}");
+}

@@ -513,6 +513,7 @@ impl Engine {
                     syn_seq: None,
                     syn_ack_frame: None,
                     syn_ack_ts: None,
+                    syn_ack_not_captured: false,
                     rst_frame: None,
                     rst_by_acceptor: false,
                     fin_frame: None,
@@ -923,6 +924,16 @@ fn update_data(c: &mut DataConn, seg: &TcpSegment<'_>, src: SocketAddr, at: Orig
     if seg.flags.rst() && c.rst_frame.is_none() {
         c.rst_frame = Some(at.frame);
         c.rst_by_acceptor = !from_initiator;
+    }
+    // Only an answered SYN lets the initiator acknowledge or the acceptor
+    // send anything but a reset: the SYN-ACK was there, the capture lost it.
+    let answered = if from_initiator {
+        seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst()
+    } else {
+        !seg.flags.rst() && !seg.flags.syn()
+    };
+    if answered && c.syn_ack_frame.is_none() && c.syn_frame.is_some() {
+        c.syn_ack_not_captured = true;
     }
     if seg.flags.fin() {
         c.fin_frame.get_or_insert(at.frame);

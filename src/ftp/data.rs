@@ -29,6 +29,11 @@ pub struct DataConn {
     pub syn_seq: Option<u32>,
     pub syn_ack_frame: Option<u64>,
     pub syn_ack_ts: Option<Timestamp>,
+    /// No SYN-ACK was captured, but later packets show the handshake
+    /// completed (the initiator acknowledged, the acceptor sent): the
+    /// capture lost it, the connection was answered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub syn_ack_not_captured: bool,
     pub rst_frame: Option<u64>,
     /// True when the acceptor sent the reset.
     pub rst_by_acceptor: bool,
@@ -61,7 +66,7 @@ pub enum ConnResult {
 
 impl DataConn {
     pub fn result(&self) -> ConnResult {
-        if self.syn_ack_frame.is_some() {
+        if self.syn_ack_frame.is_some() || self.syn_ack_not_captured {
             ConnResult::Established
         } else if self.rst_frame.is_some() && self.rst_by_acceptor {
             ConnResult::Refused
@@ -444,6 +449,7 @@ mod tests {
             syn_seq: None,
             syn_ack_frame: synack.then_some(2),
             syn_ack_ts: None,
+            syn_ack_not_captured: false,
             rst_frame: rst.then_some(2),
             rst_by_acceptor: rst,
             fin_frame: None,

@@ -526,7 +526,7 @@ impl Decoder {
         }
         let h = std::mem::take(&mut w.header);
         let len = u16::from_be_bytes([h[3], h[4]]) as u64;
-        if (20..=24).contains(&h[0]) && h[1] == 3 && h[2] <= 4 && len <= (1 << 14) + 2048 {
+        if is_tls_record_header(&h) && len <= (1 << 14) + 2048 {
             w.remaining = len;
             self.tls_bytes += 5;
             self.pos = c.offset + (start + n) as u64;
@@ -718,6 +718,20 @@ impl Decoder {
             self.paused = true;
         }
     }
+}
+
+/// Whether bytes start like a TLS record (content type 20–24, version
+/// 3.x): encrypted data, never an FTP line.
+pub fn is_tls_record_header(b: &[u8]) -> bool {
+    b.len() >= 3 && (20..=24).contains(&b[0]) && b[1] == 3 && b[2] <= 4
+}
+
+/// Whether a "line" is encrypted data the decoder read as text because the
+/// capture missed where TLS began: a record header, or, in a session that
+/// asked for TLS, control bytes no FTP line carries (UTF-8 names pass).
+pub fn encrypted_not_text(b: &[u8], tls_requested: bool) -> bool {
+    is_tls_record_header(b)
+        || (tls_requested && b.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f))
 }
 
 /// Pause after a client `AUTH …` command: TLS may follow.

@@ -541,6 +541,15 @@ impl Session {
             + self.data_conns.len() * size_of::<DataConn>()
     }
 
+    /// Whether TLS was asked for or agreed (AUTH, or a 234 even when the
+    /// capture missed the AUTH): encrypted bytes may then be read as text
+    /// wherever the capture missed where they began.
+    pub fn asked_for_tls(&self) -> bool {
+        self.tls.is_some()
+            || self.commands.iter().any(|c| c.is("AUTH"))
+            || self.replies.iter().any(|r| r.code == Some(234))
+    }
+
     /// The final reply to command `i`.
     pub fn reply_to(&self, i: usize) -> Option<&Reply> {
         self.reply_of

@@ -12,7 +12,7 @@ use super::Rule;
 use super::signatures::LINUX_CONNTRACK_PARTIAL;
 use super::{Config, Finding, Severity, q, ql};
 use crate::ftp::address;
-use crate::ftp::line::{Line, Terminator};
+use crate::ftp::line::{Line, Terminator, encrypted_not_text};
 use crate::ftp::message::reply_head;
 use crate::ftp::session::{EndReason, Session};
 use crate::reassembly::connection::Side;
@@ -224,6 +224,7 @@ fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
         for c in all
             .iter()
             .filter(|c| c.side == side && c.addr.is_none() && !c.line.after_gap)
+            .filter(|c| !encrypted_not_text(&c.line.bytes.0, s.asked_for_tls()))
         {
             if let Some(p) = term_problem(s, c.line, is_last(s, side, c.line), false) {
                 groups.entry(p).or_default().push(c.line);

@@ -38,6 +38,11 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.code.is_none() && !r.first().after_gap && !r.first().follows_gap)
+        // TLS records read as text because the capture missed the AUTH/234
+        // that started them are not lines the server sent.
+        .filter(|(_, r)| {
+            !crate::ftp::line::encrypted_not_text(&r.first().bytes.0, s.asked_for_tls())
+        })
         .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {
