@@ -99,7 +99,8 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
                 if l.status == Status::Injected {
                     match &cause {
                         Cause::Path(why) => injected(ctx, l, why, &mut out),
-                        _ => out.push(undetermined(ctx, l)),
+                        Cause::Unknown(why) => out.push(undetermined(ctx, l, why)),
+                        Cause::CaptureLoss(_) => {}
                     }
                     continue;
                 }
@@ -144,8 +145,8 @@ enum Cause {
     /// The path removed it (or added it): at the tap that lacks it the
     /// lines around it are contiguous in the sequence space.
     Path(String),
-    /// The captures cannot tell.
-    Unknown,
+    /// The captures cannot tell, and why.
+    Unknown(String),
 }
 
 /// Tells capture loss from device action for line `i` (seen at one tap),
@@ -155,7 +156,7 @@ enum Cause {
 fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
     let l = &ctx.lines[i];
     let Some(here) = l.client_side.as_ref().or(l.server_side.as_ref()) else {
-        return Cause::Unknown;
+        return Cause::Unknown("the line has no bytes at either tap".into());
     };
     // The tap that lacks the line, and its view of the line's direction.
     let at_server_tap = l.client_side.is_some();
@@ -213,7 +214,15 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
             "at the {tap} tap {hole}and the receiver acknowledged the stream up to offset {a}, past offset {end} where the line ends: the bytes arrived, the tap missed them"
         ));
     }
-    Cause::Unknown
+    Cause::Unknown(match &next {
+        Some(n) if n.offset > start => format!(
+            "at the {tap} tap the sequence numbers skip {} byte(s) there, but the receiver never acknowledged them: the tap may have missed them or the path dropped them",
+            n.offset - start
+        ),
+        _ => format!(
+            "no later line of this direction and no acknowledgement past it at the {tap} tap"
+        ),
+    })
 }
 
 /// A line one capture missed (info: not the path's doing).
@@ -232,13 +241,13 @@ fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
 }
 
 /// A line at one tap whose cause the captures cannot tell (info).
-fn undetermined(ctx: &Ctx<'_>, l: &Aligned) -> Finding {
+fn undetermined(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
     let (line, at) = seen_once(l);
     ctx.finding(
         Rule::SeenAtOneTap,
         Severity::Info,
         format!(
-            "`{}` (frame {} at the {at}) is missing from the other capture; neither capture shows whether that tap missed it or the path removed or added it (no later line of this direction, no acknowledgement past it).",
+            "`{}` (frame {} at the {at}) is missing from the other capture; neither capture shows whether that tap missed it or the path removed or added it ({why}).",
             q(&line.text.0),
             frames_of(Some(line))
         ),
@@ -578,9 +587,12 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) ->
         return true;
     }
     // Swallowed only on positive evidence that the bytes were never there.
-    let Cause::Path(why) = cause else {
-        out.push(undetermined(ctx, l));
-        return false;
+    let why = match cause {
+        Cause::Path(why) => why,
+        Cause::Unknown(why) | Cause::CaptureLoss(why) => {
+            out.push(undetermined(ctx, l, why));
+            return false;
+        }
     };
     let (rule, msg) = match dir {
         Side::Client => (
