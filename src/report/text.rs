@@ -592,11 +592,22 @@ fn pair_section(
                 format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
             })
         };
+        // Lines in one direction only bound the offset on one side: the
+        // path's latency is in the figure, and no ± can be given.
+        let offset = match (k.samples_to_server, k.samples_to_client) {
+            (0, _) => format!(
+                "at least {:+.6} s (lines from the server only: less the path's latency)",
+                k.offset_secs
+            ),
+            (_, 0) => format!(
+                "at most {:+.6} s (lines from the client only: plus the path's latency)",
+                k.offset_secs
+            ),
+            _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
+        };
         writeln!(
             out,
-            "  clock: the server-side capture's clock is {:+.6} s ± {:.6} s from the client-side one; path latency client→server {}, server→client {}",
-            k.offset_secs,
-            k.uncertainty_secs,
+            "  clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
             lat(&p.latency_to_server),
             lat(&p.latency_to_client)
         )?;
