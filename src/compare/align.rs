@@ -60,8 +60,9 @@ pub enum Status {
 /// One line of the aligned dialogue.
 #[derive(Clone, Debug, Serialize)]
 pub struct Aligned {
-    /// `C` client→server, `S` server→client.
-    pub dir: &'static str,
+    /// The sender (`C` client→server, `S` server→client in JSON).
+    #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    pub dir: Side,
     pub status: Status,
     pub client_side: Option<Seen>,
     pub server_side: Option<Seen>,
@@ -75,11 +76,7 @@ pub struct Aligned {
 
 impl Aligned {
     pub fn side(&self) -> Side {
-        if self.dir == "C" {
-            Side::Client
-        } else {
-            Side::Server
-        }
+        self.dir
     }
     /// The version at the tap nearer the sender, and the other.
     pub fn sent(&self) -> Option<&Seen> {
@@ -251,11 +248,6 @@ fn shift(op: DiffOp, i: usize, j: usize) -> DiffOp {
     }
 }
 
-/// `C` or `S`.
-fn dir_name(dir: Side) -> &'static str {
-    if dir == Side::Client { "C" } else { "S" }
-}
-
 /// A line seen at one tap only, and what that is: a command seen only at
 /// the client tap was dropped on the way, at the server tap injected.
 fn lone(dir: Side, l: &Seen, at: Tap) -> Aligned {
@@ -265,7 +257,7 @@ fn lone(dir: Side, l: &Seen, at: Tap) -> Aligned {
         Tap::ServerSide
     };
     Aligned {
-        dir: dir_name(dir),
+        dir,
         status: if at == sender_tap {
             Status::Dropped
         } else {
@@ -284,7 +276,7 @@ fn paired(dir: Side, a: &Seen, b: &Seen) -> Aligned {
     let (sent, recv) = if dir == Side::Client { (a, b) } else { (b, a) };
     let same = sent.text == recv.text && sent.terminator == recv.terminator;
     Aligned {
-        dir: dir_name(dir),
+        dir,
         status: if same {
             Status::Identical
         } else {
@@ -470,7 +462,7 @@ pub fn clock(lines: &[Aligned]) -> Option<Clock> {
     for l in lines {
         if let (Some(c), Some(s)) = (&l.client_side, &l.server_side) {
             let d = s.ts.secs_since(c.ts);
-            if l.dir == "C" {
+            if l.dir == Side::Client {
                 up.push(d)
             } else {
                 down.push(-d)
@@ -497,13 +489,13 @@ pub fn clock(lines: &[Aligned]) -> Option<Clock> {
 /// Per-direction latency once the clocks are aligned: for a client line
 /// `(server-tap time − client-tap time) − offset`, for a server line
 /// `(client-tap time − server-tap time) + offset`.
-pub fn latency(lines: &[Aligned], clock: &Clock, dir: &str) -> Option<Latency> {
+pub fn latency(lines: &[Aligned], clock: &Clock, dir: Side) -> Option<Latency> {
     let mut v: Vec<f64> = lines
         .iter()
         .filter(|l| l.dir == dir)
         .filter_map(|l| Some((l.client_side.as_ref()?, l.server_side.as_ref()?)))
         .map(|(c, s)| {
-            if dir == "C" {
+            if dir == Side::Client {
                 s.ts.secs_since(c.ts) - clock.offset_secs
             } else {
                 c.ts.secs_since(s.ts) + clock.offset_secs
@@ -523,7 +515,8 @@ pub fn latency(lines: &[Aligned], clock: &Clock, dir: &str) -> Option<Latency> {
 /// Where the TCP sequence offset between the taps changed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SeqStep {
-    pub dir: &'static str,
+    #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    pub dir: Side,
     /// Offset (server-side seq − client-side seq) before and after.
     pub before: i64,
     pub after: i64,
@@ -537,10 +530,10 @@ pub struct SeqStep {
 }
 
 /// The sequence offsets between the taps, per direction, with their steps.
-pub fn seq_steps(lines: &[Aligned]) -> (Vec<(&'static str, i64)>, Vec<SeqStep>) {
+pub fn seq_steps(lines: &[Aligned]) -> (Vec<(Side, i64)>, Vec<SeqStep>) {
     let mut start = Vec::new();
     let mut steps = Vec::new();
-    for dir in ["C", "S"] {
+    for dir in [Side::Client, Side::Server] {
         let mut prev: Option<(usize, i64)> = None;
         let mut length_change: i64 = 0;
         let mut one_tap: i64 = 0;
@@ -620,7 +613,7 @@ mod tests {
         );
         assert_eq!(a[1].diff.as_ref().unwrap().length_delta, -2);
         let (start, steps) = seq_steps(&a);
-        assert_eq!(start, vec![("C", 0)]);
+        assert_eq!(start, vec![(Side::Client, 0)]);
         assert_eq!(steps.len(), 1);
         assert_eq!(
             (steps[0].before, steps[0].after, steps[0].after_line),
@@ -645,7 +638,7 @@ mod tests {
 
     #[test]
     fn clock_offset_from_both_directions() {
-        let mk = |dir: &'static str, c: i64, sv: i64| Aligned {
+        let mk = |dir: Side, c: i64, sv: i64| Aligned {
             dir,
             status: Status::Identical,
             client_side: Some(s("x", c, 0, 0)),
@@ -656,15 +649,15 @@ mod tests {
         // Server clock 3.25 s ahead, 1 ms latency each way.
         let off = 3_250_000_000i64;
         let lines = vec![
-            mk("C", 0, off + 1_000_000),
-            mk("S", 2_000_000_000 + 1_000_000, 2_000_000_000 + off),
+            mk(Side::Client, 0, off + 1_000_000),
+            mk(Side::Server, 2_000_000_000 + 1_000_000, 2_000_000_000 + off),
         ];
         let k = clock(&lines).unwrap();
         assert!((k.offset_secs - 3.25).abs() < 1e-9, "{k:?}");
         assert!((k.uncertainty_secs - 0.001).abs() < 1e-9);
-        let l = latency(&lines, &k, "C").unwrap();
+        let l = latency(&lines, &k, Side::Client).unwrap();
         assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
-        let l = latency(&lines, &k, "S").unwrap();
+        let l = latency(&lines, &k, Side::Server).unwrap();
         assert!((l.median_secs - 0.001).abs() < 1e-9, "{l:?}");
     }
 

@@ -58,8 +58,7 @@ impl Ctx<'_> {
 
     /// Whether the sequence offset between the taps changed in a direction.
     fn stepped(&self, dir: Side) -> bool {
-        let d = if dir == Side::Client { "C" } else { "S" };
-        self.steps.iter().any(|s| s.dir == d)
+        self.steps.iter().any(|s| s.dir == dir)
     }
 }
 
@@ -674,14 +673,14 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
     let n = ctx.lines.len();
     for i in 0..n {
         let a = &ctx.lines[i];
-        if consumed[i] || a.dir != "C" || !one_tap(a) {
+        if consumed[i] || a.dir != Side::Client || !one_tap(a) {
             continue;
         }
         let Some(va) = verb(a) else { continue };
         let partner = (i + 1..n.min(i + 4)).find(|&j| {
             let b = &ctx.lines[j];
             !consumed[j]
-                && b.dir == "C"
+                && b.dir == Side::Client
                 && one_tap(b)
                 && b.status != a.status
                 && verb(b).is_some_and(|vb| {
@@ -714,7 +713,7 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
         let mut swapped = Vec::new();
         let window = j + 1..n.min(j + 5);
         for (r, used) in ctx.lines[window.clone()].iter().zip(&mut consumed[window]) {
-            if r.dir == "S" && one_tap(r) && !*used {
+            if r.dir == Side::Server && one_tap(r) && !*used {
                 *used = true;
                 if let Some(c) = &r.client_side {
                     f = f.evidence(

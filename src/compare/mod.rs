@@ -264,8 +264,12 @@ fn pair(
     }
     lines.sort_by_key(Aligned::sort_key);
     let clock = align::clock(&lines);
-    let latency_to_server = clock.as_ref().and_then(|k| align::latency(&lines, k, "C"));
-    let latency_to_client = clock.as_ref().and_then(|k| align::latency(&lines, k, "S"));
+    let latency_to_server = clock
+        .as_ref()
+        .and_then(|k| align::latency(&lines, k, Side::Client));
+    let latency_to_client = clock
+        .as_ref()
+        .and_then(|k| align::latency(&lines, k, Side::Server));
     let (start, steps) = align::seq_steps(&lines);
     segment_notes(
         &mut lines,
@@ -294,13 +298,13 @@ fn pair(
         server_capture_span: sspan,
     };
     let findings = classify::run(&ctx);
-    let offset = |d: &str| start.iter().find(|(x, _)| *x == d).map(|x| x.1);
+    let offset = |d: Side| start.iter().find(|(x, _)| *x == d).map(|x| x.1);
     let tcp = TcpRelation {
-        same_connection: [offset("C"), offset("S")]
+        same_connection: [offset(Side::Client), offset(Side::Server)]
             .iter()
             .all(|o| o.is_none_or(|v| v == 0)),
-        seq_offset_to_server: offset("C"),
-        seq_offset_to_client: offset("S"),
+        seq_offset_to_server: offset(Side::Client),
+        seq_offset_to_client: offset(Side::Server),
         steps,
     };
     let data = data_pairs(&lines, cs, ss);

@@ -7,6 +7,11 @@ use crate::decode::TcpSegment;
 use serde::Serialize;
 use std::net::SocketAddr;
 
+/// Serializes a direction as its [`Side::letter`] (`C`/`S`).
+pub fn serialize_letter<S: serde::Serializer>(side: &Side, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(side.letter())
+}
+
 /// Which end sent a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,6 +23,14 @@ pub enum Side {
 impl Side {
     pub fn index(self) -> usize {
         self as usize
+    }
+    /// `C` (client→server) or `S` (server→client), as dialogues in the
+    /// JSON reports name a line's direction.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Side::Client => "C",
+            Side::Server => "S",
+        }
     }
     pub fn other(self) -> Side {
         match self {

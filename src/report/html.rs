@@ -496,7 +496,7 @@ fn session_ladder(s: &SessionView<'_>, fs: &[&Finding], out: &mut dyn Write) -> 
         .dialogue
         .iter()
         .map(|e| {
-            let client = e.dir == "C";
+            let client = e.dir == crate::reassembly::connection::Side::Client;
             let hit = e.frames.iter().any(|f| bad.contains(f));
             (
                 e.frames.first().copied().unwrap_or(0),
@@ -624,7 +624,7 @@ fn server_key(p: &PairReport, frame: u64) -> u64 {
 }
 
 fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec<Arrow> {
-    let to_server = l.dir == "C";
+    let to_server = l.dir == crate::reassembly::connection::Side::Client;
     let hit = |x: &Option<crate::compare::align::Seen>, bad: &BTreeSet<u64>| {
         x.as_ref()
             .is_some_and(|s| s.frames.iter().any(|f| bad.contains(f)))
@@ -688,7 +688,10 @@ fn sessions_table(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -
             s.first_frame,
             s.last_frame,
             h(&s.start.to_string()),
-            s.dialogue.iter().filter(|e| e.dir == "C").count(),
+            s.dialogue
+                .iter()
+                .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
+                .count(),
             h(&setups.join(", ")),
             h(s.server_software.map_or("", |x| x.name))
         )?;

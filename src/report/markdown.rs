@@ -301,7 +301,10 @@ fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -> io::
             s.first_frame,
             s.last_frame,
             s.start,
-            s.dialogue.iter().filter(|e| e.dir == "C").count(),
+            s.dialogue
+                .iter()
+                .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
+                .count(),
             md(&setups.join(", ")),
             md(s.server_software.map_or("", |x| x.name)),
             wire_name(&s.end_reason)
@@ -394,7 +397,11 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
                 writeln!(
                     out,
                     "| {} | {} | {cf} | {ct} | {sf} | {st} |",
-                    if l.dir == "C" { "→" } else { "←" },
+                    if l.dir == crate::reassembly::connection::Side::Client {
+                        "→"
+                    } else {
+                        "←"
+                    },
                     wire_name(&l.status)
                 )?;
             }

@@ -10,6 +10,7 @@ use crate::ftp::line::{Line, Terminator};
 use crate::ftp::session::{Detection, EndReason, Session, SessionCaps, Tls};
 use crate::reassembly::DirStats;
 use crate::reassembly::connection::Lifecycle;
+use crate::reassembly::connection::Side;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
 use serde::Serialize;
@@ -94,8 +95,9 @@ pub struct Summary {
 pub struct Entry<'a> {
     /// Position in the dialogue.
     pub n: usize,
-    /// `C` (client→server) or `S` (server→client).
-    pub dir: &'static str,
+    /// The sender: `C` (client→server) or `S` (server→client) in JSON.
+    #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    pub dir: Side,
     pub frames: Vec<u64>,
     pub ts: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,7 +210,7 @@ pub struct SessionView<'a> {
     pub limits: &'a SessionCaps,
 }
 
-fn line_entry<'a>(n: usize, dir: &'static str, l: &'a Line) -> Entry<'a> {
+fn line_entry<'a>(n: usize, dir: Side, l: &'a Line) -> Entry<'a> {
     Entry {
         n,
         dir,
@@ -258,14 +260,14 @@ pub fn dialogue(s: &Session) -> (Vec<Entry<'_>>, Vec<usize>, Vec<usize>) {
         .map(|(n, &(_, kind, i))| {
             if kind == 0 {
                 let c = &s.commands[i];
-                let mut e = line_entry(n, "C", &c.line);
+                let mut e = line_entry(n, Side::Client, &c.line);
                 e.verb = c.verb.as_deref();
                 e.pairs_with = s.reply_of[i].map(|r| pos_rep[r]);
                 e.reply_unseen = s.reply_unseen.get(i).copied().unwrap_or(false);
                 e
             } else {
                 let r = &s.replies[i];
-                let mut e = line_entry(n, "S", r.first());
+                let mut e = line_entry(n, Side::Server, r.first());
                 if r.lines.len() > 1 {
                     e.frames = r.frames();
                     e.text = r.joined();

@@ -239,7 +239,11 @@ fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::
         "end",
     ]);
     for s in ss {
-        let cmds = s.dialogue.iter().filter(|e| e.dir == "C").count();
+        let cmds = s
+            .dialogue
+            .iter()
+            .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
+            .count();
         let setups: Vec<String> = s
             .data_setups
             .iter()
@@ -445,7 +449,7 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
     vec![
         frames_text(&e.frames),
         format!("{:.3}", e.ts.secs_since(s.start)),
-        if e.dir == "C" {
+        if e.dir == crate::reassembly::connection::Side::Client {
             "C>".into()
         } else {
             "<S".into()
@@ -522,7 +526,11 @@ pub fn render_compare(
 
 fn status_mark(l: &crate::compare::align::Aligned) -> String {
     use crate::compare::align::Status;
-    let arrow = if l.dir == "C" { "→" } else { "←" };
+    let arrow = if l.dir == crate::reassembly::connection::Side::Client {
+        "→"
+    } else {
+        "←"
+    };
     let s = match l.status {
         Status::Identical => "=",
         Status::Modified => "≠ modified",
@@ -576,7 +584,7 @@ fn pair_section(
         writeln!(
             out,
             "  sequence offset ({}) stepped {:+} → {:+} after line {}",
-            if st.dir == "C" {
+            if st.dir == crate::reassembly::connection::Side::Client {
                 "client→server"
             } else {
                 "server→client"
