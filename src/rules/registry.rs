@@ -104,8 +104,8 @@ rules! {
         "the server sent a line that is not a reply (stray empty line, no code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
-    TcpGap = "tcp-gap", OneCapture, Warning,
-        "control-stream bytes never captured, where they were, and which line they cut";
+    TcpGap = "tcp-gap", OneCapture, Info,
+        "control-stream bytes never captured, where they were, and which line they cut (about the capture, not the path)";
     TcpOverlapConflict = "tcp-overlap-conflict", OneCapture, Warning,
         "two copies of the same stream bytes differ (both kept as evidence)";
     PortOctetMangled = "port-octet-mangled", TwoCaptures, Error,

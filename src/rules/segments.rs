@@ -363,7 +363,6 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
                 c.line.frames(),
                 c.line.bytes.as_slice(),
             );
-            f.severity = Severity::Warning;
         }
         // A whole line right after the gap: where the gap is in the
         // dialogue (the ACK that proved it may come much later).
@@ -388,7 +387,6 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
                 c.line.frames(),
                 c.line.bytes.as_slice(),
             );
-            f.severity = Severity::Warning;
         }
         msg.push('.');
         f.message = msg;
