@@ -426,6 +426,11 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
     }
     if e.after_gap {
         flags.push("after gap".to_string());
+    } else if e.follows_gap {
+        flags.push("follows a gap".to_string());
+    }
+    if e.reply_unseen {
+        flags.push("reply not captured?".to_string());
     }
     if e.bytes_not_kept > 0 {
         flags.push(format!("+{} bytes not kept", e.bytes_not_kept));
