@@ -27,6 +27,14 @@ impl Timestamp {
         self.0
     }
 
+    /// Seconds since the Unix epoch with microseconds, as Zeek logs
+    /// write time (`1329327783.207785`).
+    pub fn unix_secs_text(self) -> String {
+        let secs = self.0.div_euclid(Self::NANOS_PER_SEC);
+        let micros = self.0.rem_euclid(Self::NANOS_PER_SEC) / 1000;
+        format!("{secs}.{micros:06}")
+    }
+
     /// Seconds from `earlier` to `self` (negative when `self` is earlier).
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
         self.0.saturating_sub(earlier.0) as f64 / 1e9

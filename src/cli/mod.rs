@@ -180,6 +180,8 @@ enum Format {
     Markdown,
     /// One self-contained HTML file with ladder diagrams.
     Html,
+    /// One row per command, tab-separated, in the shape of Zeek's ftp.log.
+    Ftplog,
 }
 
 /// Options shared by every command that analyses captures.
@@ -412,6 +414,7 @@ fn analyze(a: AnalyzeArgs) -> i32 {
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
+        Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
     })
 }
 
@@ -539,6 +542,7 @@ fn compare(a: CompareArgs) -> i32 {
             Format::Text => text::render_compare(&rep, st, w),
             Format::Markdown => markdown::render_compare(&rep, w),
             Format::Html => html::render_compare(&rep, w),
+            Format::Ftplog => report::ftplog::render(&rep.sessions, true, w),
         },
     )
 }

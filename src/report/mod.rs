@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod evidence;
+pub mod ftplog;
 pub mod html;
 pub mod markdown;
 pub mod model;
