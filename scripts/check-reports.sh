@@ -46,6 +46,11 @@ n=$(tshark -r "$out/evidence.pcapng" -Y 'frame.comment contains "port-silently-t
 bad=$(tshark -r "$out/evidence.pcapng" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 0' 2>/dev/null | wc -l)
 [ "$bad" -eq 0 ] || fail "evidence.pcapng: $bad bad TCP checksums"
 
+# The Community ID of a session is the one tshark computes for its flow.
+cid=$($pm analyze -f json testdata/lab-mangle-vsftpd-client.pcap | grep -m1 '"community_id"' | cut -d'"' -f4 || true)
+theirs=$(tshark -r testdata/lab-mangle-vsftpd-client.pcap --enable-protocol communityid -Y 'tcp.port == 21' -T fields -e communityid 2>/dev/null | sort -u)
+[ -n "$cid" ] && [ "$cid" = "$theirs" ] || fail "community_id: ours '$cid', tshark's '$theirs'"
+
 # Every filter of every finding shows at least the finding's frames, and
 # nothing outside their range.
 checked=0

@@ -541,6 +541,21 @@ impl Session {
             + self.data_conns.len() * size_of::<DataConn>()
     }
 
+    /// The Community ID (v1, seed 0) of the control connection: the same
+    /// string Zeek's and Suricata's logs give this flow.
+    pub fn community_id(&self) -> Option<String> {
+        community_id::calculate_community_id(
+            0,
+            self.client.ip(),
+            self.server.ip(),
+            Some(self.client.port()),
+            Some(self.server.port()),
+            6,
+            false,
+        )
+        .ok()
+    }
+
     /// Whether TLS was asked for or agreed (AUTH, or a 234 even when the
     /// capture missed the AUTH): encrypted bytes may then be read as text
     /// wherever the capture missed where they began.
@@ -942,6 +957,21 @@ mod tests {
             hay,
             b"500 'pass\t<redacted:7>': command not understood; hunter2"
         );
+    }
+
+    #[test]
+    fn community_id_is_the_standard_one() {
+        // The spec's and Zeek's test vector: 1.2.3.4:1122 → 5.6.7.8:3344 TCP.
+        let id = community_id::calculate_community_id(
+            0,
+            "1.2.3.4".parse().unwrap(),
+            "5.6.7.8".parse().unwrap(),
+            Some(1122),
+            Some(3344),
+            6,
+            false,
+        );
+        assert_eq!(id.unwrap(), "1:wCb3OG7yAFWelaUydu0D+125CLM=");
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub struct SessionView<'a> {
     /// Wireshark's `tcp.stream` of the control connection (`null` past
     /// the conversation-table limit).
     pub tcp_stream: Option<u32>,
+    /// The Community ID flow hash of the control connection.
+    pub community_id: Option<String>,
     pub detection: Detection,
     pub start: Timestamp,
     pub end: Timestamp,
@@ -293,6 +295,7 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
         client: s.client.to_string(),
         server: s.server.to_string(),
         tcp_stream: s.tcp_stream,
+        community_id: s.community_id(),
         detection: s.detection,
         start: s.start,
         end: s.end,

@@ -91,6 +91,11 @@ pub struct Finding {
     /// For a finding from comparing two captures: where it is in the other.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other: Option<Other>,
+    /// The Community ID flow hash of the session's control connection
+    /// (the Corelight/Zeek/Suricata standard), to join a finding with the
+    /// same flow in a SIEM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
     /// How many occurrences this finding stands for (findings of one rule
     /// with the same cause in one session are merged).
     pub occurrences: usize,
@@ -115,6 +120,7 @@ impl Finding {
             diff: None,
             signature: None,
             other: None,
+            community_id: s.community_id(),
             occurrences: 1,
             also: Vec::new(),
             group: None,
