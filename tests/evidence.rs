@@ -233,7 +233,7 @@ fn every_output(name: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
     let cap = testdata(name);
     let c = cap.to_str().unwrap();
     let mut outs = Vec::new();
-    for f in ["text", "json", "markdown", "html", "ftplog"] {
+    for f in ["text", "json", "markdown", "html", "ftplog", "csv"] {
         let mut args = vec!["analyze", "--dialogue", "-f", f];
         args.extend_from_slice(extra);
         args.push(c);
@@ -337,6 +337,7 @@ fn file_names_never_reach_a_terminal_raw() {
         vec!["analyze", c],
         vec!["analyze", "-f", "markdown", c],
         vec!["analyze", "-f", "html", c],
+        vec!["analyze", "-f", "csv", c],
         vec!["batch", dir],
         vec!["batch", "-f", "markdown", dir],
         vec!["batch", "-f", "html", dir],

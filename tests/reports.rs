@@ -492,3 +492,29 @@ fn the_readme_rule_table_is_the_registry() {
         );
     }
 }
+
+#[test]
+fn csv_has_a_row_per_finding_that_a_csv_reader_reads_back() {
+    let out = run(&[
+        "analyze",
+        "-f",
+        "csv",
+        &td("lab-mangle-vsftpd-client.pcap"),
+        &td("hand-hostile-bytes.pcap"),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (_, doc) = analyze(
+        &["lab-mangle-vsftpd-client.pcap", "hand-hostile-bytes.pcap"],
+        &[],
+    );
+    let n = doc["findings"].as_array().unwrap().len();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), n + 1, "{text}");
+    assert!(lines[0].starts_with("capture,sha256,session,tcp_stream,community_id,"));
+    // A quoted field with commas and quotes stays one field.
+    let hostile = lines
+        .iter()
+        .find(|l| l.contains("port-mangled-received"))
+        .unwrap();
+    assert!(hostile.contains("\"this tap saw `PORT 198,51,100,60,1\\x60<img src=x>,7`"));
+}

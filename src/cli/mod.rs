@@ -182,6 +182,8 @@ enum Format {
     Html,
     /// One row per command, tab-separated, in the shape of Zeek's ftp.log.
     Ftplog,
+    /// One row per finding (RFC 4180).
+    Csv,
 }
 
 /// Options shared by every command that analyses captures.
@@ -415,6 +417,7 @@ fn analyze(a: AnalyzeArgs) -> i32 {
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
         Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
+        Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
     })
 }
 
@@ -543,6 +546,7 @@ fn compare(a: CompareArgs) -> i32 {
             Format::Markdown => markdown::render_compare(&rep, w),
             Format::Html => html::render_compare(&rep, w),
             Format::Ftplog => report::ftplog::render(&rep.sessions, true, w),
+            Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
         },
     )
 }

@@ -5,6 +5,7 @@
 //! a terminal. Everything from the captures is escaped on the way in.
 
 pub mod batch;
+pub mod csv;
 pub mod evidence;
 pub mod ftplog;
 pub mod html;
