@@ -233,7 +233,9 @@ fn every_output(name: &str, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
     let cap = testdata(name);
     let c = cap.to_str().unwrap();
     let mut outs = Vec::new();
-    for f in ["text", "json", "markdown", "html", "ftplog", "csv"] {
+    for f in [
+        "text", "json", "markdown", "html", "ftplog", "csv", "ndjson",
+    ] {
         let mut args = vec!["analyze", "--dialogue", "-f", f];
         args.extend_from_slice(extra);
         args.push(c);

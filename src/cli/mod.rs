@@ -184,6 +184,9 @@ enum Format {
     Ftplog,
     /// One row per finding (RFC 4180).
     Csv,
+    /// One JSON object per line, each with a `type` (capture, session,
+    /// finding, pair, summary).
+    Ndjson,
 }
 
 /// Options shared by every command that analyses captures.
@@ -418,6 +421,14 @@ fn analyze(a: AnalyzeArgs) -> i32 {
         Format::Html => html::render(&rep, w),
         Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
         Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
+        Format::Ndjson => report::ndjson::render::<()>(
+            &rep.captures,
+            &rep.sessions,
+            &rep.findings,
+            &[],
+            &rep.summary,
+            w,
+        ),
     })
 }
 
@@ -547,6 +558,14 @@ fn compare(a: CompareArgs) -> i32 {
             Format::Html => html::render_compare(&rep, w),
             Format::Ftplog => report::ftplog::render(&rep.sessions, true, w),
             Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
+            Format::Ndjson => report::ndjson::render(
+                &rep.captures,
+                &rep.sessions,
+                &rep.findings,
+                rep.pairs,
+                &rep.summary,
+                w,
+            ),
         },
     )
 }

@@ -11,6 +11,7 @@ pub mod ftplog;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod ndjson;
 pub mod output;
 pub mod text;
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Checks that `--format ndjson` loads into DuckDB as it is, the way a SIEM
+pipeline or a notebook takes it (run by .ci/run, which installs duckdb):
+the findings DuckDB counts per rule are those of the JSON document."""
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import duckdb
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+PM = os.path.join(ROOT, "target", "debug", "portmortem")
+TD = os.path.join(ROOT, "testdata")
+
+
+def out(args):
+    # Exit 1 only means "error findings".
+    r = subprocess.run([PM] + args, capture_output=True)
+    if r.returncode not in (0, 1):
+        sys.exit(f"check-ndjson: {args} failed: {r.stderr.decode()}")
+    return r.stdout
+
+
+cases = [
+    ["analyze"] + [os.path.join(TD, n) for n in
+                   ["lab-mangle-vsftpd-client.pcap", "lab-mangle-inetutils-client.pcap",
+                    "hand-two-mangled.pcap", "hand-hostile-bytes.pcap"]],
+    ["compare", os.path.join(TD, "lab-mangle-vsftpd-client.pcap"),
+     os.path.join(TD, "lab-mangle-vsftpd-server.pcap")],
+]
+checked = 0
+with tempfile.TemporaryDirectory() as d:
+    for args in cases:
+        path = os.path.join(d, "events.ndjson")
+        with open(path, "wb") as f:
+            f.write(out([args[0], "-f", "ndjson"] + args[1:]))
+        doc = json.loads(out([args[0], "-f", "json"] + args[1:]))
+        want = collections.Counter(f["rule"] for f in doc["findings"])
+        got = dict(duckdb.sql(
+            f"select rule, count(*) from read_json_auto('{path}') where type = 'finding' group by 1"
+        ).fetchall())
+        if got != dict(want):
+            sys.exit(f"check-ndjson: {args[0]}: DuckDB counts {got}, the JSON document {dict(want)}")
+        types = dict(duckdb.sql(f"select type, count(*) from read_json_auto('{path}') group by 1").fetchall())
+        if types.get("session", 0) != len(doc["sessions"]) or types.get("summary") != 1:
+            sys.exit(f"check-ndjson: {args[0]}: event types {types}")
+        checked += sum(want.values())
+print(f"check-ndjson: {checked} findings read back through DuckDB {duckdb.__version__}")
