@@ -301,13 +301,22 @@ fn streams_of(s: &SessionView<'_>, frames: &[u64]) -> Option<Vec<u32>> {
 /// <= 131`. Without stream numbers, the control connection's addresses
 /// and ports stand in.
 pub fn display_filter(s: &SessionView<'_>, frames: &[u64]) -> String {
-    let (Some(lo), Some(hi)) = (frames.iter().min(), frames.iter().max()) else {
-        return String::new();
-    };
-    let range = if lo == hi {
-        format!("frame.number == {lo}")
-    } else {
-        format!("frame.number >= {lo} && frame.number <= {hi}")
+    // Exactly the frames claimed: a set (comma-separated, as Wireshark 3.6
+    // and later read it), not a range that would also show the frames
+    // between them.
+    let mut set: Vec<u64> = frames.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    let range = match set.as_slice() {
+        [] => return String::new(),
+        [one] => format!("frame.number == {one}"),
+        many => format!(
+            "frame.number in {{{}}}",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     match streams_of(s, frames) {
         Some(v) if v.len() == 1 => format!("tcp.stream eq {} && {range}", v[0]),
