@@ -518,3 +518,20 @@ fn csv_has_a_row_per_finding_that_a_csv_reader_reads_back() {
         .unwrap();
     assert!(hostile.contains("\"this tap saw `PORT 198,51,100,60,1\\x60<img src=x>,7`"));
 }
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("compare") && text.contains("--format"),
+            "{shell}"
+        );
+    }
+    let out = run(&["man"]);
+    let man = String::from_utf8(out.stdout).unwrap();
+    assert!(man.contains(".TH portmortem 1"), "{man}");
+    assert!(man.contains("analyze"));
+}

@@ -46,6 +46,14 @@ enum Cmd {
     /// List the rules this tool reports: id, the evidence it needs, its
     /// highest severity, and what it proves.
     Rules(RulesArgs),
+    /// Print a shell completion script (e.g. `portmortem completions bash >
+    /// /etc/bash_completion.d/portmortem`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `portmortem man > portmortem.1`.
+    Man,
 }
 
 #[derive(Args)]
@@ -332,6 +340,34 @@ pub fn run() -> i32 {
         Cmd::Merge(m) => batch::merge_cmd(m),
         Cmd::Extract(x) => extract(x),
         Cmd::Rules(r) => rules(r),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "portmortem", &mut out);
+            print_all(&out)
+        }
+        Cmd::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out) {
+                Ok(()) => print_all(&out),
+                Err(e) => {
+                    warn(format!("cannot render the man page: {e}"));
+                    report::EXIT_USAGE
+                }
+            }
+        }
+    }
+}
+
+/// Writes bytes to standard output; a closed pipe is not an error.
+fn print_all(bytes: &[u8]) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            warn(format!("cannot write: {e}"));
+            report::EXIT_USAGE
+        }
+        _ => report::EXIT_OK,
     }
 }
 
@@ -355,14 +391,7 @@ fn rules(a: RulesArgs) -> i32 {
             })
             .collect(),
     };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            warn(format!("cannot write: {e}"));
-            report::EXIT_USAGE
-        }
-        _ => report::EXIT_OK,
-    }
+    print_all(text.as_bytes())
 }
 
 fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
