@@ -535,3 +535,32 @@ fn completions_and_man_page_are_generated() {
     assert!(man.contains(".TH portmortem 1"), "{man}");
     assert!(man.contains("analyze"));
 }
+
+#[test]
+fn read_like_tshark_and_format_from_the_extension() {
+    let d = temp_dir("ext");
+    let cap = td("lab-mangle-vsftpd-client.pcap");
+    for (name, starts) in [
+        ("r.json", "{"),
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.md", "# FTP forensic report"),
+        ("r.csv", "capture,sha256,"),
+        ("r.ndjson", "{\"type\":\"capture\""),
+        ("r.log", "#separator"),
+        ("r.txt", "portmortem "),
+    ] {
+        let out = d.join(name);
+        let r = run(&["analyze", "-r", &cap, "-o", out.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(1), "{name}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.starts_with(starts),
+            "{name}: {}",
+            &text[..60.min(text.len())]
+        );
+    }
+    // -f wins over the extension.
+    let out = d.join("x.html");
+    run(&["analyze", "-f", "json", &cap, "-o", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with('{'));
+}

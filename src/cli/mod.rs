@@ -169,15 +169,41 @@ struct CompareArgs {
 /// Where and how `analyze` and `compare` write their report.
 #[derive(Args)]
 struct ReportArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
-    format: Format,
+    /// Output format [default: from the -o file's extension (.json,
+    /// .ndjson, .md, .html, .csv, .log), else text].
+    #[arg(short, long, value_enum)]
+    format: Option<Format>,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Text output: also print every session's commands and replies.
     #[arg(long)]
     dialogue: bool,
+}
+
+impl ReportArgs {
+    /// The format asked for, else the one the output file's extension
+    /// names, else text.
+    fn format(&self) -> Format {
+        let by_name = || {
+            let ext = self
+                .output
+                .as_ref()?
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase();
+            Some(match ext.as_str() {
+                "json" => Format::Json,
+                "ndjson" | "jsonl" => Format::Ndjson,
+                "md" | "markdown" => Format::Markdown,
+                "html" | "htm" => Format::Html,
+                "csv" => Format::Csv,
+                "log" | "tsv" => Format::Ftplog,
+                _ => return None,
+            })
+        };
+        self.format.or_else(by_name).unwrap_or(Format::Text)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -322,8 +348,12 @@ impl Analysis {
 struct AnalyzeArgs {
     /// Capture files: pcap, pcapng, or gzip or zstd of either (found by content);
     /// `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE")]
+    #[arg(required_unless_present = "read", value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
+    /// A capture to read, as tshark, tcpdump and zeek take it (repeatable;
+    /// read before the positional ones).
+    #[arg(short = 'r', long = "read", value_name = "CAPTURE")]
+    read: Vec<PathBuf>,
     #[command(flatten)]
     analysis: Analysis,
     #[command(flatten)]
@@ -418,7 +448,10 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
     }
 }
 
-fn analyze(a: AnalyzeArgs) -> i32 {
+fn analyze(mut a: AnalyzeArgs) -> i32 {
+    let mut all = std::mem::take(&mut a.read);
+    all.append(&mut a.captures);
+    a.captures = all;
     if let Some(o) = &a.report.output
         && let Err(e) = refuse_inputs(o, a.captures.iter().map(PathBuf::as_path))
     {
@@ -623,8 +656,9 @@ fn write_report(
         width: report::text_width(),
         dialogue: args.dialogue,
     };
-    let mut written = render(&mut out, args.format, &style);
-    if args.format == Format::Json {
+    let format = args.format();
+    let mut written = render(&mut out, format, &style);
+    if format == Format::Json {
         written = written.and_then(|_| writeln!(out));
     }
     if delivered(written, out) {
