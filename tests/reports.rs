@@ -564,3 +564,15 @@ fn read_like_tshark_and_format_from_the_extension() {
     run(&["analyze", "-f", "json", &cap, "-o", out.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&out).unwrap().starts_with('{'));
 }
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let cap = td("lab-mangle-vsftpd-client.pcap");
+    let esc = |args: &[&str]| {
+        let out = run(args);
+        out.stdout.contains(&0x1b)
+    };
+    assert!(!esc(&["analyze", &cap]), "a pipe is not a terminal");
+    assert!(esc(&["analyze", "--color", "always", &cap]));
+    assert!(!esc(&["analyze", "--color", "never", &cap]));
+}

@@ -1,6 +1,6 @@
 //! `batch` and `merge`: archives, with a progress bar on a terminal.
 
-use super::{BatchArgs, BatchFormat, MergeArgs};
+use super::{BatchArgs, BatchFormat, BatchReportArgs, MergeArgs};
 use crate::batch::discover::EntryKind;
 use crate::batch::record::CaptureLine;
 use crate::batch::summary::{Skipped, Summary};
@@ -17,6 +17,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 /// Writes results as they come and the summary at the end, in one format.
 struct Collector<F> {
     format: BatchFormat,
+    color: report::ColorChoice,
     out: Destination,
     summary: Summary,
     /// Kept only for `--format json` (one document, ordered by index).
@@ -31,13 +32,13 @@ struct Collector<F> {
 impl<F: Serialize> Collector<F> {
     /// Opens the output, which may be none of `inputs`.
     fn new<'a>(
-        format: BatchFormat,
-        output: Option<&std::path::Path>,
+        args: &BatchReportArgs,
         inputs: impl IntoIterator<Item = &'a std::path::Path>,
     ) -> Result<Self, OutputError> {
         Ok(Collector {
-            format,
-            out: Destination::create(output, inputs)?,
+            format: args.format,
+            color: args.color,
+            out: Destination::create(args.output.as_deref(), inputs)?,
             summary: Summary::default(),
             captures: Vec::new(),
             skipped: Vec::new(),
@@ -110,7 +111,7 @@ impl<F: Serialize> Collector<F> {
             }
             (None, BatchFormat::Text) => {
                 let style = text::Style {
-                    color: report::use_color(self.out.is_terminal()),
+                    color: report::use_color(self.color, self.out.is_terminal()),
                     width: report::text_width(),
                     dialogue: false,
                 };
@@ -179,7 +180,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     // Every file the batch reads is evidence, whether or not it turns out
     // to be a capture.
     let read = entries.iter().map(|e| e.path.as_path());
-    let mut col = match Collector::new(a.report.format, a.report.output.as_deref(), read) {
+    let mut col = match Collector::new(&a.report, read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));
@@ -241,7 +242,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
         }
     }
     let read = a.results.iter().map(std::path::PathBuf::as_path);
-    let mut col = match Collector::new(a.report.format, a.report.output.as_deref(), read) {
+    let mut col = match Collector::new(&a.report, read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));

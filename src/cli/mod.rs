@@ -138,6 +138,9 @@ struct BatchReportArgs {
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Colour in text output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: report::ColorChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -179,6 +182,9 @@ struct ReportArgs {
     /// Text output: also print every session's commands and replies.
     #[arg(long)]
     dialogue: bool,
+    /// Colour in text output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: report::ColorChoice,
 }
 
 impl ReportArgs {
@@ -652,7 +658,7 @@ fn write_report(
         }
     };
     let style = text::Style {
-        color: report::use_color(out.is_terminal()),
+        color: report::use_color(args.color, out.is_terminal()),
         width: report::text_width(),
         dialogue: args.dialogue,
     };

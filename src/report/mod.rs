@@ -31,10 +31,25 @@ pub fn exit_code(findings: &[Finding]) -> i32 {
     }
 }
 
-/// Whether to colour text output: only on a terminal and without NO_COLOR
-/// (https://no-color.org).
-pub fn use_color(to_terminal: bool) -> bool {
-    to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// When to colour text output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to colour text output.
+pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
 }
 
 /// Width for text tables when the terminal cannot tell: `$COLUMNS`, else 120.

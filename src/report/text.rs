@@ -24,7 +24,11 @@ pub(super) fn table(style: &Style) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
-    if !style.color {
+    if style.color {
+        // Asked for (--color always) or on a terminal: style even when
+        // comfy-table sees no terminal.
+        t.enforce_styling();
+    } else {
         t.force_no_tty();
     }
     if t.width().is_none() || !style.color {
