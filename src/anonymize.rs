@@ -149,9 +149,23 @@ impl Anonymizer {
 
     pub fn v6(&mut self, ip: Ipv6Addr) -> Ipv6Addr {
         let g = ip.segments();
-        if g[..6].iter().all(|&x| x == 0) || g[..5].iter().all(|&x| x == 0) && g[5] == 0xffff {
-            // ::, ::1, IPv4-compatible and IPv4-mapped forms stay.
+        if let Some(v4) = ip.to_ipv4_mapped() {
+            // ::ffff:a.b.c.d carries an IPv4 address: map that one.
+            return self.v4(v4).to_ipv6_mapped();
+        }
+        if g[..6].iter().all(|&x| x == 0) && g[6] == 0 {
+            // ::, ::1 and the like carry no address worth hiding.
             return ip;
+        }
+        if g[..6].iter().all(|&x| x == 0) {
+            // The deprecated IPv4-compatible ::a.b.c.d: map the IPv4 part.
+            let m = self.v4(Ipv4Addr::new(
+                (g[6] >> 8) as u8,
+                g[6] as u8,
+                (g[7] >> 8) as u8,
+                g[7] as u8,
+            ));
+            return m.to_ipv6_compatible();
         }
         let mut out = [0u16; 8];
         for i in 0..8 {
@@ -597,6 +611,17 @@ mod tests {
                 .unwrap()
                 .contains(&format!("(6,16,{},2,117,49)", want.join(",")))
         );
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_is_mapped_as_ipv4() {
+        let mut x = a();
+        let v4: Ipv4Addr = "198.51.100.60".parse().unwrap();
+        let m = x.v4(v4);
+        assert_eq!(x.v6(v4.to_ipv6_mapped()), m.to_ipv6_mapped());
+        assert_eq!(x.v6(v4.to_ipv6_compatible()), m.to_ipv6_compatible());
+        assert_eq!(x.v6(Ipv6Addr::LOCALHOST), Ipv6Addr::LOCALHOST);
+        assert_eq!(x.v6(Ipv6Addr::UNSPECIFIED), Ipv6Addr::UNSPECIFIED);
     }
 
     #[test]
