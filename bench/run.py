@@ -159,6 +159,20 @@ def main():
         # back, so a slow spell of the machine cancels out.
         speedups.append((label, statistics.median(a / b for a, b in zip(one, two))))
     rows_of([("portmortem batch -j1 1M-connections capture", [BIN, "batch", "-j", "1", conns])], conns, cframes, runs=1)
+    # The memory bound: the same million connections under two budgets.
+    for mb in (256, 64):
+        rows_of([("portmortem analyze --max-memory-mb %d 1M-connections" % mb,
+                  [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", "--max-memory-mb", str(mb), conns])],
+                conns, cframes, runs=1)
+    # compare costs two analyses plus matching: 20,000 sessions with themselves.
+    many = os.path.join(args.workdir, "sessions.pcap")
+    if not os.path.exists(many + ".info"):
+        print("building %s..." % many, file=sys.stderr)
+        make(args, many, "--sessions", "20000", "--corrupt", "0", "--gb", "0.02")
+    minfo = load_info(many)
+    rows_of([("portmortem analyze --no-hash -f json 20k sessions", [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", many]),
+             ("portmortem compare --no-hash -f json 20k x 20k", [BIN, "compare", "--no-hash", "-f", "json", "-o", "/dev/null", many, many])],
+            many, int(minfo["frames"]), runs=3)
 
     print()
     print("File: %s, %.2f GB, %d frames, %s FTP sessions (%s corrupted); %s files of it for batch." % (os.path.basename(big), size_of(big) / 1e9, frames, info["ftp_sessions"], info["corrupted_sessions"], sinfo["files"]))
