@@ -11,6 +11,9 @@
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use pcap_parser::Linktype;
 use pcap_parser::data::{PacketData, get_packetdata};
+
+/// LINKTYPE_WIRESHARK_UPPER_PDU.
+const WIRESHARK_UPPER_PDU: u32 = 252;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -152,6 +155,10 @@ pub fn link_slice(linktype: u32, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Ski
                 Skip::NotIp
             }
         })?,
+        // Wireshark's exported PDUs carry no IP/TCP headers to reassemble,
+        // and pcap-parser 0.17 panics on a short tag in them (found by
+        // fuzz/capture; fuzz/regressions/capture/): not handed to it.
+        WIRESHARK_UPPER_PDU => return Err(Skip::UnsupportedLinkType),
         _ => match get_packetdata(data, Linktype(linktype as i32), data.len()) {
             Some(PacketData::L2(l2)) => {
                 LaxSlicedPacket::from_ethernet(l2).map_err(|_| Skip::LinkMalformed)?
