@@ -31,9 +31,7 @@ pub fn render(
     ])?;
     for f in findings {
         let c = captures.get(f.capture);
-        let s = sessions
-            .iter()
-            .find(|s| s.capture == f.capture && s.id == f.session);
+        let s = super::evidence::session_of(sessions, f.capture, &f.session);
         let frames = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
         w.write_record([
             c.map(|c| crate::bytes::printable(&c.info.path))

@@ -67,7 +67,8 @@ pub fn render(sessions: &[SessionView<'_>], several: bool, out: &mut dyn Write) 
         };
         let (ch, cp) = split_endpoint(&s.client);
         let (sh, sp) = split_endpoint(&s.server);
-        let by_n = |n: usize| s.dialogue.iter().find(|e| e.n == n);
+        // `n` is an entry's position in the dialogue.
+        let by_n = |n: usize| s.dialogue.get(n);
         let mut user: Option<String> = None;
         for e in s.dialogue.iter().filter(|e| e.dir == Side::Client) {
             let text = &e.text.0;

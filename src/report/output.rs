@@ -152,33 +152,31 @@ impl Destination {
     }
 }
 
+impl Destination {
+    /// Where bytes go now (a flush of a file empties the buffer into the
+    /// temporary file; the destination appears on commit).
+    fn sink(&mut self) -> &mut dyn Write {
+        match &mut self.target {
+            Target::Stdout(w) => w,
+            Target::InPlace(w) => w,
+            Target::Atomic { tmp, .. } => tmp,
+        }
+    }
+}
+
 impl Write for Destination {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.target {
-            Target::Stdout(w) => w.write(buf),
-            Target::InPlace(w) => w.write(buf),
-            Target::Atomic { tmp, .. } => tmp.write(buf),
-        }
+        self.sink().write(buf)
     }
 
     #[inline]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match &mut self.target {
-            Target::Stdout(w) => w.write_all(buf),
-            Target::InPlace(w) => w.write_all(buf),
-            Target::Atomic { tmp, .. } => tmp.write_all(buf),
-        }
+        self.sink().write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.target {
-            Target::Stdout(w) => w.flush(),
-            Target::InPlace(w) => w.flush(),
-            // The destination appears on commit; a flush only empties the
-            // buffer into the temporary file.
-            Target::Atomic { tmp, .. } => tmp.flush(),
-        }
+        self.sink().flush()
     }
 }
 

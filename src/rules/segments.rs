@@ -219,12 +219,13 @@ fn terminator(s: &Session, c: &Ctl<'_>, out: &mut Vec<Finding>) {
 /// Non-address lines with terminator problems: one finding per direction
 /// and kind, listing the frames.
 fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
+    let tls = s.asked_for_tls();
     for side in [Side::Client, Side::Server] {
         let mut groups: std::collections::BTreeMap<String, Vec<&Line>> = Default::default();
         for c in all
             .iter()
             .filter(|c| c.side == side && c.addr.is_none() && !c.line.after_gap)
-            .filter(|c| !encrypted_not_text(&c.line.bytes.0, s.asked_for_tls()))
+            .filter(|c| !encrypted_not_text(&c.line.bytes.0, tls))
         {
             if let Some(p) = term_problem(s, c.line, is_last(s, side, c.line), false) {
                 groups.entry(p).or_default().push(c.line);

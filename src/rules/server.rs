@@ -33,6 +33,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
     // reply line are a tail it could not see the start of, not strays.
     let picked_up = s.lifecycle.syn_ack_frame.is_none();
     let first_reply = s.replies.iter().position(|r| r.code.is_some());
+    let tls = s.asked_for_tls();
     let stray: Vec<(usize, &crate::ftp::message::Reply)> = s
         .replies
         .iter()
@@ -40,9 +41,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         .filter(|(_, r)| r.code.is_none() && !r.first().after_gap && !r.first().follows_gap)
         // TLS records read as text because the capture missed the AUTH/234
         // that started them are not lines the server sent.
-        .filter(|(_, r)| {
-            !crate::ftp::line::encrypted_not_text(&r.first().bytes.0, s.asked_for_tls())
-        })
+        .filter(|(_, r)| !crate::ftp::line::encrypted_not_text(&r.first().bytes.0, tls))
         .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {
