@@ -188,3 +188,17 @@ pub fn analyze_bytes(name: &str, bytes: Vec<u8>) -> portmortem::analysis::Captur
     let r = CaptureReader::from_opened(o).unwrap();
     portmortem::analysis::analyze_reader(r, &portmortem::analysis::Options::default(), &mut |_| {})
 }
+
+/// Whether the public corpus is there; when it is not (a fresh clone
+/// without `../shared`), says that `test` is skipped and why.
+pub fn have_public_corpus(test: &str) -> bool {
+    let dir = public_dir();
+    let there = dir.is_dir();
+    if !there {
+        eprintln!(
+            "skipped {test}: the public corpus {} is absent",
+            dir.display()
+        );
+    }
+    there
+}
