@@ -73,6 +73,30 @@ impl Timestamp {
 const RFC3339_NANOS: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
 
+/// Time arithmetic saturates: a bit flip in a capture can put a timestamp
+/// anywhere in `i64`, and a window or offset around it must not overflow.
+impl std::ops::Add<i64> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, ns: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ns))
+    }
+}
+
+impl std::ops::Sub<i64> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, ns: i64) -> Timestamp {
+        Timestamp(self.0.saturating_sub(ns))
+    }
+}
+
+/// Nanoseconds from `earlier` to `self`, saturating.
+impl std::ops::Sub for Timestamp {
+    type Output = i64;
+    fn sub(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())

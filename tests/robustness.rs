@@ -9,6 +9,7 @@ use etherparse::PacketBuilder;
 use portmortem::analysis::{CaptureResult, Options, analyze_reader};
 use portmortem::capture::CaptureReader;
 use portmortem::capture::input::open_reader;
+use portmortem::compare::Roles;
 use proptest::prelude::*;
 
 fn analyze_bytes(bytes: Vec<u8>) -> Option<CaptureResult> {
@@ -428,4 +429,93 @@ fn the_memory_budget_evicts_and_reports() {
         &["flows evicted to keep live flows under --max-memory-mb"],
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The input proptest once shrank to: one bit flipped in a timestamp of
+/// hand-multi-section.pcapng put a data-connection window past `i64::MAX`.
+#[test]
+fn a_bit_flipped_timestamp_does_not_overflow_time_windows() {
+    let mut data = std::fs::read(testdata("hand-multi-section.pcapng")).unwrap();
+    data[1304] ^= 1;
+    check(&analyze_bytes(data).expect("the capture opens"));
+}
+
+/// A little-endian pcap rewritten as pcapng whose interface counts time in
+/// whole seconds (`if_tsresol` 0), with frame `n`'s 64-bit timestamp
+/// `ts(n)`: any value a corrupt or hostile file can hold.
+fn with_timestamps(pcap: &[u8], ts: &dyn Fn(u64) -> u64) -> Vec<u8> {
+    let block = |v: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let mut body = body.to_vec();
+        body.resize(body.len().next_multiple_of(4), 0);
+        let len = (body.len() + 12) as u32;
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(&body);
+        v.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut v = Vec::new();
+    let mut shb = 0x1a2b3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut v, 0x0a0d0d0a, &shb);
+    let mut idb = vec![1, 0, 0, 0];
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    idb.extend_from_slice(&[9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    block(&mut v, 1, &idb);
+    let (mut at, mut n) = (24, 0u64);
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let Some(data) = pcap.get(at + 16..at + 16 + caplen) else {
+            break;
+        };
+        n += 1;
+        let t = ts(n);
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((t >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(t as u32).to_le_bytes());
+        epb.extend_from_slice(&(caplen as u32).to_le_bytes());
+        epb.extend_from_slice(&(caplen as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        block(&mut v, 6, &epb);
+        at += 16 + caplen;
+    }
+    v
+}
+
+/// Timestamps at the ends of the range, jumping between them or running
+/// backwards, in analyze and in compare (whose clock offsets and
+/// tolerances are sums and differences of them).
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    let patterns: [(&str, &dyn Fn(u64) -> u64); 4] = [
+        ("all at the end of time", &|_| u64::MAX),
+        ("jumping between both ends", &|n| {
+            if n % 2 == 0 { 0 } else { u64::MAX }
+        }),
+        ("running backwards from the end", &|n| u64::MAX - n),
+        ("near i64::MAX ns", &|n| {
+            (i64::MAX as u64 / 1_000_000_000) - 3 + n % 5
+        }),
+    ];
+    for pair in [
+        "lab-mangle-inetutils",
+        "lab-alg-active",
+        "lab-proxy-passive",
+    ] {
+        let a = std::fs::read(testdata(&format!("{pair}-client.pcap"))).unwrap();
+        let b = std::fs::read(testdata(&format!("{pair}-server.pcap"))).unwrap();
+        for (what, ts) in &patterns {
+            for (name, pa, pb) in [("a", &a, &b), ("b", &a, &a)] {
+                let ra = analyze_bytes(with_timestamps(pa, ts)).expect(what);
+                check(&ra);
+                // One side with sane times against the other at the extremes.
+                let rb = analyze_bytes(pb.clone()).expect(name);
+                let c = portmortem::compare::compare_results(ra, rb, Roles::Infer);
+                let rep = portmortem::report::model::compare_report(&c, Default::default());
+                serde_json::to_vec(&rep).unwrap();
+                portmortem::report::markdown::render_compare(&rep, &mut Vec::new()).unwrap();
+                portmortem::report::html::render_compare(&rep, &mut Vec::new()).unwrap();
+            }
+        }
+    }
 }

@@ -269,12 +269,12 @@ fn outside_other_capture(ctx: &Ctx<'_>, l: &Aligned) -> bool {
     let off = (ctx.offset_secs * 1e9) as i64;
     match (&l.client_side, &l.server_side) {
         (Some(c), None) => {
-            let t = c.ts.0 + off;
-            t < ctx.server_capture_span.0.0 || t > ctx.server_capture_span.1.0
+            let t = c.ts + off;
+            t < ctx.server_capture_span.0 || t > ctx.server_capture_span.1
         }
         (None, Some(s)) => {
-            let t = s.ts.0 - off;
-            t < ctx.client_capture_span.0.0 || t > ctx.client_capture_span.1.0
+            let t = s.ts - off;
+            t < ctx.client_capture_span.0 || t > ctx.client_capture_span.1
         }
         _ => false,
     }

@@ -31,6 +31,7 @@
 
 use crate::ftp::address::is_private;
 use crate::ftp::session::Session;
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 use similar::{Algorithm, DiffOp, capture_diff_slices};
 use std::collections::HashMap;
@@ -106,20 +107,20 @@ struct Key {
 
 /// The first [`KEYS`] lines of the dialogue: keys, and each line's time
 /// and direction (true: a command).
-fn keys(s: &Session) -> (Vec<Key>, Vec<(i64, bool)>) {
+fn keys(s: &Session) -> (Vec<Key>, Vec<(Timestamp, bool)>) {
     let tag = |d: u8, b: &[u8]| {
         let mut t = vec![d];
         t.extend(masked(b));
         t
     };
-    let mut v: Vec<(u64, i64, bool, Vec<u8>)> = s
+    let mut v: Vec<(u64, Timestamp, bool, Vec<u8>)> = s
         .commands
         .iter()
         .take(KEYS)
         .map(|c| {
             (
                 c.line.last_frame(),
-                c.line.last_ts().0,
+                c.line.last_ts(),
                 true,
                 tag(b'C', &c.line.bytes.0),
             )
@@ -127,7 +128,7 @@ fn keys(s: &Session) -> (Vec<Key>, Vec<(i64, bool)>) {
         .chain(s.replies.iter().take(KEYS).map(|r| {
             (
                 r.first().first_frame(),
-                r.first().first_ts().0,
+                r.first().first_ts(),
                 false,
                 tag(b'S', &r.first().bytes.0),
             )
@@ -198,7 +199,7 @@ fn causal(deltas: &[(i64, bool)]) -> bool {
     let (Some(c), Some(r)) = (span(true), span(false)) else {
         return true;
     };
-    r.1 <= c.0 + CAUSALITY_SLACK_NS || c.1 <= r.0 + CAUSALITY_SLACK_NS
+    r.1 <= c.0.saturating_add(CAUSALITY_SLACK_NS) || c.1 <= r.0.saturating_add(CAUSALITY_SLACK_NS)
 }
 
 /// Both directions' initial sequence numbers, when both were seen.
@@ -217,8 +218,8 @@ pub struct ClockGuess {
 
 /// Whether `y` (in B) lies at the time of `x` (in A), given the clocks.
 fn at_same_time(x: &Session, y: &Session, clock: ClockGuess) -> bool {
-    let (ys, ye) = (y.start.0 - clock.offset_ns, y.end.0 - clock.offset_ns);
-    ys <= x.end.0 + clock.tolerance_ns && x.start.0 <= ye + clock.tolerance_ns
+    let (ys, ye) = (y.start - clock.offset_ns, y.end - clock.offset_ns);
+    ys <= x.end + clock.tolerance_ns && x.start <= ye + clock.tolerance_ns
 }
 
 /// The result of matching: the pairs, and the clock they assumed.
@@ -238,19 +239,19 @@ const SCAN: usize = 64;
 fn nearest(
     js: &[usize],
     b: &[Session],
-    t: i64,
+    t: Timestamp,
     k: usize,
     ok: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
-    let p = js.partition_point(|&j| b[j].start.0 < t);
+    let p = js.partition_point(|&j| b[j].start < t);
     let (mut lo, mut hi) = (p, p);
     let mut out = Vec::new();
     for _ in 0..SCAN {
         if out.len() >= k {
             break;
         }
-        let below = lo.checked_sub(1).map(|i| (t - b[js[i]].start.0, i));
-        let above = js.get(hi).map(|&j| (b[j].start.0 - t, hi));
+        let below = lo.checked_sub(1).map(|i| (t - b[js[i]].start, i));
+        let above = js.get(hi).map(|&j| (b[j].start - t, hi));
         let take_below = match (below, above) {
             (Some(d), Some(u)) => d.0 <= u.0,
             (Some(_), None) => true,
@@ -315,12 +316,12 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         let Some(js) = by_isn.get(&k) else { continue };
         // Sequence numbers can repeat only across a very long capture:
         // the nearest in time.
-        let Some(&j) = nearest(js, b, x.start.0, 1, |j| !used_b[j]).first() else {
+        let Some(&j) = nearest(js, b, x.start, 1, |j| !used_b[j]).first() else {
             continue;
         };
         used_a[i] = true;
         used_b[j] = true;
-        deltas.push(b[j].start.0 - x.start.0);
+        deltas.push(b[j].start - x.start);
         out.push(Match::new(
             i,
             j,
@@ -353,7 +354,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             let js = by_ends.get(&(c, x.server))?;
             let ok =
                 |j: usize| !used_b[j] && at_same_time(x, &b[j], clock) && likeness(x, &b[j]).causal;
-            let t = x.start.0 + clock.offset_ns;
+            let t = x.start + clock.offset_ns;
             nearest(js, b, t, 1, ok)
                 .first()
                 .map(|&j| (j, c != x.client))
@@ -390,14 +391,15 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
         let Some(js) = by_port.get(&x.server.port()) else {
             continue;
         };
-        let t = x.start.0 + clock.offset_ns;
+        let t = x.start + clock.offset_ns;
         let near = nearest(js, b, t, MAX_DIALOGUE_CANDIDATES, |j| {
-            (b[j].start.0 - t).abs() <= clock.tolerance_ns && at_same_time(x, &b[j], clock)
+            (b[j].start - t).unsigned_abs() <= clock.tolerance_ns.unsigned_abs()
+                && at_same_time(x, &b[j], clock)
         });
         for j in near {
             let l = likeness(x, &b[j]);
             if l.similarity >= MIN_SIMILARITY && l.causal {
-                let dt = (b[j].start.0 - t).unsigned_abs();
+                let dt = (b[j].start - t).unsigned_abs();
                 cands.push((l.similarity, dt, i, j));
             }
         }
@@ -451,12 +453,13 @@ fn clock_guess(deltas: &mut [i64]) -> ClockGuess {
     let mid = deltas[deltas.len() / 2];
     let spread = deltas
         .iter()
-        .map(|d| (d - mid).unsigned_abs())
+        .map(|d| d.saturating_sub(mid).unsigned_abs())
         .max()
-        .unwrap_or(0) as i64;
+        .unwrap_or(0)
+        .min(i64::MAX as u64 / 4) as i64;
     ClockGuess {
         offset_ns: mid,
-        tolerance_ns: (MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64 + 2 * spread,
+        tolerance_ns: ((MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64).saturating_add(2 * spread),
         measured: true,
     }
 }

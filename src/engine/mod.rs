@@ -376,7 +376,7 @@ impl Engine {
                     self.flows.insert(
                         key,
                         Flow::Tombstone {
-                            until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                            until: at.ts + TOMBSTONE_NS,
                             control: true,
                             isn,
                         },
@@ -392,7 +392,7 @@ impl Engine {
                     if let Some(Flow::Data { conn, .. }) = self.flows.insert(
                         key,
                         Flow::Tombstone {
-                            until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                            until: at.ts + TOMBSTONE_NS,
                             control: false,
                             isn,
                         },
@@ -424,7 +424,7 @@ impl Engine {
                         self.flows.insert(
                             key,
                             Flow::Tombstone {
-                                until: Timestamp(at.ts.0 + TOMBSTONE_NS),
+                                until: at.ts + TOMBSTONE_NS,
                                 control: false,
                                 isn: None,
                             },
@@ -816,7 +816,7 @@ impl Engine {
         self.flows.retain(|_, f| match f {
             Flow::Tombstone { until, .. } => *until > now,
             Flow::Candidate(c) => {
-                let keep = now.0 - c.first.ts.0 < TOMBSTONE_NS;
+                let keep = now - c.first.ts < TOMBSTONE_NS;
                 if !keep {
                     rejected += 1;
                     segments += c.segs.len() as u64;

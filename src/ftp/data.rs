@@ -297,11 +297,11 @@ pub fn match_setups(
     let mut used = vec![false; conns.len()];
     let n = setups.len();
     for i in 0..n {
-        let start = setups[i].announced_ts.0 - EARLY_NS;
+        let start = setups[i].announced_ts - EARLY_NS;
         let end = if i + 1 < n {
-            setups[i + 1].announced_ts.0
+            setups[i + 1].announced_ts
         } else {
-            setups[i].announced_ts.0 + LATE_NS
+            setups[i].announced_ts + LATE_NS
         };
         let s = &mut setups[i];
         let Some(ep) = s.endpoint else {
@@ -311,7 +311,7 @@ pub fn match_setups(
             continue;
         };
         let active = s.kind.is_active();
-        let in_window = |c: &DataConn| c.first_ts.0 >= start && c.first_ts.0 < end;
+        let in_window = |c: &DataConn| c.first_ts >= start && c.first_ts < end;
         // Active: someone other than the client connects to the client side;
         // passive: the client connects out.
         let direction_ok = |c: &DataConn| (c.initiator.ip() == client_ip) != active;

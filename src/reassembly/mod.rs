@@ -570,7 +570,7 @@ impl Reassembler {
         let Some((&s, _)) = self.pending.first_key_value() else {
             return;
         };
-        if s > self.next && ack >= s && at.ts.0 - since.0 >= self.limits.gap_grace_ns {
+        if s > self.next && ack >= s && at.ts - since >= self.limits.gap_grace_ns {
             self.declare_gap(s, GapReason::AckedUnseen, at, sink);
             self.drain(sink);
             self.pending_since = self.pending.first_key_value().map(|(_, p)| p.origin.ts);
