@@ -7,14 +7,15 @@
 
 use super::align::{Aligned, SeqStep, Status};
 
-use crate::ftp::address::{self, AddrArg};
 use crate::ftp::data::{DataSetup, Verdict};
-use crate::ftp::message::{reply_head, verb_of};
+use crate::ftp::message::verb_of;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
-use crate::rules::signatures::{self, ASA_SYST_MASK, CHECKPOINT_227, SMC_P_AT_SW};
-use crate::rules::{Finding, Other, Rule, Severity, field_name, q, ql};
+use crate::rules::rewrite::{self, AddressChange, Change, What};
+use crate::rules::signatures;
+use crate::rules::{Finding, Other, Rule, Severity, q, ql};
 use crate::timestamp::Timestamp;
+use std::net::IpAddr;
 
 /// One matched session pair and what is known about it.
 pub struct Ctx<'a> {
@@ -65,13 +66,6 @@ impl Ctx<'_> {
 fn frames_of(v: Option<&super::align::Seen>) -> String {
     v.and_then(|s| s.frames.first())
         .map_or("-".into(), |f| f.to_string())
-}
-
-fn parse(dir: Side, text: &[u8]) -> Option<AddrArg> {
-    match dir {
-        Side::Client => address::parse_command(&verb_of(text)?, text),
-        Side::Server => address::parse_reply(reply_head(text)?.code, text),
-    }
 }
 
 pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
@@ -281,78 +275,52 @@ fn outside_other_capture(ctx: &Ctx<'_>, l: &Aligned) -> bool {
 }
 
 fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
-    let (Some(sent), Some(recv), Some(d)) = (l.sent(), l.received(), l.diff.as_ref()) else {
+    let (Some(sent), Some(recv)) = (l.sent(), l.received()) else {
         return;
     };
     let dir = l.side();
     let (a, b) = (&sent.text.0, &recv.text.0);
-    if let (Some(pa), Some(pb)) = (parse(dir, a), parse(dir, b)) {
-        return address_change(ctx, l, pa, pb, out);
-    }
-    let sites = signatures::checkpoint_227_sites(a, b);
-    let verbs = match dir {
-        Side::Client => (verb_of(a), verb_of(b)),
-        Side::Server => (None, None),
+    // How NAT maps the address of the line's sender, as seen on each tap.
+    let nat = match dir {
+        Side::Client => (ctx.cs.client.ip(), ctx.ss.client.ip()),
+        Side::Server => (ctx.ss.server.ip(), ctx.cs.server.ip()),
     };
-    let (rule, sev, mut msg, sig) = if let (Some(va), Some(vb)) = &verbs
-        && va != vb
-    {
-        let smc = va == "PASV" && vb == "P@SW";
-        (
-            Rule::VerbRewritten,
-            Severity::Error,
-            format!(
-                "the client sent `{}` but the server received `{}`: the verb was rewritten",
-                q(a),
-                q(b)
-            ),
-            smc.then_some(&SMC_P_AT_SW),
-        )
-    } else if !sites.is_empty() {
-        (
-            Rule::String227Mangled,
-            Severity::Error,
-            format!(
-                "`{}` arrived as `{}`: the digit string 227 became 22_ ({} sites); the in-path device rewrites 227 anywhere in the control stream, not only in PORT",
-                q(a),
-                q(b),
-                sites.len()
-            ),
-            Some(&CHECKPOINT_227),
-        )
-    } else if dir == Side::Server
-        && reply_head(a).is_some_and(|h| h.code == 215)
-        && b.len() > 4
-        && b[4..].iter().all(|&c| c == b'X')
-    {
-        (
-            Rule::SystMasked,
-            Severity::Info,
-            format!("the server sent `{}`, the client received `{}`", q(a), q(b)),
-            Some(&ASA_SYST_MASK),
-        )
-    } else {
-        (
-            Rule::LineModified,
-            Severity::Warning,
-            format!("`{}` arrived as `{}`", q(a), q(b)),
-            None,
-        )
+    let Some(ch) = rewrite::classify(dir, a, b, nat) else {
+        return;
+    };
+    if let What::Address(ac) = &ch.what {
+        return address_change(ctx, l, &ch, ac, nat, out);
+    }
+    let mut msg = match ch.what {
+        What::Verb => format!(
+            "the client sent `{}` but the server received `{}`: the verb was rewritten",
+            q(a),
+            q(b)
+        ),
+        What::String227 { sites } => format!(
+            "`{}` arrived as `{}`: the digit string 227 became 22_ ({sites} sites); the in-path device rewrites 227 anywhere in the control stream, not only in PORT",
+            q(a),
+            q(b),
+        ),
+        What::SystMasked => {
+            format!("the server sent `{}`, the client received `{}`", q(a), q(b))
+        }
+        What::Other | What::Address(_) => format!("`{}` arrived as `{}`", q(a), q(b)),
     };
     msg.push_str(&format!(
         " ({}; {} frame {} → {} frame {}).",
-        d.describe(),
+        ch.diff.describe(),
         sent_tap(dir),
         frames_of(Some(sent)),
         recv_tap(dir),
         frames_of(Some(recv))
     ));
-    if let Some(s) = sig {
+    if let Some(s) = ch.signature {
         msg.push_str(&format!(" Signature: {} ({}).", s.device, s.behaviour));
     }
-    let mut f = ctx.finding(rule, sev, msg, l);
-    f.diff = Some(d.clone());
-    f.signature = sig;
+    let mut f = ctx.finding(ch.rule, ch.severity, msg, l);
+    f.diff = Some(ch.diff);
+    f.signature = ch.signature;
     out.push(f);
 }
 
@@ -372,49 +340,21 @@ fn recv_tap(dir: Side) -> &'static str {
     }
 }
 
-/// The text of a line outside its numeric fields (to tell a numbers-only
-/// rewrite from a regenerated line).
-fn outside_numbers(text: &[u8], arg: &AddrArg) -> Vec<u8> {
-    let (Some(first), Some(last)) = (arg.fields.first(), arg.fields.last()) else {
-        return text.to_vec();
-    };
-    let end = (last.offset + last.text.0.len()).min(text.len());
-    let mut v = text[..first.offset.min(text.len())].to_vec();
-    v.extend_from_slice(&text[end..]);
-    v
-}
-
-fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mut Vec<Finding>) {
-    let (Some(sent), Some(recv), Some(d)) = (l.sent(), l.received(), l.diff.as_ref()) else {
+fn address_change(
+    ctx: &Ctx<'_>,
+    l: &Aligned,
+    ch: &Change,
+    ac: &AddressChange,
+    (orig_ip, nat_ip): (IpAddr, IpAddr),
+    out: &mut Vec<Finding>,
+) {
+    let (Some(sent), Some(recv)) = (l.sent(), l.received()) else {
         return;
     };
     let dir = l.side();
     let (a, b) = (&sent.text.0, &recv.text.0);
-    let kind = pa.kind;
-    let ea = pa.strict.or(pa.lenient);
-    let eb = pb.strict.or(pb.lenient);
-    // How NAT maps the address this line names, as seen on each tap.
-    let (orig_ip, nat_ip) = match dir {
-        Side::Client => (ctx.cs.client.ip(), ctx.ss.client.ip()),
-        Side::Server => (ctx.ss.server.ip(), ctx.cs.server.ip()),
-    };
-    let sites = signatures::checkpoint_227_sites(a, b);
-    let numbers = pa
-        .fields
-        .iter()
-        .zip(&pb.fields)
-        .enumerate()
-        .filter(|(_, (x, y))| x.text != y.text)
-        .map(|(n, (x, y))| {
-            format!(
-                "{} `{}`→`{}`",
-                field_name(kind, n + 1),
-                q(&x.text.0),
-                q(&y.text.0)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let d = &ch.diff;
+    let numbers = &ac.fields;
     let taps = format!(
         "{} frame {} → {} frame {}",
         sent_tap(dir),
@@ -422,24 +362,7 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
         recv_tap(dir),
         frames_of(Some(recv))
     );
-    let unspecified = |e: Option<address::Endpoint>| e.is_some_and(|e| e.ip.is_unspecified());
-    let nat_consistent = !pb.is_corrupt()
-        && sites.is_empty()
-        && match (ea, eb) {
-            (Some(x), Some(y)) => {
-                (x.ip == y.ip
-                    || (x.ip == orig_ip && y.ip == nat_ip)
-                    || unspecified(ea) && unspecified(eb))
-                    && (x.ip != y.ip || x.port != y.port)
-            }
-            _ => false,
-        };
-    let mangle_rule = if kind.is_active() {
-        Rule::PortOctetMangled
-    } else {
-        Rule::PasvReplyMangled
-    };
-    if !sites.is_empty() || (!nat_consistent && d.same_length) {
+    if ch.is_mangling() {
         let mut msg = format!(
             "`{}` at the {} arrived as `{}` at the {} ({taps}); {numbers}; {}",
             q(a),
@@ -448,8 +371,7 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
             recv_tap(dir),
             d.describe()
         );
-        let mut f_sig = None;
-        if !sites.is_empty() {
+        if let Some(sig) = ch.signature {
             msg.push_str(&format!(
                 ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: the signature of {} (227→22_)",
                 if ctx.stepped(dir) {
@@ -457,34 +379,30 @@ fn address_change(ctx: &Ctx<'_>, l: &Aligned, pa: AddrArg, pb: AddrArg, out: &mu
                 } else {
                     " (the TCP sequence offset between the taps did not change)"
                 },
-                CHECKPOINT_227.device
+                sig.device
             ));
-            f_sig = Some(&CHECKPOINT_227);
         } else {
             msg.push_str(&format!(
                 ". Not explained by the NAT mapping ({orig_ip} ↔ {nat_ip})"
             ));
         }
-        if let Some(p) = ea.map(|e| e.port) {
+        if let Some(p) = ac.sent.map(|e| e.port) {
             msg.push_str(&format!("; data port {p} became unusable"));
-            if let Some(e) = pb.lenient
+            if let Some(e) = ac.lenient
                 && e.port != p
             {
                 msg.push_str(&format!(" (a lenient server reads {e})"));
             }
         }
         msg.push('.');
-        let mut f = ctx.finding(mangle_rule, Severity::Error, msg, l);
+        let mut f = ctx.finding(ch.rule, ch.severity, msg, l);
         f.diff = Some(d.clone());
-        f.signature = f_sig;
+        f.signature = ch.signature;
         out.push(f);
         return;
     }
-    let style = if outside_numbers(a, &pa) == outside_numbers(b, &pb) {
-        "numbers only (netfilter, ASA, IPVS style)"
-    } else {
-        "whole line regenerated (libalias, ftp-proxy style)"
-    };
+    let style = ac.style;
+    let nat_consistent = ac.nat_consistent;
     // Did the data connection at the receiving end use the rewritten endpoint?
     let downstream = ctx.setup(dir == Side::Client, dir, recv.item);
     // `consistent` is whether the rewrite matches the NAT mapping and the
@@ -571,7 +489,7 @@ fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<Finding>) ->
                 crate::rules::signatures::LINUX_CONNTRACK_PARTIAL.device
             ));
         }
-        if parse(dir, &sent.text.0).is_some()
+        if rewrite::parse_address(dir, &sent.text.0).is_some()
             && signatures::apply_227_rewrite(&sent.text.0).is_some()
         {
             msg.push_str(
@@ -822,28 +740,4 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         f.diff = Some(d.clone());
     }
     f
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ftp::address::parse_port;
-
-    #[test]
-    fn numbers_only_versus_regenerated() {
-        let a = b"227 Entering Passive Mode (10,0,0,1,4,1).";
-        let b = b"227 Entering Passive Mode (203,0,113,1,4,1).";
-        let c = b"227 Entering Passive Mode (203,0,113,1,4,1)";
-        let pa = address::parse_227(a);
-        assert_eq!(
-            outside_numbers(a, &pa),
-            outside_numbers(b, &address::parse_227(b))
-        );
-        assert_ne!(
-            outside_numbers(a, &pa),
-            outside_numbers(c, &address::parse_227(c))
-        );
-        let p = parse_port(b"PORT 1,2,3,4,5,6");
-        assert_eq!(outside_numbers(b"PORT 1,2,3,4,5,6", &p), b"PORT ");
-    }
 }

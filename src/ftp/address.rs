@@ -760,6 +760,56 @@ pub fn parse_reply(code: u16, line: &[u8]) -> Option<AddrArg> {
     }
 }
 
+impl AddrKind {
+    /// The line (without its terminator) that announces `ep` in canonical form:
+    /// the writing half of the parsers above, so the probe builds its
+    /// lines with the code that reads them. None when the form cannot
+    /// carry the address (PORT and 227 are IPv4 only). A 229 carries only
+    /// the port.
+    pub fn emit(self, ep: Endpoint) -> Option<Vec<u8>> {
+        let (p1, p2) = (ep.port >> 8, ep.port & 0xff);
+        let octets = |ip: IpAddr| -> Vec<String> {
+            match ip {
+                IpAddr::V4(v4) => v4.octets().iter().map(u8::to_string).collect(),
+                IpAddr::V6(v6) => v6.octets().iter().map(u8::to_string).collect(),
+            }
+        };
+        let long = || {
+            let o = octets(ep.ip);
+            let af = if ep.ip.is_ipv4() { 4 } else { 6 };
+            format!("{af},{},{},2,{p1},{p2}", o.len(), o.join(","))
+        };
+        let v4 = |ip: IpAddr| matches!(ip, IpAddr::V4(_)).then(|| octets(ip).join(","));
+        let line = match self {
+            AddrKind::Port => format!("PORT {},{p1},{p2}", v4(ep.ip)?),
+            AddrKind::Eprt => format!(
+                "EPRT |{}|{}|{}|",
+                if ep.ip.is_ipv4() { 1 } else { 2 },
+                ep.ip,
+                ep.port
+            ),
+            AddrKind::Lprt => format!("LPRT {}", long()),
+            AddrKind::Pasv => format!("227 Entering Passive Mode ({},{p1},{p2}).", v4(ep.ip)?),
+            AddrKind::Lpsv => format!("228 Entering Long Passive Mode ({})", long()),
+            AddrKind::Epsv => format!("229 Entering Extended Passive Mode (|||{}|)", ep.port),
+        };
+        Some(line.into_bytes())
+    }
+
+    /// Reads a line of this kind, without its terminator (the reading half
+    /// of [`AddrKind::emit`]).
+    pub fn parse(self, line: &[u8]) -> AddrArg {
+        match self {
+            AddrKind::Port => parse_port(line),
+            AddrKind::Eprt => parse_eprt(line),
+            AddrKind::Lprt => parse_lprt(line),
+            AddrKind::Pasv => parse_227(line),
+            AddrKind::Lpsv => parse_228(line),
+            AddrKind::Epsv => parse_229(line),
+        }
+    }
+}
+
 /// RFC 1918, CGNAT, loopback, link-local, unspecified: addresses that do
 /// not route across the Internet.
 pub fn is_private(ip: IpAddr) -> bool {
@@ -785,6 +835,60 @@ pub fn is_private(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod emit {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn endpoint() -> impl Strategy<Value = Endpoint> {
+            (any::<bool>(), any::<u32>(), any::<u128>(), any::<u16>()).prop_map(
+                |(v4, a, b, port)| Endpoint {
+                    ip: if v4 {
+                        IpAddr::V4(Ipv4Addr::from(a))
+                    } else {
+                        IpAddr::V6(Ipv6Addr::from(b))
+                    },
+                    port,
+                },
+            )
+        }
+
+        proptest! {
+            /// parse(emit(x)) == x, strictly and without a defect, for
+            /// every form that can carry the address.
+            #[test]
+            fn parse_reads_what_emit_writes(ep in endpoint()) {
+                use AddrKind::*;
+                for kind in [Port, Eprt, Lprt, Pasv, Lpsv, Epsv] {
+                    let Some(line) = kind.emit(ep) else {
+                        prop_assert!(ep.ip.is_ipv6() && matches!(kind, Port | Pasv));
+                        continue;
+                    };
+                    let arg = kind.parse(&line);
+                    prop_assert!(arg.defects.is_empty(), "{kind:?} {:?} {:?}", String::from_utf8_lossy(&line), arg.defects);
+                    let got = arg.strict.unwrap();
+                    if kind == Epsv {
+                        prop_assert_eq!(got.port, ep.port);
+                    } else {
+                        prop_assert_eq!(got, ep);
+                    }
+                    prop_assert_eq!(arg.lenient, arg.strict);
+                }
+            }
+        }
+
+        #[test]
+        fn the_founding_port_line() {
+            let ep = Endpoint {
+                ip: "10.225.1.89".parse().unwrap(),
+                port: 124 * 256 + 227,
+            };
+            assert_eq!(
+                AddrKind::Port.emit(ep).unwrap(),
+                b"PORT 10,225,1,89,124,227"
+            );
+        }
+    }
 
     fn ep(s: &str) -> Endpoint {
         let (ip, port) = s.rsplit_once(':').unwrap();

@@ -10,6 +10,7 @@ mod address;
 mod data;
 mod echo;
 pub mod registry;
+pub mod rewrite;
 mod segments;
 mod server;
 pub mod signatures;
