@@ -225,8 +225,8 @@ mod tests {
     fn the_founding_rewrite_is_a_port_octet_mangling() {
         let c = classify(
             Side::Client,
-            b"PORT 10,225,1,89,124,227\r\n",
-            b"PORT 10,225,1,89,124,22_\r\n",
+            b"PORT 10,225,1,89,124,227",
+            b"PORT 10,225,1,89,124,22_",
             NONE,
         )
         .unwrap();
@@ -245,8 +245,8 @@ mod tests {
         );
         let c = classify(
             Side::Client,
-            b"PORT 198,51,100,60,156,64\r\n",
-            b"PORT 203,0,113,1,156,64\r\n",
+            b"PORT 198,51,100,60,156,64",
+            b"PORT 203,0,113,1,156,64",
             nat,
         )
         .unwrap();
@@ -260,21 +260,21 @@ mod tests {
     fn file_names_verbs_and_identity() {
         let c = classify(
             Side::Client,
-            b"SIZE F227.BIN\r\n",
-            b"SIZE F22_.BIN\r\n",
+            b"SIZE F227.BIN",
+            b"SIZE F22_.BIN",
             NONE,
         )
         .unwrap();
         assert_eq!(c.rule, Rule::String227Mangled);
-        let c = classify(Side::Client, b"PASV\r\n", b"P@SW\r\n", NONE).unwrap();
+        let c = classify(Side::Client, b"PASV", b"P@SW", NONE).unwrap();
         assert_eq!(
             (c.rule, c.signature),
             (Rule::VerbRewritten, Some(&SMC_P_AT_SW))
         );
-        assert!(classify(Side::Client, b"NOOP\r\n", b"NOOP\r\n", NONE).is_none());
-        let c = classify(Side::Client, b"NOOP\r\n", b"NOOQ\r\n", NONE).unwrap();
+        assert!(classify(Side::Client, b"NOOP", b"NOOP", NONE).is_none());
+        let c = classify(Side::Client, b"NOOP", b"NOOQ", NONE).unwrap();
         assert_eq!(c.rule, Rule::VerbRewritten);
-        let c = classify(Side::Client, b"CWD a\r\n", b"CWD b\r\n", NONE).unwrap();
+        let c = classify(Side::Client, b"CWD a", b"CWD b", NONE).unwrap();
         assert_eq!(c.rule, Rule::LineModified);
     }
 
