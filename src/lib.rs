@@ -18,6 +18,7 @@ pub mod engine;
 pub mod extract;
 pub mod ftp;
 pub mod mem;
+pub mod probe;
 pub mod reassembly;
 pub mod report;
 pub mod rules;

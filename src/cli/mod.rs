@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 mod batch;
+mod probe;
 
 use crate::analysis::{self, CaptureResult};
 use crate::batch::discover::Shard;
@@ -46,6 +47,14 @@ enum Cmd {
     /// List the rules this tool reports: id, the evidence it needs, its
     /// highest severity, and what it proves.
     Rules(RulesArgs),
+    /// Reproduce a path's rewriting on demand: log in to an FTP server (or
+    /// `portmortem reflect`) and send test lines — every PORT octet value,
+    /// digit strings in file names, PASV/EPSV, split and odd line shapes —
+    /// then say which ones the path altered and how.
+    Probe(probe::ProbeArgs),
+    /// A small FTP server for the far side of a path that reports, in each
+    /// reply, exactly the bytes it received (for `probe --reflector`).
+    Reflect(probe::ReflectArgs),
     /// Print a shell completion script (e.g. `portmortem completions bash >
     /// /etc/bash_completion.d/portmortem`).
     Completions {
@@ -376,6 +385,8 @@ pub fn run() -> i32 {
         Cmd::Merge(m) => batch::merge_cmd(m),
         Cmd::Extract(x) => extract(x),
         Cmd::Rules(r) => rules(r),
+        Cmd::Probe(p) => probe::probe_cmd(p),
+        Cmd::Reflect(r) => probe::reflect_cmd(r),
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -265,6 +265,26 @@ fn scan_list(s: &[u8], n: usize) -> Vec<u64> {
     out
 }
 
+/// vsftpd's reading of a PORT argument (`vsf_sysutil_parse_uchar_string_sep`):
+/// split at commas into exactly six fields and `atoi` each, so `22_` reads
+/// as 22 in any octet — where sscanf-style readers stop at the first
+/// non-digit and reject the line. `arg` is the text after the verb.
+pub fn per_field_port(arg: &[u8]) -> Option<Endpoint> {
+    let fields: Vec<&[u8]> = arg.split(|&b| b == b',').collect();
+    if fields.len() != 6 {
+        return None;
+    }
+    let v: Vec<u64> = fields
+        .iter()
+        .map(|f| {
+            let f = f.trim_ascii_start();
+            let f = f.strip_prefix(b"+").unwrap_or(f);
+            scan_uint(f).map_or(0, |(v, _)| v)
+        })
+        .collect();
+    v4_port(&v)
+}
+
 fn v4_port(v: &[u64]) -> Option<Endpoint> {
     if v.len() < 6 || v.iter().take(6).any(|&x| x > 255) {
         return None;
@@ -875,6 +895,18 @@ mod tests {
                     prop_assert_eq!(arg.lenient, arg.strict);
                 }
             }
+        }
+
+        #[test]
+        fn vsftpd_reads_each_field_with_atoi() {
+            let ep = |s: &[u8]| per_field_port(s).map(|e| e.port);
+            assert_eq!(ep(b"10,225,1,89,124,22_"), Some(124 * 256 + 22));
+            assert_eq!(ep(b"10,225,1,89,22_,73"), Some(22 * 256 + 73));
+            assert_eq!(ep(b"10,225,1,89,_,73"), Some(73));
+            assert_eq!(ep(b"10,225,1,89,124"), None);
+            assert_eq!(ep(b"10,225,1,89,300,1"), None);
+            // sscanf-style readers stop at the `_` of octet 5.
+            assert_eq!(parse_port(b"PORT 10,225,1,89,22_,73").lenient, None);
         }
 
         #[test]

@@ -20,7 +20,7 @@ use crate::rules::{Finding, Severity};
 use std::io::{self, Write};
 
 /// Plain text with Markdown and HTML syntax made literal.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -48,7 +48,7 @@ fn md(s: &str) -> String {
 /// A code span holding `s` exactly (delimited by more backticks than `s`
 /// has in a row); in a table, `|` is escaped, which GFM tables require
 /// even inside code.
-fn code(s: &str, in_table: bool) -> String {
+pub(crate) fn code(s: &str, in_table: bool) -> String {
     if s.is_empty() {
         return String::new();
     }
@@ -69,7 +69,7 @@ fn code(s: &str, in_table: bool) -> String {
 
 /// One of our messages, whose quoted lines are between backticks: the
 /// quotes become code spans, the rest plain text.
-fn message(s: &str, in_table: bool) -> String {
+pub(crate) fn message(s: &str, in_table: bool) -> String {
     spans(s)
         .into_iter()
         .map(|sp| match sp {

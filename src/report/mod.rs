@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod model;
 pub mod ndjson;
 pub mod output;
+pub mod probe;
 pub mod text;
 
 use crate::rules::{Finding, Severity};

@@ -258,13 +258,7 @@ mod tests {
 
     #[test]
     fn file_names_verbs_and_identity() {
-        let c = classify(
-            Side::Client,
-            b"SIZE F227.BIN",
-            b"SIZE F22_.BIN",
-            NONE,
-        )
-        .unwrap();
+        let c = classify(Side::Client, b"SIZE F227.BIN", b"SIZE F22_.BIN", NONE).unwrap();
         assert_eq!(c.rule, Rule::String227Mangled);
         let c = classify(Side::Client, b"PASV", b"P@SW", NONE).unwrap();
         assert_eq!(

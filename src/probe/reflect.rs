@@ -1,0 +1,267 @@
+//! `portmortem reflect`: a small FTP server for the far side of a path.
+//!
+//! To an inspection engine it looks like any FTP server (a 220 banner,
+//! logins accepted, every command answered with an ordinary code and
+//! text), but each reply ends with ` rx=<letters>`: exactly the bytes of
+//! the line that arrived, in [`wire::encode`]'s digit-free letters so the
+//! path cannot rewrite the report itself. It connects back to the endpoint
+//! it read from PORT/EPRT/LPRT, so the data path is tested too, and on
+//! request (`SITE PMPORT <letters>`) announces a chosen port in its next
+//! 227/228/229, with the line it sent as ` tx=<letters>`, so the
+//! server→client direction can be diffed as well. The banner carries
+//! ` peer=<letters>`: the client address as the reflector sees it, which
+//! tells the probe the NAT mapping.
+
+use super::wire::{self, LineReader, trim_eol};
+use crate::ftp::address::{AddrKind, Endpoint};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// At most this many control connections at once.
+const MAX_CLIENTS: usize = 32;
+/// A control connection idle this long is closed.
+const IDLE: Duration = Duration::from_secs(120);
+/// How long a data connection may take to open.
+const DATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Reflector {
+    listener: TcpListener,
+    clients: Arc<AtomicUsize>,
+    /// Connections refused because [`MAX_CLIENTS`] were open.
+    pub refused: Arc<AtomicUsize>,
+}
+
+impl Reflector {
+    pub fn bind(addr: SocketAddr) -> io::Result<Reflector> {
+        Ok(Reflector {
+            listener: TcpListener::bind(addr)?,
+            clients: Arc::new(AtomicUsize::new(0)),
+            refused: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` is set, one thread per control connection.
+    /// `log` gets one line per connection and per command.
+    pub fn serve(&self, stop: &AtomicBool, log: &(dyn Fn(String) + Sync)) -> io::Result<()> {
+        self.listener.set_nonblocking(true)?;
+        std::thread::scope(|scope| {
+            while !stop.load(Ordering::Relaxed) {
+                match self.listener.accept() {
+                    Ok((s, peer)) => {
+                        if self.clients.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                            self.refused.fetch_add(1, Ordering::Relaxed);
+                            let mut s = s;
+                            let _ = s.write_all(b"421 Too many connections.\r\n");
+                            continue;
+                        }
+                        self.clients.fetch_add(1, Ordering::Relaxed);
+                        let clients = &self.clients;
+                        scope.spawn(move || {
+                            log(format!("{peer}: connected"));
+                            let r = session(s, peer, stop, log);
+                            log(format!(
+                                "{peer}: closed{}",
+                                r.err().map_or(String::new(), |e| format!(" ({e})"))
+                            ));
+                            clients.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// What the next data transfer uses.
+enum DataPlan {
+    None,
+    /// Connect to this endpoint (PORT/EPRT/LPRT).
+    Active(Endpoint),
+    /// Accept on this listener (PASV/EPSV/LPSV).
+    Passive(TcpListener),
+}
+
+fn session(
+    mut s: TcpStream,
+    peer: SocketAddr,
+    stop: &AtomicBool,
+    log: &(dyn Fn(String) + Sync),
+) -> io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_nodelay(true)?;
+    let local = s.local_addr()?;
+    let mut reader = LineReader::new();
+    let mut data = DataPlan::None;
+    let mut pasv_port: u16 = 0;
+    reply(
+        &mut s,
+        &format!(
+            "220 FTP server ready. peer={}",
+            wire::encode(peer.to_string().as_bytes())
+        ),
+    )?;
+    while !stop.load(Ordering::Relaxed) {
+        let line = match reader.line(&mut s, Instant::now() + IDLE) {
+            Ok(l) => l,
+            Err(_) => return Ok(()),
+        };
+        let rx = format!("rx={}", wire::encode(&line));
+        let text = trim_eol(&line);
+        let verb = text
+            .split(|&b| b == b' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let arg = text
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(&[][..], |p| &text[p + 1..]);
+        log(format!(
+            "{peer}: {}",
+            crate::bytes::escape(if verb == b"PASS" { b"PASS ****" } else { text })
+        ));
+        match &verb[..] {
+            b"USER" => reply(&mut s, &format!("331 Password required. {rx}"))?,
+            // The password itself is not reflected.
+            b"PASS" => reply(&mut s, "230 Login successful.")?,
+            b"QUIT" => {
+                reply(&mut s, &format!("221 Goodbye. {rx}"))?;
+                return Ok(());
+            }
+            b"PORT" | b"EPRT" | b"LPRT" => {
+                let kind = match &verb[..] {
+                    b"PORT" => AddrKind::Port,
+                    b"EPRT" => AddrKind::Eprt,
+                    _ => AddrKind::Lprt,
+                };
+                // Read as a lenient server reads it: that is where it
+                // connects.
+                let mut upper = text.to_vec();
+                upper[..verb.len()].copy_from_slice(&verb);
+                match kind.parse(&upper).lenient {
+                    Some(ep) if ep.port != 0 => {
+                        data = DataPlan::Active(ep);
+                        reply(&mut s, &format!("200 Command successful. {rx}"))?;
+                    }
+                    _ => reply(&mut s, &format!("501 Illegal command. {rx}"))?,
+                }
+            }
+            b"PASV" | b"EPSV" | b"LPSV" => {
+                let kind = match &verb[..] {
+                    b"PASV" => AddrKind::Pasv,
+                    b"EPSV" => AddrKind::Epsv,
+                    _ => AddrKind::Lpsv,
+                };
+                let ip = local.ip();
+                match TcpListener::bind((ip, std::mem::take(&mut pasv_port))) {
+                    Ok(l) => {
+                        let ep = Endpoint {
+                            ip,
+                            port: l.local_addr()?.port(),
+                        };
+                        match kind.emit(ep) {
+                            Some(announce) => {
+                                data = DataPlan::Passive(l);
+                                let tx = wire::encode(&announce);
+                                let mut out = announce;
+                                out.extend_from_slice(format!(" tx={tx} {rx}\r\n").as_bytes());
+                                s.write_all(&out)?;
+                            }
+                            None => reply(&mut s, &format!("522 Use EPSV. {rx}"))?,
+                        }
+                    }
+                    Err(_) => reply(&mut s, &format!("425 Cannot listen there. {rx}"))?,
+                }
+            }
+            b"SITE" => {
+                let mut words = arg.split(|&b| b == b' ');
+                let sub = words.next().unwrap_or_default().to_ascii_uppercase();
+                let port = words
+                    .next()
+                    .and_then(wire::decode)
+                    .and_then(|d| String::from_utf8(d).ok())
+                    .and_then(|t| t.parse::<u16>().ok());
+                match (&sub[..], port) {
+                    (b"PMPORT", Some(p)) => {
+                        pasv_port = p;
+                        reply(&mut s, &format!("200 Next passive port set. {rx}"))?;
+                    }
+                    _ => reply(&mut s, &format!("200 SITE command ok. {rx}"))?,
+                }
+            }
+            b"LIST" | b"NLST" | b"RETR" => {
+                transfer(&mut s, std::mem::replace(&mut data, DataPlan::None), &rx)?
+            }
+            b"SIZE" | b"MDTM" | b"CWD" => {
+                reply(&mut s, &format!("550 No such file or directory. {rx}"))?
+            }
+            b"SYST" => reply(&mut s, &format!("215 UNIX Type: L8 {rx}"))?,
+            b"FEAT" => reply(&mut s, &format!("211 No features. {rx}"))?,
+            b"" => reply(&mut s, &format!("500 Empty command. {rx}"))?,
+            _ => reply(&mut s, &format!("200 Command okay. {rx}"))?,
+        }
+    }
+    Ok(())
+}
+
+fn reply(s: &mut TcpStream, text: &str) -> io::Result<()> {
+    s.write_all(format!("{text}\r\n").as_bytes())
+}
+
+/// Opens the data connection as announced, sends one line, closes it.
+/// The 150 reply says where the connection went (` to=<letters>`).
+fn transfer(s: &mut TcpStream, plan: DataPlan, rx: &str) -> io::Result<()> {
+    let conn = match plan {
+        DataPlan::None => return reply(s, &format!("425 Use PORT or PASV first. {rx}")),
+        DataPlan::Active(ep) => {
+            TcpStream::connect_timeout(&SocketAddr::new(ep.ip, ep.port), DATA_TIMEOUT)
+        }
+        DataPlan::Passive(l) => accept_within(&l, DATA_TIMEOUT),
+    };
+    match conn {
+        Ok(mut c) => {
+            let to = c.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            reply(
+                s,
+                &format!(
+                    "150 Opening data connection. to={} {rx}",
+                    wire::encode(to.as_bytes())
+                ),
+            )?;
+            let _ = c.write_all(b"portmortem-reflect\r\n");
+            drop(c);
+            reply(s, "226 Transfer complete.")
+        }
+        Err(_) => reply(s, &format!("425 Cannot open data connection. {rx}")),
+    }
+}
+
+fn accept_within(l: &TcpListener, t: Duration) -> io::Result<TcpStream> {
+    l.set_nonblocking(true)?;
+    let end = Instant::now() + t;
+    loop {
+        match l.accept() {
+            Ok((c, _)) => {
+                c.set_nonblocking(false)?;
+                return Ok(c);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

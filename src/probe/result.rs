@@ -1,0 +1,322 @@
+//! What a probe run found: one [`Case`] per test line, grouped by
+//! [`Family`], and the conclusion a ticket can quote.
+
+use crate::bytes::Bytes;
+use crate::rules::{Rule, Severity};
+use serde::Serialize;
+
+/// A family of test cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// PORT with each value in the port's low octet (octet 6).
+    PortOctet6,
+    /// PORT with each value in the port's high octet (octet 5).
+    PortOctet5,
+    Eprt,
+    /// Digit strings in file names (`SIZE`/`MDTM`/`CWD`/`RETR`).
+    Names,
+    /// PASV/EPSV (and, with a reflector, crafted 227/228/229).
+    Passive,
+    /// Line shapes ALGs mishandle.
+    Shapes,
+}
+
+impl Family {
+    pub const ALL: [Family; 6] = [
+        Family::PortOctet6,
+        Family::PortOctet5,
+        Family::Eprt,
+        Family::Names,
+        Family::Passive,
+        Family::Shapes,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::PortOctet6 => "PORT, octet 6 (port low byte)",
+            Family::PortOctet5 => "PORT, octet 5 (port high byte)",
+            Family::Eprt => "EPRT",
+            Family::Names => "file names",
+            Family::Passive => "passive replies",
+            Family::Shapes => "line shapes",
+        }
+    }
+
+    /// Short name in the conclusion.
+    fn place(self) -> &'static str {
+        match self {
+            Family::PortOctet6 => "PORT octet 6",
+            Family::PortOctet5 => "PORT octet 5",
+            Family::Eprt => "EPRT",
+            Family::Names => "file names",
+            Family::Passive => "passive replies",
+            Family::Shapes => "line shapes",
+        }
+    }
+}
+
+/// What happened to one test line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Arrived as sent (or the server acted exactly on what was sent).
+    Intact,
+    /// Arrived changed.
+    Rewritten,
+    /// No reply: dropped on the way.
+    Dropped,
+    /// The server refused it; nothing shows whether it arrived changed.
+    Rejected,
+    /// The control connection was closed or reset after it.
+    Reset,
+    /// The far end gave no evidence either way.
+    NotEvident,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Intact => "intact",
+            Outcome::Rewritten => "rewritten",
+            Outcome::Dropped => "dropped",
+            Outcome::Rejected => "rejected",
+            Outcome::Reset => "connection reset",
+            Outcome::NotEvident => "no evidence",
+        }
+    }
+}
+
+/// How the outcome is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The reflector's exact report of the bytes it received.
+    Reflector,
+    /// The server quoted the line in its reply.
+    ServerEcho,
+    /// Where the data connection opened.
+    DataConnection,
+    /// No reply came.
+    Silence,
+    None,
+}
+
+/// One test line and what became of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Case {
+    pub family: Family,
+    pub name: String,
+    /// The swept value, in sweeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<u8>,
+    /// The bytes written, terminator included.
+    pub sent: Bytes,
+    pub outcome: Outcome,
+    pub evidence: Evidence,
+    /// What arrived, when the far end says (without terminator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// The changed numeric fields of an address argument.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<&'static str>,
+    /// The server's reply (escaped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// What happened to the data connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Case {
+    pub fn new(family: Family, name: String, value: Option<u8>, sent: &[u8]) -> Case {
+        Case {
+            family,
+            name,
+            value,
+            sent: Bytes(sent.to_vec()),
+            outcome: Outcome::NotEvident,
+            evidence: Evidence::None,
+            arrived: None,
+            rule: None,
+            severity: None,
+            diff: None,
+            fields: None,
+            signature: None,
+            reply: None,
+            data: None,
+            note: None,
+        }
+    }
+
+    /// Damage the path did: a change worse than a consistent NAT rewrite,
+    /// a drop or a reset.
+    pub fn is_damage(&self) -> bool {
+        match self.outcome {
+            Outcome::Rewritten => self.severity.is_some_and(|s| s > Severity::Info),
+            Outcome::Dropped | Outcome::Reset => true,
+            _ => false,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Serialize)]
+pub struct ProbeReport {
+    pub header: crate::report::model::Header,
+    /// `ftp://user@host:port` (never the password).
+    pub target: String,
+    /// `server` (an ordinary FTP server) or `reflector`.
+    pub far_end: &'static str,
+    pub commands_sent: usize,
+    pub reconnects: usize,
+    pub duration_secs: f64,
+    /// Why the run ended early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    pub notes: Vec<String>,
+    pub conclusion: String,
+    pub altered: bool,
+    pub cases: Vec<Case>,
+}
+
+impl ProbeReport {
+    pub fn families(&self) -> Vec<(Family, Vec<&Case>)> {
+        Family::ALL
+            .iter()
+            .map(|&f| (f, self.cases.iter().filter(|c| c.family == f).collect()))
+            .filter(|(_, v): &(Family, Vec<&Case>)| !v.is_empty())
+            .collect()
+    }
+}
+
+/// The one-paragraph conclusion: which inputs the path damaged, how, and
+/// what that does to real transfers.
+pub fn conclusion(cases: &[Case]) -> String {
+    let damaged: Vec<&Case> = cases.iter().filter(|c| c.is_damage()).collect();
+    let mut parts = Vec::new();
+    if damaged.is_empty() {
+        let intact = cases
+            .iter()
+            .filter(|c| c.outcome == Outcome::Intact)
+            .count();
+        let nat = cases
+            .iter()
+            .filter(|c| c.outcome == Outcome::Rewritten && !c.is_damage())
+            .count();
+        let mut s = format!(
+            "the path did not damage any test line ({intact} of {} arrived or acted on as sent",
+            cases.len()
+        );
+        if nat > 0 {
+            s.push_str(&format!(
+                "; {nat} had their address rewritten consistently with the NAT mapping, as an FTP ALG does"
+            ));
+        }
+        s.push(')');
+        parts.push(s);
+    } else {
+        // Rewritten cases, by rewrite and place.
+        let all_227 = damaged
+            .iter()
+            .filter(|c| c.outcome == Outcome::Rewritten)
+            .all(|c| c.signature == Some(crate::rules::signatures::CHECKPOINT_227.id));
+        let rewritten: Vec<&&Case> = damaged
+            .iter()
+            .filter(|c| c.outcome == Outcome::Rewritten)
+            .collect();
+        if !rewritten.is_empty() {
+            let mut places: Vec<Family> = rewritten.iter().map(|c| c.family).collect();
+            places.dedup();
+            let place_text = places
+                .iter()
+                .map(|f| f.place())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if all_227 {
+                parts.push(format!(
+                    "the path rewrites the digit string 227 to 22_ (in {place_text}; {} test lines)",
+                    rewritten.len()
+                ));
+            } else {
+                let values: Vec<String> = rewritten.iter().map(|c| c.name.clone()).collect();
+                parts.push(format!(
+                    "the path rewrites {} test lines (in {place_text}: {})",
+                    rewritten.len(),
+                    short_list(&values)
+                ));
+            }
+        }
+        let dropped: Vec<String> = damaged
+            .iter()
+            .filter(|c| c.outcome != Outcome::Rewritten)
+            .map(|c| format!("{} ({})", c.name, c.outcome.name()))
+            .collect();
+        if !dropped.is_empty() {
+            parts.push(format!(
+                "{} test lines got no reply or lost the connection: {}",
+                dropped.len(),
+                short_list(&dropped)
+            ));
+        }
+    }
+    // The octet sweeps: what a random active data port risks.
+    let bad = |f: Family| {
+        let v: Vec<&Case> = cases.iter().filter(|c| c.family == f).collect();
+        (v.iter().filter(|c| c.is_damage()).count(), v.len())
+    };
+    let ((b6, n6), (b5, n5)) = (bad(Family::PortOctet6), bad(Family::PortOctet5));
+    if n6 == 256 && n5 == 256 {
+        let ok = (256 - b6) * (256 - b5);
+        let fail = 65536 - ok;
+        let passed = cases
+            .iter()
+            .filter(|c| {
+                matches!(c.family, Family::PortOctet5 | Family::PortOctet6)
+                    && c.outcome == Outcome::Intact
+            })
+            .count();
+        parts.push(match (65536 + fail / 2).checked_div(fail) {
+            Some(one_in) => format!(
+                "{passed} of the 512 PORT octet values passed intact; an active transfer with a random data port fails with probability {fail}/65536 (about 1 in {one_in})"
+            ),
+            None => format!(
+                "{passed} of the 512 PORT octet values passed intact and none was damaged: no active data port is at risk"
+            ),
+        });
+    }
+    let unknown = cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::NotEvident)
+        .count();
+    if unknown > 0 {
+        parts.push(format!(
+            "{unknown} test lines gave no evidence either way (the server neither quotes nor acts on them; a reflector would tell)"
+        ));
+    }
+    let mut s = parts.join("; ");
+    if let Some(c) = s.get(..1) {
+        s = c.to_uppercase() + &s[1..];
+    }
+    s.push('.');
+    s
+}
+
+fn short_list(v: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = v.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if v.len() > SHOWN {
+        s.push_str(&format!(" and {} more", v.len() - SHOWN));
+    }
+    s
+}
