@@ -295,7 +295,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         target: target.display.clone(),
         far_end: if reflector { "reflector" } else { "server" },
         commands_sent: p.commands,
-        reconnects: p.reconnects.saturating_sub(1),
+        reconnects: p.reconnects,
         duration_secs: p.elapsed().as_secs_f64(),
         stopped: p.stopped.clone(),
         notes: p.notes.clone(),

@@ -461,6 +461,11 @@ impl<'a> Probe<'a> {
             connected.map(|p| (p, expect.port)),
             listeners.has(expect.port),
         );
+        if case.outcome == Outcome::Rejected && expect.port < 1024 {
+            case.note = Some(
+                "servers refuse data ports below 1024 (RFC 2577, the FTP bounce defence)".into(),
+            );
+        }
         case
     }
 
@@ -666,7 +671,12 @@ impl<'a> Probe<'a> {
             if let Some(tx) = wire::field(&line, "tx") {
                 // The reply's sender is the reflector: its own address as
                 // it wrote it, and as the probe reaches it.
-                let own = kind.parse(&tx).strict.map_or(peer, |e| e.ip);
+                let own = kind
+                    .parse(&tx)
+                    .strict
+                    .map(|e| e.ip)
+                    .filter(|ip| !ip.is_unspecified())
+                    .unwrap_or(peer);
                 judge(
                     &mut case,
                     Side::Server,
@@ -785,12 +795,10 @@ fn silence(mut case: Case, s: Silence, shape: Shape) -> Case {
         Silence::Timeout => {
             case.outcome = Outcome::Dropped;
             case.rule = Some(Rule::AlgDropSuspected);
-            let mut note =
-                "no reply: the line (or its reply) was dropped on the way, or the server hangs"
-                    .to_string();
-            if shape == Shape::Split {
+            let mut note = "no reply: dropped on the way, or the server hangs".to_string();
+            if matches!(shape, Shape::Split | Shape::BareLf) {
                 note.push_str(&format!(
-                    "; dropping a PORT split across segments is what the {} does",
+                    "; the {} drops a PORT it can only partly parse",
                     LINUX_CONNTRACK_PARTIAL.device
                 ));
                 case.signature = Some(LINUX_CONNTRACK_PARTIAL.id);
@@ -836,6 +844,18 @@ fn judge(
         };
         case.arrived = Some(Bytes(a.clone()));
         match rewrite::classify(dir, sent, &a, nat) {
+            None if nat.0 != nat.1
+                && rewrite::parse_address(dir, sent)
+                    .and_then(|p| p.strict)
+                    .is_some_and(|e| e.ip == nat.0 && !e.ip.is_unspecified()) =>
+            {
+                case.outcome = Outcome::NotTranslated;
+                case.severity = Some(Severity::Warning);
+                case.note = Some(format!(
+                    "the line arrived still naming {}, although across the NAT that host is {}: the ALG did not rewrite it, so the receiver is sent to an address it cannot reach through the NAT",
+                    nat.0, nat.1
+                ));
+            }
             None => case.outcome = Outcome::Intact,
             Some(ch) => {
                 case.outcome = Outcome::Rewritten;
@@ -1005,5 +1025,67 @@ impl Listeners {
         for l in self.by_port.values() {
             while l.accept().is_ok() {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(dir: Side, sent: &[u8], arrived: &[u8], nat: (&str, &str)) -> Case {
+        let mut c = Case::new(Family::Shapes, "t".into(), None, sent);
+        let nat = (nat.0.parse().unwrap(), nat.1.parse().unwrap());
+        judge(
+            &mut c,
+            dir,
+            sent,
+            Some(arrived.to_vec()),
+            Evidence::Reflector,
+            nat,
+            200,
+            None,
+            false,
+        );
+        c
+    }
+
+    #[test]
+    fn an_address_line_that_crosses_nat_unchanged_was_not_translated() {
+        let nat = ("198.51.100.60", "203.0.113.1");
+        let p = b"PORT 198,51,100,60,4,1";
+        assert_eq!(
+            judged(Side::Client, p, p, nat).outcome,
+            Outcome::NotTranslated
+        );
+        let c = judged(Side::Client, p, b"PORT 203,0,113,1,4,1", nat);
+        assert_eq!(
+            (c.outcome, c.rule),
+            (Outcome::Rewritten, Some(Rule::AlgRewrite))
+        );
+        assert!(!c.is_damage());
+        // Without NAT, or for a 229 (no address), unchanged is intact.
+        let same = ("198.51.100.60", "198.51.100.60");
+        assert_eq!(judged(Side::Client, p, p, same).outcome, Outcome::Intact);
+        let e = b"229 Entering Extended Passive Mode (|||4097|)";
+        assert_eq!(
+            judged(Side::Server, e, e, ("0.0.0.0", "203.0.113.10")).outcome,
+            Outcome::Intact
+        );
+    }
+
+    #[test]
+    fn shapes_write_the_bytes_they_name() {
+        let l = b"PORT 1,2,3,4,5,6";
+        assert_eq!(Shape::Lowercase.apply(l), b"port 1,2,3,4,5,6\r\n");
+        assert_eq!(Shape::BareLf.apply(l), b"PORT 1,2,3,4,5,6\n");
+        assert_eq!(Shape::Pipelined.apply(l), b"NOOP\r\nPORT 1,2,3,4,5,6\r\n");
+        let s = Shape::Split.apply(l);
+        assert_eq!(Shape::Split.parts(&s).concat(), s);
+        assert_eq!(Shape::Split.parts(&s).len(), 2);
+        assert_eq!(
+            quoted_name(b"550 portmortem-22_.probe: No such file"),
+            Some(b"portmortem-22_.probe".to_vec())
+        );
+        assert_eq!(quoted_name(b"550 Could not get file size."), None);
     }
 }

@@ -10,8 +10,10 @@ use serde::Serialize;
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     /// PORT with each value in the port's low octet (octet 6).
+    #[serde(rename = "port-octet-6")]
     PortOctet6,
     /// PORT with each value in the port's high octet (octet 5).
+    #[serde(rename = "port-octet-5")]
     PortOctet5,
     Eprt,
     /// Digit strings in file names (`SIZE`/`MDTM`/`CWD`/`RETR`).
@@ -64,6 +66,10 @@ pub enum Outcome {
     Intact,
     /// Arrived changed.
     Rewritten,
+    /// An address line that crossed NAT unchanged while the far end sees
+    /// the probe at another address: the ALG missed it, and the server
+    /// gets an address it cannot reach.
+    NotTranslated,
     /// No reply: dropped on the way.
     Dropped,
     /// The server refused it; nothing shows whether it arrived changed.
@@ -79,6 +85,7 @@ impl Outcome {
         match self {
             Outcome::Intact => "intact",
             Outcome::Rewritten => "rewritten",
+            Outcome::NotTranslated => "not translated",
             Outcome::Dropped => "dropped",
             Outcome::Rejected => "rejected",
             Outcome::Reset => "connection reset",
@@ -164,7 +171,7 @@ impl Case {
     pub fn is_damage(&self) -> bool {
         match self.outcome {
             Outcome::Rewritten => self.severity.is_some_and(|s| s > Severity::Info),
-            Outcome::Dropped | Outcome::Reset => true,
+            Outcome::Dropped | Outcome::Reset | Outcome::NotTranslated => true,
             _ => false,
         }
     }
@@ -204,71 +211,75 @@ impl ProbeReport {
 /// what that does to real transfers.
 pub fn conclusion(cases: &[Case]) -> String {
     let damaged: Vec<&Case> = cases.iter().filter(|c| c.is_damage()).collect();
+    let nat = |c: &&Case| c.outcome == Outcome::Rewritten && !c.is_damage();
     let mut parts = Vec::new();
     if damaged.is_empty() {
         let intact = cases
             .iter()
             .filter(|c| c.outcome == Outcome::Intact)
             .count();
-        let nat = cases
-            .iter()
-            .filter(|c| c.outcome == Outcome::Rewritten && !c.is_damage())
-            .count();
-        let mut s = format!(
-            "the path did not damage any test line ({intact} of {} arrived or acted on as sent",
+        parts.push(format!(
+            "the path did not damage any test line ({intact} of {} arrived or were acted on as sent)",
             cases.len()
-        );
-        if nat > 0 {
-            s.push_str(&format!(
-                "; {nat} had their address rewritten consistently with the NAT mapping, as an FTP ALG does"
-            ));
-        }
-        s.push(')');
-        parts.push(s);
-    } else {
-        // Rewritten cases, by rewrite and place.
-        let all_227 = damaged
+        ));
+    }
+    let rewritten: Vec<&&Case> = damaged
+        .iter()
+        .filter(|c| c.outcome == Outcome::Rewritten)
+        .collect();
+    if !rewritten.is_empty() {
+        let mut places: Vec<Family> = rewritten.iter().map(|c| c.family).collect();
+        places.dedup();
+        let place_text = places
             .iter()
-            .filter(|c| c.outcome == Outcome::Rewritten)
-            .all(|c| c.signature == Some(crate::rules::signatures::CHECKPOINT_227.id));
-        let rewritten: Vec<&&Case> = damaged
-            .iter()
-            .filter(|c| c.outcome == Outcome::Rewritten)
-            .collect();
-        if !rewritten.is_empty() {
-            let mut places: Vec<Family> = rewritten.iter().map(|c| c.family).collect();
-            places.dedup();
-            let place_text = places
-                .iter()
-                .map(|f| f.place())
-                .collect::<Vec<_>>()
-                .join(", ");
-            if all_227 {
-                parts.push(format!(
-                    "the path rewrites the digit string 227 to 22_ (in {place_text}; {} test lines)",
-                    rewritten.len()
-                ));
-            } else {
-                let values: Vec<String> = rewritten.iter().map(|c| c.name.clone()).collect();
-                parts.push(format!(
-                    "the path rewrites {} test lines (in {place_text}: {})",
-                    rewritten.len(),
-                    short_list(&values)
-                ));
-            }
-        }
-        let dropped: Vec<String> = damaged
-            .iter()
-            .filter(|c| c.outcome != Outcome::Rewritten)
-            .map(|c| format!("{} ({})", c.name, c.outcome.name()))
-            .collect();
-        if !dropped.is_empty() {
+            .map(|f| f.place())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let checkpoint = crate::rules::signatures::CHECKPOINT_227.id;
+        if rewritten.iter().all(|c| c.signature == Some(checkpoint)) {
             parts.push(format!(
-                "{} test lines got no reply or lost the connection: {}",
-                dropped.len(),
-                short_list(&dropped)
+                "the path rewrites the digit string 227 to 22_ (in {place_text}; {})",
+                lines(rewritten.len(), "test line")
+            ));
+        } else {
+            let values: Vec<String> = rewritten.iter().map(|c| c.name.clone()).collect();
+            parts.push(format!(
+                "the path rewrites {} (in {place_text}: {})",
+                lines(rewritten.len(), "test line"),
+                short_list(&values)
             ));
         }
+    }
+    let untranslated: Vec<String> = damaged
+        .iter()
+        .filter(|c| c.outcome == Outcome::NotTranslated)
+        .map(|c| format!("{} {}", c.family.place(), c.name))
+        .collect();
+    if !untranslated.is_empty() {
+        parts.push(format!(
+            "{} crossed the NAT without being rewritten, so the receiver was given an address it cannot reach: {}",
+            lines(untranslated.len(), "address line"),
+            short_list(&untranslated)
+        ));
+    }
+    let lost: Vec<String> = damaged
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Dropped | Outcome::Reset))
+        .map(|c| format!("{} ({})", c.name, c.outcome.name()))
+        .collect();
+    if !lost.is_empty() {
+        parts.push(format!(
+            "{} got no reply or lost the connection: {}",
+            lines(lost.len(), "test line"),
+            short_list(&lost)
+        ));
+    }
+    let nats = cases.iter().filter(nat).count();
+    if nats > 0 {
+        parts.push(format!(
+            "{} had the address rewritten consistently with the NAT mapping, as an FTP ALG does (not damage)",
+            lines(nats, "test line")
+        ));
     }
     // The octet sweeps: what a random active data port risks.
     let bad = |f: Family| {
@@ -283,15 +294,20 @@ pub fn conclusion(cases: &[Case]) -> String {
             .iter()
             .filter(|c| {
                 matches!(c.family, Family::PortOctet5 | Family::PortOctet6)
-                    && c.outcome == Outcome::Intact
+                    && (c.outcome == Outcome::Intact || nat(c))
             })
             .count();
+        let how = if nats > 0 {
+            "arrived intact or NAT-rewritten"
+        } else {
+            "passed intact"
+        };
         parts.push(match (65536 + fail / 2).checked_div(fail) {
             Some(one_in) => format!(
-                "{passed} of the 512 PORT octet values passed intact; an active transfer with a random data port fails with probability {fail}/65536 (about 1 in {one_in})"
+                "{passed} of the 512 PORT octet values {how}; an active transfer with a random data port fails with probability {fail}/65536 (about 1 in {one_in})"
             ),
             None => format!(
-                "{passed} of the 512 PORT octet values passed intact and none was damaged: no active data port is at risk"
+                "{passed} of the 512 PORT octet values {how} and none was damaged: no active data port is at risk"
             ),
         });
     }
@@ -301,7 +317,8 @@ pub fn conclusion(cases: &[Case]) -> String {
         .count();
     if unknown > 0 {
         parts.push(format!(
-            "{unknown} test lines gave no evidence either way (the server neither quotes nor acts on them; a reflector would tell)"
+            "{} gave no evidence either way (the server neither quotes nor acts on them; a reflector would tell)",
+            lines(unknown, "test line")
         ));
     }
     let mut s = parts.join("; ");
@@ -310,6 +327,11 @@ pub fn conclusion(cases: &[Case]) -> String {
     }
     s.push('.');
     s
+}
+
+/// "1 test line", "2 test lines".
+fn lines(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn short_list(v: &[String]) -> String {

@@ -30,10 +30,11 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
                     .clone()
                     .map_or("-".into(), |r| format!("reply `{r}`")),
             };
+            // The changed fields say it in the fewest words; the byte diff
+            // where there are none.
             let detail = [
                 c.rule.map(|r| r.id().to_string()),
-                c.fields.clone(),
-                c.diff.clone(),
+                c.fields.clone().or_else(|| c.diff.clone()),
                 c.signature.map(|s| format!("signature {s}")),
                 c.note.clone(),
             ]
@@ -59,7 +60,7 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
             test: if intact == cases.len() {
                 format!("all {intact}")
             } else {
-                format!("{intact} others")
+                format!("{intact} other{}", if intact == 1 { "" } else { "s" })
             },
             sent: String::new(),
             arrived: String::new(),
@@ -74,8 +75,11 @@ fn summary_lines(r: &ProbeReport) -> Vec<String> {
     let mut v = vec![
         format!("target: {} ({})", r.target, r.far_end),
         format!(
-            "{} commands, {} reconnects, {:.1} s",
-            r.commands_sent, r.reconnects, r.duration_secs
+            "{} commands, {} reconnect{}, {:.1} s",
+            r.commands_sent,
+            r.reconnects,
+            if r.reconnects == 1 { "" } else { "s" },
+            r.duration_secs
         ),
     ];
     if let Some(s) = &r.stopped {

@@ -1,0 +1,166 @@
+# Shared by the lab scripts (make-testdata.sh, probe.sh): the three
+# namespaces, the in-path devices and the servers. Source it; needs root.
+#
+#   client ns pm-cli 198.51.100.60 | fw ns pm-fw 198.51.100.1, 203.0.113.1 | server ns pm-srv 203.0.113.10
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=$(mktemp -d /tmp/pm-lab.XXXXXX)
+PY=${PYTHON:-python3}
+CLI="ip netns exec pm-cli"
+FW="ip netns exec pm-fw"
+SRV="ip netns exec pm-srv"
+PIDS=()
+
+log() { echo "[lab] $*" >&2; }
+
+stop_all() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -INT "$p" 2>/dev/null || true
+    done
+    sleep 0.5
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+    done
+    PIDS=()
+    for ns in pm-cli pm-fw pm-srv; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+bg() {
+    "$@" &
+    PIDS+=($!)
+    disown $! # no "Killed" job notices when it is stopped
+}
+
+topology() {
+    stop_all
+    ip netns add pm-cli
+    ip netns add pm-fw
+    ip netns add pm-srv
+    ip link add cli0 netns pm-cli type veth peer name fwin netns pm-fw
+    ip link add fwout netns pm-fw type veth peer name srv0 netns pm-srv
+    $CLI ip addr add 198.51.100.60/24 dev cli0
+    $FW ip addr add 198.51.100.1/24 dev fwin
+    $FW ip addr add 203.0.113.1/24 dev fwout
+    $SRV ip addr add 203.0.113.10/24 dev srv0
+    for x in "pm-cli cli0" "pm-fw fwin" "pm-fw fwout" "pm-srv srv0"; do
+        set -- $x
+        ip netns exec "$1" ip link set lo up
+        ip netns exec "$1" ip link set "$2" up
+        # Real segment boundaries and checksums in the captures.
+        ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    done
+    $CLI ip route add default via 198.51.100.1
+    $SRV ip route add default via 203.0.113.1
+    $FW sysctl -qw net.ipv4.ip_forward=1
+}
+
+nat_alg() {
+    $FW nft -f - <<'EOF'
+table ip lab {
+    ct helper ftp-std {
+        type "ftp" protocol tcp;
+    }
+    chain pre {
+        type filter hook prerouting priority 0; policy accept;
+        tcp dport 21 ct helper set "ftp-std"
+    }
+    chain post {
+        type nat hook postrouting priority 100; policy accept;
+        oifname "fwout" masquerade
+    }
+}
+EOF
+}
+
+firewall() {
+    case "$1" in
+    route) ;;
+    alg) nat_alg ;;
+    mangle | mangle-alg)
+        $FW iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE --queue-num 0
+        bg $FW "$PY" "$HERE/mangler.py"
+        sleep 2
+        if [ "$1" = mangle-alg ]; then nat_alg; fi
+        ;;
+    proxy)
+        $FW iptables -t nat -A PREROUTING -i fwin -p tcp --dport 21 -j REDIRECT --to-ports 2121
+        $FW iptables -t nat -A POSTROUTING -o fwout -j MASQUERADE
+        bg $FW "$PY" "$HERE/proxy.py" 2121
+        sleep 1
+        ;;
+    *) echo "unknown firewall mode $1" >&2; exit 1 ;;
+    esac
+}
+
+ROOT=$WORK/ftproot
+mkdir -p "$ROOT"
+echo "hello from the lab" >"$ROOT/hello.txt"
+chmod -R a+rX "$WORK"
+
+vsftpd_conf() { # $1 = listen port, $2 = extra lines
+    cat >"$WORK/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+listen_address=203.0.113.10
+listen_port=$1
+anonymous_enable=YES
+anon_root=$ROOT
+no_anon_password=YES
+local_enable=NO
+write_enable=NO
+port_enable=YES
+pasv_enable=YES
+pasv_min_port=50000
+pasv_max_port=50010
+connect_from_port_20=YES
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+background=NO
+ftpd_banner=portmortem lab vsFTPd
+$2
+EOF
+}
+
+server() {
+    case "$1" in
+    vsftpd)
+        vsftpd_conf 21 ""
+        bg $SRV vsftpd "$WORK/vsftpd.conf"
+        ;;
+    vsftpd-8884)
+        vsftpd_conf 8884 ""
+        bg $SRV vsftpd "$WORK/vsftpd.conf"
+        ;;
+    vsftpd-tls)
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lab \
+            -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+        vsftpd_conf 21 "ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=NO
+force_anon_data_ssl=NO
+rsa_cert_file=$WORK/cert.pem
+rsa_private_key_file=$WORK/key.pem
+require_ssl_reuse=NO"
+        bg $SRV vsftpd "$WORK/vsftpd.conf"
+        ;;
+    inetutils)
+        [ -x "$WORK/inetutils/usr/sbin/ftpd" ] || {
+            (cd "$WORK" && apt-get download inetutils-ftpd >/dev/null 2>&1 &&
+                dpkg -x inetutils-ftpd_*.deb inetutils)
+        }
+        cp "$ROOT/hello.txt" /srv/ftp/hello.txt 2>/dev/null || true
+        bg $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default
+        ;;
+    reflect)
+        bg $SRV "${PORTMORTEM:-$HERE/../target/release/portmortem}" reflect --listen 203.0.113.10:21 --quiet
+        ;;
+    pyftpd-masq)
+        bg $SRV "$PY" "$HERE/pyftpd.py" --root "$ROOT" --masquerade 10.0.0.5
+        ;;
+    *) echo "unknown server $1" >&2; exit 1 ;;
+    esac
+    sleep 1.5
+}
+
