@@ -39,6 +39,21 @@ grep -q 'port-octet-mangled' "$out/compare.dom" || fail "compare.html: the findi
 grep -q '<mark class="chg">_</mark>' "$out/compare.dom" || fail "compare.html: the changed byte is not marked"
 grep -q 'port-silently-truncated' "$out/analyze.dom" || fail "analyze.html: the finding is not in the page"
 
+# probe's HTML report, from a probe of `reflect` on loopback.
+log=$(mktemp)
+$pm reflect --listen 127.0.0.1:0 --quiet 2>"$log" &
+reflect_pid=$!
+for _ in $(seq 50); do grep -q 'listening on' "$log" && break; sleep 0.1; done
+addr=$(sed -n 's/.*listening on //p' "$log")
+[ -n "$addr" ] || fail "reflect did not start"
+$pm probe --reflector "ftp://$addr" --only shapes,passive -q -f html -o "$out/probe.html" || fail "probe failed"
+kill "$reflect_pid"
+rm -f "$log"
+browser --dump-dom "file://$PWD/$out/probe.html" > "$out/probe.dom"
+grep -q 'id="verdict"' "$out/probe.dom" || fail "probe.html: no verdict in the rendered page"
+grep -q 'did not damage any test line' "$out/probe.dom" || fail "probe.html: the conclusion is not in the page"
+grep -q '<h2>line shapes (5 tests)</h2>' "$out/probe.dom" || fail "probe.html: no table of line shapes"
+
 # The evidence capture opens in tshark and carries the finding's comments.
 $pm extract testdata/lab-mangle-vsftpd-client.pcap -s s1 --with-data -o "$out/evidence.pcapng" 2>/dev/null
 n=$(tshark -r "$out/evidence.pcapng" -Y 'frame.comment contains "port-silently-truncated"' 2>/dev/null | wc -l)

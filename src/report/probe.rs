@@ -156,7 +156,7 @@ pub fn render_html(r: &ProbeReport, out: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         out,
-        "<h1>portmortem probe</h1>\n<div class=\"{class}\">{}</div>\n<ul>",
+        "<h1>portmortem probe</h1>\n<div id=\"verdict\" class=\"{class}\">{}</div>\n<ul>",
         html::h(&r.conclusion)
     )?;
     for l in summary_lines(r) {
