@@ -23,3 +23,4 @@ pub mod reassembly;
 pub mod report;
 pub mod rules;
 pub mod timestamp;
+pub mod watch;

@@ -390,12 +390,12 @@ pub fn open_reader(
         inner: decompressor(compression, outer),
         last: last_io_error.clone(),
     });
-    let head = read_prefix(&mut inner, 4)?;
+    let head = read_prefix(&mut inner, 12)?;
     let container = sniff_container(&head).ok_or_else(|| {
         if head.is_empty() {
             OpenError::Empty
         } else {
-            OpenError::NotACapture(crate::bytes::escape(&head))
+            OpenError::NotACapture(crate::bytes::escape(&head[..head.len().min(4)]))
         }
     })?;
     Ok(Opened {
@@ -404,21 +404,31 @@ pub fn open_reader(
         container,
         raw,
         last_io_error,
-        reader: Box::new(Greedy(Cursor::new(head).chain(inner))),
+        reader: Box::new(Greedy {
+            until: header_len(container, &head),
+            delivered: 0,
+            inner: Cursor::new(head).chain(inner),
+        }),
     })
 }
 
-/// Fills the caller's buffer as far as the input allows. The capture parser
-/// takes a single `read` as "what is available" (its constructors parse the
-/// file header from one read), so short reads from pipes, gzip or the magic
-/// prefix must not reach it.
-struct Greedy<R>(R);
+/// Fills the caller's buffer until the file header has been delivered: the
+/// capture parser's constructors parse it from a single `read`, so short
+/// reads from pipes, gzip or the magic prefix must not reach them. After
+/// the header, a read returns what is available, so a live stream
+/// (`tcpdump -U -w - | portmortem watch -`) is parsed as it arrives
+/// rather than a buffer at a time (the parser asks again on a short read).
+struct Greedy<R> {
+    inner: R,
+    until: u64,
+    delivered: u64,
+}
 
 impl<R: Read> Read for Greedy<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut got = 0;
         while got < buf.len() {
-            match self.0.read(&mut buf[got..]) {
+            match self.inner.read(&mut buf[got..]) {
                 Ok(0) => break,
                 Ok(k) => got += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -426,8 +436,33 @@ impl<R: Read> Read for Greedy<R> {
                 // Hand over what we have; the error comes back on the next call.
                 Err(_) => break,
             }
+            if self.delivered + got as u64 >= self.until {
+                break;
+            }
         }
+        self.delivered += got as u64;
         Ok(got)
+    }
+}
+
+/// How many bytes the parser's constructor reads at once: the pcap file
+/// header, or the pcapng section header block (its length, in the byte
+/// order its magic gives, capped at 1 MiB).
+fn header_len(container: Container, head: &[u8]) -> u64 {
+    match container {
+        Container::Pcap => 24,
+        Container::PcapNg => {
+            let (Some(len), Some(bom)) = (head.get(4..8), head.get(8..12)) else {
+                return 12;
+            };
+            let len: [u8; 4] = len.try_into().unwrap_or_default();
+            let n = if bom == [0x4d, 0x3c, 0x2b, 0x1a] {
+                u32::from_le_bytes(len)
+            } else {
+                u32::from_be_bytes(len)
+            };
+            u64::from(n).clamp(12, 1 << 20)
+        }
     }
 }
 

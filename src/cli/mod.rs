@@ -2,6 +2,7 @@
 
 mod batch;
 mod probe;
+mod watch;
 
 use crate::analysis::{self, CaptureResult};
 use crate::batch::discover::Shard;
@@ -47,6 +48,10 @@ enum Cmd {
     /// List the rules this tool reports: id, the evidence it needs, its
     /// highest severity, and what it proves.
     Rules(RulesArgs),
+    /// Follow a capture stream (`tcpdump -U -w - | portmortem watch -`) and
+    /// write each finding as an event the moment its session ends, stalls
+    /// or goes silent, with session and statistics events between.
+    Watch(watch::WatchArgs),
     /// Reproduce a path's rewriting on demand: log in to an FTP server (or
     /// `portmortem reflect`) and send test lines — every PORT octet value,
     /// digit strings in file names, PASV/EPSV, split and odd line shapes —
@@ -386,6 +391,7 @@ pub fn run() -> i32 {
         Cmd::Extract(x) => extract(x),
         Cmd::Rules(r) => rules(r),
         Cmd::Probe(p) => probe::probe_cmd(p),
+        Cmd::Watch(w) => watch::watch_cmd(w),
         Cmd::Reflect(r) => probe::reflect_cmd(r),
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

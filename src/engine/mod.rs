@@ -211,7 +211,22 @@ struct PairState {
 
 /// Receives sessions as they finish.
 pub trait SessionSink {
+    /// A session ended (closed, reset, evicted, idle, or the capture ended).
     fn session(&mut self, s: Session);
+    /// A session was detected (`watch` says so as it happens).
+    fn started(&mut self, _s: &SessionStart) {}
+}
+
+/// A session as it is detected.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SessionStart {
+    /// The provisional id (detection order), as `Session::id` until a
+    /// whole-capture report renumbers sessions by first frame.
+    pub id: u32,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub frame: u64,
+    pub ts: Timestamp,
 }
 
 impl SessionSink for Vec<Session> {
@@ -237,6 +252,9 @@ pub struct Engine {
     pub counters: Counters,
     skipped: [u64; Skip::ALL.len()],
     next_id: u32,
+    /// Sessions detected while handling the current frame, told to the
+    /// sink when it is done.
+    started: Vec<SessionStart>,
     now: Timestamp,
     last_frame: u64,
     streams: streams::StreamIds,
@@ -278,6 +296,7 @@ impl Engine {
             counters: Counters::default(),
             skipped: [0; Skip::ALL.len()],
             next_id: 1,
+            started: Vec::new(),
             now: Timestamp(0),
             last_frame: 0,
             streams,
@@ -326,6 +345,9 @@ impl Engine {
                     out,
                 );
             }
+        }
+        for st in std::mem::take(&mut self.started) {
+            out.started(&st);
         }
         if self.counters.frames.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
@@ -593,6 +615,13 @@ impl Engine {
         let id = self.next_id;
         self.next_id += 1;
         self.counters.sessions += 1;
+        self.started.push(SessionStart {
+            id,
+            client,
+            server,
+            frame: at.frame,
+            ts: at.ts,
+        });
         let mut live = LiveSession::new(id, client, server, det, at, self.opts.session);
         // Started (or promoted) while a segment of its own flow is handled.
         live.tcp_stream = self.stream;
@@ -831,8 +860,61 @@ impl Engine {
         self.counters.other_tcp_segments += segments;
     }
 
+    /// Ends the sessions silent since `now - idle_ns` (their control
+    /// connection and every data connection): a `watch` that runs for days
+    /// must not keep a session its client abandoned. Returns how many.
+    pub fn expire_idle(
+        &mut self,
+        now: Timestamp,
+        idle_ns: i64,
+        out: &mut dyn SessionSink,
+    ) -> usize {
+        let cutoff = now - idle_ns;
+        let idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter_map(|(k, f)| {
+                let Flow::Control(slot) = f else { return None };
+                let s = self.slots[*slot].as_ref()?;
+                let last = s
+                    .data_flows
+                    .iter()
+                    .filter_map(|d| match self.flows.get(d) {
+                        Some(Flow::Data { conn, .. }) => Some(conn.last_ts),
+                        _ => None,
+                    })
+                    .fold(s.session.last_ts(), Timestamp::max);
+                (last < cutoff).then_some(*k)
+            })
+            .collect();
+        for k in &idle {
+            if let Some(Flow::Control(slot)) = self.flows.remove(k) {
+                let Some(s) = self.slots[slot].as_mut() else {
+                    continue;
+                };
+                s.session.silent_until = Some(now);
+                let isn = s.session.conn.client_isn();
+                self.finish_slot(slot, EndReason::Idle, out);
+                // Late packets of the connection (its FIN or RST) are
+                // absorbed, not taken for a new session.
+                self.flows.insert(
+                    *k,
+                    Flow::Tombstone {
+                        until: now + TOMBSTONE_NS,
+                        control: true,
+                        isn,
+                    },
+                );
+            }
+        }
+        idle.len()
+    }
+
     /// Ends the capture: every live session is finished.
     pub fn finish(&mut self, reason: EndReason, out: &mut dyn SessionSink) {
+        for st in std::mem::take(&mut self.started) {
+            out.started(&st);
+        }
         let mut live: Vec<(u32, usize)> = self
             .slots
             .iter()

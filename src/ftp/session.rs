@@ -53,6 +53,8 @@ pub enum EndReason {
     Evicted,
     /// The capture file stopped with an error.
     ReadError,
+    /// Silent for longer than `watch --idle-timeout`: no longer followed.
+    Idle,
 }
 
 /// Encryption of the control channel.
@@ -119,6 +121,8 @@ impl ConnSink for Decoders {
 /// A control connection being decoded.
 pub struct LiveSession {
     pub id: u32,
+    /// Known silent until this time (set when `watch` expires it idle).
+    pub silent_until: Option<Timestamp>,
     /// Maps addresses in every line before anything reads it.
     pub anonymizer: Option<crate::anonymize::Shared>,
     /// Wireshark's `tcp.stream` of the control connection.
@@ -152,6 +156,7 @@ impl LiveSession {
     ) -> Self {
         LiveSession {
             id,
+            silent_until: None,
             anonymizer: None,
             tcp_stream: None,
             conn: Connection::new(client, server, first, limits.tcp),
@@ -343,6 +348,11 @@ impl LiveSession {
 
     /// Ends the session and builds its record.
     pub fn finish(mut self, reason: EndReason) -> Session {
+        // The record ends with its last packet, or later when the session
+        // is known to have stayed silent until then (`watch`'s idle expiry).
+        let until = self
+            .silent_until
+            .map_or(self.conn.last.ts, |t| t.max(self.conn.last.ts));
         let tcp = self.conn.finish(&mut self.decoders);
         self.decoders.client.finish();
         self.decoders.server.finish();
@@ -389,7 +399,7 @@ impl LiveSession {
         );
         match_setups(&mut setups, &self.data_conns, client.ip(), srv.ip());
         for d in &mut setups {
-            d.observed_secs = self.conn.last.ts.secs_since(d.announced_ts);
+            d.observed_secs = until.secs_since(d.announced_ts);
         }
         let tls = (self.tls.auth_command.is_some() || self.tls.started_frame.is_some())
             .then_some(self.tls);
@@ -399,7 +409,7 @@ impl LiveSession {
             server: srv,
             detection: self.detection,
             start: self.conn.first.ts,
-            end: self.conn.last.ts,
+            end: until,
             first_frame: self.conn.first.frame,
             last_frame: self.conn.last.frame,
             packets: self.conn.packets,

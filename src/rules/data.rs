@@ -339,6 +339,9 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 "and the capture ended with the session still open".to_string()
             }
             (None, EndReason::Reset) => "and the connection was reset".to_string(),
+            (None, EndReason::Idle) => {
+                "and the session was still silent when it was no longer followed".to_string()
+            }
             (None, _) => "and the session ended".to_string(),
         };
         let data = match setup.map(|d| d.verdict) {

@@ -179,7 +179,9 @@ fn term_problem(s: &Session, l: &Line, last_line: bool, addr: bool) -> Option<St
     match l.terminator {
         Terminator::Lf => Some("a bare LF (no CR)".into()),
         Terminator::Cr => Some("a bare CR".into()),
-        Terminator::None if last_line && s.end_reason != EndReason::CaptureEnd => {
+        Terminator::None
+            if last_line && !matches!(s.end_reason, EndReason::CaptureEnd | EndReason::Idle) =>
+        {
             Some("no line end before the connection closed".into())
         }
         Terminator::CrLf if trailing => Some("trailing white space before the CRLF".into()),

@@ -1,0 +1,117 @@
+//! `watch` on the command line.
+
+use super::{Analysis, warn};
+use crate::capture::CaptureReader;
+use crate::report;
+use crate::watch::{self, NdjsonSink, Sink, TextSink, WatchOptions};
+use clap::{Args, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Args)]
+pub(super) struct WatchArgs {
+    /// The capture stream: `-` (standard input, e.g. `tcpdump -U -w - |
+    /// portmortem watch -`) or a file being written.
+    #[arg(value_name = "CAPTURE", default_value = "-")]
+    input: PathBuf,
+    /// Events as NDJSON (the default when standard output is not a
+    /// terminal) or one readable line per finding.
+    #[arg(short, long, value_enum)]
+    format: Option<WatchFormat>,
+    /// Write events here instead of standard output (appended, as a log).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Seconds of silence after which a session is ended and its findings
+    /// written (by the capture's clock; by the wall clock while no packet
+    /// arrives). At least --stall-secs + 1, so a stall can be seen.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    idle_timeout: u64,
+    /// Seconds between statistics events (0: only at the end).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    stats_every: u64,
+    #[command(flatten)]
+    analysis: Analysis,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum WatchFormat {
+    Ndjson,
+    Text,
+}
+
+pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
+    let opts = a.analysis.options();
+    let reader = match CaptureReader::open(&a.input, opts.hash) {
+        Ok(r) => r,
+        Err(e) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
+    // Events are a log: appended, and written as they come (a temporary
+    // file renamed at the end would hide them until then).
+    let (out, tty): (Box<dyn std::io::Write>, bool) = match &a.output {
+        Some(p) if p.as_os_str() != "-" => {
+            if let Err(e) = crate::report::output::refuse_inputs(p, [a.input.as_path()]) {
+                warn(format!("cannot write the events: {e}"));
+                return report::EXIT_USAGE;
+            }
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                Ok(f) => (Box::new(f), false),
+                Err(e) => {
+                    warn(format!("cannot open {}: {e}", p.display()));
+                    return report::EXIT_USAGE;
+                }
+            }
+        }
+        _ => {
+            let tty = std::io::stdout().is_terminal();
+            (Box::new(std::io::stdout()), tty)
+        }
+    };
+    let format = a.format.unwrap_or(if tty {
+        WatchFormat::Text
+    } else {
+        WatchFormat::Ndjson
+    });
+    let mut sink: Box<dyn Sink> = match format {
+        WatchFormat::Ndjson => Box::new(NdjsonSink(out)),
+        WatchFormat::Text => Box::new(TextSink(out)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // SIGINT and SIGTERM: end the sessions, write the summary, exit.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let wopts = WatchOptions {
+        // A session must stay followed long enough for its stall to show.
+        idle_timeout: Duration::from_secs(a.idle_timeout.max(1)).max(Duration::from_secs_f64(
+            opts.rules.stall_secs.max(0.0) + 1.0,
+        )),
+        stats_every: (a.stats_every > 0).then(|| Duration::from_secs(a.stats_every)),
+    };
+    let r = watch::run(reader, &opts, &wopts, sink.as_mut(), &stop);
+    if let Some(e) = &r.write_error
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        warn(format!("cannot write the events: {e}"));
+        return report::EXIT_USAGE;
+    }
+    if let Some(e) = &r.error {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
+    if r.errors > 0 {
+        report::EXIT_FINDINGS
+    } else {
+        report::EXIT_OK
+    }
+}

@@ -1,0 +1,411 @@
+//! `portmortem watch`: the pipeline as a stream of typed events, for a
+//! capture that does not end (`tcpdump -U -w - | portmortem watch -`).
+//!
+//! The engine is the one `analyze` runs; what differs is when things are
+//! said. A session's findings are written the moment the session ends —
+//! closed, reset, or silent for `idle_timeout` (by the capture's clock,
+//! and while no packets arrive, by the wall clock) — instead of once at
+//! the end of a file, so a stall is reported while the capture goes on.
+//! Sessions start and end as events too, and statistics come every
+//! `stats_every`. Memory is the engine's (flows, budget) plus nothing per
+//! ended session: `watch` keeps no session after its events are written.
+
+use crate::analysis::Options;
+use crate::capture::{CaptureError, CaptureInfo, CaptureReader, Frame};
+use crate::engine::{Counters, Engine, SessionSink, SessionStart};
+use crate::ftp::session::{EndReason, Session};
+use crate::rules::{self, Finding, Severity};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One thing `watch` has to say. Serialized with a `type` tag, one per
+/// NDJSON line; every event has a timestamp (`ts`).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event<'a> {
+    /// Reading began.
+    CaptureOpened { ts: Timestamp, path: &'a str },
+    SessionStarted {
+        ts: Timestamp,
+        session: String,
+        client: SocketAddr,
+        server: SocketAddr,
+        frame: u64,
+    },
+    Finding {
+        ts: Timestamp,
+        client: SocketAddr,
+        server: SocketAddr,
+        #[serde(flatten)]
+        finding: &'a Finding,
+    },
+    SessionEnded {
+        ts: Timestamp,
+        session: String,
+        client: SocketAddr,
+        server: SocketAddr,
+        end_reason: EndReason,
+        commands: usize,
+        replies: usize,
+        data_connections: usize,
+        findings: usize,
+    },
+    /// Every `stats_every`, and at the end.
+    Stats {
+        ts: Timestamp,
+        #[serde(flatten)]
+        counters: &'a Counters,
+        sessions_live: u64,
+        findings: u64,
+        /// Heap in use, where the binary measures it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heap_bytes: Option<usize>,
+    },
+    /// Reading stopped: end of input, a read error, or a signal.
+    CaptureClosed {
+        ts: Timestamp,
+        path: &'a str,
+        why: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<&'a str>,
+    },
+}
+
+/// Where events go. NDJSON and the terminal line writer write as they go;
+/// a sink that needs the whole run (a document) would collect.
+pub trait Sink {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()>;
+}
+
+/// One JSON object per line, flushed per event (a SIEM tails it).
+pub struct NdjsonSink<W: Write>(pub W);
+
+impl<W: Write> Sink for NdjsonSink<W> {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, e)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}
+
+/// One readable line per finding, session end and summary (a terminal).
+pub struct TextSink<W: Write>(pub W);
+
+impl<W: Write> Sink for TextSink<W> {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
+        let line = match e {
+            Event::CaptureOpened { path, .. } => {
+                format!("watching {}", crate::bytes::printable(path))
+            }
+            Event::Finding {
+                ts,
+                client,
+                server,
+                finding,
+            } => format!(
+                "{ts} {} {client} → {server} {} {}: {}",
+                finding.session,
+                finding.severity.name(),
+                finding.rule,
+                crate::bytes::printable(&finding.message)
+            ),
+            Event::SessionEnded {
+                ts,
+                session,
+                end_reason,
+                findings,
+                ..
+            } if *findings > 0 => format!(
+                "{ts} {session} ended ({}), {findings} finding{}",
+                serde_json::to_value(end_reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                if *findings == 1 { "" } else { "s" }
+            ),
+            Event::CaptureClosed { why, error, .. } => match error {
+                Some(e) => format!("stopped: {why}: {}", crate::bytes::printable(e)),
+                None => format!("stopped: {why}"),
+            },
+            Event::Stats {
+                counters,
+                sessions_live,
+                findings,
+                ..
+            } => format!(
+                "{} frames, {} sessions ({sessions_live} live), {findings} findings",
+                counters.frames, counters.sessions
+            ),
+            _ => return Ok(()),
+        };
+        writeln!(self.0, "{line}")?;
+        self.0.flush()
+    }
+}
+
+/// How `watch` paces itself.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// A session silent this long is ended (and its findings written).
+    pub idle_timeout: Duration,
+    /// Statistics this often (wall clock); None for only at the end.
+    pub stats_every: Option<Duration>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            // vsftpd's idle_session_timeout: a server drops such a session.
+            idle_timeout: Duration::from_secs(300),
+            stats_every: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// What a run ended with.
+pub struct Outcome {
+    pub findings: u64,
+    pub errors: u64,
+    /// Set when the input stopped with an error.
+    pub error: Option<CaptureError>,
+    /// Set when the sink could not be written (the run stopped there).
+    pub write_error: Option<io::Error>,
+}
+
+/// A frame copied out of the reader, to cross to the engine's thread.
+struct OwnedFrame {
+    number: u64,
+    ts: Timestamp,
+    linktype: u32,
+    data: Vec<u8>,
+    orig_len: u32,
+    interface: u32,
+}
+
+enum Msg {
+    Frame(OwnedFrame),
+    End(Option<CaptureError>, Box<CaptureInfo>),
+}
+
+/// The sessions the engine hands over, turned into events.
+struct Emitter<'a> {
+    opts: &'a Options,
+    sink: &'a mut dyn Sink,
+    findings: u64,
+    errors: u64,
+    live: u64,
+    failed: Option<io::Error>,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, e: &Event<'_>) {
+        if self.failed.is_none()
+            && let Err(err) = self.sink.event(e)
+        {
+            self.failed = Some(err);
+        }
+    }
+}
+
+impl SessionSink for Emitter<'_> {
+    fn started(&mut self, s: &SessionStart) {
+        self.live += 1;
+        self.emit(&Event::SessionStarted {
+            ts: s.ts,
+            session: format!("s{}", s.id),
+            client: s.client,
+            server: s.server,
+            frame: s.frame,
+        });
+    }
+
+    fn session(&mut self, mut s: Session) {
+        self.live = self.live.saturating_sub(1);
+        if !self.opts.show_passwords {
+            s.redact_passwords();
+        }
+        let findings = rules::run(&s, &self.opts.rules);
+        for f in &findings {
+            self.findings += 1;
+            if f.severity == Severity::Error {
+                self.errors += 1;
+            }
+            self.emit(&Event::Finding {
+                ts: s.end,
+                client: s.client,
+                server: s.server,
+                finding: f,
+            });
+        }
+        self.emit(&Event::SessionEnded {
+            ts: s.end,
+            session: s.name(),
+            client: s.client,
+            server: s.server,
+            end_reason: s.end_reason,
+            commands: s.commands.len(),
+            replies: s.replies.len(),
+            data_connections: s.data_conns.len(),
+            findings: findings.len(),
+        });
+    }
+}
+
+/// Frames queued between the reader and the engine.
+const QUEUE: usize = 4096;
+/// How often the engine looks at the clocks when no frame comes.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Follows a capture stream until it ends or `stop` is set, writing events
+/// to `sink`. The reader runs in its own thread, so a signal ends the run
+/// even while the input is silent.
+pub fn run(
+    reader: CaptureReader,
+    opts: &Options,
+    wopts: &WatchOptions,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> Outcome {
+    let path = reader_name(&reader);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+    let handle = std::thread::spawn(move || {
+        let mut reader = reader;
+        let res = reader.for_each(&mut |f: &Frame<'_>| {
+            let _ = tx.send(Msg::Frame(OwnedFrame {
+                number: f.number,
+                ts: f.ts,
+                linktype: f.linktype,
+                data: f.data.to_vec(),
+                orig_len: f.orig_len,
+                interface: f.interface,
+            }));
+        });
+        let _ = tx.send(Msg::End(res.err(), Box::new(reader.info())));
+    });
+    let mut em = Emitter {
+        opts,
+        sink,
+        findings: 0,
+        errors: 0,
+        live: 0,
+        failed: None,
+    };
+    let wall_start = Instant::now();
+    em.emit(&Event::CaptureOpened {
+        ts: wall_now(),
+        path: &path,
+    });
+    let mut engine = Engine::new(opts.engine.clone());
+    let idle_ns = i64::try_from(wopts.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
+    // The capture's clock, and when (wall clock) it last moved.
+    let mut clock: Option<(Timestamp, Instant)> = None;
+    let mut last_expiry = Timestamp(i64::MIN);
+    let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
+    let (mut why, mut error, mut info) = ("end of input", None, None);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            why = "interrupted";
+            break;
+        }
+        if em.failed.is_some() {
+            why = "the output could not be written";
+            break;
+        }
+        match rx.recv_timeout(TICK) {
+            Ok(Msg::Frame(f)) => {
+                let frame = Frame {
+                    number: f.number,
+                    ts: f.ts,
+                    linktype: f.linktype,
+                    data: &f.data,
+                    orig_len: f.orig_len,
+                    interface: f.interface,
+                };
+                engine.frame(&frame, &mut em);
+                if clock.is_none_or(|(t, _)| f.ts > t) {
+                    clock = Some((f.ts, Instant::now()));
+                }
+            }
+            Ok(Msg::End(e, i)) => {
+                if e.is_some() {
+                    why = "read error";
+                }
+                error = e;
+                info = Some(i);
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Now by the capture's clock, advanced by the wall clock while no
+        // packet comes (a live stream that went quiet).
+        if let Some((t, at)) = clock {
+            let now = t + i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            if now - last_expiry >= 1_000_000_000 {
+                engine.expire_idle(now, idle_ns, &mut em);
+                last_expiry = now;
+            }
+        }
+        if let Some(at) = next_stats
+            && Instant::now() >= at
+        {
+            stats(&mut em, &engine.counters);
+            next_stats = wopts.stats_every.map(|d| at + d);
+        }
+    }
+    let reason = if error.is_some() {
+        EndReason::ReadError
+    } else {
+        EndReason::CaptureEnd
+    };
+    engine.finish(reason, &mut em);
+    stats(&mut em, &engine.counters);
+    let sha = info.as_ref().and_then(|i| i.sha256.clone());
+    em.emit(&Event::CaptureClosed {
+        ts: wall_now(),
+        path: &path,
+        why,
+        error: error.as_ref().map(|e| e.to_string()),
+        sha256: sha.as_deref(),
+    });
+    // A reader blocked on a silent input is left to the process's exit.
+    if info.is_some() {
+        let _ = handle.join();
+    }
+    Outcome {
+        findings: em.findings,
+        errors: em.errors,
+        error,
+        write_error: em.failed,
+    }
+}
+
+fn stats(em: &mut Emitter<'_>, counters: &Counters) {
+    let (findings, live) = (em.findings, em.live);
+    em.emit(&Event::Stats {
+        ts: wall_now(),
+        counters,
+        sessions_live: live,
+        findings,
+        heap_bytes: crate::mem::heap_in_use(),
+    });
+}
+
+fn reader_name(r: &CaptureReader) -> String {
+    r.name().to_string()
+}
+
+fn wall_now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+    )
+}

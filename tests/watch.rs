@@ -1,0 +1,160 @@
+//! `watch`: findings stream as sessions end, equal to `analyze`'s.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn events(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// (rule, severity, frames) of every finding, sorted: the session ids
+/// differ (watch numbers sessions as it detects them, a report by first
+/// frame), the findings must not.
+fn key(f: &Value) -> String {
+    format!("{} {} {:?}", f["rule"], f["severity"], frames(f))
+}
+
+#[test]
+fn the_same_findings_as_analyze_on_every_testdata_capture() {
+    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    let mut total = 0;
+    for n in &names {
+        let (_, doc) = analyze(&[n], &[]);
+        let mut want: Vec<String> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect();
+        let out = bin()
+            .args(["watch", "-f", "ndjson"])
+            .arg(testdata(n))
+            .output()
+            .unwrap();
+        let ev = events(&out.stdout);
+        let mut got: Vec<String> = ev
+            .iter()
+            .filter(|e| e["type"] == "finding")
+            .map(key)
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{n}");
+        total += got.len();
+        // Every session that started ended, and the run closed.
+        let started = ev.iter().filter(|e| e["type"] == "session-started").count();
+        let ended = ev.iter().filter(|e| e["type"] == "session-ended").count();
+        assert_eq!(started, ended, "{n}");
+        assert_eq!(ev.last().unwrap()["type"], "capture-closed", "{n}");
+    }
+    assert!(total > 40, "{total} findings over {} captures", names.len());
+}
+
+/// The writer keeps the pipe open: the finding must come before the end
+/// of input, as soon as its session ends.
+#[test]
+fn a_finding_is_written_while_the_input_is_still_open() {
+    let mut child = bin()
+        .args(["watch", "-", "-f", "ndjson"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(&std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap())
+        .unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let finding = loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a finding before the input ends");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["type"] == "finding" {
+            break v;
+        }
+        assert_ne!(v["type"], "capture-closed", "{l}");
+    };
+    assert_eq!(finding["rule"], "port-silently-truncated");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+/// SIGTERM ends the open sessions, writes their findings and the summary.
+#[test]
+fn sigterm_flushes_open_sessions_and_closes() {
+    let pcap = std::fs::read(testdata("lab-mangle-inetutils-client.pcap")).unwrap();
+    // The frames up to the 500 echo and a little after: the session is
+    // still open when the signal comes.
+    let part = without_frames(&pcap, &|n| n > 20);
+    let mut child = bin()
+        .args(["watch", "-", "-f", "ndjson"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&part).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let ev = events(&out.stdout);
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "capture-closed");
+    assert_eq!(last["why"], "interrupted");
+    let ended: Vec<&Value> = ev.iter().filter(|e| e["type"] == "session-ended").collect();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["end_reason"], "capture-end");
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "finding" && e["rule"] == "port-echo-mismatch")
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// A session silent past --idle-timeout (by the capture's clock) is ended
+/// and its stall reported then, saying it was no longer followed.
+#[test]
+fn an_idle_session_is_ended_and_its_stall_reported() {
+    let out = bin()
+        .args(["watch", "-f", "ndjson", "--idle-timeout", "21"])
+        .arg(testdata("lab-mangle-inetutils-client.pcap"))
+        .output()
+        .unwrap();
+    let ev = events(&out.stdout);
+    let ended: Vec<&Value> = ev.iter().filter(|e| e["type"] == "session-ended").collect();
+    assert_eq!(ended[0]["end_reason"], "idle", "{ended:?}");
+    let stall = ev
+        .iter()
+        .find(|e| e["type"] == "finding" && e["rule"] == "session-stall-after-ctl")
+        .expect("the stall");
+    assert!(message(stall).contains("no longer followed"), "{stall}");
+}
