@@ -19,6 +19,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -65,6 +66,9 @@ pub enum Event<'a> {
         /// Heap in use, where the binary measures it.
         #[serde(skip_serializing_if = "Option::is_none")]
         heap_bytes: Option<usize>,
+        /// Live capture: what libpcap received and dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        capture_drops: Option<CaptureDrops>,
     },
     /// Reading stopped: end of input, a read error, or a signal.
     CaptureClosed {
@@ -83,6 +87,12 @@ pub enum Event<'a> {
 pub trait Sink {
     fn event(&mut self, e: &Event<'_>) -> io::Result<()>;
 }
+
+#[cfg(feature = "live")]
+type CaptureDrops = live::Drops;
+/// Without live capture there are no capture drops to report.
+#[cfg(not(feature = "live"))]
+type CaptureDrops = ();
 
 /// One JSON object per line, flushed per event (a SIEM tails it).
 pub struct NdjsonSink<W: Write>(pub W);
@@ -191,7 +201,160 @@ struct OwnedFrame {
 
 enum Msg {
     Frame(OwnedFrame),
-    End(Option<CaptureError>, Box<CaptureInfo>),
+    /// The input ended; a file's info (its hash) when it was a file.
+    End(Option<CaptureError>, Option<Box<CaptureInfo>>),
+}
+
+/// What `watch` reads.
+pub enum Source {
+    /// A capture file or stream (`-`).
+    Capture(CaptureReader),
+    /// An interface, through libpcap (`watch -i`).
+    #[cfg(feature = "live")]
+    Live(live::Live),
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Capture(r) => r.name().to_string(),
+            #[cfg(feature = "live")]
+            Source::Live(l) => l.name.clone(),
+        }
+    }
+
+    /// Reads until the input ends or `stop` is set, sending every frame.
+    fn pump(self, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+        match self {
+            Source::Capture(mut reader) => {
+                let res = reader.for_each(&mut |f: &Frame<'_>| {
+                    let _ = tx.send(Msg::Frame(OwnedFrame::of(f)));
+                });
+                let _ = tx.send(Msg::End(res.err(), Some(Box::new(reader.info()))));
+            }
+            #[cfg(feature = "live")]
+            Source::Live(l) => l.pump(tx, stop),
+        }
+        let _ = stop;
+    }
+}
+
+impl OwnedFrame {
+    fn of(f: &Frame<'_>) -> OwnedFrame {
+        OwnedFrame {
+            number: f.number,
+            ts: f.ts,
+            linktype: f.linktype,
+            data: f.data.to_vec(),
+            orig_len: f.orig_len,
+            interface: f.interface,
+        }
+    }
+}
+
+/// Live capture through libpcap.
+#[cfg(feature = "live")]
+pub mod live {
+    use super::{Msg, OwnedFrame};
+    use crate::capture::{CaptureError, CaptureErrorKind};
+    use crate::timestamp::Timestamp;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+
+    /// libpcap's counters, as `pcap_stats` gives them.
+    #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+    pub struct Drops {
+        pub received: u32,
+        pub dropped_by_kernel: u32,
+        pub dropped_by_interface: u32,
+    }
+
+    /// An open interface.
+    pub struct Live {
+        pub name: String,
+        cap: pcap::Capture<pcap::Active>,
+        /// Updated by the reading thread about once a second.
+        pub drops: Arc<Mutex<Option<Drops>>>,
+    }
+
+    impl Live {
+        /// Opens `iface` with a BPF `filter` (default: TCP only, so data
+        /// connections are seen too). Says when the privilege is missing.
+        pub fn open(iface: &str, filter: &str) -> Result<Live, String> {
+            let cap = pcap::Capture::from_device(iface)
+                .and_then(|c| c.snaplen(65535).immediate_mode(true).timeout(250).open())
+                .map_err(|e| {
+                    let s = e.to_string();
+                    if s.contains("ermission") || s.contains("not permitted") {
+                        format!(
+                            "cannot capture on {iface}: {s} (live capture needs root or CAP_NET_RAW: sudo setcap cap_net_raw+ep $(command -v portmortem))"
+                        )
+                    } else {
+                        format!("cannot capture on {iface}: {s}")
+                    }
+                })?;
+            let mut cap = cap;
+            cap.filter(filter, true)
+                .map_err(|e| format!("bad filter `{filter}`: {e}"))?;
+            Ok(Live {
+                name: format!("interface {iface}"),
+                cap,
+                drops: Arc::new(Mutex::new(None)),
+            })
+        }
+
+        pub(super) fn pump(mut self, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+            let linktype = self.cap.get_datalink().0 as u32;
+            let mut n = 0u64;
+            let mut last_stats = std::time::Instant::now();
+            let error = loop {
+                if stop.load(Ordering::Relaxed) {
+                    break None;
+                }
+                if last_stats.elapsed().as_secs() >= 1 {
+                    last_stats = std::time::Instant::now();
+                    if let Ok(st) = self.cap.stats() {
+                        *self.drops.lock().unwrap_or_else(|e| e.into_inner()) = Some(Drops {
+                            received: st.received,
+                            dropped_by_kernel: st.dropped,
+                            dropped_by_interface: st.if_dropped,
+                        });
+                    }
+                }
+                match self.cap.next_packet() {
+                    Ok(p) => {
+                        n += 1;
+                        let h = p.header;
+                        // time_t and suseconds_t are narrower on some targets.
+                        #[allow(clippy::unnecessary_cast)]
+                        let (secs, micros) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
+                        let frame = OwnedFrame {
+                            number: n,
+                            ts: Timestamp::from_parts(secs, micros.saturating_mul(1000)),
+                            linktype,
+                            data: p.data.to_vec(),
+                            orig_len: h.len,
+                            interface: 0,
+                        };
+                        if tx.send(Msg::Frame(frame)).is_err() {
+                            break None;
+                        }
+                    }
+                    Err(pcap::Error::TimeoutExpired) => {}
+                    Err(e) => {
+                        break Some(CaptureError {
+                            path: self.name.clone(),
+                            kind: CaptureErrorKind::Io(e.to_string()),
+                            frames_read: n,
+                            offset: 0,
+                            compressed: false,
+                        });
+                    }
+                }
+            };
+            let _ = tx.send(Msg::End(error, None));
+        }
+    }
 }
 
 /// The sessions the engine hands over, turned into events.
@@ -267,28 +430,21 @@ const TICK: Duration = Duration::from_millis(250);
 /// to `sink`. The reader runs in its own thread, so a signal ends the run
 /// even while the input is silent.
 pub fn run(
-    reader: CaptureReader,
+    source: Source,
     opts: &Options,
     wopts: &WatchOptions,
     sink: &mut dyn Sink,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Outcome {
-    let path = reader_name(&reader);
+    let path = source.name();
+    #[cfg(feature = "live")]
+    let drops = match &source {
+        Source::Live(l) => Some(l.drops.clone()),
+        _ => None,
+    };
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
-    let handle = std::thread::spawn(move || {
-        let mut reader = reader;
-        let res = reader.for_each(&mut |f: &Frame<'_>| {
-            let _ = tx.send(Msg::Frame(OwnedFrame {
-                number: f.number,
-                ts: f.ts,
-                linktype: f.linktype,
-                data: f.data.to_vec(),
-                orig_len: f.orig_len,
-                interface: f.interface,
-            }));
-        });
-        let _ = tx.send(Msg::End(res.err(), Box::new(reader.info())));
-    });
+    let reader_stop = stop.clone();
+    let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
     let mut em = Emitter {
         opts,
         sink,
@@ -296,6 +452,14 @@ pub fn run(
         errors: 0,
         live: 0,
         failed: None,
+    };
+    let drops_now = || -> Option<CaptureDrops> {
+        #[cfg(feature = "live")]
+        return drops
+            .as_ref()
+            .and_then(|d| *d.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(not(feature = "live"))]
+        None
     };
     let wall_start = Instant::now();
     em.emit(&Event::CaptureOpened {
@@ -309,6 +473,7 @@ pub fn run(
     let mut last_expiry = Timestamp(i64::MIN);
     let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
     let (mut why, mut error, mut info) = ("end of input", None, None);
+    let mut finished = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             why = "interrupted";
@@ -338,7 +503,8 @@ pub fn run(
                     why = "read error";
                 }
                 error = e;
-                info = Some(i);
+                info = i;
+                finished = true;
                 break;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -356,7 +522,7 @@ pub fn run(
         if let Some(at) = next_stats
             && Instant::now() >= at
         {
-            stats(&mut em, &engine.counters);
+            stats(&mut em, &engine.counters, drops_now());
             next_stats = wopts.stats_every.map(|d| at + d);
         }
     }
@@ -366,7 +532,7 @@ pub fn run(
         EndReason::CaptureEnd
     };
     engine.finish(reason, &mut em);
-    stats(&mut em, &engine.counters);
+    stats(&mut em, &engine.counters, drops_now());
     let sha = info.as_ref().and_then(|i| i.sha256.clone());
     em.emit(&Event::CaptureClosed {
         ts: wall_now(),
@@ -376,7 +542,7 @@ pub fn run(
         sha256: sha.as_deref(),
     });
     // A reader blocked on a silent input is left to the process's exit.
-    if info.is_some() {
+    if finished {
         let _ = handle.join();
     }
     Outcome {
@@ -387,7 +553,7 @@ pub fn run(
     }
 }
 
-fn stats(em: &mut Emitter<'_>, counters: &Counters) {
+fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<CaptureDrops>) {
     let (findings, live) = (em.findings, em.live);
     em.emit(&Event::Stats {
         ts: wall_now(),
@@ -395,11 +561,8 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters) {
         sessions_live: live,
         findings,
         heap_bytes: crate::mem::heap_in_use(),
+        capture_drops,
     });
-}
-
-fn reader_name(r: &CaptureReader) -> String {
-    r.name().to_string()
 }
 
 fn wall_now() -> Timestamp {

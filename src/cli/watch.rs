@@ -3,7 +3,7 @@
 use super::{Analysis, warn};
 use crate::capture::CaptureReader;
 use crate::report;
-use crate::watch::{self, NdjsonSink, Sink, TextSink, WatchOptions};
+use crate::watch::{self, NdjsonSink, Sink, Source, TextSink, WatchOptions};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,8 +15,24 @@ use std::time::Duration;
 pub(super) struct WatchArgs {
     /// The capture stream: `-` (standard input, e.g. `tcpdump -U -w - |
     /// portmortem watch -`) or a file being written.
-    #[arg(value_name = "CAPTURE", default_value = "-")]
+    #[arg(
+        value_name = "CAPTURE",
+        default_value = "-",
+        conflicts_with = "interface"
+    )]
     input: PathBuf,
+    /// Capture live on this interface (libpcap; needs root or
+    /// CAP_NET_RAW, and a build with `--features live`).
+    #[arg(short, long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// BPF filter for live capture.
+    #[arg(
+        long,
+        value_name = "BPF",
+        default_value = "tcp",
+        requires = "interface"
+    )]
+    filter: String,
     /// Events as NDJSON (the default when standard output is not a
     /// terminal) or one readable line per finding.
     #[arg(short, long, value_enum)]
@@ -36,6 +52,22 @@ pub(super) struct WatchArgs {
     analysis: Analysis,
 }
 
+/// The capture to follow: an interface (with `--features live`) or a
+/// file/stream.
+fn open_source(a: &WatchArgs, opts: &crate::analysis::Options) -> Result<Source, String> {
+    if let Some(iface) = &a.interface {
+        #[cfg(feature = "live")]
+        return crate::watch::live::Live::open(iface, &a.filter).map(Source::Live);
+        #[cfg(not(feature = "live"))]
+        return Err(format!(
+            "live capture on {iface} needs a build with `--features live` (libpcap); or pipe tcpdump: tcpdump -i {iface} -U -w - tcp | portmortem watch -"
+        ));
+    }
+    CaptureReader::open(&a.input, opts.hash)
+        .map(Source::Capture)
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum WatchFormat {
     Ndjson,
@@ -44,8 +76,8 @@ enum WatchFormat {
 
 pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     let opts = a.analysis.options();
-    let reader = match CaptureReader::open(&a.input, opts.hash) {
-        Ok(r) => r,
+    let source = match open_source(&a, &opts) {
+        Ok(s) => s,
         Err(e) => {
             warn(e);
             return report::EXIT_USAGE;
@@ -98,7 +130,7 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
         )),
         stats_every: (a.stats_every > 0).then(|| Duration::from_secs(a.stats_every)),
     };
-    let r = watch::run(reader, &opts, &wopts, sink.as_mut(), &stop);
+    let r = watch::run(source, &opts, &wopts, sink.as_mut(), &stop);
     if let Some(e) = &r.write_error
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
