@@ -149,6 +149,8 @@ def main():
     rows_of([("cat FILE > /dev/null", "cat %s > /dev/null" % big)], big, frames)
     rows_of([("portmortem analyze --no-hash FILE", [BIN, "analyze", "--no-hash", big])], big, frames)
     rows_of([("portmortem analyze FILE (SHA-256 beside)", [BIN, "analyze", big])], big, frames)
+    # watch: the same file as a stream on standard input, events to a pipe.
+    rows_of([("portmortem watch --no-hash - < FILE", "%s watch --no-hash --stats-every 0 - < %s > /dev/null" % (BIN, big))], big, frames)
     if not args.no_tshark and shutil.which("tshark"):
         rows_of([("tshark -r FILE -Y ftp", "tshark -r %s -Y ftp > /dev/null" % big)], big, frames, runs=1)
     for label, flags in (("without hashing", ["--no-hash"]), ("with SHA-256 inline", [])):
@@ -164,6 +166,12 @@ def main():
         rows_of([("portmortem analyze --max-memory-mb %d 1M-connections" % mb,
                   [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", "--max-memory-mb", str(mb), conns])],
                 conns, cframes, runs=1)
+    # watch keeps nothing per ended session: memory over a stream of a
+    # million connections that never close (idle ones expire by the
+    # capture's clock) against analyze's default budget above.
+    rows_of([("portmortem watch --idle-timeout 60 1M-connections",
+              "%s watch --no-hash --stats-every 0 --idle-timeout 60 - < %s > /dev/null" % (BIN, conns))],
+            conns, cframes, runs=1)
     # compare costs two analyses plus matching: 20,000 sessions with themselves.
     many = os.path.join(args.workdir, "sessions.pcap")
     if not os.path.exists(many + ".info"):

@@ -29,8 +29,17 @@ use std::time::{Duration, Instant};
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event<'a> {
-    /// Reading began.
-    CaptureOpened { ts: Timestamp, path: &'a str },
+    /// Reading began (of the input, or of one file of a directory).
+    CaptureOpened {
+        ts: Timestamp,
+        path: &'a str,
+        /// For a file of a followed directory: the stream frame number of
+        /// its frame 1 (frame numbers run on across the files).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_frame: Option<u64>,
+    },
+    /// A file of a followed directory was rotated away before it was read.
+    CaptureMissed { ts: Timestamp, path: &'a str },
     SessionStarted {
         ts: Timestamp,
         session: String,
@@ -111,9 +120,15 @@ pub struct TextSink<W: Write>(pub W);
 impl<W: Write> Sink for TextSink<W> {
     fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
         let line = match e {
-            Event::CaptureOpened { path, .. } => {
-                format!("watching {}", crate::bytes::printable(path))
-            }
+            Event::CaptureOpened {
+                path,
+                first_frame: None,
+                ..
+            } => format!("watching {}", crate::bytes::printable(path)),
+            Event::CaptureMissed { path, .. } => format!(
+                "missed {}: rotated away before it was read",
+                crate::bytes::printable(path)
+            ),
             Event::Finding {
                 ts,
                 client,
@@ -182,6 +197,9 @@ impl Default for WatchOptions {
 /// What a run ended with.
 pub struct Outcome {
     pub findings: u64,
+    /// Files of a followed directory rotated away unread, or unreadable.
+    pub files_missed: u64,
+    pub files_failed: u64,
     pub errors: u64,
     /// Set when the input stopped with an error.
     pub error: Option<CaptureError>,
@@ -201,6 +219,22 @@ struct OwnedFrame {
 
 enum Msg {
     Frame(OwnedFrame),
+    /// A file of a followed directory: reading begins; its frame 1 is
+    /// stream frame `first_frame`.
+    FileOpened {
+        path: String,
+        first_frame: u64,
+    },
+    /// A file of a followed directory was read (to its end or an error).
+    FileDone {
+        path: String,
+        error: Option<CaptureError>,
+        sha256: Option<String>,
+    },
+    /// A file listed earlier was gone (rotated away) before it was read.
+    FileMissed {
+        path: String,
+    },
     /// The input ended; a file's info (its hash) when it was a file.
     End(Option<CaptureError>, Option<Box<CaptureInfo>>),
 }
@@ -209,6 +243,9 @@ enum Msg {
 pub enum Source {
     /// A capture file or stream (`-`).
     Capture(CaptureReader),
+    /// A directory a ring buffer writes (tcpdump `-G`/`-C`/`-W`, dumpcap
+    /// `-b`): its captures in order, as one stream.
+    Dir(std::path::PathBuf),
     /// An interface, through libpcap (`watch -i`).
     #[cfg(feature = "live")]
     Live(live::Live),
@@ -218,6 +255,7 @@ impl Source {
     fn name(&self) -> String {
         match self {
             Source::Capture(r) => r.name().to_string(),
+            Source::Dir(d) => d.to_string_lossy().into_owned(),
             #[cfg(feature = "live")]
             Source::Live(l) => l.name.clone(),
         }
@@ -232,11 +270,116 @@ impl Source {
                 });
                 let _ = tx.send(Msg::End(res.err(), Some(Box::new(reader.info()))));
             }
+            Source::Dir(d) => follow(&d, tx, stop),
             #[cfg(feature = "live")]
             Source::Live(l) => l.pump(tx, stop),
         }
-        let _ = stop;
     }
+}
+
+/// The captures in `dir`, oldest first (by modification time, then name:
+/// tcpdump's `-C` numbering and `-G` timestamps both sort that way).
+fn captures_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let m = e.metadata().ok()?;
+            if !m.is_file() {
+                return None;
+            }
+            Some((m.modified().ok()?, e.path()))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Reads the files of `dir` in order as one stream. A file is read once a
+/// newer one exists (the writer has moved on); the newest is left while it
+/// may still grow. Frame numbers run on across files; session state
+/// carries over, so a session spanning two files is one session.
+fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+    use std::collections::BTreeSet;
+    let mut done: BTreeSet<std::path::PathBuf> = BTreeSet::new();
+    let mut seen: BTreeSet<std::path::PathBuf> = BTreeSet::new();
+    let mut offset = 0u64;
+    // Bounded memory over days: names older than this many are forgotten
+    // (they sort before anything new anyway).
+    const REMEMBER: usize = 100_000;
+    while !stop.load(Ordering::Relaxed) {
+        let files = captures_in(dir);
+        let present: BTreeSet<&std::path::PathBuf> = files.iter().collect();
+        for p in seen
+            .iter()
+            .filter(|p| !done.contains(*p) && !present.contains(p))
+        {
+            let _ = tx.send(Msg::FileMissed {
+                path: p.to_string_lossy().into_owned(),
+            });
+        }
+        seen.retain(|p| present.contains(p) || done.contains(p));
+        let mut read_any = false;
+        for (i, p) in files.iter().enumerate() {
+            seen.insert(p.clone());
+            if done.contains(p) || i + 1 == files.len() || stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            done.insert(p.clone());
+            read_any = true;
+            let path = p.to_string_lossy().into_owned();
+            // Not a capture (a checksum file, a partial copy): skipped.
+            if !matches!(crate::capture::input::sniff_file(p), Ok(Some(_))) {
+                continue;
+            }
+            let mut reader = match CaptureReader::open(p, crate::capture::input::HashMode::Inline) {
+                Ok(r) => r,
+                Err(_) if !p.exists() => {
+                    let _ = tx.send(Msg::FileMissed { path });
+                    continue;
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::FileDone {
+                        path,
+                        error: Some(e),
+                        sha256: None,
+                    });
+                    continue;
+                }
+            };
+            let _ = tx.send(Msg::FileOpened {
+                path: path.clone(),
+                first_frame: offset + 1,
+            });
+            let mut last = 0;
+            let res = reader.for_each(&mut |f: &Frame<'_>| {
+                let mut o = OwnedFrame::of(f);
+                o.number += offset;
+                last = f.number;
+                let _ = tx.send(Msg::Frame(o));
+            });
+            offset += last;
+            let _ = tx.send(Msg::FileDone {
+                path,
+                error: res.err(),
+                sha256: reader.info().sha256,
+            });
+        }
+        if done.len() > REMEMBER {
+            let drop_n = done.len() - REMEMBER;
+            let old: Vec<_> = done.iter().take(drop_n).cloned().collect();
+            for p in old {
+                done.remove(&p);
+                seen.remove(&p);
+            }
+        }
+        if !read_any {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let _ = tx.send(Msg::End(None, None));
 }
 
 impl OwnedFrame {
@@ -465,6 +608,7 @@ pub fn run(
     em.emit(&Event::CaptureOpened {
         ts: wall_now(),
         path: &path,
+        first_frame: None,
     });
     let mut engine = Engine::new(opts.engine.clone());
     let idle_ns = i64::try_from(wopts.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
@@ -474,6 +618,7 @@ pub fn run(
     let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
     let (mut why, mut error, mut info) = ("end of input", None, None);
     let mut finished = false;
+    let (mut files_missed, mut files_failed) = (0u64, 0u64);
     loop {
         if stop.load(Ordering::Relaxed) {
             why = "interrupted";
@@ -506,6 +651,36 @@ pub fn run(
                 info = i;
                 finished = true;
                 break;
+            }
+            Ok(Msg::FileOpened { path, first_frame }) => em.emit(&Event::CaptureOpened {
+                ts: wall_now(),
+                path: &path,
+                first_frame: Some(first_frame),
+            }),
+            Ok(Msg::FileDone {
+                path,
+                error,
+                sha256,
+            }) => {
+                em.emit(&Event::CaptureClosed {
+                    ts: wall_now(),
+                    path: &path,
+                    why: if error.is_some() {
+                        "read error"
+                    } else {
+                        "end of file"
+                    },
+                    error: error.as_ref().map(|e| e.to_string()),
+                    sha256: sha256.as_deref(),
+                });
+                files_failed += u64::from(error.is_some());
+            }
+            Ok(Msg::FileMissed { path }) => {
+                files_missed += 1;
+                em.emit(&Event::CaptureMissed {
+                    ts: wall_now(),
+                    path: &path,
+                })
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -547,6 +722,8 @@ pub fn run(
     }
     Outcome {
         findings: em.findings,
+        files_missed,
+        files_failed,
         errors: em.errors,
         error,
         write_error: em.failed,

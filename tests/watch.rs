@@ -158,3 +158,79 @@ fn an_idle_session_is_ended_and_its_stall_reported() {
         .expect("the stall");
     assert!(message(stall).contains("no longer followed"), "{stall}");
 }
+
+/// A ring buffer's directory: files read in order as one stream, a session
+/// spanning two files is one session (with analyze's findings, frame
+/// numbers running on across files), a file rotated away unread is said.
+#[test]
+fn a_directory_of_rotated_files_is_one_stream() {
+    let dir = temp_dir("watch-dir");
+    let name = "lab-mangle-vsftpd-client.pcap";
+    let pcap = std::fs::read(testdata(name)).unwrap();
+    let (_, doc) = analyze(&[name], &[]);
+    let want: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    let mut child = bin()
+        .args(["watch", "-f", "ndjson", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            let _ = tx.send(l);
+        }
+    });
+    let write = |n: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(n), bytes).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The session's frames split over two files, then a third file: the
+    // writer has moved on from the second.
+    write("a1.pcap", &without_frames(&pcap, &|n| n > 12));
+    write("a2.pcap", &without_frames(&pcap, &|n| n <= 12));
+    write("a3.pcap", &pcap[..24]);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < want.len() {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the findings of the session spanning a1 and a2");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["type"] == "finding" {
+            got.push(key(&v));
+        }
+    }
+    assert_eq!(got, want);
+    // A file listed, then rotated away before a newer one made it due.
+    std::thread::sleep(Duration::from_millis(1200));
+    std::fs::remove_file(dir.join("a3.pcap")).unwrap();
+    write("a4.pcap", &pcap[..24]);
+    let missed = loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the missed file is said");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["type"] == "capture-missed" {
+            break v;
+        }
+    };
+    assert!(
+        missed["path"].as_str().unwrap().ends_with("a3.pcap"),
+        "{missed}"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    // Findings with errors, and a file lost: the lost file wins (exit 2).
+    assert_eq!(status.code(), Some(2));
+}

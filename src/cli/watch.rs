@@ -18,9 +18,14 @@ pub(super) struct WatchArgs {
     #[arg(
         value_name = "CAPTURE",
         default_value = "-",
-        conflicts_with = "interface"
+        conflicts_with_all = ["interface", "dir"]
     )]
     input: PathBuf,
+    /// Follow a directory a ring buffer writes (tcpdump -G/-C/-W, dumpcap
+    /// -b): its captures in order as one stream, each read once a newer
+    /// one exists; files rotated away unread are reported.
+    #[arg(long, value_name = "DIR", conflicts_with = "interface")]
+    dir: Option<PathBuf>,
     /// Capture live on this interface (libpcap; needs root or
     /// CAP_NET_RAW, and a build with `--features live`).
     #[arg(short, long, value_name = "IFACE")]
@@ -62,6 +67,12 @@ fn open_source(a: &WatchArgs, opts: &crate::analysis::Options) -> Result<Source,
         return Err(format!(
             "live capture on {iface} needs a build with `--features live` (libpcap); or pipe tcpdump: tcpdump -i {iface} -U -w - tcp | portmortem watch -"
         ));
+    }
+    if let Some(d) = &a.dir {
+        if !d.is_dir() {
+            return Err(format!("{} is not a directory", d.display()));
+        }
+        return Ok(Source::Dir(d.clone()));
     }
     CaptureReader::open(&a.input, opts.hash)
         .map(Source::Capture)
@@ -139,6 +150,13 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     }
     if let Some(e) = &r.error {
         warn(e);
+        return report::EXIT_USAGE;
+    }
+    if r.files_missed + r.files_failed > 0 {
+        warn(format!(
+            "{} files rotated away before they were read, {} unreadable",
+            r.files_missed, r.files_failed
+        ));
         return report::EXIT_USAGE;
     }
     if r.errors > 0 {
