@@ -133,41 +133,53 @@ type Plan = (
 );
 
 fn plan(r: &CaptureResult, sel: &Selection) -> Result<Plan, ExtractError> {
-    let mut streams = BTreeSet::new();
-    let mut controls = BTreeMap::new();
-    let mut comments: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut plan = Plan::default();
     for id in &sel.sessions {
         let Some(s) = r.sessions.iter().find(|s| &s.name() == id) else {
             let all: Vec<String> = r.sessions.iter().map(|s| s.name()).collect();
             return Err(ExtractError::NoSuchSession(id.clone(), all.join(", ")));
         };
-        let stream = s
-            .tcp_stream
-            .ok_or_else(|| ExtractError::Unnumbered(id.clone()))?;
-        streams.insert(stream);
-        controls.insert(
-            stream,
-            Control {
-                server_port: s.server.port(),
-                client_isn: s.tcp[0].isn,
-                pass_ranges: if sel.show_passwords {
-                    Vec::new()
-                } else {
-                    pass_ranges(s)
-                },
-                seen: BTreeMap::new(),
+        let findings: Vec<&Finding> = r.findings.iter().filter(|f| &f.session == id).collect();
+        add_to_plan(&mut plan, s, &findings, sel)?;
+    }
+    Ok(plan)
+}
+
+/// Adds one session (its control stream, its data streams when asked,
+/// what to hide, the findings' comments) to a plan.
+fn add_to_plan(
+    plan: &mut Plan,
+    s: &crate::ftp::session::Session,
+    findings: &[&Finding],
+    sel: &Selection,
+) -> Result<(), ExtractError> {
+    let (streams, comments, controls) = plan;
+    let stream = s
+        .tcp_stream
+        .ok_or_else(|| ExtractError::Unnumbered(s.name()))?;
+    streams.insert(stream);
+    controls.insert(
+        stream,
+        Control {
+            server_port: s.server.port(),
+            client_isn: s.tcp[0].isn,
+            pass_ranges: if sel.show_passwords {
+                Vec::new()
+            } else {
+                pass_ranges(s)
             },
-        );
-        if sel.with_data {
-            streams.extend(s.data_conns.iter().filter_map(|c| c.tcp_stream));
-        }
-        for f in r.findings.iter().filter(|f| &f.session == id) {
-            for fr in &f.frames {
-                comments.entry(*fr).or_default().push(comment(f));
-            }
+            seen: BTreeMap::new(),
+        },
+    );
+    if sel.with_data {
+        streams.extend(s.data_conns.iter().filter_map(|c| c.tcp_stream));
+    }
+    for f in findings {
+        for fr in &f.frames {
+            comments.entry(*fr).or_default().push(comment(f));
         }
     }
-    Ok((streams, comments, controls))
+    Ok(())
 }
 
 /// The finding in a line: its rule and first sentence (the report has
@@ -213,9 +225,84 @@ pub fn extract(
     sel: &Selection,
     out: &mut dyn Write,
 ) -> Result<Written, ExtractError> {
-    let (streams, comments, controls) = plan(r, sel)?;
-    let io_err = |e: io::Error| ExtractError::Write(e.to_string());
+    let plan = plan(r, sel)?;
     let name = crate::bytes::printable(&path.to_string_lossy());
+    let header = format!(
+        "portmortem extract: sessions {} of {name} (sha256 {}){}",
+        sel.sessions.join(", "),
+        r.info.sha256.as_deref().unwrap_or("not computed"),
+        if sel.with_data {
+            ", with their data connections"
+        } else {
+            ""
+        }
+    );
+    let mut reader = CaptureReader::open(path, HashMode::Off)?;
+    let mut ids = StreamIds::default();
+    let mut read_error = None;
+    let written = write_pcapng(plan, sel, &header, &name, out, &mut |packet| {
+        // A read error after the analysis read the same file cleanly means
+        // it changed in between; say so rather than hand over half the
+        // evidence.
+        read_error = reader
+            .for_each(&mut |f| {
+                let missing = f.orig_len.saturating_sub(f.data.len() as u32);
+                if let Ok(seg) = decode(f.linktype, f.data, missing) {
+                    let stream = ids.id(&seg, f.number);
+                    packet(f, stream, &seg);
+                }
+            })
+            .err();
+    })?;
+    match read_error {
+        Some(e) => Err(e.into()),
+        None => Ok(written),
+    }
+}
+
+/// The packets `watch` buffered of one session (`frames`: each with the
+/// `tcp.stream` the engine gave it), with its findings as comments, for
+/// the evidence directory.
+pub fn write_session(
+    s: &crate::ftp::session::Session,
+    findings: &[&Finding],
+    source: &str,
+    frames: &mut dyn Iterator<Item = (Frame<'_>, Option<u32>)>,
+    sel: &Selection,
+    out: &mut dyn Write,
+) -> Result<Written, ExtractError> {
+    let mut plan = Plan::default();
+    add_to_plan(&mut plan, s, findings, sel)?;
+    let name = crate::bytes::printable(source);
+    let header = format!(
+        "portmortem watch: session {} of {name}, with its data connections",
+        s.name()
+    );
+    write_pcapng(plan, sel, &header, &name, out, &mut |packet| {
+        for (f, stream) in &mut *frames {
+            let missing = f.orig_len.saturating_sub(f.data.len() as u32);
+            if let Ok(seg) = decode(f.linktype, f.data, missing) {
+                packet(&f, stream, &seg);
+            }
+        }
+    })
+}
+
+/// Hands every frame, its `tcp.stream` and its TCP segment to a packet sink.
+type Feed<'a> = dyn FnMut(&mut dyn FnMut(&Frame<'_>, Option<u32>, &TcpSegment<'_>)) + 'a;
+
+/// The pcapng: a section header with `header` as its comment, then every
+/// frame `feed` gives whose stream the plan takes.
+fn write_pcapng(
+    plan: Plan,
+    sel: &Selection,
+    header: &str,
+    name: &str,
+    out: &mut dyn Write,
+    feed: &mut Feed<'_>,
+) -> Result<Written, ExtractError> {
+    let (streams, comments, controls) = plan;
+    let io_err = |e: io::Error| ExtractError::Write(e.to_string());
     let shb = SectionHeaderBlock {
         block_type: 0,
         block_len1: 0,
@@ -224,19 +311,7 @@ pub fn extract(
         minor_version: 0,
         section_len: -1,
         options: vec![
-            option(
-                OptionCode::Comment,
-                format!(
-                    "portmortem extract: sessions {} of {name} (sha256 {}){}",
-                    sel.sessions.join(", "),
-                    r.info.sha256.as_deref().unwrap_or("not computed"),
-                    if sel.with_data {
-                        ", with their data connections"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
+            option(OptionCode::Comment, header.to_string()),
             option(
                 OptionCode::ShbUserAppl,
                 format!("portmortem {}", env!("CARGO_PKG_VERSION")),
@@ -245,16 +320,13 @@ pub fn extract(
         block_len2: 0,
     };
     out.write_all(&block(shb)?).map_err(io_err)?;
-
-    let mut reader = CaptureReader::open(path, HashMode::Off)?;
-    let mut ids = StreamIds::default();
     let mut w = PacketWriter {
         out,
         ifaces: BTreeMap::new(),
         comments: &comments,
         controls,
         anonymizer: sel.anonymize_key.as_deref().map(Anonymizer::new),
-        name: &name,
+        name,
         written: Written {
             packets: 0,
             comments: 0,
@@ -262,16 +334,12 @@ pub fn extract(
         },
     };
     let mut failure: Option<ExtractError> = None;
-    let res = reader.for_each(&mut |f| {
+    feed(&mut |f, stream, seg| {
         if failure.is_some() {
             return;
         }
-        let missing = f.orig_len.saturating_sub(f.data.len() as u32);
-        let Ok(seg) = decode(f.linktype, f.data, missing) else {
-            return;
-        };
-        if let Some(stream) = ids.id(&seg, f.number).filter(|s| streams.contains(s))
-            && let Err(e) = w.packet(f, stream, &seg)
+        if let Some(stream) = stream.filter(|s| streams.contains(s))
+            && let Err(e) = w.packet(f, stream, seg)
         {
             failure = Some(e);
         }
@@ -279,9 +347,6 @@ pub fn extract(
     if let Some(e) = failure {
         return Err(e);
     }
-    // A read error after the analysis read the same file cleanly means it
-    // changed in between; say so rather than hand over half the evidence.
-    res?;
     w.out.flush().map_err(io_err)?;
     Ok(w.written)
 }

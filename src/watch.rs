@@ -40,6 +40,20 @@ pub enum Event<'a> {
     },
     /// A file of a followed directory was rotated away before it was read.
     CaptureMissed { ts: Timestamp, path: &'a str },
+    /// The evidence of a failing session was written (or could not be).
+    Evidence {
+        ts: Timestamp,
+        session: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pcapng: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        markdown: Option<String>,
+        packets: u64,
+        /// Frames of the session that had already left the buffer.
+        incomplete: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     SessionStarted {
         ts: Timestamp,
         session: String,
@@ -182,6 +196,19 @@ pub struct WatchOptions {
     pub idle_timeout: Duration,
     /// Statistics this often (wall clock); None for only at the end.
     pub stats_every: Option<Duration>,
+    /// Where to write the evidence of failing sessions, if anywhere.
+    pub evidence: Option<EvidenceOptions>,
+}
+
+/// The flight recorder: the packets of every session with a warning or an
+/// error, as pcapng with the findings as comments, and its Markdown report.
+#[derive(Clone, Debug)]
+pub struct EvidenceOptions {
+    pub dir: std::path::PathBuf,
+    /// Bytes of recent frames kept to cut evidence from.
+    pub buffer_bytes: usize,
+    /// Keyed address mapping (as `--anonymize-key`).
+    pub anonymize_key: Option<Vec<u8>>,
 }
 
 impl Default for WatchOptions {
@@ -190,6 +217,7 @@ impl Default for WatchOptions {
             // vsftpd's idle_session_timeout: a server drops such a session.
             idle_timeout: Duration::from_secs(300),
             stats_every: Some(Duration::from_secs(60)),
+            evidence: None,
         }
     }
 }
@@ -504,6 +532,10 @@ pub mod live {
 struct Emitter<'a> {
     opts: &'a Options,
     sink: &'a mut dyn Sink,
+    /// Failing sessions whose evidence is written once the frame that
+    /// ended them is in the buffer.
+    pending: Vec<(Session, Vec<Finding>)>,
+    recorder: bool,
     findings: u64,
     errors: u64,
     live: u64,
@@ -550,6 +582,7 @@ impl SessionSink for Emitter<'_> {
                 finding: f,
             });
         }
+        let fails = findings.iter().any(|f| f.severity > Severity::Info);
         self.emit(&Event::SessionEnded {
             ts: s.end,
             session: s.name(),
@@ -561,6 +594,143 @@ impl SessionSink for Emitter<'_> {
             data_connections: s.data_conns.len(),
             findings: findings.len(),
         });
+        if self.recorder && fails {
+            self.pending.push((s, findings));
+        }
+    }
+}
+
+/// Recent frames with the `tcp.stream` the engine gave them, up to a
+/// byte budget: what the evidence of a session is cut from.
+struct Recorder {
+    opts: EvidenceOptions,
+    source: String,
+    frames: std::collections::VecDeque<(OwnedFrame, Option<u32>)>,
+    bytes: usize,
+    /// Frames and record bytes (16-byte pcap record header each) of the
+    /// whole stream so far, for the report's description of it.
+    seen_frames: u64,
+    seen_bytes: u64,
+}
+
+impl Recorder {
+    fn push(&mut self, f: OwnedFrame, stream: Option<u32>) {
+        self.seen_frames += 1;
+        self.seen_bytes += f.data.len() as u64 + 16;
+        self.bytes += f.data.len() + 64;
+        self.frames.push_back((f, stream));
+        while self.bytes > self.opts.buffer_bytes
+            && let Some((old, _)) = self.frames.pop_front()
+        {
+            self.bytes -= old.data.len() + 64;
+        }
+    }
+
+    /// Writes `s`'s pcapng and Markdown report; the event says where.
+    fn write(&self, opts: &Options, s: Session, findings: Vec<Finding>) -> Event<'static> {
+        // 2026-11-24T04-29-18.157015000Z-s1.pcapng: sorts by time, no
+        // colon (Windows shares), the session last.
+        let stamp = s.start.rfc3339().replace(':', "-");
+        let file = |ext: &str| self.opts.dir.join(format!("{stamp}-{}.{ext}", s.name()));
+        let incomplete = self
+            .frames
+            .front()
+            .is_some_and(|(f, _)| f.number > s.first_frame);
+        let sel = crate::extract::Selection {
+            sessions: vec![s.name()],
+            with_data: true,
+            anonymize_key: self.opts.anonymize_key.clone(),
+            show_passwords: opts.show_passwords,
+        };
+        let pcap_path = file("pcapng");
+        let md_path = file("md");
+        let refs: Vec<&Finding> = findings.iter().collect();
+        let written = (|| -> Result<u64, String> {
+            let mut out = crate::report::output::Destination::create(Some(&pcap_path), [])
+                .map_err(|e| e.to_string())?;
+            let mut frames = self.frames.iter().map(|(f, st)| (f.as_frame(), *st));
+            let w =
+                crate::extract::write_session(&s, &refs, &self.source, &mut frames, &sel, &mut out)
+                    .map_err(|e| e.to_string())?;
+            out.commit().map_err(|e| e.to_string())?;
+            Ok(w.packets)
+        })();
+        let name = s.name();
+        let md = (|| -> Result<(), String> {
+            let result = crate::analysis::CaptureResult {
+                info: crate::capture::CaptureInfo {
+                    path: self.source.clone(),
+                    sha256: None,
+                    file_bytes: self.seen_bytes,
+                    compression: None,
+                    format: "stream followed by watch (bytes and frames up to this session's end)"
+                        .into(),
+                    link_types: Vec::new(),
+                    sections: 0,
+                    interfaces: 0,
+                    frames: self.seen_frames,
+                    first_ts: Some(s.start),
+                    last_ts: Some(s.end),
+                },
+                counters: Counters::default(),
+                error: None,
+                sessions: vec![s],
+                findings,
+                sessions_not_kept: 0,
+                findings_not_kept: 0,
+            };
+            let results = [result];
+            let mut rep = crate::report::model::analyze_report(&results, Default::default());
+            rep.header.command = "watch";
+            let mut out = crate::report::output::Destination::create(Some(&md_path), [])
+                .map_err(|e| e.to_string())?;
+            crate::report::markdown::render(&rep, &mut out).map_err(|e| e.to_string())?;
+            if incomplete {
+                writeln!(
+                    out,
+                    "\nThe evidence capture lacks the session's first frames: they had left watch's buffer (--evidence-buffer-mb)."
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            out.commit().map_err(|e| e.to_string())
+        })();
+        let error = match (&written, &md) {
+            (Err(e), _) | (_, Err(e)) => Some(e.clone()),
+            _ => None,
+        };
+        Event::Evidence {
+            ts: wall_now(),
+            session: name,
+            pcapng: written
+                .is_ok()
+                .then(|| pcap_path.to_string_lossy().into_owned()),
+            markdown: md.is_ok().then(|| md_path.to_string_lossy().into_owned()),
+            packets: *written.as_ref().unwrap_or(&0),
+            incomplete,
+            error,
+        }
+    }
+}
+
+impl OwnedFrame {
+    fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            ts: self.ts,
+            linktype: self.linktype,
+            data: &self.data,
+            orig_len: self.orig_len,
+            interface: self.interface,
+        }
+    }
+}
+
+/// Writes the evidence of the sessions that ended failing.
+fn flush_evidence(em: &mut Emitter<'_>, rec: Option<&Recorder>) {
+    let Some(rec) = rec else { return };
+    for (s, fs) in std::mem::take(&mut em.pending) {
+        let e = rec.write(em.opts, s, fs);
+        em.emit(&e);
     }
 }
 
@@ -588,9 +758,19 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
     let reader_stop = stop.clone();
     let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
+    let mut recorder = wopts.evidence.clone().map(|o| Recorder {
+        opts: o,
+        source: path.clone(),
+        frames: std::collections::VecDeque::new(),
+        bytes: 0,
+        seen_frames: 0,
+        seen_bytes: 0,
+    });
     let mut em = Emitter {
         opts,
         sink,
+        pending: Vec::new(),
+        recorder: recorder.is_some(),
         findings: 0,
         errors: 0,
         live: 0,
@@ -630,18 +810,14 @@ pub fn run(
         }
         match rx.recv_timeout(TICK) {
             Ok(Msg::Frame(f)) => {
-                let frame = Frame {
-                    number: f.number,
-                    ts: f.ts,
-                    linktype: f.linktype,
-                    data: &f.data,
-                    orig_len: f.orig_len,
-                    interface: f.interface,
-                };
-                engine.frame(&frame, &mut em);
+                engine.frame(&f.as_frame(), &mut em);
                 if clock.is_none_or(|(t, _)| f.ts > t) {
                     clock = Some((f.ts, Instant::now()));
                 }
+                if let Some(r) = recorder.as_mut() {
+                    r.push(f, engine.last_stream());
+                }
+                flush_evidence(&mut em, recorder.as_ref());
             }
             Ok(Msg::End(e, i)) => {
                 if e.is_some() {
@@ -692,6 +868,7 @@ pub fn run(
             if now - last_expiry >= 1_000_000_000 {
                 engine.expire_idle(now, idle_ns, &mut em);
                 last_expiry = now;
+                flush_evidence(&mut em, recorder.as_ref());
             }
         }
         if let Some(at) = next_stats
@@ -707,6 +884,7 @@ pub fn run(
         EndReason::CaptureEnd
     };
     engine.finish(reason, &mut em);
+    flush_evidence(&mut em, recorder.as_ref());
     stats(&mut em, &engine.counters, drops_now());
     let sha = info.as_ref().and_then(|i| i.sha256.clone());
     em.emit(&Event::CaptureClosed {

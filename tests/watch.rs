@@ -234,3 +234,34 @@ fn a_directory_of_rotated_files_is_one_stream() {
     // Findings with errors, and a file lost: the lost file wins (exit 2).
     assert_eq!(status.code(), Some(2));
 }
+
+/// The flight recorder: a failing session's packets and report, written as
+/// it ends; the evidence capture alone shows the same finding.
+#[test]
+fn evidence_files_are_written_for_failing_sessions() {
+    let dir = temp_dir("watch-evidence");
+    let out = bin()
+        .args(["watch", "-f", "ndjson", "--evidence-dir"])
+        .arg(&dir)
+        .arg(testdata("lab-mangle-vsftpd-client.pcap"))
+        .output()
+        .unwrap();
+    let ev = events(&out.stdout);
+    let e = ev
+        .iter()
+        .find(|e| e["type"] == "evidence")
+        .expect("an evidence event");
+    assert_eq!(e["incomplete"], false, "{e}");
+    assert!(e.get("error").is_none(), "{e}");
+    let pcapng = e["pcapng"].as_str().unwrap();
+    let md = std::fs::read_to_string(e["markdown"].as_str().unwrap()).unwrap();
+    assert!(md.contains("port-silently-truncated"), "{md}");
+    let (_, doc) = analyze(&[pcapng], &[]);
+    assert!(
+        rules(&doc).contains(&"port-silently-truncated".to_string()),
+        "{doc}"
+    );
+    // Only the failing session, control and data connections.
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
+    assert!(e["packets"].as_u64().unwrap() >= 10, "{e}");
+}

@@ -53,6 +53,19 @@ pub(super) struct WatchArgs {
     /// Seconds between statistics events (0: only at the end).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     stats_every: u64,
+    /// For every session with a warning or an error, write its packets
+    /// (control and data connections, findings as comments, passwords
+    /// masked) as pcapng and its Markdown report here.
+    #[arg(long, value_name = "DIR")]
+    evidence_dir: Option<PathBuf>,
+    /// MiB of recent frames kept to cut the evidence from.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 64,
+        requires = "evidence_dir"
+    )]
+    evidence_buffer_mb: usize,
     #[command(flatten)]
     analysis: Analysis,
 }
@@ -134,7 +147,23 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
         // SIGINT and SIGTERM: end the sessions, write the summary, exit.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
     }
+    let evidence = match &a.evidence_dir {
+        None => None,
+        Some(d) => {
+            if !d.is_dir() {
+                warn(format!("{} is not a directory", d.display()));
+                return report::EXIT_USAGE;
+            }
+            Some(watch::EvidenceOptions {
+                dir: d.clone(),
+                buffer_bytes: a.evidence_buffer_mb.max(1) << 20,
+                // The events' mapping, so the evidence's addresses match.
+                anonymize_key: opts.engine.anonymize_key.clone(),
+            })
+        }
+    };
     let wopts = WatchOptions {
+        evidence,
         // A session must stay followed long enough for its stall to show.
         idle_timeout: Duration::from_secs(a.idle_timeout.max(1)).max(Duration::from_secs_f64(
             opts.rules.stall_secs.max(0.0) + 1.0,

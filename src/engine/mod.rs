@@ -320,6 +320,7 @@ impl Engine {
         self.counters.frames += 1;
         self.now = f.ts;
         self.last_frame = f.number;
+        self.stream = None;
         let missing = f.orig_len.saturating_sub(f.data.len() as u32);
         match decode(f.linktype, f.data, missing) {
             Err(s) => self.skipped[s.index()] += 1,
@@ -858,6 +859,12 @@ impl Engine {
         self.mem -= freed;
         self.counters.banner_candidates_rejected += rejected;
         self.counters.other_tcp_segments += segments;
+    }
+
+    /// Wireshark's `tcp.stream` of the frame just handled (None when it
+    /// was not TCP, or the numbering stopped at its cap).
+    pub fn last_stream(&self) -> Option<u32> {
+        self.stream
     }
 
     /// Ends the sessions silent since `now - idle_ns` (their control
