@@ -164,3 +164,20 @@ require_ssl_reuse=NO"
     sleep 1.5
 }
 
+
+# Runs the cases named on the command line (each a line of the function
+# $1 that starts with "$2 NAME "), or the whole function without names.
+run_cases() {
+    local fn=$1 runner=$2
+    shift 2
+    if [ $# -eq 0 ]; then
+        "$fn"
+        return
+    fi
+    for c in "$@"; do
+        local line
+        line=$(declare -f "$fn" | grep -E "$runner $c " | head -1)
+        [ -n "$line" ] || { echo "no case $c" >&2; exit 1; }
+        eval "$line"
+    done
+}

@@ -73,12 +73,4 @@ all_cases() {
 }
 
 mkdir -p "$OUT"
-if [ $# -eq 0 ]; then
-    all_cases
-else
-    for c in "$@"; do
-        line=$(declare -f all_cases | grep -E "case_run $c " | head -1)
-        [ -n "$line" ] || { echo "no case $c" >&2; exit 1; }
-        eval "$line"
-    done
-fi
+run_cases all_cases case_run "$@"

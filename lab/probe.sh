@@ -68,13 +68,5 @@ all_cases() {
     probe_case clean-reflect route reflect 'not bad and all(x["outcome"] == "intact" for x in c)' --reflector ftp://203.0.113.10
 }
 
-if [ $# -eq 0 ]; then
-    all_cases
-else
-    for c in "$@"; do
-        line=$(declare -f all_cases | grep -E "probe_case $c " | head -1)
-        [ -n "$line" ] || { echo "no case $c" >&2; exit 1; }
-        eval "$line"
-    done
-fi
+run_cases all_cases probe_case "$@"
 exit $FAILED

@@ -51,14 +51,7 @@ fn a_finding_from_live_traffic_arrives_as_its_session_ends() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            let _ = tx.send(l);
-        }
-    });
+    let rx = stdout_lines(&mut watch);
     // The first event says the capture is open; without the privilege the
     // command exits instead.
     let first = rx.recv_timeout(Duration::from_secs(10));

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,14 +77,7 @@ fn a_finding_is_written_while_the_input_is_still_open() {
         .write_all(&std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap())
         .unwrap();
     stdin.flush().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            let _ = tx.send(l);
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let finding = loop {
         let l = rx
@@ -180,14 +173,7 @@ fn a_directory_of_rotated_files_is_one_stream() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            let _ = tx.send(l);
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let write = |n: &str, bytes: &[u8]| {
         std::fs::write(dir.join(n), bytes).unwrap();
         std::thread::sleep(Duration::from_millis(50));

@@ -202,3 +202,18 @@ pub fn have_public_corpus(test: &str) -> bool {
     }
     there
 }
+
+/// The lines a child writes on standard output, as they come (the child's
+/// stdout must be piped).
+pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            let _ = tx.send(l);
+        }
+    });
+    rx
+}
