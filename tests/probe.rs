@@ -178,7 +178,15 @@ struct Run {
     conclusion: String,
 }
 
+/// One probe at a time: probes listen on whole blocks of loopback ports,
+/// and a late data connection of one test's server would land on the next
+/// test's listener.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn probe(addr: SocketAddr, reflector: bool, families: &[Family], timeout: f64) -> Run {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let target = Target {
         display: format!("ftp://anonymous@{addr}"),
         addr,

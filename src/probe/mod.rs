@@ -408,7 +408,7 @@ impl<'a> Probe<'a> {
         let sent = shape.apply(&line);
         let mut case = Case::new(family, name, value, &sent);
         let nat = self.nat(expect.ip);
-        listeners.drain();
+        listeners.begin(expect.port);
         let replies = match self.exchange(&shape.parts(&sent), shape.replies()) {
             Ok(r) => r,
             Err(s) => return silence(case, s, shape),
@@ -958,6 +958,10 @@ fn random() -> u16 {
 struct Listeners {
     by_port: BTreeMap<u16, TcpListener>,
     missing: usize,
+    /// The ports the last cases expected, this case's last: a connection
+    /// to an earlier case's port is that case's late connection, not a
+    /// misreading of this one.
+    expected: std::cell::RefCell<std::collections::VecDeque<u16>>,
 }
 
 impl Listeners {
@@ -996,20 +1000,44 @@ impl Listeners {
                 Err(_) => missing += 1,
             }
         }
-        Listeners { by_port, missing }
+        Listeners {
+            by_port,
+            missing,
+            expected: Default::default(),
+        }
     }
 
     fn has(&self, port: u16) -> bool {
         self.by_port.contains_key(&port)
     }
 
-    /// The first port a connection arrives on within `t`.
+    /// Starts a case that expects a connection on `port`: earlier
+    /// connections are closed.
+    fn begin(&self, port: u16) {
+        self.drain();
+        let mut e = self.expected.borrow_mut();
+        e.push_back(port);
+        while e.len() > 3 {
+            e.pop_front();
+        }
+    }
+
+    /// The first port a connection arrives on within `t`, past late
+    /// connections to the ports the two cases before expected.
     fn wait(&self, t: Duration) -> Option<u16> {
         let end = Instant::now() + t;
+        let late: Vec<u16> = {
+            let e = self.expected.borrow();
+            e.iter().take(e.len().saturating_sub(1)).copied().collect()
+        };
+        let current = self.expected.borrow().back().copied();
         loop {
             for (&p, l) in &self.by_port {
                 if let Ok((c, _)) = l.accept() {
                     drop(c);
+                    if late.contains(&p) && Some(p) != current {
+                        continue;
+                    }
                     return Some(p);
                 }
             }
