@@ -1,0 +1,175 @@
+//! What `watch` says, and where it goes: typed events and the sinks
+//! that write them.
+
+use crate::engine::Counters;
+use crate::ftp::session::EndReason;
+use crate::rules::Finding;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+/// One thing `watch` has to say. Serialized with a `type` tag, one per
+/// NDJSON line; every event has a timestamp (`ts`).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event<'a> {
+    /// Reading began (of the input, or of one file of a directory).
+    CaptureOpened {
+        ts: Timestamp,
+        path: &'a str,
+        /// For a file of a followed directory: the stream frame number of
+        /// its frame 1 (frame numbers run on across the files).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_frame: Option<u64>,
+    },
+    /// A file of a followed directory was rotated away before it was read.
+    CaptureMissed { ts: Timestamp, path: &'a str },
+    /// The evidence of a failing session was written (or could not be).
+    Evidence {
+        ts: Timestamp,
+        session: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pcapng: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        markdown: Option<String>,
+        packets: u64,
+        /// Frames of the session that had already left the buffer.
+        incomplete: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    SessionStarted {
+        ts: Timestamp,
+        session: String,
+        client: SocketAddr,
+        server: SocketAddr,
+        frame: u64,
+    },
+    Finding {
+        ts: Timestamp,
+        client: SocketAddr,
+        server: SocketAddr,
+        #[serde(flatten)]
+        finding: &'a Finding,
+    },
+    SessionEnded {
+        ts: Timestamp,
+        session: String,
+        client: SocketAddr,
+        server: SocketAddr,
+        end_reason: EndReason,
+        commands: usize,
+        replies: usize,
+        data_connections: usize,
+        findings: usize,
+    },
+    /// Every `stats_every`, and at the end.
+    Stats {
+        ts: Timestamp,
+        #[serde(flatten)]
+        counters: &'a Counters,
+        sessions_live: u64,
+        findings: u64,
+        /// Heap in use, where the binary measures it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heap_bytes: Option<usize>,
+        /// Live capture: what libpcap received and dropped.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        capture_drops: Option<CaptureDrops>,
+    },
+    /// Reading stopped: end of input, a read error, or a signal.
+    CaptureClosed {
+        ts: Timestamp,
+        path: &'a str,
+        why: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<&'a str>,
+    },
+}
+
+/// Where events go. NDJSON and the terminal line writer write as they go;
+/// a sink that needs the whole run (a document) would collect.
+pub trait Sink {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()>;
+}
+
+#[cfg(feature = "live")]
+pub type CaptureDrops = super::live::Drops;
+/// Without live capture there are no capture drops to report.
+#[cfg(not(feature = "live"))]
+pub type CaptureDrops = ();
+
+/// One JSON object per line, flushed per event (a SIEM tails it).
+pub struct NdjsonSink<W: Write>(pub W);
+
+impl<W: Write> Sink for NdjsonSink<W> {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, e)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}
+
+/// One readable line per finding, session end and summary (a terminal).
+pub struct TextSink<W: Write>(pub W);
+
+impl<W: Write> Sink for TextSink<W> {
+    fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
+        let line = match e {
+            Event::CaptureOpened {
+                path,
+                first_frame: None,
+                ..
+            } => format!("watching {}", crate::bytes::printable(path)),
+            Event::CaptureMissed { path, .. } => format!(
+                "missed {}: rotated away before it was read",
+                crate::bytes::printable(path)
+            ),
+            Event::Finding {
+                ts,
+                client,
+                server,
+                finding,
+            } => format!(
+                "{ts} {} {client} → {server} {} {}: {}",
+                finding.session,
+                finding.severity.name(),
+                finding.rule,
+                crate::bytes::printable(&finding.message)
+            ),
+            Event::SessionEnded {
+                ts,
+                session,
+                end_reason,
+                findings,
+                ..
+            } if *findings > 0 => format!(
+                "{ts} {session} ended ({}), {findings} finding{}",
+                serde_json::to_value(end_reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                if *findings == 1 { "" } else { "s" }
+            ),
+            Event::CaptureClosed { why, error, .. } => match error {
+                Some(e) => format!("stopped: {why}: {}", crate::bytes::printable(e)),
+                None => format!("stopped: {why}"),
+            },
+            Event::Stats {
+                counters,
+                sessions_live,
+                findings,
+                ..
+            } => format!(
+                "{} frames, {} sessions ({sessions_live} live), {findings} findings",
+                counters.frames, counters.sessions
+            ),
+            _ => return Ok(()),
+        };
+        writeln!(self.0, "{line}")?;
+        self.0.flush()
+    }
+}

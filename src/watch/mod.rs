@@ -1,0 +1,343 @@
+//! `portmortem watch`: the pipeline as a stream of typed events, for a
+//! capture that does not end (`tcpdump -U -w - | portmortem watch -`).
+//!
+//! The engine is the one `analyze` runs; what differs is when things are
+//! said. A session's findings are written the moment the session ends —
+//! closed, reset, or silent for `idle_timeout` (by the capture's clock,
+//! and while no packets arrive, by the wall clock) — instead of once at
+//! the end of a file, so a stall is reported while the capture goes on.
+//! Sessions start and end as events too, and statistics come every
+//! `stats_every`. Memory is the engine's (flows, budget) plus nothing per
+//! ended session: `watch` keeps no session after its events are written.
+
+mod event;
+#[cfg(feature = "live")]
+pub mod live;
+mod recorder;
+mod source;
+
+pub use event::{Event, NdjsonSink, Sink, TextSink};
+pub use source::Source;
+
+use crate::analysis::Options;
+use crate::capture::CaptureError;
+use crate::engine::{Counters, Engine, SessionSink, SessionStart};
+use crate::ftp::session::{EndReason, Session};
+use crate::rules::{self, Finding, Severity};
+use crate::timestamp::Timestamp;
+use event::CaptureDrops;
+use recorder::{Recorder, flush_evidence};
+use source::Msg;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How `watch` paces itself.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// A session silent this long is ended (and its findings written).
+    pub idle_timeout: Duration,
+    /// Statistics this often (wall clock); None for only at the end.
+    pub stats_every: Option<Duration>,
+    /// Where to write the evidence of failing sessions, if anywhere.
+    pub evidence: Option<EvidenceOptions>,
+}
+
+/// The flight recorder: the packets of every session with a warning or an
+/// error, as pcapng with the findings as comments, and its Markdown report.
+#[derive(Clone, Debug)]
+pub struct EvidenceOptions {
+    pub dir: std::path::PathBuf,
+    /// Bytes of recent frames kept to cut evidence from.
+    pub buffer_bytes: usize,
+    /// Keyed address mapping (as `--anonymize-key`).
+    pub anonymize_key: Option<Vec<u8>>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            // vsftpd's idle_session_timeout: a server drops such a session.
+            idle_timeout: Duration::from_secs(300),
+            stats_every: Some(Duration::from_secs(60)),
+            evidence: None,
+        }
+    }
+}
+
+/// What a run ended with.
+pub struct Outcome {
+    pub findings: u64,
+    /// Files of a followed directory rotated away unread, or unreadable.
+    pub files_missed: u64,
+    pub files_failed: u64,
+    pub errors: u64,
+    /// Set when the input stopped with an error.
+    pub error: Option<CaptureError>,
+    /// Set when the sink could not be written (the run stopped there).
+    pub write_error: Option<io::Error>,
+}
+
+/// The sessions the engine hands over, turned into events.
+struct Emitter<'a> {
+    opts: &'a Options,
+    sink: &'a mut dyn Sink,
+    /// Failing sessions whose evidence is written once the frame that
+    /// ended them is in the buffer.
+    pending: Vec<(Session, Vec<Finding>)>,
+    recorder: bool,
+    findings: u64,
+    errors: u64,
+    live: u64,
+    failed: Option<io::Error>,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, e: &Event<'_>) {
+        if self.failed.is_none()
+            && let Err(err) = self.sink.event(e)
+        {
+            self.failed = Some(err);
+        }
+    }
+}
+
+impl SessionSink for Emitter<'_> {
+    fn started(&mut self, s: &SessionStart) {
+        self.live += 1;
+        self.emit(&Event::SessionStarted {
+            ts: s.ts,
+            session: format!("s{}", s.id),
+            client: s.client,
+            server: s.server,
+            frame: s.frame,
+        });
+    }
+
+    fn session(&mut self, mut s: Session) {
+        self.live = self.live.saturating_sub(1);
+        if !self.opts.show_passwords {
+            s.redact_passwords();
+        }
+        let findings = rules::run(&s, &self.opts.rules);
+        for f in &findings {
+            self.findings += 1;
+            if f.severity == Severity::Error {
+                self.errors += 1;
+            }
+            self.emit(&Event::Finding {
+                ts: s.end,
+                client: s.client,
+                server: s.server,
+                finding: f,
+            });
+        }
+        let fails = findings.iter().any(|f| f.severity > Severity::Info);
+        self.emit(&Event::SessionEnded {
+            ts: s.end,
+            session: s.name(),
+            client: s.client,
+            server: s.server,
+            end_reason: s.end_reason,
+            commands: s.commands.len(),
+            replies: s.replies.len(),
+            data_connections: s.data_conns.len(),
+            findings: findings.len(),
+        });
+        if self.recorder && fails {
+            self.pending.push((s, findings));
+        }
+    }
+}
+
+/// Frames queued between the reader and the engine.
+const QUEUE: usize = 4096;
+/// How often the engine looks at the clocks when no frame comes.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Follows a capture stream until it ends or `stop` is set, writing events
+/// to `sink`. The reader runs in its own thread, so a signal ends the run
+/// even while the input is silent.
+pub fn run(
+    source: Source,
+    opts: &Options,
+    wopts: &WatchOptions,
+    sink: &mut dyn Sink,
+    stop: &Arc<AtomicBool>,
+) -> Outcome {
+    let path = source.name();
+    #[cfg(feature = "live")]
+    let drops = match &source {
+        Source::Live(l) => Some(l.drops.clone()),
+        _ => None,
+    };
+    let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+    let reader_stop = stop.clone();
+    let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
+    let mut recorder = wopts
+        .evidence
+        .clone()
+        .map(|o| Recorder::new(o, path.clone()));
+    let mut em = Emitter {
+        opts,
+        sink,
+        pending: Vec::new(),
+        recorder: recorder.is_some(),
+        findings: 0,
+        errors: 0,
+        live: 0,
+        failed: None,
+    };
+    let drops_now = || -> Option<CaptureDrops> {
+        #[cfg(feature = "live")]
+        return drops
+            .as_ref()
+            .and_then(|d| *d.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(not(feature = "live"))]
+        None
+    };
+    let wall_start = Instant::now();
+    em.emit(&Event::CaptureOpened {
+        ts: wall_now(),
+        path: &path,
+        first_frame: None,
+    });
+    let mut engine = Engine::new(opts.engine.clone());
+    let idle_ns = i64::try_from(wopts.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
+    // The capture's clock, and when (wall clock) it last moved.
+    let mut clock: Option<(Timestamp, Instant)> = None;
+    let mut last_expiry = Timestamp(i64::MIN);
+    let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
+    let (mut why, mut error, mut info) = ("end of input", None, None);
+    let mut finished = false;
+    let (mut files_missed, mut files_failed) = (0u64, 0u64);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            why = "interrupted";
+            break;
+        }
+        if em.failed.is_some() {
+            why = "the output could not be written";
+            break;
+        }
+        match rx.recv_timeout(TICK) {
+            Ok(Msg::Frame(f)) => {
+                engine.frame(&f.as_frame(), &mut em);
+                if clock.is_none_or(|(t, _)| f.ts > t) {
+                    clock = Some((f.ts, Instant::now()));
+                }
+                if let Some(r) = recorder.as_mut() {
+                    r.push(f, engine.last_stream());
+                }
+                flush_evidence(&mut em, recorder.as_ref());
+            }
+            Ok(Msg::End(e, i)) => {
+                if e.is_some() {
+                    why = "read error";
+                }
+                error = e;
+                info = i;
+                finished = true;
+                break;
+            }
+            Ok(Msg::FileOpened { path, first_frame }) => em.emit(&Event::CaptureOpened {
+                ts: wall_now(),
+                path: &path,
+                first_frame: Some(first_frame),
+            }),
+            Ok(Msg::FileDone {
+                path,
+                error,
+                sha256,
+            }) => {
+                em.emit(&Event::CaptureClosed {
+                    ts: wall_now(),
+                    path: &path,
+                    why: if error.is_some() {
+                        "read error"
+                    } else {
+                        "end of file"
+                    },
+                    error: error.as_ref().map(|e| e.to_string()),
+                    sha256: sha256.as_deref(),
+                });
+                files_failed += u64::from(error.is_some());
+            }
+            Ok(Msg::FileMissed { path }) => {
+                files_missed += 1;
+                em.emit(&Event::CaptureMissed {
+                    ts: wall_now(),
+                    path: &path,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Now by the capture's clock, advanced by the wall clock while no
+        // packet comes (a live stream that went quiet).
+        if let Some((t, at)) = clock {
+            let now = t + i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            if now - last_expiry >= 1_000_000_000 {
+                engine.expire_idle(now, idle_ns, &mut em);
+                last_expiry = now;
+                flush_evidence(&mut em, recorder.as_ref());
+            }
+        }
+        if let Some(at) = next_stats
+            && Instant::now() >= at
+        {
+            stats(&mut em, &engine.counters, drops_now());
+            next_stats = wopts.stats_every.map(|d| at + d);
+        }
+    }
+    let reason = if error.is_some() {
+        EndReason::ReadError
+    } else {
+        EndReason::CaptureEnd
+    };
+    engine.finish(reason, &mut em);
+    flush_evidence(&mut em, recorder.as_ref());
+    stats(&mut em, &engine.counters, drops_now());
+    let sha = info.as_ref().and_then(|i| i.sha256.clone());
+    em.emit(&Event::CaptureClosed {
+        ts: wall_now(),
+        path: &path,
+        why,
+        error: error.as_ref().map(|e| e.to_string()),
+        sha256: sha.as_deref(),
+    });
+    // A reader blocked on a silent input is left to the process's exit.
+    if finished {
+        let _ = handle.join();
+    }
+    Outcome {
+        findings: em.findings,
+        files_missed,
+        files_failed,
+        errors: em.errors,
+        error,
+        write_error: em.failed,
+    }
+}
+
+fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<CaptureDrops>) {
+    let (findings, live) = (em.findings, em.live);
+    em.emit(&Event::Stats {
+        ts: wall_now(),
+        counters,
+        sessions_live: live,
+        findings,
+        heap_bytes: crate::mem::heap_in_use(),
+        capture_drops,
+    });
+}
+
+fn wall_now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+    )
+}
