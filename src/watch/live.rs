@@ -1,6 +1,6 @@
 //! Live capture through libpcap (`watch -i`, the `live` feature).
 
-use super::source::{Msg, OwnedFrame};
+use super::queue::{Msg, OwnedFrame};
 use crate::capture::{CaptureError, CaptureErrorKind};
 use crate::timestamp::Timestamp;
 use std::sync::atomic::{AtomicBool, Ordering};

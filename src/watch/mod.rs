@@ -13,6 +13,7 @@
 mod event;
 #[cfg(feature = "live")]
 pub mod live;
+mod queue;
 mod recorder;
 mod source;
 
@@ -26,8 +27,8 @@ use crate::ftp::session::{EndReason, Session};
 use crate::rules::{self, Finding, Severity};
 use crate::timestamp::Timestamp;
 use event::CaptureDrops;
+use queue::Msg;
 use recorder::{Recorder, flush_evidence};
-use source::Msg;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

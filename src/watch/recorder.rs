@@ -1,7 +1,7 @@
 //! The flight recorder: recent frames, and the evidence (pcapng and
 //! Markdown report) of every session that ends failing, cut from them.
 
-use super::source::OwnedFrame;
+use super::queue::OwnedFrame;
 use super::{Emitter, EvidenceOptions, event::Event, wall_now};
 use crate::analysis::Options;
 use crate::engine::Counters;
