@@ -27,7 +27,11 @@ impl Live {
     /// connections are seen too). Says when the privilege is missing.
     pub fn open(iface: &str, filter: &str) -> Result<Live, String> {
         let cap = pcap::Capture::from_device(iface)
-            .and_then(|c| c.snaplen(65535).immediate_mode(true).timeout(250).open())
+            // Non-blocking: in immediate mode libpcap may wait for a packet
+            // forever, and the thread must see Ctrl-C and refresh the drop
+            // counters while the link is quiet.
+            .and_then(|c| c.snaplen(65535).immediate_mode(true).open())
+            .and_then(|c| c.setnonblock())
             .map_err(|e| {
                 let s = e.to_string();
                 if s.contains("ermission") || s.contains("not permitted") {
@@ -85,7 +89,9 @@ impl Live {
                         break None;
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::TimeoutExpired) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
                 Err(e) => {
                     break Some(CaptureError {
                         path: self.name.clone(),

@@ -237,6 +237,10 @@ pub fn run(
             Ok(Msg::End(e, i)) => {
                 if e.is_some() {
                     why = "read error";
+                } else if stop.load(Ordering::Relaxed) {
+                    // A reader that watches the flag (live, --dir) ended
+                    // because of it.
+                    why = "interrupted";
                 }
                 error = e;
                 info = i;
