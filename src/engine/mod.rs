@@ -7,6 +7,7 @@
 //! and is counted. The flow table has a cap; when it is full the least
 //! recently active flows are evicted, counted and reported.
 
+pub mod expect;
 pub mod streams;
 
 use crate::capture::Frame;
@@ -17,6 +18,7 @@ use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLim
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
+use expect::Expectations;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
@@ -187,8 +189,6 @@ struct Slot {
     session: LiveSession,
     pairs: Vec<(IpAddr, IpAddr)>,
     data_flows: Vec<FlowKey>,
-    /// Endpoints this session announced most recently (oldest first).
-    endpoints: Vec<(IpAddr, u16)>,
     /// The session's memory when last measured (counted in `Engine::mem`).
     mem: usize,
 }
@@ -246,7 +246,8 @@ pub struct Engine {
     /// packet and per session end, whatever the number of sessions.
     pairs: AHashMap<(IpAddr, IpAddr), PairState>,
     /// The session that announced each endpoint last.
-    endpoints: AHashMap<(IpAddr, u16), usize>,
+    /// Announced endpoints → the session (slot) that announced them.
+    expected: Expectations<usize>,
     /// The live session of each server address that was active last.
     server_last: AHashMap<IpAddr, usize>,
     pub counters: Counters,
@@ -291,7 +292,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             pairs: AHashMap::new(),
-            endpoints: AHashMap::new(),
+            expected: Expectations::new(ENDPOINTS_PER_SESSION),
             server_last: AHashMap::new(),
             counters: Counters::default(),
             skipped: [0; Skip::ALL.len()],
@@ -596,7 +597,7 @@ impl Engine {
         } else {
             dst
         };
-        if let Some(&s) = self.endpoints.get(&(acceptor.ip(), acceptor.port())) {
+        if let Some(s) = self.expected.owner_of((acceptor.ip(), acceptor.port())) {
             return Some(s);
         }
         if !seg.flags.syn() {
@@ -631,7 +632,6 @@ impl Engine {
             session: live,
             pairs: Vec::new(),
             data_flows: Vec::new(),
-            endpoints: Vec::new(),
             mem: 0,
         };
         let idx = match self.free.pop() {
@@ -665,22 +665,6 @@ impl Engine {
         }
     }
 
-    /// Remembers that `slot` announced `ep` (forgetting its oldest one when
-    /// it has announced many).
-    fn announce(&mut self, slot: usize, ep: (IpAddr, u16)) {
-        let Some(s) = self.slots[slot].as_mut() else {
-            return;
-        };
-        if s.endpoints.len() >= ENDPOINTS_PER_SESSION {
-            let old = s.endpoints.remove(0);
-            if self.endpoints.get(&old) == Some(&slot) {
-                self.endpoints.remove(&old);
-            }
-        }
-        s.endpoints.push(ep);
-        self.endpoints.insert(ep, slot);
-    }
-
     fn control_packet(&mut self, slot: usize, seg: &TcpSegment<'_>, at: Origin) {
         let Some(s) = self.slots[slot].as_mut() else {
             return;
@@ -698,7 +682,8 @@ impl Engine {
         for a in anns {
             let other = if a.active { sip } else { cip };
             self.register(slot, other, a.endpoint.ip);
-            self.announce(slot, (a.endpoint.ip, a.endpoint.port));
+            self.expected
+                .announce(slot, (a.endpoint.ip, a.endpoint.port));
         }
     }
 
@@ -746,11 +731,7 @@ impl Engine {
                 }
             }
         }
-        for ep in &s.endpoints {
-            if self.endpoints.get(ep) == Some(&slot) {
-                self.endpoints.remove(ep);
-            }
-        }
+        self.expected.forget(slot);
         let server = s.session.conn.server.ip();
         if self.server_last.get(&server) == Some(&slot) {
             self.server_last.remove(&server);
