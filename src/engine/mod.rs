@@ -7,17 +7,18 @@
 //! and is counted. The flow table has a cap; when it is full the least
 //! recently active flows are evicted, counted and reported.
 
+pub mod detect;
 pub mod expect;
 pub mod streams;
 
 use crate::capture::Frame;
 use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
-use crate::ftp::message::starts_with_known_verb;
 use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLimits};
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
+use detect::{Candidate, Judgement};
 use expect::Expectations;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -159,29 +160,6 @@ enum Flow {
     },
 }
 
-struct Buffered {
-    origin: Origin,
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: crate::decode::TcpFlags,
-    window: u16,
-    payload: Vec<u8>,
-    missing: u32,
-    ttl: u8,
-}
-
-struct Candidate {
-    server: SocketAddr,
-    client: SocketAddr,
-    segs: Vec<Buffered>,
-    bytes: usize,
-    first: Origin,
-}
-
-const CANDIDATE_MAX_SEGS: usize = 32;
-const CANDIDATE_MAX_BYTES: usize = 16 << 10;
 const TOMBSTONE_NS: i64 = 60_000_000_000;
 const SWEEP_EVERY: u64 = 1 << 16;
 
@@ -272,11 +250,6 @@ pub struct Engine {
 
 /// Frames between two looks at the process's heap.
 const HEAP_CHECK_EVERY: u64 = 4096;
-
-/// Memory of a banner candidate's buffered segments.
-fn candidate_mem(c: &Candidate) -> usize {
-    std::mem::size_of::<Candidate>() + c.bytes + c.segs.len() * std::mem::size_of::<Buffered>()
-}
 
 impl Engine {
     pub fn new(opts: Options) -> Self {
@@ -428,21 +401,20 @@ impl Engine {
                 }
             }
             Some(Flow::Candidate(c)) => {
-                let before = candidate_mem(c);
-                c.segs.push(buffer(seg, src, dst, at));
-                c.bytes += seg.payload.len();
-                self.mem = self.mem - before + candidate_mem(c);
-                let verdict = judge_candidate(c);
+                let before = c.mem();
+                c.push(seg, src, dst, at);
+                self.mem = self.mem - before + c.mem();
+                let verdict = c.judge();
                 match verdict {
                     Judgement::Wait => {}
                     Judgement::Ftp => {
                         if let Some(Flow::Candidate(c)) = self.flows.remove(&key) {
-                            self.mem -= candidate_mem(&c);
+                            self.mem -= c.mem();
                             self.promote(key, *c);
                         }
                     }
                     Judgement::NotFtp => {
-                        self.mem -= candidate_mem(c);
+                        self.mem -= c.mem();
                         self.counters.banner_candidates_rejected += 1;
                         self.counters.other_tcp_segments += c.segs.len() as u64;
                         self.flows.insert(
@@ -556,22 +528,10 @@ impl Engine {
                 self.flows.insert(key, Flow::Data { slot, conn });
                 return;
             }
-            if self.opts.detect_banners
-                && !seg.flags.syn()
-                && seg.payload.len() >= 4
-                && seg.payload[..3].iter().all(u8::is_ascii_digit)
-                && seg.payload.starts_with(b"220")
-                && matches!(seg.payload[3], b' ' | b'-')
-            {
+            if self.opts.detect_banners && detect::is_banner(seg) {
                 self.make_room(out);
-                let c = Candidate {
-                    server: src,
-                    client: dst,
-                    segs: vec![buffer(seg, src, dst, at)],
-                    bytes: seg.payload.len(),
-                    first: at,
-                };
-                self.mem += candidate_mem(&c);
+                let c = Candidate::new(seg, src, dst, at);
+                self.mem += c.mem();
                 self.flows.insert(key, Flow::Candidate(Box::new(c)));
                 return;
             }
@@ -691,19 +651,7 @@ impl Engine {
         let slot = self.start_session(c.client, c.server, Detection::Banner, c.first);
         self.flows.insert(key, Flow::Control(slot));
         for b in c.segs {
-            let seg = TcpSegment {
-                src: b.src.ip(),
-                dst: b.dst.ip(),
-                sport: b.src.port(),
-                dport: b.dst.port(),
-                seq: b.seq,
-                ack: b.ack,
-                flags: b.flags,
-                window: b.window,
-                payload: &b.payload,
-                missing: b.missing,
-                ttl: b.ttl,
-            };
+            let seg = b.segment();
             self.counters.control_segments += 1;
             self.control_packet(slot, &seg, b.origin);
         }
@@ -811,7 +759,7 @@ impl Engine {
                 }
             }
             Some(Flow::Candidate(c)) => {
-                self.mem -= candidate_mem(&c);
+                self.mem -= c.mem();
                 self.counters.banner_candidates_rejected += 1;
                 self.counters.other_tcp_segments += c.segs.len() as u64;
             }
@@ -831,7 +779,7 @@ impl Engine {
                 if !keep {
                     rejected += 1;
                     segments += c.segs.len() as u64;
-                    freed += candidate_mem(c);
+                    freed += c.mem();
                 }
                 keep
             }
@@ -929,51 +877,6 @@ impl Engine {
                 self.counters.skipped.insert(s, n);
             }
         }
-    }
-}
-
-fn buffer(seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) -> Buffered {
-    Buffered {
-        origin: at,
-        src,
-        dst,
-        seq: seg.seq,
-        ack: seg.ack,
-        flags: seg.flags,
-        window: seg.window,
-        payload: seg.payload.to_vec(),
-        missing: seg.missing,
-        ttl: seg.ttl,
-    }
-}
-
-enum Judgement {
-    Wait,
-    Ftp,
-    NotFtp,
-}
-
-/// A banner candidate is FTP once the client's first data is a known FTP
-/// command line.
-fn judge_candidate(c: &Candidate) -> Judgement {
-    let first_client = c
-        .segs
-        .iter()
-        .find(|b| b.src == c.client && !b.payload.is_empty());
-    if let Some(b) = first_client {
-        let line_end = b.payload.iter().position(|&x| x == b'\n');
-        let line = &b.payload[..line_end.unwrap_or(b.payload.len())];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        return if starts_with_known_verb(line) {
-            Judgement::Ftp
-        } else {
-            Judgement::NotFtp
-        };
-    }
-    if c.segs.len() > CANDIDATE_MAX_SEGS || c.bytes > CANDIDATE_MAX_BYTES {
-        Judgement::NotFtp
-    } else {
-        Judgement::Wait
     }
 }
 

@@ -1,0 +1,210 @@
+//! FTP on a port that is not a control port: a connection whose server
+//! speaks first with a `220` banner is held as a candidate, its segments
+//! buffered, until the client's first line shows whether it is FTP (a
+//! known command verb) or not. Bounded: a candidate that has not decided
+//! within a few segments or kilobytes is not FTP.
+
+use crate::decode::{TcpFlags, TcpSegment};
+use crate::ftp::message::starts_with_known_verb;
+use crate::reassembly::Origin;
+use std::net::SocketAddr;
+
+/// Segments a candidate may hold before it is judged not FTP.
+pub const MAX_SEGS: usize = 32;
+/// Payload bytes a candidate may hold before it is judged not FTP.
+pub const MAX_BYTES: usize = 16 << 10;
+
+/// A segment held while its connection is a candidate.
+pub struct Buffered {
+    pub origin: Origin,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub payload: Vec<u8>,
+    pub missing: u32,
+    pub ttl: u8,
+}
+
+impl Buffered {
+    pub fn of(seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) -> Buffered {
+        Buffered {
+            origin: at,
+            src,
+            dst,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            payload: seg.payload.to_vec(),
+            missing: seg.missing,
+            ttl: seg.ttl,
+        }
+    }
+
+    /// The segment again, for the session it turned out to belong to.
+    pub fn segment(&self) -> TcpSegment<'_> {
+        TcpSegment {
+            src: self.src.ip(),
+            dst: self.dst.ip(),
+            sport: self.src.port(),
+            dport: self.dst.port(),
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            payload: &self.payload,
+            missing: self.missing,
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// A connection that opened with a banner, not yet judged.
+pub struct Candidate {
+    pub server: SocketAddr,
+    pub client: SocketAddr,
+    pub segs: Vec<Buffered>,
+    pub bytes: usize,
+    pub first: Origin,
+}
+
+/// What a candidate is, so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Judgement {
+    Wait,
+    Ftp,
+    NotFtp,
+}
+
+/// Whether a server's first segment is an FTP banner (`220 ` or `220-`).
+pub fn is_banner(seg: &TcpSegment<'_>) -> bool {
+    !seg.flags.syn()
+        && seg.payload.len() >= 4
+        && seg.payload.starts_with(b"220")
+        && matches!(seg.payload[3], b' ' | b'-')
+}
+
+impl Candidate {
+    /// A candidate opened by the banner `seg` from `server`.
+    pub fn new(seg: &TcpSegment<'_>, server: SocketAddr, client: SocketAddr, at: Origin) -> Self {
+        Candidate {
+            server,
+            client,
+            segs: vec![Buffered::of(seg, server, client, at)],
+            bytes: seg.payload.len(),
+            first: at,
+        }
+    }
+
+    pub fn push(&mut self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) {
+        self.segs.push(Buffered::of(seg, src, dst, at));
+        self.bytes += seg.payload.len();
+    }
+
+    /// Memory of the buffered segments (counted in the engine's budget).
+    pub fn mem(&self) -> usize {
+        std::mem::size_of::<Candidate>()
+            + self.bytes
+            + self.segs.len() * std::mem::size_of::<Buffered>()
+    }
+
+    /// FTP once the client's first line is a known FTP command.
+    pub fn judge(&self) -> Judgement {
+        let first_client = self
+            .segs
+            .iter()
+            .find(|b| b.src == self.client && !b.payload.is_empty());
+        if let Some(b) = first_client {
+            let line_end = b.payload.iter().position(|&x| x == b'\n');
+            let line = &b.payload[..line_end.unwrap_or(b.payload.len())];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            return if starts_with_known_verb(line) {
+                Judgement::Ftp
+            } else {
+                Judgement::NotFtp
+            };
+        }
+        if self.segs.len() > MAX_SEGS || self.bytes > MAX_BYTES {
+            Judgement::NotFtp
+        } else {
+            Judgement::Wait
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::Timestamp;
+
+    const SERVER: &str = "203.0.113.10:2121";
+    const CLIENT: &str = "198.51.100.60:40000";
+
+    fn seg(payload: &[u8], flags: u8) -> TcpSegment<'_> {
+        let (s, c): (SocketAddr, SocketAddr) = (SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        TcpSegment {
+            src: s.ip(),
+            dst: c.ip(),
+            sport: s.port(),
+            dport: c.port(),
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags(flags),
+            window: 512,
+            payload,
+            missing: 0,
+            ttl: 64,
+        }
+    }
+
+    fn at(frame: u64) -> Origin {
+        Origin {
+            frame,
+            ts: Timestamp(frame as i64),
+        }
+    }
+
+    fn candidate() -> Candidate {
+        let (s, c) = (SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        Candidate::new(&seg(b"220 ready\r\n", 0x18), s, c, at(1))
+    }
+
+    #[test]
+    fn banners() {
+        assert!(is_banner(&seg(b"220 ready\r\n", 0x18)));
+        assert!(is_banner(&seg(b"220-welcome\r\n", 0x18)));
+        assert!(!is_banner(&seg(b"2201\r\n", 0x18)));
+        assert!(!is_banner(&seg(b"HTTP/1.1 200 OK\r\n", 0x18)));
+        assert!(!is_banner(&seg(b"220", 0x18)));
+        // A SYN carrying data is not a banner.
+        assert!(!is_banner(&seg(b"220 ready\r\n", 0x02)));
+    }
+
+    #[test]
+    fn the_clients_first_line_decides() {
+        let (s, c): (SocketAddr, SocketAddr) = (SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        let mut k = candidate();
+        assert_eq!(k.judge(), Judgement::Wait);
+        k.push(&seg(b"USER anonymous\r\n", 0x18), c, s, at(2));
+        assert_eq!(k.judge(), Judgement::Ftp);
+        let mut k = candidate();
+        k.push(&seg(b"EHLO mail\r\n", 0x18), c, s, at(2));
+        assert_eq!(k.judge(), Judgement::NotFtp);
+        assert!(k.mem() > k.bytes);
+    }
+
+    #[test]
+    fn a_candidate_that_does_not_decide_is_not_ftp() {
+        let (s, c): (SocketAddr, SocketAddr) = (SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        let mut k = candidate();
+        for i in 0..MAX_SEGS as u64 {
+            k.push(&seg(b"", 0x10), c, s, at(i + 2));
+        }
+        assert_eq!(k.judge(), Judgement::NotFtp);
+        let b = &k.segs[0];
+        assert_eq!(b.segment().payload, b"220 ready\r\n");
+    }
+}
