@@ -251,3 +251,41 @@ fn evidence_files_are_written_for_failing_sessions() {
     assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
     assert!(e["packets"].as_u64().unwrap() >= 10, "{e}");
 }
+
+/// SIGHUP reopens the events file at its path (logrotate moves it away).
+#[test]
+fn sighup_reopens_the_events_file() {
+    let dir = temp_dir("watch-hup");
+    let log = dir.join("events.ndjson");
+    let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
+    let mut child = bin()
+        .args(["watch", "-", "-f", "ndjson", "-o"])
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pcap).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("session-ended")
+    {
+        assert!(Instant::now() < deadline, "no session-ended event");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::rename(&log, dir.join("events.ndjson.1")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let old = events(&std::fs::read(dir.join("events.ndjson.1")).unwrap());
+    let new = events(&std::fs::read(&log).unwrap());
+    assert!(old.iter().any(|e| e["type"] == "finding"));
+    // The run's end went to the reopened file, every line whole.
+    assert_eq!(new.last().unwrap()["type"], "capture-closed");
+}

@@ -6,6 +6,7 @@ use crate::report;
 use crate::watch::{self, NdjsonSink, Sink, Source, TextSink, WatchOptions};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,17 +110,15 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     };
     // Events are a log: appended, and written as they come (a temporary
     // file renamed at the end would hide them until then).
+    // SIGHUP (log rotation) reopens the events file.
+    let hup = Arc::new(AtomicBool::new(false));
     let (out, tty): (Box<dyn std::io::Write>, bool) = match &a.output {
         Some(p) if p.as_os_str() != "-" => {
             if let Err(e) = crate::report::output::refuse_inputs(p, [a.input.as_path()]) {
                 warn(format!("cannot write the events: {e}"));
                 return report::EXIT_USAGE;
             }
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-            {
+            match LogFile::open(p.clone(), hup.clone()) {
                 Ok(f) => (Box::new(f), false),
                 Err(e) => {
                     warn(format!("cannot open {}: {e}", p.display()));
@@ -142,11 +141,11 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
         WatchFormat::Text => Box::new(TextSink(out)),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // SIGINT and SIGTERM: end the sessions, write the summary, exit.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    // SIGINT and SIGTERM: end the sessions, write the summary, exit.
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
     }
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup);
     let evidence = match &a.evidence_dir {
         None => None,
         Some(d) => {
@@ -192,5 +191,41 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
         report::EXIT_FINDINGS
     } else {
         report::EXIT_OK
+    }
+}
+
+/// The events file: appended to, and reopened at the same path after
+/// SIGHUP, so logrotate can move it away (as syslog daemons do).
+struct LogFile {
+    path: PathBuf,
+    file: std::fs::File,
+    hup: Arc<AtomicBool>,
+}
+
+impl LogFile {
+    fn open(path: PathBuf, hup: Arc<AtomicBool>) -> std::io::Result<LogFile> {
+        let file = Self::append(&path)?;
+        Ok(LogFile { path, file, hup })
+    }
+
+    fn append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+}
+
+impl Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.hup.swap(false, Ordering::Relaxed) {
+            self.file.flush()?;
+            self.file = Self::append(&self.path)?;
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }

@@ -107,8 +107,10 @@ pub struct NdjsonSink<W: Write>(pub W);
 
 impl<W: Write> Sink for NdjsonSink<W> {
     fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, e)?;
-        self.0.write_all(b"\n")?;
+        // One write per line: a reopened log (SIGHUP) never splits one.
+        let mut line = serde_json::to_vec(e)?;
+        line.push(b'\n');
+        self.0.write_all(&line)?;
         self.0.flush()
     }
 }
@@ -169,7 +171,7 @@ impl<W: Write> Sink for TextSink<W> {
             ),
             _ => return Ok(()),
         };
-        writeln!(self.0, "{line}")?;
+        self.0.write_all(format!("{line}\n").as_bytes())?;
         self.0.flush()
     }
 }
