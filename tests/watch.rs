@@ -289,3 +289,31 @@ fn sighup_reopens_the_events_file() {
     // The run's end went to the reopened file, every line whole.
     assert_eq!(new.last().unwrap()["type"], "capture-closed");
 }
+
+/// --exec runs a command per warning or error finding with its event on
+/// standard input.
+#[test]
+fn exec_hooks_get_each_finding() {
+    let dir = temp_dir("watch-exec");
+    let got = dir.join("hook.ndjson");
+    let out = bin()
+        .args(["watch", "-f", "ndjson", "--exec"])
+        .arg(format!("cat >> '{}'", got.display()))
+        .arg(testdata("lab-mangle-inetutils-client.pcap"))
+        .output()
+        .unwrap();
+    let sent: Vec<String> = events(&out.stdout)
+        .iter()
+        .filter(|e| e["type"] == "finding" && e["severity"] != "info")
+        .map(key)
+        .collect();
+    let mut hooked: Vec<String> = events(&std::fs::read(&got).unwrap())
+        .iter()
+        .map(key)
+        .collect();
+    hooked.sort();
+    let mut sent = sent;
+    sent.sort();
+    assert_eq!(hooked, sent);
+    assert_eq!(sent.len(), 2);
+}

@@ -67,6 +67,13 @@ pub(super) struct WatchArgs {
         requires = "evidence_dir"
     )]
     evidence_buffer_mb: usize,
+    /// Run this shell command for every warning or error finding, with
+    /// the finding's event (one JSON line) on its standard input.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// Seconds an --exec command may run before it is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "exec")]
+    exec_timeout: u64,
     #[command(flatten)]
     analysis: Analysis,
 }
@@ -163,6 +170,10 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     };
     let wopts = WatchOptions {
         evidence,
+        exec: a
+            .exec
+            .clone()
+            .map(|c| (c, Duration::from_secs(a.exec_timeout.max(1)))),
         // A session must stay followed long enough for its stall to show.
         idle_timeout: Duration::from_secs(a.idle_timeout.max(1)).max(Duration::from_secs_f64(
             opts.rules.stall_secs.max(0.0) + 1.0,

@@ -77,6 +77,11 @@ pub enum Event<'a> {
         /// Live capture: what libpcap received and dropped.
         #[serde(skip_serializing_if = "Option::is_none")]
         capture_drops: Option<CaptureDrops>,
+        /// `--exec` hooks not run (too many running) or that failed.
+        #[serde(skip_serializing_if = "is_zero")]
+        hooks_skipped: u64,
+        #[serde(skip_serializing_if = "is_zero")]
+        hooks_failed: u64,
     },
     /// Reading stopped: end of input, a read error, or a signal.
     CaptureClosed {
@@ -88,6 +93,10 @@ pub enum Event<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         sha256: Option<&'a str>,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where events go. NDJSON and the terminal line writer write as they go;

@@ -11,6 +11,7 @@
 //! ended session: `watch` keeps no session after its events are written.
 
 mod event;
+mod hook;
 #[cfg(feature = "live")]
 pub mod live;
 mod queue;
@@ -44,6 +45,9 @@ pub struct WatchOptions {
     pub stats_every: Option<Duration>,
     /// Where to write the evidence of failing sessions, if anywhere.
     pub evidence: Option<EvidenceOptions>,
+    /// A command run per warning or error finding, with its event on
+    /// standard input, and how long it may run.
+    pub exec: Option<(String, Duration)>,
 }
 
 /// The flight recorder: the packets of every session with a warning or an
@@ -64,6 +68,7 @@ impl Default for WatchOptions {
             idle_timeout: Duration::from_secs(300),
             stats_every: Some(Duration::from_secs(60)),
             evidence: None,
+            exec: None,
         }
     }
 }
@@ -93,6 +98,7 @@ struct Emitter<'a> {
     errors: u64,
     live: u64,
     failed: Option<io::Error>,
+    hook: Option<hook::Hook>,
 }
 
 impl Emitter<'_> {
@@ -101,6 +107,13 @@ impl Emitter<'_> {
             && let Err(err) = self.sink.event(e)
         {
             self.failed = Some(err);
+        }
+        if let (Some(h), Event::Finding { finding, .. }) = (&mut self.hook, e)
+            && finding.severity > Severity::Info
+            && let Ok(mut line) = serde_json::to_vec(e)
+        {
+            line.push(b'\n');
+            h.fire(&line);
         }
     }
 }
@@ -190,6 +203,10 @@ pub fn run(
         errors: 0,
         live: 0,
         failed: None,
+        hook: wopts
+            .exec
+            .clone()
+            .map(|(cmd, timeout)| hook::Hook::new(cmd, timeout)),
     };
     let drops_now = || -> Option<CaptureDrops> {
         #[cfg(feature = "live")]
@@ -290,6 +307,9 @@ pub fn run(
                 flush_evidence(&mut em, recorder.as_ref());
             }
         }
+        if let Some(h) = em.hook.as_mut() {
+            h.reap();
+        }
         if let Some(at) = next_stats
             && Instant::now() >= at
         {
@@ -304,6 +324,9 @@ pub fn run(
     };
     engine.finish(reason, &mut em);
     flush_evidence(&mut em, recorder.as_ref());
+    if let Some(h) = em.hook.as_mut() {
+        h.finish();
+    }
     stats(&mut em, &engine.counters, drops_now());
     let sha = info.as_ref().and_then(|i| i.sha256.clone());
     em.emit(&Event::CaptureClosed {
@@ -336,6 +359,8 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Captur
         findings,
         heap_bytes: crate::mem::heap_in_use(),
         capture_drops,
+        hooks_skipped: em.hook.as_ref().map_or(0, |h| h.skipped),
+        hooks_failed: em.hook.as_ref().map_or(0, |h| h.failed),
     });
 }
 
