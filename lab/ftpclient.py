@@ -219,6 +219,11 @@ def run(args):
         c.cmd("EPRT |2|%s|%d|" % (ip, args.data_port))  # wrong family
         c.cmd("PORT %s,300,1" % ",".join(ip.split(".")))  # octet out of range
         c.cmd("port " + p)  # lower case, valid
+    elif s == "pipelined-port":
+        # NOOP and PORT in one segment: the PORT is not at the start of it.
+        c.send(b"NOOP\r\nPORT " + port_arg(c.local_ip, args.data_port).encode() + b"\r\n")
+        c.reply()
+        c.reply()
     elif s == "abort":
         # ABOR preceded by Telnet IP and Synch, as ftplib.abort() sends it.
         c.send(b"\xff\xf4\xff\xf2ABOR\r\n")

@@ -57,6 +57,7 @@ all_cases() {
     case_run alg-eprt alg vsftpd eprt --data-port 40000
     case_run alg-epsv alg vsftpd epsv
     case_run alg-split-port alg vsftpd split-port --data-port 40000
+    case_run alg-pipelined-port alg vsftpd pipelined-port --data-port 40000
     case_run mangle-alg mangle-alg vsftpd active-then-hang --idle 25
     # A proxy-mode firewall: two TCP connections.
     case_run proxy-passive proxy vsftpd passive

@@ -308,6 +308,26 @@ fn split_port_dropped_by_the_alg() {
     );
 }
 
+/// The kernel helper only parses a line at the start of a segment: a PORT
+/// after `NOOP` in the same segment crosses the NAT untranslated, which
+/// `probe` calls "not translated" and compare must call the same.
+#[test]
+fn a_port_the_alg_did_not_translate() {
+    let (code, doc) = lab("alg-pipelined-port");
+    assert_eq!(code, 0, "warnings only");
+    assert_eq!(diff_rules(&doc), vec!["alg-not-translated"]);
+    let f = the_diff(&doc, "alg-not-translated");
+    assert_contains(
+        &message(&f),
+        &[
+            "`PORT 198,51,100,60,156,64` crossed the NAT unchanged",
+            "still names 198.51.100.60:40000",
+            "sees that host as 203.0.113.1",
+        ],
+    );
+    assert_eq!(line(&doc, "PORT")["status"], "identical");
+}
+
 #[test]
 fn mangled_port_dropped_by_the_alg() {
     let (_, doc) = lab("mangle-alg");

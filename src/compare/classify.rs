@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
             continue;
         }
         match l.status {
-            Status::Identical => {}
+            Status::Identical => untranslated(ctx, l, &mut out),
             Status::Modified => modified(ctx, l, &mut out),
             Status::Dropped | Status::Injected => {
                 if outside_other_capture(ctx, l) {
@@ -274,17 +274,47 @@ fn outside_other_capture(ctx: &Ctx<'_>, l: &Aligned) -> bool {
     }
 }
 
+/// How NAT maps the address of a line's sender: as seen at the tap on its
+/// side, and at the other tap.
+fn nat_of(ctx: &Ctx<'_>, dir: Side) -> (IpAddr, IpAddr) {
+    match dir {
+        Side::Client => (ctx.cs.client.ip(), ctx.ss.client.ip()),
+        Side::Server => (ctx.ss.server.ip(), ctx.cs.server.ip()),
+    }
+}
+
+/// A line identical at both taps that names its sender's address from
+/// before the NAT: the ALG did not translate it.
+fn untranslated(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
+    let (Some(sent), Some(recv)) = (l.sent(), l.received()) else {
+        return;
+    };
+    let dir = l.side();
+    let nat = nat_of(ctx, dir);
+    let Some(ep) = rewrite::untranslated(dir, &sent.text.0, nat) else {
+        return;
+    };
+    let msg = format!(
+        "`{}` crossed the NAT unchanged ({} frame {} → {} frame {}): it still names {}, although the {} tap sees that host as {}; the ALG did not rewrite it, so the receiver is sent to an address it cannot reach through the NAT",
+        q(&sent.text.0),
+        sent_tap(dir),
+        frames_of(Some(sent)),
+        recv_tap(dir),
+        frames_of(Some(recv)),
+        ep,
+        recv_tap(dir).trim_end_matches(" tap"),
+        nat.1
+    );
+    out.push(ctx.finding(Rule::AlgNotTranslated, Severity::Warning, msg, l));
+}
+
 fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
     let (Some(sent), Some(recv)) = (l.sent(), l.received()) else {
         return;
     };
     let dir = l.side();
     let (a, b) = (&sent.text.0, &recv.text.0);
-    // How NAT maps the address of the line's sender, as seen on each tap.
-    let nat = match dir {
-        Side::Client => (ctx.cs.client.ip(), ctx.ss.client.ip()),
-        Side::Server => (ctx.ss.server.ip(), ctx.cs.server.ip()),
-    };
+    let nat = nat_of(ctx, dir);
     let Some(ch) = rewrite::classify(dir, a, b, nat) else {
         return;
     };

@@ -844,12 +844,9 @@ fn judge(
         };
         case.arrived = Some(Bytes(a.clone()));
         match rewrite::classify(dir, sent, &a, nat) {
-            None if nat.0 != nat.1
-                && rewrite::parse_address(dir, sent)
-                    .and_then(|p| p.strict)
-                    .is_some_and(|e| e.ip == nat.0 && !e.ip.is_unspecified()) =>
-            {
+            None if rewrite::untranslated(dir, sent, nat).is_some() => {
                 case.outcome = Outcome::NotTranslated;
+                case.rule = Some(Rule::AlgNotTranslated);
                 case.severity = Some(Severity::Warning);
                 case.note = Some(format!(
                     "the line arrived still naming {}, although across the NAT that host is {}: the ALG did not rewrite it, so the receiver is sent to an address it cannot reach through the NAT",

@@ -116,6 +116,8 @@ rules! {
         "an ALG rewrote an address line consistently with the NAT mapping, and the data connection followed it";
     AlgRewriteInconsistent = "alg-rewrite-inconsistent", TwoCaptures, Error,
         "an ALG rewrote an address line, but not to the NAT address, or the data connection did not follow it";
+    AlgNotTranslated = "alg-not-translated", TwoCaptures, Warning,
+        "an address line crossed a NAT unchanged: it still names the sender's address from the other side of the NAT";
     SeqOffsetStep = "seq-offset-step", TwoCaptures, Error,
         "the TCP sequence offset between the taps changed; info when a line's length change explains it";
     LineModified = "line-modified", TwoCaptures, Warning,

@@ -193,6 +193,19 @@ fn address_change(
     }
 }
 
+/// The endpoint of an address line that crossed a NAT unchanged: it
+/// still names `nat.0`, the sender's address on its own side, although
+/// across the NAT that host is `nat.1`. None without a NAT in between, or
+/// for a line naming another address (or none, as a 229 does).
+pub fn untranslated(dir: Side, line: &[u8], nat: (IpAddr, IpAddr)) -> Option<Endpoint> {
+    if nat.0 == nat.1 {
+        return None;
+    }
+    parse_address(dir, line)?
+        .strict
+        .filter(|e| e.ip == nat.0 && !e.ip.is_unspecified())
+}
+
 impl Change {
     /// An in-place mangling (not a NAT rewrite) of an address argument.
     pub fn is_mangling(&self) -> bool {
@@ -254,6 +267,20 @@ mod tests {
         let What::Address(a) = c.what else { panic!() };
         assert!(a.nat_consistent);
         assert_eq!(a.style, "numbers only (netfilter, ASA, IPVS style)");
+    }
+
+    #[test]
+    fn an_address_line_naming_the_pre_nat_address_is_untranslated() {
+        let nat = (
+            "198.51.100.60".parse().unwrap(),
+            "203.0.113.1".parse().unwrap(),
+        );
+        let p = b"PORT 198,51,100,60,4,1";
+        assert_eq!(untranslated(Side::Client, p, nat).unwrap().port, 1025);
+        assert!(untranslated(Side::Client, b"PORT 203,0,113,1,4,1", nat).is_none());
+        assert!(untranslated(Side::Client, p, (nat.0, nat.0)).is_none());
+        let e = b"229 Entering Extended Passive Mode (|||4097|)";
+        assert!(untranslated(Side::Server, e, ("0.0.0.0".parse().unwrap(), nat.1)).is_none());
     }
 
     #[test]
