@@ -16,7 +16,11 @@ use std::time::Duration;
 
 /// Starts a reflector on a free loopback port; it stops with the process.
 fn reflector() -> SocketAddr {
-    let r = Reflector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    reflector_at("127.0.0.1:0")
+}
+
+fn reflector_at(addr: &str) -> SocketAddr {
+    let r = Reflector::bind(addr.parse().unwrap()).unwrap();
     let a = r.local_addr().unwrap();
     std::thread::spawn(move || {
         let stop = AtomicBool::new(false);
@@ -385,5 +389,45 @@ fn a_device_that_drops_split_port_lines_is_caught() {
             .filter(|c| c.outcome == Outcome::Intact)
             .count(),
         r.cases.len() - 1
+    );
+}
+
+/// Over IPv6 the PORT sweeps cannot run (PORT carries IPv4 only) and say
+/// so; EPRT |2| and EPSV carry the test, and come through intact.
+#[test]
+fn over_ipv6_eprt_and_epsv_carry_the_test() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped over_ipv6_eprt_and_epsv_carry_the_test: no IPv6 loopback here");
+        return;
+    }
+    let target = reflector_at("[::1]:0");
+    let r = probe(
+        target,
+        true,
+        &[Family::PortOctet6, Family::Eprt, Family::Passive],
+        5.0,
+    );
+    assert!(r.cases.iter().all(|c| c.family != Family::PortOctet6));
+    let eprt: Vec<&Case> = r
+        .cases
+        .iter()
+        .filter(|c| c.family == Family::Eprt)
+        .collect();
+    assert_eq!(eprt.len(), 256);
+    assert!(
+        eprt.iter().all(|c| c.outcome == Outcome::Intact),
+        "{eprt:#?}"
+    );
+    assert!(eprt[0].sent.0.starts_with(b"EPRT |2|::1|"));
+    // EPSV and LPSV (PASV is IPv4 only and is not sent).
+    let passive: Vec<&Case> = r
+        .cases
+        .iter()
+        .filter(|c| c.family == Family::Passive)
+        .collect();
+    assert!(!passive.is_empty());
+    assert!(
+        passive.iter().all(|c| c.outcome == Outcome::Intact),
+        "{passive:#?}"
     );
 }
