@@ -457,11 +457,10 @@ impl<'a> Probe<'a> {
                 }
             }
         }
-        let core = trim_terminator(&line_without_prefix(&sent, shape));
         judge(
             &mut case,
             Side::Client,
-            &core,
+            &shape.line(&line),
             arrived,
             evidence,
             nat,
@@ -482,7 +481,7 @@ impl<'a> Probe<'a> {
     fn arrived(&self, r: &Reply, verb: &str) -> (Option<Vec<u8>>, Evidence) {
         if self.target.reflector {
             if let Some(rx) = wire::field(r.last(), "rx") {
-                return (Some(trim_terminator(&rx).to_vec()), Evidence::Reflector);
+                return (Some(wire::trim_eol(&rx).to_vec()), Evidence::Reflector);
             }
             return (None, Evidence::None);
         }
@@ -749,18 +748,24 @@ impl Shape {
         }
     }
 
+    /// The test line itself as sent (no prefix, no terminator): what the
+    /// far end's report is compared with.
+    fn line(self, line: &[u8]) -> Vec<u8> {
+        let mut l = line.to_vec();
+        if self == Shape::Lowercase {
+            let end = l.iter().position(|&b| b == b' ').unwrap_or(l.len());
+            l[..end].make_ascii_lowercase();
+        }
+        l
+    }
+
     /// The bytes sent for `line` (without terminator).
     fn apply(self, line: &[u8]) -> Vec<u8> {
         let mut v = match self {
             Shape::Pipelined => b"NOOP\r\n".to_vec(),
             _ => Vec::new(),
         };
-        let mut l = line.to_vec();
-        if self == Shape::Lowercase {
-            let end = l.iter().position(|&b| b == b' ').unwrap_or(l.len());
-            l[..end].make_ascii_lowercase();
-        }
-        v.extend_from_slice(&l);
+        v.extend_from_slice(&self.line(line));
         v.extend_from_slice(if self == Shape::BareLf {
             b"\n"
         } else {
@@ -782,17 +787,6 @@ impl Shape {
     fn replies(self) -> usize {
         if self == Shape::Pipelined { 2 } else { 1 }
     }
-}
-
-fn line_without_prefix(sent: &[u8], shape: Shape) -> Vec<u8> {
-    match shape {
-        Shape::Pipelined => sent[b"NOOP\r\n".len()..].to_vec(),
-        _ => sent.to_vec(),
-    }
-}
-
-fn trim_terminator(l: &[u8]) -> Vec<u8> {
-    wire::trim_eol(l).to_vec()
 }
 
 /// A case whose line got no reply.
