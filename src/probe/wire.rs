@@ -2,6 +2,7 @@
 //! encoding the reflector reports received bytes in, and a control
 //! connection that writes exactly the bytes and segments it is given.
 
+use crate::ftp::message::reply_head;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -84,25 +85,42 @@ const MAX_LINE: usize = 8192;
 const MAX_LINES: usize = 256;
 
 /// A line reader over a stream with a deadline per read.
+#[derive(Default)]
 pub struct LineReader {
     buf: Vec<u8>,
+    /// The rest of an over-long line is being read and dropped.
+    skipping: bool,
 }
 
 impl LineReader {
     pub fn new() -> Self {
-        LineReader { buf: Vec::new() }
+        Self::default()
     }
 
-    /// The next line including its LF (bare or after CR), or what ended it.
+    /// The next line including its LF (bare or after CR), or what ended it;
+    /// a line over [`MAX_LINE`] comes cut there, and its rest is dropped
+    /// (so it cannot pass for a line of its own).
     pub fn line(&mut self, s: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, Silence> {
         loop {
-            if let Some(p) = self.buf.iter().position(|&b| b == b'\n') {
-                let rest = self.buf.split_off(p + 1);
-                return Ok(std::mem::replace(&mut self.buf, rest));
+            if self.skipping {
+                match self.buf.iter().position(|&b| b == b'\n') {
+                    Some(p) => {
+                        self.buf.drain(..=p);
+                        self.skipping = false;
+                    }
+                    None => self.buf.clear(),
+                }
             }
-            if self.buf.len() > MAX_LINE {
-                let rest = self.buf.split_off(MAX_LINE);
-                return Ok(std::mem::replace(&mut self.buf, rest));
+            if !self.skipping {
+                if let Some(p) = self.buf.iter().position(|&b| b == b'\n') {
+                    let rest = self.buf.split_off(p + 1);
+                    return Ok(std::mem::replace(&mut self.buf, rest));
+                }
+                if self.buf.len() > MAX_LINE {
+                    self.buf.truncate(MAX_LINE);
+                    self.skipping = true;
+                    return Ok(std::mem::take(&mut self.buf));
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -118,12 +136,6 @@ impl LineReader {
                 Err(e) => return Err(Silence::of(&e)),
             }
         }
-    }
-}
-
-impl Default for LineReader {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -171,16 +183,16 @@ impl Control {
         let deadline = Instant::now() + timeout;
         let first = self.reader.line(&mut self.stream, deadline)?;
         let first = trim_eol(&first).to_vec();
-        let code = reply_code(&first);
+        let head = reply_head(&first);
         let mut lines = vec![first];
         // RFC 959 multi-line: `123-` … `123 `.
-        if let Some(c) = code
-            && lines[0].get(3) == Some(&b'-')
+        if let Some(h) = head
+            && h.continues
         {
             loop {
                 let l = self.reader.line(&mut self.stream, deadline)?;
                 let l = trim_eol(&l).to_vec();
-                let end = reply_code(&l) == Some(c) && l.get(3) != Some(&b'-');
+                let end = reply_head(&l).is_some_and(|x| x.code == h.code && !x.continues);
                 if lines.len() < MAX_LINES {
                     lines.push(l);
                 }
@@ -190,18 +202,10 @@ impl Control {
             }
         }
         Ok(Reply {
-            code: code.unwrap_or(0),
+            code: head.map_or(0, |h| h.code),
             lines,
         })
     }
-}
-
-/// The three-digit code at the start of a reply line.
-pub fn reply_code(l: &[u8]) -> Option<u16> {
-    let d = l.get(..3)?;
-    d.iter()
-        .all(u8::is_ascii_digit)
-        .then(|| d.iter().fold(0u16, |n, &c| n * 10 + u16::from(c - b'0')))
 }
 
 #[cfg(test)]
@@ -221,11 +225,23 @@ mod tests {
     }
 
     #[test]
-    fn fields_and_codes() {
+    fn an_over_long_line_is_cut_and_its_rest_dropped() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut w = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut r, _) = l.accept().unwrap();
+        let mut long = vec![b'5'; MAX_LINE + 5000];
+        long.extend_from_slice(b"00 looks like a reply\r\n200 ok\r\n");
+        w.write_all(&long).unwrap();
+        let mut reader = LineReader::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(reader.line(&mut r, deadline).unwrap().len(), MAX_LINE);
+        assert_eq!(reader.line(&mut r, deadline).unwrap(), b"200 ok\r\n");
+    }
+
+    #[test]
+    fn fields() {
         assert_eq!(field(b"200 x rx=gb peer=dc", "peer"), Some(vec![0x32]));
         assert_eq!(field(b"200 x", "rx"), None);
         assert_eq!(decode(b"az"), None);
-        assert_eq!(reply_code(b"227 ok"), Some(227));
-        assert_eq!(reply_code(b"2x7"), None);
     }
 }
