@@ -65,6 +65,32 @@ impl AddrKind {
     pub fn is_active(self) -> bool {
         matches!(self, AddrKind::Port | AddrKind::Eprt | AddrKind::Lprt)
     }
+
+    const ALL: [AddrKind; 6] = [
+        AddrKind::Port,
+        AddrKind::Eprt,
+        AddrKind::Lprt,
+        AddrKind::Pasv,
+        AddrKind::Lpsv,
+        AddrKind::Epsv,
+    ];
+
+    /// The command that carries (active) or asks for (passive) this form.
+    pub fn verb(self) -> &'static str {
+        match self {
+            AddrKind::Port => "PORT",
+            AddrKind::Eprt => "EPRT",
+            AddrKind::Lprt => "LPRT",
+            AddrKind::Pasv => "PASV",
+            AddrKind::Lpsv => "LPSV",
+            AddrKind::Epsv => "EPSV",
+        }
+    }
+
+    /// The form a command carries or asks for (`verb` upper case).
+    pub fn of_verb(verb: &str) -> Option<AddrKind> {
+        Self::ALL.into_iter().find(|k| k.verb() == verb)
+    }
 }
 
 /// One defect found by the strict reading.

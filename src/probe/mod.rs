@@ -612,11 +612,7 @@ impl<'a> Probe<'a> {
     }
 
     fn passive_case(&mut self, kind: AddrKind, port: Option<u16>) -> Case {
-        let verb = match kind {
-            AddrKind::Pasv => "PASV",
-            AddrKind::Epsv => "EPSV",
-            _ => "LPSV",
-        };
+        let verb = kind.verb();
         let sent = format!("{verb}\r\n").into_bytes();
         let label = match port {
             Some(p) => format!("{verb} announcing port {p} (octet 6 = {})", p & 0xff),

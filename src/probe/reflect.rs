@@ -14,6 +14,7 @@
 
 use super::wire::{self, LineReader, trim_eol};
 use crate::ftp::address::{AddrKind, Endpoint};
+use crate::ftp::message::verb_of;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -120,73 +121,51 @@ fn session(
         };
         let rx = format!("rx={}", wire::encode(&line));
         let text = trim_eol(&line);
-        let verb = text
-            .split(|&b| b == b' ')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
+        // Any verb is answered: one that is not a word is `?`.
+        let verb = match verb_of(text) {
+            Some(v) => v,
+            None if text.is_empty() => String::new(),
+            None => "?".into(),
+        };
         let arg = text
             .iter()
             .position(|&b| b == b' ')
             .map_or(&[][..], |p| &text[p + 1..]);
         log(format!(
             "{peer}: {}",
-            crate::bytes::escape(if verb == b"PASS" { b"PASS ****" } else { text })
+            crate::bytes::escape(if verb == "PASS" { b"PASS ****" } else { text })
         ));
-        match &verb[..] {
-            b"USER" => reply(&mut s, &format!("331 Password required. {rx}"))?,
-            // The password itself is not reflected.
-            b"PASS" => reply(&mut s, "230 Login successful.")?,
-            b"QUIT" => {
-                reply(&mut s, &format!("221 Goodbye. {rx}"))?;
-                return Ok(());
-            }
-            b"PORT" | b"EPRT" | b"LPRT" => {
-                let kind = match &verb[..] {
-                    b"PORT" => AddrKind::Port,
-                    b"EPRT" => AddrKind::Eprt,
-                    _ => AddrKind::Lprt,
-                };
+        if let Some(kind) = AddrKind::of_verb(&verb) {
+            if kind.is_active() {
                 // Read as a lenient server reads it: that is where it
                 // connects.
-                let mut upper = text.to_vec();
-                upper[..verb.len()].copy_from_slice(&verb);
-                match kind.parse(&upper).lenient {
+                match kind.parse(text).lenient {
                     Some(ep) if ep.port != 0 => {
                         data = DataPlan::Active(ep);
                         reply(&mut s, &format!("200 Command successful. {rx}"))?;
                     }
                     _ => reply(&mut s, &format!("501 Illegal command. {rx}"))?,
                 }
+            } else if let Some(plan) = passive(
+                &mut s,
+                kind,
+                local.ip(),
+                std::mem::take(&mut pasv_port),
+                &rx,
+            )? {
+                data = plan;
             }
-            b"PASV" | b"EPSV" | b"LPSV" => {
-                let kind = match &verb[..] {
-                    b"PASV" => AddrKind::Pasv,
-                    b"EPSV" => AddrKind::Epsv,
-                    _ => AddrKind::Lpsv,
-                };
-                let ip = local.ip();
-                match TcpListener::bind((ip, std::mem::take(&mut pasv_port))) {
-                    Ok(l) => {
-                        let ep = Endpoint {
-                            ip,
-                            port: l.local_addr()?.port(),
-                        };
-                        match kind.emit(ep) {
-                            Some(announce) => {
-                                data = DataPlan::Passive(l);
-                                let tx = wire::encode(&announce);
-                                let mut out = announce;
-                                out.extend_from_slice(format!(" tx={tx} {rx}\r\n").as_bytes());
-                                s.write_all(&out)?;
-                            }
-                            None => reply(&mut s, &format!("522 Use EPSV. {rx}"))?,
-                        }
-                    }
-                    Err(_) => reply(&mut s, &format!("425 Cannot listen there. {rx}"))?,
-                }
+            continue;
+        }
+        match verb.as_str() {
+            "USER" => reply(&mut s, &format!("331 Password required. {rx}"))?,
+            // The password itself is not reflected.
+            "PASS" => reply(&mut s, "230 Login successful.")?,
+            "QUIT" => {
+                reply(&mut s, &format!("221 Goodbye. {rx}"))?;
+                return Ok(());
             }
-            b"SITE" => {
+            "SITE" => {
                 let mut words = arg.split(|&b| b == b' ');
                 let sub = words.next().unwrap_or_default().to_ascii_uppercase();
                 let port = words
@@ -202,19 +181,49 @@ fn session(
                     _ => reply(&mut s, &format!("200 SITE command ok. {rx}"))?,
                 }
             }
-            b"LIST" | b"NLST" | b"RETR" => {
+            "LIST" | "NLST" | "RETR" => {
                 transfer(&mut s, std::mem::replace(&mut data, DataPlan::None), &rx)?
             }
-            b"SIZE" | b"MDTM" | b"CWD" => {
+            "SIZE" | "MDTM" | "CWD" => {
                 reply(&mut s, &format!("550 No such file or directory. {rx}"))?
             }
-            b"SYST" => reply(&mut s, &format!("215 UNIX Type: L8 {rx}"))?,
-            b"FEAT" => reply(&mut s, &format!("211 No features. {rx}"))?,
-            b"" => reply(&mut s, &format!("500 Empty command. {rx}"))?,
+            "SYST" => reply(&mut s, &format!("215 UNIX Type: L8 {rx}"))?,
+            "FEAT" => reply(&mut s, &format!("211 No features. {rx}"))?,
+            "" => reply(&mut s, &format!("500 Empty command. {rx}"))?,
             _ => reply(&mut s, &format!("200 Command okay. {rx}"))?,
         }
     }
     Ok(())
+}
+
+/// Answers PASV/EPSV/LPSV: listens on `port` (0: any) and announces it,
+/// with the announcement itself as ` tx=<letters>`; 425 when the port is
+/// taken, 522 when the form cannot carry the address (then None: the
+/// data plan stays as it was).
+fn passive(
+    s: &mut TcpStream,
+    kind: AddrKind,
+    ip: std::net::IpAddr,
+    port: u16,
+    rx: &str,
+) -> io::Result<Option<DataPlan>> {
+    let Ok(l) = TcpListener::bind((ip, port)) else {
+        reply(s, &format!("425 Cannot listen there. {rx}"))?;
+        return Ok(None);
+    };
+    let ep = Endpoint {
+        ip,
+        port: l.local_addr()?.port(),
+    };
+    let Some(announce) = kind.emit(ep) else {
+        reply(s, &format!("522 Use EPSV. {rx}"))?;
+        return Ok(None);
+    };
+    let tx = wire::encode(&announce);
+    let mut out = announce;
+    out.extend_from_slice(format!(" tx={tx} {rx}\r\n").as_bytes());
+    s.write_all(&out)?;
+    Ok(Some(DataPlan::Passive(l)))
 }
 
 fn reply(s: &mut TcpStream, text: &str) -> io::Result<()> {
