@@ -110,10 +110,11 @@ fn parse_url(s: &str) -> Result<Url, String> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
+    // The user name as typed: percent-escapes decoded (a `+` stays a `+`).
     let user = (!u.username().is_empty()).then(|| {
-        url::form_urlencoded::parse(format!("u={}", u.username()).as_bytes())
-            .next()
-            .map_or_else(|| u.username().to_string(), |(_, v)| v.into_owned())
+        percent_encoding::percent_decode_str(u.username())
+            .decode_utf8_lossy()
+            .into_owned()
     });
     Ok(Url {
         user,
@@ -371,6 +372,8 @@ mod tests {
             (u.user.as_deref(), u.host.as_str(), u.port),
             (Some("alice"), "192.0.2.7", 2121)
         );
+        let u = parse_url("ftp://a%40b+c@h").unwrap();
+        assert_eq!(u.user.as_deref(), Some("a@b+c"));
         let u = parse_url("ftp://[2001:db8::1]").unwrap();
         assert_eq!((u.user, u.host.as_str(), u.port), (None, "2001:db8::1", 21));
         assert!(parse_url("ftp://a:secret@h").is_err());
