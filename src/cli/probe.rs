@@ -214,7 +214,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
     let display = format!(
         "ftp://{}@{}",
         crate::bytes::printable(&user),
-        SocketAddr::new(addr.ip(), addr.port())
+        addr
     );
     let target = Target {
         display,

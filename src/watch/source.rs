@@ -99,8 +99,10 @@ fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) 
             done.insert(p.clone());
             read_any = true;
             let path = p.to_string_lossy().into_owned();
-            // Not a capture (a checksum file, a partial copy): skipped.
-            if !matches!(crate::capture::input::sniff_file(p), Ok(Some(_))) {
+            // Not a capture (a checksum file, a partial copy): skipped. A
+            // file that cannot be read (or is gone) goes on to `open`,
+            // which says so.
+            if matches!(crate::capture::input::sniff_file(p), Ok(None)) {
                 continue;
             }
             let mut reader = match CaptureReader::open(p, crate::capture::input::HashMode::Inline) {
