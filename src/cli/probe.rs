@@ -211,11 +211,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         },
         _ => ("anonymous".into(), "portmortem@".into()),
     };
-    let display = format!(
-        "ftp://{}@{}",
-        crate::bytes::printable(&user),
-        addr
-    );
+    let display = format!("ftp://{}@{}", crate::bytes::printable(&user), addr);
     let target = Target {
         display,
         addr,

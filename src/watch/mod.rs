@@ -93,7 +93,8 @@ struct Emitter<'a> {
     /// Failing sessions whose evidence is written once the frame that
     /// ended them is in the buffer.
     pending: Vec<(Session, Vec<Finding>)>,
-    recorder: bool,
+    /// The flight recorder, with `--evidence-dir`.
+    recorder: Option<Recorder>,
     findings: u64,
     errors: u64,
     live: u64,
@@ -160,7 +161,7 @@ impl SessionSink for Emitter<'_> {
             data_connections: s.data_conns.len(),
             findings: findings.len(),
         });
-        if self.recorder && fails {
+        if self.recorder.is_some() && fails {
             self.pending.push((s, findings));
         }
     }
@@ -190,15 +191,14 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
     let reader_stop = stop.clone();
     let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
-    let mut recorder = wopts
-        .evidence
-        .clone()
-        .map(|o| Recorder::new(o, path.clone()));
     let mut em = Emitter {
         opts,
         sink,
         pending: Vec::new(),
-        recorder: recorder.is_some(),
+        recorder: wopts
+            .evidence
+            .clone()
+            .map(|o| Recorder::new(o, path.clone())),
         findings: 0,
         errors: 0,
         live: 0,
@@ -246,10 +246,10 @@ pub fn run(
                 if clock.is_none_or(|(t, _)| f.ts > t) {
                     clock = Some((f.ts, Instant::now()));
                 }
-                if let Some(r) = recorder.as_mut() {
+                if let Some(r) = em.recorder.as_mut() {
                     r.push(f, engine.last_stream());
                 }
-                flush_evidence(&mut em, recorder.as_ref());
+                flush_evidence(&mut em);
             }
             Ok(Msg::End(e, i)) => {
                 if e.is_some() {
@@ -304,7 +304,7 @@ pub fn run(
             if now - last_expiry >= 1_000_000_000 {
                 engine.expire_idle(now, idle_ns, &mut em);
                 last_expiry = now;
-                flush_evidence(&mut em, recorder.as_ref());
+                flush_evidence(&mut em);
             }
         }
         if let Some(h) = em.hook.as_mut() {
@@ -323,7 +323,7 @@ pub fn run(
         EndReason::CaptureEnd
     };
     engine.finish(reason, &mut em);
-    flush_evidence(&mut em, recorder.as_ref());
+    flush_evidence(&mut em);
     if let Some(h) = em.hook.as_mut() {
         h.finish();
     }

@@ -133,9 +133,11 @@ impl Recorder {
 }
 
 /// Writes the evidence of the sessions that ended failing.
-pub(super) fn flush_evidence(em: &mut Emitter<'_>, rec: Option<&Recorder>) {
-    let Some(rec) = rec else { return };
+pub(super) fn flush_evidence(em: &mut Emitter<'_>) {
     for (s, fs) in std::mem::take(&mut em.pending) {
+        let Some(rec) = em.recorder.as_ref() else {
+            return;
+        };
         let e = rec.write(em.opts, s, fs);
         em.emit(&e);
     }
