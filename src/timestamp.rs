@@ -23,6 +23,15 @@ impl Timestamp {
         )
     }
 
+    /// The wall clock now (for events about the run, not the capture).
+    pub fn now() -> Self {
+        Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
+    }
+
     pub fn nanos(self) -> i64 {
         self.0
     }

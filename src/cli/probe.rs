@@ -268,12 +268,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         }
     };
     let mut p = Probe::new(&target, limits, &stop, &progress);
-    let started = crate::timestamp::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64),
-    )
-    .rfc3339();
+    let started = crate::timestamp::Timestamp::now().rfc3339();
     let run = p.run(&families);
     if show {
         eprintln!();

@@ -159,10 +159,7 @@ impl<W: Write> Sink for TextSink<W> {
                 ..
             } if *findings > 0 => format!(
                 "{ts} {session} ended ({}), {findings} finding{}",
-                serde_json::to_value(end_reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                crate::report::evidence::wire_name(end_reason),
                 if *findings == 1 { "" } else { "s" }
             ),
             Event::CaptureClosed { why, error, .. } => match error {

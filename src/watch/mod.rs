@@ -218,7 +218,7 @@ pub fn run(
     };
     let wall_start = Instant::now();
     em.emit(&Event::CaptureOpened {
-        ts: wall_now(),
+        ts: Timestamp::now(),
         path: &path,
         first_frame: None,
     });
@@ -265,7 +265,7 @@ pub fn run(
                 break;
             }
             Ok(Msg::FileOpened { path, first_frame }) => em.emit(&Event::CaptureOpened {
-                ts: wall_now(),
+                ts: Timestamp::now(),
                 path: &path,
                 first_frame: Some(first_frame),
             }),
@@ -275,7 +275,7 @@ pub fn run(
                 sha256,
             }) => {
                 em.emit(&Event::CaptureClosed {
-                    ts: wall_now(),
+                    ts: Timestamp::now(),
                     path: &path,
                     why: if error.is_some() {
                         "read error"
@@ -290,7 +290,7 @@ pub fn run(
             Ok(Msg::FileMissed { path }) => {
                 files_missed += 1;
                 em.emit(&Event::CaptureMissed {
-                    ts: wall_now(),
+                    ts: Timestamp::now(),
                     path: &path,
                 })
             }
@@ -330,7 +330,7 @@ pub fn run(
     stats(&mut em, &engine.counters, drops_now());
     let sha = info.as_ref().and_then(|i| i.sha256.clone());
     em.emit(&Event::CaptureClosed {
-        ts: wall_now(),
+        ts: Timestamp::now(),
         path: &path,
         why,
         error: error.as_ref().map(|e| e.to_string()),
@@ -353,7 +353,7 @@ pub fn run(
 fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<CaptureDrops>) {
     let (findings, live) = (em.findings, em.live);
     em.emit(&Event::Stats {
-        ts: wall_now(),
+        ts: Timestamp::now(),
         counters,
         sessions_live: live,
         findings,
@@ -362,12 +362,4 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Captur
         hooks_skipped: em.hook.as_ref().map_or(0, |h| h.skipped),
         hooks_failed: em.hook.as_ref().map_or(0, |h| h.failed),
     });
-}
-
-fn wall_now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-    )
 }

@@ -2,11 +2,12 @@
 //! Markdown report) of every session that ends failing, cut from them.
 
 use super::queue::OwnedFrame;
-use super::{Emitter, EvidenceOptions, event::Event, wall_now};
+use super::{Emitter, EvidenceOptions, event::Event};
 use crate::analysis::Options;
 use crate::engine::Counters;
 use crate::ftp::session::Session;
 use crate::rules::Finding;
+use crate::timestamp::Timestamp;
 use std::io::Write;
 
 /// Recent frames with the `tcp.stream` the engine gave them, up to a
@@ -119,7 +120,7 @@ impl Recorder {
             _ => None,
         };
         Event::Evidence {
-            ts: wall_now(),
+            ts: Timestamp::now(),
             session: name,
             pcapng: written
                 .is_ok()
