@@ -91,9 +91,7 @@ fn a_finding_from_live_traffic_arrives_as_its_session_ends() {
         }
     };
     let after = closed.elapsed();
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &watch.id().to_string()])
-        .status();
+    signal(&watch, "INT");
     let status = watch.wait().unwrap();
     assert!(after < Duration::from_secs(2), "{after:?}");
     assert!(frames(&finding).iter().all(|&f| f >= 1), "{finding}");

@@ -4,8 +4,24 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
+
+/// `portmortem watch - ARGS`, fed `bytes` on a standard input left open
+/// (the caller drops it to end the input), its stdout piped.
+fn watch_fed(args: &[&std::ffi::OsStr], bytes: &[u8]) -> (Child, ChildStdin) {
+    let mut child = bin()
+        .args(["watch", "-", "-f", "ndjson"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(bytes).unwrap();
+    stdin.flush().unwrap();
+    (child, stdin)
+}
 
 fn events(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
@@ -66,17 +82,8 @@ fn the_same_findings_as_analyze_on_every_testdata_capture() {
 /// of input, as soon as its session ends.
 #[test]
 fn a_finding_is_written_while_the_input_is_still_open() {
-    let mut child = bin()
-        .args(["watch", "-", "-f", "ndjson"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(&std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap())
-        .unwrap();
-    stdin.flush().unwrap();
+    let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
+    let (mut child, stdin) = watch_fed(&[], &pcap);
     let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let finding = loop {
@@ -102,21 +109,9 @@ fn sigterm_flushes_open_sessions_and_closes() {
     // The frames up to the 500 echo and a little after: the session is
     // still open when the signal comes.
     let part = without_frames(&pcap, &|n| n > 20);
-    let mut child = bin()
-        .args(["watch", "-", "-f", "ndjson"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&part).unwrap();
-    stdin.flush().unwrap();
+    let (child, stdin) = watch_fed(&[], &part);
     std::thread::sleep(Duration::from_millis(800));
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     drop(stdin);
     let ev = events(&out.stdout);
@@ -212,10 +207,7 @@ fn a_directory_of_rotated_files_is_one_stream() {
         missed["path"].as_str().unwrap().ends_with("a3.pcap"),
         "{missed}"
     );
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "INT");
     let status = child.wait().unwrap();
     // Findings with errors, and a file lost: the lost file wins (exit 2).
     assert_eq!(status.code(), Some(2));
@@ -258,15 +250,7 @@ fn sighup_reopens_the_events_file() {
     let dir = temp_dir("watch-hup");
     let log = dir.join("events.ndjson");
     let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
-    let mut child = bin()
-        .args(["watch", "-", "-f", "ndjson", "-o"])
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&pcap).unwrap();
-    stdin.flush().unwrap();
+    let (mut child, stdin) = watch_fed(&["-o".as_ref(), log.as_os_str()], &pcap);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -276,10 +260,7 @@ fn sighup_reopens_the_events_file() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::rename(&log, dir.join("events.ndjson.1")).unwrap();
-    Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "HUP");
     std::thread::sleep(Duration::from_millis(300));
     drop(stdin);
     assert_eq!(child.wait().unwrap().code(), Some(1));

@@ -217,3 +217,12 @@ pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receive
     });
     rx
 }
+
+/// Sends a signal (`INT`, `TERM`, `HUP`…) to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig}");
+}
