@@ -23,6 +23,27 @@ fn watch_fed(args: &[&std::ffi::OsStr], bytes: &[u8]) -> (Child, ChildStdin) {
     (child, stdin)
 }
 
+/// The next event of type `kind` on `rx` before `deadline` (panics with
+/// `what` past it), and the events before it.
+fn next_event(
+    rx: &std::sync::mpsc::Receiver<String>,
+    kind: &str,
+    deadline: Instant,
+    what: &str,
+) -> (Value, Vec<Value>) {
+    let mut before = Vec::new();
+    loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect(what);
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["type"] == kind {
+            return (v, before);
+        }
+        before.push(v);
+    }
+}
+
 fn events(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
@@ -86,16 +107,11 @@ fn a_finding_is_written_while_the_input_is_still_open() {
     let (mut child, stdin) = watch_fed(&[], &pcap);
     let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let finding = loop {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("a finding before the input ends");
-        let v: Value = serde_json::from_str(&l).unwrap();
-        if v["type"] == "finding" {
-            break v;
-        }
-        assert_ne!(v["type"], "capture-closed", "{l}");
-    };
+    let (finding, before) = next_event(&rx, "finding", deadline, "a finding before the input ends");
+    assert!(
+        before.iter().all(|v| v["type"] != "capture-closed"),
+        "{before:?}"
+    );
     assert_eq!(finding["rule"], "port-silently-truncated");
     drop(stdin);
     let status = child.wait().unwrap();
@@ -181,28 +197,15 @@ fn a_directory_of_rotated_files_is_one_stream() {
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while got.len() < want.len() {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the findings of the session spanning a1 and a2");
-        let v: Value = serde_json::from_str(&l).unwrap();
-        if v["type"] == "finding" {
-            got.push(key(&v));
-        }
+        let what = "the findings of the session spanning a1 and a2";
+        got.push(key(&next_event(&rx, "finding", deadline, what).0));
     }
     assert_eq!(got, want);
     // A file listed, then rotated away before a newer one made it due.
     std::thread::sleep(Duration::from_millis(1200));
     std::fs::remove_file(dir.join("a3.pcap")).unwrap();
     write("a4.pcap", &pcap[..24]);
-    let missed = loop {
-        let l = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the missed file is said");
-        let v: Value = serde_json::from_str(&l).unwrap();
-        if v["type"] == "capture-missed" {
-            break v;
-        }
-    };
+    let (missed, _) = next_event(&rx, "capture-missed", deadline, "the missed file is said");
     assert!(
         missed["path"].as_str().unwrap().ends_with("a3.pcap"),
         "{missed}"
