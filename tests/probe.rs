@@ -124,13 +124,9 @@ fn serve(c: TcpStream, echo: bool) {
             "USER" => "331 Password required.".to_string(),
             "PASS" => "230 Logged in.".to_string(),
             "PORT" | "EPRT" => {
-                let kind = if verb == "PORT" {
-                    AddrKind::Port
-                } else {
-                    AddrKind::Eprt
-                };
-                let upper = format!("{verb} {arg}");
-                let p = kind.parse(upper.as_bytes());
+                let p = AddrKind::of_verb(&verb)
+                    .expect("PORT and EPRT are address forms")
+                    .parse(text.as_bytes());
                 // vsftpd splits at commas and atoi()s each field.
                 let atoi = || portmortem::ftp::address::per_field_port(arg.as_bytes());
                 match (echo, p.strict) {
