@@ -242,7 +242,9 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         rate: args.rate,
         max_commands: args.max_commands,
         budget: Duration::from_secs(args.time_budget),
-        reply_timeout: Duration::from_secs_f64(args.reply_timeout.max(0.1)),
+        // Out of range (inf, NaN): the default.
+        reply_timeout: Duration::try_from_secs_f64(args.reply_timeout.max(0.1))
+            .unwrap_or(Limits::default().reply_timeout),
     };
     let stop = Arc::new(AtomicBool::new(false));
     {

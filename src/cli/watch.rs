@@ -174,10 +174,7 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
             .exec
             .clone()
             .map(|c| (c, Duration::from_secs(a.exec_timeout.max(1)))),
-        // A session must stay followed long enough for its stall to show.
-        idle_timeout: Duration::from_secs(a.idle_timeout.max(1)).max(Duration::from_secs_f64(
-            opts.rules.stall_secs.max(0.0) + 1.0,
-        )),
+        idle_timeout: Duration::from_secs(a.idle_timeout),
         stats_every: (a.stats_every > 0).then(|| Duration::from_secs(a.stats_every)),
     };
     let r = watch::run(source, &opts, &wopts, sink.as_mut(), &stop);

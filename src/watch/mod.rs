@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 /// How `watch` paces itself.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
-    /// A session silent this long is ended (and its findings written).
+    /// A session silent this long is ended (and its findings written);
+    /// never less than the stall time plus a second, so a stall can show.
     pub idle_timeout: Duration,
     /// Statistics this often (wall clock); None for only at the end.
     pub stats_every: Option<Duration>,
@@ -223,7 +224,9 @@ pub fn run(
         first_frame: None,
     });
     let mut engine = Engine::new(opts.engine.clone());
-    let idle_ns = i64::try_from(wopts.idle_timeout.as_nanos()).unwrap_or(i64::MAX);
+    let stall = Duration::try_from_secs_f64(opts.rules.stall_secs + 1.0).unwrap_or(Duration::ZERO);
+    let idle = wopts.idle_timeout.max(stall);
+    let idle_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
     // The capture's clock, and when (wall clock) it last moved.
     let mut clock: Option<(Timestamp, Instant)> = None;
     let mut last_expiry = Timestamp(i64::MIN);
