@@ -23,6 +23,10 @@ pub(super) struct Recorder {
     seen_bytes: u64,
 }
 
+/// What a buffered frame costs beside its bytes (its header fields and the
+/// queue's slot), counted against the buffer's budget.
+const FRAME_OVERHEAD: usize = 64;
+
 impl Recorder {
     pub(super) fn new(opts: EvidenceOptions, source: String) -> Recorder {
         Recorder {
@@ -38,12 +42,12 @@ impl Recorder {
     pub(super) fn push(&mut self, f: OwnedFrame, stream: Option<u32>) {
         self.seen_frames += 1;
         self.seen_bytes += f.data.len() as u64 + 16;
-        self.bytes += f.data.len() + 64;
+        self.bytes += f.data.len() + FRAME_OVERHEAD;
         self.frames.push_back((f, stream));
         while self.bytes > self.opts.buffer_bytes
             && let Some((old, _)) = self.frames.pop_front()
         {
-            self.bytes -= old.data.len() + 64;
+            self.bytes -= old.data.len() + FRAME_OVERHEAD;
         }
     }
 
