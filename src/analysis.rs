@@ -74,9 +74,9 @@ pub struct CaptureTotals {
 /// Analyses an opened capture, handing each session to `on_session` as soon
 /// as it ends, with passwords redacted and its findings, so a caller that
 /// keeps only a summary needs memory for the live sessions alone. Session
-/// ids are provisional (in order of detection); [`number_sessions`] gives
-/// the final ones. `progress` is called now and then with the raw bytes
-/// read so far.
+/// ids are final when the engine detects a session (`watch` says them as
+/// it goes, so every mode numbers sessions in order of detection).
+/// `progress` is called now and then with the raw bytes read so far.
 pub fn analyze_streaming(
     mut reader: CaptureReader,
     opts: &Options,
@@ -124,20 +124,6 @@ pub fn analyze_streaming(
     }
 }
 
-/// The final session numbers: sessions ordered by their first frame (ties
-/// by detection order), numbered from 1, as every report shows them.
-/// `keys` are (first frame, provisional id); the result maps each position
-/// in `keys` to its final id.
-pub fn number_sessions(keys: &[(u64, u32)]) -> Vec<u32> {
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by_key(|&i| keys[i]);
-    let mut ids = vec![0; keys.len()];
-    for (n, i) in order.into_iter().enumerate() {
-        ids[i] = n as u32 + 1;
-    }
-    ids
-}
-
 /// Analyses an opened capture and keeps its sessions (up to
 /// `max_sessions`) for the full report; `progress` as in
 /// [`analyze_streaming`].
@@ -146,19 +132,16 @@ pub fn analyze_reader(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> CaptureResult {
-    let mut keys: Vec<(u64, u32)> = Vec::new();
-    // (position in `keys`, …): the final ids are known only at the end.
-    let mut kept: Vec<(usize, Session)> = Vec::new();
-    let mut findings: Vec<(usize, Finding)> = Vec::new();
+    let mut kept: Vec<Session> = Vec::new();
+    // With their session's id, to list them in session order.
+    let mut findings: Vec<(u32, Finding)> = Vec::new();
     let (mut sessions_not_kept, mut findings_not_kept) = (0u64, 0u64);
     let mut kept_bytes = 0usize;
     let heap_base = crate::mem::heap_in_use().unwrap_or(0);
     let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
-        let k = keys.len();
-        keys.push((s.first_frame, s.id));
         for f in fs {
             if findings.len() < MAX_FINDINGS {
-                findings.push((k, f));
+                findings.push((s.id, f));
             } else {
                 findings_not_kept += 1;
             }
@@ -175,26 +158,20 @@ pub fn analyze_reader(
             && heap_ok
         {
             kept_bytes += size;
-            kept.push((k, s));
+            kept.push(s);
         } else {
             sessions_not_kept += 1;
         }
     });
-    let ids = number_sessions(&keys);
-    for (k, s) in &mut kept {
-        s.id = ids[*k];
-    }
-    kept.sort_by_key(|(_, s)| s.id);
-    for (k, f) in &mut findings {
-        f.session = format!("s{}", ids[*k]);
-    }
-    // Stable: a session's findings stay in the order the rules gave them.
-    findings.sort_by_key(|(k, _)| ids[*k]);
+    // Sessions end in any order; reports list them by id. Stable: a
+    // session's findings stay in the order the rules gave them.
+    kept.sort_by_key(|s| s.id);
+    findings.sort_by_key(|(id, _)| *id);
     CaptureResult {
         info: totals.info,
         counters: totals.counters,
         error: totals.error,
-        sessions: kept.into_iter().map(|(_, s)| s).collect(),
+        sessions: kept,
         findings: findings.into_iter().map(|(_, f)| f).collect(),
         sessions_not_kept,
         findings_not_kept,

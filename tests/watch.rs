@@ -1,4 +1,4 @@
-//! `watch`: findings stream as sessions end, equal to `analyze`'s.
+//! `watch`: findings stream as they are established, equal to `analyze`'s.
 
 mod common;
 use common::*;
@@ -51,11 +51,33 @@ fn events(out: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// (rule, severity, frames) of every finding, sorted: the session ids
-/// differ (watch numbers sessions as it detects them, a report by first
-/// frame), the findings must not.
+/// (session, rule, severity, frames) of a finding: sessions are numbered
+/// in order of detection in every mode.
 fn key(f: &Value) -> String {
-    format!("{} {} {:?}", f["rule"], f["severity"], frames(f))
+    format!(
+        "{} {} {} {:?}",
+        f["session"],
+        f["rule"],
+        f["severity"],
+        frames(f)
+    )
+}
+
+/// The findings a stream of events ends with: a finding said early and
+/// later revised counts once, as revised; a withdrawn one not at all.
+fn final_findings(ev: &[Value]) -> Vec<String> {
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    let name = |e: &Value| format!("{} {} {:?}", e["session"], e["rule"], frames(e).first());
+    for e in ev {
+        if e["type"] == "finding" {
+            let had = last.insert(name(e), key(e));
+            // Only a revision may say a finding again.
+            assert_eq!(had.is_some(), e["revises_earlier"] == true, "{e}");
+        } else if e["type"] == "finding-withdrawn" {
+            assert!(last.remove(&name(e)).is_some(), "{e}");
+        }
+    }
+    last.into_values().collect()
 }
 
 #[test]
@@ -81,11 +103,7 @@ fn the_same_findings_as_analyze_on_every_testdata_capture() {
             .output()
             .unwrap();
         let ev = events(&out.stdout);
-        let mut got: Vec<String> = ev
-            .iter()
-            .filter(|e| e["type"] == "finding")
-            .map(key)
-            .collect();
+        let mut got = final_findings(&ev);
         want.sort();
         got.sort();
         assert_eq!(got, want, "{n}");
@@ -99,23 +117,69 @@ fn the_same_findings_as_analyze_on_every_testdata_capture() {
     assert!(total > 40, "{total} findings over {} captures", names.len());
 }
 
-/// The writer keeps the pipe open: the finding must come before the end
-/// of input, as soon as its session ends.
+/// The writer keeps the pipe open and stops right after the frame that
+/// answers the data connection to the wrong port: the finding must come
+/// then, before its session ends and before the input does.
 #[test]
-fn a_finding_is_written_while_the_input_is_still_open() {
+fn a_wrong_port_connection_is_written_when_it_is_answered() {
+    let (_, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
+    let f = &doc["findings"][0];
+    assert_eq!(f["rule"], "port-silently-truncated");
+    let answer = *frames(f).last().unwrap();
     let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
-    let (mut child, stdin) = watch_fed(&[], &pcap);
+    let (mut child, stdin) = watch_fed(&[], &first_frames(&pcap, answer as usize));
     let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let (finding, before) = next_event(&rx, "finding", deadline, "a finding before the input ends");
+    assert_eq!(key(&finding), key(f), "the same finding as analyze's");
     assert!(
-        before.iter().all(|v| v["type"] != "capture-closed"),
+        before
+            .iter()
+            .all(|v| v["type"] != "capture-closed" && v["type"] != "session-ended"),
         "{before:?}"
     );
-    assert_eq!(finding["rule"], "port-silently-truncated");
     drop(stdin);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
+}
+
+/// An echo mismatch is said when the server's `500` arrives, while its
+/// session and the input are still open: the stream is cut right after
+/// the reply that quotes the damaged PORT.
+#[test]
+fn an_echo_mismatch_is_written_when_the_reply_arrives() {
+    let (_, doc) = analyze(&["lab-mangle-inetutils-client.pcap"], &[]);
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "port-echo-mismatch")
+        .expect("analyze finds the echo mismatch");
+    let reply_frame = *frames(f).last().unwrap();
+    let pcap = std::fs::read(testdata("lab-mangle-inetutils-client.pcap")).unwrap();
+    let cut = first_frames(&pcap, reply_frame as usize);
+    let (mut child, stdin) = watch_fed(&[], &cut);
+    let rx = stdout_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (got, before) = next_event(&rx, "finding", deadline, "the echo mismatch");
+    assert_eq!(got["rule"], "port-echo-mismatch");
+    assert_eq!(key(&got), key(f), "the same finding as analyze's");
+    assert!(
+        before.iter().all(|v| v["type"] != "session-ended"),
+        "{before:?}"
+    );
+    drop(stdin);
+    let _ = child.wait();
+}
+
+/// The first `n` frames of a classic pcap file.
+fn first_frames(pcap: &[u8], n: usize) -> Vec<u8> {
+    let mut at = 24;
+    for _ in 0..n {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + len;
+    }
+    pcap[..at].to_vec()
 }
 
 /// SIGTERM ends the open sessions, writes their findings and the summary.

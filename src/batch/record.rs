@@ -8,7 +8,7 @@
 //! exactly as `batch` does.
 
 use super::patterns;
-use crate::analysis::{CaptureTotals, MAX_FINDINGS, number_sessions};
+use crate::analysis::{CaptureTotals, MAX_FINDINGS};
 use crate::ftp::data::Outcome;
 use crate::ftp::session::Session;
 use crate::rules::{Finding, Severity};
@@ -145,10 +145,8 @@ impl CaptureRecord {
 /// Builds a record from sessions as they end.
 pub struct Builder {
     rec: CaptureRecord,
-    /// With the position of their session in `keys`.
-    findings: Vec<(usize, Finding)>,
-    /// (first frame, provisional id) of every session, for the final ids.
-    keys: Vec<(u64, u32)>,
+    /// With their session's id, to list them in session order.
+    findings: Vec<(u32, Finding)>,
 }
 
 impl Builder {
@@ -160,14 +158,11 @@ impl Builder {
                 ..Default::default()
             },
             findings: Vec::new(),
-            keys: Vec::new(),
         }
     }
 
     pub fn session(&mut self, s: &Session, findings: Vec<Finding>) {
         let r = &mut self.rec;
-        let k = self.keys.len();
-        self.keys.push((s.first_frame, s.id));
         r.sessions += 1;
         let mut host = HostStats {
             sessions: 1,
@@ -233,25 +228,23 @@ impl Builder {
             .add(&host);
         for f in findings {
             if self.findings.len() < MAX_FINDINGS {
-                self.findings.push((k, f));
+                self.findings.push((s.id, f));
             } else {
                 r.findings_not_kept += 1;
             }
         }
     }
 
-    /// Completes the record with the facts about the file; session ids in
-    /// the findings become the ones `analyze` shows.
+    /// Completes the record with the facts about the file; findings are
+    /// listed in session order, as `analyze` lists them.
     pub fn finish(mut self, t: CaptureTotals) -> CaptureLine<Finding> {
-        let ids = number_sessions(&self.keys);
         let index = self.rec.index;
         let mut findings = self.findings;
-        for (k, f) in &mut findings {
-            f.session = format!("s{}", ids[*k]);
+        for (_, f) in &mut findings {
             f.capture = index;
         }
         // Stable: a session's findings stay in the order the rules gave them.
-        findings.sort_by_key(|(k, _)| ids[*k]);
+        findings.sort_by_key(|(id, _)| *id);
         let r = &mut self.rec;
         let info = t.info;
         r.sha256 = info.sha256;

@@ -193,13 +193,22 @@ pub trait SessionSink {
     fn session(&mut self, s: Session);
     /// A session was detected (`watch` says so as it happens).
     fn started(&mut self, _s: &SessionStart) {}
+    /// Whether the sink wants a snapshot of live session `id` now, after
+    /// something that can establish a finding arrived (a 4xx/5xx reply, a
+    /// data connection answered or refused). `watch` does, to say those
+    /// findings before the session ends; a sink that only wants finished
+    /// sessions does not, and costs nothing.
+    fn wants_snapshot(&mut self, _id: u32) -> bool {
+        false
+    }
+    /// The snapshot asked for ([`crate::ftp::session::LiveSession::snapshot`]).
+    fn snapshot(&mut self, _s: Session) {}
 }
 
 /// A session as it is detected.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SessionStart {
-    /// The provisional id (detection order), as `Session::id` until a
-    /// whole-capture report renumbers sessions by first frame.
+    /// The session's id (`s1`…), in order of detection, in every mode.
     pub id: u32,
     pub client: SocketAddr,
     pub server: SocketAddr,
@@ -364,6 +373,12 @@ impl Engine {
                 }
                 self.counters.control_segments += 1;
                 self.control_packet(slot, seg, at);
+                if self.slots[slot]
+                    .as_mut()
+                    .is_some_and(|s| s.session.take_error_reply())
+                {
+                    self.offer_snapshot(slot, out);
+                }
                 let closed = self.slots[slot]
                     .as_ref()
                     .filter(|s| s.session.is_closed())
@@ -382,9 +397,12 @@ impl Engine {
             }
             Some(Flow::Data { slot, conn }) => {
                 self.counters.data_segments += 1;
+                let unanswered = conn.syn_ack_frame.is_none() && conn.rst_frame.is_none();
                 update_data(conn, seg, src, at);
+                let slot = *slot;
+                let answered =
+                    unanswered && (conn.syn_ack_frame.is_some() || conn.rst_frame.is_some());
                 if conn.rst_frame.is_some() || conn.fin_sides == 0b11 {
-                    let slot = *slot;
                     let isn = conn.syn_seq;
                     if let Some(Flow::Data { conn, .. }) = self.flows.insert(
                         key,
@@ -398,6 +416,9 @@ impl Engine {
                         s.data_flows.retain(|k| *k != key);
                         s.session.add_data_conn(*conn);
                     }
+                }
+                if answered {
+                    self.offer_snapshot(slot, out);
                 }
             }
             Some(Flow::Candidate(c)) => {
@@ -645,6 +666,21 @@ impl Engine {
             self.expected
                 .announce(slot, (a.endpoint.ip, a.endpoint.port));
         }
+    }
+
+    /// Hands the sink a snapshot of a live session, if it wants one.
+    fn offer_snapshot(&mut self, slot: usize, out: &mut dyn SessionSink) {
+        let Some(s) = self.slots[slot].as_ref() else {
+            return;
+        };
+        if !out.wants_snapshot(s.session.id) {
+            return;
+        }
+        let open = s.data_flows.iter().filter_map(|k| match self.flows.get(k) {
+            Some(Flow::Data { conn, .. }) => Some(&**conn),
+            _ => None,
+        });
+        out.snapshot(s.session.snapshot(open));
     }
 
     fn promote(&mut self, key: FlowKey, c: Candidate) {

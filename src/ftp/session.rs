@@ -55,6 +55,8 @@ pub enum EndReason {
     ReadError,
     /// Silent for longer than `watch --idle-timeout`: no longer followed.
     Idle,
+    /// Not ended: a snapshot of a live session ([`LiveSession::snapshot`]).
+    Ongoing,
 }
 
 /// Encryption of the control channel.
@@ -143,6 +145,9 @@ pub struct LiveSession {
     line_cuts: LineCuts,
     /// Memory of the commands and replies kept so far.
     kept_size: usize,
+    /// A 4xx/5xx reply arrived since the last look: the server may have
+    /// quoted a damaged command, or refused a data connection.
+    error_reply: bool,
 }
 
 impl LiveSession {
@@ -177,6 +182,7 @@ impl LiveSession {
             data_conns_dropped: 0,
             line_cuts: LineCuts::default(),
             kept_size: 0,
+            error_reply: false,
         }
     }
 
@@ -190,6 +196,11 @@ impl LiveSession {
     /// Data endpoints announced since the last call.
     pub fn take_announcements(&mut self) -> Vec<Announcement> {
         std::mem::take(&mut self.new_announcements)
+    }
+
+    /// Whether a 4xx/5xx reply arrived since the last call.
+    pub fn take_error_reply(&mut self) -> bool {
+        std::mem::take(&mut self.error_reply)
     }
 
     /// Records a data connection attempt that belongs to this session.
@@ -284,6 +295,7 @@ impl LiveSession {
 
     fn reply(&mut self, reply: Reply) {
         if let Some(code) = reply.code {
+            self.error_reply |= code >= 400;
             if code >= 200
                 && let Some(auth) = self.auth_pending.take()
             {
@@ -368,41 +380,95 @@ impl LiveSession {
         self.tls.server_encrypted_bytes = self.decoders.server.tls_bytes;
         let held_lost = self.decoders.client.held_overflow + self.decoders.server.held_overflow;
 
+        let caps = SessionCaps {
+            lines_not_kept: self.lines_not_kept,
+            reply_lines_not_kept: self.assembler.lines_dropped,
+            data_conns_not_kept: self.data_conns_dropped,
+            bytes_lost_waiting_for_tls_decision: held_lost,
+            lines: self.line_cuts,
+        };
+        let commands = std::mem::take(&mut self.commands);
+        let replies = std::mem::take(&mut self.replies);
+        let data_conns = std::mem::take(&mut self.data_conns);
+        let tls = std::mem::take(&mut self.tls);
+        self.record(commands, replies, data_conns, tcp, tls, caps, reason, until)
+    }
+
+    /// The session as far as it has gone, for the rules whose findings
+    /// are final once seen (`watch` says them before the session ends):
+    /// the complete commands and replies so far, the data connections
+    /// ended so far and `open` (those still going, as the engine has
+    /// them). Its TCP statistics are empty: they are known at the end.
+    pub fn snapshot<'a>(&self, open: impl Iterator<Item = &'a DataConn>) -> Session {
+        let mut data_conns = self.data_conns.clone();
+        data_conns.extend(open.cloned());
+        let caps = SessionCaps {
+            lines_not_kept: self.lines_not_kept,
+            reply_lines_not_kept: self.assembler.lines_dropped,
+            data_conns_not_kept: self.data_conns_dropped,
+            bytes_lost_waiting_for_tls_decision: 0,
+            lines: self.line_cuts,
+        };
+        let until = self
+            .silent_until
+            .map_or(self.conn.last.ts, |t| t.max(self.conn.last.ts));
+        self.record(
+            self.commands.clone(),
+            self.replies.clone(),
+            data_conns,
+            Default::default(),
+            self.tls.clone(),
+            caps,
+            EndReason::Ongoing,
+            until,
+        )
+    }
+
+    /// Pairs the dialogue, finds the data setups and their connections,
+    /// and builds the record.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        commands: Vec<Command>,
+        replies: Vec<Reply>,
+        data_conns: Vec<DataConn>,
+        tcp: [DirStats; 2],
+        tls: Tls,
+        caps: SessionCaps,
+        reason: EndReason,
+        until: Timestamp,
+    ) -> Session {
         let Pairing {
             reply_of,
             command_of,
             reply_unseen,
-        } = pair(&self.commands, &self.replies);
-        let banner = self
-            .replies
+        } = pair(&commands, &replies);
+        let banner = replies
             .iter()
             .zip(&command_of)
             .find(|(r, c)| c.is_none() && matches!(r.code, Some(220)))
             .map(|(r, _)| r.joined());
         let server = fingerprint::identify(
-            banner.iter().map(|b| b.as_slice()).chain(
-                self.replies
-                    .iter()
-                    .take(50)
-                    .map(|r| r.last().bytes.as_slice()),
-            ),
+            banner
+                .iter()
+                .map(|b| b.as_slice())
+                .chain(replies.iter().take(50).map(|r| r.last().bytes.as_slice())),
         );
         let client = self.conn.client;
         let srv = self.conn.server;
         let mut setups = data_setups(
-            &self.commands,
-            &self.replies,
+            &commands,
+            &replies,
             &reply_of,
             &command_of,
             &reply_unseen,
             srv,
         );
-        match_setups(&mut setups, &self.data_conns, client.ip(), srv.ip());
+        match_setups(&mut setups, &data_conns, client.ip(), srv.ip());
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
         }
-        let tls = (self.tls.auth_command.is_some() || self.tls.started_frame.is_some())
-            .then_some(self.tls);
+        let tls = (tls.auth_command.is_some() || tls.started_frame.is_some()).then_some(tls);
         Session {
             id: self.id,
             client,
@@ -423,22 +489,16 @@ impl LiveSession {
             },
             banner,
             server_software: server,
-            commands: self.commands,
-            replies: self.replies,
+            commands,
+            replies,
             reply_of,
             command_of,
             reply_unseen,
             data_setups: setups,
-            data_conns: self.data_conns,
+            data_conns,
             tls,
             tcp,
-            limits: SessionCaps {
-                lines_not_kept: self.lines_not_kept,
-                reply_lines_not_kept: self.assembler.lines_dropped,
-                data_conns_not_kept: self.data_conns_dropped,
-                bytes_lost_waiting_for_tls_decision: held_lost,
-                lines: self.line_cuts,
-            },
+            limits: caps,
         }
     }
 }

@@ -29,7 +29,7 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                         c.acceptor,
                         c.first_frame,
                         c.initiator,
-                        conn_outcome(c)
+                        conn_outcome(s, c)
                     ),
                     frames: vec![
                         c.first_frame,
@@ -69,7 +69,7 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
     tls_blind(s, out);
 }
 
-fn conn_outcome(c: &DataConn) -> String {
+fn conn_outcome(s: &Session, c: &DataConn) -> String {
     match c.result() {
         ConnResult::Established => format!(
             "established (SYN-ACK frame {})",
@@ -79,6 +79,10 @@ fn conn_outcome(c: &DataConn) -> String {
             "refused: the client side answered with RST (frame {})",
             c.rst_frame.unwrap_or(0)
         ),
+        // A live session's connection may still be answered.
+        ConnResult::NoAnswer if s.end_reason == EndReason::Ongoing => {
+            format!("no answer yet ({} SYN so far)", c.syn_count)
+        }
         ConnResult::NoAnswer => format!("unanswered ({} SYN)", c.syn_count),
         ConnResult::MidStream => "seen after its handshake".to_string(),
     }
@@ -222,7 +226,7 @@ fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Findi
             c.acceptor,
             c.first_frame,
             c.initiator,
-            conn_outcome(c),
+            conn_outcome(s, c),
             q(line),
             frames.first().copied().unwrap_or(0),
         ),
@@ -398,7 +402,7 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
                 failed.len(),
                 failed
                     .iter()
-                    .map(|c| format!("{} → {}, {}", c.initiator, c.acceptor, conn_outcome(c)))
+                    .map(|c| format!("{} → {}, {}", c.initiator, c.acceptor, conn_outcome(s, c)))
                     .collect::<Vec<_>>()
                     .join("; ")
             ),

@@ -223,6 +223,14 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     out
 }
 
+/// The findings of a live session's snapshot that are established
+/// already ([`Rule::final_when_seen`]).
+pub fn established(s: &Session, cfg: &Config) -> Vec<Finding> {
+    let mut out = run(s, cfg);
+    out.retain(|f| f.rule.final_when_seen());
+    out
+}
+
 /// Merges findings that share a group key: the first keeps its message and
 /// evidence; each other one adds its frames and stays, described as it
 /// was, in `also`.

@@ -55,6 +55,26 @@ macro_rules! rules {
                 match self { $( Rule::$variant => Severity::$sev, )* }
             }
 
+            /// Whether a finding of this rule is established by what has
+            /// been seen, so `watch` can say it before the session ends:
+            /// a server's reply quoting a damaged line, a data connection
+            /// answered or refused at the wrong endpoint. Later packets
+            /// may add cases to it (and, rarely, a better-matching data
+            /// connection may revise it: `watch` then says so); the rules
+            /// about silence, retransmissions or how the session ended
+            /// wait for its end.
+            pub fn final_when_seen(self) -> bool {
+                matches!(
+                    self,
+                    Rule::PortEchoMismatch
+                        | Rule::String227Mangled
+                        | Rule::VerbRewritten
+                        | Rule::PortSilentlyTruncated
+                        | Rule::DataEndpointMismatch
+                        | Rule::DataSourceIpMismatch
+                )
+            }
+
             /// What a finding of this rule proves.
             pub fn summary(self) -> &'static str {
                 match self { $( Rule::$variant => $summary, )* }

@@ -3,7 +3,7 @@
 
 use crate::engine::Counters;
 use crate::ftp::session::EndReason;
-use crate::rules::Finding;
+use crate::rules::{Finding, Rule};
 use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -46,12 +46,26 @@ pub enum Event<'a> {
         server: SocketAddr,
         frame: u64,
     },
+    /// A finding, as soon as it is established: at once for the rules
+    /// whose findings are final when seen, else when its session ends.
     Finding {
         ts: Timestamp,
         client: SocketAddr,
         server: SocketAddr,
+        /// Replaces the finding said earlier with the same session, rule
+        /// and first frame (more cases, or a data connection's outcome).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        revises_earlier: bool,
         #[serde(flatten)]
         finding: &'a Finding,
+    },
+    /// A finding said before its session ended no longer holds once the
+    /// whole session is seen (a later data connection matched its setup).
+    FindingWithdrawn {
+        ts: Timestamp,
+        session: String,
+        rule: Rule,
+        frames: &'a [u64],
     },
     SessionEnded {
         ts: Timestamp,
@@ -82,6 +96,10 @@ pub enum Event<'a> {
         hooks_skipped: u64,
         #[serde(skip_serializing_if = "is_zero")]
         hooks_failed: u64,
+        /// Live-session snapshots not taken: a session had had
+        /// `SNAPSHOTS_PER_SESSION`, so its later findings wait for its end.
+        #[serde(skip_serializing_if = "is_zero")]
+        snapshots_skipped: u64,
     },
     /// Reading stopped: end of input, a read error, or a signal.
     CaptureClosed {
@@ -143,14 +161,19 @@ impl<W: Write> Sink for TextSink<W> {
                 ts,
                 client,
                 server,
+                revises_earlier,
                 finding,
             } => format!(
-                "{ts} {} {client} → {server} {} {}: {}",
+                "{ts} {} {client} → {server} {}{} {}: {}",
                 finding.session,
+                if *revises_earlier { "revised " } else { "" },
                 finding.severity.name(),
                 finding.rule,
                 crate::bytes::printable(&finding.message)
             ),
+            Event::FindingWithdrawn {
+                ts, session, rule, ..
+            } => format!("{ts} {session} withdrawn {rule}: the whole session no longer shows it"),
             Event::SessionEnded {
                 ts,
                 session,

@@ -25,8 +25,9 @@ use crate::analysis::Options;
 use crate::capture::CaptureError;
 use crate::engine::{Counters, Engine, SessionSink, SessionStart};
 use crate::ftp::session::{EndReason, Session};
-use crate::rules::{self, Finding, Severity};
+use crate::rules::{self, Finding, Rule, Severity};
 use crate::timestamp::Timestamp;
+use ahash::AHashMap;
 use event::CaptureDrops;
 use queue::Msg;
 use recorder::{Recorder, flush_evidence};
@@ -101,9 +102,97 @@ struct Emitter<'a> {
     live: u64,
     failed: Option<io::Error>,
     hook: Option<hook::Hook>,
+    /// What was said of live sessions before they ended, by session id.
+    early: AHashMap<u32, Early>,
+    /// Snapshots refused because a session had had its share.
+    snapshots_skipped: u64,
 }
 
+/// The findings said of one live session, and how many snapshots it took.
+#[derive(Default)]
+struct Early {
+    snapshots: u32,
+    said: Vec<Said>,
+}
+
+/// A finding already written: (rule, first frame) name it; `json` is what
+/// was written, so that an unchanged finding is not written twice.
+struct Said {
+    rule: Rule,
+    first_frame: Option<u64>,
+    frames: Vec<u64>,
+    severity: Severity,
+    json: String,
+}
+
+/// Snapshots per session (each costs a copy of its dialogue): a session of
+/// ten thousand refused commands is judged early this often, then at its
+/// end. Skips are counted in `stats`.
+const SNAPSHOTS_PER_SESSION: u32 = 32;
+
 impl Emitter<'_> {
+    /// Writes the findings of a session not said before (or changed since
+    /// said); with `end`, also withdraws what the whole session no longer
+    /// shows. Keeps the counts of findings and errors.
+    fn say_findings(&mut self, s: &Session, findings: &[Finding], end: bool) {
+        let mut early = self.early.remove(&s.id).unwrap_or_default();
+        let mut seen = vec![false; early.said.len()];
+        for f in findings {
+            let json = serde_json::to_string(f).unwrap_or_default();
+            let first_frame = f.frames.first().copied();
+            let known = early
+                .said
+                .iter()
+                .position(|x| x.rule == f.rule && x.first_frame == first_frame);
+            if let Some(i) = known {
+                seen[i] = true;
+                if early.said[i].json == json {
+                    continue;
+                }
+                self.count(early.said[i].severity, -1);
+            }
+            self.count(f.severity, 1);
+            self.emit(&Event::Finding {
+                ts: s.end,
+                client: s.client,
+                server: s.server,
+                revises_earlier: known.is_some(),
+                finding: f,
+            });
+            let said = Said {
+                rule: f.rule,
+                first_frame,
+                frames: f.frames.clone(),
+                severity: f.severity,
+                json,
+            };
+            match known {
+                Some(i) => early.said[i] = said,
+                None => early.said.push(said),
+            }
+        }
+        if end {
+            for (x, _) in early.said.iter().zip(&seen).filter(|(_, seen)| !**seen) {
+                self.count(x.severity, -1);
+                self.emit(&Event::FindingWithdrawn {
+                    ts: s.end,
+                    session: s.name(),
+                    rule: x.rule,
+                    frames: &x.frames,
+                });
+            }
+        } else {
+            self.early.insert(s.id, early);
+        }
+    }
+
+    fn count(&mut self, severity: Severity, n: i64) {
+        self.findings = self.findings.saturating_add_signed(n);
+        if severity == Severity::Error {
+            self.errors = self.errors.saturating_add_signed(n);
+        }
+    }
+
     fn emit(&mut self, e: &Event<'_>) {
         if self.failed.is_none()
             && let Err(err) = self.sink.event(e)
@@ -132,24 +221,31 @@ impl SessionSink for Emitter<'_> {
         });
     }
 
+    fn wants_snapshot(&mut self, id: u32) -> bool {
+        let e = self.early.entry(id).or_default();
+        if e.snapshots >= SNAPSHOTS_PER_SESSION {
+            self.snapshots_skipped += 1;
+            return false;
+        }
+        e.snapshots += 1;
+        true
+    }
+
+    fn snapshot(&mut self, mut s: Session) {
+        if !self.opts.show_passwords {
+            s.redact_passwords();
+        }
+        let findings = rules::established(&s, &self.opts.rules);
+        self.say_findings(&s, &findings, false);
+    }
+
     fn session(&mut self, mut s: Session) {
         self.live = self.live.saturating_sub(1);
         if !self.opts.show_passwords {
             s.redact_passwords();
         }
         let findings = rules::run(&s, &self.opts.rules);
-        for f in &findings {
-            self.findings += 1;
-            if f.severity == Severity::Error {
-                self.errors += 1;
-            }
-            self.emit(&Event::Finding {
-                ts: s.end,
-                client: s.client,
-                server: s.server,
-                finding: f,
-            });
-        }
+        self.say_findings(&s, &findings, true);
         let fails = findings.iter().any(|f| f.severity > Severity::Info);
         self.emit(&Event::SessionEnded {
             ts: s.end,
@@ -204,6 +300,8 @@ pub fn run(
         errors: 0,
         live: 0,
         failed: None,
+        early: AHashMap::new(),
+        snapshots_skipped: 0,
         hook: wopts
             .exec
             .clone()
@@ -364,5 +462,6 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Captur
         capture_drops,
         hooks_skipped: em.hook.as_ref().map_or(0, |h| h.skipped),
         hooks_failed: em.hook.as_ref().map_or(0, |h| h.failed),
+        snapshots_skipped: em.snapshots_skipped,
     });
 }
