@@ -7,6 +7,7 @@
 use crate::decode::{TcpFlags, TcpSegment};
 use crate::ftp::message::starts_with_known_verb;
 use crate::reassembly::Origin;
+use crate::timestamp::Timestamp;
 use std::net::SocketAddr;
 
 /// Segments a candidate may hold before it is judged not FTP.
@@ -102,6 +103,11 @@ impl Candidate {
     pub fn push(&mut self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) {
         self.segs.push(Buffered::of(seg, src, dst, at));
         self.bytes += seg.payload.len();
+    }
+
+    /// When its last segment came.
+    pub fn last_ts(&self) -> Timestamp {
+        self.segs.last().map_or(self.first.ts, |b| b.origin.ts)
     }
 
     /// Memory of the buffered segments (counted in the engine's budget).

@@ -9,6 +9,7 @@
 
 pub mod detect;
 pub mod expect;
+pub mod flows;
 pub mod streams;
 
 use crate::capture::Frame;
@@ -20,6 +21,7 @@ use crate::timestamp::Timestamp;
 use ahash::AHashMap;
 use detect::{Candidate, Judgement};
 use expect::Expectations;
+use flows::{Flow, FlowKey, FlowTable, Tombstone, flow_key};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
@@ -46,6 +48,10 @@ pub struct Options {
     pub heap_limit: Option<usize>,
     /// The key of `--anonymize-ips`.
     pub anonymize_key: Option<Vec<u8>>,
+    /// End sessions silent this long (ns), their data connections
+    /// included: `watch` runs for days and must not keep a session its
+    /// client abandoned. None for a file read to its end (`analyze`).
+    pub idle_expiry_ns: Option<i64>,
 }
 
 impl Default for Options {
@@ -58,6 +64,7 @@ impl Default for Options {
             max_memory: 256 << 20,
             heap_limit: None,
             anonymize_key: None,
+            idle_expiry_ns: None,
         }
     }
 }
@@ -128,40 +135,13 @@ impl Counters {
     }
 }
 
-type FlowKey = (IpAddr, u16, IpAddr, u16);
-
-fn flow_key(a: SocketAddr, b: SocketAddr) -> FlowKey {
-    if (a.ip(), a.port()) <= (b.ip(), b.port()) {
-        (a.ip(), a.port(), b.ip(), b.port())
-    } else {
-        (b.ip(), b.port(), a.ip(), a.port())
-    }
-}
-
 fn pair_key(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
     if a <= b { (a, b) } else { (b, a) }
 }
 
-enum Flow {
-    Control(usize),
-    Data {
-        slot: usize,
-        conn: Box<DataConn>,
-    },
-    Candidate(Box<Candidate>),
-    /// A flow that ended (or was judged not FTP): later segments are
-    /// absorbed and counted until it expires.
-    Tombstone {
-        until: Timestamp,
-        control: bool,
-        /// The initial sequence number of the client's SYN: a SYN with the
-        /// same one is a retransmission, not a new connection.
-        isn: Option<u32>,
-    },
-}
-
-const TOMBSTONE_NS: i64 = 60_000_000_000;
-const SWEEP_EVERY: u64 = 1 << 16;
+/// How often (capture time, or wall time when `watch` is told the input
+/// is silent) the engine ages its flows.
+const TICK_NS: i64 = 1_000_000_000;
 
 struct Slot {
     session: LiveSession,
@@ -224,7 +204,7 @@ impl SessionSink for Vec<Session> {
 
 pub struct Engine {
     opts: Options,
-    flows: AHashMap<FlowKey, Flow>,
+    flows: FlowTable,
     /// Boxed: a live session is about 2 KB, and a vector of them would
     /// keep up to twice the peak in spare capacity.
     slots: Vec<Option<Box<Slot>>>,
@@ -244,6 +224,10 @@ pub struct Engine {
     /// sink when it is done.
     started: Vec<SessionStart>,
     now: Timestamp,
+    /// When the flow table is aged next ([`Engine::tick`]).
+    next_tick: Timestamp,
+    /// When silent conversations are forgotten next (`watch` only).
+    next_forget: Timestamp,
     last_frame: u64,
     streams: streams::StreamIds,
     /// The `tcp.stream` of the segment being processed.
@@ -270,7 +254,7 @@ impl Engine {
             heap_base: crate::mem::heap_in_use().unwrap_or(0),
             anonymizer,
             opts,
-            flows: AHashMap::new(),
+            flows: FlowTable::default(),
             slots: Vec::new(),
             free: Vec::new(),
             pairs: AHashMap::new(),
@@ -281,6 +265,8 @@ impl Engine {
             next_id: 1,
             started: Vec::new(),
             now: Timestamp(0),
+            next_tick: Timestamp(i64::MIN),
+            next_forget: Timestamp(i64::MIN),
             last_frame: 0,
             streams,
             stream: None,
@@ -333,9 +319,7 @@ impl Engine {
         for st in std::mem::take(&mut self.started) {
             out.started(&st);
         }
-        if self.counters.frames.is_multiple_of(SWEEP_EVERY) {
-            self.sweep();
-        }
+        self.tick(f.ts, out);
         if self.mem > self.opts.max_memory {
             self.shed(self.opts.max_memory / 4 * 3, out);
         } else if self.counters.frames.is_multiple_of(HEAP_CHECK_EVERY)
@@ -385,33 +369,23 @@ impl Engine {
                     .map(|s| s.session.conn.client_isn());
                 if let Some(isn) = closed {
                     self.finish_slot(slot, EndReason::Closed, out);
-                    self.flows.insert(
-                        key,
-                        Flow::Tombstone {
-                            until: at.ts + TOMBSTONE_NS,
-                            control: true,
-                            isn,
-                        },
-                    );
+                    self.flows
+                        .insert(key, Flow::Tombstone(Tombstone::new(at.ts, true, isn)));
                 }
             }
             Some(Flow::Data { slot, conn }) => {
                 self.counters.data_segments += 1;
                 let unanswered = conn.syn_ack_frame.is_none() && conn.rst_frame.is_none();
-                update_data(conn, seg, src, at);
+                conn.update(seg, src, at);
                 let slot = *slot;
                 let answered =
                     unanswered && (conn.syn_ack_frame.is_some() || conn.rst_frame.is_some());
                 if conn.rst_frame.is_some() || conn.fin_sides == 0b11 {
                     let isn = conn.syn_seq;
-                    if let Some(Flow::Data { conn, .. }) = self.flows.insert(
-                        key,
-                        Flow::Tombstone {
-                            until: at.ts + TOMBSTONE_NS,
-                            control: false,
-                            isn,
-                        },
-                    ) && let Some(s) = self.slots[slot].as_mut()
+                    if let Some(Flow::Data { conn, .. }) = self
+                        .flows
+                        .insert(key, Flow::Tombstone(Tombstone::new(at.ts, false, isn)))
+                        && let Some(s) = self.slots[slot].as_mut()
                     {
                         s.data_flows.retain(|k| *k != key);
                         s.session.add_data_conn(*conn);
@@ -438,27 +412,16 @@ impl Engine {
                         self.mem -= c.mem();
                         self.counters.banner_candidates_rejected += 1;
                         self.counters.other_tcp_segments += c.segs.len() as u64;
-                        self.flows.insert(
-                            key,
-                            Flow::Tombstone {
-                                until: at.ts + TOMBSTONE_NS,
-                                control: false,
-                                isn: None,
-                            },
-                        );
+                        self.flows
+                            .insert(key, Flow::Tombstone(Tombstone::new(at.ts, false, None)));
                     }
                 }
             }
-            Some(Flow::Tombstone {
-                until,
-                control,
-                isn,
-            }) => {
-                let new_syn = seg.flags.syn() && !seg.flags.ack() && *isn != Some(seg.seq);
-                if new_syn || at.ts > *until && (!seg.payload.is_empty() || seg.flags.syn()) {
+            Some(Flow::Tombstone(t)) => {
+                if t.is_reused_by(seg, at.ts) {
                     self.flows.remove(&key);
                     self.new_flow(key, seg, src, dst, at, out);
-                } else if *control {
+                } else if t.control {
                     self.counters.after_close_segments += 1;
                 } else {
                     self.counters.other_tcp_segments += 1;
@@ -519,29 +482,8 @@ impl Engine {
                 } else {
                     (src, dst)
                 };
-                let mut conn = Box::new(DataConn {
-                    tcp_stream: self.stream,
-                    initiator,
-                    acceptor,
-                    first_frame: at.frame,
-                    first_ts: at.ts,
-                    syn_frame: None,
-                    syn_count: 0,
-                    syn_seq: None,
-                    syn_ack_frame: None,
-                    syn_ack_ts: None,
-                    syn_ack_not_captured: false,
-                    rst_frame: None,
-                    rst_by_acceptor: false,
-                    fin_frame: None,
-                    fin_sides: 0,
-                    last_frame: at.frame,
-                    last_ts: at.ts,
-                    bytes_from_initiator: 0,
-                    bytes_from_acceptor: 0,
-                    packets: 0,
-                });
-                update_data(&mut conn, seg, src, at);
+                let mut conn = Box::new(DataConn::new(self.stream, initiator, acceptor, at));
+                conn.update(seg, src, at);
                 self.counters.data_segments += 1;
                 if let Some(s) = self.slots[slot].as_mut() {
                     s.data_flows.push(key);
@@ -727,52 +669,31 @@ impl Engine {
     /// Keeps the flow table under its cap by evicting the least recently
     /// active flows (a tenth of the table at a time).
     fn make_room(&mut self, out: &mut dyn SessionSink) {
-        if self.flows.len() < self.opts.max_flows {
+        if self.flows.count() < self.opts.max_flows {
             return;
         }
-        self.sweep();
-        if self.flows.len() < self.opts.max_flows {
+        self.sweep(self.now);
+        if self.flows.count() < self.opts.max_flows {
             return;
         }
-        let mut ages: Vec<(Timestamp, FlowKey)> = self
-            .flows
-            .iter()
-            .map(|(k, f)| {
-                let t = match f {
-                    Flow::Control(s) => self.slots[*s]
-                        .as_ref()
-                        .map_or(Timestamp(0), |s| s.session.last_ts()),
-                    Flow::Data { conn, .. } => conn.last_ts,
-                    Flow::Candidate(c) => c.segs.last().map_or(c.first.ts, |b| b.origin.ts),
-                    Flow::Tombstone { .. } => Timestamp(i64::MIN),
-                };
-                (t, *k)
-            })
-            .collect();
-        let n = (self.opts.max_flows / 10).max(1).min(ages.len());
-        ages.select_nth_unstable(n - 1);
-        for (_, k) in ages.into_iter().take(n) {
+        let n = (self.opts.max_flows / 10).max(1);
+        for k in self.flows.least_recent(n, &|slot| self.session_last(slot)) {
             if self.evict(k, out) {
                 self.counters.flows_evicted += 1;
             }
         }
     }
 
+    /// When the session in `slot` was last active.
+    fn session_last(&self, slot: usize) -> Option<Timestamp> {
+        self.slots[slot].as_ref().map(|s| s.session.last_ts())
+    }
+
     /// Evicts the least recently active sessions and banner candidates
     /// until live flows hold at most `target` bytes (a quarter below the
     /// trigger, so the scan runs seldom).
     fn shed(&mut self, target: usize, out: &mut dyn SessionSink) {
-        let mut ages: Vec<(Timestamp, FlowKey)> = self
-            .flows
-            .iter()
-            .filter_map(|(k, f)| match f {
-                Flow::Control(s) => self.slots[*s].as_ref().map(|s| (s.session.last_ts(), *k)),
-                Flow::Candidate(c) => Some((c.segs.last().map_or(c.first.ts, |b| b.origin.ts), *k)),
-                _ => None,
-            })
-            .collect();
-        ages.sort_unstable();
-        for (_, k) in ages {
+        for k in self.flows.by_age(&|slot| self.session_last(slot)) {
             if self.mem <= target {
                 break;
             }
@@ -799,31 +720,43 @@ impl Engine {
                 self.counters.banner_candidates_rejected += 1;
                 self.counters.other_tcp_segments += c.segs.len() as u64;
             }
-            Some(Flow::Tombstone { .. }) | None => return false,
+            Some(Flow::Tombstone(_)) | None => return false,
         }
         true
     }
 
-    /// Drops expired tombstones and stale candidates.
-    fn sweep(&mut self) {
-        let now = self.now;
-        let (mut rejected, mut segments, mut freed) = (0u64, 0u64, 0usize);
-        self.flows.retain(|_, f| match f {
-            Flow::Tombstone { until, .. } => *until > now,
-            Flow::Candidate(c) => {
-                let keep = now - c.first.ts < TOMBSTONE_NS;
-                if !keep {
-                    rejected += 1;
-                    segments += c.segs.len() as u64;
-                    freed += c.mem();
-                }
-                keep
+    /// The engine's clock: ages the flow table at `now`, at most once per
+    /// second of it. Frames drive it by capture time; `watch` also drives
+    /// it by the wall clock while its input is silent. Expired tombstones
+    /// and stale banner candidates go, and with
+    /// [`Options::idle_expiry_ns`], sessions silent that long end.
+    pub fn tick(&mut self, now: Timestamp, out: &mut dyn SessionSink) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK_NS;
+        let secs = |t: Timestamp| (t.0 / 1_000_000_000).clamp(0, i64::from(u32::MAX)) as u32;
+        self.streams.set_clock(secs(now));
+        self.sweep(now);
+        if let Some(idle) = self.opts.idle_expiry_ns {
+            self.expire_idle(now, idle, out);
+            // Conversations silent past the idle time and the tombstones'
+            // linger are over; the tcp.stream table forgets them (once a
+            // minute: it is a walk over the whole table).
+            if now >= self.next_forget {
+                self.next_forget = now + 60 * TICK_NS;
+                self.streams
+                    .forget_unseen_since(secs(now - idle - flows::LINGER_NS));
             }
-            _ => true,
-        });
-        self.mem -= freed;
-        self.counters.banner_candidates_rejected += rejected;
-        self.counters.other_tcp_segments += segments;
+        }
+    }
+
+    /// Drops expired tombstones and stale candidates.
+    fn sweep(&mut self, now: Timestamp) {
+        let swept = self.flows.sweep(now);
+        self.mem -= swept.bytes;
+        self.counters.banner_candidates_rejected += swept.candidates;
+        self.counters.other_tcp_segments += swept.segments;
     }
 
     /// Wireshark's `tcp.stream` of the frame just handled (None when it
@@ -833,32 +766,12 @@ impl Engine {
     }
 
     /// Ends the sessions silent since `now - idle_ns` (their control
-    /// connection and every data connection): a `watch` that runs for days
-    /// must not keep a session its client abandoned. Returns how many.
-    pub fn expire_idle(
-        &mut self,
-        now: Timestamp,
-        idle_ns: i64,
-        out: &mut dyn SessionSink,
-    ) -> usize {
-        let cutoff = now - idle_ns;
-        let idle: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter_map(|(k, f)| {
-                let Flow::Control(slot) = f else { return None };
-                let s = self.slots[*slot].as_ref()?;
-                let last = s
-                    .data_flows
-                    .iter()
-                    .filter_map(|d| match self.flows.get(d) {
-                        Some(Flow::Data { conn, .. }) => Some(conn.last_ts),
-                        _ => None,
-                    })
-                    .fold(s.session.last_ts(), Timestamp::max);
-                (last < cutoff).then_some(*k)
-            })
-            .collect();
+    /// connection and every data connection).
+    fn expire_idle(&mut self, now: Timestamp, idle_ns: i64, out: &mut dyn SessionSink) {
+        let idle = self.flows.silent_since(now - idle_ns, &|slot| {
+            let s = self.slots[slot].as_ref()?;
+            Some((s.session.last_ts(), s.data_flows.as_slice()))
+        });
         for k in &idle {
             if let Some(Flow::Control(slot)) = self.flows.remove(k) {
                 let Some(s) = self.slots[slot].as_mut() else {
@@ -869,17 +782,10 @@ impl Engine {
                 self.finish_slot(slot, EndReason::Idle, out);
                 // Late packets of the connection (its FIN or RST) are
                 // absorbed, not taken for a new session.
-                self.flows.insert(
-                    *k,
-                    Flow::Tombstone {
-                        until: now + TOMBSTONE_NS,
-                        control: true,
-                        isn,
-                    },
-                );
+                self.flows
+                    .insert(*k, Flow::Tombstone(Tombstone::new(now, true, isn)));
             }
         }
-        idle.len()
     }
 
     /// Ends the capture: every live session is finished.
@@ -898,13 +804,12 @@ impl Engine {
             self.finish_slot(slot, reason, out);
         }
         // Banner candidates never confirmed: their segments were other TCP.
-        for f in self.flows.values() {
+        for f in self.flows.drain() {
             if let Flow::Candidate(c) = f {
                 self.counters.banner_candidates_rejected += 1;
                 self.counters.other_tcp_segments += c.segs.len() as u64;
             }
         }
-        self.flows.clear();
         self.mem = 0;
 
         for s in Skip::ALL {
@@ -916,42 +821,192 @@ impl Engine {
     }
 }
 
-fn update_data(c: &mut DataConn, seg: &TcpSegment<'_>, src: SocketAddr, at: Origin) {
-    let from_initiator = src == c.initiator;
-    c.packets += 1;
-    c.last_frame = at.frame;
-    c.last_ts = at.ts;
-    if seg.flags.syn() && !seg.flags.ack() {
-        c.syn_count += 1;
-        c.syn_frame.get_or_insert(at.frame);
-        c.syn_seq.get_or_insert(seg.seq);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags as F;
+    use crate::decode::tests::eth_v4_tcp;
+
+    const C: [u8; 4] = [192, 0, 2, 1];
+    const S: [u8; 4] = [198, 51, 100, 2];
+    const SEC: i64 = 1_000_000_000;
+
+    /// Ended sessions, and snapshots when `snapshots` is set.
+    #[derive(Default)]
+    struct Out {
+        ended: Vec<Session>,
+        started: Vec<SessionStart>,
+        snapshots: Option<Vec<Session>>,
     }
-    if seg.flags.syn() && seg.flags.ack() && c.syn_ack_frame.is_none() {
-        c.syn_ack_frame = Some(at.frame);
-        c.syn_ack_ts = Some(at.ts);
+    impl SessionSink for Out {
+        fn session(&mut self, s: Session) {
+            self.ended.push(s)
+        }
+        fn started(&mut self, s: &SessionStart) {
+            self.started.push(s.clone())
+        }
+        fn wants_snapshot(&mut self, _: u32) -> bool {
+            self.snapshots.is_some()
+        }
+        fn snapshot(&mut self, s: Session) {
+            self.snapshots.get_or_insert_default().push(s)
+        }
     }
-    if seg.flags.rst() && c.rst_frame.is_none() {
-        c.rst_frame = Some(at.frame);
-        c.rst_by_acceptor = !from_initiator;
+
+    /// Feeds frames (time in seconds, bytes) numbered from 1.
+    struct Feed {
+        engine: Engine,
+        n: u64,
     }
-    // Only an answered SYN lets the initiator acknowledge or the acceptor
-    // send anything but a reset: the SYN-ACK was there, the capture lost it.
-    let answered = if from_initiator {
-        seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst()
-    } else {
-        !seg.flags.rst() && !seg.flags.syn()
-    };
-    if answered && c.syn_ack_frame.is_none() && c.syn_frame.is_some() {
-        c.syn_ack_not_captured = true;
+    impl Feed {
+        fn new(opts: Options) -> Self {
+            Feed {
+                engine: Engine::new(opts),
+                n: 0,
+            }
+        }
+        fn frame(&mut self, secs: i64, data: Vec<u8>, out: &mut Out) {
+            self.n += 1;
+            let f = Frame {
+                number: self.n,
+                ts: Timestamp(secs * SEC),
+                linktype: 1,
+                orig_len: data.len() as u32,
+                data: &data,
+                interface: 0,
+            };
+            self.engine.frame(&f, out);
+        }
     }
-    if seg.flags.fin() {
-        c.fin_frame.get_or_insert(at.frame);
-        c.fin_sides |= if from_initiator { 1 } else { 2 };
+
+    /// A control session up to a PORT to 192.0.2.1:50000 and its reply.
+    fn dialogue(feed: &mut Feed, out: &mut Out, reply: &[u8]) {
+        feed.frame(
+            0,
+            eth_v4_tcp((C, 40000), (S, 21), 100, None, F::SYN, b""),
+            out,
+        );
+        feed.frame(
+            0,
+            eth_v4_tcp((S, 21), (C, 40000), 500, Some(101), F::SYN | F::ACK, b""),
+            out,
+        );
+        feed.frame(
+            0,
+            eth_v4_tcp((C, 40000), (S, 21), 101, Some(501), F::ACK, b""),
+            out,
+        );
+        feed.frame(
+            1,
+            eth_v4_tcp((S, 21), (C, 40000), 501, Some(101), F::ACK, b"220 hi\r\n"),
+            out,
+        );
+        let port = b"PORT 192,0,2,1,195,80\r\n";
+        feed.frame(
+            2,
+            eth_v4_tcp((C, 40000), (S, 21), 101, Some(509), F::ACK, port),
+            out,
+        );
+        let ack = 101 + port.len() as u32;
+        feed.frame(
+            2,
+            eth_v4_tcp((S, 21), (C, 40000), 509, Some(ack), F::ACK, reply),
+            out,
+        );
     }
-    let n = seg.payload.len() as u64;
-    if from_initiator {
-        c.bytes_from_initiator += n;
-    } else {
-        c.bytes_from_acceptor += n;
+
+    #[test]
+    fn a_closed_session_ends_and_its_late_segments_are_absorbed() {
+        let (mut feed, mut out) = (Feed::new(Options::default()), Out::default());
+        dialogue(&mut feed, &mut out, b"200 ok\r\n");
+        assert_eq!(out.started.len(), 1);
+        feed.frame(
+            3,
+            eth_v4_tcp((C, 40000), (S, 21), 124, Some(517), F::FIN | F::ACK, b""),
+            &mut out,
+        );
+        feed.frame(
+            3,
+            eth_v4_tcp((S, 21), (C, 40000), 517, Some(125), F::FIN | F::ACK, b""),
+            &mut out,
+        );
+        assert_eq!(out.ended.len(), 1);
+        assert_eq!(out.ended[0].end_reason, EndReason::Closed);
+        feed.frame(
+            3,
+            eth_v4_tcp((C, 40000), (S, 21), 125, Some(518), F::ACK, b""),
+            &mut out,
+        );
+        assert_eq!(feed.engine.counters.after_close_segments, 1);
+        assert_eq!(out.started.len(), 1, "the final ACK started nothing");
+    }
+
+    #[test]
+    fn a_connection_to_the_announced_endpoint_is_the_sessions_data() {
+        let (mut feed, mut out) = (Feed::new(Options::default()), Out::default());
+        dialogue(&mut feed, &mut out, b"200 ok\r\n");
+        feed.frame(
+            3,
+            eth_v4_tcp((S, 20), (C, 50000), 900, None, F::SYN, b""),
+            &mut out,
+        );
+        // Between other hosts: not this session's.
+        feed.frame(
+            3,
+            eth_v4_tcp(([203, 0, 113, 9], 20), (C, 50000), 900, None, F::SYN, b""),
+            &mut out,
+        );
+        feed.engine.finish(EndReason::CaptureEnd, &mut out);
+        let s = &out.ended[0];
+        assert_eq!(s.data_conns.len(), 1);
+        assert_eq!(s.data_conns[0].acceptor.port(), 50000);
+        assert_eq!(feed.engine.counters.data_segments, 1);
+    }
+
+    #[test]
+    fn ticks_end_idle_sessions_only_when_asked() {
+        for idle in [None, Some(60 * SEC)] {
+            let opts = Options {
+                idle_expiry_ns: idle,
+                ..Options::default()
+            };
+            let (mut feed, mut out) = (Feed::new(opts), Out::default());
+            dialogue(&mut feed, &mut out, b"200 ok\r\n");
+            feed.engine.tick(Timestamp(30 * SEC), &mut out);
+            assert!(out.ended.is_empty(), "not idle yet");
+            feed.engine.tick(Timestamp(90 * SEC), &mut out);
+            match idle {
+                None => assert!(out.ended.is_empty(), "analyze ends sessions with the file"),
+                Some(_) => {
+                    assert_eq!(out.ended.len(), 1);
+                    assert_eq!(out.ended[0].end_reason, EndReason::Idle);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_reply_offers_a_snapshot_to_a_sink_that_wants_one() {
+        for want in [false, true] {
+            let mut out = Out {
+                snapshots: want.then(Vec::new),
+                ..Out::default()
+            };
+            let mut feed = Feed::new(Options::default());
+            dialogue(
+                &mut feed,
+                &mut out,
+                b"500 'PORT 192,0,2,1,195,8_': command not understood\r\n",
+            );
+            if want {
+                let snaps = out.snapshots.as_ref().unwrap();
+                assert_eq!(snaps.len(), 1);
+                assert_eq!(snaps[0].end_reason, EndReason::Ongoing);
+                assert_eq!(snaps[0].replies.len(), 2);
+            } else {
+                assert!(out.snapshots.is_none());
+            }
+            assert!(out.ended.is_empty(), "the session goes on");
+        }
     }
 }

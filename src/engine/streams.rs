@@ -38,6 +38,9 @@ struct Conv {
     id: u32,
     /// Base sequence number per direction (0: from the lower endpoint).
     base: [Option<u32>; 2],
+    /// The clock ([`StreamIds::set_clock`]) when it was last seen; it
+    /// fits in the entry's padding.
+    seen: u32,
 }
 
 pub struct StreamIds {
@@ -55,6 +58,8 @@ pub struct StreamIds {
     pub stopped_at_frame: Option<u64>,
     /// Conversations remembered at most.
     pub cap: usize,
+    /// Seconds of capture time, as last set.
+    clock: u32,
 }
 
 impl Default for StreamIds {
@@ -74,7 +79,32 @@ impl StreamIds {
             next: 0,
             stopped_at_frame: None,
             cap,
+            clock: 0,
         }
+    }
+
+    /// The time (seconds of capture time) stamped on conversations seen
+    /// from now on.
+    pub fn set_clock(&mut self, secs: u32) {
+        self.clock = secs;
+    }
+
+    /// Forgets the conversations not seen since `secs`, for a stream that
+    /// does not end (`watch`): Wireshark remembers every conversation, so
+    /// a file's numbering needs them all, but over days that table would
+    /// grow without end. The numbers stay unique; only a conversation
+    /// that comes back after so long a silence gets a new one (Wireshark
+    /// would give it its old number). Returns how many were forgotten.
+    pub fn forget_unseen_since(&mut self, secs: u32) -> usize {
+        let before = self.len;
+        for convs in &mut self.convs {
+            convs.retain(|_, c| c.seen >= secs);
+            if convs.capacity() > 4 * convs.len().max(64) {
+                convs.shrink_to_fit();
+            }
+        }
+        self.len = self.convs.iter().map(|c| c.len()).sum();
+        before - self.len
     }
 }
 
@@ -111,6 +141,7 @@ impl StreamIds {
         let shard = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
         let convs = &mut self.convs[shard as usize % SHARDS];
         if let Some(c) = convs.get_mut(&key) {
+            c.seen = self.clock;
             match c.base[dir] {
                 Some(b) if syn_only && b != seg.seq => {}
                 Some(_) => return Some(c.id),
@@ -129,6 +160,7 @@ impl StreamIds {
         let mut conv = Conv {
             id,
             base: [None, None],
+            seen: self.clock,
         };
         conv.base[dir] = Some(base);
         convs.insert(key, conv);
@@ -172,6 +204,23 @@ mod tests {
         // arrives late is the same conversation.
         assert_eq!(id(&mut s, (4, 1), (5, 2), 1000, ack), Some(3));
         assert_eq!(id(&mut s, (4, 1), (5, 2), 999, syn), Some(3));
+    }
+
+    #[test]
+    fn silent_conversations_are_forgotten_and_numbers_stay_unique() {
+        let mut s = StreamIds::default();
+        let syn = TcpFlags::SYN;
+        s.set_clock(10);
+        assert_eq!(id(&mut s, (1, 5000), (2, 21), 100, syn), Some(0));
+        assert_eq!(id(&mut s, (1, 5001), (2, 21), 100, syn), Some(1));
+        s.set_clock(500);
+        assert_eq!(id(&mut s, (1, 5001), (2, 21), 101, TcpFlags::ACK), Some(1));
+        assert_eq!(s.forget_unseen_since(400), 1);
+        assert_eq!(s.len, 1);
+        // The one still seen keeps its number; the forgotten one, back
+        // after its silence, gets a new one.
+        assert_eq!(id(&mut s, (1, 5001), (2, 21), 101, TcpFlags::ACK), Some(1));
+        assert_eq!(id(&mut s, (1, 5000), (2, 21), 101, TcpFlags::ACK), Some(2));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! substituted the control address, or NAT).
 
 use super::address::{AddrArg, AddrKind, Endpoint};
+use crate::decode::TcpSegment;
+use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -48,6 +50,82 @@ pub struct DataConn {
     /// Payload bytes sent by the acceptor.
     pub bytes_from_acceptor: u64,
     pub packets: u64,
+}
+
+impl DataConn {
+    /// A connection whose first segment (`at`) went from `initiator` to
+    /// `acceptor` (for a SYN-ACK seen first: the other way).
+    pub fn new(
+        tcp_stream: Option<u32>,
+        initiator: SocketAddr,
+        acceptor: SocketAddr,
+        at: Origin,
+    ) -> Self {
+        DataConn {
+            tcp_stream,
+            initiator,
+            acceptor,
+            first_frame: at.frame,
+            first_ts: at.ts,
+            syn_frame: None,
+            syn_count: 0,
+            syn_seq: None,
+            syn_ack_frame: None,
+            syn_ack_ts: None,
+            syn_ack_not_captured: false,
+            rst_frame: None,
+            rst_by_acceptor: false,
+            fin_frame: None,
+            fin_sides: 0,
+            last_frame: at.frame,
+            last_ts: at.ts,
+            bytes_from_initiator: 0,
+            bytes_from_acceptor: 0,
+            packets: 0,
+        }
+    }
+
+    /// Takes in one segment of the connection.
+    pub fn update(&mut self, seg: &TcpSegment<'_>, src: SocketAddr, at: Origin) {
+        let c = self;
+        let from_initiator = src == c.initiator;
+        c.packets += 1;
+        c.last_frame = at.frame;
+        c.last_ts = at.ts;
+        if seg.flags.syn() && !seg.flags.ack() {
+            c.syn_count += 1;
+            c.syn_frame.get_or_insert(at.frame);
+            c.syn_seq.get_or_insert(seg.seq);
+        }
+        if seg.flags.syn() && seg.flags.ack() && c.syn_ack_frame.is_none() {
+            c.syn_ack_frame = Some(at.frame);
+            c.syn_ack_ts = Some(at.ts);
+        }
+        if seg.flags.rst() && c.rst_frame.is_none() {
+            c.rst_frame = Some(at.frame);
+            c.rst_by_acceptor = !from_initiator;
+        }
+        // Only an answered SYN lets the initiator acknowledge or the acceptor
+        // send anything but a reset: the SYN-ACK was there, the capture lost it.
+        let answered = if from_initiator {
+            seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst()
+        } else {
+            !seg.flags.rst() && !seg.flags.syn()
+        };
+        if answered && c.syn_ack_frame.is_none() && c.syn_frame.is_some() {
+            c.syn_ack_not_captured = true;
+        }
+        if seg.flags.fin() {
+            c.fin_frame.get_or_insert(at.frame);
+            c.fin_sides |= if from_initiator { 1 } else { 2 };
+        }
+        let n = seg.payload.len() as u64;
+        if from_initiator {
+            c.bytes_from_initiator += n;
+        } else {
+            c.bytes_from_acceptor += n;
+        }
+    }
 }
 
 /// How a connection attempt ended.

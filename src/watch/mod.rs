@@ -321,13 +321,14 @@ pub fn run(
         path: &path,
         first_frame: None,
     });
-    let mut engine = Engine::new(opts.engine.clone());
     let stall = Duration::try_from_secs_f64(opts.rules.stall_secs + 1.0).unwrap_or(Duration::ZERO);
     let idle = wopts.idle_timeout.max(stall);
-    let idle_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
+    let mut engine = Engine::new(crate::engine::Options {
+        idle_expiry_ns: Some(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX)),
+        ..opts.engine.clone()
+    });
     // The capture's clock, and when (wall clock) it last moved.
     let mut clock: Option<(Timestamp, Instant)> = None;
-    let mut last_expiry = Timestamp(i64::MIN);
     let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
     let (mut why, mut error, mut info) = ("end of input", None, None);
     let mut finished = false;
@@ -402,11 +403,8 @@ pub fn run(
         // packet comes (a live stream that went quiet).
         if let Some((t, at)) = clock {
             let now = t + i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX);
-            if now - last_expiry >= 1_000_000_000 {
-                engine.expire_idle(now, idle_ns, &mut em);
-                last_expiry = now;
-                flush_evidence(&mut em);
-            }
+            engine.tick(now, &mut em);
+            flush_evidence(&mut em);
         }
         if let Some(h) = em.hook.as_mut() {
             h.reap();
