@@ -30,6 +30,8 @@ cases = [
                     "hand-two-mangled.pcap", "hand-hostile-bytes.pcap"]],
     ["compare", os.path.join(TD, "lab-mangle-vsftpd-client.pcap"),
      os.path.join(TD, "lab-mangle-vsftpd-server.pcap")],
+    # One file per run: watch reads one stream.
+    ["watch", os.path.join(TD, "lab-mangle-inetutils-client.pcap")],
 ]
 checked = 0
 with tempfile.TemporaryDirectory() as d:
@@ -37,7 +39,8 @@ with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "events.ndjson")
         with open(path, "wb") as f:
             f.write(out([args[0], "-f", "ndjson"] + args[1:]))
-        doc = json.loads(out([args[0], "-f", "json"] + args[1:]))
+        # watch's events of a file are checked against analyze's document.
+        doc = json.loads(out(["analyze" if args[0] == "watch" else args[0], "-f", "json"] + args[1:]))
         want = collections.Counter(f["rule"] for f in doc["findings"])
         got = dict(duckdb.sql(
             f"select rule, count(*) from read_json_auto('{path}') where type = 'finding' group by 1"
@@ -45,7 +48,10 @@ with tempfile.TemporaryDirectory() as d:
         if got != dict(want):
             sys.exit(f"check-ndjson: {args[0]}: DuckDB counts {got}, the JSON document {dict(want)}")
         types = dict(duckdb.sql(f"select type, count(*) from read_json_auto('{path}') group by 1").fetchall())
-        if types.get("session", 0) != len(doc["sessions"]) or types.get("summary") != 1:
+        if args[0] == "watch":
+            if types.get("session-ended", 0) != len(doc["sessions"]) or types.get("capture-closed") != 1:
+                sys.exit(f"check-ndjson: watch: event types {types}")
+        elif types.get("session", 0) != len(doc["sessions"]) or types.get("summary") != 1:
             sys.exit(f"check-ndjson: {args[0]}: event types {types}")
         checked += sum(want.values())
 print(f"check-ndjson: {checked} findings read back through DuckDB {duckdb.__version__}")

@@ -51,6 +51,9 @@ pub struct CaptureResult {
     pub findings: Vec<Finding>,
     /// Sessions analysed but not kept (over `max_sessions`).
     pub sessions_not_kept: u64,
+    /// Sessions written out as they ended by a streamed report
+    /// ([`analyze_written`]) instead of being kept.
+    pub sessions_written: u64,
     /// Findings counted but not kept (over [`MAX_FINDINGS`]).
     pub findings_not_kept: u64,
 }
@@ -60,6 +63,24 @@ pub struct CaptureResult {
 pub fn analyze_path(path: &Path, opts: &Options) -> Result<CaptureResult, CaptureError> {
     let reader = CaptureReader::open(path, opts.hash)?;
     Ok(analyze_reader(reader, opts, &mut |_| {}))
+}
+
+/// Receives each session of a streamed report as it ends, with its
+/// findings.
+pub type WriteSession<'a> = dyn FnMut(&Session, &[Finding]) + 'a;
+
+/// Analyses a capture and hands each session to `write` as it ends, with
+/// its findings, instead of keeping it: a report written as it goes needs
+/// memory for the live sessions and the findings alone, however many
+/// sessions the file holds. The result has no sessions, and
+/// `sessions_written` counts them.
+pub fn analyze_written(
+    path: &Path,
+    opts: &Options,
+    write: &mut WriteSession<'_>,
+) -> Result<CaptureResult, CaptureError> {
+    let reader = CaptureReader::open(path, opts.hash)?;
+    Ok(collect(reader, opts, &mut |_| {}, Some(write)))
 }
 
 /// What reading a capture produced besides its sessions.
@@ -132,6 +153,18 @@ pub fn analyze_reader(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> CaptureResult {
+    collect(reader, opts, progress, None)
+}
+
+/// Runs the analysis and keeps the findings; each session is handed to
+/// `write` when given, else kept within the budget.
+fn collect(
+    reader: CaptureReader,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+    mut write: Option<&mut WriteSession<'_>>,
+) -> CaptureResult {
+    let mut sessions_written = 0u64;
     let mut kept: Vec<Session> = Vec::new();
     // With their session's id, to list them in session order.
     let mut findings: Vec<(u32, Finding)> = Vec::new();
@@ -139,12 +172,19 @@ pub fn analyze_reader(
     let mut kept_bytes = 0usize;
     let heap_base = crate::mem::heap_in_use().unwrap_or(0);
     let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
+        if let Some(w) = write.as_mut() {
+            w(&s, &fs);
+        }
         for f in fs {
             if findings.len() < MAX_FINDINGS {
                 findings.push((s.id, f));
             } else {
                 findings_not_kept += 1;
             }
+        }
+        if write.is_some() {
+            sessions_written += 1;
+            return;
         }
         let size = s.mem_size();
         // Kept sessions take at most half the budget, by their estimate and,
@@ -174,6 +214,7 @@ pub fn analyze_reader(
         sessions: kept,
         findings: findings.into_iter().map(|(_, f)| f).collect(),
         sessions_not_kept,
+        sessions_written,
         findings_not_kept,
     }
 }

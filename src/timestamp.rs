@@ -53,6 +53,15 @@ impl Timestamp {
     /// (always nine digits, as Wireshark shows them); out of that calendar's
     /// range, the nanoseconds with `ns`.
     pub fn rfc3339(self) -> String {
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(s) => s.to_string(),
+            None => self.rfc3339_slow(),
+        }
+    }
+
+    /// [`Timestamp::rfc3339`] through the `time` crate, for every year.
+    fn rfc3339_slow(self) -> String {
         match OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128)
             .ok()
             .and_then(|t| t.format(RFC3339_NANOS).ok())
@@ -60,6 +69,50 @@ impl Timestamp {
             Some(s) => s,
             None => format!("{}ns", self.0),
         }
+    }
+
+    /// [`Timestamp::rfc3339`] written into `buf` without allocating, for
+    /// years 0000–9999 (None otherwise): reports write millions of
+    /// timestamps, and consecutive ones share their day, whose date is
+    /// computed once and kept.
+    fn rfc3339_into(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+        thread_local! {
+            static DAY: std::cell::Cell<(i64, [u8; 10])> = const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+        }
+        let secs = self.0.div_euclid(Self::NANOS_PER_SEC);
+        let nanos = self.0.rem_euclid(Self::NANOS_PER_SEC);
+        let (day, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (cached, mut date) = DAY.get();
+        if cached != day {
+            let d = OffsetDateTime::from_unix_timestamp(day * 86_400)
+                .ok()?
+                .date();
+            if !(0..=9999).contains(&d.year()) {
+                return None;
+            }
+            let text = format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+            date.copy_from_slice(text.as_bytes());
+            DAY.set((day, date));
+        }
+        buf[..10].copy_from_slice(&date);
+        buf[10] = b'T';
+        let two = |b: &mut [u8], v: i64| {
+            b[0] = b'0' + (v / 10) as u8;
+            b[1] = b'0' + (v % 10) as u8;
+        };
+        two(&mut buf[11..13], sod / 3600);
+        buf[13] = b':';
+        two(&mut buf[14..16], sod / 60 % 60);
+        buf[16] = b':';
+        two(&mut buf[17..19], sod % 60);
+        buf[19] = b'.';
+        let mut n = nanos;
+        for i in (20..29).rev() {
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        buf[29] = b'Z';
+        std::str::from_utf8(buf).ok()
     }
 
     /// Reads what [`Timestamp::rfc3339`] writes.
@@ -78,6 +131,9 @@ impl Timestamp {
         self.0.div_euclid(3600 * Self::NANOS_PER_SEC).rem_euclid(24) as u8
     }
 }
+
+/// `2026-11-24T03:58:33.123456789Z`
+const RFC3339_LEN: usize = 30;
 
 const RFC3339_NANOS: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
@@ -114,7 +170,11 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(t) => s.serialize_str(t),
+            None => s.serialize_str(&self.rfc3339_slow()),
+        }
     }
 }
 
@@ -140,6 +200,39 @@ pub fn fmt_secs(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast formatter writes what the `time` crate writes, across
+    /// days, before 1970, at a leap day and at both ends of the range
+    /// (1677–2262).
+    #[test]
+    fn the_fast_format_is_the_time_crates() {
+        let mut ts: Vec<i64> = vec![
+            0,
+            -1,
+            1,
+            i64::MIN,
+            i64::MAX,
+            -86_400 * Timestamp::NANOS_PER_SEC,
+            -86_400 * Timestamp::NANOS_PER_SEC - 1,
+            951_782_400 * Timestamp::NANOS_PER_SEC - 1,
+            951_782_400 * Timestamp::NANOS_PER_SEC,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ts.push(x as i64 >> (x % 20));
+        }
+        for t in ts {
+            let t = Timestamp(t);
+            assert_eq!(t.rfc3339(), t.rfc3339_slow(), "{}", t.0);
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.rfc3339_slow())
+            );
+        }
+    }
 
     #[test]
     fn formats_utc_with_nanos() {

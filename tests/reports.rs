@@ -545,7 +545,7 @@ fn read_like_tshark_and_format_from_the_extension() {
         ("r.html", "<!DOCTYPE html>"),
         ("r.md", "# FTP forensic report"),
         ("r.csv", "capture,sha256,"),
-        ("r.ndjson", "{\"type\":\"capture\""),
+        ("r.ndjson", "{\"type\":\"session\""),
         ("r.log", "#separator"),
         ("r.txt", "portmortem "),
     ] {

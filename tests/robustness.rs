@@ -397,11 +397,31 @@ fn the_memory_budget_evicts_and_reports() {
     let dir = temp_dir("budget");
     let path = dir.join("budget.pcap");
     std::fs::write(&path, &v).unwrap();
+    // The whole document (--pretty) keeps sessions within the budget; the
+    // streamed one writes each as it ends and keeps none.
+    let streamed = run(&[
+        "analyze",
+        "--no-hash",
+        "-f",
+        "json",
+        "--max-memory-mb",
+        "1",
+        path.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&streamed.stdout).unwrap();
+    let c = &doc["captures"][0];
+    assert_eq!(c["sessions_not_kept"], 0, "{c}");
+    assert_eq!(c["session_count"], c["packets"]["sessions"], "{c}");
+    assert_eq!(
+        doc["sessions"].as_array().unwrap().len(),
+        c["session_count"]
+    );
     let out = run(&[
         "analyze",
         "--no-hash",
         "-f",
         "json",
+        "--pretty",
         "--max-memory-mb",
         "1",
         path.to_str().unwrap(),

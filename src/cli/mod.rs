@@ -196,6 +196,10 @@ struct ReportArgs {
     /// Text output: also print every session's commands and replies.
     #[arg(long)]
     dialogue: bool,
+    /// JSON: indented, sessions in id order (holds every session until the
+    /// end). The default is compact JSON written as sessions end.
+    #[arg(long)]
+    pretty: bool,
     /// Colour in text output.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     color: report::ColorChoice,
@@ -467,6 +471,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
         sessions: Vec::new(),
         findings: Vec::new(),
         sessions_not_kept: 0,
+        sessions_written: 0,
         findings_not_kept: 0,
     }
 }
@@ -482,6 +487,10 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
         return report::EXIT_USAGE;
     }
     let opts = a.analysis.options();
+    let format = a.report.format();
+    if format == Format::Ndjson || format == Format::Json && !a.report.pretty {
+        return analyze_streamed(&a, &opts, format);
+    }
     let mut results = Vec::new();
     for (i, p) in a.captures.iter().enumerate() {
         let mut r = match analysis::analyze_path(p, &opts) {
@@ -500,21 +509,62 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     let code = rep.summary.exit_code;
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     write_report(&a.report, &inputs, code, &|w, format, st| match format {
-        Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from),
+        // Compact JSON and NDJSON are written by `analyze_streamed`.
+        Format::Json | Format::Ndjson => {
+            serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from)
+        }
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
         Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
         Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
-        Format::Ndjson => report::ndjson::render::<()>(
-            &rep.captures,
-            &rep.sessions,
-            &rep.findings,
-            &[],
-            &rep.summary,
-            w,
-        ),
     })
+}
+
+/// `analyze` as compact JSON or NDJSON, each session written as it ends
+/// (`report::stream`), so memory does not grow with the sessions of a file.
+fn analyze_streamed(a: &AnalyzeArgs, opts: &analysis::Options, format: Format) -> i32 {
+    let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
+    let mut out = match Destination::create(a.report.output.as_deref(), inputs.iter().copied()) {
+        Ok(x) => x,
+        Err(e) => {
+            warn(format!("cannot write the report: {e}"));
+            return report::EXIT_USAGE;
+        }
+    };
+    let shape = if format == Format::Json {
+        report::stream::Shape::Json
+    } else {
+        report::stream::Shape::Ndjson
+    };
+    let header = model::Header::new("analyze", a.analysis.changed());
+    let mut results = Vec::new();
+    let written = (|| {
+        let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
+        for (i, p) in a.captures.iter().enumerate() {
+            let path = p.to_string_lossy();
+            let mut r = analysis::analyze_written(p, opts, &mut |s, fs| w.session(i, &path, s, fs))
+                .unwrap_or_else(|e| failed(p, e));
+            if let Some(e) = &r.error {
+                warn(e);
+            }
+            for f in &mut r.findings {
+                f.capture = i;
+            }
+            results.push(r);
+        }
+        w.finish(&results)?;
+        if format == Format::Json {
+            writeln!(out)?;
+        }
+        Ok(())
+    })();
+    let code = model::summary(&results).exit_code;
+    if delivered(written, out) {
+        code
+    } else {
+        report::EXIT_USAGE
+    }
 }
 
 fn extract(a: ExtractArgs) -> i32 {

@@ -34,6 +34,7 @@ pub fn conversations_for(budget: usize) -> usize {
     (budget / 4 / CONVERSATION_BYTES).clamp(1 << 16, MAX_CONVERSATIONS)
 }
 
+#[derive(Clone, Copy)]
 struct Conv {
     id: u32,
     /// Base sequence number per direction (0: from the lower endpoint).
@@ -60,6 +61,20 @@ pub struct StreamIds {
     pub cap: usize,
     /// Seconds of capture time, as last set.
     clock: u32,
+    /// The conversation of the last segment, while it stands: most
+    /// segments follow one of the same conversation (a bulk transfer).
+    last: Option<Last>,
+}
+
+/// The last conversation looked up, as the table has it.
+#[derive(Clone, Copy)]
+struct Last {
+    key: u128,
+    id: u32,
+    /// Directions whose base sequence number is set.
+    based: [bool; 2],
+    /// The clock when it was stamped `seen`.
+    clock: u32,
 }
 
 impl Default for StreamIds {
@@ -80,6 +95,7 @@ impl StreamIds {
             stopped_at_frame: None,
             cap,
             clock: 0,
+            last: None,
         }
     }
 
@@ -104,6 +120,7 @@ impl StreamIds {
             }
         }
         self.len = self.convs.iter().map(|c| c.len()).sum();
+        self.last = None;
         before - self.len
     }
 }
@@ -131,23 +148,49 @@ impl StreamIds {
             return None;
         }
         let (key, dir) = self.key(seg);
+        // The same conversation as the last segment, its base set, and no
+        // SYN that could start a new one: the same number.
+        if let Some(l) = self.last
+            && l.key == key
+            && l.based[dir]
+            && l.clock == self.clock
+            && !seg.flags.syn()
+        {
+            return Some(l.id);
+        }
+        let found = self.lookup(seg, key, dir, frame);
+        self.last = found.map(|c| Last {
+            key,
+            id: c.id,
+            based: [c.base[0].is_some(), c.base[1].is_some()],
+            clock: self.clock,
+        });
+        found.map(|c| c.id)
+    }
+
+    fn shard(key: u128) -> usize {
+        // The key's low bits are an address's and a port's: mix them.
+        let h = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+        h as usize % SHARDS
+    }
+
+    /// [`StreamIds::id`] from the table: the conversation as it now is.
+    fn lookup(&mut self, seg: &TcpSegment<'_>, key: u128, dir: usize, frame: u64) -> Option<Conv> {
         let syn_only = seg.flags.syn() && !seg.flags.ack();
         let base = if seg.flags.syn() {
             seg.seq
         } else {
             seg.seq.wrapping_sub(1)
         };
-        // The key's low bits are an address's and a port's: mix them.
-        let shard = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
-        let convs = &mut self.convs[shard as usize % SHARDS];
+        let convs = &mut self.convs[Self::shard(key)];
         if let Some(c) = convs.get_mut(&key) {
             c.seen = self.clock;
             match c.base[dir] {
                 Some(b) if syn_only && b != seg.seq => {}
-                Some(_) => return Some(c.id),
+                Some(_) => return Some(*c),
                 None => {
                     c.base[dir] = Some(base);
-                    return Some(c.id);
+                    return Some(*c);
                 }
             }
         } else if self.len >= self.cap {
@@ -165,7 +208,7 @@ impl StreamIds {
         conv.base[dir] = Some(base);
         convs.insert(key, conv);
         self.len += 1;
-        Some(id)
+        Some(conv)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod model;
 pub mod ndjson;
 pub mod output;
 pub mod probe;
+pub mod stream;
 pub mod text;
 
 use crate::rules::{Finding, Severity};
@@ -25,7 +26,12 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// 1 when any error-severity finding exists, else 0.
 pub fn exit_code(findings: &[Finding]) -> i32 {
-    if findings.iter().any(|f| f.severity == Severity::Error) {
+    exit_code_of(findings.iter().map(|f| f.severity).max())
+}
+
+/// The exit code for findings whose highest severity is `worst`.
+pub fn exit_code_of(worst: Option<Severity>) -> i32 {
+    if worst == Some(Severity::Error) {
         EXIT_FINDINGS
     } else {
         EXIT_OK

@@ -337,21 +337,22 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
 
 pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summary {
     let mut sum = Summary::default();
-    let mut all = Vec::new();
+    let mut worst = None;
     for r in results {
         sum.captures += 1;
         sum.captures_with_errors += usize::from(r.error.is_some());
-        sum.sessions += r.sessions.len() + r.sessions_not_kept as usize;
+        sum.sessions +=
+            r.sessions.len() + r.sessions_not_kept as usize + r.sessions_written as usize;
         for f in &r.findings {
             *sum.findings.entry(f.severity).or_default() += 1;
             *sum.findings_by_rule.entry(f.rule.id()).or_default() += 1;
-            all.push(f.clone());
+            worst = worst.max(Some(f.severity));
         }
     }
     sum.exit_code = if sum.captures_with_errors > 0 {
         super::EXIT_USAGE
     } else {
-        super::exit_code(&all)
+        super::exit_code_of(worst)
     };
     sum
 }
@@ -401,12 +402,12 @@ pub struct Unmatched<'a> {
     pub server_side: &'a [String],
 }
 
-fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
+pub fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
     CaptureView {
         info: &r.info,
         packets: &r.counters,
         error: r.error.as_ref(),
-        session_count: r.sessions.len(),
+        session_count: r.sessions.len() + r.sessions_written as usize,
         finding_count: r.findings.len(),
         sessions_not_kept: r.sessions_not_kept,
         findings_not_kept: r.findings_not_kept,

@@ -19,7 +19,8 @@ struct Event<'a, T: Serialize> {
     body: T,
 }
 
-fn line<T: Serialize>(
+/// Writes one line of type `kind` about the capture at `path`.
+pub(crate) fn line<T: Serialize>(
     out: &mut dyn Write,
     kind: &'static str,
     path: &str,

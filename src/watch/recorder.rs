@@ -102,6 +102,7 @@ impl Recorder {
                 sessions: vec![s],
                 findings,
                 sessions_not_kept: 0,
+                sessions_written: 0,
                 findings_not_kept: 0,
             };
             let results = [result];
