@@ -710,3 +710,41 @@ fn a_lost_frame_adds_no_false_warning() {
     }
     assert!(runs > 300, "{runs}");
 }
+
+/// Every finding is a self-contained event: its session's endpoints and
+/// `tcp.stream`, and the capture time of its first frame, read here from
+/// the file itself.
+#[test]
+fn every_finding_carries_its_endpoints_stream_and_first_frame_time() {
+    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    let mut stamped = 0;
+    for n in &names {
+        let (_, doc) = analyze(&[n], &[]);
+        let mut times = std::collections::HashMap::new();
+        let mut reader = portmortem::capture::CaptureReader::open(
+            &testdata(n),
+            portmortem::capture::input::HashMode::Off,
+        )
+        .unwrap();
+        let _ = reader.for_each(&mut |f| {
+            times.insert(f.number, f.ts);
+        });
+        for f in doc["findings"].as_array().unwrap() {
+            let s = session(&doc, f["session"].as_str().unwrap());
+            assert_eq!(f["client"], s["client"], "{n}");
+            assert_eq!(f["server"], s["server"], "{n}");
+            assert_eq!(f["tcp_stream"], s["tcp_stream"], "{n}");
+            if let Some(ts) = f["first_ts"].as_str() {
+                let first = frames(f)[0];
+                assert_eq!(ts, times[&first].rfc3339(), "{n}: frame {first}");
+                stamped += 1;
+            }
+        }
+    }
+    assert!(stamped > 40, "{stamped}");
+}

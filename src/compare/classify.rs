@@ -126,6 +126,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
     }
     for f in &mut out {
         f.normalise();
+        f.stamp(ctx.cs);
     }
     out
 }

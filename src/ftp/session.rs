@@ -586,6 +586,30 @@ pub struct Session {
 }
 
 impl Session {
+    /// When frame `frame` was captured, if it carried a line of this
+    /// session or a data connection's SYN, SYN-ACK or last packet.
+    pub fn time_of(&self, frame: u64) -> Option<Timestamp> {
+        let lines = self
+            .commands
+            .iter()
+            .map(|c| &c.line)
+            .chain(self.replies.iter().flat_map(|r| &r.lines));
+        for l in lines {
+            if let Some(p) = l.pieces.iter().find(|p| p.frame == frame) {
+                return Some(p.ts);
+            }
+        }
+        self.data_conns.iter().find_map(|c| {
+            if c.first_frame == frame {
+                Some(c.first_ts)
+            } else if c.syn_ack_frame == Some(frame) {
+                c.syn_ack_ts
+            } else {
+                (c.last_frame == frame).then_some(c.last_ts)
+            }
+        })
+    }
+
     pub fn name(&self) -> String {
         format!("s{}", self.id)
     }

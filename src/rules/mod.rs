@@ -81,6 +81,17 @@ pub struct Finding {
     pub capture: usize,
     /// The session id (`s1`…), unique within its capture.
     pub session: String,
+    /// The session's endpoints, as the tap saw them (for a comparison:
+    /// the client-side tap).
+    pub client: std::net::SocketAddr,
+    pub server: std::net::SocketAddr,
+    /// Wireshark's `tcp.stream` of the session's control connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_stream: Option<u32>,
+    /// When its first frame was captured (omitted where the session does
+    /// not know that frame's time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_ts: Option<crate::timestamp::Timestamp>,
     /// Frame numbers (1-based, as Wireshark numbers them).
     pub frames: Vec<u64>,
     pub message: String,
@@ -115,6 +126,10 @@ impl Finding {
             severity,
             capture: 0,
             session: s.name(),
+            client: s.client,
+            server: s.server,
+            tcp_stream: s.tcp_stream,
+            first_ts: None,
             frames: Vec::new(),
             message,
             evidence: Vec::new(),
@@ -175,6 +190,11 @@ impl Finding {
         self
     }
 
+    /// Sets `first_ts` from the session the frames belong to.
+    pub(crate) fn stamp(&mut self, s: &Session) {
+        self.first_ts = self.frames.first().and_then(|&f| s.time_of(f));
+    }
+
     pub(crate) fn normalise(&mut self) {
         let other = self.other.as_mut().map(|o| &mut o.frames);
         for v in std::iter::once(&mut self.frames).chain(other) {
@@ -219,6 +239,7 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     let mut out = merge_groups(out);
     for f in &mut out {
         f.normalise();
+        f.stamp(s);
     }
     out
 }

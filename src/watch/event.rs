@@ -50,8 +50,6 @@ pub enum Event<'a> {
     /// whose findings are final when seen, else when its session ends.
     Finding {
         ts: Timestamp,
-        client: SocketAddr,
-        server: SocketAddr,
         /// Replaces the finding said earlier with the same session, rule
         /// and first frame (more cases, or a data connection's outcome).
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -159,13 +157,13 @@ impl<W: Write> Sink for TextSink<W> {
             ),
             Event::Finding {
                 ts,
-                client,
-                server,
                 revises_earlier,
                 finding,
             } => format!(
-                "{ts} {} {client} → {server} {}{} {}: {}",
+                "{ts} {} {} → {} {}{} {}: {}",
                 finding.session,
+                finding.client,
+                finding.server,
                 if *revises_earlier { "revised " } else { "" },
                 finding.severity.name(),
                 finding.rule,

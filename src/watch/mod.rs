@@ -154,8 +154,6 @@ impl Emitter<'_> {
             self.count(f.severity, 1);
             self.emit(&Event::Finding {
                 ts: s.end,
-                client: s.client,
-                server: s.server,
                 revises_earlier: known.is_some(),
                 finding: f,
             });
