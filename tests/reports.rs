@@ -576,3 +576,73 @@ fn colour_only_when_asked_or_on_a_terminal() {
     assert!(esc(&["analyze", "--color", "always", &cap]));
     assert!(!esc(&["analyze", "--color", "never", &cap]));
 }
+
+/// `--session`, `-q` and `--min-severity` trim what is listed, in every
+/// format; the summary and the exit code stay those of the whole analysis,
+/// and the options say the report is trimmed.
+#[test]
+fn a_report_can_be_trimmed_and_says_so() {
+    let files = [
+        td("lab-mangle-vsftpd-client.pcap"),
+        td("hand-address-forms.pcap"),
+        td("hand-tuple-reuse.pcap"),
+    ];
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["analyze".into(), "--no-hash".into()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(files.iter().cloned());
+        v
+    };
+    let json = |extra: &[&str]| -> (i32, serde_json::Value) {
+        let a = args(extra);
+        let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        (
+            r.status.code().unwrap(),
+            serde_json::from_slice(&r.stdout).unwrap(),
+        )
+    };
+    let (code, whole) = json(&["-f", "json"]);
+    assert_eq!(whole["sessions"].as_array().unwrap().len(), 4);
+    for pretty in [&[][..], &["--pretty"][..]] {
+        let mut extra = vec!["-f", "json", "-q", "--min-severity", "error"];
+        extra.extend(pretty);
+        let (c, doc) = json(&extra);
+        assert_eq!(c, code, "the exit code is the whole analysis's");
+        assert_eq!(doc["summary"], whole["summary"], "{pretty:?}");
+        assert_eq!(doc["options"]["findings_only"], "true");
+        assert_eq!(doc["options"]["min_severity"], "error");
+        let sessions = doc["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 1, "{pretty:?}: {sessions:?}");
+        assert_eq!(sessions[0]["capture"], 0);
+        let findings = doc["findings"].as_array().unwrap();
+        assert!(findings.iter().all(|f| f["severity"] == "error"));
+        assert!(!findings.is_empty());
+        let c0 = &doc["captures"][0];
+        assert_eq!(c0["session_count"], 1);
+        // JSON keeps every capture: findings index them.
+        assert_eq!(doc["captures"].as_array().unwrap().len(), 3);
+        // `--session 2` (also `s2`): the second session of the capture
+        // that has two.
+        let mut extra = vec!["-f", "json", "--session", "2"];
+        extra.extend(pretty);
+        let (_, doc) = json(&extra);
+        let ids: Vec<_> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["capture"].clone(), s["id"].clone()))
+            .collect();
+        assert_eq!(ids, vec![(2.into(), "s2".into())], "{pretty:?}");
+        assert_eq!(doc["options"]["session"], "s2");
+    }
+    // Text: only the capture with an error finding is shown.
+    let a = args(&["-q", "--min-severity", "error"]);
+    let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("lab-mangle-vsftpd-client.pcap"), "{text}");
+    assert!(!text.contains("hand-address-forms.pcap"), "{text}");
+    assert!(!text.contains("hand-tuple-reuse.pcap"), "{text}");
+    let r = run(&["analyze", "--session", "x", &files[0]]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a session id"));
+}

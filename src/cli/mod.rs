@@ -382,6 +382,46 @@ struct AnalyzeArgs {
     analysis: Analysis,
     #[command(flatten)]
     report: ReportArgs,
+    #[command(flatten)]
+    trim: TrimArgs,
+}
+
+/// What the report lists (the analysis and its summary stay whole).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Trim the report")]
+struct TrimArgs {
+    /// List only this session (`s3` or `3`); repeatable, or comma-separated.
+    #[arg(long = "session", value_name = "ID", value_delimiter = ',',
+          value_parser = report::trim::Trim::session_id)]
+    sessions: Vec<String>,
+    /// List only sessions with a listed finding (and, except in JSON,
+    /// only captures with one or with a read error).
+    #[arg(short = 'q', long)]
+    findings_only: bool,
+    /// List only findings of this severity or higher.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    min_severity: Option<SeverityArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SeverityArg {
+    Info,
+    Warning,
+    Error,
+}
+
+impl TrimArgs {
+    fn trim(&self) -> report::trim::Trim {
+        report::trim::Trim {
+            sessions: self.sessions.clone(),
+            findings_only: self.findings_only,
+            min_severity: self.min_severity.map(|s| match s {
+                SeverityArg::Info => crate::rules::Severity::Info,
+                SeverityArg::Warning => crate::rules::Severity::Warning,
+                SeverityArg::Error => crate::rules::Severity::Error,
+            }),
+        }
+    }
 }
 
 /// Runs the command line; returns the process exit code.
@@ -488,8 +528,11 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     }
     let opts = a.analysis.options();
     let format = a.report.format();
+    let trim = a.trim.trim();
+    let mut options = a.analysis.changed();
+    trim.options(&mut options);
     if format == Format::Ndjson || format == Format::Json && !a.report.pretty {
-        return analyze_streamed(&a, &opts, format);
+        return analyze_streamed(&a, &opts, format, &trim, options);
     }
     let mut results = Vec::new();
     for (i, p) in a.captures.iter().enumerate() {
@@ -505,7 +548,21 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
         }
         results.push(r);
     }
-    let rep = model::analyze_report(&results, a.analysis.changed());
+    // The summary and the exit code are of the whole analysis.
+    let summary = model::summary(&results);
+    for r in &mut results {
+        trim.apply(r);
+    }
+    if trim.findings_only && format != Format::Json {
+        results.retain(|r| !r.findings.is_empty() || r.error.is_some());
+        for (i, r) in results.iter_mut().enumerate() {
+            for f in &mut r.findings {
+                f.capture = i;
+            }
+        }
+    }
+    let mut rep = model::analyze_report(&results, options);
+    rep.summary = summary;
     let code = rep.summary.exit_code;
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     write_report(&a.report, &inputs, code, &|w, format, st| match format {
@@ -523,7 +580,13 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends
 /// (`report::stream`), so memory does not grow with the sessions of a file.
-fn analyze_streamed(a: &AnalyzeArgs, opts: &analysis::Options, format: Format) -> i32 {
+fn analyze_streamed(
+    a: &AnalyzeArgs,
+    opts: &analysis::Options,
+    format: Format,
+    trim: &report::trim::Trim,
+    options: std::collections::BTreeMap<&'static str, String>,
+) -> i32 {
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     let mut out = match Destination::create(a.report.output.as_deref(), inputs.iter().copied()) {
         Ok(x) => x,
@@ -537,14 +600,23 @@ fn analyze_streamed(a: &AnalyzeArgs, opts: &analysis::Options, format: Format) -
     } else {
         report::stream::Shape::Ndjson
     };
-    let header = model::Header::new("analyze", a.analysis.changed());
+    let header = model::Header::new("analyze", options);
+    let mut summary = model::Summary::default();
     let mut results = Vec::new();
     let written = (|| {
         let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
         for (i, p) in a.captures.iter().enumerate() {
             let path = p.to_string_lossy();
-            let mut r = analysis::analyze_written(p, opts, &mut |s, fs| w.session(i, &path, s, fs))
-                .unwrap_or_else(|e| failed(p, e));
+            let mut r = analysis::analyze_written(p, opts, &mut |s, fs| {
+                if trim.is_off() {
+                    w.session(i, &path, s, fs)
+                } else if trim.session(&s.name(), fs) {
+                    let listed: Vec<crate::rules::Finding> =
+                        fs.iter().filter(|f| trim.finding(f)).cloned().collect();
+                    w.session(i, &path, s, &listed)
+                }
+            })
+            .unwrap_or_else(|e| failed(p, e));
             if let Some(e) = &r.error {
                 warn(e);
             }
@@ -553,13 +625,18 @@ fn analyze_streamed(a: &AnalyzeArgs, opts: &analysis::Options, format: Format) -
             }
             results.push(r);
         }
-        w.finish(&results)?;
+        // The summary and the exit code are of the whole analysis.
+        summary = model::summary(&results);
+        for r in &mut results {
+            trim.apply(r);
+        }
+        w.finish(&results, &summary)?;
         if format == Format::Json {
             writeln!(out)?;
         }
         Ok(())
     })();
-    let code = model::summary(&results).exit_code;
+    let code = summary.exit_code;
     if delivered(written, out) {
         code
     } else {

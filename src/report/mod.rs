@@ -16,6 +16,7 @@ pub mod output;
 pub mod probe;
 pub mod stream;
 pub mod text;
+pub mod trim;
 
 use crate::rules::{Finding, Severity};
 

@@ -9,7 +9,7 @@
 //! NDJSON: a `session` line as each ends, followed by its `finding` lines,
 //! then a `capture` line per capture and the `summary`.
 
-use super::model::{self, Header};
+use super::model::{self, Header, Summary};
 use super::ndjson;
 use crate::analysis::CaptureResult;
 use crate::ftp::session::Session;
@@ -26,6 +26,9 @@ pub struct Streamed<'w> {
     out: &'w mut dyn Write,
     shape: Shape,
     sessions: u64,
+    /// Sessions written per capture (its `session_count`: a trimmed
+    /// report lists fewer than the analysis had).
+    listed: Vec<usize>,
     /// Each session is serialized here, then written at once: serde_json
     /// writes token by token, and through `dyn Write` each token would be
     /// a call into the destination.
@@ -49,6 +52,7 @@ impl<'w> Streamed<'w> {
             out,
             shape,
             sessions: 0,
+            listed: Vec::new(),
             buf: Vec::with_capacity(1 << 16),
             failed: None,
         })
@@ -81,6 +85,10 @@ impl<'w> Streamed<'w> {
             })(),
         };
         self.sessions += 1;
+        if self.listed.len() <= capture {
+            self.listed.resize(capture + 1, 0);
+        }
+        self.listed[capture] += 1;
         if let Err(e) = r.and_then(|_| self.out.write_all(&self.buf)) {
             self.failed = Some(e);
         }
@@ -88,13 +96,15 @@ impl<'w> Streamed<'w> {
 
     /// Ends the report with the captures (their findings' `capture` set to
     /// their position), the findings and the summary.
-    pub fn finish(self, results: &[CaptureResult]) -> io::Result<()> {
+    pub fn finish(self, results: &[CaptureResult], summary: &Summary) -> io::Result<()> {
         if let Some(e) = self.failed {
             return Err(e);
         }
         let out = self.out;
-        let captures: Vec<_> = results.iter().map(model::capture_view).collect();
-        let summary = model::summary(results);
+        let mut captures: Vec<_> = results.iter().map(model::capture_view).collect();
+        for (i, c) in captures.iter_mut().enumerate() {
+            c.session_count = self.listed.get(i).copied().unwrap_or(0);
+        }
         match self.shape {
             Shape::Json => {
                 out.write_all(b"],\"captures\":")?;
@@ -103,14 +113,14 @@ impl<'w> Streamed<'w> {
                 let findings: Vec<&Finding> = results.iter().flat_map(|r| &r.findings).collect();
                 serde_json::to_writer(&mut *out, &findings)?;
                 out.write_all(b",\"summary\":")?;
-                serde_json::to_writer(&mut *out, &summary)?;
+                serde_json::to_writer(&mut *out, summary)?;
                 out.write_all(b"}")
             }
             Shape::Ndjson => {
                 for c in &captures {
                     ndjson::line(&mut *out, "capture", &c.info.path, c)?;
                 }
-                ndjson::line(&mut *out, "summary", "", &summary)
+                ndjson::line(&mut *out, "summary", "", summary)
             }
         }
     }

@@ -1,0 +1,85 @@
+//! What a report lists of an analysis: `--session`, `--findings-only` and
+//! `--min-severity`. The analysis, the summary and the exit code are
+//! whole; only the listing is trimmed, and the header's options say so,
+//! so that no reader takes a trimmed report for the whole story.
+
+use crate::rules::{Finding, Severity};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct Trim {
+    /// Session ids (`s1`…) to list; empty for all.
+    pub sessions: Vec<String>,
+    /// Only sessions (and, in documents that allow it, captures) with a
+    /// finding that is listed.
+    pub findings_only: bool,
+    pub min_severity: Option<Severity>,
+}
+
+impl Trim {
+    /// A session id as the user may give it: `s3` or `3`.
+    pub fn session_id(arg: &str) -> Result<String, String> {
+        let n = arg.strip_prefix('s').unwrap_or(arg);
+        match n.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(format!("s{n}")),
+            _ => Err(format!("not a session id: {arg:?} (give s1, s2… or 1, 2…)")),
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.sessions.is_empty() && !self.findings_only && self.min_severity.is_none()
+    }
+
+    /// Whether a finding is listed.
+    pub fn finding(&self, f: &Finding) -> bool {
+        self.min_severity.is_none_or(|m| f.severity >= m)
+            && (self.sessions.is_empty() || self.sessions.contains(&f.session))
+    }
+
+    /// Whether session `id`, with these findings (its own, or more:
+    /// others are ignored), is listed.
+    pub fn session<'a>(&self, id: &str, findings: impl IntoIterator<Item = &'a Finding>) -> bool {
+        (self.sessions.is_empty() || self.sessions.iter().any(|s| s == id))
+            && (!self.findings_only
+                || findings
+                    .into_iter()
+                    .any(|f| f.session == id && self.finding(f)))
+    }
+
+    /// Trims one capture's listing: its findings, and its sessions.
+    pub fn apply(&self, r: &mut crate::analysis::CaptureResult) {
+        if self.is_off() {
+            return;
+        }
+        let all = &r.findings;
+        r.sessions.retain(|s| self.session(&s.name(), all));
+        r.findings.retain(|f| self.finding(f));
+    }
+
+    /// The trim as report options (non-default values only).
+    pub fn options(&self, m: &mut BTreeMap<&'static str, String>) {
+        if !self.sessions.is_empty() {
+            m.insert("session", self.sessions.join(","));
+        }
+        if self.findings_only {
+            m.insert("findings_only", "true".into());
+        }
+        if let Some(s) = self.min_severity {
+            m.insert("min_severity", s.name().into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_with_or_without_the_s() {
+        assert_eq!(Trim::session_id("3").unwrap(), "s3");
+        assert_eq!(Trim::session_id("s12").unwrap(), "s12");
+        assert!(Trim::session_id("s0").is_err());
+        assert!(Trim::session_id("x1").is_err());
+        assert!(Trim::session_id("").is_err());
+    }
+}
