@@ -128,7 +128,9 @@ fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Outp
     match sniff_file(&e.path) {
         Err(err) => return failed(format!("cannot read: {err}")),
         Ok(None) if e.explicit => {
-            return failed("not a pcap or pcapng file (nor a gzip or zstd of one)".into());
+            return failed(
+                "not a pcap or pcapng file (nor a gzip, zstd, xz, bzip2 or lz4 of one)".into(),
+            );
         }
         Ok(None) => return skipped("not a capture (by its first bytes)".into()),
         Ok(Some(_)) => {}

@@ -20,6 +20,9 @@ pub enum Compression {
     None,
     Gzip,
     Zstd,
+    Xz,
+    Bzip2,
+    Lz4,
 }
 
 impl Compression {
@@ -28,17 +31,30 @@ impl Compression {
             Compression::None => None,
             Compression::Gzip => Some("gzip"),
             Compression::Zstd => Some("zstd"),
+            Compression::Xz => Some("xz"),
+            Compression::Bzip2 => Some("bzip2"),
+            Compression::Lz4 => Some("lz4"),
         }
     }
 
+    /// The compression the first bytes announce (each format's magic, as
+    /// its specification gives it; a capture's own magic never matches
+    /// one).
     fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&GZIP_MAGIC) {
-            Compression::Gzip
-        } else if head.starts_with(&ZSTD_MAGIC) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
+        const MAGICS: [(&[u8], Compression); 5] = [
+            (&GZIP_MAGIC, Compression::Gzip),
+            (&ZSTD_MAGIC, Compression::Zstd),
+            // xz: FD '7zXZ' 00 (tukaani.org/xz/xz-file-format.txt).
+            (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], Compression::Xz),
+            // bzip2: 'BZh' and a block size digit.
+            (b"BZh", Compression::Bzip2),
+            // LZ4 frame format (lz4/doc/lz4_Frame_format.md).
+            (&[0x04, 0x22, 0x4d, 0x18], Compression::Lz4),
+        ];
+        MAGICS
+            .iter()
+            .find(|(m, _)| head.starts_with(m))
+            .map_or(Compression::None, |(_, c)| *c)
     }
 }
 
@@ -49,6 +65,8 @@ pub enum Container {
     PcapNg,
 }
 
+/// Bytes read to recognise a compression (the longest magic, xz's).
+const SNIFF_LEN: usize = 6;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The largest zstd window accepted (what `zstd --long` uses); a larger one
@@ -84,7 +102,7 @@ pub fn sniff_container(head: &[u8]) -> Option<Container> {
 /// captures in archives where names say nothing.
 pub fn sniff_file(path: &Path) -> io::Result<Option<(Compression, Container)>> {
     let mut f = File::open(path)?;
-    let head = read_prefix(&mut f, 4)?;
+    let head = read_prefix(&mut f, SNIFF_LEN)?;
     let compression = Compression::sniff(&head);
     let mut inner = decompressor(compression, Cursor::new(head).chain(f));
     // A corrupt compressed stream is not a capture we can read; `open`
@@ -99,6 +117,11 @@ fn decompressor<R: Read + Send + 'static>(c: Compression, outer: R) -> Box<dyn R
         Compression::None => Box::new(outer),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(outer)),
         Compression::Zstd => Box::new(ZstdFrames::new(BufReader::with_capacity(1 << 16, outer))),
+        // Concatenated streams, as `xz`, `bzip2` and `lz4` themselves read
+        // them.
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(outer)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(outer)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(outer)),
     }
 }
 
@@ -361,7 +384,7 @@ pub enum OpenError {
     NotACapture(String),
 }
 
-/// Opens `path` (`-` is standard input), undoing gzip or zstd if the magic
+/// Opens `path` (`-` is standard input), undoing gzip, zstd, xz, bzip2 or lz4 if the magic
 /// says so.
 pub fn open(path: &Path, hash: HashMode) -> Result<Opened, OpenError> {
     let name = path.to_string_lossy().into_owned();
@@ -379,7 +402,7 @@ pub fn open_reader(
 ) -> Result<Opened, OpenError> {
     let raw = RawHandle::new(source, hash);
     let mut outer = raw.clone();
-    let head = read_prefix(&mut outer, 4)?;
+    let head = read_prefix(&mut outer, SNIFF_LEN)?;
     if head.is_empty() {
         return Err(OpenError::Empty);
     }
@@ -511,6 +534,46 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(bytes).unwrap();
         e.finish().unwrap()
+    }
+
+    /// xz, bzip2 and lz4 (each as its own tool writes it, through the
+    /// crates' encoders) are read as gzip and zstd are: found by their
+    /// magic, undone on the fly, every byte through.
+    #[test]
+    fn xz_bzip2_and_lz4_are_read() {
+        use std::io::Write;
+        let pcap: Vec<u8> = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]
+            .into_iter()
+            .chain((0..100_000u32).map(|i| (i % 251) as u8))
+            .collect();
+        let xz = {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(&pcap).unwrap();
+            e.finish().unwrap()
+        };
+        let bz = {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(&pcap).unwrap();
+            e.finish().unwrap()
+        };
+        let lz = {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(&pcap).unwrap();
+            e.finish().unwrap()
+        };
+        for (bytes, want) in [
+            (xz, Compression::Xz),
+            (bz, Compression::Bzip2),
+            (lz, Compression::Lz4),
+        ] {
+            let mut o =
+                open_reader("c".into(), Box::new(Cursor::new(bytes)), HashMode::Off).unwrap();
+            assert_eq!(o.compression, want);
+            assert_eq!(o.container, Container::Pcap);
+            let mut all = Vec::new();
+            o.reader.read_to_end(&mut all).unwrap();
+            assert_eq!(all, pcap, "{want:?}");
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ enum RulesFormat {
 struct BatchArgs {
     /// Directories (walked recursively), capture files, quoted globs, or
     /// `-` for a list of paths on standard input. Captures are recognised
-    /// by content: pcap, pcapng, and gzip or zstd of either.
+    /// by content: pcap, pcapng, and gzip, zstd, xz, bzip2 or lz4 of either.
     #[arg(required = true, value_name = "PATH")]
     inputs: Vec<String>,
     #[command(flatten)]
@@ -370,7 +370,7 @@ impl Analysis {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Capture files: pcap, pcapng, or gzip or zstd of either (found by content);
+    /// Capture files: pcap, pcapng, or gzip, zstd, xz, bzip2 or lz4 of either (found by content);
     /// `-` reads standard input.
     #[arg(required_unless_present = "read", value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
