@@ -361,6 +361,83 @@ fn shards_merged_equal_one_run() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--shard auto` as a Slurm job array (indices 1-3) and as a Kubernetes
+/// Indexed Job (0-2) would run it: the merged outputs equal one run.
+#[test]
+fn shard_auto_from_slurm_and_kubernetes_merges_to_one_run() {
+    let td = testdata("");
+    let inputs = [td.to_str().unwrap()];
+    let (_, whole) = batch_json(&inputs);
+    let dir = temp_dir("shard-auto");
+    let runners: [(&str, Vec<Vec<(&str, String)>>); 2] = [
+        (
+            "slurm",
+            (1..=3)
+                .map(|i| {
+                    vec![
+                        ("SLURM_ARRAY_TASK_ID", i.to_string()),
+                        ("SLURM_ARRAY_TASK_COUNT", "3".to_string()),
+                        ("SLURM_ARRAY_TASK_MIN", "1".to_string()),
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "k8s",
+            (0..3)
+                .map(|i| {
+                    vec![
+                        ("JOB_COMPLETION_INDEX", i.to_string()),
+                        ("JOB_COMPLETIONS", "3".to_string()),
+                    ]
+                })
+                .collect(),
+        ),
+    ];
+    for (name, runs) in runners {
+        let mut parts = Vec::new();
+        for (i, vars) in runs.iter().enumerate() {
+            let out = bin()
+                .args(["batch", "-f", "ndjson", "--shard", "auto"])
+                .args(inputs)
+                .env_remove("SLURM_ARRAY_TASK_ID")
+                .env_remove("JOB_COMPLETION_INDEX")
+                .envs(vars.iter().map(|(k, v)| (k, v)))
+                .output()
+                .unwrap();
+            // Exit 2: testdata holds broken captures on purpose.
+            assert!(
+                !out.stdout.is_empty(),
+                "{name} {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let p = dir.join(format!("{name}-{i}.ndjson"));
+            std::fs::write(&p, &out.stdout).unwrap();
+            parts.push(p);
+        }
+        let out = bin()
+            .args(["merge", "-f", "json"])
+            .args(&parts)
+            .output()
+            .unwrap();
+        let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for k in ["captures", "skipped", "summary"] {
+            assert_eq!(whole[k], merged[k], "{name}: {k} differs");
+        }
+    }
+    // Without a job runner's variables, `auto` says what it looked for.
+    let out = bin()
+        .args(["batch", "--shard", "auto"])
+        .args(inputs)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLURM_ARRAY_TASK_ID"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn ndjson_streams_a_line_per_capture_then_the_summary() {
     let td = testdata("");

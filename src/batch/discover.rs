@@ -97,7 +97,76 @@ impl fmt::Display for Shard {
     }
 }
 
+/// `--shard`: K/N, or `auto` (from the job runner's environment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    Auto,
+}
+
+impl FromStr for ShardArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            Ok(ShardArg::Auto)
+        } else {
+            s.parse().map(ShardArg::Fixed)
+        }
+    }
+}
+
+impl ShardArg {
+    /// The shard; for `auto`, from `env` (the process environment).
+    pub fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        match self {
+            ShardArg::Fixed(s) => Ok(s),
+            ShardArg::Auto => Shard::from_env(env),
+        }
+    }
+}
+
 impl Shard {
+    /// The shard a job runner gives this process:
+    /// * a Slurm job array (`SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`,
+    ///   and `SLURM_ARRAY_TASK_MIN`, the first index, which `--array=1-8`
+    ///   makes 1);
+    /// * a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, from 0, which
+    ///   Kubernetes sets; `JOB_COMPLETIONS`, the Job's `completions`,
+    ///   which the manifest must set, as docs/scale-out.md shows).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        let num = |k: &str| -> Result<Option<u64>, String> {
+            env(k)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("--shard auto: {k}={v:?} is not a number"))
+                })
+                .transpose()
+        };
+        let check = |k: u64, n: u64, from: &str| {
+            if k == 0 || n == 0 || k > n {
+                Err(format!("--shard auto: {from} give shard {k} of {n}"))
+            } else {
+                Ok(Shard { k, n })
+            }
+        };
+        if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            let n = num("SLURM_ARRAY_TASK_COUNT")?.ok_or(
+                "--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not",
+            )?;
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let k = id.checked_sub(min).map_or(0, |i| i + 1);
+            return check(k, n, "the SLURM_ARRAY_TASK_* variables");
+        }
+        if let Some(i) = num("JOB_COMPLETION_INDEX")? {
+            let n = num("JOB_COMPLETIONS")?.ok_or(
+                "--shard auto: JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not (set it to the Job's completions, see docs/scale-out.md)",
+            )?;
+            return check(i + 1, n, "JOB_COMPLETION_INDEX and JOB_COMPLETIONS");
+        }
+        Err("--shard auto: neither a Slurm array (SLURM_ARRAY_TASK_ID) nor a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) is in the environment".into())
+    }
+
     /// Whether `path` belongs to this shard. The hash is of the path as
     /// written (SHA-256, so it never changes between versions or
     /// machines); shards must therefore be given the same inputs.
@@ -232,6 +301,52 @@ fn add_path(p: &Path, explicit: bool, found: &mut Vec<(PathBuf, bool, Found)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shard_comes_from_slurm_or_kubernetes() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Shard::from_env(&|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        };
+        let slurm = [
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "8"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+        ];
+        assert_eq!(from(&slurm), Ok(Shard { k: 3, n: 8 }));
+        assert_eq!(
+            from(&slurm[..2]),
+            Ok(Shard { k: 4, n: 8 }),
+            "indices from 0"
+        );
+        let k8s = [("JOB_COMPLETION_INDEX", "0"), ("JOB_COMPLETIONS", "4")];
+        assert_eq!(from(&k8s), Ok(Shard { k: 1, n: 4 }));
+        for bad in [
+            &[][..],
+            &k8s[..1],
+            &slurm[..1],
+            &[("JOB_COMPLETION_INDEX", "4"), ("JOB_COMPLETIONS", "4")][..],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "x"),
+                ("SLURM_ARRAY_TASK_COUNT", "2"),
+            ][..],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "0"),
+                ("SLURM_ARRAY_TASK_COUNT", "2"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+            ][..],
+        ] {
+            assert!(from(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!("auto".parse::<ShardArg>(), Ok(ShardArg::Auto));
+        assert_eq!(
+            "2/3".parse::<ShardArg>(),
+            Ok(ShardArg::Fixed(Shard { k: 2, n: 3 }))
+        );
+    }
 
     #[test]
     fn shard_parsing_and_partition() {

@@ -168,13 +168,21 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     if opts.analysis.hash != HashMode::Off {
         opts.analysis.hash = HashMode::Inline;
     }
+    let shard = match a.shard.map(|s| s.resolve(&|k| std::env::var(k).ok())) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("portmortem: {}", crate::bytes::printable(&e));
+            return report::EXIT_USAGE;
+        }
+    };
     let entries = batch::plan(
         &a.inputs,
         &mut || io::stdin().lock().lines().map_while(Result::ok).collect(),
-        a.shard,
+        shard,
     );
     let mut options = a.analysis.changed();
-    if let Some(s) = a.shard {
+    if let Some(s) = shard {
         options.insert("shard", s.to_string());
     }
     // Every file the batch reads is evidence, whether or not it turns out

@@ -5,7 +5,7 @@ mod probe;
 mod watch;
 
 use crate::analysis::{self, CaptureResult};
-use crate::batch::discover::Shard;
+use crate::batch::discover::ShardArg;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
@@ -98,9 +98,11 @@ struct BatchArgs {
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Only the files of shard K of N (by a hash of their path), to spread
-    /// an archive over machines; combine the outputs with `merge`.
-    #[arg(long, value_name = "K/N")]
-    shard: Option<Shard>,
+    /// an archive over machines; combine the outputs with `merge`. `auto`:
+    /// from a Slurm job array or a Kubernetes Indexed Job
+    /// (docs/scale-out.md).
+    #[arg(long, value_name = "K/N|auto")]
+    shard: Option<ShardArg>,
     #[command(flatten)]
     report: BatchReportArgs,
     /// No progress bar (there is none anyway when standard error is not a
