@@ -369,7 +369,9 @@ fn shard_auto_from_slurm_and_kubernetes_merges_to_one_run() {
     let inputs = [td.to_str().unwrap()];
     let (_, whole) = batch_json(&inputs);
     let dir = temp_dir("shard-auto");
-    let runners: [(&str, Vec<Vec<(&str, String)>>); 2] = [
+    // Per runner, each task's environment.
+    type Tasks = Vec<Vec<(&'static str, String)>>;
+    let runners: [(&str, Tasks); 2] = [
         (
             "slurm",
             (1..=3)
