@@ -17,6 +17,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 /// Writes results as they come and the summary at the end, in one format.
 struct Collector<F> {
     format: BatchFormat,
+    pretty: bool,
     color: report::ColorChoice,
     out: Destination,
     summary: Summary,
@@ -37,6 +38,7 @@ impl<F: Serialize> Collector<F> {
     ) -> Result<Self, OutputError> {
         Ok(Collector {
             format: args.format,
+            pretty: args.pretty,
             color: args.color,
             out: Destination::create(args.output.as_deref(), inputs)?,
             summary: Summary::default(),
@@ -105,8 +107,7 @@ impl<F: Serialize> Collector<F> {
                     skipped,
                     summary: sum,
                 };
-                serde_json::to_writer_pretty(&mut self.out, &doc)
-                    .map_err(io::Error::from)
+                super::write_json(&mut self.out, &doc, self.pretty)
                     .and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {

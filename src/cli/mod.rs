@@ -157,6 +157,9 @@ struct BatchReportArgs {
     /// Colour in text output.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     color: report::ColorChoice,
+    /// JSON: indented (the default is compact).
+    #[arg(long)]
+    pretty: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -198,8 +201,9 @@ struct ReportArgs {
     /// Text output: also print every session's commands and replies.
     #[arg(long)]
     dialogue: bool,
-    /// JSON: indented, sessions in id order (holds every session until the
-    /// end). The default is compact JSON written as sessions end.
+    /// JSON: indented (analyze: also sessions in id order, holding every
+    /// session until the end). The default is compact JSON (analyze: written
+    /// as sessions end).
     #[arg(long)]
     pretty: bool,
     /// Colour in text output.
@@ -766,7 +770,7 @@ fn compare(a: CompareArgs) -> i32 {
         &[first.as_path(), second.as_path()],
         code,
         &|w, format, st| match format {
-            Format::Json => serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from),
+            Format::Json => write_json(w, &rep, a.report.pretty),
             Format::Text => text::render_compare(&rep, st, w),
             Format::Markdown => markdown::render_compare(&rep, w),
             Format::Html => html::render_compare(&rep, w),
@@ -818,6 +822,22 @@ fn write_report(
     } else {
         report::EXIT_USAGE
     }
+}
+
+/// A JSON document, compact or indented (`--pretty`): indentation makes
+/// a large report about 75% larger (compare of 20,000 sessions: 313 MB
+/// compact, 549 MB indented).
+fn write_json<T: serde::Serialize>(
+    w: &mut dyn Write,
+    doc: &T,
+    pretty: bool,
+) -> std::io::Result<()> {
+    let r = if pretty {
+        serde_json::to_writer_pretty(w, doc)
+    } else {
+        serde_json::to_writer(w, doc)
+    };
+    r.map_err(std::io::Error::from)
 }
 
 /// Says something on standard error, its control characters escaped
