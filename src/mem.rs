@@ -2,16 +2,57 @@
 //! really holds rather than an estimate of it.
 //!
 //! The binary installs [`CountingAlloc`] as its global allocator: every
-//! allocation and free passes through one relaxed atomic counter on its
-//! way to the system allocator. The library reads it with
+//! allocation and free is counted on its way to the system allocator, in
+//! a per-thread balance that joins the process's counter once it passes
+//! [`FLUSH`] bytes either way. One shared counter updated on every call
+//! cost 10% of `analyze` and 18% of `compare` (two threads bouncing its
+//! cache line); the balance costs a thread-local add. The count is exact
+//! to within [`FLUSH`] bytes per running thread, and a thread that exits
+//! leaves its unflushed balance (under [`FLUSH`]) uncounted. The library reads it with
 //! [`heap_in_use`]; embedded elsewhere (a test, another program) without
 //! the counting allocator, it reads `None` and the budget falls back to
 //! the engine's own estimates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
+/// Signed: one thread may flush the free of what another allocated before
+/// that one flushes the allocation.
+static IN_USE: AtomicIsize = AtomicIsize::new(0);
+/// Set once a balance was flushed: the counting allocator is installed.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The balance a thread keeps before it joins [`IN_USE`].
+pub const FLUSH: isize = 64 << 10;
+
+thread_local! {
+    // Const-initialised and without a destructor: usable from inside the
+    // allocator (no lazy registration, which could allocate).
+    static BALANCE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `delta` bytes (positive: allocated, negative: freed).
+#[inline]
+fn count(delta: isize) {
+    let flushed = BALANCE.try_with(|b| {
+        let v = b.get() + delta;
+        if v.abs() >= FLUSH {
+            b.set(0);
+            v
+        } else {
+            b.set(v);
+            0
+        }
+    });
+    // Past the thread's teardown its balance is gone: count directly.
+    let v = flushed.unwrap_or(delta);
+    if v != 0 {
+        IN_USE.fetch_add(v, Ordering::Relaxed);
+        if !INSTALLED.load(Ordering::Relaxed) {
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// The system allocator, counting the bytes it has handed out and not got
 /// back.
@@ -24,7 +65,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: forwarded as received.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
@@ -33,7 +74,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: forwarded as received.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
@@ -41,26 +82,23 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as received.
         unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as received.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            IN_USE.fetch_add(new_size, Ordering::Relaxed);
-            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            count(new_size as isize - layout.size() as isize);
         }
         p
     }
 }
 
 /// Bytes of heap in use by the whole process, when the counting allocator
-/// is installed (any running program has allocated something by the time
-/// this is asked, so zero means it is not).
+/// is installed (within [`FLUSH`] bytes per thread).
 pub fn heap_in_use() -> Option<usize> {
-    match IN_USE.load(Ordering::Relaxed) {
-        0 => None,
-        n => Some(n),
-    }
+    INSTALLED
+        .load(Ordering::Relaxed)
+        .then(|| IN_USE.load(Ordering::Relaxed).max(0) as usize)
 }
