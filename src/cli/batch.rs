@@ -107,8 +107,7 @@ impl<F: Serialize> Collector<F> {
                     skipped,
                     summary: sum,
                 };
-                super::write_json(&mut self.out, &doc, self.pretty)
-                    .and_then(|_| writeln!(self.out))
+                super::write_json(&mut self.out, &doc, self.pretty).and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {
                 let style = text::Style {

@@ -88,6 +88,23 @@ pub fn apply_227_rewrite(text: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// Every signature a report can name is explained, with its sources,
+    /// in the repository's own docs/middleboxes.md.
+    #[test]
+    fn every_signature_is_documented() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/middleboxes.md"))
+                .unwrap();
+        for s in [
+            &CHECKPOINT_227,
+            &SMC_P_AT_SW,
+            &ASA_SYST_MASK,
+            &LINUX_CONNTRACK_PARTIAL,
+        ] {
+            assert!(doc.contains(&format!("| `{}` |", s.id)), "{}", s.id);
+        }
+    }
+
     #[test]
     fn checkpoint_sites() {
         assert_eq!(
