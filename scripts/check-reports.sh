@@ -62,7 +62,7 @@ bad=$(tshark -r "$out/evidence.pcapng" -o tcp.check_checksum:TRUE -Y 'tcp.checks
 [ "$bad" -eq 0 ] || fail "evidence.pcapng: $bad bad TCP checksums"
 
 # The Community ID of a session is the one tshark computes for its flow.
-cid=$($pm analyze -f json testdata/lab-mangle-vsftpd-client.pcap | grep -m1 '"community_id"' | cut -d'"' -f4 || true)
+cid=$($pm analyze -f ndjson testdata/lab-mangle-vsftpd-client.pcap | python3 -c "import json,sys; print(next(l['community_id'] for l in map(json.loads, sys.stdin) if l['type'] == 'session'))" || true)
 theirs=$(tshark -r testdata/lab-mangle-vsftpd-client.pcap --enable-protocol communityid -Y 'tcp.port == 21' -T fields -e communityid 2>/dev/null | sort -u)
 [ -n "$cid" ] && [ "$cid" = "$theirs" ] || fail "community_id: ours '$cid', tshark's '$theirs'"
 

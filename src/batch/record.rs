@@ -7,7 +7,7 @@
 //! finished ones. `merge` reads records back from NDJSON and adds them up
 //! exactly as `batch` does.
 
-use super::patterns;
+use super::features;
 use crate::analysis::{CaptureTotals, MAX_FINDINGS};
 use crate::ftp::data::Outcome;
 use crate::ftp::session::Session;
@@ -67,7 +67,7 @@ pub struct ModeStats {
     /// Failed setups by how they failed.
     pub failures: BTreeMap<String, u64>,
     /// Feature → value → outcomes of the setups with a known outcome that
-    /// had that value (see `patterns::features`).
+    /// had that value (see `features::features`).
     pub features: BTreeMap<String, BTreeMap<String, Tally>>,
 }
 
@@ -208,7 +208,7 @@ impl Builder {
                     continue;
                 }
             };
-            for (feature, value) in patterns::features(s, d) {
+            for (feature, value) in features::features(s, d) {
                 m.features
                     .entry(feature.to_string())
                     .or_default()
