@@ -75,12 +75,11 @@ pub type WriteSession<'a> = dyn FnMut(&Session, &[Finding]) + 'a;
 /// sessions the file holds. The result has no sessions, and
 /// `sessions_written` counts them.
 pub fn analyze_written(
-    path: &Path,
+    reader: CaptureReader,
     opts: &Options,
     write: &mut WriteSession<'_>,
-) -> Result<CaptureResult, CaptureError> {
-    let reader = CaptureReader::open(path, opts.hash)?;
-    Ok(collect(reader, opts, &mut |_| {}, Some(write)))
+) -> CaptureResult {
+    collect(reader, opts, &mut |_| {}, Some(write))
 }
 
 /// What reading a capture produced besides its sessions.

@@ -140,19 +140,28 @@ fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Outp
         Ok(r) => r,
         Err(err) => return failed(err.to_string()),
     };
-    let mut builder = Builder::new(e.index, path);
     let mut reported = 0u64;
-    let totals = analyze_streaming(
-        reader,
-        &opts.analysis,
-        &mut |n| {
-            bytes_read(n.saturating_sub(reported));
-            reported = reported.max(n);
-        },
-        &mut |s, f| builder.session(&s, f),
-    );
+    let out = record(reader, e.index, path, &opts.analysis, &mut |n| {
+        bytes_read(n.saturating_sub(reported));
+        reported = reported.max(n);
+    });
     // After a read error the rest of the file counts as done.
     bytes_read(e.size.saturating_sub(reported));
+    out
+}
+
+/// The record of one opened capture, as `batch` writes it (`index`: its
+/// position in the archive; `path`: the name it goes by). `progress` is
+/// told the raw bytes read so far, now and then.
+pub fn record(
+    reader: CaptureReader,
+    index: usize,
+    path: String,
+    opts: &analysis::Options,
+    progress: &mut dyn FnMut(u64),
+) -> Output<Finding> {
+    let mut builder = Builder::new(index, path);
+    let totals = analyze_streaming(reader, opts, progress, &mut |s, f| builder.session(&s, f));
     Output::Capture(Box::new(builder.finish(totals)))
 }
 

@@ -184,6 +184,19 @@ impl CaptureReader {
         Self::from_opened(opened)
     }
 
+    /// Reads a capture from any byte source (bytes in memory, a socket),
+    /// as [`CaptureReader::open`] reads a file; `name` stands for its path
+    /// in reports and errors.
+    pub fn from_reader(
+        name: String,
+        source: Box<dyn std::io::Read + Send>,
+        hash: HashMode,
+    ) -> Result<Self, CaptureError> {
+        let opened =
+            input::open_reader(name.clone(), source, hash).map_err(|e| open_error(&name, e))?;
+        Self::from_opened(opened)
+    }
+
     /// Wraps an already opened input.
     pub fn from_opened(o: Opened) -> Result<Self, CaptureError> {
         let Opened {

@@ -613,16 +613,19 @@ fn analyze_streamed(
         let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
         for (i, p) in a.captures.iter().enumerate() {
             let path = p.to_string_lossy();
-            let mut r = analysis::analyze_written(p, opts, &mut |s, fs| {
-                if trim.is_off() {
-                    w.session(i, &path, s, fs)
-                } else if trim.session(&s.name(), fs) {
-                    let listed: Vec<crate::rules::Finding> =
-                        fs.iter().filter(|f| trim.finding(f)).cloned().collect();
-                    w.session(i, &path, s, &listed)
-                }
-            })
-            .unwrap_or_else(|e| failed(p, e));
+            let reader = crate::capture::CaptureReader::open(p, opts.hash);
+            let mut r = match reader {
+                Err(e) => failed(p, e),
+                Ok(reader) => analysis::analyze_written(reader, opts, &mut |s, fs| {
+                    if trim.is_off() {
+                        w.session(i, &path, s, fs)
+                    } else if trim.session(&s.name(), fs) {
+                        let listed: Vec<crate::rules::Finding> =
+                            fs.iter().filter(|f| trim.finding(f)).cloned().collect();
+                        w.session(i, &path, s, &listed)
+                    }
+                }),
+            };
             if let Some(e) = &r.error {
                 warn(e);
             }
