@@ -64,13 +64,21 @@ def compare(a: Capture, b: Capture, **options: Any) -> Dict[str, Any]:
 
 
 def batch_record(
-    source: Capture, index: int = 0, path: Optional[str] = None, hash: bool = True
+    source: Capture,
+    index: int = 0,
+    path: Optional[str] = None,
+    hash: bool = True,
+    explicit: bool = True,
 ) -> Dict[str, Any]:
     """One line of ``batch --format ndjson``: the record of one capture
     (counts, hosts, data setups, findings). ``index`` is its position in
     the archive (records are merged in that order); ``path`` the name it
-    goes by (default: the path given, or ``<bytes>``)."""
-    return json.loads(_portmortem.batch_record(source, index=index, path=path, hash=hash))
+    goes by (default: the path given, or ``<bytes>``). ``explicit=False``
+    (a file found in a directory rather than named): bytes that are no
+    capture give a ``skipped`` line, as ``batch`` counts such files."""
+    return json.loads(
+        _portmortem.batch_record(source, index=index, path=path, hash=hash, explicit=explicit)
+    )
 
 
 def merge(records: Iterable[Dict[str, Any]]) -> Dict[str, Any]:

@@ -6,7 +6,7 @@
 
 use portmortem::analysis::{self, CaptureResult};
 use portmortem::batch;
-use portmortem::capture::input::HashMode;
+use portmortem::capture::input::{self, HashMode};
 use portmortem::capture::{CaptureError, CaptureReader};
 use portmortem::compare as cmp;
 use portmortem::report::model::{self, BatchReport, BatchSummary, Header};
@@ -208,15 +208,18 @@ fn compare(
 }
 
 /// One line of `batch --format ndjson`: the record of one capture, with
-/// `index` its position in the archive (what `merge` orders by).
+/// `index` its position in the archive (what `merge` orders by). With
+/// `explicit=False` (a file found in a directory, not named), content
+/// that is not a capture is a `skipped` line, as `batch` counts it.
 #[pyfunction]
-#[pyo3(signature = (source, *, index=0, path=None, hash=true))]
+#[pyo3(signature = (source, *, index=0, path=None, hash=true, explicit=true))]
 fn batch_record(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     index: usize,
     path: Option<String>,
     hash: bool,
+    explicit: bool,
 ) -> PyResult<String> {
     let src = Source::from_py(source)?;
     let path = path.unwrap_or_else(|| src.name());
@@ -226,12 +229,35 @@ fn batch_record(
         // As batch does: each record hashes its own bytes as it reads.
         a.hash = HashMode::Inline;
     }
-    let out = py.detach(|| match src.open(a.hash) {
-        Ok(reader) => batch::record(reader, index, path, &a, &mut |_| {}),
-        Err(e) => batch::Output::Capture(Box::new(batch::record::CaptureLine {
-            record: batch::record::CaptureRecord::failed(index, path, e.to_string()),
-            findings: Vec::new(),
-        })),
+    let out = py.detach(|| {
+        let failed = |path: String, msg: String| {
+            batch::Output::Capture(Box::new(batch::record::CaptureLine {
+                record: batch::record::CaptureRecord::failed(index, path, msg),
+                findings: Vec::new(),
+            }))
+        };
+        let opened = match src {
+            Source::Path(p) => CaptureReader::open(&p, a.hash),
+            Source::Bytes(b) => {
+                match input::open_reader(path.clone(), Box::new(std::io::Cursor::new(b)), a.hash) {
+                    Err(input::OpenError::NotACapture(_) | input::OpenError::Empty)
+                        if !explicit =>
+                    {
+                        return batch::Output::Skipped(batch::summary::Skipped {
+                            index,
+                            path,
+                            reason: batch::NOT_A_CAPTURE.into(),
+                        });
+                    }
+                    Err(e) => return failed(path, e.to_string()),
+                    Ok(o) => CaptureReader::from_opened(o),
+                }
+            }
+        };
+        match opened {
+            Ok(reader) => batch::record(reader, index, path, &a, &mut |_| {}),
+            Err(e) => failed(path, e.to_string()),
+        }
     });
     json(&out)
 }

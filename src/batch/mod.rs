@@ -98,6 +98,10 @@ pub fn run(
     Ok(())
 }
 
+/// Why a file found in a directory is skipped: its first bytes are no
+/// capture's (plain or compressed).
+pub const NOT_A_CAPTURE: &str = "not a capture (by its first bytes)";
+
 /// One file from start to finish.
 fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Output<Finding> {
     let path = e.path.to_string_lossy().into_owned();
@@ -133,7 +137,7 @@ fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Outp
                 "not a pcap or pcapng file (nor a gzip, zstd, xz, bzip2 or lz4 of one)".into(),
             );
         }
-        Ok(None) => return skipped("not a capture (by its first bytes)".into()),
+        Ok(None) => return skipped(NOT_A_CAPTURE.into()),
         Ok(Some(_)) => {}
     }
     let reader = match CaptureReader::open(&e.path, opts.analysis.hash) {
