@@ -646,3 +646,33 @@ fn a_report_can_be_trimmed_and_says_so() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a session id"));
 }
+
+/// Tables never break an address or a timestamp mid-word, however narrow
+/// the terminal: each session's endpoints and start appear whole.
+#[test]
+fn tables_keep_addresses_and_timestamps_whole() {
+    for name in [
+        "lab-mangle-vsftpd-client.pcap",
+        "hand-address-forms.pcap",
+        "hand-tuple-reuse.pcap",
+    ] {
+        let (_, doc) = analyze(&[name], &[]);
+        for width in ["80", "100", "120"] {
+            let out = bin()
+                .args(["analyze", "--color", "never", &td(name)])
+                .env("COLUMNS", width)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            for s in doc["sessions"].as_array().unwrap() {
+                for field in ["client", "server", "start"] {
+                    let v = s[field].as_str().unwrap();
+                    assert!(
+                        text.contains(v),
+                        "{name} at {width} columns: {field} {v} is broken:\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -37,6 +37,44 @@ pub(super) fn table(style: &Style) -> Table {
     t
 }
 
+/// Keeps words whole in a table: comfy-table wraps at spaces where it
+/// can, but inside a word when a column is narrower than it. The columns
+/// in `always` (addresses, timestamps) get at least their longest word;
+/// the others too when every column's longest word fits in the width.
+/// Call once the rows are in.
+fn keep_whole(t: &mut Table, always: &[usize], width: u16) {
+    let n = t.column_count();
+    let longest: Vec<usize> = (0..n)
+        .map(|i| {
+            t.header()
+                .into_iter()
+                .chain(t.row_iter())
+                .filter_map(|r| r.cell_iter().nth(i))
+                .flat_map(|c| {
+                    c.content()
+                        .split_whitespace()
+                        .map(|w| w.chars().count())
+                        .collect::<Vec<_>>()
+                })
+                .max()
+                .unwrap_or(0)
+                // One space of padding each side.
+                + 2
+        })
+        .collect();
+    // The borders: one between columns and one at each end.
+    let all_fit = longest.iter().sum::<usize>() + n + 1 <= usize::from(width);
+    for (i, &w) in longest.iter().enumerate() {
+        if (all_fit || always.contains(&i))
+            && let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w))
+        {
+            c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                comfy_table::Width::Fixed(w),
+            ));
+        }
+    }
+}
+
 fn sev_cell(s: Severity, style: &Style) -> Cell {
     let c = Cell::new(s.name());
     if !style.color {
@@ -295,6 +333,8 @@ fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::
             wire_name(&s.end_reason),
         ]);
     }
+    // Addresses and timestamps are never broken mid-word.
+    keep_whole(&mut t, &[1, 4], style.width);
     writeln!(out, "{t}")
 }
 
