@@ -62,8 +62,8 @@ fn keep_whole(t: &mut Table, always: &[usize], width: u16) {
                 + 2
         })
         .collect();
-    // The borders: one between columns and one at each end.
-    let all_fit = longest.iter().sum::<usize>() + n + 1 <= usize::from(width);
+    // The borders: one between columns and one at each end (n + 1).
+    let all_fit = longest.iter().sum::<usize>() + n < usize::from(width);
     for (i, &w) in longest.iter().enumerate() {
         if (all_fit || always.contains(&i))
             && let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w))
