@@ -748,3 +748,47 @@ fn every_finding_carries_its_endpoints_stream_and_first_frame_time() {
     }
     assert!(stamped > 40, "{stamped}");
 }
+
+/// A transfer that hangs while the capture goes on: the client sent its
+/// PORT, got `200`, and nothing more of the session was captured, though
+/// the capture ran 30 s longer. analyze reports the stall, as watch's idle
+/// expiry does, and says the capture ended with the session still open.
+#[test]
+fn a_session_silent_until_the_capture_ends_shows_its_stall() {
+    let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
+    let (_, whole) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
+    let ok = entry_frames(&whole, "s1", "200 PORT")[0];
+    // The session up to the 200, then one unrelated frame (frame 1, not
+    // IP) 30 s after it.
+    let mut cut = without_frames(&pcap, &|n| n > ok);
+    let first_len = u32::from_le_bytes(pcap[32..36].try_into().unwrap()) as usize;
+    let mut late = pcap[24..24 + 16 + first_len].to_vec();
+    let at = |i: u64| {
+        let mut off = 24;
+        for _ in 1..i {
+            off += 16 + u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        }
+        u32::from_le_bytes(pcap[off..off + 4].try_into().unwrap())
+    };
+    late[..4].copy_from_slice(&(at(ok) + 30).to_le_bytes());
+    cut.extend_from_slice(&late);
+    let r = analyze_bytes("hung.pcap", cut);
+    let stall: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id() == "session-stall-after-ctl")
+        .collect();
+    assert_eq!(stall.len(), 1, "{:?}", r.findings);
+    assert!(
+        stall[0]
+            .message
+            .contains("the capture ended with the session still open"),
+        "{}",
+        stall[0].message
+    );
+    assert!(
+        stall[0].message.contains("stayed idle 30."),
+        "{}",
+        stall[0].message
+    );
+}

@@ -224,6 +224,8 @@ pub struct Engine {
     /// sink when it is done.
     started: Vec<SessionStart>,
     now: Timestamp,
+    /// The latest capture time seen (frames may come out of order).
+    latest: Timestamp,
     /// When the flow table is aged next ([`Engine::tick`]).
     next_tick: Timestamp,
     /// When silent conversations are forgotten next (`watch` only).
@@ -265,6 +267,7 @@ impl Engine {
             next_id: 1,
             started: Vec::new(),
             now: Timestamp(0),
+            latest: Timestamp(i64::MIN),
             next_tick: Timestamp(i64::MIN),
             next_forget: Timestamp(i64::MIN),
             last_frame: 0,
@@ -288,6 +291,7 @@ impl Engine {
     pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn SessionSink) {
         self.counters.frames += 1;
         self.now = f.ts;
+        self.latest = self.latest.max(f.ts);
         self.last_frame = f.number;
         self.stream = None;
         let missing = f.orig_len.saturating_sub(f.data.len() as u32);
@@ -801,6 +805,14 @@ impl Engine {
             .collect();
         live.sort_unstable();
         for (_, slot) in live {
+            // The capture went on to its last frame and showed nothing of
+            // a session still open: it was silent that long (a hung
+            // transfer shows as a stall, as `watch`'s idle expiry shows it).
+            if reason == EndReason::CaptureEnd
+                && let Some(s) = self.slots[slot].as_mut()
+            {
+                s.session.silent_until = Some(self.latest);
+            }
             self.finish_slot(slot, reason, out);
         }
         // Banner candidates never confirmed: their segments were other TCP.
