@@ -27,17 +27,56 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Every analysing command's exit codes, for the end of its `--help`.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes: 0 no error finding, 1 at least one error finding, 2 a usage error or an input that could not be read (completely)."
+    };
+}
+
+const ANALYZE_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  portmortem analyze capture.pcap                       a report on the terminal\n",
+    "  portmortem analyze -r capture.pcapng.gz -o report.html one HTML file for a ticket\n",
+    "  portmortem analyze -q --min-severity error *.pcap     only what failed\n",
+    "  portmortem analyze -o events.ndjson capture.pcap      one JSON object per line (SIEM, DuckDB)\n\n",
+    exit_codes!()
+);
+const COMPARE_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  portmortem compare inside.pcap outside.pcap           sides worked out from the captures\n",
+    "  portmortem compare --client-side c.pcap --server-side s.pcap -o diff.html\n\n",
+    exit_codes!()
+);
+const BATCH_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  portmortem batch /var/cap                             every capture under it, a summary\n",
+    "  portmortem batch --shard auto -f ndjson -o part.ndjson /archive   one shard of a job array\n",
+    "  find /cap -mtime -1 | portmortem batch -              paths from standard input\n\n",
+    exit_codes!()
+);
+const WATCH_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  tcpdump -i eth0 -U -w - tcp | portmortem watch -      NDJSON events when piped\n",
+    "  portmortem watch -i eth0 --evidence-dir /var/lib/pm   live, with the flight recorder\n",
+    "  portmortem watch --dir /var/cap -f text               a tcpdump ring buffer\n\n",
+    exit_codes!()
+);
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Analyse captures one by one: FTP sessions, commands, replies, data
     /// connections, and every finding.
+    #[command(after_long_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
     /// Compare two captures taken on both sides of a firewall: the same
     /// FTP sessions, line by line, and what the device in between did.
+    #[command(after_long_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
     /// Analyse an archive: every capture under the given directories,
     /// globs or files (`-` reads more paths from standard input), in
     /// parallel, with a summary of what the failures have in common.
+    #[command(after_long_help = BATCH_EXAMPLES)]
     Batch(BatchArgs),
     /// Write the packets of chosen sessions to a small pcapng for a ticket,
     /// with a comment on each frame that carries a finding.
@@ -49,8 +88,11 @@ enum Cmd {
     /// highest severity, and what it proves.
     Rules(RulesArgs),
     /// Follow a capture stream (`tcpdump -U -w - | portmortem watch -`) and
-    /// write each finding as an event the moment its session ends, stalls
-    /// or goes silent, with session and statistics events between.
+    /// write each finding as an event the moment it is established (a
+    /// damaged line's echo, a wrong-port connection), or when its session
+    /// ends, stalls or goes silent, with session and statistics events
+    /// between.
+    #[command(after_long_help = WATCH_EXAMPLES)]
     Watch(watch::WatchArgs),
     /// Reproduce a path's rewriting on demand: log in to an FTP server (or
     /// `portmortem reflect`) and send test lines — every PORT octet value,
@@ -255,6 +297,7 @@ enum Format {
 
 /// Options shared by every command that analyses captures.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Analysis")]
 struct Analysis {
     /// Also treat TCP port N as an FTP control port (repeatable).
     #[arg(short = 'p', long = "port", value_name = "N")]
@@ -269,7 +312,12 @@ struct Analysis {
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     stall_secs: f64,
     /// Most TCP flows tracked at once (least recently active are evicted).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        help_heading = "Limits"
+    )]
     max_flows: usize,
     /// Most heap memory, in MiB, one capture's analysis may hold: live
     /// flows (reassembly buffers, lines being read, open dialogues), the
@@ -279,10 +327,20 @@ struct Analysis {
     /// no longer kept in full; both are counted and reported. Peak RSS stays
     /// under about 1.25 × this plus 30 MiB, per capture analysed at once
     /// (compare: two; batch: --jobs).
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 256,
+        help_heading = "Limits"
+    )]
     max_memory_mb: usize,
     /// Sessions kept in full per capture (past it, only their findings).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        help_heading = "Limits"
+    )]
     max_sessions: usize,
     /// Replace IP addresses everywhere (headers and the text of FTP lines)
     /// by a keyed, prefix- and class-preserving mapping that keeps every
@@ -385,11 +443,11 @@ struct AnalyzeArgs {
     #[arg(short = 'r', long = "read", value_name = "CAPTURE")]
     read: Vec<PathBuf>,
     #[command(flatten)]
-    analysis: Analysis,
-    #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]
     trim: TrimArgs,
+    #[command(flatten)]
+    analysis: Analysis,
 }
 
 /// What the report lists (the analysis and its summary stay whole).
