@@ -9,6 +9,7 @@
 //! finish; a broken file becomes an error record and the batch goes on.
 
 pub mod discover;
+pub mod entries;
 pub mod features;
 pub mod patterns;
 pub mod record;

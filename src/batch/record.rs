@@ -65,9 +65,11 @@ pub struct ModeStats {
     pub failed: u64,
     pub unknown: u64,
     /// Failed setups by how they failed.
+    #[serde(with = "super::entries::counts")]
     pub failures: BTreeMap<String, u64>,
     /// Feature → value → outcomes of the setups with a known outcome that
     /// had that value (see `features::features`).
+    #[serde(with = "super::entries::nested")]
     pub features: BTreeMap<String, BTreeMap<String, Tally>>,
 }
 
@@ -88,6 +90,14 @@ impl ModeStats {
     }
 }
 
+/// A link type of the capture (LINKTYPE_* value and name), as `analyze`
+/// writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkType {
+    pub id: u32,
+    pub name: String,
+}
+
 /// The summary of one input file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRecord {
@@ -99,7 +109,8 @@ pub struct CaptureRecord {
     pub file_bytes: u64,
     pub compression: Option<String>,
     pub format: String,
-    pub link_types: Vec<String>,
+    /// As in `analyze`: `{id, name}`.
+    pub link_types: Vec<LinkType>,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     /// Why the file could not be read, or stopped being read.
@@ -108,15 +119,19 @@ pub struct CaptureRecord {
     pub packets: crate::engine::Counters,
     pub sessions: u64,
     pub findings_by_severity: BTreeMap<Severity, u64>,
+    #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed (over `analysis::MAX_FINDINGS`).
     pub findings_not_kept: u64,
     /// By server address (ip:port).
+    #[serde(with = "super::entries::keyed")]
     pub servers: BTreeMap<String, HostStats>,
     /// By client IP address.
+    #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode: `active` (PORT/EPRT/LPRT), `passive`
     /// (227/228/229).
+    #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
 }
 
@@ -254,7 +269,10 @@ impl Builder {
         r.link_types = info
             .link_types
             .iter()
-            .map(|l| format!("{} ({})", l.name, l.id))
+            .map(|l| LinkType {
+                id: l.id,
+                name: l.name.to_string(),
+            })
             .collect();
         r.first_ts = info.first_ts;
         r.last_ts = info.last_ts;

@@ -46,12 +46,16 @@ pub struct Summary {
     pub packets: Counters,
     pub sessions: u64,
     pub findings: BTreeMap<Severity, u64>,
+    #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed in their capture's line.
     pub findings_not_kept: u64,
+    #[serde(with = "super::entries::keyed")]
     pub servers: BTreeMap<String, HostStats>,
+    #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode, with the histograms of every feature.
+    #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
     /// Values that explain failed data setups, strongest first.
     pub patterns: Vec<Pattern>,
