@@ -437,12 +437,7 @@ fn evidence_and_reports_hide_passwords_and_addresses() {
 
 #[test]
 fn anonymized_analysis_finds_exactly_the_same() {
-    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    names.sort();
+    let names = testdata_captures();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (_, plain) = analyze(&refs, &[]);
     let (_, anon) = analyze(&refs, &["--anonymize-ips", "--anonymize-key", "k"]);

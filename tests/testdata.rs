@@ -716,12 +716,7 @@ fn a_lost_frame_adds_no_false_warning() {
 /// the file itself.
 #[test]
 fn every_finding_carries_its_endpoints_stream_and_first_frame_time() {
-    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    names.sort();
+    let names = testdata_captures();
     let mut stamped = 0;
     for n in &names {
         let (_, doc) = analyze(&[n], &[]);

@@ -82,12 +82,7 @@ fn final_findings(ev: &[Value]) -> Vec<String> {
 
 #[test]
 fn the_same_findings_as_analyze_on_every_testdata_capture() {
-    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    names.sort();
+    let names = testdata_captures();
     let mut total = 0;
     for n in &names {
         let (_, doc) = analyze(&[n], &[]);
@@ -127,7 +122,7 @@ fn a_wrong_port_connection_is_written_when_it_is_answered() {
     assert_eq!(f["rule"], "port-silently-truncated");
     let answer = *frames(f).last().unwrap();
     let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
-    let (mut child, stdin) = watch_fed(&[], &first_frames(&pcap, answer as usize));
+    let (mut child, stdin) = watch_fed(&[], &without_frames(&pcap, &|n| n > answer));
     let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let (finding, before) = next_event(&rx, "finding", deadline, "a finding before the input ends");
@@ -157,7 +152,7 @@ fn an_echo_mismatch_is_written_when_the_reply_arrives() {
         .expect("analyze finds the echo mismatch");
     let reply_frame = *frames(f).last().unwrap();
     let pcap = std::fs::read(testdata("lab-mangle-inetutils-client.pcap")).unwrap();
-    let cut = first_frames(&pcap, reply_frame as usize);
+    let cut = without_frames(&pcap, &|n| n > reply_frame);
     let (mut child, stdin) = watch_fed(&[], &cut);
     let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -170,16 +165,6 @@ fn an_echo_mismatch_is_written_when_the_reply_arrives() {
     );
     drop(stdin);
     let _ = child.wait();
-}
-
-/// The first `n` frames of a classic pcap file.
-fn first_frames(pcap: &[u8], n: usize) -> Vec<u8> {
-    let mut at = 24;
-    for _ in 0..n {
-        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16 + len;
-    }
-    pcap[..at].to_vec()
 }
 
 /// SIGTERM ends the open sessions, writes their findings and the summary.

@@ -16,6 +16,17 @@ pub fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The names of every capture in testdata/, sorted.
+pub fn testdata_captures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn public_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public")
 }
