@@ -360,11 +360,6 @@ impl LiveSession {
 
     /// Ends the session and builds its record.
     pub fn finish(mut self, reason: EndReason) -> Session {
-        // The record ends with its last packet, or later when the session
-        // is known to have stayed silent until then (`watch`'s idle expiry).
-        let until = self
-            .silent_until
-            .map_or(self.conn.last.ts, |t| t.max(self.conn.last.ts));
         let tcp = self.conn.finish(&mut self.decoders);
         self.decoders.client.finish();
         self.decoders.server.finish();
@@ -380,18 +375,11 @@ impl LiveSession {
         self.tls.server_encrypted_bytes = self.decoders.server.tls_bytes;
         let held_lost = self.decoders.client.held_overflow + self.decoders.server.held_overflow;
 
-        let caps = SessionCaps {
-            lines_not_kept: self.lines_not_kept,
-            reply_lines_not_kept: self.assembler.lines_dropped,
-            data_conns_not_kept: self.data_conns_dropped,
-            bytes_lost_waiting_for_tls_decision: held_lost,
-            lines: self.line_cuts,
-        };
         let commands = std::mem::take(&mut self.commands);
         let replies = std::mem::take(&mut self.replies);
         let data_conns = std::mem::take(&mut self.data_conns);
         let tls = std::mem::take(&mut self.tls);
-        self.record(commands, replies, data_conns, tcp, tls, caps, reason, until)
+        self.record(commands, replies, data_conns, tcp, tls, held_lost, reason)
     }
 
     /// The session as far as it has gone, for the rules whose findings
@@ -402,30 +390,20 @@ impl LiveSession {
     pub fn snapshot<'a>(&self, open: impl Iterator<Item = &'a DataConn>) -> Session {
         let mut data_conns = self.data_conns.clone();
         data_conns.extend(open.cloned());
-        let caps = SessionCaps {
-            lines_not_kept: self.lines_not_kept,
-            reply_lines_not_kept: self.assembler.lines_dropped,
-            data_conns_not_kept: self.data_conns_dropped,
-            bytes_lost_waiting_for_tls_decision: 0,
-            lines: self.line_cuts,
-        };
-        let until = self
-            .silent_until
-            .map_or(self.conn.last.ts, |t| t.max(self.conn.last.ts));
         self.record(
             self.commands.clone(),
             self.replies.clone(),
             data_conns,
             Default::default(),
             self.tls.clone(),
-            caps,
+            0,
             EndReason::Ongoing,
-            until,
         )
     }
 
     /// Pairs the dialogue, finds the data setups and their connections,
-    /// and builds the record.
+    /// and builds the record (`held_lost`: bytes lost while waiting to
+    /// know whether TLS followed).
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -434,10 +412,22 @@ impl LiveSession {
         data_conns: Vec<DataConn>,
         tcp: [DirStats; 2],
         tls: Tls,
-        caps: SessionCaps,
+        held_lost: u64,
         reason: EndReason,
-        until: Timestamp,
     ) -> Session {
+        // The record ends with its last packet, or later when the session
+        // is known to have stayed silent until then (idle expiry, or the
+        // end of the capture).
+        let until = self
+            .silent_until
+            .map_or(self.conn.last.ts, |t| t.max(self.conn.last.ts));
+        let caps = SessionCaps {
+            lines_not_kept: self.lines_not_kept,
+            reply_lines_not_kept: self.assembler.lines_dropped,
+            data_conns_not_kept: self.data_conns_dropped,
+            bytes_lost_waiting_for_tls_decision: held_lost,
+            lines: self.line_cuts,
+        };
         let Pairing {
             reply_of,
             command_of,
