@@ -302,14 +302,12 @@ fn merge(py: Python<'_>, lines: Vec<String>) -> PyResult<String> {
             }
         }
         summary.finish();
-        captures.sort_by_key(|c| c.record.index);
-        skipped.sort_by_key(|s| s.index);
-        let doc = BatchReport {
-            header: Header::new("merge", BTreeMap::new()),
+        let doc = BatchReport::new(
+            Header::new("merge", BTreeMap::new()),
             captures,
             skipped,
-            summary: BatchSummary::new(&summary),
-        };
+            BatchSummary::new(&summary),
+        );
         serde_json::to_string(&doc).map_err(|e| e.to_string())
     });
     doc.map_err(error)

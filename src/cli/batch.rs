@@ -97,16 +97,12 @@ impl<F: Serialize> Collector<F> {
             .map_err(io::Error::from)
             .and_then(|_| writeln!(self.out)),
             (None, BatchFormat::Json) => {
-                let mut captures: Vec<&CaptureLine<F>> = self.captures.iter().collect();
-                captures.sort_by_key(|c| c.record.index);
-                let mut skipped: Vec<&Skipped> = self.skipped.iter().collect();
-                skipped.sort_by_key(|s| s.index);
-                let doc = BatchReport {
-                    header: Header::new(command, options),
-                    captures,
-                    skipped,
-                    summary: sum,
-                };
+                let doc = BatchReport::new(
+                    Header::new(command, options),
+                    &self.captures,
+                    &self.skipped,
+                    sum,
+                );
                 super::write_json(&mut self.out, &doc, self.pretty).and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {

@@ -510,3 +510,25 @@ pub struct BatchReport<'a, F: Serialize> {
     pub skipped: Vec<&'a crate::batch::summary::Skipped>,
     pub summary: BatchSummary<'a>,
 }
+
+impl<'a, F: Serialize> BatchReport<'a, F> {
+    /// The document, captures and skipped files in index order whatever
+    /// order they finished in.
+    pub fn new(
+        header: Header,
+        captures: impl IntoIterator<Item = &'a crate::batch::record::CaptureLine<F>>,
+        skipped: impl IntoIterator<Item = &'a crate::batch::summary::Skipped>,
+        summary: BatchSummary<'a>,
+    ) -> Self {
+        let mut captures: Vec<_> = captures.into_iter().collect();
+        captures.sort_by_key(|c| c.record.index);
+        let mut skipped: Vec<_> = skipped.into_iter().collect();
+        skipped.sort_by_key(|s| s.index);
+        BatchReport {
+            header,
+            captures,
+            skipped,
+            summary,
+        }
+    }
+}
