@@ -133,6 +133,20 @@ impl Serialize for Bytes {
     }
 }
 
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": r"Bytes from outside, escaped losslessly: printable ASCII as is, a backslash doubled, CR/LF/TAB as \r \n \t, any other byte as \xNN.",
+            "pattern": r"^([\x20-\x5b\x5d-\x7e]|\\[\\rnt]|\\x[0-9a-f]{2})*$"
+        })
+    }
+}
+
 /// Like [`escape`], but at most `max` bytes, then `…(+N bytes)`: for
 /// quoting a line inside a sentence (the evidence keeps all of it).
 pub fn escape_short(bytes: &[u8], max: usize) -> String {

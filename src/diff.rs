@@ -12,7 +12,7 @@ use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
 use std::time::{Duration, Instant};
 
 /// One changed region.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Edit {
     /// Offset of the region in the first version (0-based).
     pub offset: usize,
@@ -23,7 +23,7 @@ pub struct Edit {
 }
 
 /// How the second version differs from the first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ByteDiff {
     pub same_length: bool,
     /// Length of the second version minus the first.

@@ -300,7 +300,12 @@ fn a_lenient_server_behind_the_rewrite_gives_itself_away_by_where_it_connects() 
         5.0,
     );
     let bad = damaged(&r);
-    assert_eq!(bad.len(), 2, "{bad:#?}");
+    let at_227: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| c.value == Some(227) && c.family != Family::Names)
+        .collect();
+    assert_eq!(bad.len(), 2, "damaged: {bad:#?}\nvalue 227: {at_227:#?}");
     for c in bad {
         assert_eq!(c.value, Some(227));
         assert_eq!(c.evidence, Evidence::DataConnection);

@@ -16,8 +16,11 @@ struct Out<'a, T> {
     value: &'a T,
 }
 
-#[derive(serde::Deserialize)]
-struct In<T> {
+/// One entry of a map as read back, and as the JSON Schema describes
+/// it (the fields of `T` beside `key`).
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Keyed_{T}")]
+pub(crate) struct Keyed<T> {
     key: String,
     #[serde(flatten)]
     value: T,
@@ -41,13 +44,13 @@ pub mod keyed {
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, T>, D::Error> {
-        let v: Vec<In<T>> = Vec::deserialize(d)?;
+        let v: Vec<Keyed<T>> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|e| (e.key, e.value)).collect())
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Count {
+#[derive(serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
+pub(crate) struct Count {
     count: u64,
 }
 
@@ -67,14 +70,14 @@ pub mod counts {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u64>, D::Error> {
-        let v: Vec<In<Count>> = Vec::deserialize(d)?;
+        let v: Vec<Keyed<Count>> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|e| (e.key, e.value.count)).collect())
     }
 }
 
 /// A feature's values with their outcomes: `{feature: {value: tally}}`
 /// as `[{"key": feature, "values": [{"key": value, tally…}]}]`.
-pub mod nested {
+pub(crate) mod nested {
     use super::*;
 
     #[derive(serde::Serialize)]
@@ -83,10 +86,12 @@ pub mod nested {
         values: &'a BTreeMap<String, T>,
     }
 
-    #[derive(serde::Deserialize)]
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
     #[serde(bound = "T: Deserialize<'de>")]
-    struct ValuesIn<T> {
+    #[schemars(rename = "Values_{T}")]
+    pub(crate) struct ValuesIn<T> {
         #[serde(deserialize_with = "keyed::deserialize")]
+        #[schemars(with = "Vec<Keyed<T>>")]
         values: BTreeMap<String, T>,
     }
 
@@ -107,7 +112,7 @@ pub mod nested {
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, BTreeMap<String, T>>, D::Error> {
-        let v: Vec<In<ValuesIn<T>>> = Vec::deserialize(d)?;
+        let v: Vec<Keyed<ValuesIn<T>>> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|e| (e.key, e.value.values)).collect())
     }
 }

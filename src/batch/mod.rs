@@ -34,7 +34,7 @@ pub struct Options {
 }
 
 /// One result, as a worker hands it over.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Output<F> {
     Capture(Box<CaptureLine<F>>),

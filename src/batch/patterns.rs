@@ -59,7 +59,7 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// One value that explains failures.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Pattern {
     /// `active` or `passive`.
     pub mode: String,

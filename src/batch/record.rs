@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Data setups with a known outcome that had some value.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize,
+)]
 pub struct Tally {
     pub failed: u64,
     pub worked: u64,
@@ -31,7 +33,7 @@ impl Tally {
 }
 
 /// What one server (or client) did across its sessions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct HostStats {
     pub sessions: u64,
     pub setups_worked: u64,
@@ -59,16 +61,18 @@ impl HostStats {
 }
 
 /// The data setups of one mode (active or passive).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct ModeStats {
     pub worked: u64,
     pub failed: u64,
     pub unknown: u64,
     /// Failed setups by how they failed.
+    #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub failures: BTreeMap<String, u64>,
     /// Feature → value → outcomes of the setups with a known outcome that
     /// had that value (see `features::features`).
+    #[schemars(with = "Vec<super::entries::Keyed<super::entries::nested::ValuesIn<Tally>>>")]
     #[serde(with = "super::entries::nested")]
     pub features: BTreeMap<String, BTreeMap<String, Tally>>,
 }
@@ -92,14 +96,14 @@ impl ModeStats {
 
 /// A link type of the capture (LINKTYPE_* value and name), as `analyze`
 /// writes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct LinkType {
     pub id: u32,
     pub name: String,
 }
 
 /// The summary of one input file.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureRecord {
     /// Position of the file among all files found (stable across shards);
     /// the findings' `capture` field is this index.
@@ -119,18 +123,22 @@ pub struct CaptureRecord {
     pub packets: crate::engine::Counters,
     pub sessions: u64,
     pub findings_by_severity: BTreeMap<Severity, u64>,
+    #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed (over `analysis::MAX_FINDINGS`).
     pub findings_not_kept: u64,
     /// By server address (ip:port).
+    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub servers: BTreeMap<String, HostStats>,
     /// By client IP address.
+    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode: `active` (PORT/EPRT/LPRT), `passive`
     /// (227/228/229).
+    #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
 }
@@ -138,7 +146,7 @@ pub struct CaptureRecord {
 /// A record with its findings: one line of `batch --format ndjson`.
 /// `F` is [`Finding`] when writing; `merge` reads findings back as JSON
 /// values and passes them through unchanged.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureLine<F> {
     #[serde(flatten)]
     pub record: CaptureRecord,

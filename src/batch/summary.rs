@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A file found but not analysed, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Skipped {
     pub index: usize,
     pub path: String,
@@ -17,7 +17,7 @@ pub struct Skipped {
 }
 
 /// A capture that could not be read (entirely).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CaptureProblem {
     pub index: usize,
     pub path: String,
@@ -25,7 +25,7 @@ pub struct CaptureProblem {
 }
 
 /// A capture with error or warning findings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CaptureFindings {
     pub index: usize,
     pub path: String,
@@ -34,7 +34,7 @@ pub struct CaptureFindings {
     pub warning_findings: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Inputs analysed or attempted (error entries included).
     pub captures: u64,
@@ -46,15 +46,19 @@ pub struct Summary {
     pub packets: Counters,
     pub sessions: u64,
     pub findings: BTreeMap<Severity, u64>,
+    #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
     /// Findings counted but not listed in their capture's line.
     pub findings_not_kept: u64,
+    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub servers: BTreeMap<String, HostStats>,
+    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode, with the histograms of every feature.
+    #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
     /// Values that explain failed data setups, strongest first.

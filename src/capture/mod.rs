@@ -94,8 +94,30 @@ impl Serialize for CaptureError {
     }
 }
 
+impl schemars::JsonSchema for CaptureError {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CaptureError".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Where reading a capture failed; what was read before it is kept.",
+            "properties": {
+                "path": {"type": "string"},
+                "message": {"type": "string"},
+                "frames_read": {"type": "integer", "minimum": 0},
+                "byte_offset": {"type": "integer", "minimum": 0},
+                "offset_in_decompressed_stream": {"type": "boolean"}
+            },
+            "required": ["path", "message", "frames_read", "byte_offset", "offset_in_decompressed_stream"],
+            "additionalProperties": false
+        })
+    }
+}
+
 /// A link type seen in the capture.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LinkType {
     pub id: u32,
     pub name: &'static str,
@@ -119,7 +141,7 @@ pub fn linktype_name(id: u32) -> &'static str {
 }
 
 /// Facts about the file, for the report header.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CaptureInfo {
     pub path: String,
     /// SHA-256 of the bytes read (as stored: compressed bytes for a .gz),

@@ -87,15 +87,11 @@ impl<F: Serialize> Collector<F> {
         let code = sum.exit_code;
         let written = match (self.failed.take(), self.format) {
             (Some(e), _) => Err(e),
-            (None, BatchFormat::Ndjson) => serde_json::to_writer(
-                &mut self.out,
-                &SummaryLine {
-                    kind: "summary",
-                    summary: sum,
-                },
-            )
-            .map_err(io::Error::from)
-            .and_then(|_| writeln!(self.out)),
+            (None, BatchFormat::Ndjson) => {
+                serde_json::to_writer(&mut self.out, &SummaryLine::Summary { summary: sum })
+                    .map_err(io::Error::from)
+                    .and_then(|_| writeln!(self.out))
+            }
             (None, BatchFormat::Json) => {
                 let doc = BatchReport::new(
                     Header::new(command, options),

@@ -110,6 +110,12 @@ enum Cmd {
     },
     /// Print the man page (roff): `portmortem man > portmortem.1`.
     Man,
+    /// Print the JSON Schema of a machine-readable output (the files in
+    /// `docs/schema/`), generated from the types that write it.
+    Schema {
+        #[arg(value_enum)]
+        output: report::schema::Document,
+    },
 }
 
 #[derive(Args)]
@@ -507,6 +513,7 @@ pub fn run() -> i32 {
             clap_complete::generate(shell, &mut cmd, "portmortem", &mut out);
             print_all(&out)
         }
+        Cmd::Schema { output } => print_all(output.text().as_bytes()),
         Cmd::Man => {
             let mut out = Vec::new();
             match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out) {

@@ -26,7 +26,7 @@ pub enum Tap {
 }
 
 /// A line at one tap.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Seen {
     pub frames: Vec<u64>,
     pub ts: Timestamp,
@@ -46,7 +46,7 @@ pub struct Seen {
     pub sub: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Identical,
@@ -58,10 +58,11 @@ pub enum Status {
 }
 
 /// One line of the aligned dialogue.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Aligned {
     /// The sender (`C` client→server, `S` server→client in JSON).
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
     pub status: Status,
     pub client_side: Option<Seen>,
@@ -431,7 +432,7 @@ pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> 
 
 /// The clock offset between the captures (server-side clock minus
 /// client-side clock) and its uncertainty.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq)]
 pub struct Clock {
     pub offset_secs: f64,
     /// Half the width of the interval the offset must lie in.
@@ -442,7 +443,7 @@ pub struct Clock {
 }
 
 /// Latency the path between the taps added, per direction.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq)]
 pub struct Latency {
     pub median_secs: f64,
     pub max_secs: f64,
@@ -513,9 +514,10 @@ pub fn latency(lines: &[Aligned], clock: &Clock, dir: Side) -> Option<Latency> {
 }
 
 /// Where the TCP sequence offset between the taps changed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SeqStep {
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
     /// Offset (server-side seq − client-side seq) before and after.
     pub before: i64,

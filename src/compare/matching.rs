@@ -38,7 +38,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// What a pair rests on, strongest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Evidence {
     SameConnection,
@@ -58,7 +60,7 @@ impl Evidence {
 }
 
 /// A matched pair: indexes into the two captures' sessions, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Match {
     #[serde(skip)]
     pub a: usize,

@@ -31,7 +31,7 @@ pub enum Roles {
 }
 
 /// The same endpoint as each tap sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Seen2 {
     pub client_side: SocketAddr,
     pub server_side: SocketAddr,
@@ -39,7 +39,7 @@ pub struct Seen2 {
 }
 
 /// How the two taps' TCP connections relate.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TcpRelation {
     /// Same initial sequence numbers: one TCP connection seen twice (NAT
     /// keeps them). Different: a proxy made a second connection, or the
@@ -53,7 +53,7 @@ pub struct TcpRelation {
 }
 
 /// One side of a data setup.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataSide {
     pub kind: AddrKind,
     pub announced: Option<Endpoint>,
@@ -61,7 +61,7 @@ pub struct DataSide {
     pub connection: Option<DataConnView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataConnView {
     pub initiator: SocketAddr,
     pub acceptor: SocketAddr,
@@ -70,7 +70,7 @@ pub struct DataConnView {
 }
 
 /// A data setup as each tap saw it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataPair {
     /// Index of the line in `lines`.
     pub line: usize,
@@ -78,7 +78,7 @@ pub struct DataPair {
     pub server_side: Option<DataSide>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     pub identical: usize,
     pub modified: usize,
@@ -87,7 +87,7 @@ pub struct Counts {
 }
 
 /// One session seen at both taps.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PairReport {
     pub client_side_session: String,
     pub server_side_session: String,
@@ -105,7 +105,7 @@ pub struct PairReport {
 }
 
 /// Which capture is which.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SideInfo {
     /// Index (in `captures`) of the client-side and the server-side capture.
     pub client_side: usize,

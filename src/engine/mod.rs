@@ -70,7 +70,7 @@ impl Default for Options {
 }
 
 /// Where every frame went.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Counters {
     pub frames: u64,
     /// Frames that were not TCP, by reason.

@@ -33,8 +33,21 @@ impl Serialize for Endpoint {
     }
 }
 
+impl schemars::JsonSchema for Endpoint {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Endpoint".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An address and port: `192.0.2.1:21`, or `[2001:db8::1]:21`."
+        })
+    }
+}
+
 /// Which kind of address argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub enum AddrKind {
     #[serde(rename = "PORT")]
     Port,
@@ -94,7 +107,7 @@ impl AddrKind {
 }
 
 /// One defect found by the strict reading.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Defect {
     /// 1-based field number, when the defect is inside a field.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,7 +118,7 @@ pub struct Defect {
     pub kind: DefectKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DefectKind {
     NonDigit {
@@ -192,7 +205,7 @@ impl fmt::Display for Defect {
 }
 
 /// One numeric field of an address argument.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Field {
     /// Byte offset in the line.
     pub offset: usize,
@@ -200,7 +213,7 @@ pub struct Field {
 }
 
 /// The two readings of an address argument.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AddrArg {
     pub kind: AddrKind,
     /// The endpoint when the strict reading found no defect that affects it.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 
 /// One TCP connection attempt seen while a control session was live.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataConn {
     /// Wireshark's `tcp.stream` of the connection.
     pub tcp_stream: Option<u32>,
@@ -129,7 +129,7 @@ impl DataConn {
 }
 
 /// How a connection attempt ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnResult {
     /// SYN-ACK seen (data may have flowed).
@@ -157,7 +157,7 @@ impl DataConn {
 }
 
 /// What became of one announced data endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// A connection to the announced endpoint was established.
@@ -192,7 +192,7 @@ impl Verdict {
 }
 
 /// Why a connection went somewhere other than announced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Mismatch {
     /// The server used only the leading digits of an octet: the port it
@@ -213,7 +213,7 @@ pub enum Mismatch {
 }
 
 /// A PORT/EPRT/LPRT or PASV/EPSV/LPSV exchange and its outcome.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataSetup {
     pub kind: AddrKind,
     /// Index of the command (PORT… or PASV…) in the session's commands.
@@ -251,7 +251,7 @@ pub struct DataSetup {
 const SILENCE_SECS: f64 = 1.0;
 
 /// A transfer command (RETR, STOR, LIST…) and its final reply.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Transfer {
     pub verb: String,
     pub frame: u64,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// What a server implementation does with a PORT whose octet has a
 /// non-digit (`…,22_`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PortHandling {
     /// Rejects it and quotes the line in the reply.
@@ -21,7 +21,7 @@ pub enum PortHandling {
     Unknown,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Server {
     pub name: &'static str,
     pub port_handling: PortHandling,

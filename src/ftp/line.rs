@@ -14,7 +14,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 
 /// How a line ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Terminator {
     CrLf,
@@ -40,7 +40,7 @@ impl Terminator {
 }
 
 /// Part of a line carried by one segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Piece {
     pub frame: u64,
     #[serde(skip)]
@@ -51,7 +51,7 @@ pub struct Piece {
 }
 
 /// A Telnet command removed from a line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TelnetCmd {
     /// Position in the line's content where it stood.
     pub at: u32,
@@ -59,7 +59,7 @@ pub struct TelnetCmd {
 }
 
 /// One control line, as the peer's FTP implementation would read it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Line {
     /// The content: Telnet commands removed, terminator excluded, capped
     /// at [`MAX_LINE`] bytes.

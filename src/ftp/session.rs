@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 /// How the control connection was recognised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Detection {
     /// TCP port 21.
@@ -39,7 +39,7 @@ pub enum Detection {
 }
 
 /// Why the session record was closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndReason {
     /// FIN in both directions.
@@ -60,7 +60,7 @@ pub enum EndReason {
 }
 
 /// Encryption of the control channel.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Tls {
     /// The `AUTH` command that was accepted with 234.
     pub auth_command: Option<usize>,
@@ -494,7 +494,7 @@ impl LiveSession {
 }
 
 /// What a session record could not keep.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct SessionCaps {
     /// Command lines and replies not stored (per direction).
     pub lines_not_kept: [u64; 2],
@@ -519,7 +519,7 @@ impl SessionCaps {
 /// [`crate::ftp::line`]): a line's bytes past `MAX_LINE`, the frames of a
 /// line spread over very many segments, Telnet commands past the first
 /// ones. Each line says the same in its own fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LineCuts {
     /// Lines longer than `MAX_LINE`: their start is kept.
     pub lines_cut: u64,

@@ -6,7 +6,9 @@ use crate::rules::{Rule, Severity};
 use serde::Serialize;
 
 /// A family of test cases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     /// PORT with each value in the port's low octet (octet 6).
@@ -59,7 +61,7 @@ impl Family {
 }
 
 /// What happened to one test line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Arrived as sent (or the server acted exactly on what was sent).
@@ -95,7 +97,7 @@ impl Outcome {
 }
 
 /// How the outcome is known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Evidence {
     /// The reflector's exact report of the bytes it received.
@@ -110,7 +112,7 @@ pub enum Evidence {
 }
 
 /// One test line and what became of it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Case {
     pub family: Family,
     pub name: String,
@@ -178,7 +180,7 @@ impl Case {
 }
 
 /// A whole run.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ProbeReport {
     pub header: crate::report::model::Header,
     /// `ftp://user@host:port` (never the password).

@@ -12,8 +12,13 @@ pub fn serialize_letter<S: serde::Serializer>(side: &Side, s: S) -> Result<S::Ok
     s.serialize_str(side.letter())
 }
 
+/// The schema of a side written by [`serialize_letter`].
+pub fn letter_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["C", "S"]})
+}
+
 /// Which end sent a segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Client,
@@ -61,7 +66,7 @@ impl StreamSink for SideSink<'_> {
 }
 
 /// Handshake and teardown as seen in the capture.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Lifecycle {
     pub syn_frame: Option<u64>,
     pub syn_ack_frame: Option<u64>,

@@ -75,7 +75,7 @@ impl Default for Limits {
 }
 
 /// Bytes that were never captured.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Gap {
     pub offset: u64,
     pub len: u64,
@@ -85,7 +85,7 @@ pub struct Gap {
     pub reason: GapReason,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum GapReason {
     /// The peer acknowledged bytes the capture never saw.
@@ -110,7 +110,7 @@ impl GapReason {
 }
 
 /// Two copies of the same stream bytes that differ.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct OverlapConflict {
     pub offset: u64,
     /// The copy that was delivered (first seen).
@@ -122,7 +122,7 @@ pub struct OverlapConflict {
 }
 
 /// A data segment and every frame that carried it again.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Retransmitted {
     pub offset: u64,
     pub len: u64,
@@ -133,7 +133,7 @@ pub struct Retransmitted {
 }
 
 /// What one direction's reassembly saw, for the report.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct DirStats {
     pub segments: u64,
     pub bytes: u64,

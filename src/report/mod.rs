@@ -14,6 +14,7 @@ pub mod model;
 pub mod ndjson;
 pub mod output;
 pub mod probe;
+pub mod schema;
 pub mod stream;
 pub mod text;
 pub mod trim;

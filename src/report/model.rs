@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
@@ -30,7 +30,7 @@ pub const TOOL: Tool = Tool {
 };
 
 /// What every report starts with.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Header {
     pub schema_version: u32,
     pub tool: &'static Tool,
@@ -54,7 +54,7 @@ impl Header {
 }
 
 /// The whole report.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Report<'a> {
     #[serde(flatten)]
     pub header: Header,
@@ -64,7 +64,7 @@ pub struct Report<'a> {
     pub summary: Summary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct CaptureView<'a> {
     #[serde(flatten)]
     pub info: &'a CaptureInfo,
@@ -80,7 +80,7 @@ pub struct CaptureView<'a> {
     pub findings_not_kept: u64,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, schemars::JsonSchema, Default)]
 pub struct Summary {
     pub captures: usize,
     pub captures_with_errors: usize,
@@ -91,12 +91,13 @@ pub struct Summary {
 }
 
 /// One entry of a session's dialogue, commands and replies in capture order.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Entry<'a> {
     /// Position in the dialogue.
     pub n: usize,
     /// The sender: `C` (client→server) or `S` (server→client) in JSON.
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
     pub frames: Vec<u64>,
     pub ts: Timestamp,
@@ -146,14 +147,15 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// A count per sender.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PerSide_{T}")]
 pub struct PerSide<T> {
     pub client: T,
     pub server: T,
 }
 
 /// A data setup, with its command and reply named by dialogue position.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SetupView<'a> {
     /// `n` of the PORT/EPRT/LPRT or PASV/EPSV/LPSV command.
     pub command_entry: Option<usize>,
@@ -175,13 +177,13 @@ impl SetupView<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct TcpView<'a> {
     pub client: &'a DirStats,
     pub server: &'a DirStats,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SessionView<'a> {
     pub capture: usize,
     pub id: String,
@@ -377,7 +379,7 @@ pub fn analyze_report<'a>(
 }
 
 /// The report for `compare`.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct CompareReport<'a> {
     #[serde(flatten)]
     pub header: Header,
@@ -396,7 +398,7 @@ pub struct CompareReport<'a> {
     pub summary: Summary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Unmatched<'a> {
     pub client_side: &'a [String],
     pub server_side: &'a [String],
@@ -465,7 +467,7 @@ pub fn compare_report<'a>(
 }
 
 /// The summary of `batch` and `merge`, with the exit code.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct BatchSummary<'a> {
     #[serde(flatten)]
     pub summary: &'a crate::batch::summary::Summary,
@@ -491,18 +493,20 @@ impl<'a> BatchSummary<'a> {
     }
 }
 
-/// The last line of `--format ndjson`.
-#[derive(Serialize)]
-pub struct SummaryLine<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(flatten)]
-    pub summary: BatchSummary<'a>,
+/// The last line of `batch --format ndjson` (after the lines of
+/// [`crate::batch::Output`]): `{"type": "summary", …}`.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SummaryLine<'a> {
+    Summary {
+        #[serde(flatten)]
+        summary: BatchSummary<'a>,
+    },
 }
 
 /// `batch --format json` and `merge --format json`: every capture's line
 /// (by index), the files skipped, and the summary.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct BatchReport<'a, F: Serialize> {
     #[serde(flatten)]
     pub header: Header,

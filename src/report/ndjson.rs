@@ -2,63 +2,101 @@
 //! line, each with a `type` (`capture`, `session`, `finding`, `pair`,
 //! `summary`) and its fields at the top level, so that a SIEM or DuckDB
 //! (`read_json_auto`) takes the file as it is. The objects are those of
-//! the JSON document (docs/json-schema.md), one per line.
+//! the JSON document, one per line; `portmortem schema report-lines`
+//! describes them.
 
 use super::model::{CaptureView, SessionView, Summary};
+use crate::compare::PairReport;
 use crate::rules::Finding;
 use serde::Serialize;
 use std::io::{self, Write};
 
-#[derive(Serialize)]
-struct Event<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// The capture's path, on every line (so no join is needed).
-    capture_path: &'a str,
-    #[serde(flatten)]
-    body: T,
+/// One line. Every line names its capture (`capture_path`, empty for the
+/// summary), so no join is needed.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Line<'a> {
+    Capture {
+        capture_path: &'a str,
+        #[serde(flatten)]
+        capture: &'a CaptureView<'a>,
+    },
+    Session {
+        capture_path: &'a str,
+        #[serde(flatten)]
+        session: &'a SessionView<'a>,
+    },
+    Finding {
+        capture_path: &'a str,
+        #[serde(flatten)]
+        finding: &'a Finding,
+    },
+    /// `compare`: one session seen at both taps.
+    Pair {
+        capture_path: &'a str,
+        #[serde(flatten)]
+        pair: &'a PairReport,
+    },
+    Summary {
+        capture_path: &'a str,
+        #[serde(flatten)]
+        summary: &'a Summary,
+    },
 }
 
-/// Writes one line of type `kind` about the capture at `path`.
-pub(crate) fn line<T: Serialize>(
-    out: &mut dyn Write,
-    kind: &'static str,
-    path: &str,
-    body: T,
-) -> io::Result<()> {
-    serde_json::to_writer(
-        &mut *out,
-        &Event {
-            kind,
-            capture_path: path,
-            body,
-        },
-    )?;
-    out.write_all(b"\n")
+impl Line<'_> {
+    /// Writes the line and its line end.
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
 }
 
 /// The lines of a report: its captures, sessions, findings (and, for a
 /// comparison, its session pairs), then the summary.
-pub fn render<P: Serialize>(
+pub fn render(
     captures: &[CaptureView<'_>],
     sessions: &[SessionView<'_>],
     findings: &[&Finding],
-    pairs: &[P],
+    pairs: &[PairReport],
     summary: &Summary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let path = |i: usize| captures.get(i).map_or("", |c| c.info.path.as_str());
     for c in captures {
-        line(out, "capture", &c.info.path, c)?;
+        let capture_path = &c.info.path;
+        Line::Capture {
+            capture_path,
+            capture: c,
+        }
+        .write(out)?;
     }
     for s in sessions {
-        line(out, "session", path(s.capture), s)?;
+        let capture_path = path(s.capture);
+        Line::Session {
+            capture_path,
+            session: s,
+        }
+        .write(out)?;
     }
     for f in findings {
-        line(out, "finding", path(f.capture), f)?;
+        let capture_path = path(f.capture);
+        Line::Finding {
+            capture_path,
+            finding: f,
+        }
+        .write(out)?;
     }
     for p in pairs {
-        line(out, "pair", path(0), p)?;
+        Line::Pair {
+            capture_path: path(0),
+            pair: p,
+        }
+        .write(out)?;
     }
-    line(out, "summary", "", summary)
+    Line::Summary {
+        capture_path: "",
+        summary,
+    }
+    .write(out)
 }

@@ -10,7 +10,7 @@
 //! then a `capture` line per capture and the `summary`.
 
 use super::model::{self, Header, Summary};
-use super::ndjson;
+use super::ndjson::Line;
 use crate::analysis::CaptureResult;
 use crate::ftp::session::Session;
 use crate::rules::Finding;
@@ -75,11 +75,20 @@ impl<'w> Streamed<'w> {
                 serde_json::to_writer(&mut *buf, &view).map_err(io::Error::from)
             }
             Shape::Ndjson => (|| {
-                ndjson::line(&mut *buf, "session", path, &view)?;
+                let capture_path = path;
+                Line::Session {
+                    capture_path,
+                    session: &view,
+                }
+                .write(&mut *buf)?;
                 for f in findings {
                     let mut f = f.clone();
                     f.capture = capture;
-                    ndjson::line(&mut *buf, "finding", path, &f)?;
+                    Line::Finding {
+                        capture_path,
+                        finding: &f,
+                    }
+                    .write(&mut *buf)?;
                 }
                 Ok(())
             })(),
@@ -118,9 +127,18 @@ impl<'w> Streamed<'w> {
             }
             Shape::Ndjson => {
                 for c in &captures {
-                    ndjson::line(&mut *out, "capture", &c.info.path, c)?;
+                    let capture_path = &c.info.path;
+                    Line::Capture {
+                        capture_path,
+                        capture: c,
+                    }
+                    .write(&mut *out)?;
                 }
-                ndjson::line(&mut *out, "summary", "", summary)
+                Line::Summary {
+                    capture_path: "",
+                    summary,
+                }
+                .write(&mut *out)
             }
         }
     }

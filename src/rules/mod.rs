@@ -22,7 +22,19 @@ pub use registry::Rule;
 use serde::{Deserialize, Serialize};
 use signatures::Signature;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+    Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -41,7 +53,7 @@ impl Severity {
 }
 
 /// A piece of evidence: bytes and the frames that carried them.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Evidence {
     /// What these bytes are ("client sent", "server reply quotes"…).
     pub what: String,
@@ -55,7 +67,7 @@ pub struct Evidence {
 
 /// One more case of a merged finding, with its own description and bytes
 /// (another octet damaged, another offset).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Occurrence {
     pub frames: Vec<u64>,
     pub message: String,
@@ -65,7 +77,7 @@ pub struct Occurrence {
 }
 
 /// The frames of a two-capture finding in the other capture.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Other {
     pub capture: usize,
     pub session: String,
@@ -73,7 +85,7 @@ pub struct Other {
 }
 
 /// One finding.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub rule: Rule,
     pub severity: Severity,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The captures a rule needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum Needs {
     #[serde(rename = "one capture")]
     OneCapture,
@@ -32,7 +32,7 @@ impl Needs {
 macro_rules! rules {
     ($( $variant:ident = $id:literal, $needs:ident, $sev:ident, $summary:literal; )*) => {
         /// A rule id.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema, Deserialize)]
         pub enum Rule {
             $( #[serde(rename = $id)] $variant, )*
         }
@@ -165,7 +165,7 @@ impl fmt::Display for Rule {
 }
 
 /// One row of `portmortem rules --format json`.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct RuleRow {
     pub id: Rule,
     pub evidence: Needs,

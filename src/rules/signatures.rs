@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Signature {
     pub id: &'static str,
     pub device: &'static str,

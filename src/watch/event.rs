@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 /// One thing `watch` has to say. Serialized with a `type` tag, one per
 /// NDJSON line; every event has a timestamp (`ts`).
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event<'a> {
     /// Reading began (of the input, or of one file of a directory).
