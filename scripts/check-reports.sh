@@ -29,12 +29,30 @@ browser() {
         --user-data-dir="$profile" --hide-scrollbars "$@" 2>/dev/null
     rm -rf "$profile"
 }
-for r in compare analyze; do
+run $pm analyze -f html -o "$out/long-lines.html" testdata/hand-long-lines.pcap
+run $pm analyze -f html -o "$out/hostile.html" testdata/hand-hostile-bytes.pcap
+
+# A copy of a report with a script that measures it as laid out: how far
+# the page scrolls sideways, and how many rule ids or addresses wrapped.
+measure() {
+    local page=$1 width=$2
+    sed 's#</body>#<script>const d=document.documentElement;const broken=[...document.querySelectorAll("code.id")].filter(e=>e.getClientRects().length>1).length;document.body.setAttribute("data-measure",(d.scrollWidth-d.clientWidth)+" "+broken);</script></body>#' \
+        "$out/$page.html" > "$out/$page.measure.html"
+    browser --window-size="$width,2400" --dump-dom "file://$PWD/$out/$page.measure.html" |
+        sed -n 's/.*data-measure="\([^"]*\)".*/\1/p'
+}
+for r in compare analyze long-lines hostile; do
     browser --dump-dom "file://$PWD/$out/$r.html" > "$out/$r.dom"
     grep -q 'id="verdict"' "$out/$r.dom" || fail "$r.html: no verdict in the rendered page"
-    browser --window-size=1300,2400 --screenshot="$PWD/$out/$r.png" "file://$PWD/$out/$r.html" >/dev/null
-    [ -s "$out/$r.png" ] || fail "$r.html: no screenshot"
+    grep -q 'class="headline"' "$out/$r.dom" || fail "$r.html: the verdict has no headline"
+    for w in 1400 400; do
+        browser --window-size=$w,2400 --screenshot="$PWD/$out/$r-$w.png" "file://$PWD/$out/$r.html" >/dev/null
+        [ -s "$out/$r-$w.png" ] || fail "$r.html: no screenshot at $w px"
+        m=$(measure "$r" $w)
+        [ "$m" = "0 0" ] || fail "$r.html at $w px: scrolls sideways by ${m% *} px, or ${m#* } rule id(s)/address(es) broken mid-token"
+    done
 done
+grep -q 'class="legend"' "$out/compare.dom" || fail "compare.html: the ladder has no legend"
 grep -q 'port-octet-mangled' "$out/compare.dom" || fail "compare.html: the finding is not in the page"
 grep -q '<mark class="chg">_</mark>' "$out/compare.dom" || fail "compare.html: the changed byte is not marked"
 grep -q 'port-silently-truncated' "$out/analyze.dom" || fail "analyze.html: the finding is not in the page"

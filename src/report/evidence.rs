@@ -168,35 +168,58 @@ pub fn capitalized(s: &str) -> String {
 /// The first sentence of a finding's message (up to the first ". " that
 /// is not inside a `quoted` line), starting with a capital letter.
 pub fn first_sentence(message: &str) -> String {
-    let mut quoted = false;
-    let mut end = message.len();
+    let end = cut(message, b".");
+    capitalized(message[..end].trim_end_matches('.'))
+}
+
+/// Where `message` first has one of `stops` followed by a space, outside
+/// `quoted` lines and parentheses (its length when nowhere).
+fn cut(message: &str, stops: &[u8]) -> usize {
+    let (mut quoted, mut depth) = (false, 0usize);
     let b = message.as_bytes();
     for (i, &c) in b.iter().enumerate() {
         match c {
             b'`' => quoted = !quoted,
-            b'.' if !quoted && b.get(i + 1) == Some(&b' ') => {
-                end = i;
-                break;
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth = depth.saturating_sub(1),
+            c if !quoted && depth == 0 && stops.contains(&c) && b.get(i + 1) == Some(&b' ') => {
+                return i;
             }
             _ => {}
         }
     }
-    capitalized(message[..end].trim_end_matches('.'))
+    b.len()
 }
 
 /// The verdict in one sentence (plain text; lines quoted in backticks).
 /// `captures` names the captures, in report order.
 pub fn verdict(findings: &[&Finding], sessions: usize, captures: &[&str]) -> String {
+    let (headline, rest) = verdict_parts(findings, sessions, captures);
+    headline + &rest
+}
+
+/// The verdict as a headline — what happened, in the lead finding's first
+/// clause (up to its first `;`, `:` or `.` outside quotes and
+/// parentheses) — and the rest of the sentence as it goes on from there.
+pub fn verdict_parts(
+    findings: &[&Finding],
+    sessions: usize,
+    captures: &[&str],
+) -> (String, String) {
     let n = |s| findings.iter().filter(|f| f.severity == s).count();
     match lead(findings) {
-        None => format!(
-            "No error or warning findings in {sessions} FTP session(s) of {} capture(s).",
-            captures.len()
+        None => (
+            format!(
+                "No error or warning findings in {sessions} FTP session(s) of {} capture(s).",
+                captures.len()
+            ),
+            String::new(),
         ),
         Some(f) => {
-            let mut v = format!(
-                "{}. ({}, {} session {}; {} error and {} warning finding(s) in all.)",
-                first_sentence(&f.message),
+            let first = first_sentence(&f.message);
+            let (headline, rest) = first.split_at(cut(&first, b";:."));
+            let mut rest = format!(
+                "{rest}. ({}, {} session {}; {} error and {} warning finding(s) in all.)",
                 f.rule,
                 captures.get(f.capture).copied().unwrap_or("capture"),
                 f.session,
@@ -204,9 +227,9 @@ pub fn verdict(findings: &[&Finding], sessions: usize, captures: &[&str]) -> Str
                 n(Severity::Warning)
             );
             if let Some(sig) = f.signature {
-                v = format!("{v} Signature: {} ({}).", sig.device, sig.behaviour);
+                rest = format!("{rest} Signature: {} ({}).", sig.device, sig.behaviour);
             }
-            v
+            (headline.to_string(), rest)
         }
     }
 }
@@ -347,6 +370,24 @@ mod tests {
     use super::*;
     use crate::bytes::Bytes;
     use crate::diff::Edit;
+
+    #[test]
+    fn a_headline_ends_at_the_first_stop_outside_quotes_and_parentheses() {
+        let first = |m: &str| {
+            let f = first_sentence(m);
+            f[..cut(&f, b";:.")].to_string()
+        };
+        assert_eq!(
+            first("the server received a different PORT: the client sent `PORT 1,2` (frame 3)"),
+            "The server received a different PORT"
+        );
+        // Neither the quoted line's `;` and `. ` nor the parenthesis' `:` ends it.
+        assert_eq!(
+            first("`SITE a; b. c` was split (2 segments: 14 bytes, 13 bytes); Linux drops it"),
+            "`SITE a; b. c` was split (2 segments: 14 bytes, 13 bytes)"
+        );
+        assert_eq!(first("no stop at all"), "No stop at all");
+    }
 
     #[test]
     fn spans_pair_backticks_and_keep_a_stray_one() {

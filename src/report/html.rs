@@ -11,7 +11,7 @@
 use super::batch::{BatchView, Input};
 use super::evidence::{
     Span, capitalized, diff_runs, frame_list, limits_hit, session_filter, session_of, spans,
-    verdict, wire_name,
+    verdict_parts, wire_name,
 };
 use super::model::{
     BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
@@ -81,7 +81,8 @@ h1{font-size:1.6em;margin-bottom:.3em}h2{margin-top:1.8em;border-bottom:1px soli
 .verdict.error{border-color:#c62828;background:#ffebee}.verdict.warning{border-color:#ef6c00;background:#fff3e0}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top;text-align:left}
 th{background:#f5f5f5}code,pre,.line{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
-code{background:#f5f5f5;padding:0 .2em;border-radius:3px;word-break:break-all}
+code{background:#f5f5f5;padding:0 .2em;border-radius:3px;white-space:pre;display:inline-block;max-width:100%;overflow-x:auto;vertical-align:bottom}
+td code{max-width:50vw}code.id{white-space:nowrap}code.h{white-space:normal;word-break:break-all;display:inline}code.f{white-space:normal;display:inline}
 .sev-error{color:#fff;background:#c62828;padding:0 .4em;border-radius:3px}
 .sev-warning{color:#fff;background:#ef6c00;padding:0 .4em;border-radius:3px}
 .sev-info{color:#fff;background:#1565c0;padding:0 .4em;border-radius:3px}
@@ -94,7 +95,37 @@ mark.chg{background:#ffd54f;color:#b00020;font-weight:bold;outline:1px solid #b0
 .ladder .databad{stroke:#c62828;stroke-dasharray:6 4;stroke-width:2}
 .ladder .tbad{fill:#c62828;font-weight:bold}.ladder .tdata{fill:#1565c0}.ladder .tnote{fill:#78909c}
 footer{margin-top:2em;color:#666;font-size:.9em}
+.headline{font-size:1.25em;font-weight:600;margin:0 0 .4em}.verdict .detail{margin:0;font-size:.95em}
+.legend{color:#546e7a;font-size:.9em;margin-top:.2em}
+@media (max-width:640px){
+body{margin:1em auto;padding:0 .6em}h1{font-size:1.35em}
+table.rows,table.rows tbody,table.rows tr,table.rows td{display:block}
+table.rows tr:first-child{display:none}
+table.rows tr{border:1px solid #ccc;margin:.5em 0;padding:.3em .5em}
+table.rows td{border:none;padding:.1em 0}td code{max-width:100%}
+table.rows td::before{content:attr(data-l) \": \";font-weight:bold}
+}
 ";
+
+/// Opens a table that, on a narrow screen, becomes one block per row with
+/// each cell labelled by its column (`data-l`), so that a phone never
+/// scrolls sideways; on a wide screen it is an ordinary table.
+fn rows_open(heads: &[&str], out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "<table class=\"rows\"><tr>")?;
+    for x in heads {
+        write!(out, "<th>{}</th>", h(x))?;
+    }
+    writeln!(out, "</tr>")
+}
+
+/// One row of a [`rows_open`] table: `cells` are HTML, one per column.
+fn rows_row(heads: &[&str], cells: &[String], out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "<tr>")?;
+    for (x, c) in heads.iter().zip(cells) {
+        write!(out, "<td data-l=\"{}\">{c}</td>", h(x))?;
+    }
+    writeln!(out, "</tr>")
+}
 
 pub(crate) fn open(title: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
@@ -117,7 +148,14 @@ pub(crate) fn close(hd: &Header, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn verdict_box(text: &str, findings: &[&Finding], out: &mut dyn Write) -> io::Result<()> {
+/// The verdict: its headline, then the detail under it (`rest` goes on
+/// from the headline as one sentence does: its first separator goes).
+fn verdict_box(
+    headline: &str,
+    rest: &str,
+    findings: &[&Finding],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let class = match findings.iter().map(|f| f.severity).max() {
         Some(Severity::Error) => "verdict error",
         Some(Severity::Warning) => "verdict warning",
@@ -125,9 +163,18 @@ fn verdict_box(text: &str, findings: &[&Finding], out: &mut dyn Write) -> io::Re
     };
     writeln!(
         out,
-        "<p class=\"{class}\" id=\"verdict\"><b>Verdict:</b> {}</p>",
-        message(text)
-    )
+        "<div class=\"{class}\" id=\"verdict\"><p class=\"headline\">{}</p>",
+        message(headline)
+    )?;
+    let detail = rest.trim_start_matches([';', ':', '.', ' ']);
+    if !detail.is_empty() {
+        writeln!(
+            out,
+            "<p class=\"detail\">{}</p>",
+            message(&capitalized(detail))
+        )?;
+    }
+    writeln!(out, "</div>")
 }
 
 fn header_table(
@@ -156,7 +203,7 @@ fn header_table(
         if opts.is_empty() {
             "defaults".to_string()
         } else {
-            format!("<code>{}</code>", h(&opts.join(", ")))
+            format!("<code class=\"h\">{}</code>", h(&opts.join(", ")))
         }
     )?;
     for (n, (title, c)) in caps.iter().enumerate() {
@@ -167,7 +214,7 @@ fn header_table(
         };
         writeln!(
             out,
-            "<tr><th>{}</th><td><code>{}</code> — {} bytes{}, {}, {} frames{}<br>SHA-256 {}{}</td></tr>",
+            "<tr><th>{}</th><td><code class=\"h\">{}</code> — {} bytes{}, {}, {} frames{}<br>SHA-256 {}{}</td></tr>",
             h(title),
             h(&crate::bytes::escape(i.path.as_bytes())),
             i.file_bytes,
@@ -177,7 +224,10 @@ fn header_table(
             h(&span),
             i.sha256
                 .as_deref()
-                .map_or("not computed".into(), |s| format!("<code>{}</code>", h(s))),
+                .map_or("not computed".into(), |s| format!(
+                    "<code class=\"h\">{}</code>",
+                    h(s)
+                )),
             c.error
                 .map(|e| format!("<br><b>Read error:</b> {}", h(&e.to_string())))
                 .unwrap_or_default()
@@ -219,28 +269,38 @@ fn findings(
     if fs.is_empty() {
         return writeln!(out, "<p>No findings.</p>");
     }
-    writeln!(
-        out,
-        "<table><tr><th>#</th><th>Severity</th><th>Rule</th><th>Where</th><th>Frames</th><th>Wireshark filter</th></tr>"
-    )?;
+    let heads = [
+        "#",
+        "Severity",
+        "Rule",
+        "Where",
+        "Frames",
+        "Wireshark filter",
+    ];
+    rows_open(&heads, out)?;
     for (n, f) in fs.iter().enumerate() {
-        writeln!(
-            out,
-            "<tr><td><a href=\"#f{0}\">{0}</a></td><td>{1}</td><td><code>{2}</code></td><td>{3} {4}</td><td>{5}</td><td><code>{6}</code></td></tr>",
-            n + 1,
+        let cells = [
+            format!("<a href=\"#f{0}\">{0}</a>", n + 1),
             sev(f.severity),
-            h(f.rule.id()),
-            h(names.get(f.capture).copied().unwrap_or("")),
-            h(&f.session),
+            format!("<code class=\"id\">{}</code>", h(f.rule.id())),
+            format!(
+                "{} {}",
+                h(names.get(f.capture).copied().unwrap_or("")),
+                h(&f.session)
+            ),
             frames(&f.frames),
-            h(&session_filter(ss, f.capture, &f.session, &f.frames))
-        )?;
+            format!(
+                "<code class=\"f\">{}</code>",
+                h(&session_filter(ss, f.capture, &f.session, &f.frames))
+            ),
+        ];
+        rows_row(&heads, &cells, out)?;
     }
     writeln!(out, "</table>")?;
     for (n, f) in fs.iter().enumerate() {
         writeln!(
             out,
-            "<h3 id=\"f{0}\">{0}. <code>{1}</code> {2}</h3>\n<p>{3}</p>\n<ul>",
+            "<h3 id=\"f{0}\">{0}. <code class=\"id\">{1}</code> {2}</h3>\n<p>{3}</p>\n<ul>",
             n + 1,
             h(f.rule.id()),
             sev(f.severity),
@@ -255,13 +315,13 @@ fn findings(
         )?;
         writeln!(
             out,
-            "<li><b>Wireshark filter:</b> <code>{}</code></li>",
+            "<li><b>Wireshark filter:</b> <code class=\"f\">{}</code></li>",
             h(&session_filter(ss, f.capture, &f.session, &f.frames))
         )?;
         if let Some(o) = &f.other {
             writeln!(
                 out,
-                "<li><b>At the other tap:</b> {} session {}, frames {}; filter <code>{}</code></li>",
+                "<li><b>At the other tap:</b> {} session {}, frames {}; filter <code class=\"f\">{}</code></li>",
                 h(names.get(o.capture).copied().unwrap_or("")),
                 h(&o.session),
                 frames(&o.frames),
@@ -294,20 +354,17 @@ fn findings(
             )?;
         }
         if !f.evidence.is_empty() {
-            writeln!(
-                out,
-                "<table><tr><th>Evidence</th><th>Capture</th><th>Frames</th><th>Bytes</th></tr>"
-            )?;
+            let heads = ["Evidence", "Capture", "Frames", "Bytes"];
+            rows_open(&heads, out)?;
             for e in &f.evidence {
                 let c = e.capture.unwrap_or(f.capture);
-                writeln!(
-                    out,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                let cells = [
                     h(&e.what),
                     h(names.get(c).copied().unwrap_or("")),
                     frames(&e.frames),
-                    h(&e.bytes.to_string())
-                )?;
+                    format!("<code>{}</code>", h(&e.bytes.to_string())),
+                ];
+                rows_row(&heads, &cells, out)?;
             }
             writeln!(out, "</table>")?;
         }
@@ -463,8 +520,9 @@ fn conn_label(c: &crate::ftp::data::DataConn) -> String {
 }
 
 /// The data connections of a session as arrows between lanes `a` (the
-/// client's side) and `b`, keyed by first frame.
-fn data_arrows(s: &SessionView<'_>, a: usize, b: usize) -> Vec<(u64, Arrow)> {
+/// client's side) and `b`, keyed by first frame; `tap` names the capture
+/// in the frame note (`c`, `s`, or empty for a single capture).
+fn data_arrows(s: &SessionView<'_>, a: usize, b: usize, tap: &str) -> Vec<(u64, Arrow)> {
     let client_ip = s
         .client
         .parse::<std::net::SocketAddr>()
@@ -482,7 +540,7 @@ fn data_arrows(s: &SessionView<'_>, a: usize, b: usize) -> Vec<(u64, Arrow)> {
                     to: if from_client { b } else { a },
                     label: conn_label(c),
                     class: if good { "data" } else { "databad" },
-                    note: format!("#{}", c.first_frame),
+                    note: format!("{tap}#{}", c.first_frame),
                     cross: false,
                 },
             )
@@ -511,7 +569,7 @@ fn session_ladder(s: &SessionView<'_>, fs: &[&Finding], out: &mut dyn Write) -> 
             )
         })
         .collect();
-    rows.extend(data_arrows(s, 0, 1));
+    rows.extend(data_arrows(s, 0, 1, ""));
     rows.sort_by_key(|r| r.0);
     let cut = rows.len().saturating_sub(LADDER_ROWS);
     let arrows: Vec<Vec<Arrow>> = rows
@@ -552,12 +610,12 @@ fn pair_ladder(p: &PairReport, r: &CompareReport<'_>, out: &mut dyn Write) -> io
         arrows.push((row_key(l), line_arrows(l, &bad_c, &bad_s)));
     }
     if let Some(s) = cs {
-        for (k, a) in data_arrows(s, 0, 1) {
+        for (k, a) in data_arrows(s, 0, 1, "c") {
             arrows.push((k << 20, vec![a]));
         }
     }
     if let Some(s) = ss {
-        for (k, a) in data_arrows(s, 1, 2) {
+        for (k, a) in data_arrows(s, 1, 2, "s") {
             arrows.push((server_key(p, k), vec![a]));
         }
     }
@@ -671,30 +729,40 @@ fn sessions_table(ss: &[SessionView<'_>], names: &[&str], out: &mut dyn Write) -
     if ss.is_empty() {
         return writeln!(out, "<p>No FTP control session found.</p>");
     }
-    writeln!(
-        out,
-        "<table><tr><th>Capture</th><th>Session</th><th>Client → server</th><th>tcp.stream</th><th>Frames</th><th>Start</th><th>Commands</th><th>Data setups</th><th>Server</th></tr>"
-    )?;
+    let heads = [
+        "Capture",
+        "Session",
+        "Client → server",
+        "tcp.stream",
+        "Frames",
+        "Start",
+        "Commands",
+        "Data setups",
+        "Server",
+    ];
+    rows_open(&heads, out)?;
     for s in ss {
         let setups: Vec<String> = s.data_setups.iter().map(SetupView::label).collect();
-        writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        let cells = [
             h(names.get(s.capture).copied().unwrap_or("")),
             h(&s.id),
-            h(&s.client),
-            h(&s.server),
+            format!(
+                "<code class=\"id\">{}</code> → <code class=\"id\">{}</code>",
+                h(&s.client),
+                h(&s.server)
+            ),
             s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
-            s.first_frame,
-            s.last_frame,
-            h(&s.start.to_string()),
+            format!("{}–{}", s.first_frame, s.last_frame),
+            format!("<code class=\"id\">{}</code>", h(&s.start.to_string())),
             s.dialogue
                 .iter()
                 .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
-                .count(),
+                .count()
+                .to_string(),
             h(&setups.join(", ")),
-            h(s.server_software.map_or("", |x| x.name))
-        )?;
+            h(s.server_software.map_or("", |x| x.name)),
+        ];
+        rows_row(&heads, &cells, out)?;
     }
     writeln!(out, "</table>")
 }
@@ -706,16 +774,20 @@ pub fn render(r: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     open("portmortem report", out)?;
     writeln!(out, "<h1>FTP forensic report</h1>")?;
-    verdict_box(
-        &verdict(&r.findings, r.summary.sessions, &names),
-        &r.findings,
-        out,
-    )?;
+    let (headline, rest) = verdict_parts(&r.findings, r.summary.sessions, &names);
+    verdict_box(&headline, &rest, &r.findings, out)?;
     let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
     header_table(&r.header, &caps, &r.sessions, out)?;
     writeln!(out, "<h2>Findings</h2>")?;
     findings(&r.findings, &r.sessions, &names, out)?;
     writeln!(out, "<h2>Dialogues</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"legend\">One row per line of each dialogue, the client on the left. \
+         <code>#13</code> is frame 13 of the capture (as Wireshark numbers it). Red: a line \
+         behind an error or warning finding. Dashed: a data connection, from the side that \
+         opened it (red when it failed). Each arrow shows the start of its line; hover for all of it.</p>"
+    )?;
     for s in &r.sessions {
         session_ladder(s, &r.findings, out)?;
     }
@@ -731,11 +803,11 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
         out,
         "<h1>FTP forensic report: both sides of the firewall</h1>"
     )?;
-    let verdict = match r.no_common_traffic {
-        Some(_) => r.sides.explanation.clone(),
-        None => verdict(&r.findings, r.summary.sessions, &names),
+    let (headline, rest) = match r.no_common_traffic {
+        Some(_) => (r.sides.explanation.clone(), String::new()),
+        None => verdict_parts(&r.findings, r.summary.sessions, &names),
     };
-    verdict_box(&verdict, &r.findings, out)?;
+    verdict_box(&headline, &rest, &r.findings, out)?;
     let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
         .into_iter()
         .zip(&r.captures)
@@ -747,6 +819,17 @@ pub fn render_compare(r: &CompareReport<'_>, out: &mut dyn Write) -> io::Result<
     writeln!(out, "<h2>Differences between the taps</h2>")?;
     findings(&between, &r.sessions, &names, out)?;
     writeln!(out, "<h2>Dialogues through the firewall</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"legend\">One row per line, drawn as it crossed the firewall: the half \
+         between client and firewall as the client-side capture saw it, the half between \
+         firewall and server as the server-side capture saw it. <code>c#13</code> is frame 13 \
+         of the client-side capture, <code>s#24</code> frame 24 of the server-side capture. \
+         ✗: the other capture does not have the line. Red: a line that differs between the \
+         captures or is behind an error or warning finding. Dashed: a data connection, drawn \
+         between the lanes of the capture that saw it (<code>c#</code> or <code>s#</code>). \
+         Each arrow shows the start of its line; hover for all of it.</p>"
+    )?;
     for p in r.pairs {
         pair_ladder(p, r, out)?;
     }
@@ -808,85 +891,85 @@ pub fn render_batch(
         }
         writeln!(out, "</ul>")?;
         for (mode, feature, rows) in v.histograms() {
-            writeln!(
-                out,
-                "<table><tr><th>{} setups by {}</th><th>failed</th><th>worked</th></tr>",
-                h(mode),
-                h(&label(feature))
-            )?;
+            let by = format!("{mode} setups by {}", label(feature));
+            let heads = [by.as_str(), "failed", "worked"];
+            rows_open(&heads, out)?;
             for (val, f, w) in rows {
-                writeln!(
-                    out,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                    h(&val),
+                let cells = [
+                    format!("<code>{}</code>", h(&val)),
                     thousands(f),
-                    thousands(w)
-                )?;
+                    thousands(w),
+                ];
+                rows_row(&heads, &cells, out)?;
             }
             writeln!(out, "</table>")?;
         }
     }
     if !s.findings_by_rule.is_empty() {
-        writeln!(
-            out,
-            "<h2>Findings by rule</h2><table><tr><th>Rule</th><th>Findings</th></tr>"
-        )?;
+        writeln!(out, "<h2>Findings by rule</h2>")?;
+        let heads = ["Rule", "Findings"];
+        rows_open(&heads, out)?;
         for (rule, n) in &s.findings_by_rule {
-            writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                h(rule),
-                thousands(*n)
-            )?;
+            let cells = [
+                format!("<code class=\"id\">{}</code>", h(rule)),
+                thousands(*n),
+            ];
+            rows_row(&heads, &cells, out)?;
         }
         writeln!(out, "</table>")?;
     }
     let caps = v.captures_with_findings();
     if !caps.is_empty() {
-        writeln!(
-            out,
-            "<h2>Captures with error or warning findings</h2><table><tr><th>Capture</th><th>Sessions</th><th>Errors</th><th>Warnings</th></tr>"
-        )?;
+        writeln!(out, "<h2>Captures with error or warning findings</h2>")?;
+        let heads = ["Capture", "Sessions", "Errors", "Warnings"];
+        rows_open(&heads, out)?;
         for c in caps {
-            writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                h(&crate::bytes::escape(c.path.as_bytes())),
+            let cells = [
+                format!(
+                    "<code class=\"h\">{}</code>",
+                    h(&crate::bytes::escape(c.path.as_bytes()))
+                ),
                 thousands(c.sessions),
                 thousands(c.error_findings),
-                thousands(c.warning_findings)
-            )?;
+                thousands(c.warning_findings),
+            ];
+            rows_row(&heads, &cells, out)?;
         }
         writeln!(out, "</table>")?;
     }
     if !inputs.is_empty() {
-        writeln!(
-            out,
-            "<h2>Inputs</h2><table><tr><th>#</th><th>Capture</th><th>SHA-256</th></tr>"
-        )?;
+        writeln!(out, "<h2>Inputs</h2>")?;
+        let heads = ["#", "Capture", "SHA-256"];
+        rows_open(&heads, out)?;
         for i in inputs {
-            writeln!(
-                out,
-                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                i.index,
-                h(&crate::bytes::escape(i.path.as_bytes())),
-                h(i.sha256.as_deref().unwrap_or("not computed"))
-            )?;
+            let cells = [
+                i.index.to_string(),
+                format!(
+                    "<code class=\"h\">{}</code>",
+                    h(&crate::bytes::escape(i.path.as_bytes()))
+                ),
+                format!(
+                    "<code class=\"h\">{}</code>",
+                    h(i.sha256.as_deref().unwrap_or("not computed"))
+                ),
+            ];
+            rows_row(&heads, &cells, out)?;
         }
         writeln!(out, "</table>")?;
     }
     if !s.capture_errors.is_empty() {
-        writeln!(
-            out,
-            "<h2>Captures that could not be read</h2><table><tr><th>Capture</th><th>Error</th></tr>"
-        )?;
+        writeln!(out, "<h2>Captures that could not be read</h2>")?;
+        let heads = ["Capture", "Error"];
+        rows_open(&heads, out)?;
         for c in &s.capture_errors {
-            writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                h(&crate::bytes::escape(c.path.as_bytes())),
-                h(&c.error)
-            )?;
+            let cells = [
+                format!(
+                    "<code class=\"h\">{}</code>",
+                    h(&crate::bytes::escape(c.path.as_bytes()))
+                ),
+                h(&c.error),
+            ];
+            rows_row(&heads, &cells, out)?;
         }
         writeln!(out, "</table>")?;
     }
