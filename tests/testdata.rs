@@ -41,6 +41,16 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
     assert!(fr.contains(&conn["syn_frame"].as_u64().unwrap()));
     assert_eq!(verdicts(&doc, "s1"), vec!["wrong-endpoint"]);
     assert_eq!(s["server_software"]["name"], "vsftpd");
+    // The same as data, for a SIEM.
+    assert_eq!(f["server_software"], "vsftpd");
+    assert_eq!(
+        f["facts"],
+        serde_json::json!({
+            "sent": FOUNDING_SENT,
+            "announced": "198.51.100.60:32227",
+            "used": "198.51.100.60:32022",
+        })
+    );
 }
 
 #[test]
@@ -95,6 +105,17 @@ fn founding_case_inetutils_client_side_reads_the_echo() {
     assert_eq!(
         f["evidence"][1]["bytes"],
         "500 'PORT 198,51,100,60,125,22_': command not recognized"
+    );
+    assert_eq!(f["server_software"], "GNU inetutils ftpd");
+    assert_eq!(
+        f["facts"],
+        serde_json::json!({
+            "sent": FOUNDING_SENT,
+            "received": FOUNDING_SEEN,
+            "fields": [{"field": 6, "name": "octet 6", "offset": 23, "before": "227", "after": "22_"}],
+            "announced": "198.51.100.60:32227",
+            "received_reads_as": "198.51.100.60:32022",
+        })
     );
     let stall = the(&doc, "session-stall-after-ctl");
     assert_contains(&message(&stall), &["idle 25."]);

@@ -350,7 +350,7 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
         msg.push_str(&format!(" Signature: {} ({}).", s.device, s.behaviour));
     }
     let mut f = ctx.finding(ch.rule, ch.severity, msg, l);
-    f.diff = Some(ch.diff);
+    f.compared(dir, a, b, ch.diff);
     f.signature = ch.signature;
     out.push(f);
 }
@@ -427,7 +427,7 @@ fn address_change(
         }
         msg.push('.');
         let mut f = ctx.finding(ch.rule, ch.severity, msg, l);
-        f.diff = Some(d.clone());
+        f.compared(dir, a, b, d.clone());
         f.signature = ch.signature;
         out.push(f);
         return;
@@ -490,7 +490,7 @@ fn address_change(
         d.length_delta
     );
     let mut f = ctx.finding(rule, sev, msg, l);
-    f.diff = Some(d.clone());
+    f.compared(dir, a, b, d.clone());
     out.push(f);
 }
 
@@ -767,8 +767,8 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     }
     msg.push('.');
     let mut f = ctx.finding(Rule::SeqOffsetStep, sev, msg, l);
-    if let Some(d) = &l.diff {
-        f.diff = Some(d.clone());
+    if let (Some(d), Some(a), Some(b)) = (&l.diff, l.sent(), l.received()) {
+        f.compared(dir, &a.text.0, &b.text.0, d.clone());
     }
     f
 }

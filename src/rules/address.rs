@@ -185,6 +185,11 @@ fn mangled_received(
     }
     msg.push('.');
     f.message = msg;
+    f.facts = Some(super::Facts {
+        received: Some(crate::bytes::Bytes(line.to_vec())),
+        received_reads_as: arg.lenient,
+        ..Default::default()
+    });
     let key = arg
         .defects
         .iter()

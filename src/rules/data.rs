@@ -37,7 +37,13 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                         c.rst_frame.unwrap_or(0),
                     ],
                 };
-                out.push(truncated(s, setup, &seen, *field, announced_text, *read_as));
+                out.push(
+                    truncated(s, setup, &seen, *field, announced_text, *read_as).went_to(
+                        setup_line(s, setup).0,
+                        setup.endpoint,
+                        c.acceptor,
+                    ),
+                );
             }
             (Some(m), Some(c)) => out.push(mismatch(s, setup, c, m)),
             _ => {}
@@ -233,6 +239,7 @@ fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Findi
     )
     .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames, line)
     .frames([c.first_frame])
+    .went_to(line, setup.endpoint, c.acceptor)
     .group(format!("{m:?}"))
 }
 

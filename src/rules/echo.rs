@@ -10,6 +10,7 @@ use crate::ftp::address;
 use crate::ftp::echo::{EchoStyle, find_echo};
 use crate::ftp::message::{Command, Reply, verb_of};
 use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
 
 /// An echo this long that is a prefix of the sent line is the server's
 /// own truncation (BSD ftpd's buffer), not damage in transit.
@@ -129,7 +130,7 @@ fn echo_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
     }
     msg.push('.');
     f.message = msg;
-    f.diff = Some(d);
+    f.compared(Side::Client, sent, got, d);
     f.evidence("client sent", cmd.line.frames(), sent.as_slice())
         .evidence(
             "server reply quotes",
@@ -158,7 +159,12 @@ fn verb_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
     }
     msg.push('.');
     f.message = msg;
-    f.diff = Some(diff(verb.as_bytes(), got));
+    f.compared(
+        Side::Client,
+        verb.as_bytes(),
+        got,
+        diff(verb.as_bytes(), got),
+    );
     f.evidence("client sent", cmd.line.frames(), cmd.line.bytes.as_slice())
         .evidence(
             "server reply",
@@ -199,7 +205,7 @@ fn mangled_name_in_reply(s: &Session, cmd: &Command, reply: &Reply, out: &mut Ve
         ),
     );
     f.signature = Some(&CHECKPOINT_227);
-    f.diff = Some(diff(arg, &mangled));
+    f.compared(Side::Client, arg, &mangled, diff(arg, &mangled));
     out.push(
         f.evidence("client sent", cmd.line.frames(), cmd.line.bytes.as_slice())
             .evidence("server reply", reply.frames(), text),

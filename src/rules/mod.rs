@@ -18,6 +18,7 @@ pub mod signatures;
 use crate::bytes::Bytes;
 use crate::diff::ByteDiff;
 use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
 pub use registry::Rule;
 use serde::{Deserialize, Serialize};
 use signatures::Signature;
@@ -84,6 +85,47 @@ pub struct Other {
     pub frames: Vec<u64>,
 }
 
+/// What a finding compares, as data beside its message, so that findings
+/// can be counted and charted without parsing English.
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct Facts {
+    /// The line (or argument, or verb) as it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Bytes>,
+    /// The same as it arrived: quoted back by the server, seen at the
+    /// other tap, or carried by another copy of the segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<Bytes>,
+    /// For an address line (`PORT`, `EPRT`, `227`…): the fields the
+    /// change touched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// The endpoint the line as sent announces (strictly read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announced: Option<crate::ftp::address::Endpoint>,
+    /// The endpoint the line as received names: strictly read, or as a
+    /// lenient (sscanf/atoi) server reads it when it cannot be read
+    /// strictly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_reads_as: Option<crate::ftp::address::Endpoint>,
+    /// Where the data connection actually went, as the capture shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<std::net::SocketAddr>,
+}
+
+/// One field of an address argument, before and after.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct FieldChange {
+    /// 1-based, as in the message (`octet 6` is field 6).
+    pub field: usize,
+    /// `octet 6`, `field 3 (port)`…
+    pub name: String,
+    /// Byte offset of the field in the line as sent.
+    pub offset: usize,
+    pub before: Bytes,
+    pub after: Bytes,
+}
+
 /// One finding.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
@@ -110,8 +152,14 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ByteDiff>,
+    /// The two versions `diff` compares, and what they mean as addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static Signature>,
+    /// The server's software, as its banner names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_software: Option<&'static str>,
     /// For a finding from comparing two captures: where it is in the other.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other: Option<Other>,
@@ -146,7 +194,9 @@ impl Finding {
             message,
             evidence: Vec::new(),
             diff: None,
+            facts: None,
             signature: None,
+            server_software: s.server_software.as_ref().map(|x| x.name),
             other: None,
             community_id: s.community_id(),
             occurrences: 1,
@@ -194,6 +244,68 @@ impl Finding {
                 bytes: bytes.into(),
             });
         }
+        self
+    }
+
+    /// Sets what the finding compares: `sent` (a line, argument or verb
+    /// sent by `dir`) and how it was `received`, `d` being their diff;
+    /// for an address line also which fields changed and the endpoints.
+    pub(crate) fn compared(&mut self, dir: Side, sent: &[u8], received: &[u8], d: ByteDiff) {
+        let (a, b) = (
+            rewrite::parse_address(dir, sent),
+            rewrite::parse_address(dir, received),
+        );
+        let mut fields: Vec<FieldChange> = Vec::new();
+        if let Some(a) = &a {
+            for e in &d.edits {
+                let Some((n, f)) = a.field_at(e.offset) else {
+                    continue;
+                };
+                if fields.iter().any(|x| x.field == n) {
+                    continue;
+                }
+                // The same field of the received line, else the same bytes.
+                let after = match b.as_ref().and_then(|b| b.fields.get(n - 1)) {
+                    Some(g) => g.text.clone(),
+                    None => {
+                        let end = (f.offset + f.text.0.len()).min(received.len());
+                        Bytes(received.get(f.offset..end).unwrap_or_default().to_vec())
+                    }
+                };
+                fields.push(FieldChange {
+                    field: n,
+                    name: field_name(a.kind, n),
+                    offset: f.offset,
+                    before: f.text.clone(),
+                    after,
+                });
+            }
+        }
+        self.facts = Some(Facts {
+            sent: Some(Bytes(sent.to_vec())),
+            received: Some(Bytes(received.to_vec())),
+            fields,
+            announced: a.and_then(|a| a.strict),
+            received_reads_as: b.and_then(|b| b.strict.or(b.lenient)),
+            used: None,
+        });
+        self.diff = Some(d);
+    }
+
+    /// Sets the facts of a data connection that went elsewhere than the
+    /// `line` announcing it said (`announced`): it went to `used`.
+    pub(crate) fn went_to(
+        mut self,
+        line: &[u8],
+        announced: Option<crate::ftp::address::Endpoint>,
+        used: std::net::SocketAddr,
+    ) -> Self {
+        self.facts = Some(Facts {
+            sent: Some(Bytes(line.to_vec())),
+            announced,
+            used: Some(used),
+            ..Facts::default()
+        });
         self
     }
 

@@ -423,7 +423,8 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
         )
         .evidence("first copy", vec![k.kept_frame], k.kept.0.as_slice())
         .evidence("other copy", vec![k.other_frame], k.other.0.as_slice());
-        f.diff = Some(crate::diff::diff(&k.kept.0, &k.other.0));
+        let d = crate::diff::diff(&k.kept.0, &k.other.0);
+        f.compared(side, &k.kept.0, &k.other.0, d);
         out.push(f);
     }
 }
