@@ -88,7 +88,7 @@ pub enum Event<'a> {
         heap_bytes: Option<usize>,
         /// Live capture: what libpcap received and dropped.
         #[serde(skip_serializing_if = "Option::is_none")]
-        capture_drops: Option<CaptureDrops>,
+        capture_drops: Option<Drops>,
         /// `--exec` hooks not run (too many running) or that failed.
         #[serde(skip_serializing_if = "is_zero")]
         hooks_skipped: u64,
@@ -121,11 +121,15 @@ pub trait Sink {
     fn event(&mut self, e: &Event<'_>) -> io::Result<()>;
 }
 
-#[cfg(feature = "live")]
-pub type CaptureDrops = super::live::Drops;
-/// Without live capture there are no capture drops to report.
-#[cfg(not(feature = "live"))]
-pub type CaptureDrops = ();
+/// libpcap's counters, as `pcap_stats` gives them (live capture only;
+/// defined in every build so that the event format does not depend on
+/// the build).
+#[derive(Clone, Copy, Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct Drops {
+    pub received: u32,
+    pub dropped_by_kernel: u32,
+    pub dropped_by_interface: u32,
+}
 
 /// One JSON object per line, flushed per event (a SIEM tails it).
 pub struct NdjsonSink<W: Write>(pub W);

@@ -1,18 +1,11 @@
 //! Live capture through libpcap (`watch -i`, the `live` feature).
 
+use super::Drops;
 use super::queue::{Msg, OwnedFrame};
 use crate::capture::{CaptureError, CaptureErrorKind};
 use crate::timestamp::Timestamp;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-
-/// libpcap's counters, as `pcap_stats` gives them.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub struct Drops {
-    pub received: u32,
-    pub dropped_by_kernel: u32,
-    pub dropped_by_interface: u32,
-}
 
 /// An open interface.
 pub struct Live {

@@ -18,7 +18,7 @@ mod queue;
 mod recorder;
 mod source;
 
-pub use event::{Event, NdjsonSink, Sink, TextSink};
+pub use event::{Drops, Event, NdjsonSink, Sink, TextSink};
 pub use source::Source;
 
 use crate::analysis::Options;
@@ -28,7 +28,6 @@ use crate::ftp::session::{EndReason, Session};
 use crate::rules::{self, Finding, Rule, Severity};
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
-use event::CaptureDrops;
 use queue::Msg;
 use recorder::{Recorder, flush_evidence};
 use std::io;
@@ -305,7 +304,7 @@ pub fn run(
             .clone()
             .map(|(cmd, timeout)| hook::Hook::new(cmd, timeout)),
     };
-    let drops_now = || -> Option<CaptureDrops> {
+    let drops_now = || -> Option<Drops> {
         #[cfg(feature = "live")]
         return drops
             .as_ref()
@@ -447,7 +446,7 @@ pub fn run(
     }
 }
 
-fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<CaptureDrops>) {
+fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Drops>) {
     let (findings, live) = (em.findings, em.live);
     em.emit(&Event::Stats {
         ts: Timestamp::now(),
