@@ -9,6 +9,7 @@ use pcap_parser::pcapng::{Block, OptionCode};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const CLIENT: &str = "lab-mangle-inetutils-client.pcap";
 const SERVER: &str = "lab-mangle-inetutils-server.pcap";
@@ -670,4 +671,48 @@ fn tables_keep_addresses_and_timestamps_whole() {
             }
         }
     }
+}
+
+/// On a terminal, text reports take the terminal's width (no `$COLUMNS`
+/// needed); through a pipe they keep 120. The terminal is a pty from
+/// util-linux `script`.
+#[test]
+fn text_reports_take_the_terminals_width() {
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("skipped: util-linux `script` is not installed (no pty to test with)");
+        return;
+    }
+    let widest = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .map(|l| l.trim_end_matches('\r').chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let capture = td("lab-mangle-vsftpd-client.pcap");
+    // (Narrower than about 90, tables grow past the width rather than
+    // split an address: see tables_keep_addresses_and_timestamps_whole.)
+    for cols in [100, 150] {
+        let out = Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!(
+                "stty rows 40 cols {cols}; '{}' analyze --color never '{capture}'",
+                env!("CARGO_BIN_EXE_portmortem")
+            ))
+            .arg("/dev/null")
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap();
+        let w = widest(&out.stdout);
+        assert!(
+            w <= cols && w + 10 > cols,
+            "{cols} columns: widest line {w}"
+        );
+    }
+    let piped = bin()
+        .args(["analyze", "--color", "never", &capture])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    assert_eq!(widest(&piped.stdout), 120);
 }

@@ -104,7 +104,7 @@ impl<F: Serialize> Collector<F> {
             (None, BatchFormat::Text) => {
                 let style = text::Style {
                     color: report::use_color(self.color, self.out.is_terminal()),
-                    width: report::text_width(),
+                    width: report::text_width(self.out.is_terminal()),
                     dialogue: false,
                 };
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)

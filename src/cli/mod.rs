@@ -877,7 +877,7 @@ fn write_report(
     };
     let style = text::Style {
         color: report::use_color(args.color, out.is_terminal()),
-        width: report::text_width(),
+        width: report::text_width(out.is_terminal()),
         dialogue: args.dialogue,
     };
     let format = args.format();

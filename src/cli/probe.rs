@@ -308,7 +308,9 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         ProbeFormat::Json => serde_json::to_writer_pretty(&mut out, &rep)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out)),
-        ProbeFormat::Text => render::render_text(&rep, report::text_width(), &mut out),
+        ProbeFormat::Text => {
+            render::render_text(&rep, report::text_width(out.is_terminal()), &mut out)
+        }
         ProbeFormat::Markdown => render::render_markdown(&rep, &mut out),
         ProbeFormat::Html => render::render_html(&rep, &mut out),
     };

@@ -61,11 +61,18 @@ pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-/// Width for text tables when the terminal cannot tell: `$COLUMNS`, else 120.
-pub fn text_width() -> u16 {
-    std::env::var("COLUMNS")
+/// Width for text tables: `$COLUMNS` when set, else the terminal's own
+/// width when the report goes to one (`to_terminal`), else 120 (a file
+/// or a pipe: the same output wherever it is written). Never below 60.
+pub fn text_width(to_terminal: bool) -> u16 {
+    let env = std::env::var("COLUMNS")
         .ok()
-        .and_then(|c| c.parse::<u16>().ok())
-        .filter(|&w| w >= 60)
-        .unwrap_or(120)
+        .and_then(|c| c.parse::<u16>().ok());
+    let terminal = || {
+        to_terminal
+            .then(|| terminal_size::terminal_size_of(std::io::stdout()))
+            .flatten()
+            .map(|(w, _)| w.0)
+    };
+    env.or_else(terminal).unwrap_or(120).max(60)
 }
