@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod model;
 pub mod ndjson;
 pub mod output;
+pub mod page;
 pub mod probe;
 pub mod schema;
 pub mod stream;

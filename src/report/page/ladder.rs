@@ -1,0 +1,275 @@
+//! What a dialogue diagram shows: one row per line of the dialogue (the
+//! two halves of a line through a firewall share a row), the data
+//! connections between them, and which lines carry a finding. How it is
+//! drawn is the syntax's business (`html.rs` draws SVG).
+
+use super::super::evidence::{frame_list, session_of, wire_name};
+use super::super::model::{CompareReport, SessionView};
+use crate::compare::PairReport;
+use crate::compare::align::{Aligned, Seen, Status};
+use crate::reassembly::connection::Side;
+use crate::rules::{Finding, Severity};
+use std::collections::BTreeSet;
+
+/// Rows drawn per diagram (a long session is cut, and says so).
+const ROWS: usize = 300;
+
+pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed). Each arrow shows the start of its line; hover for all of it.";
+
+pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line that differs between the captures or is behind an error or warning finding. Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
+
+/// How an arrow is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stroke {
+    /// A line as sent.
+    Ok,
+    /// A line that changed or carries a finding.
+    Bad,
+    /// A data connection that was established.
+    Data,
+    /// A data connection that failed.
+    DataBad,
+}
+
+/// One arrow.
+pub struct Arrow {
+    pub from: usize,
+    pub to: usize,
+    /// The whole line (escaped).
+    pub label: String,
+    pub stroke: Stroke,
+    /// Left margin: frame numbers.
+    pub note: String,
+    /// Ends at a lane with a cross (the other capture lacks the line).
+    pub cross: bool,
+}
+
+/// A diagram: lanes, rows of arrows, and how many rows were not drawn.
+pub struct Ladder {
+    pub lanes: Vec<String>,
+    pub rows: Vec<Vec<Arrow>>,
+    pub cut: usize,
+}
+
+impl Ladder {
+    /// At most [`ROWS`] of `rows`, in order of their keys.
+    fn of(lanes: Vec<String>, mut rows: Vec<(u64, Vec<Arrow>)>) -> Ladder {
+        rows.sort_by_key(|r| r.0);
+        let cut = rows.len().saturating_sub(ROWS);
+        Ladder {
+            lanes,
+            rows: rows.into_iter().take(ROWS).map(|r| r.1).collect(),
+            cut,
+        }
+    }
+}
+
+fn frames(v: &[u64]) -> String {
+    frame_list(v, 20)
+}
+
+/// Frames that carry an error or warning finding of this session.
+fn bad_frames(fs: &[&Finding], capture: usize, session: &str) -> BTreeSet<u64> {
+    let mut set = BTreeSet::new();
+    for f in fs {
+        if f.severity == Severity::Info {
+            continue;
+        }
+        if f.capture == capture && f.session == session {
+            set.extend(f.frames.iter().copied());
+        }
+        if let Some(o) = &f.other
+            && o.capture == capture
+            && o.session == session
+        {
+            set.extend(o.frames.iter().copied());
+        }
+    }
+    set
+}
+
+/// The data connections of a session as arrows between lanes `a` (the
+/// client's side) and `b`, keyed by first frame; `tap` names the capture
+/// in the frame note (`c`, `s`, or empty for a single capture).
+fn data_arrows(s: &SessionView<'_>, a: usize, b: usize, tap: &str) -> Vec<(u64, Arrow)> {
+    let client_ip = s
+        .client
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|x| x.ip());
+    s.data_connections
+        .iter()
+        .map(|c| {
+            let from_client = Some(c.initiator.ip()) == client_ip;
+            let good = c.result() == crate::ftp::data::ConnResult::Established;
+            (
+                c.first_frame,
+                Arrow {
+                    from: if from_client { a } else { b },
+                    to: if from_client { b } else { a },
+                    label: format!(
+                        "data :{} → {} {}",
+                        c.initiator.port(),
+                        c.acceptor,
+                        wire_name(&c.result())
+                    ),
+                    stroke: if good { Stroke::Data } else { Stroke::DataBad },
+                    note: format!("{tap}#{}", c.first_frame),
+                    cross: false,
+                },
+            )
+        })
+        .collect()
+}
+
+/// One session's dialogue: client and server lanes.
+pub fn session(s: &SessionView<'_>, fs: &[&Finding]) -> Ladder {
+    let bad = bad_frames(fs, s.capture, &s.id);
+    let mut rows: Vec<(u64, Vec<Arrow>)> = s
+        .dialogue
+        .iter()
+        .map(|e| {
+            let client = e.dir == Side::Client;
+            let hit = e.frames.iter().any(|f| bad.contains(f));
+            (
+                e.frames.first().copied().unwrap_or(0),
+                vec![Arrow {
+                    from: if client { 0 } else { 1 },
+                    to: if client { 1 } else { 0 },
+                    label: e.text.to_string(),
+                    stroke: if hit { Stroke::Bad } else { Stroke::Ok },
+                    note: format!("#{}", frames(&e.frames)),
+                    cross: false,
+                }],
+            )
+        })
+        .collect();
+    rows.extend(
+        data_arrows(s, 0, 1, "")
+            .into_iter()
+            .map(|(k, a)| (k, vec![a])),
+    );
+    Ladder::of(
+        vec![
+            format!("client {}", s.client),
+            format!("server {}", s.server),
+        ],
+        rows,
+    )
+}
+
+/// A session seen at both taps: client, firewall and server lanes.
+pub fn pair(p: &PairReport, r: &CompareReport<'_>) -> Ladder {
+    let cs = session_of(&r.sessions, 0, &p.client_side_session);
+    let ss = session_of(&r.sessions, 1, &p.server_side_session);
+    let bad_c = bad_frames(&r.findings, 0, &p.client_side_session);
+    let bad_s = bad_frames(&r.findings, 1, &p.server_side_session);
+    // Rows in the order of the alignment; a line seen at both taps is two
+    // arrows on one row: sender → firewall, firewall → receiver.
+    let mut rows: Vec<(u64, Vec<Arrow>)> = p
+        .lines
+        .iter()
+        .map(|l| (row_key(l), line_arrows(l, &bad_c, &bad_s)))
+        .collect();
+    if let Some(s) = cs {
+        for (k, a) in data_arrows(s, 0, 1, "c") {
+            rows.push((k << 20, vec![a]));
+        }
+    }
+    if let Some(s) = ss {
+        for (k, a) in data_arrows(s, 1, 2, "s") {
+            rows.push((server_key(p, k), vec![a]));
+        }
+    }
+    Ladder::of(
+        vec![
+            format!("client {}", p.client.client_side),
+            "firewall".into(),
+            format!("server {}", p.server.server_side),
+        ],
+        rows,
+    )
+}
+
+/// Sort keys for a compare ladder: position in time, by the client-side
+/// frame where there is one (the alignment's order), else interpolated.
+fn row_key(l: &Aligned) -> u64 {
+    let c = l
+        .client_side
+        .as_ref()
+        .and_then(|s| s.frames.first().copied());
+    let s = l
+        .server_side
+        .as_ref()
+        .and_then(|s| s.frames.first().copied());
+    (c.unwrap_or(0) << 20) | s.unwrap_or(0)
+}
+
+fn server_key(p: &PairReport, frame: u64) -> u64 {
+    // The client-side frame of the last line the server side saw before it.
+    let before = p
+        .lines
+        .iter()
+        .filter(|l| {
+            l.server_side
+                .as_ref()
+                .and_then(|s| s.frames.first())
+                .is_some_and(|&f| f <= frame)
+        })
+        .filter_map(|l| {
+            l.client_side
+                .as_ref()
+                .and_then(|s| s.frames.first().copied())
+        })
+        .max()
+        .unwrap_or(0);
+    (before << 20) | frame
+}
+
+fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec<Arrow> {
+    let to_server = l.dir == Side::Client;
+    let hit = |x: &Option<Seen>, bad: &BTreeSet<u64>| {
+        x.as_ref()
+            .is_some_and(|s| s.frames.iter().any(|f| bad.contains(f)))
+    };
+    let changed = l.status != Status::Identical;
+    let stroke = |x: &Option<Seen>, bad| {
+        if changed || hit(x, bad) {
+            Stroke::Bad
+        } else {
+            Stroke::Ok
+        }
+    };
+    let mut v = Vec::new();
+    // The client-side half: between lanes 0 and 1.
+    if let Some(c) = &l.client_side {
+        v.push(Arrow {
+            from: if to_server { 0 } else { 1 },
+            to: if to_server { 1 } else { 0 },
+            label: c.text.to_string(),
+            stroke: stroke(&l.client_side, bad_c),
+            note: format!("c#{}", frames(&c.frames)),
+            cross: to_server && l.server_side.is_none(),
+        });
+    }
+    if let Some(s) = &l.server_side {
+        v.push(Arrow {
+            from: if to_server { 1 } else { 2 },
+            to: if to_server { 2 } else { 1 },
+            label: s.text.to_string(),
+            stroke: stroke(&l.server_side, bad_s),
+            note: format!("s#{}", frames(&s.frames)),
+            cross: !to_server && l.client_side.is_none(),
+        });
+    }
+    // One row: the left margin names the frames at both taps.
+    let note: Vec<String> = v.iter().map(|a| a.note.clone()).collect();
+    for (i, a) in v.iter_mut().enumerate() {
+        a.note = if i == 0 {
+            note.join(" ")
+        } else {
+            String::new()
+        };
+    }
+    v
+}

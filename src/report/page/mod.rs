@@ -1,0 +1,696 @@
+//! The report for people as a document — the verdict, headings,
+//! paragraphs, lists, tables, byte diffs and dialogue diagrams — built
+//! from the model by one walk per command, and written by two syntaxes:
+//! `markdown.rs` and `html.rs`. So both say the same, in the same order;
+//! the HTML page also draws the diagrams ([`Block::Drawn`]), which
+//! Markdown, having no pictures, leaves out.
+
+pub mod ladder;
+
+use super::batch::{BatchView, Input};
+use super::evidence::{
+    capitalized, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
+};
+use super::model::{
+    BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
+};
+use crate::batch::patterns::{label, thousands};
+use crate::compare::align::{Seen, Status};
+use crate::diff::ByteDiff;
+use crate::reassembly::connection::Side;
+use crate::rules::{Finding, Severity};
+pub use ladder::{Arrow, Ladder};
+
+/// How a code span may wrap on a narrow page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// Bytes from the wire: never broken inside a token.
+    Bytes,
+    /// A rule id, an address, a timestamp: never broken at all.
+    Id,
+    /// A path or a hash: may break anywhere.
+    Long,
+    /// A Wireshark filter: breaks at its spaces.
+    Filter,
+}
+
+/// Text within a block.
+#[derive(Clone, Debug)]
+pub enum Inline {
+    /// Our own words (escaped by each syntax).
+    Text(String),
+    Code(String, Code),
+    /// One of our messages: lines quoted between backticks become code.
+    Message(String),
+    Strong(String),
+    Sev(Severity),
+    /// A link to a heading's anchor (Markdown shows the text only).
+    Link {
+        anchor: String,
+        text: String,
+    },
+    Seq(Vec<Inline>),
+}
+
+impl Inline {
+    fn text(s: impl Into<String>) -> Self {
+        Inline::Text(s.into())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+pub struct Table {
+    pub heads: Vec<(String, Align)>,
+    pub rows: Vec<Vec<Inline>>,
+}
+
+/// A list item, with items under it.
+pub struct Item {
+    pub body: Inline,
+    pub children: Vec<Inline>,
+}
+
+pub enum Block {
+    /// A headline and the rest of its sentence (see
+    /// [`verdict_parts`]), coloured by the worst severity.
+    Verdict {
+        headline: String,
+        rest: String,
+        severity: Option<Severity>,
+    },
+    Heading {
+        level: u8,
+        anchor: Option<String>,
+        body: Inline,
+    },
+    Para(Inline),
+    List(Vec<Item>),
+    Table(Table),
+    /// Names and values, as the head of a report.
+    Facts(Vec<(String, Inline)>),
+    /// Two versions of a line (`first`, then as `second` says), the
+    /// changed bytes marked.
+    Diff {
+        first: String,
+        second: String,
+        bytes: Vec<u8>,
+        diff: ByteDiff,
+    },
+    /// What explains the diagrams.
+    Legend(&'static str),
+    Ladder(Ladder),
+    /// Blocks only a page that draws shows (a heading over diagrams).
+    Drawn(Vec<Block>),
+}
+
+/// A whole report.
+pub struct Page<'a> {
+    /// The document's title (HTML's `<title>`).
+    pub name: &'static str,
+    /// Its first heading.
+    pub title: String,
+    pub blocks: Vec<Block>,
+    pub header: &'a Header,
+}
+
+fn frames(v: &[u64]) -> String {
+    frame_list(v, 20)
+}
+
+fn h2(s: &str) -> Block {
+    Block::Heading {
+        level: 2,
+        anchor: None,
+        body: Inline::text(s),
+    }
+}
+
+fn para(s: impl Into<String>) -> Block {
+    Block::Para(Inline::Text(s.into()))
+}
+
+fn table(heads: &[(&str, Align)], rows: Vec<Vec<Inline>>) -> Block {
+    Block::Table(Table {
+        heads: heads.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
+        rows,
+    })
+}
+
+fn verdict(findings: &[&Finding], sessions: usize, names: &[&str]) -> Block {
+    let (headline, rest) = verdict_parts(findings, sessions, names);
+    Block::Verdict {
+        headline,
+        rest,
+        severity: findings.iter().map(|f| f.severity).max(),
+    }
+}
+
+/// The head of a report: the tool, the options and each capture.
+fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>]) -> Block {
+    let mut rows = vec![
+        (
+            "Tool".to_string(),
+            Inline::Seq(vec![
+                Inline::text(format!("{} {} (", hd.tool.name, hd.tool.version)),
+                Inline::Code(hd.command.into(), Code::Id),
+                Inline::text(")"),
+            ]),
+        ),
+        ("Time zone".to_string(), Inline::text(hd.time_zone)),
+    ];
+    let opts: Vec<String> = hd.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    rows.push((
+        "Options".into(),
+        if opts.is_empty() {
+            Inline::text("defaults")
+        } else {
+            Inline::Code(opts.join(", "), Code::Long)
+        },
+    ));
+    for (n, (title, c)) in caps.iter().enumerate() {
+        let i = c.info;
+        let span = match (i.first_ts, i.last_ts) {
+            (Some(a), Some(b)) => format!(", {a} – {b}"),
+            _ => String::new(),
+        };
+        rows.push((
+            title.to_string(),
+            Inline::Seq(vec![
+                Inline::Code(crate::bytes::escape(i.path.as_bytes()), Code::Long),
+                Inline::text(format!(
+                    " — {} bytes{}, {}, {} frames{span}",
+                    i.file_bytes,
+                    i.compression.map(|z| format!(" {z}")).unwrap_or_default(),
+                    i.format,
+                    i.frames
+                )),
+            ]),
+        ));
+        rows.push((
+            "SHA-256".into(),
+            i.sha256
+                .as_deref()
+                .map_or(Inline::text("not computed"), |s| {
+                    Inline::Code(s.into(), Code::Long)
+                }),
+        ));
+        if let Some(e) = c.error {
+            rows.push(("Read error".into(), Inline::text(e.to_string())));
+        }
+        let limits = limits_hit(c, ss.iter().filter(|s| s.capture == n));
+        if !limits.is_empty() {
+            rows.push(("Limits hit".into(), Inline::Message(limits.join("; "))));
+        }
+    }
+    Block::Facts(rows)
+}
+
+/// The findings table, then each finding: its message, where it is, its
+/// evidence and the diff of the two versions of its line.
+fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
+    if fs.is_empty() {
+        out.push(para("No findings."));
+        return;
+    }
+    let name = |i: usize| names.get(i).copied().unwrap_or("");
+    let filter =
+        |cap, s: &str, fr: &[u64]| Inline::Code(session_filter(ss, cap, s, fr), Code::Filter);
+    let rows = fs
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            vec![
+                Inline::Link {
+                    anchor: format!("f{}", n + 1),
+                    text: (n + 1).to_string(),
+                },
+                Inline::Sev(f.severity),
+                Inline::Code(f.rule.id().into(), Code::Id),
+                Inline::text(format!("{} {}", name(f.capture), f.session)),
+                Inline::text(frames(&f.frames)),
+                filter(f.capture, &f.session, &f.frames),
+            ]
+        })
+        .collect();
+    use Align::*;
+    out.push(table(
+        &[
+            ("#", Right),
+            ("Severity", Left),
+            ("Rule", Left),
+            ("Where", Left),
+            ("Frames", Left),
+            ("Wireshark filter", Left),
+        ],
+        rows,
+    ));
+    for (n, f) in fs.iter().enumerate() {
+        out.push(Block::Heading {
+            level: 3,
+            anchor: Some(format!("f{}", n + 1)),
+            body: Inline::Seq(vec![
+                Inline::text(format!("{}. ", n + 1)),
+                Inline::Code(f.rule.id().into(), Code::Id),
+                Inline::text(" "),
+                Inline::Sev(f.severity),
+            ]),
+        });
+        out.push(Block::Para(Inline::Message(capitalized(&f.message))));
+        let item = |label: &str, rest: Vec<Inline>| Item {
+            body: Inline::Seq(
+                [vec![Inline::Strong(label.into()), Inline::text(" ")], rest].concat(),
+            ),
+            children: Vec::new(),
+        };
+        let mut items = vec![
+            item(
+                "Where:",
+                vec![Inline::text(format!(
+                    "{} session {}, frames {}",
+                    name(f.capture),
+                    f.session,
+                    frames(&f.frames)
+                ))],
+            ),
+            item(
+                "Wireshark filter:",
+                vec![filter(f.capture, &f.session, &f.frames)],
+            ),
+        ];
+        if let Some(o) = &f.other {
+            items.push(item(
+                "At the other tap:",
+                vec![
+                    Inline::text(format!(
+                        "{} session {}, frames {}; filter ",
+                        name(o.capture),
+                        o.session,
+                        frames(&o.frames)
+                    )),
+                    filter(o.capture, &o.session, &o.frames),
+                ],
+            ));
+        }
+        if let Some(sig) = f.signature {
+            items.push(item(
+                "Signature:",
+                vec![Inline::text(format!(
+                    "{} — {} ({})",
+                    sig.device, sig.behaviour, sig.reference
+                ))],
+            ));
+        }
+        if f.occurrences > 1 {
+            items.push(item(
+                "Occurrences:",
+                vec![Inline::text(f.occurrences.to_string())],
+            ));
+        }
+        out.push(Block::List(items));
+        if !f.also.is_empty() {
+            let cases = f.also.iter().enumerate().map(|(k, o)| Item {
+                body: Inline::Seq(vec![
+                    Inline::Strong(format!("Case {}", k + 2)),
+                    Inline::text(format!(" (frames {}): ", frames(&o.frames))),
+                    Inline::Message(capitalized(&o.message)),
+                ]),
+                children: o
+                    .evidence
+                    .iter()
+                    .map(|e| {
+                        Inline::Seq(vec![
+                            Inline::text(format!("{}, frames {}: ", e.what, frames(&e.frames))),
+                            Inline::Code(e.bytes.to_string(), Code::Bytes),
+                        ])
+                    })
+                    .collect(),
+            });
+            out.push(Block::List(cases.collect()));
+        }
+        if !f.evidence.is_empty() {
+            let rows = f
+                .evidence
+                .iter()
+                .map(|e| {
+                    vec![
+                        Inline::text(&e.what),
+                        Inline::text(name(e.capture.unwrap_or(f.capture))),
+                        Inline::text(frames(&e.frames)),
+                        Inline::Code(e.bytes.to_string(), Code::Bytes),
+                    ]
+                })
+                .collect();
+            out.push(table(
+                &[
+                    ("Evidence", Left),
+                    ("Capture", Left),
+                    ("Frames", Left),
+                    ("Bytes", Left),
+                ],
+                rows,
+            ));
+        }
+        if let (Some(d), Some(first)) = (&f.diff, f.evidence.first()) {
+            out.push(Block::Diff {
+                first: first.what.clone(),
+                second: f
+                    .evidence
+                    .get(1)
+                    .map_or("changed to", |e| e.what.as_str())
+                    .to_string(),
+                bytes: first.bytes.0.clone(),
+                diff: d.clone(),
+            });
+            out.push(Block::Para(Inline::Seq(vec![
+                Inline::text("Diff: "),
+                Inline::Message(d.describe()),
+            ])));
+        }
+    }
+}
+
+fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
+    if ss.is_empty() {
+        out.push(para("No FTP control session found."));
+        return;
+    }
+    let rows = ss
+        .iter()
+        .map(|s| {
+            let setups: Vec<String> = s.data_setups.iter().map(SetupView::label).collect();
+            vec![
+                Inline::text(names.get(s.capture).copied().unwrap_or("")),
+                Inline::text(&s.id),
+                Inline::Seq(vec![
+                    Inline::Code(s.client.clone(), Code::Id),
+                    Inline::text(" → "),
+                    Inline::Code(s.server.clone(), Code::Id),
+                ]),
+                Inline::text(s.tcp_stream.map(|n| n.to_string()).unwrap_or_default()),
+                Inline::text(format!("{}–{}", s.first_frame, s.last_frame)),
+                Inline::Code(s.start.to_string(), Code::Id),
+                Inline::text(
+                    s.dialogue
+                        .iter()
+                        .filter(|e| e.dir == Side::Client)
+                        .count()
+                        .to_string(),
+                ),
+                Inline::text(setups.join(", ")),
+                Inline::text(s.server_software.map_or("", |x| x.name)),
+                Inline::text(wire_name(&s.end_reason)),
+            ]
+        })
+        .collect();
+    use Align::*;
+    out.push(table(
+        &[
+            ("Capture", Left),
+            ("Session", Left),
+            ("Client → server", Left),
+            ("tcp.stream", Right),
+            ("Frames", Left),
+            ("Start", Left),
+            ("Commands", Right),
+            ("Data setups", Left),
+            ("Server", Left),
+            ("End", Left),
+        ],
+        rows,
+    ));
+}
+
+/// `analyze`'s report.
+pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
+    let names: Vec<String> = (1..=r.captures.len())
+        .map(|i| format!("capture {i}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut b = vec![verdict(&r.findings, r.summary.sessions, &names)];
+    let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
+    b.push(facts(&r.header, &caps, &r.sessions));
+    b.push(h2("Findings"));
+    findings(&r.findings, &r.sessions, &names, &mut b);
+    let mut drawn = vec![h2("Dialogues"), Block::Legend(ladder::LEGEND_ONE)];
+    for s in &r.sessions {
+        drawn.push(Block::Heading {
+            level: 3,
+            anchor: None,
+            body: Inline::text(format!(
+                "Session {} — {} → {}{}",
+                s.id,
+                s.client,
+                s.server,
+                s.tcp_stream
+                    .map(|n| format!(" (tcp.stream {n})"))
+                    .unwrap_or_default()
+            )),
+        });
+        drawn.push(Block::Ladder(ladder::session(s, &r.findings)));
+    }
+    b.push(Block::Drawn(drawn));
+    b.push(h2("Sessions"));
+    sessions(&r.sessions, &names, &mut b);
+    Page {
+        name: "portmortem report",
+        title: "FTP forensic report".into(),
+        blocks: b,
+        header: &r.header,
+    }
+}
+
+/// `compare`'s report.
+pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
+    let names = ["client-side capture", "server-side capture"];
+    let mut b = vec![match r.no_common_traffic {
+        Some(_) => Block::Verdict {
+            headline: r.sides.explanation.clone(),
+            rest: String::new(),
+            severity: None,
+        },
+        None => verdict(&r.findings, r.summary.sessions, &names),
+    }];
+    let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
+        .into_iter()
+        .zip(&r.captures)
+        .collect();
+    b.push(facts(&r.header, &caps, &r.sessions));
+    b.push(para(&r.sides.explanation));
+    let (between, own): (Vec<&Finding>, Vec<&Finding>) =
+        r.findings.iter().partition(|f| f.other.is_some());
+    b.push(h2("Differences between the taps"));
+    findings(&between, &r.sessions, &names, &mut b);
+    if !r.pairs.is_empty() {
+        b.push(h2("Dialogues through the firewall"));
+        b.push(Block::Drawn(vec![Block::Legend(ladder::LEGEND_TWO)]));
+    }
+    for p in r.pairs {
+        b.push(Block::Heading {
+            level: 3,
+            anchor: None,
+            body: Inline::text(format!(
+                "Session {} (client side) = {} (server side)",
+                p.client_side_session, p.server_side_session
+            )),
+        });
+        b.push(para(format!(
+            "Matched with {} confidence: {}.",
+            p.matched.confidence, p.matched.explanation
+        )));
+        b.push(para(format!(
+            "{} identical, {} modified, {} dropped, {} injected line(s).",
+            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        )));
+        b.push(Block::Drawn(vec![Block::Ladder(ladder::pair(p, r))]));
+        let side = |x: &Option<Seen>| match x {
+            Some(s) => (
+                Inline::text(frames(&s.frames)),
+                Inline::Code(s.text.to_string(), Code::Bytes),
+            ),
+            None => (Inline::text(""), Inline::text("—")),
+        };
+        let rows: Vec<Vec<Inline>> = p
+            .lines
+            .iter()
+            .filter(|l| l.status != Status::Identical)
+            .map(|l| {
+                let (cf, ct) = side(&l.client_side);
+                let (sf, st) = side(&l.server_side);
+                let dir = if l.dir == Side::Client { "→" } else { "←" };
+                vec![
+                    Inline::text(dir),
+                    Inline::text(wire_name(&l.status)),
+                    cf,
+                    ct,
+                    sf,
+                    st,
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            use Align::*;
+            b.push(table(
+                &[
+                    ("Dir", Left),
+                    ("Status", Left),
+                    ("Client-side frames", Left),
+                    ("Client side", Left),
+                    ("Server-side frames", Left),
+                    ("Server side", Left),
+                ],
+                rows,
+            ));
+        }
+    }
+    if !own.is_empty() {
+        b.push(h2("Each capture's own findings"));
+        findings(&own, &r.sessions, &names, &mut b);
+    }
+    b.push(h2("Sessions"));
+    sessions(&r.sessions, &names, &mut b);
+    Page {
+        name: "portmortem report: both sides of the firewall",
+        title: "FTP forensic report: both sides of the firewall".into(),
+        blocks: b,
+        header: &r.header,
+    }
+}
+
+/// `batch`'s (and `merge`'s) summary of an archive.
+pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Page<'a> {
+    use Align::*;
+    let s = bs.summary;
+    let v = BatchView::new(bs);
+    let errors = s.findings.get(&Severity::Error).is_some_and(|&n| n > 0);
+    let mut b = vec![Block::Verdict {
+        headline: v.verdict(),
+        rest: String::new(),
+        severity: errors.then_some(Severity::Error),
+    }];
+    let mut rows = vec![
+        (
+            "Tool".to_string(),
+            Inline::Seq(vec![
+                Inline::text(format!("{} {} (", hd.tool.name, hd.tool.version)),
+                Inline::Code(hd.command.into(), Code::Id),
+                Inline::text(")"),
+            ]),
+        ),
+        ("Time zone".to_string(), Inline::text(hd.time_zone)),
+    ];
+    rows.extend(
+        v.archive_rows()
+            .into_iter()
+            .map(|(k, val)| (k, Inline::Text(val))),
+    );
+    b.push(Block::Facts(rows));
+    if !s.patterns.is_empty() {
+        b.push(h2("Patterns in the failures"));
+        b.push(Block::List(
+            s.patterns
+                .iter()
+                .map(|p| Item {
+                    body: Inline::text(format!("{} (Fisher p = {:.1e})", p.statement, p.p_value)),
+                    children: Vec::new(),
+                })
+                .collect(),
+        ));
+        for (mode, feature, hist) in v.histograms() {
+            let by = format!("{mode} setups by {}", label(feature));
+            let rows = hist
+                .into_iter()
+                .map(|(val, f, w)| {
+                    vec![
+                        Inline::Code(val, Code::Bytes),
+                        Inline::text(thousands(f)),
+                        Inline::text(thousands(w)),
+                    ]
+                })
+                .collect();
+            b.push(table(
+                &[(&by, Left), ("failed", Right), ("worked", Right)],
+                rows,
+            ));
+        }
+    }
+    if !s.findings_by_rule.is_empty() {
+        b.push(h2("Findings by rule"));
+        let rows = s
+            .findings_by_rule
+            .iter()
+            .map(|(rule, n)| {
+                vec![
+                    Inline::Code(rule.clone(), Code::Id),
+                    Inline::text(thousands(*n)),
+                ]
+            })
+            .collect();
+        b.push(table(&[("Rule", Left), ("Findings", Right)], rows));
+    }
+    let path = |p: &str| Inline::Code(crate::bytes::escape(p.as_bytes()), Code::Long);
+    let caps = v.captures_with_findings();
+    if !caps.is_empty() {
+        b.push(h2("Captures with error or warning findings"));
+        let rows = caps
+            .iter()
+            .map(|c| {
+                vec![
+                    path(&c.path),
+                    Inline::text(thousands(c.sessions)),
+                    Inline::text(thousands(c.error_findings)),
+                    Inline::text(thousands(c.warning_findings)),
+                ]
+            })
+            .collect();
+        b.push(table(
+            &[
+                ("Capture", Left),
+                ("Sessions", Right),
+                ("Errors", Right),
+                ("Warnings", Right),
+            ],
+            rows,
+        ));
+    }
+    if !inputs.is_empty() {
+        b.push(h2("Inputs"));
+        let rows = inputs
+            .iter()
+            .map(|i| {
+                vec![
+                    Inline::text(i.index.to_string()),
+                    path(&i.path),
+                    i.sha256
+                        .as_deref()
+                        .map_or(Inline::text("not computed"), |x| {
+                            Inline::Code(x.into(), Code::Long)
+                        }),
+                ]
+            })
+            .collect();
+        b.push(table(
+            &[("#", Right), ("Capture", Left), ("SHA-256", Left)],
+            rows,
+        ));
+    }
+    if !s.capture_errors.is_empty() {
+        b.push(h2("Captures that could not be read"));
+        let rows = s
+            .capture_errors
+            .iter()
+            .map(|c| vec![path(&c.path), Inline::text(&c.error)])
+            .collect();
+        b.push(table(&[("Capture", Left), ("Error", Left)], rows));
+    }
+    Page {
+        name: "portmortem report: archive",
+        title: format!("FTP forensic report: {} captures", thousands(s.captures)),
+        blocks: b,
+        header: hd,
+    }
+}
