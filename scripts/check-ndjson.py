@@ -16,10 +16,10 @@ PM = os.path.join(ROOT, "target", "debug", "portmortem")
 TD = os.path.join(ROOT, "testdata")
 
 
-def out(args):
+def out(args, ok=(0, 1)):
     # Exit 1 only means "error findings".
     r = subprocess.run([PM] + args, capture_output=True)
-    if r.returncode not in (0, 1):
+    if r.returncode not in ok:
         sys.exit(f"check-ndjson: {args} failed: {r.stderr.decode()}")
     return r.stdout
 
@@ -53,5 +53,25 @@ with tempfile.TemporaryDirectory() as d:
                 sys.exit(f"check-ndjson: watch: event types {types}")
         elif types.get("session", 0) != len(doc["sessions"]) or types.get("summary") != 1:
             sys.exit(f"check-ndjson: {args[0]}: event types {types}")
+        # One type per field across every line: a field DuckDB can only
+        # type as JSON holds values of different types on different lines.
+        rel = duckdb.sql(f"select * from read_json_auto('{path}')")
+        mixed = [c for c, t in zip(rel.columns, rel.dtypes) if str(t) == "JSON"]
+        if mixed:
+            sys.exit(f"check-ndjson: {args[0]}: fields with values of different types: {mixed}")
+        facts = duckdb.sql(
+            f"select count(*) from read_json_auto('{path}') where type = 'finding' and facts is not null"
+        ).fetchall()[0][0]
+        if args[0] != "watch" and facts == 0:
+            sys.exit(f"check-ndjson: {args[0]}: no finding carries its facts")
         checked += sum(want.values())
+    # batch's lines (what merge reads): records, skipped files, the summary.
+    path = os.path.join(d, "batch.ndjson")
+    with open(path, "wb") as f:
+        # 2: testdata holds captures made unreadable on purpose.
+        f.write(out(["batch", "-f", "ndjson", TD], ok=(0, 1, 2)))
+    rel = duckdb.sql(f"select * from read_json_auto('{path}')")
+    mixed = [c for c, t in zip(rel.columns, rel.dtypes) if str(t) == "JSON"]
+    if mixed:
+        sys.exit(f"check-ndjson: batch: fields with values of different types: {mixed}")
 print(f"check-ndjson: {checked} findings read back through DuckDB {duckdb.__version__}")

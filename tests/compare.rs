@@ -223,9 +223,9 @@ fn kernel_nat_alg_rewrite_and_sequence_step() {
             &["client→server", "stepped from +0 to -2 (-2)"],
         );
         let p = pair0(&doc);
-        assert_eq!(p["client"]["translated"], true);
+        assert_eq!(p["client_endpoint"]["translated"], true);
         assert_eq!(
-            p["client"]["server_side"]
+            p["client_endpoint"]["server_side"]
                 .as_str()
                 .unwrap()
                 .split(':')
@@ -348,7 +348,7 @@ fn proxy_mode_firewall_two_tcp_connections() {
     let p = pair0(&doc);
     assert_eq!(p["tcp"]["same_connection"], false);
     assert_ne!(p["tcp"]["seq_offset_to_server"], 0);
-    assert_eq!(p["client"]["translated"], true);
+    assert_eq!(p["client_endpoint"]["translated"], true);
     assert_contains(
         doc["sides"]["explanation"].as_str().unwrap(),
         &["could not tell"],

@@ -31,7 +31,7 @@ fn check(r: &CaptureResult) {
         k.tcp_segments + skipped,
         "{k:?} {:?} info {:?}",
         r.error,
-        r.info.frames
+        r.info.frame_count
     );
 
     assert_eq!(

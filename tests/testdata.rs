@@ -42,7 +42,7 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
     assert_eq!(verdicts(&doc, "s1"), vec!["wrong-endpoint"]);
     assert_eq!(s["server_software"]["name"], "vsftpd");
     // The same as data, for a SIEM.
-    assert_eq!(f["server_software"], "vsftpd");
+    assert_eq!(f["server_software"]["name"], "vsftpd");
     assert_eq!(
         f["facts"],
         serde_json::json!({
@@ -106,7 +106,7 @@ fn founding_case_inetutils_client_side_reads_the_echo() {
         f["evidence"][1]["bytes"],
         "500 'PORT 198,51,100,60,125,22_': command not recognized"
     );
-    assert_eq!(f["server_software"], "GNU inetutils ftpd");
+    assert_eq!(f["server_software"]["name"], "GNU inetutils ftpd");
     assert_eq!(
         f["facts"],
         serde_json::json!({

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = portmortem::decode::decode(f.linktype, f.data, missing);
     });
     let info = r.info();
-    assert_eq!(info.frames, n);
+    assert_eq!(info.frame_count, n);
     assert!(info.file_bytes <= data.len() as u64);
     assert!(info.sha256.is_some());
 });

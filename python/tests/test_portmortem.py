@@ -94,7 +94,7 @@ class Errors(unittest.TestCase):
     def test_a_truncated_capture_keeps_what_was_read(self):
         doc = portmortem.analyze(os.path.join(TD, "hand-truncated.pcap"))
         self.assertIn("truncated", doc["captures"][0]["error"]["message"])
-        self.assertGreater(doc["captures"][0]["frames"], 0)
+        self.assertGreater(doc["captures"][0]["frame_count"], 0)
 
 
 class Threads(unittest.TestCase):

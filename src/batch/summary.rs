@@ -45,7 +45,7 @@ pub struct Summary {
     pub bytes: u64,
     pub packets: Counters,
     pub sessions: u64,
-    pub findings: BTreeMap<Severity, u64>,
+    pub findings_by_severity: BTreeMap<Severity, u64>,
     #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
@@ -76,7 +76,7 @@ impl Summary {
         self.packets.add(&r.packets);
         self.sessions += r.sessions;
         for (k, v) in &r.findings_by_severity {
-            *self.findings.entry(*k).or_default() += v;
+            *self.findings_by_severity.entry(*k).or_default() += v;
         }
         for (k, v) in &r.findings_by_rule {
             *self.findings_by_rule.entry(k.clone()).or_default() += v;

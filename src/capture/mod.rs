@@ -153,7 +153,7 @@ pub struct CaptureInfo {
     pub link_types: Vec<LinkType>,
     pub sections: u32,
     pub interfaces: u32,
-    pub frames: u64,
+    pub frame_count: u64,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
 }
@@ -424,7 +424,7 @@ impl CaptureReader {
                 .collect(),
             sections: m.sections,
             interfaces: m.total_ifaces,
-            frames: m.frames,
+            frame_count: m.frames,
             first_ts: m.first_ts,
             last_ts: m.last_ts,
         }

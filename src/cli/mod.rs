@@ -573,7 +573,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             link_types: Vec::new(),
             sections: 0,
             interfaces: 0,
-            frames: 0,
+            frame_count: 0,
             first_ts: None,
             last_ts: None,
         },

@@ -93,8 +93,9 @@ pub struct PairReport {
     pub server_side_session: String,
     /// Why these two sessions are taken to be the same, and how sure.
     pub matched: matching::Match,
-    pub client: Seen2,
-    pub server: Seen2,
+    /// The client's and the server's address as each tap saw it.
+    pub client_endpoint: Seen2,
+    pub server_endpoint: Seen2,
     pub tcp: TcpRelation,
     pub clock: Option<Clock>,
     pub latency_to_server: Option<Latency>,
@@ -312,12 +313,12 @@ fn pair(
         client_side_session: cs.name(),
         server_side_session: ss.name(),
         matched,
-        client: Seen2 {
+        client_endpoint: Seen2 {
             client_side: cs.client,
             server_side: ss.client,
             translated: cs.client != ss.client,
         },
-        server: Seen2 {
+        server_endpoint: Seen2 {
             client_side: cs.server,
             server_side: ss.server,
             translated: cs.server != ss.server,

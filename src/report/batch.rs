@@ -41,7 +41,12 @@ impl<'a> BatchView<'a> {
     }
 
     fn sev(&self, v: Severity) -> u64 {
-        self.b.summary.findings.get(&v).copied().unwrap_or(0)
+        self.b
+            .summary
+            .findings_by_severity
+            .get(&v)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The verdict in one sentence.

@@ -16,7 +16,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Tool {
@@ -85,7 +85,7 @@ pub struct Summary {
     pub captures: usize,
     pub captures_with_errors: usize,
     pub sessions: usize,
-    pub findings: BTreeMap<Severity, usize>,
+    pub findings_by_severity: BTreeMap<Severity, usize>,
     pub findings_by_rule: BTreeMap<&'static str, usize>,
     pub exit_code: i32,
 }
@@ -346,7 +346,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
         sum.sessions +=
             r.sessions.len() + r.sessions_not_kept as usize + r.sessions_written as usize;
         for f in &r.findings {
-            *sum.findings.entry(f.severity).or_default() += 1;
+            *sum.findings_by_severity.entry(f.severity).or_default() += 1;
             *sum.findings_by_rule.entry(f.rule.id()).or_default() += 1;
             worst = worst.max(Some(f.severity));
         }
@@ -425,12 +425,12 @@ pub fn compare_report<'a>(
     if unrelated {
         // Two unrelated captures: a finding of either one would read as a
         // result of the comparison. `analyze` gives them.
-        summary.findings.clear();
+        summary.findings_by_severity.clear();
         summary.findings_by_rule.clear();
         summary.exit_code = super::EXIT_USAGE;
     }
     for f in &c.findings {
-        *summary.findings.entry(f.severity).or_default() += 1;
+        *summary.findings_by_severity.entry(f.severity).or_default() += 1;
         *summary.findings_by_rule.entry(f.rule.id()).or_default() += 1;
     }
     if summary.exit_code == super::EXIT_OK {
@@ -481,7 +481,7 @@ impl<'a> BatchSummary<'a> {
         let exit_code = if summary.captures_with_errors > 0 {
             super::EXIT_USAGE
         } else if summary
-            .findings
+            .findings_by_severity
             .get(&Severity::Error)
             .is_some_and(|&n| n > 0)
         {

@@ -137,7 +137,7 @@ pub(super) fn header(h: &super::model::Header, out: &mut dyn Write) -> io::Resul
 }
 
 fn summary_line(sum: &super::model::Summary, out: &mut dyn Write) -> io::Result<()> {
-    let n = |s| sum.findings.get(&s).copied().unwrap_or(0);
+    let n = |s| sum.findings_by_severity.get(&s).copied().unwrap_or(0);
     writeln!(out)?;
     writeln!(
         out,
@@ -197,7 +197,7 @@ fn capture_section(
     };
     t.add_row(vec![
         "frames".to_string(),
-        format!("{}{span}", c.info.frames),
+        format!("{}{span}", c.info.frame_count),
     ]);
     let p = c.packets;
     t.add_row(vec![
@@ -615,8 +615,8 @@ fn pair_section(
         "  matched ({} confidence): {}",
         p.matched.confidence, p.matched.explanation
     )?;
-    writeln!(out, "  client: {}", seen(&p.client))?;
-    writeln!(out, "  server: {}", seen(&p.server))?;
+    writeln!(out, "  client: {}", seen(&p.client_endpoint))?;
+    writeln!(out, "  server: {}", seen(&p.server_endpoint))?;
     let tcp = if p.tcp.same_connection {
         "one TCP connection seen at both taps (same sequence numbers)".to_string()
     } else {

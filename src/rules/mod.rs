@@ -157,9 +157,10 @@ pub struct Finding {
     pub facts: Option<Facts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static Signature>,
-    /// The server's software, as its banner names it.
+    /// The server's software, as its banner names it (the same object as
+    /// the session's `server_software`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_software: Option<&'static str>,
+    pub server_software: Option<crate::ftp::fingerprint::Server>,
     /// For a finding from comparing two captures: where it is in the other.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other: Option<Other>,
@@ -196,7 +197,7 @@ impl Finding {
             diff: None,
             facts: None,
             signature: None,
-            server_software: s.server_software.as_ref().map(|x| x.name),
+            server_software: s.server_software.clone(),
             other: None,
             community_id: s.community_id(),
             occurrences: 1,

@@ -79,10 +79,11 @@ pub enum Event<'a> {
     /// Every `stats_every`, and at the end.
     Stats {
         ts: Timestamp,
-        #[serde(flatten)]
-        counters: &'a Counters,
+        /// Where every frame went so far, as `analyze`'s `packets`.
+        packets: &'a Counters,
         sessions_live: u64,
-        findings: u64,
+        /// Findings written so far.
+        finding_count: u64,
         /// Heap in use, where the binary measures it.
         #[serde(skip_serializing_if = "Option::is_none")]
         heap_bytes: Option<usize>,
@@ -192,13 +193,13 @@ impl<W: Write> Sink for TextSink<W> {
                 None => format!("stopped: {why}"),
             },
             Event::Stats {
-                counters,
+                packets,
                 sessions_live,
-                findings,
+                finding_count,
                 ..
             } => format!(
-                "{} frames, {} sessions ({sessions_live} live), {findings} findings",
-                counters.frames, counters.sessions
+                "{} frames, {} sessions ({sessions_live} live), {finding_count} findings",
+                packets.frames, packets.sessions
             ),
             _ => return Ok(()),
         };

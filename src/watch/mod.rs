@@ -450,9 +450,9 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Drops>
     let (findings, live) = (em.findings, em.live);
     em.emit(&Event::Stats {
         ts: Timestamp::now(),
-        counters,
+        packets: counters,
         sessions_live: live,
-        findings,
+        finding_count: findings,
         heap_bytes: crate::mem::heap_in_use(),
         capture_drops,
         hooks_skipped: em.hook.as_ref().map_or(0, |h| h.skipped),

@@ -93,7 +93,7 @@ impl Recorder {
                     link_types: Vec::new(),
                     sections: 0,
                     interfaces: 0,
-                    frames: self.seen_frames,
+                    frame_count: self.seen_frames,
                     first_ts: Some(s.start),
                     last_ts: Some(s.end),
                 },

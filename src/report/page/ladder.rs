@@ -183,9 +183,9 @@ pub fn pair(p: &PairReport, r: &CompareReport<'_>) -> Ladder {
     }
     Ladder::of(
         vec![
-            format!("client {}", p.client.client_side),
+            format!("client {}", p.client_endpoint.client_side),
             "firewall".into(),
-            format!("server {}", p.server.server_side),
+            format!("server {}", p.server_endpoint.server_side),
         ],
         rows,
     )

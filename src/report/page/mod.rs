@@ -187,7 +187,7 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
                     i.file_bytes,
                     i.compression.map(|z| format!(" {z}")).unwrap_or_default(),
                     i.format,
-                    i.frames
+                    i.frame_count
                 )),
             ]),
         ));
@@ -566,7 +566,10 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
     use Align::*;
     let s = bs.summary;
     let v = BatchView::new(bs);
-    let errors = s.findings.get(&Severity::Error).is_some_and(|&n| n > 0);
+    let errors = s
+        .findings_by_severity
+        .get(&Severity::Error)
+        .is_some_and(|&n| n > 0);
     let mut b = vec![Block::Verdict {
         headline: v.verdict(),
         rest: String::new(),
