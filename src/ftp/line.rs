@@ -475,6 +475,18 @@ impl Decoder {
                     self.end_line(term, abs + 1, false);
                     return i + 1;
                 }
+                _ if !self.cr_pending && b != b'\r' => {
+                    // A run of plain bytes up to the next CR, LF or IAC is
+                    // one piece of one line: taken at once.
+                    let n = data[i..]
+                        .iter()
+                        .position(|&x| matches!(x, b'\r' | b'\n' | 0xff))
+                        .unwrap_or(data.len() - i);
+                    self.touch(c, start + i, abs);
+                    self.extend_touched(n - 1);
+                    self.push_run(&data[i..i + n]);
+                    i += n;
+                }
                 _ => {
                     self.touch(c, start + i, abs);
                     if self.cr_pending {
@@ -651,6 +663,25 @@ impl Decoder {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts `n` more bytes right after the one [`Self::touch`] just
+    /// counted (the same segment, contiguous: its piece grows).
+    fn extend_touched(&mut self, n: usize) {
+        self.pos += n as u64;
+        if let Some(last) = self.cur.as_mut().and_then(|p| p.line.pieces.last_mut()) {
+            last.len += n as u32;
+        }
+    }
+
+    /// [`Self::push_content`] for a run of bytes.
+    fn push_run(&mut self, run: &[u8]) {
+        if let Some(p) = self.cur.as_mut() {
+            let bytes = &mut p.line.bytes.0;
+            let take = run.len().min(MAX_LINE.saturating_sub(bytes.len()));
+            bytes.extend_from_slice(&run[..take]);
+            p.line.overlong_bytes += (run.len() - take) as u64;
         }
     }
 
