@@ -34,9 +34,12 @@ pub struct Echo {
     pub style: EchoStyle,
 }
 
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+/// Where `needle` (lower case) first occurs in `lower` (the reply in
+/// lower case): found with memchr's substring search rather than a case-
+/// insensitive compare at every offset, which cost 5% of `analyze` on
+/// many short sessions (every reply is searched).
+fn find_ci(lower: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(lower, needle)
 }
 
 fn starts_with_verb(text: &[u8], verb: &str) -> bool {
@@ -64,13 +67,14 @@ pub fn find_echo(reply: &[u8], verb: Option<&str>) -> Option<Echo> {
             style: EchoStyle::LeadingQuote,
         });
     }
+    let lower = text.to_ascii_lowercase();
     // Command not understood 'LINE'
     for marker in [
         &b"not understood '"[..],
         b"not recognized '",
         b"not recognised '",
     ] {
-        if let Some(p) = find_ci(text, marker) {
+        if let Some(p) = find_ci(&lower, marker) {
             let start = p + marker.len();
             if let Some(end) = text.iter().rposition(|&b| b == b'\'')
                 && end > start
@@ -121,7 +125,7 @@ pub fn find_echo(reply: &[u8], verb: Option<&str>) -> Option<Echo> {
             style: EchoStyle::VerbOnly,
         });
     }
-    if let Some(p) = find_ci(text, b" not understood")
+    if let Some(p) = find_ci(&lower, b" not understood")
         && p > 0
         && !text[..p].contains(&b' ')
     {
