@@ -37,23 +37,22 @@ impl Compression {
         }
     }
 
-    /// The compression the first bytes announce (each format's magic, as
-    /// its specification gives it; a capture's own magic never matches
+    /// The compression the first bytes announce, by each format's magic
+    /// as the `infer` crate knows it (a capture's own magic never matches
     /// one).
     fn sniff(head: &[u8]) -> Compression {
-        const MAGICS: [(&[u8], Compression); 5] = [
-            (&GZIP_MAGIC, Compression::Gzip),
-            (&ZSTD_MAGIC, Compression::Zstd),
-            // xz: FD '7zXZ' 00 (tukaani.org/xz/xz-file-format.txt).
-            (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], Compression::Xz),
-            // bzip2: 'BZh' and a block size digit.
-            (b"BZh", Compression::Bzip2),
-            // LZ4 frame format (lz4/doc/lz4_Frame_format.md).
-            (&[0x04, 0x22, 0x4d, 0x18], Compression::Lz4),
+        use infer::archive::{is_bz2, is_gz, is_lz4, is_xz, is_zst};
+        type Matcher = fn(&[u8]) -> bool;
+        let known: [(Matcher, Compression); 5] = [
+            (is_gz, Compression::Gzip),
+            (is_zst, Compression::Zstd),
+            (is_xz, Compression::Xz),
+            (is_bz2, Compression::Bzip2),
+            (is_lz4, Compression::Lz4),
         ];
-        MAGICS
+        known
             .iter()
-            .find(|(m, _)| head.starts_with(m))
+            .find(|(is, _)| is(head))
             .map_or(Compression::None, |(_, c)| *c)
     }
 }
@@ -67,8 +66,6 @@ pub enum Container {
 
 /// Bytes read to recognise a compression (the longest magic, xz's).
 const SNIFF_LEN: usize = 6;
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The largest zstd window accepted (what `zstd --long` uses); a larger one
 /// would make memory depend on the file.
 const ZSTD_MAX_WINDOW: u64 = 128 << 20;
