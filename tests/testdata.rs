@@ -808,3 +808,32 @@ fn a_session_silent_until_the_capture_ends_shows_its_stall() {
         stall[0].message
     );
 }
+
+/// An NDJSON finding stands alone: it names its capture's path and
+/// SHA-256, the same as that capture's own line.
+#[test]
+fn ndjson_findings_carry_their_captures_hash() {
+    let out = bin()
+        .args(["analyze", "-f", "ndjson"])
+        .arg(testdata("lab-mangle-inetutils-client.pcap"))
+        .arg(testdata("lab-mangle-vsftpd-client.pcap"))
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sha_of = |path: &serde_json::Value| {
+        lines
+            .iter()
+            .find(|l| l["type"] == "capture" && &l["path"] == path)
+            .map(|l| l["sha256"].clone())
+            .unwrap()
+    };
+    let findings: Vec<_> = lines.iter().filter(|l| l["type"] == "finding").collect();
+    assert_eq!(findings.len(), 3);
+    for f in findings {
+        assert_eq!(f["capture_sha256"], sha_of(&f["capture_path"]), "{f}");
+        assert_eq!(f["capture_sha256"].as_str().unwrap().len(), 64);
+    }
+}

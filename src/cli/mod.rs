@@ -682,12 +682,8 @@ fn analyze_streamed(
             let mut r = match reader {
                 Err(e) => failed(p, e),
                 Ok(reader) => analysis::analyze_written(reader, opts, &mut |s, fs| {
-                    if trim.is_off() {
-                        w.session(i, &path, s, fs)
-                    } else if trim.session(&s.name(), fs) {
-                        let listed: Vec<crate::rules::Finding> =
-                            fs.iter().filter(|f| trim.finding(f)).cloned().collect();
-                        w.session(i, &path, s, &listed)
+                    if trim.is_off() || trim.session(&s.name(), fs) {
+                        w.session(i, &path, s)
                     }
                 }),
             };

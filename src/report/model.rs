@@ -86,7 +86,10 @@ pub struct Summary {
     pub captures_with_errors: usize,
     pub sessions: usize,
     pub findings_by_severity: BTreeMap<Severity, usize>,
-    pub findings_by_rule: BTreeMap<&'static str, usize>,
+    /// `[{key: rule id, count}]`, as in `batch`.
+    #[schemars(with = "Vec<crate::batch::entries::Keyed<crate::batch::entries::Count>>")]
+    #[serde(with = "crate::batch::entries::counts")]
+    pub findings_by_rule: BTreeMap<String, u64>,
     pub exit_code: i32,
 }
 
@@ -347,7 +350,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
             r.sessions.len() + r.sessions_not_kept as usize + r.sessions_written as usize;
         for f in &r.findings {
             *sum.findings_by_severity.entry(f.severity).or_default() += 1;
-            *sum.findings_by_rule.entry(f.rule.id()).or_default() += 1;
+            *sum.findings_by_rule.entry(f.rule.id().into()).or_default() += 1;
             worst = worst.max(Some(f.severity));
         }
     }
@@ -431,7 +434,10 @@ pub fn compare_report<'a>(
     }
     for f in &c.findings {
         *summary.findings_by_severity.entry(f.severity).or_default() += 1;
-        *summary.findings_by_rule.entry(f.rule.id()).or_default() += 1;
+        *summary
+            .findings_by_rule
+            .entry(f.rule.id().into())
+            .or_default() += 1;
     }
     if summary.exit_code == super::EXIT_OK {
         summary.exit_code = super::exit_code(&c.findings);

@@ -26,8 +26,12 @@ pub enum Line<'a> {
         #[serde(flatten)]
         session: &'a SessionView<'a>,
     },
+    /// A finding, self-contained: with its capture's SHA-256 too (when
+    /// hashed), so a SIEM event proves which file it came from.
     Finding {
         capture_path: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        capture_sha256: Option<&'a str>,
         #[serde(flatten)]
         finding: &'a Finding,
     },
@@ -63,6 +67,7 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let path = |i: usize| captures.get(i).map_or("", |c| c.info.path.as_str());
+    let sha = |i: usize| captures.get(i).and_then(|c| c.info.sha256.as_deref());
     for c in captures {
         let capture_path = &c.info.path;
         Line::Capture {
@@ -80,9 +85,9 @@ pub fn render(
         .write(out)?;
     }
     for f in findings {
-        let capture_path = path(f.capture);
         Line::Finding {
-            capture_path,
+            capture_path: path(f.capture),
+            capture_sha256: sha(f.capture),
             finding: f,
         }
         .write(out)?;

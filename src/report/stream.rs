@@ -6,8 +6,9 @@
 //!
 //! JSON: the header's fields, `sessions` (in the order they ended; sort by
 //! `id`), then `captures`, `findings` (in session order) and `summary`.
-//! NDJSON: a `session` line as each ends, followed by its `finding` lines,
-//! then a `capture` line per capture and the `summary`.
+//! NDJSON: a `session` line as each ends; once every capture is read, its
+//! `finding` lines (each with the capture's SHA-256, known only then) and
+//! its `capture` line; then the `summary`.
 
 use super::model::{self, Header, Summary};
 use super::ndjson::Line;
@@ -58,9 +59,8 @@ impl<'w> Streamed<'w> {
         })
     }
 
-    /// A session of capture `capture` (at `path`) as it ended, with its
-    /// findings.
-    pub fn session(&mut self, capture: usize, path: &str, s: &Session, findings: &[Finding]) {
+    /// A session of capture `capture` (at `path`) as it ended.
+    pub fn session(&mut self, capture: usize, path: &str, s: &Session) {
         if self.failed.is_some() {
             return;
         }
@@ -74,24 +74,11 @@ impl<'w> Streamed<'w> {
                 }
                 serde_json::to_writer(&mut *buf, &view).map_err(io::Error::from)
             }
-            Shape::Ndjson => (|| {
-                let capture_path = path;
-                Line::Session {
-                    capture_path,
-                    session: &view,
-                }
-                .write(&mut *buf)?;
-                for f in findings {
-                    let mut f = f.clone();
-                    f.capture = capture;
-                    Line::Finding {
-                        capture_path,
-                        finding: &f,
-                    }
-                    .write(&mut *buf)?;
-                }
-                Ok(())
-            })(),
+            Shape::Ndjson => Line::Session {
+                capture_path: path,
+                session: &view,
+            }
+            .write(&mut *buf),
         };
         self.sessions += 1;
         if self.listed.len() <= capture {
@@ -126,8 +113,16 @@ impl<'w> Streamed<'w> {
                 out.write_all(b"}")
             }
             Shape::Ndjson => {
-                for c in &captures {
+                for (c, r) in captures.iter().zip(results) {
                     let capture_path = &c.info.path;
+                    for f in &r.findings {
+                        Line::Finding {
+                            capture_path,
+                            capture_sha256: c.info.sha256.as_deref(),
+                            finding: f,
+                        }
+                        .write(&mut *out)?;
+                    }
                     Line::Capture {
                         capture_path,
                         capture: c,
