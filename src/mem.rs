@@ -2,7 +2,7 @@
 //! really holds rather than an estimate of it.
 //!
 //! The binary installs [`CountingAlloc`] as its global allocator: every
-//! allocation and free is counted on its way to mimalloc, in
+//! allocation and free is counted on its way to the system allocator, in
 //! a per-thread balance that joins the process's counter once it passes
 //! [`FLUSH`] bytes either way. One shared counter updated on every call
 //! cost 10% of `analyze` and 18% of `compare` (two threads bouncing its
@@ -13,8 +13,7 @@
 //! the counting allocator, it reads `None` and the budget falls back to
 //! the engine's own estimates.
 
-use mimalloc::MiMalloc as Inner;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Signed: one thread may flush the free of what another allocated before
@@ -55,20 +54,16 @@ fn count(delta: isize) {
     }
 }
 
-/// mimalloc, counting the bytes it has handed out and not got back.
-/// mimalloc rather than glibc's malloc: `analyze` allocates and frees
-/// small objects per line and per session, and spent about a quarter of
-/// its time in glibc's malloc and free on many short sessions; mimalloc
-/// made that workload about 16% faster for about 9 MB more resident
-/// memory (bench/run.py).
+/// The system allocator, counting the bytes it has handed out and not got
+/// back.
 pub struct CountingAlloc;
 
-// SAFETY: every call is forwarded to mimalloc with the same arguments; the
+// SAFETY: every call is forwarded to `System` with the same arguments; the
 // counter only observes sizes.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as received.
-        let p = unsafe { Inner.alloc(layout) };
+        let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             count(layout.size() as isize);
         }
@@ -77,7 +72,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as received.
-        let p = unsafe { Inner.alloc_zeroed(layout) };
+        let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             count(layout.size() as isize);
         }
@@ -86,13 +81,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as received.
-        unsafe { Inner.dealloc(ptr, layout) };
+        unsafe { System.dealloc(ptr, layout) };
         count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as received.
-        let p = unsafe { Inner.realloc(ptr, layout, new_size) };
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             count(new_size as isize - layout.size() as isize);
         }
