@@ -157,7 +157,7 @@ fn events(
         let header = Header::new("analyze", o.changed.clone());
         let mut w = Streamed::begin(&mut out, Shape::Ndjson, &header).map_err(|e| e.to_string())?;
         let mut r =
-            analysis::analyze_written(reader, &o.analysis, &mut |s, fs| w.session(0, &name, s, fs));
+            analysis::analyze_written(reader, &o.analysis, &mut |s, _| w.session(0, &name, s));
         r.findings.iter_mut().for_each(|f| f.capture = 0);
         let results = [r];
         let summary = model::summary(&results);
