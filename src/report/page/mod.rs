@@ -150,9 +150,9 @@ fn verdict(findings: &[&Finding], sessions: usize, names: &[&str]) -> Block {
     }
 }
 
-/// The head of a report: the tool, the options and each capture.
-fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>]) -> Block {
-    let mut rows = vec![
+/// The first rows of every report's head: the tool and the time zone.
+fn tool_rows(hd: &Header) -> Vec<(String, Inline)> {
+    vec![
         (
             "Tool".to_string(),
             Inline::Seq(vec![
@@ -162,7 +162,12 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
             ]),
         ),
         ("Time zone".to_string(), Inline::text(hd.time_zone)),
-    ];
+    ]
+}
+
+/// The head of a report: the tool, the options and each capture.
+fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>]) -> Block {
+    let mut rows = tool_rows(hd);
     let opts: Vec<String> = hd.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
     rows.push((
         "Options".into(),
@@ -575,17 +580,7 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
         rest: String::new(),
         severity: errors.then_some(Severity::Error),
     }];
-    let mut rows = vec![
-        (
-            "Tool".to_string(),
-            Inline::Seq(vec![
-                Inline::text(format!("{} {} (", hd.tool.name, hd.tool.version)),
-                Inline::Code(hd.command.into(), Code::Id),
-                Inline::text(")"),
-            ]),
-        ),
-        ("Time zone".to_string(), Inline::text(hd.time_zone)),
-    ];
+    let mut rows = tool_rows(hd);
     rows.extend(
         v.archive_rows()
             .into_iter()
