@@ -236,3 +236,38 @@ fn an_unnamed_field_or_a_wrong_type_fails() {
         assert!(!v.0.is_valid(&bad), "{at} accepted");
     }
 }
+
+#[test]
+fn a_probe_of_the_reflector_validates() {
+    use std::io::{BufRead, BufReader};
+    let mut reflect = bin()
+        .args(["reflect", "--listen", "127.0.0.1:0", "--quiet"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(reflect.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .rsplit_once("listening on ")
+        .map(|(_, a)| a.trim().to_string())
+        .unwrap_or_else(|| panic!("reflect said {line:?}"));
+    let out = bin()
+        .args([
+            "probe",
+            "--only",
+            "shapes,passive",
+            "-q",
+            "-f",
+            "json",
+            "--reflector",
+        ])
+        .arg(format!("ftp://{addr}"))
+        .output()
+        .unwrap();
+    let _ = reflect.kill();
+    let _ = reflect.wait();
+    let doc = json(&String::from_utf8_lossy(&out.stderr), &out.stdout);
+    Validator::of(Document::Probe).check("probe", &doc);
+}
