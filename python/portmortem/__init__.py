@@ -49,8 +49,8 @@ def analyze(source: Capture, **options: Any) -> Dict[str, Any]:
 
 def events(source: Capture, **options: Any) -> Iterator[Dict[str, Any]]:
     """The lines of ``analyze --format ndjson``: a ``session`` as each
-    ended, followed by its ``finding`` lines, then the ``capture`` and the
-    ``summary``. Options as :func:`analyze`."""
+    ended, then the ``finding`` lines (each with ``capture_sha256``), the
+    ``capture`` and the ``summary``. Options as :func:`analyze`."""
     for line in _portmortem.events(source, **options).splitlines():
         yield json.loads(line)
 

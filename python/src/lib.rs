@@ -137,7 +137,8 @@ fn analyze(
 }
 
 /// `analyze --format ndjson` of one capture: a line per session as it
-/// ended (with its findings), then the capture and the summary.
+/// ended, then the findings (with the capture's SHA-256), the capture
+/// and the summary.
 #[pyfunction]
 #[pyo3(signature = (source, *, ports=None, stall_secs=None, show_passwords=false, hash=true))]
 fn events(

@@ -513,7 +513,13 @@ pub fn run() -> i32 {
             clap_complete::generate(shell, &mut cmd, "portmortem", &mut out);
             print_all(&out)
         }
-        Cmd::Schema { output } => print_all(output.text().as_bytes()),
+        Cmd::Schema { output } => match output.text() {
+            Ok(t) => print_all(t.as_bytes()),
+            Err(e) => {
+                warn(format!("cannot write the schema: {e}"));
+                report::EXIT_USAGE
+            }
+        },
         Cmd::Man => {
             let mut out = Vec::new();
             match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out) {

@@ -478,10 +478,8 @@ impl Decoder {
                 _ if !self.cr_pending && b != b'\r' => {
                     // A run of plain bytes up to the next CR, LF or IAC is
                     // one piece of one line: taken at once.
-                    let n = data[i..]
-                        .iter()
-                        .position(|&x| matches!(x, b'\r' | b'\n' | 0xff))
-                        .unwrap_or(data.len() - i);
+                    let n =
+                        memchr::memchr3(b'\r', b'\n', 0xff, &data[i..]).unwrap_or(data.len() - i);
                     self.touch(c, start + i, abs);
                     self.extend_touched(n - 1);
                     self.push_run(&data[i..i + n]);

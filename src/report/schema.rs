@@ -76,11 +76,10 @@ impl Document {
     }
 
     /// The schema as shipped: pretty JSON and a final line end.
-    pub fn text(self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.schema())
-            .expect("a schema is a JSON value and always serializes");
+    pub fn text(self) -> serde_json::Result<String> {
+        let mut s = serde_json::to_string_pretty(&self.schema())?;
         s.push('\n');
-        s
+        Ok(s)
     }
 }
 

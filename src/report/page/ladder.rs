@@ -6,7 +6,7 @@
 use super::super::evidence::{frame_list, session_of, wire_name};
 use super::super::model::{CompareReport, SessionView};
 use crate::compare::PairReport;
-use crate::compare::align::{Aligned, Seen, Status};
+use crate::compare::align::{Aligned, Status};
 use crate::reassembly::connection::Side;
 use crate::rules::{Finding, Severity};
 use std::collections::BTreeSet;
@@ -226,50 +226,56 @@ fn server_key(p: &PairReport, frame: u64) -> u64 {
     (before << 20) | frame
 }
 
+/// A line's arrows: one half per tap that saw it (client side between
+/// lanes 0 and 1, server side between 1 and 2), on one row whose left
+/// margin names the frames at both taps.
 fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec<Arrow> {
     let to_server = l.dir == Side::Client;
-    let hit = |x: &Option<Seen>, bad: &BTreeSet<u64>| {
-        x.as_ref()
-            .is_some_and(|s| s.frames.iter().any(|f| bad.contains(f)))
-    };
     let changed = l.status != Status::Identical;
-    let stroke = |x: &Option<Seen>, bad| {
-        if changed || hit(x, bad) {
-            Stroke::Bad
-        } else {
-            Stroke::Ok
-        }
-    };
-    let mut v = Vec::new();
-    // The client-side half: between lanes 0 and 1.
-    if let Some(c) = &l.client_side {
-        v.push(Arrow {
-            from: if to_server { 0 } else { 1 },
-            to: if to_server { 1 } else { 0 },
-            label: c.text.to_string(),
-            stroke: stroke(&l.client_side, bad_c),
-            note: format!("c#{}", frames(&c.frames)),
-            cross: to_server && l.server_side.is_none(),
-        });
-    }
-    if let Some(s) = &l.server_side {
-        v.push(Arrow {
-            from: if to_server { 1 } else { 2 },
-            to: if to_server { 2 } else { 1 },
-            label: s.text.to_string(),
-            stroke: stroke(&l.server_side, bad_s),
-            note: format!("s#{}", frames(&s.frames)),
-            cross: !to_server && l.client_side.is_none(),
-        });
-    }
-    // One row: the left margin names the frames at both taps.
-    let note: Vec<String> = v.iter().map(|a| a.note.clone()).collect();
-    for (i, a) in v.iter_mut().enumerate() {
-        a.note = if i == 0 {
-            note.join(" ")
-        } else {
-            String::new()
-        };
-    }
-    v
+    // (what the tap saw, its lanes from the client's end, the frames of
+    // its findings, its letter, whether the other tap lacks the line)
+    let halves = [
+        (
+            &l.client_side,
+            (0, 1),
+            bad_c,
+            "c",
+            to_server && l.server_side.is_none(),
+        ),
+        (
+            &l.server_side,
+            (1, 2),
+            bad_s,
+            "s",
+            !to_server && l.client_side.is_none(),
+        ),
+    ];
+    let seen: Vec<_> = halves
+        .into_iter()
+        .filter_map(|(x, lanes, bad, tap, cross)| x.as_ref().map(|s| (s, lanes, bad, tap, cross)))
+        .collect();
+    let note = seen
+        .iter()
+        .map(|(s, _, _, tap, _)| format!("{tap}#{}", frames(&s.frames)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    seen.into_iter()
+        .enumerate()
+        .map(|(i, (s, (near, far), bad, _, cross))| {
+            let hit = s.frames.iter().any(|f| bad.contains(f));
+            let (from, to) = if to_server { (near, far) } else { (far, near) };
+            Arrow {
+                from,
+                to,
+                label: s.text.to_string(),
+                stroke: if changed || hit {
+                    Stroke::Bad
+                } else {
+                    Stroke::Ok
+                },
+                note: if i == 0 { note.clone() } else { String::new() },
+                cross,
+            }
+        })
+        .collect()
 }
