@@ -12,34 +12,6 @@ use portmortem::ftp::line::Line;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-fn corpus_files() -> Vec<PathBuf> {
-    let dir = public_dir();
-    assert!(
-        dir.is_dir(),
-        "the public corpus is expected at {} (see DEVELOPERS.md)",
-        dir.display()
-    );
-    let mut out = Vec::new();
-    let mut stack = vec![dir];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("tsv" | "md")) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    assert!(
-        out.len() >= 70,
-        "corpus looks incomplete: {} files",
-        out.len()
-    );
-    out
-}
-
 #[test]
 fn every_public_capture_gives_a_result_or_a_clean_error() {
     if !have_public_corpus("every_public_capture_gives_a_result_or_a_clean_error") {

@@ -202,6 +202,36 @@ pub fn analyze_bytes(name: &str, bytes: Vec<u8>) -> portmortem::analysis::Captur
 
 /// Whether the public corpus is there; when it is not (a fresh clone
 /// without `../shared`), says that `test` is skipped and why.
+/// Every capture of the public corpus, sorted (the `.tsv` and `.md`
+/// files beside them excluded).
+pub fn corpus_files() -> Vec<PathBuf> {
+    let dir = public_dir();
+    assert!(
+        dir.is_dir(),
+        "the public corpus is expected at {} (see DEVELOPERS.md)",
+        dir.display()
+    );
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("tsv" | "md")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    assert!(
+        out.len() >= 70,
+        "corpus looks incomplete: {} files",
+        out.len()
+    );
+    out
+}
+
 pub fn have_public_corpus(test: &str) -> bool {
     let dir = public_dir();
     let there = dir.is_dir();
