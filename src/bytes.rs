@@ -129,7 +129,21 @@ impl fmt::Debug for Bytes {
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&escape(&self.0))
+        serialize_escaped(&self.0, s)
+    }
+}
+
+/// Serializes `bytes` in their escaped form. Most lines are plain
+/// printable ASCII, whose escaped form is the bytes themselves: those are
+/// handed over as they are, without building a copy (a report writes
+/// every line of every session).
+fn serialize_escaped<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    let plain = bytes
+        .iter()
+        .all(|&b| (0x20..=0x7e).contains(&b) && b != b'\\');
+    match std::str::from_utf8(bytes) {
+        Ok(text) if plain => s.serialize_str(text),
+        _ => s.serialize_str(&escape(bytes)),
     }
 }
 
@@ -210,6 +224,15 @@ mod tests {
             let e = escape(&data);
             prop_assert!(e.bytes().all(|b| (0x20..=0x7e).contains(&b)));
             prop_assert_eq!(unescape(&e), Some(data));
+        }
+
+        /// The shortcut for plain lines writes what the escape form would.
+        #[test]
+        fn serialized_bytes_are_the_escape_form(
+            data in proptest::collection::vec(prop_oneof![0x20u8..0x7f, any::<u8>()], 0..80)
+        ) {
+            let json = serde_json::to_string(&Bytes(data.clone())).unwrap();
+            prop_assert_eq!(json, serde_json::to_string(&escape(&data)).unwrap());
         }
     }
 }

@@ -123,6 +123,12 @@ impl Line {
         v.dedup();
         v
     }
+    /// `frames().len()` without building the list (asked of every line
+    /// a report writes).
+    fn frame_count(&self) -> usize {
+        let changes = self.pieces.windows(2).filter(|w| w[0].frame != w[1].frame);
+        usize::from(!self.pieces.is_empty()) + changes.count()
+    }
     /// The line as it was on the wire (content plus terminator, without
     /// the Telnet commands).
     pub fn wire(&self) -> Vec<u8> {
@@ -132,7 +138,7 @@ impl Line {
     }
     /// The number of distinct segments that carried the line.
     pub fn segment_count(&self) -> usize {
-        self.frames().len() + self.pieces_dropped as usize
+        self.frame_count() + self.pieces_dropped as usize
     }
     /// Bytes the line occupies in memory (for the engine's budget).
     pub fn mem_size(&self) -> usize {
@@ -831,6 +837,7 @@ mod tests {
         let l = lines(d.drain());
         assert_eq!(l[0].bytes.0, b"PORT 1,2,3,4,5,6");
         assert_eq!(l[0].frames(), vec![7, 8]);
+        assert_eq!((l[0].segment_count(), l[1].segment_count()), (2, 1));
         assert_eq!(l[0].raw_len, 18);
         assert_eq!(l[1].pieces[0].seg_offset, 8);
     }

@@ -5,8 +5,10 @@
 //! opens a multi-line reply that ends at the first line starting with the
 //! same code and a space.
 
+use super::address::{self, AddrArg};
 use super::line::Line;
 use crate::bytes::Bytes;
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// Whether a byte separates a verb from its argument. Servers split on any
@@ -30,7 +32,7 @@ const MAX_VERB: usize = 512;
 /// The verb of a command line: up to the first blank, upper-cased. `None`
 /// when the first word is not a plausible verb (binary junk, a line after
 /// a gap).
-pub fn verb_of(line: &[u8]) -> Option<String> {
+pub fn verb_of(line: &[u8]) -> Option<CompactString> {
     let end = word_end(line);
     let w = &line[..end];
     // Long words are kept: a server answers a 131-letter verb too, and the
@@ -47,7 +49,10 @@ pub fn verb_of(line: &[u8]) -> Option<String> {
     if !w[0].is_ascii_alphabetic() {
         return None;
     }
-    Some(String::from_utf8_lossy(w).to_ascii_uppercase())
+    // Verbs are short: held inline, not on the heap (one per command).
+    let mut verb = CompactString::with_capacity(w.len());
+    verb.extend(w.iter().map(|b| char::from(b.to_ascii_uppercase())));
+    Some(verb)
 }
 
 /// FTP commands (RFC 959, 1639, 2228, 2389, 2428, 2640, 3659, 7151 and
@@ -214,8 +219,12 @@ pub fn reply_head(line: &[u8]) -> Option<ReplyHead> {
 #[derive(Clone, Debug, Serialize)]
 pub struct Command {
     /// Upper-cased verb, or `None` for a line that is not a command.
-    pub verb: Option<String>,
+    pub verb: Option<CompactString>,
     pub line: Line,
+    /// The address a PORT, EPRT or LPRT carries, read once here: the live
+    /// session, its data setups and the rules all need it.
+    #[serde(skip)]
+    pub address: Option<Box<AddrArg>>,
 }
 
 impl Command {
@@ -225,7 +234,15 @@ impl Command {
         } else {
             verb_of(&line.bytes.0)
         };
-        Command { verb, line }
+        let address = verb
+            .as_deref()
+            .and_then(|v| address::parse_command(v, &line.bytes.0))
+            .map(Box::new);
+        Command {
+            verb,
+            line,
+            address,
+        }
     }
 
     pub fn is(&self, verb: &str) -> bool {

@@ -247,10 +247,7 @@ impl LiveSession {
                 if cmd.is("AUTH") {
                     self.auth_pending = Some(self.commands.len());
                 }
-                if let Some(v) = cmd.verb.as_deref()
-                    && let Some(arg) = address::parse_command(v, &cmd.line.bytes.0)
-                    && let Some(ep) = arg.lenient
-                {
+                if let Some(ep) = cmd.address.as_ref().and_then(|a| a.lenient) {
                     self.new_announcements.push(Announcement {
                         endpoint: ep,
                         active: true,
@@ -844,12 +841,11 @@ fn data_setups(
 ) -> Vec<DataSetup> {
     let mut out = Vec::new();
     for (i, c) in commands.iter().enumerate() {
-        let Some(v) = c.verb.as_deref() else { continue };
         // A line that never ended was never executed by the server.
         if matches!(c.line.terminator, Terminator::None | Terminator::Gap) {
             continue;
         }
-        let Some(arg) = address::parse_command(v, &c.line.bytes.0) else {
+        let Some(arg) = c.address.as_deref().cloned() else {
             continue;
         };
         let reply = reply_of[i];
@@ -920,7 +916,7 @@ fn attach_transfers(
                     .is_some_and(|v| TRANSFER_VERBS.contains(&v))
             })
             .map(|i| Transfer {
-                verb: commands[i].verb.clone().unwrap_or_default(),
+                verb: commands[i].verb.as_deref().unwrap_or_default().to_string(),
                 frame: commands[i].line.last_frame(),
                 reply_code: reply_of[i].and_then(|r| replies[r].code),
             });

@@ -124,7 +124,7 @@ fn session(
         // Any verb is answered: one that is not a word is `?`.
         let verb = match verb_of(text) {
             Some(v) => v,
-            None if text.is_empty() => String::new(),
+            None if text.is_empty() => Default::default(),
             None => "?".into(),
         };
         let arg = text

@@ -14,6 +14,7 @@ use crate::reassembly::connection::Side;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 2;
@@ -109,7 +110,9 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     /// The line (for a multi-line reply, every line joined with CRLF).
-    pub text: Bytes,
+    // Borrowed from the session but for a joined reply: a report writes
+    // every line of every session.
+    pub text: Cow<'a, Bytes>,
     pub terminator: Terminator,
     /// For a command: `n` of its final reply; for a reply: `n` of the
     /// command it answers.
@@ -225,7 +228,7 @@ fn line_entry<'a>(n: usize, dir: Side, l: &'a Line) -> Entry<'a> {
         ts: l.first_ts(),
         verb: None,
         code: None,
-        text: l.bytes.clone(),
+        text: Cow::Borrowed(&l.bytes),
         terminator: l.terminator,
         pairs_with: None,
         offset: l.offset,
@@ -277,7 +280,7 @@ pub fn dialogue(s: &Session) -> (Vec<Entry<'_>>, Vec<usize>, Vec<usize>) {
                 let mut e = line_entry(n, Side::Server, r.first());
                 if r.lines.len() > 1 {
                     e.frames = r.frames();
-                    e.text = r.joined();
+                    e.text = Cow::Owned(r.joined());
                     e.terminator = r.last().terminator;
                     e.split = r.lines.iter().any(|l| l.segment_count() > 1);
                     e.bytes_not_kept = r.lines.iter().map(|l| l.overlong_bytes).sum();

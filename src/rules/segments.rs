@@ -30,11 +30,8 @@ struct Ctl<'a> {
 fn lines(s: &Session) -> Vec<Ctl<'_>> {
     let mut v = Vec::new();
     for c in &s.commands {
-        let (addr, corrupt) = match c.verb.as_deref() {
-            Some(verb) => match address::parse_command(verb, &c.line.bytes.0) {
-                Some(a) => (Some(a.kind.name()), a.is_corrupt()),
-                None => (None, false),
-            },
+        let (addr, corrupt) = match &c.address {
+            Some(a) => (Some(a.kind.name()), a.is_corrupt()),
             None => (None, false),
         };
         v.push(Ctl {
