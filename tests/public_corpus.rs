@@ -10,7 +10,7 @@ use common::*;
 use portmortem::analysis::{Options, analyze_path};
 use portmortem::ftp::line::Line;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[test]
 fn every_public_capture_gives_a_result_or_a_clean_error() {
