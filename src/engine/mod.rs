@@ -234,6 +234,13 @@ pub struct Engine {
     streams: streams::StreamIds,
     /// The `tcp.stream` of the segment being processed.
     stream: Option<u32>,
+    /// The flow of the last TCP segment when it was found to be nothing
+    /// to track (no entry, not a control, data or banner flow). On bulk
+    /// traffic of other protocols, most of a busy link's frames, the next
+    /// segment is often of the same flow; it is counted without looking
+    /// again. Only the segment right before may set it: any other segment
+    /// (one that could announce a data endpoint, say) clears it.
+    last_other: Option<FlowKey>,
     anonymizer: Option<crate::anonymize::Shared>,
     /// Bytes held by live sessions and banner candidates (kept under
     /// `Options::max_memory`).
@@ -273,6 +280,7 @@ impl Engine {
             last_frame: 0,
             streams,
             stream: None,
+            last_other: None,
             mem: 0,
         }
     }
@@ -342,6 +350,11 @@ impl Engine {
         let src = SocketAddr::new(seg.src, seg.sport);
         let dst = SocketAddr::new(seg.dst, seg.dport);
         let key = flow_key(src, dst);
+        if self.last_other.take() == Some(key) && !self.may_start_tracking(seg) {
+            self.counters.other_tcp_segments += 1;
+            self.last_other = Some(key);
+            return;
+        }
         match self.flows.get_mut(&key) {
             Some(Flow::Control(slot)) => {
                 let slot = *slot;
@@ -504,6 +517,14 @@ impl Engine {
             }
         }
         self.counters.other_tcp_segments += 1;
+        self.last_other = Some(key);
+    }
+
+    /// Whether a segment of a flow found untracked just before could
+    /// still be the start of something [`Engine::new_flow`] tracks: a SYN
+    /// (a new connection on the same endpoints) or a banner.
+    fn may_start_tracking(&self, seg: &TcpSegment<'_>) -> bool {
+        seg.flags.syn() || (self.opts.detect_banners && detect::is_banner(seg))
     }
 
     /// The live session a new connection between these hosts belongs to:
@@ -893,6 +914,12 @@ mod tests {
 
     /// A control session up to a PORT to 192.0.2.1:50000 and its reply.
     fn dialogue(feed: &mut Feed, out: &mut Out, reply: &[u8]) {
+        login(feed, out);
+        announce(feed, out, reply);
+    }
+
+    /// A control session's handshake and banner.
+    fn login(feed: &mut Feed, out: &mut Out) {
         feed.frame(
             0,
             eth_v4_tcp((C, 40000), (S, 21), 100, None, F::SYN, b""),
@@ -913,6 +940,10 @@ mod tests {
             eth_v4_tcp((S, 21), (C, 40000), 501, Some(101), F::ACK, b"220 hi\r\n"),
             out,
         );
+    }
+
+    /// The session's PORT to 192.0.2.1:50000 and the reply to it.
+    fn announce(feed: &mut Feed, out: &mut Out, reply: &[u8]) {
         let port = b"PORT 192,0,2,1,195,80\r\n";
         feed.frame(
             2,
@@ -925,6 +956,29 @@ mod tests {
             eth_v4_tcp((S, 21), (C, 40000), 509, Some(ack), F::ACK, reply),
             out,
         );
+    }
+
+    #[test]
+    fn an_untracked_flow_is_looked_at_again_once_anything_else_happened() {
+        let (mut feed, mut out) = (Feed::new(Options::default()), Out::default());
+        login(&mut feed, &mut out);
+        // Mid-stream, to an endpoint nobody announced: not tracked, and the
+        // second segment takes the shortcut.
+        let data = |seq| eth_v4_tcp((S, 20), (C, 50000), seq, Some(1), F::ACK, b"xx");
+        feed.frame(2, data(900), &mut out);
+        feed.frame(2, data(902), &mut out);
+        assert_eq!(feed.engine.counters.other_tcp_segments, 2);
+        // The PORT announces it: the next segment is the session's data.
+        announce(&mut feed, &mut out, b"200 ok\r\n");
+        feed.frame(3, data(904), &mut out);
+        assert_eq!(feed.engine.counters.data_segments, 1);
+        // A SYN on the endpoints of an untracked flow is looked at: between
+        // the session's hosts, it is its data connection.
+        let other = |flags, seq| eth_v4_tcp((C, 41000), (S, 8080), seq, None, flags, b"");
+        feed.frame(4, other(F::ACK, 7), &mut out);
+        assert_eq!(feed.engine.counters.other_tcp_segments, 3);
+        feed.frame(4, other(F::SYN, 100), &mut out);
+        assert_eq!(feed.engine.counters.data_segments, 2);
     }
 
     #[test]
