@@ -340,7 +340,10 @@ struct Analysis {
         help_heading = "Limits"
     )]
     max_memory_mb: usize,
-    /// Sessions kept in full per capture (past it, only their findings).
+    /// Sessions kept in full per capture (past it, only their findings),
+    /// for the reports that hold them to the end: `--pretty` JSON,
+    /// Markdown, HTML, CSV, ftplog and `--dialogue`. Compact JSON, NDJSON
+    /// and the text table write or list every session as it ends.
     #[arg(
         long,
         value_name = "N",
@@ -611,6 +614,12 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     if format == Format::Ndjson || format == Format::Json && !a.report.pretty {
         return analyze_streamed(&a, &opts, format, &trim, options);
     }
+    // The text report without dialogues keeps a table row per session,
+    // not the session. Showing only captures with findings renumbers them
+    // at the end: that stays with the whole document.
+    if format == Format::Text && !a.report.dialogue && !trim.findings_only {
+        return analyze_text(&a, &opts, &trim, options);
+    }
     let mut results = Vec::new();
     for (i, p) in a.captures.iter().enumerate() {
         let mut r = match analysis::analyze_path(p, &opts) {
@@ -644,9 +653,7 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     write_report(&a.report, &inputs, code, &|w, format, st| match format {
         // Compact JSON and NDJSON are written by `analyze_streamed`.
-        Format::Json | Format::Ndjson => {
-            serde_json::to_writer_pretty(w, &rep).map_err(std::io::Error::from)
-        }
+        Format::Json | Format::Ndjson => write_json(w, &rep, true),
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
@@ -679,33 +686,10 @@ fn analyze_streamed(
     };
     let header = model::Header::new("analyze", options);
     let mut summary = model::Summary::default();
-    let mut results = Vec::new();
     let written = (|| {
         let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
-        for (i, p) in a.captures.iter().enumerate() {
-            let path = p.to_string_lossy();
-            let reader = crate::capture::CaptureReader::open(p, opts.hash);
-            let mut r = match reader {
-                Err(e) => failed(p, e),
-                Ok(reader) => analysis::analyze_written(reader, opts, &mut |s, fs| {
-                    if trim.is_off() || trim.session(&s.name(), fs) {
-                        w.session(i, &path, s)
-                    }
-                }),
-            };
-            if let Some(e) = &r.error {
-                warn(e);
-            }
-            for f in &mut r.findings {
-                f.capture = i;
-            }
-            results.push(r);
-        }
-        // The summary and the exit code are of the whole analysis.
-        summary = model::summary(&results);
-        for r in &mut results {
-            trim.apply(r);
-        }
+        let results;
+        (results, summary) = analyze_each(a, opts, trim, &mut |i, path, s| w.session(i, path, s));
         w.finish(&results, &summary)?;
         if format == Format::Json {
             writeln!(out)?;
@@ -718,6 +702,68 @@ fn analyze_streamed(
     } else {
         report::EXIT_USAGE
     }
+}
+
+/// Analyses every capture, handing each session that passes `trim` to
+/// `session` (capture index, path, session) as it ends; returns the
+/// results, trimmed, with the summary of the whole analysis (taken before
+/// trimming: the exit code is of everything found).
+fn analyze_each(
+    a: &AnalyzeArgs,
+    opts: &analysis::Options,
+    trim: &report::trim::Trim,
+    session: &mut dyn FnMut(usize, &str, &crate::ftp::session::Session),
+) -> (Vec<analysis::CaptureResult>, model::Summary) {
+    let mut results = Vec::new();
+    for (i, p) in a.captures.iter().enumerate() {
+        let path = p.to_string_lossy();
+        let reader = crate::capture::CaptureReader::open(p, opts.hash);
+        let mut r = match reader {
+            Err(e) => failed(p, e),
+            Ok(reader) => analysis::analyze_written(reader, opts, &mut |s, fs| {
+                if trim.is_off() || trim.session(&s.name(), fs) {
+                    session(i, &path, s)
+                }
+            }),
+        };
+        if let Some(e) = &r.error {
+            warn(e);
+        }
+        for f in &mut r.findings {
+            f.capture = i;
+        }
+        results.push(r);
+    }
+    let summary = model::summary(&results);
+    for r in &mut results {
+        trim.apply(r);
+    }
+    (results, summary)
+}
+
+/// `analyze` as a text table: each session becomes its row as it ends, so
+/// memory holds rows, not sessions, however many the captures carry.
+fn analyze_text(
+    a: &AnalyzeArgs,
+    opts: &analysis::Options,
+    trim: &report::trim::Trim,
+    options: std::collections::BTreeMap<&'static str, String>,
+) -> i32 {
+    let mut rows = Vec::new();
+    let mut listed = vec![0; a.captures.len()];
+    let (results, summary) = analyze_each(a, opts, trim, &mut |i, _, s| {
+        rows.push(text::SessionRow::of(&model::session_view(i, s)));
+        listed[i] += 1;
+    });
+    let mut rep = model::analyze_report(&results, options);
+    for (c, n) in rep.captures.iter_mut().zip(listed) {
+        c.session_count = n;
+    }
+    rep.summary = summary;
+    let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
+    write_report(&a.report, &inputs, rep.summary.exit_code, &|w, _, st| {
+        text::render_rows(&rep, &rows, st, w)
+    })
 }
 
 fn extract(a: ExtractArgs) -> i32 {

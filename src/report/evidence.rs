@@ -53,11 +53,17 @@ pub fn spans(s: &str) -> Vec<Span<'_>> {
     out
 }
 
+/// Whether a session kept less than it carried (a cap named under
+/// "limits hit" with its id).
+pub fn capped(s: &SessionView<'_>) -> bool {
+    s.limits.any() || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0
+}
+
 /// Every cap a capture's analysis hit, one phrase each, so that no report
 /// format leaves out what was not kept. `ss` are the capture's sessions.
 pub fn limits_hit<'a>(
     c: &CaptureView<'_>,
-    ss: impl IntoIterator<Item = &'a SessionView<'a>>,
+    capped: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
     let p = c.packets;
     let mut limits = Vec::new();
@@ -80,13 +86,7 @@ pub fn limits_hit<'a>(
             crate::engine::streams::MAX_CONVERSATIONS
         ));
     }
-    let capped: Vec<&str> = ss
-        .into_iter()
-        .filter(|s| {
-            s.limits.any() || s.tcp.client.evidence_dropped + s.tcp.server.evidence_dropped > 0
-        })
-        .map(|s| s.id.as_str())
-        .collect();
+    let capped: Vec<&str> = capped.into_iter().collect();
     if !capped.is_empty() {
         limits.push(format!(
             "sessions {} kept less than they carried (see `limits` in the JSON)",

@@ -4,7 +4,7 @@
 //! capture is already escaped there; colour is used only on a terminal and
 //! never when NO_COLOR is set.
 
-use super::evidence::{aligned, frame_list, limits_hit, wire_name};
+use super::evidence::{aligned, capped, frame_list, limits_hit, wire_name};
 use super::model::{Entry, Report, SessionView};
 use crate::bytes::escape;
 use crate::rules::{Finding, Severity};
@@ -101,9 +101,95 @@ pub(super) fn human_bytes(n: u64) -> String {
 }
 
 pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<SessionRow> = r.sessions.iter().map(SessionRow::of).collect();
+    render_rows(r, &rows, style, out)
+}
+
+/// A session as the sessions table shows it: all the text report needs of
+/// a session it does not print the dialogue of, so `analyze` can keep
+/// this instead of the session and list 100,000 sessions in a few
+/// megabytes (the whole session is about 15 KB).
+pub struct SessionRow {
+    capture: usize,
+    id: String,
+    cells: Vec<String>,
+    /// Kept less than it carried (named under "limits hit").
+    capped: bool,
+}
+
+impl SessionRow {
+    pub fn of(s: &SessionView<'_>) -> Self {
+        let cmds = s
+            .dialogue
+            .iter()
+            .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
+            .count();
+        let setups: Vec<String> = s
+            .data_setups
+            .iter()
+            .map(|d| format!("{} {}", d.setup.kind.name(), wire_name(&d.setup.verdict)))
+            .collect();
+        let mut setup_txt = setups
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if setups.len() > 4 {
+            let _ = write!(setup_txt, " … ({} in all)", setups.len());
+        }
+        let mut srv = s
+            .server_software
+            .map(|x| x.name.to_string())
+            .unwrap_or_default();
+        if let Some(tls) = s.tls {
+            let _ = write!(
+                srv,
+                "{}TLS from frame {}",
+                if srv.is_empty() { "" } else { "; " },
+                tls.started_frame.unwrap_or(0)
+            );
+        }
+        let cells = vec![
+            s.id.clone(),
+            format!(
+                "{} → {}{}",
+                s.client,
+                s.server,
+                if s.detection == crate::ftp::session::Detection::Banner {
+                    " (banner)"
+                } else {
+                    ""
+                }
+            ),
+            s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
+            format!("{}–{}", s.first_frame, s.last_frame),
+            s.start.to_string(),
+            cmds.to_string(),
+            setup_txt,
+            srv,
+            wire_name(&s.end_reason),
+        ];
+        SessionRow {
+            capture: s.capture,
+            id: s.id.clone(),
+            cells,
+            capped: capped(s),
+        }
+    }
+}
+
+/// [`render`] with the sessions table made of `rows` (the dialogues, when
+/// asked for, still come from the report's sessions).
+pub fn render_rows(
+    r: &Report<'_>,
+    rows: &[SessionRow],
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     header(&r.header, out)?;
     for (ci, c) in r.captures.iter().enumerate() {
-        let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+        let ss: Vec<&SessionRow> = rows.iter().filter(|s| s.capture == ci).collect();
         let fs: Vec<&Finding> = r
             .findings
             .iter()
@@ -115,7 +201,7 @@ pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<
         sessions(&ss, style, out)?;
         findings(&fs, style, out)?;
         if style.dialogue {
-            for s in &ss {
+            for s in r.sessions.iter().filter(|s| s.capture == ci) {
                 dialogue(s, style, out)?;
             }
         }
@@ -155,7 +241,7 @@ fn summary_line(sum: &super::model::Summary, out: &mut dyn Write) -> io::Result<
 fn capture_section(
     title: &str,
     c: &super::model::CaptureView<'_>,
-    ss: &[&SessionView<'_>],
+    ss: &[&SessionRow],
     fs: &[&Finding],
     style: &Style,
     out: &mut dyn Write,
@@ -219,7 +305,8 @@ fn capture_section(
             .collect();
         t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
     }
-    let limits = limits_hit(c, ss.iter().copied());
+    let capped = ss.iter().filter(|s| s.capped).map(|s| s.id.as_str());
+    let limits = limits_hit(c, capped);
     if !limits.is_empty() {
         t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
     }
@@ -262,80 +349,44 @@ fn capture_section(
     Ok(())
 }
 
-fn sessions(ss: &[&SessionView<'_>], style: &Style, out: &mut dyn Write) -> io::Result<()> {
+/// Sessions per table: laying out a table holds every cell of it several
+/// times over (20,000 sessions in one table took 150 MB and most of the
+/// run), so a long list comes as consecutive tables of this many rows.
+const ROWS_PER_TABLE: usize = 1000;
+
+fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Result<()> {
     if ss.is_empty() {
         writeln!(out, "No FTP control session found.")?;
         return Ok(());
     }
-    writeln!(out, "Sessions")?;
-    let mut t = table(style);
-    t.set_header(vec![
-        "id",
-        "client → server",
-        "tcp.stream",
-        "frames",
-        "start",
-        "cmds",
-        "data setups",
-        "server",
-        "end",
-    ]);
-    for s in ss {
-        let cmds = s
-            .dialogue
-            .iter()
-            .filter(|e| e.dir == crate::reassembly::connection::Side::Client)
-            .count();
-        let setups: Vec<String> = s
-            .data_setups
-            .iter()
-            .map(|d| format!("{} {}", d.setup.kind.name(), wire_name(&d.setup.verdict)))
-            .collect();
-        let mut setup_txt = setups
-            .iter()
-            .take(4)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if setups.len() > 4 {
-            let _ = write!(setup_txt, " … ({} in all)", setups.len());
+    for (k, part) in ss.chunks(ROWS_PER_TABLE).enumerate() {
+        if ss.len() <= ROWS_PER_TABLE {
+            writeln!(out, "Sessions")?;
+        } else {
+            let first = k * ROWS_PER_TABLE + 1;
+            let last = first + part.len() - 1;
+            writeln!(out, "Sessions {first}–{last} of {}", ss.len())?;
         }
-        let mut srv = s
-            .server_software
-            .map(|x| x.name.to_string())
-            .unwrap_or_default();
-        if let Some(tls) = s.tls {
-            let _ = write!(
-                srv,
-                "{}TLS from frame {}",
-                if srv.is_empty() { "" } else { "; " },
-                tls.started_frame.unwrap_or(0)
-            );
-        }
-        t.add_row(vec![
-            s.id.clone(),
-            format!(
-                "{} → {}{}",
-                s.client,
-                s.server,
-                if s.detection == crate::ftp::session::Detection::Banner {
-                    " (banner)"
-                } else {
-                    ""
-                }
-            ),
-            s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
-            format!("{}–{}", s.first_frame, s.last_frame),
-            s.start.to_string(),
-            cmds.to_string(),
-            setup_txt,
-            srv,
-            wire_name(&s.end_reason),
+        let mut t = table(style);
+        t.set_header(vec![
+            "id",
+            "client → server",
+            "tcp.stream",
+            "frames",
+            "start",
+            "cmds",
+            "data setups",
+            "server",
+            "end",
         ]);
+        for s in part {
+            t.add_row(s.cells.clone());
+        }
+        // Addresses and timestamps are never broken mid-word.
+        keep_whole(&mut t, &[1, 4], style.width);
+        writeln!(out, "{t}")?;
     }
-    // Addresses and timestamps are never broken mid-word.
-    keep_whole(&mut t, &[1, 4], style.width);
-    writeln!(out, "{t}")
+    Ok(())
 }
 
 fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<()> {
@@ -526,7 +577,12 @@ pub fn render_compare(
     writeln!(out, "{}", r.sides.explanation)?;
     let titles = ["Client-side capture", "Server-side capture"];
     for (ci, c) in r.captures.iter().enumerate() {
-        let ss: Vec<&SessionView<'_>> = r.sessions.iter().filter(|s| s.capture == ci).collect();
+        let rows: Vec<SessionRow> = r
+            .sessions
+            .iter()
+            .filter(|s| s.capture == ci)
+            .map(SessionRow::of)
+            .collect();
         let fs: Vec<&Finding> = r
             .findings
             .iter()
@@ -534,7 +590,14 @@ pub fn render_compare(
             .filter(|f| f.capture == ci && f.other.is_none())
             .collect();
         writeln!(out)?;
-        capture_section(titles[ci.min(1)], c, &ss, &fs, style, out)?;
+        capture_section(
+            titles[ci.min(1)],
+            c,
+            &rows.iter().collect::<Vec<_>>(),
+            &fs,
+            style,
+            out,
+        )?;
     }
     for p in r.pairs {
         pair_section(p, style, out)?;

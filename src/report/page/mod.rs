@@ -9,7 +9,7 @@ pub mod ladder;
 
 use super::batch::{BatchView, Input};
 use super::evidence::{
-    capitalized, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
+    capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
 };
 use super::model::{
     BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
@@ -207,7 +207,8 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(e) = c.error {
             rows.push(("Read error".into(), Inline::text(e.to_string())));
         }
-        let limits = limits_hit(c, ss.iter().filter(|s| s.capture == n));
+        let capped = ss.iter().filter(|s| s.capture == n && capped(s));
+        let limits = limits_hit(c, capped.map(|s| s.id.as_str()));
         if !limits.is_empty() {
             rows.push(("Limits hit".into(), Inline::Message(limits.join("; "))));
         }

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""portmortem against the physical limit, per shape of capture (issue #13).
+
+One command builds (once, in --workdir) or is pointed at the workloads and
+prints, for each, CPU and wall medians of interleaved rounds against
+`cat FILE > /dev/null` (the cost of reading the file), tcpdump's BPF pass
+on port 21 (`tcpdump -r F -w /dev/null 'tcp port 21'`) and tshark on a
+slice (its time scaled by frames), with peak RSS; then growth tables
+showing time and memory against input size.
+
+Workloads:
+  bulk      the 1 GB capture of bench/run.py (bulk FTP-data, HTTPS, DNS
+            and 300 real FTP control sessions), `analyze --no-hash`
+  sessions  20,000 short real FTP sessions (make_capture.py --sessions),
+            `analyze --no-hash -f json` (sessions written as they end)
+  compare   `compare --no-hash` of the bulk file with itself, and of the
+            20,000 sessions with themselves, against one `analyze`
+  sha256    `analyze` with its SHA-256 against `--no-hash`
+
+CPU time (user + system of the command alone, from wait4) is stable on a
+shared machine; wall time is not, so every ratio is the median of the
+per-round ratios of commands run back to back in the same round. Peak
+RSS comes from one run under GNU time (a child forked from Python would
+report Python's pages).
+
+Usage: bench/goals.py [--workdir DIR] [--rounds 7] [--quick]
+  --quick: fewer rounds, no 100k-session file (a smoke run)
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "target", "release", "portmortem")
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def once(argv):
+    """(cpu seconds, wall seconds) of one run of argv, output discarded."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    return ru.ru_utime + ru.ru_stime, wall
+
+
+def peak_rss_mb(argv):
+    if not GNU_TIME:
+        return None
+    out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "portmortem-goals-rss.%d" % os.getpid())
+    subprocess.run([GNU_TIME, "-f", "%M", "-o", out] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    with open(out) as f:
+        kb = int(f.read().split()[-1])
+    os.remove(out)
+    return kb / 1024.0
+
+
+def warm(*paths):
+    for path in paths:
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def rounds(cmds, n):
+    """Runs the named commands interleaved, one of each per round, after a
+    warm-up round; returns {name: [(cpu, wall), ...]}."""
+    for _, argv in cmds:
+        once(argv)
+    got = {name: [] for name, _ in cmds}
+    for _ in range(n):
+        for name, argv in cmds:
+            got[name].append(once(argv))
+    return got
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def ratio(got, a, b, i):
+    """Median over rounds of a's time over b's (i: 0 CPU, 1 wall)."""
+    return med(x[i] / y[i] for x, y in zip(got[a], got[b]) if y[i] > 0)
+
+
+def make(out, *args):
+    if os.path.exists(out + ".info"):
+        with open(out + ".info") as f:
+            return json.load(f)
+    print("building %s..." % out, file=sys.stderr)
+    r = subprocess.run([sys.executable, os.path.join(HERE, "make_capture.py"), out, *args], check=True, capture_output=True, text=True)
+    info = dict(kv.split("=") for kv in r.stdout.split())
+    with open(out + ".info", "w") as f:
+        json.dump(info, f)
+    return info
+
+
+def frames_of(path):
+    """Frames in a classic pcap (record headers walked, payload skipped)."""
+    n = 0
+    with open(path, "rb") as f:
+        f.seek(24)
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                return n
+            f.seek(int.from_bytes(h[8:12], "little"), 1)
+            n += 1
+
+
+def first_frames(src, dst, count):
+    """The first `count` frames of src as dst (editcap), once."""
+    if not os.path.exists(dst):
+        subprocess.run(["editcap", "-r", src, dst, "1-%d" % count], check=True)
+    return dst
+
+
+def table(title, got, base, rss, notes=()):
+    print()
+    print("### " + title)
+    print()
+    print("| command | CPU s | wall s | CPU × %s | wall × %s | peak RSS |" % (base, base))
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in got:
+        cpu = med(c for c, _ in got[name])
+        wall = med(w for _, w in got[name])
+        print("| %s | %.3f | %.3f | %.2f | %.2f | %s |" % (
+            name, cpu, wall, ratio(got, name, base, 0), ratio(got, name, base, 1),
+            "%.0f MB" % rss[name] if rss.get(name) is not None else "n/a"))
+    for n in notes:
+        print()
+        print(n)
+
+
+def tshark_scaled(path, slice_frames, total_frames, workdir, tag):
+    """tshark -Y ftp on the first slice_frames frames, scaled to the whole
+    file by frames: tshark takes minutes and gigabytes on the whole."""
+    if not shutil.which("tshark") or not shutil.which("editcap"):
+        return None
+    part = first_frames(path, os.path.join(workdir, "%s-slice.pcap" % tag), slice_frames)
+    warm(part)
+    cpu, wall = once(["tshark", "-r", part, "-Y", "ftp"])
+    k = total_frames / slice_frames
+    return cpu * k, wall * k, slice_frames
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    n = 3 if args.quick else args.rounds
+
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    os.makedirs(args.workdir, exist_ok=True)
+    w = args.workdir
+    big = os.path.join(w, "big.pcap")
+    binfo = make(big, "--gb", "1.0")
+    many = os.path.join(w, "sessions.pcap")
+    make(many, "--sessions", "20000", "--corrupt", "0", "--gb", "0.02")
+    bframes = int(binfo["frames"])
+    mframes = frames_of(many)
+
+    print("# portmortem against the limit (bench/goals.py)")
+    print()
+    print("%s; %s, %d cores; files in the page cache; medians of %d interleaved rounds after a warm-up." % (
+        time.strftime("%Y-%m-%d"), cpu_name(), os.cpu_count(), n))
+
+    # Bulk.
+    warm(big)
+    cmds = [
+        ("`cat F > /dev/null`", ["cat", big]),
+        ("`tcpdump -r F -w /dev/null 'tcp port 21'`", ["tcpdump", "-r", big, "-w", "/dev/null", "tcp port 21"]),
+        ("`portmortem analyze --no-hash F`", [BIN, "analyze", "--no-hash", big]),
+        ("`portmortem analyze F` (SHA-256)", [BIN, "analyze", big]),
+        ("`portmortem compare --no-hash F F`", [BIN, "compare", "--no-hash", big, big]),
+    ]
+    got = rounds(cmds, n)
+    rss = {name: peak_rss_mb(argv) for name, argv in cmds}
+    notes = []
+    ts = tshark_scaled(big, 100000, bframes, w, "big")
+    if ts:
+        notes.append("tshark -r F -Y ftp, timed on the first %d frames and scaled to %d: %.1f s CPU, %.1f s wall (%.0f× cat)." % (
+            ts[2], bframes, ts[0], ts[1], ts[0] / med(c for c, _ in got["`cat F > /dev/null`"])))
+    an = "`portmortem analyze --no-hash F`"
+    notes.append("compare over one analyze: %.2f× wall, %.2f× CPU; the SHA-256 over --no-hash: %.2f× wall, %.2f× CPU." % (
+        ratio(got, "`portmortem compare --no-hash F F`", an, 1), ratio(got, "`portmortem compare --no-hash F F`", an, 0),
+        ratio(got, "`portmortem analyze F` (SHA-256)", an, 1), ratio(got, "`portmortem analyze F` (SHA-256)", an, 0)))
+    table("Bulk: %s, %.2f GB, %d frames, %s FTP sessions" % (os.path.basename(big), os.path.getsize(big) / 1e9, bframes, binfo["ftp_sessions"]),
+          got, "`cat F > /dev/null`", rss, notes)
+
+    # Many sessions.
+    warm(many)
+    cmds = [
+        ("`cat F > /dev/null`", ["cat", many]),
+        ("`tcpdump -r F -w /dev/null 'tcp port 21'`", ["tcpdump", "-r", many, "-w", "/dev/null", "tcp port 21"]),
+        ("`portmortem analyze --no-hash -f json -o /dev/null F`", [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", many]),
+        ("`portmortem analyze --no-hash F` (text)", [BIN, "analyze", "--no-hash", many]),
+        ("`portmortem compare --no-hash -f json -o /dev/null F F`", [BIN, "compare", "--no-hash", "-f", "json", "-o", "/dev/null", many, many]),
+    ]
+    got = rounds(cmds, n)
+    rss = {name: peak_rss_mb(argv) for name, argv in cmds}
+    js = "`portmortem analyze --no-hash -f json -o /dev/null F`"
+    cmp_ = "`portmortem compare --no-hash -f json -o /dev/null F F`"
+    notes = ["JSON: %.1f µs a session (CPU); compare over one analyze: %.2f× wall, %.2f× CPU." % (
+        med(c for c, _ in got[js]) / 20000 * 1e6, ratio(got, cmp_, js, 1), ratio(got, cmp_, js, 0))]
+    ts = tshark_scaled(many, 50000, mframes, w, "sessions")
+    if ts:
+        notes.append("tshark -r F -Y ftp, timed on the first %d frames and scaled to %d: %.1f s CPU, %.1f s wall." % (ts[2], mframes, ts[0], ts[1]))
+    table("Many sessions: %s, %.0f MB, %d frames, 20,000 FTP sessions" % (os.path.basename(many), os.path.getsize(many) / 1e6, mframes),
+          got, "`cat F > /dev/null`", rss, notes)
+
+    # Growth: bulk slices.
+    print()
+    print("### Growth: slices of the bulk file (`analyze --no-hash`)")
+    print()
+    print("| share | frames | MB | CPU s | CPU × cat | ns a frame | peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for share in (8, 4, 2, 1):
+        k = bframes // share
+        part = big if share == 1 else first_frames(big, os.path.join(w, "big-1of%d.pcap" % share), k)
+        warm(part)
+        got = rounds([("cat", ["cat", part]), ("pm", [BIN, "analyze", "--no-hash", part])], n)
+        cpu = med(c for c, _ in got["pm"])
+        print("| 1/%d | %d | %.0f | %.3f | %.2f | %.0f | %.0f MB |" % (
+            share, k, os.path.getsize(part) / 1e6, cpu, ratio(got, "pm", "cat", 0), cpu / k * 1e9,
+            peak_rss_mb([BIN, "analyze", "--no-hash", part]) or 0))
+
+    # Growth: session counts.
+    print()
+    print("### Growth: session count (`analyze --no-hash -f json -o /dev/null`; text for RSS beside)")
+    print()
+    print("| sessions | MB | CPU s | µs a session | CPU × cat | peak RSS (JSON) | peak RSS (text) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for count in (1000, 10000, 20000) + (() if args.quick else (100000,)):
+        path = many if count == 20000 else os.path.join(w, "sessions-%dk.pcap" % (count // 1000))
+        make(path, "--sessions", str(count), "--corrupt", "0", "--gb", "%g" % (0.02 * count / 20000))
+        warm(path)
+        js = [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", path]
+        got = rounds([("cat", ["cat", path]), ("pm", js)], n)
+        cpu = med(c for c, _ in got["pm"])
+        print("| %d | %.0f | %.3f | %.1f | %.2f | %.0f MB | %.0f MB |" % (
+            count, os.path.getsize(path) / 1e6, cpu, cpu / count * 1e6, ratio(got, "pm", "cat", 0),
+            peak_rss_mb(js) or 0, peak_rss_mb([BIN, "analyze", "--no-hash", path]) or 0))
+    if not GNU_TIME:
+        print("(peak RSS needs GNU time: apt-get install time)")
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
