@@ -173,7 +173,10 @@ def build(args, rng):
     for i in range(args.sessions):
         src = bad[i % 2] if i in corrupt_at else clean
         ip = "198.51.100.%d" % (10 + i % 90)
-        sessions.extend(respliced(src, ip, 20000 + i, t0 + span * i / max(1, args.sessions)))
+        # Client ports 20000-64999, then 1024 up: (address, port) stays
+        # unique past 45,000 sessions (the address cycles every 90).
+        cport = 20000 + i if i < 45000 else 1024 + (i - 45000) // 90
+        sessions.extend(respliced(src, ip, cport, t0 + span * i / max(1, args.sessions)))
     # Bulk flows started one after another, 8 at a time interleaved.
     streams = []
     for i in range(flows):
