@@ -36,9 +36,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, "target", "release", "portmortem")
-GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+sys.path.insert(0, HERE)
+from run import BIN, GNU_TIME, ROOT, cpu_name, peak_rss  # noqa: E402
 
 
 def once(argv):
@@ -48,17 +47,6 @@ def once(argv):
     _, _, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     return ru.ru_utime + ru.ru_stime, wall
-
-
-def peak_rss_mb(argv):
-    if not GNU_TIME:
-        return None
-    out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "portmortem-goals-rss.%d" % os.getpid())
-    subprocess.run([GNU_TIME, "-f", "%M", "-o", out] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    with open(out) as f:
-        kb = int(f.read().split()[-1])
-    os.remove(out)
-    return kb / 1024.0
 
 
 def warm(*paths):
@@ -183,7 +171,7 @@ def main():
         ("`portmortem compare --no-hash F F`", [BIN, "compare", "--no-hash", big, big]),
     ]
     got = rounds(cmds, n)
-    rss = {name: peak_rss_mb(argv) for name, argv in cmds}
+    rss = {name: peak_rss(argv) for name, argv in cmds}
     notes = []
     ts = tshark_scaled(big, 100000, bframes, w, "big")
     if ts:
@@ -206,7 +194,7 @@ def main():
         ("`portmortem compare --no-hash -f json -o /dev/null F F`", [BIN, "compare", "--no-hash", "-f", "json", "-o", "/dev/null", many, many]),
     ]
     got = rounds(cmds, n)
-    rss = {name: peak_rss_mb(argv) for name, argv in cmds}
+    rss = {name: peak_rss(argv) for name, argv in cmds}
     js = "`portmortem analyze --no-hash -f json -o /dev/null F`"
     cmp_ = "`portmortem compare --no-hash -f json -o /dev/null F F`"
     notes = ["JSON: %.1f µs a session (CPU); compare over one analyze: %.2f× wall, %.2f× CPU." % (
@@ -231,7 +219,7 @@ def main():
         cpu = med(c for c, _ in got["pm"])
         print("| 1/%d | %d | %.0f | %.3f | %.2f | %.0f | %.0f MB |" % (
             share, k, os.path.getsize(part) / 1e6, cpu, ratio(got, "pm", "cat", 0), cpu / k * 1e9,
-            peak_rss_mb([BIN, "analyze", "--no-hash", part]) or 0))
+            peak_rss([BIN, "analyze", "--no-hash", part]) or 0))
 
     # Growth: session counts.
     print()
@@ -248,19 +236,10 @@ def main():
         cpu = med(c for c, _ in got["pm"])
         print("| %d | %.0f | %.3f | %.1f | %.2f | %.0f MB | %.0f MB |" % (
             count, os.path.getsize(path) / 1e6, cpu, cpu / count * 1e6, ratio(got, "pm", "cat", 0),
-            peak_rss_mb(js) or 0, peak_rss_mb([BIN, "analyze", "--no-hash", path]) or 0))
+            peak_rss(js) or 0, peak_rss([BIN, "analyze", "--no-hash", path]) or 0))
     if not GNU_TIME:
         print("(peak RSS needs GNU time: apt-get install time)")
 
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

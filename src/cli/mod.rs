@@ -620,25 +620,7 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     if format == Format::Text && !a.report.dialogue && !trim.findings_only {
         return analyze_text(&a, &opts, &trim, options);
     }
-    let mut results = Vec::new();
-    for (i, p) in a.captures.iter().enumerate() {
-        let mut r = match analysis::analyze_path(p, &opts) {
-            Ok(r) => r,
-            Err(e) => failed(p, e),
-        };
-        if let Some(e) = &r.error {
-            warn(e);
-        }
-        for f in &mut r.findings {
-            f.capture = i;
-        }
-        results.push(r);
-    }
-    // The summary and the exit code are of the whole analysis.
-    let summary = model::summary(&results);
-    for r in &mut results {
-        trim.apply(r);
-    }
+    let (mut results, summary) = analyze_each(&a, &opts, &trim, None);
     if trim.findings_only && format != Format::Json {
         results.retain(|r| !r.findings.is_empty() || r.error.is_some());
         for (i, r) in results.iter_mut().enumerate() {
@@ -689,7 +671,8 @@ fn analyze_streamed(
     let written = (|| {
         let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
         let results;
-        (results, summary) = analyze_each(a, opts, trim, &mut |i, path, s| w.session(i, path, s));
+        (results, summary) =
+            analyze_each(a, opts, trim, Some(&mut |i, path, s| w.session(i, path, s)));
         w.finish(&results, &summary)?;
         if format == Format::Json {
             writeln!(out)?;
@@ -704,25 +687,29 @@ fn analyze_streamed(
     }
 }
 
+/// A session handed over as it ends: capture index, path, session.
+type EachSession<'a> = dyn FnMut(usize, &str, &crate::ftp::session::Session) + 'a;
+
 /// Analyses every capture, handing each session that passes `trim` to
-/// `session` (capture index, path, session) as it ends; returns the
-/// results, trimmed, with the summary of the whole analysis (taken before
-/// trimming: the exit code is of everything found).
+/// `session` as it ends, or, without one, keeping the sessions in the
+/// results; returns the results, trimmed, with the summary of the whole
+/// analysis (taken before trimming: the exit code is of everything found).
 fn analyze_each(
     a: &AnalyzeArgs,
     opts: &analysis::Options,
     trim: &report::trim::Trim,
-    session: &mut dyn FnMut(usize, &str, &crate::ftp::session::Session),
+    mut session: Option<&mut EachSession<'_>>,
 ) -> (Vec<analysis::CaptureResult>, model::Summary) {
     let mut results = Vec::new();
     for (i, p) in a.captures.iter().enumerate() {
         let path = p.to_string_lossy();
         let reader = crate::capture::CaptureReader::open(p, opts.hash);
-        let mut r = match reader {
-            Err(e) => failed(p, e),
-            Ok(reader) => analysis::analyze_written(reader, opts, &mut |s, fs| {
+        let mut r = match (reader, session.as_deref_mut()) {
+            (Err(e), _) => failed(p, e),
+            (Ok(reader), None) => analysis::analyze_reader(reader, opts, &mut |_| {}),
+            (Ok(reader), Some(write)) => analysis::analyze_written(reader, opts, &mut |s, fs| {
                 if trim.is_off() || trim.session(&s.name(), fs) {
-                    session(i, &path, s)
+                    write(i, &path, s)
                 }
             }),
         };
@@ -751,10 +738,11 @@ fn analyze_text(
 ) -> i32 {
     let mut rows = Vec::new();
     let mut listed = vec![0; a.captures.len()];
-    let (results, summary) = analyze_each(a, opts, trim, &mut |i, _, s| {
+    let mut row = |i, _: &str, s: &_| {
         rows.push(text::SessionRow::of(&model::session_view(i, s)));
         listed[i] += 1;
-    });
+    };
+    let (results, summary) = analyze_each(a, opts, trim, Some(&mut row));
     let mut rep = model::analyze_report(&results, options);
     for (c, n) in rep.captures.iter_mut().zip(listed) {
         c.session_count = n;
