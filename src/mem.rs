@@ -29,11 +29,14 @@ thread_local! {
     // Const-initialised and without a destructor: usable from inside the
     // allocator (no lazy registration, which could allocate).
     static BALANCE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    /// Everything this thread allocated minus everything it freed.
+    static NET: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
 }
 
 /// Counts `delta` bytes (positive: allocated, negative: freed).
 #[inline]
 fn count(delta: isize) {
+    let _ = NET.try_with(|n| n.set(n.get() + delta));
     let flushed = BALANCE.try_with(|b| {
         let v = b.get() + delta;
         if v.abs() >= FLUSH {
@@ -101,4 +104,15 @@ pub fn heap_in_use() -> Option<usize> {
     INSTALLED
         .load(Ordering::Relaxed)
         .then(|| IN_USE.load(Ordering::Relaxed).max(0) as usize)
+}
+
+/// Bytes this thread has allocated and not freed (exactly; memory another
+/// thread frees is not subtracted); always 0 without the counting
+/// allocator. Unlike [`heap_in_use`] it does not depend on what other
+/// threads do at the same moment: an analysis that budgets by it makes the
+/// same choices from run to run, even beside another one (`compare`
+/// reads its two captures at once). It is read whether or not any thread
+/// has flushed yet, for the same reason.
+pub fn thread_heap() -> isize {
+    NET.try_with(std::cell::Cell::get).unwrap_or(0)
 }

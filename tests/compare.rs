@@ -676,3 +676,32 @@ fn capture_loss_on_a_clean_path_is_never_called_device_action() {
     eprintln!("{runs} lossy comparisons, {losses} lines reported as capture loss");
     assert!(losses > 0, "the loss is reported as such");
 }
+
+/// Past the memory budget, which sessions each capture keeps is decided by
+/// what the capture holds, not by the process's heap: the two captures are
+/// read at once, and the report must not depend on how their threads'
+/// allocations interleave (it did: a session more or less from run to run).
+#[test]
+fn past_the_budget_the_same_captures_give_the_same_report() {
+    let dir = temp_dir("compare-budget");
+    let path = many_sessions(&dir, 600);
+    let p = path.to_str().unwrap();
+    let run = || {
+        let out = bin()
+            .args(["compare", "-f", "json", "--max-memory-mb", "8", p, p])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c < 2), "{out:?}");
+        out.stdout
+    };
+    let first = run();
+    let doc: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    for c in doc["captures"].as_array().unwrap() {
+        let not_kept = c["sessions_not_kept"].as_u64().unwrap();
+        assert!(not_kept > 0, "the budget was not reached: {c}");
+    }
+    for _ in 0..4 {
+        assert!(run() == first, "two runs gave different reports");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

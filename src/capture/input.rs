@@ -207,9 +207,15 @@ enum Hashing {
     Thread(HashThread),
 }
 
-/// A SHA-256 computed on another core. Chunks go over a bounded channel
-/// (so a slow hash slows the reader instead of queueing the file in
-/// memory) and come back empty for reuse.
+/// Chunks circulating between the reader and the hash thread.
+const HASH_POOL: usize = 4;
+
+/// A SHA-256 computed on another core. A fixed pool of chunks circulates:
+/// the reader fills one, hands it over and takes an empty one back,
+/// waiting if the hash is behind (so a slow hash slows the reader instead
+/// of queueing the file in memory). The reader allocates the same chunks
+/// however the two threads' timing falls, so the heap its analysis is
+/// budgeted by does not depend on it.
 struct HashThread {
     pending: Vec<u8>,
     full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
@@ -219,15 +225,19 @@ struct HashThread {
 
 impl HashThread {
     fn start() -> Self {
-        let (full, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let (back, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (full, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_POOL);
+        let (back, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_POOL);
+        for _ in 0..HASH_POOL {
+            // Cannot fail: the channel holds the whole pool.
+            let _ = back.try_send(Vec::with_capacity(HASH_CHUNK));
+        }
         let done = std::thread::spawn(move || {
             let mut h = Sha256::new();
             for mut chunk in rx {
                 h.update(&chunk);
                 chunk.clear();
-                // The reader may have finished; the buffer is then dropped.
-                let _ = back.try_send(chunk);
+                // Room for the whole pool; fails only once the reader is gone.
+                let _ = back.send(chunk);
             }
             hex(&h.finalize())
         });
@@ -247,13 +257,14 @@ impl HashThread {
     }
 
     fn send(&mut self) {
+        // Fails only if the hash thread died (`finish` then has no hash):
+        // reading goes on with a chunk of its own.
         let next = self
             .empty
-            .try_recv()
+            .recv()
             .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
         let chunk = std::mem::replace(&mut self.pending, next);
         if let Some(tx) = &self.full {
-            // Fails only if the hash thread died; `finish` then has no hash.
             let _ = tx.send(chunk);
         }
     }

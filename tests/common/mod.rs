@@ -157,6 +157,36 @@ pub fn record(v: &mut Vec<u8>, t: u32, data: &[u8]) {
     v.extend_from_slice(data);
 }
 
+/// `copies` copies of the clean lab session's control connection, each
+/// from its own client port and a second apart.
+pub fn many_sessions(dir: &Path, copies: u16) -> PathBuf {
+    let one = std::fs::read(testdata("lab-mangle-clean-client.pcap")).unwrap();
+    let mut control = Vec::new();
+    let mut at = 24;
+    while at + 16 <= one.len() {
+        let caplen = u32::from_le_bytes(one[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &one[at + 16..at + 16 + caplen];
+        at += 16 + caplen;
+        let tcp = 14 + usize::from(frame[14] & 0xf) * 4;
+        let port = |o: usize| u16::from_be_bytes([frame[tcp + o], frame[tcp + o + 1]]);
+        if frame[23] == 6 && (port(0) == 21 || port(2) == 21) {
+            control.push((frame.to_vec(), usize::from(port(0) != 21) * 2));
+        }
+    }
+    let mut pcap = pcap_header();
+    for i in 0..copies {
+        for (frame, client) in &control {
+            let mut f = frame.clone();
+            let tcp = 14 + usize::from(f[14] & 0xf) * 4;
+            f[tcp + client..tcp + client + 2].copy_from_slice(&(20000 + i).to_be_bytes());
+            record(&mut pcap, 1_700_000_000 + u32::from(i), &f);
+        }
+    }
+    let path = dir.join("many.pcap");
+    std::fs::write(&path, pcap).unwrap();
+    path
+}
+
 /// A fresh empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("portmortem-{name}-{}", std::process::id()));
