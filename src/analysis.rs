@@ -186,18 +186,18 @@ fn collect(
             return;
         }
         let size = s.mem_size();
-        // Kept sessions take at most half the budget by their estimate,
-        // which depends on the capture alone, so the same capture keeps the
-        // same sessions on every run. The heap this analysis's own thread
-        // holds (not the process's, which another analysis beside it moves)
-        // is a safety valve for an estimate far off: it stops keeping at
-        // three quarters, which an estimate within a factor of 1.5 never
-        // reaches (the engine sheds live flows past 7/8 of the process's).
+        // Kept sessions take at most half the budget. What decides is
+        // their estimated size, which depends on the capture alone, so the
+        // same capture keeps the same sessions on every run: up to 3/8 of
+        // the budget, as their real heap runs about a quarter over the
+        // estimate. The heap this analysis's own thread holds (not the
+        // process's, which another analysis beside it moves) stops the
+        // keeping at half should the estimate be further off.
         let heap_ok = opts.engine.heap_limit.is_none()
             || crate::mem::thread_heap().saturating_sub(heap_base)
-                <= (opts.engine.max_memory / 4 * 3) as isize;
+                <= (opts.engine.max_memory / 2) as isize;
         if kept.len() < opts.max_sessions
-            && kept_bytes + size <= opts.engine.max_memory / 2
+            && kept_bytes + size <= opts.engine.max_memory / 8 * 3
             && heap_ok
         {
             kept_bytes += size;
