@@ -195,7 +195,7 @@ fn collect(
         // keeping at half should the estimate be further off.
         let heap_ok = opts.engine.heap_limit.is_none()
             || crate::mem::thread_heap().saturating_sub(heap_base)
-                <= (opts.engine.max_memory / 2) as isize;
+                <= isize::try_from(opts.engine.max_memory / 2).unwrap_or(isize::MAX);
         if kept.len() < opts.max_sessions
             && kept_bytes + size <= opts.engine.max_memory / 8 * 3
             && heap_ok

@@ -9,7 +9,7 @@
 //! cache line); the balance costs a thread-local add. The count is exact
 //! to within [`FLUSH`] bytes per running thread, and a thread that exits
 //! leaves its unflushed balance (under [`FLUSH`]) uncounted. The library reads it with
-//! [`heap_in_use`]; embedded elsewhere (a test, another program) without
+//! [`heap_in_use`], and one thread's own allocations with [`thread_heap`]; embedded elsewhere (a test, another program) without
 //! the counting allocator, it reads `None` and the budget falls back to
 //! the engine's own estimates.
 
