@@ -99,7 +99,8 @@ impl<F: Serialize> Collector<F> {
                     &self.skipped,
                     sum,
                 );
-                super::write_json(&mut self.out, &doc, self.pretty).and_then(|_| writeln!(self.out))
+                crate::report::output::write_json(&mut self.out, &doc, self.pretty)
+                    .and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {
                 let style = text::Style {

@@ -636,7 +636,7 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     write_report(&a.report, &inputs, code, &|w, format, st| match format {
         // Compact JSON and NDJSON are written by `analyze_streamed`.
-        Format::Json | Format::Ndjson => write_json(w, &rep, true),
+        Format::Json | Format::Ndjson => report::output::write_json(w, &rep, true),
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
@@ -881,7 +881,7 @@ fn compare(a: CompareArgs) -> i32 {
         &[first.as_path(), second.as_path()],
         code,
         &|w, format, st| match format {
-            Format::Json => write_json(w, &rep, a.report.pretty),
+            Format::Json => report::output::write_json(w, &rep, a.report.pretty),
             Format::Text => text::render_compare(&rep, st, w),
             Format::Markdown => markdown::render_compare(&rep, w),
             Format::Html => html::render_compare(&rep, w),
@@ -933,26 +933,6 @@ fn write_report(
     } else {
         report::EXIT_USAGE
     }
-}
-
-/// A JSON document, compact or indented (`--pretty`): indentation makes
-/// a large report about 75% larger (compare of 20,000 sessions: 313 MB
-/// compact, 549 MB indented). The serializer writes a few bytes at a time:
-/// into a buffer of a concrete type, so each piece is a copy rather than a
-/// call through `dyn Write` (that was a tenth of a large compare).
-fn write_json<T: serde::Serialize>(
-    w: &mut dyn Write,
-    doc: &T,
-    pretty: bool,
-) -> std::io::Result<()> {
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-    let r = if pretty {
-        serde_json::to_writer_pretty(&mut w, doc)
-    } else {
-        serde_json::to_writer(&mut w, doc)
-    };
-    r.map_err(std::io::Error::from)?;
-    w.flush()
 }
 
 /// Says something on standard error, its control characters escaped

@@ -15,6 +15,26 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
+/// A JSON document, compact or indented (`--pretty`): indentation makes
+/// a large report about 75% larger (compare of 20,000 sessions: 313 MB
+/// compact, 549 MB indented). The serializer writes a few bytes at a time:
+/// into a buffer of a concrete type, so each piece is a copy rather than a
+/// call through `dyn Write` (that was a tenth of a large compare).
+pub fn write_json<T: serde::Serialize + ?Sized>(
+    w: &mut dyn Write,
+    doc: &T,
+    pretty: bool,
+) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 16, w);
+    let r = if pretty {
+        serde_json::to_writer_pretty(&mut w, doc)
+    } else {
+        serde_json::to_writer(&mut w, doc)
+    };
+    r.map_err(io::Error::from)?;
+    w.flush()
+}
+
 /// Why an output cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {

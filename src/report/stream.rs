@@ -12,6 +12,7 @@
 
 use super::model::{self, Header, Summary};
 use super::ndjson::Line;
+use super::output::write_json;
 use crate::analysis::CaptureResult;
 use crate::ftp::session::Session;
 use crate::rules::Finding;
@@ -104,12 +105,12 @@ impl<'w> Streamed<'w> {
         match self.shape {
             Shape::Json => {
                 out.write_all(b"],\"captures\":")?;
-                serde_json::to_writer(&mut *out, &captures)?;
+                write_json(out, &captures, false)?;
                 out.write_all(b",\"findings\":")?;
                 let findings: Vec<&Finding> = results.iter().flat_map(|r| &r.findings).collect();
-                serde_json::to_writer(&mut *out, &findings)?;
+                write_json(out, &findings, false)?;
                 out.write_all(b",\"summary\":")?;
-                serde_json::to_writer(&mut *out, summary)?;
+                write_json(out, summary, false)?;
                 out.write_all(b"}")
             }
             Shape::Ndjson => {
