@@ -737,16 +737,12 @@ fn analyze_text(
     trim: &report::trim::Trim,
     options: std::collections::BTreeMap<&'static str, String>,
 ) -> i32 {
-    let mut rows = Vec::new();
-    let mut listed = vec![0; a.captures.len()];
-    let mut row = |i, _: &str, s: &_| {
-        rows.push(text::SessionRow::of(&model::session_view(i, s)));
-        listed[i] += 1;
-    };
+    let mut rows: Vec<text::SessionRow> = Vec::new();
+    let mut row = |i, _: &str, s: &_| rows.push(text::SessionRow::of(&model::session_view(i, s)));
     let (results, summary) = analyze_each(a, opts, trim, Some(&mut row));
     let mut rep = model::analyze_report(&results, options);
-    for (c, n) in rep.captures.iter_mut().zip(listed) {
-        c.session_count = n;
+    for (i, c) in rep.captures.iter_mut().enumerate() {
+        c.session_count = rows.iter().filter(|r| r.capture() == i).count();
     }
     rep.summary = summary;
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();

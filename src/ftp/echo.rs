@@ -38,7 +38,7 @@ pub struct Echo {
 /// lower case): found with memchr's substring search rather than a case-
 /// insensitive compare at every offset, which cost 5% of `analyze` on
 /// many short sessions (every reply is searched).
-fn find_ci(lower: &[u8], needle: &[u8]) -> Option<usize> {
+fn find_lower(lower: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(lower, needle)
 }
 
@@ -74,7 +74,7 @@ pub fn find_echo(reply: &[u8], verb: Option<&str>) -> Option<Echo> {
         b"not recognized '",
         b"not recognised '",
     ] {
-        if let Some(p) = find_ci(&lower, marker) {
+        if let Some(p) = find_lower(&lower, marker) {
             let start = p + marker.len();
             if let Some(end) = text.iter().rposition(|&b| b == b'\'')
                 && end > start
@@ -125,7 +125,7 @@ pub fn find_echo(reply: &[u8], verb: Option<&str>) -> Option<Echo> {
             style: EchoStyle::VerbOnly,
         });
     }
-    if let Some(p) = find_ci(&lower, b" not understood")
+    if let Some(p) = find_lower(&lower, b" not understood")
         && p > 0
         && !text[..p].contains(&b' ')
     {

@@ -679,7 +679,8 @@ impl Decoder {
         }
     }
 
-    /// [`Self::push_content`] for a run of bytes.
+    /// Adds content bytes to the line being read, up to [`MAX_LINE`];
+    /// the rest are only counted.
     fn push_run(&mut self, run: &[u8]) {
         if let Some(p) = self.cur.as_mut() {
             let bytes = &mut p.line.bytes.0;
@@ -690,13 +691,7 @@ impl Decoder {
     }
 
     fn push_content(&mut self, b: u8) {
-        if let Some(p) = self.cur.as_mut() {
-            if p.line.bytes.0.len() < MAX_LINE {
-                p.line.bytes.0.push(b);
-            } else {
-                p.line.overlong_bytes += 1;
-            }
-        }
+        self.push_run(&[b]);
     }
 
     fn telnet_begin(&mut self) {

@@ -188,6 +188,11 @@ impl SessionRow {
 
     const CELLS: usize = 9;
 
+    /// The index of the session's capture.
+    pub fn capture(&self) -> usize {
+        self.capture
+    }
+
     fn cells(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends);
         starts
