@@ -461,6 +461,101 @@ def address_forms():
     wrpcap(out("hand-address-forms.pcap"), s.pkts)
 
 
+def blind():
+    """What a busy tap misses (issue #21, 1 and 2): a control connection
+    whose PASV is the last frame captured of it (no ACK, no
+    retransmission, nothing later at all) while the capture runs on; a
+    connection seen as one PASV frame and nothing else; and, beside them,
+    a real stall (the server acknowledged the PASV and never replied, the
+    client waited 30 s and quit) and a plain session that keeps the
+    capture running for a minute."""
+    a = Session(cport=40001, cisn=1000, sisn=5000)
+    a.login()
+    a.send("c", b"TYPE I\r\n")
+    a.send("s", b"200 Switching to Binary mode.\r\n")
+    a.send("c", b"PASV\r\n", ack=False)
+    b = Session(cport=40002, cisn=2000, sisn=6000, t=T0 + 1)
+    b.c[2] += 40
+    b.send("c", b"PASV\r\n", ack=False)
+    c = Session(cport=40003, cisn=3000, sisn=7000, t=T0 + 2)
+    c.login()
+    c.send("c", b"PASV\r\n")
+    c.t += 30
+    c.send("c", b"QUIT\r\n")
+    c.send("s", b"221 Goodbye.\r\n")
+    c.close()
+    d = Session(cport=40004, cisn=4000, sisn=8000, t=T0 + 3)
+    d.login()
+    for _ in range(6):
+        d.t += 10
+        d.send("c", b"NOOP\r\n")
+        d.send("s", b"200 NOOP ok.\r\n")
+    d.close()
+    pkts = sorted(a.pkts + b.pkts + c.pkts + d.pkts, key=lambda p: p.time)
+    wrpcap(out("hand-blind.pcap"), pkts)
+
+
+def multiline_gap():
+    """A trace that kept only the first bytes of the server's stream
+    (issue #21, 3): the first line of a multi-line 230, then 1,441 bytes
+    never captured (the client's ACK covers them), then six PORTs, each
+    answered by its own 200, the last transfer followed by 25 s of quiet
+    before QUIT."""
+    s = Session(cport=40010)
+    s.handshake()
+    s.send("s", b"220 hand-made FTP server ready.\r\n")
+    s.send("c", b"USER anonymous\r\n")
+    s.send("s", b"331 Please specify the password.\r\n")
+    s.send("c", b"PASS secret-word\r\n")
+    s.send("s", b"230-Welcome. Usage policy follows.\r\n")
+    body = b"".join(b"230-  policy line %04d: be nice to the server.\r\n" % i for i in range(31))[:1441]
+    s.send("s", body, ack=False)
+    lost = len(s.pkts) - 1
+    rest = b"".join(b"230-  policy line %04d: be nice to the server.\r\n" % i for i in range(31))[1441:]
+    s.send("s", rest + b"230 Login successful.\r\n")
+    lost_tail = len(s.pkts) - 2
+    for k in range(6):
+        s.send("c", b"PORT 198,51,100,60,156,%d\r\n" % (64 + k))
+        s.send("s", b"200 PORT command successful.\r\n")
+        s.send("c", b"NLST\r\n")
+        s.send("s", b"150 Here comes the directory listing.\r\n")
+        s.send("s", b"226 Directory send OK.\r\n")
+    s.t += 25
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-multiline-gap.pcap"), [p for i, p in enumerate(s.pkts) if i not in (lost, lost_tail)])
+
+
+def two_pasv():
+    """Two passive transfers in one session, each with its data
+    connection (issue #21, 5: the loss-injection test removes the first
+    PASV and 227 at the tap, and the first data connection must not be
+    paired with the later 227)."""
+    s = Session(cport=40020)
+    s.login()
+    data = []
+    for k, port in enumerate((30000, 30001)):
+        s.send("c", b"PASV\r\n")
+        p1, p2 = port >> 8, port & 0xFF
+        s.send("s", b"227 Entering Passive Mode (203,0,113,10,%d,%d).\r\n" % (p1, p2))
+        s.send("c", b"LIST\r\n")
+        d = Session(cport=41000 + k, sport=port, cisn=20000 + k, sisn=30000 + k, t=s.t)
+        d.handshake()
+        s.t = d.t
+        s.send("s", b"150 Here comes the directory listing.\r\n")
+        d.t = s.t
+        d.send("s", b"-rw-r--r-- 1 0 0 5 Nov 14 22:13 hello.txt\r\n")
+        d.close()
+        s.t = d.t
+        s.send("s", b"226 Directory send OK.\r\n")
+        data += d.pkts
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    wrpcap(out("hand-two-pasv.pcap"), sorted(s.pkts + data, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -473,6 +568,7 @@ if __name__ == "__main__":
     for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
-              long_lines, tsresol_binary]:
+              long_lines, tsresol_binary, blind, multiline_gap,
+              two_pasv]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

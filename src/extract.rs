@@ -162,7 +162,7 @@ fn add_to_plan(
         stream,
         Control {
             server_port: s.server.port(),
-            client_isn: s.tcp[0].isn,
+            client_isn: s.tcp[0].seq_base,
             pass_ranges: if sel.show_passwords {
                 Vec::new()
             } else {

@@ -765,12 +765,13 @@ fn every_finding_carries_its_endpoints_stream_and_first_frame_time() {
     assert!(stamped > 40, "{stamped}");
 }
 
-/// A transfer that hangs while the capture goes on: the client sent its
-/// PORT, got `200`, and nothing more of the session was captured, though
-/// the capture ran 30 s longer. analyze reports the stall, as watch's idle
-/// expiry does, and says the capture ended with the session still open.
+/// The client sent its PORT, got `200`, and nothing more of the session
+/// was captured, though the capture ran 30 s longer: no ACK of the 200,
+/// no retransmission, no later packet. That is the tap going blind, not a
+/// hang the capture saw (issue #21): the report says where sight was lost
+/// and that the rest is unknown, as info, and claims no stall.
 #[test]
-fn a_session_silent_until_the_capture_ends_shows_its_stall() {
+fn a_session_the_capture_stopped_seeing_is_not_called_stalled() {
     let pcap = std::fs::read(testdata("lab-mangle-vsftpd-client.pcap")).unwrap();
     let (_, whole) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
     let ok = entry_frames(&whole, "s1", "200 PORT")[0];
@@ -789,23 +790,17 @@ fn a_session_silent_until_the_capture_ends_shows_its_stall() {
     late[..4].copy_from_slice(&(at(ok) + 30).to_le_bytes());
     cut.extend_from_slice(&late);
     let r = analyze_bytes("hung.pcap", cut);
-    let stall: Vec<_> = r
-        .findings
-        .iter()
-        .filter(|f| f.rule.id() == "session-stall-after-ctl")
-        .collect();
-    assert_eq!(stall.len(), 1, "{:?}", r.findings);
-    assert!(
-        stall[0]
-            .message
-            .contains("the capture ended with the session still open"),
-        "{}",
-        stall[0].message
-    );
-    assert!(
-        stall[0].message.contains("stayed idle 30."),
-        "{}",
-        stall[0].message
+    let of = |rule: &str| -> Vec<_> { r.findings.iter().filter(|f| f.rule.id() == rule).collect() };
+    assert!(of("session-stall-after-ctl").is_empty(), "{:?}", r.findings);
+    let lost = of("capture-lost-sight");
+    assert_eq!(lost.len(), 1, "{:?}", r.findings);
+    assert_eq!(lost[0].severity, portmortem::rules::Severity::Info);
+    assert_contains(
+        &lost[0].message,
+        &[
+            &format!("lost sight of this connection at frame {ok}"),
+            "30.",
+        ],
     );
 }
 

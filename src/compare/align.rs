@@ -120,7 +120,7 @@ fn seen(l: &Line, isn: Option<u32>, item: usize, sub: usize) -> Seen {
 /// The lines of one direction of a session (fragments after gaps excluded:
 /// they are not lines anyone read).
 pub fn lines_of(s: &Session, side: Side) -> Vec<Seen> {
-    let isn = s.tcp[side.index()].isn;
+    let isn = s.tcp[side.index()].seq_base;
     match side {
         Side::Client => s
             .commands

@@ -204,9 +204,25 @@ fn causal(deltas: &[(i64, bool)]) -> bool {
     r.1 <= c.0.saturating_add(CAUSALITY_SLACK_NS) || c.1 <= r.0.saturating_add(CAUSALITY_SLACK_NS)
 }
 
-/// Both directions' initial sequence numbers, when both were seen.
+/// Why two sessions are one TCP connection, in the sequence numbers the
+/// capture holds: the SYNs' own (as tshark's `tcp.seq_raw` shows them)
+/// where both were captured, else the first sequence numbers seen.
+fn same_connection_reason(s: &Session) -> String {
+    match (s.tcp[0].isn, s.tcp[1].isn) {
+        (Some(c), Some(v)) => format!(
+            "the same TCP connection: both captures show initial sequence numbers {c} (client) and {v} (server)"
+        ),
+        _ => format!(
+            "the same TCP connection: both captures show stream-start sequence numbers {} (client) and {} (server)",
+            s.tcp[0].seq_base.unwrap_or(0),
+            s.tcp[1].seq_base.unwrap_or(0)
+        ),
+    }
+}
+
+/// Both directions' stream-start sequence numbers, when both were seen.
 fn isns(s: &Session) -> Option<(u32, u32, u16)> {
-    Some((s.tcp[0].isn?, s.tcp[1].isn?, s.server.port()))
+    Some((s.tcp[0].seq_base?, s.tcp[1].seq_base?, s.server.port()))
 }
 
 /// The clock offset (B minus A) the captures show, and its tolerance.
@@ -329,10 +345,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             j,
             Evidence::SameConnection,
             likeness(x, &b[j]).similarity,
-            format!(
-                "the same TCP connection: both captures show initial sequence numbers {} (client) and {} (server)",
-                k.0, k.1
-            ),
+            same_connection_reason(x),
         ));
     }
     let clock = clock_guess(&mut deltas);

@@ -256,8 +256,8 @@ fn pair(
         let (c, s) = (align::lines_of(cs, dir), align::lines_of(ss, dir));
         // One TCP connection seen twice: its sequence numbers say which
         // line is which; else the lines' text does.
-        let same =
-            cs.tcp[dir.index()].isn.is_some() && cs.tcp[dir.index()].isn == ss.tcp[dir.index()].isn;
+        let same = cs.tcp[dir.index()].seq_base.is_some()
+            && cs.tcp[dir.index()].seq_base == ss.tcp[dir.index()].seq_base;
         match same.then(|| align::align_by_seq(dir, &c, &s)).flatten() {
             Some(v) => lines.extend(v),
             None => lines.extend(align::align_direction(dir, c, s)),

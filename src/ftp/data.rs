@@ -232,6 +232,10 @@ pub struct DataSetup {
     pub verdict: Verdict,
     /// The data connection used for this setup (index into data_conns).
     pub connection: Option<usize>,
+    /// That connection was established, wherever it went: the transfer
+    /// had its data connection even when the announcement was not used.
+    #[serde(skip)]
+    pub established: bool,
     pub mismatch: Option<Mismatch>,
     /// Seconds from the announcement to the SYN.
     pub delay_secs: Option<f64>,
@@ -347,6 +351,7 @@ impl DataSetup {
                 Outcome::Failed(Failure::NoAnswer)
             }
             Verdict::NoAnswer => Outcome::Unknown,
+            Verdict::WrongEndpoint if self.established && !cannot_open => Outcome::Worked,
             Verdict::WrongEndpoint => Outcome::Failed(Failure::WrongEndpoint),
             Verdict::Rejected => Outcome::Failed(Failure::Rejected),
             Verdict::Unparsable => Outcome::Failed(Failure::Unreadable),
@@ -359,10 +364,11 @@ impl DataSetup {
     }
 }
 
-/// How long before an announcement a data connection may start (IIS 7.5+
-/// connects before replying 200) and how long after the last one a late
-/// connection is still attributed.
-const EARLY_NS: i64 = 2_000_000_000;
+/// How long after the last announcement a late connection is still
+/// attributed. None is attributed to an announcement made after it: a
+/// connection cannot follow what it has not yet been told (an active
+/// server such as IIS 7.5+ may connect before replying 200, but never
+/// before the PORT itself), whatever the tap lost in between.
 const LATE_NS: i64 = 120_000_000_000;
 
 /// Matches setups (sorted by time) with data connection attempts.
@@ -375,7 +381,7 @@ pub fn match_setups(
     let mut used = vec![false; conns.len()];
     let n = setups.len();
     for i in 0..n {
-        let start = setups[i].announced_ts - EARLY_NS;
+        let start = setups[i].announced_ts;
         let end = if i + 1 < n {
             setups[i + 1].announced_ts
         } else {
@@ -427,6 +433,8 @@ pub fn match_setups(
                 s.connection = Some(k);
                 s.delay_secs = Some(c.first_ts.secs_since(s.announced_ts));
                 s.verdict = Verdict::WrongEndpoint;
+                s.established =
+                    matches!(c.result(), ConnResult::Established | ConnResult::MidStream);
                 s.mismatch = Some(explain(
                     &s.arg, ep, c.acceptor, active, client_ip, server_ip,
                 ));
@@ -553,6 +561,7 @@ mod tests {
             reply_code: Some(200),
             verdict: Verdict::NoConnection,
             connection: None,
+            established: false,
             mismatch: None,
             delay_secs: None,
             transfer: None,

@@ -263,6 +263,11 @@ pub struct Reply {
     /// A multi-line reply that never got its closing line.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unterminated: bool,
+    /// A multi-line reply ended by a gap: bytes of it were never captured
+    /// and a line shaped like a new reply came after them, so its closing
+    /// line was in what the capture missed (not a server fault).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_by_gap: bool,
 }
 
 impl Reply {
@@ -314,11 +319,22 @@ pub struct ReplyAssembler {
     open: Option<Reply>,
     /// Memory of the open reply's lines.
     open_size: usize,
+    /// Bytes of the open reply were never captured: whether it is still
+    /// open is unknown, so the next line shaped like a reply start begins
+    /// a reply of its own.
+    gap_in_open: bool,
+    /// A complete reply that follows the one [`push`](Self::push) returned
+    /// (a reply start after a gap closes the open reply and may be whole).
+    held: Option<Reply>,
     pub lines_dropped: u64,
 }
 
 impl ReplyAssembler {
-    /// Adds a line; returns a reply when one is complete.
+    /// Adds a line; returns a reply when one is complete. After a gap
+    /// inside an open multi-line reply, a line shaped like a reply start
+    /// (other than the open reply's closing line) ends the open reply as
+    /// cut by the gap, which is returned; the new line's reply, when it is
+    /// already whole, waits in [`take_held`](Self::take_held).
     pub fn push(&mut self, line: Line) -> Option<Reply> {
         let head = if line.after_gap {
             None
@@ -327,6 +343,16 @@ impl ReplyAssembler {
         };
         if let Some(open) = self.open.as_mut() {
             let closes = head.is_some_and(|h| Some(h.code) == open.code && !h.continues);
+            let gap = self.gap_in_open || line.follows_gap;
+            if gap && head.is_some() && !closes {
+                let mut cut = self.open.take()?;
+                cut.cut_by_gap = true;
+                self.gap_in_open = false;
+                self.open_size = 0;
+                self.held = self.start(line, head);
+                return Some(cut);
+            }
+            self.gap_in_open |= line.after_gap || line.follows_gap;
             if open.lines.len() < MAX_REPLY_LINES || closes {
                 self.open_size += line.mem_size();
                 open.lines.push(line);
@@ -335,31 +361,34 @@ impl ReplyAssembler {
             }
             if closes {
                 self.open_size = 0;
+                self.gap_in_open = false;
                 return self.open.take();
             }
             return None;
         }
-        match head {
-            Some(h) if h.continues => {
-                self.open_size = line.mem_size();
-                self.open = Some(Reply {
-                    code: Some(h.code),
-                    lines: vec![line],
-                    unterminated: false,
-                });
-                None
-            }
-            Some(h) => Some(Reply {
-                code: Some(h.code),
-                lines: vec![line],
-                unterminated: false,
-            }),
-            None => Some(Reply {
-                code: None,
-                lines: vec![line],
-                unterminated: false,
-            }),
+        self.start(line, head)
+    }
+
+    /// The reply [`push`](Self::push) completed after the one it returned.
+    pub fn take_held(&mut self) -> Option<Reply> {
+        self.held.take()
+    }
+
+    /// A line with no reply open: a reply of its own, or the first line of
+    /// a multi-line one.
+    fn start(&mut self, line: Line, head: Option<ReplyHead>) -> Option<Reply> {
+        let reply = Reply {
+            code: head.map(|h| h.code),
+            lines: vec![line],
+            unterminated: false,
+            cut_by_gap: false,
+        };
+        if head.is_some_and(|h| h.continues) {
+            self.open_size = reply.lines[0].mem_size();
+            self.open = Some(reply);
+            return None;
         }
+        Some(reply)
     }
 
     /// Bytes held by the multi-line reply still open.
@@ -458,6 +487,35 @@ mod tests {
         a.push(line(b"230-hello"));
         let r = a.finish().unwrap();
         assert!(r.unterminated);
+    }
+
+    #[test]
+    fn a_reply_start_after_a_gap_ends_the_open_reply() {
+        let mut a = ReplyAssembler::default();
+        assert!(a.push(line(b"230-Welcome")).is_none());
+        // The rest of the 230 reply was never captured; the line after the
+        // gap is the tail of some line, then a reply of its own.
+        let mut tail = line(b"ome more text");
+        tail.after_gap = true;
+        assert!(a.push(tail).is_none());
+        let cut = a.push(line(b"200 PORT command successful.")).unwrap();
+        assert!(cut.cut_by_gap && !cut.unterminated);
+        assert_eq!(cut.code, Some(230));
+        let held = a.take_held().unwrap();
+        assert_eq!(held.code, Some(200));
+        let next = a.push(line(b"200 PORT command successful.")).unwrap();
+        assert_eq!(next.code, Some(200));
+        assert!(a.take_held().is_none());
+    }
+
+    #[test]
+    fn without_a_gap_a_reply_shaped_line_stays_inside_the_reply() {
+        let mut a = ReplyAssembler::default();
+        a.push(line(b"230-Welcome"));
+        assert!(a.push(line(b"200 is just text here")).is_none());
+        let r = a.push(line(b"230 done")).unwrap();
+        assert_eq!(r.lines.len(), 3);
+        assert!(!r.cut_by_gap);
     }
 
     #[test]

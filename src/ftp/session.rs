@@ -280,6 +280,9 @@ impl LiveSession {
                 if let Some(reply) = self.assembler.push(line) {
                     self.reply(reply);
                 }
+                if let Some(reply) = self.assembler.take_held() {
+                    self.reply(reply);
+                }
             }
             Item::TlsStart { frame, .. } => {
                 self.tls.started_frame.get_or_insert(frame);
@@ -465,6 +468,7 @@ impl LiveSession {
             end: until,
             first_frame: self.conn.first.frame,
             last_frame: self.conn.last.frame,
+            last_seen: self.conn.last.ts,
             packets: self.conn.packets,
             ttl: self.conn.ttl,
             tcp_stream: self.tcp_stream,
@@ -548,6 +552,9 @@ pub struct Session {
     pub end: Timestamp,
     pub first_frame: u64,
     pub last_frame: u64,
+    /// When the connection's last captured packet (`last_frame`) was seen;
+    /// `end` may be later (the session known silent until then).
+    pub last_seen: Timestamp,
     pub packets: [u64; 2],
     /// TTL of the first packet from client and from server.
     pub ttl: [Option<u8>; 2],
@@ -956,6 +963,7 @@ fn setup(
             Verdict::NoConnection
         },
         connection: None,
+        established: false,
         mismatch: None,
         delay_secs: None,
         transfer: None,

@@ -150,9 +150,14 @@ pub struct DirStats {
     /// The highest stream offset the peer acknowledged (None: no ACK from
     /// the peer was captured, e.g. a one-direction capture).
     pub peer_acked: Option<u64>,
-    /// The sequence number of stream offset 0 (to compare two captures'
-    /// sequence spaces).
+    /// The initial sequence number: the sequence number of the SYN, when
+    /// the capture holds it (None: the connection was picked up later).
     pub isn: Option<u32>,
+    /// The sequence number of stream offset 0 (the ISN + 1, or the first
+    /// captured sequence number when the SYN was not captured), to map
+    /// both captures' lines into one sequence space.
+    #[serde(skip)]
+    pub seq_base: Option<u32>,
 }
 
 struct Pending {
@@ -185,6 +190,8 @@ pub struct Reassembler {
     limits: Limits,
     /// Sequence number of stream offset 0.
     isn: Option<u32>,
+    /// The SYN's own sequence number, when the SYN was captured.
+    syn_seq: Option<u32>,
     next: u64,
     pending: BTreeMap<u64, Pending>,
     pending_bytes: usize,
@@ -206,6 +213,7 @@ impl Reassembler {
         Reassembler {
             limits,
             isn: None,
+            syn_seq: None,
             next: 0,
             pending: BTreeMap::new(),
             pending_bytes: 0,
@@ -264,6 +272,7 @@ impl Reassembler {
     pub fn syn(&mut self, seq: u32) {
         if self.isn.is_none() {
             self.isn = Some(seq.wrapping_add(1));
+            self.syn_seq = Some(seq);
         }
     }
 
@@ -388,7 +397,8 @@ impl Reassembler {
         }
         self.finish_records();
         self.stats.peer_acked = self.peer_ack;
-        self.stats.isn = self.isn;
+        self.stats.isn = self.syn_seq;
+        self.stats.seq_base = self.isn;
     }
 
     fn buffer(

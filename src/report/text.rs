@@ -7,6 +7,7 @@
 use super::evidence::{aligned, capped, frame_list, limits_hit, wire_name};
 use super::model::{Entry, Report, SessionView};
 use crate::bytes::escape;
+use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use std::fmt::Write as _;
@@ -129,7 +130,16 @@ impl SessionRow {
         let setups: Vec<String> = s
             .data_setups
             .iter()
-            .map(|d| format!("{} {}", d.setup.kind.name(), wire_name(&d.setup.verdict)))
+            .map(|d| {
+                // A connection established elsewhere than announced still
+                // worked: the cell says both.
+                let v = if d.setup.established && d.setup.verdict == Verdict::WrongEndpoint {
+                    "connected-elsewhere".to_string()
+                } else {
+                    wire_name(&d.setup.verdict)
+                };
+                format!("{} {v}", d.setup.kind.name())
+            })
             .collect();
         let mut setup_txt = setups
             .iter()

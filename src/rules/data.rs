@@ -3,10 +3,12 @@
 //! `session-stall-after-ctl`, `tls-alg-blind`.
 
 use super::Rule;
-use super::signatures::CHECKPOINT_227;
+use super::sight::{self, Sight};
+use super::signatures::{CHECKPOINT_227, ports_hit_by_227};
 use super::{Config, Finding, Severity, field_name, q, ql};
 use crate::ftp::data::{ConnResult, DataConn, DataSetup, Mismatch, Verdict};
 use crate::ftp::session::{EndReason, Session};
+use crate::reassembly::connection::Side;
 use crate::timestamp::fmt_secs;
 use std::net::SocketAddr;
 
@@ -185,9 +187,12 @@ fn truncated(
         String::new(),
     );
     if is_227 {
+        let hit = ports_hit_by_227(setup.arg.kind);
         msg.push_str(&format!(
-            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; with uniformly chosen data ports about 1 active transfer in 256 is hit",
-            CHECKPOINT_227.device
+            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line (about 1 in {}), so with uniformly chosen data ports that share of transfers is hit",
+            CHECKPOINT_227.device,
+            setup.arg.kind.name(),
+            (65536 + hit / 2) / hit.max(1),
         ));
         f.signature = Some(&CHECKPOINT_227);
     }
@@ -341,9 +346,45 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
         if transfer {
             continue;
         }
+        // Silence proves something only where the capture was watching:
+        // after the reply (the client's reaction to it), or after the
+        // command when no reply was captured.
+        let sight = if s.reply_unseen.get(i).copied().unwrap_or(false) {
+            Sight::Lost {
+                frame: cmd.line.last_frame(),
+                why: "bytes of the server's stream around its reply were never captured".into(),
+            }
+        } else {
+            match reply {
+                Some(r) => sight::after(s, Side::Server, r.last()),
+                None => sight::after(s, Side::Client, &cmd.line),
+            }
+        };
         let reply_txt = reply
             .map(|r| format!("`{}`", ql(r.last())))
-            .unwrap_or_else(|| "no reply".to_string());
+            .unwrap_or_else(|| "no reply captured".to_string());
+        let how = match sight {
+            Sight::Watching { how } => how,
+            Sight::Lost { frame, why } => {
+                out.push(
+                Finding::new(
+                    Rule::CaptureLostSight,
+                    Severity::Info,
+                    s,
+                    format!(
+                        "after `{}` (frame {}) → {reply_txt}, the capture lost sight of this connection at frame {frame}: {why}. The {} of silence that follows is the capture's; whether the client stalled, and whether a data connection followed, is unknown.",
+                        ql(&cmd.line),
+                        cmd.line.last_frame(),
+                        fmt_secs(idle),
+                    ),
+                )
+                .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
+                .frames(reply.map(|r| r.frames()).unwrap_or_default())
+                .frames([frame]),
+                );
+                continue;
+            }
+        };
         let ending = match (next, s.end_reason) {
             (Some(n), _) => format!("then sent `{}`", ql(&n.line)),
             (None, EndReason::CaptureEnd) => {
@@ -370,10 +411,11 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 Severity::Error,
                 s,
                 format!(
-                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. See the other findings on frame {} for the cause. With data ports chosen uniformly, a 227→22_ rewrite hits about 1 active transfer in 256.",
+                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}). See the other findings on frame {} for the cause.",
                     ql(&cmd.line),
                     cmd.line.last_frame(),
                     fmt_secs(idle),
+                    how,
                     cmd.line.last_frame(),
                 ),
             )

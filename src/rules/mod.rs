@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rewrite;
 mod segments;
 mod server;
+pub mod sight;
 pub mod signatures;
 
 use crate::bytes::Bytes;

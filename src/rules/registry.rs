@@ -116,6 +116,8 @@ rules! {
         "a control segment retransmitted again and again and never acknowledged (or never seen past the device) while everything before it was";
     SessionStallAfterCtl = "session-stall-after-ctl", OneCapture, Error,
         "after a PORT/PASV the client went idle with no working data connection";
+    CaptureLostSight = "capture-lost-sight", OneCapture, Info,
+        "the capture stopped seeing a connection after a line (no ACK, no retransmission, no later packet, or bytes missing): what followed is unknown, not absent";
     SystMasked = "syst-masked", Either, Info,
         "the SYST reply is all `X`: Cisco ASA/PIX FTP inspection is in the path";
     MultilineReplyReset = "multiline-reply-reset", OneCapture, Warning,

@@ -84,6 +84,25 @@ pub fn apply_227_rewrite(text: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
+/// How many of the 65,536 data ports carry the digits `227` when written
+/// in a line of this kind (two decimal octets for PORT/LPRT/227/228, one
+/// decimal number for EPRT/229): the ports the Check Point substitution
+/// hits, counted rather than estimated, so a report's odds fit the line
+/// at hand.
+pub fn ports_hit_by_227(kind: crate::ftp::address::AddrKind) -> u32 {
+    use crate::ftp::address::AddrKind;
+    let decimal = matches!(kind, AddrKind::Eprt | AddrKind::Epsv);
+    (0..=u16::MAX)
+        .filter(|&p| {
+            if decimal {
+                p.to_string().contains("227")
+            } else {
+                p >> 8 == 227 || p & 0xff == 227
+            }
+        })
+        .count() as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +143,17 @@ mod tests {
         assert_eq!(apply_227_rewrite(b"TEST227.DAT").unwrap(), b"TEST22_.DAT");
         assert_eq!(apply_227_rewrite(b"a2227"), Some(b"a222_".to_vec()));
         assert!(apply_227_rewrite(b"TEST.DAT").is_none());
+    }
+
+    #[test]
+    fn ports_hit_by_227_are_counted_per_form() {
+        use crate::ftp::address::AddrKind;
+        // p1 = 227 (256 ports) or p2 = 227 (256), one port both.
+        assert_eq!(ports_hit_by_227(AddrKind::Port), 511);
+        assert_eq!(ports_hit_by_227(AddrKind::Pasv), 511);
+        // 227, x227 (1227…9227), 227x, 227xx, x227x, xx227 … below 65536.
+        let n = ports_hit_by_227(AddrKind::Eprt);
+        assert!(n > 200 && n < 511, "{n}");
+        assert_eq!(n, ports_hit_by_227(AddrKind::Epsv));
     }
 }

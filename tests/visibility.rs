@@ -1,0 +1,177 @@
+//! Absence is evidence only where the capture could see (issue #21), and
+//! the numbers a report states are the capture's (issue #22). Each test
+//! here failed on the release before the fix it guards.
+
+mod common;
+use common::*;
+
+/// A PASV that is the last frame captured of its connection (no ACK, no
+/// retransmission, nothing later), and a connection seen as one PASV
+/// frame, are the capture going blind: info, never a stall. A PASV the
+/// server acknowledged and never answered, with the client quiet for
+/// 30 s, is a stall the capture watched: still an error.
+#[test]
+fn a_tap_that_went_blind_is_not_a_stall() {
+    let (code, doc) = analyze(&["hand-blind.pcap"], &[]);
+    assert_eq!(code, 1, "the real stall (s3) keeps its error");
+    let lost = findings(&doc, "capture-lost-sight");
+    let sessions: Vec<&str> = lost
+        .iter()
+        .map(|f| f["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions, ["s1", "s2"]);
+    for f in &lost {
+        assert_eq!(f["severity"], "info");
+        assert_contains(
+            &message(f),
+            &[
+                "lost sight of this connection",
+                "no acknowledgement of it",
+                "is unknown",
+            ],
+        );
+    }
+    let stalls = findings(&doc, "session-stall-after-ctl");
+    assert_eq!(stalls.len(), 1, "{stalls:?}");
+    assert_eq!(stalls[0]["session"], "s3");
+    assert_eq!(stalls[0]["severity"], "error");
+    assert_contains(&message(stalls[0]), &["its acknowledgement was captured"]);
+}
+
+/// The same capture with everything the server sent on the stalled
+/// session after the PASV lost at the tap (one direction gone from some
+/// point on): the client's ACKs show bytes the capture never saw, so a
+/// reply may have come; the session is not called stalled.
+#[test]
+fn a_lost_direction_leaves_the_reply_unknown() {
+    let pcap = std::fs::read(testdata("hand-blind.pcap")).unwrap();
+    let doc = analyze(&["hand-blind.pcap"], &[]).1;
+    let pasv = entry_frames(&doc, "s3", "PASV")[0];
+    // s3 is the connection from client port 40003; its server side sends
+    // from port 21 to 40003.
+    let r = analyze_bytes(
+        "hand-blind-one-way.pcap",
+        without_frames(&pcap, &|n| n > pasv && ports_of(&pcap, n) == (21, 40003)),
+    );
+    let of = |rule: &str| {
+        r.findings
+            .iter()
+            .filter(|f| f.rule.id() == rule && f.session == "s3")
+            .count()
+    };
+    assert_eq!(of("session-stall-after-ctl"), 0);
+    assert_eq!(of("capture-lost-sight"), 1);
+}
+
+/// A multi-line 230 whose tail was never captured: the 200 lines after
+/// the gap are replies of their own, not continuation text, so the PORTs
+/// after the first have their 200.
+#[test]
+fn a_reply_start_after_a_gap_ends_the_open_multiline_reply() {
+    let (_, doc) = analyze(&["hand-multiline-gap.pcap"], &[]);
+    let codes: Vec<_> = session(&doc, "s1")["data_setups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["reply_code"].as_u64())
+        .collect();
+    // The first 200 follows the gap: it could answer something sent
+    // before it, so it is not paired (never guessed across a gap).
+    assert_eq!(
+        codes,
+        [None, Some(200), Some(200), Some(200), Some(200), Some(200)]
+    );
+    assert!(findings(&doc, "session-stall-after-ctl").is_empty());
+}
+
+/// The first PASV and its 227 lost at the tap (and the second transfer's
+/// data connection too): the first data connection must not be paired
+/// with the later 227, which it cannot have followed.
+#[test]
+fn a_data_connection_never_follows_a_later_announcement() {
+    let pcap = std::fs::read(testdata("hand-two-pasv.pcap")).unwrap();
+    let doc = analyze(&["hand-two-pasv.pcap"], &[]).1;
+    let pasv = entry_frames(&doc, "s1", "PASV")[0];
+    let reply = entry_frames(&doc, "s1", "227 ")[0];
+    // Frames of the second data connection (port 117·256+49 = 30001).
+    let second = &session(&doc, "s1")["data_connections"][1];
+    let (first, last) = (
+        second["first_frame"].as_u64().unwrap(),
+        second["last_frame"].as_u64().unwrap_or(u64::MAX),
+    );
+    let damaged = without_frames(&pcap, &|n| {
+        (pasv..=reply + 1).contains(&n)
+            || (n >= first
+                && n <= last
+                && [ports_of(&pcap, n).0, ports_of(&pcap, n).1].contains(&30001))
+    });
+    let r = analyze_bytes("hand-two-pasv-lossy.pcap", damaged);
+    let wrong: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule.id() == "data-endpoint-mismatch")
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
+
+/// The TCP ports (source, destination) of frame `n` of a hand-made
+/// capture (Ethernet, IPv4 without options).
+fn ports_of(pcap: &[u8], n: u64) -> (u16, u16) {
+    let (mut at, mut k) = (24, 0u64);
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        k += 1;
+        if k == n {
+            let tcp = &pcap[at + 16 + 34..];
+            return (
+                u16::from_be_bytes([tcp[0], tcp[1]]),
+                u16::from_be_bytes([tcp[2], tcp[3]]),
+            );
+        }
+        at += 16 + caplen;
+    }
+    (0, 0)
+}
+
+/// The ISNs a comparison states are the SYNs' sequence numbers (tshark's
+/// `tcp.seq_raw` of the SYN and SYN-ACK), not the first data byte's.
+#[test]
+fn initial_sequence_numbers_are_the_syns() {
+    let out = run(&[
+        "compare",
+        testdata("lab-mangle-vsftpd-client.pcap").to_str().unwrap(),
+        testdata("lab-mangle-vsftpd-server.pcap").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_contains(
+        &text,
+        &["initial sequence numbers 3311480886 (client) and 2698717257 (server)"],
+    );
+    let (_, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
+    let tcp = &session(&doc, "s1")["tcp"];
+    assert_eq!(tcp["client"]["isn"], 3311480886u64);
+    assert_eq!(tcp["server"]["isn"], 2698717257u64);
+}
+
+/// A number in a sentence is computed for the case at hand: the stall
+/// rule states no odds, and the 227 rewrite's odds for a PORT are the
+/// 511 of 65536 ports with an octet 227 (probe's figure too).
+#[test]
+fn odds_are_computed_for_the_line_at_hand() {
+    let (_, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
+    let f = the(&doc, "port-silently-truncated");
+    assert_contains(
+        &message(&f),
+        &["511 of the 65536 data ports", "about 1 in 128"],
+    );
+    assert!(!message(&f).contains("in 256"));
+    for name in [
+        "lab-alg-split-port-client.pcap",
+        "lab-mangle-inetutils-client.pcap",
+    ] {
+        let (_, doc) = analyze(&[name], &[]);
+        for f in findings(&doc, "session-stall-after-ctl") {
+            assert!(!message(f).contains("in 256"), "{name}: {}", message(f));
+        }
+    }
+}
