@@ -556,6 +556,25 @@ def two_pasv():
     wrpcap(out("hand-two-pasv.pcap"), sorted(s.pkts + data, key=lambda p: p.time))
 
 
+def telnet_synch():
+    """How lftp ends an active transfer it no longer wants (issue #22,
+    13): the RFC 959 4.1.3 abort signal, Telnet IP then the Synch (IAC DM
+    sent as urgent data), and a close, with no line after them."""
+    s = Session(cport=40030)
+    s.login()
+    s.send("c", b"PORT 198,51,100,60,156,64\r\n")
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.send("c", b"RETR hello.txt\r\n")
+    s.send("s", b"150 Opening BINARY mode data connection.\r\n")
+    s.send("c", b"\xff\xf4")
+    p = s._pkt(s.c, s.s, "PAU", s.c[2], s.s[2], b"\xff\xf2")
+    p[TCP].urgptr = 2
+    s.c[2] += 2
+    s._pkt(s.s, s.c, "A", s.s[2], s.c[2])
+    s.close()
+    wrpcap(out("hand-telnet-synch.pcap"), s.pkts)
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -569,6 +588,6 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv]:
+              two_pasv, telnet_synch]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

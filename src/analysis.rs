@@ -56,6 +56,10 @@ pub struct CaptureResult {
     pub sessions_written: u64,
     /// Findings counted but not kept (over [`MAX_FINDINGS`]).
     pub findings_not_kept: u64,
+    /// What the report's trim (`--session`, `--min-severity`, `-q`) left
+    /// out of the listing: counted, so the capture's own counts stay
+    /// whole and the report says what it hid.
+    pub not_listed: crate::report::trim::NotListed,
 }
 
 /// Analyses a capture. `Err` only when the file cannot be opened as a
@@ -219,5 +223,6 @@ fn collect(
         sessions_not_kept,
         sessions_written,
         findings_not_kept,
+        not_listed: Default::default(),
     }
 }

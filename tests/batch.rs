@@ -239,7 +239,7 @@ fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
         &[
             "all 6 failed active transfers had data-port low byte 227; 0 of 25 successful ones did",
             "21 (",
-            "1 files skipped (not captures, duplicates, special files)",
+            "1 file skipped (not captures, duplicates, special files)",
             "2 no-reply, 2 rejected, 2 wrong-endpoint",
         ],
     );

@@ -567,9 +567,16 @@ fn standard_input() {
 #[test]
 fn every_testdata_capture_has_expectations() {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let src = std::fs::read_to_string(here.join("testdata.rs")).unwrap()
-        + &std::fs::read_to_string(here.join("compare.rs")).unwrap()
-        + &std::fs::read_to_string(here.join("evidence.rs")).unwrap();
+    let src = [
+        "testdata.rs",
+        "compare.rs",
+        "evidence.rs",
+        "visibility.rs",
+        "statements.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(here.join(f)).unwrap())
+    .collect::<String>();
     for e in std::fs::read_dir(testdata("")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".tsv") {
@@ -587,7 +594,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs or evidence.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs or statements.rs"
         );
     }
 }

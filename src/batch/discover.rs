@@ -178,7 +178,7 @@ impl Shard {
     }
 }
 
-fn is_glob(s: &str) -> bool {
+pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 

@@ -45,6 +45,11 @@ fn phrase(feature: &str, value: &str) -> (String, bool) {
     }
 }
 
+/// A count and its noun: "1 file", "3,040 files".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 /// 3040 → "3,040".
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();

@@ -40,9 +40,14 @@ pub struct HostStats {
     pub setups_failed: u64,
     pub error_findings: u64,
     pub warning_findings: u64,
-    /// The server software recognised (servers only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub software: Option<String>,
+    /// Sessions by the server software their banner names (servers
+    /// only; `unknown` where none was recognised). One address can be
+    /// several servers: an upgrade, a load balancer, a NAT in front of
+    /// many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
+    #[serde(with = "super::entries::counts")]
+    pub software: BTreeMap<String, u64>,
 }
 
 impl HostStats {
@@ -52,11 +57,9 @@ impl HostStats {
         self.setups_failed += o.setups_failed;
         self.error_findings += o.error_findings;
         self.warning_findings += o.warning_findings;
-        // The smallest name, so the result does not depend on the order.
-        self.software = match (self.software.take(), &o.software) {
-            (Some(a), Some(b)) => Some(a.min(b.clone())),
-            (a, b) => a.or_else(|| b.clone()),
-        };
+        for (name, n) in &o.software {
+            *self.software.entry(name.clone()).or_default() += n;
+        }
     }
 }
 
@@ -244,7 +247,12 @@ impl Builder {
             .entry(s.client.ip().to_string())
             .or_default()
             .add(&host);
-        host.software = s.server_software.as_ref().map(|x| x.name.to_string());
+        host.software = BTreeMap::from([(
+            s.server_software
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), |x| x.name.to_string()),
+            1,
+        )]);
         r.servers
             .entry(s.server.to_string())
             .or_default()

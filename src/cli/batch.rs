@@ -106,6 +106,7 @@ impl<F: Serialize> Collector<F> {
                 let style = text::Style {
                     color: report::use_color(self.color, self.out.is_terminal()),
                     width: report::text_width(self.out.is_terminal()),
+                    fit: report::text_width_given(self.out.is_terminal()).is_some(),
                     dialogue: false,
                 };
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
@@ -169,6 +170,16 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    // A path named on the command line that is not there is a mistake in
+    // the call, not a capture that could not be read: refused, named.
+    if let Some(missing) = a.inputs.iter().find(|i| {
+        *i != "-"
+            && !batch::discover::is_glob(i)
+            && std::path::Path::new(i).symlink_metadata().is_err()
+    }) {
+        super::warn(format!("batch: {missing}: no such file or directory"));
+        return report::EXIT_USAGE;
+    }
     let entries = batch::plan(
         &a.inputs,
         &mut || io::stdin().lock().lines().map_while(Result::ok).collect(),
@@ -207,6 +218,12 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
             findings += r.findings_by_severity.values().sum::<u64>();
             if let Some(e) = &r.error {
                 unreadable += 1;
+                // Every message names its file.
+                let e = if e.contains(r.path.as_str()) {
+                    e.to_string()
+                } else {
+                    format!("{}: {e}", r.path)
+                };
                 pb.suspend(|| super::warn(e));
             }
         }

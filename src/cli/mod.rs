@@ -262,25 +262,42 @@ struct ReportArgs {
 impl ReportArgs {
     /// The format asked for, else the one the output file's extension
     /// names, else text.
-    fn format(&self) -> Format {
-        let by_name = || {
-            let ext = self
-                .output
-                .as_ref()?
-                .extension()?
-                .to_str()?
-                .to_ascii_lowercase();
-            Some(match ext.as_str() {
-                "json" => Format::Json,
-                "ndjson" | "jsonl" => Format::Ndjson,
-                "md" | "markdown" => Format::Markdown,
-                "html" | "htm" => Format::Html,
-                "csv" => Format::Csv,
-                "log" | "tsv" => Format::Ftplog,
-                _ => return None,
-            })
+    /// The format: `-f`, else the output file's extension, else text. An
+    /// extension that names no format is refused with the formats named,
+    /// rather than writing text into `report.xml`.
+    fn format(&self) -> Result<Format, String> {
+        let f = self.format_named()?;
+        if self.pretty && f != Format::Json {
+            return Err("--pretty indents JSON: give it with -f json".into());
+        }
+        Ok(f)
+    }
+
+    fn format_named(&self) -> Result<Format, String> {
+        if let Some(f) = self.format {
+            return Ok(f);
+        }
+        let Some(ext) = self.output.as_ref().and_then(|o| o.extension()) else {
+            return Ok(Format::Text);
         };
-        self.format.or_else(by_name).unwrap_or(Format::Text)
+        Ok(match ext.to_string_lossy().to_ascii_lowercase().as_str() {
+            "txt" | "text" => Format::Text,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "md" | "markdown" => Format::Markdown,
+            "html" | "htm" => Format::Html,
+            "csv" => Format::Csv,
+            "log" | "tsv" => Format::Ftplog,
+            other => {
+                return Err(format!(
+                    "-o {}: the extension .{other} names no format; give -f text, json, ndjson, markdown, html, csv or ftplog (or name the file .txt, .json, .ndjson, .md, .html, .csv, .log)",
+                    self.output
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
+                ));
+            }
+        })
     }
 }
 
@@ -594,6 +611,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
         sessions_not_kept: 0,
         sessions_written: 0,
         findings_not_kept: 0,
+        not_listed: Default::default(),
     }
 }
 
@@ -608,11 +626,21 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
         return report::EXIT_USAGE;
     }
     let opts = a.analysis.options();
-    let format = a.report.format();
+    let format = match a.report.format() {
+        Ok(f) => f,
+        Err(e) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
     let trim = a.trim.trim();
     let mut options = a.analysis.changed();
     trim.options(&mut options);
-    if format == Format::Ndjson || format == Format::Json && !a.report.pretty {
+    // With --session the report holds a few sessions and is written whole,
+    // so an id that names no session is refused before anything is
+    // written.
+    let few = !trim.sessions.is_empty();
+    if !few && (format == Format::Ndjson || format == Format::Json && !a.report.pretty) {
         return analyze_streamed(&a, &opts, format, &trim, options);
     }
     // The text report without dialogues keeps a table row per session,
@@ -621,7 +649,13 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     if format == Format::Text && !a.report.dialogue && !trim.findings_only {
         return analyze_text(&a, &opts, &trim, options);
     }
-    let (mut results, summary) = analyze_each(&a, &opts, &trim, None);
+    let (mut results, summary) = match analyze_each(&a, &opts, &trim, None) {
+        Ok(x) => x,
+        Err((_, e)) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
     if trim.findings_only && format != Format::Json {
         results.retain(|r| !r.findings.is_empty() || r.error.is_some());
         for (i, r) in results.iter_mut().enumerate() {
@@ -635,8 +669,17 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     let code = rep.summary.exit_code;
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();
     write_report(&a.report, &inputs, code, &|w, format, st| match format {
-        // Compact JSON and NDJSON are written by `analyze_streamed`.
-        Format::Json | Format::Ndjson => report::output::write_json(w, &rep, true),
+        // Compact JSON and NDJSON are written by `analyze_streamed`, but
+        // for a --session listing.
+        Format::Json => report::output::write_json(w, &rep, a.report.pretty),
+        Format::Ndjson => report::ndjson::render(
+            &rep.captures,
+            &rep.sessions,
+            &rep.findings,
+            &[],
+            &rep.summary,
+            w,
+        ),
         Format::Text => text::render(&rep, st, w),
         Format::Markdown => markdown::render(&rep, w),
         Format::Html => html::render(&rep, w),
@@ -669,17 +712,28 @@ fn analyze_streamed(
     };
     let header = model::Header::new("analyze", options);
     let mut summary = model::Summary::default();
+    let mut unknown = None;
     let written = (|| {
         let mut w = report::stream::Streamed::begin(&mut out, shape, &header)?;
         let results;
         (results, summary) =
-            analyze_each(a, opts, trim, Some(&mut |i, path, s| w.session(i, path, s)));
+            match analyze_each(a, opts, trim, Some(&mut |i, path, s| w.session(i, path, s))) {
+                Ok(x) => x,
+                Err((sum, e)) => {
+                    unknown = Some(e);
+                    (Vec::new(), sum)
+                }
+            };
         w.finish(&results, &summary)?;
         if format == Format::Json {
             writeln!(out)?;
         }
         Ok(())
     })();
+    if let Some(e) = unknown {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     let code = summary.exit_code;
     if delivered(written, out) {
         code
@@ -700,20 +754,29 @@ fn analyze_each(
     opts: &analysis::Options,
     trim: &report::trim::Trim,
     mut session: Option<&mut EachSession<'_>>,
-) -> (Vec<analysis::CaptureResult>, model::Summary) {
+) -> Result<(Vec<analysis::CaptureResult>, model::Summary), (model::Summary, String)> {
     let mut results = Vec::new();
+    // Every session id the captures have, to refuse a --session that
+    // names none of them.
+    let mut seen = std::collections::BTreeSet::new();
     for (i, p) in a.captures.iter().enumerate() {
         let path = p.to_string_lossy();
         let reader = crate::capture::CaptureReader::open(p, opts.hash);
+        let mut hidden = 0u64;
         let mut r = match (reader, session.as_deref_mut()) {
             (Err(e), _) => failed(p, e),
             (Ok(reader), None) => analysis::analyze_reader(reader, opts, &mut |_| {}),
             (Ok(reader), Some(write)) => analysis::analyze_written(reader, opts, &mut |s, fs| {
+                seen.insert(s.id);
                 if trim.is_off() || trim.session(&s.name(), fs) {
                     write(i, &path, s)
+                } else {
+                    hidden += 1;
                 }
             }),
         };
+        seen.extend(r.sessions.iter().map(|s| s.id));
+        r.not_listed.sessions = hidden;
         if let Some(e) = &r.error {
             warn(e);
         }
@@ -723,10 +786,13 @@ fn analyze_each(
         results.push(r);
     }
     let summary = model::summary(&results);
+    if let Some(e) = trim.unknown_sessions(&seen) {
+        return Err((summary, e));
+    }
     for r in &mut results {
         trim.apply(r);
     }
-    (results, summary)
+    Ok((results, summary))
 }
 
 /// `analyze` as a text table: each session becomes its row as it ends, so
@@ -739,7 +805,13 @@ fn analyze_text(
 ) -> i32 {
     let mut rows: Vec<text::SessionRow> = Vec::new();
     let mut row = |i, _: &str, s: &_| rows.push(text::SessionRow::of(&model::session_view(i, s)));
-    let (results, summary) = analyze_each(a, opts, trim, Some(&mut row));
+    let (results, summary) = match analyze_each(a, opts, trim, Some(&mut row)) {
+        Ok(x) => x,
+        Err((_, e)) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
     let mut rep = model::analyze_report(&results, options);
     for (i, c) in rep.captures.iter_mut().enumerate() {
         c.session_count = rows.iter().filter(|r| r.capture() == i).count();
@@ -808,7 +880,15 @@ fn extract(a: ExtractArgs) -> i32 {
                 w.comments,
                 crate::bytes::printable(&a.output.to_string_lossy())
             );
-            report::EXIT_OK
+            // The exit codes hold here too: 1 when a session written out
+            // has an error finding.
+            let chosen: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| sel.sessions.contains(&f.session))
+                .cloned()
+                .collect();
+            report::exit_code(&chosen)
         }
         Err(e) => {
             // Dropping the uncommitted output removes its temporary file.
@@ -846,6 +926,10 @@ fn compare(a: CompareArgs) -> i32 {
     if let Some(o) = &a.report.output
         && let Err(e) = refuse_inputs(o, [first.as_path(), second.as_path()])
     {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
+    if let Err(e) = a.report.format() {
         warn(e);
         return report::EXIT_USAGE;
     }
@@ -917,9 +1001,11 @@ fn write_report(
     let style = text::Style {
         color: report::use_color(args.color, out.is_terminal()),
         width: report::text_width(out.is_terminal()),
+        fit: report::text_width_given(out.is_terminal()).is_some(),
         dialogue: args.dialogue,
     };
-    let format = args.format();
+    // Each command checked the format before it started.
+    let format = args.format().unwrap_or(Format::Text);
     let mut written = render(&mut out, format, &style);
     if format == Format::Json {
         written = written.and_then(|_| writeln!(out));

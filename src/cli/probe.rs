@@ -295,6 +295,10 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         notes: p.notes.clone(),
         conclusion: conclusion(&p.cases),
         altered: p.cases.iter().any(|c| c.is_damage()),
+        no_evidence: !p.cases.is_empty()
+            && p.cases
+                .iter()
+                .all(|c| c.outcome == crate::probe::result::Outcome::NotEvident),
         cases: std::mem::take(&mut p.cases),
     };
     let mut out = match Destination::create(args.output.as_deref(), []) {
@@ -319,6 +323,8 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
     }
     if rep.altered {
         report::EXIT_FINDINGS
+    } else if rep.no_evidence {
+        report::EXIT_NO_EVIDENCE
     } else {
         report::EXIT_OK
     }

@@ -190,8 +190,14 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     }
     if r.files_missed + r.files_failed > 0 {
         warn(format!(
-            "{} files rotated away before they were read, {} unreadable",
-            r.files_missed, r.files_failed
+            "{} rotated away before {} read, {} unreadable",
+            crate::batch::patterns::count(r.files_missed, "file", "files"),
+            if r.files_missed == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
+            r.files_failed
         ));
         return report::EXIT_USAGE;
     }

@@ -181,8 +181,9 @@ pub trait SessionSink {
     fn wants_snapshot(&mut self, _id: u32) -> bool {
         false
     }
-    /// The snapshot asked for ([`crate::ftp::session::LiveSession::snapshot`]).
-    fn snapshot(&mut self, _s: Session) {}
+    /// The snapshot asked for ([`crate::ftp::session::LiveSession::snapshot`]),
+    /// taken at the packet `at` that may establish a finding.
+    fn snapshot(&mut self, _s: Session, _at: Origin) {}
 }
 
 /// A session as it is detected.
@@ -378,7 +379,7 @@ impl Engine {
                     .as_mut()
                     .is_some_and(|s| s.session.take_error_reply())
                 {
-                    self.offer_snapshot(slot, out);
+                    self.offer_snapshot(slot, at, out);
                 }
                 let closed = self.slots[slot]
                     .as_ref()
@@ -409,7 +410,7 @@ impl Engine {
                     }
                 }
                 if answered {
-                    self.offer_snapshot(slot, out);
+                    self.offer_snapshot(slot, at, out);
                 }
             }
             Some(Flow::Candidate(c)) => {
@@ -636,7 +637,7 @@ impl Engine {
     }
 
     /// Hands the sink a snapshot of a live session, if it wants one.
-    fn offer_snapshot(&mut self, slot: usize, out: &mut dyn SessionSink) {
+    fn offer_snapshot(&mut self, slot: usize, at: Origin, out: &mut dyn SessionSink) {
         let Some(s) = self.slots[slot].as_ref() else {
             return;
         };
@@ -647,7 +648,7 @@ impl Engine {
             Some(Flow::Data { conn, .. }) => Some(&**conn),
             _ => None,
         });
-        out.snapshot(s.session.snapshot(open));
+        out.snapshot(s.session.snapshot(open), at);
     }
 
     fn promote(&mut self, key: FlowKey, c: Candidate) {
@@ -881,7 +882,7 @@ mod tests {
         fn wants_snapshot(&mut self, _: u32) -> bool {
             self.snapshots.is_some()
         }
-        fn snapshot(&mut self, s: Session) {
+        fn snapshot(&mut self, s: Session, _: Origin) {
             self.snapshots.get_or_insert_default().push(s)
         }
     }

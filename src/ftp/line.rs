@@ -104,7 +104,44 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// What a Telnet command (RFC 854) is, by its bytes after IAC.
+pub fn telnet_name(cmd: &[u8]) -> String {
+    match cmd {
+        [0xff, 0xf4] => "IP (interrupt process)".into(),
+        [0xff, 0xf2] => "DM (the Synch's data mark)".into(),
+        [0xff, 0xf5] => "AO (abort output)".into(),
+        [0xff, 0xf1] => "NOP".into(),
+        [0xff, 0xf6] => "AYT (are you there)".into(),
+        _ => format!("IAC {}", crate::bytes::escape(cmd.get(1..).unwrap_or(&[]))),
+    }
+}
+
+/// Telnet commands in the order they stood, named; with IP followed by
+/// DM it says that was the RFC 959 §4.1.3 abort signal (what a client
+/// sends before ABOR, or instead of one before it closes).
+pub fn telnet_description<'a>(cmds: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let cmds: Vec<&[u8]> = cmds.into_iter().collect();
+    let names: Vec<String> = cmds.iter().map(|c| telnet_name(c)).collect();
+    let abort = cmds
+        .windows(2)
+        .any(|w| w[0] == [0xff, 0xf4] && w[1] == [0xff, 0xf2]);
+    format!(
+        "Telnet {}{}",
+        names.join(", "),
+        if abort {
+            ": the RFC 959 abort signal"
+        } else {
+            ""
+        }
+    )
+}
+
 impl Line {
+    /// Nothing but Telnet commands, no text: a signal (such as the abort
+    /// signal a client sends before it closes), not a line.
+    pub fn telnet_only(&self) -> bool {
+        self.bytes.0.is_empty() && !self.telnet.is_empty()
+    }
     pub fn first_frame(&self) -> u64 {
         self.pieces.first().map_or(0, |p| p.frame)
     }

@@ -196,6 +196,9 @@ pub struct ProbeReport {
     pub notes: Vec<String>,
     pub conclusion: String,
     pub altered: bool,
+    /// No test line showed how it arrived: the run proves nothing either
+    /// way (exit code 3).
+    pub no_evidence: bool,
     pub cases: Vec<Case>,
 }
 
@@ -215,13 +218,21 @@ pub fn conclusion(cases: &[Case]) -> String {
     let damaged: Vec<&Case> = cases.iter().filter(|c| c.is_damage()).collect();
     let nat = |c: &&Case| c.outcome == Outcome::Rewritten && !c.is_damage();
     let mut parts = Vec::new();
+    let intact = cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::Intact)
+        .count();
+    if damaged.is_empty() && intact == 0 {
+        // Nothing came back to judge by: that is no evidence, not a clean
+        // path.
+        return format!(
+            "No evidence either way: none of the {} showed how it arrived (the server neither quotes nor acts on them; a reflector would tell).",
+            lines(cases.len(), "test line")
+        );
+    }
     if damaged.is_empty() {
-        let intact = cases
-            .iter()
-            .filter(|c| c.outcome == Outcome::Intact)
-            .count();
         parts.push(format!(
-            "the path did not damage any test line ({intact} of {} arrived or were acted on as sent)",
+            "the path did not damage any test line that showed how it arrived ({intact} of {} arrived or were acted on as sent)",
             cases.len()
         ));
     }

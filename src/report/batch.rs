@@ -5,8 +5,8 @@
 //! all) and say so when they are.
 
 use super::model::{BatchSummary, Header};
-use super::text::{Style, header, human_bytes, table};
-use crate::batch::patterns::{label, thousands};
+use super::text::{Style, header, human_bytes, keep_whole, table};
+use crate::batch::patterns::{count, label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
 use crate::batch::summary::CaptureFindings;
 use crate::bytes::{escape, printable};
@@ -58,12 +58,13 @@ impl<'a> BatchView<'a> {
             .filter(|c| c.error_findings > 0)
             .count();
         let counts = format!(
-            "{} of {} captures have error findings ({} error, {} warning findings in {} sessions)",
+            "{} of {} {} error findings ({} error, {} warning findings in {})",
             thousands(with_errors as u64),
-            thousands(s.captures),
+            count(s.captures, "capture", "captures"),
+            if with_errors == 1 { "has" } else { "have" },
             thousands(self.sev(Severity::Error)),
             thousands(self.sev(Severity::Warning)),
-            thousands(s.sessions)
+            count(s.sessions, "session", "sessions")
         );
         match s.patterns.first() {
             Some(p) => {
@@ -86,21 +87,22 @@ impl<'a> BatchView<'a> {
             (
                 "captures".to_string(),
                 format!(
-                    "{} ({}), {} with read errors; {} files skipped (not captures, duplicates, special files)",
+                    "{} ({}), {} with read errors; {} skipped (not captures, duplicates, special files)",
                     thousands(s.captures),
                     human_bytes(s.bytes),
                     thousands(s.captures_with_errors),
-                    thousands(s.skipped_files)
+                    count(s.skipped_files, "file", "files")
                 ),
             ),
             (
                 "frames".to_string(),
                 format!(
-                    "{}: TCP {} (FTP control {}, data connections {}, other {}), not TCP {}",
+                    "{}: TCP {} (FTP control {}, data connections {}, after close {}, other {}), not TCP {}",
                     thousands(k.frames),
                     thousands(k.tcp_segments),
                     thousands(k.control_segments),
                     thousands(k.data_segments),
+                    thousands(k.after_close_segments),
                     thousands(k.other_tcp_segments),
                     thousands(k.skipped.values().sum())
                 ),
@@ -232,6 +234,7 @@ pub fn render(
                 .map_or("", |r| r.summary());
             t.add_row(vec![rule.clone(), thousands(*n), what.to_string()]);
         }
+        keep_whole(&mut t, &[], style);
         writeln!(out, "\nFindings by rule\n{t}")?;
     }
     hosts("Servers", "server", &s.servers, true, out, style)?;
@@ -318,6 +321,7 @@ fn setups(m: &BTreeMap<String, ModeStats>, out: &mut dyn Write, style: &Style) -
             how.join(", "),
         ]);
     }
+    keep_whole(&mut t, &[], style);
     writeln!(
         out,
         "\nData setups (unknown: no data connection and no reply saying it failed)\n{t}"
@@ -365,6 +369,22 @@ fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result
     Ok(())
 }
 
+/// The software an address served, most sessions first, with counts
+/// where there is more than one ("vsftpd 28, unknown 28, GNU inetutils
+/// ftpd 4").
+fn software_mix(m: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    match v.as_slice() {
+        [(name, _)] => escape(name.as_bytes()),
+        _ => v
+            .iter()
+            .map(|(name, n)| format!("{} {}", escape(name.as_bytes()), thousands(**n)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 fn hosts(
     title: &str,
     what: &str,
@@ -408,10 +428,11 @@ fn hosts(
             thousands(st.warning_findings),
         ];
         if software {
-            row.insert(1, st.software.clone().unwrap_or_default());
+            row.insert(1, software_mix(&st.software));
         }
         t.add_row(row);
     }
+    keep_whole(&mut t, &[], style);
     writeln!(
         out,
         "\n{title}{}\n{t}",

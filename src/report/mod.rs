@@ -26,6 +26,9 @@ use crate::rules::{Finding, Severity};
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+/// `probe` only: no test line showed how it arrived, so the run is no
+/// evidence either way (neither clean nor damaged).
+pub const EXIT_NO_EVIDENCE: i32 = 3;
 
 /// 1 when any error-severity finding exists, else 0.
 pub fn exit_code(findings: &[Finding]) -> i32 {
@@ -66,6 +69,13 @@ pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
 /// width when the report goes to one (`to_terminal`), else 120 (a file
 /// or a pipe: the same output wherever it is written). Never below 60.
 pub fn text_width(to_terminal: bool) -> u16 {
+    text_width_given(to_terminal).unwrap_or(120).max(60)
+}
+
+/// The width a reader set: `$COLUMNS`, or the terminal's. None for a file
+/// or a pipe without `$COLUMNS`, where a table may grow past 120 columns
+/// rather than cut a word in two.
+pub fn text_width_given(to_terminal: bool) -> Option<u16> {
     let env = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<u16>().ok());
@@ -75,5 +85,5 @@ pub fn text_width(to_terminal: bool) -> u16 {
             .flatten()
             .map(|(w, _)| w.0)
     };
-    env.or_else(terminal).unwrap_or(120).max(60)
+    env.or_else(terminal)
 }

@@ -1,5 +1,6 @@
 //! The report document (JSON schema version 1; see docs/json-schema.md).
 
+use super::trim::NotListed;
 use crate::analysis::CaptureResult;
 use crate::bytes::Bytes;
 use crate::capture::{CaptureError, CaptureInfo};
@@ -79,6 +80,11 @@ pub struct CaptureView<'a> {
     /// Findings counted in the summary but not listed, over the
     /// per-capture limit.
     pub findings_not_kept: u64,
+    /// Sessions and findings of this capture that `--session`,
+    /// `--min-severity` or `--findings-only` left out of the listing
+    /// (`session_count` and `finding_count` count what is listed).
+    #[serde(skip_serializing_if = "NotListed::is_none")]
+    pub not_listed: NotListed,
 }
 
 #[derive(Serialize, schemars::JsonSchema, Default)]
@@ -419,6 +425,7 @@ pub fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
         finding_count: r.findings.len(),
         sessions_not_kept: r.sessions_not_kept,
         findings_not_kept: r.findings_not_kept,
+        not_listed: r.not_listed,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `probe` results as text, Markdown and HTML (JSON is the serde form of
 //! [`ProbeReport`]). One table per family of tests; the cases that came
-//! through intact are counted in one row rather than listed, so the few
-//! that did not stand out.
+//! through intact, and those that gave no evidence, are counted in a row
+//! each rather than listed, so the few that did not stand out.
 
 use super::page::{Align, Block, Inline, Item, Page, Table};
 use super::{html, markdown};
@@ -22,7 +22,7 @@ struct Row {
 fn rows(cases: &[&Case]) -> Vec<Row> {
     let mut out: Vec<Row> = cases
         .iter()
-        .filter(|c| c.outcome != Outcome::Intact)
+        .filter(|c| !COUNTED.contains(&c.outcome))
         .map(|c| {
             let arrived = match (&c.arrived, &c.data) {
                 (Some(a), _) => format!("`{}`", escape(&a.0)),
@@ -53,25 +53,27 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
             }
         })
         .collect();
-    let intact = cases
-        .iter()
-        .filter(|c| c.outcome == Outcome::Intact)
-        .count();
-    if intact > 0 {
-        out.push(Row {
-            test: if intact == cases.len() {
-                format!("all {intact}")
-            } else {
-                format!("{intact} other{}", if intact == 1 { "" } else { "s" })
-            },
-            sent: String::new(),
-            arrived: String::new(),
-            outcome: Outcome::Intact.name().into(),
-            detail: String::new(),
-        });
+    for outcome in COUNTED {
+        let n = cases.iter().filter(|c| c.outcome == outcome).count();
+        if n > 0 {
+            out.push(Row {
+                test: if n == cases.len() {
+                    format!("all {n}")
+                } else {
+                    format!("{n} other{}", if n == 1 { "" } else { "s" })
+                },
+                sent: String::new(),
+                arrived: String::new(),
+                outcome: outcome.name().into(),
+                detail: String::new(),
+            });
+        }
     }
     out
 }
+
+/// Outcomes counted in one row rather than listed case by case.
+const COUNTED: [Outcome; 2] = [Outcome::Intact, Outcome::NotEvident];
 
 fn summary_lines(r: &ProbeReport) -> Vec<String> {
     let mut v = vec![
@@ -101,6 +103,7 @@ pub fn render_text(r: &ProbeReport, width: u16, out: &mut dyn Write) -> io::Resu
         let mut t = super::text::table(&super::text::Style {
             color: false,
             width,
+            fit: true,
             dialogue: false,
         });
         t.set_header(["test", "sent", "arrived / server did", "verdict", "detail"]);

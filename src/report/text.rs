@@ -17,6 +17,9 @@ pub struct Style {
     pub color: bool,
     /// Width to wrap tables to when not on a terminal.
     pub width: u16,
+    /// The width is the reader's (`$COLUMNS`, a terminal): tables keep
+    /// within it. Otherwise a table grows past it rather than cut a word.
+    pub fit: bool,
     /// Print every session's dialogue.
     pub dialogue: bool,
 }
@@ -41,9 +44,12 @@ pub(super) fn table(style: &Style) -> Table {
 /// Keeps words whole in a table: comfy-table wraps at spaces where it
 /// can, but inside a word when a column is narrower than it. The columns
 /// in `always` (addresses, timestamps) get at least their longest word;
-/// the others too when every column's longest word fits in the width.
-/// Call once the rows are in.
-fn keep_whole(t: &mut Table, always: &[usize], width: u16) {
+/// then the others, shortest longest-word first, while the reader's width
+/// allows (`style.fit`) — without one, every column whose longest word is
+/// at most [`LONG_WORD`] long (a path or a dialogue line may still wrap),
+/// and the table grows past the width rather than cut "tcp.stream" in
+/// two. Call once the rows are in.
+pub(super) fn keep_whole(t: &mut Table, always: &[usize], style: &Style) {
     let n = t.column_count();
     let longest: Vec<usize> = (0..n)
         .map(|i| {
@@ -59,22 +65,35 @@ fn keep_whole(t: &mut Table, always: &[usize], width: u16) {
                 })
                 .max()
                 .unwrap_or(0)
-                // One space of padding each side.
-                + 2
         })
         .collect();
-    // The borders: one between columns and one at each end (n + 1).
-    let all_fit = longest.iter().sum::<usize>() + n < usize::from(width);
-    for (i, &w) in longest.iter().enumerate() {
-        if (all_fit || always.contains(&i))
-            && let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w))
-        {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (!always.contains(&i), longest[i], i));
+    // Borders (n + 1) and each column's padding (2); a column left free
+    // still takes a character or so.
+    let mut used = 4 * n + 1;
+    for i in order {
+        let w = longest[i] + 2;
+        let kept = always.contains(&i)
+            || if style.fit {
+                used + w - 3 <= usize::from(style.width)
+            } else {
+                longest[i] <= LONG_WORD
+            };
+        if !kept {
+            continue;
+        }
+        used += w.saturating_sub(3);
+        if let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w)) {
             c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
                 comfy_table::Width::Fixed(w),
             ));
         }
     }
 }
+
+/// The longest word [`keep_whole`] keeps whole in a column not named.
+const LONG_WORD: usize = 32;
 
 fn sev_cell(s: Severity, style: &Style) -> Cell {
     let c = Cell::new(s.name());
@@ -134,7 +153,7 @@ impl SessionRow {
                 // A connection established elsewhere than announced still
                 // worked: the cell says both.
                 let v = if d.setup.established && d.setup.verdict == Verdict::WrongEndpoint {
-                    "connected-elsewhere".to_string()
+                    "connected (elsewhere)".to_string()
                 } else {
                     wire_name(&d.setup.verdict)
                 };
@@ -235,7 +254,13 @@ pub fn render_rows(
         writeln!(out)?;
         capture_section(&format!("Capture {}", ci + 1), c, &ss, &fs, style, out)?;
         sessions(&ss, style, out)?;
-        findings(&fs, style, out)?;
+        match c.not_listed.findings() {
+            n if n > 0 && fs.is_empty() => writeln!(
+                out,
+                "No findings listed ({n} left out by the options above)."
+            )?,
+            _ => findings(&fs, style, out)?,
+        }
         if style.dialogue {
             for s in r.sessions.iter().filter(|s| s.capture == ci) {
                 dialogue(s, style, out)?;
@@ -346,11 +371,19 @@ fn capture_section(
     if !limits.is_empty() {
         t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
     }
+    // The capture's own counts stay whole; what the listing hides is
+    // said beside them.
+    let hidden = c.not_listed;
+    let sessions = c.session_count as u64 + c.sessions_not_kept + hidden.sessions;
     t.add_row(vec![
         "sessions".to_string(),
-        (c.session_count as u64 + c.sessions_not_kept).to_string(),
+        if hidden.sessions > 0 {
+            format!("{sessions} ({} listed here)", sessions - hidden.sessions)
+        } else {
+            sessions.to_string()
+        },
     ]);
-    let mut counts = [0usize; 3];
+    let mut counts = [0u64; 3];
     for f in fs {
         counts[f.severity as usize] += 1;
     }
@@ -360,10 +393,20 @@ fn capture_section(
         if not_shown > 0 {
             format!("{not_shown} not reported here (`portmortem analyze` reports them)")
         } else {
-            format!(
+            let mut f = format!(
                 "{} error, {} warning, {} info",
-                counts[2], counts[1], counts[0]
-            )
+                counts[2] + hidden.error,
+                counts[1] + hidden.warning,
+                counts[0] + hidden.info
+            );
+            if hidden.findings() > 0 {
+                let _ = write!(
+                    f,
+                    " ({} error, {} warning, {} info not listed here)",
+                    hidden.error, hidden.warning, hidden.info
+                );
+            }
+            f
         },
     ]);
     if let Some(e) = c.error {
@@ -419,7 +462,7 @@ fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Resul
             t.add_row(s.cells());
         }
         // Addresses and timestamps are never broken mid-word.
-        keep_whole(&mut t, &[1, 4], style.width);
+        keep_whole(&mut t, &[1, 4], style);
         writeln!(out, "{t}")?;
     }
     Ok(())
@@ -442,6 +485,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             Cell::new(frames_text(&f.frames)),
         ]);
     }
+    keep_whole(&mut t, &[], style);
     writeln!(out, "{t}")?;
     let width = style.width as usize;
     let indent = "    ";
@@ -569,13 +613,20 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
     if e.frames_not_listed > 0 {
         flags.push(format!("+{} frames not listed", e.frames_not_listed));
     }
+    if !e.telnet.is_empty() {
+        flags.push(crate::ftp::line::telnet_description(
+            e.telnet.iter().map(|t| t.0.as_slice()),
+        ));
+    }
     if e.telnet_not_recorded > 0 {
         flags.push(format!(
             "+{} Telnet commands not recorded",
             e.telnet_not_recorded
         ));
     }
+    let signal_only = e.text.0.is_empty() && !e.telnet.is_empty();
     let term = match e.terminator {
+        _ if signal_only => "",
         crate::ftp::line::Terminator::CrLf => "",
         crate::ftp::line::Terminator::Lf => " [LF]",
         crate::ftp::line::Terminator::Cr => " [CR]",
@@ -599,7 +650,13 @@ fn entry_row(e: &Entry<'_>, s: &SessionView<'_>) -> Vec<String> {
                 format!(" ({})", flags.join(", "))
             }
         ),
-        e.pairs_with.map(|p| format!("#{p}")).unwrap_or_default(),
+        // By frame, as everywhere else a reader looks a line up (the
+        // JSON's `pairs_with` is the entry's position).
+        e.pairs_with
+            .and_then(|p| s.dialogue.get(p).filter(|x| x.n == p))
+            .and_then(|x| x.frames.first())
+            .map(|f| format!("frame {f}"))
+            .unwrap_or_default(),
     ]
 }
 

@@ -6,6 +6,34 @@
 use crate::rules::{Finding, Severity};
 use std::collections::BTreeMap;
 
+/// What a trim left out of one capture's listing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct NotListed {
+    pub sessions: u64,
+    /// Findings by severity: error, warning, info.
+    pub error: u64,
+    pub warning: u64,
+    pub info: u64,
+}
+
+impl NotListed {
+    pub fn is_none(&self) -> bool {
+        *self == NotListed::default()
+    }
+
+    pub fn findings(&self) -> u64 {
+        self.error + self.warning + self.info
+    }
+
+    fn count(&mut self, f: &Finding) {
+        *match f.severity {
+            Severity::Error => &mut self.error,
+            Severity::Warning => &mut self.warning,
+            Severity::Info => &mut self.info,
+        } += 1;
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Trim {
     /// Session ids (`s1`…) to list; empty for all.
@@ -52,8 +80,50 @@ impl Trim {
             return;
         }
         let all = &r.findings;
+        let before = r.sessions.len();
         r.sessions.retain(|s| self.session(&s.name(), all));
-        r.findings.retain(|f| self.finding(f));
+        r.not_listed.sessions += (before - r.sessions.len()) as u64;
+        let hidden = &mut r.not_listed;
+        r.findings.retain(|f| {
+            let keep = self.finding(f);
+            if !keep {
+                hidden.count(f);
+            }
+            keep
+        });
+    }
+
+    /// The session ids asked for that name no session of any capture
+    /// (`seen`: the ids the captures have), as an error naming both.
+    pub fn unknown_sessions(&self, seen: &std::collections::BTreeSet<u32>) -> Option<String> {
+        let missing: Vec<&str> = self
+            .sessions
+            .iter()
+            .filter(|id| {
+                id.strip_prefix('s')
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_none_or(|n| !seen.contains(&n))
+            })
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let have = match (seen.first(), seen.last()) {
+            (Some(a), Some(b)) if a == b => format!("the captures have s{a}"),
+            (Some(a), Some(b)) if (b - a + 1) as usize == seen.len() => {
+                format!("the captures have s{a}–s{b}")
+            }
+            (Some(_), Some(_)) => format!(
+                "the captures have {}",
+                seen.iter()
+                    .map(|n| format!("s{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "the captures have no FTP session".to_string(),
+        };
+        Some(format!("no session {}: {have}", missing.join(", ")))
     }
 
     /// The trim as report options (non-default values only).

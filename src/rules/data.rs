@@ -189,11 +189,19 @@ fn truncated(
     if is_227 {
         let hit = ports_hit_by_227(setup.arg.kind);
         msg.push_str(&format!(
-            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line (about 1 in {}), so with uniformly chosen data ports that share of transfers is hit",
+            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line ({:.2}%), so with uniformly chosen data ports that share of transfers is hit",
             CHECKPOINT_227.device,
             setup.arg.kind.name(),
-            (65536 + hit / 2) / hit.max(1),
+            f64::from(hit) * 100.0 / 65536.0,
         ));
+        if let Some(facts) = f.facts.as_mut() {
+            facts.ports_hit = Some(hit);
+        } else {
+            f.facts = Some(super::Facts {
+                ports_hit: Some(hit),
+                ..Default::default()
+            });
+        }
         f.signature = Some(&CHECKPOINT_227);
     }
     msg.push('.');

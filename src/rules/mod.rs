@@ -112,6 +112,25 @@ pub struct Facts {
     /// Where the data connection actually went, as the capture shows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used: Option<std::net::SocketAddr>,
+    /// For a line split across segments: each segment's frame and bytes
+    /// of the line, in order (the message names the first few).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentPart>,
+    /// How many segments carried the line (more than `segments` lists
+    /// when a very long line's pieces were capped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_count: Option<usize>,
+    /// For a `227`→`22_` rewrite of a port: how many of the 65,536 data
+    /// ports carry `227` in a line of this kind (the ports it breaks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports_hit: Option<u32>,
+}
+
+/// One segment's part of a line.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct SegmentPart {
+    pub frame: u64,
+    pub bytes: u32,
 }
 
 /// One field of an address argument, before and after.
@@ -289,7 +308,7 @@ impl Finding {
             fields,
             announced: a.and_then(|a| a.strict),
             received_reads_as: b.and_then(|b| b.strict.or(b.lenient)),
-            used: None,
+            ..Facts::default()
         });
         self.diff = Some(d);
     }
@@ -302,12 +321,10 @@ impl Finding {
         announced: Option<crate::ftp::address::Endpoint>,
         used: std::net::SocketAddr,
     ) -> Self {
-        self.facts = Some(Facts {
-            sent: Some(Bytes(line.to_vec())),
-            announced,
-            used: Some(used),
-            ..Facts::default()
-        });
+        let facts = self.facts.get_or_insert_default();
+        facts.sent = Some(Bytes(line.to_vec()));
+        facts.announced = announced;
+        facts.used = Some(used);
         self
     }
 

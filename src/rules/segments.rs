@@ -129,6 +129,18 @@ fn split(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
         l.frames(),
         l.wire(),
     );
+    f.facts = Some(super::Facts {
+        segments: l
+            .pieces
+            .iter()
+            .map(|p| super::SegmentPart {
+                frame: p.frame,
+                bytes: p.len,
+            })
+            .collect(),
+        segment_count: Some(n),
+        ..Default::default()
+    });
     if let Some(r) = retrans {
         f = f.frames(r.retransmission_frames.iter().copied());
         f.signature = Some(&LINUX_CONNTRACK_PARTIAL);
@@ -172,6 +184,11 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
 /// What is wrong with a line's end. Trailing blanks matter only after the
 /// numbers of an address line (conntrack wants `\r` right after them).
 fn term_problem(s: &Session, l: &Line, last_line: bool, addr: bool) -> Option<String> {
+    // Telnet commands and no text (IP and the Synch before a close) are no
+    // line at all, so they lack no line end.
+    if l.telnet_only() {
+        return None;
+    }
     let trailing = addr && l.bytes.0.last().is_some_and(|b| *b == b' ' || *b == b'\t');
     match l.terminator {
         Terminator::Lf => Some("a bare LF (no CR)".into()),

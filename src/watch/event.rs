@@ -49,7 +49,13 @@ pub enum Event<'a> {
     /// A finding, as soon as it is established: at once for the rules
     /// whose findings are final when seen, else when its session ends.
     Finding {
+        /// When the finding was established: the time of
+        /// `established_frame` (the finding's `first_ts` is when its first
+        /// line was seen).
         ts: Timestamp,
+        /// The packet that established it (before the session ended), or
+        /// the session's last packet (judged when it ended).
+        established_frame: u64,
         /// Replaces the finding said earlier with the same session, rule
         /// and first frame (more cases, or a data connection's outcome).
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -162,10 +168,11 @@ impl<W: Write> Sink for TextSink<W> {
             ),
             Event::Finding {
                 ts,
+                established_frame,
                 revises_earlier,
                 finding,
             } => format!(
-                "{ts} {} {} → {} {}{} {}: {}",
+                "{ts} (frame {established_frame}) {} {} → {} {}{} {}: {}",
                 finding.session,
                 finding.client,
                 finding.server,
@@ -197,10 +204,15 @@ impl<W: Write> Sink for TextSink<W> {
                 sessions_live,
                 finding_count,
                 ..
-            } => format!(
-                "{} frames, {} sessions ({sessions_live} live), {finding_count} findings",
-                packets.frames, packets.sessions
-            ),
+            } => {
+                use crate::batch::patterns::count;
+                format!(
+                    "{}, {} ({sessions_live} live), {}",
+                    count(packets.frames, "frame", "frames"),
+                    count(packets.sessions, "session", "sessions"),
+                    count(*finding_count, "finding", "findings")
+                )
+            }
             _ => return Ok(()),
         };
         self.0.write_all(format!("{line}\n").as_bytes())?;

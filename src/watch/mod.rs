@@ -133,7 +133,16 @@ impl Emitter<'_> {
     /// Writes the findings of a session not said before (or changed since
     /// said); with `end`, also withdraws what the whole session no longer
     /// shows. Keeps the counts of findings and errors.
-    fn say_findings(&mut self, s: &Session, findings: &[Finding], end: bool) {
+    fn say_findings(
+        &mut self,
+        s: &Session,
+        findings: &[Finding],
+        at: Option<crate::reassembly::Origin>,
+    ) {
+        // Before the end, at the packet that established them; at the end,
+        // when the session ended.
+        let end = at.is_none();
+        let (ts, established_frame) = at.map_or((s.end, s.last_frame), |a| (a.ts, a.frame));
         let mut early = self.early.remove(&s.id).unwrap_or_default();
         let mut seen = vec![false; early.said.len()];
         for f in findings {
@@ -152,7 +161,8 @@ impl Emitter<'_> {
             }
             self.count(f.severity, 1);
             self.emit(&Event::Finding {
-                ts: s.end,
+                ts,
+                established_frame,
                 revises_earlier: known.is_some(),
                 finding: f,
             });
@@ -228,12 +238,12 @@ impl SessionSink for Emitter<'_> {
         true
     }
 
-    fn snapshot(&mut self, mut s: Session) {
+    fn snapshot(&mut self, mut s: Session, at: crate::reassembly::Origin) {
         if !self.opts.show_passwords {
             s.redact_passwords();
         }
         let findings = rules::established(&s, &self.opts.rules);
-        self.say_findings(&s, &findings, false);
+        self.say_findings(&s, &findings, Some(at));
     }
 
     fn session(&mut self, mut s: Session) {
@@ -242,7 +252,7 @@ impl SessionSink for Emitter<'_> {
             s.redact_passwords();
         }
         let findings = rules::run(&s, &self.opts.rules);
-        self.say_findings(&s, &findings, true);
+        self.say_findings(&s, &findings, None);
         let fails = findings.iter().any(|f| f.severity > Severity::Info);
         self.emit(&Event::SessionEnded {
             ts: s.end,

@@ -104,6 +104,7 @@ impl Recorder {
                 sessions_not_kept: 0,
                 sessions_written: 0,
                 findings_not_kept: 0,
+                not_listed: Default::default(),
             };
             let results = [result];
             let mut rep = crate::report::model::analyze_report(&results, Default::default());

@@ -441,7 +441,14 @@ pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
     let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
     b.push(facts(&r.header, &caps, &r.sessions));
     b.push(h2("Findings"));
-    findings(&r.findings, &r.sessions, &names, &mut b);
+    let hidden: u64 = r.captures.iter().map(|c| c.not_listed.findings()).sum();
+    if hidden > 0 && r.findings.is_empty() {
+        b.push(para(format!(
+            "No findings listed ({hidden} left out by the report's options)."
+        )));
+    } else {
+        findings(&r.findings, &r.sessions, &names, &mut b);
+    }
     let mut drawn = vec![h2("Dialogues"), Block::Legend(ladder::LEGEND_ONE)];
     for s in &r.sessions {
         drawn.push(Block::Heading {
