@@ -239,6 +239,35 @@ def pcapng_multi():
     open(out("hand-multi-section.pcapng"), "wb").write(out_bytes)
 
 
+def isb_drops():
+    """A big-endian pcapng whose Interface Statistics Block says the tap
+    dropped packets (issue #21): 100 received, 7 dropped by the
+    interface, 3 by the OS."""
+    s = Session(cport=40040)
+    s.login()
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+
+    def block(btype, body):
+        body += b"\0" * ((4 - len(body) % 4) % 4)
+        n = 12 + len(body)
+        return struct.pack(">II", btype, n) + body + struct.pack(">I", n)
+
+    out_bytes = block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out_bytes += block(1, struct.pack(">HHI", 1, 0, 65535))
+    last = 0
+    for p in s.pkts:
+        ts = int(round(p.time * 10**6))
+        data = bytes(p)
+        out_bytes += block(6, struct.pack(">IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data)
+        last = ts
+    opts = b"".join(struct.pack(">HHQ", code, 8, v) for code, v in ((4, 100), (5, 7), (7, 3)))
+    opts += struct.pack(">HH", 0, 0)
+    out_bytes += block(5, struct.pack(">III", 0, last >> 32, last & 0xFFFFFFFF) + opts)
+    open(out("hand-isb-drops.pcapng"), "wb").write(out_bytes)
+
+
 NAT = "203.0.113.1"
 
 
@@ -588,6 +617,6 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv, telnet_synch]:
+              two_pasv, telnet_synch, isb_drops]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

@@ -49,6 +49,8 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
             "sent": FOUNDING_SENT,
             "announced": "198.51.100.60:32227",
             "used": "198.51.100.60:32022",
+            // The ports whose PORT line carries `227` (octet 5 or 6).
+            "ports_hit": 511,
         })
     );
 }

@@ -156,6 +156,52 @@ pub struct CaptureInfo {
     pub frame_count: u64,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// What the capturing interfaces said of their own loss (pcapng
+    /// Interface Statistics Blocks: the last, cumulative one of each
+    /// interface). Empty for pcap, which has no such record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interface_stats: Vec<InterfaceStats>,
+}
+
+/// One interface's statistics as its capture recorded them (pcapng ISB,
+/// draft-ietf-opsawg-pcapng §4.6); a counter the writer left out is None.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct InterfaceStats {
+    /// The interface's index in the file (0-based, across sections).
+    pub interface: u32,
+    /// Packets the interface received (`isb_ifrecv`).
+    pub received: Option<u64>,
+    /// Packets dropped by the interface for lack of resources
+    /// (`isb_ifdrop`).
+    pub if_dropped: Option<u64>,
+    /// Packets the capture filter accepted (`isb_filteraccept`).
+    pub filter_accepted: Option<u64>,
+    /// Packets the operating system dropped (`isb_osdrop`).
+    pub os_dropped: Option<u64>,
+}
+
+impl InterfaceStats {
+    /// Packets the interface or the OS says it dropped.
+    pub fn dropped(&self) -> u64 {
+        self.if_dropped.unwrap_or(0) + self.os_dropped.unwrap_or(0)
+    }
+}
+
+/// Reads an ISB counter option in the section's byte order (pcap-parser
+/// 0.17's `isb_ifdrop()` and friends read every section as little-endian,
+/// so a big-endian capture's counters come out byte-swapped).
+fn isb_counter(
+    isb: &pcap_parser::InterfaceStatisticsBlock<'_>,
+    code: u16,
+    big_endian: bool,
+) -> Option<u64> {
+    let o = isb.options.iter().find(|o| o.code.0 == code)?;
+    let b: [u8; 8] = o.value().get(..8)?.try_into().ok()?;
+    Some(if big_endian {
+        u64::from_be_bytes(b)
+    } else {
+        u64::from_le_bytes(b)
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -196,6 +242,8 @@ struct Meta {
     link_types: BTreeSet<u32>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
+    /// The last ISB of each interface, by its index in the file.
+    iface_stats: std::collections::BTreeMap<u32, InterfaceStats>,
 }
 
 impl CaptureReader {
@@ -265,6 +313,7 @@ impl CaptureReader {
                 link_types: BTreeSet::new(),
                 first_ts: None,
                 last_ts: None,
+                iface_stats: Default::default(),
             },
             buf_size: BUF_INITIAL,
         })
@@ -427,6 +476,7 @@ impl CaptureReader {
             frame_count: m.frames,
             first_ts: m.first_ts,
             last_ts: m.last_ts,
+            interface_stats: m.iface_stats.values().cloned().collect(),
         }
     }
 }
@@ -623,7 +673,25 @@ impl Meta {
                 );
                 Ok(())
             }
-            // Statistics, name resolution, secrets, custom blocks: not packets.
+            Block::InterfaceStatistics(isb) => {
+                // The interface's index in the whole file: the section's
+                // interfaces come after the earlier sections' ones.
+                let base = st.total_ifaces - st.ifaces.len() as u32;
+                let be = st.ng_big_endian;
+                let interface = base + isb.if_id;
+                st.iface_stats.insert(
+                    interface,
+                    InterfaceStats {
+                        interface,
+                        received: isb_counter(&isb, 4, be),
+                        if_dropped: isb_counter(&isb, 5, be),
+                        filter_accepted: isb_counter(&isb, 6, be),
+                        os_dropped: isb_counter(&isb, 7, be),
+                    },
+                );
+                Ok(())
+            }
+            // Name resolution, secrets, custom blocks: not packets.
             _ => Ok(()),
         }
     }

@@ -603,6 +603,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             frame_count: 0,
             first_ts: None,
             last_ts: None,
+            interface_stats: Vec::new(),
         },
         counters: Counters::default(),
         error: Some(e),

@@ -96,7 +96,7 @@ fn open_source(a: &WatchArgs, opts: &crate::analysis::Options) -> Result<Source,
         return Ok(Source::Dir(d.clone()));
     }
     CaptureReader::open(&a.input, opts.hash)
-        .map(Source::Capture)
+        .map(|r| Source::Capture(Box::new(r)))
         .map_err(|e| e.to_string())
 }
 

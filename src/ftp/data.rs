@@ -372,11 +372,16 @@ impl DataSetup {
 const LATE_NS: i64 = 120_000_000_000;
 
 /// Matches setups (sorted by time) with data connection attempts.
+/// `blind` holds the times (sorted) where the control connection lost
+/// bytes: a connection to another endpoint than announced is not blamed
+/// on an announcement when the capture missed part of the dialogue in
+/// between (the announcement it followed may be in what was lost).
 pub fn match_setups(
     setups: &mut [DataSetup],
     conns: &[DataConn],
     client_ip: std::net::IpAddr,
     server_ip: std::net::IpAddr,
+    blind: &[Timestamp],
 ) {
     let mut used = vec![false; conns.len()];
     let n = setups.len();
@@ -416,6 +421,10 @@ pub fn match_setups(
         if s.verdict == Verdict::Rejected {
             continue;
         }
+        let seen_until = blind
+            .iter()
+            .find(|&&t| t >= s.announced_ts)
+            .map_or(end, |&t| t.min(end));
         let other = conns.iter().enumerate().find(|(k, c)| {
             !used[*k]
                 && in_window(c)
@@ -427,17 +436,24 @@ pub fn match_setups(
                 })
                 && c.acceptor.port() != 20
         });
+        let other = other.map(|(k, c)| {
+            let why = explain(&s.arg, ep, c.acceptor, active, client_ip, server_ip);
+            (k, c, why)
+        });
+        // After bytes the capture missed, a connection nothing ties to
+        // this announcement may follow one the capture lost; one derived
+        // from it (a truncated field, the control address) still is its.
+        let other = other
+            .filter(|(_, c, why)| c.first_ts < seen_until || !matches!(why, Mismatch::Unexplained));
         match other {
-            Some((k, c)) => {
+            Some((k, c, why)) => {
                 used[k] = true;
                 s.connection = Some(k);
                 s.delay_secs = Some(c.first_ts.secs_since(s.announced_ts));
                 s.verdict = Verdict::WrongEndpoint;
                 s.established =
                     matches!(c.result(), ConnResult::Established | ConnResult::MidStream);
-                s.mismatch = Some(explain(
-                    &s.arg, ep, c.acceptor, active, client_ip, server_ip,
-                ));
+                s.mismatch = Some(why);
             }
             None => s.verdict = Verdict::NoConnection,
         }
@@ -584,7 +600,7 @@ mod tests {
             "198.51.100.60".parse().unwrap(),
             "203.0.113.10".parse().unwrap(),
         );
-        match_setups(&mut s, &c, ci, si);
+        match_setups(&mut s, &c, ci, si, &[]);
         assert_eq!(s[0].verdict, Verdict::WrongEndpoint);
         assert_eq!(
             s[0].mismatch,
@@ -611,6 +627,7 @@ mod tests {
             &c,
             "10.0.0.1".parse().unwrap(),
             "10.0.0.2".parse().unwrap(),
+            &[],
         );
         assert_eq!(s[0].verdict, Verdict::Connected);
         assert_eq!(s[1].verdict, Verdict::Refused);
@@ -625,7 +642,44 @@ mod tests {
             &c,
             "198.51.100.1".parse().unwrap(),
             "203.0.113.10".parse().unwrap(),
+            &[],
         );
         assert_eq!(s[0].mismatch, Some(Mismatch::ServerUsedControlAddress));
+    }
+
+    #[test]
+    fn no_unexplained_pairing_across_what_the_capture_missed() {
+        let ips = (
+            "198.51.100.60".parse().unwrap(),
+            "203.0.113.10".parse().unwrap(),
+        );
+        // A connection to a port nothing explains, after the capture lost
+        // bytes of the dialogue: its own announcement may be among them.
+        let mut s = vec![setup(b"PORT 198,51,100,60,4,1", 0)];
+        let c = vec![conn(
+            "203.0.113.10:20",
+            "198.51.100.60:9999",
+            2_000,
+            true,
+            false,
+        )];
+        match_setups(&mut s, &c, ips.0, ips.1, &[Timestamp(1_000)]);
+        assert_eq!(s[0].verdict, Verdict::NoConnection);
+        // Without the loss it is this announcement's wrong endpoint.
+        let mut s = vec![setup(b"PORT 198,51,100,60,4,1", 0)];
+        match_setups(&mut s, &c, ips.0, ips.1, &[]);
+        assert_eq!(s[0].verdict, Verdict::WrongEndpoint);
+        // A port derived from the announcement (22_ read as 22) is its,
+        // whatever was lost.
+        let mut s = vec![setup(b"PORT 198,51,100,60,125,227", 0)];
+        let c = vec![conn(
+            "203.0.113.10:20",
+            "198.51.100.60:32022",
+            2_000,
+            false,
+            true,
+        )];
+        match_setups(&mut s, &c, ips.0, ips.1, &[Timestamp(1_000)]);
+        assert_eq!(s[0].verdict, Verdict::WrongEndpoint);
     }
 }

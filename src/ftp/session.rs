@@ -454,7 +454,41 @@ impl LiveSession {
             &reply_unseen,
             srv,
         );
-        match_setups(&mut setups, &data_conns, client.ip(), srv.ip());
+        // Where the control connection lost bytes, in time order: a gap
+        // lies somewhere after the last line seen before it, so the
+        // capture was blind from that line's time on.
+        let mut blind: Vec<Timestamp> = Vec::new();
+        for lines in [
+            commands.iter().map(|c| &c.line).collect::<Vec<_>>(),
+            replies.iter().flat_map(|r| &r.lines).collect(),
+        ] {
+            for (i, l) in lines.iter().enumerate() {
+                if l.after_gap || l.follows_gap {
+                    blind.push(
+                        i.checked_sub(1)
+                            .map_or(l.first_ts(), |k| lines[k].last_ts()),
+                    );
+                }
+            }
+        }
+        // The same from the streams' own gaps, which a gap at the end of a
+        // direction (no line after it) also leaves.
+        for (dir, st) in tcp.iter().enumerate() {
+            let lines: Vec<&super::line::Line> = if dir == 0 {
+                commands.iter().map(|c| &c.line).collect()
+            } else {
+                replies.iter().flat_map(|r| &r.lines).collect()
+            };
+            for g in &st.gaps {
+                let before = lines
+                    .iter()
+                    .rev()
+                    .find(|l| l.offset + l.raw_len <= g.offset);
+                blind.push(before.map_or(self.conn.first.ts, |l| l.last_ts()));
+            }
+        }
+        blind.sort();
+        match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
         }

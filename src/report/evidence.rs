@@ -365,6 +365,37 @@ pub fn display_filter(s: &SessionView<'_>, frames: &[u64]) -> String {
     }
 }
 
+/// What the capture says of its own loss (pcapng interface statistics),
+/// with what follows for statements of absence; None when it says nothing.
+pub fn interface_loss(info: &crate::capture::CaptureInfo) -> Option<String> {
+    if info.interface_stats.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = info
+        .interface_stats
+        .iter()
+        .map(|st| {
+            let counter = |v: Option<u64>| v.map_or("not recorded".to_string(), |n| n.to_string());
+            format!(
+                "interface {}: {} dropped by the interface, {} by the OS, {} received",
+                st.interface,
+                counter(st.if_dropped),
+                counter(st.os_dropped),
+                counter(st.received)
+            )
+        })
+        .collect();
+    let dropped: u64 = info.interface_stats.iter().map(|s| s.dropped()).sum();
+    let tail = if dropped > 0 {
+        format!(
+            "; the capture itself reports {dropped} packets dropped, so what it shows missing may be what it dropped"
+        )
+    } else {
+        String::new()
+    };
+    Some(format!("{}{tail}", parts.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -366,6 +366,9 @@ fn capture_section(
             .collect();
         t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
     }
+    if let Some(loss) = super::evidence::interface_loss(c.info) {
+        t.add_row(vec!["capture loss".to_string(), loss]);
+    }
     let capped = ss.iter().filter(|s| s.capped).map(|s| s.id());
     let limits = limits_hit(c, capped);
     if !limits.is_empty() {

@@ -443,7 +443,14 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
         .iter()
         .filter(|c| {
             c.first_frame > start
-                && matches!(c.result(), ConnResult::NoAnswer | ConnResult::Refused)
+                && match c.result() {
+                    ConnResult::Refused => true,
+                    // Unanswered only where the capture watched long
+                    // enough for an answer or a retransmitted SYN (RFC
+                    // 6298: 1 s), not a SYN the capture ended on.
+                    ConnResult::NoAnswer => c.syn_count > 1 || s.end.secs_since(c.first_ts) >= 1.0,
+                    _ => false,
+                }
         })
         .collect();
     if failed.is_empty() {

@@ -283,6 +283,19 @@ fn drops(
         if r.acked || r.retransmission_frames.len() < cfg.drop_retransmissions || acked < r.offset {
             continue;
         }
+        // The sender stopped retransmitting and went on with new data: it
+        // had its ACK, which the capture missed.
+        let last = r
+            .retransmission_frames
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(r.first_frame);
+        if all.iter().any(|c| {
+            c.side == side && c.line.offset >= r.offset + r.len && c.line.first_frame() > last
+        }) {
+            continue;
+        }
         let carried: Vec<&Ctl<'_>> = all
             .iter()
             .filter(|c| {
@@ -317,6 +330,32 @@ fn drops(
                     ql(c.line)
                 ));
             }
+        }
+        // The capture ended on the retransmissions (nothing of the
+        // connection after the last): whether the next one got through is
+        // unseen, so a few retransmissions are no proof of a drop.
+        if last >= s.last_frame
+            && s.end_reason == EndReason::CaptureEnd
+            && r.retransmission_frames.len() < 2 * cfg.drop_retransmissions
+        {
+            out.push(
+                Finding::new(
+                    Rule::CaptureLostSight,
+                    Severity::Info,
+                    s,
+                    format!(
+                        "the {} segment at stream offset {} (frame {}) was retransmitted {}× (frames {}) without an acknowledgement before the capture ended at frame {last}: whether it got through is unknown",
+                        dir_name(side),
+                        r.offset,
+                        r.first_frame,
+                        r.retransmission_frames.len(),
+                        join(&r.retransmission_frames)
+                    ),
+                )
+                .frames([r.first_frame])
+                .frames(r.retransmission_frames.iter().copied()),
+            );
+            continue;
         }
         let mut msg = format!(
             "the {} segment at stream offset {} ({} bytes{}, frame {}) was retransmitted {}× (frames {}) and never acknowledged, while the peer had acknowledged everything before it: an in-path device is discarding it (an inspection-engine drop rather than loss: other segments pass)",
@@ -447,7 +486,21 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
     let Some(rst) = s.lifecycle.rst_frame else {
         return;
     };
-    for r in s.replies.iter().filter(|r| r.unterminated) {
+    // A reply whose later bytes the capture missed may have been closed
+    // in them: only a reply seen whole up to the reset was cut by it.
+    // And the client must be seen to have had what the capture has of
+    // it (its ACK), or the capture may simply have missed the rest.
+    let missed_after = |r: &crate::ftp::message::Reply| {
+        let st = &s.tcp[Side::Server.index()];
+        let end = r.last().offset + r.last().raw_len;
+        st.gaps.iter().any(|g| g.offset + g.len > r.first().offset)
+            || st.peer_acked.is_none_or(|a| a < end)
+    };
+    for r in s
+        .replies
+        .iter()
+        .filter(|r| r.unterminated && !missed_after(r))
+    {
         let frames = r.frames();
         out.push(
             Finding::new(

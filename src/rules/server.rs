@@ -42,6 +42,17 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         // TLS records read as text because the capture missed the AUTH/234
         // that started them are not lines the server sent.
         .filter(|(_, r)| !crate::ftp::line::encrypted_not_text(&r.first().bytes.0, tls))
+        // Where the capture missed bytes before the line (the server's
+        // earlier ones, or any of the client's: an AUTH TLS among them
+        // makes TLS records of what follows), what the line is cannot be
+        // judged.
+        .filter(|(_, r)| {
+            let at = r.first().offset;
+            // …and where the client's side was never captured at all.
+            !(s.tcp[1].gaps.iter().any(|g| g.offset < at)
+                || !s.tcp[0].gaps.is_empty()
+                || s.packets[0] == 0)
+        })
         .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {

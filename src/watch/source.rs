@@ -10,8 +10,9 @@ use std::time::Duration;
 
 /// What `watch` reads.
 pub enum Source {
-    /// A capture file or stream (`-`).
-    Capture(CaptureReader),
+    /// A capture file or stream (`-`); boxed, as the reader is large
+    /// beside the other sources.
+    Capture(Box<CaptureReader>),
     /// A directory a ring buffer writes (tcpdump `-G`/`-C`/`-W`, dumpcap
     /// `-b`): its captures in order, as one stream.
     Dir(std::path::PathBuf),

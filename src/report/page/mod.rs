@@ -207,6 +207,9 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(e) = c.error {
             rows.push(("Read error".into(), Inline::text(e.to_string())));
         }
+        if let Some(loss) = super::evidence::interface_loss(i) {
+            rows.push(("Capture loss".into(), Inline::text(loss)));
+        }
         let capped = ss.iter().filter(|s| s.capture == n && capped(s));
         let limits = limits_hit(c, capped.map(|s| s.id.as_str()));
         if !limits.is_empty() {

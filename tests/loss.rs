@@ -1,0 +1,407 @@
+//! Loss injection (issue #21): every capture is damaged the ways taps
+//! damage captures, and the damaged capture may not say more than the
+//! intact one.
+//!
+//! Variants of each capture:
+//! - a burst of 3, 10, 100 or 1,000 consecutive frames removed (a busy
+//!   tap drops several at once);
+//! - one direction of one connection removed from some point on;
+//! - the capture cut at a frame (it ended early);
+//! - every connection kept to its first N bytes of payload each way
+//!   (sampled traces), N = 0, 64, 512.
+//!
+//! Asserted for each: no warning or error of a rule the intact capture
+//! does not raise at that severity or above, and every error of the
+//! intact capture is still an error where the variant keeps every frame
+//! from its session's first to the finding's last (to the session's last
+//! for a rule that argues from silence): the way to pass is to see
+//! better, not to say less.
+//!
+//! `cargo test` runs a deterministic sample over testdata/ (a few hundred
+//! variants). The whole run, over testdata and the public corpus:
+//!
+//! ```sh
+//! PORTMORTEM_LOSS=full cargo test --release --test loss -- --nocapture
+//! ```
+//!
+//! New captures join by being put in testdata/ (or the corpus).
+
+mod common;
+use common::*;
+use portmortem::rules::{Finding, Severity};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A classic pcap's frames: (header + data) slices and the link type.
+struct Pcap {
+    header: Vec<u8>,
+    frames: Vec<Vec<u8>>,
+    link: u32,
+    little: bool,
+}
+
+fn read_pcap(bytes: &[u8]) -> Option<Pcap> {
+    if bytes.len() < 24 {
+        return None;
+    }
+    let magic = u32::from_le_bytes(bytes[..4].try_into().ok()?);
+    let little = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        _ => return None,
+    };
+    let u32_at = |b: &[u8], at: usize| -> u32 {
+        let a: [u8; 4] = b[at..at + 4].try_into().unwrap();
+        if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let link = u32_at(bytes, 20) & 0x0fff_ffff;
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32_at(bytes, at + 8) as usize;
+        let end = at + 16 + caplen;
+        if end > bytes.len() {
+            break;
+        }
+        frames.push(bytes[at..end].to_vec());
+        at = end;
+    }
+    Some(Pcap {
+        header: bytes[..24].to_vec(),
+        frames,
+        link,
+        little,
+    })
+}
+
+impl Pcap {
+    fn with(&self, keep: &dyn Fn(usize) -> bool) -> Vec<u8> {
+        let mut out = self.header.clone();
+        for (i, f) in self.frames.iter().enumerate() {
+            if keep(i) {
+                out.extend_from_slice(f);
+            }
+        }
+        out
+    }
+
+    /// The TCP four-tuple direction, sequence number and payload length
+    /// of frame `i`, where it is Ethernet or raw IP carrying TCP.
+    fn tcp(&self, i: usize) -> Option<(Dir, u32, usize)> {
+        use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+        let data = &self.frames[i][16..];
+        let p = match self.link {
+            1 => SlicedPacket::from_ethernet(data).ok()?,
+            101 | 228 | 229 | 12 | 14 => SlicedPacket::from_ip(data).ok()?,
+            _ => return None,
+        };
+        let (src, dst) = match p.net? {
+            NetSlice::Ipv4(v4) => (
+                v4.header().source().to_vec(),
+                v4.header().destination().to_vec(),
+            ),
+            NetSlice::Ipv6(v6) => (
+                v6.header().source().to_vec(),
+                v6.header().destination().to_vec(),
+            ),
+            _ => return None,
+        };
+        let TransportSlice::Tcp(t) = p.transport? else {
+            return None;
+        };
+        let _ = self.little;
+        Some((
+            (src, t.source_port(), dst, t.destination_port()),
+            t.sequence_number(),
+            t.payload().len(),
+        ))
+    }
+}
+
+/// One direction of a TCP connection: source address and port,
+/// destination address and port.
+type Dir = (Vec<u8>, u16, Vec<u8>, u16);
+
+/// One damaged version: a name and the frames (0-based) it keeps.
+struct Variant {
+    name: String,
+    keep: Vec<bool>,
+}
+
+fn variants(p: &Pcap, sample: bool) -> Vec<Variant> {
+    let n = p.frames.len();
+    let mut v = Vec::new();
+    let every = |count: usize| (n / count.max(1)).max(1);
+    // Bursts.
+    for burst in [3usize, 10, 100, 1000] {
+        if burst >= n {
+            continue;
+        }
+        let step = if sample { every(16) } else { every(40) };
+        let mut start = 0;
+        while start + burst <= n {
+            let keep = (0..n).map(|i| i < start || i >= start + burst).collect();
+            v.push(Variant {
+                name: format!("frames {}–{} lost", start + 1, start + burst),
+                keep,
+            });
+            start += step;
+        }
+    }
+    // Cut early.
+    let step = if sample { every(24) } else { every(60) };
+    let mut cut = 1;
+    while cut < n {
+        v.push(Variant {
+            name: format!("cut after frame {cut}"),
+            keep: (0..n).map(|i| i < cut).collect(),
+        });
+        cut += step;
+    }
+    // One direction of one connection gone from some point on.
+    let tuples: Vec<_> = (0..n).map(|i| p.tcp(i)).collect();
+    let mut dirs: Vec<Dir> = Vec::new();
+    for t in tuples.iter().flatten() {
+        if !dirs.contains(&t.0) {
+            dirs.push(t.0.clone());
+        }
+    }
+    let max_dirs = if sample { 8 } else { 16 };
+    for d in dirs.iter().take(max_dirs) {
+        let idx: Vec<usize> = (0..n)
+            .filter(|&i| tuples[i].as_ref().is_some_and(|t| &t.0 == d))
+            .collect();
+        for frac in [0usize, 1, 2] {
+            let from = idx[idx.len() * frac / 3];
+            v.push(Variant {
+                name: format!(
+                    "{}:{} → {}:{} gone from frame {}",
+                    fmt_ip(&d.0),
+                    d.1,
+                    fmt_ip(&d.2),
+                    d.3,
+                    from + 1
+                ),
+                keep: (0..n)
+                    .map(|i| i < from || tuples[i].as_ref().is_none_or(|t| &t.0 != d))
+                    .collect(),
+            });
+        }
+    }
+    // Sampled traces: each direction kept to its first N payload bytes.
+    for limit in [0u64, 64, 512] {
+        let mut first: HashMap<&Dir, u32> = HashMap::new();
+        let keep = (0..n)
+            .map(|i| match &tuples[i] {
+                Some((d, seq, len)) if *len > 0 => {
+                    let base = *first.entry(d).or_insert(*seq);
+                    u64::from(seq.wrapping_sub(base)) < limit
+                }
+                _ => true,
+            })
+            .collect();
+        v.push(Variant {
+            name: format!("each direction kept to its first {limit} payload bytes"),
+            keep,
+        });
+    }
+    v
+}
+
+fn fmt_ip(b: &[u8]) -> String {
+    match b.len() {
+        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap()).to_string(),
+        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap()).to_string(),
+        _ => "?".into(),
+    }
+}
+
+/// The highest severity of each rule the capture raises.
+fn worst(fs: &[Finding]) -> HashMap<&'static str, Severity> {
+    let mut m = HashMap::new();
+    for f in fs {
+        let e = m.entry(f.rule.id()).or_insert(f.severity);
+        *e = (*e).max(f.severity);
+    }
+    m
+}
+
+/// New findings that are true of the damaged capture, with why: the
+/// test fails on any other.
+const KNOWN: &[(&str, &str, &str)] = &[(
+    "hand-overlap-conflict.pcap",
+    "port-mangled-received",
+    "two copies of the PORT segment differ (227 and 22_); with the 227 copy lost, the tap saw only the 22_ one, so 'this tap saw a mangled PORT' is true of what it captured",
+)];
+
+/// Rules whose evidence is what did not happen after their frames.
+const SILENCE: &[&str] = &["session-stall-after-ctl", "alg-drop-suspected"];
+
+/// What a variant said that the intact capture does not support, and the
+/// intact errors it lost though it kept their frames.
+fn judge(
+    name: &str,
+    intact: &[Finding],
+    first_frame: &HashMap<String, (u64, u64)>,
+    v: &Variant,
+    p: &Pcap,
+) -> Vec<String> {
+    let r = analyze_bytes(name, p.with(&|i| v.keep[i]));
+    let base = worst(intact);
+    let mut bad = Vec::new();
+    for f in &r.findings {
+        if f.severity >= Severity::Warning
+            && base.get(f.rule.id()).is_none_or(|&s| s < f.severity)
+            && !KNOWN
+                .iter()
+                .any(|(n, rule, _)| *n == name && *rule == f.rule.id())
+        {
+            bad.push(format!(
+                "{name} ({}): new {} {}: {}",
+                v.name,
+                f.severity.name(),
+                f.rule.id(),
+                f.message.chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    // Errors whose frames (the session's first to the finding's last) the
+    // variant kept whole must stay errors. Frames renumber: the variant's
+    // frame for an original one is the count of kept frames up to it.
+    let renumber: Vec<u64> = v
+        .keep
+        .iter()
+        .scan(0u64, |k, &kept| {
+            *k += u64::from(kept);
+            Some(*k)
+        })
+        .collect();
+    for f in intact.iter().filter(|f| f.severity == Severity::Error) {
+        let Some(&last) = f.frames.iter().max() else {
+            continue;
+        };
+        let (from, end) = first_frame.get(&f.session).copied().unwrap_or((1, last));
+        // A rule that argues from silence rests on everything after its
+        // line too: the packets that show the capture was watching.
+        let last = if SILENCE.contains(&f.rule.id()) {
+            end.max(last)
+        } else {
+            last
+        };
+        let whole = (from..=last).all(|k| v.keep.get(k as usize - 1).copied().unwrap_or(false));
+        if !whole {
+            continue;
+        }
+        let want: BTreeSet<u64> = f.frames.iter().map(|&k| renumber[k as usize - 1]).collect();
+        let kept = r.findings.iter().any(|g| {
+            g.rule == f.rule
+                && g.severity == Severity::Error
+                && g.frames.iter().any(|k| want.contains(k))
+        });
+        if !kept {
+            bad.push(format!(
+                "{name} ({}): lost the error {} on frames {:?}",
+                v.name,
+                f.rule.id(),
+                f.frames
+            ));
+        }
+    }
+    bad
+}
+
+/// Both cores: each thread takes every other capture.
+fn run_over(paths: &[PathBuf], sample: bool) -> (usize, Vec<String>) {
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..2)
+            .map(|k| {
+                let mine: Vec<PathBuf> = paths.iter().skip(k).step_by(2).cloned().collect();
+                sc.spawn(move || run_part(&mine, sample))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .fold((0, Vec::new()), |(n, mut b), (m, c)| {
+                b.extend(c);
+                (n + m, b)
+            })
+    })
+}
+
+fn run_part(paths: &[PathBuf], sample: bool) -> (usize, Vec<String>) {
+    let mut count = 0;
+    let mut bad = Vec::new();
+    for path in paths {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        let Some(p) = read_pcap(&bytes) else { continue };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let intact = analyze_bytes(&name, bytes.clone());
+        let first_frame: HashMap<String, (u64, u64)> = intact
+            .sessions
+            .iter()
+            .map(|s| (s.name(), (s.first_frame, s.last_frame)))
+            .collect();
+        for v in variants(&p, sample) {
+            count += 1;
+            bad.extend(judge(&name, &intact.findings, &first_frame, &v, &p));
+        }
+    }
+    (count, bad)
+}
+
+fn report(count: usize, bad: &[String]) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "loss injection: {count} variants, {} statements the intact capture does not support",
+        bad.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {count} variants:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+fn testdata_paths() -> Vec<PathBuf> {
+    testdata_captures().iter().map(|n| testdata(n)).collect()
+}
+
+#[test]
+fn lost_frames_add_no_warning_or_error() {
+    let full = std::env::var("PORTMORTEM_LOSS").is_ok_and(|v| v == "full");
+    let mut paths = testdata_paths();
+    if full && have_public_corpus("lost_frames_add_no_warning_or_error (the corpus part)") {
+        paths.extend(corpus_files());
+    }
+    let (count, bad) = run_over(&paths, !full);
+    report(count, &bad);
+}
+
+#[test]
+fn the_variants_are_what_they_say() {
+    let bytes = std::fs::read(testdata("hand-two-pasv.pcap")).unwrap();
+    let p = read_pcap(&bytes).unwrap();
+    let vs = variants(&p, true);
+    let n = p.frames.len();
+    let burst = vs.iter().find(|v| v.name == "frames 1–3 lost").unwrap();
+    assert_eq!(burst.keep.iter().filter(|k| !**k).count(), 3);
+    let cut = vs.iter().find(|v| v.name == "cut after frame 1").unwrap();
+    assert_eq!(cut.keep.iter().filter(|k| **k).count(), 1);
+    let none = vs
+        .iter()
+        .find(|v| v.name.ends_with("first 0 payload bytes"))
+        .unwrap();
+    // Handshakes and ACKs stay; every segment with payload goes.
+    assert!(none.keep.iter().any(|k| *k) && none.keep.iter().any(|k| !*k));
+    assert!(vs.iter().any(|v| v.name.contains("gone from frame")));
+    assert!(vs.len() > 20 && n > 40);
+    let _ = Path::new("");
+}
