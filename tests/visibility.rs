@@ -224,3 +224,75 @@ fn interface_statistics_are_read_and_reported() {
         "pcap-parser reads it right now: drop isb_counter's workaround"
     );
 }
+
+/// The same scripted job run twice: the client side of one run against
+/// the server side of another, 2 s later, pairs only on a look-alike
+/// dialogue and the captures do not overlap in time. That is refused
+/// (exit 2), as for any wrong pair; the real proxy pair, whose captures
+/// overlap, is compared, its findings hedged and at most warnings.
+#[test]
+fn look_alike_runs_that_do_not_overlap_are_not_one_session() {
+    let client = testdata("lab-proxy-passive-client.pcap");
+    let server = std::fs::read(testdata("lab-proxy-passive-server.pcap")).unwrap();
+    let ts = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    // The server side moved to start 2 s after the client side ends.
+    let c = std::fs::read(&client).unwrap();
+    let (mut last, mut at) = (0, 24);
+    while at + 16 <= c.len() {
+        last = ts(&c, at);
+        at += 16 + ts(&c, at + 8) as usize;
+    }
+    let shift = last + 2 - ts(&server, 24);
+    let mut moved = server.clone();
+    let mut at = 24;
+    while at + 16 <= moved.len() {
+        let t = ts(&moved, at) + shift;
+        moved[at..at + 4].copy_from_slice(&t.to_le_bytes());
+        at += 16 + ts(&moved, at + 8) as usize;
+    }
+    let dir = temp_dir("look-alike-runs");
+    let later = dir.join("later-run-server.pcap");
+    std::fs::write(&later, moved).unwrap();
+    let out = run(&["compare", client.to_str().unwrap(), later.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_contains(
+        &text,
+        &["look-alike", "do not overlap", "Nothing was compared"],
+    );
+    // The real pair: compared, every finding hedged.
+    let out = run(&[
+        "compare",
+        "-f",
+        "json",
+        client.to_str().unwrap(),
+        testdata("lab-proxy-passive-server.pcap").to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["pairs"][0]["matched"]["confidence"], "medium");
+    let (_, auth) = {
+        let out = run(&[
+            "compare",
+            "-f",
+            "json",
+            testdata("pair-auth-refused-client.pcap").to_str().unwrap(),
+            testdata("pair-auth-refused-server.pcap").to_str().unwrap(),
+        ]);
+        (
+            out.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        )
+    };
+    for f in auth["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["other"].is_object())
+    {
+        assert_ne!(f["severity"], "error", "{f}");
+        assert!(
+            message(f).starts_with("if these are the same session"),
+            "{f}"
+        );
+    }
+}

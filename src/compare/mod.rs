@@ -157,7 +157,7 @@ pub fn compare(
 
 /// Compares two analysed captures.
 pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Comparison {
-    let matching::Matching { matches, clock } =
+    let matching::Matching { mut matches, clock } =
         matching::match_sessions(&ra.sessions, &rb.sessions);
     let span = |r: &CaptureResult| {
         (
@@ -165,10 +165,21 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
             r.info.last_ts.unwrap_or_default(),
         )
     };
-    let no_common_traffic = matches.is_empty().then(|| {
+    let no_common_traffic = if matches.is_empty() {
         let ns = |r: &CaptureResult| (span(r).0.0, span(r).1.0);
-        matching::why_nothing_matches(&ra.sessions, &rb.sessions, [ns(&ra), ns(&rb)], clock)
-    });
+        Some(matching::why_nothing_matches(
+            &ra.sessions,
+            &rb.sessions,
+            [ns(&ra), ns(&rb)],
+            clock,
+        ))
+    } else {
+        only_look_alikes(&matches, span(&ra), span(&rb))
+    };
+    if no_common_traffic.is_some() {
+        // Refused: nothing is compared.
+        matches.clear();
+    }
     let sides = match (&no_common_traffic, roles) {
         (Some(why), _) => matching::Sides {
             a_is_client_side: true,
@@ -208,6 +219,9 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
     for (ci, si, m) in &pairs {
         let (cs, ss) = (&cr.sessions[*ci], &sr.sessions[*si]);
         let (report, mut f) = pair(cs, ss, m.clone(), span(&cr), span(&sr));
+        if m.evidence == matching::Evidence::SameDialogue {
+            hedge(&mut f);
+        }
         findings.append(&mut f);
         reports.push(report);
     }
@@ -243,6 +257,40 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
 }
 
 type Span = (crate::timestamp::Timestamp, crate::timestamp::Timestamp);
+
+/// Why the captures are not one dialogue seen twice when every pair is a
+/// look-alike (no shared TCP connection, no shared endpoints) and the
+/// captures' time ranges do not even overlap: two runs of the same
+/// scripted job look alike, and their differences would read as a
+/// device's doing.
+fn only_look_alikes(matches: &[matching::Match], a: Span, b: Span) -> Option<String> {
+    let all_medium = matches
+        .iter()
+        .all(|m| m.evidence == matching::Evidence::SameDialogue);
+    let overlap = a.0 <= b.1 && b.0 <= a.1;
+    (all_medium && !overlap).then(|| {
+        format!(
+            "the only pairs are look-alike dialogues ({} of them, no shared TCP connection or endpoints), and the captures' time ranges do not overlap ({} – {} against {} – {}): two runs of the same job look alike, so they are not taken for one",
+            matches.len(),
+            a.0,
+            a.1,
+            b.0,
+            b.1
+        )
+    })
+}
+
+/// Findings that rest on a look-alike pair say so, and are at most
+/// warnings: the pair itself is a likeness, not a proof.
+fn hedge(findings: &mut [Finding]) {
+    for f in findings {
+        f.severity = f.severity.min(crate::rules::Severity::Warning);
+        f.message = format!(
+            "if these are the same session (paired on a look-alike dialogue only): {}",
+            f.message
+        );
+    }
+}
 
 fn pair(
     cs: &Session,
