@@ -198,6 +198,13 @@ def truncated():
     open(tmp, "wb").write(data[: len(data) - 40])
 
 
+def ng_block(btype, body, order="<"):
+    """One pcapng block, padded, in the byte order `order` ("<" or ">")."""
+    body += b"\0" * ((4 - len(body) % 4) % 4)
+    n = 12 + len(body)
+    return struct.pack(order + "II", btype, n) + body + struct.pack(order + "I", n)
+
+
 def pcapng_multi():
     """pcapng: two sections; per-interface link types (Ethernet+802.1Q QinQ
     with µs timestamps, raw IPv4 with ns timestamps); the client's packets
@@ -210,10 +217,7 @@ def pcapng_multi():
     s.send("s", b"221 Goodbye.\r\n")
     s.close()
 
-    def block(btype, body):
-        body += b"\0" * ((4 - len(body) % 4) % 4)
-        n = 12 + len(body)
-        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+    block = ng_block
 
     def shb():
         return block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
@@ -250,9 +254,7 @@ def isb_drops():
     s.close()
 
     def block(btype, body):
-        body += b"\0" * ((4 - len(body) % 4) % 4)
-        n = 12 + len(body)
-        return struct.pack(">II", btype, n) + body + struct.pack(">I", n)
+        return ng_block(btype, body, ">")
 
     out_bytes = block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1))
     out_bytes += block(1, struct.pack(">HHI", 1, 0, 65535))
