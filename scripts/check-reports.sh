@@ -73,7 +73,10 @@ grep -q 'did not damage any test line' "$out/probe.dom" || fail "probe.html: the
 grep -q '<h2>line shapes (5 tests)</h2>' "$out/probe.dom" || fail "probe.html: no table of line shapes"
 
 # The evidence capture opens in tshark and carries the finding's comments.
-$pm extract testdata/lab-mangle-vsftpd-client.pcap -s s1 --with-data -o "$out/evidence.pcapng" 2>/dev/null
+# Exit 1: s1 has an error finding (extract keeps the exit codes).
+rc=0
+$pm extract testdata/lab-mangle-vsftpd-client.pcap -s s1 --with-data -o "$out/evidence.pcapng" 2>/dev/null || rc=$?
+[ "$rc" -eq 1 ] || { echo "check-reports: extract exited $rc, want 1" >&2; exit 1; }
 n=$(tshark -r "$out/evidence.pcapng" -Y 'frame.comment contains "port-silently-truncated"' 2>/dev/null | wc -l)
 [ "$n" -eq 4 ] || fail "evidence.pcapng: $n frames with the finding's comment, expected 4"
 bad=$(tshark -r "$out/evidence.pcapng" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 0' 2>/dev/null | wc -l)
