@@ -103,12 +103,8 @@ impl<F: Serialize> Collector<F> {
                     .and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {
-                let style = text::Style {
-                    color: report::use_color(self.color, self.out.is_terminal()),
-                    width: report::text_width(self.out.is_terminal()),
-                    fit: report::text_width_given(self.out.is_terminal()).is_some(),
-                    dialogue: false,
-                };
+                let tty = self.out.is_terminal();
+                let style = text::Style::for_output(report::use_color(self.color, tty), tty, false);
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
             }
             (None, BatchFormat::Markdown) => report::markdown::render_batch(

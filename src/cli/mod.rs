@@ -999,12 +999,8 @@ fn write_report(
             return report::EXIT_USAGE;
         }
     };
-    let style = text::Style {
-        color: report::use_color(args.color, out.is_terminal()),
-        width: report::text_width(out.is_terminal()),
-        fit: report::text_width_given(out.is_terminal()).is_some(),
-        dialogue: args.dialogue,
-    };
+    let tty = out.is_terminal();
+    let style = text::Style::for_output(report::use_color(args.color, tty), tty, args.dialogue);
     // Each command checked the format before it started.
     let format = args.format().unwrap_or(Format::Text);
     let mut written = render(&mut out, format, &style);

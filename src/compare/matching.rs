@@ -221,7 +221,7 @@ fn same_connection_reason(s: &Session) -> String {
 }
 
 /// Both directions' stream-start sequence numbers, when both were seen.
-fn isns(s: &Session) -> Option<(u32, u32, u16)> {
+fn seq_bases(s: &Session) -> Option<(u32, u32, u16)> {
     Some((s.tcp[0].seq_base?, s.tcp[1].seq_base?, s.server.port()))
 }
 
@@ -327,10 +327,10 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     let mut out = Vec::new();
 
     // 1. The same TCP connection.
-    let by_isn = index(b, |_, y| isns(y));
+    let by_isn = index(b, |_, y| seq_bases(y));
     let mut deltas = Vec::new();
     for (i, x) in a.iter().enumerate() {
-        let Some(k) = isns(x) else { continue };
+        let Some(k) = seq_bases(x) else { continue };
         let Some(js) = by_isn.get(&k) else { continue };
         // Sequence numbers can repeat only across a very long capture:
         // the nearest in time.

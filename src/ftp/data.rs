@@ -143,6 +143,14 @@ pub enum ConnResult {
 }
 
 impl DataConn {
+    /// Whether an unanswered connection is known to be unanswered: the
+    /// capture holds a retransmitted SYN, or watched (until `until`) for
+    /// [`SILENCE_SECS`] after it, when the SYN would have been sent again.
+    /// A SYN the capture ended on proves nothing.
+    pub fn seen_unanswered(&self, until: Timestamp) -> bool {
+        self.syn_count > 1 || until.secs_since(self.first_ts) >= SILENCE_SECS
+    }
+
     pub fn result(&self) -> ConnResult {
         if self.syn_ack_frame.is_some() || self.syn_ack_not_captured {
             ConnResult::Established

@@ -456,24 +456,10 @@ impl LiveSession {
         );
         // Where the control connection lost bytes, in time order: a gap
         // lies somewhere after the last line seen before it, so the
-        // capture was blind from that line's time on.
+        // capture was blind from that line's time on (from the start when
+        // no line came before it).
         let mut blind: Vec<Timestamp> = Vec::new();
-        for lines in [
-            commands.iter().map(|c| &c.line).collect::<Vec<_>>(),
-            replies.iter().flat_map(|r| &r.lines).collect(),
-        ] {
-            for (i, l) in lines.iter().enumerate() {
-                if l.after_gap || l.follows_gap {
-                    blind.push(
-                        i.checked_sub(1)
-                            .map_or(l.first_ts(), |k| lines[k].last_ts()),
-                    );
-                }
-            }
-        }
-        // The same from the streams' own gaps, which a gap at the end of a
-        // direction (no line after it) also leaves.
-        for (dir, st) in tcp.iter().enumerate() {
+        for (dir, st) in tcp.iter().enumerate().filter(|(_, st)| !st.gaps.is_empty()) {
             let lines: Vec<&super::line::Line> = if dir == 0 {
                 commands.iter().map(|c| &c.line).collect()
             } else {

@@ -69,7 +69,12 @@ pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
 /// width when the report goes to one (`to_terminal`), else 120 (a file
 /// or a pipe: the same output wherever it is written). Never below 60.
 pub fn text_width(to_terminal: bool) -> u16 {
-    text_width_given(to_terminal).unwrap_or(120).max(60)
+    width_or_default(text_width_given(to_terminal))
+}
+
+/// A width the reader gave, else 120; never below 60.
+pub(crate) fn width_or_default(given: Option<u16>) -> u16 {
+    given.unwrap_or(120).max(60)
 }
 
 /// The width a reader set: `$COLUMNS`, or the terminal's. None for a file

@@ -24,6 +24,20 @@ pub struct Style {
     pub dialogue: bool,
 }
 
+impl Style {
+    /// The style for an output: its width and whether that width is the
+    /// reader's (`$COLUMNS`, a terminal) come from one look at both.
+    pub fn for_output(color: bool, to_terminal: bool, dialogue: bool) -> Self {
+        let given = super::text_width_given(to_terminal);
+        Style {
+            color,
+            width: super::width_or_default(given),
+            fit: given.is_some(),
+            dialogue,
+        }
+    }
+}
+
 pub(super) fn table(style: &Style) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);

@@ -194,14 +194,7 @@ fn truncated(
             setup.arg.kind.name(),
             f64::from(hit) * 100.0 / 65536.0,
         ));
-        if let Some(facts) = f.facts.as_mut() {
-            facts.ports_hit = Some(hit);
-        } else {
-            f.facts = Some(super::Facts {
-                ports_hit: Some(hit),
-                ..Default::default()
-            });
-        }
+        f.facts.get_or_insert_default().ports_hit = Some(hit);
         f.signature = Some(&CHECKPOINT_227);
     }
     msg.push('.');
@@ -445,10 +438,7 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
             c.first_frame > start
                 && match c.result() {
                     ConnResult::Refused => true,
-                    // Unanswered only where the capture watched long
-                    // enough for an answer or a retransmitted SYN (RFC
-                    // 6298: 1 s), not a SYN the capture ended on.
-                    ConnResult::NoAnswer => c.syn_count > 1 || s.end.secs_since(c.first_ts) >= 1.0,
+                    ConnResult::NoAnswer => c.seen_unanswered(s.end),
                     _ => false,
                 }
         })

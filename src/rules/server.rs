@@ -44,11 +44,10 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         .filter(|(_, r)| !crate::ftp::line::encrypted_not_text(&r.first().bytes.0, tls))
         // Where the capture missed bytes before the line (the server's
         // earlier ones, or any of the client's: an AUTH TLS among them
-        // makes TLS records of what follows), what the line is cannot be
-        // judged.
+        // makes TLS records of what follows), or never saw the client's
+        // side at all, what the line is cannot be judged.
         .filter(|(_, r)| {
             let at = r.first().offset;
-            // …and where the client's side was never captured at all.
             !(s.tcp[1].gaps.iter().any(|g| g.offset < at)
                 || !s.tcp[0].gaps.is_empty()
                 || s.packets[0] == 0)
