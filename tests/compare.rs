@@ -488,21 +488,6 @@ fn compare_usage_errors() {
     );
 }
 
-/// Every testdata pair name (`lab-x`, `pair-y`): files `NAME-client.pcap`
-/// and `NAME-server.pcap`.
-fn pair_names() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(testdata(""))
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            n.strip_suffix("-client.pcap").map(str::to_string)
-        })
-        .filter(|n| testdata(&format!("{n}-server.pcap")).exists())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn wrong_pairs_of_files_are_refused_not_compared() {
     use portmortem::analysis::{Options, analyze_path};

@@ -10,7 +10,7 @@
 
 use crate::bytes::Bytes;
 use crate::diff::{ByteDiff, diff};
-use crate::ftp::line::{Line, Terminator};
+use crate::ftp::line::{Line, Terminator, encrypted_not_text};
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 use crate::timestamp::Timestamp;
@@ -118,15 +118,21 @@ fn seen(l: &Line, isn: Option<u32>, item: usize, sub: usize) -> Seen {
 }
 
 /// The lines of one direction of a session (fragments after gaps excluded:
-/// they are not lines anyone read).
+/// they are not lines anyone read), up to the first that is encrypted
+/// data read as text (the capture missed where TLS began): from there the
+/// direction carries ciphertext, whose "lines" break wherever its bytes
+/// happen to hold a line end, differently at each tap.
 pub fn lines_of(s: &Session, side: Side) -> Vec<Seen> {
     let isn = s.tcp[side.index()].seq_base;
+    let tls = s.asked_for_tls();
+    let text = |l: &Line| !encrypted_not_text(&l.bytes.0, tls);
     match side {
         Side::Client => s
             .commands
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.line.after_gap)
+            .take_while(|(_, c)| text(&c.line))
             .map(|(i, c)| seen(&c.line, isn, i, 0))
             .collect(),
         Side::Server => s
@@ -135,6 +141,7 @@ pub fn lines_of(s: &Session, side: Side) -> Vec<Seen> {
             .enumerate()
             .flat_map(|(i, r)| r.lines.iter().enumerate().map(move |(k, l)| (i, k, l)))
             .filter(|(_, _, l)| !l.after_gap)
+            .take_while(|(_, _, l)| text(l))
             .map(|(i, k, l)| seen(l, isn, i, k))
             .collect(),
     }
@@ -529,6 +536,11 @@ pub struct SeqStep {
     /// Only lines seen at one tap (dropped or injected) lie between: the
     /// step follows from them, no rewrite is involved.
     pub from_one_tap_lines: bool,
+    /// Bytes a tap did not capture lie between the two lines (a gap in
+    /// its stream): what they held, and how the path changed them, is
+    /// unknown, so the step cannot be judged.
+    #[serde(skip)]
+    pub across_gap: bool,
 }
 
 /// The sequence offsets between the taps, per direction, with their steps.
@@ -539,7 +551,17 @@ pub fn seq_steps(lines: &[Aligned]) -> (Vec<(Side, i64)>, Vec<SeqStep>) {
         let mut prev: Option<(usize, i64)> = None;
         let mut length_change: i64 = 0;
         let mut one_tap: i64 = 0;
+        // Where each tap's stream was read up to, and whether a gap lies
+        // between there and the next line it saw.
+        let mut end: [Option<u64>; 2] = [None, None];
+        let mut gap = false;
         for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.dir == dir) {
+            for (tap, seen) in [&l.client_side, &l.server_side].into_iter().enumerate() {
+                if let Some(x) = seen {
+                    gap |= end[tap].is_some_and(|e| x.offset > e);
+                    end[tap] = Some(x.offset + x.raw_len);
+                }
+            }
             let (Some(c), Some(s)) = (&l.client_side, &l.server_side) else {
                 // A line at one tap only shifts the far side by its length.
                 let n = l
@@ -565,11 +587,13 @@ pub fn seq_steps(lines: &[Aligned]) -> (Vec<(Side, i64)>, Vec<SeqStep>) {
                     after_line: pi,
                     explained_by_length_change: delta - pd == length_change,
                     from_one_tap_lines: one_tap != 0 && delta - pd == one_tap,
+                    across_gap: gap,
                 }),
                 _ => {}
             }
             length_change = s.raw_len as i64 - c.raw_len as i64;
             one_tap = 0;
+            gap = false;
             prev = Some((i, delta));
         }
     }
@@ -622,6 +646,23 @@ mod tests {
             (0, -2, 1)
         );
         assert!(steps[0].explained_by_length_change);
+    }
+
+    #[test]
+    fn a_step_across_bytes_neither_tap_saw_is_not_judged() {
+        // The rewritten PORT (27 bytes in, 25 out) was lost at both taps.
+        let c = vec![s("USER a", 10, 0, 100), s("RETR f", 30, 35, 100)];
+        let v = vec![s("USER a", 11, 0, 100), s("RETR f", 31, 33, 100)];
+        let a = align_direction(Side::Client, c, v);
+        let (_, steps) = seq_steps(&a);
+        assert_eq!(steps.len(), 1);
+        assert!(!steps[0].explained_by_length_change && steps[0].across_gap);
+        // Without the gap the same step (the sequence numbers jump by -2
+        // between two contiguous lines) is unexplained.
+        let c = vec![s("USER a", 10, 0, 100), s("RETR f", 30, 8, 100)];
+        let v = vec![s("USER a", 11, 0, 100), s("RETR f", 31, 8, 98)];
+        let (_, steps) = seq_steps(&align_direction(Side::Client, c, v));
+        assert!(!steps[0].across_gap);
     }
 
     #[test]

@@ -658,9 +658,11 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
         if let Some(s) = &sl.server_side {
             f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
         }
-        // The replies it swapped: the next server lines seen at one tap.
+        // The replies it swapped: the next server lines seen at one tap
+        // after the first of the two commands (capture timing may place a
+        // reply between them).
         let mut swapped = Vec::new();
-        let window = j + 1..n.min(j + 5);
+        let window = i + 1..n.min(j + 5);
         for (r, used) in ctx.lines[window.clone()].iter().zip(&mut consumed[window]) {
             if r.dir == Side::Server && one_tap(r) && !*used {
                 *used = true;
@@ -723,7 +725,15 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     } else {
         "server→client"
     };
-    let (sev, mut msg) = if !st.explained_by_length_change && !ack_bad && !unseen.is_empty() {
+    let (sev, mut msg) = if !st.explained_by_length_change && !ack_bad && st.across_gap {
+        (
+            Severity::Info,
+            format!(
+                "the TCP sequence offset between the taps ({}) changed from {:+} to {:+} ({by:+}) across bytes a tap did not capture after `{line}`; what they held, and how the path rewrote them (an ALG changes lengths), is not in the captures, so the change is not judged",
+                flow, st.before, st.after,
+            ),
+        )
+    } else if !st.explained_by_length_change && !ack_bad && !unseen.is_empty() {
         (
             Severity::Info,
             format!(

@@ -301,3 +301,18 @@ pub fn signal(child: &std::process::Child, sig: &str) {
         .unwrap();
     assert!(ok.success(), "kill -{sig}");
 }
+
+/// Every testdata pair name (`lab-x`, `pair-y`): files `NAME-client.pcap`
+/// and `NAME-server.pcap`.
+pub fn pair_names() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(testdata(""))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.strip_suffix("-client.pcap").map(str::to_string)
+        })
+        .filter(|n| testdata(&format!("{n}-server.pcap")).exists())
+        .collect();
+    v.sort();
+    v
+}
