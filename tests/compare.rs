@@ -690,3 +690,41 @@ fn past_the_budget_the_same_captures_give_the_same_report() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A proxy's two taps whose clocks differ by a minute share no TCP
+/// connection to measure that from: look-alike dialogues a minute apart
+/// are refused, unless the user gives the offset.
+#[test]
+fn a_given_clock_offset_pairs_taps_whose_clocks_differ() {
+    let dir = temp_dir("clock-offset-given");
+    let server = dir.join("server-late.pcap");
+    let bytes = std::fs::read(testdata("pair-mode-server.pcap")).unwrap();
+    std::fs::write(&server, shifted(&bytes, 60)).unwrap();
+    let client = testdata("pair-mode-client.pcap");
+    let run_with = |extra: &[&str]| {
+        let mut args = vec!["compare", "-f", "json"];
+        args.extend_from_slice(extra);
+        args.extend([client.to_str().unwrap(), server.to_str().unwrap()]);
+        let out = run(&args);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), doc)
+    };
+    let (code, doc) = run_with(&[]);
+    assert_eq!(code, Some(2), "{doc}");
+    assert!(doc["pairs"].as_array().unwrap().is_empty());
+    let (code, doc) = run_with(&["--clock-offset", "60"]);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["pairs"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["options"]["clock_offset"], "60");
+    assert!(
+        doc["pairs"][0]["matched"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("given clock offset"),
+        "{doc}"
+    );
+    assert!(rules(&doc).contains(&"mode-converted".to_string()));
+    // The wrong way round: still a minute apart.
+    let (code, _) = run_with(&["--clock-offset", "-60"]);
+    assert_eq!(code, Some(2));
+}

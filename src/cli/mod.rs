@@ -230,6 +230,12 @@ struct CompareArgs {
     /// The capture taken on the server's side of the device.
     #[arg(long, value_name = "FILE")]
     server_side: Option<PathBuf>,
+    /// The second capture's clock minus the first's, in seconds (negative
+    /// when it is behind), for taps whose clocks are known to differ and
+    /// that share no TCP connection to measure it from (a proxy). An
+    /// offset measured from shared connections wins over it.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    clock_offset: Option<f64>,
     #[command(flatten)]
     analysis: Analysis,
     #[command(flatten)]
@@ -943,7 +949,18 @@ fn compare(a: CompareArgs) -> i32 {
     if opts.hash != HashMode::Off {
         opts.hash = HashMode::Inline;
     }
-    let cmp = match crate::compare::compare(&first, &second, roles, &opts) {
+    let clock_offset_ns = match a.clock_offset {
+        Some(secs) if !secs.is_finite() || secs.abs() > 1e9 => {
+            warn("--clock-offset is a number of seconds (at most 10⁹ either way)");
+            return report::EXIT_USAGE;
+        }
+        secs => secs.map(|s| (s * 1e9).round() as i64),
+    };
+    let settings = crate::compare::Settings {
+        roles,
+        clock_offset_ns,
+    };
+    let cmp = match crate::compare::compare(&first, &second, settings, &opts) {
         Ok(c) => c,
         Err(e) => {
             warn(e);
@@ -955,7 +972,11 @@ fn compare(a: CompareArgs) -> i32 {
             warn(e);
         }
     }
-    let rep = model::compare_report(&cmp, a.analysis.changed());
+    let mut changed = a.analysis.changed();
+    if let Some(secs) = a.clock_offset {
+        changed.insert("clock_offset", secs.to_string());
+    }
+    let rep = model::compare_report(&cmp, changed);
     let code = rep.summary.exit_code;
     write_report(
         &a.report,

@@ -230,8 +230,19 @@ fn seq_bases(s: &Session) -> Option<(u32, u32, u16)> {
 pub struct ClockGuess {
     pub offset_ns: i64,
     pub tolerance_ns: i64,
-    /// Measured from sessions that are the same TCP connection, or assumed.
-    pub measured: bool,
+    pub source: ClockSource,
+}
+
+/// Where a clock offset comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockSource {
+    /// From sessions that are the same TCP connection in both captures.
+    Measured,
+    /// Given by the user (`--clock-offset`).
+    Given,
+    /// None known: the clocks are assumed to agree within
+    /// [`ASSUMED_CLOCK_TOLERANCE_SECS`].
+    Assumed,
 }
 
 /// Whether `y` (in B) lies at the time of `x` (in A), given the clocks.
@@ -320,8 +331,9 @@ impl Match {
     }
 }
 
-/// Matches sessions of capture A with sessions of capture B.
-pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
+/// Matches sessions of capture A with sessions of capture B; `given` is
+/// B's clock minus A's where the user knows it.
+pub fn match_sessions(a: &[Session], b: &[Session], given: Option<i64>) -> Matching {
     let mut used_a = vec![false; a.len()];
     let mut used_b = vec![false; b.len()];
     let mut out = Vec::new();
@@ -348,7 +360,7 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             same_connection_reason(x),
         ));
     }
-    let clock = clock_guess(&mut deltas);
+    let clock = clock_guess(&mut deltas, given);
     // The NAT mapping of client addresses the same connections show.
     let mut nat: HashMap<IpAddr, IpAddr> = HashMap::new();
     for m in &out {
@@ -424,12 +436,21 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
             .then(p.1.cmp(&q.1))
             .then((p.2, p.3).cmp(&(q.2, q.3)))
     });
+    let mut chosen = Vec::new();
     for (sim, dt, i, j) in cands {
         if used_a[i] || used_b[j] {
             continue;
         }
         used_a[i] = true;
         used_b[j] = true;
+        chosen.push((sim, dt, i, j));
+    }
+    let deltas: Vec<i64> = chosen.iter().map(|c| b[c.3].start - a[c.2].start).collect();
+    let agree = one_clock(&deltas);
+    for (k, (sim, dt, i, j)) in chosen.into_iter().enumerate() {
+        if !agree[k] {
+            continue;
+        }
         out.push(Match::new(
             i,
             j,
@@ -439,10 +460,10 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
                 "different TCP connections (a proxy, or a NAT that changes sequence numbers): the same server port, {:.0}% of the first commands and replies alike with timings one session can have, starting {:.3} s apart{}",
                 sim * 100.0,
                 dt as f64 / 1e9,
-                if clock.measured {
-                    " once the measured clock offset is taken out"
-                } else {
-                    " (the clocks are assumed to agree within 10 s)"
+                match clock.source {
+                    ClockSource::Measured => " once the measured clock offset is taken out",
+                    ClockSource::Given => " once the given clock offset is taken out",
+                    ClockSource::Assumed => " (the clocks are assumed to agree within 10 s)",
                 }
             ),
         ));
@@ -454,14 +475,42 @@ pub fn match_sessions(a: &[Session], b: &[Session]) -> Matching {
     }
 }
 
+/// Look-alike pairs of one pair of captures share one clock offset: the
+/// taps' clocks differ by one amount, and a session's start at the two
+/// taps by that amount and the path's latency. A pair whose start
+/// difference (of `deltas`) is within [`MEASURED_CLOCK_TOLERANCE_SECS`]
+/// of fewer than half of all the pairs' is two sessions that look alike
+/// (the same job run twice), not one: false for it.
+fn one_clock(deltas: &[i64]) -> Vec<bool> {
+    let mut ds = deltas.to_vec();
+    ds.sort_unstable();
+    let tol = (MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64;
+    deltas
+        .iter()
+        .map(|&d| {
+            let lo = ds.partition_point(|&x| x < d.saturating_sub(tol));
+            let hi = ds.partition_point(|&x| x <= d.saturating_add(tol));
+            2 * (hi - lo) >= ds.len()
+        })
+        .collect()
+}
+
 /// The clock offset from the start-time differences of sessions that are
-/// the same connection (their median), or none assumed.
-fn clock_guess(deltas: &mut [i64]) -> ClockGuess {
+/// the same connection (their median), else the one given, else none
+/// assumed.
+fn clock_guess(deltas: &mut [i64], given: Option<i64>) -> ClockGuess {
     if deltas.is_empty() {
-        return ClockGuess {
-            offset_ns: 0,
-            tolerance_ns: (ASSUMED_CLOCK_TOLERANCE_SECS * 1e9) as i64,
-            measured: false,
+        return match given {
+            Some(offset_ns) => ClockGuess {
+                offset_ns,
+                tolerance_ns: (MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64,
+                source: ClockSource::Given,
+            },
+            None => ClockGuess {
+                offset_ns: 0,
+                tolerance_ns: (ASSUMED_CLOCK_TOLERANCE_SECS * 1e9) as i64,
+                source: ClockSource::Assumed,
+            },
         };
     }
     deltas.sort_unstable();
@@ -475,7 +524,7 @@ fn clock_guess(deltas: &mut [i64]) -> ClockGuess {
     ClockGuess {
         offset_ns: mid,
         tolerance_ns: ((MEASURED_CLOCK_TOLERANCE_SECS * 1e9) as i64).saturating_add(2 * spread),
-        measured: true,
+        source: ClockSource::Measured,
     }
 }
 
@@ -590,5 +639,26 @@ pub fn infer_sides(a: &[Session], b: &[Session], matches: &[Match]) -> Sides {
             a_is_client_side: true,
             explanation: "could not tell which capture is the client side (same TTLs, no NAT); assumed the first".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alike_pairs_share_one_clock_offset() {
+        let s = 1_000_000_000;
+        // Three pairs 15 ms apart and one 62 s apart: that one is another
+        // run of the same job.
+        assert_eq!(
+            one_clock(&[15_000_000, 14_000_000, 62 * s, 16_000_000]),
+            vec![true, true, false, true]
+        );
+        // One pair has nothing to disagree with; two that disagree have
+        // no majority against either.
+        assert_eq!(one_clock(&[62 * s]), vec![true]);
+        assert_eq!(one_clock(&[15_000_000, 62 * s]), vec![true, true]);
+        assert!(one_clock(&[]).is_empty());
     }
 }

@@ -30,6 +30,27 @@ pub enum Roles {
     Infer,
 }
 
+/// How to compare: which capture is which, and what is known of the two
+/// taps' clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub roles: Roles,
+    /// The second capture's clock minus the first's, in nanoseconds, when
+    /// the user knows it (`--clock-offset`): taps whose clocks differ by
+    /// more than the assumed tolerance and share no TCP connection to
+    /// measure it from. A measured offset wins over it.
+    pub clock_offset_ns: Option<i64>,
+}
+
+impl From<Roles> for Settings {
+    fn from(roles: Roles) -> Self {
+        Settings {
+            roles,
+            clock_offset_ns: None,
+        }
+    }
+}
+
 /// The same endpoint as each tap sees it.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Seen2 {
@@ -135,7 +156,7 @@ pub struct Comparison {
 pub fn compare(
     a: &Path,
     b: &Path,
-    roles: Roles,
+    settings: Settings,
     opts: &analysis::Options,
 ) -> Result<Comparison, CaptureError> {
     let (ra, rb) = std::thread::scope(|scope| {
@@ -152,13 +173,21 @@ pub fn compare(
         });
         (ra, rb)
     });
-    Ok(compare_results(ra?, rb?, roles))
+    Ok(compare_results(ra?, rb?, settings))
 }
 
 /// Compares two analysed captures.
-pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Comparison {
+pub fn compare_results(
+    ra: CaptureResult,
+    rb: CaptureResult,
+    settings: impl Into<Settings>,
+) -> Comparison {
+    let Settings {
+        roles,
+        clock_offset_ns,
+    } = settings.into();
     let matching::Matching { mut matches, clock } =
-        matching::match_sessions(&ra.sessions, &rb.sessions);
+        matching::match_sessions(&ra.sessions, &rb.sessions, clock_offset_ns);
     let span = |r: &CaptureResult| {
         (
             r.info.first_ts.unwrap_or_default(),
@@ -174,7 +203,7 @@ pub fn compare_results(ra: CaptureResult, rb: CaptureResult, roles: Roles) -> Co
             clock,
         ))
     } else {
-        only_look_alikes(&matches, span(&ra), span(&rb))
+        only_look_alikes(&matches, span(&ra), span(&rb), clock)
     };
     if no_common_traffic.is_some() {
         // Refused: nothing is compared.
@@ -263,11 +292,21 @@ type Span = (crate::timestamp::Timestamp, crate::timestamp::Timestamp);
 /// captures' time ranges do not even overlap: two runs of the same
 /// scripted job look alike, and their differences would read as a
 /// device's doing.
-fn only_look_alikes(matches: &[matching::Match], a: Span, b: Span) -> Option<String> {
+fn only_look_alikes(
+    matches: &[matching::Match],
+    a: Span,
+    b: Span,
+    clock: matching::ClockGuess,
+) -> Option<String> {
     let all_medium = matches
         .iter()
         .all(|m| m.evidence == matching::Evidence::SameDialogue);
-    let overlap = a.0 <= b.1 && b.0 <= a.1;
+    // On the first capture's clock: a given offset moves the second.
+    let shift = match clock.source {
+        matching::ClockSource::Given => clock.offset_ns,
+        _ => 0,
+    };
+    let overlap = a.0 <= b.1 - shift && b.0 - shift <= a.1;
     (all_medium && !overlap).then(|| {
         format!(
             "the only pairs are look-alike dialogues ({} of them, no shared TCP connection or endpoints), and the captures' time ranges do not overlap ({} – {} against {} – {}): two runs of the same job look alike, so they are not taken for one",

@@ -217,6 +217,19 @@ pub fn without_frames(pcap: &[u8], drop: &dyn Fn(u64) -> bool) -> Vec<u8> {
     out
 }
 
+/// A little-endian pcap with every frame's time moved by `secs`: a tap
+/// whose clock is off.
+pub fn shifted(pcap: &[u8], secs: i64) -> Vec<u8> {
+    let mut out = pcap.to_vec();
+    let mut at = 24;
+    while at + 16 <= out.len() {
+        let t = i64::from(u32::from_le_bytes(out[at..at + 4].try_into().unwrap()));
+        out[at..at + 4].copy_from_slice(&((t + secs) as u32).to_le_bytes());
+        at += 16 + u32::from_le_bytes(out[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    out
+}
+
 pub fn analyze_bytes(name: &str, bytes: Vec<u8>) -> portmortem::analysis::CaptureResult {
     use portmortem::capture::CaptureReader;
     use portmortem::capture::input::{HashMode, open_reader};
