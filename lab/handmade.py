@@ -244,14 +244,29 @@ def pcapng_multi():
 
 
 def isb_drops():
-    """A big-endian pcapng whose Interface Statistics Block says the tap
+    """Big-endian pcapngs whose Interface Statistics Block says the tap
     dropped packets (issue #21): 100 received, 7 dropped by the
-    interface, 3 by the OS."""
+    interface, 3 by the OS. One holds a clean session; the other a stall
+    (the server acknowledged the PASV and never replied, the client quit
+    30 s later), whose finding must say the capture reports drops."""
     s = Session(cport=40040)
     s.login()
     s.send("c", b"QUIT\r\n")
     s.send("s", b"221 Goodbye.\r\n")
     s.close()
+    write_isb(s.pkts, "hand-isb-drops.pcapng")
+    s = Session(cport=40041)
+    s.login()
+    s.send("c", b"PASV\r\n")
+    s.t += 30
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    write_isb(s.pkts, "hand-isb-stall.pcapng")
+
+
+def write_isb(pkts, name):
+    """A big-endian pcapng of `pkts` ending in an ISB that reports drops."""
 
     def block(btype, body):
         return ng_block(btype, body, ">")
@@ -259,7 +274,7 @@ def isb_drops():
     out_bytes = block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1))
     out_bytes += block(1, struct.pack(">HHI", 1, 0, 65535))
     last = 0
-    for p in s.pkts:
+    for p in pkts:
         ts = int(round(p.time * 10**6))
         data = bytes(p)
         out_bytes += block(6, struct.pack(">IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data)
@@ -267,7 +282,7 @@ def isb_drops():
     opts = b"".join(struct.pack(">HHQ", code, 8, v) for code, v in ((4, 100), (5, 7), (7, 3)))
     opts += struct.pack(">HH", 0, 0)
     out_bytes += block(5, struct.pack(">III", 0, last >> 32, last & 0xFFFFFFFF) + opts)
-    open(out("hand-isb-drops.pcapng"), "wb").write(out_bytes)
+    open(out(name), "wb").write(out_bytes)
 
 
 NAT = "203.0.113.1"

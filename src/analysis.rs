@@ -214,12 +214,14 @@ fn collect(
     // session's findings stay in the order the rules gave them.
     kept.sort_by_key(|s| s.id);
     findings.sort_by_key(|(id, _)| *id);
+    let mut findings: Vec<Finding> = findings.into_iter().map(|(_, f)| f).collect();
+    rules::sight::note_reported_drops(&mut findings, totals.info.dropped_packets());
     CaptureResult {
         info: totals.info,
         counters: totals.counters,
         error: totals.error,
         sessions: kept,
-        findings: findings.into_iter().map(|(_, f)| f).collect(),
+        findings,
         sessions_not_kept,
         sessions_written,
         findings_not_kept,

@@ -197,6 +197,20 @@ fn interface_statistics_are_read_and_reported() {
             "10",
         ],
     );
+    // A statement of absence on an interface that reports drops says so;
+    // one that does not argue from absence is left alone.
+    let (code, doc) = analyze(&["hand-isb-stall.pcapng"], &[]);
+    assert_eq!(code, 1);
+    let stall = the(&doc, "session-stall-after-ctl");
+    assert_contains(
+        &message(&stall),
+        &[
+            "watching the connection",
+            "the capture's own statistics report 10 packets dropped",
+        ],
+    );
+    let (_, clean) = analyze(&["lab-mangle-vsftpd-server.pcap"], &[]);
+    assert!(!clean.to_string().contains("own statistics report"));
     // The dependency's own getter, as reported upstream: while it reads
     // big-endian counters byte-swapped, the workaround stays.
     use pcap_parser::traits::PcapReaderIterator;

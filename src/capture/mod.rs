@@ -180,6 +180,16 @@ pub struct InterfaceStats {
     pub os_dropped: Option<u64>,
 }
 
+impl CaptureInfo {
+    /// Packets the capture's own statistics (pcapng ISBs) say were dropped.
+    pub fn dropped_packets(&self) -> u64 {
+        self.interface_stats
+            .iter()
+            .map(InterfaceStats::dropped)
+            .sum()
+    }
+}
+
 impl InterfaceStats {
     /// Packets the interface or the OS says it dropped.
     pub fn dropped(&self) -> u64 {

@@ -254,6 +254,10 @@ pub fn compare_results(
         findings.append(&mut f);
         reports.push(report);
     }
+    crate::rules::sight::note_reported_drops(
+        &mut findings,
+        cr.info.dropped_packets() + sr.info.dropped_packets(),
+    );
     let unmatched = |r: &CaptureResult, used: Vec<usize>| {
         let mut paired = vec![false; r.sessions.len()];
         for i in used {

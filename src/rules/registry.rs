@@ -75,6 +75,23 @@ macro_rules! rules {
                 )
             }
 
+            /// Whether a finding of this rule rests on something the
+            /// capture did not show (no reply, no acknowledgement, no
+            /// data connection, a line missing at one tap): a capture that
+            /// reports its own drops weakens it.
+            pub fn argues_from_absence(self) -> bool {
+                matches!(
+                    self,
+                    Rule::AlgDropSuspected
+                        | Rule::SessionStallAfterCtl
+                        | Rule::TlsAlgBlind
+                        | Rule::CommandSwallowed
+                        | Rule::ReplySwallowed
+                        | Rule::CommandInjected
+                        | Rule::ReplyInjected
+                )
+            }
+
             /// What a finding of this rule proves.
             pub fn summary(self) -> &'static str {
                 match self { $( Rule::$variant => $summary, )* }

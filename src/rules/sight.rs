@@ -82,3 +82,20 @@ pub fn after(s: &Session, side: Side, line: &Line) -> Sight {
         ),
     }
 }
+
+/// Findings that argue from absence, in a capture whose own statistics
+/// (pcapng ISBs, read at its end) report `dropped` packets, say so: what
+/// the capture shows missing may be what it dropped.
+pub fn note_reported_drops(findings: &mut [crate::rules::Finding], dropped: u64) {
+    if dropped == 0 {
+        return;
+    }
+    for f in findings.iter_mut().filter(|f| f.rule.argues_from_absence()) {
+        let end = f.message.trim_end_matches('.').len();
+        f.message.truncate(end);
+        f.message.push_str(&format!(
+            "; the capture's own statistics report {dropped} packet{} dropped, so what it shows missing may be what it dropped.",
+            if dropped == 1 { "" } else { "s" }
+        ));
+    }
+}
