@@ -180,7 +180,9 @@ impl Connection {
             };
             self.dirs[1 - i].peer_ack(seg.ack, at, &mut s);
         }
-        if !seg.flags.rst() {
+        if seg.flags.rst() {
+            self.dirs[i].sent_before(seg.seq);
+        } else {
             let seq = if seg.flags.syn() {
                 seg.seq.wrapping_add(1)
             } else {

@@ -158,6 +158,11 @@ pub struct DirStats {
     /// both captures' lines into one sequence space.
     #[serde(skip)]
     pub seq_base: Option<u32>,
+    /// Bytes past the end of the captured stream that the sender's own
+    /// later sequence numbers (a pure ACK's, a RST's) show it had sent:
+    /// lost before this tap, by the capture or by the path.
+    #[serde(skip)]
+    pub sent_unseen: u64,
 }
 
 struct Pending {
@@ -205,6 +210,9 @@ pub struct Reassembler {
     records: Vec<(u64, SegRecord)>,
     fin: Option<u64>,
     peer_ack: Option<u64>,
+    /// The highest stream offset a captured packet without payload (a pure
+    /// ACK) carried: the sender had sent every byte before it.
+    sent_to: Option<u64>,
     stats: DirStats,
 }
 
@@ -224,6 +232,7 @@ impl Reassembler {
             records: Vec::new(),
             fin: None,
             peer_ack: None,
+            sent_to: None,
             stats: DirStats::default(),
         }
     }
@@ -284,6 +293,18 @@ impl Reassembler {
         Some(self.next as i64 + d)
     }
 
+    /// Notes a packet without payload (a pure ACK, a RST) whose sequence
+    /// number `seq` says the sender had sent every byte before it. A
+    /// number more than a window (1 MiB) past the stream is no evidence
+    /// (a RST answering a stray segment may carry anything).
+    pub fn sent_before(&mut self, seq: u32) {
+        if let Some(off) = self.offset_of(seq).and_then(|o| u64::try_from(o).ok())
+            && off <= self.next + (1 << 20)
+        {
+            self.sent_to = self.sent_to.max(Some(off));
+        }
+    }
+
     /// Processes one segment's payload (and FIN).
     pub fn segment(
         &mut self,
@@ -295,6 +316,7 @@ impl Reassembler {
         sink: &mut dyn StreamSink,
     ) {
         if payload.is_empty() && missing == 0 && !fin {
+            self.sent_before(seq);
             return;
         }
         if self.isn.is_none() {
@@ -395,6 +417,9 @@ impl Reassembler {
         if end > self.next && self.isn.is_some() {
             self.declare_gap(end, GapReason::FlowEnd, at, sink);
         }
+        // Not a gap: a device may have dropped them before this tap (the
+        // peer never acknowledged them), so they say nothing of the tap.
+        self.stats.sent_unseen = self.sent_to.map_or(0, |t| t.saturating_sub(self.next));
         self.finish_records();
         self.stats.peer_acked = self.peer_ack;
         self.stats.isn = self.syn_seq;
@@ -835,6 +860,21 @@ mod tests {
             frame,
             ts: Timestamp(secs * 1_000_000_000),
         }
+    }
+
+    #[test]
+    fn sequence_numbers_past_the_captured_stream_are_counted_not_gaps() {
+        let (mut r, mut c) = fresh();
+        r.syn(1000);
+        r.segment(1001, b"USER a\r\n", 0, false, o(3), &mut c);
+        // A pure ACK from the sender at 1037: 28 bytes sent, not seen.
+        r.segment(1037, b"", 0, false, o(5), &mut c);
+        // A RST answering a stray segment far away is no evidence.
+        r.sent_before(1001 + (1 << 21));
+        r.flush(o(6), &mut c);
+        let st = r.take_stats();
+        assert_eq!(st.sent_unseen, 28);
+        assert!(st.gaps.is_empty() && c.gaps.is_empty());
     }
 
     #[test]

@@ -490,11 +490,21 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
     // in them: only a reply seen whole up to the reset was cut by it.
     // And the client must be seen to have had what the capture has of
     // it (its ACK), or the capture may simply have missed the rest.
+    // Bytes either side sent at the end that this tap never saw (their
+    // later sequence numbers, a RST's included, show them) hide the
+    // dialogue that went on, and with it the reply's end.
     let missed_after = |r: &crate::ftp::message::Reply| {
         let st = &s.tcp[Side::Server.index()];
         let end = r.last().offset + r.last().raw_len;
+        let client = &s.tcp[Side::Client.index()];
         st.gaps.iter().any(|g| g.offset + g.len > r.first().offset)
             || st.peer_acked.is_none_or(|a| a < end)
+            || st.sent_unseen > 0
+            || client.sent_unseen > 0
+            || client
+                .gaps
+                .iter()
+                .any(|g| g.declared_at_frame > r.first().first_frame())
     };
     for r in s
         .replies
