@@ -17,8 +17,8 @@ pub struct Options {
     /// How the file's SHA-256 is computed (not part of the analysis
     /// proper, but it costs more than the analysis itself).
     pub hash: HashMode,
-    /// Sessions kept in full per capture; past it (or past
-    /// `engine.max_memory` bytes of kept sessions) a session's findings
+    /// Sessions kept in full per capture; past it (or past the budget's
+    /// share for kept sessions) a session's findings
     /// are kept and the session itself is counted, so that memory does
     /// not grow with the number or the size of sessions in a file.
     pub max_sessions: usize,
@@ -59,7 +59,7 @@ pub struct CaptureResult {
     /// What the report's trim (`--session`, `--min-severity`, `-q`) left
     /// out of the listing: counted, so the capture's own counts stay
     /// whole and the report says what it hid.
-    pub not_listed: crate::report::trim::NotListed,
+    pub not_listed: NotListed,
 }
 
 /// Analyses a capture. `Err` only when the file cannot be opened as a
@@ -190,19 +190,15 @@ fn collect(
             return;
         }
         let size = s.mem_size();
-        // Kept sessions take at most half the budget. What decides is
-        // their estimated size, which depends on the capture alone, so the
-        // same capture keeps the same sessions on every run: up to 3/8 of
-        // the budget, as their real heap runs about a quarter over the
-        // estimate. The heap this analysis's own thread holds (not the
-        // process's, which another analysis beside it moves) stops the
-        // keeping at half should the estimate be further off.
-        let heap_ok = opts.engine.heap_limit.is_none()
-            || crate::mem::thread_heap().saturating_sub(heap_base)
-                <= isize::try_from(opts.engine.max_memory / 2).unwrap_or(isize::MAX);
-        if kept.len() < opts.max_sessions
-            && kept_bytes + size <= opts.engine.max_memory / 8 * 3
-            && heap_ok
+        // Kept sessions have their share of the budget by estimated size;
+        // the heap this analysis's own thread holds (not the process's,
+        // which another analysis beside it moves) stops the keeping should
+        // the estimate be further off. Without the counting allocator that
+        // heap reads 0.
+        let budget = opts.engine.budget;
+        let heap_ok = crate::mem::thread_heap().saturating_sub(heap_base)
+            <= isize::try_from(budget.kept_sessions_heap()).unwrap_or(isize::MAX);
+        if kept.len() < opts.max_sessions && kept_bytes + size <= budget.kept_sessions() && heap_ok
         {
             kept_bytes += size;
             kept.push(s);
@@ -213,9 +209,7 @@ fn collect(
     // Sessions end in any order; reports list them by id. Stable: a
     // session's findings stay in the order the rules gave them.
     kept.sort_by_key(|s| s.id);
-    findings.sort_by_key(|(id, _)| *id);
-    let mut findings: Vec<Finding> = findings.into_iter().map(|(_, f)| f).collect();
-    rules::sight::note_reported_drops(&mut findings, totals.info.dropped_packets());
+    let findings = capture_findings(findings, &totals.info);
     CaptureResult {
         info: totals.info,
         counters: totals.counters,
@@ -226,5 +220,47 @@ fn collect(
         sessions_written,
         findings_not_kept,
         not_listed: Default::default(),
+    }
+}
+
+/// A capture's findings as every report lists them, from the findings of
+/// its sessions as they ended (with their session's id): in session
+/// order (stable: a session's findings stay in the order the rules gave
+/// them), those that argue from absence noting the drops the capture's
+/// own statistics report (known only once it is read to its end).
+pub fn capture_findings(mut findings: Vec<(u32, Finding)>, info: &CaptureInfo) -> Vec<Finding> {
+    findings.sort_by_key(|(id, _)| *id);
+    let mut findings: Vec<Finding> = findings.into_iter().map(|(_, f)| f).collect();
+    rules::sight::note_reported_drops(&mut findings, info.dropped_packets());
+    findings
+}
+
+/// What a report's trim (`--session`, `--findings-only`, `--min-severity`)
+/// left out of one capture's listing; the capture's own counts stay whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct NotListed {
+    pub sessions: u64,
+    /// Findings by severity: error, warning, info.
+    pub error: u64,
+    pub warning: u64,
+    pub info: u64,
+}
+
+impl NotListed {
+    pub fn is_none(&self) -> bool {
+        *self == NotListed::default()
+    }
+
+    pub fn findings(&self) -> u64 {
+        self.error + self.warning + self.info
+    }
+
+    /// Counts one finding left out.
+    pub fn count(&mut self, f: &Finding) {
+        *match f.severity {
+            rules::Severity::Error => &mut self.error,
+            rules::Severity::Warning => &mut self.warning,
+            rules::Severity::Info => &mut self.info,
+        } += 1;
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{bin, testdata, testdata_captures};
-use portmortem::report::schema::Document;
+use portmortem::command::schema::Document;
 use serde_json::Value;
 use std::path::Path;
 

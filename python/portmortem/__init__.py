@@ -58,8 +58,9 @@ def events(source: Capture, **options: Any) -> Iterator[Dict[str, Any]]:
 def compare(a: Capture, b: Capture, **options: Any) -> Dict[str, Any]:
     """The ``compare --format json`` document of two captures of the same
     traffic on both sides of a device. ``roles_given=True``: ``a`` is the
-    client side; otherwise the sides are worked out. Other options as
-    :func:`analyze`."""
+    client side; otherwise the sides are worked out. ``clock_offset``:
+    ``b``'s clock minus ``a``'s in seconds, where it is known
+    (``--clock-offset``). Other options as :func:`analyze`."""
     return json.loads(_portmortem.compare(a, b, **options))
 
 

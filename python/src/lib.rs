@@ -4,12 +4,14 @@
 //! runs with the GIL released, so threads (or a Spark executor's tasks)
 //! analyse captures in parallel.
 
-use portmortem::analysis::{self, CaptureResult};
+use portmortem::analysis;
 use portmortem::batch;
-use portmortem::capture::input::{self, HashMode};
-use portmortem::capture::{CaptureError, CaptureReader};
-use portmortem::compare as cmp;
-use portmortem::report::model::{self, BatchReport, BatchSummary, Header};
+use portmortem::capture::input;
+use portmortem::capture::{CaptureReader, Source};
+use portmortem::command::{AnalyzePlan, BatchPlan, ComparePlan, Tunables};
+use portmortem::compare::Roles;
+use portmortem::header::Header;
+use portmortem::report::model::{self, BatchReport, BatchSummary};
 use portmortem::report::stream::{Shape, Streamed};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -27,81 +29,34 @@ create_exception!(
 
 /// A capture given as a path or as its bytes (gzip, zstd, xz, bzip2 and
 /// lz4 included, as on the command line).
-enum Source {
-    Path(PathBuf),
-    Bytes(Vec<u8>),
+fn source(obj: &Bound<'_, PyAny>) -> PyResult<Source> {
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        return Ok(Source::Bytes {
+            name: "<bytes>".into(),
+            bytes: obj.extract::<Vec<u8>>()?,
+        });
+    }
+    obj.extract::<PathBuf>()
+        .map(Source::Path)
+        .map_err(|_| PyTypeError::new_err("a capture is a path (str or os.PathLike) or bytes"))
 }
 
-impl Source {
-    fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
-            return Ok(Source::Bytes(obj.extract::<Vec<u8>>()?));
-        }
-        obj.extract::<PathBuf>()
-            .map(Source::Path)
-            .map_err(|_| PyTypeError::new_err("a capture is a path (str or os.PathLike) or bytes"))
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Source::Path(p) => p.to_string_lossy().into_owned(),
-            Source::Bytes(_) => "<bytes>".into(),
-        }
-    }
-
-    fn open(self, hash: HashMode) -> Result<CaptureReader, CaptureError> {
-        match self {
-            Source::Path(p) => CaptureReader::open(&p, hash),
-            Source::Bytes(b) => CaptureReader::from_reader(
-                "<bytes>".into(),
-                Box::new(std::io::Cursor::new(b)),
-                hash,
-            ),
-        }
-    }
-}
-
-/// The analysis options a Python caller may give (the command line's
-/// names), and the report's record of those that differ from the default.
-struct Opts {
-    analysis: analysis::Options,
-    changed: BTreeMap<&'static str, String>,
-}
-
-fn opts(
+/// The options a Python caller may give, by the command line's names; the
+/// command's plan is made from them by the library, as for the command
+/// line.
+fn tunables(
     ports: Option<Vec<u16>>,
     stall_secs: Option<f64>,
     show_passwords: bool,
     hash: bool,
-) -> Opts {
-    let mut o = analysis::Options::default();
-    let mut changed = BTreeMap::new();
-    if let Some(p) = ports {
-        changed.insert(
-            "port",
-            p.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
-        );
-        o.engine.ports = p;
-    }
-    if let Some(s) = stall_secs {
-        changed.insert("stall_secs", s.to_string());
-        o.rules.stall_secs = s;
-    }
-    if show_passwords {
-        changed.insert("show_passwords", "true".into());
-        o.show_passwords = true;
-    }
-    o.hash = if hash {
-        HashMode::Concurrent
-    } else {
-        HashMode::Off
-    };
-    if !hash {
-        changed.insert("hash", "off".into());
-    }
-    Opts {
-        analysis: o,
-        changed,
+) -> Tunables {
+    let d = Tunables::default();
+    Tunables {
+        ports: ports.unwrap_or_default(),
+        stall_secs: stall_secs.unwrap_or(d.stall_secs),
+        show_passwords,
+        hash,
+        ..d
     }
 }
 
@@ -111,12 +66,6 @@ fn error(e: impl std::fmt::Display) -> PyErr {
 
 fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(error)
-}
-
-/// One capture analysed and kept (sessions and findings), as `analyze`.
-fn analyse(src: Source, o: &analysis::Options) -> Result<CaptureResult, CaptureError> {
-    let reader = src.open(o.hash)?;
-    Ok(analysis::analyze_reader(reader, o, &mut |_| {}))
 }
 
 /// `analyze --format json --pretty` of one capture, as compact JSON text.
@@ -130,10 +79,10 @@ fn analyze(
     show_passwords: bool,
     hash: bool,
 ) -> PyResult<String> {
-    let src = Source::from_py(source)?;
-    let o = opts(ports, stall_secs, show_passwords, hash);
-    let r = py.detach(|| analyse(src, &o.analysis)).map_err(error)?;
-    json(&model::analyze_report(std::slice::from_ref(&r), o.changed))
+    let src = self::source(source)?;
+    let plan = AnalyzePlan::new(&tunables(ports, stall_secs, show_passwords, hash));
+    let r = py.detach(|| plan.run(src)).map_err(error)?;
+    json(&plan.report(std::slice::from_ref(&r)))
 }
 
 /// `analyze --format ndjson` of one capture: a line per session as it
@@ -149,16 +98,17 @@ fn events(
     show_passwords: bool,
     hash: bool,
 ) -> PyResult<String> {
-    let src = Source::from_py(source)?;
+    let src = self::source(source)?;
     let name = src.name();
-    let o = opts(ports, stall_secs, show_passwords, hash);
+    let plan = AnalyzePlan::new(&tunables(ports, stall_secs, show_passwords, hash));
     let out = py.detach(|| -> Result<Vec<u8>, String> {
-        let reader = src.open(o.analysis.hash).map_err(|e| e.to_string())?;
+        let reader =
+            CaptureReader::open_source(src, plan.options.hash).map_err(|e| e.to_string())?;
         let mut out = Vec::new();
-        let header = Header::new("analyze", o.changed.clone());
+        let header = Header::new("analyze", plan.changed.clone());
         let mut w = Streamed::begin(&mut out, Shape::Ndjson, &header).map_err(|e| e.to_string())?;
         let mut r =
-            analysis::analyze_written(reader, &o.analysis, &mut |s, _| w.session(0, &name, s));
+            analysis::analyze_written(reader, &plan.options, &mut |s, _| w.session(0, &name, s));
         r.findings.iter_mut().for_each(|f| f.capture = 0);
         let results = [r];
         let summary = model::summary(&results);
@@ -171,41 +121,29 @@ fn events(
 /// `compare --format json` of two captures (client side first when
 /// `roles_given`, else worked out from the captures).
 #[pyfunction]
-#[pyo3(signature = (a, b, *, roles_given=false, ports=None, stall_secs=None, show_passwords=false, hash=true))]
+#[pyo3(signature = (a, b, *, roles_given=false, clock_offset=None, ports=None, stall_secs=None, show_passwords=false, hash=true))]
 #[allow(clippy::too_many_arguments)]
 fn compare(
     py: Python<'_>,
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
     roles_given: bool,
+    clock_offset: Option<f64>,
     ports: Option<Vec<u16>>,
     stall_secs: Option<f64>,
     show_passwords: bool,
     hash: bool,
 ) -> PyResult<String> {
-    let (sa, sb) = (Source::from_py(a)?, Source::from_py(b)?);
-    let o = opts(ports, stall_secs, show_passwords, hash);
+    let (sa, sb) = (source(a)?, source(b)?);
     let roles = if roles_given {
-        cmp::Roles::Given
+        Roles::Given
     } else {
-        cmp::Roles::Infer
+        Roles::Infer
     };
-    let done = py
-        .detach(|| {
-            let (ra, rb) = std::thread::scope(|scope| {
-                let ha = scope.spawn(|| analyse(sa, &o.analysis));
-                let rb = analyse(sb, &o.analysis);
-                (ha.join(), rb)
-            });
-            let ra = ra.map_err(|_| "the reader thread failed".to_string())?;
-            let (ra, rb) = (
-                ra.map_err(|e| e.to_string())?,
-                rb.map_err(|e| e.to_string())?,
-            );
-            Ok::<_, String>(cmp::compare_results(ra, rb, roles))
-        })
-        .map_err(error)?;
-    json(&model::compare_report(&done, o.changed))
+    let t = tunables(ports, stall_secs, show_passwords, hash);
+    let plan = ComparePlan::new(&t, roles, clock_offset).map_err(PyValueError::new_err)?;
+    let done = py.detach(|| plan.run(sa, sb)).map_err(error)?;
+    json(&plan.report(&done))
 }
 
 /// One line of `batch --format ndjson`: the record of one capture, with
@@ -222,14 +160,10 @@ fn batch_record(
     hash: bool,
     explicit: bool,
 ) -> PyResult<String> {
-    let src = Source::from_py(source)?;
+    let src = self::source(source)?;
     let path = path.unwrap_or_else(|| src.name());
-    let o = opts(None, None, false, hash);
-    let mut a = o.analysis;
-    if hash {
-        // As batch does: each record hashes its own bytes as it reads.
-        a.hash = HashMode::Inline;
-    }
+    let plan = BatchPlan::new(&tunables(None, None, false, hash), Some(1));
+    let a = plan.options.analysis;
     let out = py.detach(|| {
         let failed = |path: String, msg: String| {
             batch::Output::Capture(Box::new(batch::record::CaptureLine {
@@ -239,8 +173,12 @@ fn batch_record(
         };
         let opened = match src {
             Source::Path(p) => CaptureReader::open(&p, a.hash),
-            Source::Bytes(b) => {
-                match input::open_reader(path.clone(), Box::new(std::io::Cursor::new(b)), a.hash) {
+            Source::Bytes { bytes, .. } => {
+                match input::open_reader(
+                    path.clone(),
+                    Box::new(std::io::Cursor::new(bytes)),
+                    a.hash,
+                ) {
                     Err(input::OpenError::NotACapture(_) | input::OpenError::Empty)
                         if !explicit =>
                     {

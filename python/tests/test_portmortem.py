@@ -37,6 +37,26 @@ class SameAsTheCommandLine(unittest.TestCase):
             want = by_id(json.loads(cli("analyze", "-f", "json", path)))
             self.assertEqual(by_id(portmortem.analyze(path)), want, path)
 
+    def test_one_plan_per_command_gives_the_same_bytes(self):
+        """Both front doors build the library's plan: every testdata pair
+        compared from Python is the command line's document byte for byte,
+        its header (the options that changed) included."""
+        pairs = sorted(
+            p[: -len("-client.pcap")]
+            for p in glob.glob(os.path.join(TD, "*-client.pcap"))
+            if os.path.exists(p.replace("-client.pcap", "-server.pcap"))
+        )
+        self.assertGreater(len(pairs), 20)
+        for base in pairs:
+            a, b = base + "-client.pcap", base + "-server.pcap"
+            want = cli("compare", "-f", "json", "--show-passwords", "--stall-secs", "7", a, b)
+            got = portmortem._portmortem.compare(a, b, show_passwords=True, stall_secs=7.0)
+            self.assertEqual(got.encode(), want.rstrip(b"\n"), base)
+        want = json.loads(cli("analyze", "-f", "json", "--pretty", "--show-passwords", "--port", "2121", VSFTPD))
+        got = portmortem.analyze(VSFTPD, show_passwords=True, ports=[2121])
+        self.assertEqual(got, want)
+        self.assertEqual(got["options"], {"show_passwords": "on", "port": "2121"})
+
     def test_bytes_in_memory_and_compressed(self):
         with open(VSFTPD, "rb") as f:
             data = f.read()

@@ -270,12 +270,10 @@ impl Builder {
     /// listed in session order, as `analyze` lists them.
     pub fn finish(mut self, t: CaptureTotals) -> CaptureLine<Finding> {
         let index = self.rec.index;
-        let mut findings = self.findings;
-        for (_, f) in &mut findings {
+        let mut findings = crate::analysis::capture_findings(self.findings, &t.info);
+        for f in &mut findings {
             f.capture = index;
         }
-        // Stable: a session's findings stay in the order the rules gave them.
-        findings.sort_by_key(|(id, _)| *id);
         let r = &mut self.rec;
         let info = t.info;
         r.sha256 = info.sha256;
@@ -296,7 +294,7 @@ impl Builder {
         r.packets = t.counters;
         CaptureLine {
             record: self.rec,
-            findings: findings.into_iter().map(|(_, f)| f).collect(),
+            findings,
         }
     }
 }

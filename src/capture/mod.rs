@@ -227,6 +227,24 @@ struct Interface {
 pub const MAX_RECORD: usize = 16 << 20;
 const BUF_INITIAL: usize = 1 << 20;
 
+/// Where a capture comes from: a path (`-` is standard input), or bytes
+/// already in memory (the Python package's `bytes`), with the name that
+/// stands for their path in reports and errors.
+pub enum Source {
+    Path(std::path::PathBuf),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+impl Source {
+    /// The name reports give it.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Path(p) => p.to_string_lossy().into_owned(),
+            Source::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// A streaming frame reader.
 pub struct CaptureReader {
     name: String,
@@ -275,6 +293,16 @@ impl CaptureReader {
         let opened =
             input::open_reader(name.clone(), source, hash).map_err(|e| open_error(&name, e))?;
         Self::from_opened(opened)
+    }
+
+    /// Opens a [`Source`].
+    pub fn open_source(source: Source, hash: HashMode) -> Result<Self, CaptureError> {
+        match source {
+            Source::Path(p) => Self::open(&p, hash),
+            Source::Bytes { name, bytes } => {
+                Self::from_reader(name, Box::new(std::io::Cursor::new(bytes)), hash)
+            }
+        }
     }
 
     /// Wraps an already opened input.

@@ -5,8 +5,8 @@ use crate::batch::discover::EntryKind;
 use crate::batch::record::CaptureLine;
 use crate::batch::summary::{Skipped, Summary};
 use crate::batch::{self, Output};
-use crate::capture::input::HashMode;
-use crate::report::model::{BatchReport, BatchSummary, Header, SummaryLine};
+use crate::header::Header;
+use crate::report::model::{BatchReport, BatchSummary, SummaryLine};
 use crate::report::output::{Destination, OutputError};
 use crate::report::{self, text};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -144,20 +144,8 @@ fn progress_bar(total: u64, files: usize, hidden: bool) -> ProgressBar {
 }
 
 pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
-    let mut opts = batch::Options {
-        analysis: a.analysis.options(),
-        jobs: a
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
-    };
-    // Every worker analyses a capture at once: the heap bound is per worker.
-    opts.analysis.engine.heap_limit = opts.analysis.engine.heap_limit.map(|h| h * opts.jobs);
-    // Each worker hashes its own file as it reads it: the parallelism is
-    // across files, and a helper thread per file would only compete.
-    if opts.analysis.hash != HashMode::Off {
-        opts.analysis.hash = HashMode::Inline;
-    }
+    let plan = crate::command::BatchPlan::new(&a.analysis.tunables(), a.jobs);
+    let opts = plan.options;
     let shard = match a.shard.map(|s| s.resolve(&|k| std::env::var(k).ok())) {
         None => None,
         Some(Ok(s)) => Some(s),
@@ -181,7 +169,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
         &mut || io::stdin().lock().lines().map_while(Result::ok).collect(),
         shard,
     );
-    let mut options = a.analysis.changed();
+    let mut options = plan.changed;
     if let Some(s) = shard {
         options.insert("shard", s.to_string());
     }

@@ -6,13 +6,13 @@ mod watch;
 
 use crate::analysis::{self, CaptureResult};
 use crate::batch::discover::ShardArg;
-use crate::capture::input::HashMode;
-use crate::capture::{CaptureError, CaptureInfo};
+use crate::budget::Budget;
+use crate::capture::{CaptureError, CaptureInfo, Source};
+use crate::command;
 use crate::engine::Counters;
 use crate::report::output::{Destination, refuse_inputs};
 use crate::report::{self, html, markdown, model, text};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -114,7 +114,7 @@ enum Cmd {
     /// `docs/schema/`), generated from the types that write it.
     Schema {
         #[arg(value_enum)]
-        output: report::schema::Document,
+        output: command::schema::Document,
     },
 }
 
@@ -338,29 +338,21 @@ struct Analysis {
     #[arg(long)]
     show_passwords: bool,
     /// Seconds of client idleness after PORT/PASV that count as a stall.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    #[arg(long, value_name = "SECS", default_value_t = command::DEFAULT_STALL_SECS)]
     stall_secs: f64,
     /// Most TCP flows tracked at once (least recently active are evicted).
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 100_000,
+        default_value_t = command::DEFAULT_MAX_FLOWS,
         help_heading = "Limits"
     )]
     max_flows: usize,
-    /// Most heap memory, in MiB, one capture's analysis may hold: live
-    /// flows (reassembly buffers, lines being read, open dialogues), the
-    /// sessions kept for the report (at most half, by their size, so the
-    /// same capture keeps the same ones), and the tcp.stream table (at most
-    /// a quarter), measured as the process's real heap.
-    /// Past it the least recently active flows are evicted and sessions are
-    /// no longer kept in full; both are counted and reported. Peak RSS stays
-    /// under about 1.25 × this plus 30 MiB, per capture analysed at once
-    /// (compare: two; batch: --jobs).
     #[arg(
         long,
         value_name = "MIB",
-        default_value_t = 256,
+        default_value_t = Budget::DEFAULT_MIB,
+        help = Budget::help(),
         help_heading = "Limits"
     )]
     max_memory_mb: usize,
@@ -371,7 +363,7 @@ struct Analysis {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 100_000,
+        default_value_t = command::DEFAULT_MAX_SESSIONS,
         help_heading = "Limits"
     )]
     max_sessions: usize,
@@ -391,77 +383,24 @@ struct Analysis {
 }
 
 impl Analysis {
-    fn options(&self) -> analysis::Options {
-        let mut o = analysis::Options::default();
-        o.engine.ports = self.ports.clone();
-        o.engine.detect_banners = !self.no_banner_detection;
-        o.engine.max_flows = self.max_flows.max(16);
-        o.engine.max_memory = self.max_memory_mb.max(1) << 20;
-        o.engine.heap_limit = Some(o.engine.max_memory);
-        o.rules.stall_secs = self.stall_secs;
-        o.show_passwords = self.show_passwords;
-        o.max_sessions = self.max_sessions;
-        if self.anonymize_ips {
-            o.engine.anonymize_key = Some(match &self.anonymize_key {
-                Some(k) => k.as_bytes().to_vec(),
-                None => crate::anonymize::Anonymizer::random_key(),
-            });
+    /// The flags as plain values; the command's plan is made from them in
+    /// the library ([`command`]), as the Python package makes it.
+    fn tunables(&self) -> command::Tunables {
+        command::Tunables {
+            ports: self.ports.clone(),
+            banner_detection: !self.no_banner_detection,
+            show_passwords: self.show_passwords,
+            stall_secs: self.stall_secs,
+            max_flows: self.max_flows,
+            max_memory_mb: self.max_memory_mb,
+            max_sessions: self.max_sessions,
+            anonymize: match (self.anonymize_ips, &self.anonymize_key) {
+                (false, _) => command::Anonymize::Off,
+                (true, None) => command::Anonymize::RandomKey,
+                (true, Some(k)) => command::Anonymize::Keyed(k.clone()),
+            },
+            hash: !self.no_hash,
         }
-        // Beside the analysis, on another core: the analysis keeps its
-        // speed and the report still carries the hash.
-        o.hash = if self.no_hash {
-            HashMode::Off
-        } else {
-            HashMode::Concurrent
-        };
-        o
-    }
-
-    /// The options that differ from the defaults, for the report header.
-    fn changed(&self) -> BTreeMap<&'static str, String> {
-        let mut m = BTreeMap::new();
-        if !self.ports.is_empty() {
-            m.insert(
-                "port",
-                self.ports
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-        }
-        if self.no_banner_detection {
-            m.insert("banner_detection", "off".into());
-        }
-        if self.show_passwords {
-            m.insert("show_passwords", "on".into());
-        }
-        if self.stall_secs != 20.0 {
-            m.insert("stall_secs", self.stall_secs.to_string());
-        }
-        if self.max_flows != 100_000 {
-            m.insert("max_flows", self.max_flows.to_string());
-        }
-        if self.max_memory_mb != 256 {
-            m.insert("max_memory_mb", self.max_memory_mb.to_string());
-        }
-        if self.anonymize_ips {
-            m.insert(
-                "anonymize_ips",
-                if self.anonymize_key.is_some() {
-                    "on (keyed)".into()
-                } else {
-                    "on (random key)".into()
-                },
-            );
-        }
-        if self.max_sessions != 100_000 {
-            m.insert("max_sessions", self.max_sessions.to_string());
-        }
-        if self.no_hash {
-            m.insert("hash", "off".into());
-        }
-        m
     }
 }
 
@@ -632,7 +571,8 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
         warn(e);
         return report::EXIT_USAGE;
     }
-    let opts = a.analysis.options();
+    let plan = command::AnalyzePlan::new(&a.analysis.tunables());
+    let opts = &plan.options;
     let format = match a.report.format() {
         Ok(f) => f,
         Err(e) => {
@@ -641,7 +581,7 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
         }
     };
     let trim = a.trim.trim();
-    let mut options = a.analysis.changed();
+    let mut options = plan.changed.clone();
     trim.options(&mut options);
     // With --session the report holds a few sessions and is written whole,
     // so an id that names no session is refused before anything is
@@ -717,7 +657,7 @@ fn analyze_streamed(
     } else {
         report::stream::Shape::Ndjson
     };
-    let header = model::Header::new("analyze", options);
+    let header = crate::header::Header::new("analyze", options);
     let mut summary = model::Summary::default();
     let mut unknown = None;
     let written = (|| {
@@ -835,8 +775,8 @@ fn extract(a: ExtractArgs) -> i32 {
         warn(e);
         return report::EXIT_USAGE;
     }
-    let opts = a.analysis.options();
-    let r = match analysis::analyze_path(&a.capture, &opts) {
+    let plan = command::AnalyzePlan::new(&a.analysis.tunables());
+    let r = match plan.run(Source::Path(a.capture.clone())) {
         Ok(r) => r,
         Err(e) => {
             warn(e);
@@ -861,8 +801,8 @@ fn extract(a: ExtractArgs) -> i32 {
     let sel = crate::extract::Selection {
         sessions: a.sessions,
         with_data: a.with_data,
-        anonymize_key: opts.engine.anonymize_key.clone(),
-        show_passwords: opts.show_passwords,
+        anonymize_key: plan.options.engine.anonymize_key.clone(),
+        show_passwords: plan.options.show_passwords,
     };
     let written = crate::extract::extract(&a.capture, &r, &sel, &mut out);
     match written {
@@ -940,27 +880,15 @@ fn compare(a: CompareArgs) -> i32 {
         warn(e);
         return report::EXIT_USAGE;
     }
-    let mut opts = a.analysis.options();
-    // Both captures are read at once.
-    opts.engine.heap_limit = opts.engine.heap_limit.map(|h| h * 2);
-    // Each reading thread hashes its own file as it reads it: two helper
-    // threads would only compete for the same cores (the 1 GB benchmark
-    // file with itself: 1.02 s wall instead of 1.17, 18 MB instead of 43).
-    if opts.hash != HashMode::Off {
-        opts.hash = HashMode::Inline;
-    }
-    let clock_offset_ns = match a.clock_offset {
-        Some(secs) if !secs.is_finite() || secs.abs() > 1e9 => {
-            warn("--clock-offset is a number of seconds (at most 10⁹ either way)");
+    let plan = match command::ComparePlan::new(&a.analysis.tunables(), roles, a.clock_offset) {
+        Ok(p) => p,
+        Err(e) => {
+            warn(e);
             return report::EXIT_USAGE;
         }
-        secs => secs.map(|s| (s * 1e9).round() as i64),
     };
-    let settings = crate::compare::Settings {
-        roles,
-        clock_offset_ns,
-    };
-    let cmp = match crate::compare::compare(&first, &second, settings, &opts) {
+    let sources = (Source::Path(first.clone()), Source::Path(second.clone()));
+    let cmp = match plan.run(sources.0, sources.1) {
         Ok(c) => c,
         Err(e) => {
             warn(e);
@@ -972,11 +900,7 @@ fn compare(a: CompareArgs) -> i32 {
             warn(e);
         }
     }
-    let mut changed = a.analysis.changed();
-    if let Some(secs) = a.clock_offset {
-        changed.insert("clock_offset", secs.to_string());
-    }
-    let rep = model::compare_report(&cmp, changed);
+    let rep = plan.report(&cmp);
     let code = rep.summary.exit_code;
     write_report(
         &a.report,

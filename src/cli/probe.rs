@@ -5,7 +5,7 @@ use crate::probe::reflect::Reflector;
 use crate::probe::result::{Family, ProbeReport, conclusion};
 use crate::probe::{Limits, Probe, Target};
 use crate::report::output::Destination;
-use crate::report::{self, model, probe as render};
+use crate::report::{self, probe as render};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -285,7 +285,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
     }
     options.insert("started", started);
     let rep = ProbeReport {
-        header: model::Header::new("probe", options),
+        header: crate::header::Header::new("probe", options),
         target: target.display.clone(),
         far_end: if reflector { "reflector" } else { "server" },
         commands_sent: p.commands,

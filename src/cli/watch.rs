@@ -107,7 +107,7 @@ enum WatchFormat {
 }
 
 pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
-    let opts = a.analysis.options();
+    let opts = crate::command::AnalyzePlan::new(&a.analysis.tunables()).options;
     let source = match open_source(&a, &opts) {
         Ok(s) => s,
         Err(e) => {

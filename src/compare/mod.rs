@@ -10,7 +10,7 @@ mod classify;
 pub mod matching;
 
 use crate::analysis::{self, CaptureResult};
-use crate::capture::CaptureError;
+use crate::capture::{CaptureError, CaptureReader, Source};
 use crate::ftp::address::{AddrKind, Endpoint};
 use crate::ftp::data::{ConnResult, DataSetup, Verdict};
 use crate::ftp::session::Session;
@@ -19,7 +19,6 @@ use crate::rules::Finding;
 use align::{Aligned, Clock, Latency, SeqStep, Status};
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::path::Path;
 
 /// Whether the user said which capture is which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,17 +153,22 @@ pub struct Comparison {
 
 /// Compares two captures. Both are read at the same time, one per thread.
 pub fn compare(
-    a: &Path,
-    b: &Path,
+    a: Source,
+    b: Source,
     settings: Settings,
     opts: &analysis::Options,
 ) -> Result<Comparison, CaptureError> {
+    let a_name = a.name();
+    let read = |s: Source| -> Result<CaptureResult, CaptureError> {
+        let reader = CaptureReader::open_source(s, opts.hash)?;
+        Ok(analysis::analyze_reader(reader, opts, &mut |_| {}))
+    };
     let (ra, rb) = std::thread::scope(|scope| {
-        let ha = scope.spawn(|| analysis::analyze_path(a, opts));
-        let rb = analysis::analyze_path(b, opts);
+        let ha = scope.spawn(|| read(a));
+        let rb = read(b);
         let ra = ha.join().unwrap_or_else(|_| {
             Err(CaptureError {
-                path: a.to_string_lossy().into_owned(),
+                path: a_name,
                 kind: crate::capture::CaptureErrorKind::Io("the reader thread failed".into()),
                 frames_read: 0,
                 offset: 0,

@@ -36,16 +36,13 @@ pub struct Options {
     /// Most flows tracked at once (a control session costs about 4 KB,
     /// a data connection attempt about 300 bytes).
     pub max_flows: usize,
-    /// Most bytes all live flows may hold together: reassembly buffers,
-    /// lines being read, the dialogue of live sessions, banner candidates.
-    /// Past it the least recently active flows are evicted, so a capture
-    /// of many busy sessions cannot take memory per flow times the flows.
-    pub max_memory: usize,
-    /// The heap the whole process may hold (`max_memory` times the
-    /// captures analysed at once), when it is measured
-    /// ([`crate::mem::heap_in_use`]): past it live flows are evicted too,
-    /// whatever their estimate says.
-    pub heap_limit: Option<usize>,
+    /// The memory budget: live flows (reassembly buffers, lines being
+    /// read, the dialogue of live sessions, banner candidates) past their
+    /// share are evicted least recently active first, so a capture of many
+    /// busy sessions cannot take memory per flow times the flows; and where
+    /// the process's heap is measured ([`crate::mem::heap_in_use`]), past
+    /// its bound they are evicted too, whatever their estimate says.
+    pub budget: crate::budget::Budget,
     /// The key of `--anonymize-ips`.
     pub anonymize_key: Option<Vec<u8>>,
     /// End sessions silent this long (ns), their data connections
@@ -61,8 +58,7 @@ impl Default for Options {
             detect_banners: true,
             session: SessionLimits::default(),
             max_flows: 100_000,
-            max_memory: 256 << 20,
-            heap_limit: None,
+            budget: crate::budget::Budget::default(),
             anonymize_key: None,
             idle_expiry_ns: None,
         }
@@ -256,7 +252,8 @@ const HEAP_CHECK_EVERY: u64 = 4096;
 
 impl Engine {
     pub fn new(opts: Options) -> Self {
-        let streams = streams::StreamIds::new(streams::conversations_for(opts.max_memory));
+        let streams =
+            streams::StreamIds::new(streams::conversations_for(opts.budget.stream_table()));
         let anonymizer = opts.anonymize_key.as_ref().map(|k| {
             std::sync::Arc::new(std::sync::Mutex::new(crate::anonymize::Anonymizer::new(k)))
         });
@@ -333,12 +330,13 @@ impl Engine {
             out.started(&st);
         }
         self.tick(f.ts, out);
-        if self.mem > self.opts.max_memory {
-            self.shed(self.opts.max_memory / 4 * 3, out);
+        let budget = self.opts.budget;
+        if self.mem > budget.live_flows() {
+            self.shed(budget.evict_to(), out);
         } else if self.counters.frames.is_multiple_of(HEAP_CHECK_EVERY)
             && self.mem > 0
-            && let (Some(limit), Some(used)) = (self.opts.heap_limit, crate::mem::heap_in_use())
-            && used.saturating_sub(self.heap_base) > limit / 8 * 7
+            && let Some(used) = crate::mem::heap_in_use()
+            && used.saturating_sub(self.heap_base) > budget.process_heap_trigger()
         {
             // The process holds more than its share: live flows give up a
             // quarter of what they hold (kept sessions and the tcp.stream

@@ -28,10 +28,11 @@ const CONVERSATION_BYTES: usize = 96;
 /// Shards of the conversation table.
 const SHARDS: usize = 64;
 
-/// The conversations a memory budget allows: a quarter of it, between
-/// 65,536 and [`MAX_CONVERSATIONS`].
-pub fn conversations_for(budget: usize) -> usize {
-    (budget / 4 / CONVERSATION_BYTES).clamp(1 << 16, MAX_CONVERSATIONS)
+/// The conversations `bytes` of table allow (the budget's share,
+/// [`crate::budget::Budget::stream_table`]), between 65,536 and
+/// [`MAX_CONVERSATIONS`].
+pub fn conversations_for(bytes: usize) -> usize {
+    (bytes / CONVERSATION_BYTES).clamp(1 << 16, MAX_CONVERSATIONS)
 }
 
 #[derive(Clone, Copy)]
@@ -268,7 +269,7 @@ mod tests {
 
     #[test]
     fn the_table_is_a_quarter_of_the_budget_and_stops_at_its_cap() {
-        assert_eq!(conversations_for(256 << 20), 699_050);
+        assert_eq!(conversations_for(64 << 20), 699_050);
         assert_eq!(conversations_for(1 << 20), 1 << 16);
         assert_eq!(conversations_for(usize::MAX / 2), MAX_CONVERSATIONS);
         let mut s = StreamIds::new(3);

@@ -182,7 +182,7 @@ impl Case {
 /// A whole run.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ProbeReport {
-    pub header: crate::report::model::Header,
+    pub header: crate::header::Header,
     /// `ftp://user@host:port` (never the password).
     pub target: String,
     /// `server` (an ordinary FTP server) or `reflector`.

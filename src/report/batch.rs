@@ -4,12 +4,13 @@
 //! Tables are cut to the rows that matter most (the JSON output has them
 //! all) and say so when they are.
 
-use super::model::{BatchSummary, Header};
+use super::model::BatchSummary;
 use super::text::{Style, header, human_bytes, keep_whole, table};
 use crate::batch::patterns::{count, label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
 use crate::batch::summary::CaptureFindings;
 use crate::bytes::{escape, printable};
+use crate::header::Header;
 use crate::rules::Severity;
 use std::collections::BTreeMap;
 use std::io::{self, Write};

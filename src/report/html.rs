@@ -10,9 +10,10 @@
 
 use super::batch::Input;
 use super::evidence::{Span, capitalized, diff_runs, spans};
-use super::model::{BatchSummary, CompareReport, Header, Report};
+use super::model::{BatchSummary, CompareReport, Report};
 use super::page::ladder::Stroke;
 use super::page::{self, Block, Code, Inline, Ladder, Page};
+use crate::header::Header;
 use crate::rules::Severity;
 use std::fmt::Write as _;
 use std::io::{self, Write};

@@ -9,8 +9,9 @@
 
 use super::batch::Input;
 use super::evidence::{Span, aligned, diff_runs, spans};
-use super::model::{BatchSummary, CompareReport, Header, Report};
+use super::model::{BatchSummary, CompareReport, Report};
 use super::page::{self, Align, Block, Inline, Page};
+use crate::header::Header;
 use crate::rules::Severity;
 use std::io::{self, Write};
 

@@ -15,7 +15,6 @@ pub mod ndjson;
 pub mod output;
 pub mod page;
 pub mod probe;
-pub mod schema;
 pub mod stream;
 pub mod text;
 pub mod trim;

@@ -1,7 +1,6 @@
 //! The report document (JSON schema version 1; see docs/json-schema.md).
 
-use super::trim::NotListed;
-use crate::analysis::CaptureResult;
+use crate::analysis::{CaptureResult, NotListed};
 use crate::bytes::Bytes;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
@@ -9,6 +8,7 @@ use crate::ftp::data::{DataConn, DataSetup, Failure};
 use crate::ftp::fingerprint::Server;
 use crate::ftp::line::{Line, Terminator};
 use crate::ftp::session::{Detection, EndReason, Session, SessionCaps, Tls};
+use crate::header::Header;
 use crate::reassembly::DirStats;
 use crate::reassembly::connection::Lifecycle;
 use crate::reassembly::connection::Side;
@@ -17,43 +17,6 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-
-pub const SCHEMA_VERSION: u32 = 2;
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
-}
-
-pub const TOOL: Tool = Tool {
-    name: "portmortem",
-    version: env!("CARGO_PKG_VERSION"),
-};
-
-/// What every report starts with.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Header {
-    pub schema_version: u32,
-    pub tool: &'static Tool,
-    pub command: &'static str,
-    /// Timestamps are RFC 3339 in this zone.
-    pub time_zone: &'static str,
-    /// Options that change the result (non-default values only).
-    pub options: BTreeMap<&'static str, String>,
-}
-
-impl Header {
-    pub fn new(command: &'static str, options: BTreeMap<&'static str, String>) -> Self {
-        Header {
-            schema_version: SCHEMA_VERSION,
-            tool: &TOOL,
-            command,
-            time_zone: "UTC",
-            options,
-        }
-    }
-}
 
 /// The whole report.
 #[derive(Serialize, schemars::JsonSchema)]

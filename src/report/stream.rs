@@ -10,11 +10,12 @@
 //! `finding` lines (each with the capture's SHA-256, known only then) and
 //! its `capture` line; then the `summary`.
 
-use super::model::{self, Header, Summary};
+use super::model::{self, Summary};
 use super::ndjson::Line;
 use super::output::write_json;
 use crate::analysis::CaptureResult;
 use crate::ftp::session::Session;
+use crate::header::Header;
 use crate::rules::Finding;
 use std::io::{self, Write};
 

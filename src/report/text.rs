@@ -284,7 +284,7 @@ pub fn render_rows(
     summary_line(&r.summary, out)
 }
 
-pub(super) fn header(h: &super::model::Header, out: &mut dyn Write) -> io::Result<()> {
+pub(super) fn header(h: &crate::header::Header, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{} {} · {} · times in {}",

@@ -6,34 +6,6 @@
 use crate::rules::{Finding, Severity};
 use std::collections::BTreeMap;
 
-/// What a trim left out of one capture's listing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct NotListed {
-    pub sessions: u64,
-    /// Findings by severity: error, warning, info.
-    pub error: u64,
-    pub warning: u64,
-    pub info: u64,
-}
-
-impl NotListed {
-    pub fn is_none(&self) -> bool {
-        *self == NotListed::default()
-    }
-
-    pub fn findings(&self) -> u64 {
-        self.error + self.warning + self.info
-    }
-
-    fn count(&mut self, f: &Finding) {
-        *match f.severity {
-            Severity::Error => &mut self.error,
-            Severity::Warning => &mut self.warning,
-            Severity::Info => &mut self.info,
-        } += 1;
-    }
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Trim {
     /// Session ids (`s1`…) to list; empty for all.

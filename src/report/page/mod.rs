@@ -11,12 +11,11 @@ use super::batch::{BatchView, Input};
 use super::evidence::{
     capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
 };
-use super::model::{
-    BatchSummary, CaptureView, CompareReport, Header, Report, SessionView, SetupView,
-};
+use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView};
 use crate::batch::patterns::{label, thousands};
 use crate::compare::align::{Seen, Status};
 use crate::diff::ByteDiff;
+use crate::header::Header;
 use crate::reassembly::connection::Side;
 use crate::rules::{Finding, Severity};
 pub use ladder::{Arrow, Ladder};

@@ -64,10 +64,12 @@ impl Document {
             .for_serialize()
             .into_generator();
         match self {
-            Document::Analyze => g.into_root_schema_for::<super::model::Report>(),
-            Document::Compare => g.into_root_schema_for::<super::model::CompareReport>(),
-            Document::ReportLines => g.into_root_schema_for::<super::ndjson::Line>(),
-            Document::Batch => g.into_root_schema_for::<super::model::BatchReport<Finding>>(),
+            Document::Analyze => g.into_root_schema_for::<crate::report::model::Report>(),
+            Document::Compare => g.into_root_schema_for::<crate::report::model::CompareReport>(),
+            Document::ReportLines => g.into_root_schema_for::<crate::report::ndjson::Line>(),
+            Document::Batch => {
+                g.into_root_schema_for::<crate::report::model::BatchReport<Finding>>()
+            }
             Document::BatchLines => g.into_root_schema_for::<BatchLine>(),
             Document::Watch => g.into_root_schema_for::<crate::watch::Event>(),
             Document::Probe => g.into_root_schema_for::<crate::probe::result::ProbeReport>(),
@@ -95,7 +97,7 @@ impl JsonSchema for BatchLine {
 
     fn json_schema(g: &mut SchemaGenerator) -> Schema {
         let result = g.subschema_for::<Output<Finding>>();
-        let summary = g.subschema_for::<super::model::SummaryLine>();
+        let summary = g.subschema_for::<crate::report::model::SummaryLine>();
         json_schema!({ "oneOf": [result, summary] })
     }
 }
