@@ -588,15 +588,15 @@ fn analyze(mut a: AnalyzeArgs) -> i32 {
     // written.
     let few = !trim.sessions.is_empty();
     if !few && (format == Format::Ndjson || format == Format::Json && !a.report.pretty) {
-        return analyze_streamed(&a, &opts, format, &trim, options);
+        return analyze_streamed(&a, opts, format, &trim, options);
     }
     // The text report without dialogues keeps a table row per session,
     // not the session. Showing only captures with findings renumbers them
     // at the end: that stays with the whole document.
     if format == Format::Text && !a.report.dialogue && !trim.findings_only {
-        return analyze_text(&a, &opts, &trim, options);
+        return analyze_text(&a, opts, &trim, options);
     }
-    let (mut results, summary) = match analyze_each(&a, &opts, &trim, None) {
+    let (mut results, summary) = match analyze_each(&a, opts, &trim, None) {
         Ok(x) => x,
         Err((_, e)) => {
             warn(e);
