@@ -15,7 +15,8 @@ pub mod streams;
 use crate::capture::Frame;
 use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
-use crate::ftp::session::{Detection, EndReason, LiveSession, Session, SessionLimits};
+use crate::ftp::live::LiveSession;
+use crate::ftp::session::{Detection, EndReason, Session, SessionLimits};
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
@@ -177,7 +178,7 @@ pub trait SessionSink {
     fn wants_snapshot(&mut self, _id: u32) -> bool {
         false
     }
-    /// The snapshot asked for ([`crate::ftp::session::LiveSession::snapshot`]),
+    /// The snapshot asked for ([`crate::ftp::live::LiveSession::snapshot`]),
     /// taken at the packet `at` that may establish a finding.
     fn snapshot(&mut self, _s: Session, _at: Origin) {}
 }

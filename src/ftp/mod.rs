@@ -11,5 +11,7 @@ pub mod data;
 pub mod echo;
 pub mod fingerprint;
 pub mod line;
+pub mod live;
 pub mod message;
+pub mod pairing;
 pub mod session;
