@@ -10,127 +10,26 @@
 pub mod detect;
 pub mod expect;
 pub mod flows;
+mod options;
+mod room;
+mod sink;
 pub mod streams;
+
+pub use options::{Counters, Options};
+pub use sink::{SessionSink, SessionStart};
 
 use crate::capture::Frame;
 use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
 use crate::ftp::live::LiveSession;
-use crate::ftp::session::{Detection, EndReason, Session, SessionLimits};
+use crate::ftp::session::{Detection, EndReason};
 use crate::reassembly::Origin;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
 use detect::{Candidate, Judgement};
 use expect::Expectations;
 use flows::{Flow, FlowKey, FlowTable, Tombstone, flow_key};
-use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
-
-/// What the engine is told to do.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Control ports besides 21.
-    pub ports: Vec<u16>,
-    /// Detect FTP on any port from a 220 banner.
-    pub detect_banners: bool,
-    pub session: SessionLimits,
-    /// Most flows tracked at once (a control session costs about 4 KB,
-    /// a data connection attempt about 300 bytes).
-    pub max_flows: usize,
-    /// The memory budget: live flows (reassembly buffers, lines being
-    /// read, the dialogue of live sessions, banner candidates) past their
-    /// share are evicted least recently active first, so a capture of many
-    /// busy sessions cannot take memory per flow times the flows; and where
-    /// the process's heap is measured ([`crate::mem::heap_in_use`]), past
-    /// its bound they are evicted too, whatever their estimate says.
-    pub budget: crate::budget::Budget,
-    /// The key of `--anonymize-ips`.
-    pub anonymize_key: Option<Vec<u8>>,
-    /// End sessions silent this long (ns), their data connections
-    /// included: `watch` runs for days and must not keep a session its
-    /// client abandoned. None for a file read to its end (`analyze`).
-    pub idle_expiry_ns: Option<i64>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            ports: Vec::new(),
-            detect_banners: true,
-            session: SessionLimits::default(),
-            max_flows: 100_000,
-            budget: crate::budget::Budget::default(),
-            anonymize_key: None,
-            idle_expiry_ns: None,
-        }
-    }
-}
-
-/// Where every frame went.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
-pub struct Counters {
-    pub frames: u64,
-    /// Frames that were not TCP, by reason.
-    pub skipped: std::collections::BTreeMap<Skip, u64>,
-    pub tcp_segments: u64,
-    /// TCP segments of FTP control connections.
-    pub control_segments: u64,
-    /// TCP segments of tracked data connection attempts.
-    pub data_segments: u64,
-    /// TCP segments of flows that are neither (other traffic, and FTP data
-    /// transfers whose SYN was not seen).
-    pub other_tcp_segments: u64,
-    /// Segments of a control or data flow after it closed (final ACKs).
-    pub after_close_segments: u64,
-    /// Flows that started with a 220 banner but turned out not to be FTP.
-    pub banner_candidates_rejected: u64,
-    /// Flows evicted because the flow table was full.
-    pub flows_evicted: u64,
-    /// Flows evicted because live flows held more than `max_memory`.
-    #[serde(default)]
-    pub flows_evicted_for_memory: u64,
-    pub sessions: u64,
-    /// TCP segments without a `tcp.stream` number: Wireshark's numbering
-    /// needs every conversation remembered, and past about a million the
-    /// table stops (see `streams::MAX_CONVERSATIONS`).
-    #[serde(default)]
-    pub unnumbered_tcp_segments: u64,
-}
-
-impl Counters {
-    /// Adds another capture's counts (for totals over many captures).
-    pub fn add(&mut self, o: &Counters) {
-        // Destructured so that a new counter cannot be forgotten here.
-        let Counters {
-            frames,
-            skipped,
-            tcp_segments,
-            control_segments,
-            data_segments,
-            other_tcp_segments,
-            after_close_segments,
-            banner_candidates_rejected,
-            flows_evicted,
-            flows_evicted_for_memory,
-            sessions,
-            unnumbered_tcp_segments,
-        } = o;
-        self.frames += frames;
-        for (k, v) in skipped {
-            *self.skipped.entry(*k).or_default() += v;
-        }
-        self.tcp_segments += tcp_segments;
-        self.control_segments += control_segments;
-        self.data_segments += data_segments;
-        self.other_tcp_segments += other_tcp_segments;
-        self.after_close_segments += after_close_segments;
-        self.banner_candidates_rejected += banner_candidates_rejected;
-        self.flows_evicted += flows_evicted;
-        self.flows_evicted_for_memory += flows_evicted_for_memory;
-        self.sessions += sessions;
-        self.unnumbered_tcp_segments += unnumbered_tcp_segments;
-    }
-}
 
 fn pair_key(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
     if a <= b { (a, b) } else { (b, a) }
@@ -162,42 +61,6 @@ struct PairState {
     /// The one that was active last: an unannounced connection between
     /// the hosts (a server connecting to the wrong port) belongs to it.
     last: Option<usize>,
-}
-
-/// Receives sessions as they finish.
-pub trait SessionSink {
-    /// A session ended (closed, reset, evicted, idle, or the capture ended).
-    fn session(&mut self, s: Session);
-    /// A session was detected (`watch` says so as it happens).
-    fn started(&mut self, _s: &SessionStart) {}
-    /// Whether the sink wants a snapshot of live session `id` now, after
-    /// something that can establish a finding arrived (a 4xx/5xx reply, a
-    /// data connection answered or refused). `watch` does, to say those
-    /// findings before the session ends; a sink that only wants finished
-    /// sessions does not, and costs nothing.
-    fn wants_snapshot(&mut self, _id: u32) -> bool {
-        false
-    }
-    /// The snapshot asked for ([`crate::ftp::live::LiveSession::snapshot`]),
-    /// taken at the packet `at` that may establish a finding.
-    fn snapshot(&mut self, _s: Session, _at: Origin) {}
-}
-
-/// A session as it is detected.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SessionStart {
-    /// The session's id (`s1`…), in order of detection, in every mode.
-    pub id: u32,
-    pub client: SocketAddr,
-    pub server: SocketAddr,
-    pub frame: u64,
-    pub ts: Timestamp,
-}
-
-impl SessionSink for Vec<Session> {
-    fn session(&mut self, s: Session) {
-        self.push(s)
-    }
 }
 
 pub struct Engine {
@@ -691,128 +554,6 @@ impl Engine {
         out.session(s.session.finish(reason));
     }
 
-    /// Keeps the flow table under its cap by evicting the least recently
-    /// active flows (a tenth of the table at a time).
-    fn make_room(&mut self, out: &mut dyn SessionSink) {
-        if self.flows.count() < self.opts.max_flows {
-            return;
-        }
-        self.sweep(self.now);
-        if self.flows.count() < self.opts.max_flows {
-            return;
-        }
-        let n = (self.opts.max_flows / 10).max(1);
-        for k in self.flows.least_recent(n, &|slot| self.session_last(slot)) {
-            if self.evict(k, out) {
-                self.counters.flows_evicted += 1;
-            }
-        }
-    }
-
-    /// When the session in `slot` was last active.
-    fn session_last(&self, slot: usize) -> Option<Timestamp> {
-        self.slots[slot].as_ref().map(|s| s.session.last_ts())
-    }
-
-    /// Evicts the least recently active sessions and banner candidates
-    /// until live flows hold at most `target` bytes (a quarter below the
-    /// trigger, so the scan runs seldom).
-    fn shed(&mut self, target: usize, out: &mut dyn SessionSink) {
-        for k in self.flows.by_age(&|slot| self.session_last(slot)) {
-            if self.mem <= target {
-                break;
-            }
-            if self.evict(k, out) {
-                self.counters.flows_evicted_for_memory += 1;
-            }
-        }
-    }
-
-    /// Ends a flow early; false when there was no live flow to end.
-    fn evict(&mut self, k: FlowKey, out: &mut dyn SessionSink) -> bool {
-        match self.flows.remove(&k) {
-            Some(Flow::Control(slot)) => {
-                self.finish_slot(slot, EndReason::Evicted, out);
-            }
-            Some(Flow::Data { slot, conn }) => {
-                if let Some(s) = self.slots[slot].as_mut() {
-                    s.data_flows.retain(|x| *x != k);
-                    s.session.add_data_conn(*conn);
-                }
-            }
-            Some(Flow::Candidate(c)) => {
-                self.mem -= c.mem();
-                self.counters.banner_candidates_rejected += 1;
-                self.counters.other_tcp_segments += c.segs.len() as u64;
-            }
-            Some(Flow::Tombstone(_)) | None => return false,
-        }
-        true
-    }
-
-    /// The engine's clock: ages the flow table at `now`, at most once per
-    /// second of it. Frames drive it by capture time; `watch` also drives
-    /// it by the wall clock while its input is silent. Expired tombstones
-    /// and stale banner candidates go, and with
-    /// [`Options::idle_expiry_ns`], sessions silent that long end.
-    pub fn tick(&mut self, now: Timestamp, out: &mut dyn SessionSink) {
-        if now < self.next_tick {
-            return;
-        }
-        self.next_tick = now + TICK_NS;
-        let secs = |t: Timestamp| (t.0 / 1_000_000_000).clamp(0, i64::from(u32::MAX)) as u32;
-        self.streams.set_clock(secs(now));
-        self.sweep(now);
-        if let Some(idle) = self.opts.idle_expiry_ns {
-            self.expire_idle(now, idle, out);
-            // Conversations silent past the idle time and the tombstones'
-            // linger are over; the tcp.stream table forgets them (once a
-            // minute: it is a walk over the whole table).
-            if now >= self.next_forget {
-                self.next_forget = now + 60 * TICK_NS;
-                self.streams
-                    .forget_unseen_since(secs(now - idle - flows::LINGER_NS));
-            }
-        }
-    }
-
-    /// Drops expired tombstones and stale candidates.
-    fn sweep(&mut self, now: Timestamp) {
-        let swept = self.flows.sweep(now);
-        self.mem -= swept.bytes;
-        self.counters.banner_candidates_rejected += swept.candidates;
-        self.counters.other_tcp_segments += swept.segments;
-    }
-
-    /// Wireshark's `tcp.stream` of the frame just handled (None when it
-    /// was not TCP, or the numbering stopped at its cap).
-    pub fn last_stream(&self) -> Option<u32> {
-        self.stream
-    }
-
-    /// Ends the sessions silent since `now - idle_ns` (their control
-    /// connection and every data connection).
-    fn expire_idle(&mut self, now: Timestamp, idle_ns: i64, out: &mut dyn SessionSink) {
-        let idle = self.flows.silent_since(now - idle_ns, &|slot| {
-            let s = self.slots[slot].as_ref()?;
-            Some((s.session.last_ts(), s.data_flows.as_slice()))
-        });
-        for k in &idle {
-            if let Some(Flow::Control(slot)) = self.flows.remove(k) {
-                let Some(s) = self.slots[slot].as_mut() else {
-                    continue;
-                };
-                s.session.silent_until = Some(now);
-                let isn = s.session.conn.client_isn();
-                self.finish_slot(slot, EndReason::Idle, out);
-                // Late packets of the connection (its FIN or RST) are
-                // absorbed, not taken for a new session.
-                self.flows
-                    .insert(*k, Flow::Tombstone(Tombstone::new(now, true, isn)));
-            }
-        }
-    }
-
     /// Ends the capture: every live session is finished.
     pub fn finish(&mut self, reason: EndReason, out: &mut dyn SessionSink) {
         for st in std::mem::take(&mut self.started) {
@@ -857,6 +598,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftp::session::Session;
     use crate::decode::TcpFlags as F;
     use crate::decode::tests::eth_v4_tcp;
 

@@ -1,0 +1,111 @@
+//! What the engine is told to do, and what it counts.
+
+use crate::decode::Skip;
+use crate::ftp::session::SessionLimits;
+use serde::{Deserialize, Serialize};
+
+/// What the engine is told to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Control ports besides 21.
+    pub ports: Vec<u16>,
+    /// Detect FTP on any port from a 220 banner.
+    pub detect_banners: bool,
+    pub session: SessionLimits,
+    /// Most flows tracked at once (a control session costs about 4 KB,
+    /// a data connection attempt about 300 bytes).
+    pub max_flows: usize,
+    /// The memory budget: live flows (reassembly buffers, lines being
+    /// read, the dialogue of live sessions, banner candidates) past their
+    /// share are evicted least recently active first, so a capture of many
+    /// busy sessions cannot take memory per flow times the flows; and where
+    /// the process's heap is measured ([`crate::mem::heap_in_use`]), past
+    /// its bound they are evicted too, whatever their estimate says.
+    pub budget: crate::budget::Budget,
+    /// The key of `--anonymize-ips`.
+    pub anonymize_key: Option<Vec<u8>>,
+    /// End sessions silent this long (ns), their data connections
+    /// included: `watch` runs for days and must not keep a session its
+    /// client abandoned. None for a file read to its end (`analyze`).
+    pub idle_expiry_ns: Option<i64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ports: Vec::new(),
+            detect_banners: true,
+            session: SessionLimits::default(),
+            max_flows: 100_000,
+            budget: crate::budget::Budget::default(),
+            anonymize_key: None,
+            idle_expiry_ns: None,
+        }
+    }
+}
+
+/// Where every frame went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
+pub struct Counters {
+    pub frames: u64,
+    /// Frames that were not TCP, by reason.
+    pub skipped: std::collections::BTreeMap<Skip, u64>,
+    pub tcp_segments: u64,
+    /// TCP segments of FTP control connections.
+    pub control_segments: u64,
+    /// TCP segments of tracked data connection attempts.
+    pub data_segments: u64,
+    /// TCP segments of flows that are neither (other traffic, and FTP data
+    /// transfers whose SYN was not seen).
+    pub other_tcp_segments: u64,
+    /// Segments of a control or data flow after it closed (final ACKs).
+    pub after_close_segments: u64,
+    /// Flows that started with a 220 banner but turned out not to be FTP.
+    pub banner_candidates_rejected: u64,
+    /// Flows evicted because the flow table was full.
+    pub flows_evicted: u64,
+    /// Flows evicted because live flows held more than `max_memory`.
+    #[serde(default)]
+    pub flows_evicted_for_memory: u64,
+    pub sessions: u64,
+    /// TCP segments without a `tcp.stream` number: Wireshark's numbering
+    /// needs every conversation remembered, and past about a million the
+    /// table stops (see `streams::MAX_CONVERSATIONS`).
+    #[serde(default)]
+    pub unnumbered_tcp_segments: u64,
+}
+
+impl Counters {
+    /// Adds another capture's counts (for totals over many captures).
+    pub fn add(&mut self, o: &Counters) {
+        // Destructured so that a new counter cannot be forgotten here.
+        let Counters {
+            frames,
+            skipped,
+            tcp_segments,
+            control_segments,
+            data_segments,
+            other_tcp_segments,
+            after_close_segments,
+            banner_candidates_rejected,
+            flows_evicted,
+            flows_evicted_for_memory,
+            sessions,
+            unnumbered_tcp_segments,
+        } = o;
+        self.frames += frames;
+        for (k, v) in skipped {
+            *self.skipped.entry(*k).or_default() += v;
+        }
+        self.tcp_segments += tcp_segments;
+        self.control_segments += control_segments;
+        self.data_segments += data_segments;
+        self.other_tcp_segments += other_tcp_segments;
+        self.after_close_segments += after_close_segments;
+        self.banner_candidates_rejected += banner_candidates_rejected;
+        self.flows_evicted += flows_evicted;
+        self.flows_evicted_for_memory += flows_evicted_for_memory;
+        self.sessions += sessions;
+        self.unnumbered_tcp_segments += unnumbered_tcp_segments;
+    }
+}
