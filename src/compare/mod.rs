@@ -7,7 +7,9 @@
 
 pub mod align;
 mod classify;
+mod ctx;
 pub mod matching;
+mod one_tap;
 
 use crate::analysis::{self, CaptureResult};
 use crate::capture::{CaptureError, CaptureReader, Source};
@@ -383,7 +385,7 @@ fn pair(
             Status::Injected => counts.injected += 1,
         }
     }
-    let ctx = classify::Ctx {
+    let ctx = ctx::Ctx {
         cs,
         ss,
         cap: [0, 1],

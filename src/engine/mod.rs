@@ -598,9 +598,9 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ftp::session::Session;
     use crate::decode::TcpFlags as F;
     use crate::decode::tests::eth_v4_tcp;
+    use crate::ftp::session::Session;
 
     const C: [u8; 4] = [192, 0, 2, 1];
     const S: [u8; 4] = [198, 51, 100, 2];
