@@ -8,13 +8,14 @@
 //! file, the byte offset and the last good frame; the frames read before it
 //! have already been handed out.
 
+mod blocks;
 pub mod input;
 
 use crate::timestamp::Timestamp;
+use blocks::{Meta, Step};
 use input::{Compression, Container, HashMode, OpenError, Opened, RawHandle};
-use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{LegacyPcapReader, PcapError, PcapNGReader};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -197,31 +198,6 @@ impl InterfaceStats {
     }
 }
 
-/// Reads an ISB counter option in the section's byte order (pcap-parser
-/// 0.17's `isb_ifdrop()` and friends read every section as little-endian,
-/// so a big-endian capture's counters come out byte-swapped).
-fn isb_counter(
-    isb: &pcap_parser::InterfaceStatisticsBlock<'_>,
-    code: u16,
-    big_endian: bool,
-) -> Option<u64> {
-    let o = isb.options.iter().find(|o| o.code.0 == code)?;
-    let b: [u8; 8] = o.value().get(..8)?.try_into().ok()?;
-    Some(if big_endian {
-        u64::from_be_bytes(b)
-    } else {
-        u64::from_le_bytes(b)
-    })
-}
-
-#[derive(Clone, Copy)]
-struct Interface {
-    linktype: u32,
-    /// Timestamp units per second.
-    resolution: u64,
-    offset_secs: i64,
-}
-
 /// The largest record accepted; larger claims are corruption (pcapng blocks
 /// of real captures stay well under a megabyte even with jumbo frames).
 pub const MAX_RECORD: usize = 16 << 20;
@@ -254,24 +230,6 @@ pub struct CaptureReader {
     reader: Box<dyn PcapReaderIterator + Send>,
     meta: Meta,
     buf_size: usize,
-}
-
-/// Everything learnt from the blocks read so far.
-struct Meta {
-    container: Container,
-    format: String,
-    pcap_linktype: u32,
-    pcap_nanos: bool,
-    ng_big_endian: bool,
-    ifaces: Vec<Interface>,
-    sections: u32,
-    total_ifaces: u32,
-    frames: u64,
-    link_types: BTreeSet<u32>,
-    first_ts: Option<Timestamp>,
-    last_ts: Option<Timestamp>,
-    /// The last ISB of each interface, by its index in the file.
-    iface_stats: std::collections::BTreeMap<u32, InterfaceStats>,
 }
 
 impl CaptureReader {
@@ -519,222 +477,6 @@ impl CaptureReader {
     }
 }
 
-enum Step {
-    Consume(usize, Result<(), CaptureErrorKind>),
-    Refill,
-    Grow,
-    Fail(CaptureErrorKind),
-}
-
-impl Meta {
-    fn emit(
-        &mut self,
-        ts: Timestamp,
-        linktype: u32,
-        data: &[u8],
-        orig_len: u32,
-        interface: u32,
-        f: &mut dyn FnMut(&Frame<'_>),
-    ) {
-        self.frames += 1;
-        self.link_types.insert(linktype);
-        if self.first_ts.is_none() {
-            self.first_ts = Some(ts);
-        }
-        self.last_ts = Some(ts);
-        f(&Frame {
-            number: self.frames,
-            ts,
-            linktype,
-            data,
-            orig_len,
-            interface,
-        });
-    }
-
-    fn iface(&self, id: u32) -> Result<Interface, CaptureErrorKind> {
-        self.ifaces.get(id as usize).copied().ok_or_else(|| {
-            CaptureErrorKind::Malformed(format!(
-                "packet block: interface {id} was never described (section has {})",
-                self.ifaces.len()
-            ))
-        })
-    }
-
-    fn handle_block(
-        &mut self,
-        block: PcapBlockOwned<'_>,
-        f: &mut dyn FnMut(&Frame<'_>),
-    ) -> Result<(), CaptureErrorKind> {
-        let st = self;
-        match block {
-            PcapBlockOwned::LegacyHeader(h) => {
-                st.pcap_linktype = (h.network.0 as u32) & 0x0fff_ffff;
-                st.pcap_nanos = h.is_nanosecond_precision();
-                st.format = format!(
-                    "pcap {}.{} ({}, {}{})",
-                    h.version_major,
-                    h.version_minor,
-                    if h.is_bigendian() {
-                        "big-endian"
-                    } else {
-                        "little-endian"
-                    },
-                    if h.is_nanosecond_precision() {
-                        "ns"
-                    } else {
-                        "µs"
-                    },
-                    if h.is_modified_format() {
-                        ", modified format"
-                    } else {
-                        ""
-                    }
-                );
-                st.sections = 1;
-                st.total_ifaces = 1;
-                Ok(())
-            }
-            PcapBlockOwned::Legacy(b) => {
-                let frac = if st.pcap_nanos {
-                    b.ts_usec as i64
-                } else {
-                    b.ts_usec as i64 * 1000
-                };
-                let ts = Timestamp::from_parts(b.ts_sec as i64, frac);
-                let caplen = (b.caplen as usize).min(b.data.len());
-                let lt = st.pcap_linktype;
-                st.emit(ts, lt, &b.data[..caplen], b.origlen, 0, f);
-                Ok(())
-            }
-            PcapBlockOwned::NG(block) => st.handle_ng(block, f),
-        }
-    }
-
-    fn handle_ng(
-        &mut self,
-        block: Block<'_>,
-        f: &mut dyn FnMut(&Frame<'_>),
-    ) -> Result<(), CaptureErrorKind> {
-        let st = self;
-        match block {
-            Block::SectionHeader(shb) => {
-                st.sections += 1;
-                st.ng_big_endian = shb.big_endian();
-                st.ifaces.clear();
-                if st.format.is_empty() {
-                    st.format = format!(
-                        "pcapng {}.{} ({})",
-                        shb.major_version,
-                        shb.minor_version,
-                        if shb.big_endian() {
-                            "big-endian"
-                        } else {
-                            "little-endian"
-                        }
-                    );
-                }
-                Ok(())
-            }
-            Block::InterfaceDescription(idb) => {
-                // An unknown resolution is corruption; fall back to the
-                // default (µs) rather than dropping the interface's packets.
-                let resolution = ts_resolution(idb.if_tsresol).unwrap_or(1_000_000);
-                st.total_ifaces += 1;
-                st.ifaces.push(Interface {
-                    linktype: (idb.linktype.0 as u32) & 0x0fff_ffff,
-                    resolution,
-                    offset_secs: idb.ts_offset(),
-                });
-                Ok(())
-            }
-            Block::EnhancedPacket(epb) => {
-                let iface = st.iface(epb.if_id)?;
-                let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                let ts = ng_timestamp(units, iface);
-                let caplen = (epb.caplen as usize).min(epb.data.len());
-                st.emit(
-                    ts,
-                    iface.linktype,
-                    &epb.data[..caplen],
-                    epb.origlen,
-                    epb.if_id,
-                    f,
-                );
-                Ok(())
-            }
-            Block::SimplePacket(spb) => {
-                let iface = st.iface(0)?;
-                // A simple packet has no timestamp; reuse the last one so that
-                // time-based logic stays monotonic.
-                let ts = st.last_ts.unwrap_or_default();
-                let caplen = (spb.origlen as usize).min(spb.data.len());
-                st.emit(ts, iface.linktype, &spb.data[..caplen], spb.origlen, 0, f);
-                Ok(())
-            }
-            Block::Unknown(ub) if ub.block_type == OBSOLETE_PACKET_BLOCK => {
-                let be = st.ng_big_endian;
-                let d = ub.data;
-                if d.len() < 20 {
-                    return Err(CaptureErrorKind::Malformed(
-                        "pcapng obsolete packet block".into(),
-                    ));
-                }
-                let u16_at = |o: usize| {
-                    let b = [d[o], d[o + 1]];
-                    if be {
-                        u16::from_be_bytes(b)
-                    } else {
-                        u16::from_le_bytes(b)
-                    }
-                };
-                let u32_at = |o: usize| {
-                    let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
-                    if be {
-                        u32::from_be_bytes(b)
-                    } else {
-                        u32::from_le_bytes(b)
-                    }
-                };
-                let if_id = u16_at(0) as u32;
-                let iface = st.iface(if_id)?;
-                let units = ((u32_at(4) as u64) << 32) | u32_at(8) as u64;
-                let caplen = (u32_at(12) as usize).min(d.len() - 20);
-                let ts = ng_timestamp(units, iface);
-                st.emit(
-                    ts,
-                    iface.linktype,
-                    &d[20..20 + caplen],
-                    u32_at(16),
-                    if_id,
-                    f,
-                );
-                Ok(())
-            }
-            Block::InterfaceStatistics(isb) => {
-                // The interface's index in the whole file: the section's
-                // interfaces come after the earlier sections' ones.
-                let base = st.total_ifaces - st.ifaces.len() as u32;
-                let be = st.ng_big_endian;
-                let interface = base + isb.if_id;
-                st.iface_stats.insert(
-                    interface,
-                    InterfaceStats {
-                        interface,
-                        received: isb_counter(&isb, 4, be),
-                        if_dropped: isb_counter(&isb, 5, be),
-                        filter_accepted: isb_counter(&isb, 6, be),
-                        os_dropped: isb_counter(&isb, 7, be),
-                    },
-                );
-                Ok(())
-            }
-            // Name resolution, secrets, custom blocks: not packets.
-            _ => Ok(()),
-        }
-    }
-}
-
 fn container_name(c: Container) -> &'static str {
     match c {
         Container::Pcap => "pcap",
@@ -745,28 +487,6 @@ fn container_name(c: Container) -> &'static str {
 /// Block type of the pcapng Packet Block (obsolete, still written by old
 /// tools and counted as a frame by Wireshark).
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
-
-/// Timestamp units per second of an interface's `if_tsresol`: 10^n, or
-/// 2^n when the high bit is set. pcap-parser 0.17's `ts_resolution` tests
-/// the value before masking the bit, so every binary resolution (0x80 and
-/// up) comes back as unknown; hence our own. `None` when the unit does not
-/// fit a u64.
-fn ts_resolution(tsresol: u8) -> Option<u64> {
-    let n = u32::from(tsresol & 0x7f);
-    if tsresol & 0x80 == 0 {
-        10u64.checked_pow(n)
-    } else {
-        1u64.checked_shl(n).filter(|_| n < 64)
-    }
-}
-
-fn ng_timestamp(units: u64, iface: Interface) -> Timestamp {
-    let r = iface.resolution as u128;
-    let u = units as u128;
-    let secs = (u / r) as i64;
-    let nanos = ((u % r) * 1_000_000_000 / r) as i64;
-    Timestamp::from_parts(secs.saturating_add(iface.offset_secs), nanos)
-}
 
 fn header_error(e: &PcapError<&[u8]>, what: &str) -> CaptureErrorKind {
     match e {
@@ -798,6 +518,7 @@ fn open_error(name: &str, e: OpenError) -> CaptureError {
 
 #[cfg(test)]
 mod tests {
+    use super::blocks::{Interface, ng_timestamp, ts_resolution};
     use super::*;
 
     /// A little-endian µs pcap with the given link type and records.
