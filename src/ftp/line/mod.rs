@@ -8,10 +8,16 @@
 //! encrypted — so a return to cleartext (CCC) is still decoded, while the
 //! encrypted bytes are only counted.
 
+mod telnet;
+mod tls;
+
 use crate::bytes::Bytes;
 use crate::reassembly::{Chunk, Origin};
 use crate::timestamp::Timestamp;
 use serde::Serialize;
+pub use telnet::{telnet_description, telnet_name};
+use tls::TlsWalk;
+pub use tls::{encrypted_not_text, is_tls_record_header};
 
 /// How a line ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -102,38 +108,6 @@ fn is_zero64(n: &u64) -> bool {
 }
 fn is_false(b: &bool) -> bool {
     !*b
-}
-
-/// What a Telnet command (RFC 854) is, by its bytes after IAC.
-pub fn telnet_name(cmd: &[u8]) -> String {
-    match cmd {
-        [0xff, 0xf4] => "IP (interrupt process)".into(),
-        [0xff, 0xf2] => "DM (the Synch's data mark)".into(),
-        [0xff, 0xf5] => "AO (abort output)".into(),
-        [0xff, 0xf1] => "NOP".into(),
-        [0xff, 0xf6] => "AYT (are you there)".into(),
-        _ => format!("IAC {}", crate::bytes::escape(cmd.get(1..).unwrap_or(&[]))),
-    }
-}
-
-/// Telnet commands in the order they stood, named; with IP followed by
-/// DM it says that was the RFC 959 §4.1.3 abort signal (what a client
-/// sends before ABOR, or instead of one before it closes).
-pub fn telnet_description<'a>(cmds: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let cmds: Vec<&[u8]> = cmds.into_iter().collect();
-    let names: Vec<String> = cmds.iter().map(|c| telnet_name(c)).collect();
-    let abort = cmds
-        .windows(2)
-        .any(|w| w[0] == [0xff, 0xf4] && w[1] == [0xff, 0xf2]);
-    format!(
-        "Telnet {}{}",
-        names.join(", "),
-        if abort {
-            ": the RFC 959 abort signal"
-        } else {
-            ""
-        }
-    )
 }
 
 impl Line {
@@ -231,14 +205,6 @@ enum Telnet {
 enum Mode {
     Text,
     Tls(TlsWalk),
-}
-
-#[derive(Default)]
-struct TlsWalk {
-    header: Vec<u8>,
-    remaining: u64,
-    /// Lost record boundaries after a gap: count everything.
-    lost: bool,
 }
 
 /// Decides when the decoder must pause after a line (see [`Decoder::new`]).
@@ -550,66 +516,6 @@ impl Decoder {
         data.len()
     }
 
-    /// Walks TLS records; returns bytes consumed. Leaves TLS mode when the
-    /// bytes at a record boundary are not a record header: those bytes are
-    /// then not consumed, so the caller reads them again as text.
-    fn tls(&mut self, c: &Chunk<'_>, start: usize) -> usize {
-        let Mode::Tls(w) = &mut self.mode else {
-            return 0;
-        };
-        let data = &c.data[start..];
-        if w.lost {
-            self.tls_bytes += data.len() as u64;
-            self.pos = c.offset + c.data.len() as u64;
-            return data.len();
-        }
-        if w.remaining > 0 {
-            let n = (w.remaining as usize).min(data.len());
-            w.remaining -= n as u64;
-            self.tls_bytes += n as u64;
-            self.pos = c.offset + (start + n) as u64;
-            return n;
-        }
-        let earlier = w.header.len();
-        let n = (5 - earlier).min(data.len());
-        w.header.extend_from_slice(&data[..n]);
-        if w.header.len() < 5 {
-            self.pos = c.offset + (start + n) as u64;
-            return n;
-        }
-        let h = std::mem::take(&mut w.header);
-        let len = u16::from_be_bytes([h[3], h[4]]) as u64;
-        if is_tls_record_header(&h) && len <= (1 << 14) + 2048 {
-            w.remaining = len;
-            self.tls_bytes += 5;
-            self.pos = c.offset + (start + n) as u64;
-            return n;
-        }
-        // Cleartext again (after CCC, or TLS never started).
-        let offset = c.offset + start as u64 - earlier as u64;
-        self.mode = Mode::Text;
-        self.out.push(Item::TlsEnd {
-            offset,
-            frame: c.origin.frame,
-        });
-        if earlier > 0 {
-            // Header bytes from an earlier segment; attribute them to this
-            // one (their own frame was not kept).
-            let replay = Chunk {
-                offset,
-                data: &h[..earlier],
-                origin: c.origin,
-                seg_offset: (c.seg_offset + start as u32).saturating_sub(earlier as u32),
-                seg_len: c.seg_len,
-            };
-            let mut k = 0;
-            while k < earlier {
-                k += self.text(&replay, k);
-            }
-        }
-        0
-    }
-
     /// A gap of `len` bytes at `offset`.
     pub fn gap(&mut self, offset: u64, len: u64, at: Origin) {
         if self.paused {
@@ -731,47 +637,6 @@ impl Decoder {
         self.push_run(&[b]);
     }
 
-    fn telnet_begin(&mut self) {
-        let Some(p) = self.cur.as_mut() else { return };
-        p.telnet_kept = p.line.telnet.len() < MAX_TELNET;
-        if p.telnet_kept {
-            let at = p.line.bytes.0.len() as u32;
-            p.line.telnet.push(TelnetCmd {
-                at,
-                bytes: Bytes(vec![0xff]),
-            });
-        } else {
-            p.line.telnet_dropped = p.line.telnet_dropped.saturating_add(1);
-        }
-    }
-
-    /// The Telnet command being read, if it is recorded: once the line's
-    /// list is full, later commands are counted, never written over the
-    /// last recorded one.
-    fn telnet_current(&mut self) -> Option<&mut TelnetCmd> {
-        self.cur
-            .as_mut()
-            .filter(|p| p.telnet_kept)
-            .and_then(|p| p.line.telnet.last_mut())
-    }
-
-    fn telnet_partial(&mut self, b: u8) {
-        if let Some(t) = self.telnet_current() {
-            t.bytes.0.push(b);
-        }
-    }
-
-    fn telnet_finish(&mut self, b: u8) {
-        self.telnet_partial(b);
-    }
-
-    fn telnet(&mut self, seq: &[u8]) {
-        if let Some(t) = self.telnet_current() {
-            t.bytes.0.clear();
-            t.bytes.0.extend_from_slice(seq);
-        }
-    }
-
     fn end_line(&mut self, term: Terminator, end: u64, after_gap: bool) {
         let Some(mut p) = self.cur.take() else {
             return;
@@ -785,20 +650,6 @@ impl Decoder {
             self.paused = true;
         }
     }
-}
-
-/// Whether bytes start like a TLS record (content type 20–24, version
-/// 3.x): encrypted data, never an FTP line.
-pub fn is_tls_record_header(b: &[u8]) -> bool {
-    b.len() >= 3 && (20..=24).contains(&b[0]) && b[1] == 3 && b[2] <= 4
-}
-
-/// Whether a "line" is encrypted data the decoder read as text because the
-/// capture missed where TLS began: a record header, or, in a session that
-/// asked for TLS, control bytes no FTP line carries (UTF-8 names pass).
-pub fn encrypted_not_text(b: &[u8], tls_requested: bool) -> bool {
-    is_tls_record_header(b)
-        || (tls_requested && b.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f))
 }
 
 /// Pause after a client `AUTH …` command: TLS may follow.
