@@ -122,6 +122,14 @@ pub struct CaptureRecord {
     pub last_ts: Option<Timestamp>,
     /// Why the file could not be read, or stopped being read.
     pub error: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// What a capture's record and the archive's summary both count, the
+/// summary as the sum of the records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
+pub struct Totals {
     /// Where every frame went (frames read before any error).
     pub packets: crate::engine::Counters,
     pub sessions: u64,
@@ -129,7 +137,8 @@ pub struct CaptureRecord {
     #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
-    /// Findings counted but not listed (over `analysis::MAX_FINDINGS`).
+    /// Findings counted but not listed with their capture (over
+    /// `analysis::MAX_FINDINGS`).
     pub findings_not_kept: u64,
     /// By server address (ip:port).
     #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
@@ -140,10 +149,36 @@ pub struct CaptureRecord {
     #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode: `active` (PORT/EPRT/LPRT), `passive`
-    /// (227/228/229).
+    /// (227/228/229), with the histograms of every feature.
     #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
+}
+
+impl Totals {
+    /// Adds another's counts (a record's to the summary's).
+    pub fn add(&mut self, o: &Totals) {
+        self.packets.add(&o.packets);
+        self.sessions += o.sessions;
+        for (k, v) in &o.findings_by_severity {
+            *self.findings_by_severity.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.findings_by_rule {
+            *self.findings_by_rule.entry(k.clone()).or_default() += v;
+        }
+        self.findings_not_kept += o.findings_not_kept;
+        for (dst, src) in [
+            (&mut self.servers, &o.servers),
+            (&mut self.clients, &o.clients),
+        ] {
+            for (k, v) in src {
+                dst.entry(k.clone()).or_default().add(v);
+            }
+        }
+        for (k, v) in &o.setups {
+            self.setups.entry(k.clone()).or_default().add(v);
+        }
+    }
 }
 
 /// A record with its findings: one line of `batch --format ndjson`.
@@ -189,14 +224,17 @@ impl Builder {
 
     pub fn session(&mut self, s: &Session, findings: Vec<Finding>) {
         let r = &mut self.rec;
-        r.sessions += 1;
+        r.totals.sessions += 1;
         let mut host = HostStats {
             sessions: 1,
             ..Default::default()
         };
         for f in &findings {
-            *r.findings_by_severity.entry(f.severity).or_default() += 1;
-            *r.findings_by_rule.entry(f.rule.to_string()).or_default() += 1;
+            *r.totals.findings_by_severity.entry(f.severity).or_default() += 1;
+            *r.totals
+                .findings_by_rule
+                .entry(f.rule.to_string())
+                .or_default() += 1;
             match f.severity {
                 Severity::Error => host.error_findings += 1,
                 Severity::Warning => host.warning_findings += 1,
@@ -210,7 +248,7 @@ impl Builder {
             } else {
                 "passive"
             };
-            let m = r.setups.entry(mode.to_string()).or_default();
+            let m = r.totals.setups.entry(mode.to_string()).or_default();
             let tally = match outcome {
                 Outcome::Worked => {
                     m.worked += 1;
@@ -243,7 +281,8 @@ impl Builder {
                     .add(&tally);
             }
         }
-        r.clients
+        r.totals
+            .clients
             .entry(s.client.ip().to_string())
             .or_default()
             .add(&host);
@@ -253,7 +292,8 @@ impl Builder {
                 .map_or_else(|| "unknown".to_string(), |x| x.name.to_string()),
             1,
         )]);
-        r.servers
+        r.totals
+            .servers
             .entry(s.server.to_string())
             .or_default()
             .add(&host);
@@ -261,7 +301,7 @@ impl Builder {
             if self.findings.len() < MAX_FINDINGS {
                 self.findings.push((s.id, f));
             } else {
-                r.findings_not_kept += 1;
+                r.totals.findings_not_kept += 1;
             }
         }
     }
@@ -291,7 +331,7 @@ impl Builder {
         r.first_ts = info.first_ts;
         r.last_ts = info.last_ts;
         r.error = t.error.map(|e| e.to_string());
-        r.packets = t.counters;
+        r.totals.packets = t.counters;
         CaptureLine {
             record: self.rec,
             findings,

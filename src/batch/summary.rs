@@ -2,11 +2,9 @@
 //! result — so `merge` over shard outputs equals one `batch` run.
 
 use super::patterns::{self, Pattern};
-use super::record::{CaptureRecord, HostStats, ModeStats};
-use crate::engine::Counters;
+use super::record::{CaptureRecord, Totals};
 use crate::rules::Severity;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A file found but not analysed, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
@@ -43,24 +41,8 @@ pub struct Summary {
     pub skipped_files: u64,
     /// Bytes of the files as stored.
     pub bytes: u64,
-    pub packets: Counters,
-    pub sessions: u64,
-    pub findings_by_severity: BTreeMap<Severity, u64>,
-    #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
-    #[serde(with = "super::entries::counts")]
-    pub findings_by_rule: BTreeMap<String, u64>,
-    /// Findings counted but not listed in their capture's line.
-    pub findings_not_kept: u64,
-    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
-    #[serde(with = "super::entries::keyed")]
-    pub servers: BTreeMap<String, HostStats>,
-    #[schemars(with = "Vec<super::entries::Keyed<HostStats>>")]
-    #[serde(with = "super::entries::keyed")]
-    pub clients: BTreeMap<String, HostStats>,
-    /// Data setups by mode, with the histograms of every feature.
-    #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
-    #[serde(with = "super::entries::keyed")]
-    pub setups: BTreeMap<String, ModeStats>,
+    #[serde(flatten)]
+    pub totals: Totals,
     /// Values that explain failed data setups, strongest first.
     pub patterns: Vec<Pattern>,
     /// By index.
@@ -73,26 +55,7 @@ impl Summary {
     pub fn add(&mut self, r: &CaptureRecord) {
         self.captures += 1;
         self.bytes += r.file_bytes;
-        self.packets.add(&r.packets);
-        self.sessions += r.sessions;
-        for (k, v) in &r.findings_by_severity {
-            *self.findings_by_severity.entry(*k).or_default() += v;
-        }
-        for (k, v) in &r.findings_by_rule {
-            *self.findings_by_rule.entry(k.clone()).or_default() += v;
-        }
-        self.findings_not_kept += r.findings_not_kept;
-        for (dst, src) in [
-            (&mut self.servers, &r.servers),
-            (&mut self.clients, &r.clients),
-        ] {
-            for (k, v) in src {
-                dst.entry(k.clone()).or_default().add(v);
-            }
-        }
-        for (k, v) in &r.setups {
-            self.setups.entry(k.clone()).or_default().add(v);
-        }
+        self.totals.add(&r.totals);
         if let Some(e) = &r.error {
             self.captures_with_errors += 1;
             self.capture_errors.push(CaptureProblem {
@@ -101,12 +64,12 @@ impl Summary {
                 error: e.clone(),
             });
         }
-        let n = |s| r.findings_by_severity.get(&s).copied().unwrap_or(0);
+        let n = |s| r.totals.findings_by_severity.get(&s).copied().unwrap_or(0);
         if n(Severity::Error) + n(Severity::Warning) > 0 {
             self.captures_with_findings.push(CaptureFindings {
                 index: r.index,
                 path: r.path.clone(),
-                sessions: r.sessions,
+                sessions: r.totals.sessions,
                 error_findings: n(Severity::Error),
                 warning_findings: n(Severity::Warning),
             });
@@ -122,6 +85,7 @@ impl Summary {
         self.capture_errors.sort_by_key(|c| c.index);
         self.captures_with_findings.sort_by_key(|c| c.index);
         self.patterns = self
+            .totals
             .setups
             .iter()
             .flat_map(|(mode, m)| patterns::find(mode, m))

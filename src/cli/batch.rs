@@ -199,7 +199,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
         }
         if let Output::Capture(c) = &o {
             let r = &c.record;
-            findings += r.findings_by_severity.values().sum::<u64>();
+            findings += r.totals.findings_by_severity.values().sum::<u64>();
             if let Some(e) = &r.error {
                 unreadable += 1;
                 // Every message names its file.

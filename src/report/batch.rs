@@ -44,6 +44,7 @@ impl<'a> BatchView<'a> {
     fn sev(&self, v: Severity) -> u64 {
         self.b
             .summary
+            .totals
             .findings_by_severity
             .get(&v)
             .copied()
@@ -65,7 +66,7 @@ impl<'a> BatchView<'a> {
             if with_errors == 1 { "has" } else { "have" },
             thousands(self.sev(Severity::Error)),
             thousands(self.sev(Severity::Warning)),
-            count(s.sessions, "session", "sessions")
+            count(s.totals.sessions, "session", "sessions")
         );
         match s.patterns.first() {
             Some(p) => {
@@ -83,7 +84,7 @@ impl<'a> BatchView<'a> {
     /// (name, value) rows describing the archive.
     pub fn archive_rows(&self) -> Vec<(String, String)> {
         let s = self.b.summary;
-        let k = &s.packets;
+        let k = &s.totals.packets;
         let mut rows = vec![
             (
                 "captures".to_string(),
@@ -108,7 +109,7 @@ impl<'a> BatchView<'a> {
                     thousands(k.skipped.values().sum())
                 ),
             ),
-            ("FTP sessions".to_string(), thousands(s.sessions)),
+            ("FTP sessions".to_string(), thousands(s.totals.sessions)),
         ];
         let mut f = format!(
             "{} error, {} warning, {} info",
@@ -116,10 +117,10 @@ impl<'a> BatchView<'a> {
             thousands(self.sev(Severity::Warning)),
             thousands(self.sev(Severity::Info))
         );
-        if s.findings_not_kept > 0 {
+        if s.totals.findings_not_kept > 0 {
             f += &format!(
                 " ({} beyond the per-capture listing cap, counted only)",
-                thousands(s.findings_not_kept)
+                thousands(s.totals.findings_not_kept)
             );
         }
         rows.push(("findings".to_string(), f));
@@ -162,6 +163,7 @@ impl<'a> BatchView<'a> {
                 continue;
             }
             let Some(values) = s
+                .totals
                 .setups
                 .get(&p.mode)
                 .and_then(|m| m.features.get(&p.feature))
@@ -223,12 +225,12 @@ pub fn render(
     }
     writeln!(out, "Archive\n{t}")?;
 
-    setups(&s.setups, out, style)?;
+    setups(&s.totals.setups, out, style)?;
     patterns(&v, out, style)?;
-    if !s.findings_by_rule.is_empty() {
+    if !s.totals.findings_by_rule.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["rule", "findings", "what it means"]);
-        for (rule, n) in &s.findings_by_rule {
+        for (rule, n) in &s.totals.findings_by_rule {
             let what = crate::rules::Rule::ALL
                 .iter()
                 .find(|r| r.id() == rule)
@@ -238,8 +240,8 @@ pub fn render(
         keep_whole(&mut t, &[], style);
         writeln!(out, "\nFindings by rule\n{t}")?;
     }
-    hosts("Servers", "server", &s.servers, true, out, style)?;
-    hosts("Clients", "client", &s.clients, false, out, style)?;
+    hosts("Servers", "server", &s.totals.servers, true, out, style)?;
+    hosts("Clients", "client", &s.totals.clients, false, out, style)?;
     let rows = v.captures_with_findings();
     if !rows.is_empty() {
         let mut t = table(style);
@@ -274,7 +276,7 @@ pub fn render(
         out,
         "\nSummary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
         thousands(s.captures),
-        thousands(s.sessions),
+        thousands(s.totals.sessions),
         thousands(v.sev(Severity::Error)),
         thousands(v.sev(Severity::Warning)),
         thousands(v.sev(Severity::Info)),
@@ -331,7 +333,7 @@ fn setups(m: &BTreeMap<String, ModeStats>, out: &mut dyn Write, style: &Style) -
 
 fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     let s = v.b.summary;
-    let failed: u64 = s.setups.values().map(|m| m.failed).sum();
+    let failed: u64 = s.totals.setups.values().map(|m| m.failed).sum();
     if failed == 0 {
         return Ok(());
     }

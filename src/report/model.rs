@@ -460,6 +460,7 @@ impl<'a> BatchSummary<'a> {
         let exit_code = if summary.captures_with_errors > 0 {
             super::EXIT_USAGE
         } else if summary
+            .totals
             .findings_by_severity
             .get(&Severity::Error)
             .is_some_and(|&n| n > 0)

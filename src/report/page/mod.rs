@@ -582,6 +582,7 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
     let s = bs.summary;
     let v = BatchView::new(bs);
     let errors = s
+        .totals
         .findings_by_severity
         .get(&Severity::Error)
         .is_some_and(|&n| n > 0);
@@ -626,9 +627,10 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
             ));
         }
     }
-    if !s.findings_by_rule.is_empty() {
+    if !s.totals.findings_by_rule.is_empty() {
         b.push(h2("Findings by rule"));
         let rows = s
+            .totals
             .findings_by_rule
             .iter()
             .map(|(rule, n)| {
