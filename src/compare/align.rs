@@ -147,8 +147,9 @@ pub fn lines_of(s: &Session, side: Side) -> Vec<Seen> {
     }
 }
 
-/// The alignment key: the line with every digit masked.
-fn key(b: &[u8]) -> Vec<u8> {
+/// The key lines are aligned and matched by: the line with every digit
+/// masked (an ALG's rewrite changes digits) and letters in one case.
+pub fn masked(b: &[u8]) -> Vec<u8> {
     b.iter()
         .map(|&c| {
             if c.is_ascii_digit() {
@@ -376,8 +377,8 @@ pub fn align_by_seq(dir: Side, cs: &[Seen], ss: &[Seen]) -> Option<Vec<Aligned>>
 /// server-side tap's (two TCP connections, or no sequence numbers: by the
 /// lines' text, digits masked).
 pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> {
-    let ka: Vec<Vec<u8>> = cs.iter().map(|l| key(&l.text.0)).collect();
-    let kb: Vec<Vec<u8>> = ss.iter().map(|l| key(&l.text.0)).collect();
+    let ka: Vec<Vec<u8>> = cs.iter().map(|l| masked(&l.text.0)).collect();
+    let kb: Vec<Vec<u8>> = ss.iter().map(|l| masked(&l.text.0)).collect();
     let ops = bounded_diff(&ka, &kb);
     let mut out = Vec::new();
     for op in ops {

@@ -87,19 +87,6 @@ const MEASURED_CLOCK_TOLERANCE_SECS: f64 = 2.0;
 /// Candidates of level 3 looked at per session, nearest in time first.
 const MAX_DIALOGUE_CANDIDATES: usize = 8;
 
-fn masked(b: &[u8]) -> Vec<u8> {
-    b.iter()
-        .take(40)
-        .map(|&c| {
-            if c.is_ascii_digit() {
-                b'9'
-            } else {
-                c.to_ascii_uppercase()
-            }
-        })
-        .collect()
-}
-
 /// One line of a dialogue as matching sees it.
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
@@ -112,7 +99,7 @@ struct Key {
 fn keys(s: &Session) -> (Vec<Key>, Vec<(Timestamp, bool)>) {
     let tag = |d: u8, b: &[u8]| {
         let mut t = vec![d];
-        t.extend(masked(b));
+        t.extend(super::align::masked(&b[..b.len().min(40)]));
         t
     };
     let mut v: Vec<(u64, Timestamp, bool, Vec<u8>)> = s

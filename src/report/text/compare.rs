@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// The findings of capture `ci` on its own (not from comparing).
+fn own_findings<'a>(r: &crate::report::model::CompareReport<'a>, ci: usize) -> Vec<&'a Finding> {
+    r.findings
+        .iter()
+        .copied()
+        .filter(|f| f.capture == ci && f.other.is_none())
+        .collect()
+}
+
 /// Text for `compare`.
 pub fn render_compare(
     r: &crate::report::model::CompareReport<'_>,
@@ -19,12 +28,7 @@ pub fn render_compare(
             .filter(|s| s.capture == ci)
             .map(SessionRow::of)
             .collect();
-        let fs: Vec<&Finding> = r
-            .findings
-            .iter()
-            .copied()
-            .filter(|f| f.capture == ci && f.other.is_none())
-            .collect();
+        let fs = own_findings(r, ci);
         writeln!(out)?;
         capture_section(
             titles[ci.min(1)],
@@ -57,12 +61,7 @@ pub fn render_compare(
         .collect();
     findings(&cmp, style, out)?;
     for (ci, title) in titles.iter().enumerate() {
-        let fs: Vec<&Finding> = r
-            .findings
-            .iter()
-            .copied()
-            .filter(|f| f.capture == ci && f.other.is_none())
-            .collect();
+        let fs = own_findings(r, ci);
         if !fs.is_empty() {
             writeln!(out)?;
             writeln!(out, "{title}: its own findings")?;
