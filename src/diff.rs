@@ -6,7 +6,7 @@
 //! So equal-length lines are compared position by position, and only lines
 //! of different length go through a Myers diff (the `similar` crate).
 
-use crate::bytes::{Bytes, describe_byte, escape};
+use crate::escape::{Bytes, describe_byte, escape};
 use serde::Serialize;
 use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
 use std::time::{Duration, Instant};

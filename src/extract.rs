@@ -15,7 +15,7 @@ use crate::capture::{CaptureError, CaptureReader, Frame, input::HashMode};
 use crate::decode::TcpSegment;
 use crate::decode::decode;
 use crate::engine::streams::StreamIds;
-use crate::report::evidence::first_sentence;
+use crate::report::wording::first_sentence;
 use crate::rules::Finding;
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use pcap_parser::pcapng::{
@@ -190,7 +190,7 @@ fn comment(f: &Finding) -> String {
         f.rule,
         f.severity.name(),
         f.session,
-        crate::bytes::printable(&first_sentence(&f.message))
+        crate::escape::printable(&first_sentence(&f.message))
     );
     if c.len() > MAX_COMMENT {
         let mut end = MAX_COMMENT;
@@ -226,7 +226,7 @@ pub fn extract(
     out: &mut dyn Write,
 ) -> Result<Written, ExtractError> {
     let plan = plan(r, sel)?;
-    let name = crate::bytes::printable(&path.to_string_lossy());
+    let name = crate::escape::printable(&path.to_string_lossy());
     let header = format!(
         "portmortem extract: sessions {} of {name} (sha256 {}){}",
         sel.sessions.join(", "),
@@ -273,7 +273,7 @@ pub fn write_session(
 ) -> Result<Written, ExtractError> {
     let mut plan = Plan::default();
     add_to_plan(&mut plan, s, findings, sel)?;
-    let name = crate::bytes::printable(source);
+    let name = crate::escape::printable(source);
     let header = format!(
         "portmortem watch: session {} of {name}, with its data connections",
         s.name()

@@ -216,10 +216,10 @@ fn compare(path: &Path, rows: &[Row], tally: &mut Tally) {
             "{name} frame {} {}: tshark `{}`, ours {:?}",
             row.frame,
             row.dir,
-            portmortem::bytes::escape_short(&row.bytes, 100),
+            portmortem::escape::escape_short(&row.bytes, 100),
             cands
                 .iter()
-                .map(|l| portmortem::bytes::escape_short(&l.wire(), 100))
+                .map(|l| portmortem::escape::escape_short(&l.wire(), 100))
                 .collect::<Vec<_>>()
         ));
     }
@@ -234,7 +234,7 @@ fn compare(path: &Path, rows: &[Row], tally: &mut Tally) {
             tally.missing_in_tshark.push(format!(
                 "{name} frame {} {d}: ours `{}`",
                 l.first_frame(),
-                portmortem::bytes::escape_short(&l.wire(), 100)
+                portmortem::escape::escape_short(&l.wire(), 100)
             ));
         }
     }

@@ -3,7 +3,7 @@
 //! working one can share. Records (`record.rs`) count them as captures are
 //! read; patterns are found in the counts.
 
-use crate::bytes::escape;
+use crate::escape::escape;
 use crate::ftp::address::AddrKind;
 use crate::ftp::data::DataSetup;
 use crate::ftp::session::Session;

@@ -190,8 +190,8 @@ pub enum HashMode {
     #[default]
     Inline,
     /// In a helper thread fed with copies of the bytes as they are read:
-    /// SHA-256 runs at about 1.5 GB/s per core, slower than the analysis,
-    /// so hashing beside it keeps the analysis at full speed.
+    /// SHA-256 is slower per byte than the analysis, so hashing beside it
+    /// keeps the analysis at full speed.
     Concurrent,
     /// Not computed (the report shows no hash).
     Off,
@@ -426,7 +426,7 @@ pub fn open_reader(
         if head.is_empty() {
             OpenError::Empty
         } else {
-            OpenError::NotACapture(crate::bytes::escape(&head[..head.len().min(4)]))
+            OpenError::NotACapture(crate::escape::escape(&head[..head.len().min(4)]))
         }
     })?;
     Ok(Opened {

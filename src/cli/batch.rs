@@ -150,7 +150,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
         None => None,
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
-            eprintln!("portmortem: {}", crate::bytes::printable(&e));
+            eprintln!("portmortem: {}", crate::escape::printable(&e));
             return report::EXIT_USAGE;
         }
     };

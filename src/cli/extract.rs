@@ -48,7 +48,7 @@ pub(super) fn extract(a: ExtractArgs) -> i32 {
             {
                 warn(format!(
                     "{}: cannot write: {e}",
-                    crate::bytes::printable(&a.output.to_string_lossy())
+                    crate::escape::printable(&a.output.to_string_lossy())
                 ));
                 return report::EXIT_USAGE;
             }
@@ -61,7 +61,7 @@ pub(super) fn extract(a: ExtractArgs) -> i32 {
                     .collect::<Vec<_>>()
                     .join(", "),
                 w.comments,
-                crate::bytes::printable(&a.output.to_string_lossy())
+                crate::escape::printable(&a.output.to_string_lossy())
             );
             // The exit codes hold here too: 1 when a session written out
             // has an error finding.

@@ -571,7 +571,7 @@ fn write_report(
 /// Says something on standard error, its control characters escaped
 /// (messages quote file names and capture bytes).
 fn warn(msg: impl std::fmt::Display) {
-    eprintln!("portmortem: {}", crate::bytes::printable(&msg.to_string()));
+    eprintln!("portmortem: {}", crate::escape::printable(&msg.to_string()));
 }
 
 /// Puts a written report in place; false, after saying why, when it could

@@ -211,7 +211,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         },
         _ => ("anonymous".into(), "portmortem@".into()),
     };
-    let display = format!("ftp://{}@{}", crate::bytes::printable(&user), addr);
+    let display = format!("ftp://{}@{}", crate::escape::printable(&user), addr);
     let target = Target {
         display,
         addr,
@@ -264,7 +264,7 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
             eprint!(
                 "\r\x1b[Kprobe: {n} tests, last: {} {} → {}",
                 c.family.title(),
-                crate::bytes::printable(&c.name),
+                crate::escape::printable(&c.name),
                 c.outcome.name()
             );
         }
@@ -350,7 +350,7 @@ pub(super) fn reflect_cmd(args: ReflectArgs) -> i32 {
     let quiet = args.quiet;
     let log = move |l: String| {
         if !quiet {
-            eprintln!("reflect: {}", crate::bytes::printable(&l));
+            eprintln!("reflect: {}", crate::escape::printable(&l));
         }
     };
     match r.serve(&stop, &log) {

@@ -165,9 +165,8 @@ impl AnalyzePlan {
 
 /// `compare`: two captures read at once, one per thread, so each gets the
 /// per-capture budget; each reading thread hashes its own file as it reads
-/// it (two helper threads would only compete for the same cores: the 1 GB
-/// benchmark file with itself took 1.17 s wall and 43 MB that way, 1.02 s
-/// and 18 MB this way).
+/// it: two helper threads would only compete for the same cores (the
+/// figures are in the README's "Against the limit").
 pub struct ComparePlan {
     pub options: analysis::Options,
     pub settings: Settings,

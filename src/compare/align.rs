@@ -8,8 +8,8 @@
 //! pairs come the clock offset between the captures, the latency the device
 //! added, and the TCP sequence offset between the taps and its steps.
 
-use crate::bytes::Bytes;
 use crate::diff::{ByteDiff, diff};
+use crate::escape::Bytes;
 use crate::ftp::line::{Line, Terminator, encrypted_not_text};
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;

@@ -7,7 +7,7 @@
 //! proves, from a client-side capture alone, that the line changed in
 //! transit. No other tool looks at it (docs/middleboxes.md, "What other tools do").
 
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use serde::Serialize;
 
 /// How the reply quoted the command.

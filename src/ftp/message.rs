@@ -7,7 +7,7 @@
 
 use super::address::{self, AddrArg};
 use super::line::Line;
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use compact_str::CompactString;
 use serde::Serialize;
 

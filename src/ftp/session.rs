@@ -6,7 +6,7 @@ use super::data::{DataConn, DataSetup};
 use super::fingerprint::Server;
 use super::line::Item;
 use super::message::{Command, Reply, quoted_secret, secret_of};
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use crate::reassembly::connection::{Lifecycle, Side};
 use crate::reassembly::{DirStats, Limits};
 use crate::timestamp::Timestamp;

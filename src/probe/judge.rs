@@ -4,7 +4,7 @@
 use super::result::{Case, Evidence, Outcome};
 use super::shape::Shape;
 use super::wire::Silence;
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self, What};
 use crate::rules::signatures::{self, LINUX_CONNTRACK_PARTIAL};

@@ -133,7 +133,7 @@ fn session(
             .map_or(&[][..], |p| &text[p + 1..]);
         log(format!(
             "{peer}: {}",
-            crate::bytes::escape(if verb == "PASS" { b"PASS ****" } else { text })
+            crate::escape::escape(if verb == "PASS" { b"PASS ****" } else { text })
         ));
         if let Some(kind) = AddrKind::of_verb(&verb) {
             if kind.is_active() {

@@ -1,7 +1,7 @@
 //! What a probe run found: one [`Case`] per test line, grouped by
 //! [`Family`], and the conclusion a ticket can quote.
 
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use crate::rules::{Rule, Severity};
 use serde::Serialize;
 

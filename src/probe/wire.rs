@@ -53,7 +53,7 @@ impl Reply {
         self.lines.last().map_or(&[], |l| l)
     }
     pub fn text(&self) -> String {
-        crate::bytes::escape(&self.lines.join(&b"\n"[..]))
+        crate::escape::escape(&self.lines.join(&b"\n"[..]))
     }
 }
 

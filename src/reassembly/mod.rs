@@ -14,7 +14,7 @@
 pub mod connection;
 mod history;
 
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};

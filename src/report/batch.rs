@@ -9,7 +9,7 @@ use super::text::{Style, header, human_bytes, keep_whole, table};
 use crate::batch::patterns::{count, label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
 use crate::batch::summary::CaptureFindings;
-use crate::bytes::{escape, printable};
+use crate::escape::{escape, printable};
 use crate::header::Header;
 use crate::rules::Severity;
 use std::collections::BTreeMap;

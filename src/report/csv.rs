@@ -31,10 +31,10 @@ pub fn render(
     ])?;
     for f in findings {
         let c = captures.get(f.capture);
-        let s = super::evidence::session_of(sessions, f.capture, &f.session);
+        let s = super::wording::session_of(sessions, f.capture, &f.session);
         let frames = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
         w.write_record([
-            c.map(|c| crate::bytes::printable(&c.info.path))
+            c.map(|c| crate::escape::printable(&c.info.path))
                 .unwrap_or_default(),
             c.and_then(|c| c.info.sha256.clone()).unwrap_or_default(),
             f.session.clone(),

@@ -9,7 +9,7 @@
 //! (`\t`, `\xNN`), so a row never breaks.
 
 use super::model::{Entry, SessionView};
-use crate::bytes::escape;
+use crate::escape::escape;
 use crate::reassembly::connection::Side;
 use std::io::{self, Write};
 

@@ -9,10 +9,10 @@
 //! form already), so a capture cannot inject markup.
 
 use super::batch::Input;
-use super::evidence::{Span, capitalized, diff_runs, spans};
 use super::model::{BatchSummary, CompareReport, Report};
 use super::page::ladder::Stroke;
 use super::page::{self, Block, Code, Inline, Ladder, Page};
+use super::wording::{Span, capitalized, diff_runs, spans};
 use crate::header::Header;
 use crate::rules::Severity;
 use std::fmt::Write as _;

@@ -8,9 +8,9 @@
 //! special characters escaped, and `|` is escaped inside tables.
 
 use super::batch::Input;
-use super::evidence::{Span, aligned, diff_runs, spans};
 use super::model::{BatchSummary, CompareReport, Report};
 use super::page::{self, Align, Block, Inline, Page};
+use super::wording::{Span, aligned, diff_runs, spans};
 use crate::header::Header;
 use crate::rules::Severity;
 use std::io::{self, Write};

@@ -6,7 +6,6 @@
 
 pub mod batch;
 pub mod csv;
-pub mod evidence;
 pub mod ftplog;
 pub mod html;
 pub mod markdown;
@@ -18,6 +17,7 @@ pub mod probe;
 pub mod stream;
 pub mod text;
 pub mod trim;
+pub mod wording;
 
 use crate::rules::{Finding, Severity};
 

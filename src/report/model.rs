@@ -1,9 +1,9 @@
 //! The report document (JSON schema version 1; see docs/json-schema.md).
 
 use crate::analysis::{CaptureResult, NotListed};
-use crate::bytes::Bytes;
 use crate::capture::{CaptureError, CaptureInfo};
 use crate::engine::Counters;
+use crate::escape::Bytes;
 use crate::ftp::data::{DataConn, DataSetup, Failure};
 use crate::ftp::fingerprint::Server;
 use crate::ftp::line::{Line, Terminator};

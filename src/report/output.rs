@@ -15,9 +15,8 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
-/// A JSON document, compact or indented (`--pretty`): indentation makes
-/// a large report about 75% larger (compare of 20,000 sessions: 313 MB
-/// compact, 549 MB indented). The serializer writes a few bytes at a time:
+/// A JSON document, compact or indented (`--pretty`, which makes a large
+/// report much larger). The serializer writes a few bytes at a time:
 /// into a buffer of a concrete type, so each piece is a copy rather than a
 /// call through `dyn Write` (that was a tenth of a large compare).
 pub fn write_json<T: serde::Serialize + ?Sized>(
@@ -69,8 +68,8 @@ pub fn refuse_inputs<'a>(
             && m.ino() == out.ino()
         {
             return Err(OutputError::IsInput {
-                output: crate::bytes::printable(&output.to_string_lossy()),
-                input: crate::bytes::printable(&input.to_string_lossy()),
+                output: crate::escape::printable(&output.to_string_lossy()),
+                input: crate::escape::printable(&input.to_string_lossy()),
             });
         }
     }
@@ -114,7 +113,7 @@ impl Destination {
         };
         refuse_inputs(path, inputs)?;
         let failed = |source| OutputError::Create {
-            path: crate::bytes::printable(&path.to_string_lossy()),
+            path: crate::escape::printable(&path.to_string_lossy()),
             source,
         };
         // Write through a symbolic link, as `>` would, rather than

@@ -5,7 +5,7 @@
 
 use super::page::{Align, Block, Inline, Item, Page, Table};
 use super::{html, markdown};
-use crate::bytes::escape;
+use crate::escape::escape;
 use crate::probe::result::{Case, Outcome, ProbeReport};
 use crate::rules::Severity;
 use std::io::{self, Write};

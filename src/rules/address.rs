@@ -186,7 +186,7 @@ fn mangled_received(
     msg.push('.');
     f.message = msg;
     f.facts = Some(super::Facts {
-        received: Some(crate::bytes::Bytes(line.to_vec())),
+        received: Some(crate::escape::Bytes(line.to_vec())),
         received_reads_as: arg.lenient,
         ..Default::default()
     });
@@ -226,7 +226,7 @@ fn eprt_family(s: &Session, line: &[u8], frames: Vec<u64>, out: &mut Vec<Finding
     } else {
         format!(
             "uses the delimiter {} instead of `|`; some ALGs and proxies only accept `|`",
-            crate::bytes::describe_byte(delim.unwrap_or(0))
+            crate::escape::describe_byte(delim.unwrap_or(0))
         )
     };
     out.push(
@@ -280,7 +280,7 @@ fn unparseable_for_alg(
         {
             reasons.push(format!(
                 "the delimiter is {}: OpenBSD ftp-proxy only accepts `|`",
-                crate::bytes::describe_byte(d)
+                crate::escape::describe_byte(d)
             ));
         }
     }

@@ -4,8 +4,8 @@
 use super::Rule;
 use super::signatures::{self, CHECKPOINT_227, SMC_P_AT_SW};
 use super::{Finding, Severity, field_name, q, ql};
-use crate::bytes::describe_byte;
 use crate::diff::diff;
+use crate::escape::describe_byte;
 use crate::ftp::address;
 use crate::ftp::echo::{EchoStyle, find_echo};
 use crate::ftp::message::{Command, Reply, verb_of};

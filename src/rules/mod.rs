@@ -16,8 +16,8 @@ mod server;
 pub mod sight;
 pub mod signatures;
 
-use crate::bytes::Bytes;
 use crate::diff::ByteDiff;
+use crate::escape::Bytes;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 pub use registry::Rule;
@@ -440,7 +440,7 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
 /// its backticks written `\x60`, so that the backticks around a quote
 /// always delimit it (reports turn them into code spans).
 pub(crate) fn q(b: &[u8]) -> String {
-    crate::bytes::escape_short(b, 160).replace('`', "\\x60")
+    crate::escape::escape_short(b, 160).replace('`', "\\x60")
 }
 
 /// A control line quoted inside a message, as [`q`] does, with its true

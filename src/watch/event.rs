@@ -161,10 +161,10 @@ impl<W: Write> Sink for TextSink<W> {
                 path,
                 first_frame: None,
                 ..
-            } => format!("watching {}", crate::bytes::printable(path)),
+            } => format!("watching {}", crate::escape::printable(path)),
             Event::CaptureMissed { path, .. } => format!(
                 "missed {}: rotated away before it was read",
-                crate::bytes::printable(path)
+                crate::escape::printable(path)
             ),
             Event::Finding {
                 ts,
@@ -179,7 +179,7 @@ impl<W: Write> Sink for TextSink<W> {
                 if *revises_earlier { "revised " } else { "" },
                 finding.severity.name(),
                 finding.rule,
-                crate::bytes::printable(&finding.message)
+                crate::escape::printable(&finding.message)
             ),
             Event::FindingWithdrawn {
                 ts, session, rule, ..
@@ -192,11 +192,11 @@ impl<W: Write> Sink for TextSink<W> {
                 ..
             } if *findings > 0 => format!(
                 "{ts} {session} ended ({}), {findings} finding{}",
-                crate::report::evidence::wire_name(end_reason),
+                crate::report::wording::wire_name(end_reason),
                 if *findings == 1 { "" } else { "s" }
             ),
             Event::CaptureClosed { why, error, .. } => match error {
-                Some(e) => format!("stopped: {why}: {}", crate::bytes::printable(e)),
+                Some(e) => format!("stopped: {why}: {}", crate::escape::printable(e)),
                 None => format!("stopped: {why}"),
             },
             Event::Stats {

@@ -164,7 +164,7 @@ impl fmt::Display for Defect {
             DefectKind::NonDigit { byte } => write!(
                 f,
                 "has non-digit {} at offset {}",
-                crate::bytes::describe_byte(*byte),
+                crate::escape::describe_byte(*byte),
                 self.offset
             ),
             DefectKind::OutOfRange { max, .. } => {
@@ -181,7 +181,7 @@ impl fmt::Display for Defect {
             DefectKind::BadDelimiter { byte } => write!(
                 f,
                 "delimiter {} at offset {} is not allowed",
-                crate::bytes::describe_byte(*byte),
+                crate::escape::describe_byte(*byte),
                 self.offset
             ),
             DefectKind::BadProtocol => write!(f, "network protocol field is not 1 or 2"),
@@ -215,7 +215,7 @@ impl fmt::Display for Defect {
 pub struct Field {
     /// Byte offset in the line.
     pub offset: usize,
-    pub text: crate::bytes::Bytes,
+    pub text: crate::escape::Bytes,
 }
 
 /// The two readings of an address argument.

@@ -11,7 +11,7 @@
 mod telnet;
 mod tls;
 
-use crate::bytes::Bytes;
+use crate::escape::Bytes;
 use crate::reassembly::{Chunk, Origin};
 use crate::timestamp::Timestamp;
 use serde::Serialize;

@@ -12,7 +12,7 @@ pub fn telnet_name(cmd: &[u8]) -> String {
         [0xff, 0xf5] => "AO (abort output)".into(),
         [0xff, 0xf1] => "NOP".into(),
         [0xff, 0xf6] => "AYT (are you there)".into(),
-        _ => format!("IAC {}", crate::bytes::escape(cmd.get(1..).unwrap_or(&[]))),
+        _ => format!("IAC {}", crate::escape::escape(cmd.get(1..).unwrap_or(&[]))),
     }
 }
 

@@ -3,8 +3,8 @@
 //! connections between them, and which lines carry a finding. How it is
 //! drawn is the syntax's business (`html.rs` draws SVG).
 
-use super::super::evidence::{frame_list, session_of, wire_name};
 use super::super::model::{CompareReport, SessionView};
+use super::super::wording::{frame_list, session_of, wire_name};
 use crate::compare::PairReport;
 use crate::compare::align::{Aligned, Status};
 use crate::reassembly::connection::Side;

@@ -8,10 +8,10 @@
 pub mod ladder;
 
 use super::batch::{BatchView, Input};
-use super::evidence::{
+use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView};
+use super::wording::{
     capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
 };
-use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView};
 use crate::batch::patterns::{label, thousands};
 use crate::compare::align::{Seen, Status};
 use crate::diff::ByteDiff;
@@ -185,7 +185,7 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         rows.push((
             title.to_string(),
             Inline::Seq(vec![
-                Inline::Code(crate::bytes::escape(i.path.as_bytes()), Code::Long),
+                Inline::Code(crate::escape::escape(i.path.as_bytes()), Code::Long),
                 Inline::text(format!(
                     " — {} bytes{}, {}, {} frames{span}",
                     i.file_bytes,
@@ -206,7 +206,7 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(e) = c.error {
             rows.push(("Read error".into(), Inline::text(e.to_string())));
         }
-        if let Some(loss) = super::evidence::interface_loss(i) {
+        if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }
         let capped = ss.iter().filter(|s| s.capture == n && capped(s));
@@ -642,7 +642,7 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
             .collect();
         b.push(table(&[("Rule", Left), ("Findings", Right)], rows));
     }
-    let path = |p: &str| Inline::Code(crate::bytes::escape(p.as_bytes()), Code::Long);
+    let path = |p: &str| Inline::Code(crate::escape::escape(p.as_bytes()), Code::Long);
     let caps = v.captures_with_findings();
     if !caps.is_empty() {
         b.push(h2("Captures with error or warning findings"));

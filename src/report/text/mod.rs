@@ -6,9 +6,9 @@
 
 mod compare;
 
-use super::evidence::{aligned, capped, frame_list, limits_hit, wire_name};
 use super::model::{Entry, Report, SessionView};
-use crate::bytes::escape;
+use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
+use crate::escape::escape;
 use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
@@ -383,7 +383,7 @@ fn capture_section(
             .collect();
         t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
     }
-    if let Some(loss) = super::evidence::interface_loss(c.info) {
+    if let Some(loss) = super::wording::interface_loss(c.info) {
         t.add_row(vec!["capture loss".to_string(), loss]);
     }
     let capped = ss.iter().filter(|s| s.capped).map(|s| s.id());
@@ -437,7 +437,7 @@ fn capture_section(
                 Color::Reset
             }),
             // The message names the file: escaped like capture bytes.
-            Cell::new(crate::bytes::printable(&if e.frames_read == 0 {
+            Cell::new(crate::escape::printable(&if e.frames_read == 0 {
                 e.to_string()
             } else {
                 format!("{e} — the results below cover what was read before it")
@@ -449,8 +449,9 @@ fn capture_section(
 }
 
 /// Sessions per table: laying out a table holds every cell of it several
-/// times over (20,000 sessions in one table took 150 MB and most of the
-/// run), so a long list comes as consecutive tables of this many rows.
+/// times over (a table of tens of thousands of sessions held most of a
+/// run's memory and time), so a long list comes as consecutive tables of
+/// this many rows.
 const ROWS_PER_TABLE: usize = 1000;
 
 fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Result<()> {

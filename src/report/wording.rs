@@ -3,8 +3,8 @@
 //! finding's frames.
 
 use super::model::{CaptureView, SessionView};
-use crate::bytes::escape;
 use crate::diff::ByteDiff;
+use crate::escape::escape;
 use crate::rules::{Finding, Severity};
 
 /// Frame numbers as a list, cut after `max` with the count of the rest.
@@ -399,8 +399,8 @@ pub fn interface_loss(info: &crate::capture::CaptureInfo) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytes::Bytes;
     use crate::diff::Edit;
+    use crate::escape::Bytes;
 
     #[test]
     fn a_headline_ends_at_the_first_stop_outside_quotes_and_parentheses() {
