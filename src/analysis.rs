@@ -223,6 +223,17 @@ fn collect(
     }
 }
 
+impl CaptureResult {
+    /// Places the capture at `index` among a report's captures: its
+    /// findings' `capture` field says so. The one place that field is set
+    /// for a capture's own findings.
+    pub fn place(&mut self, index: usize) {
+        for f in &mut self.findings {
+            f.capture = index;
+        }
+    }
+}
+
 /// A capture's findings as every report lists them, from the findings of
 /// its sessions as they ended (with their session's id): in session
 /// order (stable: a session's findings stay in the order the rules gave

@@ -109,7 +109,7 @@ fn events(
         let mut w = Streamed::begin(&mut out, Shape::Ndjson, &header).map_err(|e| e.to_string())?;
         let mut r =
             analysis::analyze_written(reader, &plan.options, &mut |s, _| w.session(0, &name, s));
-        r.findings.iter_mut().for_each(|f| f.capture = 0);
+        r.place(0);
         let results = [r];
         let summary = model::summary(&results);
         w.finish(&results, &summary).map_err(|e| e.to_string())?;

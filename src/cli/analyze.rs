@@ -82,9 +82,7 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     if trim.findings_only && format != Format::Json {
         results.retain(|r| !r.findings.is_empty() || r.error.is_some());
         for (i, r) in results.iter_mut().enumerate() {
-            for f in &mut r.findings {
-                f.capture = i;
-            }
+            r.place(i);
         }
     }
     let mut rep = model::analyze_report(&results, options);
@@ -203,9 +201,7 @@ fn analyze_each(
         if let Some(e) = &r.error {
             warn(e);
         }
-        for f in &mut r.findings {
-            f.capture = i;
-        }
+        r.place(i);
         results.push(r);
     }
     let summary = model::summary(&results);

@@ -245,9 +245,7 @@ pub fn compare_results(
         )
     };
     for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
-        for f in &mut r.findings {
-            f.capture = k;
-        }
+        r.place(k);
     }
     let mut reports = Vec::new();
     let mut findings = Vec::new();
