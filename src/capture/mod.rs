@@ -64,6 +64,17 @@ pub struct CaptureError {
 }
 
 impl CaptureError {
+    /// The capture `name` could not be opened.
+    pub fn open(name: &str, e: OpenError) -> Self {
+        CaptureError {
+            path: name.to_string(),
+            kind: CaptureErrorKind::Open(e.to_string()),
+            frames_read: 0,
+            offset: 0,
+            compressed: false,
+        }
+    }
+
     fn location(&self) -> String {
         let stream = if self.compressed {
             " of the decompressed stream"
@@ -236,7 +247,7 @@ impl CaptureReader {
     /// Opens `path` (`-` for standard input).
     pub fn open(path: &Path, hash: HashMode) -> Result<Self, CaptureError> {
         let name = path.to_string_lossy().into_owned();
-        let opened = input::open(path, hash).map_err(|e| open_error(&name, e))?;
+        let opened = input::open(path, hash).map_err(|e| CaptureError::open(&name, e))?;
         Self::from_opened(opened)
     }
 
@@ -248,8 +259,8 @@ impl CaptureReader {
         source: Box<dyn std::io::Read + Send>,
         hash: HashMode,
     ) -> Result<Self, CaptureError> {
-        let opened =
-            input::open_reader(name.clone(), source, hash).map_err(|e| open_error(&name, e))?;
+        let opened = input::open_reader(name.clone(), source, hash)
+            .map_err(|e| CaptureError::open(&name, e))?;
         Self::from_opened(opened)
     }
 
@@ -503,16 +514,6 @@ fn short_error(e: &PcapError<&[u8]>) -> String {
         PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => format!("{k:?}"),
         PcapError::HeaderNotRecognized => "header not recognized".into(),
         other => format!("{other:?}"),
-    }
-}
-
-fn open_error(name: &str, e: OpenError) -> CaptureError {
-    CaptureError {
-        path: name.to_string(),
-        kind: CaptureErrorKind::Open(e.to_string()),
-        frames_read: 0,
-        offset: 0,
-        compressed: false,
     }
 }
 

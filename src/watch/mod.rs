@@ -292,6 +292,10 @@ pub fn run(
         Source::Live(l) => Some(l.drops.clone()),
         _ => None,
     };
+    // A directory's reader reads every file to its current end once
+    // stopped, and then ends: what it sends until then is analysed, so no
+    // file written before the signal goes unread.
+    let drains_at_stop = matches!(source, Source::Dir(_));
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
     let reader_stop = stop.clone();
     let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
@@ -341,7 +345,7 @@ pub fn run(
     let mut finished = false;
     let (mut files_missed, mut files_failed) = (0u64, 0u64);
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) && !drains_at_stop {
             why = "interrupted";
             break;
         }

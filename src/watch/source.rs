@@ -5,8 +5,8 @@
 use super::queue::{Msg, OwnedFrame};
 use crate::capture::{CaptureReader, Frame};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 /// What `watch` reads.
 pub enum Source {
@@ -32,7 +32,7 @@ impl Source {
     }
 
     /// Reads until the input ends or `stop` is set, sending every frame.
-    pub(super) fn pump(self, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+    pub(super) fn pump(self, tx: &mpsc::SyncSender<Msg>, stop: &Arc<AtomicBool>) {
         match self {
             Source::Capture(mut reader) => {
                 let res = reader.for_each(&mut |f: &Frame<'_>| {
@@ -67,11 +67,60 @@ fn captures_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     v.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Reads the files of `dir` in order as one stream. A file is read once a
-/// newer one exists (the writer has moved on); the newest is left while it
-/// may still grow. Frame numbers run on across files; session state
-/// carries over, so a session spanning two files is one session.
-fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+/// How often the newest file is looked at for more bytes.
+const TAIL_POLL: Duration = Duration::from_millis(10);
+/// How often the directory is listed, to see whether the writer moved on.
+const DIR_POLL: Duration = Duration::from_millis(100);
+
+/// A capture file the ring buffer's writer may still be writing. At its
+/// end it waits for more, so a finding in the newest file is said as its
+/// packets are written, not at the next rotation; it ends once the writer
+/// has moved on (a newer file is in the directory) or `stop` is set, after
+/// one last read for what was written just before. A record cut at the
+/// end waits for its rest in the meantime.
+struct Tail {
+    file: std::fs::File,
+    dir: std::path::PathBuf,
+    me: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    listed: Instant,
+}
+
+impl Tail {
+    fn moved_on(&mut self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.listed.elapsed() < DIR_POLL {
+            return false;
+        }
+        self.listed = Instant::now();
+        captures_in(&self.dir).last() != Some(&self.me)
+    }
+}
+
+impl std::io::Read for Tail {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.file.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.moved_on() {
+                return self.file.read(buf);
+            }
+            std::thread::sleep(TAIL_POLL);
+        }
+    }
+}
+
+/// Reads the files of `dir` in order as one stream, the newest as it
+/// grows (see [`Tail`]). Frame numbers run on across files; session state
+/// carries over, so a session spanning two files is one session. When
+/// `stop` is set, every file still unread is read to its current end
+/// before the stream ends; a file that went away before it could be read
+/// is said ([`Msg::FileMissed`]), never passed over in silence.
+fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &Arc<AtomicBool>) {
     use std::collections::BTreeSet;
     let mut done: BTreeSet<std::path::PathBuf> = BTreeSet::new();
     let mut seen: BTreeSet<std::path::PathBuf> = BTreeSet::new();
@@ -79,7 +128,9 @@ fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) 
     // Bounded memory over days: names older than this many are forgotten
     // (they sort before anything new anyway).
     const REMEMBER: usize = 100_000;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // Read after the flag: a file written before it was set is read.
+        let stopping = stop.load(Ordering::Relaxed);
         let files = captures_in(dir);
         let present: BTreeSet<&std::path::PathBuf> = files.iter().collect();
         for p in seen
@@ -92,52 +143,14 @@ fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) 
         }
         seen.retain(|p| present.contains(p) || done.contains(p));
         let mut read_any = false;
-        for (i, p) in files.iter().enumerate() {
+        for p in &files {
             seen.insert(p.clone());
-            if done.contains(p) || i + 1 == files.len() || stop.load(Ordering::Relaxed) {
+            if done.contains(p) {
                 continue;
             }
             done.insert(p.clone());
             read_any = true;
-            let path = p.to_string_lossy().into_owned();
-            // Not a capture (a checksum file, a partial copy): skipped. A
-            // file that cannot be read (or is gone) goes on to `open`,
-            // which says so.
-            if matches!(crate::capture::input::sniff_file(p), Ok(None)) {
-                continue;
-            }
-            let mut reader = match CaptureReader::open(p, crate::capture::input::HashMode::Inline) {
-                Ok(r) => r,
-                Err(_) if !p.exists() => {
-                    let _ = tx.send(Msg::FileMissed { path });
-                    continue;
-                }
-                Err(e) => {
-                    let _ = tx.send(Msg::FileDone {
-                        path,
-                        error: Some(e),
-                        sha256: None,
-                    });
-                    continue;
-                }
-            };
-            let _ = tx.send(Msg::FileOpened {
-                path: path.clone(),
-                first_frame: offset + 1,
-            });
-            let mut last = 0;
-            let res = reader.for_each(&mut |f: &Frame<'_>| {
-                let mut o = OwnedFrame::of(f);
-                o.number += offset;
-                last = f.number;
-                let _ = tx.send(Msg::Frame(o));
-            });
-            offset += last;
-            let _ = tx.send(Msg::FileDone {
-                path,
-                error: res.err(),
-                sha256: reader.info().sha256,
-            });
+            read_file(p, dir, stop, tx, &mut offset);
         }
         if done.len() > REMEMBER {
             let drop_n = done.len() - REMEMBER;
@@ -147,9 +160,88 @@ fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) 
                 seen.remove(&p);
             }
         }
+        if stopping {
+            break;
+        }
         if !read_any {
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(DIR_POLL);
         }
     }
     let _ = tx.send(Msg::End(None, None));
+}
+
+/// Reads one file of the directory (following it while it is the newest),
+/// its frames numbered on from `offset`.
+fn read_file(
+    p: &std::path::Path,
+    dir: &std::path::Path,
+    stop: &Arc<AtomicBool>,
+    tx: &mpsc::SyncSender<Msg>,
+    offset: &mut u64,
+) {
+    use crate::capture::input::{HashMode, OpenError, open_reader};
+    let path = p.to_string_lossy().into_owned();
+    let file = match std::fs::File::open(p) {
+        Ok(f) => f,
+        Err(_) if !p.exists() => {
+            let _ = tx.send(Msg::FileMissed { path });
+            return;
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::FileDone {
+                path: path.clone(),
+                error: Some(crate::capture::CaptureError::open(&path, OpenError::Io(e))),
+                sha256: None,
+            });
+            return;
+        }
+    };
+    let tail = Tail {
+        file,
+        dir: dir.to_path_buf(),
+        me: p.to_path_buf(),
+        stop: stop.clone(),
+        listed: Instant::now(),
+    };
+    let mut reader = match open_reader(path.clone(), Box::new(tail), HashMode::Inline) {
+        // Not a capture (a checksum file, a partial copy), or left empty
+        // when the writer moved on: not part of the stream.
+        Err(OpenError::NotACapture(_) | OpenError::Empty) => return,
+        Err(e) => {
+            let _ = tx.send(Msg::FileDone {
+                error: Some(crate::capture::CaptureError::open(&path, e)),
+                path,
+                sha256: None,
+            });
+            return;
+        }
+        Ok(o) => match CaptureReader::from_opened(o) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Msg::FileDone {
+                    path,
+                    error: Some(e),
+                    sha256: None,
+                });
+                return;
+            }
+        },
+    };
+    let _ = tx.send(Msg::FileOpened {
+        path: path.clone(),
+        first_frame: *offset + 1,
+    });
+    let mut last = 0;
+    let res = reader.for_each(&mut |f: &Frame<'_>| {
+        let mut o = OwnedFrame::of(f);
+        o.number += *offset;
+        last = f.number;
+        let _ = tx.send(Msg::Frame(o));
+    });
+    *offset += last;
+    let _ = tx.send(Msg::FileDone {
+        path,
+        error: res.err(),
+        sha256: reader.info().sha256,
+    });
 }
