@@ -728,3 +728,55 @@ fn a_given_clock_offset_pairs_taps_whose_clocks_differ() {
     let (code, _) = run_with(&["--clock-offset", "-60"]);
     assert_eq!(code, Some(2));
 }
+
+/// Past the memory budget sessions are analysed but not kept, so they are
+/// never compared: the report says how many, at each tap, and what to do.
+#[test]
+fn sessions_past_the_budget_are_said_not_compared() {
+    let dir = temp_dir("compare-budget");
+    let many = many_sessions(&dir, 600);
+    let p = many.to_str().unwrap();
+    let out = run(&[
+        "compare",
+        "-f",
+        "json",
+        "--no-hash",
+        "--max-memory-mb",
+        "1",
+        p,
+        p,
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nc = &doc["unmatched"]["not_compared"];
+    let not_kept = |i: usize| {
+        doc["captures"][i]["packets"]["sessions"].as_u64().unwrap()
+            - doc["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["capture"] == i)
+                .count() as u64
+    };
+    assert!(nc["client_side"].as_u64().unwrap() > 0, "{nc}");
+    assert_eq!(nc["client_side"], not_kept(0));
+    assert_eq!(nc["server_side"], not_kept(1));
+    let text = run(&["compare", "--no-hash", "--max-memory-mb", "1", p, p]);
+    assert_contains(
+        &String::from_utf8_lossy(&text.stdout),
+        &["Not compared:", "past the memory budget", "--max-memory-mb"],
+    );
+    // Within the budget nothing is said.
+    let (_, small) = {
+        let a = testdata("lab-alg-active-client.pcap");
+        let b = testdata("lab-alg-active-server.pcap");
+        let o = run(&[
+            "compare",
+            "-f",
+            "json",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ]);
+        (0, serde_json::from_slice::<Value>(&o.stdout).unwrap())
+    };
+    assert!(small["unmatched"].get("not_compared").is_none());
+}

@@ -496,6 +496,9 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         .collect();
     b.push(facts(&r.header, &caps, &r.sessions));
     b.push(para(&r.sides.explanation));
+    if let Some(s) = r.unmatched.not_compared.sentence() {
+        b.push(para(s));
+    }
     let (between, own): (Vec<&Finding>, Vec<&Finding>) =
         r.findings.iter().partition(|f| f.other.is_some());
     b.push(h2("Differences between the taps"));

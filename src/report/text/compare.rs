@@ -51,6 +51,10 @@ pub fn render_compare(
             r.unmatched.server_side.join(", ")
         )?;
     }
+    if let Some(s) = r.unmatched.not_compared.sentence() {
+        writeln!(out)?;
+        writeln!(out, "{s}")?;
+    }
     writeln!(out)?;
     writeln!(out, "Differences between the taps")?;
     let cmp: Vec<&Finding> = r
