@@ -316,6 +316,30 @@ fn known(name: &str, rule: &str) -> bool {
     KNOWN.iter().any(|(n, r, _)| *n == name && *r == rule)
 }
 
+/// The intact capture's error `f` is lost when no error of its rule in
+/// the damaged version's `found` is on one of its frames (`want`, in the
+/// damaged version's numbering).
+fn lost_error(
+    name: &str,
+    variant: &str,
+    f: &Finding,
+    found: &[Finding],
+    want: &BTreeSet<u64>,
+) -> Option<String> {
+    let kept = found.iter().any(|g| {
+        g.rule == f.rule
+            && g.severity == Severity::Error
+            && g.frames.iter().any(|k| want.contains(k))
+    });
+    (!kept).then(|| {
+        format!(
+            "{name} ({variant}): lost the error {} on frames {:?}",
+            f.rule.id(),
+            f.frames
+        )
+    })
+}
+
 /// Rules whose evidence is what did not happen after their frames.
 const SILENCE: &[&str] = &["session-stall-after-ctl", "alg-drop-suspected"];
 
@@ -373,30 +397,30 @@ fn judge(
             continue;
         }
         let want: BTreeSet<u64> = f.frames.iter().map(|&k| renumber[k as usize - 1]).collect();
-        let kept = r.findings.iter().any(|g| {
-            g.rule == f.rule
-                && g.severity == Severity::Error
-                && g.frames.iter().any(|k| want.contains(k))
-        });
-        if !kept {
-            bad.push(format!(
-                "{name} ({}): lost the error {} on frames {:?}",
-                v.name,
-                f.rule.id(),
-                f.frames
-            ));
-        }
+        bad.extend(lost_error(name, &v.name, f, &r.findings, &want));
     }
     bad
 }
 
-/// Both cores: each thread takes every other capture.
-fn run_over(paths: &[PathBuf], sample: bool) -> (usize, Vec<String>) {
+/// `work` over `items` on both cores (each thread takes every other
+/// item), with the variants counted and the false statements of all.
+fn on_both_cores<T: Sync>(
+    items: &[T],
+    work: impl Fn(&T) -> (usize, Vec<String>) + Sync,
+) -> (usize, Vec<String>) {
     std::thread::scope(|sc| {
         let hs: Vec<_> = (0..2)
             .map(|k| {
-                let mine: Vec<PathBuf> = paths.iter().skip(k).step_by(2).cloned().collect();
-                sc.spawn(move || run_part(&mine, sample))
+                let work = &work;
+                sc.spawn(move || {
+                    items.iter().skip(k).step_by(2).map(work).fold(
+                        (0, Vec::new()),
+                        |(n, mut b), (m, c)| {
+                            b.extend(c);
+                            (n + m, b)
+                        },
+                    )
+                })
             })
             .collect();
         hs.into_iter()
@@ -408,37 +432,36 @@ fn run_over(paths: &[PathBuf], sample: bool) -> (usize, Vec<String>) {
     })
 }
 
-fn run_part(paths: &[PathBuf], sample: bool) -> (usize, Vec<String>) {
+/// One capture through its variants.
+fn run_one(path: &PathBuf, sample: bool) -> (usize, Vec<String>) {
     let mut count = 0;
     let mut bad = Vec::new();
-    for path in paths {
-        let Ok(bytes) = std::fs::read(path) else {
-            continue;
-        };
-        let (bytes, p) = match read_pcap(&bytes) {
-            Some(p) => (bytes, p),
-            None => match as_classic(&bytes) {
-                Some(c) => {
-                    let p = read_pcap(&c).expect("a classic pcap just written");
-                    (c, p)
-                }
-                None => {
-                    skipped(path);
-                    continue;
-                }
-            },
-        };
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let intact = analyze_bytes(&name, bytes.clone());
-        let first_frame: HashMap<String, (u64, u64)> = intact
-            .sessions
-            .iter()
-            .map(|s| (s.name(), (s.first_frame, s.last_frame)))
-            .collect();
-        for v in variants(&p, sample) {
-            count += 1;
-            bad.extend(judge(&name, &intact.findings, &first_frame, &v, &p));
-        }
+    let Ok(bytes) = std::fs::read(path) else {
+        return (0, Vec::new());
+    };
+    let (bytes, p) = match read_pcap(&bytes) {
+        Some(p) => (bytes, p),
+        None => match as_classic(&bytes) {
+            Some(c) => {
+                let p = read_pcap(&c).expect("a classic pcap just written");
+                (c, p)
+            }
+            None => {
+                skipped(path);
+                return (0, Vec::new());
+            }
+        },
+    };
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let intact = analyze_bytes(&name, bytes.clone());
+    let first_frame: HashMap<String, (u64, u64)> = intact
+        .sessions
+        .iter()
+        .map(|s| (s.name(), (s.first_frame, s.last_frame)))
+        .collect();
+    for v in variants(&p, sample) {
+        count += 1;
+        bad.extend(judge(&name, &intact.findings, &first_frame, &v, &p));
     }
     (count, bad)
 }
@@ -602,66 +625,36 @@ fn judge_pair(
             continue;
         }
         let want: BTreeSet<u64> = f.frames.iter().map(|&k| renumber(f.capture, k)).collect();
-        if !r.findings.iter().any(|g| {
-            g.rule == f.rule
-                && g.severity == Severity::Error
-                && g.frames.iter().any(|k| want.contains(k))
-        }) {
-            bad.push(format!(
-                "{name} ({}): lost the error {} on frames {:?}",
-                v.name,
-                f.rule.id(),
-                f.frames
-            ));
-        }
+        bad.extend(lost_error(name, &v.name, f, &r.findings, &want));
     }
     bad
 }
 
-/// Every testdata pair through its two-tap variants, on both cores.
-fn run_pairs(names: &[String], sample: bool) -> (usize, Vec<String>) {
+/// One testdata pair through its two-tap variants.
+fn run_pair(name: &String, sample: bool) -> (usize, Vec<String>) {
     use portmortem::compare::{Roles, compare_results};
-    std::thread::scope(|sc| {
-        let hs: Vec<_> = (0..2)
-            .map(|k| {
-                let mine: Vec<String> = names.iter().skip(k).step_by(2).cloned().collect();
-                sc.spawn(move || {
-                    let (mut count, mut bad) = (0, Vec::new());
-                    for name in &mine {
-                        let read = |side: &str| {
-                            std::fs::read(testdata(&format!("{name}-{side}.pcap"))).unwrap()
-                        };
-                        let (cb, sb) = (read("client"), read("server"));
-                        let (Some(c), Some(s)) = (read_pcap(&cb), read_pcap(&sb)) else {
-                            continue;
-                        };
-                        let intact = compare_results(
-                            analyze_bytes(name, cb),
-                            analyze_bytes(name, sb),
-                            Roles::Given,
-                        );
-                        for v in two_tap_variants([&c, &s], sample) {
-                            count += 1;
-                            bad.extend(judge_pair(name, &intact, &v, [&c, &s]));
-                        }
-                    }
-                    (count, bad)
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().unwrap())
-            .fold((0, Vec::new()), |(n, mut b), (m, c)| {
-                b.extend(c);
-                (n + m, b)
-            })
-    })
+    let read = |side: &str| std::fs::read(testdata(&format!("{name}-{side}.pcap"))).unwrap();
+    let (cb, sb) = (read("client"), read("server"));
+    let (Some(c), Some(s)) = (read_pcap(&cb), read_pcap(&sb)) else {
+        return (0, Vec::new());
+    };
+    let intact = compare_results(
+        analyze_bytes(name, cb),
+        analyze_bytes(name, sb),
+        Roles::Given,
+    );
+    let (mut count, mut bad) = (0, Vec::new());
+    for v in two_tap_variants([&c, &s], sample) {
+        count += 1;
+        bad.extend(judge_pair(name, &intact, &v, [&c, &s]));
+    }
+    (count, bad)
 }
 
 #[test]
 fn frames_lost_at_one_or_both_taps_add_no_warning_or_error() {
     let full = std::env::var("PORTMORTEM_LOSS").is_ok_and(|v| v == "full");
-    let (count, bad) = run_pairs(&pair_names(), !full);
+    let (count, bad) = on_both_cores(&pair_names(), |n| run_pair(n, !full));
     report(count, &bad);
 }
 
@@ -676,7 +669,7 @@ fn lost_frames_add_no_warning_or_error() {
     if full && have_public_corpus("lost_frames_add_no_warning_or_error (the corpus part)") {
         paths.extend(corpus_files());
     }
-    let (count, bad) = run_over(&paths, !full);
+    let (count, bad) = on_both_cores(&paths, |p| run_one(p, !full));
     report(count, &bad);
 }
 
