@@ -2,7 +2,7 @@
 //! build sessions, redact passwords, run the rules.
 
 use crate::capture::input::HashMode;
-use crate::capture::{CaptureError, CaptureInfo, CaptureReader};
+use crate::capture::{CaptureError, CaptureInfo, CaptureReader, Source};
 use crate::engine::{self, Counters, Engine, SessionSink};
 use crate::ftp::session::{EndReason, Session};
 use crate::rules::{self, Finding};
@@ -62,11 +62,16 @@ pub struct CaptureResult {
     pub not_listed: NotListed,
 }
 
-/// Analyses a capture. `Err` only when the file cannot be opened as a
-/// capture at all; a read error part-way is returned inside the result.
-pub fn analyze_path(path: &Path, opts: &Options) -> Result<CaptureResult, CaptureError> {
-    let reader = CaptureReader::open(path, opts.hash)?;
+/// Analyses a capture from a path or bytes ([`Source`]) and keeps its
+/// sessions (within the budget).
+pub fn analyze_source(source: Source, opts: &Options) -> Result<CaptureResult, CaptureError> {
+    let reader = CaptureReader::open_source(source, opts.hash)?;
     Ok(analyze_reader(reader, opts, &mut |_| {}))
+}
+
+/// [`analyze_source`] of a file.
+pub fn analyze_path(path: &Path, opts: &Options) -> Result<CaptureResult, CaptureError> {
+    analyze_source(Source::Path(path.to_path_buf()), opts)
 }
 
 /// Receives each session of a streamed report as it ends, with its

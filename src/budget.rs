@@ -129,17 +129,19 @@ const HEAP_TRIGGER: Share = (7, 8);
 
 /// A share in words, for the help.
 fn words((n, d): Share) -> String {
-    let num = ["", "a", "two", "three", "four", "five", "six", "seven"];
-    let den = |d: usize| match d {
-        2 => Some("half"),
-        4 => Some("quarter"),
-        8 => Some("eighth"),
-        _ => None,
+    let part = match d {
+        2 => "half",
+        4 => "quarter",
+        8 => "eighth",
+        _ => return format!("{n}/{d}"),
     };
-    match (num.get(n), den(d)) {
-        (Some(_), Some("half")) if n == 1 => "half".into(),
-        (Some(&w), Some(p)) if n == 1 => format!("{w} {p}"),
-        (Some(&w), Some(p)) => format!("{w} {p}s"),
+    match n {
+        1 if d == 2 => part.into(),
+        1 => format!("a {part}"),
+        2..=7 => format!(
+            "{} {part}s",
+            ["two", "three", "four", "five", "six", "seven"][n - 2]
+        ),
         _ => format!("{n}/{d}"),
     }
 }

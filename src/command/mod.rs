@@ -153,8 +153,7 @@ impl AnalyzePlan {
 
     /// Analyses one capture and keeps its sessions (within the budget).
     pub fn run(&self, source: Source) -> Result<CaptureResult, CaptureError> {
-        let reader = crate::capture::CaptureReader::open_source(source, self.options.hash)?;
-        Ok(analysis::analyze_reader(reader, &self.options, &mut |_| {}))
+        analysis::analyze_source(source, &self.options)
     }
 
     /// The JSON report of captures this plan analysed.

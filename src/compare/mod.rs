@@ -12,7 +12,7 @@ pub mod matching;
 mod one_tap;
 
 use crate::analysis::{self, CaptureResult};
-use crate::capture::{CaptureError, CaptureReader, Source};
+use crate::capture::{CaptureError, Source};
 use crate::ftp::address::{AddrKind, Endpoint};
 use crate::ftp::data::{ConnResult, DataSetup, Verdict};
 use crate::ftp::session::Session;
@@ -161,13 +161,9 @@ pub fn compare(
     opts: &analysis::Options,
 ) -> Result<Comparison, CaptureError> {
     let a_name = a.name();
-    let read = |s: Source| -> Result<CaptureResult, CaptureError> {
-        let reader = CaptureReader::open_source(s, opts.hash)?;
-        Ok(analysis::analyze_reader(reader, opts, &mut |_| {}))
-    };
     let (ra, rb) = std::thread::scope(|scope| {
-        let ha = scope.spawn(|| read(a));
-        let rb = read(b);
+        let ha = scope.spawn(|| analysis::analyze_source(a, opts));
+        let rb = analysis::analyze_source(b, opts);
         let ra = ha.join().unwrap_or_else(|_| {
             Err(CaptureError {
                 path: a_name,
@@ -309,11 +305,9 @@ fn only_look_alikes(
     let all_medium = matches
         .iter()
         .all(|m| m.evidence == matching::Evidence::SameDialogue);
-    // On the first capture's clock: a given offset moves the second.
-    let shift = match clock.source {
-        matching::ClockSource::Given => clock.offset_ns,
-        _ => 0,
-    };
+    // On the first capture's clock (an assumed offset is 0; a measured
+    // one comes with certain pairs, so never with look-alikes alone).
+    let shift = clock.offset_ns;
     let overlap = a.0 <= b.1 - shift && b.0 - shift <= a.1;
     (all_medium && !overlap).then(|| {
         format!(

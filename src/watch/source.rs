@@ -179,22 +179,24 @@ fn read_file(
     tx: &mpsc::SyncSender<Msg>,
     offset: &mut u64,
 ) {
+    use crate::capture::CaptureError;
     use crate::capture::input::{HashMode, OpenError, open_reader};
     let path = p.to_string_lossy().into_owned();
+    // A file that could not be opened is closed at once, with why.
+    let failed = |e: CaptureError| {
+        let _ = tx.send(Msg::FileDone {
+            path: path.clone(),
+            error: Some(e),
+            sha256: None,
+        });
+    };
     let file = match std::fs::File::open(p) {
         Ok(f) => f,
         Err(_) if !p.exists() => {
             let _ = tx.send(Msg::FileMissed { path });
             return;
         }
-        Err(e) => {
-            let _ = tx.send(Msg::FileDone {
-                path: path.clone(),
-                error: Some(crate::capture::CaptureError::open(&path, OpenError::Io(e))),
-                sha256: None,
-            });
-            return;
-        }
+        Err(e) => return failed(CaptureError::open(&path, OpenError::Io(e))),
     };
     let tail = Tail {
         file,
@@ -203,29 +205,16 @@ fn read_file(
         stop: stop.clone(),
         listed: Instant::now(),
     };
-    let mut reader = match open_reader(path.clone(), Box::new(tail), HashMode::Inline) {
+    let opened = match open_reader(path.clone(), Box::new(tail), HashMode::Inline) {
         // Not a capture (a checksum file, a partial copy), or left empty
         // when the writer moved on: not part of the stream.
         Err(OpenError::NotACapture(_) | OpenError::Empty) => return,
-        Err(e) => {
-            let _ = tx.send(Msg::FileDone {
-                error: Some(crate::capture::CaptureError::open(&path, e)),
-                path,
-                sha256: None,
-            });
-            return;
-        }
-        Ok(o) => match CaptureReader::from_opened(o) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(Msg::FileDone {
-                    path,
-                    error: Some(e),
-                    sha256: None,
-                });
-                return;
-            }
-        },
+        Err(e) => return failed(CaptureError::open(&path, e)),
+        Ok(o) => CaptureReader::from_opened(o),
+    };
+    let mut reader = match opened {
+        Ok(r) => r,
+        Err(e) => return failed(e),
     };
     let _ = tx.send(Msg::FileOpened {
         path: path.clone(),
