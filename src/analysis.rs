@@ -6,6 +6,7 @@ use crate::capture::{CaptureError, CaptureInfo, CaptureReader, Source};
 use crate::engine::{self, Counters, Engine, SessionSink};
 use crate::ftp::session::{EndReason, Session};
 use crate::rules::{self, Finding};
+use crate::timestamp::Timestamp;
 use std::path::Path;
 
 /// Everything that changes the result of an analysis.
@@ -100,6 +101,17 @@ pub struct CaptureTotals {
     pub error: Option<CaptureError>,
 }
 
+/// Where a reader stood in its capture when it handed a session over: a
+/// session that ends later in capture time cannot have been handed over
+/// yet (two readers compared side by side wait on this).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The capture's first frame's time.
+    pub first_ts: Option<Timestamp>,
+    /// The latest frame time read so far.
+    pub at: Timestamp,
+}
+
 /// Analyses an opened capture, handing each session to `on_session` as soon
 /// as it ends, with passwords redacted and its findings, so a caller that
 /// keeps only a summary needs memory for the live sessions alone. Session
@@ -107,14 +119,25 @@ pub struct CaptureTotals {
 /// it goes, so every mode numbers sessions in order of detection).
 /// `progress` is called now and then with the raw bytes read so far.
 pub fn analyze_streaming(
-    mut reader: CaptureReader,
+    reader: CaptureReader,
     opts: &Options,
     progress: &mut dyn FnMut(u64),
     on_session: &mut dyn FnMut(Session, Vec<Finding>),
 ) -> CaptureTotals {
+    analyze_positioned(reader, opts, progress, &mut |s, f, _| on_session(s, f))
+}
+
+/// [`analyze_streaming`], telling `on_session` where the reader stood.
+pub fn analyze_positioned(
+    mut reader: CaptureReader,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+    on_session: &mut dyn FnMut(Session, Vec<Finding>, &Position),
+) -> CaptureTotals {
     struct Sink<'a> {
         opts: &'a Options,
-        out: &'a mut dyn FnMut(Session, Vec<Finding>),
+        at: Position,
+        out: &'a mut dyn FnMut(Session, Vec<Finding>, &Position),
     }
     impl SessionSink for Sink<'_> {
         fn session(&mut self, mut s: Session) {
@@ -122,17 +145,20 @@ pub fn analyze_streaming(
                 s.redact_passwords();
             }
             let findings = rules::run(&s, &self.opts.rules);
-            (self.out)(s, findings);
+            (self.out)(s, findings, &self.at);
         }
     }
     let mut sink = Sink {
         opts,
+        at: Position::default(),
         out: on_session,
     };
     let mut engine = Engine::new(opts.engine.clone());
     let raw = reader.raw_handle();
     let mut n = 0u64;
     let res = reader.for_each(&mut |f| {
+        sink.at.first_ts.get_or_insert(f.ts);
+        sink.at.at = sink.at.at.max(f.ts);
         engine.frame(f, &mut sink);
         n += 1;
         if n.is_multiple_of(1 << 14) {
@@ -174,57 +200,103 @@ fn collect(
 ) -> CaptureResult {
     let mut sessions_written = 0u64;
     let mut kept: Vec<Session> = Vec::new();
-    // With their session's id, to list them in session order.
-    let mut findings: Vec<(u32, Finding)> = Vec::new();
-    let (mut sessions_not_kept, mut findings_not_kept) = (0u64, 0u64);
-    let mut kept_bytes = 0usize;
-    let heap_base = crate::mem::thread_heap();
+    let mut collector = Collector::new(opts);
     let totals = analyze_streaming(reader, opts, progress, &mut |s, fs| {
         if let Some(w) = write.as_mut() {
             w(&s, &fs);
+            collector.findings(&s, fs);
+            sessions_written += 1;
+        } else if collector.take(&s, fs) {
+            kept.push(s);
         }
+    });
+    let mut r = collector.finish(totals, kept);
+    r.sessions_written = sessions_written;
+    r
+}
+
+/// What an analysis keeps of the sessions handed to it: their findings
+/// (up to [`MAX_FINDINGS`]) and, within the budget, the sessions whole.
+/// One rule for every command, so the same capture keeps the same
+/// sessions whether it is analysed or compared.
+pub struct Collector {
+    max_sessions: usize,
+    budget: crate::budget::Budget,
+    kept: usize,
+    kept_bytes: usize,
+    heap_base: isize,
+    /// With their session's id, to list them in session order.
+    findings: Vec<(u32, Finding)>,
+    findings_not_kept: u64,
+    sessions_not_kept: u64,
+}
+
+impl Collector {
+    pub fn new(opts: &Options) -> Self {
+        Collector {
+            max_sessions: opts.max_sessions,
+            budget: opts.engine.budget,
+            kept: 0,
+            kept_bytes: 0,
+            heap_base: crate::mem::thread_heap(),
+            findings: Vec::new(),
+            findings_not_kept: 0,
+            sessions_not_kept: 0,
+        }
+    }
+
+    /// Keeps a session's findings, counting those past [`MAX_FINDINGS`].
+    pub fn findings(&mut self, s: &Session, fs: Vec<Finding>) {
         for f in fs {
-            if findings.len() < MAX_FINDINGS {
-                findings.push((s.id, f));
+            if self.findings.len() < MAX_FINDINGS {
+                self.findings.push((s.id, f));
             } else {
-                findings_not_kept += 1;
+                self.findings_not_kept += 1;
             }
         }
-        if write.is_some() {
-            sessions_written += 1;
-            return;
-        }
+    }
+
+    /// Keeps a session's findings and says whether the session itself is
+    /// kept whole (the caller keeps it then); else it is counted.
+    pub fn take(&mut self, s: &Session, fs: Vec<Finding>) -> bool {
+        self.findings(s, fs);
         let size = s.mem_size();
         // Kept sessions have their share of the budget by estimated size;
         // the heap this analysis's own thread holds (not the process's,
         // which another analysis beside it moves) stops the keeping should
         // the estimate be further off. Without the counting allocator that
         // heap reads 0.
-        let budget = opts.engine.budget;
-        let heap_ok = crate::mem::thread_heap().saturating_sub(heap_base)
-            <= isize::try_from(budget.kept_sessions_heap()).unwrap_or(isize::MAX);
-        if kept.len() < opts.max_sessions && kept_bytes + size <= budget.kept_sessions() && heap_ok
+        let heap_ok = crate::mem::thread_heap().saturating_sub(self.heap_base)
+            <= isize::try_from(self.budget.kept_sessions_heap()).unwrap_or(isize::MAX);
+        if self.kept < self.max_sessions
+            && self.kept_bytes + size <= self.budget.kept_sessions()
+            && heap_ok
         {
-            kept_bytes += size;
-            kept.push(s);
+            self.kept += 1;
+            self.kept_bytes += size;
+            true
         } else {
-            sessions_not_kept += 1;
+            self.sessions_not_kept += 1;
+            false
         }
-    });
-    // Sessions end in any order; reports list them by id. Stable: a
-    // session's findings stay in the order the rules gave them.
-    kept.sort_by_key(|s| s.id);
-    let findings = capture_findings(findings, &totals.info);
-    CaptureResult {
-        info: totals.info,
-        counters: totals.counters,
-        error: totals.error,
-        sessions: kept,
-        findings,
-        sessions_not_kept,
-        sessions_written,
-        findings_not_kept,
-        not_listed: Default::default(),
+    }
+
+    /// The capture's result, with the sessions the caller kept.
+    pub fn finish(self, totals: CaptureTotals, mut kept: Vec<Session>) -> CaptureResult {
+        // Sessions end in any order; reports list them by id.
+        kept.sort_by_key(|s| s.id);
+        let findings = capture_findings(self.findings, &totals.info);
+        CaptureResult {
+            info: totals.info,
+            counters: totals.counters,
+            error: totals.error,
+            sessions: kept,
+            findings,
+            sessions_not_kept: self.sessions_not_kept,
+            sessions_written: 0,
+            findings_not_kept: self.findings_not_kept,
+            not_listed: Default::default(),
+        }
     }
 }
 

@@ -208,7 +208,7 @@ fn same_connection_reason(s: &Session) -> String {
 }
 
 /// Both directions' stream-start sequence numbers, when both were seen.
-fn seq_bases(s: &Session) -> Option<(u32, u32, u16)> {
+pub(super) fn seq_bases(s: &Session) -> Option<(u32, u32, u16)> {
     Some((s.tcp[0].seq_base?, s.tcp[1].seq_base?, s.server.port()))
 }
 
@@ -321,6 +321,14 @@ impl Match {
 /// Matches sessions of capture A with sessions of capture B; `given` is
 /// B's clock minus A's where the user knows it.
 pub fn match_sessions(a: &[Session], b: &[Session], given: Option<i64>) -> Matching {
+    match_after(a, b, given, &[])
+}
+
+/// [`match_sessions`] of one window of a comparison made as the captures
+/// are read: `earlier` are the start differences (B − A) of the
+/// same-connection pairs earlier windows made, so the clock offset is
+/// measured over all of them, not this window's alone.
+pub fn match_after(a: &[Session], b: &[Session], given: Option<i64>, earlier: &[i64]) -> Matching {
     let mut used_a = vec![false; a.len()];
     let mut used_b = vec![false; b.len()];
     let mut out = Vec::new();
@@ -347,6 +355,7 @@ pub fn match_sessions(a: &[Session], b: &[Session], given: Option<i64>) -> Match
             same_connection_reason(x),
         ));
     }
+    deltas.extend_from_slice(earlier);
     let clock = clock_guess(&mut deltas, given);
     // The NAT mapping of client addresses the same connections show.
     let mut nat: HashMap<IpAddr, IpAddr> = HashMap::new();

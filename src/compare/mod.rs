@@ -10,6 +10,7 @@ mod classify;
 mod ctx;
 pub mod matching;
 mod one_tap;
+pub mod stream;
 
 use crate::analysis::{self, CaptureResult};
 use crate::capture::{CaptureError, Source};
@@ -145,6 +146,9 @@ pub struct Comparison {
     pub pairs: Vec<PairReport>,
     /// Sessions seen at one tap only (ids), per capture.
     pub unmatched: [Vec<String>; 2],
+    /// Sessions of each capture (client side, server side) that were
+    /// never compared, and why.
+    pub not_compared: NotCompared,
     /// Findings from the comparison (single-capture findings stay in
     /// `results`).
     pub findings: Vec<Finding>,
@@ -153,32 +157,72 @@ pub struct Comparison {
     pub no_common_traffic: Option<String>,
 }
 
-/// Compares two captures. Both are read at the same time, one per thread.
+/// Sessions never compared, per capture, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct NotCompared {
+    pub client_side: u64,
+    pub server_side: u64,
+    pub reason: Option<NotComparedReason>,
+}
+
+/// Why sessions were not compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotComparedReason {
+    /// The captures were analysed apart ([`compare_results`]) and these
+    /// sessions were past the memory budget, so not kept to compare.
+    PastBudget,
+    /// Compared as read ([`compare`]): the counterpart ended after the
+    /// wait for it was over (capture timestamps out of order by more
+    /// than the clock tolerance), when the first of the two was already
+    /// set down as seen at one tap.
+    WaitEnded,
+}
+
+impl NotCompared {
+    pub fn is_none(&self) -> bool {
+        self.client_side == 0 && self.server_side == 0
+    }
+
+    /// The sentence reports print.
+    pub fn sentence(&self) -> Option<String> {
+        let why = match self.reason? {
+            NotComparedReason::PastBudget => {
+                "past the memory budget (analysed, their own findings listed, but not kept); \
+                 whether the path changed them is unknown. A larger --max-memory-mb compares them"
+            }
+            NotComparedReason::WaitEnded => {
+                "their counterpart at the other tap came after the wait for it had ended \
+                 (timestamps out of order); whether the path changed them is unknown"
+            }
+        };
+        (!self.is_none()).then(|| {
+            format!(
+                "Not compared: {} client-side and {} server-side session(s) {why}.",
+                self.client_side, self.server_side
+            )
+        })
+    }
+}
+
+/// Compares two captures as they are read, one reader thread each: the
+/// sessions of both are matched and compared as they end (see
+/// [`stream`]), so every session is compared whatever the size of the
+/// captures, and memory follows the sessions waiting for a counterpart.
+/// Two captures whose sessions all fit the budget's share for kept
+/// sessions are compared whole, as [`compare_results`] does.
 pub fn compare(
     a: Source,
     b: Source,
     settings: Settings,
     opts: &analysis::Options,
 ) -> Result<Comparison, CaptureError> {
-    let a_name = a.name();
-    let (ra, rb) = std::thread::scope(|scope| {
-        let ha = scope.spawn(|| analysis::analyze_source(a, opts));
-        let rb = analysis::analyze_source(b, opts);
-        let ra = ha.join().unwrap_or_else(|_| {
-            Err(CaptureError {
-                path: a_name,
-                kind: crate::capture::CaptureErrorKind::Io("the reader thread failed".into()),
-                frames_read: 0,
-                offset: 0,
-                compressed: false,
-            })
-        });
-        (ra, rb)
-    });
-    Ok(compare_results(ra?, rb?, settings))
+    let ra = crate::capture::CaptureReader::open_source(a, opts.hash)?;
+    let rb = crate::capture::CaptureReader::open_source(b, opts.hash)?;
+    stream::compare_readers(ra, rb, settings, opts)
 }
 
-/// Compares two analysed captures.
+/// Compares two analysed captures, whole.
 pub fn compare_results(
     ra: CaptureResult,
     rb: CaptureResult,
@@ -190,28 +234,105 @@ pub fn compare_results(
     } = settings.into();
     let matching::Matching { mut matches, clock } =
         matching::match_sessions(&ra.sessions, &rb.sessions, clock_offset_ns);
-    let span = |r: &CaptureResult| {
-        (
-            r.info.first_ts.unwrap_or_default(),
-            r.info.last_ts.unwrap_or_default(),
-        )
-    };
-    let no_common_traffic = if matches.is_empty() {
-        let ns = |r: &CaptureResult| (span(r).0.0, span(r).1.0);
-        Some(matching::why_nothing_matches(
-            &ra.sessions,
-            &rb.sessions,
-            [ns(&ra), ns(&rb)],
-            clock,
-        ))
-    } else {
-        only_look_alikes(&matches, span(&ra), span(&rb), clock)
-    };
+    let no_common_traffic = refusal(&ra, &rb, &matches, clock);
     if no_common_traffic.is_some() {
         // Refused: nothing is compared.
         matches.clear();
     }
-    let sides = match (&no_common_traffic, roles) {
+    let sides = sides_of(
+        roles,
+        &ra.sessions,
+        &rb.sessions,
+        &matches,
+        &no_common_traffic,
+    );
+    let a_client = sides.a_is_client_side;
+    let (cr, sr) = if a_client { (ra, rb) } else { (rb, ra) };
+    let mut pairs = Vec::new();
+    let mut findings = Vec::new();
+    let mut used = [
+        vec![false; cr.sessions.len()],
+        vec![false; sr.sessions.len()],
+    ];
+    for m in matches {
+        let (ci, si) = if a_client { (m.a, m.b) } else { (m.b, m.a) };
+        let (cs, ss) = (&cr.sessions[ci], &sr.sessions[si]);
+        let (report, mut f) = compare_pair(cs, ss, m, span(&cr), span(&sr));
+        findings.append(&mut f);
+        pairs.push(report);
+        used[0][ci] = true;
+        used[1][si] = true;
+    }
+    let unmatched = |r: &CaptureResult, used: &[bool]| {
+        r.sessions
+            .iter()
+            .zip(used)
+            .filter(|(_, p)| !**p)
+            .map(|(s, _)| s.name())
+            .collect::<Vec<_>>()
+    };
+    let unmatched = [unmatched(&cr, &used[0]), unmatched(&sr, &used[1])];
+    let not_compared = NotCompared {
+        client_side: cr.sessions_not_kept,
+        server_side: sr.sessions_not_kept,
+        reason: Some(NotComparedReason::PastBudget),
+    };
+    assemble(
+        [cr, sr],
+        SideInfo {
+            client_side: 0,
+            server_side: 1,
+            inferred: roles == Roles::Infer,
+            explanation: sides.explanation,
+        },
+        pairs,
+        findings,
+        unmatched,
+        not_compared,
+        no_common_traffic,
+    )
+}
+
+/// A capture's time span, as far as its information says.
+fn span(r: &CaptureResult) -> Span {
+    (
+        r.info.first_ts.unwrap_or_default(),
+        r.info.last_ts.unwrap_or_default(),
+    )
+}
+
+/// Why the two captures are refused as not the same traffic, if they are:
+/// no pair at all, or look-alike pairs only from times that do not
+/// overlap.
+fn refusal(
+    ra: &CaptureResult,
+    rb: &CaptureResult,
+    matches: &[matching::Match],
+    clock: matching::ClockGuess,
+) -> Option<String> {
+    if matches.is_empty() {
+        let ns = |r: &CaptureResult| (span(r).0.0, span(r).1.0);
+        Some(matching::why_nothing_matches(
+            &ra.sessions,
+            &rb.sessions,
+            [ns(ra), ns(rb)],
+            clock,
+        ))
+    } else {
+        only_look_alikes(matches, span(ra), span(rb), clock)
+    }
+}
+
+/// Which capture is the client side: as given, inferred from the pairs,
+/// or (refused captures) the first.
+fn sides_of(
+    roles: Roles,
+    a: &[Session],
+    b: &[Session],
+    matches: &[matching::Match],
+    refused: &Option<String>,
+) -> matching::Sides {
+    match (refused, roles) {
         (Some(why), _) => matching::Sides {
             a_is_client_side: true,
             explanation: format!(
@@ -222,68 +343,51 @@ pub fn compare_results(
             a_is_client_side: true,
             explanation: "as given: the first capture is the client side".into(),
         },
-        (None, Roles::Infer) => matching::infer_sides(&ra.sessions, &rb.sessions, &matches),
-    };
-    let (mut cr, mut sr, pairs) = if sides.a_is_client_side {
-        (
-            ra,
-            rb,
-            matches
-                .iter()
-                .map(|m| (m.a, m.b, m.clone()))
-                .collect::<Vec<_>>(),
-        )
-    } else {
-        (
-            rb,
-            ra,
-            matches.iter().map(|m| (m.b, m.a, m.clone())).collect(),
-        )
-    };
+        (None, Roles::Infer) => matching::infer_sides(a, b, matches),
+    }
+}
+
+/// One pair compared, its findings hedged when the pair is a likeness.
+fn compare_pair(
+    cs: &Session,
+    ss: &Session,
+    m: matching::Match,
+    cspan: Span,
+    sspan: Span,
+) -> (PairReport, Vec<Finding>) {
+    let medium = m.evidence == matching::Evidence::SameDialogue;
+    let (report, mut f) = pair(cs, ss, m, cspan, sspan);
+    if medium {
+        hedge(&mut f);
+    }
+    (report, f)
+}
+
+/// The comparison from its parts, the captures placed (client side
+/// first) and drops the captures report noted on findings that argue
+/// from absence.
+fn assemble(
+    [mut cr, mut sr]: [CaptureResult; 2],
+    sides: SideInfo,
+    pairs: Vec<PairReport>,
+    mut findings: Vec<Finding>,
+    unmatched: [Vec<String>; 2],
+    not_compared: NotCompared,
+    no_common_traffic: Option<String>,
+) -> Comparison {
     for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
         r.place(k);
-    }
-    let mut reports = Vec::new();
-    let mut findings = Vec::new();
-    for (ci, si, m) in &pairs {
-        let (cs, ss) = (&cr.sessions[*ci], &sr.sessions[*si]);
-        let (report, mut f) = pair(cs, ss, m.clone(), span(&cr), span(&sr));
-        if m.evidence == matching::Evidence::SameDialogue {
-            hedge(&mut f);
-        }
-        findings.append(&mut f);
-        reports.push(report);
     }
     crate::rules::sight::note_reported_drops(
         &mut findings,
         cr.info.dropped_packets() + sr.info.dropped_packets(),
     );
-    let unmatched = |r: &CaptureResult, used: Vec<usize>| {
-        let mut paired = vec![false; r.sessions.len()];
-        for i in used {
-            paired[i] = true;
-        }
-        r.sessions
-            .iter()
-            .zip(paired)
-            .filter(|(_, p)| !p)
-            .map(|(s, _)| s.name())
-            .collect::<Vec<_>>()
-    };
-    let unmatched = [
-        unmatched(&cr, pairs.iter().map(|p| p.0).collect()),
-        unmatched(&sr, pairs.iter().map(|p| p.1).collect()),
-    ];
     Comparison {
         results: vec![cr, sr],
-        sides: SideInfo {
-            client_side: 0,
-            server_side: 1,
-            inferred: roles == Roles::Infer,
-            explanation: sides.explanation,
-        },
-        pairs: reports,
+        sides,
+        pairs,
         unmatched,
+        not_compared,
         findings,
         no_common_traffic,
     }
@@ -521,4 +625,29 @@ fn data_pairs(lines: &[Aligned], cs: &Session, ss: &Session) -> Vec<DataPair> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_compared_says_why() {
+        let n = |reason| NotCompared {
+            client_side: 2,
+            server_side: 1,
+            reason: Some(reason),
+        };
+        let past = n(NotComparedReason::PastBudget).sentence().unwrap();
+        assert!(past.contains("2 client-side and 1 server-side"), "{past}");
+        assert!(past.contains("--max-memory-mb"), "{past}");
+        let late = n(NotComparedReason::WaitEnded).sentence().unwrap();
+        assert!(late.contains("after the wait"), "{late}");
+        assert_eq!(NotCompared::default().sentence(), None);
+        let none = NotCompared {
+            reason: Some(NotComparedReason::WaitEnded),
+            ..Default::default()
+        };
+        assert!(none.is_none() && none.sentence().is_none());
+    }
 }

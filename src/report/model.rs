@@ -2,6 +2,7 @@
 
 use crate::analysis::{CaptureResult, NotListed};
 use crate::capture::{CaptureError, CaptureInfo};
+use crate::compare::NotCompared;
 use crate::engine::Counters;
 use crate::escape::Bytes;
 use crate::ftp::data::{DataConn, DataSetup, Failure};
@@ -377,34 +378,10 @@ pub struct CompareReport<'a> {
 pub struct Unmatched<'a> {
     pub client_side: &'a [String],
     pub server_side: &'a [String],
-    /// Sessions past the memory budget (analysed, their own findings
-    /// listed, but not kept): never compared, so whether the path changed
-    /// them is unknown. Omitted when none.
+    /// Sessions never compared, so whether the path changed them is
+    /// unknown, and why. Omitted when none.
     #[serde(skip_serializing_if = "NotCompared::is_none")]
     pub not_compared: NotCompared,
-}
-
-/// Sessions of each capture that were not compared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct NotCompared {
-    pub client_side: u64,
-    pub server_side: u64,
-}
-
-impl NotCompared {
-    pub fn is_none(&self) -> bool {
-        *self == NotCompared::default()
-    }
-
-    /// The sentence reports print, naming the flag to raise.
-    pub fn sentence(&self) -> Option<String> {
-        (!self.is_none()).then(|| {
-            format!(
-                "Not compared: {} client-side and {} server-side session(s) past the memory budget (analysed, their own findings listed, but not kept); whether the path changed them is unknown. A larger --max-memory-mb compares them.",
-                self.client_side, self.server_side
-            )
-        })
-    }
 }
 
 pub fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
@@ -451,10 +428,7 @@ pub fn compare_report<'a>(
         unmatched: Unmatched {
             client_side: &c.unmatched[0],
             server_side: &c.unmatched[1],
-            not_compared: NotCompared {
-                client_side: c.results[0].sessions_not_kept,
-                server_side: c.results[1].sessions_not_kept,
-            },
+            not_compared: c.not_compared,
         },
         no_common_traffic: c.no_common_traffic.as_deref(),
         sessions: c
