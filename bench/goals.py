@@ -14,8 +14,13 @@ Workloads:
   sessions  20,000 short real FTP sessions (make_capture.py --sessions),
             `analyze --no-hash -f json` (sessions written as they end)
   compare   `compare --no-hash` of the bulk file with itself, and of the
-            20,000 sessions with themselves, against one `analyze`
-  sha256    `analyze` with its SHA-256 against `--no-hash`
+            20,000 sessions with themselves, against one `analyze`; and at
+            1k, 10k, 20k and 100k sessions, with the pairs it compared
+  sha256    `analyze` with its SHA-256 against `--no-hash` and against
+            `openssl dgst -sha256` (the fastest SHA-256 here)
+  watch     `watch` of the bulk file against `analyze` of it
+
+Last, each goal of issue #23 against its figure.
 
 CPU time (user + system of the command alone, from wait4) is stable on a
 shared machine; wall time is not, so every ratio is the median of the
@@ -166,11 +171,15 @@ def main():
     cmds = [
         ("`cat F > /dev/null`", ["cat", big]),
         ("`tcpdump -r F -w /dev/null 'tcp port 21'`", ["tcpdump", "-r", big, "-w", "/dev/null", "tcp port 21"]),
+        ("`openssl dgst -sha256 F`", ["openssl", "dgst", "-sha256", big]),
         ("`portmortem analyze --no-hash F`", [BIN, "analyze", "--no-hash", big]),
+        ("`portmortem analyze --no-hash -f json -o /dev/null F`", [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", big]),
         ("`portmortem analyze F` (SHA-256)", [BIN, "analyze", big]),
+        ("`portmortem watch -o /dev/null F`", [BIN, "watch", "-o", "/dev/null", big]),
         ("`portmortem compare --no-hash F F`", [BIN, "compare", "--no-hash", big, big]),
     ]
     got = rounds(cmds, n)
+    bulk = got
     rss = {name: peak_rss(argv) for name, argv in cmds}
     notes = []
     ts = tshark_scaled(big, 100000, bframes, w, "big")
@@ -194,7 +203,9 @@ def main():
         ("`portmortem compare --no-hash -f json -o /dev/null F F`", [BIN, "compare", "--no-hash", "-f", "json", "-o", "/dev/null", many, many]),
     ]
     got = rounds(cmds, n)
+    many_got = got
     rss = {name: peak_rss(argv) for name, argv in cmds}
+    many_rss = rss
     js = "`portmortem analyze --no-hash -f json -o /dev/null F`"
     cmp_ = "`portmortem compare --no-hash -f json -o /dev/null F F`"
     notes = ["JSON: %.1f µs a session (CPU); compare over one analyze: %.2f× wall, %.2f× CPU." % (
@@ -237,9 +248,67 @@ def main():
         print("| %d | %.0f | %.3f | %.1f | %.2f | %.0f MB | %.0f MB |" % (
             count, os.path.getsize(path) / 1e6, cpu, cpu / count * 1e6, ratio(got, "pm", "cat", 0),
             peak_rss(js) or 0, peak_rss([BIN, "analyze", "--no-hash", path]) or 0))
+    # Growth: compare at session counts, every session compared?
+    print()
+    print("### Growth: `compare --no-hash -f ndjson F F` at session counts")
+    print()
+    print("| sessions | CPU s | × one analyze (CPU) | wall × | pairs | the rest | peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for count in (1000, 10000, 20000) + (() if args.quick else (100000,)):
+        path = many if count == 20000 else os.path.join(w, "sessions-%dk.pcap" % (count // 1000))
+        cm = [BIN, "compare", "--no-hash", "-f", "ndjson", "-o", "/dev/null", path, path]
+        an = [BIN, "analyze", "--no-hash", "-f", "json", "-o", "/dev/null", path]
+        got = rounds([("an", an), ("cm", cm)], max(1, n // 2))
+        pairs, nc = pair_count([BIN, "compare", "--no-hash", "-f", "ndjson", path, path])
+        print("| %d | %.3f | %.2f | %.2f | %d | %s | %.0f MB |" % (
+            count, med(c for c, _ in got["cm"]), ratio(got, "cm", "an", 0), ratio(got, "cm", "an", 1),
+            pairs, nc, peak_rss(cm) or 0))
     if not GNU_TIME:
         print("(peak RSS needs GNU time: apt-get install time)")
 
+    # Against the goals of issue #23.
+    cat_b = "`cat F > /dev/null`"
+    an_b = "`portmortem analyze --no-hash -f json -o /dev/null F`"
+    pm_js = "`portmortem analyze --no-hash -f json -o /dev/null F`"
+    cm_js = "`portmortem compare --no-hash -f json -o /dev/null F F`"
+    rows = [
+        ("bulk `analyze --no-hash -f json -o /dev/null` vs `cat` (CPU)", ratio(bulk, an_b, cat_b, 0), 1.0),
+        ("the same vs tcpdump's port-21 pass (CPU)", ratio(bulk, an_b, "`tcpdump -r F -w /dev/null 'tcp port 21'`", 0), 1.0),
+        ("`analyze` with SHA-256 vs `openssl dgst -sha256` (wall)", ratio(bulk, "`portmortem analyze F` (SHA-256)", "`openssl dgst -sha256 F`", 1), 1.05),
+        ("`watch` vs `analyze` on the same file (CPU)", ratio(bulk, "`portmortem watch -o /dev/null F`", "`portmortem analyze --no-hash F`", 0), 1.3),
+        ("20,000 sessions, `analyze -f json` vs `cat` (CPU)", ratio(many_got, pm_js, cat_b, 0), 3.0),
+        ("20,000 sessions, compare with itself vs one analyze (CPU)", ratio(many_got, cm_js, pm_js, 0), 2.6),
+        ("20,000 sessions, compare with itself vs one analyze (wall)", ratio(many_got, cm_js, pm_js, 1), 1.3),
+    ]
+    print()
+    print("### Against the goals")
+    print()
+    print("| workload | now | goal | met |")
+    print("|---|---:|---:|---|")
+    for name, now, goal in rows:
+        print("| %s | %.2f× | ≤ %.2f× | %s |" % (name, now, goal, "yes" if now <= goal else "**no**"))
+    rss_cm = many_rss.get(cm_js)
+    if rss_cm is not None:
+        print("| 20,000 sessions, compare peak RSS | %.0f MB | ≤ 268 MB (256 MiB) | %s |" % (
+            rss_cm, "yes" if rss_cm <= 268 else "**no**"))
+
+
+def pair_count(argv):
+    """Pairs a compare reported (NDJSON, streamed), and its sessions seen
+    at one tap only and not compared, as 'client/server'."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    pairs, rest = 0, "?"
+    for line in p.stdout:
+        if line.startswith(b'{"type":"pair"'):
+            pairs += 1
+        elif line.startswith(b'{"type":"comparison"'):
+            u = json.loads(line)["unmatched"]
+            nc = u.get("not_compared", {})
+            rest = "%d/%d one tap, %d/%d not compared" % (
+                len(u["client_side"]), len(u["server_side"]),
+                nc.get("client_side", 0), nc.get("server_side", 0))
+    p.wait()
+    return pairs, rest
 
 
 if __name__ == "__main__":

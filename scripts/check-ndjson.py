@@ -53,6 +53,8 @@ with tempfile.TemporaryDirectory() as d:
                 sys.exit(f"check-ndjson: watch: event types {types}")
         elif types.get("session", 0) != len(doc["sessions"]) or types.get("summary") != 1:
             sys.exit(f"check-ndjson: {args[0]}: event types {types}")
+        elif args[0] == "compare" and (types.get("comparison") != 1 or types.get("pair", 0) != len(doc["pairs"])):
+            sys.exit(f"check-ndjson: compare: event types {types}")
         # One type per field across every line: a field DuckDB can only
         # type as JSON holds values of different types on different lines.
         rel = duckdb.sql(f"select * from read_json_auto('{path}')")

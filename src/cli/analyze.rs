@@ -97,7 +97,7 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
             &rep.captures,
             &rep.sessions,
             &rep.findings,
-            &[],
+            None,
             &rep.summary,
             w,
         ),

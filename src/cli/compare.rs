@@ -78,7 +78,7 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
                 &rep.captures,
                 &rep.sessions,
                 &rep.findings,
-                rep.pairs,
+                Some(&rep),
                 &rep.summary,
                 w,
             ),

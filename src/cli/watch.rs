@@ -23,8 +23,9 @@ pub(super) struct WatchArgs {
     )]
     input: PathBuf,
     /// Follow a directory a ring buffer writes (tcpdump -G/-C/-W, dumpcap
-    /// -b): its captures in order as one stream, each read once a newer
-    /// one exists; files rotated away unread are reported.
+    /// -b): its captures in order as one stream, the newest followed as it
+    /// grows; at SIGINT/SIGTERM every file is read to its current end, and
+    /// files rotated away unread are reported.
     #[arg(long, value_name = "DIR", conflicts_with = "interface")]
     dir: Option<PathBuf>,
     /// Capture live on this interface (libpcap; needs root or

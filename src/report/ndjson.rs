@@ -1,11 +1,11 @@
 //! `--format ndjson` for `analyze` and `compare`: one JSON object per
 //! line, each with a `type` (`capture`, `session`, `finding`, `pair`,
-//! `summary`) and its fields at the top level, so that a SIEM or DuckDB
+//! `comparison`, `summary`) and its fields at the top level, so that a SIEM or DuckDB
 //! (`read_json_auto`) takes the file as it is. The objects are those of
 //! the JSON document, one per line; `portmortem schema report-lines`
 //! describes them.
 
-use super::model::{CaptureView, SessionView, Summary};
+use super::model::{CaptureView, CompareReport, SessionView, Summary, Unmatched};
 use crate::compare::PairReport;
 use crate::rules::Finding;
 use serde::Serialize;
@@ -41,6 +41,15 @@ pub enum Line<'a> {
         #[serde(flatten)]
         pair: &'a PairReport,
     },
+    /// `compare`, after its pairs: which capture is which, the sessions
+    /// seen at one tap only or never compared, and why nothing was
+    /// compared when the captures do not hold the same traffic.
+    Comparison {
+        capture_path: &'a str,
+        sides: &'a crate::compare::SideInfo,
+        unmatched: &'a Unmatched<'a>,
+        no_common_traffic: Option<&'a str>,
+    },
     Summary {
         capture_path: &'a str,
         #[serde(flatten)]
@@ -57,12 +66,13 @@ impl Line<'_> {
 }
 
 /// The lines of a report: its captures, sessions, findings (and, for a
-/// comparison, its session pairs), then the summary.
+/// comparison, its session pairs and what the comparison says of them),
+/// then the summary.
 pub fn render(
     captures: &[CaptureView<'_>],
     sessions: &[SessionView<'_>],
     findings: &[&Finding],
-    pairs: &[PairReport],
+    compare: Option<&CompareReport<'_>>,
     summary: &Summary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -92,10 +102,19 @@ pub fn render(
         }
         .write(out)?;
     }
-    for p in pairs {
-        Line::Pair {
+    if let Some(c) = compare {
+        for p in c.pairs {
+            Line::Pair {
+                capture_path: path(0),
+                pair: p,
+            }
+            .write(out)?;
+        }
+        Line::Comparison {
             capture_path: path(0),
-            pair: p,
+            sides: c.sides,
+            unmatched: &c.unmatched,
+            no_common_traffic: c.no_common_traffic,
         }
         .write(out)?;
     }
