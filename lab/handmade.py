@@ -621,6 +621,61 @@ def telnet_synch():
     wrpcap(out("hand-telnet-synch.pcap"), s.pkts)
 
 
+def active_transfer(s, port, worked, k):
+    """A PORT for `port` and its RETR at the client-side tap: the server
+    connects to it (worked), or to the port a rewritten low byte 22_ reads
+    as, where nothing listens (the client resets it)."""
+    s.send("c", b"PORT 198,51,100,60,%d,%d\r\n" % (port >> 8, port & 0xFF))
+    s.send("s", b"200 PORT command successful. Consider using PASV.\r\n")
+    s.send("c", b"RETR hello.txt\r\n")
+    target = port if worked else (port >> 8) * 256 + 22
+    d = Session(cport=20, sport=target, cisn=70000 + k, sisn=80000 + k, t=s.t, cli=SRV, srv=CLI)
+    if worked:
+        d.handshake()
+        s.t = d.t
+        s.send("s", b"150 Opening BINARY mode data connection for hello.txt (6 bytes).\r\n")
+        d.t = s.t
+        d.send("c", b"hello\n")
+        d.close()
+        s.t = d.t
+        s.send("s", b"226 Transfer complete.\r\n")
+    else:
+        d._pkt(d.c, d.s, "S", d.cisn, 0)
+        d._pkt(d.s, d.c, "RA", 0, d.cisn + 1)
+        s.t = d.t
+        s.send("s", b"425 Failed to establish connection.\r\n")
+    return d.pkts
+
+
+def onset_archive():
+    """An archive rotated hourly (tcpdump -G 3600) at the client-side tap,
+    six files from 2026-11-03 10:00 UTC, twelve sessions each, five
+    minutes apart, every fourth one with a data port whose low byte is
+    227. From 13:20 on (the fifth session of the fourth file) a device
+    rewrites `227` to `22_` and those transfers fail; the others work
+    throughout (issue #25: batch dates the onset)."""
+    d = os.path.join(OUT, "hand-onset")
+    os.makedirs(d, exist_ok=True)
+    t0 = 1_793_700_000.0  # 2026-11-03T10:00:00Z
+    for f in range(6):
+        pkts = []
+        for k in range(12):
+            n = f * 12 + k
+            s = Session(cport=41000 + n, cisn=100000 * (n + 1), sisn=100000 * (n + 1) + 5000,
+                        t=t0 + f * 3600 + k * 300 + 1)
+            s.login()
+            s.send("c", b"TYPE I\r\n")
+            s.send("s", b"200 Switching to Binary mode.\r\n")
+            low = 227 if k % 4 == 0 else 100 + k
+            worked = not (low == 227 and (f, k) >= (3, 4))
+            data = active_transfer(s, (100 + n) * 256 + low, worked, n)
+            s.send("c", b"QUIT\r\n")
+            s.send("s", b"221 Goodbye.\r\n")
+            s.close()
+            pkts += s.pkts + data
+        wrpcap(os.path.join(d, "tap-2026110%d-%02d00.pcap" % (3, 10 + f)), sorted(pkts, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -634,6 +689,6 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv, telnet_synch, isb_drops]:
+              two_pasv, telnet_synch, isb_drops, onset_archive]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

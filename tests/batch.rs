@@ -127,6 +127,12 @@ fn batch_findings_equal_analyze_findings() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".bin"))
+        // batch walks into the onset archive too.
+        .chain(
+            std::fs::read_dir(testdata("hand-onset"))
+                .unwrap()
+                .map(|e| format!("hand-onset/{}", e.unwrap().file_name().to_string_lossy())),
+        )
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (_, a) = analyze(&refs, &[]);
@@ -573,4 +579,107 @@ fn far_more_connections_than_the_flow_table_holds() {
     let (_, text, _) = batch(&[cap.to_str().unwrap(), "--max-flows", "500"]);
     assert_contains(&text, &["flows evicted when the table was full"]);
     std::fs::remove_dir_all(root).unwrap();
+}
+
+/// An archive rotated hourly where a device starts rewriting `227` to
+/// `22_` at 13:20 (lab/handmade.py, `onset_archive`): batch dates the
+/// onset between the last working and the first failed transfer with low
+/// byte 227, each named by capture and frame (checked with tshark:
+/// frames 18 and 186 of the 13:00 file are the PORTs at 13:00:01.18 and
+/// 13:20:01.18), and the hourly series adds up.
+#[test]
+fn batch_dates_the_onset_of_a_rewrite() {
+    let dir = testdata("hand-onset");
+    let (code, doc) = batch_json(&[dir.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let s = &doc["summary"];
+    let p = s["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["feature"] == "port_low_byte" && p["value"] == "227")
+        .expect("the low-byte pattern");
+    assert_eq!(
+        (p["failed_with"].as_u64(), p["worked_with"].as_u64()),
+        (Some(8), Some(10))
+    );
+    let since = &p["since"];
+    assert_eq!(since["onset"]["worked_before"], 10);
+    assert_eq!(since["onset"]["failed_from"], 8);
+    let path_of = |at: &Value| {
+        let i = at["capture"].as_u64().unwrap();
+        let c = doc["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["index"].as_u64() == Some(i))
+            .unwrap();
+        c["path"].as_str().unwrap().to_string()
+    };
+    for (at, frame, ts) in [
+        (&since["last_success"], 18, "2026-11-03T13:00:01.180000000Z"),
+        (
+            &since["first_failure"],
+            186,
+            "2026-11-03T13:20:01.180000000Z",
+        ),
+    ] {
+        assert!(path_of(at).ends_with("tap-20261103-1300.pcap"), "{at}");
+        assert_eq!(at["frame"], frame);
+        assert_eq!(at["ts"], ts);
+    }
+    assert_eq!(
+        since["last_failure"]["ts"],
+        "2026-11-03T15:40:01.180000000Z"
+    );
+    let text = since["statement"].as_str().unwrap();
+    assert!(
+        text.starts_with("since 2026-11-03T13:20:01.180000000Z"),
+        "{text}"
+    );
+    // The series: an hour per file, 12 setups each; failures from 13:00.
+    let series = s["series"].as_array().unwrap();
+    let failed: Vec<u64> = series
+        .iter()
+        .map(|b| b["failed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, [0, 0, 0, 2, 3, 3]);
+    assert!(
+        series
+            .iter()
+            .all(|b| b["failed"].as_u64().unwrap() + b["worked"].as_u64().unwrap() == 12)
+    );
+    // Shards merge to the same dates and series.
+    let out = temp_dir("onset-shards");
+    let mut parts = Vec::new();
+    for k in 1..=2 {
+        let (_, lines, _) = batch(&[
+            "-f",
+            "ndjson",
+            "--shard",
+            &format!("{k}/2"),
+            dir.to_str().unwrap(),
+        ]);
+        let part = out.join(format!("{k}.ndjson"));
+        std::fs::write(&part, lines).unwrap();
+        parts.push(part);
+    }
+    let merged = bin()
+        .args(["merge", "-f", "json"])
+        .args(&parts)
+        .output()
+        .unwrap();
+    let merged: Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(merged["summary"]["patterns"], s["patterns"]);
+    assert_eq!(merged["summary"]["series"], s["series"]);
+    // The text report says it, and tabulates the hours.
+    let (_, text, _) = batch(&[dir.to_str().unwrap()]);
+    assert_contains(
+        &text,
+        &[
+            "since 2026-11-03T13:20:01.180000000Z",
+            "Data setups by hour (UTC)",
+            "2026-11-03T13:00",
+        ],
+    );
 }

@@ -575,6 +575,7 @@ fn every_testdata_capture_has_expectations() {
         "evidence.rs",
         "visibility.rs",
         "statements.rs",
+        "batch.rs",
     ]
     .iter()
     .map(|f| std::fs::read_to_string(here.join(f)).unwrap())
@@ -596,7 +597,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs or statements.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, statements.rs or batch.rs"
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod features;
 pub mod patterns;
 pub mod record;
 pub mod summary;
+pub mod timeline;
 
 use crate::analysis::{self, analyze_streaming};
 use crate::capture::CaptureReader;

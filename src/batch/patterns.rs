@@ -83,6 +83,10 @@ pub struct Pattern {
     /// Other values with exactly the same counts (most likely the same
     /// setups), as "feature value".
     pub same_counts: Vec<String>,
+    /// When the failures with this value happened, and since when it
+    /// fails (where the archive shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<super::timeline::Since>,
 }
 
 /// Which feature leads when several have the same counts: the bytes on
@@ -148,6 +152,7 @@ pub fn find(mode: &str, m: &ModeStats) -> Vec<Pattern> {
                 p_value: p,
                 statement: statement(mode, feature, value, t.failed, failed, t.worked, worked),
                 same_counts: Vec::new(),
+                since: None,
             });
         }
     }

@@ -8,6 +8,7 @@
 //! exactly as `batch` does.
 
 use super::features;
+use super::timeline::{self, At, Bucket, Course, Courses};
 use crate::analysis::{CaptureTotals, MAX_FINDINGS};
 use crate::ftp::data::Outcome;
 use crate::ftp::session::Session;
@@ -122,6 +123,10 @@ pub struct CaptureRecord {
     pub last_ts: Option<Timestamp>,
     /// Why the file could not be read, or stopped being read.
     pub error: Option<String>,
+    /// When the setups with each feature value worked and failed in this
+    /// capture (the first and the last of each).
+    #[serde(default)]
+    pub courses: Vec<Course>,
     #[serde(flatten)]
     pub totals: Totals,
 }
@@ -153,6 +158,10 @@ pub struct Totals {
     #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
+    /// Data setups with a known outcome per mode and hour (UTC) of
+    /// their announcement, in (mode, hour) order.
+    #[serde(default)]
+    pub series: Vec<Bucket>,
 }
 
 impl Totals {
@@ -178,6 +187,7 @@ impl Totals {
         for (k, v) in &o.setups {
             self.setups.entry(k.clone()).or_default().add(v);
         }
+        timeline::add_series(&mut self.series, &o.series);
     }
 }
 
@@ -206,6 +216,7 @@ impl CaptureRecord {
 /// Builds a record from sessions as they end.
 pub struct Builder {
     rec: CaptureRecord,
+    courses: Courses,
     /// With their session's id, to list them in session order.
     findings: Vec<(u32, Finding)>,
 }
@@ -218,6 +229,7 @@ impl Builder {
                 path,
                 ..Default::default()
             },
+            courses: Courses::default(),
             findings: Vec::new(),
         }
     }
@@ -272,7 +284,15 @@ impl Builder {
                     continue;
                 }
             };
+            let failed = tally.failed > 0;
+            let at = At {
+                ts: d.announced_ts,
+                capture: r.index,
+                frame: d.announced_frame,
+            };
+            timeline::count(&mut r.totals.series, mode, d.announced_ts, failed);
             for (feature, value) in features::features(s, d) {
+                self.courses.note(mode, feature, &value, failed, at);
                 m.features
                     .entry(feature.to_string())
                     .or_default()
@@ -332,6 +352,7 @@ impl Builder {
         r.last_ts = info.last_ts;
         r.error = t.error.map(|e| e.to_string());
         r.totals.packets = t.counters;
+        r.courses = self.courses.into_vec();
         CaptureLine {
             record: self.rec,
             findings,

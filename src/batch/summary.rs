@@ -3,8 +3,10 @@
 
 use super::patterns::{self, Pattern};
 use super::record::{CaptureRecord, Totals};
+use super::timeline::{self, Courses};
 use crate::rules::Severity;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A file found but not analysed, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
@@ -49,11 +51,21 @@ pub struct Summary {
     pub capture_errors: Vec<CaptureProblem>,
     /// By index.
     pub captures_with_findings: Vec<CaptureFindings>,
+    /// Every record's courses, merged: what the patterns are dated by.
+    #[serde(skip)]
+    courses: Courses,
+    /// Captures by index, to name where a pattern's setups are.
+    #[serde(skip)]
+    paths: BTreeMap<usize, String>,
 }
 
 impl Summary {
     pub fn add(&mut self, r: &CaptureRecord) {
         self.captures += 1;
+        for c in &r.courses {
+            self.courses.add(c);
+        }
+        self.paths.insert(r.index, r.path.clone());
         self.bytes += r.file_bytes;
         self.totals.add(&r.totals);
         if let Some(e) = &r.error {
@@ -90,5 +102,14 @@ impl Summary {
             .iter()
             .flat_map(|(mode, m)| patterns::find(mode, m))
             .collect();
+        let path = |i: usize| {
+            self.paths.get(&i).map_or_else(
+                || format!("capture {i}"),
+                |p| crate::escape::escape(p.as_bytes()),
+            )
+        };
+        for p in &mut self.patterns {
+            p.since = timeline::since(p, &self.courses, &path);
+        }
     }
 }

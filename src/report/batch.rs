@@ -193,6 +193,32 @@ impl<'a> BatchView<'a> {
         out
     }
 
+    /// The archive's data setups over time: ((column title, table title),
+    /// per period its label and active failed/worked, passive
+    /// failed/worked), the periods with no setup left out.
+    pub fn time_course(&self) -> (Titles, Vec<(String, [u64; 4])>) {
+        let (daily, periods) = crate::batch::timeline::periods(&self.b.summary.totals.series);
+        let title = if daily {
+            ("day (UTC)", "Data setups by day (UTC)")
+        } else {
+            ("hour (UTC)", "Data setups by hour (UTC)")
+        };
+        let rows = periods
+            .into_iter()
+            .filter(|(_, m)| m.iter().any(|&(f, w)| f + w > 0))
+            .map(|(t, m)| {
+                let when = t.rfc3339();
+                let label = if daily {
+                    when[..10].to_string()
+                } else {
+                    format!("{}:00", &when[..13])
+                };
+                (label, [m[0].0, m[0].1, m[1].0, m[1].1])
+            })
+            .collect();
+        (title, rows)
+    }
+
     /// Captures with error or warning findings, most errors first.
     pub fn captures_with_findings(&self) -> Vec<&'a CaptureFindings> {
         let mut rows: Vec<&CaptureFindings> =
@@ -227,6 +253,7 @@ pub fn render(
 
     setups(&s.totals.setups, out, style)?;
     patterns(&v, out, style)?;
+    time_course(&v, out, style)?;
     if !s.totals.findings_by_rule.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["rule", "findings", "what it means"]);
@@ -360,6 +387,9 @@ fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result
                 printable(&p.same_counts.join(", "))
             )?;
         }
+        if let Some(since) = &p.since {
+            writeln!(out, "    {}", printable(&since.statement))?;
+        }
     }
     for (mode, feature, rows) in v.histograms() {
         let mut t = table(style);
@@ -371,6 +401,32 @@ fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result
     }
     Ok(())
 }
+
+/// The data setups of the archive over time, by hour (or day), the
+/// periods with none left out.
+fn time_course(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    let (title, rows) = v.time_course();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut t = table(style);
+    t.set_header(vec![
+        title.0.to_string(),
+        "active failed".into(),
+        "active worked".into(),
+        "passive failed".into(),
+        "passive worked".into(),
+    ]);
+    for (label, n) in rows {
+        let mut row = vec![label];
+        row.extend(n.iter().map(|&x| thousands(x)));
+        t.add_row(row);
+    }
+    writeln!(out, "\n{}\n{t}", title.1)
+}
+
+/// A table's column title and its own title.
+pub type Titles = (&'static str, &'static str);
 
 /// The software an address served, most sessions first, with counts
 /// where there is more than one ("vsftpd 28, unknown 28, GNU inetutils

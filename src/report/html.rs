@@ -177,6 +177,64 @@ fn runs_html(runs: &[(String, bool)]) -> String {
         .collect()
 }
 
+/// A time course as SVG bars, one per period: working setups grey below,
+/// failed ones red above them, on one scale; the first and the last
+/// period named under the axis. No script and no font of its own: it
+/// scales with the page down to 400 px.
+fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
+    let n = t.periods.len().max(1);
+    let (w, hgt, base) = (800usize, 180usize, 150usize);
+    let bar = (w - 40) as f64 / n as f64;
+    let top = t
+        .periods
+        .iter()
+        .map(|p| p.1 + p.2)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let scale = (base - 20) as f64 / top;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<div class=\"timeline\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {hgt}\" \
+         width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" \
+         aria-label=\"failed (red) and working (grey) data setups per period\">"
+    );
+    for (i, (label, failed, worked)) in t.periods.iter().enumerate() {
+        let x = 20.0 + bar * i as f64;
+        let (hw, hf) = (*worked as f64 * scale, *failed as f64 * scale);
+        let bw = (bar * 0.8).max(1.0);
+        let _ = write!(
+            svg,
+            "<g><title>{}: {failed} failed, {worked} worked</title>\
+             <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hw:.1}\" fill=\"#b0bec5\"/>\
+             <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hf:.1}\" fill=\"#c62828\"/></g>",
+            h(label),
+            base as f64 - hw,
+            base as f64 - hw - hf
+        );
+    }
+    let _ = write!(
+        svg,
+        "<line x1=\"20\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#37474f\"/>",
+        w - 20
+    );
+    if let (Some(first), Some(last)) = (t.periods.first(), t.periods.last()) {
+        let _ = write!(
+            svg,
+            "<text x=\"20\" y=\"{}\" font-size=\"14\" fill=\"#37474f\">{}</text>\
+             <text x=\"{}\" y=\"{}\" font-size=\"14\" fill=\"#37474f\" text-anchor=\"end\">{}</text>",
+            base + 20,
+            h(&first.0),
+            w - 20,
+            base + 20,
+            h(&last.0)
+        );
+    }
+    svg.push_str("</svg></div>");
+    writeln!(out, "{svg}")
+}
+
 /// A dialogue diagram as SVG (it scrolls on its own on a narrow page).
 fn ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
     let (lanes, rows, cut) = (&l.lanes, &l.rows, l.cut);
@@ -352,6 +410,7 @@ fn block(b: &Block, out: &mut dyn Write) -> io::Result<()> {
         },
         Block::Legend(text) => writeln!(out, "<p class=\"legend\">{}</p>", message(text)),
         Block::Ladder(l) => ladder(l, out),
+        Block::Timeline(t) => timeline(t, out),
         Block::Drawn(blocks) => blocks.iter().try_for_each(|b| block(b, out)),
     }
 }

@@ -157,7 +157,7 @@ fn block(b: &Block, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "```")
         }
         // No pictures in Markdown.
-        Block::Legend(_) | Block::Ladder(_) | Block::Drawn(_) => Ok(()),
+        Block::Legend(_) | Block::Ladder(_) | Block::Timeline(_) | Block::Drawn(_) => Ok(()),
     }
 }
 

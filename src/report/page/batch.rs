@@ -32,7 +32,11 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
                 .iter()
                 .map(|p| Item {
                     body: Inline::text(format!("{} (Fisher p = {:.1e})", p.statement, p.p_value)),
-                    children: Vec::new(),
+                    children: p
+                        .since
+                        .iter()
+                        .map(|s| Inline::text(s.statement.clone()))
+                        .collect(),
                 })
                 .collect(),
         ));
@@ -53,6 +57,34 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
                 rows,
             ));
         }
+    }
+    let (title, course) = v.time_course();
+    if !course.is_empty() {
+        b.push(h2(title.1));
+        b.push(Block::Drawn(vec![Block::Timeline(Timeline {
+            periods: course
+                .iter()
+                .map(|(label, n)| (label.clone(), n[0] + n[2], n[1] + n[3]))
+                .collect(),
+        })]));
+        let rows = course
+            .into_iter()
+            .map(|(label, n)| {
+                let mut row = vec![Inline::text(label)];
+                row.extend(n.iter().map(|&x| Inline::text(thousands(x))));
+                row
+            })
+            .collect();
+        b.push(table(
+            &[
+                (title.0, Left),
+                ("active failed", Right),
+                ("active worked", Right),
+                ("passive failed", Right),
+                ("passive worked", Right),
+            ],
+            rows,
+        ));
     }
     if !s.totals.findings_by_rule.is_empty() {
         b.push(h2("Findings by rule"));
