@@ -31,6 +31,7 @@ browser() {
 }
 run $pm analyze -f html -o "$out/long-lines.html" testdata/hand-long-lines.pcap
 run $pm analyze -f html -o "$out/hostile.html" testdata/hand-hostile-bytes.pcap
+run $pm batch -f html -o "$out/batch.html" testdata/hand-onset
 
 # A copy of a report with a script that measures it as laid out: how far
 # the page scrolls sideways, and how many rule ids or addresses wrapped.
@@ -41,7 +42,7 @@ measure() {
     browser --window-size="$width,2400" --dump-dom "file://$PWD/$out/$page.measure.html" |
         sed -n 's/.*data-measure="\([^"]*\)".*/\1/p'
 }
-for r in compare analyze long-lines hostile; do
+for r in compare analyze long-lines hostile batch; do
     browser --dump-dom "file://$PWD/$out/$r.html" > "$out/$r.dom"
     grep -q 'id="verdict"' "$out/$r.dom" || fail "$r.html: no verdict in the rendered page"
     grep -q 'class="headline"' "$out/$r.dom" || fail "$r.html: the verdict has no headline"
@@ -56,6 +57,8 @@ grep -q 'class="legend"' "$out/compare.dom" || fail "compare.html: the ladder ha
 grep -q 'port-octet-mangled' "$out/compare.dom" || fail "compare.html: the finding is not in the page"
 grep -q '<mark class="chg">_</mark>' "$out/compare.dom" || fail "compare.html: the changed byte is not marked"
 grep -q 'port-silently-truncated' "$out/analyze.dom" || fail "analyze.html: the finding is not in the page"
+grep -q 'class="timeline"' "$out/batch.dom" || fail "batch.html: no timeline drawn"
+grep -q 'since 2026-11-03T13:20:01' "$out/batch.dom" || fail "batch.html: the onset is not in the page"
 
 # probe's HTML report, from a probe of `reflect` on loopback.
 log=$(mktemp)

@@ -183,7 +183,7 @@ fn runs_html(runs: &[(String, bool)]) -> String {
 /// scales with the page down to 400 px.
 fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
     let n = t.periods.len().max(1);
-    let (w, hgt, base) = (800usize, 180usize, 150usize);
+    let (w, hgt, base) = (800usize, 190usize, 150usize);
     let bar = (w - 40) as f64 / n as f64;
     let top = t
         .periods
@@ -222,12 +222,12 @@ fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
     if let (Some(first), Some(last)) = (t.periods.first(), t.periods.last()) {
         let _ = write!(
             svg,
-            "<text x=\"20\" y=\"{}\" font-size=\"14\" fill=\"#37474f\">{}</text>\
-             <text x=\"{}\" y=\"{}\" font-size=\"14\" fill=\"#37474f\" text-anchor=\"end\">{}</text>",
-            base + 20,
+            "<text x=\"20\" y=\"{}\" font-size=\"26\" fill=\"#37474f\">{}</text>\
+             <text x=\"{}\" y=\"{}\" font-size=\"26\" fill=\"#37474f\" text-anchor=\"end\">{}</text>",
+            base + 32,
             h(&first.0),
             w - 20,
-            base + 20,
+            base + 32,
             h(&last.0)
         );
     }
