@@ -798,6 +798,23 @@ fn every_session_is_compared_past_the_budget() {
     };
     assert_eq!(pairing(&tight), pairing(&roomy));
     assert!(pairing(&tight).iter().all(|(c, s, _)| c == s));
+    // Every line is either listed or counted as not listed (a pair in
+    // which nothing differs, past the budget).
+    for p in tight["pairs"].as_array().unwrap() {
+        let c = &p["counts"];
+        let all: u64 = ["identical", "modified", "dropped", "injected"]
+            .iter()
+            .map(|k| c[*k].as_u64().unwrap())
+            .sum();
+        let listed = p["lines"].as_array().unwrap().len() as u64;
+        assert_eq!(
+            listed + p["lines_not_listed"].as_u64().unwrap_or(0),
+            all,
+            "{}",
+            p["client_side_session"]
+        );
+    }
+    assert!(tight["pairs"][0]["lines_not_listed"].as_u64().unwrap() > 0);
     // Within the budget nothing is said.
     let (_, small) = {
         let a = testdata("lab-alg-active-client.pcap");

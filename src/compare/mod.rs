@@ -126,6 +126,35 @@ pub struct PairReport {
     pub counts: Counts,
     pub lines: Vec<Aligned>,
     pub data: Vec<DataPair>,
+    /// Lines (all identical at both taps) not listed in `lines`, nor their
+    /// data setups in `data`: past the memory budget a pair in which
+    /// nothing differs is kept as its counts alone. Omitted when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lines_not_listed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl PairReport {
+    /// Whether nothing differs between the taps: every line identical,
+    /// no sequence step, every data setup with the same verdict at both.
+    pub fn plain(&self) -> bool {
+        let c = &self.counts;
+        c.modified + c.dropped + c.injected == 0
+            && self.tcp.steps.is_empty()
+            && self.data.iter().all(|d| {
+                matches!((&d.client_side, &d.server_side), (Some(a), Some(b)) if a.verdict == b.verdict)
+            })
+    }
+
+    /// Keeps a plain pair as its counts alone (see `lines_not_listed`).
+    pub fn drop_lines(&mut self) {
+        self.lines_not_listed += self.lines.len();
+        self.lines = Vec::new();
+        self.data = Vec::new();
+    }
 }
 
 /// Which capture is which.
@@ -523,6 +552,7 @@ fn pair(
         counts,
         lines,
         data,
+        lines_not_listed: 0,
     };
     (report, findings)
 }

@@ -20,7 +20,9 @@
 //! seen at one tap. Memory then follows the sessions open at once, the
 //! readers' skew and the pairs' reports, not the sessions themselves: past
 //! the budget the report lists no session whole (each pair holds its
-//! dialogue, and the captures count the sessions not listed).
+//! dialogue, and the captures count the sessions not listed), and a pair
+//! in which nothing differs between the taps is kept as its counts (its
+//! `lines_not_listed` says how many identical lines it had).
 //!
 //! Order, deterministic: pairs are listed window by window, each window's
 //! in the order of the first capture's session starts (the whole
@@ -330,6 +332,12 @@ impl Matcher {
                 };
                 compare_pair(sb, sa, swapped, spans[1], spans[0])
             };
+            // Past the budget a pair where nothing differs is kept as its
+            // counts: its lines would hold the whole dialogue twice.
+            let mut report = report;
+            if f.is_empty() && report.plain() {
+                report.drop_lines();
+            }
             self.findings.append(&mut f);
             self.pairs.push(report);
         }

@@ -534,6 +534,12 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
             "{} identical, {} modified, {} dropped, {} injected line(s).",
             p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
         )));
+        if p.lines_not_listed > 0 {
+            b.push(para(crate::report::text::lines_not_listed(
+                p.lines_not_listed,
+            )));
+            continue;
+        }
         b.push(Block::Drawn(vec![Block::Ladder(ladder::pair(p, r))]));
         let side = |x: &Option<Seen>| match x {
             Some(s) => (

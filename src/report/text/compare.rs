@@ -91,6 +91,13 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
     format!("{arrow} {s}")
 }
 
+/// Why a pair's lines are not listed, for every report.
+pub(crate) fn lines_not_listed(n: usize) -> String {
+    format!(
+        "All {n} line(s) are identical at both taps and not listed: past the memory budget a pair in which nothing differs is kept as its counts."
+    )
+}
+
 pub(super) fn pair_section(
     p: &crate::compare::PairReport,
     style: &Style,
@@ -176,6 +183,9 @@ pub(super) fn pair_section(
         "  lines: {} identical, {} modified, {} dropped, {} injected",
         p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
     )?;
+    if p.lines_not_listed > 0 {
+        return writeln!(out, "  {}", lines_not_listed(p.lines_not_listed));
+    }
     let mut t = table(style);
     t.set_header(vec![
         "#",

@@ -12,6 +12,7 @@ use crate::escape::escape;
 use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+pub(crate) use compare::lines_not_listed;
 pub use compare::render_compare;
 use std::fmt::Write as _;
 use std::io::{self, Write};
