@@ -1,11 +1,11 @@
 //! Live capture through libpcap (`watch -i`, the `live` feature).
 
 use super::Drops;
-use super::queue::{Msg, OwnedFrame};
-use crate::capture::{CaptureError, CaptureErrorKind};
+use super::queue::{Msg, Tx};
+use crate::capture::{CaptureError, CaptureErrorKind, Frame};
 use crate::timestamp::Timestamp;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 
 /// An open interface.
 pub struct Live {
@@ -45,7 +45,7 @@ impl Live {
         })
     }
 
-    pub(super) fn pump(mut self, tx: &mpsc::SyncSender<Msg>, stop: &AtomicBool) {
+    pub(super) fn pump(mut self, tx: &Tx, stop: &AtomicBool) {
         let linktype = self.cap.get_datalink().0 as u32;
         let mut n = 0u64;
         let mut last_stats = std::time::Instant::now();
@@ -70,15 +70,15 @@ impl Live {
                     // time_t and suseconds_t are narrower on some targets.
                     #[allow(clippy::unnecessary_cast)]
                     let (secs, micros) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
-                    let frame = OwnedFrame {
+                    let frame = Frame {
                         number: n,
                         ts: Timestamp::from_parts(secs, micros.saturating_mul(1000)),
                         linktype,
-                        data: p.data.to_vec(),
+                        data: p.data,
                         orig_len: h.len,
                         interface: 0,
                     };
-                    if tx.send(Msg::Frame(frame)).is_err() {
+                    if tx.frame(&frame, n).is_err() {
                         break None;
                     }
                 }

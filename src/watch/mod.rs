@@ -28,12 +28,11 @@ use crate::ftp::session::{EndReason, Session};
 use crate::rules::{self, Finding, Rule, Severity};
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
-use queue::Msg;
+use queue::{Batch, Item, Msg, OwnedFrame, Taken};
 use recorder::{Recorder, flush_evidence};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How `watch` paces itself.
@@ -271,8 +270,6 @@ impl SessionSink for Emitter<'_> {
     }
 }
 
-/// Frames queued between the reader and the engine.
-const QUEUE: usize = 4096;
 /// How often the engine looks at the clocks when no frame comes.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -296,9 +293,10 @@ pub fn run(
     // stopped, and then ends: what it sends until then is analysed, so no
     // file written before the signal goes unread.
     let drains_at_stop = matches!(source, Source::Dir(_));
-    let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+    let (tx, rx) = queue::channel();
     let reader_stop = stop.clone();
     let handle = std::thread::spawn(move || source.pump(&tx, &reader_stop));
+    let mut batch = Batch::default();
     let mut em = Emitter {
         opts,
         sink,
@@ -353,62 +351,84 @@ pub fn run(
             why = "the output could not be written";
             break;
         }
-        match rx.recv_timeout(TICK) {
-            Ok(Msg::Frame(f)) => {
-                engine.frame(&f.as_frame(), &mut em);
-                if clock.is_none_or(|(t, _)| f.ts > t) {
-                    clock = Some((f.ts, Instant::now()));
+        match rx.take(&mut batch, TICK) {
+            Taken::Closed => break,
+            Taken::Timeout => {}
+            Taken::Some => {
+                let Batch { items, data } = &mut batch;
+                // The capture's latest time in this batch: the wall clock
+                // is read once a batch, not once a frame.
+                let mut latest = None;
+                for item in items.drain(..) {
+                    let msg = match item {
+                        Item::Frame(at) => {
+                            let f = Batch::frame(data, &at);
+                            engine.frame(&f, &mut em);
+                            if latest.is_none_or(|t| f.ts > t) {
+                                latest = Some(f.ts);
+                            }
+                            if let Some(r) = em.recorder.as_mut() {
+                                r.push(OwnedFrame::of(&f), engine.last_stream());
+                            }
+                            flush_evidence(&mut em);
+                            continue;
+                        }
+                        Item::Msg(m) => m,
+                    };
+                    match msg {
+                        Msg::End(e, i) => {
+                            if e.is_some() {
+                                why = "read error";
+                            } else if stop.load(Ordering::Relaxed) {
+                                // A reader that watches the flag (live, --dir) ended
+                                // because of it.
+                                why = "interrupted";
+                            }
+                            error = e;
+                            info = i;
+                            finished = true;
+                        }
+                        Msg::FileOpened { path, first_frame } => em.emit(&Event::CaptureOpened {
+                            ts: Timestamp::now(),
+                            path: &path,
+                            first_frame: Some(first_frame),
+                        }),
+                        Msg::FileDone {
+                            path,
+                            error,
+                            sha256,
+                        } => {
+                            em.emit(&Event::CaptureClosed {
+                                ts: Timestamp::now(),
+                                path: &path,
+                                why: if error.is_some() {
+                                    "read error"
+                                } else {
+                                    "end of file"
+                                },
+                                error: error.as_ref().map(|e| e.to_string()),
+                                sha256: sha256.as_deref(),
+                            });
+                            files_failed += u64::from(error.is_some());
+                        }
+                        Msg::FileMissed { path } => {
+                            files_missed += 1;
+                            em.emit(&Event::CaptureMissed {
+                                ts: Timestamp::now(),
+                                path: &path,
+                            })
+                        }
+                    }
                 }
-                if let Some(r) = em.recorder.as_mut() {
-                    r.push(f, engine.last_stream());
+                if let Some(t) = latest
+                    && clock.is_none_or(|(c, _)| t > c)
+                {
+                    clock = Some((t, Instant::now()));
                 }
-                flush_evidence(&mut em);
-            }
-            Ok(Msg::End(e, i)) => {
-                if e.is_some() {
-                    why = "read error";
-                } else if stop.load(Ordering::Relaxed) {
-                    // A reader that watches the flag (live, --dir) ended
-                    // because of it.
-                    why = "interrupted";
+                if finished {
+                    break;
                 }
-                error = e;
-                info = i;
-                finished = true;
-                break;
             }
-            Ok(Msg::FileOpened { path, first_frame }) => em.emit(&Event::CaptureOpened {
-                ts: Timestamp::now(),
-                path: &path,
-                first_frame: Some(first_frame),
-            }),
-            Ok(Msg::FileDone {
-                path,
-                error,
-                sha256,
-            }) => {
-                em.emit(&Event::CaptureClosed {
-                    ts: Timestamp::now(),
-                    path: &path,
-                    why: if error.is_some() {
-                        "read error"
-                    } else {
-                        "end of file"
-                    },
-                    error: error.as_ref().map(|e| e.to_string()),
-                    sha256: sha256.as_deref(),
-                });
-                files_failed += u64::from(error.is_some());
-            }
-            Ok(Msg::FileMissed { path }) => {
-                files_missed += 1;
-                em.emit(&Event::CaptureMissed {
-                    ts: Timestamp::now(),
-                    path: &path,
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         // Now by the capture's clock, advanced by the wall clock while no
         // packet comes (a live stream that went quiet).

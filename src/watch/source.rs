@@ -2,10 +2,10 @@
 //! buffer writes, or (with the `live` feature) an interface. Each is read
 //! in its own thread and handed over frame by frame.
 
-use super::queue::{Msg, OwnedFrame};
+use super::queue::{Msg, Tx};
 use crate::capture::{CaptureReader, Frame};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// What `watch` reads.
@@ -32,11 +32,11 @@ impl Source {
     }
 
     /// Reads until the input ends or `stop` is set, sending every frame.
-    pub(super) fn pump(self, tx: &mpsc::SyncSender<Msg>, stop: &Arc<AtomicBool>) {
+    pub(super) fn pump(self, tx: &Tx, stop: &Arc<AtomicBool>) {
         match self {
             Source::Capture(mut reader) => {
                 let res = reader.for_each(&mut |f: &Frame<'_>| {
-                    let _ = tx.send(Msg::Frame(OwnedFrame::of(f)));
+                    let _ = tx.frame(f, f.number);
                 });
                 let _ = tx.send(Msg::End(res.err(), Some(Box::new(reader.info()))));
             }
@@ -120,7 +120,7 @@ impl std::io::Read for Tail {
 /// `stop` is set, every file still unread is read to its current end
 /// before the stream ends; a file that went away before it could be read
 /// is said ([`Msg::FileMissed`]), never passed over in silence.
-fn follow(dir: &std::path::Path, tx: &mpsc::SyncSender<Msg>, stop: &Arc<AtomicBool>) {
+fn follow(dir: &std::path::Path, tx: &Tx, stop: &Arc<AtomicBool>) {
     use std::collections::BTreeSet;
     let mut done: BTreeSet<std::path::PathBuf> = BTreeSet::new();
     let mut seen: BTreeSet<std::path::PathBuf> = BTreeSet::new();
@@ -176,7 +176,7 @@ fn read_file(
     p: &std::path::Path,
     dir: &std::path::Path,
     stop: &Arc<AtomicBool>,
-    tx: &mpsc::SyncSender<Msg>,
+    tx: &Tx,
     offset: &mut u64,
 ) {
     use crate::capture::CaptureError;
@@ -222,10 +222,8 @@ fn read_file(
     });
     let mut last = 0;
     let res = reader.for_each(&mut |f: &Frame<'_>| {
-        let mut o = OwnedFrame::of(f);
-        o.number += *offset;
         last = f.number;
-        let _ = tx.send(Msg::Frame(o));
+        let _ = tx.frame(f, f.number + *offset);
     });
     *offset += last;
     let _ = tx.send(Msg::FileDone {
