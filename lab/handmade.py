@@ -73,6 +73,19 @@ class Session:
         self.send("s", b"230 Login successful.\r\n")
 
 
+def transfer(s, d, opening, body, done):
+    """Data connection `d` opens, carries `body` (sender, bytes) and
+    closes, while control connection `s` says `opening` and `done`."""
+    d.handshake()
+    s.t = d.t
+    s.send("s", opening)
+    d.t = s.t
+    d.send(*body)
+    d.close()
+    s.t = d.t
+    s.send("s", done)
+
+
 def out(name):
     return os.path.join(OUT, name)
 
@@ -587,14 +600,8 @@ def two_pasv():
         s.send("s", b"227 Entering Passive Mode (203,0,113,10,%d,%d).\r\n" % (p1, p2))
         s.send("c", b"LIST\r\n")
         d = Session(cport=41000 + k, sport=port, cisn=20000 + k, sisn=30000 + k, t=s.t)
-        d.handshake()
-        s.t = d.t
-        s.send("s", b"150 Here comes the directory listing.\r\n")
-        d.t = s.t
-        d.send("s", b"-rw-r--r-- 1 0 0 5 Nov 14 22:13 hello.txt\r\n")
-        d.close()
-        s.t = d.t
-        s.send("s", b"226 Directory send OK.\r\n")
+        transfer(s, d, b"150 Here comes the directory listing.\r\n",
+                 ("s", b"-rw-r--r-- 1 0 0 5 Nov 14 22:13 hello.txt\r\n"), b"226 Directory send OK.\r\n")
         data += d.pkts
     s.send("c", b"QUIT\r\n")
     s.send("s", b"221 Goodbye.\r\n")
@@ -631,14 +638,8 @@ def active_transfer(s, port, worked, k):
     target = port if worked else (port >> 8) * 256 + 22
     d = Session(cport=20, sport=target, cisn=70000 + k, sisn=80000 + k, t=s.t, cli=SRV, srv=CLI)
     if worked:
-        d.handshake()
-        s.t = d.t
-        s.send("s", b"150 Opening BINARY mode data connection for hello.txt (6 bytes).\r\n")
-        d.t = s.t
-        d.send("c", b"hello\n")
-        d.close()
-        s.t = d.t
-        s.send("s", b"226 Transfer complete.\r\n")
+        transfer(s, d, b"150 Opening BINARY mode data connection for hello.txt (6 bytes).\r\n",
+                 ("c", b"hello\n"), b"226 Transfer complete.\r\n")
     else:
         d._pkt(d.c, d.s, "S", d.cisn, 0)
         d._pkt(d.s, d.c, "RA", 0, d.cisn + 1)
