@@ -15,6 +15,7 @@ pub mod patterns;
 pub mod record;
 pub mod summary;
 pub mod timeline;
+pub mod words;
 
 use crate::analysis::{self, analyze_streaming};
 use crate::capture::CaptureReader;

@@ -11,22 +11,8 @@
 //! well for any other value or field.
 
 use super::record::ModeStats;
+use super::words::{label, thousands};
 use serde::Serialize;
-
-/// The words for a feature, in tables.
-pub fn label(feature: &str) -> String {
-    match feature {
-        "port_low_byte" => "data-port low byte".into(),
-        "port_high_byte" => "data-port high byte".into(),
-        "address" => "announced address".into(),
-        "server_software" => "server software".into(),
-        "hour_utc" => "hour (UTC)".into(),
-        f => match f.strip_prefix("address_octet_") {
-            Some(n) => format!("address octet {n}"),
-            None => f.to_string(),
-        },
-    }
-}
 
 /// "had data-port low byte 227", "were with server 192.0.2.1:21"…, and
 /// whether the verb is "to be" (so the comparison says "ones were", not
@@ -43,24 +29,6 @@ fn phrase(feature: &str, value: &str) -> (String, bool) {
         "command" => (format!("were announced with {value}"), true),
         f => (format!("had {} {value}", label(f)), false),
     }
-}
-
-/// A count and its noun: "1 file", "3,040 files".
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
-}
-
-/// 3040 → "3,040".
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// One value that explains failures.

@@ -109,7 +109,14 @@ impl Summary {
             )
         };
         for p in &mut self.patterns {
-            p.since = timeline::since(p, &self.courses, &path);
+            let v = timeline::Valued {
+                mode: &p.mode,
+                feature: &p.feature,
+                value: &p.value,
+                failed_with: p.failed_with,
+                worked_with: p.worked_with,
+            };
+            p.since = timeline::since(v, &self.courses, &path);
         }
     }
 }

@@ -18,7 +18,7 @@
 //! outcome) between them. Where successes and failures interleave, the
 //! report says so and dates nothing.
 
-use super::patterns::{Pattern, label, thousands};
+use super::words::{label, thousands};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -211,16 +211,21 @@ pub struct Onset {
     pub failed_from: u64,
 }
 
+/// A pattern's value: (mode, feature, value), and the setups with it
+/// that failed and that worked.
+pub struct Valued<'a> {
+    pub mode: &'a str,
+    pub feature: &'a str,
+    pub value: &'a str,
+    pub failed_with: u64,
+    pub worked_with: u64,
+}
+
 /// The time course of a pattern's value; `path` names a capture by index.
-pub fn since(p: &Pattern, courses: &Courses, path: &dyn Fn(usize) -> String) -> Option<Since> {
-    let (failed, worked) = courses.get(&p.mode, &p.feature, &p.value);
+pub fn since(p: Valued<'_>, courses: &Courses, path: &dyn Fn(usize) -> String) -> Option<Since> {
+    let (failed, worked) = courses.get(p.mode, p.feature, p.value);
     let f = failed?;
-    let thing = format!(
-        "{} transfers with {} {}",
-        p.mode,
-        label(&p.feature),
-        p.value
-    );
+    let thing = format!("{} transfers with {} {}", p.mode, label(p.feature), p.value);
     let place = |a: At| format!("{} in {} frame {}", a.ts, path(a.capture), a.frame);
     let (onset, recovered, statement) = match worked {
         None => (

@@ -192,7 +192,7 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     if r.files_missed + r.files_failed > 0 {
         warn(format!(
             "{} rotated away before {} read, {} unreadable",
-            crate::batch::patterns::count(r.files_missed, "file", "files"),
+            crate::batch::words::count(r.files_missed, "file", "files"),
             if r.files_missed == 1 {
                 "it was"
             } else {

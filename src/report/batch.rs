@@ -6,9 +6,9 @@
 
 use super::model::BatchSummary;
 use super::text::{Style, header, human_bytes, keep_whole, table};
-use crate::batch::patterns::{count, label, thousands};
 use crate::batch::record::{HostStats, ModeStats};
 use crate::batch::summary::CaptureFindings;
+use crate::batch::words::{count, label, thousands};
 use crate::escape::{escape, printable};
 use crate::header::Header;
 use crate::rules::Severity;

@@ -205,7 +205,7 @@ impl<W: Write> Sink for TextSink<W> {
                 finding_count,
                 ..
             } => {
-                use crate::batch::patterns::count;
+                use crate::batch::words::count;
                 format!(
                     "{}, {} ({sessions_live} live), {}",
                     count(packets.frames, "frame", "frames"),

@@ -15,7 +15,7 @@ use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView
 use super::wording::{
     capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
 };
-use crate::batch::patterns::{label, thousands};
+use crate::batch::words::{label, thousands};
 use crate::compare::align::{Seen, Status};
 use crate::diff::ByteDiff;
 use crate::header::Header;
