@@ -830,3 +830,85 @@ fn every_session_is_compared_past_the_budget() {
     };
     assert!(small["unmatched"].get("not_compared").is_none());
 }
+
+/// Two taps of a 227→22_ mangler, their control connection copied 400
+/// times at each: past the memory budget (compared as read, in windows)
+/// every copy is paired with its own counterpart, the sides are inferred
+/// the same, and the findings are those of the comparison with room for
+/// everything.
+#[test]
+fn two_taps_past_the_budget_compare_as_within_it() {
+    let dir = temp_dir("compare-two-taps-budget");
+    let (c, s) = (dir.join("client.pcap"), dir.join("server.pcap"));
+    std::fs::write(&c, replicated("lab-mangle-vsftpd-client.pcap", 400)).unwrap();
+    std::fs::write(&s, replicated("lab-mangle-vsftpd-server.pcap", 400)).unwrap();
+    let json = |mb: &str| {
+        let out = run(&[
+            "compare",
+            "-f",
+            "json",
+            "--no-hash",
+            "--max-memory-mb",
+            mb,
+            c.to_str().unwrap(),
+            s.to_str().unwrap(),
+        ]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // 3 MiB: past the share for kept sessions, not so tight that the
+    // engine must evict live flows (which would cut sessions short).
+    let (tight, roomy) = (json("3"), json("4096"));
+    assert!(
+        tight["captures"][0]["sessions_not_kept"].as_u64().unwrap() > 0,
+        "the budget did not bite"
+    );
+    assert_eq!(
+        tight["captures"][0]["packets"]["flows_evicted_for_memory"],
+        0
+    );
+    for d in [&tight, &roomy] {
+        assert_eq!(d["pairs"].as_array().unwrap().len(), 400);
+        assert_eq!(d["unmatched"]["client_side"].as_array().unwrap().len(), 0);
+        assert_eq!(d["unmatched"]["server_side"].as_array().unwrap().len(), 0);
+        assert!(d["unmatched"].get("not_compared").is_none());
+    }
+    assert_eq!(tight["sides"], roomy["sides"]);
+    let by_rule = |d: &Value| {
+        let mut v: Vec<(String, String)> = d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f.get("other").is_some_and(|o| !o.is_null()))
+            .map(|f| (f["rule"].to_string(), f["message"].to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (t, r) = (by_rule(&tight), by_rule(&roomy));
+    assert_eq!(r.len(), 400);
+    let differ = t.iter().zip(&r).filter(|(a, b)| a != b).count();
+    assert!(
+        t.len() == r.len() && differ == 0,
+        "{} and {} findings, {differ} differ",
+        t.len(),
+        r.len()
+    );
+    // Each copy with its own: the client port at both taps agrees.
+    for p in tight["pairs"].as_array().unwrap() {
+        let port = |k: &str| {
+            p["client_endpoint"][k]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            port("client_side"),
+            port("server_side"),
+            "{}",
+            p["client_side_session"]
+        );
+    }
+}

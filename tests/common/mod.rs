@@ -160,31 +160,42 @@ pub fn record(v: &mut Vec<u8>, t: u32, data: &[u8]) {
 /// `copies` copies of the clean lab session's control connection, each
 /// from its own client port and a second apart.
 pub fn many_sessions(dir: &Path, copies: u16) -> PathBuf {
-    let one = std::fs::read(testdata("lab-mangle-clean-client.pcap")).unwrap();
+    let path = dir.join("many.pcap");
+    std::fs::write(&path, replicated("lab-mangle-clean-client.pcap", copies)).unwrap();
+    path
+}
+
+/// `copies` copies of a testdata capture's FTP control connection (its
+/// port-21 frames), each from client port 20000 + i and i seconds later:
+/// copies of one capture of each tap stay pairs of one another.
+pub fn replicated(name: &str, copies: u16) -> Vec<u8> {
+    let one = std::fs::read(testdata(name)).unwrap();
     let mut control = Vec::new();
     let mut at = 24;
     while at + 16 <= one.len() {
         let caplen = u32::from_le_bytes(one[at + 8..at + 12].try_into().unwrap()) as usize;
         let frame = &one[at + 16..at + 16 + caplen];
+        let t = u32::from_le_bytes(one[at..at + 4].try_into().unwrap());
+        let usec = u32::from_le_bytes(one[at + 4..at + 8].try_into().unwrap());
         at += 16 + caplen;
         let tcp = 14 + usize::from(frame[14] & 0xf) * 4;
         let port = |o: usize| u16::from_be_bytes([frame[tcp + o], frame[tcp + o + 1]]);
         if frame[23] == 6 && (port(0) == 21 || port(2) == 21) {
-            control.push((frame.to_vec(), usize::from(port(0) != 21) * 2));
+            control.push((t, usec, frame.to_vec(), usize::from(port(0) != 21) * 2));
         }
     }
     let mut pcap = pcap_header();
     for i in 0..copies {
-        for (frame, client) in &control {
+        for (t, usec, frame, client) in &control {
             let mut f = frame.clone();
             let tcp = 14 + usize::from(f[14] & 0xf) * 4;
             f[tcp + client..tcp + client + 2].copy_from_slice(&(20000 + i).to_be_bytes());
-            record(&mut pcap, 1_700_000_000 + u32::from(i), &f);
+            let at = pcap.len();
+            record(&mut pcap, t + u32::from(i), &f);
+            pcap[at + 4..at + 8].copy_from_slice(&usec.to_le_bytes());
         }
     }
-    let path = dir.join("many.pcap");
-    std::fs::write(&path, pcap).unwrap();
-    path
+    pcap
 }
 
 /// A fresh empty directory under the system temp dir.
