@@ -912,3 +912,41 @@ fn two_taps_past_the_budget_compare_as_within_it() {
         );
     }
 }
+
+/// Two unrelated captures past the budget: nothing pairs, and the refusal
+/// says so without itemising reasons from sessions no longer held (it
+/// must not claim a capture holds no FTP session).
+#[test]
+fn unrelated_captures_past_the_budget_are_refused_truthfully() {
+    let dir = temp_dir("compare-unrelated-budget");
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    std::fs::write(&a, replicated("lab-mangle-clean-client.pcap", 400)).unwrap();
+    std::fs::write(
+        &b,
+        shifted(&replicated("lab-mangle-vsftpd-server.pcap", 400), 86_400),
+    )
+    .unwrap();
+    let out = run(&[
+        "compare",
+        "-f",
+        "json",
+        "--no-hash",
+        "--max-memory-mb",
+        "3",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["captures"][0]["sessions_not_kept"].as_u64().unwrap() > 0,
+        "the budget did not bite"
+    );
+    let why = doc["no_common_traffic"].as_str().unwrap();
+    assert!(
+        why.contains("none of the 400 and 400 sessions matched"),
+        "{why}"
+    );
+    assert!(!why.contains("no FTP session"), "{why}");
+    assert_eq!(doc["pairs"].as_array().unwrap().len(), 0);
+}

@@ -37,7 +37,7 @@ use super::{
     Comparison, NotCompared, NotComparedReason, PairReport, Roles, Settings, SideInfo, Span,
     assemble, compare_pair, refusal, sides_of,
 };
-use crate::analysis::{self, CaptureTotals, Collector, Position};
+use crate::analysis::{self, CaptureResult, CaptureTotals, Collector, Position};
 use crate::capture::{CaptureError, CaptureReader};
 use crate::ftp::session::Session;
 use crate::rules::Finding;
@@ -433,7 +433,19 @@ impl Matcher {
         };
         let (ua, ub) = (names(&mut a), names(&mut b));
         let matches: Vec<Match> = self.pairs.iter().map(|p| p.matched.clone()).collect();
-        let no_common_traffic = refusal(&ra, &rb, &matches, self.clock);
+        // With no pair at all, the reasons `refusal` itemises (servers,
+        // time ranges) would be read off sessions no longer held, and be
+        // wrong: only what is known is said.
+        let no_common_traffic = if matches.is_empty() {
+            let n = |r: &CaptureResult| r.sessions.len() as u64 + r.sessions_not_kept;
+            Some(format!(
+                "none of the {} and {} sessions matched one of the other capture (they were compared as read, past the memory budget, so the reasons are not itemised; `portmortem analyze` shows each capture's servers and times)",
+                n(&ra),
+                n(&rb)
+            ))
+        } else {
+            refusal(&ra, &rb, &matches, self.clock)
+        };
         if no_common_traffic.is_some() {
             self.pairs.clear();
             self.findings.clear();
