@@ -79,8 +79,9 @@ struct Tap {
     /// Sessions seen at this tap only: (id, name).
     unmatched: Vec<(u32, String)>,
     /// Sequence numbers of the sessions set down as seen here only, to
-    /// know a counterpart that comes late: index into `unmatched`.
-    gone: HashMap<(u32, u32, u16), usize>,
+    /// know a counterpart that comes late: index into `unmatched`, and
+    /// the session's start.
+    gone: HashMap<(u32, u32, u16), (usize, Timestamp)>,
     not_compared: u64,
 }
 
@@ -248,9 +249,20 @@ impl Matcher {
         let Some(k) = matching::seq_bases(s) else {
             return false;
         };
-        let Some(u) = self.taps[1 - i].gone.remove(&k) else {
+        let Some(&(u, start)) = self.taps[1 - i].gone.get(&k) else {
             return false;
         };
+        // The same sequence numbers at another time are another session
+        // (a capture of copies): only one at the same time is late.
+        let off = if i == 1 {
+            self.clock.offset_ns
+        } else {
+            -self.clock.offset_ns
+        };
+        if (s.start - (start + off)).unsigned_abs() > self.clock.tolerance_ns.unsigned_abs() {
+            return false;
+        }
+        self.taps[1 - i].gone.remove(&k);
         self.taps[1 - i].unmatched[u].1.clear();
         self.taps[1 - i].not_compared += 1;
         self.taps[i].not_compared += 1;
@@ -386,7 +398,7 @@ impl Matcher {
                 }
                 if set_down[i][k] {
                     if let Some(key) = matching::seq_bases(&s) {
-                        tap.gone.insert(key, tap.unmatched.len());
+                        tap.gone.insert(key, (tap.unmatched.len(), s.start));
                     }
                     tap.unmatched.push((s.id, s.name()));
                 }
