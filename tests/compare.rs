@@ -733,24 +733,27 @@ fn a_given_clock_offset_pairs_taps_whose_clocks_differ() {
 /// compared as the captures are read): the pairs are those of a
 /// comparison with room for everything, only the report's session
 /// listing stops at the budget (and says so).
+/// `compare -f json --no-hash --max-memory-mb MB A B`, its document.
+fn compare_with_budget(mb: &str, a: &str, b: &str) -> Value {
+    let out = run(&[
+        "compare",
+        "-f",
+        "json",
+        "--no-hash",
+        "--max-memory-mb",
+        mb,
+        a,
+        b,
+    ]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn every_session_is_compared_past_the_budget() {
     let dir = temp_dir("compare-budget");
     let many = many_sessions(&dir, 600);
     let p = many.to_str().unwrap();
-    let json = |mb: &str| {
-        let out = run(&[
-            "compare",
-            "-f",
-            "json",
-            "--no-hash",
-            "--max-memory-mb",
-            mb,
-            p,
-            p,
-        ]);
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let json = |mb: &str| compare_with_budget(mb, p, p);
     let (tight, roomy) = (json("1"), json("4096"));
     for doc in [&tight, &roomy] {
         assert_eq!(
@@ -842,19 +845,7 @@ fn two_taps_past_the_budget_compare_as_within_it() {
     let (c, s) = (dir.join("client.pcap"), dir.join("server.pcap"));
     std::fs::write(&c, replicated("lab-mangle-vsftpd-client.pcap", 400)).unwrap();
     std::fs::write(&s, replicated("lab-mangle-vsftpd-server.pcap", 400)).unwrap();
-    let json = |mb: &str| {
-        let out = run(&[
-            "compare",
-            "-f",
-            "json",
-            "--no-hash",
-            "--max-memory-mb",
-            mb,
-            c.to_str().unwrap(),
-            s.to_str().unwrap(),
-        ]);
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let json = |mb: &str| compare_with_budget(mb, c.to_str().unwrap(), s.to_str().unwrap());
     // 3 MiB: past the share for kept sessions, not so tight that the
     // engine must evict live flows (which would cut sessions short).
     let (tight, roomy) = (json("3"), json("4096"));

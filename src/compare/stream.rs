@@ -184,18 +184,22 @@ pub fn compare_readers(
                 Err(_) => m.taps[i].closed = true,
             }
         }
-        for (r, name) in readers.into_iter().zip(names) {
-            if r.join().is_err() {
-                return Err(CaptureError {
-                    path: name,
-                    kind: crate::capture::CaptureErrorKind::Io("the reader thread failed".into()),
-                    frames_read: 0,
-                    offset: 0,
-                    compressed: false,
-                });
-            }
+        // A reader that stopped without its end panicked: the scope would
+        // pass the panic on, so it is joined here and named instead.
+        for r in readers {
+            let _ = r.join();
         }
-        Ok(m.finish())
+        let failed = m.taps.iter().position(|t| t.end.is_none());
+        match (failed, m.finish()) {
+            (None, Some(c)) => Ok(c),
+            (i, _) => Err(CaptureError {
+                path: names[i.unwrap_or_default()].clone(),
+                kind: crate::capture::CaptureErrorKind::Io("the reader thread failed".into()),
+                frames_read: 0,
+                offset: 0,
+                compressed: false,
+            }),
+        }
     })
 }
 
@@ -422,7 +426,8 @@ impl Matcher {
         }
     }
 
-    fn finish(mut self) -> Comparison {
+    /// The comparison; `None` if a reader never said it ended.
+    fn finish(mut self) -> Option<Comparison> {
         let Some(sides) = self.windows.take() else {
             return self.whole();
         };
@@ -431,12 +436,12 @@ impl Matcher {
         self.set_down_the_rest();
         let [mut a, mut b] = self.taps;
         let end = |t: &mut Tap| {
-            let (c, totals) = *t.end.take().expect("both readers ended");
+            let (c, totals) = *t.end.take()?;
             let mut r = c.finish(totals, Vec::new());
             r.sessions_not_kept += t.unlisted;
-            r
+            Some(r)
         };
-        let (ra, rb) = (end(&mut a), end(&mut b));
+        let (ra, rb) = (end(&mut a)?, end(&mut b)?);
         let names = |t: &mut Tap| {
             let mut u = std::mem::take(&mut t.unmatched);
             u.retain(|(_, n)| !n.is_empty());
@@ -472,7 +477,7 @@ impl Matcher {
         } else {
             (rb, ra, ub, ua, b.not_compared, a.not_compared)
         };
-        assemble(
+        Some(assemble(
             [cr, sr],
             SideInfo {
                 client_side: 0,
@@ -489,16 +494,20 @@ impl Matcher {
                 reason: Some(NotComparedReason::WaitEnded),
             },
             no_common_traffic,
-        )
+        ))
     }
 
     /// Every session was held: the whole comparison.
-    fn whole(self) -> Comparison {
+    fn whole(self) -> Option<Comparison> {
         let [a, b] = self.taps;
         let result = |t: Tap| {
-            let (c, totals) = *t.end.expect("both readers ended");
-            c.finish(totals, t.waiting)
+            let (c, totals) = *t.end?;
+            Some(c.finish(totals, t.waiting))
         };
-        super::compare_results(result(a), result(b), self.settings)
+        Some(super::compare_results(
+            result(a)?,
+            result(b)?,
+            self.settings,
+        ))
     }
 }
