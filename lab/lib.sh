@@ -2,6 +2,12 @@
 # namespaces, the in-path devices and the servers. Source it; needs root.
 #
 #   client ns pm-cli 198.51.100.60 | fw ns pm-fw 198.51.100.1, 203.0.113.1 | server ns pm-srv 203.0.113.10
+#
+# or, for `probe --trace`, a routed chain with a plain router on each side
+# of the device (chain_topology):
+#
+#   pm-cli 198.51.100.60 | pm-r1 198.51.100.1, 192.0.2.1 | pm-fw 192.0.2.2, 192.0.2.5
+#     | pm-r2 192.0.2.6, 203.0.113.1 | pm-srv 203.0.113.10
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d /tmp/pm-lab.XXXXXX)
@@ -22,7 +28,7 @@ stop_all() {
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
     done
     PIDS=()
-    for ns in pm-cli pm-fw pm-srv; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do ip netns del "$ns" 2>/dev/null || true; done
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
@@ -55,6 +61,39 @@ topology() {
     $FW sysctl -qw net.ipv4.ip_forward=1
 }
 
+# The chain: every router answers TTL-limited packets with ICMP Time
+# Exceeded, unthrottled (Linux sends about one a second to a host once a
+# burst is spent: net.ipv4.icmp_ratelimit). The device keeps the names
+# fwin/fwout, so `firewall` works on it unchanged.
+chain_topology() {
+    stop_all
+    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do ip netns add "$ns"; done
+    ip link add cli0 netns pm-cli type veth peer name r1in netns pm-r1
+    ip link add r1out netns pm-r1 type veth peer name fwin netns pm-fw
+    ip link add fwout netns pm-fw type veth peer name r2in netns pm-r2
+    ip link add r2out netns pm-r2 type veth peer name srv0 netns pm-srv
+    local a
+    for a in "pm-cli cli0 198.51.100.60/24" "pm-r1 r1in 198.51.100.1/24" "pm-r1 r1out 192.0.2.1/30" \
+        "pm-fw fwin 192.0.2.2/30" "pm-fw fwout 192.0.2.5/30" "pm-r2 r2in 192.0.2.6/30" \
+        "pm-r2 r2out 203.0.113.1/24" "pm-srv srv0 203.0.113.10/24"; do
+        set -- $a
+        ip netns exec "$1" ip addr add "$3" dev "$2"
+        ip netns exec "$1" ip link set lo up
+        ip netns exec "$1" ip link set "$2" up
+        ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    done
+    for ns in pm-r1 pm-fw pm-r2; do
+        ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+        ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0
+    done
+    $CLI ip route add default via 198.51.100.1
+    ip netns exec pm-r1 ip route add default via 192.0.2.2
+    $FW ip route add 198.51.100.0/24 via 192.0.2.1
+    $FW ip route add default via 192.0.2.6
+    ip netns exec pm-r2 ip route add default via 192.0.2.5
+    $SRV ip route add default via 203.0.113.1
+}
+
 nat_alg() {
     $FW nft -f - <<'EOF'
 table ip lab {
@@ -77,8 +116,12 @@ firewall() {
     case "$1" in
     route) ;;
     alg) nat_alg ;;
-    mangle | mangle-alg)
+    mangle | mangle-alg | mangle-both)
         $FW iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE --queue-num 0
+        if [ "$1" = mangle-both ]; then
+            # Replies too (after their code): for the reply direction's trace.
+            $FW iptables -A FORWARD -p tcp --sport 21 -j NFQUEUE --queue-num 0
+        fi
         bg $FW "$PY" "$HERE/mangler.py"
         sleep 2
         if [ "$1" = mangle-alg ]; then nat_alg; fi

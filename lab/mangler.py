@@ -3,6 +3,9 @@
 in place in client-to-server FTP control segments (Check Point SmartDefense
 "FTP Bounce" behaviour, docs/middleboxes.md). Same length, so no TCP
 sequence change. Fed by: iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE.
+Server-to-client segments, when queued too (`--sport 21`), are rewritten
+after their first 4 bytes, so a 227 reply keeps its code and loses its
+port's 227.
 """
 import sys
 
@@ -12,8 +15,10 @@ from scapy.all import IP, TCP, Raw
 
 def handle(pkt):
     ip = IP(pkt.get_payload())
-    if ip.haslayer(Raw) and b"227" in ip[Raw].load:
-        ip[Raw].load = ip[Raw].load.replace(b"227", b"22_")
+    load = ip[Raw].load if ip.haslayer(Raw) else b""
+    keep = 4 if ip.haslayer(TCP) and ip[TCP].sport == 21 else 0
+    if b"227" in load[keep:]:
+        ip[Raw].load = load[:keep] + load[keep:].replace(b"227", b"22_")
         del ip.chksum
         del ip[TCP].chksum
         pkt.set_payload(bytes(ip))

@@ -207,7 +207,7 @@ fn probe(addr: SocketAddr, reflector: bool, families: &[Family], timeout: f64) -
     assert!(p.stopped.is_none(), "{:?}", p.stopped);
     let cases = std::mem::take(&mut p.cases);
     Run {
-        conclusion: conclusion(&cases),
+        conclusion: conclusion(&cases, &[]),
         cases,
         notes: std::mem::take(&mut p.notes),
     }

@@ -30,9 +30,20 @@ pub(super) struct ProbeArgs {
     /// ~/.netrc, then a prompt on the terminal). Never on the command line.
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
-    /// Test families to run (default: all).
+    /// Test families to run (default: all). `trace` alone runs none and
+    /// traces the founding lines.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<FamilyArg>,
+    /// Find the hop that changes each altered line (or, with nothing
+    /// altered, the founding PORT lines with 227): send it again with the
+    /// IP TTL set to 1, 2, 3, … and read the routers' ICMP Time Exceeded
+    /// quotes. Needs root or CAP_NET_RAW (and, for replies, a reflector
+    /// that has it).
+    #[arg(long)]
+    trace: bool,
+    /// The most hops a traced line is sent over.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_hops: u8,
     /// Commands per second at most.
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
@@ -75,6 +86,8 @@ enum FamilyArg {
     Passive,
     /// Split, pipelined, lower-case, bare-LF and long lines.
     Shapes,
+    /// No test family: only trace the founding lines (implies --trace).
+    Trace,
 }
 
 #[derive(Args)]
@@ -270,6 +283,9 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         }
     };
     let mut p = Probe::new(&target, limits, &stop, &progress);
+    if args.trace || args.only.contains(&FamilyArg::Trace) {
+        p = p.tracing(args.max_hops);
+    }
     let started = crate::timestamp::Timestamp::now().rfc3339();
     let run = p.run(&families);
     if show {
@@ -293,13 +309,15 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
         duration_secs: p.elapsed().as_secs_f64(),
         stopped: p.stopped.clone(),
         notes: p.notes.clone(),
-        conclusion: conclusion(&p.cases),
-        altered: p.cases.iter().any(|c| c.is_damage()),
+        conclusion: conclusion(&p.cases, &p.traces),
+        altered: p.cases.iter().any(|c| c.is_damage()) || p.traces.iter().any(|t| t.is_damage()),
         no_evidence: !p.cases.is_empty()
             && p.cases
                 .iter()
                 .all(|c| c.outcome == crate::probe::result::Outcome::NotEvident),
         cases: std::mem::take(&mut p.cases),
+        traces: std::mem::take(&mut p.traces),
+        traced_lines: p.traced_lines,
     };
     let mut out = match Destination::create(args.output.as_deref(), []) {
         Ok(o) => o,

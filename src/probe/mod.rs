@@ -13,12 +13,16 @@
 //! PORT/EPRT names the probe's own address; commands are paced, counted
 //! and capped, and the whole run has a time budget (`Limits`).
 
+pub mod hops;
+mod icmp;
 mod judge;
 mod listeners;
 mod plan;
+pub mod quote;
 pub mod reflect;
 pub mod result;
 mod shape;
+mod trace;
 pub mod wire;
 
 use result::{Case, Family};
@@ -86,6 +90,12 @@ pub struct Probe<'a> {
     /// Caps hit, said in the report.
     pub stopped: Option<String>,
     progress: &'a (dyn Fn(&Case) + Sync),
+    /// `--trace`: the most hops a traced line is sent over.
+    max_hops: Option<u8>,
+    /// Where the traced lines changed, one per line.
+    pub traces: Vec<hops::Trace>,
+    /// Lines sent TTL-limited (counted in `commands` too).
+    pub traced_lines: usize,
 }
 
 /// Why a run cannot start.
@@ -122,7 +132,17 @@ impl<'a> Probe<'a> {
             notes: Vec::new(),
             stopped: None,
             progress,
+            max_hops: None,
+            traces: Vec::new(),
+            traced_lines: 0,
         }
+    }
+
+    /// After the test families, trace where the altered lines (or the
+    /// founding ones) change, over at most `max_hops` hops.
+    pub fn tracing(mut self, max_hops: u8) -> Self {
+        self.max_hops = Some(max_hops.max(1));
+        self
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -193,6 +213,17 @@ impl<'a> Probe<'a> {
     /// and returns the last. A silence closes the control connection: the
     /// next exchange logs in again.
     fn exchange(&mut self, parts: &[&[u8]], n: usize) -> Result<Reply, Silence> {
+        self.exchange_as(parts, n, None).map(|(r, _)| r)
+    }
+
+    /// [`Probe::exchange`], the one part (a single line) leaving with TTL
+    /// `ttl` when given; then also the retransmit count before it left.
+    fn exchange_as(
+        &mut self,
+        parts: &[&[u8]],
+        n: usize,
+        ttl: Option<u8>,
+    ) -> Result<(Reply, Option<u32>), Silence> {
         if self.ctl.is_none() {
             self.reconnects += 1;
             if let Err(e) = self.login() {
@@ -216,12 +247,16 @@ impl<'a> Probe<'a> {
         let Some(ctl) = self.ctl.as_mut() else {
             return Err(Silence::Closed);
         };
-        let r = ctl.send(parts, SPLIT_GAP).and_then(|()| {
+        let r = match (ttl, parts) {
+            (Some(t), [line]) => ctl.send_limited(line, t).map(Some),
+            _ => ctl.send(parts, SPLIT_GAP).map(|()| None),
+        }
+        .and_then(|before| {
             let mut last = ctl.reply(timeout)?;
             for _ in 1..n {
                 last = ctl.reply(timeout)?;
             }
-            Ok(last)
+            Ok((last, before))
         });
         if r.is_err() {
             self.ctl = None;
@@ -263,6 +298,9 @@ impl<'a> Probe<'a> {
                 Family::Passive => self.passive(),
                 Family::Shapes => self.shapes(local),
             }
+        }
+        if let Some(max) = self.max_hops {
+            self.trace(local, max);
         }
         let _ = self.exchange(&[b"QUIT\r\n"], 1);
         Ok(())

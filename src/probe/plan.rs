@@ -222,7 +222,7 @@ impl Probe<'_> {
 
     /// What the far end says arrived: the reflector's `rx=`, or the
     /// server's quote of the line in its reply.
-    fn arrived(&self, r: &Reply, verb: &str) -> (Option<Vec<u8>>, Evidence) {
+    pub(super) fn arrived(&self, r: &Reply, verb: &str) -> (Option<Vec<u8>>, Evidence) {
         if self.target.reflector {
             if let Some(rx) = wire::field(r.last(), "rx") {
                 return (Some(wire::trim_eol(&rx).to_vec()), Evidence::Reflector);

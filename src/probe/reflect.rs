@@ -11,7 +11,15 @@
 //! server→client direction can be diffed as well. The banner carries
 //! ` peer=<letters>`: the client address as the reflector sees it, which
 //! tells the probe the NAT mapping.
+//!
+//! For `probe --trace`, `SITE PMTRACE <letters>` makes the next passive
+//! reply leave with that TTL (hop limit); `SITE PMQUOTES` then answers
+//! with the routers' quotes of it (` q=`, in `quote`'s records), the
+//! segment as sent (` sent=`) and whether the segment itself got through
+//! (` got=yes|no|unknown`).
 
+use super::icmp::{self, Listener};
+use super::quote;
 use super::wire::{self, LineReader, trim_eol};
 use crate::ftp::address::{AddrKind, Endpoint};
 use crate::ftp::message::verb_of;
@@ -107,6 +115,7 @@ fn session(
     let mut reader = LineReader::new();
     let mut data = DataPlan::None;
     let mut pasv_port: u16 = 0;
+    let mut trace = Tracing::default();
     reply(
         &mut s,
         &format!(
@@ -146,14 +155,16 @@ fn session(
                     }
                     _ => reply(&mut s, &format!("501 Illegal command. {rx}"))?,
                 }
-            } else if let Some(plan) = passive(
-                &mut s,
-                kind,
-                local.ip(),
-                std::mem::take(&mut pasv_port),
-                &rx,
-            )? {
-                data = plan;
+            } else {
+                // The last announcement's listener goes first: the same
+                // port may be asked for again (a trace asks once a hop).
+                data = DataPlan::None;
+                let ttl = trace.ttl.take();
+                let port = std::mem::take(&mut pasv_port);
+                if let Some((plan, sent)) = passive(&mut s, kind, local.ip(), port, &rx, ttl)? {
+                    data = plan;
+                    trace.pending = sent;
+                }
             }
             continue;
         }
@@ -178,6 +189,14 @@ fn session(
                         pasv_port = p;
                         reply(&mut s, &format!("200 Next passive port set. {rx}"))?;
                     }
+                    (b"PMTRACE", Some(ttl)) => {
+                        let text = trace.arm(ttl, &s, peer);
+                        reply(&mut s, &format!("{text} {rx}"))?;
+                    }
+                    (b"PMQUOTES", _) => {
+                        let text = trace.report(&s, local, peer);
+                        reply(&mut s, &format!("{text} {rx}"))?;
+                    }
                     _ => reply(&mut s, &format!("200 SITE command ok. {rx}"))?,
                 }
             }
@@ -198,15 +217,17 @@ fn session(
 
 /// Answers PASV/EPSV/LPSV: listens on `port` (0: any) and announces it,
 /// with the announcement itself as ` tx=<letters>`; 425 when the port is
-/// taken, 522 when the form cannot carry the address (then None: the
-/// data plan stays as it was).
+/// taken, 522 when the form cannot carry the address (then None). With
+/// `ttl`, the reply leaves with that TTL, and the segment and the
+/// retransmit count before it come back too.
 fn passive(
     s: &mut TcpStream,
     kind: AddrKind,
     ip: std::net::IpAddr,
     port: u16,
     rx: &str,
-) -> io::Result<Option<DataPlan>> {
+    ttl: Option<u8>,
+) -> io::Result<Option<(DataPlan, Option<Sent>)>> {
     let Ok(l) = TcpListener::bind((ip, port)) else {
         reply(s, &format!("425 Cannot listen there. {rx}"))?;
         return Ok(None);
@@ -222,8 +243,81 @@ fn passive(
     let tx = wire::encode(&announce);
     let mut out = announce;
     out.extend_from_slice(format!(" tx={tx} {rx}\r\n").as_bytes());
-    s.write_all(&out)?;
-    Ok(Some(DataPlan::Passive(l)))
+    let sent = match ttl {
+        Some(t) => Some(Sent {
+            retransmits: icmp::write_limited(s, &out, t)?,
+            segment: out,
+        }),
+        None => {
+            s.write_all(&out)?;
+            None
+        }
+    };
+    Ok(Some((DataPlan::Passive(l), sent)))
+}
+
+/// A reply sent TTL-limited, waiting for `SITE PMQUOTES`.
+struct Sent {
+    segment: Vec<u8>,
+    retransmits: u32,
+}
+
+/// A session's tracing: the raw socket (opened by the first `SITE
+/// PMTRACE`), the TTL for the next passive reply, the reply sent so.
+#[derive(Default)]
+struct Tracing {
+    icmp: Option<Listener>,
+    ttl: Option<u8>,
+    pending: Option<Sent>,
+}
+
+impl Tracing {
+    /// `SITE PMTRACE`: the reply to it.
+    fn arm(&mut self, ttl: u16, s: &TcpStream, peer: SocketAddr) -> String {
+        let Ok(ttl @ 1..=255) = u8::try_from(ttl) else {
+            return "501 TTL out of range.".into();
+        };
+        if self.icmp.is_none() {
+            match Listener::open(peer.ip()).and_then(|l| {
+                icmp::counts(s)
+                    .map(|_| l)
+                    .map_err(|e| format!("cannot read TCP's counters: {e}"))
+            }) {
+                Ok(l) => self.icmp = Some(l),
+                Err(e) => return format!("502 Cannot trace here: {e}."),
+            }
+        }
+        if let Some(l) = &self.icmp {
+            l.clear();
+        }
+        self.ttl = Some(ttl);
+        self.pending = None;
+        "200 Next passive reply leaves TTL-limited.".into()
+    }
+
+    /// `SITE PMQUOTES`: the quotes of the reply sent TTL-limited.
+    fn report(&mut self, s: &TcpStream, local: SocketAddr, peer: SocketAddr) -> String {
+        let (Some(sent), Some(l)) = (self.pending.take(), &self.icmp) else {
+            return "503 No traced reply.".into();
+        };
+        let quotes: Vec<u8> = l
+            .collect(Instant::now() + Duration::from_millis(30))
+            .iter()
+            .filter(|q| quote::is_of(q, &sent.segment, None, (local.port(), peer.port())))
+            .flat_map(|q| q.to_record())
+            .collect();
+        let got = match icmp::got_through(s, sent.retransmits) {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        format!(
+            "200 Quotes. got={} q={} sent={}",
+            wire::encode(got.as_bytes()),
+            wire::encode(&quotes),
+            wire::encode(&sent.segment)
+        )
+    }
 }
 
 fn reply(s: &mut TcpStream, text: &str) -> io::Result<()> {

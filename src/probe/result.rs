@@ -2,6 +2,7 @@
 //! [`Family`], and the conclusion a ticket can quote.
 
 use crate::escape::Bytes;
+use crate::probe::hops::Trace;
 use crate::rules::{Rule, Severity};
 use serde::Serialize;
 
@@ -200,6 +201,11 @@ pub struct ProbeReport {
     /// way (exit code 3).
     pub no_evidence: bool,
     pub cases: Vec<Case>,
+    /// `--trace`: where on the path each traced line changed.
+    pub traces: Vec<crate::probe::hops::Trace>,
+    /// Lines sent TTL-limited for the traces (counted in
+    /// `commands_sent` too).
+    pub traced_lines: usize,
 }
 
 impl ProbeReport {
@@ -213,8 +219,27 @@ impl ProbeReport {
 }
 
 /// The one-paragraph conclusion: which inputs the path damaged, how, and
-/// what that does to real transfers.
-pub fn conclusion(cases: &[Case]) -> String {
+/// what that does to real transfers; then where each traced line changed.
+pub fn conclusion(cases: &[Case], traces: &[Trace]) -> String {
+    let mut s = if cases.is_empty() && !traces.is_empty() {
+        String::new()
+    } else {
+        of_cases(cases)
+    };
+    for t in traces {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        let mut c = t.conclusion.clone();
+        if let Some(first) = c.get(..1) {
+            c = first.to_lowercase() + &c[1..];
+        }
+        s.push_str(&format!("Traced {} ({}): {c}", t.case, t.family.place()));
+    }
+    s
+}
+
+fn of_cases(cases: &[Case]) -> String {
     let damaged: Vec<&Case> = cases.iter().filter(|c| c.is_damage()).collect();
     let nat = |c: &&Case| c.outcome == Outcome::Rewritten && !c.is_damage();
     let mut parts = Vec::new();

@@ -70,6 +70,14 @@ pub enum Silence {
 }
 
 impl Silence {
+    pub fn name(self) -> &'static str {
+        match self {
+            Silence::Timeout => "timed out",
+            Silence::Closed => "connection closed",
+            Silence::Reset => "connection reset",
+        }
+    }
+
     fn of(e: &io::Error) -> Silence {
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Silence::Timeout,
@@ -151,6 +159,12 @@ pub struct Control {
     reader: LineReader,
     pub local: SocketAddr,
     pub peer: SocketAddr,
+    /// Bytes written so far: with [`Control::seq_base`], the sequence
+    /// number each new segment carries.
+    written: u64,
+    /// The sequence number of the stream's first byte, once a router's
+    /// quote has shown it (see `probe::trace`).
+    pub seq_base: Option<u32>,
 }
 
 impl Control {
@@ -164,6 +178,8 @@ impl Control {
             peer: stream.peer_addr()?,
             stream,
             reader: LineReader::new(),
+            written: 0,
+            seq_base: None,
         })
     }
 
@@ -174,8 +190,23 @@ impl Control {
                 std::thread::sleep(gap);
             }
             self.stream.write_all(p).map_err(|e| Silence::of(&e))?;
+            self.written += p.len() as u64;
         }
         Ok(())
+    }
+
+    /// Where the next byte written stands in the stream.
+    pub fn offset(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes `line` as one segment that leaves with TTL `ttl` (see
+    /// `probe::icmp::write_limited`); returns the retransmit count before.
+    pub fn send_limited(&mut self, line: &[u8], ttl: u8) -> Result<u32, Silence> {
+        let r = crate::probe::icmp::write_limited(&self.stream, line, ttl)
+            .map_err(|e| Silence::of(&e))?;
+        self.written += line.len() as u64;
+        Ok(r)
     }
 
     /// Reads one reply (all lines of a multi-line one).

@@ -6,6 +6,7 @@
 use super::page::{Align, Block, Inline, Item, Page, Table};
 use super::{html, markdown};
 use crate::escape::escape;
+use crate::probe::hops::{Direction, Seen, Trace};
 use crate::probe::result::{Case, Outcome, ProbeReport};
 use crate::rules::Severity;
 use std::io::{self, Write};
@@ -76,10 +77,15 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
 const COUNTED: [Outcome; 2] = [Outcome::Intact, Outcome::NotEvident];
 
 fn summary_lines(r: &ProbeReport) -> Vec<String> {
+    let traced = if r.traced_lines > 0 {
+        format!(" ({} sent TTL-limited for the traces)", r.traced_lines)
+    } else {
+        String::new()
+    };
     let mut v = vec![
         format!("target: {} ({})", r.target, r.far_end),
         format!(
-            "{} commands, {} reconnect{}, {:.1} s",
+            "{} commands{traced}, {} reconnect{}, {:.1} s",
             r.commands_sent,
             r.reconnects,
             if r.reconnects == 1 { "" } else { "s" },
@@ -112,7 +118,79 @@ pub fn render_text(r: &ProbeReport, width: u16, out: &mut dyn Write) -> io::Resu
         }
         writeln!(out, "{t}")?;
     }
+    for tr in &r.traces {
+        writeln!(out, "\n{}\n{}", trace_title(tr), tr.conclusion)?;
+        let mut t = super::text::table(&super::text::Style {
+            color: false,
+            width,
+            fit: true,
+            dialogue: false,
+        });
+        t.set_header(TRACE_HEADS);
+        for row in hop_rows(tr) {
+            t.add_row(row);
+        }
+        writeln!(out, "{t}")?;
+    }
     Ok(())
+}
+
+const TRACE_HEADS: [&str; 5] = ["hop", "router", "quoted", "received as", "change"];
+
+fn trace_title(t: &Trace) -> String {
+    format!(
+        "trace: {} {} ({}), `{}`",
+        t.family.title(),
+        t.case,
+        match t.direction {
+            Direction::ToServer => "to the server",
+            Direction::ToClient => "to the client",
+        },
+        escape(t.line())
+    )
+}
+
+/// The hop table's rows: hop, router, bytes quoted, the line as received
+/// there, what changed.
+fn hop_rows(t: &Trace) -> Vec<[String; 5]> {
+    t.hops
+        .iter()
+        .map(|h| {
+            let router = match (h.router, h.seen) {
+                (Some(r), Seen::FarEnd) => format!("{r} (far end)"),
+                (Some(r), _) => r.to_string(),
+                (None, _) => "-".into(),
+            };
+            let quoted = match h.seen {
+                Seen::Silent => "no Time Exceeded (filtered or rate-limited)".into(),
+                Seen::FarEnd => "reached the far end".into(),
+                _ => format!("{} of {} bytes", h.quoted, h.of),
+            };
+            let received = h
+                .received
+                .as_ref()
+                .map_or(String::new(), |b| format!("`{}`", escape(&b.0)));
+            let what = match (h.seen, &h.received, h.rule) {
+                (Seen::Changed, _, _) => None,
+                (Seen::FarEnd, Some(_), None) => Some("the far end received it as sent".into()),
+                (Seen::FarEnd, Some(_), Some(_)) => Some("the far end received it changed".into()),
+                (Seen::FarEnd, None, _) => Some("the far end does not say how it arrived".into()),
+                (seen, _, _) => Some(seen.name().to_string()),
+            };
+            let change = [
+                what,
+                h.rule.map(|r| r.id().to_string()),
+                h.fields.clone().or_else(|| h.diff.clone()),
+                h.signature.map(|s| format!("signature {s}")),
+                h.note.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+            [h.hop.to_string(), router, quoted, received, change]
+        })
+        .collect()
 }
 
 /// The Markdown and HTML report: the conclusion, the run, and one table
@@ -154,6 +232,24 @@ fn page(r: &ProbeReport) -> Page<'_> {
                         Inline::Message(row.detail),
                     ]
                 })
+                .collect(),
+        }));
+    }
+    for tr in &r.traces {
+        b.push(Block::Heading {
+            level: 2,
+            anchor: None,
+            body: Inline::Message(trace_title(tr)),
+        });
+        b.push(Block::Para(Inline::Message(tr.conclusion.clone())));
+        b.push(Block::Table(Table {
+            heads: TRACE_HEADS
+                .iter()
+                .map(|h| (h.to_string(), Align::Left))
+                .collect(),
+            rows: hop_rows(tr)
+                .into_iter()
+                .map(|row| row.into_iter().map(Inline::Message).collect())
                 .collect(),
         }));
     }
