@@ -219,7 +219,7 @@ run_cases() {
     fi
     for c in "$@"; do
         local line
-        line=$(declare -f "$fn" | grep -E "$runner $c " | head -1)
+        line=$(declare -f "$fn" | grep -E "$runner $c( |;|\$)" | head -1 || true)
         [ -n "$line" ] || { echo "no case $c" >&2; exit 1; }
         eval "$line"
     done

@@ -45,6 +45,26 @@ case_run() { # name firewall server client-args...
     finish "$name"
 }
 
+# The reply direction of `probe --trace` through the kernel FTP NAT helper,
+# ICMP only, at the server: the Time Exceeded from the device and from the
+# router behind it arrive with the quoted protocol byte rewritten (the
+# helper's sequence adjustment, applied to an ICMP error as if it were
+# TCP; docs/upstream-linux-nf-seqadj-icmp.md).
+trace_icmp() { # name
+    log "== $1: chain, firewall=alg, server=reflect, probe --only trace --reflector"
+    chain_topology
+    firewall alg
+    server reflect
+    bg $SRV tcpdump -i srv0 -s 0 -U -n -w "$WORK/$1.pcap" icmp 2>/dev/null
+    sleep 1.5
+    $CLI "${PORTMORTEM:-$HERE/../target/release/portmortem}" probe --only trace \
+        --reflector ftp://203.0.113.10 -q -f json -o "$WORK/$1.json" || true
+    sleep 1
+    stop_all
+    cp "$WORK/$1.pcap" "$OUT/lab-$1.pcap"
+    log "wrote lab-$1.pcap"
+}
+
 all_cases() {
     # The founding case: 227 -> 22_ in front of a lenient server and an echoing one.
     case_run mangle-vsftpd mangle vsftpd active
@@ -71,7 +91,9 @@ all_cases() {
     editcap -F pcap -t 3.25 "$OUT/lab-alg-passive-server.pcap" "$OUT/lab-clock-offset-server.pcap" >/dev/null
     cp "$OUT/lab-alg-passive-client.pcap" "$OUT/lab-clock-offset-client.pcap"
     log "wrote lab-clock-offset-{client,server}.pcap (server clock +3.25 s)"
+    trace_icmp trace-icmp-alg
 }
 
 mkdir -p "$OUT"
-run_cases all_cases case_run "$@"
+# Every line of all_cases that starts with a runner and the case's name.
+run_cases all_cases '^ *[a-z_]+' "$@"

@@ -576,6 +576,7 @@ fn every_testdata_capture_has_expectations() {
         "visibility.rs",
         "statements.rs",
         "batch.rs",
+        "trace.rs",
     ]
     .iter()
     .map(|f| std::fs::read_to_string(here.join(f)).unwrap())

@@ -360,24 +360,42 @@ impl Trace {
                 "no hop quoted {what} whole ({answered} of {} quoted any of it), so the trace cannot say where it was changed; the far end received it changed",
                 self.hops.len()
             ),
-            (None, Some(_)) => {
-                let far = match (self.reached, far_end_changed) {
-                    (Some(r), Some(false)) => {
-                        format!(", and the far end (hop {r}) received it as sent")
-                    }
-                    (Some(r), _) => format!(", and it reached the far end at hop {r}"),
-                    (None, _) => String::new(),
-                };
+            (None, Some(i)) => {
                 let whole = self
                     .hops
                     .iter()
                     .filter(|h| h.seen == Seen::Intact)
                     .map(|h| h.hop.to_string())
                     .collect::<Vec<_>>();
-                format!(
-                    "every hop that quoted {what} received it as sent (hop{} {}){far}: no hop on the path changed it",
+                let seen = format!(
+                    "every hop that quoted {what} received it as sent (hop{} {})",
                     if whole.len() == 1 { "" } else { "s" },
                     whole.join(", ")
+                );
+                match (self.reached, far_end_changed) {
+                    (Some(r), Some(false)) => format!(
+                        "{seen}, and the far end (hop {r}) received it as sent: no hop on the path changed it"
+                    ),
+                    (Some(r), _) => format!(
+                        "{seen}, up to {}; the far end (hop {r}) does not say how it arrived, so a change after hop {} is not ruled out",
+                        i.at(),
+                        i.hop
+                    ),
+                    (None, _) => format!(
+                        "{seen}, up to {}; the trace did not reach the far end",
+                        i.at()
+                    ),
+                }
+            }
+            (None, None) if far_end_changed == Some(false) && self.reached.is_some() => {
+                let r = self.reached.unwrap_or_default();
+                let before = if r == 1 {
+                    "there is no router before it".to_string()
+                } else {
+                    format!("no router before it quoted {what} whole")
+                };
+                format!(
+                    "the far end (hop {r}) received {what} as sent ({before}): no hop on the path changed it"
                 )
             }
             (None, None) => format!(
@@ -508,6 +526,36 @@ mod tests {
         assert_eq!(
             t.conclusion,
             "Every hop that quoted the line received it as sent (hop 1), and the far end (hop 3) received it as sent: no hop on the path changed it."
+        );
+        // A far end that does not say how the line arrived (vsftpd) leaves
+        // the last stretch open; a trace that never got there says so.
+        let quiet = trace(
+            vec![
+                hop(1, [198, 51, 100, 1], SENT, 576),
+                Hop::far_end(
+                    2,
+                    "203.0.113.10".parse().unwrap(),
+                    Direction::ToServer,
+                    SENT,
+                    None,
+                    NAT,
+                ),
+            ],
+            Some(2),
+            None,
+        );
+        assert!(
+            quiet
+                .conclusion
+                .ends_with("so a change after hop 1 is not ruled out."),
+            "{}",
+            quiet.conclusion
+        );
+        let short = trace(vec![hop(1, [198, 51, 100, 1], SENT, 576)], None, None);
+        assert!(
+            short
+                .conclusion
+                .contains("up to hop 1 (198.51.100.1); the trace did not reach the far end")
         );
         let none = trace(vec![Hop::silent(1), Hop::silent(2)], None, None);
         assert!(

@@ -26,8 +26,9 @@ pub struct Quote {
     /// The payload's length in the original datagram, from its IP header.
     pub payload_len: usize,
     /// The quoted IP header's protocol: 6 (TCP), unless the quote was
-    /// damaged on its way back (Linux 6.18's NAT, translating an ICMP error
-    /// it forwards, was seen here to write 33 there).
+    /// damaged on its way back (Linux's FTP NAT helper sequence-adjusts
+    /// ICMP errors as if they were TCP and leaves 33 there:
+    /// docs/upstream-linux-nf-seqadj-icmp.md).
     pub protocol: u8,
     /// The ICMP message as received (from its type byte on): what the
     /// reflector sends on.

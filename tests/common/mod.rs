@@ -289,17 +289,25 @@ pub fn corpus_files() -> Vec<PathBuf> {
 /// process's own standard error: the test harness captures `eprintln!`
 /// of a passing test, and a skip must not look like a pass.
 pub fn have_public_corpus(test: &str) -> bool {
-    use std::io::Write;
     let dir = public_dir();
     let there = dir.is_dir();
     if !there {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "skipped: {test} (no ../shared/captures/public: the public corpus {} is absent)",
-            dir.display()
+        skipped(
+            test,
+            &format!(
+                "no ../shared/captures/public: the public corpus {} is absent",
+                dir.display()
+            ),
         );
     }
     there
+}
+
+/// Says on the process's own standard error that `test` is skipped and
+/// why (see [`have_public_corpus`]).
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test} ({why})");
 }
 
 /// The lines a child writes on standard output, as they come (the child's
