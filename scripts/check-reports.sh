@@ -67,13 +67,16 @@ reflect_pid=$!
 for _ in $(seq 50); do grep -q 'listening on' "$log" && break; sleep 0.1; done
 addr=$(sed -n 's/.*listening on //p' "$log")
 [ -n "$addr" ] || fail "reflect did not start"
-$pm probe --reflector "ftp://$addr" --only shapes,passive -q -f html -o "$out/probe.html" || fail "probe failed"
+$pm probe --reflector "ftp://$addr" --only shapes,passive --trace -q -f html -o "$out/probe.html" || fail "probe failed"
 kill "$reflect_pid"
 rm -f "$log"
 browser --dump-dom "file://$PWD/$out/probe.html" > "$out/probe.dom"
 grep -q 'id="verdict"' "$out/probe.dom" || fail "probe.html: no verdict in the rendered page"
 grep -q 'did not damage any test line' "$out/probe.dom" || fail "probe.html: the conclusion is not in the page"
 grep -q '<h2>line shapes (5 tests)</h2>' "$out/probe.dom" || fail "probe.html: no table of line shapes"
+# The trace of the founding 227 reply (with or without the raw socket it
+# needs: without, its section says why it ended).
+grep -q '<h2>trace to the client' "$out/probe.dom" || fail "probe.html: no trace of the reply"
 
 # The evidence capture opens in tshark and carries the finding's comments.
 # Exit 1: s1 has an error finding (extract keeps the exit codes).

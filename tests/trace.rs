@@ -29,7 +29,11 @@ fn have(cmd: &str) -> bool {
 }
 
 fn reflector() -> SocketAddr {
-    let r = Reflector::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    reflector_at("127.0.0.1:0")
+}
+
+fn reflector_at(addr: &str) -> SocketAddr {
+    let r = Reflector::bind(addr.parse().unwrap()).unwrap();
     let a = r.local_addr().unwrap();
     std::thread::spawn(move || {
         let stop = AtomicBool::new(false);

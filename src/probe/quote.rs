@@ -27,8 +27,8 @@ pub struct Quote {
     pub payload_len: usize,
     /// The quoted IP header's protocol: 6 (TCP), unless the quote was
     /// damaged on its way back (Linux's FTP NAT helper sequence-adjusts
-    /// ICMP errors as if they were TCP and leaves 33 there:
-    /// docs/upstream-linux-nf-seqadj-icmp.md).
+    /// ICMP errors as if they were TCP, which adds to this byte: 33 or 37
+    /// in the lab; docs/upstream-linux-nf-seqadj-icmp.md).
     pub protocol: u8,
     /// The ICMP message as received (from its type byte on): what the
     /// reflector sends on.

@@ -414,10 +414,12 @@ impl Probe<'_> {
         })
     }
 
-    /// The probe's address as the reflector sees it (else its own).
+    /// The probe's own address: the far end of a reply.
     fn client_ip(&self) -> IpAddr {
-        self.seen_as
-            .or(self.ctl.as_ref().map(|c| c.local.ip()))
+        self.ctl
+            .as_ref()
+            .map(|c| c.local.ip())
+            .or(self.seen_as)
             .unwrap_or(self.peer_ip())
     }
 }

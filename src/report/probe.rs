@@ -139,14 +139,14 @@ const TRACE_HEADS: [&str; 5] = ["hop", "router", "quoted", "received as", "chang
 
 fn trace_title(t: &Trace) -> String {
     format!(
-        "trace: {} {} ({}), `{}`",
-        t.family.title(),
-        t.case,
+        "trace {}: `{}` ({}, {})",
         match t.direction {
             Direction::ToServer => "to the server",
             Direction::ToClient => "to the client",
         },
-        escape(t.line())
+        escape(t.line()),
+        t.family.title(),
+        t.case
     )
 }
 
@@ -163,7 +163,7 @@ fn hop_rows(t: &Trace) -> Vec<[String; 5]> {
             };
             let quoted = match h.seen {
                 Seen::Silent => "no Time Exceeded (filtered or rate-limited)".into(),
-                Seen::FarEnd => "reached the far end".into(),
+                Seen::FarEnd => "-".into(),
                 _ => format!("{} of {} bytes", h.quoted, h.of),
             };
             let received = h
