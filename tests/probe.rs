@@ -3,8 +3,10 @@
 //! devices do: rewrite `227` to `22_` in place (the founding Check Point
 //! behaviour) or drop a PORT split across segments (Linux's FTP helper).
 
+mod common;
+
+use common::reflector_at;
 use portmortem::ftp::address::AddrKind;
-use portmortem::probe::reflect::Reflector;
 use portmortem::probe::result::{Case, Evidence, Family, Outcome, conclusion};
 use portmortem::probe::{Limits, Probe, Target};
 use portmortem::rules::Rule;
@@ -17,16 +19,6 @@ use std::time::Duration;
 /// Starts a reflector on a free loopback port; it stops with the process.
 fn reflector() -> SocketAddr {
     reflector_at("127.0.0.1:0")
-}
-
-fn reflector_at(addr: &str) -> SocketAddr {
-    let r = Reflector::bind(addr.parse().unwrap()).unwrap();
-    let a = r.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let stop = AtomicBool::new(false);
-        r.serve(&stop, &|_| {}).unwrap();
-    });
-    a
 }
 
 /// What a proxy does to client→server bytes.

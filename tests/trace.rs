@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{skipped, testdata};
+use common::{reflector_at, skipped, testdata};
 use portmortem::probe::hops::{Direction, Hop, Seen};
 use portmortem::probe::quote::{Quote, is_of};
-use portmortem::probe::reflect::Reflector;
 use portmortem::probe::result::Case;
 use portmortem::probe::{Limits, Probe, Target};
 use std::net::{IpAddr, SocketAddr};
@@ -30,16 +29,6 @@ fn have(cmd: &str) -> bool {
 
 fn reflector() -> SocketAddr {
     reflector_at("127.0.0.1:0")
-}
-
-fn reflector_at(addr: &str) -> SocketAddr {
-    let r = Reflector::bind(addr.parse().unwrap()).unwrap();
-    let a = r.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let stop = AtomicBool::new(false);
-        r.serve(&stop, &|_| {}).unwrap();
-    });
-    a
 }
 
 /// The ICMP Time Exceeded a server behind Linux's FTP NAT helper received

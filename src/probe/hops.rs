@@ -6,12 +6,12 @@
 //! by the device at hop L or on the link after it (where a device that
 //! does not decrement the TTL, a bridge or transparent proxy, would sit).
 
+use super::family::Family;
 use super::quote::Quote;
-use super::result::Family;
 use super::wire::trim_eol;
 use crate::escape::{Bytes, escape};
 use crate::reassembly::connection::Side;
-use crate::rules::rewrite::{self, What};
+use crate::rules::rewrite;
 use crate::rules::{Rule, Severity};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -134,13 +134,13 @@ impl Hop {
     /// Names the change from `sent` to `received` (lines, no terminator).
     fn classify(&mut self, dir: Direction, sent: &[u8], received: &[u8], nat: (IpAddr, IpAddr)) {
         if let Some(ch) = rewrite::classify(dir.side(), sent, received, nat) {
-            self.rule = Some(ch.rule);
-            self.severity = Some(ch.severity);
-            self.diff = Some(ch.diff.describe());
-            self.signature = ch.signature.map(|s| s.id);
-            if let What::Address(ac) = &ch.what {
-                self.fields = Some(ac.fields.clone());
-            }
+            (
+                self.rule,
+                self.severity,
+                self.diff,
+                self.signature,
+                self.fields,
+            ) = ch.named();
         }
     }
 
@@ -436,6 +436,12 @@ mod tests {
         Hop::quoted(n, Direction::ToServer, SENT, &q, NAT)
     }
 
+    /// The server, reached at `n`, saying nothing of how the line arrived.
+    fn far(n: u8) -> Hop {
+        let at = "203.0.113.10".parse().unwrap();
+        Hop::far_end(n, at, Direction::ToServer, SENT, None, NAT)
+    }
+
     fn trace(hops: Vec<Hop>, reached: Option<u8>, far: Option<bool>) -> Trace {
         let mut t = Trace {
             direction: Direction::ToServer,
@@ -460,14 +466,7 @@ mod tests {
                 hop(1, [198, 51, 100, 1], SENT, 576),
                 hop(2, [192, 0, 2, 2], SENT, 576),
                 hop(3, [192, 0, 2, 6], mangled, 576),
-                Hop::far_end(
-                    4,
-                    "203.0.113.10".parse().unwrap(),
-                    Direction::ToServer,
-                    SENT,
-                    None,
-                    NAT,
-                ),
+                far(4),
             ],
             Some(4),
             Some(true),
@@ -509,14 +508,7 @@ mod tests {
             vec![
                 hop(1, [198, 51, 100, 1], SENT, 576),
                 hop(2, [192, 0, 2, 2], SENT, 50),
-                Hop::far_end(
-                    3,
-                    "203.0.113.10".parse().unwrap(),
-                    Direction::ToServer,
-                    SENT,
-                    None,
-                    NAT,
-                ),
+                far(3),
             ],
             Some(3),
             Some(false),
@@ -530,17 +522,7 @@ mod tests {
         // A far end that does not say how the line arrived (vsftpd) leaves
         // the last stretch open; a trace that never got there says so.
         let quiet = trace(
-            vec![
-                hop(1, [198, 51, 100, 1], SENT, 576),
-                Hop::far_end(
-                    2,
-                    "203.0.113.10".parse().unwrap(),
-                    Direction::ToServer,
-                    SENT,
-                    None,
-                    NAT,
-                ),
-            ],
+            vec![hop(1, [198, 51, 100, 1], SENT, 576), far(2)],
             Some(2),
             None,
         );
@@ -567,18 +549,7 @@ mod tests {
     #[test]
     fn a_change_after_the_last_answering_hop_is_placed_after_it() {
         let t = trace(
-            vec![
-                hop(1, [198, 51, 100, 1], SENT, 576),
-                Hop::silent(2),
-                Hop::far_end(
-                    3,
-                    "203.0.113.10".parse().unwrap(),
-                    Direction::ToServer,
-                    SENT,
-                    None,
-                    NAT,
-                ),
-            ],
+            vec![hop(1, [198, 51, 100, 1], SENT, 576), Hop::silent(2), far(3)],
             Some(3),
             Some(true),
         );

@@ -6,7 +6,7 @@ use super::shape::Shape;
 use super::wire::Silence;
 use crate::escape::Bytes;
 use crate::reassembly::connection::Side;
-use crate::rules::rewrite::{self, What};
+use crate::rules::rewrite;
 use crate::rules::signatures::{self, LINUX_CONNTRACK_PARTIAL};
 use crate::rules::{Rule, Severity};
 use std::net::IpAddr;
@@ -80,13 +80,13 @@ pub(super) fn judge(
             None => case.outcome = Outcome::Intact,
             Some(ch) => {
                 case.outcome = Outcome::Rewritten;
-                case.rule = Some(ch.rule);
-                case.severity = Some(ch.severity);
-                case.diff = Some(ch.diff.describe());
-                case.signature = ch.signature.map(|s| s.id);
-                if let What::Address(ac) = &ch.what {
-                    case.fields = Some(ac.fields.clone());
-                }
+                (
+                    case.rule,
+                    case.severity,
+                    case.diff,
+                    case.signature,
+                    case.fields,
+                ) = ch.named();
             }
         }
         return;

@@ -13,6 +13,7 @@
 //! PORT/EPRT names the probe's own address; commands are paced, counted
 //! and capped, and the whole run has a time budget (`Limits`).
 
+mod family;
 pub mod hops;
 mod icmp;
 mod judge;

@@ -33,18 +33,7 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
                     .clone()
                     .map_or("-".into(), |r| format!("reply `{r}`")),
             };
-            // The changed fields say it in the fewest words; the byte diff
-            // where there are none.
-            let detail = [
-                c.rule.map(|r| r.id().to_string()),
-                c.fields.clone().or_else(|| c.diff.clone()),
-                c.signature.map(|s| format!("signature {s}")),
-                c.note.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
+            let detail = detail(None, (c.rule, &c.fields, &c.diff, c.signature), &c.note);
             Row {
                 test: c.name.clone(),
                 sent: format!("`{}`", escape(&c.sent.0)),
@@ -71,6 +60,32 @@ fn rows(cases: &[&Case]) -> Vec<Row> {
         }
     }
     out
+}
+
+/// A change in words: what was seen, the rule, the changed fields (in the
+/// fewest words; the byte diff where there are none), the signature and
+/// the note.
+fn detail(
+    seen: Option<String>,
+    (rule, fields, diff, signature): (
+        Option<crate::rules::Rule>,
+        &Option<String>,
+        &Option<String>,
+        Option<&str>,
+    ),
+    note: &Option<String>,
+) -> String {
+    [
+        seen,
+        rule.map(|r| r.id().to_string()),
+        fields.clone().or_else(|| diff.clone()),
+        signature.map(|s| format!("signature {s}")),
+        note.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("; ")
 }
 
 /// Outcomes counted in one row rather than listed case by case.
@@ -177,17 +192,7 @@ fn hop_rows(t: &Trace) -> Vec<[String; 5]> {
                 (Seen::FarEnd, None, _) => Some("the far end does not say how it arrived".into()),
                 (seen, _, _) => Some(seen.name().to_string()),
             };
-            let change = [
-                what,
-                h.rule.map(|r| r.id().to_string()),
-                h.fields.clone().or_else(|| h.diff.clone()),
-                h.signature.map(|s| format!("signature {s}")),
-                h.note.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
+            let change = detail(what, (h.rule, &h.fields, &h.diff, h.signature), &h.note);
             [h.hop.to_string(), router, quoted, received, change]
         })
         .collect()

@@ -206,7 +206,31 @@ pub fn untranslated(dir: Side, line: &[u8], nat: (IpAddr, IpAddr)) -> Option<End
         .filter(|e| e.ip == nat.0 && !e.ip.is_unspecified())
 }
 
+/// What a change is called where a probe reports it (a case, a hop):
+/// rule, severity, byte diff, signature and the changed address fields.
+pub type Named = (
+    Option<Rule>,
+    Option<Severity>,
+    Option<String>,
+    Option<&'static str>,
+    Option<String>,
+);
+
 impl Change {
+    pub fn named(&self) -> Named {
+        let fields = match &self.what {
+            What::Address(ac) => Some(ac.fields.clone()),
+            _ => None,
+        };
+        (
+            Some(self.rule),
+            Some(self.severity),
+            Some(self.diff.describe()),
+            self.signature.map(|s| s.id),
+            fields,
+        )
+    }
+
     /// An in-place mangling (not a NAT rewrite) of an address argument.
     pub fn is_mangling(&self) -> bool {
         matches!(self.rule, Rule::PortOctetMangled | Rule::PasvReplyMangled)

@@ -348,3 +348,15 @@ pub fn pair_names() -> Vec<String> {
     v.sort();
     v
 }
+
+/// Starts `portmortem reflect` in this process on `addr` (port 0: any);
+/// it serves until the test process ends.
+pub fn reflector_at(addr: &str) -> std::net::SocketAddr {
+    let r = portmortem::probe::reflect::Reflector::bind(addr.parse().unwrap()).unwrap();
+    let a = r.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        r.serve(&stop, &|_| {}).unwrap();
+    });
+    a
+}
