@@ -179,6 +179,21 @@ pub fn is_of(q: &Quote, line: &[u8], seq: Option<u32>, ports: (u16, u16)) -> boo
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives on the raw socket or in a reflector's report,
+        /// reading it never panics, and a record read back is the record.
+        #[test]
+        fn any_bytes_read_without_panic(b in proptest::collection::vec(any::<u8>(), 0..700)) {
+            let _ = Quote::parse_v4_datagram(&b);
+            let _ = Quote::parse(IpAddr::V6(Ipv6Addr::LOCALHOST), &b, true);
+            let _ = records(&b);
+            if let Some(q) = Quote::parse(IpAddr::V4(Ipv4Addr::LOCALHOST), &b, false) {
+                prop_assert_eq!(records(&q.to_record()), Some(vec![q]));
+            }
+        }
+    }
 
     /// A Time Exceeded from `router` quoting an IPv4 TCP segment that
     /// carried `payload`, cut to `quote` bytes of the datagram.
