@@ -174,8 +174,17 @@ impl Probe<'_> {
                     );
                 }
             }
-        } else if let Some(l) = line(AddrKind::Eprt, 52270 + fixed % 10) {
-            add(Family::Eprt, "port 5227x", Direction::ToServer, l, None);
+        } else {
+            let port = 52270 + fixed % 10;
+            if let Some(l) = line(AddrKind::Eprt, port) {
+                add(
+                    Family::Eprt,
+                    &format!("port {port}"),
+                    Direction::ToServer,
+                    l,
+                    None,
+                );
+            }
         }
         if self.target.reflector && self.peer_ip().is_ipv4() {
             let port = sweep_port(6, fixed, 227);
