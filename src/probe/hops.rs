@@ -57,6 +57,9 @@ pub enum Seen {
     /// No Time Exceeded came from this hop (a router that does not send
     /// them, filters them, or rate-limits them).
     Silent,
+    /// A Time Exceeded came, but its quote is not of this line (damaged
+    /// beyond reading on its way back, or another packet's): no evidence.
+    Unmatched,
     /// At this TTL the segment reached the far end (it was not
     /// retransmitted, and no router answered).
     FarEnd,
@@ -70,6 +73,7 @@ impl Seen {
             Seen::Changed => "changed",
             Seen::HeadersOnly => "headers only: no evidence",
             Seen::Silent => "silent",
+            Seen::Unmatched => "answered, but not with a quote of this line: no evidence",
             Seen::FarEnd => "far end reached",
         }
     }
@@ -111,6 +115,11 @@ pub struct Hop {
 impl Hop {
     pub fn silent(hop: u8) -> Hop {
         Hop::bare(hop, None, Seen::Silent)
+    }
+
+    /// A router answered with a quote that is not of the line.
+    pub fn unmatched(hop: u8, router: IpAddr) -> Hop {
+        Hop::bare(hop, Some(router), Seen::Unmatched)
     }
 
     /// The far end, reached at this TTL; `arrived` is the line as it
@@ -481,12 +490,12 @@ mod tests {
     }
 
     #[test]
-    fn silent_and_header_only_hops_widen_the_interval_and_say_so() {
+    fn hops_without_evidence_widen_the_interval_and_say_so() {
         let mangled = b"PORT 198,51,100,60,4,22_\r\n";
         let t = trace(
             vec![
                 hop(1, [198, 51, 100, 1], SENT, 576),
-                Hop::silent(2),
+                Hop::unmatched(2, "192.0.2.1".parse().unwrap()),
                 hop(3, [192, 0, 2, 9], SENT, 28),
                 hop(4, [192, 0, 2, 6], mangled, 576),
             ],

@@ -14,12 +14,12 @@
 //!
 //! For `probe --trace`, `SITE PMTRACE <letters>` makes the next passive
 //! reply leave with that TTL (hop limit); `SITE PMQUOTES` then answers
-//! with the routers' quotes of it (` q=`, in `quote`'s records), the
-//! segment as sent (` sent=`) and whether the segment itself got through
-//! (` got=yes|no|unknown`).
+//! with the Time Exceeded it heard (` q=`, in `quote`'s records), the
+//! segment as sent (` sent=`), the connection's ports as it sees them
+//! (` ports=`, which tell the probe the quotes of this reply from others)
+//! and whether the segment itself got through (` got=yes|no|unknown`).
 
 use super::icmp::{self, Listener};
-use super::quote;
 use super::wire::{self, LineReader, trim_eol};
 use crate::ftp::address::{AddrKind, Endpoint};
 use crate::ftp::message::verb_of;
@@ -256,6 +256,11 @@ fn passive(
     Ok(Some((DataPlan::Passive(l), sent)))
 }
 
+/// Bytes of quotes reported for one reply at most: the report is one
+/// reply line, which the probe reads up to 8 KiB, at two letters a byte
+/// beside the reply itself (a Time Exceeded is at most 576 bytes).
+const MAX_QUOTE_BYTES: usize = 3000;
+
 /// A reply sent TTL-limited, waiting for `SITE PMQUOTES`.
 struct Sent {
     segment: Vec<u8>,
@@ -300,22 +305,27 @@ impl Tracing {
         let (Some(sent), Some(l)) = (self.pending.take(), &self.icmp) else {
             return "503 No traced reply.".into();
         };
-        let quotes: Vec<u8> = l
-            .collect(Instant::now() + Duration::from_millis(30))
-            .iter()
-            .filter(|q| quote::is_of(q, &sent.segment, None, (local.port(), peer.port())))
-            .flat_map(|q| q.to_record())
-            .collect();
+        // Every Time Exceeded heard (at most a few a hop): the probe tells
+        // those of this reply from the rest with the ports given here.
+        let mut quotes = Vec::new();
+        for q in l.collect(Instant::now() + Duration::from_millis(30)) {
+            let r = q.to_record();
+            if quotes.len() + r.len() > MAX_QUOTE_BYTES {
+                break;
+            }
+            quotes.extend(r);
+        }
         let got = match icmp::got_through(s, sent.retransmits) {
             Some(true) => "yes",
             Some(false) => "no",
             None => "unknown",
         };
         format!(
-            "200 Quotes. got={} q={} sent={}",
+            "200 Quotes. got={} q={} sent={} ports={}",
             wire::encode(got.as_bytes()),
             wire::encode(&quotes),
-            wire::encode(&sent.segment)
+            wire::encode(&sent.segment),
+            wire::encode(format!("{},{}", local.port(), peer.port()).as_bytes())
         )
     }
 }

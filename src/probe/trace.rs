@@ -232,9 +232,9 @@ impl Probe<'_> {
                 }
             };
             let expect = base.map(|b| b.wrapping_add(offset as u32));
-            let quotes: Vec<_> = icmp
-                .collect(Instant::now() + QUOTE_GRACE)
-                .into_iter()
+            let heard = icmp.collect(Instant::now() + QUOTE_GRACE);
+            let quotes: Vec<_> = heard
+                .iter()
                 .filter(|q| quote::is_of(q, &l.sent, expect, ports))
                 .collect();
             let through = match (self.ctl.as_ref(), before) {
@@ -278,6 +278,8 @@ impl Probe<'_> {
                 ));
                 t.reached = Some(ttl);
                 break;
+            } else if let Some(q) = heard.first() {
+                t.hops.push(Hop::unmatched(ttl, q.router));
             } else if !retried && self.answered_before(ttl) {
                 retried = true;
                 std::thread::sleep(RATE_LIMIT_PAUSE);
@@ -380,9 +382,16 @@ impl Probe<'_> {
             .map(|e| e.ip)
             .filter(|ip| !ip.is_unspecified())
             .unwrap_or(peer);
-        // The reflector kept only quotes of its own segment: it knows the
-        // ports as it sees them, which NAT hides from the probe.
-        let hop = match quotes.first() {
+        // The ports as the reflector sees them (NAT hides them from the
+        // probe): its own, then the probe's.
+        let ports = wire::field(report, "ports")
+            .and_then(|p| String::from_utf8(p).ok())
+            .and_then(|p| {
+                let (a, b) = p.split_once(',')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            })
+            .unwrap_or((0, 0));
+        let hop = match quotes.iter().find(|q| quote::is_of(q, &sent, None, ports)) {
             Some(q) => {
                 ReplyHop::Quoted(Hop::quoted(ttl, Direction::ToClient, &sent, q, (own, peer)))
             }
@@ -401,7 +410,10 @@ impl Probe<'_> {
                     (own, peer),
                 ))
             }
-            None => ReplyHop::Silent,
+            None => match quotes.first() {
+                Some(q) => ReplyHop::Quoted(Hop::unmatched(ttl, q.router)),
+                None => ReplyHop::Silent,
+            },
         };
         Ok((hop, sent))
     }

@@ -178,6 +178,7 @@ fn hop_rows(t: &Trace) -> Vec<[String; 5]> {
             };
             let quoted = match h.seen {
                 Seen::Silent => "no Time Exceeded (filtered or rate-limited)".into(),
+                Seen::Unmatched => "a quote of something else".into(),
                 Seen::FarEnd => "-".into(),
                 _ => format!("{} of {} bytes", h.quoted, h.of),
             };
