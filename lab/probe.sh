@@ -86,6 +86,15 @@ all_cases() {
     # as it is (the server is not behind the NAT).
     TOPOLOGY=chain_topology probe_case trace-alg-reflect alg reflect "$TO_SERVER"' == [[2, 3]] * 2 and all(h.get("rule") == "alg-rewrite" for x in t for h in x["hops"] if h["seen"] == "changed") and '"$TO_CLIENT"' == [None] and rc == "0"' --only trace --reflector ftp://203.0.113.10
     TOPOLOGY=chain_topology probe_case trace-clean-reflect route reflect 'all(x.get("between") is None and x["reached"] == 4 for x in t) and len(t) == 3 and rc == "0"' --only trace --reflector ftp://203.0.113.10
+    # The helper drops a bare-LF PORT: traced, it is quoted by hops 1 and 2
+    # and then gets no reply (the split PORT is two segments: not traced).
+    TOPOLOGY=chain_topology probe_case trace-alg-vsftpd alg vsftpd '[(x["case"], x["between"], x.get("no_reply")) for x in t] == [("bare LF terminator", [2, 3], 3)] and rc == "1"' --trace --only shapes ftp://203.0.113.10
+    # The same with the reflector (what tests/trace.rs runs).
+    TOPOLOGY=chain_topology probe_case trace-alg-shapes alg reflect '[(x["between"], x.get("no_reply")) for x in t if x["case"] == "bare LF terminator"] == [([2, 3], 3)] and rc == "1"' --trace --only shapes --reflector ftp://203.0.113.10
+    # The founding path: the mangler writes 22_, the helper behind it
+    # drops what it cannot parse, the session hangs; traced, both PORTs
+    # stop at the device.
+    TOPOLOGY=chain_topology probe_case trace-mangle-alg-vsftpd mangle-alg vsftpd '[(x["between"], x.get("no_reply")) for x in t] == [([2, 3], 3)] * 2 and rc == "1"' --only trace ftp://203.0.113.10
     # After the whole plan: each kind of altered line traced once.
     TOPOLOGY=chain_topology probe_case trace-mangle-plan mangle-both reflect 'len(t) >= 3 and all(b == [2, 3] for b in between)' --trace --reflector ftp://203.0.113.10
 }

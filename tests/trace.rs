@@ -166,7 +166,8 @@ fn without_a_raw_socket_the_report_names_the_capability() {
 
 /// The lab's routed chain (client, r1, device, r2, server; lab/lib.sh):
 /// the Linux FTP NAT helper at hop 2 translates PORT between hops 2 and
-/// 3 and leaves the 227 reply alone; a plain router changes nothing; the
+/// 3, leaves the 227 reply alone and drops a bare-LF PORT there; a plain
+/// router changes nothing; the
 /// NFQUEUE 227→22_ mangler (when Python's netfilterqueue is there)
 /// rewrites between hops 2 and 3 in both directions. lab/probe.sh checks
 /// each report too; here the facts are checked again from its JSON.
@@ -184,7 +185,11 @@ fn the_chain_places_each_rewrite_between_hops_2_and_3() {
         );
         return;
     }
-    let mut cases = vec!["trace-alg-reflect", "trace-clean-reflect"];
+    let mut cases = vec![
+        "trace-alg-reflect",
+        "trace-clean-reflect",
+        "trace-alg-shapes",
+    ];
     let mangler = have("iptables")
         && Command::new("python3")
             .args(["-c", "import netfilterqueue, scapy"])
@@ -235,6 +240,19 @@ fn the_chain_places_each_rewrite_between_hops_2_and_3() {
         }
         assert_eq!(t["reached"], 4);
     }
+    // The helper drops a bare-LF PORT: quoted by hops 1 and 2, then no
+    // reply at TTL 3; the line is damage (exit 1).
+    let shapes = read("trace-alg-shapes");
+    let bare: Vec<_> = shapes["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["case"] == "bare LF terminator")
+        .collect();
+    assert_eq!(bare.len(), 1);
+    assert_eq!(bare[0]["between"], serde_json::json!([2, 3]));
+    assert_eq!(bare[0]["no_reply"], 3);
+    assert_eq!(shapes["altered"], true);
     let clean = read("trace-clean-reflect");
     assert!(clean["traces"].as_array().unwrap().iter().all(|t| {
         t["between"].is_null()

@@ -243,6 +243,11 @@ pub struct Trace {
     /// The TTL at which it reached the far end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached: Option<u8>,
+    /// The TTL at which the line got no reply at all (neither a quote
+    /// nor, after TCP's retransmission, the far end's answer): it was
+    /// dropped on the way, as the test itself found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_reply: Option<u8>,
     /// Why the trace ended before the far end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
@@ -288,11 +293,14 @@ impl Trace {
     }
 
     /// A hop received the line damaged (worse than a NAT-consistent
-    /// rewrite).
+    /// rewrite), or the line got no reply: as a test line that gets none,
+    /// it was dropped.
     pub fn is_damage(&self) -> bool {
-        self.hops
-            .iter()
-            .any(|h| h.seen == Seen::Changed && h.severity.is_some_and(|s| s > Severity::Info))
+        self.no_reply.is_some()
+            || self
+                .hops
+                .iter()
+                .any(|h| h.seen == Seen::Changed && h.severity.is_some_and(|s| s > Severity::Info))
     }
 
     /// Fills `between` and `conclusion` from the hops. `far_end_changed`:
@@ -357,6 +365,27 @@ impl Trace {
                     ),
                 }
             }
+            (None, li) if self.no_reply.is_some() => {
+                let n = self.no_reply.unwrap_or_default();
+                self.between = Some([l, n]);
+                match li {
+                    Some(i) if n == i.hop + 1 => format!(
+                        "{what} reached {} intact; sent one hop further it got no reply, and no later hop quoted it: it was dropped by the device at hop {} or after it (or the far end did not answer)",
+                        i.at(),
+                        i.hop
+                    ),
+                    Some(i) => format!(
+                        "{what} reached {} intact; hops {}–{} gave no evidence, and sent with TTL {n} it got no reply: it was dropped after hop {} (or the far end did not answer)",
+                        i.at(),
+                        i.hop + 1,
+                        n - 1,
+                        i.hop
+                    ),
+                    None => format!(
+                        "no hop quoted {what} whole, and sent with TTL {n} it got no reply: the trace cannot say where it was dropped"
+                    ),
+                }
+            }
             (None, Some(i)) if far_end_changed == Some(true) => {
                 self.between = self.reached.map(|r| [l, r]);
                 format!(
@@ -418,7 +447,7 @@ impl Trace {
                 a.at()
             ));
         }
-        if let Some(why) = &self.stopped {
+        if let Some(why) = self.stopped.as_ref().filter(|_| self.no_reply.is_none()) {
             s.push_str(&format!("; the trace ended before the far end: {why}"));
         }
         if let Some(c) = s.get(..1) {
@@ -459,6 +488,7 @@ mod tests {
             sent: Bytes(SENT.to_vec()),
             hops,
             reached,
+            no_reply: None,
             stopped: None,
             between: None,
             conclusion: String::new(),
@@ -552,6 +582,27 @@ mod tests {
         assert!(
             none.conclusion
                 .starts_with("No hop quoted the line whole (0 of 2")
+        );
+    }
+
+    #[test]
+    fn a_line_that_stops_being_quoted_and_gets_no_reply_was_dropped_there() {
+        let mut t = trace(
+            vec![
+                hop(1, [198, 51, 100, 1], SENT, 576),
+                hop(2, [192, 0, 2, 2], SENT, 576),
+                Hop::silent(3),
+            ],
+            None,
+            None,
+        );
+        t.no_reply = Some(3);
+        t.stopped = Some("the line sent with TTL 3 got no reply (timed out)".into());
+        t.conclude(None);
+        assert_eq!(t.between, Some([2, 3]));
+        assert_eq!(
+            t.conclusion,
+            "The line reached hop 2 (192.0.2.2) intact; sent one hop further it got no reply, and no later hop quoted it: it was dropped by the device at hop 2 or after it (or the far end did not answer)."
         );
     }
 

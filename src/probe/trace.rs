@@ -91,7 +91,10 @@ impl Probe<'_> {
         let mut kinds = BTreeSet::new();
         let (mut out, mut same_kind, mut cannot) = (Vec::new(), 0, 0);
         for c in &self.cases {
-            if !matches!(c.outcome, Outcome::Rewritten | Outcome::NotTranslated) {
+            // Lines that arrived changed, and commands that got no reply:
+            // where the line stops being quoted is where it was dropped.
+            let dropped = c.outcome == Outcome::Dropped && c.family != Family::Passive;
+            if !matches!(c.outcome, Outcome::Rewritten | Outcome::NotTranslated) && !dropped {
                 continue;
             }
             let dir = if c.family == Family::Passive {
@@ -102,8 +105,10 @@ impl Probe<'_> {
             let one_line = c.sent.0.iter().filter(|&&b| b == b'\n').count() == 1
                 && c.sent.0.ends_with(b"\n")
                 && c.sent.0.len() <= MAX_LINE;
-            // A split or pipelined line is no one segment; a passive reply
-            // only a reflector can send TTL-limited.
+            // A split or pipelined line is no one segment (a split line's
+            // bytes are one line: its shape says it went as two); a
+            // passive reply only a reflector can send TTL-limited.
+            let one_line = one_line && c.name != Shape::Split.name();
             if (dir == Direction::ToServer && !one_line)
                 || (dir == Direction::ToClient && !self.target.reflector)
             {
@@ -122,7 +127,11 @@ impl Probe<'_> {
                 dir,
                 sent: c.sent.0.clone(),
                 port: c.value.map(|v| sweep_port(6, fixed, u16::from(v))),
-                far_end_changed: Some(c.outcome == Outcome::Rewritten),
+                far_end_changed: match c.outcome {
+                    Outcome::Rewritten => Some(true),
+                    Outcome::NotTranslated => Some(false),
+                    _ => None,
+                },
             });
         }
         if same_kind > 0 {
@@ -221,8 +230,20 @@ impl Probe<'_> {
             let local = ctl.local.ip();
             icmp.clear();
             self.traced_lines += 1;
-            let (reply, before) = match self.exchange_as(&[&l.sent], 1, Some(ttl)) {
-                Ok(r) => r,
+            let answer = self.exchange_as(&[&l.sent], 1, Some(ttl));
+            let expect = base.map(|b| b.wrapping_add(offset as u32));
+            let heard = icmp.collect(Instant::now() + QUOTE_GRACE);
+            let quotes: Vec<_> = heard
+                .iter()
+                .filter(|q| quote::is_of(q, &l.sent, expect, ports))
+                .collect();
+            // A line the path drops gets no reply at any TTL (TCP's
+            // retransmission is dropped too): the quotes still show how
+            // far it went, and the first hop that neither quotes it nor
+            // answers is where the trace ends.
+            let (reply, before) = match answer {
+                Ok((r, b)) => (Some(r), b),
+                Err(Silence::Timeout) => (None, None),
                 Err(s) => {
                     t.stopped = Some(format!(
                         "the line sent with TTL {ttl} got no reply ({})",
@@ -231,12 +252,6 @@ impl Probe<'_> {
                     break;
                 }
             };
-            let expect = base.map(|b| b.wrapping_add(offset as u32));
-            let heard = icmp.collect(Instant::now() + QUOTE_GRACE);
-            let quotes: Vec<_> = heard
-                .iter()
-                .filter(|q| quote::is_of(q, &l.sent, expect, ports))
-                .collect();
             let through = match (self.ctl.as_ref(), before) {
                 (Some(c), Some(b)) => icmp::got_through(&c.stream, b),
                 _ => None,
@@ -250,10 +265,20 @@ impl Probe<'_> {
                 {
                     c.seq_base.get_or_insert(q.seq.wrapping_sub(offset as u32));
                 }
-                t.hops
-                    .push(Hop::quoted(ttl, l.dir, &l.sent, q, self.nat(local)));
-            } else if through == Some(true) {
-                let (arrived, evidence) = self.arrived(&reply, &verb);
+                let hop = Hop::quoted(ttl, l.dir, &l.sent, q, self.nat(local));
+                t.hops.push(self.unseen_nat(hop, ttl, l, q, local));
+            } else if reply.is_none() {
+                let mut h = Hop::silent(ttl);
+                h.note = Some("and no reply to the line either".into());
+                t.hops.push(h);
+                t.no_reply = Some(ttl);
+                t.stopped = Some(format!(
+                    "the line sent with TTL {ttl} got no reply within {} s",
+                    self.limits.reply_timeout.as_secs_f64()
+                ));
+                break;
+            } else if let (Some(reply), Some(true)) = (&reply, through) {
+                let (arrived, evidence) = self.arrived(reply, &verb);
                 let sent = trim_eol(&l.sent);
                 // Servers may upper-case what they quote.
                 let arrived = arrived.map(|a| {
@@ -418,6 +443,30 @@ impl Probe<'_> {
         Ok((hop, sent))
     }
 
+    /// Without a reflector the probe does not know how a NAT maps its
+    /// address, so a line whose address changed and port did not may be a
+    /// NAT helper's translation rather than damage: named as such, and
+    /// said to be an assumption.
+    fn unseen_nat(&self, hop: Hop, ttl: u8, l: &Line, q: &quote::Quote, local: IpAddr) -> Hop {
+        let side = crate::reassembly::connection::Side::Client;
+        let at = |b: &[u8]| {
+            crate::rules::rewrite::parse_address(side, trim_eol(b)).and_then(|a| a.strict)
+        };
+        match (self.seen_as, hop.rule, at(&l.sent), at(&q.payload)) {
+            (None, Some(crate::rules::Rule::AlgRewriteInconsistent), Some(a), Some(b))
+                if a.port == b.port && a.ip != b.ip =>
+            {
+                let mut h = Hop::quoted(ttl, l.dir, &l.sent, q, (local, b.ip));
+                h.note = Some(format!(
+                    "only the address changed: consistent with a NAT that maps {local} to {} (assumed: without a reflector the probe cannot see the mapping)",
+                    b.ip
+                ));
+                h
+            }
+            _ => hop,
+        }
+    }
+
     /// Logs in again if the control connection was lost.
     fn connected(&mut self) -> bool {
         if self.ctl.is_some() {
@@ -461,6 +510,7 @@ fn trace_of(l: &Line) -> Trace {
         sent: Bytes(l.sent.clone()),
         hops: Vec::new(),
         reached: None,
+        no_reply: None,
         stopped: None,
         between: None,
         conclusion: String::new(),
