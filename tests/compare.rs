@@ -729,13 +729,9 @@ fn a_given_clock_offset_pairs_taps_whose_clocks_differ() {
     assert_eq!(code, Some(2));
 }
 
-/// Past the memory budget every session is still compared (matched and
-/// compared as the captures are read): the pairs are those of a
-/// comparison with room for everything, only the report's session
-/// listing stops at the budget (and says so).
-/// `compare -f json --no-hash --max-memory-mb MB A B`, its document.
-fn compare_with_budget(mb: &str, a: &str, b: &str) -> Value {
-    let out = run(&[
+/// `compare -f json --no-hash --max-memory-mb MB A B`.
+fn compare_with_budget_run(mb: &str, a: &str, b: &str) -> std::process::Output {
+    run(&[
         "compare",
         "-f",
         "json",
@@ -744,10 +740,18 @@ fn compare_with_budget(mb: &str, a: &str, b: &str) -> Value {
         mb,
         a,
         b,
-    ]);
-    serde_json::from_slice(&out.stdout).unwrap()
+    ])
 }
 
+/// [`compare_with_budget_run`]'s document.
+fn compare_with_budget(mb: &str, a: &str, b: &str) -> Value {
+    serde_json::from_slice(&compare_with_budget_run(mb, a, b).stdout).unwrap()
+}
+
+/// Past the memory budget every session is still compared (matched and
+/// compared as the captures are read): the pairs are those of a
+/// comparison with room for everything, only the report's session
+/// listing stops at the budget (and says so).
 #[test]
 fn every_session_is_compared_past_the_budget() {
     let dir = temp_dir("compare-budget");
@@ -917,16 +921,7 @@ fn unrelated_captures_past_the_budget_are_refused_truthfully() {
         shifted(&replicated("lab-mangle-vsftpd-server.pcap", 400), 86_400),
     )
     .unwrap();
-    let out = run(&[
-        "compare",
-        "-f",
-        "json",
-        "--no-hash",
-        "--max-memory-mb",
-        "3",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-    ]);
+    let out = compare_with_budget_run("3", a.to_str().unwrap(), b.to_str().unwrap());
     assert_eq!(out.status.code(), Some(2));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(

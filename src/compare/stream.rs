@@ -212,7 +212,16 @@ impl Matcher {
             (false, false) => None,
             (true, false) => Some(0),
             (false, true) => Some(1),
-            (true, true) => Some(usize::from(b.at.at - self.clock.offset_ns < a.at.at)),
+            (true, true) => Some(usize::from(self.on_clock_of(0, b.at.at) < a.at.at)),
+        }
+    }
+
+    /// A time of the other tap, read on tap `i`'s clock.
+    fn on_clock_of(&self, i: usize, t: Timestamp) -> Timestamp {
+        if i == 0 {
+            t - self.clock.offset_ns
+        } else {
+            t + self.clock.offset_ns
         }
     }
 
@@ -258,12 +267,9 @@ impl Matcher {
         };
         // The same sequence numbers at another time are another session
         // (a capture of copies): only one at the same time is late.
-        let off = if i == 1 {
-            self.clock.offset_ns
-        } else {
-            -self.clock.offset_ns
-        };
-        if (s.start - (start + off)).unsigned_abs() > self.clock.tolerance_ns.unsigned_abs() {
+        if (s.start - self.on_clock_of(i, start)).unsigned_abs()
+            > self.clock.tolerance_ns.unsigned_abs()
+        {
             return false;
         }
         self.taps[1 - i].gone.remove(&k);
@@ -295,12 +301,7 @@ impl Matcher {
         if !other.open() {
             return true;
         }
-        let off = if i == 0 {
-            self.clock.offset_ns
-        } else {
-            -self.clock.offset_ns
-        };
-        other.at.at - off > s.end + self.clock.tolerance_ns.max(0)
+        self.on_clock_of(i, other.at.at) > s.end + self.clock.tolerance_ns.max(0)
     }
 
     /// Matches the sessions waiting and compares the pairs: at once on

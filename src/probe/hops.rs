@@ -222,10 +222,7 @@ fn line_of(dir: Direction, b: &[u8]) -> &[u8] {
     };
     let b = trim_eol(b);
     match dir {
-        Direction::ToClient => match b.windows(4).position(|w| w == b" tx=") {
-            Some(p) => &b[..p],
-            None => b,
-        },
+        Direction::ToClient => super::wire::without_report(b),
         Direction::ToServer => b,
     }
 }
@@ -303,11 +300,18 @@ impl Trace {
                 .any(|h| h.seen == Seen::Changed && h.severity.is_some_and(|s| s > Severity::Info))
     }
 
-    /// Fills `between` and `conclusion` from the hops. `far_end_changed`:
-    /// what the far end says arrived, when it says (the reflector's copy,
-    /// the server's echo), compared with what was sent.
+    /// Fills `between` and `conclusion` from the hops. Whether the far end
+    /// received the line changed is read off its row when it says how the
+    /// line arrived (the reflector's copy, the server's echo), else
+    /// `far_end_changed`, what the test itself found.
     pub fn conclude(&mut self, far_end_changed: Option<bool>) {
         self.note_repeats();
+        let far_end_changed = self
+            .hops
+            .iter()
+            .find(|h| h.seen == Seen::FarEnd && h.received.is_some())
+            .map(|h| h.rule.is_some())
+            .or(far_end_changed);
         let what = self.direction.what();
         let mut last_intact: Option<&Hop> = None;
         let mut first_changed: Option<&Hop> = None;

@@ -27,7 +27,7 @@ pub struct Listener {
 impl Listener {
     /// Opens the socket for the family of `peer`; the error names the
     /// capability when that is what is missing.
-    pub fn open(peer: IpAddr) -> Result<Listener, String> {
+    fn open(peer: IpAddr) -> Result<Listener, String> {
         let (domain, proto) = match peer {
             IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
             IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
@@ -44,6 +44,15 @@ impl Listener {
             sock,
             v6: peer.is_ipv6(),
         })
+    }
+
+    /// The socket for tracing connection `s`: its peer's family, and TCP's
+    /// counters readable on `s` (they tell when a segment got through).
+    pub fn for_connection(s: &TcpStream) -> Result<Listener, String> {
+        let peer = s.peer_addr().map_err(|e| e.to_string())?;
+        let l = Listener::open(peer.ip())?;
+        counts(s).map_err(|e| format!("cannot read TCP's counters: {e}"))?;
+        Ok(l)
     }
 
     /// Drops what has queued up (quotes of earlier segments, other

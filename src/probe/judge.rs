@@ -60,12 +60,7 @@ pub(super) fn judge(
 ) {
     case.evidence = evidence;
     if let Some(a) = arrived {
-        // Servers may upper-case what they quote; compare as sent.
-        let a = if evidence == Evidence::ServerEcho && a.eq_ignore_ascii_case(sent) {
-            sent.to_vec()
-        } else {
-            a
-        };
+        let a = as_arrived(evidence, sent, a);
         case.arrived = Some(Bytes(a.clone()));
         match rewrite::classify(dir, sent, &a, nat) {
             None if rewrite::untranslated(dir, sent, nat).is_some() => {
@@ -141,6 +136,16 @@ pub(super) fn judge(
         None => {
             case.outcome = Outcome::Rejected;
         }
+    }
+}
+
+/// What arrived, as compared with what was sent: servers may upper-case
+/// what they quote, which is no change of the path's.
+pub(super) fn as_arrived(evidence: Evidence, sent: &[u8], arrived: Vec<u8>) -> Vec<u8> {
+    if evidence == Evidence::ServerEcho && arrived.eq_ignore_ascii_case(sent) {
+        sent.to_vec()
+    } else {
+        arrived
     }
 }
 

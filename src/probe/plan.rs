@@ -369,11 +369,7 @@ impl Probe<'_> {
         };
         case.reply = Some(r.text());
         let line = r.last().to_vec();
-        // The reply as received, without the reflector's own report.
-        let head = match line.windows(4).position(|w| w == b" tx=") {
-            Some(p) => line[..p].to_vec(),
-            None => line.clone(),
-        };
+        let head = wire::without_report(&line).to_vec();
         let arg = kind.parse(&head);
         let peer = self.peer_ip();
         let announced = arg.strict.or(arg.lenient).map(|e| {

@@ -190,7 +190,7 @@ fn session(
                         reply(&mut s, &format!("200 Next passive port set. {rx}"))?;
                     }
                     (b"PMTRACE", Some(ttl)) => {
-                        let text = trace.arm(ttl, &s, peer);
+                        let text = trace.arm(ttl, &s);
                         reply(&mut s, &format!("{text} {rx}"))?;
                     }
                     (b"PMQUOTES", _) => {
@@ -278,16 +278,12 @@ struct Tracing {
 
 impl Tracing {
     /// `SITE PMTRACE`: the reply to it.
-    fn arm(&mut self, ttl: u16, s: &TcpStream, peer: SocketAddr) -> String {
+    fn arm(&mut self, ttl: u16, s: &TcpStream) -> String {
         let Ok(ttl @ 1..=255) = u8::try_from(ttl) else {
             return "501 TTL out of range.".into();
         };
         if self.icmp.is_none() {
-            match Listener::open(peer.ip()).and_then(|l| {
-                icmp::counts(s)
-                    .map(|_| l)
-                    .map_err(|e| format!("cannot read TCP's counters: {e}"))
-            }) {
+            match Listener::for_connection(s) {
                 Ok(l) => self.icmp = Some(l),
                 Err(e) => return format!("502 Cannot trace here: {e}."),
             }

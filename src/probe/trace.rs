@@ -11,11 +11,12 @@
 //! the first quote that shows the line as sent), its ports, or its
 //! payload, never by addresses alone: NAT rewrites those.
 
-use super::hops::{Direction, Hop, Trace};
+use super::hops::{Direction, Hop, Seen, Trace};
 use super::icmp::{self, Listener};
+use super::judge::as_arrived;
 use super::listeners::{random, sweep_port};
 use super::quote;
-use super::result::{Evidence, Family, Outcome};
+use super::result::{Family, Outcome};
 use super::shape::Shape;
 use super::wire::{self, trim_eol};
 use super::*;
@@ -55,19 +56,18 @@ impl Probe<'_> {
     pub(super) fn trace(&mut self, local: IpAddr, max: u8) {
         let lines = self.lines_to_trace(local);
         let to_server = lines.iter().any(|l| l.dir == Direction::ToServer);
-        let listener = if to_server {
-            match Listener::open(self.peer_ip()).and_then(|l| {
-                let ctl = self.ctl.as_ref().map(|c| &c.stream);
-                match ctl.map(icmp::counts) {
-                    Some(Err(e)) => Err(format!("cannot read TCP's counters: {e}")),
-                    _ => Ok(l),
-                }
-            }) {
-                Ok(l) => Some(l),
-                Err(e) => {
+        let listener = if to_server && self.connected() {
+            let opened = self
+                .ctl
+                .as_ref()
+                .map(|c| Listener::for_connection(&c.stream));
+            match opened {
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
                     self.notes.push(format!("commands were not traced: {e}"));
                     None
                 }
+                None => None,
             }
         } else {
             None
@@ -212,7 +212,6 @@ impl Probe<'_> {
     fn trace_line(&mut self, l: &Line, max: u8, icmp: &Listener) -> Trace {
         let mut t = trace_of(l);
         let verb = crate::ftp::message::verb_of(trim_eol(&l.sent)).unwrap_or_default();
-        let mut far = l.far_end_changed;
         let mut ttl = 1;
         let mut retried = false;
         while ttl <= max {
@@ -279,18 +278,7 @@ impl Probe<'_> {
                 break;
             } else if let (Some(reply), Some(true)) = (&reply, through) {
                 let (arrived, evidence) = self.arrived(reply, &verb);
-                let sent = trim_eol(&l.sent);
-                // Servers may upper-case what they quote.
-                let arrived = arrived.map(|a| {
-                    if evidence == Evidence::ServerEcho && a.eq_ignore_ascii_case(sent) {
-                        sent.to_vec()
-                    } else {
-                        a
-                    }
-                });
-                if let Some(a) = &arrived {
-                    far = Some(a != sent);
-                }
+                let arrived = arrived.map(|a| as_arrived(evidence, trim_eol(&l.sent), a));
                 let nat = self.nat(local);
                 let at = self.peer_ip();
                 t.hops.push(Hop::far_end(
@@ -315,7 +303,7 @@ impl Probe<'_> {
             retried = false;
             ttl += 1;
         }
-        finish(&mut t, max, far);
+        finish(&mut t, max, l.far_end_changed);
         t
     }
 
@@ -325,25 +313,22 @@ impl Probe<'_> {
         let mut t = trace_of(l);
         let kind = AddrKind::of_verb(&String::from_utf8_lossy(trim_eol(&l.sent)))
             .unwrap_or(AddrKind::Pasv);
-        let mut far = l.far_end_changed;
         for ttl in 1..=max {
             if self.must_stop() {
                 t.stopped = self.stopped.clone();
                 break;
             }
-            let hop = self.reflector_hop(kind, l, ttl).map(|(hop, sent)| {
-                // The reply the reflector sent, as the hops are read against.
-                t.sent = Bytes(sent);
-                hop
-            });
-            match hop {
-                Ok(ReplyHop::Quoted(h)) => t.hops.push(h),
-                Ok(ReplyHop::Silent) => t.hops.push(Hop::silent(ttl)),
-                Ok(ReplyHop::Reached(h)) => {
-                    far = h.received.as_ref().map(|_| h.rule.is_some()).or(far);
-                    t.hops.push(h);
-                    t.reached = Some(ttl);
-                    break;
+            match self.reflector_hop(kind, l, ttl) {
+                Ok((hop, sent)) => {
+                    // The reply the reflector sent, as the hops are read
+                    // against.
+                    t.sent = Bytes(sent);
+                    let reached = hop.seen == Seen::FarEnd;
+                    t.hops.push(hop);
+                    if reached {
+                        t.reached = Some(ttl);
+                        break;
+                    }
                 }
                 Err(why) => {
                     t.stopped = Some(why);
@@ -351,7 +336,7 @@ impl Probe<'_> {
                 }
             }
         }
-        finish(&mut t, max, far);
+        finish(&mut t, max, l.far_end_changed);
         t
     }
 
@@ -362,7 +347,7 @@ impl Probe<'_> {
         kind: AddrKind,
         l: &Line,
         ttl: u8,
-    ) -> Result<(ReplyHop, Vec<u8>), String> {
+    ) -> Result<(Hop, Vec<u8>), String> {
         let fail = |what: &str, s: Silence| format!("{what} got no reply ({})", s.name());
         if let Some(p) = l.port {
             let site = format!("SITE PMPORT {}\r\n", wire::encode(p.to_string().as_bytes()));
@@ -417,27 +402,15 @@ impl Probe<'_> {
             })
             .unwrap_or((0, 0));
         let hop = match quotes.iter().find(|q| quote::is_of(q, &sent, None, ports)) {
-            Some(q) => {
-                ReplyHop::Quoted(Hop::quoted(ttl, Direction::ToClient, &sent, q, (own, peer)))
-            }
+            Some(q) => Hop::quoted(ttl, Direction::ToClient, &sent, q, (own, peer)),
             None if wire::field(report, "got").as_deref() == Some(b"yes") => {
-                let head = match line.windows(4).position(|w| w == b" tx=") {
-                    Some(p) => &line[..p],
-                    None => &line[..],
-                };
+                let head = wire::without_report(&line);
                 let at = self.client_ip();
-                ReplyHop::Reached(Hop::far_end(
-                    ttl,
-                    at,
-                    Direction::ToClient,
-                    &sent,
-                    Some(head),
-                    (own, peer),
-                ))
+                Hop::far_end(ttl, at, Direction::ToClient, &sent, Some(head), (own, peer))
             }
             None => match quotes.first() {
-                Some(q) => ReplyHop::Quoted(Hop::unmatched(ttl, q.router)),
-                None => ReplyHop::Silent,
+                Some(q) => Hop::unmatched(ttl, q.router),
+                None => Hop::silent(ttl),
             },
         };
         Ok((hop, sent))
@@ -480,7 +453,7 @@ impl Probe<'_> {
         self.traces.iter().any(|t| {
             t.hops
                 .iter()
-                .any(|h| h.hop == ttl && h.router.is_some() && h.seen != super::hops::Seen::FarEnd)
+                .any(|h| h.hop == ttl && h.router.is_some() && h.seen != Seen::FarEnd)
         })
     }
 
@@ -492,14 +465,6 @@ impl Probe<'_> {
             .or(self.seen_as)
             .unwrap_or(self.peer_ip())
     }
-}
-
-enum ReplyHop {
-    Quoted(Hop),
-    Silent,
-    /// The reply reached the probe at this TTL: the row, with the reply
-    /// as the probe received it.
-    Reached(Hop),
 }
 
 fn trace_of(l: &Line) -> Trace {

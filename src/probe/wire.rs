@@ -147,6 +147,15 @@ impl LineReader {
     }
 }
 
+/// A reflector's reply without its own report of what it sent (` tx=…`
+/// and what follows): the reply line as any FTP server would write it.
+pub fn without_report(line: &[u8]) -> &[u8] {
+    match line.windows(4).position(|w| w == b" tx=") {
+        Some(p) => &line[..p],
+        None => line,
+    }
+}
+
 /// Strips CR LF / LF.
 pub fn trim_eol(l: &[u8]) -> &[u8] {
     let l = l.strip_suffix(b"\n").unwrap_or(l);
