@@ -345,6 +345,7 @@ def _arrow_type(t: Any, staging: bool = False):
     if isinstance(t, str):
         return {
             "int64": pa.int64(),
+            "uint64": pa.uint64(),
             "float64": pa.float64(),
             "bool": pa.bool_(),
             "string": pa.string(),
@@ -491,6 +492,7 @@ def _pandas_types(pd):
 
     nullable = {
         pa.int64(): pd.Int64Dtype(),
+        pa.uint64(): pd.UInt64Dtype(),
         pa.bool_(): pd.BooleanDtype(),
         pa.float64(): pd.Float64Dtype(),
         pa.string(): pd.StringDtype(),

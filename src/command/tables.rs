@@ -26,6 +26,9 @@ use serde_json::{Map, Value};
 #[serde(rename_all = "snake_case")]
 pub enum Type {
     Int64,
+    /// For the few numbers read from capture bytes that may pass 2⁶³
+    /// (see [`UNSIGNED`]); Spark reads them as `decimal(20,0)`.
+    Uint64,
     Float64,
     Bool,
     /// UTF-8 text (bytes from captures are in the escape form).
@@ -210,6 +213,11 @@ pub fn tables() -> Result<Vec<Table>, String> {
     Ok(out)
 }
 
+/// Columns whose integers are read from capture bytes with no bound but
+/// u64's (a saturating reader's value of a digit string, `…,99999999999999999999`):
+/// `uint64`, not `int64`, so no value is lost. Named by where they are.
+const UNSIGNED: &[&str] = &[".defects[].value"];
+
 /// JSON Schema → Arrow, over one document's `$defs`.
 struct Converter<'a> {
     defs: &'a Map<String, Value>,
@@ -340,6 +348,7 @@ impl<'a> Converter<'a> {
                 Type::TimestampNsUtc
             }
             ["string"] => Type::String,
+            ["integer"] if UNSIGNED.iter().any(|u| at.ends_with(u)) => Type::Uint64,
             ["integer"] => Type::Int64,
             ["number"] => Type::Float64,
             ["boolean"] => Type::Bool,
@@ -447,6 +456,18 @@ mod tests {
         assert_eq!(column(&t, "lines", "ts").ty, Type::TimestampNsUtc);
         assert!(matches!(&column(&t, "lines", "frames").ty, Type::List(f) if f.ty == Type::Int64));
         assert_eq!(column(&t, "data_setups", "failure").ty, Type::String);
+        let Type::Struct(arg) = &column(&t, "data_setups", "arg").ty else {
+            panic!()
+        };
+        let defects = arg.iter().find(|f| f.name == "defects").unwrap();
+        let Type::List(defect) = &defects.ty else {
+            panic!()
+        };
+        let Type::Struct(defect) = &defect.ty else {
+            panic!()
+        };
+        let value = defect.iter().find(|f| f.name == "value").unwrap();
+        assert_eq!(value.ty, Type::Uint64, "every u64 a line can spell fits");
         assert!(matches!(
             column(&t, "findings", "facts").ty,
             Type::Struct(_)
