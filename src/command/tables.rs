@@ -14,8 +14,8 @@
 //! readers have no unsigned types) and an absent value is a null of the
 //! column's type.
 //!
-//! The description is plain JSON (`portmortem schema tables` prints it);
-//! the Python package builds its `pyarrow` schemas from it.
+//! The description is plain JSON ([`text`]); the Python package builds
+//! its `pyarrow` schemas from it (`portmortem.schema()`).
 
 use super::schema::Document;
 use serde::Serialize;
