@@ -323,8 +323,7 @@ def spark(wheel, w):
     out = os.path.join(w, "spark-out")
     argv = [sys.executable, os.path.join(HERE, "spark_job.py"), wheel, out, path]
     t0 = time.perf_counter()
-    r = subprocess.run([GNU_TIME, "-f", "%M", "-o", os.path.join(w, "spark.rss")] + argv if GNU_TIME else argv,
-                       capture_output=True, check=False, text=True)
+    r = subprocess.run(argv, capture_output=True, check=False, text=True)
     total_wall = time.perf_counter() - t0
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if not lines:
@@ -334,10 +333,8 @@ def spark(wheel, w):
     with open(os.path.join(out, "summary.json")) as f:
         got = json.load(f)
     got.pop("type", None)
-    rss = None
-    if GNU_TIME:
-        with open(os.path.join(w, "spark.rss")) as f:
-            rss = int(f.read().split()[-1]) / 1024.0
+    peaks = m["peak_rss_mb"]
+    rss = max(peaks.values())
     print()
     print("### Spark: %s, %.0f MB, local-cluster[2,1,1024]" % (os.path.basename(path), os.path.getsize(path) / 1e6))
     print()
@@ -347,6 +344,10 @@ def spark(wheel, w):
     print("| Spark job (exit %d) | %.1f (%.1f with the cluster's start and stop) | %s | %d bytes | %s |" % (
         m["exit_code"], m["wall"], total_wall, "%.0f MB" % rss if rss else "?", m["shuffle_write_bytes"],
         "yes" if got == want else "**no**"))
+    print()
+    print("Peak RSS by process (largest of each kind, MB): %s. Spark read %d bytes as stage input (the path rows), "
+          "shuffled %d; `batch` exit %d." % (", ".join("%s %d" % kv for kv in sorted(peaks.items())),
+                                             m["input_bytes"], m["shuffle_write_bytes"], b.returncode))
 
 
 def pair_count(argv):

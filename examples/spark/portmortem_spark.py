@@ -212,6 +212,7 @@ def write_uri(spark, uri, text):
     import uuid
 
     fs, path = hadoop(spark, uri)
+    fs.setWriteChecksum(False)  # no `.crc` file beside a local summary
     jvm = spark.sparkContext._jvm
     tmp = jvm.org.apache.hadoop.fs.Path(path.getParent(), "." + path.getName() + "." + uuid.uuid4().hex)
     out = fs.create(tmp, False)
