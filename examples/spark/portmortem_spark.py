@@ -58,9 +58,12 @@ def is_local(uri):
 
 
 def local_path(uri):
-    """`file:/a/b` or `file:///a/b` as `/a/b`; a plain path as it is."""
+    """`file:/a/b` (as Hadoop names local files) or `file:///a/b` as
+    `/a/b`; a plain path as it is. Names are taken as they are: Hadoop's
+    `Path.toString` does not percent-encode them."""
     if uri.startswith("file:"):
-        return urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
+        rest = uri[len("file:"):]
+        return rest[2:] if rest.startswith("///") else rest
     return uri
 
 
