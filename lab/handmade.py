@@ -677,6 +677,235 @@ def onset_archive():
         wrpcap(os.path.join(d, "tap-2026110%d-%02d00.pcap" % (3, 10 + f)), sorted(pkts, key=lambda p: p.time))
 
 
+def lenient(text):
+    """What sscanf/atoi make of a field: its leading digits (`22_` → 22)."""
+    digits = ""
+    for ch in text:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits or "0")
+
+
+def xfer(s, port, how, k):
+    """One active transfer on control connection `s` (client-side tap),
+    data port `port`: `worked`; `rewritten` (a device turned the digit
+    string 227 of the PORT into 22_ on the way: the lenient server
+    connects where 22_ reads as 22, nothing listens there, the client
+    resets, the server says 425); `reset` (the client resets the server's
+    connection to the announced port); `refused` (the server answers the
+    PORT with 500 and no transfer follows). Returns the data packets."""
+    cli, srv = s.c[0], s.s[0]
+    p1, p2 = port >> 8, port & 0xFF
+    s.send("c", b"PORT %s,%d,%d\r\n" % (cli.replace(".", ",").encode(), p1, p2))
+    if how == "refused":
+        s.send("s", b"500 Illegal PORT Command.\r\n")
+        return []
+    s.send("s", b"200 PORT command successful. Consider using PASV.\r\n")
+    s.send("c", b"RETR file-%d.bin\r\n" % k)
+    target = port
+    if how == "rewritten":
+        a, b = (str(x).replace("227", "22_") for x in (p1, p2))
+        target = lenient(a) * 256 + lenient(b)
+    d = Session(cport=20, sport=target, cisn=700000 + 37 * k, sisn=800000 + 41 * k, t=s.t, cli=srv, srv=cli)
+    if how == "worked":
+        transfer(s, d, b"150 Opening BINARY mode data connection for file-%d.bin (6 bytes).\r\n" % k,
+                 ("c", b"hello\n"), b"226 Transfer complete.\r\n")
+    else:
+        d._pkt(d.c, d.s, "S", d.cisn, 0)
+        d._pkt(d.s, d.c, "RA", 0, d.cisn + 1)
+        s.t = d.t
+        s.send("s", b"425 Failed to establish connection.\r\n")
+    return d.pkts
+
+
+def archive_session(t, n, cli, srv, banner, transfers):
+    """One logged-in session at time `t` (the n-th of its archive) from
+    `cli` to `srv`: each (port, how) of `transfers` in turn, then QUIT."""
+    s = Session(cport=40000 + n % 20000, cisn=1000 + 100000 * n, sisn=5000 + 100000 * n, t=t, cli=cli, srv=srv)
+    s.login(banner=banner)
+    s.send("c", b"TYPE I\r\n")
+    s.send("s", b"200 Switching to Binary mode.\r\n")
+    data = []
+    for j, (port, how) in enumerate(transfers):
+        data += xfer(s, port, how, 10 * n + j)
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    return s.pkts + data
+
+
+class Ports:
+    """Deterministic data ports in 32768–60999 whose bytes never read 227
+    (a linear congruential sequence)."""
+
+    def __init__(self, seed):
+        self.x = seed
+
+    def __call__(self):
+        while True:
+            self.x = (self.x * 1103515245 + 12345) % 2**31
+            port = 32768 + self.x % 28232
+            if "227" not in "%d,%d" % (port >> 8, port & 0xFF):
+                return port
+
+
+def write_archive(dirname, files, gz=False):
+    """`files`: {name: packets}, each written sorted by time; gzipped
+    (`name.gz`, as rotated archives often are) when `gz`."""
+    d = os.path.join(OUT, dirname)
+    os.makedirs(d, exist_ok=True)
+    for name, pkts in files.items():
+        path = os.path.join(d, name)
+        wrpcap(path, sorted(pkts, key=lambda p: p.time))
+        if gz:
+            with open(path, "rb") as f, gzip.GzipFile(path + ".gz", "wb", mtime=0) as g:
+                g.write(f.read())
+            os.remove(path)
+
+
+VSFTPD = b"220 (vsFTPd 3.0.3)\r\n"
+CLIENTS = ["198.51.100.60", "198.51.100.61", "198.51.100.62"]
+
+
+def founding_archive():
+    """The founding case as an archive shows it (issue #34): a gzipped
+    daily capture at the client-side tap, nine days from 2026-12-01, 24
+    sessions a day (one an hour, three clients in turn, one vsftpd
+    server), two transfers each. Two sessions a day have a data port with
+    the digit string 227: as octet 6 (…,150+d,227) at 03:00, as octet 5
+    (…,227,90+d) at 16:00 (d = 0 on the first day). From 2026-12-07 a
+    device rewrites 227 to 22_: vsftpd reads 22_ as 22, connects to a
+    port where nothing listens, and those transfers fail; every other one
+    works throughout."""
+    t0 = 1_796_083_200.0  # 2026-12-01T00:00:00Z
+    ports = Ports(34)
+    files = {}
+    for day in range(9):
+        pkts = []
+        for hour in range(24):
+            n = day * 24 + hour
+            first = ports()
+            if hour == 3:
+                first = (150 + day) * 256 + 227
+            elif hour == 16:
+                first = 227 * 256 + 90 + day
+            damaged = "227" in "%d,%d" % (first >> 8, first & 0xFF)
+            how = "rewritten" if damaged and day >= 6 else "worked"
+            pkts += archive_session(t0 + day * 86400 + hour * 3600 + 300, n, CLIENTS[n % 3], SRV, VSFTPD,
+                                    [(first, how), (ports(), "worked")])
+        files["tap-2026-12-%02d.pcap" % (day + 1)] = pkts
+    write_archive("hand-founding", files, gz=True)
+
+
+def scanner_archive():
+    """A scanner among working transfers (issue #34): three daily captures
+    of active transfers from three clients to a vsftpd and a ProFTPD
+    server, four of them failing each its own way (reset, rewritten) in
+    four sessions with nothing in common; and one session in which
+    192.0.2.99 logs into a wu-ftpd server and sends eleven PORTs for ports
+    0–1023 — each refused with `500 Illegal PORT Command.` — and no
+    transfer command."""
+    t0 = 1_796_083_200.0 + 20 * 86400  # 2026-12-21
+    ports = Ports(7)
+    servers = [(SRV, VSFTPD), ("203.0.113.11", b"220 ProFTPD Server (Debian) [203.0.113.11]\r\n")]
+    failing = {(0, 5): "reset", (1, 2): "rewritten", (1, 9): "reset", (2, 7): "rewritten"}
+    files = {}
+    for day in range(3):
+        pkts = []
+        for k in range(10):
+            n = day * 10 + k
+            srv, banner = servers[n % 2]
+            how = failing.get((day, k), "worked")
+            first = ports()
+            if how == "rewritten":
+                first = (140 + n) * 256 + 227
+            pkts += archive_session(t0 + day * 86400 + k * 2000 + 60, n, CLIENTS[n % 3], srv, banner,
+                                    [(first, how), (ports(), "worked")])
+        if day == 1:
+            wu = b"220 ftp.example.org FTP server (Version wu-2.6.2(1) Mon Dec 3 2001) ready.\r\n"
+            low = [0, 7, 19, 21, 22, 23, 25, 80, 110, 443, 1023]
+            pkts += archive_session(t0 + 86400 + 43210, 99, "192.0.2.99", "203.0.113.12", wu,
+                                    [(p, "refused") for p in low])
+        files["ftp-2026-12-%02d.pcap" % (21 + day)] = pkts
+    write_archive("hand-scanner", files)
+
+
+def scattered_archive():
+    """Failures with nothing in common (issue #34): five daily captures of
+    ten sessions from five clients to two servers, two transfers each;
+    from the fourth day five transfers fail — connection reset by the
+    client or the port rewritten — in five sessions of five clients, at
+    five hours, on both servers, with unrelated ports."""
+    t0 = 1_796_083_200.0 + 40 * 86400  # 2027-01-10
+    ports = Ports(99)
+    clients = ["198.51.100.%d" % (70 + i) for i in range(5)]
+    servers = [(SRV, VSFTPD), ("203.0.113.11", b"220 ProFTPD Server (Debian) [203.0.113.11]\r\n")]
+    failing = {(3, 1): "reset", (3, 6): "rewritten", (4, 3): "reset", (4, 5): "reset", (4, 8): "rewritten"}
+    files = {}
+    for day in range(5):
+        pkts = []
+        for k in range(10):
+            n = day * 10 + k
+            srv, banner = servers[(n // 5) % 2]
+            how = failing.get((day, k), "worked")
+            first = ports()
+            if how == "rewritten":
+                first = (140 + n) * 256 + 227
+            pkts += archive_session(t0 + day * 86400 + k * 5000 + 120, n, clients[(n + day) % 5], srv, banner,
+                                    [(first, how), (ports(), "worked")])
+        files["ftp-2027-01-%02d.pcap" % (10 + day)] = pkts
+    write_archive("hand-scattered", files)
+
+
+def strength_archives():
+    """The same transfers twice (issue #34): 6 failed with data-port low
+    byte 227 rewritten, 94 worked, in 20 sessions of one client. In
+    `many/` each failure is in its own session (six sessions of 1 failed
+    and 4 working transfers, fourteen of 5 working); in `one/` all six
+    are in one session (with 24 working ones), the other nineteen
+    sessions holding the remaining 70 working transfers."""
+    t0 = 1_796_083_200.0 + 60 * 86400  # 2027-01-30
+    for name, fails in [("many", [1] * 6 + [0] * 14), ("one", [6] + [0] * 19)]:
+        ports = Ports(5)
+        pkts = []
+        # 4 working transfers beside each failure, the rest spread evenly.
+        work = [4 * f for f in fails]
+        rest = [n for n, f in enumerate(fails) if f == 0]
+        left = 94 - sum(work)
+        for i, n in enumerate(rest):
+            work[n] = left // len(rest) + (1 if i < left % len(rest) else 0)
+        assert sum(work) == 94, work
+        for n, f in enumerate(fails):
+            transfers = [((140 + n + 2 * j) * 256 + 227, "rewritten") for j in range(f)]
+            transfers += [(ports(), "worked") for _ in range(work[n])]
+            pkts += archive_session(t0 + n * 600 + 30, n, CLIENTS[0], SRV, VSFTPD, transfers)
+        write_archive(os.path.join("hand-strength", name), {"tap.pcap": pkts})
+
+
+def logout_227():
+    """Pure-FTPd's goodbye as one capture shows it (issue #34): a passive
+    listing that works, the client's FIN, then `227 Logout.` with no PASV
+    before it — no data setup."""
+    s = Session(cport=40077, srv="203.0.113.13")
+    s.login(banner=b"220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n"
+                   b"220-You are user number 1 of 50 allowed.\r\n"
+                   b"220 You will be disconnected after 15 minutes of inactivity.\r\n")
+    s.send("c", b"PASV\r\n")
+    s.send("s", b"227 Entering Passive Mode (203,0,113,13,195,80)\r\n")
+    s.send("c", b"LIST\r\n")
+    d = Session(cport=41077, sport=50000, cisn=31000, sisn=32000, t=s.t, srv="203.0.113.13")
+    transfer(s, d, b"150 Accepted data connection\r\n",
+             ("s", b"-rw-r--r-- 1 0 0 5 Nov 14 22:13 hello.txt\r\n"), b"226 1 matches total\r\n")
+    s._pkt(s.c, s.s, "FA", s.c[2], s.s[2])
+    s.c[2] += 1
+    s.send("s", b"227 Logout.\r\n")
+    s._pkt(s.s, s.c, "FA", s.s[2], s.c[2])
+    s.s[2] += 1
+    s._pkt(s.c, s.s, "A", s.c[2], s.s[2])
+    write_archive("hand-logout", {"pure-ftpd-logout.pcap": s.pkts + d.pkts})
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -690,6 +919,7 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv, telnet_synch, isb_drops, onset_archive]:
+              two_pasv, telnet_synch, isb_drops, onset_archive, founding_archive,
+              scanner_archive, scattered_archive, strength_archives, logout_227]:
         f()
         print("wrote", f.__name__, file=sys.stderr)
