@@ -123,23 +123,37 @@ fn every_file_of_the_corpus_is_accounted_for_and_totals_add_up() {
 /// same findings with the same session ids and frames.
 #[test]
 fn batch_findings_equal_analyze_findings() {
-    let names: Vec<String> = std::fs::read_dir(testdata(""))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".bin"))
-        // batch walks into the onset archive too.
-        .chain(
-            std::fs::read_dir(testdata("hand-onset"))
+    // Every capture batch reads: the archives under testdata too.
+    let td = testdata("");
+    let names: Vec<String> = walkdir::WalkDir::new(&td)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(&td)
                 .unwrap()
-                .map(|e| format!("hand-onset/{}", e.unwrap().file_name().to_string_lossy())),
-        )
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| {
+            [".pcap", ".pcapng", ".bin", ".pcap.gz"]
+                .iter()
+                .any(|x| n.ends_with(x))
+        })
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (_, a) = analyze(&refs, &[]);
+    // A capture by its path under testdata (archives hold files of one name).
+    let rel = |path: &str| {
+        path.rsplit_once("testdata/")
+            .map_or(path, |(_, r)| r)
+            .to_string()
+    };
     let key = |path: &str, f: &Value| {
         format!(
             "{} {} {} {} {}",
-            Path::new(path).file_name().unwrap().to_string_lossy(),
+            rel(path),
             f["rule"],
             f["session"],
             f["frames"],
@@ -161,12 +175,12 @@ fn batch_findings_equal_analyze_findings() {
         for f in c["findings"].as_array().unwrap() {
             from_batch.push(key(c["path"].as_str().unwrap(), f));
         }
-        let name = Path::new(c["path"].as_str().unwrap()).file_name().unwrap();
+        let name = rel(c["path"].as_str().unwrap());
         if let Some(ac) = a["captures"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|x| Path::new(x["path"].as_str().unwrap()).file_name().unwrap() == name)
+            .find(|x| rel(x["path"].as_str().unwrap()) == name)
         {
             assert_eq!(ac["session_count"], c["sessions"], "{name:?}");
             assert_eq!(ac["sha256"], c["sha256"], "{name:?}");
@@ -240,22 +254,33 @@ fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
     let root = synthetic_archive("pattern");
     let (code, text, _) = batch(&[root.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The six bad sessions all used data port 125·256+227: the strings
+    // 125 and 227 of the port, its high and its low byte have the same
+    // counts, and one pattern names them all. inetutils refused its
+    // PORT: a refused command, not a failed transfer; the ALG's drop hung
+    // the session on the PORT: a failed transfer.
     assert_contains(
-        &text,
+        &flat,
         &[
-            "all 6 failed active transfers had data-port low byte 227; 0 of 25 successful ones did",
+            "all 6 active failures (4 failed transfers, 2 refused commands), in 6 sessions from 1 client (198.51.100.60), had the digit string 125 in the announced port (PORT octet 5 or 6); 0 of 25 working ones did, in 0 of 15 sessions",
+            "the same counts: the digit string 227 in the announced port, data-port low byte 227, data-port high byte 125",
             "21 (",
             "1 file skipped (not captures, duplicates, special files)",
-            "2 no-reply, 2 rejected, 2 wrong-endpoint",
+            "2 command never answered, 2 connection to a different endpoint",
+            "Refused commands: 2 active commands the server answered 4xx/5xx (not transfers), from 2 sessions of client 198.51.100.60",
         ],
     );
     let (_, doc) = batch_json(&[root.to_str().unwrap()]);
     let p = &doc["summary"]["patterns"][0];
-    assert_eq!(p["feature"], "port_low_byte");
-    assert_eq!(p["value"], "227");
+    assert_eq!(p["feature"], "port_string");
     assert_eq!(
-        (p["failed_with"].as_u64(), p["failed"].as_u64()),
-        (Some(6), Some(6))
+        (
+            p["failed_with"].as_u64(),
+            p["refused_with"].as_u64(),
+            p["failed"].as_u64()
+        ),
+        (Some(6), Some(2), Some(6))
     );
     assert_eq!(
         (p["worked_with"].as_u64(), p["worked"].as_u64()),
@@ -266,24 +291,18 @@ fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
     assert_contains(
         &md,
         &[
-            "**Verdict:** All 6 failed active transfers had data-port low byte 227; 0 of 25 successful ones did.",
-            "| active setups by data-port low byte | failed | worked |",
+            "**Verdict:** All 6 active failures (4 failed transfers, 2 refused commands), in 6 sessions",
+            "| active setups by string in the announced port | failures | worked |",
             "## Inputs",
         ],
     );
     let (_, html, _) = batch(&["-f", "html", root.to_str().unwrap()]);
-    assert!(html.contains("All 6 failed active transfers had data-port low byte 227"));
-    let by_key = |v: &Value, k: &str| -> Value {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["key"] == k)
-            .unwrap_or_else(|| panic!("no {k} in {v}"))
-            .clone()
-    };
+    assert!(html.contains("All 6 active failures (4 failed transfers, 2 refused commands)"));
     let active = by_key(&doc["summary"]["setups"], "active");
     let h = by_key(&active["features"], "port_low_byte")["values"].clone();
-    assert_eq!(by_key(&h, "227")["failed"], 6);
+    assert_eq!(by_key(&h, "227")["failed"], 4);
+    assert_eq!(by_key(&h, "227")["refused"], 2);
+    assert_eq!(by_key(&h, "227")["failing_sessions"], 6);
     assert_eq!(
         by_key(&h, "64")["worked"].as_u64().unwrap() + by_key(&h, "65")["worked"].as_u64().unwrap(),
         25
@@ -593,12 +612,13 @@ fn batch_dates_the_onset_of_a_rewrite() {
     let (code, doc) = batch_json(&[dir.to_str().unwrap()]);
     assert_eq!(code, 1);
     let s = &doc["summary"];
-    let p = s["patterns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["feature"] == "port_low_byte" && p["value"] == "227")
-        .expect("the low-byte pattern");
+    // The string 227 of the port leads; the low byte has the same counts.
+    let p = &s["patterns"][0];
+    assert_eq!(
+        (&p["feature"], &p["value"]),
+        (&"port_string".into(), &"227".into())
+    );
+    assert_eq!(p["same_counts"][0], "data-port low byte 227");
     assert_eq!(
         (p["failed_with"].as_u64(), p["worked_with"].as_u64()),
         (Some(8), Some(10))
@@ -678,8 +698,343 @@ fn batch_dates_the_onset_of_a_rewrite() {
         &text,
         &[
             "since 2026-11-03T13:20:01.180000000Z",
-            "Data setups by hour (UTC)",
+            "Transfers and refused commands by hour (UTC)",
             "2026-11-03T13:00",
         ],
     );
+}
+
+/// The entry of a keyed array (`[{key, …}]`) with key `k`.
+fn by_key(v: &Value, k: &str) -> Value {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .find(|e| e["key"] == k)
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .clone()
+}
+
+/// The founding case as an archive shows it (lab/handmade.py,
+/// `founding_archive`): after six clean days, every PORT with the digit
+/// string 227 fails, as octet 6 and as octet 5 — one pattern, dated to the
+/// day. tshark shows the bounds: frame 198 of the 12-07 file is `PORT
+/// 198,51,100,60,156,227` at 03:05:00.18, answered by a SYN from port 20
+/// to 39958 (156·256+22) and 425; frame 978 of the 12-06 file is `PORT
+/// 198,51,100,61,227,95` at 16:05:00.18, whose transfer worked; frame 156
+/// of the 12-07 file (`PORT 198,51,100,62,196,42`, 02:05:00.36) is the
+/// last transfer that worked before the first failure.
+#[test]
+fn the_founding_pattern_is_one_digit_string_dated_to_the_day() {
+    let dir = testdata("hand-founding");
+    let (code, doc) = batch_json(&[dir.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let s = &doc["summary"];
+    let p = &s["patterns"][0];
+    assert_eq!(
+        (&p["feature"], &p["value"]),
+        (&"port_string".into(), &"227".into())
+    );
+    let n = |k: &str| p[k].as_u64().unwrap();
+    assert_eq!(
+        [
+            n("failed_with"),
+            n("failed"),
+            n("worked_with"),
+            n("worked"),
+            n("failing_sessions_with"),
+            n("failing_sessions"),
+            n("working_sessions_with"),
+            n("working_sessions")
+        ],
+        [6, 6, 12, 426, 6, 6, 12, 216]
+    );
+    assert!(p["p_holm"].as_f64().unwrap() <= 0.01);
+    assert!(p["p_holm"].as_f64().unwrap() >= p["p_raw"].as_f64().unwrap());
+    assert_eq!(p["hypotheses"], s["hypotheses"]);
+    // Octet 6 alone covers only half: it is no pattern of its own.
+    assert!(
+        s["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["feature"] != "port_low_byte" && p["feature"] != "port_high_byte"),
+        "{:#}",
+        s["patterns"]
+    );
+    let since = &p["since"];
+    assert_eq!(since["onset"]["worked_before"], 12);
+    assert_eq!(since["onset"]["failed_from"], 6);
+    let file = |at: &Value| {
+        let i = at["capture"].as_u64().unwrap();
+        let c = doc["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["index"].as_u64() == Some(i))
+            .unwrap();
+        let p = c["path"].as_str().unwrap();
+        p[p.len() - 20..].to_string()
+    };
+    for (at, name, frame, ts) in [
+        (
+            &since["first_failure"],
+            "tap-2026-12-07.pcap.gz",
+            198,
+            "2026-12-07T03:05:00.180000000Z",
+        ),
+        (
+            &since["last_success"],
+            "tap-2026-12-06.pcap.gz",
+            978,
+            "2026-12-06T16:05:00.180000000Z",
+        ),
+    ] {
+        assert!(name.ends_with(&file(at)), "{at}");
+        assert_eq!(
+            (at["frame"].as_u64(), at["ts"].as_str()),
+            (Some(frame), Some(ts))
+        );
+    }
+    // Since when the active transfers fail, whatever explains it.
+    let active = &s["failures_since"][0];
+    assert_eq!(active["mode"], "active");
+    assert_eq!(active["first_failure"], since["first_failure"]);
+    assert!("tap-2026-12-07.pcap.gz".ends_with(&file(&active["last_worked_before"])));
+    assert_eq!(active["last_worked_before"]["frame"], 156);
+    assert_eq!(
+        (active["worked_before"].as_u64(), active["worked"].as_u64()),
+        (Some(294), Some(426))
+    );
+    // Every format says it.
+    let verdict = "All 6 failed active transfers, in 6 sessions from 2 clients, had the digit string \
+                   227 in the announced port (PORT octet 5 or 6); 12 of 426 working ones did, in 12 of \
+                   216 sessions — since 2026-12-07: before it, 12 transfers with it worked.";
+    let (_, text, _) = batch(&["--no-progress", dir.to_str().unwrap()]);
+    assert!(
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(verdict),
+        "{text}"
+    );
+    for f in ["markdown", "html"] {
+        let (_, page, _) = batch(&["-f", f, dir.to_str().unwrap()]);
+        assert!(page.contains(verdict), "{f}: {page}");
+        assert!(
+            page.contains("after Holm&#39;s correction")
+                || page.contains("after Holm's correction"),
+            "{f}"
+        );
+    }
+}
+
+/// A scanner among working transfers (lab/handmade.py, `scanner_archive`):
+/// eleven PORTs for ports below 1024 refused by wu-ftpd in one session
+/// (tshark: frames 602–642 of the 12-22 file, each answered `500 Illegal
+/// PORT Command.`) are refused commands from one session, not failed
+/// transfers; with four unrelated failures, no value is a pattern.
+#[test]
+fn a_scanners_refused_ports_are_one_session_and_no_pattern() {
+    let dir = testdata("hand-scanner");
+    let (_, doc) = batch_json(&[dir.to_str().unwrap()]);
+    let s = &doc["summary"];
+    let active = by_key(&s["setups"], "active");
+    let n = |k: &str| active[k].as_u64().unwrap();
+    assert_eq!(
+        [
+            n("worked"),
+            n("failed"),
+            n("refused"),
+            n("refusing_sessions"),
+            n("failing_sessions")
+        ],
+        [56, 4, 11, 1, 5]
+    );
+    assert_eq!(
+        active["refusing_clients"],
+        serde_json::json!(["192.0.2.99"])
+    );
+    let r = by_key(&active["refusals"], "500");
+    assert_eq!(
+        (r["count"].as_u64(), r["first"]["frame"].as_u64()),
+        (Some(11), Some(602))
+    );
+    assert_eq!(r["reply"], "500 Illegal PORT Command.");
+    assert!(
+        s["patterns"].as_array().unwrap().is_empty(),
+        "{:#}",
+        s["patterns"]
+    );
+    assert_eq!(s["no_pattern"][0]["tested"], true);
+    // wu-ftpd's server counts refused commands, not failed transfers.
+    let wu = by_key(&s["servers"], "203.0.113.12:21");
+    assert_eq!(
+        (
+            wu["transfers_failed"].as_u64(),
+            wu["commands_refused"].as_u64()
+        ),
+        (Some(0), Some(11))
+    );
+    let refused = "Refused commands: 11 active commands the server answered 4xx/5xx (not transfers), \
+                   all from one session of client 192.0.2.99: 11 × 500 (the first answered the command in";
+    let (_, text, _) = batch(&["--no-progress", dir.to_str().unwrap()]);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_contains(
+        &flat,
+        &[
+            refused,
+            "frame 602: `500 Illegal PORT Command.`)",
+            "Verdict: 4 failed active transfers and 11 refused active commands in 5 sessions, the first on 2026-12-21; no value of any feature explains them.",
+            "no value of any feature is shared by at least half of the 5 sessions",
+        ],
+    );
+    assert!(!flat.contains("wu-ftpd servers"), "{text}");
+    // The page says what the text says: setups, refusals, patterns, hosts.
+    for f in ["markdown", "html"] {
+        let (_, page, _) = batch(&["-f", f, dir.to_str().unwrap()]);
+        let flat = page.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_contains(
+            &flat,
+            &[
+                "Refused commands: 11 active commands",
+                "500 Illegal PORT Command.",
+                "no value of any feature is shared",
+                "Data setups",
+                "Servers",
+                "Clients",
+                "192.0.2.99",
+                "Failures since when",
+            ],
+        );
+    }
+}
+
+/// Failures with nothing in common (lab/handmade.py,
+/// `scattered_archive`): no pattern, but the failures are dated: the
+/// first on the fourth day, bounded by the last transfer that worked.
+#[test]
+fn failures_no_value_explains_are_still_dated() {
+    let dir = testdata("hand-scattered");
+    let (_, doc) = batch_json(&[dir.to_str().unwrap()]);
+    let s = &doc["summary"];
+    assert!(s["patterns"].as_array().unwrap().is_empty());
+    let o = &s["failures_since"][0];
+    assert_eq!(
+        (o["mode"].as_str(), o["failures"].as_u64()),
+        (Some("active"), Some(5))
+    );
+    assert!(
+        o["first_failure"]["ts"]
+            .as_str()
+            .unwrap()
+            .starts_with("2027-01-13")
+    );
+    assert!(
+        o["last_worked_before"]["ts"].as_str().unwrap()
+            < o["first_failure"]["ts"].as_str().unwrap()
+    );
+    assert!(
+        o["statement"]
+            .as_str()
+            .unwrap()
+            .contains("the failures began between the two")
+    );
+    let (_, text, _) = batch(&["--no-progress", dir.to_str().unwrap()]);
+    assert_contains(
+        &text.split_whitespace().collect::<Vec<_>>().join(" "),
+        &[
+            "5 failed active transfers in 5 sessions, the first on 2027-01-13; no value of any feature explains them",
+        ],
+    );
+}
+
+/// The same transfers from six sessions and from one (lab/handmade.py,
+/// `strength_archives`): sessions are the observations, so six sessions
+/// make a pattern and one makes none.
+#[test]
+fn one_session_is_one_observation() {
+    let (_, many) = batch_json(&[testdata("hand-strength/many").to_str().unwrap()]);
+    let (_, one) = batch_json(&[testdata("hand-strength/one").to_str().unwrap()]);
+    for d in [&many, &one] {
+        let a = by_key(&d["summary"]["setups"], "active");
+        assert_eq!(
+            (a["failed"].as_u64(), a["worked"].as_u64()),
+            (Some(6), Some(94))
+        );
+    }
+    let p = &many["summary"]["patterns"][0];
+    assert_eq!(
+        (
+            p["failing_sessions_with"].as_u64(),
+            p["failing_sessions"].as_u64()
+        ),
+        (Some(6), Some(6))
+    );
+    assert!(p["p_holm"].as_f64().unwrap() <= 0.01);
+    assert!(one["summary"]["patterns"].as_array().unwrap().is_empty());
+    let none = &one["summary"]["no_pattern"][0];
+    assert_eq!(none["tested"], false);
+    assert_eq!(
+        none["statement"],
+        "the 6 failed active transfers all come from one session (client 198.51.100.60): one observation, so no value was tested"
+    );
+    assert_eq!(one["summary"]["hypotheses"], 0);
+}
+
+/// A `227 Logout.` after the client's FIN, with no PASV before it
+/// (lab/handmade.py, `logout_227`), announces nothing: no setup, no
+/// failure.
+#[test]
+fn a_227_that_answers_no_pasv_is_no_setup() {
+    let (code, doc) = batch_json(&[testdata("hand-logout").to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let p = by_key(&doc["summary"]["setups"], "passive");
+    let n = |k: &str| p[k].as_u64().unwrap();
+    assert_eq!(
+        [n("worked"), n("failed"), n("unknown"), n("not_setups")],
+        [1, 0, 0, 1]
+    );
+    assert!(
+        doc["summary"]["failures_since"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Adding the records up in any order gives the same summary: patterns,
+/// their p-values and dates, the failures' onsets, every count.
+#[test]
+fn the_order_of_the_captures_changes_no_statistic() {
+    use portmortem::batch::record::CaptureLine;
+    use portmortem::batch::summary::Summary;
+    use proptest::prelude::*;
+    let dirs = ["hand-founding", "hand-scanner", "hand-onset", "hand-logout"];
+    let args: Vec<String> = dirs
+        .iter()
+        .map(|d| testdata(d).to_string_lossy().into_owned())
+        .collect();
+    let mut a = vec!["-f", "ndjson"];
+    a.extend(args.iter().map(String::as_str));
+    let (_, out, _) = batch(&a);
+    let records: Vec<CaptureLine<Value>> = out
+        .lines()
+        .filter(|l| l.contains(r#""type":"capture""#))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(records.len() > 15);
+    let summary = |order: &[usize]| {
+        let mut s = Summary::default();
+        for &i in order {
+            s.add(&records[i].record);
+        }
+        s.finish();
+        serde_json::to_value(&s).unwrap()
+    };
+    let first = summary(&(0..records.len()).collect::<Vec<_>>());
+    assert!(!first["patterns"].as_array().unwrap().is_empty());
+    let n = records.len();
+    proptest!(ProptestConfig::with_cases(24), |(order in Just((0..n).collect::<Vec<usize>>()).prop_shuffle())| {
+        prop_assert_eq!(&summary(&order), &first);
+    });
 }

@@ -8,6 +8,7 @@
 //! one capture's live state per worker. Results reach the caller as they
 //! finish; a broken file becomes an error record and the batch goes on.
 
+pub mod counting;
 pub mod discover;
 pub mod entries;
 pub mod features;

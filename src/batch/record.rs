@@ -7,8 +7,9 @@
 //! finished ones. `merge` reads records back from NDJSON and adds them up
 //! exactly as `batch` does.
 
+use super::counting::{self, Counted, Kind, Marks};
 use super::features;
-use super::timeline::{self, At, Bucket, Course, Courses};
+use super::timeline::{self, At, Bucket, Course, Courses, ModeCourse, ModeCourses};
 use crate::analysis::{CaptureTotals, MAX_FINDINGS};
 use crate::ftp::data::Outcome;
 use crate::ftp::session::Session;
@@ -17,19 +18,110 @@ use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Data setups with a known outcome that had some value.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize,
-)]
+/// The clients of some sessions: the smallest few addresses (as text),
+/// sorted — enough to name the one client behind a pattern, or count up to
+/// [`Clients::NAMED`] of them, exactly, in whatever order records are added.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
+#[serde(transparent)]
+pub struct Clients(Vec<String>);
+
+impl Clients {
+    /// Clients are counted exactly up to this many ("from more than 8
+    /// clients" beyond).
+    pub const NAMED: usize = 8;
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn add(&mut self, ip: &str) {
+        if let Err(at) = self.0.binary_search_by(|x| x.as_str().cmp(ip)) {
+            self.0.insert(at, ip.to_string());
+            self.0.truncate(Self::NAMED + 1);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Clients) {
+        for ip in &o.0 {
+            self.add(ip);
+        }
+    }
+
+    /// How many, and whether that is exact (else: more than `NAMED`).
+    pub fn count(&self) -> (usize, bool) {
+        (self.0.len().min(Self::NAMED), self.0.len() <= Self::NAMED)
+    }
+
+    /// The client, when there is exactly one.
+    pub fn only(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// What the transfers (and refused commands) with some value, or of some
+/// mode, came to: counted once each, and once per session, since one
+/// session's transfers are not independent of each other.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Tally {
+    /// Failed transfers.
     pub failed: u64,
+    /// Refused commands (a PORT/EPRT/LPRT answered 4xx/5xx).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u64,
+    /// Transfers that worked.
     pub worked: u64,
+    /// Sessions with at least one failure (failed transfer or refused
+    /// command) counted here.
+    #[serde(default)]
+    pub failing_sessions: u64,
+    /// Sessions with at least one working transfer counted here.
+    #[serde(default)]
+    pub working_sessions: u64,
+    /// The clients of the failing sessions.
+    #[serde(default, skip_serializing_if = "Clients::is_empty")]
+    pub failing_clients: Clients,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Tally {
-    fn add(&mut self, o: &Tally) {
+    /// Failed transfers and refused commands: what patterns explain.
+    pub fn failures(&self) -> u64 {
+        self.failed + self.refused
+    }
+
+    pub fn add(&mut self, o: &Tally) {
         self.failed += o.failed;
+        self.refused += o.refused;
         self.worked += o.worked;
+        self.failing_sessions += o.failing_sessions;
+        self.working_sessions += o.working_sessions;
+        self.failing_clients.merge(&o.failing_clients);
+    }
+
+    /// Counts one transfer or refused command (its session is counted by
+    /// [`Tally::session`]).
+    fn one(&mut self, kind: Kind) {
+        match kind {
+            Kind::Failed => self.failed += 1,
+            Kind::Refused => self.refused += 1,
+            Kind::Worked => self.worked += 1,
+        }
+    }
+
+    /// Counts a session once: it had a failure here, a working transfer
+    /// here, or both.
+    fn session(&mut self, marks: Marks, client: &str) {
+        if marks.failing {
+            self.failing_sessions += 1;
+            self.failing_clients.add(client);
+        }
+        self.working_sessions += u64::from(marks.working);
     }
 }
 
@@ -37,8 +129,10 @@ impl Tally {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct HostStats {
     pub sessions: u64,
-    pub setups_worked: u64,
-    pub setups_failed: u64,
+    pub transfers_worked: u64,
+    pub transfers_failed: u64,
+    /// PORT/EPRT/LPRT commands the server refused.
+    pub commands_refused: u64,
     pub error_findings: u64,
     pub warning_findings: u64,
     /// Sessions by the server software their banner names (servers
@@ -54,8 +148,9 @@ pub struct HostStats {
 impl HostStats {
     pub fn add(&mut self, o: &HostStats) {
         self.sessions += o.sessions;
-        self.setups_worked += o.setups_worked;
-        self.setups_failed += o.setups_failed;
+        self.transfers_worked += o.transfers_worked;
+        self.transfers_failed += o.transfers_failed;
+        self.commands_refused += o.commands_refused;
         self.error_findings += o.error_findings;
         self.warning_findings += o.warning_findings;
         for (name, n) in &o.software {
@@ -64,18 +159,71 @@ impl HostStats {
     }
 }
 
+/// The commands a server refused with one reply code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
+pub struct Refusal {
+    pub count: u64,
+    /// The first of them (by time, then capture, then frame).
+    pub first: At,
+    /// The server's reply to that first one (escaped, cut to 100
+    /// characters): its reason.
+    pub reply: String,
+}
+
+impl Refusal {
+    fn add(&mut self, o: &Refusal) {
+        self.count += o.count;
+        if o.first < self.first {
+            self.first = o.first;
+            self.reply = o.reply.clone();
+        }
+    }
+}
+
 /// The data setups of one mode (active or passive).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct ModeStats {
+    /// Transfers (setups the client went on to use) that worked, failed,
+    /// or that the capture cannot judge.
     pub worked: u64,
     pub failed: u64,
     pub unknown: u64,
-    /// Failed setups by how they failed.
+    /// PORT/EPRT/LPRT commands the server refused (4xx/5xx): refused
+    /// commands, not transfers.
+    #[serde(default)]
+    pub refused: u64,
+    /// Setups no transfer command or data connection followed (and no
+    /// hang): not transfers.
+    #[serde(default)]
+    pub unused: u64,
+    /// 227/228/229 replies that answer no PASV/LPSV/EPSV command and led
+    /// to no data connection: no setups at all.
+    #[serde(default)]
+    pub not_setups: u64,
+    /// Failed transfers by how they failed.
     #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub failures: BTreeMap<String, u64>,
-    /// Feature → value → outcomes of the setups with a known outcome that
-    /// had that value (see `features::features`).
+    /// Refused commands by the reply code that refused them.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::entries::Keyed<Refusal>>")]
+    #[serde(with = "super::entries::keyed")]
+    pub refusals: BTreeMap<String, Refusal>,
+    /// Sessions with failures (failed transfers or refused commands),
+    /// with working transfers, and the clients of the failing ones.
+    #[serde(default)]
+    pub failing_sessions: u64,
+    #[serde(default)]
+    pub working_sessions: u64,
+    #[serde(default, skip_serializing_if = "Clients::is_empty")]
+    pub failing_clients: Clients,
+    /// Sessions with refused commands, and their clients.
+    #[serde(default)]
+    pub refusing_sessions: u64,
+    #[serde(default, skip_serializing_if = "Clients::is_empty")]
+    pub refusing_clients: Clients,
+    /// Feature → value → what the transfers and refused commands with that
+    /// value came to (see `features::features`).
     #[schemars(with = "Vec<super::entries::Keyed<super::entries::nested::ValuesIn<Tally>>>")]
     #[serde(with = "super::entries::nested")]
     pub features: BTreeMap<String, BTreeMap<String, Tally>>,
@@ -86,14 +234,42 @@ impl ModeStats {
         self.worked += o.worked;
         self.failed += o.failed;
         self.unknown += o.unknown;
+        self.refused += o.refused;
+        self.unused += o.unused;
+        self.not_setups += o.not_setups;
         for (k, v) in &o.failures {
             *self.failures.entry(k.clone()).or_default() += v;
         }
+        for (k, r) in &o.refusals {
+            match self.refusals.get_mut(k) {
+                Some(mine) => mine.add(r),
+                None => {
+                    self.refusals.insert(k.clone(), r.clone());
+                }
+            }
+        }
+        self.failing_sessions += o.failing_sessions;
+        self.working_sessions += o.working_sessions;
+        self.failing_clients.merge(&o.failing_clients);
+        self.refusing_sessions += o.refusing_sessions;
+        self.refusing_clients.merge(&o.refusing_clients);
         for (f, values) in &o.features {
             let mine = self.features.entry(f.clone()).or_default();
             for (v, t) in values {
                 mine.entry(v.clone()).or_default().add(t);
             }
+        }
+    }
+
+    /// Every transfer and refused command of the mode, as one tally.
+    pub fn all(&self) -> Tally {
+        Tally {
+            failed: self.failed,
+            refused: self.refused,
+            worked: self.worked,
+            failing_sessions: self.failing_sessions,
+            working_sessions: self.working_sessions,
+            failing_clients: self.failing_clients.clone(),
         }
     }
 }
@@ -127,6 +303,10 @@ pub struct CaptureRecord {
     /// capture (the first and the last of each).
     #[serde(default)]
     pub courses: Vec<Course>,
+    /// When each mode's transfers worked and failed in this capture
+    /// (`any`: both modes), and what worked before its first failure.
+    #[serde(default)]
+    pub modes: Vec<ModeCourse>,
     #[serde(flatten)]
     pub totals: Totals,
 }
@@ -154,12 +334,13 @@ pub struct Totals {
     #[serde(with = "super::entries::keyed")]
     pub clients: BTreeMap<String, HostStats>,
     /// Data setups by mode: `active` (PORT/EPRT/LPRT), `passive`
-    /// (227/228/229), with the histograms of every feature.
+    /// (227/228/229): what they came to (transfers, refused commands,
+    /// unused, not setups), with the histograms of every feature.
     #[schemars(with = "Vec<super::entries::Keyed<ModeStats>>")]
     #[serde(with = "super::entries::keyed")]
     pub setups: BTreeMap<String, ModeStats>,
-    /// Data setups with a known outcome per mode and hour (UTC) of
-    /// their announcement, in (mode, hour) order.
+    /// Transfers with a known outcome and refused commands per mode and
+    /// hour (UTC) of their announcement, in (mode, hour) order.
     #[serde(default)]
     pub series: Vec<Bucket>,
 }
@@ -217,8 +398,16 @@ impl CaptureRecord {
 pub struct Builder {
     rec: CaptureRecord,
     courses: Courses,
+    modes: ModeCourses,
     /// With their session's id, to list them in session order.
     findings: Vec<(u32, Finding)>,
+}
+
+/// How many a finding counts for in the archive's tallies. One place, so
+/// the archive follows wherever `analyze` settles what one finding stands
+/// for (today: one per finding, as listed).
+fn counted(_f: &Finding) -> u64 {
+    1
 }
 
 impl Builder {
@@ -230,6 +419,7 @@ impl Builder {
                 ..Default::default()
             },
             courses: Courses::default(),
+            modes: ModeCourses::default(),
             findings: Vec::new(),
         }
     }
@@ -242,70 +432,115 @@ impl Builder {
             ..Default::default()
         };
         for f in &findings {
-            *r.totals.findings_by_severity.entry(f.severity).or_default() += 1;
+            let n = counted(f);
+            *r.totals.findings_by_severity.entry(f.severity).or_default() += n;
             *r.totals
                 .findings_by_rule
                 .entry(f.rule.to_string())
-                .or_default() += 1;
+                .or_default() += n;
             match f.severity {
-                Severity::Error => host.error_findings += 1,
-                Severity::Warning => host.warning_findings += 1,
+                Severity::Error => host.error_findings += n,
+                Severity::Warning => host.warning_findings += n,
                 Severity::Info => {}
             }
         }
+        let client = s.client.ip().to_string();
+        // What this session had, per mode and per value: it counts once.
+        let mut marks: BTreeMap<(&'static str, &'static str, String), Marks> = BTreeMap::new();
+        let mut mode_marks: BTreeMap<&'static str, Marks> = BTreeMap::new();
         for d in &s.data_setups {
-            let outcome = d.outcome();
             let mode = if d.kind.is_active() {
                 "active"
             } else {
                 "passive"
             };
             let m = r.totals.setups.entry(mode.to_string()).or_default();
-            let tally = match outcome {
-                Outcome::Worked => {
-                    m.worked += 1;
-                    host.setups_worked += 1;
-                    Tally {
-                        failed: 0,
-                        worked: 1,
-                    }
-                }
-                Outcome::Failed(why) => {
-                    m.failed += 1;
-                    host.setups_failed += 1;
-                    *m.failures.entry(why.name().to_string()).or_default() += 1;
-                    Tally {
-                        failed: 1,
-                        worked: 0,
-                    }
-                }
-                Outcome::Unknown => {
-                    m.unknown += 1;
-                    continue;
-                }
-            };
-            let failed = tally.failed > 0;
             let at = At {
                 ts: d.announced_ts,
                 capture: r.index,
                 frame: d.announced_frame,
             };
-            timeline::count(&mut r.totals.series, mode, d.announced_ts, failed);
+            let kind = match counting::count(s, d) {
+                Counted::NotASetup => {
+                    m.not_setups += 1;
+                    continue;
+                }
+                Counted::Unused => {
+                    m.unused += 1;
+                    continue;
+                }
+                Counted::Transfer(Outcome::Unknown) => {
+                    m.unknown += 1;
+                    continue;
+                }
+                Counted::Transfer(Outcome::Worked) => {
+                    m.worked += 1;
+                    host.transfers_worked += 1;
+                    Kind::Worked
+                }
+                Counted::Transfer(Outcome::Failed(why)) => {
+                    m.failed += 1;
+                    host.transfers_failed += 1;
+                    *m.failures.entry(why.name().to_string()).or_default() += 1;
+                    Kind::Failed
+                }
+                Counted::Refused { code, reply } => {
+                    m.refused += 1;
+                    host.commands_refused += 1;
+                    let one = Refusal {
+                        count: 1,
+                        first: at,
+                        reply,
+                    };
+                    match m.refusals.get_mut(&code.to_string()) {
+                        Some(x) => x.add(&one),
+                        None => {
+                            m.refusals.insert(code.to_string(), one);
+                        }
+                    }
+                    Kind::Refused
+                }
+            };
+            mode_marks.entry(mode).or_default().note(kind);
+            timeline::count(&mut r.totals.series, mode, d.announced_ts, kind);
+            self.modes.note(mode, kind, at);
             for (feature, value) in features::features(s, d) {
-                self.courses.note(mode, feature, &value, failed, at);
+                self.courses
+                    .note(mode, feature, &value, kind.is_failure(), at);
                 m.features
                     .entry(feature.to_string())
                     .or_default()
-                    .entry(value)
+                    .entry(value.clone())
                     .or_default()
-                    .add(&tally);
+                    .one(kind);
+                marks.entry((mode, feature, value)).or_default().note(kind);
             }
         }
-        r.totals
-            .clients
-            .entry(s.client.ip().to_string())
-            .or_default()
-            .add(&host);
+        for ((mode, feature, value), mk) in marks {
+            if let Some(t) = r
+                .totals
+                .setups
+                .get_mut(mode)
+                .and_then(|m| m.features.get_mut(feature))
+                .and_then(|f| f.get_mut(&value))
+            {
+                t.session(mk, &client);
+            }
+        }
+        for (mode, mk) in mode_marks {
+            if let Some(m) = r.totals.setups.get_mut(mode) {
+                if mk.failing {
+                    m.failing_sessions += 1;
+                    m.failing_clients.add(&client);
+                }
+                m.working_sessions += u64::from(mk.working);
+                if mk.refused {
+                    m.refusing_sessions += 1;
+                    m.refusing_clients.add(&client);
+                }
+            }
+        }
+        r.totals.clients.entry(client).or_default().add(&host);
         host.software = BTreeMap::from([(
             s.server_software
                 .as_ref()
@@ -321,7 +556,7 @@ impl Builder {
             if self.findings.len() < MAX_FINDINGS {
                 self.findings.push((s.id, f));
             } else {
-                r.totals.findings_not_kept += 1;
+                r.totals.findings_not_kept += counted(&f);
             }
         }
     }
@@ -353,6 +588,7 @@ impl Builder {
         r.error = t.error.map(|e| e.to_string());
         r.totals.packets = t.counters;
         r.courses = self.courses.into_vec();
+        r.modes = self.modes.into_vec();
         CaptureLine {
             record: self.rec,
             findings,

@@ -1,9 +1,9 @@
 //! The archive summary: every record added up, in any order, to the same
 //! result — so `merge` over shard outputs equals one `batch` run.
 
-use super::patterns::{self, Pattern};
+use super::patterns::{self, NoPattern, Pattern};
 use super::record::{CaptureRecord, Totals};
-use super::timeline::{self, Courses};
+use super::timeline::{self, Courses, FailureOnset, ModeCourse};
 use crate::rules::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,8 +45,17 @@ pub struct Summary {
     pub bytes: u64,
     #[serde(flatten)]
     pub totals: Totals,
-    /// Values that explain failed data setups, strongest first.
+    /// Values that explain failures (failed transfers and refused
+    /// commands), strongest first.
     pub patterns: Vec<Pattern>,
+    /// Modes with failures that no value explains, and why.
+    pub no_pattern: Vec<NoPattern>,
+    /// Values tried (feature × value, every tested mode): the number of
+    /// hypotheses of the patterns' correction.
+    pub hypotheses: u64,
+    /// Since when each mode's transfers fail (and both modes'), whatever
+    /// explains it.
+    pub failures_since: Vec<FailureOnset>,
     /// By index.
     pub capture_errors: Vec<CaptureProblem>,
     /// By index.
@@ -54,6 +63,9 @@ pub struct Summary {
     /// Every record's courses, merged: what the patterns are dated by.
     #[serde(skip)]
     courses: Courses,
+    /// Every record's mode courses: what the failures are dated by.
+    #[serde(skip)]
+    modes: Vec<ModeCourse>,
     /// Captures by index, to name where a pattern's setups are.
     #[serde(skip)]
     paths: BTreeMap<usize, String>,
@@ -65,6 +77,7 @@ impl Summary {
         for c in &r.courses {
             self.courses.add(c);
         }
+        self.modes.extend(r.modes.iter().cloned());
         self.paths.insert(r.index, r.path.clone());
         self.bytes += r.file_bytes;
         self.totals.add(&r.totals);
@@ -99,10 +112,25 @@ impl Summary {
     /// a summary, not of the archive.
     pub fn partial(mut self) -> Partial {
         let courses = std::mem::take(&mut self.courses).into_vec();
+        let modes = std::mem::take(&mut self.modes);
+        // The captures a statement may name: the patterns' and the
+        // failures' bounds, and where each refusal was first seen.
         let named: std::collections::BTreeSet<usize> = courses
             .iter()
             .flat_map(|c| c.failed.iter().chain(&c.worked))
+            .chain(modes.iter().flat_map(|c| c.failed.iter().chain(&c.worked)))
             .flat_map(|e| [e.first.capture, e.last.capture])
+            .chain(
+                modes
+                    .iter()
+                    .filter_map(|c| c.last_worked_before.map(|a| a.capture)),
+            )
+            .chain(
+                self.totals
+                    .setups
+                    .values()
+                    .flat_map(|m| m.refusals.values().map(|r| r.first.capture)),
+            )
             .collect();
         self.paths.retain(|i, _| named.contains(i));
         Partial {
@@ -114,6 +142,7 @@ impl Summary {
             capture_errors: self.capture_errors,
             captures_with_findings: self.captures_with_findings,
             courses,
+            modes,
             paths: self.paths,
         }
     }
@@ -131,21 +160,30 @@ impl Summary {
         for c in &p.courses {
             self.courses.add(c);
         }
+        self.modes.extend(p.modes);
         self.paths.extend(p.paths);
     }
 
-    /// Orders the lists and finds the patterns.
+    /// A capture's path (escaped) by its index, or "capture N" where the
+    /// summary has not seen it.
+    pub fn path_of(&self, i: usize) -> String {
+        self.paths.get(&i).map_or_else(
+            || format!("capture {i}"),
+            |p| crate::escape::escape(p.as_bytes()),
+        )
+    }
+
+    /// Orders the lists, finds the patterns and dates the failures.
     pub fn finish(&mut self) {
         self.capture_errors.sort_by_key(|c| c.index);
         self.captures_with_findings.sort_by_key(|c| c.index);
-        self.patterns = self
-            .totals
-            .setups
-            .iter()
-            .flat_map(|(mode, m)| patterns::find(mode, m))
-            .collect();
+        let search = patterns::find(&self.totals.setups);
+        self.patterns = search.patterns;
+        self.no_pattern = search.no_pattern;
+        self.hypotheses = search.hypotheses;
+        let paths = std::mem::take(&mut self.paths);
         let path = |i: usize| {
-            self.paths.get(&i).map_or_else(
+            paths.get(&i).map_or_else(
                 || format!("capture {i}"),
                 |p| crate::escape::escape(p.as_bytes()),
             )
@@ -157,9 +195,16 @@ impl Summary {
                 value: &p.value,
                 failed_with: p.failed_with,
                 worked_with: p.worked_with,
+                noun: if p.refused_with > 0 {
+                    "transfers and commands"
+                } else {
+                    "transfers"
+                },
             };
             p.since = timeline::since(v, &self.courses, &path);
         }
+        self.failures_since = timeline::failure_onsets(&self.modes, &path);
+        self.paths = paths;
     }
 }
 
@@ -175,5 +220,8 @@ pub struct Partial {
     capture_errors: Vec<CaptureProblem>,
     captures_with_findings: Vec<CaptureFindings>,
     courses: Vec<super::timeline::Course>,
+    /// Every record's mode courses (one to three per capture: what the
+    /// failures' onsets need, exactly, in any order of merging).
+    modes: Vec<ModeCourse>,
     paths: BTreeMap<usize, String>,
 }

@@ -1,14 +1,18 @@
 //! The archive summary of `batch` and `merge` for people: what every
-//! format says ([`BatchView`]) and the text rendering.
+//! format says ([`BatchView`]) and the text rendering. The Markdown and
+//! HTML page (`page/batch.rs`) says the same from the same view, in the
+//! same order.
 //!
 //! Tables are cut to the rows that matter most (the JSON output has them
 //! all) and say so when they are.
 
 use super::model::BatchSummary;
 use super::text::{Style, header, human_bytes, keep_whole, table};
+use super::wording::capitalized;
+use crate::batch::patterns::clients_in_words;
 use crate::batch::record::{HostStats, ModeStats};
 use crate::batch::summary::CaptureFindings;
-use crate::batch::words::{count, label, thousands};
+use crate::batch::words::{self, count, label, thousands};
 use crate::escape::{escape, printable};
 use crate::header::Header;
 use crate::rules::Severity;
@@ -27,9 +31,26 @@ pub struct Input {
     pub sha256: Option<String>,
 }
 
-/// A feature's histogram as shown: (value, failed, worked) rows, the
+/// A feature's histogram as shown: (value, failures, worked) rows, the
 /// values with the most failures first, the rest summed in a last row.
 pub type Histogram = Vec<(String, u64, u64)>;
+
+/// A table as every format shows it: its title, column heads and rows
+/// (cells in our words, escaped where they come from outside).
+pub struct Rows {
+    pub title: String,
+    pub heads: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The heading over the data setups, with what its words mean.
+pub const SETUPS_TITLE: &str = "Data setups (a transfer is a setup the client went on to use; unknown: \
+     no data connection seen and no reply saying it failed)";
+/// The heading over the patterns, with what they count.
+pub const PATTERNS_TITLE: &str = "Patterns in the failures (failures: failed transfers and refused \
+     commands; observations: sessions)";
+/// The heading over the failures' onsets.
+pub const SINCE_TITLE: &str = "Failures since when (whatever explains them)";
 
 /// What the text, Markdown and HTML summaries all say.
 pub struct BatchView<'a> {
@@ -51,7 +72,8 @@ impl<'a> BatchView<'a> {
             .unwrap_or(0)
     }
 
-    /// The verdict in one sentence.
+    /// The verdict in one sentence: the strongest pattern and since when
+    /// it fails; else the failures no value explains; then the findings.
     pub fn verdict(&self) -> String {
         let s = self.b.summary;
         let with_errors = s
@@ -68,17 +90,45 @@ impl<'a> BatchView<'a> {
             thousands(self.sev(Severity::Warning)),
             count(s.totals.sessions, "session", "sessions")
         );
-        match s.patterns.first() {
-            Some(p) => {
-                let mut c = p.statement.chars();
-                let first: String = c
-                    .next()
-                    .map(|x| x.to_uppercase().chain(c).collect())
-                    .unwrap_or_default();
-                format!("{first}. {counts}.")
-            }
-            None => format!("{counts}."),
+        if let Some(p) = s.patterns.first() {
+            let since = p
+                .since
+                .as_ref()
+                .and_then(|since| since.onset.map(|o| (since, o)))
+                .map_or_else(String::new, |(since, o)| {
+                    format!(
+                        " — since {}: before it, {} with it worked",
+                        day(since.first_failure.ts),
+                        count(o.worked_before, "transfer", "transfers")
+                    )
+                });
+            return format!("{}{since}. {counts}.", capitalized(&p.statement));
         }
+        let failures: Vec<String> = s
+            .totals
+            .setups
+            .iter()
+            .filter(|(_, m)| m.failed + m.refused > 0)
+            .map(|(mode, m)| failures_in_words(mode, m))
+            .collect();
+        if failures.is_empty() {
+            return format!("{}.", capitalized(&counts));
+        }
+        let first = s
+            .failures_since
+            .iter()
+            .map(|o| o.first_failure.ts)
+            .min()
+            .map_or_else(String::new, |t| format!(", the first on {}", day(t)));
+        let why = if s.no_pattern.iter().any(|n| n.tested) {
+            "no value of any feature explains them"
+        } else {
+            "too few sessions with failures to test any value"
+        };
+        format!(
+            "{}{first}; {why}. {counts}.",
+            capitalized(&failures.join(" and "))
+        )
     }
 
     /// (name, value) rows describing the archive.
@@ -154,6 +204,93 @@ impl<'a> BatchView<'a> {
         rows
     }
 
+    /// The transfers of each mode, and how they failed; None without any
+    /// data setup.
+    pub fn setups(&self) -> Option<Rows> {
+        let m = &self.b.summary.totals.setups;
+        if m.is_empty() {
+            return None;
+        }
+        let rows = m
+            .iter()
+            .map(|(mode, s)| {
+                let how: Vec<String> = s
+                    .failures
+                    .iter()
+                    .map(|(k, n)| format!("{} {}", thousands(*n), words::failure(k)))
+                    .collect();
+                vec![
+                    mode.clone(),
+                    thousands(s.worked + s.failed + s.unknown),
+                    thousands(s.worked),
+                    thousands(s.failed),
+                    thousands(s.unknown),
+                    how.join(", "),
+                ]
+            })
+            .collect();
+        Some(Rows {
+            title: SETUPS_TITLE.to_string(),
+            heads: vec![
+                "mode",
+                "transfers",
+                "worked",
+                "failed",
+                "unknown",
+                "how they failed",
+            ],
+            rows,
+        })
+    }
+
+    /// What the setups came to besides transfers: refused commands (with
+    /// the server's reasons and how many sessions and clients they come
+    /// from), setups nobody used, replies that set nothing up.
+    pub fn setup_notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (mode, m) in &self.b.summary.totals.setups {
+            if m.refused > 0 {
+                out.push(refused_in_words(mode, m, &|i| self.b.summary.path_of(i)));
+            }
+            if m.unused > 0 {
+                out.push(format!(
+                    "Not used: {} {mode} {} that no transfer command or data connection followed (nor a hang): not transfers.",
+                    thousands(m.unused),
+                    if m.unused == 1 { "setup" } else { "setups" }
+                ));
+            }
+            if m.not_setups > 0 {
+                out.push(format!(
+                    "Not setups: {} 227/228/229 {} that {} no PASV/LPSV/EPSV of the capture and led to no data connection.",
+                    thousands(m.not_setups),
+                    if m.not_setups == 1 { "reply" } else { "replies" },
+                    if m.not_setups == 1 { "answers" } else { "answer" }
+                ));
+            }
+        }
+        out
+    }
+
+    /// Why the modes with failures have no pattern, one sentence each.
+    pub fn no_pattern(&self) -> Vec<String> {
+        self.b
+            .summary
+            .no_pattern
+            .iter()
+            .map(|n| format!("{}: {}.", capitalized(&n.mode), n.statement))
+            .collect()
+    }
+
+    /// Since when the failures of each mode (and of both) happen.
+    pub fn failures_since(&self) -> Vec<String> {
+        self.b
+            .summary
+            .failures_since
+            .iter()
+            .map(|o| format!("{}.", capitalized(&o.statement)))
+            .collect()
+    }
+
     /// The histograms behind the strongest patterns: (mode, feature, rows).
     pub fn histograms(&self) -> Vec<(&'a str, &'a str, Histogram)> {
         let s = self.b.summary;
@@ -172,7 +309,7 @@ impl<'a> BatchView<'a> {
             };
             let mut rows: Vec<(&String, u64, u64)> = values
                 .iter()
-                .map(|(v, t)| (v, t.failed, t.worked))
+                .map(|(v, t)| (v, t.failures(), t.worked))
                 .collect();
             rows.sort_by(|a, b| (b.1, b.2, a.0).cmp(&(a.1, a.2, b.0)));
             let shown = rows.len().min(HISTOGRAM_ROWS);
@@ -193,15 +330,15 @@ impl<'a> BatchView<'a> {
         out
     }
 
-    /// The archive's data setups over time: ((column title, table title),
-    /// per period its label and active failed/worked, passive
-    /// failed/worked), the periods with no setup left out.
+    /// The archive's transfers over time: ((column title, table title),
+    /// per period its label and active failures/worked, passive
+    /// failures/worked), the periods with none left out.
     pub fn time_course(&self) -> (Titles, Vec<(String, [u64; 4])>) {
         let (daily, periods) = crate::batch::timeline::periods(&self.b.summary.totals.series);
         let title = if daily {
-            ("day (UTC)", "Data setups by day (UTC)")
+            ("day (UTC)", "Transfers and refused commands by day (UTC)")
         } else {
-            ("hour (UTC)", "Data setups by hour (UTC)")
+            ("hour (UTC)", "Transfers and refused commands by hour (UTC)")
         };
         let rows = periods
             .into_iter()
@@ -219,6 +356,37 @@ impl<'a> BatchView<'a> {
         (title, rows)
     }
 
+    /// Findings per rule, with what each rule means.
+    pub fn findings_by_rule(&self) -> Vec<(String, u64, &'static str)> {
+        self.b
+            .summary
+            .totals
+            .findings_by_rule
+            .iter()
+            .map(|(rule, n)| {
+                let what = crate::rules::Rule::ALL
+                    .iter()
+                    .find(|r| r.id() == rule)
+                    .map_or("", |r| r.summary());
+                (rule.clone(), *n, what)
+            })
+            .collect()
+    }
+
+    /// The servers' and the clients' tables, most failures first, cut to
+    /// [`TOP`] rows.
+    pub fn hosts(&self) -> Vec<Rows> {
+        let t = &self.b.summary.totals;
+        [
+            ("Servers", "server", &t.servers, true),
+            ("Clients", "client", &t.clients, false),
+        ]
+        .into_iter()
+        .filter(|(_, _, m, _)| !m.is_empty())
+        .map(|(title, what, m, software)| hosts(title, what, m, software))
+        .collect()
+    }
+
     /// Captures with error or warning findings, most errors first.
     pub fn captures_with_findings(&self) -> Vec<&'a CaptureFindings> {
         let mut rows: Vec<&CaptureFindings> =
@@ -234,6 +402,128 @@ impl<'a> BatchView<'a> {
     }
 }
 
+/// `2026-11-03` of a timestamp.
+fn day(t: crate::timestamp::Timestamp) -> String {
+    t.rfc3339()[..10].to_string()
+}
+
+/// "6 failed active transfers", "11 refused active commands, all from one
+/// session", "2 failed active transfers and 3 refused active commands".
+fn failures_in_words(mode: &str, m: &ModeStats) -> String {
+    let mut parts = Vec::new();
+    if m.failed > 0 {
+        parts.push(count(
+            m.failed,
+            &format!("failed {mode} transfer"),
+            &format!("failed {mode} transfers"),
+        ));
+    }
+    if m.refused > 0 {
+        parts.push(count(
+            m.refused,
+            &format!("refused {mode} command"),
+            &format!("refused {mode} commands"),
+        ));
+    }
+    let sessions = match m.failing_sessions {
+        1 if m.failed + m.refused > 1 => ", all from one session".to_string(),
+        1 => String::new(),
+        n => format!(" in {} sessions", thousands(n)),
+    };
+    format!("{}{sessions}", parts.join(" and "))
+}
+
+/// The refused commands of a mode in one sentence: how many, from how many
+/// sessions and clients, and the server's reasons by reply code (the
+/// first reply of each, with where it is).
+fn refused_in_words(mode: &str, m: &ModeStats, path: &dyn Fn(usize) -> String) -> String {
+    let sessions = match m.refusing_sessions {
+        1 if m.refused > 1 => "all from one session".to_string(),
+        1 => "from one session".to_string(),
+        n => format!("from {} sessions", thousands(n)),
+    };
+    let clients = match m.refusing_clients.only() {
+        Some(c) => format!("of client {c}"),
+        None => format!("of {}", clients_in_words(&m.refusing_clients)),
+    };
+    let reasons: Vec<String> = m
+        .refusals
+        .iter()
+        .map(|(code, r)| {
+            format!(
+                "{} × {code} (the first answered the command in {} frame {}: `{}`)",
+                thousands(r.count),
+                path(r.first.capture),
+                r.first.frame,
+                r.reply
+            )
+        })
+        .collect();
+    format!(
+        "Refused commands: {} {mode} {} the server answered 4xx/5xx (not transfers), {sessions} {clients}: {}.",
+        thousands(m.refused),
+        if m.refused == 1 {
+            "command"
+        } else {
+            "commands"
+        },
+        reasons.join("; ")
+    )
+}
+
+fn hosts(title: &str, what: &'static str, m: &BTreeMap<String, HostStats>, software: bool) -> Rows {
+    let mut rows: Vec<(&String, &HostStats)> = m.iter().collect();
+    let failures = |h: &HostStats| h.transfers_failed + h.commands_refused;
+    rows.sort_by(|a, b| {
+        (failures(b.1), b.1.error_findings, b.1.sessions, a.0).cmp(&(
+            failures(a.1),
+            a.1.error_findings,
+            a.1.sessions,
+            b.0,
+        ))
+    });
+    let mut heads = vec![
+        what,
+        "sessions",
+        "transfers worked",
+        "failed",
+        "refused commands",
+        "error findings",
+        "warnings",
+    ];
+    if software {
+        heads.insert(1, "software");
+    }
+    let total = rows.len();
+    let rows = rows
+        .into_iter()
+        .take(TOP)
+        .map(|(h, st)| {
+            let mut row = vec![
+                escape(h.as_bytes()),
+                thousands(st.sessions),
+                thousands(st.transfers_worked),
+                thousands(st.transfers_failed),
+                thousands(st.commands_refused),
+                thousands(st.error_findings),
+                thousands(st.warning_findings),
+            ];
+            if software {
+                row.insert(1, software_mix(&st.software));
+            }
+            row
+        })
+        .collect();
+    Rows {
+        title: format!(
+            "{title}{}",
+            cut(total, TOP, "by failures and error findings")
+        ),
+        heads,
+        rows,
+    }
+}
+
 pub fn render(
     h: &Header,
     b: &BatchSummary<'_>,
@@ -244,36 +534,47 @@ pub fn render(
     let v = BatchView::new(b);
     header(h, out)?;
     writeln!(out)?;
-    writeln!(out, "Verdict: {}\n", printable(&v.verdict()))?;
+    writeln!(out, "{}\n", wrapped("Verdict: ", "", &v.verdict(), style))?;
     let mut t = table(style);
     for (k, val) in v.archive_rows() {
         t.add_row(vec![k, val]);
     }
     writeln!(out, "Archive\n{t}")?;
 
-    setups(&s.totals.setups, out, style)?;
+    match v.setups() {
+        None => writeln!(out, "\nNo data setups (PORT/EPRT/227/229…) seen.")?,
+        Some(r) => rows(&r, out, style)?,
+    }
+    for note in v.setup_notes() {
+        writeln!(out, "{}", wrapped("", "  ", &note, style))?;
+    }
     patterns(&v, out, style)?;
+    let since = v.failures_since();
+    if !since.is_empty() {
+        writeln!(out, "\n{SINCE_TITLE}")?;
+        for line in since {
+            writeln!(out, "{}", wrapped("  • ", "    ", &line, style))?;
+        }
+    }
     time_course(&v, out, style)?;
-    if !s.totals.findings_by_rule.is_empty() {
+    let by_rule = v.findings_by_rule();
+    if !by_rule.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["rule", "findings", "what it means"]);
-        for (rule, n) in &s.totals.findings_by_rule {
-            let what = crate::rules::Rule::ALL
-                .iter()
-                .find(|r| r.id() == rule)
-                .map_or("", |r| r.summary());
-            t.add_row(vec![rule.clone(), thousands(*n), what.to_string()]);
+        for (rule, n, what) in by_rule {
+            t.add_row(vec![rule, thousands(n), what.to_string()]);
         }
         keep_whole(&mut t, &[], style);
         writeln!(out, "\nFindings by rule\n{t}")?;
     }
-    hosts("Servers", "server", &s.totals.servers, true, out, style)?;
-    hosts("Clients", "client", &s.totals.clients, false, out, style)?;
-    let rows = v.captures_with_findings();
-    if !rows.is_empty() {
+    for r in v.hosts() {
+        rows(&r, out, style)?;
+    }
+    let caps = v.captures_with_findings();
+    if !caps.is_empty() {
         let mut t = table(style);
         t.set_header(vec!["capture", "sessions", "errors", "warnings"]);
-        for c in rows.iter().take(TOP) {
+        for c in caps.iter().take(TOP) {
             t.add_row(vec![
                 escape(c.path.as_bytes()),
                 thousands(c.sessions),
@@ -284,7 +585,7 @@ pub fn render(
         writeln!(
             out,
             "\nCaptures with error or warning findings{}\n{t}",
-            cut(rows.len(), TOP, "by error findings")
+            cut(caps.len(), TOP, "by error findings")
         )?;
     }
     if !s.capture_errors.is_empty() {
@@ -311,6 +612,28 @@ pub fn render(
     )
 }
 
+/// `text` (our words, with bytes from outside already escaped) wrapped to
+/// the style's width, the first line after `first`, the others after
+/// `rest`.
+fn wrapped(first: &str, rest: &str, text: &str, style: &Style) -> String {
+    let opts = textwrap::Options::new(usize::from(style.width).saturating_sub(1).max(20))
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .break_words(false);
+    textwrap::fill(&printable(text), opts)
+}
+
+/// A [`Rows`] table under its title.
+fn rows(r: &Rows, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    let mut t = table(style);
+    t.set_header(r.heads.clone());
+    for row in &r.rows {
+        t.add_row(row.clone());
+    }
+    keep_whole(&mut t, &[], style);
+    writeln!(out, "\n{}\n{t}", wrapped("", "", &r.title, style))
+}
+
 /// " (first 15 of 40, by …)" when a table is cut to `limit` rows.
 fn cut(n: usize, limit: usize, by: &str) -> String {
     if n > limit {
@@ -323,77 +646,36 @@ fn cut(n: usize, limit: usize, by: &str) -> String {
     }
 }
 
-fn setups(m: &BTreeMap<String, ModeStats>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-    if m.is_empty() {
-        return writeln!(out, "\nNo data setups (PORT/EPRT/227/229…) seen.");
-    }
-    let mut t = table(style);
-    t.set_header(vec![
-        "mode",
-        "setups",
-        "worked",
-        "failed",
-        "unknown",
-        "how they failed",
-    ]);
-    for (mode, s) in m {
-        let how: Vec<String> = s
-            .failures
-            .iter()
-            .map(|(k, n)| format!("{} {k}", thousands(*n)))
-            .collect();
-        t.add_row(vec![
-            mode.clone(),
-            thousands(s.worked + s.failed + s.unknown),
-            thousands(s.worked),
-            thousands(s.failed),
-            thousands(s.unknown),
-            how.join(", "),
-        ]);
-    }
-    keep_whole(&mut t, &[], style);
-    writeln!(
-        out,
-        "\nData setups (unknown: no data connection and no reply saying it failed)\n{t}"
-    )
-}
-
 fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     let s = v.b.summary;
-    let failed: u64 = s.totals.setups.values().map(|m| m.failed).sum();
-    if failed == 0 {
+    if s.patterns.is_empty() {
+        let none = v.no_pattern();
+        if !none.is_empty() {
+            writeln!(out, "\nPatterns")?;
+        }
+        for line in none {
+            writeln!(out, "{}", wrapped("  • ", "    ", &line, style))?;
+        }
         return Ok(());
     }
-    if s.patterns.is_empty() {
-        return writeln!(
-            out,
-            "\nPatterns: no single value of any octet, port byte, server, client or hour \
-             explains the {} failed data setups.",
-            thousands(failed)
-        );
-    }
-    writeln!(out, "\nPatterns in the failures")?;
+    writeln!(out, "\n{}", wrapped("", "", PATTERNS_TITLE, style))?;
     for p in &s.patterns {
-        writeln!(
-            out,
-            "  • {} (Fisher p = {:.1e})",
-            printable(&p.statement),
-            p.p_value
-        )?;
+        writeln!(out, "{}", wrapped("  • ", "    ", &p.statement, style))?;
+        writeln!(out, "{}", wrapped("    ", "    ", &p.test, style))?;
         if !p.same_counts.is_empty() {
-            writeln!(
-                out,
-                "    the same counts: {}",
-                printable(&p.same_counts.join(", "))
-            )?;
+            let same = format!("the same counts: {}", p.same_counts.join(", "));
+            writeln!(out, "{}", wrapped("    ", "    ", &same, style))?;
         }
         if let Some(since) = &p.since {
-            writeln!(out, "    {}", printable(&since.statement))?;
+            writeln!(out, "{}", wrapped("    ", "    ", &since.statement, style))?;
         }
+    }
+    for line in v.no_pattern() {
+        writeln!(out, "{}", wrapped("  • ", "    ", &line, style))?;
     }
     for (mode, feature, rows) in v.histograms() {
         let mut t = table(style);
-        t.set_header(vec![label(feature), "failed".into(), "worked".into()]);
+        t.set_header(vec![label(feature), "failures".into(), "worked".into()]);
         for (val, f, w) in rows {
             t.add_row(vec![escape(val.as_bytes()), thousands(f), thousands(w)]);
         }
@@ -402,8 +684,8 @@ fn patterns(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result
     Ok(())
 }
 
-/// The data setups of the archive over time, by hour (or day), the
-/// periods with none left out.
+/// The transfers of the archive over time, by hour (or day), the periods
+/// with none left out.
 fn time_course(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     let (title, rows) = v.time_course();
     if rows.is_empty() {
@@ -412,9 +694,9 @@ fn time_course(v: &BatchView<'_>, out: &mut dyn Write, style: &Style) -> io::Res
     let mut t = table(style);
     t.set_header(vec![
         title.0.to_string(),
-        "active failed".into(),
+        "active failures".into(),
         "active worked".into(),
-        "passive failed".into(),
+        "passive failures".into(),
         "passive worked".into(),
     ]);
     for (label, n) in rows {
@@ -442,59 +724,4 @@ fn software_mix(m: &BTreeMap<String, u64>) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     }
-}
-
-fn hosts(
-    title: &str,
-    what: &str,
-    m: &BTreeMap<String, HostStats>,
-    software: bool,
-    out: &mut dyn Write,
-    style: &Style,
-) -> io::Result<()> {
-    if m.is_empty() {
-        return Ok(());
-    }
-    let mut rows: Vec<(&String, &HostStats)> = m.iter().collect();
-    rows.sort_by(|a, b| {
-        (b.1.setups_failed, b.1.error_findings, b.1.sessions, a.0).cmp(&(
-            a.1.setups_failed,
-            a.1.error_findings,
-            a.1.sessions,
-            b.0,
-        ))
-    });
-    let mut t = table(style);
-    let mut head = vec![
-        what,
-        "sessions",
-        "setups worked",
-        "failed",
-        "error findings",
-        "warnings",
-    ];
-    if software {
-        head.insert(1, "software");
-    }
-    t.set_header(head);
-    for (h, st) in rows.iter().take(TOP) {
-        let mut row = vec![
-            escape(h.as_bytes()),
-            thousands(st.sessions),
-            thousands(st.setups_worked),
-            thousands(st.setups_failed),
-            thousands(st.error_findings),
-            thousands(st.warning_findings),
-        ];
-        if software {
-            row.insert(1, software_mix(&st.software));
-        }
-        t.add_row(row);
-    }
-    keep_whole(&mut t, &[], style);
-    writeln!(
-        out,
-        "\n{title}{}\n{t}",
-        cut(rows.len(), TOP, "by failed setups and error findings")
-    )
 }

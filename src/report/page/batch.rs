@@ -1,7 +1,39 @@
-//! The page of `batch` and `merge`: the archive's verdict, its counts,
-//! the patterns its failures share, and the captures with findings.
+//! The page of `batch` and `merge`: everything the text summary says
+//! (`report/batch.rs`, from the same [`BatchView`]), in the same order,
+//! plus the inputs with their hashes and the time course drawn.
 
 use super::*;
+use crate::report::batch::{PATTERNS_TITLE, Rows, SINCE_TITLE};
+
+/// A [`Rows`] table under its heading; numbers to the right.
+fn rows_block(r: Rows, b: &mut Vec<Block>) {
+    b.push(h2(&r.title));
+    let heads: Vec<(&str, Align)> = r
+        .heads
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let numeric = r.rows.iter().all(|row| {
+                row.get(i)
+                    .is_some_and(|c| c.chars().all(|x| x.is_ascii_digit() || x == ','))
+            });
+            (
+                *h,
+                if numeric && i > 0 {
+                    Align::Right
+                } else {
+                    Align::Left
+                },
+            )
+        })
+        .collect();
+    let rows = r
+        .rows
+        .into_iter()
+        .map(|row| row.into_iter().map(Inline::Text).collect())
+        .collect();
+    b.push(table(&heads, rows));
+}
 
 /// `batch`'s (and `merge`'s) summary of an archive.
 pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Page<'a> {
@@ -25,21 +57,45 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
             .map(|(k, val)| (k, Inline::Text(val))),
     );
     b.push(Block::Facts(rows));
-    if !s.patterns.is_empty() {
-        b.push(h2("Patterns in the failures"));
+    match v.setups() {
+        Some(r) => rows_block(r, &mut b),
+        None => b.push(para("No data setups (PORT/EPRT/227/229…) seen.")),
+    }
+    for note in v.setup_notes() {
+        b.push(Block::Para(Inline::Message(note)));
+    }
+    if s.patterns.is_empty() {
+        let none = v.no_pattern();
+        if !none.is_empty() {
+            b.push(h2("Patterns"));
+            for line in none {
+                b.push(para(line));
+            }
+        }
+    } else {
+        b.push(h2(PATTERNS_TITLE));
         b.push(Block::List(
             s.patterns
                 .iter()
-                .map(|p| Item {
-                    body: Inline::text(format!("{} (Fisher p = {:.1e})", p.statement, p.p_value)),
-                    children: p
-                        .since
-                        .iter()
-                        .map(|s| Inline::text(s.statement.clone()))
-                        .collect(),
+                .map(|p| {
+                    let mut children = vec![Inline::text(p.test.clone())];
+                    if !p.same_counts.is_empty() {
+                        children.push(Inline::text(format!(
+                            "the same counts: {}",
+                            p.same_counts.join(", ")
+                        )));
+                    }
+                    children.extend(p.since.iter().map(|s| Inline::text(s.statement.clone())));
+                    Item {
+                        body: Inline::text(p.statement.clone()),
+                        children,
+                    }
                 })
                 .collect(),
         ));
+        for line in v.no_pattern() {
+            b.push(para(line));
+        }
         for (mode, feature, hist) in v.histograms() {
             let by = format!("{mode} setups by {}", label(feature));
             let rows = hist
@@ -53,10 +109,23 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
                 })
                 .collect();
             b.push(table(
-                &[(&by, Left), ("failed", Right), ("worked", Right)],
+                &[(&by, Left), ("failures", Right), ("worked", Right)],
                 rows,
             ));
         }
+    }
+    let since = v.failures_since();
+    if !since.is_empty() {
+        b.push(h2(SINCE_TITLE));
+        b.push(Block::List(
+            since
+                .into_iter()
+                .map(|line| Item {
+                    body: Inline::text(line),
+                    children: Vec::new(),
+                })
+                .collect(),
+        ));
     }
     let (title, course) = v.time_course();
     if !course.is_empty() {
@@ -78,28 +147,34 @@ pub fn batch<'a>(hd: &'a Header, bs: &BatchSummary<'_>, inputs: &[Input]) -> Pag
         b.push(table(
             &[
                 (title.0, Left),
-                ("active failed", Right),
+                ("active failures", Right),
                 ("active worked", Right),
-                ("passive failed", Right),
+                ("passive failures", Right),
                 ("passive worked", Right),
             ],
             rows,
         ));
     }
-    if !s.totals.findings_by_rule.is_empty() {
+    let by_rule = v.findings_by_rule();
+    if !by_rule.is_empty() {
         b.push(h2("Findings by rule"));
-        let rows = s
-            .totals
-            .findings_by_rule
-            .iter()
-            .map(|(rule, n)| {
+        let rows = by_rule
+            .into_iter()
+            .map(|(rule, n, what)| {
                 vec![
-                    Inline::Code(rule.clone(), Code::Id),
-                    Inline::text(thousands(*n)),
+                    Inline::Code(rule, Code::Id),
+                    Inline::text(thousands(n)),
+                    Inline::text(what),
                 ]
             })
             .collect();
-        b.push(table(&[("Rule", Left), ("Findings", Right)], rows));
+        b.push(table(
+            &[("Rule", Left), ("Findings", Right), ("What it means", Left)],
+            rows,
+        ));
+    }
+    for r in v.hosts() {
+        rows_block(r, &mut b);
     }
     let path = |p: &str| Inline::Code(crate::escape::escape(p.as_bytes()), Code::Long);
     let caps = v.captures_with_findings();
