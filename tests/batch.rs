@@ -911,7 +911,10 @@ fn a_scanners_refused_ports_are_one_session_and_no_pattern() {
 
 /// Failures with nothing in common (lab/handmade.py,
 /// `scattered_archive`): no pattern, but the failures are dated: the
-/// first on the fourth day, bounded by the last transfer that worked.
+/// first on the fourth day, bounded by the last transfer that worked
+/// (tshark, the 01-13 file: frame 78 is `PORT 198,51,100,74,165,163` at
+/// 01:25:20.18, whose connection the client resets, then 425; frame 36 is
+/// `PORT 198,51,100,73,173,138` at 00:02:00.36, whose transfer worked).
 #[test]
 fn failures_no_value_explains_are_still_dated() {
     let dir = testdata("hand-scattered");

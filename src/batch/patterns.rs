@@ -300,6 +300,9 @@ fn failures_noun(mode: &str, with: u64, of: u64, refused_with: u64, refused: u64
     if refused == 0 {
         return format!("failed {mode} transfers");
     }
+    if refused == of {
+        return format!("refused {mode} commands");
+    }
     format!(
         "{mode} failures ({} failed transfers, {} refused commands)",
         part(with - refused_with, of - refused),
@@ -386,6 +389,12 @@ fn why_none(mode: &str, m: &ModeStats, hypotheses: u64) -> String {
             failures,
             &format!("failed {mode} transfer"),
             &format!("failed {mode} transfers"),
+        )
+    } else if m.failed == 0 {
+        super::words::count(
+            failures,
+            &format!("refused {mode} command"),
+            &format!("refused {mode} commands"),
         )
     } else {
         format!(

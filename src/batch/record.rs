@@ -260,18 +260,6 @@ impl ModeStats {
             }
         }
     }
-
-    /// Every transfer and refused command of the mode, as one tally.
-    pub fn all(&self) -> Tally {
-        Tally {
-            failed: self.failed,
-            refused: self.refused,
-            worked: self.worked,
-            failing_sessions: self.failing_sessions,
-            working_sessions: self.working_sessions,
-            failing_clients: self.failing_clients.clone(),
-        }
-    }
 }
 
 /// A link type of the capture (LINKTYPE_* value and name), as `analyze`

@@ -167,10 +167,7 @@ impl Summary {
     /// A capture's path (escaped) by its index, or "capture N" where the
     /// summary has not seen it.
     pub fn path_of(&self, i: usize) -> String {
-        self.paths.get(&i).map_or_else(
-            || format!("capture {i}"),
-            |p| crate::escape::escape(p.as_bytes()),
-        )
+        path_in(&self.paths, i)
     }
 
     /// Orders the lists, finds the patterns and dates the failures.
@@ -181,13 +178,8 @@ impl Summary {
         self.patterns = search.patterns;
         self.no_pattern = search.no_pattern;
         self.hypotheses = search.hypotheses;
-        let paths = std::mem::take(&mut self.paths);
-        let path = |i: usize| {
-            paths.get(&i).map_or_else(
-                || format!("capture {i}"),
-                |p| crate::escape::escape(p.as_bytes()),
-            )
-        };
+        let paths = &self.paths;
+        let path = |i: usize| path_in(paths, i);
         for p in &mut self.patterns {
             let v = timeline::Valued {
                 mode: &p.mode,
@@ -204,8 +196,15 @@ impl Summary {
             p.since = timeline::since(v, &self.courses, &path);
         }
         self.failures_since = timeline::failure_onsets(&self.modes, &path);
-        self.paths = paths;
     }
+}
+
+/// A capture's path (escaped) by its index in `paths`.
+fn path_in(paths: &BTreeMap<usize, String>, i: usize) -> String {
+    paths.get(&i).map_or_else(
+        || format!("capture {i}"),
+        |p| crate::escape::escape(p.as_bytes()),
+    )
 }
 
 /// A [`Summary`] before [`Summary::finish`], as data (see

@@ -72,6 +72,19 @@ impl<'a> BatchView<'a> {
             .unwrap_or(0)
     }
 
+    /// A moment as precisely as the archive's time course is shown: the
+    /// day (`2026-11-03`) where it spans days, else the minute
+    /// (`2026-11-03 13:20 UTC`).
+    fn when(&self, t: crate::timestamp::Timestamp) -> String {
+        let (daily, _) = crate::batch::timeline::periods(&self.b.summary.totals.series);
+        let s = t.rfc3339();
+        if daily {
+            s[..10].to_string()
+        } else {
+            format!("{} {} UTC", &s[..10], &s[11..16])
+        }
+    }
+
     /// The verdict in one sentence: the strongest pattern and since when
     /// it fails; else the failures no value explains; then the findings.
     pub fn verdict(&self) -> String {
@@ -98,7 +111,7 @@ impl<'a> BatchView<'a> {
                 .map_or_else(String::new, |(since, o)| {
                     format!(
                         " — since {}: before it, {} with it worked",
-                        day(since.first_failure.ts),
+                        self.when(since.first_failure.ts),
                         count(o.worked_before, "transfer", "transfers")
                     )
                 });
@@ -119,7 +132,7 @@ impl<'a> BatchView<'a> {
             .iter()
             .map(|o| o.first_failure.ts)
             .min()
-            .map_or_else(String::new, |t| format!(", the first on {}", day(t)));
+            .map_or_else(String::new, |t| format!(", the first on {}", self.when(t)));
         let why = if s.no_pattern.iter().any(|n| n.tested) {
             "no value of any feature explains them"
         } else {
@@ -400,11 +413,6 @@ impl<'a> BatchView<'a> {
         });
         rows
     }
-}
-
-/// `2026-11-03` of a timestamp.
-fn day(t: crate::timestamp::Timestamp) -> String {
-    t.rfc3339()[..10].to_string()
 }
 
 /// "6 failed active transfers", "11 refused active commands, all from one
