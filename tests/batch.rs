@@ -303,6 +303,10 @@ fn the_pattern_statement_names_the_octet_that_explains_the_failures() {
     assert_eq!(by_key(&h, "227")["failed"], 4);
     assert_eq!(by_key(&h, "227")["refused"], 2);
     assert_eq!(by_key(&h, "227")["failing_sessions"], 6);
+    // inetutils quoted the line it received: same length as sent (227 →
+    // 22_ in place), the line length change a feature of its own.
+    let echo = by_key(&active["features"], "line_length_change")["values"].clone();
+    assert_eq!(by_key(&echo, "0")["refused"], 2);
     assert_eq!(
         by_key(&h, "64")["worked"].as_u64().unwrap() + by_key(&h, "65")["worked"].as_u64().unwrap(),
         25
