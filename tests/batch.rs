@@ -1009,8 +1009,9 @@ fn a_227_that_answers_no_pasv_is_no_setup() {
     );
 }
 
-/// Adding the records up in any order gives the same summary: patterns,
-/// their p-values and dates, the failures' onsets, every count.
+/// Adding the records up in any order, or in two parts merged, gives the
+/// same summary: patterns, their p-values and dates, the failures'
+/// onsets, every count.
 #[test]
 fn the_order_of_the_captures_changes_no_statistic() {
     use portmortem::batch::record::CaptureLine;
@@ -1041,7 +1042,25 @@ fn the_order_of_the_captures_changes_no_statistic() {
     let first = summary(&(0..records.len()).collect::<Vec<_>>());
     assert!(!first["patterns"].as_array().unwrap().is_empty());
     let n = records.len();
-    proptest!(ProptestConfig::with_cases(24), |(order in Just((0..n).collect::<Vec<usize>>()).prop_shuffle())| {
+    // Partial summaries of two parts, merged (as the Spark job's tasks
+    // are), give the same too.
+    let merged = |order: &[usize], cut: usize| {
+        let mut whole = Summary::default();
+        for part in [&order[..cut], &order[cut..]] {
+            let mut s = Summary::default();
+            for &i in part {
+                s.add(&records[i].record);
+            }
+            whole.merge(s.partial());
+        }
+        whole.finish();
+        serde_json::to_value(&whole).unwrap()
+    };
+    proptest!(ProptestConfig::with_cases(24), |(
+        order in Just((0..n).collect::<Vec<usize>>()).prop_shuffle(),
+        cut in 0..n,
+    )| {
         prop_assert_eq!(&summary(&order), &first);
+        prop_assert_eq!(&merged(&order, cut), &first);
     });
 }
