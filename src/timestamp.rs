@@ -130,6 +130,37 @@ impl Timestamp {
     pub fn hour_utc(self) -> u8 {
         self.0.div_euclid(3600 * Self::NANOS_PER_SEC).rem_euclid(24) as u8
     }
+
+    /// The day in UTC, as days since the Unix epoch.
+    pub fn day(self) -> i64 {
+        self.0.div_euclid(86_400 * Self::NANOS_PER_SEC)
+    }
+
+    /// The date in UTC, `2026-11-24`.
+    pub fn date_text(self) -> String {
+        let full = self.rfc3339();
+        match full.split_once('T') {
+            Some((date, _)) => date.to_string(),
+            None => full,
+        }
+    }
+
+    /// The time of day in UTC with `digits` digits of a second (0–9):
+    /// `04:29:18.157015` for 6. For people: machine formats write
+    /// [`Timestamp::rfc3339`].
+    pub fn time_of_day(self, digits: u8) -> String {
+        let full = self.rfc3339();
+        let Some((_, time)) = full.split_once('T') else {
+            return full;
+        };
+        let time = time.trim_end_matches('Z');
+        // `HH:MM:SS.nnnnnnnnn`: keep the dot only with digits after it.
+        let keep = match digits.min(9) {
+            0 => 8,
+            d => 9 + usize::from(d),
+        };
+        time.get(..keep).unwrap_or(time).to_string()
+    }
 }
 
 /// `2026-11-24T03:58:33.123456789Z`
@@ -214,6 +245,21 @@ pub fn fmt_secs(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_of_day_to_the_capture_precision() {
+        let t = Timestamp::parse("2026-11-24T04:29:18.157015123Z").unwrap();
+        assert_eq!(t.time_of_day(6), "04:29:18.157015");
+        assert_eq!(t.time_of_day(9), "04:29:18.157015123");
+        assert_eq!(t.time_of_day(0), "04:29:18");
+        assert_eq!(t.date_text(), "2026-11-24");
+        assert_eq!(
+            t.day(),
+            Timestamp::parse("2026-11-24T00:00:00.000000000Z")
+                .unwrap()
+                .day()
+        );
+    }
 
     /// The fast formatter writes what the `time` crate writes, across
     /// days, before 1970, at a leap day and at both ends of the range

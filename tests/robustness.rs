@@ -58,7 +58,6 @@ fn check(r: &CaptureResult) {
         &portmortem::report::text::Style {
             color: false,
             width: 100,
-            fit: true,
             dialogue: true,
         },
         &mut text,

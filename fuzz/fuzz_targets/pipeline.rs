@@ -25,7 +25,6 @@ fuzz_target!(|data: &[u8]| {
     let style = text::Style {
         color: false,
         width: 100,
-        fit: true,
         dialogue: true,
     };
     let mut out = Vec::new();

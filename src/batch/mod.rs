@@ -226,8 +226,11 @@ pub fn merge(
             if summary.is_some() {
                 return Err(format!("{at}: a line after the summary line"));
             }
-            let value: serde_json::Value = serde_json::from_str(&line)
-                .map_err(|e| format!("{at}: not a `batch --format ndjson` line: {e}"))?;
+            let value: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
+                format!(
+                    "{at}: not JSON, so not a line of `batch --format ndjson` (a text or Markdown report?); merge reads what `portmortem batch -f ndjson -o FILE.ndjson` writes"
+                )
+            })?;
             // Counters are summed across lines: refuse input whose numbers
             // could make any total wrap, rather than report a wrong total.
             counted = add_counts(counted, &value).ok_or_else(|| {
@@ -235,8 +238,16 @@ pub fn merge(
                     "{at}: counters too large to add up (over 2^64 in all): not a real batch output"
                 )
             })?;
-            let parsed: ResultLine = serde_json::from_value(value)
-                .map_err(|e| format!("{at}: not a `batch --format ndjson` line: {e}"))?;
+            let whole = value.get("summary").is_some() && value.get("type").is_none();
+            let parsed: ResultLine = serde_json::from_value(value).map_err(|e| {
+                if whole {
+                    format!(
+                        "{at}: a whole JSON document (`batch -f json`?), not a line of `batch --format ndjson`; merge reads what `portmortem batch -f ndjson -o FILE.ndjson` writes"
+                    )
+                } else {
+                    format!("{at}: not a `batch --format ndjson` line: {e}")
+                }
+            })?;
             let o = match parsed {
                 ResultLine::Summary(s) => {
                     summary = Some(s);

@@ -49,6 +49,8 @@ pub(super) struct Meta {
     pub(super) link_types: BTreeSet<u32>,
     pub(super) first_ts: Option<Timestamp>,
     pub(super) last_ts: Option<Timestamp>,
+    /// Digits of a second of the finest timestamp resolution seen.
+    pub(super) ts_digits: u8,
     /// The last ISB of each interface, by its index in the file.
     pub(super) iface_stats: std::collections::BTreeMap<u32, InterfaceStats>,
 }
@@ -105,6 +107,7 @@ impl Meta {
             PcapBlockOwned::LegacyHeader(h) => {
                 st.pcap_linktype = (h.network.0 as u32) & 0x0fff_ffff;
                 st.pcap_nanos = h.is_nanosecond_precision();
+                st.ts_digits = if st.pcap_nanos { 9 } else { 6 };
                 st.format = format!(
                     "pcap {}.{} ({}, {}{})",
                     h.version_major,
@@ -174,6 +177,7 @@ impl Meta {
                 // An unknown resolution is corruption; fall back to the
                 // default (µs) rather than dropping the interface's packets.
                 let resolution = ts_resolution(idb.if_tsresol).unwrap_or(1_000_000);
+                st.ts_digits = st.ts_digits.max(digits_of(resolution));
                 st.total_ifaces += 1;
                 st.ifaces.push(Interface {
                     linktype: (idb.linktype.0 as u32) & 0x0fff_ffff,
@@ -267,6 +271,20 @@ impl Meta {
             _ => Ok(()),
         }
     }
+}
+
+/// The digits of a second that show a timestamp of `resolution` units
+/// per second whole: 6 for µs, 9 for ns, 4 for 2^10 (1/1024 s is about
+/// 0.001 s, shown to 0.0001); never more than nine (a nanosecond is the
+/// finest a [`Timestamp`] holds).
+pub(super) fn digits_of(resolution: u64) -> u8 {
+    let mut digits = 0;
+    let mut step = 1u64;
+    while step < resolution && digits < 9 {
+        step = step.saturating_mul(10);
+        digits += 1;
+    }
+    digits
 }
 
 /// Timestamp units per second of an interface's `if_tsresol`: 10^n, or

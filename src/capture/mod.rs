@@ -168,6 +168,12 @@ pub struct CaptureInfo {
     pub frame_count: u64,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// Digits of a second the capture's timestamps carry (6 for a µs
+    /// pcap, 9 for ns; for pcapng the finest interface's), so a report
+    /// for people shows a time as precisely as it was taken and no
+    /// more. Machine formats always write nine.
+    #[serde(skip)]
+    pub ts_digits: u8,
     /// What the capturing interfaces said of their own loss (pcapng
     /// Interface Statistics Blocks: the last, cumulative one of each
     /// interface). Empty for pcap, which has no such record.
@@ -329,6 +335,7 @@ impl CaptureReader {
                 link_types: BTreeSet::new(),
                 first_ts: None,
                 last_ts: None,
+                ts_digits: 0,
                 iface_stats: Default::default(),
             },
             buf_size: BUF_INITIAL,
@@ -492,6 +499,7 @@ impl CaptureReader {
             frame_count: m.frames,
             first_ts: m.first_ts,
             last_ts: m.last_ts,
+            ts_digits: m.ts_digits,
             interface_stats: m.iface_stats.values().cloned().collect(),
         }
     }

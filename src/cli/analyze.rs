@@ -24,6 +24,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             frame_count: 0,
             first_ts: None,
             last_ts: None,
+            ts_digits: 0,
             interface_stats: Vec::new(),
         },
         counters: Counters::default(),
@@ -79,13 +80,21 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    // Captures keep the number of their place among the inputs, as JSON
+    // (which keeps every capture) numbers them.
+    let mut numbers: Vec<usize> = (0..results.len()).collect();
     if trim.findings_only && format != Format::Json {
-        results.retain(|r| !r.findings.is_empty() || r.error.is_some());
+        let listed = |r: &CaptureResult| !r.findings.is_empty() || r.error.is_some();
+        numbers.retain(|&i| listed(&results[i]));
+        results.retain(listed);
         for (i, r) in results.iter_mut().enumerate() {
             r.place(i);
         }
     }
     let mut rep = model::analyze_report(&results, options);
+    for (c, n) in rep.captures.iter_mut().zip(numbers) {
+        c.number = n;
+    }
     rep.summary = summary;
     let code = rep.summary.exit_code;
     let inputs: Vec<&std::path::Path> = a.captures.iter().map(PathBuf::as_path).collect();

@@ -6,9 +6,9 @@ use crate::batch::record::CaptureLine;
 use crate::batch::summary::{Skipped, Summary};
 use crate::batch::{self, Output};
 use crate::header::Header;
+use crate::report;
 use crate::report::model::{BatchReport, BatchSummary, SummaryLine};
-use crate::report::output::{Destination, OutputError};
-use crate::report::{self, text};
+use crate::report::output::{Destination, OutputError, refuse_inputs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -18,7 +18,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 struct Collector<F> {
     format: BatchFormat,
     pretty: bool,
-    color: report::ColorChoice,
+    look: super::Look,
     out: Destination,
     summary: Summary,
     /// Kept only for `--format json` (one document, ordered by index).
@@ -31,15 +31,17 @@ struct Collector<F> {
 }
 
 impl<F: Serialize> Collector<F> {
-    /// Opens the output, which may be none of `inputs`.
+    /// Opens the output, which may be none of `inputs`, for `format`
+    /// (checked by the command before it started).
     fn new<'a>(
         args: &BatchReportArgs,
+        format: BatchFormat,
         inputs: impl IntoIterator<Item = &'a std::path::Path>,
     ) -> Result<Self, OutputError> {
         Ok(Collector {
-            format: args.format,
+            format,
             pretty: args.pretty,
-            color: args.color,
+            look: args.look,
             out: Destination::create(args.output.as_deref(), inputs)?,
             summary: Summary::default(),
             captures: Vec::new(),
@@ -103,8 +105,7 @@ impl<F: Serialize> Collector<F> {
                     .and_then(|_| writeln!(self.out))
             }
             (None, BatchFormat::Text) => {
-                let tty = self.out.is_terminal();
-                let style = text::Style::for_output(report::use_color(self.color, tty), tty, false);
+                let style = self.look.style(self.out.is_terminal(), false);
                 report::batch::render(&Header::new(command, options), &sum, &style, &mut self.out)
             }
             (None, BatchFormat::Markdown) => report::markdown::render_batch(
@@ -174,9 +175,21 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
         options.insert("shard", s.to_string());
     }
     // Every file the batch reads is evidence, whether or not it turns out
-    // to be a capture.
+    // to be a capture: an output onto one is refused first, whatever
+    // else is wrong with the call.
     let read = entries.iter().map(|e| e.path.as_path());
-    let mut col = match Collector::new(&a.report, read) {
+    let format = match (a.report.output.as_deref())
+        .map_or(Ok(()), |o| refuse_inputs(o, read.clone()))
+        .map_err(|e| e.to_string())
+        .and_then(|_| a.report.format())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            super::warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
+    let mut col = match Collector::new(&a.report, format, read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));
@@ -228,6 +241,18 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
 }
 
 pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
+    let read = a.results.iter().map(std::path::PathBuf::as_path);
+    let format = match (a.report.output.as_deref())
+        .map_or(Ok(()), |o| refuse_inputs(o, read.clone()))
+        .map_err(|e| e.to_string())
+        .and_then(|_| a.report.format())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            super::warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
     let mut sources: Vec<(String, Box<dyn BufRead>)> = Vec::new();
     for p in &a.results {
         let name = p.to_string_lossy().into_owned();
@@ -243,8 +268,7 @@ pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
             }
         }
     }
-    let read = a.results.iter().map(std::path::PathBuf::as_path);
-    let mut col = match Collector::new(&a.report, read) {
+    let mut col = match Collector::new(&a.report, format, read) {
         Ok(c) => c,
         Err(e) => {
             super::warn(format!("cannot write the report: {e}"));

@@ -195,28 +195,126 @@ struct MergeArgs {
 /// Where and how `batch` and `merge` write their results.
 #[derive(Args)]
 struct BatchReportArgs {
-    /// Output format: a summary (text), one document (json), or one JSON
-    /// line per capture as it finishes followed by a summary line (ndjson).
-    #[arg(short, long, value_enum, default_value = "text")]
-    format: BatchFormat,
+    /// Output format [default: from the -o file's extension (.txt, .json,
+    /// .ndjson, .md, .html), else text].
+    #[arg(short, long, value_enum)]
+    format: Option<BatchFormat>,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Colour in text output.
-    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
-    color: report::ColorChoice,
+    #[command(flatten)]
+    look: Look,
     /// JSON: indented (the default is compact).
     #[arg(long)]
     pretty: bool,
 }
 
+impl BatchReportArgs {
+    /// The format: `-f`, else the output file's extension, else text.
+    fn format(&self) -> Result<BatchFormat, String> {
+        let f = chosen(
+            self.format,
+            self.output.as_deref(),
+            BatchFormat::of,
+            "text, json, ndjson, markdown or html",
+        )?;
+        if self.pretty && f != BatchFormat::Json {
+            return Err("--pretty indents JSON: give it with -f json".into());
+        }
+        Ok(f)
+    }
+}
+
+/// How a text report looks: its colour and its width.
+#[derive(Args, Clone, Copy)]
+struct Look {
+    /// Colour in text output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: report::ColorChoice,
+    /// Text output: lay it out in N columns (at least 60) [default:
+    /// $COLUMNS, else the terminal's width, else 120].
+    #[arg(long, value_name = "N", value_parser = width_arg)]
+    width: Option<u16>,
+}
+
+impl Look {
+    /// The text style for an output.
+    fn style(self, to_terminal: bool, dialogue: bool) -> text::Style {
+        text::Style::for_output(
+            report::use_color(self.color, to_terminal),
+            to_terminal,
+            dialogue,
+            self.width,
+        )
+    }
+}
+
+fn width_arg(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if n >= report::MIN_WIDTH => Ok(n),
+        _ => Err(format!(
+            "give a number of columns of at least {}",
+            report::MIN_WIDTH
+        )),
+    }
+}
+
+/// What `batch` and `merge` write.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum BatchFormat {
+    /// The archive's summary for people.
     Text,
+    /// One document: every capture's record and findings, the skipped
+    /// files, and the summary.
     Json,
+    /// One JSON line per capture (batch: as each finishes; merge: as read)
+    /// or skipped file, then a summary line.
     Ndjson,
+    /// The summary as GitHub/GitLab/Jira-flavoured Markdown, for a ticket.
     Markdown,
+    /// The summary as one self-contained HTML file.
     Html,
+}
+
+impl BatchFormat {
+    fn of(f: Format) -> Option<Self> {
+        Some(match f {
+            Format::Text => BatchFormat::Text,
+            Format::Json => BatchFormat::Json,
+            Format::Ndjson => BatchFormat::Ndjson,
+            Format::Markdown => BatchFormat::Markdown,
+            Format::Html => BatchFormat::Html,
+            Format::Csv | Format::Ftplog => return None,
+        })
+    }
+}
+
+/// The one rule every command follows for its output format: `-f`, else
+/// the format the `-o` file's extension names, else text. An extension
+/// that names no format the command writes is refused, naming the ones
+/// it does (`offered`), rather than writing text into `report.xml`.
+fn chosen<F: Copy>(
+    flag: Option<F>,
+    output: Option<&std::path::Path>,
+    of: impl Fn(Format) -> Option<F>,
+    offered: &str,
+) -> Result<F, String> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    let Some(path) = output else {
+        return of(Format::Text).ok_or_else(|| "no text format".to_string());
+    };
+    let Some(ext) = path.extension() else {
+        return of(Format::Text).ok_or_else(|| "no text format".to_string());
+    };
+    let ext = ext.to_string_lossy().to_ascii_lowercase();
+    Format::of_extension(&ext).and_then(&of).ok_or_else(|| {
+        format!(
+            "-o {}: this command does not write .{ext} files; give -f {offered}, or name the file after one of them",
+            crate::escape::printable(&path.display().to_string())
+        )
+    })
 }
 
 #[derive(Args)]
@@ -245,14 +343,16 @@ struct CompareArgs {
 /// Where and how `analyze` and `compare` write their report.
 #[derive(Args)]
 struct ReportArgs {
-    /// Output format [default: from the -o file's extension (.json,
+    /// Output format [default: from the -o file's extension (.txt, .json,
     /// .ndjson, .md, .html, .csv, .log), else text].
     #[arg(short, long, value_enum)]
     format: Option<Format>,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Text output: also print every session's commands and replies.
+    /// Text output: also print every session's commands and replies, each
+    /// with its frames, its time as seconds since the session's start
+    /// (`+s`), its direction and the frame of the line it pairs with.
     #[arg(long)]
     dialogue: bool,
     /// JSON: indented (analyze: also sessions in id order, holding every
@@ -260,56 +360,32 @@ struct ReportArgs {
     /// as sessions end).
     #[arg(long)]
     pretty: bool,
-    /// Colour in text output.
-    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
-    color: report::ColorChoice,
+    #[command(flatten)]
+    look: Look,
 }
 
 impl ReportArgs {
-    /// The format asked for, else the one the output file's extension
-    /// names, else text.
-    /// The format: `-f`, else the output file's extension, else text. An
-    /// extension that names no format is refused with the formats named,
-    /// rather than writing text into `report.xml`.
+    /// The format: `-f`, else the output file's extension, else text
+    /// ([`chosen`]).
     fn format(&self) -> Result<Format, String> {
-        let f = self.format_named()?;
+        let f = chosen(
+            self.format,
+            self.output.as_deref(),
+            Some,
+            "text, json, ndjson, markdown, html, csv or ftplog",
+        )?;
         if self.pretty && f != Format::Json {
             return Err("--pretty indents JSON: give it with -f json".into());
         }
         Ok(f)
     }
-
-    fn format_named(&self) -> Result<Format, String> {
-        if let Some(f) = self.format {
-            return Ok(f);
-        }
-        let Some(ext) = self.output.as_ref().and_then(|o| o.extension()) else {
-            return Ok(Format::Text);
-        };
-        Ok(match ext.to_string_lossy().to_ascii_lowercase().as_str() {
-            "txt" | "text" => Format::Text,
-            "json" => Format::Json,
-            "ndjson" | "jsonl" => Format::Ndjson,
-            "md" | "markdown" => Format::Markdown,
-            "html" | "htm" => Format::Html,
-            "csv" => Format::Csv,
-            "log" | "tsv" => Format::Ftplog,
-            other => {
-                return Err(format!(
-                    "-o {}: the extension .{other} names no format; give -f text, json, ndjson, markdown, html, csv or ftplog (or name the file .txt, .json, .ndjson, .md, .html, .csv, .log)",
-                    self.output
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new(""))
-                        .display()
-                ));
-            }
-        })
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// Tables for people at a terminal.
     Text,
+    /// One document (docs/json-schema.md).
     Json,
     /// GitHub/GitLab/Jira-flavoured Markdown, for a ticket.
     Markdown,
@@ -319,9 +395,25 @@ enum Format {
     Ftplog,
     /// One row per finding (RFC 4180).
     Csv,
-    /// One JSON object per line, each with a `type` (capture, session,
-    /// finding, pair, summary).
+    /// One JSON object per line, each with a `type`: capture, session,
+    /// finding and summary; compare adds pair and comparison.
     Ndjson,
+}
+
+impl Format {
+    /// The format a file extension (lower case, without the dot) names.
+    fn of_extension(ext: &str) -> Option<Format> {
+        Some(match ext {
+            "txt" | "text" => Format::Text,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "md" | "markdown" => Format::Markdown,
+            "html" | "htm" => Format::Html,
+            "csv" => Format::Csv,
+            "log" | "tsv" => Format::Ftplog,
+            _ => return None,
+        })
+    }
 }
 
 /// Options shared by every command that analyses captures.
@@ -553,8 +645,7 @@ fn write_report(
             return report::EXIT_USAGE;
         }
     };
-    let tty = out.is_terminal();
-    let style = text::Style::for_output(report::use_color(args.color, tty), tty, args.dialogue);
+    let style = args.look.style(out.is_terminal(), args.dialogue);
     // Each command checked the format before it started.
     let format = args.format().unwrap_or(Format::Text);
     let mut written = render(&mut out, format, &style);

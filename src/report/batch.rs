@@ -7,7 +7,7 @@
 //! all) and say so when they are.
 
 use super::model::BatchSummary;
-use super::text::{Style, header, human_bytes, keep_whole, table};
+use super::text::{Style, header, human_bytes, table};
 use super::wording::capitalized;
 use crate::batch::patterns::clients_in_words;
 use crate::batch::record::{HostStats, ModeStats};
@@ -540,7 +540,7 @@ pub fn render(
 ) -> io::Result<()> {
     let s = b.summary;
     let v = BatchView::new(b);
-    header(h, out)?;
+    header(h, style, out)?;
     writeln!(out)?;
     writeln!(out, "{}\n", wrapped("Verdict: ", "", &v.verdict(), style))?;
     let mut t = table(style);
@@ -572,7 +572,6 @@ pub fn render(
         for (rule, n, what) in by_rule {
             t.add_row(vec![rule, thousands(n), what.to_string()]);
         }
-        keep_whole(&mut t, &[], style);
         writeln!(out, "\nFindings by rule\n{t}")?;
     }
     for r in v.hosts() {
@@ -622,13 +621,9 @@ pub fn render(
 
 /// `text` (our words, with bytes from outside already escaped) wrapped to
 /// the style's width, the first line after `first`, the others after
-/// `rest`.
+/// `rest`, never broken inside a word (a URL, a hyphenated word).
 fn wrapped(first: &str, rest: &str, text: &str, style: &Style) -> String {
-    let opts = textwrap::Options::new(usize::from(style.width).saturating_sub(1).max(20))
-        .initial_indent(first)
-        .subsequent_indent(rest)
-        .break_words(false);
-    textwrap::fill(&printable(text), opts)
+    style.fill(&printable(text), first, rest)
 }
 
 /// A [`Rows`] table under its title.
@@ -638,7 +633,6 @@ fn rows(r: &Rows, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     for row in &r.rows {
         t.add_row(row.clone());
     }
-    keep_whole(&mut t, &[], style);
     writeln!(out, "\n{}\n{t}", wrapped("", "", &r.title, style))
 }
 

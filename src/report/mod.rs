@@ -64,22 +64,11 @@ pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-/// Width for text tables: `$COLUMNS` when set, else the terminal's own
-/// width when the report goes to one (`to_terminal`), else 120 (a file
-/// or a pipe: the same output wherever it is written). Never below 60.
+/// Width for text reports when no `--width` is given: `$COLUMNS` when
+/// set, else the terminal's own width when the report goes to one
+/// (`to_terminal`), else 120 (a file or a pipe: the same output wherever
+/// it is written). Never below [`MIN_WIDTH`].
 pub fn text_width(to_terminal: bool) -> u16 {
-    width_or_default(text_width_given(to_terminal))
-}
-
-/// A width the reader gave, else 120; never below 60.
-pub(crate) fn width_or_default(given: Option<u16>) -> u16 {
-    given.unwrap_or(120).max(60)
-}
-
-/// The width a reader set: `$COLUMNS`, or the terminal's. None for a file
-/// or a pipe without `$COLUMNS`, where a table may grow past 120 columns
-/// rather than cut a word in two.
-pub fn text_width_given(to_terminal: bool) -> Option<u16> {
     let env = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<u16>().ok());
@@ -89,5 +78,8 @@ pub fn text_width_given(to_terminal: bool) -> Option<u16> {
             .flatten()
             .map(|(w, _)| w.0)
     };
-    env.or_else(terminal)
+    env.or_else(terminal).unwrap_or(120).max(MIN_WIDTH)
 }
+
+/// The narrowest width text reports are laid out for.
+pub const MIN_WIDTH: u16 = 60;

@@ -32,6 +32,12 @@ pub struct Report<'a> {
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct CaptureView<'a> {
+    /// The capture's place among the command's inputs (0-based), which
+    /// reports for people number it by (`Capture 3`) even when `-q`
+    /// leaves captures before it out; JSON keeps every capture, so its
+    /// position is this.
+    #[serde(skip)]
+    pub number: usize,
     #[serde(flatten)]
     pub info: &'a CaptureInfo,
     pub packets: &'a Counters,
@@ -343,7 +349,7 @@ pub fn analyze_report<'a>(
 ) -> Report<'a> {
     Report {
         header: Header::new("analyze", options),
-        captures: results.iter().map(capture_view).collect(),
+        captures: numbered(results),
         sessions: results
             .iter()
             .enumerate()
@@ -384,8 +390,18 @@ pub struct Unmatched<'a> {
     pub not_compared: NotCompared,
 }
 
+/// Every result's view, numbered by its place.
+fn numbered(results: &[CaptureResult]) -> Vec<CaptureView<'_>> {
+    let mut v: Vec<CaptureView<'_>> = results.iter().map(capture_view).collect();
+    for (i, c) in v.iter_mut().enumerate() {
+        c.number = i;
+    }
+    v
+}
+
 pub fn capture_view(r: &CaptureResult) -> CaptureView<'_> {
     CaptureView {
+        number: 0,
         info: &r.info,
         packets: &r.counters,
         error: r.error.as_ref(),
@@ -422,7 +438,7 @@ pub fn compare_report<'a>(
     }
     CompareReport {
         header: Header::new("compare", options),
-        captures: c.results.iter().map(capture_view).collect(),
+        captures: numbered(&c.results),
         sides: &c.sides,
         pairs: &c.pairs,
         unmatched: Unmatched {

@@ -121,12 +121,7 @@ pub fn render_text(r: &ProbeReport, width: u16, out: &mut dyn Write) -> io::Resu
     }
     for (f, cases) in r.families() {
         writeln!(out, "\n{} ({} tests)", f.title(), cases.len())?;
-        let mut t = super::text::table(&super::text::Style {
-            color: false,
-            width,
-            fit: true,
-            dialogue: false,
-        });
+        let mut t = super::text::Grid::new(width, false);
         t.set_header(["test", "sent", "arrived / server did", "verdict", "detail"]);
         for row in rows(&cases) {
             t.add_row([row.test, row.sent, row.arrived, row.outcome, row.detail]);
@@ -135,12 +130,7 @@ pub fn render_text(r: &ProbeReport, width: u16, out: &mut dyn Write) -> io::Resu
     }
     for tr in &r.traces {
         writeln!(out, "\n{}\n{}", trace_title(tr), tr.conclusion)?;
-        let mut t = super::text::table(&super::text::Style {
-            color: false,
-            width,
-            fit: true,
-            dialogue: false,
-        });
+        let mut t = super::text::Grid::new(width, false);
         t.set_header(TRACE_HEADS);
         for row in hop_rows(tr) {
             t.add_row(row);

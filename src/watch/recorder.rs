@@ -96,6 +96,7 @@ impl Recorder {
                     frame_count: self.seen_frames,
                     first_ts: Some(s.start),
                     last_ts: Some(s.end),
+                    ts_digits: 9,
                     interface_stats: Vec::new(),
                 },
                 counters: Counters::default(),

@@ -18,8 +18,8 @@ pub fn render_compare(
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    header(&r.header, out)?;
-    writeln!(out, "{}", r.sides.explanation)?;
+    header(&r.header, style, out)?;
+    style.para(out, &r.sides.explanation, "", "")?;
     let titles = ["Client-side capture", "Server-side capture"];
     for (ci, c) in r.captures.iter().enumerate() {
         let rows: Vec<SessionRow> = r
@@ -30,30 +30,34 @@ pub fn render_compare(
             .collect();
         let fs = own_findings(r, ci);
         writeln!(out)?;
-        capture_section(
-            titles[ci.min(1)],
-            c,
-            &rows.iter().collect::<Vec<_>>(),
-            &fs,
-            style,
-            out,
-        )?;
+        let title = titles[ci.min(1)];
+        if not_a_capture(c) {
+            unread(title, c, style, out)?;
+            continue;
+        }
+        capture_section(title, c, &rows.iter().collect::<Vec<_>>(), &fs, style, out)?;
+        if style.dialogue {
+            let clock = Clock::of(c.info);
+            for s in r.sessions.iter().filter(|s| s.capture == ci) {
+                dialogue(s, clock, style, out)?;
+            }
+        }
     }
     for p in r.pairs {
         pair_section(p, style, out)?;
     }
     if !r.unmatched.client_side.is_empty() || !r.unmatched.server_side.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
+        let text = format!(
             "Seen at one tap only: client-side sessions [{}], server-side sessions [{}]",
             r.unmatched.client_side.join(", "),
             r.unmatched.server_side.join(", ")
-        )?;
+        );
+        style.para(out, &text, "", "    ")?;
     }
     if let Some(s) = r.unmatched.not_compared.sentence() {
         writeln!(out)?;
-        writeln!(out, "{s}")?;
+        style.para(out, &s, "", "")?;
     }
     writeln!(out)?;
     writeln!(out, "Differences between the taps")?;
@@ -72,7 +76,7 @@ pub fn render_compare(
             findings(&fs, style, out)?;
         }
     }
-    summary_line(&r.summary, out)
+    summary_line(&r.summary, style, out)
 }
 
 pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
@@ -104,11 +108,13 @@ pub(super) fn pair_section(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out)?;
-    writeln!(
-        out,
+    let title = format!(
         "Session {} at the client-side tap = {} at the server-side tap",
         p.client_side_session, p.server_side_session
-    )?;
+    );
+    style.para(out, &title, "", "    ")?;
+    // Each fact of the pair on its own line, wrapped under itself.
+    let fact = |out: &mut dyn Write, text: &str| style.para(out, text, "  ", "    ");
     let seen = |x: &crate::compare::Seen2| {
         if x.translated {
             format!(
@@ -119,13 +125,15 @@ pub(super) fn pair_section(
             format!("{} at both taps", x.client_side)
         }
     };
-    writeln!(
+    fact(
         out,
-        "  matched ({} confidence): {}",
-        p.matched.confidence, p.matched.explanation
+        &format!(
+            "matched ({} confidence): {}",
+            p.matched.confidence, p.matched.explanation
+        ),
     )?;
-    writeln!(out, "  client: {}", seen(&p.client_endpoint))?;
-    writeln!(out, "  server: {}", seen(&p.server_endpoint))?;
+    fact(out, &format!("client: {}", seen(&p.client_endpoint)))?;
+    fact(out, &format!("server: {}", seen(&p.server_endpoint)))?;
     let tcp = if p.tcp.same_connection {
         "one TCP connection seen at both taps (same sequence numbers)".to_string()
     } else {
@@ -137,19 +145,21 @@ pub(super) fn pair_section(
                 .map_or("?".into(), |v| format!("{v:+}"))
         )
     };
-    writeln!(out, "  TCP: {tcp}")?;
+    fact(out, &format!("TCP: {tcp}"))?;
     for st in &p.tcp.steps {
-        writeln!(
+        fact(
             out,
-            "  sequence offset ({}) stepped {:+} → {:+} after line {}",
-            if st.dir == crate::reassembly::connection::Side::Client {
-                "client→server"
-            } else {
-                "server→client"
-            },
-            st.before,
-            st.after,
-            st.after_line + 1
+            &format!(
+                "sequence offset ({}) stepped {:+} → {:+} after line {}",
+                if st.dir == crate::reassembly::connection::Side::Client {
+                    "client→server"
+                } else {
+                    "server→client"
+                },
+                st.before,
+                st.after,
+                st.after_line + 1
+            ),
         )?;
     }
     if let Some(k) = &p.clock {
@@ -171,58 +181,58 @@ pub(super) fn pair_section(
             ),
             _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
         };
-        writeln!(
+        fact(
             out,
-            "  clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
-            lat(&p.latency_to_server),
-            lat(&p.latency_to_client)
+            &format!(
+                "clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
+                lat(&p.latency_to_server),
+                lat(&p.latency_to_client)
+            ),
         )?;
     }
-    writeln!(
+    fact(
         out,
-        "  lines: {} identical, {} modified, {} dropped, {} injected",
-        p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        &format!(
+            "lines: {} identical, {} modified, {} dropped, {} injected",
+            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        ),
     )?;
     if p.lines_not_listed > 0 {
-        return writeln!(out, "  {}", lines_not_listed(p.lines_not_listed));
+        return fact(out, &lines_not_listed(p.lines_not_listed));
     }
+    // Each tap's cell leads with its frames ("13: PORT …"), and the notes
+    // column is there only when a line has notes: at 80 columns the two
+    // taps' lines then still stand side by side.
+    let notes = p.lines.iter().any(|l| !l.segment_notes.is_empty());
     let mut t = table(style);
-    t.set_header(vec![
-        "#",
-        "frame",
-        "client-side tap",
-        "",
-        "frame",
-        "server-side tap",
-        "notes",
-    ]);
+    let mut head = vec!["#", "client-side tap", "", "server-side tap"];
+    if notes {
+        head.push("notes");
+    }
+    t.set_header(head);
+    t.bare(&[2]);
     for (i, l) in p.lines.iter().enumerate() {
         let side = |s: &Option<crate::compare::align::Seen>| match s {
-            Some(x) => (frames_text(&x.frames), x.text.to_string()),
-            None => (String::new(), String::new()),
+            Some(x) => format!("{}: {}", frames_text(&x.frames), x.text),
+            None => String::new(),
         };
-        let (cf, ct) = side(&l.client_side);
-        let (sf, st) = side(&l.server_side);
-        let sev = match l.status {
-            crate::compare::align::Status::Identical => Cell::new(status_mark(l)),
-            _ if style.color => Cell::new(status_mark(l)).fg(Color::Yellow),
-            _ => Cell::new(status_mark(l)),
-        };
-        t.add_row(vec![
+        let differs = l.status != crate::compare::align::Status::Identical;
+        let mut row = vec![
             Cell::new(i + 1),
-            Cell::new(cf),
-            Cell::new(ct),
-            sev,
-            Cell::new(sf),
-            Cell::new(st),
-            Cell::new(l.segment_notes.join("; ")),
-        ]);
+            Cell::new(side(&l.client_side)),
+            Cell::new(status_mark(l)).tinted(differs.then_some(Tint::Warning)),
+            Cell::new(side(&l.server_side)),
+        ];
+        if notes {
+            row.push(Cell::new(l.segment_notes.join("; ")));
+        }
+        t.add_row(row);
     }
     writeln!(out, "{t}")?;
     if !p.data.is_empty() {
         writeln!(out, "  Data connections")?;
         let mut t = table(style);
-        t.set_header(vec!["line", "client-side tap", "server-side tap"]);
+        t.set_header(["line", "client-side tap", "server-side tap"]);
         let side = |d: &Option<crate::compare::DataSide>| match d {
             Some(d) => format!(
                 "{} {} — {}{}",
@@ -242,7 +252,7 @@ pub(super) fn pair_section(
             None => "—".into(),
         };
         for d in &p.data {
-            t.add_row(vec![
+            t.add_row([
                 (d.line + 1).to_string(),
                 side(&d.client_side),
                 side(&d.server_side),

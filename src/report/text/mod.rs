@@ -2,127 +2,118 @@
 //!
 //! Renders the same [`Report`] as the JSON output. Every byte from a
 //! capture is already escaped there; colour is used only on a terminal and
-//! never when NO_COLOR is set.
+//! never when NO_COLOR is set. Everything is laid out in the reader's
+//! width without breaking a value ([`layout`]); times are shown as the
+//! date once per capture and then times of day ([`Clock`]).
 
 mod compare;
+pub mod layout;
 
 use super::model::{Entry, Report, SessionView};
 use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
+use crate::capture::CaptureInfo;
 use crate::escape::escape;
 use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use crate::timestamp::Timestamp;
 pub(crate) use compare::lines_not_listed;
 pub use compare::render_compare;
+pub use layout::{Cell, Grid, Tint, fill};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 pub struct Style {
     pub color: bool,
-    /// Width to wrap tables to when not on a terminal.
+    /// The width every line keeps within (a word longer than a line
+    /// aside: see [`layout`]).
     pub width: u16,
-    /// The width is the reader's (`$COLUMNS`, a terminal): tables keep
-    /// within it. Otherwise a table grows past it rather than cut a word.
-    pub fit: bool,
     /// Print every session's dialogue.
     pub dialogue: bool,
 }
 
 impl Style {
-    /// The style for an output: its width and whether that width is the
-    /// reader's (`$COLUMNS`, a terminal) come from one look at both.
-    pub fn for_output(color: bool, to_terminal: bool, dialogue: bool) -> Self {
-        let given = super::text_width_given(to_terminal);
+    /// The style for an output: `--width` if given, else the reader's
+    /// (see [`super::text_width`]).
+    pub fn for_output(color: bool, to_terminal: bool, dialogue: bool, width: Option<u16>) -> Self {
         Style {
             color,
-            width: super::width_or_default(given),
-            fit: given.is_some(),
+            width: width.unwrap_or_else(|| super::text_width(to_terminal)),
             dialogue,
         }
     }
+
+    /// `text` wrapped to the width, its first line after `first` and the
+    /// others after `rest`.
+    pub(super) fn fill(&self, text: &str, first: &str, rest: &str) -> String {
+        fill(text, usize::from(self.width), first, rest)
+    }
+
+    /// Writes `text` as a paragraph: its first line after `first`, the
+    /// others after `rest`.
+    pub(super) fn para(
+        &self,
+        out: &mut dyn Write,
+        text: &str,
+        first: &str,
+        rest: &str,
+    ) -> io::Result<()> {
+        writeln!(out, "{}", self.fill(text, first, rest))
+    }
 }
 
-pub(super) fn table(style: &Style) -> Table {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    if style.color {
-        // Asked for (--color always) or on a terminal: style even when
-        // comfy-table sees no terminal.
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
-    if t.width().is_none() || !style.color {
-        t.set_width(style.width);
-    }
-    t
+/// A table laid out in the style's width.
+pub(super) fn table(style: &Style) -> Grid {
+    Grid::new(style.width, style.color)
 }
 
-/// Keeps words whole in a table: comfy-table wraps at spaces where it
-/// can, but inside a word when a column is narrower than it. The columns
-/// in `always` (addresses, timestamps) get at least their longest word;
-/// then the others, shortest longest-word first, while the reader's width
-/// allows (`style.fit`) — without one, every column whose longest word is
-/// at most [`LONG_WORD`] long (a path or a dialogue line may still wrap),
-/// and the table grows past the width rather than cut "tcp.stream" in
-/// two. Call once the rows are in.
-pub(super) fn keep_whole(t: &mut Table, always: &[usize], style: &Style) {
-    let n = t.column_count();
-    let longest: Vec<usize> = (0..n)
-        .map(|i| {
-            t.header()
-                .into_iter()
-                .chain(t.row_iter())
-                .filter_map(|r| r.cell_iter().nth(i))
-                .flat_map(|c| {
-                    c.content()
-                        .split_whitespace()
-                        .map(|w| w.chars().count())
-                        .collect::<Vec<_>>()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (!always.contains(&i), longest[i], i));
-    // Borders (n + 1) and each column's padding (2); a column left free
-    // still takes a character or so.
-    let mut used = 4 * n + 1;
-    for i in order {
-        let w = longest[i] + 2;
-        let kept = always.contains(&i)
-            || if style.fit {
-                used + w - 3 <= usize::from(style.width)
+/// How one capture's times are shown to people: the date once (in the
+/// capture's summary), then each time of day with as many digits of a
+/// second as the capture's timestamps carry; a time on another day than
+/// the capture's first keeps its date.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    day: Option<i64>,
+    digits: u8,
+}
+
+impl Clock {
+    pub fn of(info: &CaptureInfo) -> Self {
+        Clock {
+            day: info.first_ts.map(Timestamp::day),
+            digits: if info.ts_digits == 0 {
+                9
             } else {
-                longest[i] <= LONG_WORD
-            };
-        if !kept {
-            continue;
+                info.ts_digits
+            },
         }
-        used += w.saturating_sub(3);
-        if let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w)) {
-            c.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
-                comfy_table::Width::Fixed(w),
-            ));
+    }
+
+    /// A time of this capture.
+    pub fn show(self, t: Timestamp) -> String {
+        if Some(t.day()) == self.day {
+            t.time_of_day(self.digits)
+        } else {
+            format!("{} {}", t.date_text(), t.time_of_day(self.digits))
         }
+    }
+
+    /// The capture's first and last time: the date once.
+    pub fn span(self, first: Timestamp, last: Timestamp) -> String {
+        format!(
+            "{} {} – {}",
+            first.date_text(),
+            first.time_of_day(self.digits),
+            self.show(last)
+        )
     }
 }
 
-/// The longest word [`keep_whole`] keeps whole in a column not named.
-const LONG_WORD: usize = 32;
-
-fn sev_cell(s: Severity, style: &Style) -> Cell {
-    let c = Cell::new(s.name());
-    if !style.color {
-        return c;
-    }
-    match s {
-        Severity::Error => c.fg(Color::Red).add_attribute(Attribute::Bold),
-        Severity::Warning => c.fg(Color::Yellow),
-        Severity::Info => c.fg(Color::Cyan),
-    }
+fn sev_cell(s: Severity) -> Cell {
+    Cell::new(s.name()).tinted(Some(match s {
+        Severity::Error => Tint::Error,
+        Severity::Warning => Tint::Warning,
+        Severity::Info => Tint::Info,
+    }))
 }
 
 fn frames_text(v: &[u64]) -> String {
@@ -150,6 +141,8 @@ pub fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> io::Result<
 /// than a string each, whose allocations would triple that.
 pub struct SessionRow {
     capture: usize,
+    /// When the session started: shown by its capture's [`Clock`].
+    start: Timestamp,
     text: Box<str>,
     /// Where each cell ends in `text`; the first cell is the session id.
     ends: [u32; SessionRow::CELLS],
@@ -213,7 +206,6 @@ impl SessionRow {
             ),
             s.tcp_stream.map(|n| n.to_string()).unwrap_or_default(),
             format!("{}–{}", s.first_frame, s.last_frame),
-            s.start.to_string(),
             cmds.to_string(),
             setup_txt,
             srv,
@@ -227,28 +219,37 @@ impl SessionRow {
         }
         SessionRow {
             capture: s.capture,
+            start: s.start,
             text: text.into_boxed_str(),
             ends,
             capped: capped(s),
         }
     }
 
-    const CELLS: usize = 9;
+    /// The cells kept as text: every column but the start.
+    const CELLS: usize = 8;
 
     /// The index of the session's capture.
     pub fn capture(&self) -> usize {
         self.capture
     }
 
-    fn cells(&self) -> impl Iterator<Item = &str> {
+    fn texts(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends);
         starts
             .zip(self.ends)
             .map(|(a, b)| self.text.get(a as usize..b as usize).unwrap_or(""))
     }
 
+    /// The row's cells, its start shown by `clock`.
+    fn cells(&self, clock: Clock) -> Vec<String> {
+        let mut v: Vec<String> = self.texts().map(str::to_string).collect();
+        v.insert(4, clock.show(self.start));
+        v
+    }
+
     fn id(&self) -> &str {
-        self.cells().next().unwrap_or("")
+        self.texts().next().unwrap_or("")
     }
 }
 
@@ -260,7 +261,7 @@ pub fn render_rows(
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    header(&r.header, out)?;
+    header(&r.header, style, out)?;
     for (ci, c) in r.captures.iter().enumerate() {
         let ss: Vec<&SessionRow> = rows.iter().filter(|s| s.capture == ci).collect();
         let fs: Vec<&Finding> = r
@@ -270,8 +271,14 @@ pub fn render_rows(
             .filter(|f| f.capture == ci)
             .collect();
         writeln!(out)?;
-        capture_section(&format!("Capture {}", ci + 1), c, &ss, &fs, style, out)?;
-        sessions(&ss, style, out)?;
+        let title = format!("Capture {}", c.number + 1);
+        if not_a_capture(c) {
+            unread(&title, c, style, out)?;
+            continue;
+        }
+        capture_section(&title, c, &ss, &fs, style, out)?;
+        let clock = Clock::of(c.info);
+        sessions(&ss, clock, style, out)?;
         match c.not_listed.findings() {
             n if n > 0 && fs.is_empty() => writeln!(
                 out,
@@ -281,14 +288,41 @@ pub fn render_rows(
         }
         if style.dialogue {
             for s in r.sessions.iter().filter(|s| s.capture == ci) {
-                dialogue(s, style, out)?;
+                dialogue(s, clock, style, out)?;
             }
         }
     }
-    summary_line(&r.summary, out)
+    summary_line(&r.summary, style, out)
 }
 
-pub(super) fn header(h: &crate::header::Header, out: &mut dyn Write) -> io::Result<()> {
+/// A capture that could not be opened as one (no such file, not a
+/// capture): there is nothing to summarise, only why.
+fn not_a_capture(c: &super::model::CaptureView<'_>) -> bool {
+    c.error
+        .is_some_and(|e| matches!(e.kind, crate::capture::CaptureErrorKind::Open(_)))
+}
+
+/// The one line said of a capture that could not be opened.
+fn unread(
+    title: &str,
+    c: &super::model::CaptureView<'_>,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let why = c.error.map(|e| e.kind.to_string()).unwrap_or_default();
+    let text = format!(
+        "{title}: {} — not read: {}",
+        escape(c.info.path.as_bytes()),
+        crate::escape::printable(&why)
+    );
+    style.para(out, &text, "", "    ")
+}
+
+pub(super) fn header(
+    h: &crate::header::Header,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{} {} · {} · times in {}",
@@ -296,16 +330,15 @@ pub(super) fn header(h: &crate::header::Header, out: &mut dyn Write) -> io::Resu
     )?;
     if !h.options.is_empty() {
         let o: Vec<String> = h.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        writeln!(out, "options: {}", o.join(", "))?;
+        style.para(out, &format!("options: {}", o.join(", ")), "", "    ")?;
     }
     Ok(())
 }
 
-fn summary_line(sum: &super::model::Summary, out: &mut dyn Write) -> io::Result<()> {
+fn summary_line(sum: &super::model::Summary, style: &Style, out: &mut dyn Write) -> io::Result<()> {
     let n = |s| sum.findings_by_severity.get(&s).copied().unwrap_or(0);
     writeln!(out)?;
-    writeln!(
-        out,
+    let text = format!(
         "Summary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
         sum.captures,
         sum.sessions,
@@ -313,7 +346,8 @@ fn summary_line(sum: &super::model::Summary, out: &mut dyn Write) -> io::Result<
         n(Severity::Warning),
         n(Severity::Info),
         sum.exit_code
-    )
+    );
+    style.para(out, &text, "", "    ")
 }
 
 /// The summary table of one capture.
@@ -325,7 +359,12 @@ fn capture_section(
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "{title}: {}", escape(c.info.path.as_bytes()))?;
+    style.para(
+        out,
+        &format!("{title}: {}", escape(c.info.path.as_bytes())),
+        "",
+        "    ",
+    )?;
     let mut t = table(style);
     let lt: Vec<String> = c
         .info
@@ -333,7 +372,7 @@ fn capture_section(
         .iter()
         .map(|l| format!("{} ({})", l.name, l.id))
         .collect();
-    t.add_row(vec![
+    t.add_row([
         "file".to_string(),
         format!(
             "{}{}{}, sha256 {}",
@@ -352,20 +391,20 @@ fn capture_section(
             c.info.sha256.as_deref().unwrap_or("not computed")
         ),
     ]);
-    t.add_row(vec![
+    t.add_row([
         "format".to_string(),
         format!("{}; link types: {}", c.info.format, lt.join(", ")),
     ]);
     let span = match (c.info.first_ts, c.info.last_ts) {
-        (Some(a), Some(b)) => format!(", {a} – {b}"),
+        (Some(a), Some(b)) => format!(", {}", Clock::of(c.info).span(a, b)),
         _ => String::new(),
     };
-    t.add_row(vec![
+    t.add_row([
         "frames".to_string(),
         format!("{}{span}", c.info.frame_count),
     ]);
     let p = c.packets;
-    t.add_row(vec![
+    t.add_row([
         "TCP segments".to_string(),
         format!(
             "{} (FTP control {}, data connections {}, after close {}, other {})",
@@ -382,21 +421,21 @@ fn capture_section(
             .iter()
             .map(|(k, v)| format!("{} {v}", k.name()))
             .collect();
-        t.add_row(vec!["not TCP".to_string(), sk.join(", ")]);
+        t.add_row(["not TCP".to_string(), sk.join(", ")]);
     }
     if let Some(loss) = super::wording::interface_loss(c.info) {
-        t.add_row(vec!["capture loss".to_string(), loss]);
+        t.add_row(["capture loss".to_string(), loss]);
     }
     let capped = ss.iter().filter(|s| s.capped).map(|s| s.id());
     let limits = limits_hit(c, capped);
     if !limits.is_empty() {
-        t.add_row(vec!["limits hit".to_string(), limits.join("; ")]);
+        t.add_row(["limits hit".to_string(), limits.join("; ")]);
     }
     // The capture's own counts stay whole; what the listing hides is
     // said beside them.
     let hidden = c.not_listed;
     let sessions = c.session_count as u64 + c.sessions_not_kept + hidden.sessions;
-    t.add_row(vec![
+    t.add_row([
         "sessions".to_string(),
         if hidden.sessions > 0 {
             format!("{sessions} ({} listed here)", sessions - hidden.sessions)
@@ -409,7 +448,7 @@ fn capture_section(
         counts[f.severity as usize] += 1;
     }
     let not_shown = c.finding_count.saturating_sub(fs.len());
-    t.add_row(vec![
+    t.add_row([
         "findings".to_string(),
         if not_shown > 0 {
             format!("{not_shown} not reported here (`portmortem analyze` reports them)")
@@ -431,12 +470,8 @@ fn capture_section(
         },
     ]);
     if let Some(e) = c.error {
-        t.add_row(vec![
-            Cell::new("READ ERROR").fg(if style.color {
-                Color::Red
-            } else {
-                Color::Reset
-            }),
+        t.add_row([
+            Cell::new("READ ERROR").tinted(Some(Tint::Error)),
             // The message names the file: escaped like capture bytes.
             Cell::new(crate::escape::printable(&if e.frames_read == 0 {
                 e.to_string()
@@ -455,7 +490,12 @@ fn capture_section(
 /// this many rows.
 const ROWS_PER_TABLE: usize = 1000;
 
-fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Result<()> {
+fn sessions(
+    ss: &[&SessionRow],
+    clock: Clock,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if ss.is_empty() {
         writeln!(out, "No FTP control session found.")?;
         return Ok(());
@@ -469,7 +509,7 @@ fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Resul
             writeln!(out, "Sessions {first}–{last} of {}", ss.len())?;
         }
         let mut t = table(style);
-        t.set_header(vec![
+        t.set_header([
             "id",
             "client → server",
             "tcp.stream",
@@ -480,11 +520,10 @@ fn sessions(ss: &[&SessionRow], style: &Style, out: &mut dyn Write) -> io::Resul
             "server",
             "end",
         ]);
+        t.bare(&[1]);
         for s in part {
-            t.add_row(s.cells());
+            t.add_row(s.cells(clock));
         }
-        // Addresses and timestamps are never broken mid-word.
-        keep_whole(&mut t, &[1, 4], style);
         writeln!(out, "{t}")?;
     }
     Ok(())
@@ -497,24 +536,22 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
     }
     writeln!(out, "Findings")?;
     let mut t = table(style);
-    t.set_header(vec!["#", "severity", "rule", "session", "frames"]);
+    t.set_header(["#", "severity", "rule", "session", "frames"]);
+    t.bare(&[1, 2]);
     for (n, f) in fs.iter().enumerate() {
-        t.add_row(vec![
+        t.add_row([
             Cell::new(n + 1),
-            sev_cell(f.severity, style),
+            sev_cell(f.severity),
             Cell::new(f.rule),
             Cell::new(&f.session),
             Cell::new(frames_text(&f.frames)),
         ]);
     }
-    keep_whole(&mut t, &[], style);
     writeln!(out, "{t}")?;
-    let width = style.width as usize;
     let indent = "    ";
     for (n, f) in fs.iter().enumerate() {
         writeln!(out)?;
-        writeln!(
-            out,
+        let title = format!(
             "[{}] {} {} ({}, frames {}{})",
             n + 1,
             f.severity.name().to_uppercase(),
@@ -529,65 +566,95 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                     frames_text(&o.frames)
                 ))
                 .unwrap_or_default()
-        )?;
-        let opts = textwrap::Options::new(width.saturating_sub(1))
-            .initial_indent(indent)
-            .subsequent_indent(indent);
-        writeln!(out, "{}", textwrap::fill(&f.message, opts))?;
-        evidence_lines(&f.evidence, indent, out)?;
+        );
+        style.para(out, &title, "", indent)?;
+        style.para(out, &f.message, indent, indent)?;
+        evidence_lines(&f.evidence, indent, style, out)?;
         if let Some(d) = &f.diff {
-            writeln!(out, "{indent}diff: {}", d.describe())?;
+            style.para(out, &format!("diff: {}", d.describe()), indent, indent)?;
             if let Some(first) = f.evidence.first()
-                && let Some((a, b, marks)) = aligned(&first.bytes.0, d)
+                && let Some(lines) = aligned(&first.bytes.0, d)
             {
-                writeln!(
-                    out,
-                    "{indent}      {a}\n{indent}      {b}\n{indent}      {marks}"
-                )?;
+                let lead = format!("{indent}      ");
+                for l in window(lines, usize::from(style.width) - lead.len()) {
+                    writeln!(out, "{lead}{l}")?;
+                }
             }
         }
         if let Some(sig) = f.signature {
-            let opts = textwrap::Options::new(width.saturating_sub(1))
-                .initial_indent(indent)
-                .subsequent_indent("              ");
             let text = format!(
                 "signature: {} — {} ({})",
                 sig.device, sig.behaviour, sig.reference
             );
-            writeln!(out, "{}", textwrap::fill(&text, opts))?;
+            style.para(out, &text, indent, "              ")?;
         }
         for (k, o) in f.also.iter().enumerate() {
-            let opts = textwrap::Options::new(width.saturating_sub(1))
-                .initial_indent(indent)
-                .subsequent_indent(indent);
-            writeln!(
+            style.para(
                 out,
-                "{indent}case {} (frames {}):",
-                k + 2,
-                frames_text(&o.frames)
+                &format!("case {} (frames {}):", k + 2, frames_text(&o.frames)),
+                indent,
+                indent,
             )?;
-            writeln!(out, "{}", textwrap::fill(&o.message, opts))?;
-            evidence_lines(&o.evidence, indent, out)?;
+            style.para(out, &o.message, indent, indent)?;
+            evidence_lines(&o.evidence, indent, style, out)?;
         }
     }
     Ok(())
 }
 
-/// A finding's evidence, one aligned line each.
+/// Both versions of a line and the carets under its changes, cut to
+/// `room` columns around the first change when they are wider (the
+/// carets must stay under their bytes, so these lines are not wrapped).
+fn window((a, b, marks): (String, String, String), room: usize) -> [String; 3] {
+    let len = a.chars().count();
+    if len <= room || room < 8 {
+        return [a, b, marks];
+    }
+    let first = marks.find('^').unwrap_or(0);
+    // Two columns for the ellipses; the change a quarter in.
+    let keep = room - 2;
+    let start = first.saturating_sub(keep / 4).min(len - keep);
+    let cut = |s: &str| -> String {
+        let body: String = s.chars().skip(start).take(keep).collect();
+        let head = if start > 0 { "…" } else { "" };
+        let tail = if start + keep < len { "…" } else { "" };
+        format!("{head}{body}{tail}")
+    };
+    let m: String = marks
+        .chars()
+        .chain(std::iter::repeat(' '))
+        .take(len)
+        .collect();
+    let pad = if start > 0 { " " } else { "" };
+    let mk: String = m.chars().skip(start).take(keep).collect();
+    [cut(&a), cut(&b), format!("{pad}{}", mk.trim_end())]
+}
+
+/// A finding's evidence, one aligned entry each, the bytes wrapped under
+/// themselves.
 fn evidence_lines(
     evidence: &[crate::rules::Evidence],
     indent: &str,
+    style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let w = evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
     for e in evidence {
-        writeln!(
-            out,
-            "{indent}{:w$}  frame {:<10} {}",
+        let lead = format!(
+            "{indent}{:w$}  frame {:<10} ",
             e.what,
-            frames_text(&e.frames),
-            evidence_text(&e.bytes.0)
-        )?;
+            frames_text(&e.frames)
+        );
+        let bytes = evidence_text(&e.bytes.0);
+        // The bytes hang under themselves when there is room for their
+        // words there, else under the indentation.
+        let hang =
+            if lead.chars().count() + layout::longest_word(&bytes) <= usize::from(style.width) {
+                " ".repeat(lead.chars().count())
+            } else {
+                format!("{indent}  ")
+            };
+        style.para(out, &bytes, &lead, &hang)?;
     }
     Ok(())
 }
@@ -606,10 +673,22 @@ fn evidence_text(b: &[u8]) -> String {
     )
 }
 
-fn dialogue(s: &SessionView<'_>, style: &Style, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "Dialogue {} ({} → {})", s.id, s.client, s.server)?;
+fn dialogue(
+    s: &SessionView<'_>,
+    clock: Clock,
+    style: &Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let title = format!(
+        "Dialogue {} ({} → {}), from {}; +s: seconds since then",
+        s.id,
+        s.client,
+        s.server,
+        clock.show(s.start)
+    );
+    style.para(out, &title, "", "    ")?;
     let mut t = table(style);
-    t.set_header(vec!["frame", "+s", "dir", "line", "pairs with"]);
+    t.set_header(["frame", "+s", "dir", "line", "pairs with"]);
     for e in &s.dialogue {
         t.add_row(entry_row(e, s));
     }
