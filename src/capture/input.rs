@@ -388,7 +388,9 @@ pub enum OpenError {
     Io(#[from] io::Error),
     #[error("empty file")]
     Empty,
-    #[error("not a pcap or pcapng file (starts with {0})")]
+    /// Its first bytes in hex, as `xxd` shows them (no escaping to undo
+    /// or to double).
+    #[error("not a pcap or pcapng file (its first bytes: {0})")]
     NotACapture(String),
 }
 
@@ -426,7 +428,9 @@ pub fn open_reader(
         if head.is_empty() {
             OpenError::Empty
         } else {
-            OpenError::NotACapture(crate::escape::escape(&head[..head.len().min(4)]))
+            let first = &head[..head.len().min(4)];
+            let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+            OpenError::NotACapture(hex.join(" "))
         }
     })?;
     Ok(Opened {
@@ -640,7 +644,7 @@ mod tests {
     #[test]
     fn rejects_text_and_empty() {
         let e = open_reader("t".into(), Box::new(&b"hello world"[..]), HashMode::Inline).err();
-        assert!(matches!(e, Some(OpenError::NotACapture(s)) if s == "hell"));
+        assert!(matches!(e, Some(OpenError::NotACapture(s)) if s == "68 65 6c 6c"));
         let e = open_reader("t".into(), Box::new(&b""[..]), HashMode::Inline).err();
         assert!(matches!(e, Some(OpenError::Empty)));
     }

@@ -42,6 +42,10 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     let mut all = std::mem::take(&mut a.read);
     all.append(&mut a.captures);
     a.captures = all;
+    if let Err(e) = super::named_captures(a.captures.iter().map(PathBuf::as_path)) {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     if let Some(o) = &a.report.output
         && let Err(e) = refuse_inputs(o, a.captures.iter().map(PathBuf::as_path))
     {

@@ -31,6 +31,10 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    if let Err(e) = super::named_captures([first.as_path(), second.as_path()]) {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     if let Some(o) = &a.report.output
         && let Err(e) = refuse_inputs(o, [first.as_path(), second.as_path()])
     {
@@ -61,7 +65,30 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
             warn(e);
         }
     }
-    let rep = plan.report(&cmp);
+    let mut rep = plan.report(&cmp);
+    let trim = a.trim.trim();
+    if !trim.is_off() {
+        // Every session id either capture has, to refuse a --session that
+        // names none of them.
+        let ids = rep.sessions.iter().map(|s| s.id.as_str());
+        let ids = ids.chain(rep.pairs.iter().flat_map(|p| {
+            [
+                p.client_side_session.as_str(),
+                p.server_side_session.as_str(),
+            ]
+        }));
+        let ids = ids.chain(rep.unmatched.client_side.iter().copied());
+        let ids = ids.chain(rep.unmatched.server_side.iter().copied());
+        let seen = ids
+            .filter_map(|id| id.strip_prefix('s')?.parse::<u32>().ok())
+            .collect();
+        if let Some(e) = trim.unknown_sessions(&seen) {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+        trim.options(&mut rep.header.options);
+        trim.apply_compare(&mut rep);
+    }
     let code = rep.summary.exit_code;
     write_report(
         &a.report,

@@ -7,6 +7,10 @@ use crate::report;
 use crate::report::output::{Destination, refuse_inputs};
 use std::io::IsTerminal;
 pub(super) fn extract(a: ExtractArgs) -> i32 {
+    if let Err(e) = super::named_captures([a.capture.as_path()]) {
+        warn(e);
+        return report::EXIT_USAGE;
+    }
     if let Err(e) = refuse_inputs(&a.output, [a.capture.as_path()]) {
         warn(e);
         return report::EXIT_USAGE;

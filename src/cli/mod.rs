@@ -55,6 +55,18 @@ const BATCH_EXAMPLES: &str = concat!(
     "  find /cap -mtime -1 | portmortem batch -              paths from standard input\n\n",
     exit_codes!()
 );
+const EXTRACT_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  portmortem extract capture.pcap -s s1 -o evidence.pcapng        the control connection\n",
+    "  portmortem extract capture.pcap -s s1,s3 --with-data -o e.pcapng and the data connections\n\n",
+    "Exit codes: 0 written, no session written has an error finding; 1 written, and one has; 2 a usage error, a capture that could not be opened, or an output that could not be written."
+);
+const MERGE_EXAMPLES: &str = concat!(
+    "Examples:\n",
+    "  portmortem merge shard-*.ndjson                       the summary of every shard\n",
+    "  portmortem merge -o archive.html shard-*.ndjson       as a page for a ticket\n\n",
+    "Exit codes: 0 no error finding, 1 at least one error finding, 2 a usage error, a file that is not a whole `batch -f ndjson` output, or a capture the batches could not read (completely)."
+);
 const WATCH_EXAMPLES: &str = concat!(
     "Examples:\n",
     "  tcpdump -i eth0 -U -w - tcp | portmortem watch -      NDJSON events when piped\n",
@@ -67,11 +79,23 @@ const WATCH_EXAMPLES: &str = concat!(
 enum Cmd {
     /// Analyse captures one by one: FTP sessions, commands, replies, data
     /// connections, and every finding.
-    #[command(after_long_help = ANALYZE_EXAMPLES)]
+    #[command(
+        after_long_help = ANALYZE_EXAMPLES,
+        override_usage = "portmortem analyze [OPTIONS] <CAPTURE>...\n       portmortem analyze [OPTIONS] -r <CAPTURE>..."
+    )]
     Analyze(AnalyzeArgs),
     /// Compare two captures taken on both sides of a firewall: the same
     /// FTP sessions, line by line, and what the device in between did.
-    #[command(after_long_help = COMPARE_EXAMPLES)]
+    #[command(
+        after_long_help = COMPARE_EXAMPLES,
+        override_usage = "portmortem compare [OPTIONS] <A> <B>\n       portmortem compare [OPTIONS] --client-side <FILE> --server-side <FILE>",
+        mut_arg("sessions", |a| a.help(
+            "List only this session at either tap (`s3` or `3`: each capture's s3) and the pairs it is in; repeatable, or comma-separated"
+        )),
+        mut_arg("findings_only", |a| a.help(
+            "List only the session pairs and sessions that a listed finding is about (both captures stay in the report)"
+        ))
+    )]
     Compare(CompareArgs),
     /// Analyse an archive: every capture under the given directories,
     /// globs or files (`-` reads more paths from standard input), in
@@ -80,9 +104,16 @@ enum Cmd {
     Batch(BatchArgs),
     /// Write the packets of chosen sessions to a small pcapng for a ticket,
     /// with a comment on each frame that carries a finding.
+    #[command(
+        after_long_help = EXTRACT_EXAMPLES,
+        mut_arg("show_passwords", |a| a.help(
+            "Keep PASS arguments in the packets written (they are masked with `*` by default)"
+        ))
+    )]
     Extract(ExtractArgs),
     /// Combine `batch --format ndjson` outputs (e.g. of `--shard` runs)
     /// into the summary one run over all of them would give.
+    #[command(after_long_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
     /// List the rules this tool reports: id, the evidence it needs, its
     /// highest severity, and what it proves.
@@ -335,9 +366,11 @@ struct CompareArgs {
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     clock_offset: Option<f64>,
     #[command(flatten)]
-    analysis: Analysis,
-    #[command(flatten)]
     report: ReportArgs,
+    #[command(flatten)]
+    trim: TrimArgs,
+    #[command(flatten)]
+    analysis: Analysis,
 }
 
 /// Where and how `analyze` and `compare` write their report.
@@ -610,18 +643,22 @@ fn rules(a: RulesArgs) -> i32 {
             serde_json::to_string_pretty(&registry::rows()).unwrap_or_default() + "\n"
         }
         RulesFormat::Markdown => registry::markdown_table(),
-        RulesFormat::Text => registry::rows()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{:32} {:20} {:8} {}\n",
-                    r.id.id(),
-                    r.evidence.name(),
-                    r.severity.name(),
-                    r.summary
-                )
-            })
-            .collect(),
+        RulesFormat::Text => {
+            use std::io::IsTerminal;
+            let tty = std::io::stdout().is_terminal();
+            let mut t = text::Grid::new(report::text_width(tty), false);
+            t.set_header(["rule", "evidence", "highest severity", "what it proves"]);
+            t.bare(&[1, 2, 3]);
+            for r in registry::rows() {
+                t.add_row([
+                    r.id.id().to_string(),
+                    r.evidence.name().to_string(),
+                    r.severity.name().to_string(),
+                    r.summary.to_string(),
+                ]);
+            }
+            format!("{t}\n")
+        }
     };
     print_all(text.as_bytes())
 }
@@ -657,6 +694,33 @@ fn write_report(
     } else {
         report::EXIT_USAGE
     }
+}
+
+/// Refuses, before anything is read or written, a capture named on the
+/// command line that is not there or is a directory, saying what to run
+/// instead: a mistake in the call, not a capture that could not be read.
+fn named_captures<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) -> Result<(), String> {
+    for p in paths {
+        if p.as_os_str() == "-" {
+            continue;
+        }
+        let name = crate::escape::printable(&p.display().to_string());
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                return Err(format!(
+                    "{name} is a directory: to analyse every capture under it, run `portmortem batch {name}`"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{name}: no such file"));
+            }
+            // Unreadable for another reason (permissions): the capture's
+            // own error says so, in the report.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Says something on standard error, its control characters escaped

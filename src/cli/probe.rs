@@ -56,9 +56,14 @@ pub(super) struct ProbeArgs {
     /// Seconds without a reply before a line counts as dropped.
     #[arg(long, default_value_t = 5.0)]
     reply_timeout: f64,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
-    format: ProbeFormat,
+    /// Output format [default: from the -o file's extension (.txt, .json,
+    /// .md, .html), else text].
+    #[arg(short, long, value_enum)]
+    format: Option<ProbeFormat>,
+    /// Text output: lay it out in N columns (at least 60) [default:
+    /// $COLUMNS, else the terminal's width, else 120].
+    #[arg(long, value_name = "N", value_parser = super::width_arg)]
+    width: Option<u16>,
     /// Write the report here (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -69,10 +74,26 @@ pub(super) struct ProbeArgs {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ProbeFormat {
+    /// The conclusion, then a table per test family and per trace.
     Text,
+    /// One document (`portmortem schema probe`).
     Json,
+    /// GitHub/GitLab/Jira-flavoured Markdown, for a ticket.
     Markdown,
+    /// One self-contained HTML file.
     Html,
+}
+
+impl ProbeFormat {
+    fn of(f: super::Format) -> Option<Self> {
+        Some(match f {
+            super::Format::Text => ProbeFormat::Text,
+            super::Format::Json => ProbeFormat::Json,
+            super::Format::Markdown => ProbeFormat::Markdown,
+            super::Format::Html => ProbeFormat::Html,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -190,6 +211,18 @@ fn netrc_lookup(text: &str, host: &str, user: &str) -> Option<String> {
 }
 
 pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
+    let format = match super::chosen(
+        args.format,
+        args.output.as_deref(),
+        ProbeFormat::of,
+        "text, json, markdown or html",
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+    };
     let reflector = args.reflector.is_some();
     let raw = args
         .reflector
@@ -326,12 +359,15 @@ pub(super) fn probe_cmd(args: ProbeArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    let written = match args.format {
+    let written = match format {
         ProbeFormat::Json => serde_json::to_writer_pretty(&mut out, &rep)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out)),
         ProbeFormat::Text => {
-            render::render_text(&rep, report::text_width(out.is_terminal()), &mut out)
+            let width = args
+                .width
+                .unwrap_or_else(|| report::text_width(out.is_terminal()));
+            render::render_text(&rep, width, &mut out)
         }
         ProbeFormat::Markdown => render::render_markdown(&rep, &mut out),
         ProbeFormat::Html => render::render_html(&rep, &mut out),

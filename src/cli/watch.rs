@@ -40,8 +40,9 @@ pub(super) struct WatchArgs {
         requires = "interface"
     )]
     filter: String,
-    /// Events as NDJSON (the default when standard output is not a
-    /// terminal) or one readable line per finding.
+    /// Events as NDJSON or one readable line per finding [default: from
+    /// the -o file's extension (.ndjson, .jsonl, .txt), else text on a
+    /// terminal and NDJSON otherwise].
     #[arg(short, long, value_enum)]
     format: Option<WatchFormat>,
     /// Write events here instead of standard output (appended, as a log).
@@ -103,11 +104,36 @@ fn open_source(a: &WatchArgs, opts: &crate::analysis::Options) -> Result<Source,
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum WatchFormat {
+    /// One JSON object per event (`portmortem schema watch`).
     Ndjson,
+    /// One readable line per finding and per status change.
     Text,
 }
 
+impl WatchFormat {
+    fn of(f: super::Format) -> Option<Self> {
+        match f {
+            super::Format::Ndjson => Some(WatchFormat::Ndjson),
+            super::Format::Text => Some(WatchFormat::Text),
+            _ => None,
+        }
+    }
+}
+
 pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
+    // The format the call names (-f, else -o's extension), checked before
+    // anything is opened; without either it depends on where events go.
+    let named = match (a.format, a.output.as_deref()) {
+        (None, None) => None,
+        (None, Some(o)) if o.extension().is_none() || o.as_os_str() == "-" => None,
+        (flag, output) => match super::chosen(flag, output, WatchFormat::of, "ndjson or text") {
+            Ok(f) => Some(f),
+            Err(e) => {
+                warn(e);
+                return report::EXIT_USAGE;
+            }
+        },
+    };
     let opts = crate::command::AnalyzePlan::new(&a.analysis.tunables()).options;
     let source = match open_source(&a, &opts) {
         Ok(s) => s,
@@ -139,7 +165,7 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
             (Box::new(std::io::stdout()), tty)
         }
     };
-    let format = a.format.unwrap_or(if tty {
+    let format = named.unwrap_or(if tty {
         WatchFormat::Text
     } else {
         WatchFormat::Ndjson

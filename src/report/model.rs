@@ -368,7 +368,7 @@ pub struct CompareReport<'a> {
     /// The client-side capture first, then the server-side one.
     pub captures: Vec<CaptureView<'a>>,
     pub sides: &'a crate::compare::SideInfo,
-    pub pairs: &'a [crate::compare::PairReport],
+    pub pairs: Vec<&'a crate::compare::PairReport>,
     pub unmatched: Unmatched<'a>,
     /// Why the captures do not seem to hold the same traffic, when no
     /// session matched (then nothing is compared and no finding reported).
@@ -377,13 +377,18 @@ pub struct CompareReport<'a> {
     pub sessions: Vec<SessionView<'a>>,
     /// Findings from the comparison, then each capture's own.
     pub findings: Vec<&'a Finding>,
+    /// Findings from the comparison that `--session`, `--min-severity` or
+    /// `--findings-only` left out of the listing (each capture's own are
+    /// counted in its `not_listed`). Omitted when none.
+    #[serde(skip_serializing_if = "NotListed::is_none")]
+    pub differences_not_listed: NotListed,
     pub summary: Summary,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Unmatched<'a> {
-    pub client_side: &'a [String],
-    pub server_side: &'a [String],
+    pub client_side: Vec<&'a str>,
+    pub server_side: Vec<&'a str>,
     /// Sessions never compared, so whether the path changed them is
     /// unknown, and why. Omitted when none.
     #[serde(skip_serializing_if = "NotCompared::is_none")]
@@ -440,10 +445,10 @@ pub fn compare_report<'a>(
         header: Header::new("compare", options),
         captures: numbered(&c.results),
         sides: &c.sides,
-        pairs: &c.pairs,
+        pairs: c.pairs.iter().collect(),
         unmatched: Unmatched {
-            client_side: &c.unmatched[0],
-            server_side: &c.unmatched[1],
+            client_side: c.unmatched[0].iter().map(String::as_str).collect(),
+            server_side: c.unmatched[1].iter().map(String::as_str).collect(),
             not_compared: c.not_compared,
         },
         no_common_traffic: c.no_common_traffic.as_deref(),
@@ -463,6 +468,7 @@ pub fn compare_report<'a>(
                     .flat_map(|r| r.findings.iter()),
             )
             .collect(),
+        differences_not_listed: NotListed::default(),
         summary,
     }
 }

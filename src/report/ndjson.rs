@@ -103,7 +103,7 @@ pub fn render(
         .write(out)?;
     }
     if let Some(c) = compare {
-        for p in c.pairs {
+        for p in &c.pairs {
             Line::Pair {
                 capture_path: path(0),
                 pair: p,

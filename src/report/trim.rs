@@ -65,6 +65,70 @@ impl Trim {
         });
     }
 
+    /// Whether a finding of a comparison is listed: `--session` names
+    /// its session at either tap.
+    fn compared_finding(&self, f: &Finding) -> bool {
+        self.min_severity.is_none_or(|m| f.severity >= m)
+            && (self.sessions.is_empty()
+                || self.sessions.contains(&f.session)
+                || f.other
+                    .as_ref()
+                    .is_some_and(|o| self.sessions.contains(&o.session)))
+    }
+
+    /// Trims `compare`'s listing: its findings; the session pairs and the
+    /// sessions `--session` names at either tap (every capture's `s3`, as
+    /// in `analyze`), and with `-q` only those a listed finding is about.
+    /// What is left out is counted on its capture; the summary and the
+    /// exit code stay those of the whole comparison.
+    pub fn apply_compare(&self, r: &mut crate::report::model::CompareReport<'_>) {
+        if self.is_off() {
+            return;
+        }
+        let (listed, hidden): (Vec<&Finding>, Vec<&Finding>) = r
+            .findings
+            .iter()
+            .copied()
+            .partition(|f| self.compared_finding(f));
+        for f in hidden {
+            match r.captures.get_mut(f.capture) {
+                Some(c) if f.other.is_none() => c.not_listed.count(f),
+                _ => r.differences_not_listed.count(f),
+            }
+        }
+        // Whether session `id` of capture `ci` is listed.
+        let keep = |ci: usize, id: &str| {
+            (self.sessions.is_empty() || self.sessions.iter().any(|s| s == id))
+                && (!self.findings_only
+                    || listed.iter().any(|f| {
+                        (f.capture == ci && f.session == id)
+                            || f.other
+                                .as_ref()
+                                .is_some_and(|o| o.capture == ci && o.session == id)
+                    }))
+        };
+        r.pairs
+            .retain(|p| keep(0, &p.client_side_session) || keep(1, &p.server_side_session));
+        let before: Vec<usize> = (0..r.captures.len())
+            .map(|ci| r.sessions.iter().filter(|s| s.capture == ci).count())
+            .collect();
+        r.sessions.retain(|s| keep(s.capture, &s.id));
+        for (ci, n) in before.into_iter().enumerate() {
+            let after = r.sessions.iter().filter(|s| s.capture == ci).count();
+            if let Some(c) = r.captures.get_mut(ci) {
+                c.not_listed.sessions += (n - after) as u64;
+                c.session_count = after;
+                c.finding_count = listed
+                    .iter()
+                    .filter(|f| f.capture == ci && f.other.is_none())
+                    .count();
+            }
+        }
+        r.unmatched.client_side.retain(|id| keep(0, id));
+        r.unmatched.server_side.retain(|id| keep(1, id));
+        r.findings = listed;
+    }
+
     /// The session ids asked for that name no session of any capture
     /// (`seen`: the ids the captures have), as an error naming both.
     pub fn unknown_sessions(&self, seen: &std::collections::BTreeSet<u32>) -> Option<String> {

@@ -445,8 +445,11 @@ fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
 
 /// `analyze`'s report.
 pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
-    let names: Vec<String> = (1..=r.captures.len())
-        .map(|i| format!("capture {i}"))
+    // Numbered by their place among the inputs, as JSON numbers them.
+    let names: Vec<String> = r
+        .captures
+        .iter()
+        .map(|c| format!("capture {}", c.number + 1))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut b = vec![verdict(&r.findings, r.summary.sessions, &names)];
@@ -517,7 +520,7 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         b.push(h2("Dialogues through the firewall"));
         b.push(Block::Drawn(vec![Block::Legend(ladder::LEGEND_TWO)]));
     }
-    for p in r.pairs {
+    for p in &r.pairs {
         b.push(Block::Heading {
             level: 3,
             anchor: None,

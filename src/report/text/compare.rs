@@ -43,7 +43,7 @@ pub fn render_compare(
             }
         }
     }
-    for p in r.pairs {
+    for p in &r.pairs {
         pair_section(p, style, out)?;
     }
     if !r.unmatched.client_side.is_empty() || !r.unmatched.server_side.is_empty() {
@@ -67,7 +67,13 @@ pub fn render_compare(
         .copied()
         .filter(|f| f.other.is_some())
         .collect();
-    findings(&cmp, style, out)?;
+    match r.differences_not_listed.findings() {
+        n if n > 0 && cmp.is_empty() => writeln!(
+            out,
+            "No findings listed ({n} left out by the options above)."
+        )?,
+        _ => findings(&cmp, style, out)?,
+    }
     for (ci, title) in titles.iter().enumerate() {
         let fs = own_findings(r, ci);
         if !fs.is_empty() {
