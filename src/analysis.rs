@@ -327,10 +327,13 @@ pub fn capture_findings(mut findings: Vec<(u32, Finding)>, info: &CaptureInfo) -
 /// left out of one capture's listing; the capture's own counts stay whole.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct NotListed {
+    /// Sessions left out of the listing.
     pub sessions: u64,
     /// Findings by severity: error, warning, info.
     pub error: u64,
+    /// Warning findings left out.
     pub warning: u64,
+    /// Info findings left out.
     pub info: u64,
 }
 

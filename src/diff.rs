@@ -25,9 +25,11 @@ pub struct Edit {
 /// How the second version differs from the first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ByteDiff {
+    /// Whether both versions have the same length (an in-place substitution).
     pub same_length: bool,
     /// Length of the second version minus the first.
     pub length_delta: i64,
+    /// The changed byte ranges, in order.
     pub edits: Vec<Edit>,
 }
 

@@ -7,11 +7,13 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Tool {
+    /// `portmortem`.
     pub name: &'static str,
+    /// Its version.
     pub version: &'static str,
 }
 
@@ -23,8 +25,13 @@ pub const TOOL: Tool = Tool {
 /// What every report starts with.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Header {
+    /// The version of this document's schema (docs/json-schema.md); a change of
+    /// meaning or a removal bumps it.
     pub schema_version: u32,
+    /// The tool that wrote it.
     pub tool: &'static Tool,
+    /// The command that wrote it (`analyze`, `compare`, `batch`, `merge`,
+    /// `probe`, `watch`).
     pub command: &'static str,
     /// Timestamps are RFC 3339 in this zone.
     pub time_zone: &'static str,

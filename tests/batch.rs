@@ -363,7 +363,7 @@ fn a_broken_file_in_the_middle_does_not_stop_the_batch() {
         doc["skipped"][0]["reason"],
         "not a capture (by its first bytes)"
     );
-    assert_eq!(doc["summary"]["captures_with_errors"], 4);
+    assert_eq!(doc["summary"]["captures_with_read_errors"], 4);
     std::fs::remove_dir_all(root).unwrap();
 }
 

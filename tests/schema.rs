@@ -294,3 +294,76 @@ fn a_probe_of_the_reflector_validates() {
     assert!(!doc["traces"].as_array().unwrap().is_empty());
     Validator::of(Document::Probe).check("probe", &doc);
 }
+
+/// Every property of every shipped schema says what it holds: a
+/// `description` on the property, or on the one definition it refers to
+/// (alone, or beside `null`); a tag's constant is described by its
+/// variant. A field added without a doc comment fails here, naming where
+/// it is.
+#[test]
+fn every_property_is_described() {
+    fn described(p: &Value, defs: &Value) -> bool {
+        // A tag (`"type": "finding"`) is described by its variant.
+        if p.get("description").is_some() || p.get("const").is_some() {
+            return true;
+        }
+        let by_ref = |r: &Value| {
+            r.as_str()
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .is_some_and(|n| defs[n].get("description").is_some())
+        };
+        if let Some(r) = p.get("$ref") {
+            return by_ref(r);
+        }
+        ["anyOf", "oneOf"].iter().any(|k| {
+            p.get(*k).and_then(Value::as_array).is_some_and(|bs| {
+                let refs: Vec<&Value> = bs.iter().filter_map(|b| b.get("$ref")).collect();
+                let rest = bs.iter().filter(|b| b.get("$ref").is_none());
+                refs.len() == 1
+                    && by_ref(refs[0])
+                    && rest
+                        .into_iter()
+                        .all(|b| b.get("type") == Some(&"null".into()))
+            })
+        })
+    }
+    fn walk(v: &Value, at: &str, defs: &Value, missing: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Object(props)) = m.get("properties") {
+                    for (k, p) in props {
+                        if !described(p, defs) {
+                            missing.push(format!("{at}.{k}"));
+                        }
+                    }
+                }
+                for (k, sub) in m {
+                    if k != "$defs" {
+                        walk(sub, at, defs, missing);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, at, defs, missing)),
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    for d in Document::ALL {
+        let s = serde_json::to_value(d.schema()).unwrap();
+        let defs = s.get("$defs").cloned().unwrap_or_default();
+        walk(&s, d.file_name(), &defs, &mut missing);
+        if let Value::Object(m) = &defs {
+            for (name, def) in m {
+                walk(def, name, &defs, &mut missing);
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "{} properties without a description (a doc comment on the field):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

@@ -21,6 +21,8 @@ struct Out<'a, T> {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 #[schemars(rename = "Keyed_{T}")]
 pub(crate) struct Keyed<T> {
+    /// What the entry is of: the map's key (a rule id, an address, a
+    /// feature's value, a way of failing…).
     key: String,
     #[serde(flatten)]
     value: T,
@@ -51,7 +53,28 @@ pub mod keyed {
 
 #[derive(serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub(crate) struct Count {
+    /// How many there are with this key.
     count: u64,
+}
+
+/// Findings per severity (`{severity: count}`), as the JSON Schema
+/// describes the map: a severity with none is left out.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // The schema's shape only: the map writes the JSON.
+pub(crate) struct BySeverity {
+    /// Findings of severity `error`: what the path or a device did to the
+    /// transfer, proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<u64>,
+    /// Findings of severity `warning`: likely harm, or a proof that is
+    /// not certain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<u64>,
+    /// Findings of severity `info`: what the capture shows, and what it
+    /// could not see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    info: Option<u64>,
 }
 
 /// `{k: n}` as `[{"key": k, "count": n}]`.
@@ -90,6 +113,7 @@ pub(crate) mod nested {
     #[serde(bound = "T: Deserialize<'de>")]
     #[schemars(rename = "Values_{T}")]
     pub(crate) struct ValuesIn<T> {
+        /// Each value of the feature with its outcomes.
         #[serde(deserialize_with = "keyed::deserialize")]
         #[schemars(with = "Vec<Keyed<T>>")]
         values: BTreeMap<String, T>,

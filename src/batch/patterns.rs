@@ -39,23 +39,30 @@ const MAX_PATTERNS: usize = 10;
 pub struct Pattern {
     /// `active` or `passive`.
     pub mode: String,
+    /// What the value is of (`port_lo`: the data port's low byte, `server`,
+    /// `client`, `hour`…).
     pub feature: String,
+    /// The value that the failures have in common, as on the wire.
     pub value: String,
-    /// Failures (failed transfers and refused commands) with this value,
-    /// and all failures of the mode.
+    /// Failures (failed transfers and refused commands) with this value.
     pub failed_with: u64,
+    /// All failures of this mode.
     pub failed: u64,
-    /// Of those, refused commands.
+    /// Of the failures with this value, refused commands.
     pub refused_with: u64,
+    /// Of all failures of this mode, refused commands.
     pub refused: u64,
-    /// Working transfers with this value, and all of the mode.
+    /// Working transfers with this value.
     pub worked_with: u64,
+    /// All working transfers of this mode.
     pub worked: u64,
-    /// The test's observations: sessions with failures (with this value,
-    /// and all), sessions with working transfers (with it, and all).
+    /// The test's observations: sessions with failures with this value.
     pub failing_sessions_with: u64,
+    /// Sessions with failures of this mode.
     pub failing_sessions: u64,
+    /// Sessions with working transfers with this value.
     pub working_sessions_with: u64,
+    /// Sessions with working transfers of this mode.
     pub working_sessions: u64,
     /// The clients of the failing sessions with this value (the first
     /// nine by address: counted exactly up to eight).
@@ -65,8 +72,11 @@ pub struct Pattern {
     /// The same after Holm's step-down correction over `hypotheses`
     /// values: what is compared with `alpha`.
     pub p_holm: f64,
+    /// The number of values tried (the Holm correction's family).
     pub hypotheses: u64,
+    /// The significance threshold `p_holm` is compared with.
     pub alpha: f64,
+    /// The pattern in a sentence, as the reports print it.
     pub statement: String,
     /// The test in words: the sessions compared, the corrected and the
     /// raw p, the number of values tried and the threshold.

@@ -128,12 +128,17 @@ impl Tally {
 /// What one server (or client) did across its sessions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct HostStats {
+    /// FTP sessions with this host.
     pub sessions: u64,
+    /// Transfers that worked.
     pub transfers_worked: u64,
+    /// Transfers that failed.
     pub transfers_failed: u64,
     /// PORT/EPRT/LPRT commands the server refused.
     pub commands_refused: u64,
+    /// Error findings in them.
     pub error_findings: u64,
+    /// Warning findings in them.
     pub warning_findings: u64,
     /// Sessions by the server software their banner names (servers
     /// only; `unknown` where none was recognised). One address can be
@@ -183,10 +188,13 @@ impl Refusal {
 /// The data setups of one mode (active or passive).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct ModeStats {
-    /// Transfers (setups the client went on to use) that worked, failed,
-    /// or that the capture cannot judge.
+    /// Transfers (setups the client went on to use) that worked (their
+    /// data connection was established).
     pub worked: u64,
+    /// Transfers that failed (rejected, unanswered, to another endpoint,
+    /// a 425, or a hang on an unanswered PORT).
     pub failed: u64,
+    /// Transfers whose outcome the capture does not show.
     pub unknown: u64,
     /// PORT/EPRT/LPRT commands the server refused (4xx/5xx): refused
     /// commands, not transfers.
@@ -266,7 +274,9 @@ impl ModeStats {
 /// writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct LinkType {
+    /// The LINKTYPE_ number.
     pub id: u32,
+    /// Its name (`ETHERNET`, `LINUX_SLL2`…).
     pub name: String,
 }
 
@@ -276,14 +286,23 @@ pub struct CaptureRecord {
     /// Position of the file among all files found (stable across shards);
     /// the findings' `capture` field is this index.
     pub index: usize,
+    /// The file's path as found (escaped where not UTF-8).
     pub path: String,
+    /// SHA-256 of the bytes read (as stored: compressed bytes for a .gz);
+    /// absent with `--no-hash`.
     pub sha256: Option<String>,
+    /// Bytes read from the file (as stored).
     pub file_bytes: u64,
+    /// `gzip`, `zstd`, `xz`, `bzip2` or `lz4` when the file was compressed.
     pub compression: Option<String>,
+    /// The container and its variant (`pcap 2.4 (little-endian, µs)`, `pcapng
+    /// 1.0 (little-endian)`).
     pub format: String,
     /// As in `analyze`: `{id, name}`.
     pub link_types: Vec<LinkType>,
+    /// The first frame's time.
     pub first_ts: Option<Timestamp>,
+    /// The last frame's time.
     pub last_ts: Option<Timestamp>,
     /// Why the file could not be read, or stopped being read.
     pub error: Option<String>,
@@ -305,8 +324,12 @@ pub struct CaptureRecord {
 pub struct Totals {
     /// Where every frame went (frames read before any error).
     pub packets: crate::engine::Counters,
+    /// FTP control sessions found.
     pub sessions: u64,
+    /// Findings per severity (listed with their capture or not).
+    #[schemars(with = "super::entries::BySeverity")]
     pub findings_by_severity: BTreeMap<Severity, u64>,
+    /// Findings per rule, as `[{key: rule id, count}]`.
     #[schemars(with = "Vec<super::entries::Keyed<super::entries::Count>>")]
     #[serde(with = "super::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
@@ -367,6 +390,8 @@ impl Totals {
 pub struct CaptureLine<F> {
     #[serde(flatten)]
     pub record: CaptureRecord,
+    /// The capture's findings, as `analyze` reports them (up to the per-capture
+    /// listing cap).
     pub findings: Vec<F>,
 }
 

@@ -11,26 +11,38 @@ use std::collections::BTreeMap;
 /// A file found but not analysed, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Skipped {
+    /// Its place among all files found (the same numbering as the captures).
     pub index: usize,
+    /// The file's path as found.
     pub path: String,
+    /// Why it was not read (not a capture, the same file twice, a FIFO, socket
+    /// or device, unreadable).
     pub reason: String,
 }
 
 /// A capture that could not be read (entirely).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureProblem {
+    /// The capture's index.
     pub index: usize,
+    /// The capture's path.
     pub path: String,
+    /// What stopped the reading, with the byte offset.
     pub error: String,
 }
 
 /// A capture with error or warning findings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureFindings {
+    /// The capture's index.
     pub index: usize,
+    /// The capture's path.
     pub path: String,
+    /// FTP sessions in it.
     pub sessions: u64,
+    /// Its error findings.
     pub error_findings: u64,
+    /// Its warning findings.
     pub warning_findings: u64,
 }
 
@@ -38,7 +50,11 @@ pub struct CaptureFindings {
 pub struct Summary {
     /// Inputs analysed or attempted (error entries included).
     pub captures: u64,
-    pub captures_with_errors: u64,
+    /// Captures that could not be read, or not to their end (a read
+    /// error: see `capture_errors`). Not findings: those are counted in
+    /// `findings_by_severity`. Called `captures_with_errors` before
+    /// schema version 3.
+    pub captures_with_read_errors: u64,
     /// Files found that are not captures (or the same file twice).
     pub skipped_files: u64,
     /// Bytes of the files as stored.
@@ -82,7 +98,7 @@ impl Summary {
         self.bytes += r.file_bytes;
         self.totals.add(&r.totals);
         if let Some(e) = &r.error {
-            self.captures_with_errors += 1;
+            self.captures_with_read_errors += 1;
             self.capture_errors.push(CaptureProblem {
                 index: r.index,
                 path: r.path.clone(),

@@ -30,8 +30,11 @@ use std::collections::BTreeMap;
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub struct At {
+    /// The setup's time, by the capture's clock.
     pub ts: Timestamp,
+    /// The capture's index (as the batch numbers its files).
     pub capture: usize,
+    /// The frame of the command or reply that set it up.
     pub frame: u64,
 }
 
@@ -58,11 +61,17 @@ impl Extent {
 /// When the setups with one value of one feature failed and worked.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Course {
+    /// `active` or `passive`.
     pub mode: String,
+    /// What the value is of (`port_lo`, `server`, `hour`…: as in the patterns).
     pub feature: String,
+    /// The value, as the bytes on the wire where it is one (`22_` is a value of
+    /// its own).
     pub value: String,
+    /// The first and the last failed setup with the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<Extent>,
+    /// The first and the last working setup with the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worked: Option<Extent>,
 }
@@ -131,14 +140,16 @@ impl Courses {
 /// (UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Bucket {
+    /// `active` or `passive`.
     pub mode: String,
     /// The hour's start.
     pub hour: Timestamp,
-    /// Failed transfers.
+    /// Failed transfers of this mode in this hour.
     pub failed: u64,
-    /// Refused commands.
+    /// Refused commands of this mode in this hour.
     #[serde(default)]
     pub refused: u64,
+    /// Transfers of this mode in this hour that worked.
     pub worked: u64,
 }
 
@@ -203,9 +214,13 @@ pub fn add_series(into: &mut Vec<Bucket>, from: &[Bucket]) {
 /// When a pattern's failures happened, and since when the value fails.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Since {
+    /// The first failed setup with the value.
     pub first_failure: At,
+    /// The last failed setup with the value.
     pub last_failure: At,
+    /// The first working setup with the value, if any.
     pub first_success: Option<At>,
+    /// The last working setup with the value, if any.
     pub last_success: Option<At>,
     /// Set when every success with the value came before every failure:
     /// the change lies between `last_success` and `first_failure`.
@@ -213,6 +228,7 @@ pub struct Since {
     /// Set when every failure came before every success: it stopped
     /// failing between `last_failure` and `first_success`.
     pub recovered: bool,
+    /// The dating in a sentence, as the reports print it.
     pub statement: String,
 }
 

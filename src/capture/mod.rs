@@ -116,11 +116,11 @@ impl schemars::JsonSchema for CaptureError {
             "type": "object",
             "description": "Where reading a capture failed; what was read before it is kept.",
             "properties": {
-                "path": {"type": "string"},
-                "message": {"type": "string"},
-                "frames_read": {"type": "integer", "minimum": 0},
-                "byte_offset": {"type": "integer", "minimum": 0},
-                "offset_in_decompressed_stream": {"type": "boolean"}
+                "path": {"type": "string", "description": "The capture's path as given."},
+                "message": {"type": "string", "description": "What went wrong and where, in a sentence naming the file and the byte offset."},
+                "frames_read": {"type": "integer", "minimum": 0, "description": "Frames read before the error (their results are reported)."},
+                "byte_offset": {"type": "integer", "minimum": 0, "description": "Where in the capture stream reading stopped."},
+                "offset_in_decompressed_stream": {"type": "boolean", "description": "Whether `byte_offset` counts the decompressed bytes of a compressed file, rather than the file's own."}
             },
             "required": ["path", "message", "frames_read", "byte_offset", "offset_in_decompressed_stream"],
             "additionalProperties": false
@@ -131,7 +131,10 @@ impl schemars::JsonSchema for CaptureError {
 /// A link type seen in the capture.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LinkType {
+    /// The LINKTYPE_ number.
     pub id: u32,
+    /// Its name (`ETHERNET`, `LINUX_SLL2`…; `other` when the decoder does not
+    /// know it).
     pub name: &'static str,
 }
 
@@ -155,18 +158,30 @@ pub fn linktype_name(id: u32) -> &'static str {
 /// Facts about the file, for the report header.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CaptureInfo {
+    /// The capture's path as given (`-` for standard input).
     pub path: String,
     /// SHA-256 of the bytes read (as stored: compressed bytes for a .gz),
     /// the same bytes `file_bytes` counts; `None` when hashing is off.
     pub sha256: Option<String>,
+    /// Bytes read from the file, as stored (compressed bytes for a .gz): the
+    /// bytes `sha256` is of.
     pub file_bytes: u64,
+    /// `gzip`, `zstd`, `xz`, `bzip2` or `lz4` when the file was compressed.
     pub compression: Option<&'static str>,
+    /// The container and its variant (`pcap 2.4 (little-endian, µs)`, `pcapng
+    /// 1.0 (little-endian)`).
     pub format: String,
+    /// The link types of the frames read.
     pub link_types: Vec<LinkType>,
+    /// pcapng sections (1 for pcap).
     pub sections: u32,
+    /// Capture interfaces declared, across sections (1 for pcap).
     pub interfaces: u32,
+    /// Frames read.
     pub frame_count: u64,
+    /// The first frame's time.
     pub first_ts: Option<Timestamp>,
+    /// The last frame's time.
     pub last_ts: Option<Timestamp>,
     /// Digits of a second the capture's timestamps carry (6 for a µs
     /// pcap, 9 for ns; for pcapng the finest interface's), so a report

@@ -28,15 +28,22 @@ pub enum Tap {
 /// A line at one tap.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Seen {
+    /// The frames that carried the line at this tap.
     pub frames: Vec<u64>,
+    /// When its first frame was captured at this tap.
     pub ts: Timestamp,
+    /// The line, escaped, without its terminator.
     pub text: Bytes,
+    /// How the line ended at this tap.
     pub terminator: Terminator,
     /// Stream offset and absolute TCP sequence number of the first byte.
     pub offset: u64,
+    /// The TCP sequence number of the line's first byte (absent when the tap
+    /// never saw the connection's sequence base).
     pub seq: Option<u32>,
     /// Raw length on the wire (terminator and Telnet bytes included).
     pub raw_len: u64,
+    /// TCP segments the line came in at this tap.
     pub segments: usize,
     /// Index of the command (client lines) or reply (server lines) in the
     /// session, and of the line within a multi-line reply.
@@ -64,8 +71,13 @@ pub struct Aligned {
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
     #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
+    /// identical, modified, dropped (seen where it was sent, never where it was
+    /// going) or injected (seen where it was received, never where it came
+    /// from).
     pub status: Status,
+    /// The line as the client-side tap saw it; absent when that tap lacks it.
     pub client_side: Option<Seen>,
+    /// The line as the server-side tap saw it; absent when that tap lacks it.
     pub server_side: Option<Seen>,
     /// Sent version → received version.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -442,18 +454,25 @@ pub fn align_direction(dir: Side, cs: Vec<Seen>, ss: Vec<Seen>) -> Vec<Aligned> 
 /// client-side clock) and its uncertainty.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq)]
 pub struct Clock {
+    /// The server-side capture's clock minus the client-side one's, in seconds:
+    /// the middle of the interval the lines at both taps allow.
     pub offset_secs: f64,
     /// Half the width of the interval the offset must lie in.
     pub uncertainty_secs: f64,
     /// Line pairs it rests on, per direction.
     pub samples_to_server: usize,
+    /// Server→client line pairs it rests on (see `samples_to_server` for the
+    /// other direction).
     pub samples_to_client: usize,
 }
 
 /// Latency the path between the taps added, per direction.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq)]
 pub struct Latency {
+    /// Median seconds a line took from one tap to the other in this direction
+    /// (clock offset removed).
     pub median_secs: f64,
+    /// The longest it took, in seconds.
     pub max_secs: f64,
 }
 
@@ -524,11 +543,14 @@ pub fn latency(lines: &[Aligned], clock: &Clock, dir: Side) -> Option<Latency> {
 /// Where the TCP sequence offset between the taps changed.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SeqStep {
+    /// The direction whose sequence offset stepped: `C` client→server, `S`
+    /// server→client.
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
     #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
     /// Offset (server-side seq − client-side seq) before and after.
     pub before: i64,
+    /// Offset (server-side seq − client-side seq) after the step.
     pub after: i64,
     /// Index (in the aligned lines) of the last line before the step.
     pub after_line: usize,

@@ -66,7 +66,10 @@ pub struct Match {
     pub a: usize,
     #[serde(skip)]
     pub b: usize,
+    /// What the pairing rests on: the same TCP connection, the same endpoints
+    /// at the same time, or a dialogue alike.
     pub evidence: Evidence,
+    /// `certain`, `high` or `medium`.
     pub confidence: &'static str,
     /// Share of the first dialogue lines that agree (0…1).
     pub similarity: f64,

@@ -56,8 +56,11 @@ impl From<Roles> for Settings {
 /// The same endpoint as each tap sees it.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Seen2 {
+    /// The address at the client-side tap.
     pub client_side: SocketAddr,
+    /// The address at the server-side tap.
     pub server_side: SocketAddr,
+    /// Whether they differ (a NAT translated it).
     pub translated: bool,
 }
 
@@ -71,24 +74,34 @@ pub struct TcpRelation {
     /// Server-side sequence number minus client-side, at the first matched
     /// line, per direction.
     pub seq_offset_to_server: Option<i64>,
+    /// The same for server→client.
     pub seq_offset_to_client: Option<i64>,
+    /// Where the sequence offset changed between the taps.
     pub steps: Vec<SeqStep>,
 }
 
 /// One side of a data setup.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataSide {
+    /// The form of the announcement (PORT, EPRT, 227, 229…).
     pub kind: AddrKind,
+    /// The endpoint announced, as this tap saw it.
     pub announced: Option<Endpoint>,
+    /// What became of the setup at this tap.
     pub verdict: Verdict,
+    /// The data connection this tap saw for it, if any.
     pub connection: Option<DataConnView>,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataConnView {
+    /// Who sent the SYN, as this tap saw it.
     pub initiator: SocketAddr,
+    /// Who it was sent to.
     pub acceptor: SocketAddr,
+    /// Its first frame at this tap.
     pub first_frame: u64,
+    /// How it went at this tap.
     pub result: ConnResult,
 }
 
@@ -103,28 +116,42 @@ pub struct DataPair {
 
 #[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Counts {
+    /// Lines the same at both taps.
     pub identical: usize,
+    /// Lines that differ between the taps.
     pub modified: usize,
+    /// Lines seen where they were sent, never where they were going.
     pub dropped: usize,
+    /// Lines seen where they were received, never where they came from.
     pub injected: usize,
 }
 
 /// One session seen at both taps.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PairReport {
+    /// The session's id in the client-side capture.
     pub client_side_session: String,
+    /// Its id in the server-side capture.
     pub server_side_session: String,
     /// Why these two sessions are taken to be the same, and how sure.
     pub matched: matching::Match,
     /// The client's and the server's address as each tap saw it.
     pub client_endpoint: Seen2,
     pub server_endpoint: Seen2,
+    /// Whether the taps saw one TCP connection, and how the sequence numbers
+    /// relate.
     pub tcp: TcpRelation,
+    /// The clock offset between the captures, from this pair's lines.
     pub clock: Option<Clock>,
+    /// How long client→server lines took between the taps.
     pub latency_to_server: Option<Latency>,
+    /// How long server→client lines took between the taps.
     pub latency_to_client: Option<Latency>,
+    /// Lines by how they compare.
     pub counts: Counts,
+    /// Every line, side by side, in order.
     pub lines: Vec<Aligned>,
+    /// Every data setup, as each tap saw it.
     pub data: Vec<DataPair>,
     /// Lines (all identical at both taps) not listed in `lines`, nor their
     /// data setups in `data`: past the memory budget a pair in which
@@ -162,8 +189,12 @@ impl PairReport {
 pub struct SideInfo {
     /// Index (in `captures`) of the client-side and the server-side capture.
     pub client_side: usize,
+    /// The server-side capture's index.
     pub server_side: usize,
+    /// Whether the sides were worked out from the captures (else given with
+    /// --client-side/--server-side).
     pub inferred: bool,
+    /// How the sides were told apart, in a sentence.
     pub explanation: String,
 }
 
@@ -189,8 +220,11 @@ pub struct Comparison {
 /// Sessions never compared, per capture, and why.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NotCompared {
+    /// Client-side sessions never compared.
     pub client_side: u64,
+    /// Server-side sessions never compared.
     pub server_side: u64,
+    /// Why.
     pub reason: Option<NotComparedReason>,
 }
 

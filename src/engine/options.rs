@@ -47,9 +47,11 @@ impl Default for Options {
 /// Where every frame went.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Counters {
+    /// Frames read.
     pub frames: u64,
     /// Frames that were not TCP, by reason.
     pub skipped: std::collections::BTreeMap<Skip, u64>,
+    /// Frames that were TCP segments.
     pub tcp_segments: u64,
     /// TCP segments of FTP control connections.
     pub control_segments: u64,
@@ -67,6 +69,7 @@ pub struct Counters {
     /// Flows evicted because live flows held more than `max_memory`.
     #[serde(default)]
     pub flows_evicted_for_memory: u64,
+    /// FTP control sessions found.
     pub sessions: u64,
     /// TCP segments without a `tcp.stream` number: Wireshark's numbering
     /// needs every conversation remembered, and past about a million the

@@ -22,33 +22,45 @@ pub struct DataConn {
     pub tcp_stream: Option<u32>,
     /// Who sent the SYN (or the first packet when the SYN was not seen).
     pub initiator: SocketAddr,
+    /// Who the SYN went to.
     pub acceptor: SocketAddr,
+    /// Its first frame.
     pub first_frame: u64,
+    /// When that frame was captured.
     pub first_ts: Timestamp,
+    /// The frame of its first SYN.
     pub syn_frame: Option<u64>,
+    /// SYNs sent (more than one: retransmitted, unanswered for a while).
     pub syn_count: u32,
     #[serde(skip)]
     pub syn_seq: Option<u32>,
+    /// The frame of the SYN-ACK.
     pub syn_ack_frame: Option<u64>,
+    /// When the SYN-ACK was captured.
     pub syn_ack_ts: Option<Timestamp>,
     /// No SYN-ACK was captured, but later packets show the handshake
     /// completed (the initiator acknowledged, the acceptor sent): the
     /// capture lost it, the connection was answered.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub syn_ack_not_captured: bool,
+    /// The frame of its first RST.
     pub rst_frame: Option<u64>,
     /// True when the acceptor sent the reset.
     pub rst_by_acceptor: bool,
+    /// The frame of its first FIN.
     pub fin_frame: Option<u64>,
     /// Which ends sent a FIN (bit 0: initiator, bit 1: acceptor).
     #[serde(skip)]
     pub fin_sides: u8,
+    /// Its last frame.
     pub last_frame: u64,
+    /// When its last frame was captured.
     pub last_ts: Timestamp,
     /// Payload bytes sent by the initiator.
     pub bytes_from_initiator: u64,
     /// Payload bytes sent by the acceptor.
     pub bytes_from_acceptor: u64,
+    /// Its packets, both ways.
     pub packets: u64,
 }
 
@@ -206,8 +218,11 @@ pub enum Mismatch {
     /// The server used only the leading digits of an octet: the port it
     /// connected to is p1·256 + a prefix of p2's digits (or the same for p1).
     Truncated {
+        /// The address field the server cut (1-based: 5 or 6 for PORT).
         field: usize,
+        /// That field as written on the wire (`22_`).
         announced_text: String,
+        /// The port the server connected to instead.
         read_as: u16,
     },
     /// The server connected to the control connection's client address
@@ -223,6 +238,7 @@ pub enum Mismatch {
 /// A PORT/EPRT/LPRT or PASV/EPSV/LPSV exchange and its outcome.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DataSetup {
+    /// The form of the announcement (PORT, EPRT, LPRT, 227, 228, 229).
     pub kind: AddrKind,
     /// Index of the command (PORT… or PASV…) in the session's commands.
     #[serde(skip)]
@@ -230,13 +246,17 @@ pub struct DataSetup {
     /// Index of the reply (to PORT…, or the 227/228/229 itself).
     #[serde(skip)]
     pub reply: Option<usize>,
+    /// The frame of the PORT/EPRT/LPRT command or of the 227/228/229 reply.
     pub announced_frame: u64,
+    /// When that frame was captured.
     pub announced_ts: Timestamp,
+    /// The address argument, read strictly and leniently.
     pub arg: AddrArg,
     /// The endpoint a lenient peer will use (229: the control server's IP).
     pub endpoint: Option<Endpoint>,
     /// The reply code to the PORT/EPRT/LPRT command (2xx = accepted).
     pub reply_code: Option<u16>,
+    /// What became of the setup.
     pub verdict: Verdict,
     /// The data connection used for this setup (index into data_conns).
     pub connection: Option<usize>,
@@ -244,6 +264,7 @@ pub struct DataSetup {
     /// had its data connection even when the announcement was not used.
     #[serde(skip)]
     pub established: bool,
+    /// How the endpoint used differs from the one announced, where it does.
     pub mismatch: Option<Mismatch>,
     /// Seconds from the announcement to the SYN.
     pub delay_secs: Option<f64>,
@@ -265,7 +286,9 @@ const SILENCE_SECS: f64 = 1.0;
 /// A transfer command (RETR, STOR, LIST…) and its final reply.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Transfer {
+    /// The transfer command (`RETR`, `STOR`, `LIST`…).
     pub verb: String,
+    /// The frame that carried it.
     pub frame: u64,
     /// The final reply (226 done; 425 could not open the data connection).
     pub reply_code: Option<u16>,

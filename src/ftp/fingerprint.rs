@@ -23,7 +23,9 @@ pub enum PortHandling {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Server {
+    /// The software (`vsftpd`, `GNU inetutils ftpd`, `ProFTPD`…).
     pub name: &'static str,
+    /// How it reads a damaged PORT argument, which predicts where it connects.
     pub port_handling: PortHandling,
 }
 

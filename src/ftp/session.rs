@@ -51,12 +51,15 @@ pub enum EndReason {
 pub struct Tls {
     /// The `AUTH` command that was accepted with 234.
     pub auth_command: Option<usize>,
+    /// The frame where TLS began (the first TLS record).
     pub started_frame: Option<u64>,
     /// Cleartext resumed (CCC) at this frame, per direction.
     pub client_cleartext_again_frame: Option<u64>,
+    /// The same for the server.
     pub server_cleartext_again_frame: Option<u64>,
     /// Bytes inside TLS records, not analysed.
     pub client_encrypted_bytes: u64,
+    /// The same for the server.
     pub server_encrypted_bytes: u64,
 }
 
@@ -85,8 +88,11 @@ impl Default for SessionLimits {
 pub struct SessionCaps {
     /// Command lines and replies not stored (per direction).
     pub lines_not_kept: [u64; 2],
+    /// Lines of multi-line replies not stored past the per-reply cap.
     pub reply_lines_not_kept: u64,
+    /// Data connections not stored past the per-session cap.
     pub data_conns_not_kept: u64,
+    /// Bytes dropped while waiting to see whether TLS began (after AUTH TLS).
     pub bytes_lost_waiting_for_tls_decision: u64,
     #[serde(flatten)]
     pub lines: LineCuts,
@@ -110,8 +116,11 @@ impl SessionCaps {
 pub struct LineCuts {
     /// Lines longer than `MAX_LINE`: their start is kept.
     pub lines_cut: u64,
+    /// Bytes of those lines not kept.
     pub line_bytes_not_kept: u64,
+    /// Frames that carried lines but are not listed with them.
     pub line_frames_not_listed: u64,
+    /// Telnet commands removed from lines but not recorded.
     pub telnet_commands_not_recorded: u64,
 }
 

@@ -87,20 +87,26 @@ pub struct Hop {
     /// The router that answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<IpAddr>,
+    /// What the hop's quote shows of the line.
     pub seen: Seen,
     /// Bytes of the line the router quoted, and the line's length in the
     /// datagram it received.
     pub quoted: usize,
+    /// The line's length in the datagram the router received (see `quoted`).
     pub of: usize,
     /// The line as the router received it (without terminator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub received: Option<Bytes>,
+    /// The change from the line as sent, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The rule that names the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<Rule>,
+    /// How serious the change is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// The id of the device signature the change matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static str>,
     /// The changed fields of an address argument.
@@ -230,12 +236,16 @@ fn line_of(dir: Direction, b: &[u8]) -> &[u8] {
 /// A traced line: the hop table and where it changed.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Trace {
+    /// Towards the server (a command) or the client (a reply, traced by the
+    /// reflector).
     pub direction: Direction,
+    /// The test family of the traced line.
     pub family: Family,
     /// The test this trace repeats.
     pub case: String,
     /// The segment sent with each TTL (terminator included).
     pub sent: Bytes,
+    /// What each hop received.
     pub hops: Vec<Hop>,
     /// The TTL at which it reached the far end.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,6 +262,7 @@ pub struct Trace {
     /// first that received it changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub between: Option<[u8; 2]>,
+    /// Where the line changed, in a sentence.
     pub conclusion: String,
 }
 

@@ -61,27 +61,36 @@ pub enum Evidence {
 /// One test line and what became of it.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Case {
+    /// The test family it belongs to.
     pub family: Family,
+    /// The test, in words (`octet 6 = 227`).
     pub name: String,
     /// The swept value, in sweeps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<u8>,
     /// The bytes written, terminator included.
     pub sent: Bytes,
+    /// What happened to the line: intact, rewritten, not translated, dropped,
+    /// connection reset, rejected, or no evidence.
     pub outcome: Outcome,
+    /// How the probe learnt what arrived.
     pub evidence: Evidence,
     /// What arrived, when the far end says (without terminator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arrived: Option<Bytes>,
+    /// The rule that names the change, as `compare` would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<Rule>,
+    /// How serious the change is, as `compare` would rate it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// The change, byte by byte, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     /// The changed numeric fields of an address argument.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<String>,
+    /// The id of the device signature the change matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static str>,
     /// The server's reply (escaped).
@@ -90,6 +99,7 @@ pub struct Case {
     /// What happened to the data connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// What else to know about this test.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -129,23 +139,31 @@ impl Case {
 /// A whole run.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ProbeReport {
+    /// The tool, the schema version and the options, as in every document.
     pub header: crate::header::Header,
     /// `ftp://user@host:port` (never the password).
     pub target: String,
     /// `server` (an ordinary FTP server) or `reflector`.
     pub far_end: &'static str,
+    /// Commands sent in all, test lines and logins.
     pub commands_sent: usize,
+    /// Times the probe reconnected after a dropped line or a reset.
     pub reconnects: usize,
+    /// Seconds the run took.
     pub duration_secs: f64,
     /// Why the run ended early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// What else to know about the run.
     pub notes: Vec<String>,
+    /// What the run found, in one paragraph.
     pub conclusion: String,
+    /// Whether the path altered any test line (exit code 1).
     pub altered: bool,
     /// No test line showed how it arrived: the run proves nothing either
     /// way (exit code 3).
     pub no_evidence: bool,
+    /// Every test line, with what became of it.
     pub cases: Vec<Case>,
     /// `--trace`: where on the path each traced line changed.
     pub traces: Vec<crate::probe::hops::Trace>,

@@ -68,11 +68,17 @@ impl StreamSink for SideSink<'_> {
 /// Handshake and teardown as seen in the capture.
 #[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Lifecycle {
+    /// The frame of the client's SYN.
     pub syn_frame: Option<u64>,
+    /// The frame of the server's SYN-ACK.
     pub syn_ack_frame: Option<u64>,
+    /// The frame of the client's FIN.
     pub client_fin_frame: Option<u64>,
+    /// The frame of the server's FIN.
     pub server_fin_frame: Option<u64>,
+    /// The frame of the first RST.
     pub rst_frame: Option<u64>,
+    /// Who sent it: `C` client or `S` server.
     pub rst_by: Option<Side>,
 }
 

@@ -78,11 +78,16 @@ impl Default for Limits {
 /// Bytes that were never captured.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Gap {
+    /// Where in the stream the missing bytes start (0: the first byte after the
+    /// SYN).
     pub offset: u64,
+    /// How many bytes are missing.
     pub len: u64,
     /// The frame whose arrival (or the end of the flow) made the gap
     /// certain.
     pub declared_at_frame: u64,
+    /// How the gap was known (the peer acknowledged bytes never seen, a buffer
+    /// cap, the flow ended with a hole).
     pub reason: GapReason,
 }
 
@@ -113,21 +118,28 @@ impl GapReason {
 /// Two copies of the same stream bytes that differ.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct OverlapConflict {
+    /// Where in the stream the two copies start.
     pub offset: u64,
     /// The copy that was delivered (first seen).
     pub kept: Bytes,
+    /// The frame that carried the kept copy.
     pub kept_frame: u64,
     /// The later copy, which was not delivered.
     pub other: Bytes,
+    /// The frame that carried the other copy.
     pub other_frame: u64,
 }
 
 /// A data segment and every frame that carried it again.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Retransmitted {
+    /// Where in the stream the segment starts.
     pub offset: u64,
+    /// Its payload bytes.
     pub len: u64,
+    /// The frame of its first copy.
     pub first_frame: u64,
+    /// The frames of its later copies.
     pub retransmission_frames: Vec<u64>,
     /// Whether the peer's ACKs ever covered the segment.
     pub acked: bool,
@@ -136,15 +148,23 @@ pub struct Retransmitted {
 /// What one direction's reassembly saw, for the report.
 #[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct DirStats {
+    /// TCP segments with payload in this direction.
     pub segments: u64,
+    /// Payload bytes delivered in order.
     pub bytes: u64,
+    /// Segments seen again (byte for byte, or overlapping).
     pub retransmitted_segments: u64,
+    /// Segments that arrived before bytes preceding them.
     pub out_of_order_segments: u64,
     /// Bytes that arrived before the first byte the stream starts at.
     pub bytes_before_start: u64,
+    /// Stretches of the stream the capture never saw.
     pub gaps: Vec<Gap>,
+    /// Bytes in those gaps.
     pub gap_bytes: u64,
+    /// Stretches sent twice with different bytes (both copies kept).
     pub conflicts: Vec<OverlapConflict>,
+    /// Segments retransmitted, with their frames.
     pub retransmissions: Vec<Retransmitted>,
     /// Evidence items not kept because a cap was reached.
     pub evidence_dropped: u64,

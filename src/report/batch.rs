@@ -155,7 +155,7 @@ impl<'a> BatchView<'a> {
                     "{} ({}), {} with read errors; {} skipped (not captures, duplicates, special files)",
                     thousands(s.captures),
                     human_bytes(s.bytes),
-                    thousands(s.captures_with_errors),
+                    thousands(s.captures_with_read_errors),
                     count(s.skipped_files, "file", "files")
                 ),
             ),

@@ -24,9 +24,15 @@ use std::collections::BTreeMap;
 pub struct Report<'a> {
     #[serde(flatten)]
     pub header: Header,
+    /// Each capture read, in the order given.
     pub captures: Vec<CaptureView<'a>>,
+    /// Every FTP control session listed, with its dialogue, data setups and
+    /// data connections.
     pub sessions: Vec<SessionView<'a>>,
+    /// Every finding listed, capture by capture, in session order.
     pub findings: Vec<&'a Finding>,
+    /// Totals over every capture, whatever the listing left out, and the exit
+    /// code.
     pub summary: Summary,
 }
 
@@ -40,9 +46,15 @@ pub struct CaptureView<'a> {
     pub number: usize,
     #[serde(flatten)]
     pub info: &'a CaptureInfo,
+    /// Where every frame went.
     pub packets: &'a Counters,
+    /// Why reading stopped before the end, if it did; what was read before is
+    /// reported.
     pub error: Option<&'a CaptureError>,
+    /// Sessions listed (see `not_listed` and `sessions_not_kept` for the
+    /// others).
     pub session_count: usize,
+    /// Findings listed.
     pub finding_count: usize,
     /// Sessions analysed (their findings are listed) but not kept in
     /// full, over `--max-sessions`.
@@ -59,14 +71,24 @@ pub struct CaptureView<'a> {
 
 #[derive(Serialize, schemars::JsonSchema, Default)]
 pub struct Summary {
+    /// Captures named.
     pub captures: usize,
-    pub captures_with_errors: usize,
+    /// Captures that could not be read, or not to their end (a read
+    /// error; see each capture's `error`). Not findings: those are counted
+    /// in `findings_by_severity`. Called `captures_with_errors` before
+    /// schema version 3.
+    pub captures_with_read_errors: usize,
+    /// FTP sessions found, listed or not.
     pub sessions: usize,
+    /// Findings per severity, listed or not.
+    #[schemars(with = "crate::batch::entries::BySeverity")]
     pub findings_by_severity: BTreeMap<Severity, usize>,
     /// `[{key: rule id, count}]`, as in `batch`.
     #[schemars(with = "Vec<crate::batch::entries::Keyed<crate::batch::entries::Count>>")]
     #[serde(with = "crate::batch::entries::counts")]
     pub findings_by_rule: BTreeMap<String, u64>,
+    /// The exit code: 0 no error finding, 1 at least one, 2 a capture could not
+    /// be read (completely), or for compare unrelated captures.
     pub exit_code: i32,
 }
 
@@ -79,16 +101,22 @@ pub struct Entry<'a> {
     #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
     #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
+    /// The frames that carried it.
     pub frames: Vec<u64>,
+    /// When its first frame was captured.
     pub ts: Timestamp,
+    /// A command's verb, upper-cased (`PORT`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verb: Option<&'a str>,
+    /// A reply's code (`227`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     /// The line (for a multi-line reply, every line joined with CRLF).
     // Borrowed from the session but for a joined reply: a report writes
     // every line of every session.
     pub text: Cow<'a, Bytes>,
+    /// How the line ended (`cr-lf`, `lf`, `cr`, `none`, or `gap`: cut by bytes
+    /// the capture missed).
     pub terminator: Terminator,
     /// For a command: `n` of its final reply; for a reply: `n` of the
     /// command it answers.
@@ -96,8 +124,11 @@ pub struct Entry<'a> {
     pub pairs_with: Option<usize>,
     /// Stream offset of the first byte.
     pub offset: u64,
+    /// The line came in more than one TCP segment.
     #[serde(skip_serializing_if = "is_false")]
     pub split: bool,
+    /// The line starts right after bytes the capture missed: its start may be
+    /// lost.
     #[serde(skip_serializing_if = "is_false")]
     pub after_gap: bool,
     /// Bytes right before this line were never captured.
@@ -107,6 +138,7 @@ pub struct Entry<'a> {
     /// missed (not known to be unanswered).
     #[serde(skip_serializing_if = "is_false")]
     pub reply_unseen: bool,
+    /// Telnet commands (IAC …) removed from the line, as sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telnet: Vec<Bytes>,
     /// Bytes past the line cap: `text` is the line's start.
@@ -132,7 +164,9 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(rename = "PerSide_{T}")]
 pub struct PerSide<T> {
+    /// From the client.
     pub client: T,
+    /// From the server.
     pub server: T,
 }
 
@@ -161,38 +195,61 @@ impl SetupView<'_> {
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct TcpView<'a> {
+    /// The client→server direction.
     pub client: &'a DirStats,
+    /// The server→client direction.
     pub server: &'a DirStats,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct SessionView<'a> {
+    /// The index of its capture (in `captures`).
     pub capture: usize,
+    /// Its id, `s1`… in the order sessions were detected, unique within its
+    /// capture.
     pub id: String,
+    /// The client's address and port.
     pub client: String,
+    /// The server's address and port.
     pub server: String,
     /// Wireshark's `tcp.stream` of the control connection (`null` past
     /// the conversation-table limit).
     pub tcp_stream: Option<u32>,
     /// The Community ID flow hash of the control connection.
     pub community_id: Option<String>,
+    /// How it was found: by its port, or by its 220 banner on another.
     pub detection: Detection,
+    /// When its first packet was captured.
     pub start: Timestamp,
+    /// When its last packet was captured.
     pub end: Timestamp,
+    /// Its first frame.
     pub first_frame: u64,
+    /// Its last frame.
     pub last_frame: u64,
+    /// Its control connection's packets, per sender.
     pub packets: PerSide<u64>,
     /// TTL (hop limit) of the first packet from each side.
     pub ttl: PerSide<Option<u8>>,
+    /// Its TCP handshake and teardown frames.
     pub lifecycle: &'a Lifecycle,
+    /// How it ended.
     pub end_reason: EndReason,
+    /// The server's 220 banner, escaped.
     pub banner: Option<&'a Bytes>,
+    /// The server software its banner names, where known.
     pub server_software: Option<&'a Server>,
+    /// Commands and replies in capture order.
     pub dialogue: Vec<Entry<'a>>,
+    /// Each PORT/EPRT/LPRT and 227/228/229, with what became of it.
     pub data_setups: Vec<SetupView<'a>>,
+    /// Each data connection of the session.
     pub data_connections: &'a [DataConn],
+    /// Where TLS began, when the session used AUTH TLS.
     pub tls: Option<&'a Tls>,
+    /// What the capture saw of the control connection's TCP, per direction.
     pub tcp: TcpView<'a>,
+    /// What was not kept of it, past the caps.
     pub limits: &'a SessionCaps,
 }
 
@@ -324,7 +381,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
     let mut worst = None;
     for r in results {
         sum.captures += 1;
-        sum.captures_with_errors += usize::from(r.error.is_some());
+        sum.captures_with_read_errors += usize::from(r.error.is_some());
         sum.sessions +=
             r.sessions.len() + r.sessions_not_kept as usize + r.sessions_written as usize;
         for f in &r.findings {
@@ -333,7 +390,7 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a CaptureResult>) -> Summ
             worst = worst.max(Some(f.severity));
         }
     }
-    sum.exit_code = if sum.captures_with_errors > 0 {
+    sum.exit_code = if sum.captures_with_read_errors > 0 {
         super::EXIT_USAGE
     } else {
         super::exit_code_of(worst)
@@ -367,8 +424,11 @@ pub struct CompareReport<'a> {
     pub header: Header,
     /// The client-side capture first, then the server-side one.
     pub captures: Vec<CaptureView<'a>>,
+    /// Which capture is which side, and how that was decided.
     pub sides: &'a crate::compare::SideInfo,
+    /// Each session seen at both taps, compared line by line.
     pub pairs: Vec<&'a crate::compare::PairReport>,
+    /// Sessions seen at one tap only, and sessions not compared.
     pub unmatched: Unmatched<'a>,
     /// Why the captures do not seem to hold the same traffic, when no
     /// session matched (then nothing is compared and no finding reported).
@@ -382,12 +442,16 @@ pub struct CompareReport<'a> {
     /// counted in its `not_listed`). Omitted when none.
     #[serde(skip_serializing_if = "NotListed::is_none")]
     pub differences_not_listed: NotListed,
+    /// Totals over both captures and the comparison, whatever the listing left
+    /// out, and the exit code.
     pub summary: Summary,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Unmatched<'a> {
+    /// Ids of client-side sessions with no counterpart at the server-side tap.
     pub client_side: Vec<&'a str>,
+    /// Ids of server-side sessions with no counterpart at the client-side tap.
     pub server_side: Vec<&'a str>,
     /// Sessions never compared, so whether the path changed them is
     /// unknown, and why. Omitted when none.
@@ -478,6 +542,8 @@ pub fn compare_report<'a>(
 pub struct BatchSummary<'a> {
     #[serde(flatten)]
     pub summary: &'a crate::batch::summary::Summary,
+    /// The exit code: 0 no error finding, 1 at least one, 2 a capture could not
+    /// be read (completely).
     pub exit_code: i32,
 }
 
@@ -485,7 +551,7 @@ impl<'a> BatchSummary<'a> {
     /// As for `analyze`: 2 when a capture could not be read (completely),
     /// else 1 when an error-severity finding exists, else 0.
     pub fn new(summary: &'a crate::batch::summary::Summary) -> Self {
-        let exit_code = if summary.captures_with_errors > 0 {
+        let exit_code = if summary.captures_with_read_errors > 0 {
             super::EXIT_USAGE
         } else if summary
             .totals
@@ -518,8 +584,11 @@ pub enum SummaryLine<'a> {
 pub struct BatchReport<'a, F: Serialize> {
     #[serde(flatten)]
     pub header: Header,
+    /// Every capture's record and findings, by index.
     pub captures: Vec<&'a crate::batch::record::CaptureLine<F>>,
+    /// Files found that were not read, by index.
     pub skipped: Vec<&'a crate::batch::summary::Skipped>,
+    /// What the whole archive adds up to.
     pub summary: BatchSummary<'a>,
 }
 

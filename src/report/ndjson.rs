@@ -17,11 +17,15 @@ use std::io::{self, Write};
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Line<'a> {
     Capture {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
         #[serde(flatten)]
         capture: &'a CaptureView<'a>,
     },
     Session {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
         #[serde(flatten)]
         session: &'a SessionView<'a>,
@@ -29,7 +33,11 @@ pub enum Line<'a> {
     /// A finding, self-contained: with its capture's SHA-256 too (when
     /// hashed), so a SIEM event proves which file it came from.
     Finding {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
+        /// The SHA-256 of the capture the finding is in (when hashed), so the
+        /// event proves which file it came from.
         #[serde(skip_serializing_if = "Option::is_none")]
         capture_sha256: Option<&'a str>,
         #[serde(flatten)]
@@ -37,6 +45,8 @@ pub enum Line<'a> {
     },
     /// `compare`: one session seen at both taps.
     Pair {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
         #[serde(flatten)]
         pair: &'a PairReport,
@@ -45,12 +55,20 @@ pub enum Line<'a> {
     /// seen at one tap only or never compared, and why nothing was
     /// compared when the captures do not hold the same traffic.
     Comparison {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
+        /// Which capture is which side, and how that was decided.
         sides: &'a crate::compare::SideInfo,
+        /// Sessions seen at one tap only, and sessions not compared.
         unmatched: &'a Unmatched<'a>,
+        /// Why the captures do not seem to hold the same traffic, when nothing
+        /// was compared.
         no_common_traffic: Option<&'a str>,
     },
     Summary {
+        /// The path of the capture the line is about (empty for the summary;
+        /// for compare's lines, the client-side capture).
         capture_path: &'a str,
         #[serde(flatten)]
         summary: &'a Summary,

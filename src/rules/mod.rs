@@ -63,7 +63,9 @@ pub struct Evidence {
     /// (the other tap of a comparison).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<usize>,
+    /// The frames that carried the bytes.
     pub frames: Vec<u64>,
+    /// The bytes, escaped.
     pub bytes: Bytes,
 }
 
@@ -71,9 +73,13 @@ pub struct Evidence {
 /// (another octet damaged, another offset).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Occurrence {
+    /// Its frames.
     pub frames: Vec<u64>,
+    /// What it proves.
     pub message: String,
+    /// The bytes behind it.
     pub evidence: Vec<Evidence>,
+    /// How the two versions of its line differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ByteDiff>,
 }
@@ -81,8 +87,11 @@ pub struct Occurrence {
 /// The frames of a two-capture finding in the other capture.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Other {
+    /// The other capture's index.
     pub capture: usize,
+    /// The session's id there.
     pub session: String,
+    /// The frames there.
     pub frames: Vec<u64>,
 }
 
@@ -129,7 +138,9 @@ pub struct Facts {
 /// One segment's part of a line.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SegmentPart {
+    /// The frame.
     pub frame: u64,
+    /// Bytes of the line it carried.
     pub bytes: u32,
 }
 
@@ -149,15 +160,18 @@ pub struct FieldChange {
 /// One finding.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
+    /// The rule that found it (`portmortem rules`).
     pub rule: Rule,
+    /// `error`, `warning` or `info`.
     pub severity: Severity,
     /// Index of the capture (in the report's `captures`).
     pub capture: usize,
     /// The session id (`s1`…), unique within its capture.
     pub session: String,
-    /// The session's endpoints, as the tap saw them (for a comparison:
-    /// the client-side tap).
+    /// The session's client, as the tap saw it (for a comparison: the
+    /// client-side tap).
     pub client: std::net::SocketAddr,
+    /// The session's server, as the tap saw it.
     pub server: std::net::SocketAddr,
     /// Wireshark's `tcp.stream` of the session's control connection.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,13 +182,18 @@ pub struct Finding {
     pub first_ts: Option<crate::timestamp::Timestamp>,
     /// Frame numbers (1-based, as Wireshark numbers them).
     pub frames: Vec<u64>,
+    /// What it proves, in sentences, every number from the case.
     pub message: String,
+    /// The bytes behind it, with their frames.
     pub evidence: Vec<Evidence>,
+    /// How the line as sent and as received differ, byte by byte.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ByteDiff>,
     /// The two versions `diff` compares, and what they mean as addresses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facts: Option<Facts>,
+    /// The device whose documented behaviour this is, where the bytes match
+    /// one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<&'static Signature>,
     /// The server's software, as its banner names it (the same object as

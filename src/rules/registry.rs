@@ -186,9 +186,13 @@ impl fmt::Display for Rule {
 /// One row of `portmortem rules --format json`.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct RuleRow {
+    /// The rule's id.
     pub id: Rule,
+    /// What it needs: one capture, two captures, or either.
     pub evidence: Needs,
+    /// The highest severity it is reported with.
     pub severity: Severity,
+    /// What it proves, in one line.
     pub summary: &'static str,
 }
 

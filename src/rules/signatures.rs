@@ -8,9 +8,13 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Signature {
+    /// A stable id (`checkpoint-ftp-bounce-227`).
     pub id: &'static str,
+    /// The device or feature.
     pub device: &'static str,
+    /// What it does to the bytes.
     pub behaviour: &'static str,
+    /// The public sources that document it.
     pub reference: &'static str,
 }
 

@@ -16,7 +16,9 @@ use std::net::SocketAddr;
 pub enum Event<'a> {
     /// Reading began (of the input, or of one file of a directory).
     CaptureOpened {
+        /// When reading began (wall clock).
         ts: Timestamp,
+        /// The input (`-`: standard input).
         path: &'a str,
         /// For a file of a followed directory: the stream frame number of
         /// its frame 1 (frame numbers run on across the files).
@@ -24,26 +26,42 @@ pub enum Event<'a> {
         first_frame: Option<u64>,
     },
     /// A file of a followed directory was rotated away before it was read.
-    CaptureMissed { ts: Timestamp, path: &'a str },
+    CaptureMissed {
+        /// When it was found missing (wall clock).
+        ts: Timestamp,
+        /// The file.
+        path: &'a str,
+    },
     /// The evidence of a failing session was written (or could not be).
     Evidence {
+        /// When it was written (capture clock).
         ts: Timestamp,
+        /// The session's id.
         session: String,
+        /// The pcapng file of its packets.
         #[serde(skip_serializing_if = "Option::is_none")]
         pcapng: Option<String>,
+        /// Its Markdown report.
         #[serde(skip_serializing_if = "Option::is_none")]
         markdown: Option<String>,
+        /// Packets written.
         packets: u64,
         /// Frames of the session that had already left the buffer.
         incomplete: bool,
+        /// Why it could not be written, if it could not.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
     SessionStarted {
+        /// When its first packet was captured.
         ts: Timestamp,
+        /// Its id, `s1`… in the order sessions are detected.
         session: String,
+        /// The client's address and port.
         client: SocketAddr,
+        /// The server's address and port.
         server: SocketAddr,
+        /// The stream frame number of its first packet.
         frame: u64,
     },
     /// A finding, as soon as it is established: at once for the rules
@@ -66,27 +84,43 @@ pub enum Event<'a> {
     /// A finding said before its session ended no longer holds once the
     /// whole session is seen (a later data connection matched its setup).
     FindingWithdrawn {
+        /// When the session ended.
         ts: Timestamp,
+        /// The session's id.
         session: String,
+        /// The rule of the finding withdrawn.
         rule: Rule,
+        /// Its frames, as first said.
         frames: &'a [u64],
     },
     SessionEnded {
+        /// When its last packet was captured (or, ended by silence, when the
+        /// silence was noticed).
         ts: Timestamp,
+        /// The session's id.
         session: String,
+        /// The client's address and port.
         client: SocketAddr,
+        /// The server's address and port.
         server: SocketAddr,
+        /// How it ended.
         end_reason: EndReason,
+        /// Commands it carried.
         commands: usize,
+        /// Replies it carried.
         replies: usize,
+        /// Its data connections.
         data_connections: usize,
+        /// Its findings at the end.
         findings: usize,
     },
     /// Every `stats_every`, and at the end.
     Stats {
+        /// When (wall clock while no packet arrives, else capture clock).
         ts: Timestamp,
         /// Where every frame went so far, as `analyze`'s `packets`.
         packets: &'a Counters,
+        /// Sessions open now.
         sessions_live: u64,
         /// Findings written so far.
         finding_count: u64,
@@ -99,6 +133,7 @@ pub enum Event<'a> {
         /// `--exec` hooks not run (too many running) or that failed.
         #[serde(skip_serializing_if = "is_zero")]
         hooks_skipped: u64,
+        /// `--exec` hooks that failed (exit code, timeout).
         #[serde(skip_serializing_if = "is_zero")]
         hooks_failed: u64,
         /// Live-session snapshots not taken: a session had had
@@ -108,11 +143,16 @@ pub enum Event<'a> {
     },
     /// Reading stopped: end of input, a read error, or a signal.
     CaptureClosed {
+        /// When reading stopped.
         ts: Timestamp,
+        /// The input.
         path: &'a str,
+        /// `end of input`, `read error` or `interrupted`.
         why: &'a str,
+        /// The read error, if there was one.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// SHA-256 of every byte read from it.
         #[serde(skip_serializing_if = "Option::is_none")]
         sha256: Option<&'a str>,
     },
@@ -133,8 +173,11 @@ pub trait Sink {
 /// the build).
 #[derive(Clone, Copy, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Drops {
+    /// Packets libpcap received.
     pub received: u32,
+    /// Packets the kernel dropped (no room in the buffer).
     pub dropped_by_kernel: u32,
+    /// Packets the interface or its driver dropped.
     pub dropped_by_interface: u32,
 }
 

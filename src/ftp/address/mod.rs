@@ -128,15 +128,20 @@ pub struct Defect {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DefectKind {
     NonDigit {
+        /// The byte that is not a digit.
         byte: u8,
     },
     OutOfRange {
+        /// The number the field holds.
         value: u64,
+        /// The largest the field may hold (255 for an octet).
         max: u64,
     },
     EmptyField,
     FieldCount {
+        /// Fields the argument has.
         found: usize,
+        /// Fields its form takes.
         expected: usize,
     },
     Space,
@@ -144,6 +149,7 @@ pub enum DefectKind {
     MissingParentheses,
     DotsForCommas,
     BadDelimiter {
+        /// The delimiter byte EPRT/EPSV used.
         byte: u8,
     },
     BadProtocol,
@@ -153,6 +159,7 @@ pub enum DefectKind {
     FamilyLength,
     NonEmptyAddressField,
     TextAfterNumbers {
+        /// Bytes of text after the last number.
         len: usize,
     },
 }
@@ -221,12 +228,16 @@ pub struct Field {
 /// The two readings of an address argument.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AddrArg {
+    /// The form of the argument (PORT, EPRT, LPRT, 227, 228, 229).
     pub kind: AddrKind,
     /// The endpoint when the strict reading found no defect that affects it.
     pub strict: Option<Endpoint>,
+    /// What the strict reading found wrong, each with its field and byte
+    /// offset; empty for a well-formed argument.
     pub defects: Vec<Defect>,
     /// What a sscanf/atoi-style reader makes of it.
     pub lenient: Option<Endpoint>,
+    /// The numeric fields as written on the wire, in order.
     pub fields: Vec<Field>,
 }
 
