@@ -32,17 +32,20 @@ browser() {
 run $pm analyze -f html -o "$out/long-lines.html" testdata/hand-long-lines.pcap
 run $pm analyze -f html -o "$out/hostile.html" testdata/hand-hostile-bytes.pcap
 run $pm batch -f html -o "$out/batch.html" testdata/hand-onset
+# Every testdata capture at once: years apart, so the timeline has gaps.
+$pm batch -o "$out/archive.html" testdata 2>/dev/null || [ $? -le 2 ] || fail "batch testdata failed"
 
 # A copy of a report with a script that measures it as laid out: how far
-# the page scrolls sideways, and how many rule ids or addresses wrapped.
+# the page scrolls sideways, and how many rule ids, addresses or times
+# wrapped.
 measure() {
     local page=$1 width=$2
-    sed 's#</body>#<script>const d=document.documentElement;const broken=[...document.querySelectorAll("code.id")].filter(e=>e.getClientRects().length>1).length;document.body.setAttribute("data-measure",(d.scrollWidth-d.clientWidth)+" "+broken);</script></body>#' \
+    sed 's#</body>#<script>const d=document.documentElement;const broken=[...document.querySelectorAll("code.id, time")].filter(e=>e.getClientRects().length>1).length;document.body.setAttribute("data-measure",(d.scrollWidth-d.clientWidth)+" "+broken);</script></body>#' \
         "$out/$page.html" > "$out/$page.measure.html"
     browser --window-size="$width,2400" --dump-dom "file://$PWD/$out/$page.measure.html" |
         sed -n 's/.*data-measure="\([^"]*\)".*/\1/p'
 }
-for r in compare analyze long-lines hostile batch; do
+for r in compare analyze long-lines hostile batch archive; do
     browser --dump-dom "file://$PWD/$out/$r.html" > "$out/$r.dom"
     grep -q 'id="verdict"' "$out/$r.dom" || fail "$r.html: no verdict in the rendered page"
     grep -q 'class="headline"' "$out/$r.dom" || fail "$r.html: the verdict has no headline"
@@ -50,7 +53,7 @@ for r in compare analyze long-lines hostile batch; do
         browser --window-size=$w,2400 --screenshot="$PWD/$out/$r-$w.png" "file://$PWD/$out/$r.html" >/dev/null
         [ -s "$out/$r-$w.png" ] || fail "$r.html: no screenshot at $w px"
         m=$(measure "$r" $w)
-        [ "$m" = "0 0" ] || fail "$r.html at $w px: scrolls sideways by ${m% *} px, or ${m#* } rule id(s)/address(es) broken mid-token"
+        [ "$m" = "0 0" ] || fail "$r.html at $w px: scrolls sideways by ${m% *} px, or ${m#* } rule id(s)/address(es)/time(s) broken mid-token"
     done
 done
 grep -q 'class="legend"' "$out/compare.dom" || fail "compare.html: the ladder has no legend"
@@ -58,6 +61,10 @@ grep -q 'port-octet-mangled' "$out/compare.dom" || fail "compare.html: the findi
 grep -q '<mark class="chg">_</mark>' "$out/compare.dom" || fail "compare.html: the changed byte is not marked"
 grep -q 'port-silently-truncated' "$out/analyze.dom" || fail "analyze.html: the finding is not in the page"
 grep -q 'class="timeline"' "$out/batch.dom" || fail "batch.html: no timeline drawn"
+grep -q 'class="tl-legend"' "$out/batch.dom" || fail "batch.html: the timeline has no legend"
+grep -q 'class="tl-y"' "$out/batch.dom" || fail "batch.html: the timeline has no scale"
+grep -q 'class="gap"' "$out/archive.dom" || fail "archive.html: the years without setups are not drawn as a gap"
+grep -q '<a href="https://' "$out/analyze.dom" || fail "analyze.html: the signature's sources are not links"
 grep -q 'since 2026-11-03T13:20:01' "$out/batch.dom" || fail "batch.html: the onset is not in the page"
 
 # probe's HTML report, from a probe of `reflect` on loopback.

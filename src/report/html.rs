@@ -21,6 +21,11 @@ use std::io::{self, Write};
 /// Characters of a line shown on an arrow (what fits between two lanes;
 /// the whole line is in the tooltip).
 const LABEL_CHARS: usize = 50;
+/// The room for a label between two lanes (380 px apart), clear of the
+/// arrowheads, and the widest a character of the 12 px monospace font is
+/// taken to be (bold included).
+const LABEL_ROOM: f64 = 340.0;
+const LABEL_CHAR_PX: f64 = 7.4;
 
 /// HTML-escapes text.
 fn h(s: &str) -> String {
@@ -85,6 +90,12 @@ mark.chg{background:#ffd54f;color:#b00020;font-weight:bold;outline:1px solid #b0
 footer{margin-top:2em;color:#666;font-size:.9em}
 .headline{font-size:1.25em;font-weight:600;margin:0 0 .4em}.verdict .detail{margin:0;font-size:.95em}
 .legend{color:#546e7a;font-size:.9em;margin-top:.2em}
+.timeline{margin:.6em 0}.tl-legend{margin-bottom:.3em}
+.sw{display:inline-block;width:.9em;height:.9em;vertical-align:-.1em}.sw.f{background:#c62828}.sw.w{background:#b0bec5}
+.sw.g{background:repeating-linear-gradient(45deg,#cfd8dc 0 3px,#fff 3px 6px)}
+.tl-plot{display:grid;grid-template-columns:auto 1fr}.tl-plot svg{width:100%;height:160px;border-bottom:1px solid #37474f;border-left:1px solid #37474f}
+.tl-y{display:flex;flex-direction:column;justify-content:space-between;text-align:right;padding-right:.3em;font-variant-numeric:tabular-nums}
+.tl-x{display:flex;justify-content:space-between;flex-wrap:wrap;gap:0 1em}time{white-space:nowrap}
 @media (max-width:640px){
 body{margin:1em auto;padding:0 .6em}h1{font-size:1.35em}
 table.rows,table.rows tbody,table.rows tr,table.rows td{display:block}
@@ -177,62 +188,118 @@ fn runs_html(runs: &[(String, bool)]) -> String {
         .collect()
 }
 
-/// A time course as SVG bars, one per period: working setups grey below,
-/// failed ones red above them, on one scale; the first and the last
-/// period named under the axis. No script and no font of its own: it
-/// scales with the page down to 400 px.
+/// When a period labelled as the time course labels them begins
+/// (`2026-11-03T10:00` an hour, `2026-11-03` a day), and how long it
+/// lasts, in seconds.
+fn period_start(label: &str) -> Option<(i64, i64)> {
+    let (full, step) = if label.len() == 10 {
+        (format!("{label}T00:00:00.000000000Z"), 86_400)
+    } else {
+        (format!("{label}:00.000000000Z"), 3_600)
+    };
+    crate::timestamp::Timestamp::parse(&full).map(|t| (t.nanos().div_euclid(1_000_000_000), step))
+}
+
+/// A time course, one bar per period: working setups grey below, failed
+/// ones red above them, on one scale whose top is named on the left; a
+/// stretch with no setup between two periods is drawn as a break in the
+/// axis (its length in the tooltip and in the legend). The legend and
+/// the labels are the page's own text, at its size at any width; the
+/// bars are an SVG that stretches to the width. No script, no font.
 fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
-    let n = t.periods.len().max(1);
-    let (w, hgt, base) = (800usize, 190usize, 150usize);
-    let bar = (w - 40) as f64 / n as f64;
     let top = t
         .periods
         .iter()
         .map(|p| p.1 + p.2)
         .max()
         .unwrap_or(0)
-        .max(1) as f64;
-    let scale = (base - 20) as f64 / top;
+        .max(1);
+    // Periods more than one step apart have a break between them.
+    let starts: Vec<Option<(i64, i64)>> = t.periods.iter().map(|p| period_start(&p.0)).collect();
+    let gap_after = |i: usize| -> Option<i64> {
+        let ((a, step), (b, _)) = (starts.get(i).copied()??, starts.get(i + 1).copied()??);
+        (b - a > step).then_some((b - a) / step - 1)
+    };
+    let breaks = (0..t.periods.len())
+        .filter(|&i| gap_after(i).is_some())
+        .count();
+    let slots = t.periods.len() + breaks;
+    let (w, hgt) = (1000.0, 160.0);
+    let slot = w / slots.max(1) as f64;
+    let scale = (hgt - 4.0) / top as f64;
+    let unit = match starts.first().copied().flatten() {
+        Some((_, 86_400)) => ("day", "days"),
+        _ => ("hour", "hours"),
+    };
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<div class=\"timeline\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {hgt}\" \
-         width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" \
-         aria-label=\"failed (red) and working (grey) data setups per period\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {hgt}\" \
+         preserveAspectRatio=\"none\" role=\"img\" \
+         aria-label=\"failed (red) and working (grey) data setups per {}\">",
+        unit.0
     );
+    let mut x = 0.0;
+    let mut gaps = Vec::new();
     for (i, (label, failed, worked)) in t.periods.iter().enumerate() {
-        let x = 20.0 + bar * i as f64;
         let (hw, hf) = (*worked as f64 * scale, *failed as f64 * scale);
-        let bw = (bar * 0.8).max(1.0);
+        let bw = (slot * 0.8).max(1.0);
         let _ = write!(
             svg,
             "<g><title>{}: {failed} failed, {worked} worked</title>\
              <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hw:.1}\" fill=\"#b0bec5\"/>\
              <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hf:.1}\" fill=\"#c62828\"/></g>",
             h(label),
-            base as f64 - hw,
-            base as f64 - hw - hf
+            hgt - hw,
+            hgt - hw - hf
         );
+        x += slot;
+        if let Some(n) = gap_after(i) {
+            let what = format!(
+                "no data setup for {n} {} after {}",
+                if n == 1 { unit.0 } else { unit.1 },
+                label
+            );
+            let shown = format!(
+                "no data setup for {n} {} after <time>{}</time>",
+                if n == 1 { unit.0 } else { unit.1 },
+                h(label)
+            );
+            let _ = write!(
+                svg,
+                "<g class=\"gap\"><title>{}</title><rect x=\"{x:.1}\" y=\"0\" width=\"{:.1}\" height=\"{hgt}\" fill=\"url(#tl-hatch)\"/></g>",
+                h(&what),
+                slot * 0.8
+            );
+            gaps.push(shown);
+            x += slot;
+        }
     }
-    let _ = write!(
-        svg,
-        "<line x1=\"20\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#37474f\"/>",
-        w - 20
+    svg.push_str(
+        "<defs><pattern id=\"tl-hatch\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" \
+         patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"8\" fill=\"#cfd8dc\"/></pattern></defs></svg>",
     );
-    if let (Some(first), Some(last)) = (t.periods.first(), t.periods.last()) {
+    let first = t.periods.first().map_or("", |p| p.0.as_str());
+    let last = t.periods.last().map_or("", |p| p.0.as_str());
+    let mut legend = format!(
+        "<span class=\"sw f\"></span> failed <span class=\"sw w\"></span> worked: data setups per {} (UTC)",
+        unit.0
+    );
+    if !gaps.is_empty() {
         let _ = write!(
-            svg,
-            "<text x=\"20\" y=\"{}\" font-size=\"26\" fill=\"#37474f\">{}</text>\
-             <text x=\"{}\" y=\"{}\" font-size=\"26\" fill=\"#37474f\" text-anchor=\"end\">{}</text>",
-            base + 32,
-            h(&first.0),
-            w - 20,
-            base + 32,
-            h(&last.0)
+            legend,
+            "; <span class=\"sw g\"></span> a stretch with none ({})",
+            gaps.join("; ")
         );
     }
-    svg.push_str("</svg></div>");
-    writeln!(out, "{svg}")
+    writeln!(
+        out,
+        "<figure class=\"timeline\"><figcaption class=\"tl-legend\">{legend}</figcaption>\
+         <div class=\"tl-plot\"><div class=\"tl-y\"><span>{top}</span><span>0</span></div>{svg}\
+         <div></div><div class=\"tl-x\"><time>{}</time><time>{}</time></div></div></figure>",
+        h(first),
+        h(last)
+    )
 }
 
 /// A dialogue diagram as SVG (it scrolls on its own on a narrow page).
@@ -248,9 +315,9 @@ fn ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
         svg,
         "<div class=\"ladder\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          viewBox=\"0 0 {width} {height}\" role=\"img\">\
-         <defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#37474f\"/></marker>\
-         <marker id=\"ahbad\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c62828\"/></marker>\
-         <marker id=\"ahdata\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1565c0\"/></marker></defs>"
+         <defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#37474f\"/></marker>\
+         <marker id=\"ahbad\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c62828\"/></marker>\
+         <marker id=\"ahdata\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1565c0\"/></marker></defs>"
     );
     for (i, name) in lanes.iter().enumerate() {
         let x = lane_x(i);
@@ -297,13 +364,21 @@ fn ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
                 y + 5
             );
         }
+        // A label that could pass its lanes (and the arrowhead at one
+        // end) in a wide or bold font is fitted to the room between.
+        let shown = short(&a.label);
+        let fit = if shown.chars().count() as f64 * LABEL_CHAR_PX > LABEL_ROOM {
+            format!(" textLength=\"{LABEL_ROOM}\" lengthAdjust=\"spacingAndGlyphs\"")
+        } else {
+            String::new()
+        };
         let _ = write!(
             svg,
-            "<text class=\"{tclass}\" x=\"{}\" y=\"{}\" text-anchor=\"middle\"><title>{}</title>{}</text>",
+            "<text class=\"{tclass}\" x=\"{}\" y=\"{}\" text-anchor=\"middle\"{fit}><title>{}</title>{}</text>",
             (x1 + x2) / 2,
             y - 5,
             h(&a.label),
-            h(&short(&a.label))
+            h(&shown)
         );
     }
     if cut > 0 {
@@ -337,6 +412,16 @@ fn inline(i: &Inline) -> String {
         Inline::Strong(t) => format!("<b>{}</b>", h(t)),
         Inline::Sev(s) => sev(*s),
         Inline::Link { anchor, text } => format!("<a href=\"#{}\">{}</a>", h(anchor), h(text)),
+        Inline::Cited(t) => page::cited(t)
+            .into_iter()
+            .map(|(s, url)| {
+                if url {
+                    format!("<a href=\"{0}\" rel=\"noreferrer\">{0}</a>", h(s))
+                } else {
+                    h(s)
+                }
+            })
+            .collect(),
         Inline::Seq(v) => v.iter().map(inline).collect(),
     }
 }

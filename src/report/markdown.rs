@@ -86,6 +86,11 @@ fn inline(i: &Inline, in_table: bool) -> String {
         Inline::Sev(Severity::Error) => "**error**".into(),
         Inline::Sev(s) => s.name().into(),
         Inline::Link { text, .. } => md(text),
+        // An autolink: nothing inside it is escaped, so it stays the URL.
+        Inline::Cited(t) => page::cited(t)
+            .into_iter()
+            .map(|(s, url)| if url { format!("<{s}>") } else { md(s) })
+            .collect(),
         Inline::Seq(v) => v.iter().map(|x| inline(x, in_table)).collect(),
     }
 }

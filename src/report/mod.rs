@@ -5,6 +5,7 @@
 //! a terminal. Everything from the captures is escaped on the way in.
 
 pub mod batch;
+pub mod clock;
 pub mod csv;
 pub mod ftplog;
 pub mod html;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod ndjson;
 pub mod output;
 pub mod page;
+pub mod pair;
 pub mod probe;
 pub mod stream;
 pub mod text;

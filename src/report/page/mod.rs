@@ -11,6 +11,7 @@ pub mod ladder;
 pub use batch::batch;
 
 use super::batch::{BatchView, Input};
+use super::clock::Clock;
 use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView};
 use super::wording::{
     capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
@@ -22,6 +23,21 @@ use crate::header::Header;
 use crate::reassembly::connection::Side;
 use crate::rules::{Finding, Severity};
 pub use ladder::{Arrow, Ladder};
+
+/// `text` cut into its runs of plain text and its http(s) URLs (true),
+/// in order, for [`Inline::Cited`].
+pub fn cited(text: &str) -> Vec<(&str, bool)> {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    finder
+        .spans(text)
+        .map(|s| {
+            let url = s.kind().is_some()
+                && (s.as_str().starts_with("https://") || s.as_str().starts_with("http://"));
+            (s.as_str(), url)
+        })
+        .collect()
+}
 
 /// How a code span may wrap on a narrow page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +67,10 @@ pub enum Inline {
         anchor: String,
         text: String,
     },
+    /// Our own words citing sources: each http(s) URL in it becomes a
+    /// link. Never for text from a capture (a report must not turn a
+    /// URL an attacker sent into something to click).
+    Cited(String),
     Seq(Vec<Inline>),
 }
 
@@ -188,23 +208,27 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
     ));
     for (n, (title, c)) in caps.iter().enumerate() {
         let i = c.info;
-        let span = match (i.first_ts, i.last_ts) {
-            (Some(a), Some(b)) => format!(", {a} – {b}"),
-            _ => String::new(),
-        };
-        rows.push((
-            title.to_string(),
-            Inline::Seq(vec![
-                Inline::Code(crate::escape::escape(i.path.as_bytes()), Code::Long),
-                Inline::text(format!(
-                    " — {} bytes{}, {}, {} frames{span}",
-                    i.file_bytes,
-                    i.compression.map(|z| format!(" {z}")).unwrap_or_default(),
-                    i.format,
-                    i.frame_count
-                )),
-            ]),
-        ));
+        let mut row = vec![
+            Inline::Code(crate::escape::escape(i.path.as_bytes()), Code::Long),
+            Inline::text(format!(
+                " — {} bytes{}, {}, {} frames",
+                i.file_bytes,
+                i.compression.map(|z| format!(" {z}")).unwrap_or_default(),
+                i.format,
+                i.frame_count
+            )),
+        ];
+        // Each end of the span whole on its line: a time is never wrapped.
+        if let (Some(a), Some(b)) = (i.first_ts, i.last_ts) {
+            let clock = Clock::of(i);
+            row.extend([
+                Inline::text(", "),
+                Inline::Code(format!("{} {}", a.date_text(), clock.show(a)), Code::Id),
+                Inline::text(" – "),
+                Inline::Code(clock.show(b), Code::Id),
+            ]);
+        }
+        rows.push((title.to_string(), Inline::Seq(row)));
         rows.push((
             "SHA-256".into(),
             i.sha256
@@ -317,7 +341,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
         if let Some(sig) = f.signature {
             items.push(item(
                 "Signature:",
-                vec![Inline::text(format!(
+                vec![Inline::Cited(format!(
                     "{} — {} ({})",
                     sig.device, sig.behaviour, sig.reference
                 ))],
@@ -392,7 +416,12 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
     }
 }
 
-fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
+fn sessions(
+    ss: &[SessionView<'_>],
+    caps: &[CaptureView<'_>],
+    names: &[&str],
+    out: &mut Vec<Block>,
+) {
     if ss.is_empty() {
         out.push(para("No FTP control session found."));
         return;
@@ -411,7 +440,12 @@ fn sessions(ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
                 ]),
                 Inline::text(s.tcp_stream.map(|n| n.to_string()).unwrap_or_default()),
                 Inline::text(format!("{}–{}", s.first_frame, s.last_frame)),
-                Inline::Code(s.start.to_string(), Code::Id),
+                // The date is in the capture's row of the head.
+                Inline::Code(
+                    caps.get(s.capture)
+                        .map_or_else(|| s.start.to_string(), |c| Clock::of(c.info).show(s.start)),
+                    Code::Id,
+                ),
                 Inline::text(
                     s.dialogue
                         .iter()
@@ -483,7 +517,7 @@ pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
     }
     b.push(Block::Drawn(drawn));
     b.push(h2("Sessions"));
-    sessions(&r.sessions, &names, &mut b);
+    sessions(&r.sessions, &r.captures, &names, &mut b);
     Page {
         name: "portmortem report",
         title: "FTP forensic report".into(),
@@ -515,7 +549,12 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
     let (between, own): (Vec<&Finding>, Vec<&Finding>) =
         r.findings.iter().partition(|f| f.other.is_some());
     b.push(h2("Differences between the taps"));
-    findings(&between, &r.sessions, &names, &mut b);
+    match r.differences_not_listed.findings() {
+        n if n > 0 && between.is_empty() => b.push(para(format!(
+            "No findings listed ({n} left out by the report's options)."
+        ))),
+        _ => findings(&between, &r.sessions, &names, &mut b),
+    }
     if !r.pairs.is_empty() {
         b.push(h2("Dialogues through the firewall"));
         b.push(Block::Drawn(vec![Block::Legend(ladder::LEGEND_TWO)]));
@@ -529,16 +568,18 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
                 p.client_side_session, p.server_side_session
             )),
         });
-        b.push(para(format!(
-            "Matched with {} confidence: {}.",
-            p.matched.confidence, p.matched.explanation
-        )));
-        b.push(para(format!(
-            "{} identical, {} modified, {} dropped, {} injected line(s).",
-            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
-        )));
+        // The facts the text report gives, in its words.
+        b.push(Block::List(
+            crate::report::pair::facts(p)
+                .into_iter()
+                .map(|f| Item {
+                    body: Inline::Message(capitalized(&f)),
+                    children: Vec::new(),
+                })
+                .collect(),
+        ));
         if p.lines_not_listed > 0 {
-            b.push(para(crate::report::text::lines_not_listed(
+            b.push(para(crate::report::pair::lines_not_listed(
                 p.lines_not_listed,
             )));
             continue;
@@ -583,13 +624,40 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
                 rows,
             ));
         }
+        if !p.data.is_empty() {
+            use crate::report::pair::data_side;
+            let rows = p
+                .data
+                .iter()
+                .map(|d| {
+                    vec![
+                        Inline::text((d.line + 1).to_string()),
+                        Inline::Message(data_side(&d.client_side)),
+                        Inline::Message(data_side(&d.server_side)),
+                    ]
+                })
+                .collect();
+            use Align::*;
+            b.push(para("Data connections, as each tap saw them:"));
+            b.push(table(
+                &[
+                    ("Line", Right),
+                    ("Client-side tap", Left),
+                    ("Server-side tap", Left),
+                ],
+                rows,
+            ));
+        }
+    }
+    if let Some(text) = crate::report::pair::one_tap(r) {
+        b.push(para(text));
     }
     if !own.is_empty() {
         b.push(h2("Each capture's own findings"));
         findings(&own, &r.sessions, &names, &mut b);
     }
     b.push(h2("Sessions"));
-    sessions(&r.sessions, &names, &mut b);
+    sessions(&r.sessions, &r.captures, &names, &mut b);
     Page {
         name: "portmortem report: both sides of the firewall",
         title: "FTP forensic report: both sides of the firewall".into(),

@@ -2,6 +2,7 @@
 //! side by side (the lines, the data connections), then the differences.
 
 use super::*;
+use crate::report::pair::lines_not_listed;
 
 /// The findings of capture `ci` on its own (not from comparing).
 fn own_findings<'a>(r: &crate::report::model::CompareReport<'a>, ci: usize) -> Vec<&'a Finding> {
@@ -46,13 +47,8 @@ pub fn render_compare(
     for p in &r.pairs {
         pair_section(p, style, out)?;
     }
-    if !r.unmatched.client_side.is_empty() || !r.unmatched.server_side.is_empty() {
+    if let Some(text) = crate::report::pair::one_tap(r) {
         writeln!(out)?;
-        let text = format!(
-            "Seen at one tap only: client-side sessions [{}], server-side sessions [{}]",
-            r.unmatched.client_side.join(", "),
-            r.unmatched.server_side.join(", ")
-        );
         style.para(out, &text, "", "    ")?;
     }
     if let Some(s) = r.unmatched.not_compared.sentence() {
@@ -101,13 +97,6 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
     format!("{arrow} {s}")
 }
 
-/// Why a pair's lines are not listed, for every report.
-pub(crate) fn lines_not_listed(n: usize) -> String {
-    format!(
-        "All {n} line(s) are identical at both taps and not listed: past the memory budget a pair in which nothing differs is kept as its counts."
-    )
-}
-
 pub(super) fn pair_section(
     p: &crate::compare::PairReport,
     style: &Style,
@@ -120,91 +109,11 @@ pub(super) fn pair_section(
     );
     style.para(out, &title, "", "    ")?;
     // Each fact of the pair on its own line, wrapped under itself.
-    let fact = |out: &mut dyn Write, text: &str| style.para(out, text, "  ", "    ");
-    let seen = |x: &crate::compare::Seen2| {
-        if x.translated {
-            format!(
-                "{} at the client-side tap, {} at the server-side tap (translated)",
-                x.client_side, x.server_side
-            )
-        } else {
-            format!("{} at both taps", x.client_side)
-        }
-    };
-    fact(
-        out,
-        &format!(
-            "matched ({} confidence): {}",
-            p.matched.confidence, p.matched.explanation
-        ),
-    )?;
-    fact(out, &format!("client: {}", seen(&p.client_endpoint)))?;
-    fact(out, &format!("server: {}", seen(&p.server_endpoint)))?;
-    let tcp = if p.tcp.same_connection {
-        "one TCP connection seen at both taps (same sequence numbers)".to_string()
-    } else {
-        format!(
-            "two TCP connections (server-side sequence numbers differ by {}): a proxy terminates the connection, or the firewall randomises sequence numbers",
-            p.tcp
-                .seq_offset_to_server
-                .or(p.tcp.seq_offset_to_client)
-                .map_or("?".into(), |v| format!("{v:+}"))
-        )
-    };
-    fact(out, &format!("TCP: {tcp}"))?;
-    for st in &p.tcp.steps {
-        fact(
-            out,
-            &format!(
-                "sequence offset ({}) stepped {:+} → {:+} after line {}",
-                if st.dir == crate::reassembly::connection::Side::Client {
-                    "client→server"
-                } else {
-                    "server→client"
-                },
-                st.before,
-                st.after,
-                st.after_line + 1
-            ),
-        )?;
+    for fact in crate::report::pair::facts(p) {
+        style.para(out, &fact, "  ", "    ")?;
     }
-    if let Some(k) = &p.clock {
-        let lat = |l: &Option<crate::compare::align::Latency>| {
-            l.as_ref().map_or("n/a".into(), |l| {
-                format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
-            })
-        };
-        // Lines in one direction only bound the offset on one side: the
-        // path's latency is in the figure, and no ± can be given.
-        let offset = match (k.samples_to_server, k.samples_to_client) {
-            (0, _) => format!(
-                "at least {:+.6} s (lines from the server only: less the path's latency)",
-                k.offset_secs
-            ),
-            (_, 0) => format!(
-                "at most {:+.6} s (lines from the client only: plus the path's latency)",
-                k.offset_secs
-            ),
-            _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
-        };
-        fact(
-            out,
-            &format!(
-                "clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
-                lat(&p.latency_to_server),
-                lat(&p.latency_to_client)
-            ),
-        )?;
-    }
-    fact(
-        out,
-        &format!(
-            "lines: {} identical, {} modified, {} dropped, {} injected",
-            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
-        ),
-    )?;
     if p.lines_not_listed > 0 {
-        return fact(out, &lines_not_listed(p.lines_not_listed));
+        return style.para(out, &lines_not_listed(p.lines_not_listed), "  ", "    ");
     }
     // Each tap's cell leads with its frames ("13: PORT …"), and the notes
     // column is there only when a line has notes: at 80 columns the two
@@ -239,24 +148,7 @@ pub(super) fn pair_section(
         writeln!(out, "  Data connections")?;
         let mut t = table(style);
         t.set_header(["line", "client-side tap", "server-side tap"]);
-        let side = |d: &Option<crate::compare::DataSide>| match d {
-            Some(d) => format!(
-                "{} {} — {}{}",
-                d.kind.name(),
-                d.announced
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                d.verdict.describe(),
-                d.connection
-                    .as_ref()
-                    .map(|c| format!(
-                        " ({} → {}, frame {})",
-                        c.initiator, c.acceptor, c.first_frame
-                    ))
-                    .unwrap_or_default()
-            ),
-            None => "—".into(),
-        };
+        let side = crate::report::pair::data_side;
         for d in &p.data {
             t.add_row([
                 (d.line + 1).to_string(),

@@ -9,14 +9,13 @@
 mod compare;
 pub mod layout;
 
+pub use super::clock::Clock;
 use super::model::{Entry, Report, SessionView};
 use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
-use crate::capture::CaptureInfo;
 use crate::escape::escape;
 use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
-pub(crate) use compare::lines_not_listed;
 pub use compare::render_compare;
 pub use layout::{Cell, Grid, Tint, fill};
 use std::fmt::Write as _;
@@ -64,48 +63,6 @@ impl Style {
 /// A table laid out in the style's width.
 pub(super) fn table(style: &Style) -> Grid {
     Grid::new(style.width, style.color)
-}
-
-/// How one capture's times are shown to people: the date once (in the
-/// capture's summary), then each time of day with as many digits of a
-/// second as the capture's timestamps carry; a time on another day than
-/// the capture's first keeps its date.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    day: Option<i64>,
-    digits: u8,
-}
-
-impl Clock {
-    pub fn of(info: &CaptureInfo) -> Self {
-        Clock {
-            day: info.first_ts.map(Timestamp::day),
-            digits: if info.ts_digits == 0 {
-                9
-            } else {
-                info.ts_digits
-            },
-        }
-    }
-
-    /// A time of this capture.
-    pub fn show(self, t: Timestamp) -> String {
-        if Some(t.day()) == self.day {
-            t.time_of_day(self.digits)
-        } else {
-            format!("{} {}", t.date_text(), t.time_of_day(self.digits))
-        }
-    }
-
-    /// The capture's first and last time: the date once.
-    pub fn span(self, first: Timestamp, last: Timestamp) -> String {
-        format!(
-            "{} {} – {}",
-            first.date_text(),
-            first.time_of_day(self.digits),
-            self.show(last)
-        )
-    }
 }
 
 fn sev_cell(s: Severity) -> Cell {
