@@ -205,6 +205,15 @@ impl<W: Write> Sink for TextSink<W> {
                 first_frame: None,
                 ..
             } => format!("watching {}", crate::escape::printable(path)),
+            // A file of a followed directory: the stream goes on.
+            Event::CaptureOpened {
+                path,
+                first_frame: Some(n),
+                ..
+            } => format!(
+                "reading {} (its frame 1 is stream frame {n})",
+                crate::escape::printable(path)
+            ),
             Event::CaptureMissed { path, .. } => format!(
                 "missed {}: rotated away before it was read",
                 crate::escape::printable(path)
@@ -238,10 +247,18 @@ impl<W: Write> Sink for TextSink<W> {
                 crate::report::wording::wire_name(end_reason),
                 if *findings == 1 { "" } else { "s" }
             ),
-            Event::CaptureClosed { why, error, .. } => match error {
-                Some(e) => format!("stopped: {why}: {}", crate::escape::printable(e)),
-                None => format!("stopped: {why}"),
-            },
+            // Each line names its file: with --dir, one file ends and the
+            // stream goes on ("end of file"); the run itself stops once.
+            Event::CaptureClosed {
+                path, why, error, ..
+            } => {
+                let path = crate::escape::printable(path);
+                match (*why, error) {
+                    ("end of file", _) => format!("done with {path}: read to its end"),
+                    (_, Some(e)) => format!("{path}: {why}: {}", crate::escape::printable(e)),
+                    _ => format!("stopped watching {path}: {why}"),
+                }
+            }
             Event::Stats {
                 packets,
                 sessions_live,
