@@ -151,7 +151,7 @@ impl Summary {
         self.paths.retain(|i, _| named.contains(i));
         Partial {
             captures: self.captures,
-            captures_with_errors: self.captures_with_errors,
+            captures_with_read_errors: self.captures_with_read_errors,
             skipped_files: self.skipped_files,
             bytes: self.bytes,
             totals: self.totals,
@@ -167,7 +167,7 @@ impl Summary {
     /// merging them gives what adding them all to one gives.
     pub fn merge(&mut self, p: Partial) {
         self.captures += p.captures;
-        self.captures_with_errors += p.captures_with_errors;
+        self.captures_with_read_errors += p.captures_with_read_errors;
         self.skipped_files += p.skipped_files;
         self.bytes += p.bytes;
         self.totals.add(&p.totals);
@@ -228,7 +228,7 @@ fn path_in(paths: &BTreeMap<usize, String>, i: usize) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     captures: u64,
-    captures_with_errors: u64,
+    captures_with_read_errors: u64,
     skipped_files: u64,
     bytes: u64,
     totals: Totals,

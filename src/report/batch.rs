@@ -589,11 +589,11 @@ pub fn render(
                 thousands(c.warning_findings),
             ]);
         }
-        writeln!(
-            out,
-            "\nCaptures with error or warning findings{}\n{t}",
+        let title = format!(
+            "Captures with error or warning findings{}",
             cut(caps.len(), TOP, "by error findings")
-        )?;
+        );
+        writeln!(out, "\n{}\n{t}", wrapped("", "", &title, style))?;
     }
     if !s.capture_errors.is_empty() {
         let mut t = table(style);
@@ -601,22 +601,25 @@ pub fn render(
         for c in s.capture_errors.iter().take(TOP * 4) {
             t.add_row(vec![escape(c.path.as_bytes()), escape(c.error.as_bytes())]);
         }
-        writeln!(
-            out,
-            "\nCaptures that could not be read (completely){}\n{t}",
+        let title = format!(
+            "Captures that could not be read (completely){}",
             cut(s.capture_errors.len(), TOP * 4, "in path order")
-        )?;
+        );
+        writeln!(out)?;
+        style.para(out, &title, "", "    ")?;
+        writeln!(out, "{t}")?;
     }
-    writeln!(
-        out,
-        "\nSummary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
+    let summary = format!(
+        "Summary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
         thousands(s.captures),
         thousands(s.totals.sessions),
         thousands(v.sev(Severity::Error)),
         thousands(v.sev(Severity::Warning)),
         thousands(v.sev(Severity::Info)),
         b.exit_code
-    )
+    );
+    writeln!(out)?;
+    style.para(out, &summary, "", "    ")
 }
 
 /// `text` (our words, with bytes from outside already escaped) wrapped to

@@ -359,6 +359,9 @@ pub fn fill(text: &str, width: usize, first: &str, rest: &str) -> String {
         .subsequent_indent(rest)
         .word_separator(textwrap::WordSeparator::AsciiSpace)
         .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        // First fit never passes the width; the optimal fit may, to even
+        // out the lines.
+        .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit)
         .break_words(false);
     let lines: Vec<String> = textwrap::wrap(text, opts)
         .into_iter()

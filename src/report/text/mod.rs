@@ -43,19 +43,13 @@ impl Style {
 
     /// `text` wrapped to the width, its first line after `first` and the
     /// others after `rest`.
-    pub(super) fn fill(&self, text: &str, first: &str, rest: &str) -> String {
+    pub fn fill(&self, text: &str, first: &str, rest: &str) -> String {
         fill(text, usize::from(self.width), first, rest)
     }
 
     /// Writes `text` as a paragraph: its first line after `first`, the
     /// others after `rest`.
-    pub(super) fn para(
-        &self,
-        out: &mut dyn Write,
-        text: &str,
-        first: &str,
-        rest: &str,
-    ) -> io::Result<()> {
+    pub fn para(&self, out: &mut dyn Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
         writeln!(out, "{}", self.fill(text, first, rest))
     }
 }
@@ -596,6 +590,8 @@ fn evidence_lines(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let w = evidence.iter().map(|e| e.what.len()).max().unwrap_or(0);
+    let width = usize::from(style.width);
+    let under = format!("{indent}  ");
     for e in evidence {
         let lead = format!(
             "{indent}{:w$}  frame {:<10} ",
@@ -603,15 +599,22 @@ fn evidence_lines(
             frames_text(&e.frames)
         );
         let bytes = evidence_text(&e.bytes.0);
-        // The bytes hang under themselves when there is room for their
-        // words there, else under the indentation.
-        let hang =
-            if lead.chars().count() + layout::longest_word(&bytes) <= usize::from(style.width) {
-                " ".repeat(lead.chars().count())
+        let lead_w = lead.chars().count();
+        if lead_w + layout::longest_word(&bytes).min(24) <= width {
+            // The bytes beside what they are, hanging under themselves
+            // when there is room for their words there.
+            let hang = if lead_w + layout::longest_word(&bytes) <= width {
+                " ".repeat(lead_w)
             } else {
-                format!("{indent}  ")
+                under.clone()
             };
-        style.para(out, &bytes, &lead, &hang)?;
+            style.para(out, &bytes, &lead, &hang)?;
+        } else {
+            // A long list of frames: what and where, then the bytes under.
+            let what = format!("{}, frame {}:", e.what, frames_text(&e.frames));
+            style.para(out, &what, indent, &under)?;
+            style.para(out, &bytes, &under, &under)?;
+        }
     }
     Ok(())
 }
@@ -646,6 +649,7 @@ fn dialogue(
     style.para(out, &title, "", "    ")?;
     let mut t = table(style);
     t.set_header(["frame", "+s", "dir", "line", "pairs with"]);
+    t.bare(&[2, 3, 4]);
     for e in &s.dialogue {
         t.add_row(entry_row(e, s));
     }
