@@ -1064,3 +1064,53 @@ fn the_order_of_the_captures_changes_no_statistic() {
         prop_assert_eq!(&merged(&order, cut), &first);
     });
 }
+
+/// batch and merge take their format from -o's extension, as analyze and
+/// compare do (batch -o report.html wrote plain text before).
+#[test]
+fn the_output_format_comes_from_the_extension() {
+    let d = tempfile::tempdir().unwrap();
+    let onset = testdata("hand-onset");
+    let out = |name: &str| d.path().join(name);
+    // NDJSON first: merge reads it.
+    for (name, start) in [
+        ("a.ndjson", "{\"type\":"),
+        ("a.md", "# "),
+        ("a.html", "<!DOCTYPE html>"),
+        ("a.json", "{"),
+        ("a.txt", "portmortem "),
+    ] {
+        let r = bin()
+            .arg("batch")
+            .arg("-o")
+            .arg(out(name))
+            .arg(&onset)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{name}");
+        let text = std::fs::read_to_string(out(name)).unwrap();
+        assert!(
+            text.starts_with(start),
+            "{name}: {}",
+            &text[..80.min(text.len())]
+        );
+        let r = bin()
+            .args(["merge", "-o"])
+            .arg(out(&format!("m-{name}")))
+            .arg(out("a.ndjson"))
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "merge {name}");
+        let merged = std::fs::read_to_string(out(&format!("m-{name}"))).unwrap();
+        assert!(merged.starts_with(start), "merge {name}");
+    }
+    let r = bin()
+        .arg("batch")
+        .arg("-o")
+        .arg(out("a.csv"))
+        .arg(&onset)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(!out("a.csv").exists());
+}

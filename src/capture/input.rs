@@ -430,7 +430,14 @@ pub fn open_reader(
         } else {
             let first = &head[..head.len().min(4)];
             let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
-            OpenError::NotACapture(hex.join(" "))
+            // As text too where they are printable (nothing to escape).
+            let text = match std::str::from_utf8(first) {
+                Ok(t) if t.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+                    format!(", \"{t}\"")
+                }
+                _ => String::new(),
+            };
+            OpenError::NotACapture(format!("{}{text}", hex.join(" ")))
         }
     })?;
     Ok(Opened {
@@ -644,7 +651,7 @@ mod tests {
     #[test]
     fn rejects_text_and_empty() {
         let e = open_reader("t".into(), Box::new(&b"hello world"[..]), HashMode::Inline).err();
-        assert!(matches!(e, Some(OpenError::NotACapture(s)) if s == "68 65 6c 6c"));
+        assert!(matches!(e, Some(OpenError::NotACapture(s)) if s == "68 65 6c 6c, \"hell\""));
         let e = open_reader("t".into(), Box::new(&b""[..]), HashMode::Inline).err();
         assert!(matches!(e, Some(OpenError::Empty)));
     }
