@@ -571,16 +571,22 @@ enum SeverityArg {
     Error,
 }
 
+impl SeverityArg {
+    fn severity(self) -> crate::rules::Severity {
+        match self {
+            SeverityArg::Info => crate::rules::Severity::Info,
+            SeverityArg::Warning => crate::rules::Severity::Warning,
+            SeverityArg::Error => crate::rules::Severity::Error,
+        }
+    }
+}
+
 impl TrimArgs {
     fn trim(&self) -> report::trim::Trim {
         report::trim::Trim {
             sessions: self.sessions.clone(),
             findings_only: self.findings_only,
-            min_severity: self.min_severity.map(|s| match s {
-                SeverityArg::Info => crate::rules::Severity::Info,
-                SeverityArg::Warning => crate::rules::Severity::Warning,
-                SeverityArg::Error => crate::rules::Severity::Error,
-            }),
+            min_severity: self.min_severity.map(SeverityArg::severity),
         }
     }
 }

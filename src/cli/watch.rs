@@ -76,6 +76,15 @@ pub(super) struct WatchArgs {
     /// Seconds an --exec command may run before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 30, requires = "exec")]
     exec_timeout: u64,
+    /// Write only findings of this severity or higher (the counts, the
+    /// hooks, the evidence and the exit code stay those of every finding).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "SEVERITY",
+        help_heading = "Trim the report"
+    )]
+    min_severity: Option<super::SeverityArg>,
     #[command(flatten)]
     analysis: Analysis,
 }
@@ -172,7 +181,21 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
     });
     let mut sink: Box<dyn Sink> = match format {
         WatchFormat::Ndjson => Box::new(NdjsonSink(out)),
-        WatchFormat::Text => Box::new(TextSink(out)),
+        WatchFormat::Text => {
+            let mut out = out;
+            // A trimmed stream says so before anything else.
+            if let Some(m) = a.min_severity
+                && let Err(e) = writeln!(
+                    out,
+                    "only findings of severity {} or higher are shown (the counts are of all)",
+                    m.severity().name()
+                )
+            {
+                warn(format!("cannot write the events: {e}"));
+                return report::EXIT_USAGE;
+            }
+            Box::new(TextSink(out))
+        }
     };
     let stop = Arc::new(AtomicBool::new(false));
     // SIGINT and SIGTERM: end the sessions, write the summary, exit.
@@ -203,6 +226,7 @@ pub(super) fn watch_cmd(a: WatchArgs) -> i32 {
             .map(|c| (c, Duration::from_secs(a.exec_timeout.max(1)))),
         idle_timeout: Duration::from_secs(a.idle_timeout),
         stats_every: (a.stats_every > 0).then(|| Duration::from_secs(a.stats_every)),
+        min_severity: a.min_severity.map(super::SeverityArg::severity),
     };
     let r = watch::run(source, &opts, &wopts, sink.as_mut(), &stop);
     if let Some(e) = &r.write_error

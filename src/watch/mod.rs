@@ -48,6 +48,10 @@ pub struct WatchOptions {
     /// A command run per warning or error finding, with its event on
     /// standard input, and how long it may run.
     pub exec: Option<(String, Duration)>,
+    /// Only finding events of this severity or higher are written (and
+    /// the withdrawal of one of them); the counts, the hooks, the
+    /// evidence and the exit code stay those of every finding.
+    pub min_severity: Option<Severity>,
 }
 
 /// The flight recorder: the packets of every session with a warning or an
@@ -69,6 +73,7 @@ impl Default for WatchOptions {
             stats_every: Some(Duration::from_secs(60)),
             evidence: None,
             exec: None,
+            min_severity: None,
         }
     }
 }
@@ -104,6 +109,10 @@ struct Emitter<'a> {
     early: AHashMap<u32, Early>,
     /// Snapshots refused because a session had had its share.
     snapshots_skipped: u64,
+    /// `--min-severity`, and the findings it kept from the sink (session,
+    /// rule, first frame), so that their withdrawal is not said either.
+    min_severity: Option<Severity>,
+    unsaid: std::collections::HashSet<(String, Rule, Option<u64>)>,
 }
 
 /// The findings said of one live session, and how many snapshots it took.
@@ -200,7 +209,31 @@ impl Emitter<'_> {
     }
 
     fn emit(&mut self, e: &Event<'_>) {
-        if self.failed.is_none()
+        let shown = match e {
+            Event::Finding { finding, .. } => {
+                let below = self.min_severity.is_some_and(|m| finding.severity < m);
+                if below {
+                    let key = (
+                        finding.session.clone(),
+                        finding.rule,
+                        finding.frames.first().copied(),
+                    );
+                    self.unsaid.insert(key);
+                }
+                !below
+            }
+            Event::FindingWithdrawn {
+                session,
+                rule,
+                frames,
+                ..
+            } => !self
+                .unsaid
+                .contains(&(session.clone(), *rule, frames.first().copied())),
+            _ => true,
+        };
+        if shown
+            && self.failed.is_none()
             && let Err(err) = self.sink.event(e)
         {
             self.failed = Some(err);
@@ -311,6 +344,8 @@ pub fn run(
         failed: None,
         early: AHashMap::new(),
         snapshots_skipped: 0,
+        min_severity: wopts.min_severity,
+        unsaid: Default::default(),
         hook: wopts
             .exec
             .clone()
