@@ -172,32 +172,86 @@ impl Grid {
         if least > self.width {
             return None;
         }
+        // The arrangement depends mostly on each column's widest line and
+        // the bounds: it is found on the few rows that hold those (a
+        // table of a thousand sessions is laid out once, not per pass),
+        // then checked on the whole table, and found on the whole table
+        // where the sample misled.
+        let all: Vec<usize> = (0..self.rows.len()).collect();
+        // The whole table with these bounds, if it keeps every word and
+        // the width.
+        let whole = |bounded: &[bool]| {
+            let drawn = self.comfy(&all, &longest, bounded, false).to_string();
+            let words = column_widths(&drawn)
+                .iter()
+                .zip(&longest)
+                .all(|(w, l)| w.saturating_sub(2) >= *l);
+            let fits = drawn.lines().all(|l| l.width() <= self.width);
+            (words && fits).then_some(drawn)
+        };
+        let (bounded, plain) = self
+            .bounds(&self.widest_rows(), &longest)
+            .and_then(|b| whole(&b).map(|d| (b, d)))
+            .or_else(|| {
+                let b = self.bounds(&all, &longest)?;
+                whole(&b).map(|d| (b, d))
+            })?;
+        Some(if self.color {
+            self.comfy(&all, &longest, &bounded, true).to_string()
+        } else {
+            plain
+        })
+    }
+
+    /// Which columns need their longest word as their least for `rows`
+    /// to be drawn with no word split; None when comfy-table cannot.
+    fn bounds(&self, rows: &[usize], longest: &[usize]) -> Option<Vec<bool>> {
         let mut bounded = vec![false; longest.len()];
         for _ in 0..=longest.len() {
-            let plain = self.comfy(&longest, &bounded, false).to_string();
-            if plain.lines().any(|l| l.width() > self.width) {
-                return None;
-            }
-            let widths = column_widths(&plain);
+            let drawn = self.comfy(rows, longest, &bounded, false).to_string();
             let mut split = false;
-            for (i, w) in widths.iter().enumerate() {
-                if longest.get(i).is_some_and(|&l| w.saturating_sub(2) < l) && !bounded[i] {
+            for (i, w) in column_widths(&drawn).iter().enumerate() {
+                if longest.get(i).is_some_and(|&l| w.saturating_sub(2) < l) {
+                    if bounded[i] {
+                        // comfy-table could not give it its least.
+                        return None;
+                    }
                     bounded[i] = true;
                     split = true;
                 }
             }
             if !split {
-                return Some(if self.color {
-                    self.comfy(&longest, &bounded, true).to_string()
-                } else {
-                    plain
-                });
+                return Some(bounded);
             }
         }
         None
     }
 
-    fn comfy(&self, longest: &[usize], bounded: &[bool], color: bool) -> Table {
+    /// The rows that hold, for some column, its widest line or its
+    /// longest word.
+    fn widest_rows(&self) -> Vec<usize> {
+        let mut best: Vec<(usize, usize, usize, usize)> = vec![(0, 0, 0, 0); self.columns()];
+        for (r, row) in self.rows.iter().enumerate() {
+            for (i, c) in row.iter().enumerate() {
+                let line = c.text.lines().map(|l| l.width()).max().unwrap_or(0);
+                let word = longest_word(&c.text);
+                let b = &mut best[i];
+                if line > b.0 {
+                    (b.0, b.1) = (line, r);
+                }
+                if word > b.2 {
+                    (b.2, b.3) = (word, r);
+                }
+            }
+        }
+        let mut rows: Vec<usize> = best.iter().flat_map(|b| [b.1, b.3]).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows.retain(|&r| r < self.rows.len());
+        rows
+    }
+
+    fn comfy(&self, rows: &[usize], longest: &[usize], bounded: &[bool], color: bool) -> Table {
         let mut t = Table::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
         t.set_content_arrangement(ContentArrangement::Dynamic);
@@ -210,7 +264,7 @@ impl Grid {
         if let Some(h) = &self.header {
             t.set_header(h.clone());
         }
-        for r in &self.rows {
+        for r in rows.iter().filter_map(|&i| self.rows.get(i)) {
             t.add_row(r.iter().map(|c| {
                 let cell = comfy_table::Cell::new(&c.text);
                 match c.tint {
