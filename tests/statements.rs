@@ -162,7 +162,7 @@ fn exit_codes_and_refusals() {
     assert!(!xml.exists());
     assert_contains(
         &String::from_utf8_lossy(&out.stderr),
-        &[".xml names no format", "-f text, json"],
+        &["does not write .xml files", "-f text, json"],
     );
     let out = run(&["analyze", "--pretty", founding.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
