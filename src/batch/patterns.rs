@@ -93,10 +93,12 @@ pub struct Pattern {
 /// A mode with failures but no pattern, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NoPattern {
+    /// `active` or `passive`.
     pub mode: String,
     /// Whether its values were tested at all (they are not with fewer than
     /// two sessions with failures, or no session with a working transfer).
     pub tested: bool,
+    /// Why no value explains the mode's failures, as the reports print it.
     pub statement: String,
 }
 

@@ -167,6 +167,7 @@ impl HostStats {
 /// The commands a server refused with one reply code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Refusal {
+    /// Commands refused with this code.
     pub count: u64,
     /// The first of them (by time, then capture, then frame).
     pub first: At,
@@ -217,12 +218,13 @@ pub struct ModeStats {
     #[schemars(with = "Vec<super::entries::Keyed<Refusal>>")]
     #[serde(with = "super::entries::keyed")]
     pub refusals: BTreeMap<String, Refusal>,
-    /// Sessions with failures (failed transfers or refused commands),
-    /// with working transfers, and the clients of the failing ones.
+    /// Sessions with failures (failed transfers or refused commands).
     #[serde(default)]
     pub failing_sessions: u64,
+    /// Sessions with working transfers.
     #[serde(default)]
     pub working_sessions: u64,
+    /// The clients of the sessions with failures.
     #[serde(default, skip_serializing_if = "Clients::is_empty")]
     pub failing_clients: Clients,
     /// Sessions with refused commands, and their clients.

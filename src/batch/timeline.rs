@@ -371,7 +371,9 @@ pub struct ModeCourse {
     pub failed: Option<Extent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worked: Option<Extent>,
+    /// Failures (failed transfers and refused commands) in this capture.
     pub failed_count: u64,
+    /// Working transfers in this capture.
     pub worked_count: u64,
     /// Working transfers before this capture's first failure (all of them
     /// where it has none), and the last of them.
@@ -477,6 +479,7 @@ pub struct FailureOnset {
     /// transfers lie on both sides of the first failure: the records do
     /// not say which of them came last before it.
     pub overlapping: Vec<usize>,
+    /// The onset in a sentence, as the reports print it.
     pub statement: String,
 }
 
