@@ -229,3 +229,62 @@ fn batch_reports_fit_every_width() {
         holds("batch", &text, width, &shown);
     }
 }
+
+/// On a terminal, the report takes the terminal's width, even when the
+/// terminal knows only its columns: `stty cols 80` under `script` (the
+/// issue's own reproduction) and some containers' ptys report 0 rows,
+/// which the terminal_size crate takes for no size at all, and the report
+/// came out 120 columns wide in an 80-column terminal.
+#[test]
+fn a_terminal_that_knows_only_its_columns_sets_the_width() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use rustix::termios::{Winsize, tcsetwinsize};
+    use std::io::Read;
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let size = Winsize {
+        ws_row: 0,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    tcsetwinsize(&slave, size).unwrap();
+    let mut child = bin()
+        .arg("analyze")
+        .arg(testdata("lab-mangle-vsftpd-client.pcap"))
+        .env_remove("COLUMNS")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(slave)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read until the child's end of the terminal closes (EIO on Linux).
+    let mut master = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let text = String::from_utf8(out).unwrap().replace("\r\n", "\n");
+    assert!(text.contains("port-silently-truncated"), "{text}");
+    fits("analyze on an 80-column terminal", &text, 80);
+    // Laid out for 80 columns, not merely within them: the sessions
+    // table (96 columns as a grid) is written as records.
+    assert!(
+        text.contains("\ns1  198.51.100.60:57346 → 203.0.113.10:21  tcp.stream 0"),
+        "{text}"
+    );
+}

@@ -74,13 +74,21 @@ pub fn text_width(to_terminal: bool) -> u16 {
     let env = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<u16>().ok());
-    let terminal = || {
-        to_terminal
-            .then(|| terminal_size::terminal_size_of(std::io::stdout()))
-            .flatten()
-            .map(|(w, _)| w.0)
-    };
+    let terminal = || to_terminal.then(terminal_columns).flatten();
     env.or_else(terminal).unwrap_or(120).max(MIN_WIDTH)
+}
+
+/// The columns of the terminal standard output is, if it is one that
+/// knows its width. Its rows do not matter: a terminal whose width was
+/// set alone (`stty cols 80` under `script`, some containers' ptys)
+/// reports 0 rows, which terminal_size takes for no size at all.
+fn terminal_columns() -> Option<u16> {
+    let out = std::io::stdout();
+    if !rustix::termios::isatty(&out) {
+        return None;
+    }
+    let size = rustix::termios::tcgetwinsize(&out).ok()?;
+    (size.ws_col > 0).then_some(size.ws_col)
 }
 
 /// The narrowest width text reports are laid out for.
