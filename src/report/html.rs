@@ -236,7 +236,7 @@ fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {hgt}\" \
          preserveAspectRatio=\"none\" role=\"img\" \
-         aria-label=\"failed (red) and working (grey) data setups per {}\">",
+         aria-label=\"failures (red) and working transfers (grey) per {}\">",
         unit.0
     );
     let mut x = 0.0;
@@ -246,7 +246,7 @@ fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
         let bw = (slot * 0.8).max(1.0);
         let _ = write!(
             svg,
-            "<g><title>{}: {failed} failed, {worked} worked</title>\
+            "<g><title>{}: {failed} failures, {worked} worked</title>\
              <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hw:.1}\" fill=\"#b0bec5\"/>\
              <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{hf:.1}\" fill=\"#c62828\"/></g>",
             h(label),
@@ -256,12 +256,12 @@ fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
         x += slot;
         if let Some(n) = gap_after(i) {
             let what = format!(
-                "no data setup for {n} {} after {}",
+                "no transfer or refused command for {n} {} after {}",
                 if n == 1 { unit.0 } else { unit.1 },
                 label
             );
             let shown = format!(
-                "no data setup for {n} {} after <time>{}</time>",
+                "no transfer or refused command for {n} {} after <time>{}</time>",
                 if n == 1 { unit.0 } else { unit.1 },
                 h(label)
             );
@@ -282,7 +282,8 @@ fn timeline(t: &page::Timeline, out: &mut dyn Write) -> io::Result<()> {
     let first = t.periods.first().map_or("", |p| p.0.as_str());
     let last = t.periods.last().map_or("", |p| p.0.as_str());
     let mut legend = format!(
-        "<span class=\"sw f\"></span> failed <span class=\"sw w\"></span> worked: data setups per {} (UTC)",
+        "<span class=\"sw f\"></span> failures (failed transfers and refused commands) \
+         <span class=\"sw w\"></span> working transfers, per {} (UTC)",
         unit.0
     );
     if !gaps.is_empty() {

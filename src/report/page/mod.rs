@@ -126,13 +126,15 @@ pub enum Block {
     /// What explains the diagrams.
     Legend(&'static str),
     Ladder(Ladder),
-    /// Failed and working setups per period, as bars (batch).
+    /// Failures (failed transfers and refused commands) and working
+    /// transfers per period, as bars (batch).
     Timeline(Timeline),
     /// Blocks only a page that draws shows (a heading over diagrams).
     Drawn(Vec<Block>),
 }
 
-/// A time course to draw: per period, its label and (failed, worked).
+/// A time course to draw: per period, its label and (failures, working
+/// transfers).
 pub struct Timeline {
     pub periods: Vec<(String, u64, u64)>,
 }
