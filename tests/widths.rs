@@ -230,13 +230,9 @@ fn batch_reports_fit_every_width() {
     }
 }
 
-/// On a terminal, the report takes the terminal's width, even when the
-/// terminal knows only its columns: `stty cols 80` under `script` (the
-/// issue's own reproduction) and some containers' ptys report 0 rows,
-/// which the terminal_size crate takes for no size at all, and the report
-/// came out 120 columns wide in an 80-column terminal.
-#[test]
-fn a_terminal_that_knows_only_its_columns_sets_the_width() {
+/// Runs the binary with `args`, its standard output a pseudo-terminal of
+/// 80 columns and 0 rows; its exit code and what it wrote there.
+fn on_a_terminal_of_80_columns(args: &[&str]) -> (Option<i32>, String) {
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use rustix::termios::{Winsize, tcsetwinsize};
     use std::io::Read;
@@ -258,8 +254,8 @@ fn a_terminal_that_knows_only_its_columns_sets_the_width() {
     };
     tcsetwinsize(&slave, size).unwrap();
     let mut child = bin()
-        .arg("analyze")
-        .arg(testdata("lab-mangle-vsftpd-client.pcap"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("COLUMNS")
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
@@ -277,8 +273,20 @@ fn a_terminal_that_knows_only_its_columns_sets_the_width() {
         }
         out.extend_from_slice(&buf[..n]);
     }
-    assert_eq!(child.wait().unwrap().code(), Some(1));
-    let text = String::from_utf8(out).unwrap().replace("\r\n", "\n");
+    let code = child.wait().unwrap().code();
+    (code, String::from_utf8(out).unwrap().replace("\r\n", "\n"))
+}
+
+/// On a terminal, reports and help take the terminal's width, even when
+/// the terminal knows only its columns: `stty cols 80` under `script`
+/// (the issue's own reproduction) and some containers' ptys report 0
+/// rows, which the terminal_size crate (and so clap) takes for no size at
+/// all, and the report came out 120 columns wide in an 80-column terminal.
+#[test]
+fn a_terminal_that_knows_only_its_columns_sets_the_width() {
+    let (code, text) =
+        on_a_terminal_of_80_columns(&["analyze", "testdata/lab-mangle-vsftpd-client.pcap"]);
+    assert_eq!(code, Some(1));
     assert!(text.contains("port-silently-truncated"), "{text}");
     fits("analyze on an 80-column terminal", &text, 80);
     // Laid out for 80 columns, not merely within them: the sessions
@@ -287,4 +295,8 @@ fn a_terminal_that_knows_only_its_columns_sets_the_width() {
         text.contains("\ns1  198.51.100.60:57346 → 203.0.113.10:21  tcp.stream 0"),
         "{text}"
     );
+    let (code, help) = on_a_terminal_of_80_columns(&["compare", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(help.contains("--clock-offset"), "{help}");
+    fits("compare --help on an 80-column terminal", &help, 80);
 }

@@ -591,9 +591,23 @@ impl TrimArgs {
     }
 }
 
+/// The command line, its help wrapped to the reader's width as the
+/// reports are (clap's own look at the terminal finds no width on one that
+/// knows only its columns), at most clap's 100.
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    use std::io::IsTerminal;
+    let mut cmd = Cli::command();
+    if let Some(w) = report::readers_width(std::io::stdout().is_terminal()) {
+        cmd = cmd.term_width(usize::from(w).min(100));
+    }
+    let matches = cmd.get_matches_mut();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = parse();
     match cli.cmd {
         Cmd::Analyze(a) => analyze::analyze(a),
         Cmd::Compare(c) => compare::compare(c),

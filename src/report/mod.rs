@@ -71,11 +71,16 @@ pub fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
 /// (`to_terminal`), else 120 (a file or a pipe: the same output wherever
 /// it is written). Never below [`MIN_WIDTH`].
 pub fn text_width(to_terminal: bool) -> u16 {
+    readers_width(to_terminal).unwrap_or(120).max(MIN_WIDTH)
+}
+
+/// The reader's width, where there is one: `$COLUMNS` when set, else the
+/// terminal's own width when the output goes to one (`to_terminal`).
+pub fn readers_width(to_terminal: bool) -> Option<u16> {
     let env = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<u16>().ok());
-    let terminal = || to_terminal.then(terminal_columns).flatten();
-    env.or_else(terminal).unwrap_or(120).max(MIN_WIDTH)
+    env.or_else(|| to_terminal.then(terminal_columns).flatten())
 }
 
 /// The columns of the terminal standard output is, if it is one that
