@@ -16,7 +16,7 @@ use crate::ftp::data::Verdict;
 use crate::ftp::message::verb_of;
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self, AddressChange, Change, What};
-use crate::rules::{Finding, Rule, Severity, q};
+use crate::rules::{Actor, Finding, ProofKind, Rule, Severity, q};
 use std::net::IpAddr;
 
 pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
@@ -77,6 +77,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
     }
     for f in &mut out {
         f.normalise();
+        f.settle();
         f.stamp(ctx.cs);
     }
     out
@@ -456,6 +457,15 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     }
     msg.push('.');
     let mut f = ctx.finding(Rule::SeqOffsetStep, sev, msg, l);
+    if sev == Severity::Info && !st.explained_by_length_change {
+        f = f.by(
+            Actor::Unknown,
+            ProofKind::TwoTaps,
+            format!(
+                "the sequence offset between the two taps before and after `{line}`, across bytes or lines one tap did not see"
+            ),
+        );
+    }
     if let (Some(d), Some(a), Some(b)) = (&l.diff, l.sent(), l.received()) {
         f.compared(dir, &a.text.0, &b.text.0, d.clone());
     }

@@ -6,7 +6,7 @@ use super::align::{Aligned, SeqStep};
 use crate::ftp::data::DataSetup;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
-use crate::rules::{Finding, Other, Rule, Severity};
+use crate::rules::{Actor, Finding, Other, ProofKind, Rule, Severity};
 use crate::timestamp::Timestamp;
 
 /// One matched session pair and what is known about it.
@@ -41,7 +41,25 @@ impl Ctx<'_> {
         if let Some(s) = &l.server_side {
             f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
         }
-        f
+        // The path between the taps, on the two taps' views of the line;
+        // findings that rest on less say so themselves.
+        let views = match (&l.client_side, &l.server_side) {
+            (Some(c), Some(s)) => format!(
+                "the line at the client-side tap (frame {}) against the same line at the server-side tap (frame {})",
+                frames_of(Some(c)),
+                frames_of(Some(s))
+            ),
+            (Some(c), None) => format!(
+                "the line at the client-side tap (frame {}) and its absence at the server-side tap",
+                frames_of(Some(c))
+            ),
+            (None, Some(s)) => format!(
+                "the line at the server-side tap (frame {}) and its absence at the client-side tap",
+                frames_of(Some(s))
+            ),
+            (None, None) => String::new(),
+        };
+        f.by(Actor::Path, ProofKind::TwoTaps, views)
     }
 
     /// The data setup of a line, in the session of the given tap.

@@ -10,7 +10,7 @@ use super::ctx::{Ctx, frames_of, recv_tap, sent_tap};
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self};
 use crate::rules::signatures;
-use crate::rules::{Finding, Rule, Severity, q, ql};
+use crate::rules::{Actor, Finding, ProofKind, Rule, Severity, q, ql};
 
 /// Why a line was seen at one tap only.
 pub(super) enum Cause {
@@ -113,6 +113,7 @@ pub(super) fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
         ),
         l,
     )
+    .by(Actor::Capture, ProofKind::Acks, why.to_string())
 }
 
 /// A line at one tap whose cause the captures cannot tell (info).
@@ -127,6 +128,14 @@ pub(super) fn undetermined(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
             frames_of(Some(line))
         ),
         l,
+    )
+    .by(
+        Actor::Unknown,
+        ProofKind::TwoTaps,
+        format!(
+            "the line at the {at} (frame {}) and its absence at the other tap, which neither tap's sequence numbers explain: {why}",
+            frames_of(Some(line))
+        ),
     )
 }
 

@@ -154,6 +154,12 @@ pub(super) fn data_setups(
             rejected,
             server,
         );
+        // vsftpd reads each PORT octet with atoi (`22_` as 22 in any
+        // field): where a sscanf-style reading finds no endpoint, that is
+        // the one a server can have used.
+        if d.endpoint.is_none() && d.kind == AddrKind::Port {
+            d.endpoint = c.arg().and_then(address::per_field_port);
+        }
         // No reply, none to any later command either, and none that the
         // capture could have missed.
         d.hung = reply.is_none()

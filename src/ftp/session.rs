@@ -190,6 +190,17 @@ impl Session {
         })
     }
 
+    /// The line that announced a data setup, and its direction: the
+    /// PORT-type command of an active setup, the 227/228/229 of a passive
+    /// one.
+    pub fn announcing(&self, d: &DataSetup) -> Option<(Side, &super::line::Line)> {
+        if d.kind.is_active() {
+            d.command.map(|i| (Side::Client, &self.commands[i].line))
+        } else {
+            d.reply.map(|i| (Side::Server, self.replies[i].last()))
+        }
+    }
+
     pub fn name(&self) -> String {
         format!("s{}", self.id)
     }

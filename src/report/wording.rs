@@ -155,6 +155,33 @@ pub fn lead<'a>(findings: &[&'a Finding]) -> Option<&'a Finding> {
         .map(|(_, f)| f)
 }
 
+/// Who did it and what proves it, in one clause every format prints
+/// under a finding: "who: the path — proof (echo): …".
+pub fn attribution(f: &Finding) -> String {
+    let who = match f.actor {
+        crate::rules::Actor::Client => "the client",
+        crate::rules::Actor::Server => "the server",
+        crate::rules::Actor::Path => "the path",
+        crate::rules::Actor::Capture => "the capture (the tap)",
+        crate::rules::Actor::Unknown => "cannot tell",
+    };
+    format!(
+        "who: {who} — proof ({}): {}.",
+        f.proof.kind.name(),
+        f.proof.text
+    )
+}
+
+/// Another rule's reading of a finding's event, as printed under it.
+pub fn related(r: &crate::rules::Related) -> String {
+    format!(
+        "same event, {} (frames {}): {}",
+        r.rule,
+        frame_list(&r.frames, 12),
+        r.message
+    )
+}
+
 /// `s` with its first letter capitalised (our messages start in lower
 /// case, to read well after "rule: ").
 pub fn capitalized(s: &str) -> String {

@@ -15,6 +15,7 @@
 //! enforced in one place, [`super::Finding::settle`], for every finding.
 
 use super::Severity;
+use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 use serde::{Deserialize, Serialize};
 
@@ -39,14 +40,14 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The id used in JSON, CSV and the text clause.
+    /// The id used in JSON and CSV.
     pub fn name(self) -> &'static str {
         match self {
             Actor::Client => "client",
             Actor::Server => "server",
             Actor::Path => "path",
             Actor::Capture => "capture",
-            Actor::Unknown => "cannot tell",
+            Actor::Unknown => "unknown",
         }
     }
 
@@ -198,6 +199,32 @@ impl TapPosition {
                 "the {who}'s packets carry TTL {ttl} at this tap, not an initial value (64, 128, 255): they crossed at least one router before it"
             )
         })
+    }
+}
+
+/// Who shaped a line as this tap saw it: its sender, where the tap is next
+/// to the sender (its packets carry an initial TTL); otherwise this one
+/// view cannot tell the sender from a device between it and the tap.
+pub fn line_origin(s: &Session, dir: Side) -> (Actor, ProofKind, String) {
+    let tap = TapPosition::new(s.ttl);
+    let who = match dir {
+        Side::Client => "client",
+        Side::Server => "server",
+    };
+    match (tap.next_to(dir), tap.how(dir)) {
+        (Some(true), Some(how)) => (
+            Actor::sender(dir),
+            ProofKind::AtSender,
+            format!("the line as it left the {who}: {how}"),
+        ),
+        (_, how) => (
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "this tap's view of the line only{}; whether the {who} sent it so or a device between the {who} and this tap changed it, a capture next to the {who} tells",
+                how.map(|h| format!(" ({h})")).unwrap_or_default()
+            ),
+        ),
     }
 }
 

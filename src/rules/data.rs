@@ -3,6 +3,7 @@
 //! `session-stall-after-ctl`, `tls-alg-blind`.
 
 use super::Rule;
+use super::attribution::{Actor, ProofKind, TapPosition};
 use super::sight::{self, Sight};
 use super::signatures::{CHECKPOINT_227, ports_hit_by_227};
 use super::{Config, Finding, Severity, field_name, q, ql};
@@ -38,6 +39,10 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                         c.syn_ack_frame.unwrap_or(0),
                         c.rst_frame.unwrap_or(0),
                     ],
+                    view: format!(
+                        "the server connected to {} (frame {})",
+                        c.acceptor, c.first_frame
+                    ),
                 };
                 out.push(
                     truncated(s, setup, &seen, *field, announced_text, *read_as).went_to(
@@ -68,7 +73,17 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                         c.first_frame
                     ),
                 )
-                .frames([setup.announced_frame, c.first_frame]),
+                .frames([setup.announced_frame, c.first_frame])
+                .by(
+                    Actor::Unknown,
+                    ProofKind::Endpoint,
+                    format!(
+                        "the control connection's client address {} against the data connection's source {} (frame {}); a NAT with several public addresses or a client with several interfaces, this capture cannot tell which",
+                        s.client.ip(),
+                        c.initiator.ip(),
+                        c.first_frame
+                    ),
+                ),
             );
         }
     }
@@ -97,21 +112,16 @@ fn conn_outcome(s: &Session, c: &DataConn) -> String {
 }
 
 fn setup_line<'a>(s: &'a Session, setup: &DataSetup) -> (&'a [u8], Vec<u64>) {
-    if setup.kind.is_active() {
-        setup
-            .command
-            .map(|i| {
-                (
-                    s.commands[i].line.bytes.as_slice(),
-                    s.commands[i].line.frames(),
-                )
-            })
-            .unwrap_or_default()
-    } else {
-        setup
-            .reply
-            .map(|i| (s.replies[i].last().bytes.as_slice(), s.replies[i].frames()))
-            .unwrap_or_default()
+    s.announcing(setup)
+        .map(|(_, l)| (l.bytes.as_slice(), l.frames()))
+        .unwrap_or_default()
+}
+
+/// Marks a finding as about the line that announced `setup`.
+fn about_setup(f: Finding, s: &Session, setup: &DataSetup) -> Finding {
+    match s.announcing(setup) {
+        Some((dir, l)) => f.about(dir, l),
+        None => f,
     }
 }
 
@@ -121,6 +131,9 @@ struct Observed {
     port: u16,
     what: String,
     frames: Vec<u64>,
+    /// The second view, for the proof: where the connection went, or
+    /// the reply naming the port the server tried.
+    view: String,
 }
 
 fn truncated(
@@ -168,25 +181,32 @@ fn truncated(
         _ => format!("{} = {read_as}", seen.port),
     };
     let is_227 = text == "227" && read_as == 22;
+    let tap = TapPosition::new(s.ttl);
+    let at_server = tap.on_side_of(Side::Server);
     let server = s
         .server_software
         .as_ref()
         .map(|sv| format!(" ({})", sv.name))
         .unwrap_or_default();
     let mut msg = format!(
-        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}: the server read {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows: it was altered in transit",
+        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}: the server read {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows",
         q(line),
         frames.first().copied().unwrap_or(0),
         seen.what,
         field_name(setup.arg.kind, field),
     );
+    msg.push_str(if at_server {
+        ", although no router lies between this tap and the server: the server itself read it so, or a device that does not route (a bridge) changed it"
+    } else {
+        ": it was altered between this tap and the server"
+    });
     let mut f = Finding::new(
         Rule::PortSilentlyTruncated,
         Severity::Error,
         s,
         String::new(),
     );
-    if is_227 {
+    if is_227 && !at_server {
         let hit = ports_hit_by_227(setup.arg.kind);
         msg.push_str(&format!(
             " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line ({:.2}%), so with uniformly chosen data ports that share of transfers is hit",
@@ -199,7 +219,19 @@ fn truncated(
     }
     msg.push('.');
     f.message = msg;
-    f.evidence(&format!("{} as sent", setup.arg.kind.name()), frames, line)
+    let proof = format!(
+        "the {} as this tap saw it (frame {}) announced {ep}; {}",
+        setup.arg.kind.name(),
+        frames.first().copied().unwrap_or(0),
+        seen.view
+    );
+    let actor = if at_server {
+        Actor::Server
+    } else {
+        Actor::Path
+    };
+    let f = f
+        .evidence(&format!("{} as sent", setup.arg.kind.name()), frames, line)
         .frames(seen.frames.iter().copied())
         .frames(
             setup
@@ -207,29 +239,42 @@ fn truncated(
                 .map(|r| s.replies[r].frames())
                 .unwrap_or_default(),
         )
+        .by(actor, ProofKind::Endpoint, proof);
+    about_setup(f, s, setup)
 }
 
 fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Finding {
     let (line, frames) = setup_line(s, setup);
     let ep = setup.endpoint.map(|e| e.to_string()).unwrap_or_default();
-    let (who, why, sev) = match m {
+    let server = s.server_software.as_ref().map(|sv| sv.name);
+    let (who, actor, why, sev) = match m {
         Mismatch::ServerUsedControlAddress => (
             "the server",
-            "it substituted the control connection's client address for the announced one (ProFTPD does this for an RFC 1918 PORT address, FileZilla Server with 'ignore local'), which hides a NAT that did not rewrite the PORT".to_string(),
+            Actor::Server,
+            format!(
+                "it used the control connection's client address instead of the announced one{}, which hides a NAT that did not rewrite the {}",
+                match server {
+                    Some(name) => format!(" ({name}, per its banner)"),
+                    None => " (ProFTPD does this for an RFC 1918 PORT address, FileZilla Server with 'ignore local'; if the server is another, it made the same choice)".to_string(),
+                },
+                setup.arg.kind.name()
+            ),
             Severity::Warning,
         ),
         Mismatch::ClientUsedControlAddress => (
             "the client",
-            "it ignored the address in the reply and used the control connection's server address (FileZilla client, Python ftplib since bpo-43285, lftp fix-ups)".to_string(),
+            Actor::Client,
+            "it ignored the address in the reply and used the control connection's server address (as FileZilla, Python's ftplib since bpo-43285 and lftp's fix-ups do)".to_string(),
             Severity::Info,
         ),
         _ => (
             if setup.kind.is_active() { "the server" } else { "the client" },
+            Actor::Unknown,
             "neither a truncated field nor an address substitution explains it: a NAT in between, or a connection unrelated to this command".to_string(),
             Severity::Warning,
         ),
     };
-    Finding::new(
+    let f = Finding::new(
         Rule::DataEndpointMismatch,
         sev,
         s,
@@ -243,10 +288,22 @@ fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Findi
             frames.first().copied().unwrap_or(0),
         ),
     )
-    .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames, line)
+    .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames.clone(), line)
     .frames([c.first_frame])
     .went_to(line, setup.endpoint, c.acceptor)
-    .group(format!("{m:?}"))
+    .by(
+        actor,
+        ProofKind::Endpoint,
+        format!(
+            "the {} as this tap saw it (frame {}) announced {ep}; {who} connected to {} (frame {})",
+            setup.arg.kind.name(),
+            frames.first().copied().unwrap_or(0),
+            c.acceptor,
+            c.first_frame
+        ),
+    )
+    .group(format!("{m:?}"));
+    about_setup(f, s, setup)
 }
 
 /// Pure-FTPd names the port in its 425: `425 Could not open data connection
@@ -303,6 +360,11 @@ fn pure_ftpd_425(s: &Session, out: &mut Vec<Finding>) {
                         r.first().first_frame()
                     ),
                     frames: r.frames(),
+                    view: format!(
+                        "the server's {} reply names port {port} (frame {})",
+                        r.code.unwrap_or(0),
+                        r.first().first_frame()
+                    ),
                 };
                 let f = truncated(s, setup, &seen, field, &announced_text, read_as);
                 out.push(f.evidence("server reply", r.frames(), r.last().bytes.as_slice()));
@@ -364,10 +426,16 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
         let reply_txt = reply
             .map(|r| format!("`{}`", ql(r.last())))
             .unwrap_or_else(|| "no reply captured".to_string());
+        // The event is the data setup the command made (its announcing
+        // line), else the command.
+        let about = |f: Finding| match setup.and_then(|d| s.announcing(d)) {
+            Some((dir, l)) => f.about(dir, l),
+            None => f.about(Side::Client, &cmd.line),
+        };
         let how = match sight {
             Sight::Watching { how } => how,
             Sight::Lost { frame, why } => {
-                out.push(
+                out.push(about(
                 Finding::new(
                     Rule::CaptureLostSight,
                     Severity::Info,
@@ -381,8 +449,13 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 )
                 .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
                 .frames(reply.map(|r| r.frames()).unwrap_or_default())
-                .frames([frame]),
-                );
+                .frames([frame])
+                .by(
+                    Actor::Capture,
+                    ProofKind::Acks,
+                    format!("the capture lost sight of the connection at frame {frame}: {why}"),
+                ),
+                ));
                 continue;
             }
         };
@@ -406,23 +479,30 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             Some(Verdict::NoAnswer) => "the data connection was never answered".to_string(),
             _ => "no data connection followed".to_string(),
         };
-        out.push(
+        out.push(about(
             Finding::new(
                 Rule::SessionStallAfterCtl,
-                Severity::Error,
+                Severity::Warning,
                 s,
                 format!(
-                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}). See the other findings on frame {} for the cause.",
+                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}).",
                     ql(&cmd.line),
                     cmd.line.last_frame(),
                     fmt_secs(idle),
                     how,
-                    cmd.line.last_frame(),
                 ),
             )
             .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
-            .frames(reply.map(|r| r.frames()).unwrap_or_default()),
-        );
+            .frames(reply.map(|r| r.frames()).unwrap_or_default())
+            .by(
+                Actor::Unknown,
+                ProofKind::OneView,
+                format!(
+                    "the client's silence after frame {}, while the capture was watching ({how}); the stall is a consequence, its cause is another finding's or not in this capture",
+                    cmd.line.last_frame()
+                ),
+            ),
+        ));
     }
 }
 
@@ -461,6 +541,13 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
                     .join("; ")
             ),
         )
-        .frames(std::iter::once(start).chain(failed.iter().map(|c| c.first_frame))),
+        .frames(std::iter::once(start).chain(failed.iter().map(|c| c.first_frame)))
+        .by(
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "encryption from frame {start} and the failed data connections after it; that an ALG is what failed them is an explanation that fits, not a difference this capture shows"
+            ),
+        ),
     );
 }

@@ -282,6 +282,14 @@ impl Finding {
         self
     }
 
+    /// Says who shaped a line of direction `dir` as this tap saw it: its
+    /// sender where the tap is next to it, else cannot tell
+    /// ([`attribution::line_origin`]).
+    pub(crate) fn by_origin(self, s: &Session, dir: Side) -> Self {
+        let (actor, kind, text) = attribution::line_origin(s, dir);
+        self.by(actor, kind, text)
+    }
+
     /// Names the line the finding is about.
     pub(crate) fn about(mut self, dir: Side, line: &crate::ftp::line::Line) -> Self {
         self.subject = Some(Subject::of(dir, line));
@@ -450,9 +458,11 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     server::run(s, &mut out);
     for f in &mut out {
         f.normalise();
+        f.settle();
     }
     // Earliest first, so a merged group is represented by its first case.
     out.sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
+    let out = one_event_one_finding(out);
     let mut out = merge_groups(out);
     for f in &mut out {
         f.normalise();

@@ -9,6 +9,7 @@
 //! (FTP_ENFORCE_NL) and ASA strict want the CRLF in the same packet.
 
 use super::Rule;
+use super::attribution::{Actor, ProofKind, TapPosition};
 use super::signatures::LINUX_CONNTRACK_PARTIAL;
 use super::{Config, Finding, Severity, q, ql};
 use crate::ftp::address;
@@ -124,11 +125,14 @@ fn split(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
         Severity::Warning
     };
     msg.push('.');
-    let mut f = Finding::new(Rule::CtlLineSplit, sev, s, msg).evidence(
-        &format!("{} line", c.addr.unwrap_or("control")),
-        l.frames(),
-        l.wire(),
-    );
+    let mut f = Finding::new(Rule::CtlLineSplit, sev, s, msg)
+        .evidence(
+            &format!("{} line", c.addr.unwrap_or("control")),
+            l.frames(),
+            l.wire(),
+        )
+        .by_origin(s, c.side)
+        .about(c.side, l);
     f.facts = Some(super::Facts {
         segments: l
             .pieces
@@ -177,7 +181,9 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
                 first.frame
             ),
         )
-        .evidence(&format!("{} line", c.addr.unwrap_or("control")), l.frames(), l.wire()),
+        .evidence(&format!("{} line", c.addr.unwrap_or("control")), l.frames(), l.wire())
+        .by_origin(s, c.side)
+        .about(c.side, l),
     );
 }
 
@@ -228,7 +234,9 @@ fn terminator(s: &Session, c: &Ctl<'_>, out: &mut Vec<Finding>) {
                 ql(c.line)
             ),
         )
-        .evidence(&format!("{} line", c.addr.unwrap_or("control")), c.line.frames(), c.line.wire()),
+        .evidence(&format!("{} line", c.addr.unwrap_or("control")), c.line.frames(), c.line.wire())
+        .by_origin(s, c.side)
+        .about(c.side, c.line),
     );
 }
 
@@ -264,7 +272,8 @@ fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
                     ),
                 )
                 .evidence("first such line", first.frames(), first.wire())
-                .frames(frames),
+                .frames(frames)
+                .by_origin(s, side),
             );
         }
     }
@@ -353,7 +362,12 @@ fn drops(
                     ),
                 )
                 .frames([r.first_frame])
-                .frames(r.retransmission_frames.iter().copied()),
+                .frames(r.retransmission_frames.iter().copied())
+                .by(
+                    Actor::Capture,
+                    ProofKind::Acks,
+                    format!("the capture ends at frame {last}, on the retransmissions"),
+                ),
             );
             continue;
         }
@@ -375,11 +389,35 @@ fn drops(
             msg.push_str(&format!(". {}", hints.join("; ")));
         }
         msg.push('.');
+        let tap = TapPosition::new(s.ttl);
+        let (actor, where_) = if tap.on_side_of(side.other()) {
+            (
+                Actor::Unknown,
+                "it reached this tap, next to the receiver (its packets carry an initial TTL), so the receiver's own host or a device that does not route dropped it",
+            )
+        } else {
+            (
+                Actor::Path,
+                "it was dropped between this tap and the receiver",
+            )
+        };
         let mut f = Finding::new(Rule::AlgDropSuspected, Severity::Error, s, msg)
             .frames([r.first_frame])
-            .frames(r.retransmission_frames.iter().copied());
+            .frames(r.retransmission_frames.iter().copied())
+            .by(
+                actor,
+                ProofKind::Acks,
+                format!(
+                    "the sender's {} copies of the segment (frames {}, {}) against the receiver's ACKs, which covered everything before it and never it: {where_}",
+                    r.retransmission_frames.len() + 1,
+                    r.first_frame,
+                    join(&r.retransmission_frames)
+                ),
+            );
         if let Some(c) = carried.first() {
-            f = f.evidence("segment carried", c.line.frames(), c.line.wire());
+            f = f
+                .evidence("segment carried", c.line.frames(), c.line.wire())
+                .about(side, c.line);
         }
         if hints.iter().any(|h| h.contains("partial")) {
             f.signature = Some(&LINUX_CONNTRACK_PARTIAL);
@@ -407,18 +445,29 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             g.declared_at_frame
         );
         let mut f = Finding::new(Rule::TcpGap, Severity::Info, s, String::new())
-            .frames([g.declared_at_frame]);
+            .frames([g.declared_at_frame])
+            .by(
+                Actor::Capture,
+                ProofKind::Acks,
+                format!(
+                    "the stream's sequence numbers and ACKs show {} bytes this tap did not record ({})",
+                    g.len,
+                    g.reason.describe()
+                ),
+            );
         if g.reason == crate::reassembly::GapReason::Snaplen {
             // One finding for every cut of a small snaplen, not one per segment.
             f = f.group("snaplen");
         }
         if let Some(c) = before {
             msg.push_str(&format!("; the line `{}` is incomplete", ql(c.line)));
-            f = f.evidence(
-                "line cut by the gap",
-                c.line.frames(),
-                c.line.bytes.as_slice(),
-            );
+            f = f
+                .evidence(
+                    "line cut by the gap",
+                    c.line.frames(),
+                    c.line.bytes.as_slice(),
+                )
+                .about(side, c.line);
         }
         // A whole line right after the gap: where the gap is in the
         // dialogue (the ACK that proved it may come much later).
@@ -475,7 +524,15 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
             ),
         )
         .evidence("first copy", vec![k.kept_frame], k.kept.0.as_slice())
-        .evidence("other copy", vec![k.other_frame], k.other.0.as_slice());
+        .evidence("other copy", vec![k.other_frame], k.other.0.as_slice())
+        .by(
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "two copies of the same sequence numbers at this tap (frames {} and {}); which copy left the sender as it is, one tap cannot show",
+                k.kept_frame, k.other_frame
+            ),
+        );
         let d = crate::diff::diff(&k.kept.0, &k.other.0);
         f.compared(side, &k.kept.0, &k.other.0, d);
         out.push(f);
@@ -518,7 +575,7 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the connection was reset (frame {rst}) while the multi-line {} reply begun at frame {} was still open ({} line(s), {} segment(s)): known Check Point behaviour with multi-line replies split across packets (Novell TID 10076230).",
+                    "the connection was reset (frame {rst}) while the multi-line {} reply begun at frame {} was still open ({} line(s), {} segment(s)). Who sent the reset this capture does not show; resetting a connection on a multi-line reply split across packets is a documented firewall behaviour (Check Point, Novell TID 10076230).",
                     r.code.unwrap_or(0),
                     r.first().first_frame(),
                     r.lines.len(),
@@ -526,7 +583,13 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
                 ),
             )
             .evidence("reply so far", frames, r.joined())
-            .frames([rst]),
+            .frames([rst])
+            .by(
+                Actor::Unknown,
+                ProofKind::OneView,
+                format!("the reset (frame {rst}) inside an open reply, seen at one tap"),
+            )
+            .about(Side::Server, r.first()),
         );
     }
 }

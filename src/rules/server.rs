@@ -1,29 +1,39 @@
 //! Rules on the server's reply wording: `syst-masked`, `reply-desync`.
 
 use super::Rule;
+use super::attribution::{Actor, line_origin};
 use super::signatures::ASA_SYST_MASK;
 use super::{Finding, Severity, ql};
 use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
 
 pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
     for r in &s.replies {
         if r.code == Some(215) {
             let t = r.text();
             if !t.is_empty() && t.iter().all(|&b| b == b'X' || b == b'x') {
-                let mut f = Finding::new(
+                let (actor, kind, proof) = line_origin(s, Side::Server);
+                let why = if actor == Actor::Server {
+                    "the server sent it so (no router lies between it and this tap): it is configured to hide its system type".to_string()
+                } else {
+                    format!(
+                        "{} answers so ({}), and so does a server configured to hide its system type; a capture next to the server tells which",
+                        ASA_SYST_MASK.device, ASA_SYST_MASK.behaviour
+                    )
+                };
+                let f = Finding::new(
                     Rule::SystMasked,
                     Severity::Info,
                     s,
                     format!(
-                        "the SYST reply is `{}` (frame {}): {} is in the path ({}); its other FTP checks apply to this session too.",
+                        "the SYST reply is `{}` (frame {}): {why}.",
                         ql(r.last()),
                         r.first().first_frame(),
-                        ASA_SYST_MASK.device,
-                        ASA_SYST_MASK.behaviour
                     ),
                 )
-                .evidence("SYST reply", r.frames(), r.last().bytes.as_slice());
-                f.signature = Some(&ASA_SYST_MASK);
+                .evidence("SYST reply", r.frames(), r.last().bytes.as_slice())
+                .by(actor, kind, proof)
+                .about(Side::Server, r.last());
                 out.push(f);
             }
         }
@@ -78,7 +88,8 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 ),
             )
             .evidence("first non-reply line", first.frames(), first.first().wire())
-            .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame())),
+            .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame()))
+            .by_origin(s, Side::Server),
         );
     }
 }

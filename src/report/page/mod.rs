@@ -287,6 +287,14 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
         };
         let mut items = vec![
             item(
+                "Who:",
+                vec![Inline::Message(
+                    super::wording::attribution(f)
+                        .trim_start_matches("who: ")
+                        .to_string(),
+                )],
+            ),
+            item(
                 "Where:",
                 vec![Inline::text(format!(
                     "{} session {}, frames {}",
@@ -327,6 +335,16 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             items.push(item(
                 "Occurrences:",
                 vec![Inline::text(f.occurrences.to_string())],
+            ));
+        }
+        for r in &f.related {
+            items.push(item(
+                "Same event:",
+                vec![Inline::Message(
+                    super::wording::related(r)
+                        .trim_start_matches("same event, ")
+                        .to_string(),
+                )],
             ));
         }
         out.push(Block::List(items));

@@ -533,7 +533,12 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
         let opts = textwrap::Options::new(width.saturating_sub(1))
             .initial_indent(indent)
             .subsequent_indent(indent);
-        writeln!(out, "{}", textwrap::fill(&f.message, opts))?;
+        writeln!(out, "{}", textwrap::fill(&f.message, opts.clone()))?;
+        writeln!(
+            out,
+            "{}",
+            textwrap::fill(&super::wording::attribution(f), opts.clone())
+        )?;
         evidence_lines(&f.evidence, indent, out)?;
         if let Some(d) = &f.diff {
             writeln!(out, "{indent}diff: {}", d.describe())?;
@@ -555,6 +560,13 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                 sig.device, sig.behaviour, sig.reference
             );
             writeln!(out, "{}", textwrap::fill(&text, opts))?;
+        }
+        for r in &f.related {
+            writeln!(
+                out,
+                "{}",
+                textwrap::fill(&super::wording::related(r), opts.clone())
+            )?;
         }
         for (k, o) in f.also.iter().enumerate() {
             let opts = textwrap::Options::new(width.saturating_sub(1))
