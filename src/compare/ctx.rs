@@ -59,6 +59,7 @@ impl Ctx<'_> {
             ),
             (None, None) => String::new(),
         };
+        f.subject = super::reconcile::subject_of(l);
         f.by(Actor::Path, ProofKind::TwoTaps, views)
     }
 

@@ -10,6 +10,7 @@ mod classify;
 mod ctx;
 pub mod matching;
 mod one_tap;
+mod reconcile;
 pub mod stream;
 
 use crate::analysis::{self, CaptureResult};
@@ -131,6 +132,10 @@ pub struct PairReport {
     /// nothing differs is kept as its counts alone. Omitted when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub lines_not_listed: usize,
+    /// Where each tap stood (client side, server side), from the TTLs of
+    /// the session's packets there.
+    #[serde(skip)]
+    pub taps: [crate::rules::attribution::TapPosition; 2],
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -407,6 +412,7 @@ fn assemble(
     for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
         r.place(k);
     }
+    reconcile::reconcile(&mut cr, &mut sr, &pairs, &mut findings);
     crate::rules::sight::note_reported_drops(
         &mut findings,
         cr.info.dropped_packets() + sr.info.dropped_packets(),
@@ -553,6 +559,10 @@ fn pair(
         lines,
         data,
         lines_not_listed: 0,
+        taps: [
+            crate::rules::attribution::TapPosition::new(cs.ttl),
+            crate::rules::attribution::TapPosition::new(ss.ttl),
+        ],
     };
     (report, findings)
 }

@@ -172,10 +172,20 @@ pub fn attribution(f: &Finding) -> String {
     )
 }
 
-/// Another rule's reading of a finding's event, as printed under it.
-pub fn related(r: &crate::rules::Related) -> String {
+/// Another rule's reading of finding `f`'s event, as printed under it;
+/// in a comparison (client-side capture 0, server-side 1) with the tap
+/// whose frames it names.
+pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
+    let at = r
+        .capture
+        .or_else(|| f.other.as_ref().map(|_| f.capture))
+        .map(|c| match c {
+            0 => "at the client-side tap, ",
+            _ => "at the server-side tap, ",
+        })
+        .unwrap_or_default();
     format!(
-        "same event, {} (frames {}): {}",
+        "same event, {at}{} (frames {}): {}",
         r.rule,
         frame_list(&r.frames, 12),
         r.message

@@ -224,6 +224,10 @@ pub struct Finding {
 pub struct Related {
     pub rule: Rule,
     pub actor: Actor,
+    /// The capture the frames belong to, when it is not the finding's own
+    /// (the other tap of a comparison).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<usize>,
     pub frames: Vec<u64>,
     pub message: String,
 }
@@ -513,7 +517,7 @@ pub(crate) fn one_event_one_finding(findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// Whether `a` should stand for an event rather than `b`.
-fn outranks(a: &Finding, b: &Finding) -> bool {
+pub(crate) fn outranks(a: &Finding, b: &Finding) -> bool {
     let rank = |f: &Finding| {
         (
             f.severity,
@@ -526,16 +530,37 @@ fn outranks(a: &Finding, b: &Finding) -> bool {
 
 /// Adds `fold` (and what `fold` had folded) to `keep`'s related facts.
 fn absorb(keep: &mut Finding, fold: Finding) {
-    keep.frames.extend(&fold.frames);
-    keep.frames.sort_unstable();
-    keep.frames.dedup();
+    let at = fold.capture;
+    absorb_from(keep, fold, at);
+}
+
+/// [`absorb`] of a finding of capture `at`, which may be the other tap
+/// of a comparison: its frames are then listed as that capture's.
+pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
+    let own = at == keep.capture;
+    if own {
+        keep.frames.extend(&fold.frames);
+        keep.frames.sort_unstable();
+        keep.frames.dedup();
+    } else if let Some(o) = keep.other.as_mut().filter(|o| o.capture == at) {
+        o.frames.extend(&fold.frames);
+        o.frames.sort_unstable();
+        o.frames.dedup();
+    }
+    let capture = (!own).then_some(at);
     keep.related.push(Related {
         rule: fold.rule,
         actor: fold.actor,
+        capture,
         frames: fold.frames,
         message: fold.message,
     });
-    keep.related.extend(fold.related);
+    keep.related.extend(fold.related.into_iter().map(|mut r| {
+        if r.capture.is_none() {
+            r.capture = capture;
+        }
+        r
+    }));
 }
 
 /// Merges findings that share a group key: the first keeps its message and

@@ -341,7 +341,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             items.push(item(
                 "Same event:",
                 vec![Inline::Message(
-                    super::wording::related(r)
+                    super::wording::related(f, r)
                         .trim_start_matches("same event, ")
                         .to_string(),
                 )],

@@ -565,7 +565,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             writeln!(
                 out,
                 "{}",
-                textwrap::fill(&super::wording::related(r), opts.clone())
+                textwrap::fill(&super::wording::related(f, r), opts.clone())
             )?;
         }
         for (k, o) in f.also.iter().enumerate() {
