@@ -204,6 +204,10 @@ fn address_change(
                 },
                 sig.device
             ));
+        } else if orig_ip == nat_ip {
+            msg.push_str(&format!(
+                ". No NAT lies between the taps ({orig_ip} at both), so no address translation explains it"
+            ));
         } else {
             msg.push_str(&format!(
                 ". Not explained by the NAT mapping ({orig_ip} ↔ {nat_ip})"

@@ -372,11 +372,28 @@ fn sides_of(
             explanation: format!(
                 "The two captures do not seem to hold the same traffic: {why}. Nothing was compared; `portmortem analyze` reports each capture on its own."
             ),
+            decided: false,
         },
-        (None, Roles::Given) => matching::Sides {
-            a_is_client_side: true,
-            explanation: "as given: the first capture is the client side".into(),
-        },
+        (None, Roles::Given) => {
+            // The user's word, held against what the packets say.
+            let evidence = matching::infer_sides(a, b, matches);
+            let explanation = if evidence.decided && !evidence.a_is_client_side {
+                format!(
+                    "as given: the first capture is the client side — but the packets say otherwise ({}); every finding below takes the sides as given, so if the packets are right they read the wrong way round: swap --client-side and --server-side",
+                    evidence
+                        .explanation
+                        .trim_start_matches("inferred: the second capture is the client side (")
+                        .trim_end_matches(')')
+                )
+            } else {
+                "as given: the first capture is the client side".into()
+            };
+            matching::Sides {
+                a_is_client_side: true,
+                explanation,
+                decided: true,
+            }
+        }
         (None, Roles::Infer) => matching::infer_sides(a, b, matches),
     }
 }
