@@ -16,15 +16,18 @@ const ROWS: usize = 300;
 
 pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed). Each arrow shows the start of its line; hover for all of it.";
 
-pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line that differs between the captures or is behind an error or warning finding. Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
+pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line behind an error or warning finding. Teal: a line that differs between the captures with no finding above info (a NAT helper's clean rewrite). Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
 
 /// How an arrow is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stroke {
     /// A line as sent.
     Ok,
-    /// A line that changed or carries a finding.
+    /// A line behind an error or warning finding.
     Bad,
+    /// A line that changed between the taps with no finding above info:
+    /// a NAT helper's clean rewrite, not damage.
+    Rewritten,
     /// A data connection that was established.
     Data,
     /// A data connection that failed.
@@ -268,10 +271,10 @@ fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec
                 from,
                 to,
                 label: s.text.to_string(),
-                stroke: if changed || hit {
-                    Stroke::Bad
-                } else {
-                    Stroke::Ok
+                stroke: match (hit, changed) {
+                    (true, _) => Stroke::Bad,
+                    (false, true) => Stroke::Rewritten,
+                    (false, false) => Stroke::Ok,
                 },
                 note: if i == 0 { note.clone() } else { String::new() },
                 cross,
