@@ -122,9 +122,22 @@ fn founding_case_in_place_substitution() {
     );
     let l = line(&doc, "PORT");
     assert_eq!(l["status"], "modified");
-    assert_eq!(frames(&f), fr(&l["client_side"]));
-    assert_eq!(f["other"]["frames"].as_array().unwrap().len(), 1);
+    // One event: what each tap said of the line alone (the wrong data
+    // port at the client side, the malformed line at the server side) is
+    // folded into it, with its frames.
+    assert_eq!(
+        related(&f),
+        vec!["port-silently-truncated", "port-mangled-received"]
+    );
+    assert_eq!(related_of(&f, "port-mangled-received")["capture"], 1);
+    assert!(frames(&f).starts_with(&fr(&l["client_side"])));
     assert_eq!(fr(&f["other"]), fr(&l["server_side"]));
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "two-taps");
+    assert!(
+        doc["findings"].as_array().unwrap().len() == 1,
+        "one finding in all"
+    );
     assert_eq!(f["other"]["capture"], 1);
     let p = pair0(&doc);
     assert_eq!(p["tcp"]["same_connection"], true);

@@ -287,12 +287,16 @@ fn fmt_ip(b: &[u8]) -> String {
     }
 }
 
-/// The highest severity of each rule the capture raises.
+/// The highest severity of each rule the capture raises: a rule folded
+/// into another finding of the same event (`related`) counts as raised
+/// at that finding's severity.
 fn worst(fs: &[Finding]) -> HashMap<&'static str, Severity> {
     let mut m = HashMap::new();
     for f in fs {
-        let e = m.entry(f.rule.id()).or_insert(f.severity);
-        *e = (*e).max(f.severity);
+        for rule in std::iter::once(f.rule).chain(f.related.iter().map(|r| r.rule)) {
+            let e = m.entry(rule.id()).or_insert(f.severity);
+            *e = (*e).max(f.severity);
+        }
     }
     m
 }
@@ -327,7 +331,7 @@ fn lost_error(
     want: &BTreeSet<u64>,
 ) -> Option<String> {
     let kept = found.iter().any(|g| {
-        g.rule == f.rule
+        (g.rule == f.rule || g.related.iter().any(|r| r.rule == f.rule))
             && g.severity == Severity::Error
             && g.frames.iter().any(|k| want.contains(k))
     });

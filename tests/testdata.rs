@@ -26,10 +26,13 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
             "32022 = 125·256+22",
             "octet 6 `227` as 22",
             "(vsftpd)",
-            "altered in transit",
+            "altered between this tap and the server",
             "Check Point",
         ],
     );
+    // The path, on the endpoint announced against the one connected.
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "endpoint");
     let port = entry_frames(&doc, "s1", "PORT ");
     let ok = entry_frames(&doc, "s1", "200 PORT");
     let fr = frames(&f);
@@ -58,18 +61,28 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
 #[test]
 fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
     let (code, doc) = analyze(&["lab-mangle-vsftpd-server.pcap"], &[]);
-    assert_eq!(code, 1);
+    // One view of the line: the client's packets crossed a router before
+    // this tap, so whether it sent `22_` or a device made it, this tap
+    // cannot tell; no device is named and it is no error.
+    assert_eq!(code, 0);
     let f = the(&doc, "port-mangled-received");
-    assert_eq!(f["severity"], "error");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["actor"], "unknown");
+    assert_eq!(f["proof"]["kind"], "one-view");
+    assert!(f.get("signature").is_none(), "{f:#}");
     assert_contains(
         &message(&f),
         &[
             FOUNDING_SEEN,
             "octet 6 `22_`",
             "non-digit '_' (0x5F) at offset 25",
-            "198.51.100.60:32022",
+            "the server (vsftpd) accepted it",
+            "connected to 198.51.100.60:32022",
+            "cannot tell whether the client sent it so",
         ],
     );
+    assert!(!message(&f).contains("Check Point"), "{}", message(&f));
+    assert_contains(&f["proof"]["text"].to_string(), &["TTL 63"]);
     assert_eq!(frames(&f), entry_frames(&doc, "s1", "PORT "));
     // The server really connected where its lenient reading said.
     assert_eq!(verdicts(&doc, "s1"), vec!["refused"]);
@@ -79,11 +92,12 @@ fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
 fn founding_case_inetutils_client_side_reads_the_echo() {
     let (code, doc) = analyze(&["lab-mangle-inetutils-client.pcap"], &[]);
     assert_eq!(code, 1);
-    assert_eq!(
-        rules(&doc),
-        vec!["port-echo-mismatch", "session-stall-after-ctl"]
-    );
+    // One event: the echo proves the change; the stall is its consequence.
+    assert_eq!(rules(&doc), vec!["port-echo-mismatch"]);
     let f = the(&doc, "port-echo-mismatch");
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "echo");
     assert_contains(
         &message(&f),
         &[
@@ -119,17 +133,24 @@ fn founding_case_inetutils_client_side_reads_the_echo() {
             "received_reads_as": "198.51.100.60:32022",
         })
     );
-    let stall = the(&doc, "session-stall-after-ctl");
-    assert_contains(&message(&stall), &["idle 25."]);
+    let stall = related_of(&f, "session-stall-after-ctl");
+    assert_contains(&message(stall), &["idle 25."]);
 }
 
 #[test]
 fn founding_case_inetutils_server_side() {
-    let (_, doc) = analyze(&["lab-mangle-inetutils-server.pcap"], &[]);
-    assert_eq!(
-        rules(&doc),
-        vec!["port-mangled-received", "session-stall-after-ctl"]
+    let (code, doc) = analyze(&["lab-mangle-inetutils-server.pcap"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rules(&doc), vec!["port-mangled-received"]);
+    let f = the(&doc, "port-mangled-received");
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
+    // What the server made of it, from its own reply: inetutils refused
+    // it (no claim about what a lenient server would read).
+    assert_contains(
+        &message(&f),
+        &["the server (GNU inetutils ftpd) refused it"],
     );
+    assert!(!message(&f).contains("lenient"), "{}", message(&f));
 }
 
 #[test]
@@ -146,7 +167,7 @@ fn founding_server_wording_from_the_original_report() {
             "Data port 31971",
         ],
     );
-    assert!(!findings(&doc, "session-stall-after-ctl").is_empty());
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
 }
 
 #[test]
@@ -207,24 +228,26 @@ fn kernel_nat_alg_sessions_are_clean_on_both_sides() {
 fn port_split_across_segments_is_dropped_by_the_alg() {
     let (code, doc) = analyze(&["lab-alg-split-port-client.pcap"], &[]);
     assert_eq!(code, 1);
-    assert_eq!(
-        rules(&doc),
-        vec![
-            "alg-drop-suspected",
-            "ctl-line-split",
-            "session-stall-after-ctl"
-        ]
-    );
+    // One event: the drop (the path, proven by the server's ACKs) stands;
+    // the split (the client's own way of sending the line) and the stall
+    // are its related facts.
+    assert_eq!(rules(&doc), vec!["alg-drop-suspected"]);
     let port = entry(&doc, "s1", "PORT ");
     assert_eq!(port["text"], "PORT 198,51,100,60,156,64");
     assert_eq!(port["split"], true);
-    let split = the(&doc, "ctl-line-split");
-    assert_eq!(split["severity"], "error");
+    let drop = the(&doc, "alg-drop-suspected");
+    assert_eq!(
+        related(&drop),
+        vec!["ctl-line-split", "session-stall-after-ctl"]
+    );
+    assert_eq!(drop["actor"], "path");
+    assert_eq!(drop["proof"]["kind"], "acks");
+    let split = related_of(&drop, "ctl-line-split");
+    assert_eq!(split["actor"], "client");
     assert_contains(
-        &message(&split),
+        &message(split),
         &["split across 2 TCP segments", "retransmitted"],
     );
-    let drop = the(&doc, "alg-drop-suspected");
     assert_contains(
         &message(&drop),
         &["never acknowledged", "PORT 198,51,100,60,156,64"],
@@ -243,9 +266,10 @@ fn port_split_across_segments_is_dropped_by_the_alg() {
 fn mangled_port_dropped_by_the_alg_hangs_the_session() {
     let (code, doc) = analyze(&["lab-mangle-alg-client.pcap"], &[]);
     assert_eq!(code, 1);
+    assert_eq!(rules(&doc), vec!["alg-drop-suspected"]);
     assert_eq!(
-        rules(&doc),
-        vec!["alg-drop-suspected", "session-stall-after-ctl"]
+        related(&the(&doc, "alg-drop-suspected")),
+        vec!["session-stall-after-ctl"]
     );
     assert_contains(
         &message(&the(&doc, "alg-drop-suspected")),
@@ -314,16 +338,21 @@ fn private_address_in_pasv_and_a_client_that_ignores_it() {
     let (code, doc) = analyze(&["lab-pasv-private-client.pcap"], &[]);
     assert_eq!(code, 0);
     assert_contains(
-        &message(&the(&doc, "private-addr-in-pasv")),
+        &message(&the(&doc, "pasv-addr-differs")),
         &[
             "10.0.0.5",
-            "control connection is to 203.0.113.10",
+            "the client reached it at 203.0.113.10",
+            "private address",
             "ignored it",
+            "Causes that fit",
         ],
     );
-    let m = the(&doc, "data-endpoint-mismatch");
-    assert_eq!(m["severity"], "info");
-    assert_contains(&message(&m), &["bpo-43285"]);
+    // The client's choice of the control address is the same event (the
+    // 227 it ignored), told as a related fact.
+    let f = the(&doc, "pasv-addr-differs");
+    let m = related_of(&f, "data-endpoint-mismatch");
+    assert_eq!(m["actor"], "client");
+    assert_contains(&message(m), &["bpo-43285"]);
 }
 
 #[test]
@@ -660,7 +689,9 @@ fn each_occurrence_of_a_merged_finding_keeps_its_own_description() {
 #[test]
 fn messages_about_long_lines_state_their_true_length() {
     let (_, doc) = analyze(&["hand-long-lines.pcap"], &[]);
-    let split = the(&doc, "ctl-line-split");
+    // The split is a fact of the same line's finding (one event).
+    let port = the(&doc, "port-mangled-received");
+    let split = related_of(&port, "ctl-line-split").clone();
     // 112,721 bytes on the wire: 112,719 before the CRLF, 160 quoted.
     assert_contains(
         &message(&split),
@@ -837,7 +868,8 @@ fn ndjson_findings_carry_their_captures_hash() {
             .unwrap()
     };
     let findings: Vec<_> = lines.iter().filter(|l| l["type"] == "finding").collect();
-    assert_eq!(findings.len(), 3);
+    // One event each: the echo (its stall folded in), the wrong port.
+    assert_eq!(findings.len(), 2);
     for f in findings {
         assert_eq!(f["capture_sha256"], sha_of(&f["capture_path"]), "{f}");
         assert_eq!(f["capture_sha256"].as_str().unwrap().len(), 64);

@@ -9,11 +9,12 @@ use common::*;
 /// retransmission, nothing later), and a connection seen as one PASV
 /// frame, are the capture going blind: info, never a stall. A PASV the
 /// server acknowledged and never answered, with the client quiet for
-/// 30 s, is a stall the capture watched: still an error.
+/// 30 s, is a stall the capture watched: a warning (no device is proven
+/// to have caused it: who did it, one tap cannot tell).
 #[test]
 fn a_tap_that_went_blind_is_not_a_stall() {
     let (code, doc) = analyze(&["hand-blind.pcap"], &[]);
-    assert_eq!(code, 1, "the real stall (s3) keeps its error");
+    assert_eq!(code, 0, "the real stall (s3) is a warning, not an error");
     let lost = findings(&doc, "capture-lost-sight");
     let sessions: Vec<&str> = lost
         .iter()
@@ -34,7 +35,8 @@ fn a_tap_that_went_blind_is_not_a_stall() {
     let stalls = findings(&doc, "session-stall-after-ctl");
     assert_eq!(stalls.len(), 1, "{stalls:?}");
     assert_eq!(stalls[0]["session"], "s3");
-    assert_eq!(stalls[0]["severity"], "error");
+    assert_eq!(stalls[0]["severity"], "warning");
+    assert_eq!(stalls[0]["actor"], "unknown");
     assert_contains(&message(stalls[0]), &["its acknowledgement was captured"]);
 }
 
@@ -200,7 +202,7 @@ fn interface_statistics_are_read_and_reported() {
     // A statement of absence on an interface that reports drops says so;
     // one that does not argue from absence is left alone.
     let (code, doc) = analyze(&["hand-isb-stall.pcapng"], &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0);
     let stall = the(&doc, "session-stall-after-ctl");
     assert_contains(
         &message(&stall),

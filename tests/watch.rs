@@ -205,10 +205,17 @@ fn an_idle_session_is_ended_and_its_stall_reported() {
     let ev = events(&out.stdout);
     let ended: Vec<&Value> = ev.iter().filter(|e| e["type"] == "session-ended").collect();
     assert_eq!(ended[0]["end_reason"], "idle", "{ended:?}");
-    let stall = ev
+    // The stall is the echoed PORT's consequence: the finding is revised
+    // at the session's end with it as a related fact.
+    let revised = ev
         .iter()
-        .find(|e| e["type"] == "finding" && e["rule"] == "session-stall-after-ctl")
-        .expect("the stall");
+        .find(|e| {
+            e["type"] == "finding"
+                && e["rule"] == "port-echo-mismatch"
+                && e["revises_earlier"] == true
+        })
+        .expect("the echo finding, revised");
+    let stall = related_of(revised, "session-stall-after-ctl");
     assert!(message(stall).contains("no longer followed"), "{stall}");
 }
 

@@ -73,6 +73,26 @@ pub fn rules(doc: &Value) -> Vec<String> {
     v
 }
 
+/// The rules of a finding's related facts (other readings of its event).
+pub fn related(f: &Value) -> Vec<String> {
+    f["related"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|r| r["rule"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The related fact of rule `rule` of finding `f`.
+pub fn related_of<'a>(f: &'a Value, rule: &str) -> &'a Value {
+    f["related"]
+        .as_array()
+        .and_then(|v| v.iter().find(|r| r["rule"] == rule))
+        .unwrap_or_else(|| panic!("no related {rule} in {f:#}"))
+}
+
 pub fn the(doc: &Value, rule: &str) -> Value {
     let f = findings(doc, rule);
     assert_eq!(
