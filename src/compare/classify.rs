@@ -78,6 +78,11 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
     for f in &mut out {
         f.normalise();
         f.settle();
+    }
+    // The ALG's rewrite of a line and the sequence step its new length
+    // causes are one event.
+    let mut out = crate::rules::one_event_one_finding(out);
+    for f in &mut out {
         f.stamp(ctx.cs);
     }
     out

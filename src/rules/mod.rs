@@ -211,9 +211,11 @@ pub struct Finding {
     /// The merge key; findings without one are never merged.
     #[serde(skip)]
     pub(crate) group: Option<String>,
-    /// The line the finding is about: findings about one line are one
-    /// event ([`one_event_one_finding`]).
-    #[serde(skip)]
+    /// The line the finding is about (its direction and stream offset,
+    /// as the dialogue's entries give them): findings about one line are
+    /// one event ([`one_event_one_finding`]). In a comparison, the line
+    /// at the client-side tap (else at the server-side tap).
+    #[serde(rename = "about", skip_serializing_if = "Option::is_none")]
     pub(crate) subject: Option<Subject>,
 }
 
@@ -234,9 +236,13 @@ pub struct Related {
 
 /// A control line of a session, by its direction and the stream offset of
 /// its first byte (as tshark's relative sequence number counts it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Subject {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+pub struct Subject {
+    /// The sender: `C` (client→server) or `S` (server→client).
+    #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
     pub dir: Side,
+    /// Stream offset of the line's first byte.
     pub offset: u64,
 }
 
