@@ -19,6 +19,11 @@ Workloads:
   sha256    `analyze` with its SHA-256 against `--no-hash` and against
             `openssl dgst -sha256` (the fastest SHA-256 here)
   watch     `watch` of the bulk file against `analyze` of it
+  spark     (with --spark WHEEL) examples/spark/portmortem_spark.py in
+            `local-cluster[2,1,1024]` (two 1 GB executors, a 1 GB driver,
+            the package shipped as the wheel) on a many-sessions capture
+            of ~500 MB, against `batch -j2`: the same summary, the peak
+            RSS of the largest process, and the bytes Spark shuffled
 
 Last, each goal of issue #23 against its figure.
 
@@ -28,8 +33,10 @@ per-round ratios of commands run back to back in the same round. Peak
 RSS comes from one run under GNU time (a child forked from Python would
 report Python's pages).
 
-Usage: bench/goals.py [--workdir DIR] [--rounds 7] [--quick]
+Usage: bench/goals.py [--workdir DIR] [--rounds 7] [--quick] [--spark WHEEL [--spark-only]]
   --quick: fewer rounds, no 100k-session file (a smoke run)
+  --spark WHEEL: also the Spark job (needs pyspark, pyarrow and Java);
+    --spark-only: nothing else
 """
 import argparse
 import json
@@ -148,7 +155,14 @@ def main():
     ap.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--spark", metavar="WHEEL", help="also run the Spark job, shipping this wheel")
+    ap.add_argument("--spark-only", action="store_true")
     args = ap.parse_args()
+    if args.spark_only:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        os.makedirs(args.workdir, exist_ok=True)
+        spark(args.spark, args.workdir)
+        return
     n = 3 if args.quick else args.rounds
 
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -291,6 +305,49 @@ def main():
     if rss_cm is not None:
         print("| 20,000 sessions, compare peak RSS | %.0f MB | ≤ 268 MB (256 MiB) | %s |" % (
             rss_cm, "yes" if rss_cm <= 268 else "**no**"))
+    if args.spark:
+        spark(args.spark, w)
+
+
+def spark(wheel, w):
+    """The Spark job on a local cluster against `batch -j2` on a
+    ~500 MB many-sessions capture."""
+    path = os.path.join(w, "sessions-500mb.pcap")
+    make(path, "--sessions", "20000", "--corrupt", "6", "--gb", "0.5")
+    warm(path)
+    t0 = time.perf_counter()
+    b = subprocess.run([BIN, "batch", "-j2", "-f", "json", path], capture_output=True, check=False)
+    batch_wall = time.perf_counter() - t0
+    batch_rss = peak_rss([BIN, "batch", "-j2", "-f", "json", "-o", "/dev/null", path])
+    want = json.loads(b.stdout)["summary"]
+    out = os.path.join(w, "spark-out")
+    argv = [sys.executable, os.path.join(HERE, "spark_job.py"), wheel, out, path]
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, check=False, text=True)
+    total_wall = time.perf_counter() - t0
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        print("\nSpark: the job did not finish:\n" + r.stderr[-2000:])
+        return
+    m = json.loads(lines[-1])
+    with open(os.path.join(out, "summary.json")) as f:
+        got = json.load(f)
+    got.pop("type", None)
+    peaks = m["peak_rss_mb"]
+    rss = max(peaks.values())
+    print()
+    print("### Spark: %s, %.0f MB, local-cluster[2,1,1024]" % (os.path.basename(path), os.path.getsize(path) / 1e6))
+    print()
+    print("| | wall s | peak RSS (largest process) | shuffled | same summary as batch |")
+    print("|---|---:|---:|---:|---|")
+    print("| `portmortem batch -j2` | %.2f | %s | — | — |" % (batch_wall, "%.0f MB" % batch_rss if batch_rss else "?"))
+    print("| Spark job (exit %d) | %.1f (%.1f with the cluster's start and stop) | %s | %d bytes | %s |" % (
+        m["exit_code"], m["wall"], total_wall, "%.0f MB" % rss if rss else "?", m["shuffle_write_bytes"],
+        "yes" if got == want else "**no**"))
+    print()
+    print("Peak RSS by process (largest of each kind, MB): %s. Spark read %d bytes as stage input (the path rows), "
+          "shuffled %d; `batch` exit %d." % (", ".join("%s %d" % kv for kv in sorted(peaks.items())),
+                                             m["input_bytes"], m["shuffle_write_bytes"], b.returncode))
 
 
 def pair_count(argv):

@@ -36,6 +36,24 @@ fn the_shipped_schemas_are_the_generated_ones() {
     }
 }
 
+/// The tables' Arrow schemas (`docs/schema/tables.arrow.json`, for
+/// Parquet, DuckDB and Spark users) are generated from the analyze
+/// schema: a field added there moves them, blessed the same way.
+#[test]
+fn the_shipped_table_schemas_are_the_generated_ones() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/tables.arrow.json");
+    let text = portmortem::command::tables::text().unwrap();
+    if std::env::var_os("PORTMORTEM_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "{} is not what command::tables generates; run PORTMORTEM_BLESS=1 cargo test --test schema",
+        path.display()
+    );
+}
+
 /// Every object schema with named properties admits no others. Where
 /// such an object's `oneOf`/`anyOf`/`allOf` branches name more (an
 /// internally tagged enum), the object itself carries the rule: the draft

@@ -105,8 +105,9 @@ pub fn run(
 /// capture's (plain or compressed).
 pub const NOT_A_CAPTURE: &str = "not a capture (by its first bytes)";
 
-/// One file from start to finish.
-fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Output<Finding> {
+/// One file from start to finish, as a `batch` worker takes it (the
+/// Python package's `batch_record` and the Spark job's executors too).
+pub fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> Output<Finding> {
     let path = e.path.to_string_lossy().into_owned();
     let failed = |msg: String| {
         bytes_read(e.size);

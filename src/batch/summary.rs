@@ -17,7 +17,7 @@ pub struct Skipped {
 }
 
 /// A capture that could not be read (entirely).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureProblem {
     pub index: usize,
     pub path: String,
@@ -25,7 +25,7 @@ pub struct CaptureProblem {
 }
 
 /// A capture with error or warning findings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct CaptureFindings {
     pub index: usize,
     pub path: String,
@@ -92,6 +92,48 @@ impl Summary {
         self.skipped_files += 1;
     }
 
+    /// What this summary has added up, as data another summary can take
+    /// in ([`Summary::merge`]): a Spark task's share of an archive, say.
+    /// It holds no record, only sums, the per-value courses and the paths
+    /// they name, so partial summaries merged in a tree cost the size of
+    /// a summary, not of the archive.
+    pub fn partial(mut self) -> Partial {
+        let courses = std::mem::take(&mut self.courses).into_vec();
+        let named: std::collections::BTreeSet<usize> = courses
+            .iter()
+            .flat_map(|c| c.failed.iter().chain(&c.worked))
+            .flat_map(|e| [e.first.capture, e.last.capture])
+            .collect();
+        self.paths.retain(|i, _| named.contains(i));
+        Partial {
+            captures: self.captures,
+            captures_with_errors: self.captures_with_errors,
+            skipped_files: self.skipped_files,
+            bytes: self.bytes,
+            totals: self.totals,
+            capture_errors: self.capture_errors,
+            captures_with_findings: self.captures_with_findings,
+            courses,
+            paths: self.paths,
+        }
+    }
+
+    /// Takes in a partial summary: adding records to two summaries and
+    /// merging them gives what adding them all to one gives.
+    pub fn merge(&mut self, p: Partial) {
+        self.captures += p.captures;
+        self.captures_with_errors += p.captures_with_errors;
+        self.skipped_files += p.skipped_files;
+        self.bytes += p.bytes;
+        self.totals.add(&p.totals);
+        self.capture_errors.extend(p.capture_errors);
+        self.captures_with_findings.extend(p.captures_with_findings);
+        for c in &p.courses {
+            self.courses.add(c);
+        }
+        self.paths.extend(p.paths);
+    }
+
     /// Orders the lists and finds the patterns.
     pub fn finish(&mut self) {
         self.capture_errors.sort_by_key(|c| c.index);
@@ -119,4 +161,19 @@ impl Summary {
             p.since = timeline::since(v, &self.courses, &path);
         }
     }
+}
+
+/// A [`Summary`] before [`Summary::finish`], as data (see
+/// [`Summary::partial`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    captures: u64,
+    captures_with_errors: u64,
+    skipped_files: u64,
+    bytes: u64,
+    totals: Totals,
+    capture_errors: Vec<CaptureProblem>,
+    captures_with_findings: Vec<CaptureFindings>,
+    courses: Vec<super::timeline::Course>,
+    paths: BTreeMap<usize, String>,
 }

@@ -214,12 +214,20 @@ impl InterfaceStats {
 pub const MAX_RECORD: usize = 16 << 20;
 const BUF_INITIAL: usize = 1 << 20;
 
-/// Where a capture comes from: a path (`-` is standard input), or bytes
-/// already in memory (the Python package's `bytes`), with the name that
-/// stands for their path in reports and errors.
+/// Where a capture comes from: a path (`-` is standard input), bytes
+/// already in memory, or any reader (the Python package's file objects
+/// and buffers, read in chunks), with the name that stands for their
+/// path in reports and errors.
 pub enum Source {
     Path(std::path::PathBuf),
-    Bytes { name: String, bytes: Vec<u8> },
+    Bytes {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    Reader {
+        name: String,
+        reader: Box<dyn std::io::Read + Send>,
+    },
 }
 
 impl Source {
@@ -227,7 +235,7 @@ impl Source {
     pub fn name(&self) -> String {
         match self {
             Source::Path(p) => p.to_string_lossy().into_owned(),
-            Source::Bytes { name, .. } => name.clone(),
+            Source::Bytes { name, .. } | Source::Reader { name, .. } => name.clone(),
         }
     }
 }
@@ -271,6 +279,7 @@ impl CaptureReader {
             Source::Bytes { name, bytes } => {
                 Self::from_reader(name, Box::new(std::io::Cursor::new(bytes)), hash)
             }
+            Source::Reader { name, reader } => Self::from_reader(name, reader, hash),
         }
     }
 

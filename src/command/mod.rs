@@ -11,6 +11,7 @@
 //! this is where the commands are assembled, above everything they use.
 
 pub mod schema;
+pub mod tables;
 
 use crate::analysis::{self, CaptureResult};
 use crate::budget::Budget;
