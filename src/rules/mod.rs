@@ -213,8 +213,8 @@ pub struct Finding {
     pub(crate) group: Option<String>,
     /// The line the finding is about (its direction and stream offset,
     /// as the dialogue's entries give them): findings about one line are
-    /// one event ([`one_event_one_finding`]). In a comparison, the line
-    /// at the client-side tap (else at the server-side tap).
+    /// one event, folded into one finding. In a comparison, the line at
+    /// the client-side tap (else at the server-side tap).
     #[serde(rename = "about", skip_serializing_if = "Option::is_none")]
     pub(crate) subject: Option<Subject>,
 }
