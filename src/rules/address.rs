@@ -42,7 +42,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 out.push(port_addr_differs(s, setup, the_line, ep));
             }
             if arg.kind == AddrKind::Eprt {
-                eprt_family(s, the_line, out);
+                eprt_family(s, the_line, reply, out);
             }
         } else {
             if matches!(arg.kind, AddrKind::Pasv | AddrKind::Lpsv)
@@ -311,7 +311,12 @@ fn server_reading(s: &Session, setup: &crate::ftp::data::DataSetup) -> String {
     }
 }
 
-fn eprt_family(s: &Session, the_line: &crate::ftp::line::Line, out: &mut Vec<Finding>) {
+fn eprt_family(
+    s: &Session,
+    the_line: &crate::ftp::line::Line,
+    reply: Option<&crate::ftp::message::Reply>,
+    out: &mut Vec<Finding>,
+) {
     let line = &the_line.bytes.0[..];
     let arg = crate::ftp::address::parse_eprt(line);
     let Some(proto) = arg.fields.first() else {
@@ -330,8 +335,23 @@ fn eprt_family(s: &Session, the_line: &crate::ftp::line::Line, out: &mut Vec<Fin
         return;
     }
     let what = if family_bad {
+        // What the server did with it, as far as the capture shows; what
+        // the identified server does; or, unidentified, what servers do.
+        let server = match (reply, s.server_software.as_ref().map(|sv| sv.name)) {
+            (Some(r), _) => format!(
+                "the server answered `{}` (frame {})",
+                ql(r.last()),
+                r.first().first_frame()
+            ),
+            (None, Some("vsftpd")) => "vsftpd answers '500 Bad EPRT protocol.'".to_string(),
+            (None, Some("pyftpdlib")) => {
+                "pyftpdlib answers '522 Network protocol not supported'".to_string()
+            }
+            (None, Some(_)) => "no reply to it was captured".to_string(),
+            (None, None) => "if the server is vsftpd it answers '500 Bad EPRT protocol.', if pyftpdlib '522 Network protocol not supported'".to_string(),
+        };
         format!(
-            "uses network protocol {} on an IPv{} control connection; Linux conntrack drops it as partial, vsftpd answers '500 Bad EPRT protocol.', pyftpdlib '522 Network protocol not supported'",
+            "uses network protocol {} on an IPv{} control connection; Linux conntrack drops it as partial; {server}",
             q(got),
             if v6 { 6 } else { 4 }
         )

@@ -66,11 +66,12 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                     Severity::Warning,
                     s,
                     format!(
-                        "the control connection comes from {} but the passive data connection to {} came from {} (frame {}); servers that enforce the same address (vsftpd '425 Security: Bad IP connecting.') reject it — typical of a NAT gateway with several public addresses.",
+                        "the control connection comes from {} but the passive data connection to {} came from {} (frame {}){} — typical of a NAT gateway with several public addresses.",
                         s.client.ip(),
                         c.acceptor,
                         c.initiator.ip(),
-                        c.first_frame
+                        c.first_frame,
+                        source_check(s, c),
                     ),
                 )
                 .frames([setup.announced_frame, c.first_frame])
@@ -90,6 +91,32 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
     pure_ftpd_425(s, out);
     stall(s, cfg, out);
     tls_blind(s, out);
+}
+
+/// What the server made of a passive data connection from another address
+/// than the control connection: its refusal where the capture shows one;
+/// what the identified server does; or, unidentified, what servers that
+/// check do.
+fn source_check(s: &Session, c: &DataConn) -> String {
+    let refusal = s.replies.iter().find(|r| {
+        r.code == Some(425)
+            && r.first().first_frame() > c.first_frame
+            && r.text()
+                .windows(6)
+                .any(|w| w.eq_ignore_ascii_case(b"bad ip"))
+    });
+    match (refusal, s.server_software.as_ref().map(|sv| sv.name)) {
+        (Some(r), _) => format!(
+            "; the server refused it (`{}`, frame {})",
+            ql(r.last()),
+            r.first().first_frame()
+        ),
+        (None, Some("vsftpd")) => {
+            "; vsftpd refuses such a connection unless pasv_promiscuous is set".to_string()
+        }
+        (None, Some(_)) => String::new(),
+        (None, None) => "; a server that checks the address (vsftpd by default: '425 Security: Bad IP connecting.') refuses it".to_string(),
+    }
 }
 
 fn conn_outcome(s: &Session, c: &DataConn) -> String {
@@ -532,7 +559,7 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
             Severity::Warning,
             s,
             format!(
-                "the control channel is encrypted from frame {start} (AUTH accepted with 234), and {} data connection attempt(s) failed ({}): an in-path ALG can no longer read PASV/PORT and opens no pinholes (FortiGate session helper, Juniper without ftps-extensions, ISA/TMG, Check Point). Use a fixed passive port range or the firewall's FTPS support.",
+                "the control channel is encrypted from frame {start} (AUTH accepted with 234), and {} data connection attempt(s) failed ({}): if an in-path ALG handles FTP here, it can no longer read PASV/PORT and opens no pinholes (so the FortiGate session helper, Juniper without ftps-extensions, ISA/TMG and Check Point behave). Use a fixed passive port range or the firewall's FTPS support.",
                 failed.len(),
                 failed
                     .iter()
