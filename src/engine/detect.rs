@@ -27,6 +27,8 @@ pub struct Buffered {
     pub payload: Vec<u8>,
     pub missing: u32,
     pub ttl: u8,
+    pub ip_id: Option<u16>,
+    pub sack: Option<(u32, u32)>,
 }
 
 impl Buffered {
@@ -42,6 +44,8 @@ impl Buffered {
             payload: seg.payload.to_vec(),
             missing: seg.missing,
             ttl: seg.ttl,
+            ip_id: seg.ip_id,
+            sack: seg.sack,
         }
     }
 
@@ -59,6 +63,8 @@ impl Buffered {
             payload: &self.payload,
             missing: self.missing,
             ttl: self.ttl,
+            ip_id: self.ip_id,
+            sack: self.sack,
         }
     }
 }
@@ -163,6 +169,8 @@ mod tests {
             payload,
             missing: 0,
             ttl: 64,
+            ip_id: None,
+            sack: None,
         }
     }
 
@@ -170,6 +178,7 @@ mod tests {
         Origin {
             frame,
             ts: Timestamp(frame as i64),
+            ..Default::default()
         }
     }
 

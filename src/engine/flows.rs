@@ -240,6 +240,8 @@ mod tests {
             payload,
             missing: 0,
             ttl: 64,
+            ip_id: None,
+            sack: None,
         }
     }
 
@@ -247,6 +249,7 @@ mod tests {
         let at = crate::reassembly::Origin {
             frame: 1,
             ts: Timestamp(last),
+            ..Default::default()
         };
         Box::new(DataConn::new(
             None,

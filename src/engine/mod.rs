@@ -23,7 +23,7 @@ use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
 use crate::ftp::live::LiveSession;
 use crate::ftp::session::{Detection, EndReason};
-use crate::reassembly::Origin;
+use crate::reassembly::{IpMark, Origin};
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
 use detect::{Candidate, Judgement};
@@ -185,6 +185,10 @@ impl Engine {
                     Origin {
                         frame: f.number,
                         ts: f.ts,
+                        ip: IpMark {
+                            ttl: seg.ttl,
+                            id: seg.ip_id,
+                        },
                     },
                     out,
                 );

@@ -178,7 +178,7 @@ impl Connection {
                 side: side.other(),
                 sink,
             };
-            self.dirs[1 - i].peer_ack(seg.ack, at, &mut s);
+            self.dirs[1 - i].peer_ack(seg.ack, seg.sack, at, &mut s);
         }
         if seg.flags.rst() {
             self.dirs[i].sent_before(seg.seq);
@@ -290,6 +290,7 @@ mod tests {
             Origin {
                 frame: 1,
                 ts: Timestamp(0),
+                ..Default::default()
             },
             Limits::default(),
         );
@@ -304,6 +305,7 @@ mod tests {
                 Origin {
                     frame: i as u64 + 1,
                     ts: Timestamp(i as i64),
+                    ..Default::default()
                 },
                 &mut sink,
             );

@@ -683,6 +683,7 @@ mod tests {
             origin: Origin {
                 frame,
                 ts: Timestamp(frame as i64),
+                ..Default::default()
             },
             seg_offset: 0,
             seg_len: data.len() as u32,
@@ -766,6 +767,7 @@ mod tests {
             Origin {
                 frame: 3,
                 ts: Timestamp(3),
+                ..Default::default()
             },
         );
         d.data(&chunk(19, b"5,6\r\nPASV\r\n", 4));
@@ -790,6 +792,7 @@ mod tests {
             Origin {
                 frame: 1,
                 ts: Timestamp(1),
+                ..Default::default()
             },
         );
         d.data(&chunk(24, b"331 Password\r\n", 2));
