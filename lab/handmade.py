@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hand-built captures for edge cases the lab cannot make on demand:
-conflicting retransmissions, a gap inside a PORT line, sequence-number
-wraparound, multi-section multi-interface pcapng, a truncated file, the
+conflicting retransmissions (and an edited capture holding them), a gap
+inside a PORT line, sequence-number wraparound, multi-section
+multi-interface pcapng, a truncated file, the
 founding server's own reply wording, PASV rewritten to P@SW, snaplen-cut
 payloads, a one-direction capture, 4-tuple reuse, and a gzip file with a
 misleading name. Deterministic: same bytes on every run.
@@ -100,6 +101,23 @@ def overlap_conflict():
     s.send("s", b"200 PORT command successful.\r\n")
     s.close()
     wrpcap(out("hand-overlap-conflict.pcap"), s.pkts)
+
+
+def edited_capture():
+    """An edited capture: the PORT segment followed by a copy of it with
+    227 turned into 22_, spliced in from a file 16 years older (its own
+    time stamp and IP identification): two copies of the same bytes that
+    differ, which no sender retransmits across that time."""
+    s = Session()
+    s.login()
+    start = s.c[2]
+    s.send("c", b"PORT 198,51,100,60,125,227\r\n", ack=False)
+    spliced = s._pkt(s.c, s.s, "PA", start, s.s[2], b"PORT 198,51,100,60,125,22_\r\n")
+    spliced[IP].id = 0x3C1D
+    spliced.time = s.t - 16 * 365.25 * 86400
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.close()
+    wrpcap(out("hand-edited-capture.pcap"), s.pkts)
 
 
 def gap_in_port():
@@ -686,7 +704,7 @@ def gzipped():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
+    for f in [overlap_conflict, edited_capture, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,

@@ -314,6 +314,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "port-mangled-received",
         "two copies of the PORT segment differ (227 and 22_); with the 227 copy lost, the tap saw only the 22_ one, so 'this tap saw a mangled PORT' is true of what it captured",
     ),
+    (
+        "hand-edited-capture.pcap",
+        "port-mangled-received",
+        "the same two copies, the 22_ one spliced in from an older file: with the 227 copy lost, what is left is a capture holding only the 22_ line, and 'this tap saw a mangled PORT' is true of it",
+    ),
 ];
 
 fn known(name: &str, rule: &str) -> bool {

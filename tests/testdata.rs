@@ -248,18 +248,39 @@ fn port_split_across_segments_is_dropped_by_the_alg() {
         &message(split),
         &["split across 2 TCP segments", "retransmitted"],
     );
+    // The segment told by its own bytes (tshark: frame 18, Len=15), and
+    // what did arrive by the server's SACK (frame 20: SACK 40-52).
     assert_contains(
         &message(&drop),
-        &["never acknowledged", "PORT 198,51,100,60,156,64"],
+        &[
+            "never acknowledged",
+            "(15 bytes: `PORT 198,51,100`, frame 18)",
+            "the server held the bytes after it (12 bytes: `,60,156,64\\r\\n` at offset 39), as its SACK block in frame 20 says",
+        ],
     );
+    assert_eq!(drop["evidence"][0]["bytes"], "PORT 198,51,100");
     assert!(frames(&drop).len() >= 4);
-    // The server side only ever got the second half.
+    // The server side only ever got the second half, and says why: its
+    // own ACK (frame 18: Ack=25, SACK 40-52) after the second half
+    // arrived (frame 17) stops at the hole. The path dropped the first
+    // half before the server; this tap did not lose it.
     let (_, doc) = analyze(&["lab-alg-split-port-server.pcap"], &[]);
     let gap = the(&doc, "tcp-gap");
     assert_contains(
         &message(&gap),
-        &["15 bytes of the client→server stream", "`,60,156,64`"],
+        &[
+            "15 bytes of the client→server stream at offset 24 never reached the server",
+            "the bytes after them did (frame 17, from offset 39)",
+            "the server's ACK in frame 18 still stopped at offset 24",
+            "held the 12 bytes from offset 39",
+            "Not this tap's loss",
+            "`,60,156,64`",
+        ],
     );
+    assert!(!message(&gap).contains("were never captured"), "{gap}");
+    assert_eq!(gap["actor"], "path");
+    assert_eq!(gap["proof"]["kind"], "acks");
+    assert_eq!(frames(&gap), vec![17, 18]);
 }
 
 #[test]
@@ -387,11 +408,47 @@ fn conflicting_retransmission_is_evidence() {
     let f = the(&doc, "tcp-overlap-conflict");
     assert_eq!(f["evidence"][0]["bytes"], "7");
     assert_eq!(f["evidence"][1]["bytes"], "_");
+    // Both copies carry IP ID 1 and TTL 64 (tshark: ip.id, ip.ttl of
+    // frames 14 and 15): one packet twice, next to the sender. One tap's
+    // two copies never blame the path.
     assert_contains(
         &message(&f),
         &[
             "inside `PORT 198,51,100,60,125,227`",
             "the first copy is the one analysed",
+            "Both copies carry IP ID 0x0001, TTL 64",
+            "this capture alone cannot tell",
+        ],
+    );
+    assert!(!message(&f).contains("between the sender and this tap changed"));
+    assert_eq!(f["actor"], "unknown");
+}
+
+/// Copies of the same bytes stamped 16 years apart (frame 15 spliced in
+/// from an older file): the capture was edited, which the finding says,
+/// with the time stamps that show it, instead of blaming the path.
+#[test]
+fn an_edited_capture_is_named_as_such() {
+    let (_, doc) = analyze(&["hand-edited-capture.pcap"], &[]);
+    let f = the(&doc, "tcp-overlap-conflict");
+    assert_contains(
+        &message(&f),
+        &[
+            "frame 14 carried `7`, frame 15 carried `_`",
+            "Frame 15 is stamped 16 years before frame 14",
+            "the capture was edited or merged",
+        ],
+    );
+    assert!(!message(&f).contains("between the sender and this tap changed"));
+    assert_eq!(f["actor"], "capture");
+    let proof = f["proof"]["text"].as_str().unwrap();
+    // tshark: frame 14 at 1700000000.14, IP ID 0x0001; frame 15 at
+    // 1195078400.15, IP ID 0x3c1d.
+    assert_contains(
+        proof,
+        &[
+            "frame 14 (2023-11-14T22:13:20.140000000Z; IP ID 0x0001, TTL 64)",
+            "frame 15 (2007-11-14T22:13:20.150000000Z; IP ID 0x3c1d, TTL 64)",
         ],
     );
 }
@@ -404,10 +461,13 @@ fn gap_inside_a_port_line() {
         &message(&f),
         &[
             "8 bytes",
-            "the peer acknowledged them",
+            // tshark: frame 24 is the server's Ack=69, past the hole.
+            "the server acknowledged them (its ACK in frame 24 reaches offset 68)",
+            "this tap missed them (capture loss, not the path's doing",
             "`PORT 198,` is incomplete",
         ],
     );
+    assert_eq!(f["actor"], "capture");
     assert_eq!(entry(&doc, "s1", "PORT")["terminator"], "gap");
     assert_eq!(entry(&doc, "s1", "0,156,64")["after_gap"], true);
     // The parsing resynchronised: NOOP after the gap is a command again.
