@@ -55,6 +55,10 @@ pub enum Status {
     Dropped,
     /// Seen where it was received, never where it came from.
     Injected,
+    /// Seen at one tap, which the other tap's capture missed: the
+    /// receiver there acknowledged its bytes, or that capture was not
+    /// running then. The tap's loss, not a line the path dropped or added.
+    NotCaptured,
 }
 
 /// One line of the aligned dialogue.

@@ -7,10 +7,7 @@
 
 use super::align::{Aligned, SeqStep, Status};
 use super::ctx::{Ctx, frames_of, recv_tap, sent_tap};
-use super::one_tap::{
-    Cause, capture_loss, dropped, injected, one_tap_cause, outside_other_capture, seen_once,
-    undetermined,
-};
+use super::one_tap::{Cause, capture_loss, dropped, injected, seen_once, undetermined};
 
 use crate::ftp::data::Verdict;
 use crate::ftp::message::verb_of;
@@ -19,7 +16,10 @@ use crate::rules::rewrite::{self, AddressChange, Change, What};
 use crate::rules::{Actor, Finding, ProofKind, Rule, Severity, q};
 use std::net::IpAddr;
 
-pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
+/// The findings of one pair, and which lines a finding about several
+/// lines (a mode conversion) took up: those are the path's doing whatever
+/// one tap's ACKs say of them alone.
+pub fn run(ctx: &Ctx<'_>) -> (Vec<Finding>, Vec<bool>) {
     let mut out = Vec::new();
     let mut consumed = vec![false; ctx.lines.len()];
     mode_conversion(ctx, &mut consumed, &mut out);
@@ -31,20 +31,24 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
         match l.status {
             Status::Identical => untranslated(ctx, l, &mut out),
             Status::Modified => modified(ctx, l, &mut out),
-            Status::Dropped | Status::Injected => {
-                if outside_other_capture(ctx, l) {
+            Status::Dropped | Status::Injected | Status::NotCaptured => {
+                // Judged once, for the counts too (`one_tap::causes`).
+                let Some(cause) = &ctx.causes[i] else {
                     continue;
-                }
-                let cause = one_tap_cause(ctx, i);
-                if let Cause::CaptureLoss(why) = &cause {
-                    out.push(capture_loss(ctx, l, why));
-                    continue;
+                };
+                match cause {
+                    Cause::CaptureLoss(why, frames) => {
+                        out.push(capture_loss(ctx, l, why, frames));
+                        continue;
+                    }
+                    Cause::NotRunning(_) => continue,
+                    Cause::Path(_) | Cause::Unknown(_) => {}
                 }
                 if l.status == Status::Injected {
-                    match &cause {
+                    match cause {
                         Cause::Path(why) => injected(ctx, l, why, &mut out),
                         Cause::Unknown(why) => out.push(undetermined(ctx, l, why)),
-                        Cause::CaptureLoss(_) => {}
+                        Cause::CaptureLoss(..) | Cause::NotRunning(_) => {}
                     }
                     continue;
                 }
@@ -64,7 +68,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
                     ));
                     continue;
                 }
-                if dropped(ctx, l, &cause, &mut out) {
+                if dropped(ctx, l, cause, &mut out) {
                     stuck_behind = Some(i);
                 }
             }
@@ -85,7 +89,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
     for f in &mut out {
         f.stamp(ctx.cs);
     }
-    out
+    (out, consumed)
 }
 
 /// How NAT maps the address of a line's sender: as seen at the tap on its

@@ -108,6 +108,10 @@ pub struct Counts {
     pub modified: usize,
     pub dropped: usize,
     pub injected: usize,
+    /// Lines one tap's capture missed (the receiver there acknowledged
+    /// them, or that capture was not running): the tap's loss, counted
+    /// apart from lines the path dropped or added.
+    pub not_captured: usize,
 }
 
 /// One session seen at both taps.
@@ -147,7 +151,7 @@ impl PairReport {
     /// no sequence step, every data setup with the same verdict at both.
     pub fn plain(&self) -> bool {
         let c = &self.counts;
-        c.modified + c.dropped + c.injected == 0
+        c.modified + c.dropped + c.injected + c.not_captured == 0
             && self.tcp.steps.is_empty()
             && self.data.iter().all(|d| {
                 matches!((&d.client_side, &d.server_side), (Some(a), Some(b)) if a.verdict == b.verdict)
@@ -524,6 +528,33 @@ fn pair(
         clock.as_ref(),
         [&latency_to_server, &latency_to_client],
     );
+    let offset_secs = clock.as_ref().map_or(0.0, |k| k.offset_secs);
+    let spans = (cspan, sspan);
+    // Why each line seen at one tap only is; those that tap's capture
+    // missed (and no finding took up as the path's) are its loss, in every
+    // count, not lines the path dropped or added.
+    let causes = one_tap::causes(&pair_ctx((cs, ss), &lines, &[], &steps, offset_secs, spans));
+    let (findings, consumed) = classify::run(&pair_ctx(
+        (cs, ss),
+        &lines,
+        &causes,
+        &steps,
+        offset_secs,
+        spans,
+    ));
+    for ((l, c), used) in lines.iter_mut().zip(&causes).zip(consumed) {
+        if !used && c.as_ref().is_some_and(one_tap::Cause::not_captured) {
+            l.status = Status::NotCaptured;
+            l.segment_notes.push(format!(
+                "not captured at the {} tap (capture loss)",
+                if l.client_side.is_some() {
+                    "server-side"
+                } else {
+                    "client-side"
+                }
+            ));
+        }
+    }
     let mut counts = Counts::default();
     for l in &lines {
         match l.status {
@@ -531,19 +562,9 @@ fn pair(
             Status::Modified => counts.modified += 1,
             Status::Dropped => counts.dropped += 1,
             Status::Injected => counts.injected += 1,
+            Status::NotCaptured => counts.not_captured += 1,
         }
     }
-    let ctx = ctx::Ctx {
-        cs,
-        ss,
-        cap: [0, 1],
-        lines: &lines,
-        steps: &steps,
-        offset_secs: clock.as_ref().map_or(0.0, |k| k.offset_secs),
-        client_capture_span: cspan,
-        server_capture_span: sspan,
-    };
-    let findings = classify::run(&ctx);
     let offset = |d: Side| start.iter().find(|(x, _)| *x == d).map(|x| x.1);
     let tcp = TcpRelation {
         same_connection: [offset(Side::Client), offset(Side::Server)]
@@ -582,6 +603,28 @@ fn pair(
         ],
     };
     (report, findings)
+}
+
+/// The classifiers' view of one pair.
+fn pair_ctx<'a>(
+    (cs, ss): (&'a Session, &'a Session),
+    lines: &'a [Aligned],
+    causes: &'a [Option<one_tap::Cause>],
+    steps: &'a [SeqStep],
+    offset_secs: f64,
+    (cspan, sspan): (Span, Span),
+) -> ctx::Ctx<'a> {
+    ctx::Ctx {
+        cs,
+        ss,
+        cap: [0, 1],
+        lines,
+        causes,
+        steps,
+        offset_secs,
+        client_capture_span: cspan,
+        server_capture_span: sspan,
+    }
 }
 
 /// Notes how each line travelled where the taps disagree: split or merged

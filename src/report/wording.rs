@@ -34,6 +34,24 @@ pub enum Span<'a> {
     Backtick,
 }
 
+/// A compared pair's lines by what happened to them: "10 identical, 1
+/// modified, 0 dropped, 0 injected", and the lines a tap did not capture
+/// where there are any (the tap's loss, never counted as dropped or
+/// injected).
+pub fn line_counts(c: &crate::compare::Counts) -> String {
+    let mut s = format!(
+        "{} identical, {} modified, {} dropped, {} injected",
+        c.identical, c.modified, c.dropped, c.injected
+    );
+    if c.not_captured > 0 {
+        s.push_str(&format!(
+            ", {} not captured by one tap (the capture's loss)",
+            c.not_captured
+        ));
+    }
+    s
+}
+
 /// Splits a message into text and quoted lines, for formats that show the
 /// quotes as code.
 pub fn spans(s: &str) -> Vec<Span<'_>> {

@@ -504,8 +504,10 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
         let (sev, actor, kind, proof, mut msg) = gap_verdict(s, side, g, all);
         let mut f = Finding::new(Rule::TcpGap, sev, s, String::new())
             .frames([g.declared_at_frame])
-            .frames(receipt_frames(g.receipt))
             .by(actor, kind, proof);
+        if g.reason != GapReason::Snaplen {
+            f = f.frames(receipt_frames(g.receipt));
+        }
         if g.reason == GapReason::Snaplen {
             // One finding for every cut of a small snaplen, not one per segment.
             f = f.group("snaplen");

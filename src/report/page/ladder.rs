@@ -234,7 +234,10 @@ fn server_key(p: &PairReport, frame: u64) -> u64 {
 /// margin names the frames at both taps.
 fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec<Arrow> {
     let to_server = l.dir == Side::Client;
-    let changed = l.status != Status::Identical;
+    // A line a tap did not capture is the capture's loss: not drawn as
+    // damage, nor crossed out as if the path had stopped it.
+    let lost = l.status == Status::NotCaptured;
+    let changed = !matches!(l.status, Status::Identical | Status::NotCaptured);
     // (what the tap saw, its lanes from the client's end, the frames of
     // its findings, its letter, whether the other tap lacks the line)
     let halves = [
@@ -243,14 +246,14 @@ fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec
             (0, 1),
             bad_c,
             "c",
-            to_server && l.server_side.is_none(),
+            !lost && to_server && l.server_side.is_none(),
         ),
         (
             &l.server_side,
             (1, 2),
             bad_s,
             "s",
-            !to_server && l.client_side.is_none(),
+            !lost && !to_server && l.client_side.is_none(),
         ),
     ];
     let seen: Vec<_> = halves

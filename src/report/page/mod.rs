@@ -309,8 +309,14 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             ),
         ];
         if let Some(o) = &f.other {
-            items.push(item(
-                "At the other tap:",
+            // Never an empty frame list or filter: the line is not there.
+            let at = if o.frames.is_empty() {
+                vec![Inline::text(format!(
+                    "{} session {}, no frame of it",
+                    name(o.capture),
+                    o.session
+                ))]
+            } else {
                 vec![
                     Inline::text(format!(
                         "{} session {}, frames {}; filter ",
@@ -319,8 +325,9 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                         frames(&o.frames)
                     )),
                     filter(o.capture, &o.session, &o.frames),
-                ],
-            ));
+                ]
+            };
+            items.push(item("At the other tap:", at));
         }
         if let Some(sig) = f.signature {
             items.push(item(
@@ -549,8 +556,8 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
             p.matched.confidence, p.matched.explanation
         )));
         b.push(para(format!(
-            "{} identical, {} modified, {} dropped, {} injected line(s).",
-            p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+            "Lines: {}.",
+            crate::report::wording::line_counts(&p.counts)
         )));
         if p.lines_not_listed > 0 {
             b.push(para(crate::report::text::lines_not_listed(

@@ -87,6 +87,7 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
         Status::Modified => "≠ modified",
         Status::Dropped => "✗ dropped",
         Status::Injected => "+ injected",
+        Status::NotCaptured => "◌ not captured",
     };
     format!("{arrow} {s}")
 }
@@ -180,8 +181,8 @@ pub(super) fn pair_section(
     }
     writeln!(
         out,
-        "  lines: {} identical, {} modified, {} dropped, {} injected",
-        p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        "  lines: {}",
+        crate::report::wording::line_counts(&p.counts)
     )?;
     if p.lines_not_listed > 0 {
         return writeln!(out, "  {}", lines_not_listed(p.lines_not_listed));

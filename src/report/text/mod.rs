@@ -523,11 +523,16 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             frames_text(&f.frames),
             f.other
                 .as_ref()
-                .map(|o| format!(
-                    "; server-side {}, frames {}",
-                    o.session,
-                    frames_text(&o.frames)
-                ))
+                .map(|o| if o.frames.is_empty() {
+                    // Never an empty frame list: the line is not there.
+                    format!("; server-side {}, no frame of it", o.session)
+                } else {
+                    format!(
+                        "; server-side {}, frames {}",
+                        o.session,
+                        frames_text(&o.frames)
+                    )
+                })
                 .unwrap_or_default()
         )?;
         let opts = textwrap::Options::new(width.saturating_sub(1))
