@@ -543,16 +543,16 @@ fn pair(
         spans,
     ));
     for ((l, c), used) in lines.iter_mut().zip(&causes).zip(consumed) {
-        if !used && c.as_ref().is_some_and(one_tap::Cause::not_captured) {
+        let tap = if l.client_side.is_some() {
+            "server-side"
+        } else {
+            "client-side"
+        };
+        if let Some(note) = c.as_ref().and_then(|c| c.not_captured(tap))
+            && !used
+        {
             l.status = Status::NotCaptured;
-            l.segment_notes.push(format!(
-                "not captured at the {} tap (capture loss)",
-                if l.client_side.is_some() {
-                    "server-side"
-                } else {
-                    "client-side"
-                }
-            ));
+            l.segment_notes.push(note);
         }
     }
     let mut counts = Counts::default();

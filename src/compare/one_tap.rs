@@ -30,10 +30,18 @@ pub(super) enum Cause {
 }
 
 impl Cause {
-    /// Whether the line is the capture's loss, not a line the path
-    /// dropped or added.
-    pub(super) fn not_captured(&self) -> bool {
-        matches!(self, Cause::CaptureLoss(..) | Cause::NotRunning(_))
+    /// The note of a line a tap's capture missed (the capture's loss, not
+    /// a line the path dropped or added); None for any other.
+    pub(super) fn not_captured(&self, tap: &str) -> Option<String> {
+        match self {
+            Cause::CaptureLoss(..) => Some(format!(
+                "not captured at the {tap} tap (capture loss: the receiver acknowledged it there)"
+            )),
+            Cause::NotRunning(_) => Some(format!(
+                "not captured at the {tap} tap (that capture was not running then)"
+            )),
+            Cause::Path(_) | Cause::Unknown(_) => None,
+        }
     }
 }
 
@@ -236,7 +244,7 @@ fn not_received(
                 after_frame,
                 ..
             } if a < end && start < b => Some(format!(
-                "{receiver}'s ACK there (frame {ack_frame}) stopped at the line after the bytes past it had reached it (frame {after_frame}): {receiver} never got them"
+                "{receiver}'s ACK there (frame {ack_frame}) stopped before the line although the bytes after it had reached {receiver} (frame {after_frame}): {receiver} never got it"
             )),
             _ => None,
         }
@@ -373,7 +381,9 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
     if let Some(r) = retrans {
         // The segment by its own bytes, where the line holds them all.
         let wire: Vec<u8> = [&sent.text.0[..], sent.terminator.bytes()].concat();
-        let own = (wire.len() as u64 == sent.raw_len && r.offset >= sent.offset)
+        let own = (wire.len() as u64 == sent.raw_len
+            && r.offset >= sent.offset
+            && r.offset + r.len <= sent.offset + sent.raw_len)
             .then(|| {
                 let a = (r.offset - sent.offset) as usize;
                 wire.get(a..(a + r.len as usize).min(wire.len()))

@@ -115,8 +115,9 @@ pub struct Gap {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Receipt {
     /// The receiver acknowledged bytes inside or past them (`frame`: its
-    /// furthest ACK): it got them, and the capture missed them.
-    Acked { frame: u64 },
+    /// ACK that went furthest, up to stream offset `to`): it got them, and
+    /// the capture missed them.
+    Acked { frame: u64, to: u64 },
     /// Bytes past them reached the receiver (from stream offset
     /// `after_offset`, frame `after_frame`), its ACK captured after that
     /// (`ack_frame`) stopped at their first byte, and no later ACK went
@@ -511,9 +512,10 @@ impl Reassembler {
 
     /// What the peer's ACKs say of the bytes `[offset, offset + len)`.
     fn receipt(&self, offset: u64) -> Receipt {
-        if self.peer_ack.is_some_and(|a| a > offset) {
+        if let Some(to) = self.peer_ack.filter(|a| *a > offset) {
             return Receipt::Acked {
                 frame: self.peer_ack_frame.unwrap_or(0),
+                to,
             };
         }
         match self.stuck {
@@ -562,7 +564,7 @@ impl Reassembler {
         if let Some(a) = self.peer_ack {
             let frame = self.peer_ack_frame.unwrap_or(0);
             for g in self.stats.gaps.iter_mut().filter(|g| a > g.offset) {
-                g.receipt = Receipt::Acked { frame };
+                g.receipt = Receipt::Acked { frame, to: a };
             }
         }
         self.finish_records();
@@ -1038,7 +1040,10 @@ mod tests {
         r.peer_ack(4, None, o(3), &mut c);
         r.peer_ack(13, None, o(9), &mut c);
         r.flush(o(10), &mut c);
-        assert_eq!(r.stats().gaps[0].receipt, Receipt::Acked { frame: 9 });
+        assert_eq!(
+            r.stats().gaps[0].receipt,
+            Receipt::Acked { frame: 9, to: 12 }
+        );
     }
 
     #[test]

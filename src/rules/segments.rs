@@ -556,7 +556,7 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
 /// the hole it answered.
 fn receipt_frames(r: Receipt) -> Vec<u64> {
     match r {
-        Receipt::Acked { frame } => vec![frame],
+        Receipt::Acked { frame, .. } => vec![frame],
         Receipt::NotReceived {
             ack_frame,
             after_frame,
@@ -589,7 +589,6 @@ fn gap_verdict(
         g.offset
     );
     let who = receiver(side);
-    let acked_to = s.tcp[side.index()].peer_acked.unwrap_or(0);
     if g.reason == GapReason::Snaplen {
         return (
             Severity::Info,
@@ -606,7 +605,10 @@ fn gap_verdict(
         );
     }
     match g.receipt {
-        Receipt::Acked { frame } => (
+        Receipt::Acked {
+            frame,
+            to: acked_to,
+        } => (
             Severity::Info,
             Actor::Capture,
             ProofKind::Acks,
