@@ -143,10 +143,10 @@ rules! {
         "the server sent a line that is not a reply (stray empty line, no code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
-    TcpGap = "tcp-gap", OneCapture, Info,
-        "control-stream bytes never captured, where they were, and which line they cut (about the capture, not the path)";
+    TcpGap = "tcp-gap", OneCapture, Warning,
+        "control-stream bytes a capture lacks, where they were, which line they cut, and who lost them: the tap (the receiver acknowledged them) or the path (the receiver's ACK stopped at them after later bytes arrived)";
     TcpOverlapConflict = "tcp-overlap-conflict", OneCapture, Warning,
-        "two copies of the same stream bytes differ (both kept as evidence)";
+        "two copies of the same stream bytes differ (both kept as evidence); their times and IP headers say whether the capture was edited or merged, or one packet was recorded twice";
     PortOctetMangled = "port-octet-mangled", TwoCaptures, Error,
         "a PORT/EPRT field changed between the taps in a way no NAT mapping explains (227→22_)";
     PasvReplyMangled = "pasv-reply-mangled", TwoCaptures, Error,
