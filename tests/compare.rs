@@ -332,6 +332,22 @@ fn split_port_dropped_by_the_alg() {
     );
     assert_eq!(f["other"]["frames"], serde_json::json!([17, 18]));
     assert_eq!(f["actor"], "path");
+    // One event: the server-side tap's hole (the path's, by the server's
+    // ACK) is a fact of this finding, not an info of its own.
+    let gap = f["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "tcp-gap")
+        .unwrap_or_else(|| panic!("{f}"));
+    assert_eq!(
+        (gap["capture"].as_u64(), gap["actor"].as_str()),
+        (Some(1), Some("path"))
+    );
+    assert_eq!(
+        doc["summary"]["findings_by_severity"],
+        serde_json::json!({"error": 1})
+    );
     // Never an empty frame list at the other tap.
     let out = run(&[
         "compare",

@@ -81,6 +81,24 @@ pub(super) fn subject_of(l: &Aligned) -> Option<Subject> {
         })
 }
 
+/// The line tap `t` lacks that began where `sub` is in its stream (bytes
+/// it never captured or never got there): the lines it saw in that
+/// direction give its sequence numbers, and the other tap saw the line at
+/// the same one (one TCP connection, nothing before it changed length).
+fn missing_at(p: &PairReport, t: TapIx, sub: Subject) -> Option<usize> {
+    let base = p
+        .lines
+        .iter()
+        .filter(|l| l.dir == sub.dir)
+        .find_map(|l| seen(l, t).and_then(|s| Some(s.seq?.wrapping_sub(s.offset as u32))))?;
+    let at = base.wrapping_add(sub.offset as u32);
+    p.lines.iter().position(|l| {
+        l.dir == sub.dir
+            && seen(l, t).is_none()
+            && seen(l, 1 - t).is_some_and(|s| s.seq == Some(at))
+    })
+}
+
 fn pair(p: &PairReport, taps: &mut [Vec<Option<Finding>>; 2], comparison: &mut [Finding]) {
     let names = [&p.client_side_session, &p.server_side_session];
     // Per aligned line (None: about no line, or a line not listed), the
@@ -94,9 +112,12 @@ fn pair(p: &PairReport, taps: &mut [Vec<Option<Finding>>; 2], comparison: &mut [
                 continue;
             }
             let line = f.subject.and_then(|sub| {
-                p.lines.iter().position(|l| {
-                    l.dir == sub.dir && seen(l, t).is_some_and(|s| s.offset == sub.offset)
-                })
+                p.lines
+                    .iter()
+                    .position(|l| {
+                        l.dir == sub.dir && seen(l, t).is_some_and(|s| s.offset == sub.offset)
+                    })
+                    .or_else(|| missing_at(p, t, sub))
             });
             by_line.entry(line).or_default().push((t, k));
         }

@@ -512,6 +512,13 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             // One finding for every cut of a small snaplen, not one per segment.
             f = f.group("snaplen");
         }
+        // The event is the line the gap cut, else whatever began where
+        // the bytes went missing (a line one tap lacks: compare folds the
+        // two taps' findings about it into one).
+        f.subject = Some(super::Subject {
+            dir: side,
+            offset: a,
+        });
         if let Some(c) = before {
             msg.push_str(&format!("; the line `{}` is incomplete", ql(c.line)));
             f = f
