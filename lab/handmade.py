@@ -677,6 +677,24 @@ def onset_archive():
         wrpcap(os.path.join(d, "tap-2026110%d-%02d00.pcap" % (3, 10 + f)), sorted(pkts, key=lambda p: p.time))
 
 
+def quoted_replies():
+    """A client that sends every command before the server's banner, and
+    a server whose replies quote the command they answer, `225` for a
+    RETR included (the shape of Zeek's fake-server-delays-all trace,
+    issue #31: a reply that quotes its command pairs with it)."""
+    s = Session(cport=40040)
+    s.handshake()
+    lines = [b"USER anonymous", b"PASS anonymous@example.org", b"SYST", b"TYPE I", b"PASV",
+             b"RETR robots.txt", b"PORT 114,115", b"QUIT"]
+    for l in lines:
+        s.send("c", l + b"\r\n")
+    s.send("s", b"220 py.fake ready\r\n")
+    for code, l in zip([230, 230, 215, 200, 227, 225, 200, 221], lines):
+        s.send("s", b"%d Fake response %s\r\n" % (code, l))
+    s.close()
+    wrpcap(out("hand-quoted-replies.pcap"), s.pkts)
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -690,6 +708,6 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv, telnet_synch, isb_drops, onset_archive]:
+              two_pasv, telnet_synch, isb_drops, onset_archive, quoted_replies]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

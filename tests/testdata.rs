@@ -603,6 +603,7 @@ fn every_testdata_capture_has_expectations() {
         "compare.rs",
         "evidence.rs",
         "visibility.rs",
+        "sessions.rs",
         "statements.rs",
         "batch.rs",
         "trace.rs",
@@ -627,7 +628,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, statements.rs or batch.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs or trace.rs"
         );
     }
 }

@@ -73,6 +73,10 @@ pub struct LiveSession {
     /// A 4xx/5xx reply arrived since the last look: the server may have
     /// quoted a damaged command, or refused a data connection.
     error_reply: bool,
+    /// The last segment fed: its sender, its frame, and the offset in the
+    /// other direction's stream its ACK stands for (lines ending in it
+    /// carry that ACK: [`super::line::Line::peer_acked`]).
+    last_ack: Option<(Side, u64, Option<u64>)>,
 }
 
 impl LiveSession {
@@ -108,6 +112,7 @@ impl LiveSession {
             line_cuts: LineCuts::default(),
             kept_size: 0,
             error_reply: false,
+            last_ack: None,
         }
     }
 
@@ -115,6 +120,13 @@ impl LiveSession {
     pub fn packet(&mut self, seg: &TcpSegment<'_>, at: Origin) {
         let side = self.conn.side_of(SocketAddr::new(seg.src, seg.sport));
         self.conn.packet(side, seg, at, &mut self.decoders);
+        let acked = seg
+            .flags
+            .ack()
+            .then(|| self.conn.dir(side.other()).offset_of(seg.ack))
+            .flatten()
+            .and_then(|o| u64::try_from(o).ok());
+        self.last_ack = Some((side, at.frame, acked));
         self.process();
     }
 
@@ -145,15 +157,30 @@ impl LiveSession {
                 break;
             }
             for mut item in c {
+                self.stamp_ack(Side::Client, &mut item);
                 self.anonymize(&mut item);
                 self.line_cuts.count(&item);
                 self.client_item(item);
             }
             for mut item in s {
+                self.stamp_ack(Side::Server, &mut item);
                 self.anonymize(&mut item);
                 self.line_cuts.count(&item);
                 self.server_item(item);
             }
+        }
+    }
+
+    /// Gives a line of `side` the ACK of the segment that carried its
+    /// last byte, when that is the segment just fed (a line completed by
+    /// a later segment filling a hole gets none: its own segment's ACK
+    /// is not known here).
+    fn stamp_ack(&self, side: Side, item: &mut Item) {
+        if let (Some((from, frame, acked)), Item::Line(l)) = (self.last_ack, item)
+            && from == side
+            && l.last_frame() == frame
+        {
+            l.peer_acked = acked;
         }
     }
 
