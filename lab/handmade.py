@@ -695,6 +695,39 @@ def quoted_replies():
     wrpcap(out("hand-quoted-replies.pcap"), s.pkts)
 
 
+def not_sessions():
+    """Connections to port 21 that never were FTP sessions (issue #31):
+    a SYN refused with RST (retried once, with the same ISN, as Windows
+    does), a SYN never answered (sent three times), and a lone 9-byte
+    retransmission of `PORT 192,` on a connection whose start the capture
+    does not hold, which the server answers with RST: it has no such
+    connection. Then one real session."""
+    pkts = []
+    r = Session(cport=40050, cisn=50000, t=T0)
+    for _ in range(2):
+        r._pkt(r.c, r.s, "S", r.cisn, 0)
+        r._pkt(r.s, r.c, "RA", 0, r.cisn + 1, dt=0.0005)
+        r.t += 0.5
+    pkts += r.pkts
+    u = Session(cport=40051, cisn=51000, t=T0 + 2)
+    for dt in (0, 1, 2):
+        u._pkt(u.c, u.s, "S", u.cisn, 0, dt=dt)
+    pkts += u.pkts
+    x = Session(cport=40053, cisn=53000, sisn=63000, t=T0 + 6)
+    x._pkt(x.c, x.s, "PA", x.c[2] + 120, x.s[2] + 300, b"PORT 192,")
+    x._pkt(x.s, x.c, "R", x.s[2] + 300, 0, dt=0.0003)
+    pkts += x.pkts
+    s = Session(cport=40052, cisn=52000, sisn=62000, t=T0 + 10)
+    s.login()
+    s.send("c", b"TYPE I\r\n")
+    s.send("s", b"200 Switching to Binary mode.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    pkts += s.pkts
+    wrpcap(out("hand-not-sessions.pcap"), sorted(pkts, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -708,6 +741,7 @@ if __name__ == "__main__":
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
-              two_pasv, telnet_synch, isb_drops, onset_archive, quoted_replies]:
+              two_pasv, telnet_synch, isb_drops, onset_archive, quoted_replies,
+              not_sessions]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

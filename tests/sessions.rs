@@ -1,6 +1,8 @@
 //! Sessions, connections and replies from the evidence (issue #31): a
-//! reply pairs with the command it quotes, and a command's own ACK tells
-//! whether bytes the capture missed could have held its reply.
+//! session starts at its SYN; a refused or unanswered SYN, or a stray
+//! segment, is accounted for but is not a session; a reply pairs with the
+//! command it quotes, and a command's own ACK tells whether bytes the
+//! capture missed could have held its reply.
 
 mod common;
 use common::*;
@@ -45,4 +47,113 @@ fn a_command_that_acknowledged_the_missing_bytes_is_paired_across_them() {
     // Where the command's ACK does not cover them, it stays unknown.
     let (_, doc) = analyze(&["hand-lost-lines.pcap"], &[]);
     assert_eq!(entry(&doc, "s1", "TYPE I")["reply_unseen"], true);
+}
+
+#[test]
+fn refused_unanswered_and_stray_connections_are_not_sessions() {
+    let (_, doc) = analyze(&["hand-not-sessions.pcap"], &[]);
+    let ids: Vec<&str> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["s1"], "one session, numbered first");
+    assert_eq!(session(&doc, "s1")["first_frame"], 10);
+    // No finding on the stray `PORT 192,` (it has no line end: on a
+    // session it was a ctl-bad-terminator warning).
+    assert!(doc["findings"].as_array().unwrap().is_empty());
+    let k = &doc["captures"][0]["packets"];
+    let n = &k["not_sessions"];
+    for k in ["refused", "unanswered", "stray"] {
+        assert_eq!(n[k], 1, "{k}");
+    }
+    // Frames checked with tshark: tcp.stream 0 is frames 1–4 (SYN, RST,
+    // the SYN again with the same ISN, RST), stream 1 frames 5–7 (three
+    // SYNs), stream 2 the stray and its reset, frames 8–9.
+    let listed: Vec<(String, u64, u64, u64)> = n["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["standing"].as_str().unwrap().to_string(),
+                x["first_frame"].as_u64().unwrap(),
+                x["last_frame"].as_u64().unwrap(),
+                x["segments"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("refused".to_string(), 1, 4, 4),
+            ("stray".to_string(), 8, 9, 2),
+            ("unanswered".to_string(), 5, 7, 3)
+        ]
+    );
+    assert_eq!(n["segments"], 9);
+    // Every segment is accounted for once.
+    let sum: u64 = [
+        "control_segments",
+        "data_segments",
+        "other_tcp_segments",
+        "after_close_segments",
+    ]
+    .iter()
+    .map(|f| k[*f].as_u64().unwrap())
+    .sum::<u64>()
+        + n["segments"].as_u64().unwrap();
+    assert_eq!(sum, k["tcp_segments"].as_u64().unwrap());
+    // The text report names them, with their frames.
+    let out = run(&[
+        "analyze",
+        testdata("hand-not-sessions.pcap").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).replace(['│', '┆'], " ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_contains(
+        &text,
+        &[
+            "not sessions 9",
+            "SYN refused (RST) (frames 1–4)",
+            "SYN, no answer captured (frames 5–7)",
+            "stray segment answered by RST (frames 8–9)",
+        ],
+    );
+}
+
+#[test]
+fn a_session_found_by_its_banner_starts_at_its_syn() {
+    // tshark: the handshake of 39858 → 8884 is frames 6–8, the banner 9.
+    let (_, doc) = analyze(&["lab-port-8884-client.pcap"], &[]);
+    let s = session(&doc, "s1");
+    assert_eq!(s["detection"], "banner");
+    let syn = s["lifecycle"]["syn_frame"].as_u64().unwrap();
+    assert_eq!(s["first_frame"], syn);
+    assert_eq!(s["lifecycle"]["syn_ack_frame"].as_u64(), Some(syn + 1));
+    let banner = entry_frames(&doc, "s1", "220 ")[0];
+    assert_eq!(banner, syn + 3);
+    // Not FTP after all (another port, no banner detection): still other TCP.
+    let (_, doc) = analyze(&["lab-port-8884-client.pcap"], &["--no-banner-detection"]);
+    let k = &doc["captures"][0]["packets"];
+    assert_eq!(k["control_segments"], 0);
+}
+
+#[test]
+fn a_capture_of_one_unanswered_syn_has_no_session() {
+    let p = public_dir()
+        .join("markofu+pcaps/PracticalPacketAnalysis/ppa-capture-files/ftpclientdenied.pcap");
+    if !p.exists() {
+        eprintln!("skipped: {} absent", p.display());
+        return;
+    }
+    let out = run(&["analyze", "-f", "json", p.to_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["sessions"].as_array().unwrap().is_empty());
+    let n = &doc["captures"][0]["packets"]["not_sessions"];
+    assert_eq!(n["unanswered"], 1);
+    // tshark: three SYNs (the first and two retransmissions), frames 1–3.
+    assert_eq!(n["listed"][0]["first_frame"], 1);
+    assert_eq!(n["listed"][0]["last_frame"], 3);
 }

@@ -15,7 +15,7 @@ mod room;
 mod sink;
 pub mod streams;
 
-pub use options::{Counters, Options};
+pub use options::{Counters, NotSession, NotSessions, Options};
 pub use sink::{SessionSink, SessionStart};
 
 use crate::capture::Frame;
@@ -24,6 +24,7 @@ use crate::ftp::data::DataConn;
 use crate::ftp::live::LiveSession;
 use crate::ftp::session::{Detection, EndReason};
 use crate::reassembly::Origin;
+use crate::reassembly::connection::Standing;
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
 use detect::{Candidate, Judgement};
@@ -102,6 +103,9 @@ pub struct Engine {
     /// again. Only the segment right before may set it: any other segment
     /// (one that could announce a data endpoint, say) clears it.
     last_other: Option<FlowKey>,
+    /// Handshakes on other ports, kept until their first payload shows
+    /// whether a banner follows.
+    handshakes: detect::Handshakes,
     anonymizer: Option<crate::anonymize::Shared>,
     /// Bytes held by live sessions and banner candidates (kept under
     /// `Options::max_memory`).
@@ -143,6 +147,7 @@ impl Engine {
             streams,
             stream: None,
             last_other: None,
+            handshakes: detect::Handshakes::default(),
             mem: 0,
         }
     }
@@ -248,9 +253,9 @@ impl Engine {
                     .filter(|s| s.session.is_closed())
                     .map(|s| s.session.conn.client_isn());
                 if let Some(isn) = closed {
-                    self.finish_slot(slot, EndReason::Closed, out);
-                    self.flows
-                        .insert(key, Flow::Tombstone(Tombstone::new(at.ts, true, isn)));
+                    let mut t = Tombstone::new(at.ts, true, isn);
+                    t.not_session = self.finish_slot(slot, EndReason::Closed, out);
+                    self.flows.insert(key, Flow::Tombstone(t));
                 }
             }
             Some(Flow::Data { slot, conn }) => {
@@ -301,6 +306,14 @@ impl Engine {
                 if t.is_reused_by(seg, at.ts) {
                     self.flows.remove(&key);
                     self.new_flow(key, seg, src, dst, at, out);
+                } else if let Some(listed) = t.not_session {
+                    // A SYN retried after its reset, and the reset again.
+                    let ns = &mut self.counters.not_sessions;
+                    ns.segments += 1;
+                    if let Some(l) = listed.and_then(|n| ns.listed.get_mut(n)) {
+                        l.segments += 1;
+                        l.last_frame = at.frame;
+                    }
                 } else if t.control {
                     self.counters.after_close_segments += 1;
                 } else {
@@ -373,13 +386,30 @@ impl Engine {
             }
             if self.opts.detect_banners && detect::is_banner(seg) {
                 self.make_room(out);
-                let c = Candidate::new(seg, src, dst, at);
+                // Its handshake's segments were counted as other TCP; the
+                // candidate counts them again when it is judged.
+                let handshake = self.handshakes.take(&key);
+                self.counters.other_tcp_segments -= handshake.len() as u64;
+                let c = Candidate::new(seg, src, dst, at).after(handshake);
                 self.mem += c.mem();
                 self.flows.insert(key, Flow::Candidate(Box::new(c)));
                 return;
             }
         }
         self.counters.other_tcp_segments += 1;
+        if self.opts.detect_banners && !has_data {
+            let b = detect::Buffered::of(seg, src, dst, at);
+            if seg.flags.syn() && !seg.flags.ack() {
+                self.handshakes.start(key, b);
+                return;
+            }
+            if self.handshakes.contains(&key) && self.handshakes.push(&key, b) {
+                return;
+            }
+        } else if has_data && self.handshakes.contains(&key) {
+            // Not a banner: not the start of an FTP session.
+            self.handshakes.take(&key);
+        }
         self.last_other = Some(key);
     }
 
@@ -418,6 +448,10 @@ impl Engine {
         pair.last
     }
 
+    /// Starts following a control connection. It gets its id (and counts
+    /// as a session) once the capture shows it is one
+    /// ([`Engine::qualify`]): a refused or unanswered SYN, or a stray
+    /// segment, never does.
     fn start_session(
         &mut self,
         client: SocketAddr,
@@ -425,17 +459,7 @@ impl Engine {
         det: Detection,
         at: Origin,
     ) -> usize {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.counters.sessions += 1;
-        self.started.push(SessionStart {
-            id,
-            client,
-            server,
-            frame: at.frame,
-            ts: at.ts,
-        });
-        let mut live = LiveSession::new(id, client, server, det, at, self.opts.session);
+        let mut live = LiveSession::new(0, client, server, det, at, self.opts.session);
         // Started (or promoted) while a segment of its own flow is handled.
         live.tcp_stream = self.stream;
         live.anonymizer = self.anonymizer.clone();
@@ -471,9 +495,44 @@ impl Engine {
             s.pairs.push(k);
             self.pairs.entry(k).or_default().live += 1;
         }
-        if let Some(p) = self.pairs.get_mut(&k) {
+        if let Some(p) = self.pairs.get_mut(&k)
+            && s.session.id != 0
+        {
             p.last = Some(slot);
         }
+    }
+
+    /// Numbers the session in `slot` once the capture shows it is one
+    /// (or, at its end, `ended`, whatever it turned out to be): its id,
+    /// the session count and the sink's `started` come then, in that
+    /// order. False when it is not a session.
+    fn qualify(&mut self, slot: usize, ended: bool) -> bool {
+        let Some(s) = self.slots[slot].as_mut() else {
+            return false;
+        };
+        if s.session.id != 0 {
+            return true;
+        }
+        if s.session.conn.standing(ended) != Some(Standing::Session) {
+            return false;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.sessions += 1;
+        s.session.id = id;
+        let (client, server, first) = (
+            s.session.conn.client,
+            s.session.conn.server,
+            s.session.conn.first,
+        );
+        self.started.push(SessionStart {
+            id,
+            client,
+            server,
+            frame: first.frame,
+            ts: first.ts,
+        });
+        true
     }
 
     fn control_packet(&mut self, slot: usize, seg: &TcpSegment<'_>, at: Origin) {
@@ -486,10 +545,14 @@ impl Engine {
         s.mem = m;
         let anns = s.session.take_announcements();
         let (cip, sip) = (s.session.conn.client.ip(), s.session.conn.server.ip());
-        if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
-            p.last = Some(slot);
+        // A connection that is not (yet) a session owns no unannounced
+        // connection between its hosts.
+        if self.qualify(slot, false) {
+            if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
+                p.last = Some(slot);
+            }
+            self.server_last.insert(sip, slot);
         }
-        self.server_last.insert(sip, slot);
         for a in anns {
             let other = if a.active { sip } else { cip };
             self.register(slot, other, a.endpoint.ip);
@@ -503,7 +566,7 @@ impl Engine {
         let Some(s) = self.slots[slot].as_ref() else {
             return;
         };
-        if !out.wants_snapshot(s.session.id) {
+        if s.session.id == 0 || !out.wants_snapshot(s.session.id) {
             return;
         }
         let open = s.data_flows.iter().filter_map(|k| match self.flows.get(k) {
@@ -523,9 +586,18 @@ impl Engine {
         }
     }
 
-    fn finish_slot(&mut self, slot: usize, reason: EndReason, out: &mut dyn SessionSink) {
+    /// Ends the connection in `slot`: a session goes to the sink (None);
+    /// one that never was a session is counted, and its place in the list
+    /// of them, if listed, is returned (for its tombstone).
+    fn finish_slot(
+        &mut self,
+        slot: usize,
+        reason: EndReason,
+        out: &mut dyn SessionSink,
+    ) -> Option<Option<usize>> {
+        let session = self.qualify(slot, true);
         let Some(mut s) = self.slots[slot].take() else {
-            return;
+            return None;
         };
         self.mem -= s.mem;
         for k in s.data_flows.drain(..) {
@@ -551,7 +623,29 @@ impl Engine {
             self.server_last.remove(&server);
         }
         self.free.push(slot);
-        out.session(s.session.finish(reason));
+        // Sessions detected before, and this one, are told as started
+        // before it is told as ended.
+        for st in std::mem::take(&mut self.started) {
+            out.started(&st);
+        }
+        if session {
+            out.session(s.session.finish(reason));
+            return None;
+        }
+        let c = &s.session.conn;
+        let segments = c.packets[0] + c.packets[1];
+        self.counters.control_segments -= segments;
+        let listed = self.counters.not_sessions.listed.len();
+        self.counters.not_sessions.add(NotSession {
+            standing: c.standing(true).unwrap_or(Standing::Stray),
+            client: c.client,
+            server: c.server,
+            tcp_stream: s.session.tcp_stream,
+            first_frame: c.first.frame,
+            last_frame: c.last.frame,
+            segments,
+        });
+        Some((self.counters.not_sessions.listed.len() > listed).then_some(listed))
     }
 
     /// Ends the capture: every live session is finished.
@@ -559,11 +653,18 @@ impl Engine {
         for st in std::mem::take(&mut self.started) {
             out.started(&st);
         }
-        let mut live: Vec<(u32, usize)> = self
+        // Numbered sessions in order, then those not yet known to be
+        // sessions, by their first frame.
+        let mut live: Vec<((bool, u32, u64), usize)> = self
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (s.session.id, i)))
+            .filter_map(|(i, s)| {
+                s.as_ref().map(|s| {
+                    let id = s.session.id;
+                    ((id == 0, id, s.session.conn.first.frame), i)
+                })
+            })
             .collect();
         live.sort_unstable();
         for (_, slot) in live {

@@ -365,10 +365,14 @@ fn capture_section(
         format!("{}{span}", c.info.frame_count),
     ]);
     let p = c.packets;
+    let not_sessions = match p.not_sessions.segments {
+        0 => String::new(),
+        n => format!(", not sessions {n}"),
+    };
     t.add_row(vec![
         "TCP segments".to_string(),
         format!(
-            "{} (FTP control {}, data connections {}, after close {}, other {})",
+            "{} (FTP control {}{not_sessions}, data connections {}, after close {}, other {})",
             p.tcp_segments,
             p.control_segments,
             p.data_segments,
@@ -376,6 +380,9 @@ fn capture_section(
             p.other_tcp_segments
         ),
     ]);
+    if let Some(n) = super::wording::not_sessions(&p.not_sessions) {
+        t.add_row(vec!["not sessions".to_string(), n]);
+    }
     if !p.skipped.is_empty() {
         let sk: Vec<String> = p
             .skipped
