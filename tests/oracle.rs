@@ -145,7 +145,8 @@ fn check(path: &Path) -> Vec<String> {
         + n("data_segments")
         + n("after_close_segments")
         + n("other_tcp_segments")
-        + not_sessions["segments"].as_u64().unwrap_or(0);
+        + not_sessions["segments"].as_u64().unwrap_or(0)
+        + n("unannounced_segments");
     // A connection that was not a session: its frames are tshark's
     // frames of its tcp.stream, first, last and count.
     for x in not_sessions["listed"].as_array().into_iter().flatten() {

@@ -41,6 +41,7 @@ fn check(r: &CaptureResult) {
             + k.other_tcp_segments
             + k.after_close_segments
             + k.not_sessions.segments
+            + k.unannounced_segments
     );
     for f in &r.findings {
         for fr in &f.frames {

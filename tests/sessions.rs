@@ -1,8 +1,9 @@
 //! Sessions, connections and replies from the evidence (issue #31): a
 //! session starts at its SYN; a refused or unanswered SYN, or a stray
-//! segment, is accounted for but is not a session; a reply pairs with the
-//! command it quotes, and a command's own ACK tells whether bytes the
-//! capture missed could have held its reply.
+//! segment, is accounted for but is not a session; a connection belongs
+//! to a session's data setups only when a line announced it; a reply
+//! pairs with the command it quotes, and a command's own ACK tells
+//! whether bytes the capture missed could have held its reply.
 
 mod common;
 use common::*;
@@ -103,7 +104,8 @@ fn refused_unanswered_and_stray_connections_are_not_sessions() {
     .iter()
     .map(|f| k[*f].as_u64().unwrap())
     .sum::<u64>()
-        + n["segments"].as_u64().unwrap();
+        + n["segments"].as_u64().unwrap()
+        + k["unannounced_segments"].as_u64().unwrap_or(0);
     assert_eq!(sum, k["tcp_segments"].as_u64().unwrap());
     // The text report names them, with their frames.
     let out = run(&[
@@ -156,4 +158,52 @@ fn a_capture_of_one_unanswered_syn_has_no_session() {
     // tshark: three SYNs (the first and two retransmissions), frames 1–3.
     assert_eq!(n["listed"][0]["first_frame"], 1);
     assert_eq!(n["listed"][0]["last_frame"], 3);
+}
+
+#[test]
+fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info() {
+    // tshark: the banner `220 (vsFTPd 2.3.4)` is frame 4, `USER 0p:)`
+    // frame 6, the connection 40061 → 6200 frames 12–25 (SYN 12,
+    // SYN-ACK 13, both FINs by 24; 25 is the last ACK, counted after
+    // close), 21 bytes from the client, 39 back.
+    let (code, doc) = analyze(&["hand-vsftpd-backdoor.pcap"], &[]);
+    assert_eq!(code, 0);
+    let c = &session(&doc, "s1")["data_connections"][0];
+    assert_eq!(c["acceptor"], "192.0.2.101:6200");
+    assert!(c["announced_frame"].is_null(), "{c:#}");
+    let k = &doc["captures"][0]["packets"];
+    assert_eq!(
+        (
+            k["data_segments"].as_u64(),
+            k["unannounced_segments"].as_u64()
+        ),
+        (Some(0), Some(13))
+    );
+    let f = the(&doc, "vsftpd-backdoor");
+    assert_eq!(f["severity"], "info");
+    assert_eq!(f["actor"], "server");
+    assert_eq!(f["proof"]["kind"], "one-view");
+    assert_contains(
+        &f["proof"]["text"].as_str().unwrap().to_string(),
+        &["frame 4", "frames 12–24"],
+    );
+    assert_eq!(frames(&f), [4, 6, 12, 13, 24]);
+    assert_contains(
+        &message(&f),
+        &[
+            "192.0.2.66:40061 connected to 192.0.2.101:6200 (SYN frame 12)",
+            "accepted (SYN-ACK frame 13); 21 bytes from 192.0.2.66, 39 from the server",
+            "no PORT, EPRT, 227 or 229 of this session announced",
+            "`220 (vsFTPd 2.3.4)` (frame 4)",
+            "CVE-2011-2523",
+            "`USER 0p:)` (frame 6) before it",
+        ],
+    );
+    // A data connection that followed its announcement says which.
+    let (_, doc) = analyze(&["lab-alg-active-client.pcap"], &[]);
+    let s = session(&doc, "s1");
+    let port = s["data_setups"][0]["announced_frame"].as_u64();
+    assert!(port.is_some());
+    assert_eq!(s["data_connections"][0]["announced_frame"].as_u64(), port);
+    assert!(findings(&doc, "vsftpd-backdoor").is_empty());
 }

@@ -77,7 +77,9 @@ fn batch_counts_add_up_and_agree_in_number() {
         n("control_segments")
             + n("data_segments")
             + n("after_close_segments")
-            + n("other_tcp_segments"),
+            + n("other_tcp_segments")
+            + p["unannounced_segments"].as_u64().unwrap_or(0)
+            + p["not_sessions"]["segments"].as_u64().unwrap_or(0),
         n("tcp_segments")
     );
     let out = run(&["batch", "--no-progress", testdata("").to_str().unwrap()]);

@@ -629,7 +629,18 @@ impl Engine {
             out.started(&st);
         }
         if session {
-            out.session(s.session.finish(reason));
+            let s = s.session.finish(reason);
+            // Connections no line announced were followed as data
+            // connections; they are counted as what they turned out to be.
+            let unannounced: u64 = s
+                .data_conns
+                .iter()
+                .filter(|c| c.announced_frame.is_none())
+                .map(|c| c.packets)
+                .sum();
+            self.counters.data_segments -= unannounced;
+            self.counters.unannounced_segments += unannounced;
+            out.session(s);
             return None;
         }
         let c = &s.session.conn;

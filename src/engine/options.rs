@@ -55,8 +55,14 @@ pub struct Counters {
     pub tcp_segments: u64,
     /// TCP segments of FTP control connections.
     pub control_segments: u64,
-    /// TCP segments of tracked data connection attempts.
+    /// TCP segments of tracked data connection attempts that a data
+    /// setup's announcement accounts for.
     pub data_segments: u64,
+    /// TCP segments of connections between a session's hosts that no
+    /// line of the session announced, as far as the capture can read
+    /// its lines (under TLS the announcements are encrypted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unannounced_segments: u64,
     /// TCP segments of flows that are neither (other traffic, and FTP data
     /// transfers whose SYN was not seen).
     pub other_tcp_segments: u64,
@@ -80,6 +86,10 @@ pub struct Counters {
     /// Their segments are counted here, not in `control_segments`.
     #[serde(default, skip_serializing_if = "NotSessions::is_empty")]
     pub not_sessions: NotSessions,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Connections to a control port that never were FTP sessions.
@@ -153,6 +163,7 @@ impl Counters {
             tcp_segments,
             control_segments,
             data_segments,
+            unannounced_segments,
             other_tcp_segments,
             after_close_segments,
             banner_candidates_rejected,
@@ -169,6 +180,7 @@ impl Counters {
         self.tcp_segments += tcp_segments;
         self.control_segments += control_segments;
         self.data_segments += data_segments;
+        self.unannounced_segments += unannounced_segments;
         self.other_tcp_segments += other_tcp_segments;
         self.after_close_segments += after_close_segments;
         self.banner_candidates_rejected += banner_candidates_rejected;

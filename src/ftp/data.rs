@@ -50,6 +50,12 @@ pub struct DataConn {
     /// Payload bytes sent by the acceptor.
     pub bytes_from_acceptor: u64,
     pub packets: u64,
+    /// The frame of the PORT/EPRT/LPRT or 227/228/229 whose data setup
+    /// this connection served; `null`: no line in the capture announced
+    /// it (an unannounced connection between the session's hosts: a
+    /// server that connected elsewhere than told, whose announcement the
+    /// capture missed, or another service altogether).
+    pub announced_frame: Option<u64>,
 }
 
 impl DataConn {
@@ -82,6 +88,7 @@ impl DataConn {
             bytes_from_initiator: 0,
             bytes_from_acceptor: 0,
             packets: 0,
+            announced_frame: None,
         }
     }
 
@@ -569,6 +576,7 @@ mod tests {
             bytes_from_initiator: 0,
             bytes_from_acceptor: 0,
             packets: 2,
+            announced_frame: None,
         }
     }
 

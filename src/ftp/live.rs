@@ -427,8 +427,12 @@ impl LiveSession {
         }
         blind.sort();
         match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
+        let mut data_conns = data_conns;
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
+            if let Some(c) = d.connection.and_then(|k| data_conns.get_mut(k)) {
+                c.announced_frame.get_or_insert(d.announced_frame);
+            }
         }
         let tls = (tls.auth_command.is_some() || tls.started_frame.is_some()).then_some(tls);
         Session {

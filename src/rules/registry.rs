@@ -143,6 +143,8 @@ rules! {
         "the server sent a line that is not a reply (stray empty line, no code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
+    VsftpdBackdoor = "vsftpd-backdoor", OneCapture, Info,
+        "a connection to port 6200 that no line announced, on a server whose banner is vsFTPd 2.3.4: the backdoored release's shell port (CVE-2011-2523)";
     TcpGap = "tcp-gap", OneCapture, Info,
         "control-stream bytes never captured, where they were, and which line they cut (about the capture, not the path)";
     TcpOverlapConflict = "tcp-overlap-conflict", OneCapture, Warning,

@@ -369,10 +369,14 @@ fn capture_section(
         0 => String::new(),
         n => format!(", not sessions {n}"),
     };
+    let unannounced = match p.unannounced_segments {
+        0 => String::new(),
+        n => format!(", unannounced connections {n}"),
+    };
     t.add_row(vec![
         "TCP segments".to_string(),
         format!(
-            "{} (FTP control {}{not_sessions}, data connections {}, after close {}, other {})",
+            "{} (FTP control {}{not_sessions}, data connections {}{unannounced}, after close {}, other {})",
             p.tcp_segments,
             p.control_segments,
             p.data_segments,
