@@ -207,3 +207,105 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
     assert_eq!(s["data_connections"][0]["announced_frame"].as_u64(), port);
     assert!(findings(&doc, "vsftpd-backdoor").is_empty());
 }
+
+/// The word each format gives each data setup of `pcap` (written to a
+/// file first): text's sessions table, Markdown's and HTML's, JSON's
+/// `status`, ftplog's `data_channel.outcome`. They must be one.
+fn words(name: &str, pcap: &[u8]) -> Vec<String> {
+    let dir = temp_dir(name);
+    let path = dir.join(format!("{name}.pcap"));
+    std::fs::write(&path, pcap).unwrap();
+    let p = path.to_str().unwrap();
+    // Wide enough that no table cell wraps.
+    let out = |fmt: &str| {
+        let o = bin()
+            .args(["analyze", "-f", fmt, p])
+            .env("COLUMNS", "400")
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let doc: Value = serde_json::from_str(&out("json")).unwrap();
+    let json: Vec<String> = session(&doc, "s1")["data_setups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["kind"].as_str().unwrap(),
+                d["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // ftplog: the last column of the rows that set a data channel up.
+    let ftplog: Vec<String> = out("ftplog")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            l.rsplit('\t')
+                .next()
+                .filter(|w| *w != "-")
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        ftplog,
+        json.iter()
+            .map(|w| w.split_once(' ').unwrap().1.to_string())
+            .collect::<Vec<_>>(),
+        "ftplog"
+    );
+    let text = out("text").replace(['│', '┆'], " ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (md, html) = (out("markdown"), out("html"));
+    for w in &json {
+        assert!(text.contains(w.as_str()), "text lacks `{w}`:\n{text}");
+        assert!(md.contains(w.as_str()), "Markdown lacks `{w}`");
+        assert!(html.contains(w.as_str()), "HTML lacks `{w}`");
+    }
+    json
+}
+
+#[test]
+fn outcome_words_follow_what_the_capture_could_see_and_agree_in_every_format() {
+    let pcap = std::fs::read(testdata("hand-two-pasv.pcap")).unwrap();
+    let data = |n: u64| {
+        let (a, b) = ports_of(&pcap, n);
+        a != 21 && b != 21
+    };
+    // As captured: both passive transfers connected.
+    assert_eq!(words("two-pasv", &pcap), ["227 connected", "227 connected"]);
+    // The first data connection lost (30000 = 117·256+48): the capture
+    // holds the second, so it could see the first: no connection.
+    let first = |n: u64| {
+        let (a, b) = ports_of(&pcap, n);
+        a == 30000 || b == 30000
+    };
+    assert_eq!(
+        words("two-pasv-first-lost", &without_frames(&pcap, &first)),
+        ["227 no-connection", "227 connected"]
+    );
+    // Filtered to port 21: the server said 150 and 226, and no data
+    // connection is in the capture because none could be.
+    assert_eq!(
+        words("two-pasv-port-21", &without_frames(&pcap, &data)),
+        ["227 not-captured", "227 not-captured"]
+    );
+}
+
+#[test]
+fn a_capture_filtered_to_port_21_says_not_captured() {
+    // Suricata's bug-3519: vsFTPd answered both PORTs with 200 and both
+    // transfers with 150 and 226; tshark finds no frame beyond port 21.
+    let p = public_dir().join("OISF+suricata-verify/tests/bug-3519/input.pcap");
+    if !p.exists() {
+        eprintln!("skipped: {} absent", p.display());
+        return;
+    }
+    let pcap = std::fs::read(&p).unwrap();
+    assert_eq!(
+        words("bug-3519", &pcap),
+        ["PORT not-captured", "PORT not-captured"]
+    );
+}

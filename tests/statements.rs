@@ -25,13 +25,14 @@ fn a_transfer_whose_connection_was_established_worked() {
     let d = &session(&doc, "s1")["data_setups"][0];
     assert_eq!(d["verdict"], "wrong-endpoint");
     assert_eq!(d["outcome"], "worked");
+    assert_eq!(d["status"], "connected-elsewhere");
     let out = run(&[
         "analyze",
         testdata("lab-pasv-private-client.pcap").to_str().unwrap(),
     ]);
     assert_contains(
         &String::from_utf8_lossy(&out.stdout),
-        &["connected", "(elsewhere)"],
+        &["connected-elsewhere"],
     );
 }
 

@@ -127,25 +127,6 @@ fn a_data_connection_never_follows_a_later_announcement() {
     assert!(wrong.is_empty(), "{wrong:?}");
 }
 
-/// The TCP ports (source, destination) of frame `n` of a hand-made
-/// capture (Ethernet, IPv4 without options).
-fn ports_of(pcap: &[u8], n: u64) -> (u16, u16) {
-    let (mut at, mut k) = (24, 0u64);
-    while at + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
-        k += 1;
-        if k == n {
-            let tcp = &pcap[at + 16 + 34..];
-            return (
-                u16::from_be_bytes([tcp[0], tcp[1]]),
-                u16::from_be_bytes([tcp[2], tcp[3]]),
-            );
-        }
-        at += 16 + caplen;
-    }
-    (0, 0)
-}
-
 /// The ISNs a comparison states are the SYNs' sequence numbers (tshark's
 /// `tcp.seq_raw` of the SYN and SYN-ACK), not the first data byte's.
 #[test]

@@ -62,6 +62,11 @@ struct PairState {
     /// The one that was active last: an unannounced connection between
     /// the hosts (a server connecting to the wrong port) belongs to it.
     last: Option<usize>,
+    /// The first and the last TCP segment between the hosts on other
+    /// ports than the control ports, while sessions between them lived:
+    /// whether the capture could see their data connections (a capture
+    /// filtered to port 21 holds none).
+    beyond: Option<(Origin, Origin)>,
 }
 
 pub struct Engine {
@@ -102,7 +107,7 @@ pub struct Engine {
     /// segment is often of the same flow; it is counted without looking
     /// again. Only the segment right before may set it: any other segment
     /// (one that could announce a data endpoint, say) clears it.
-    last_other: Option<FlowKey>,
+    last_other: Option<(FlowKey, bool)>,
     /// Handshakes on other ports, kept until their first payload shows
     /// whether a banner follows.
     handshakes: detect::Handshakes,
@@ -218,9 +223,15 @@ impl Engine {
         let src = SocketAddr::new(seg.src, seg.sport);
         let dst = SocketAddr::new(seg.dst, seg.dport);
         let key = flow_key(src, dst);
-        if self.last_other.take() == Some(key) && !self.may_start_tracking(seg) {
+        if let Some((k, between)) = self.last_other.take()
+            && k == key
+            && !self.may_start_tracking(seg)
+        {
             self.counters.other_tcp_segments += 1;
-            self.last_other = Some(key);
+            if between {
+                self.saw_beyond(seg, at);
+            }
+            self.last_other = Some((key, between));
             return;
         }
         match self.flows.get_mut(&key) {
@@ -276,6 +287,7 @@ impl Engine {
                         s.session.add_data_conn(*conn);
                     }
                 }
+                self.saw_beyond(seg, at);
                 if answered {
                     self.offer_snapshot(slot, at, out);
                 }
@@ -318,6 +330,7 @@ impl Engine {
                     self.counters.after_close_segments += 1;
                 } else {
                     self.counters.other_tcp_segments += 1;
+                    self.saw_beyond(seg, at);
                 }
             }
             None => self.new_flow(key, seg, src, dst, at, out),
@@ -378,6 +391,7 @@ impl Engine {
                 let mut conn = Box::new(DataConn::new(self.stream, initiator, acceptor, at));
                 conn.update(seg, src, at);
                 self.counters.data_segments += 1;
+                self.saw_beyond(seg, at);
                 if let Some(s) = self.slots[slot].as_mut() {
                     s.data_flows.push(key);
                 }
@@ -397,6 +411,7 @@ impl Engine {
             }
         }
         self.counters.other_tcp_segments += 1;
+        let between = self.saw_beyond(seg, at);
         if self.opts.detect_banners && !has_data {
             let b = detect::Buffered::of(seg, src, dst, at);
             if seg.flags.syn() && !seg.flags.ack() {
@@ -410,7 +425,41 @@ impl Engine {
             // Not a banner: not the start of an FTP session.
             self.handshakes.take(&key);
         }
-        self.last_other = Some(key);
+        self.last_other = Some((key, between));
+    }
+
+    /// Notes a segment between two hosts with live sessions on other
+    /// ports than the control ports (the caller knows it is not a control
+    /// connection's); false when no session lives between the hosts.
+    fn saw_beyond(&mut self, seg: &TcpSegment<'_>, at: Origin) -> bool {
+        match self.pairs.get_mut(&pair_key(seg.src, seg.dst)) {
+            Some(p) => {
+                p.beyond.get_or_insert((at, at)).1 = at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A frame of traffic beyond the control connection between the
+    /// hosts of the session in `slot` while it lived (its first), if the
+    /// capture holds any: whether it could see the session's data
+    /// connections.
+    fn beyond_control(&self, slot: usize) -> Option<u64> {
+        let s = self.slots[slot].as_ref()?;
+        let start = s.session.conn.first.ts;
+        s.pairs
+            .iter()
+            .filter_map(|k| self.pairs.get(k)?.beyond)
+            .filter(|(_, last)| last.ts >= start)
+            .map(|(first, last)| {
+                if first.ts >= start {
+                    first.frame
+                } else {
+                    last.frame
+                }
+            })
+            .min()
     }
 
     /// Whether a segment of a flow found untracked just before could
@@ -569,6 +618,12 @@ impl Engine {
         if s.session.id == 0 || !out.wants_snapshot(s.session.id) {
             return;
         }
+        let beyond = self.beyond_control(slot);
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        s.session.beyond_control = beyond;
+        let s = &*s;
         let open = s.data_flows.iter().filter_map(|k| match self.flows.get(k) {
             Some(Flow::Data { conn, .. }) => Some(&**conn),
             _ => None,
@@ -596,6 +651,10 @@ impl Engine {
         out: &mut dyn SessionSink,
     ) -> Option<Option<usize>> {
         let session = self.qualify(slot, true);
+        let beyond = self.beyond_control(slot);
+        if let Some(s) = self.slots[slot].as_mut() {
+            s.session.beyond_control = beyond;
+        }
         let Some(mut s) = self.slots[slot].take() else {
             return None;
         };

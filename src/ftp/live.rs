@@ -5,7 +5,7 @@
 //! When the connection ends it becomes a [`Session`].
 
 use super::address::{self, Endpoint};
-use super::data::{DataConn, match_setups};
+use super::data::{DataConn, Verdict, match_setups};
 use super::fingerprint::{self};
 use super::line::{Decoder, Item, Resume, pause_after_234, pause_after_auth};
 use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
@@ -52,6 +52,10 @@ pub struct LiveSession {
     pub silent_until: Option<Timestamp>,
     /// Maps addresses in every line before anything reads it.
     pub anonymizer: Option<crate::anonymize::Shared>,
+    /// A frame of traffic between the session's hosts beyond its control
+    /// connection, captured while it lived (set by the engine): the
+    /// capture could see its data connections.
+    pub beyond_control: Option<u64>,
     /// Wireshark's `tcp.stream` of the control connection.
     pub tcp_stream: Option<u32>,
     pub conn: Connection,
@@ -92,6 +96,7 @@ impl LiveSession {
             id,
             silent_until: None,
             anonymizer: None,
+            beyond_control: None,
             tcp_stream: None,
             conn: Connection::new(client, server, first, limits.tcp),
             detection,
@@ -427,6 +432,15 @@ impl LiveSession {
         }
         blind.sort();
         match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
+        // No connection where the capture could not have seen one is not
+        // captured, not absent.
+        if self.beyond_control.is_none() {
+            for d in &mut setups {
+                if d.verdict == Verdict::NoConnection {
+                    d.verdict = Verdict::NotCaptured;
+                }
+            }
+        }
         let mut data_conns = data_conns;
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
@@ -463,6 +477,7 @@ impl LiveSession {
             reply_unseen,
             data_setups: setups,
             data_conns,
+            beyond_control: self.beyond_control,
             tls,
             tcp,
             limits: caps,

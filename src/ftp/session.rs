@@ -160,6 +160,11 @@ pub struct Session {
     pub reply_unseen: Vec<bool>,
     pub data_setups: Vec<DataSetup>,
     pub data_conns: Vec<DataConn>,
+    /// A frame of traffic between the session's hosts beyond its control
+    /// connection, captured while it lived; None: the capture holds none
+    /// (filtered to the control port, say), so it could not see the
+    /// session's data connections.
+    pub beyond_control: Option<u64>,
     pub tls: Option<Tls>,
     pub tcp: [DirStats; 2],
     pub limits: SessionCaps,

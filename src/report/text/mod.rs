@@ -9,7 +9,6 @@ mod compare;
 use super::model::{Entry, Report, SessionView};
 use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
 use crate::escape::escape;
-use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 pub(crate) use compare::lines_not_listed;
@@ -167,16 +166,7 @@ impl SessionRow {
         let setups: Vec<String> = s
             .data_setups
             .iter()
-            .map(|d| {
-                // A connection established elsewhere than announced still
-                // worked: the cell says both.
-                let v = if d.setup.established && d.setup.verdict == Verdict::WrongEndpoint {
-                    "connected (elsewhere)".to_string()
-                } else {
-                    wire_name(&d.setup.verdict)
-                };
-                format!("{} {v}", d.setup.kind.name())
-            })
+            .map(super::model::SetupView::label)
             .collect();
         let mut setup_txt = setups
             .iter()
