@@ -753,6 +753,47 @@ def vsftpd_backdoor():
     wrpcap(out("hand-vsftpd-backdoor.pcap"), sorted(s.pkts + b.pkts, key=lambda p: p.time))
 
 
+def eprt_private_425():
+    """An EPRT naming the client's private address, sent to a public
+    server through a NAT that translates the connection but not the EPRT
+    (issue #31): the server tries the private address, its connect times
+    out, and it answers `425`, twice. Seen at the client side (the tap
+    inside the NAT: the control connection carries the private address
+    too, TTL 64) and at the server side (the control connection comes
+    from the NAT's public address; the server's SYNs to the private
+    address go unanswered)."""
+    priv, nat = "192.168.1.10", NAT
+    c = Session(cport=40070, cli=priv, cisn=70000, sisn=71000, ttl=(64, 52))
+    v = Session(cport=40070, cli=nat, cisn=70000, sisn=71000, ttl=(52, 64))
+    for tap in (c, v):
+        tap.login(banner=b"220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n"
+                         b"220-You are user number 1 of 50 allowed.\r\n"
+                         b"220 Local time is now 22:13. Server port: 21.\r\n")
+        tap.send("c", b"TYPE I\r\n")
+        tap.send("s", b"200 TYPE is now 8-bit binary\r\n")
+    data = []
+    for k, port in enumerate((41234, 41235)):
+        for tap in (c, v):
+            tap.send("c", b"EPRT |1|%s|%d|\r\n" % (priv.encode(), port))
+            tap.send("s", b"200 PORT command successful\r\n")
+            tap.send("c", b"RETR report.pdf\r\n")
+        for dt in (0.01, 1, 2, 4, 8):
+            p = Ether() / IP(src=SRV, dst=priv, ttl=64) / TCP(sport=20, dport=port, flags="S", seq=90000 + k)
+            v.t += dt
+            p.time = v.t
+            data.append(p)
+        c.t += 21
+        v.t += 6
+        for tap in (c, v):
+            tap.send("s", b"425 Could not open data connection to port %d: Connection timed out\r\n" % port)
+    for tap in (c, v):
+        tap.send("c", b"QUIT\r\n")
+        tap.send("s", b"221 Goodbye.\r\n")
+        tap.close()
+    wrpcap(out("hand-eprt-private-425-client.pcap"), c.pkts)
+    wrpcap(out("hand-eprt-private-425-server.pcap"), sorted(v.pkts + data, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -767,6 +808,6 @@ if __name__ == "__main__":
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
               two_pasv, telnet_synch, isb_drops, onset_archive, quoted_replies,
-              not_sessions, vsftpd_backdoor]:
+              not_sessions, vsftpd_backdoor, eprt_private_425]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

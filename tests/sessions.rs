@@ -309,3 +309,90 @@ fn a_capture_filtered_to_port_21_says_not_captured() {
         ["PORT not-captured", "PORT not-captured"]
     );
 }
+
+#[test]
+fn a_private_eprt_answered_425_twice_is_two_failed_transfers() {
+    // Client side (the tap inside the NAT: the control connection comes
+    // from the private address too, TTL 64). tshark: EPRT frames 18 and
+    // 26, RETR 22 and 30, `425 … Connection timed out` 24 and 32, 21.0 s
+    // after each RETR. Today's "No findings".
+    let (_, doc) = analyze(&["hand-eprt-private-425-client.pcap"], &[]);
+    assert_eq!(verdicts(&doc, "s1"), ["not-captured", "not-captured"]);
+    let setups = session(&doc, "s1")["data_setups"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(setups.iter().all(|d| d["status"] == "cannot-open"));
+    let failed = findings(&doc, "transfer-failed");
+    assert_eq!(failed.len(), 2, "one event each");
+    for (f, (eprt, reply)) in failed.iter().zip([(18, 24), (26, 32)]) {
+        assert_eq!(f["severity"], "warning");
+        assert_eq!(f["actor"], "unknown");
+        assert_eq!(f["proof"]["kind"], "reply");
+        assert_contains(
+            f["proof"]["text"].as_str().unwrap(),
+            &[&format!("(frame {eprt})"), &format!("(frame {reply})")],
+        );
+        assert!(frames(f).contains(&eprt) && frames(f).contains(&reply));
+        assert_contains(
+            &message(f),
+            &[
+                &format!("(frame {reply}, 21.0 s after the RETR): its connect timed out"),
+                "192.168.1.10, a private address, and 203.0.113.10 is public",
+                "TTL 64",
+                "whether the NAT translated the EPRT is not visible here",
+            ],
+        );
+    }
+    // Server side: the connection comes from the NAT's 203.0.113.1, the
+    // EPRT still names 192.168.1.10, and the server's five SYNs to it
+    // (tshark: frames 24–28, then 37–41) go unanswered: two views prove
+    // the address was not translated in the line.
+    let (code, doc) = analyze(&["hand-eprt-private-425-server.pcap"], &[]);
+    assert_eq!(code, 1);
+    let failed = findings(&doc, "transfer-failed");
+    assert_eq!(failed.len(), 2);
+    for (f, (eprt, syn, reply)) in failed.iter().zip([(18, 24, 29), (31, 37, 42)]) {
+        assert_eq!(f["severity"], "error");
+        assert_eq!(f["actor"], "path");
+        assert_eq!(f["proof"]["kind"], "endpoint");
+        assert_contains(
+            f["proof"]["text"].as_str().unwrap(),
+            &[
+                "control connection's 203.0.113.1 (frame 1)",
+                &format!("EPRT's 192.168.1.10 (frame {eprt})"),
+            ],
+        );
+        assert_contains(
+            &message(f),
+            &[
+                "5 SYN(s) from 203.0.113.10:20 to 192.168.1.10:4123",
+                &format!("(from frame {syn}) got no answer"),
+                &format!("(frame {reply}, 21.0 s after the RETR)"),
+                "translated in the packets but not in the EPRT",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_failed_transfer_the_capture_cannot_explain_says_so() {
+    // The client-side tap of an ALG that sent the server elsewhere: the
+    // RETR got 425 and the capture holds nothing beyond port 21.
+    let (_, doc) = analyze(&["pair-alg-inconsistent-client.pcap"], &[]);
+    let f = the(&doc, "transfer-failed");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["actor"], "unknown");
+    assert_contains(
+        &message(&f),
+        &[
+            "`425 Failed to establish connection.`",
+            "could not see an attempt to 198.51.100.60:40000",
+            "nothing here shows why",
+        ],
+    );
+    // A transfer the server reports done is no failure, whatever the
+    // capture lacks of its connection.
+    let (_, doc) = analyze(&["hand-multiline-gap.pcap"], &[]);
+    assert!(findings(&doc, "transfer-failed").is_empty());
+}
