@@ -655,9 +655,7 @@ impl Engine {
         if let Some(s) = self.slots[slot].as_mut() {
             s.session.beyond_control = beyond;
         }
-        let Some(mut s) = self.slots[slot].take() else {
-            return None;
-        };
+        let mut s = self.slots[slot].take()?;
         self.mem -= s.mem;
         for k in s.data_flows.drain(..) {
             if let Some(Flow::Data { conn, .. }) = self.flows.remove(&k) {

@@ -315,9 +315,12 @@ mod tests {
         fn gap(&mut self, _: Side, _: u64, _: u64, _: Origin) {}
     }
 
-    /// Feeds `segs` (sender is the client?, flags, payload) to a new
-    /// connection from 10.0.0.1:4000 to 10.0.0.2:21.
-    fn fed(segs: &[(bool, u8, &[u8])]) -> Connection {
+    /// A segment to feed: sent by the client?, its flags, its payload.
+    type Seg<'a> = (bool, u8, &'a [u8]);
+
+    /// Feeds `segs` to a new connection from 10.0.0.1:4000 to
+    /// 10.0.0.2:21.
+    fn fed(segs: &[Seg<'_>]) -> Connection {
         let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
         let at = |i: usize| Origin {
             frame: i as u64 + 1,
@@ -350,7 +353,7 @@ mod tests {
         use Standing::*;
         let (syn, rst, ack) = (TcpFlags::SYN, TcpFlags::RST, TcpFlags::ACK);
         let rst_ack = TcpFlags::RST | TcpFlags::ACK;
-        let cases: &[(&[(bool, u8, &[u8])], Option<Standing>, Standing)] = &[
+        let cases: &[(&[Seg<'_>], Option<Standing>, Standing)] = &[
             (&[(true, syn, b""), (false, rst_ack, b"")], None, Refused),
             (&[(true, syn, b""), (true, syn, b"")], None, Unanswered),
             (
