@@ -326,7 +326,9 @@ fn extract_writes_a_small_pcapng_with_the_findings_as_comments() {
         .map(|p| &p.1)
         .filter(|c| c.len() > 1)
         .collect();
-    assert_eq!(flagged.len(), 4);
+    // The truncation's four frames, and the RETR and its 425, which the
+    // failed transfer names too.
+    assert_eq!(flagged.len(), 6);
     assert!(flagged[0][1].starts_with(
         "portmortem port-silently-truncated (error, session s1): The client announced"
     ));
@@ -342,7 +344,13 @@ fn extract_writes_a_small_pcapng_with_the_findings_as_comments() {
             serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
         )
     };
-    assert_eq!(rules(&doc), vec!["port-silently-truncated".to_string()]);
+    assert_eq!(
+        rules(&doc),
+        vec![
+            "port-silently-truncated".to_string(),
+            "transfer-failed".to_string()
+        ]
+    );
     // Unknown sessions are refused by name.
     let o = bin()
         .args([

@@ -36,7 +36,12 @@ fn check(r: &CaptureResult) {
 
     assert_eq!(
         k.tcp_segments,
-        k.control_segments + k.data_segments + k.other_tcp_segments + k.after_close_segments
+        k.control_segments
+            + k.data_segments
+            + k.other_tcp_segments
+            + k.after_close_segments
+            + k.not_sessions.segments
+            + k.unannounced_segments
     );
     for f in &r.findings {
         for fr in &f.frames {

@@ -82,6 +82,8 @@ pub struct DataSide {
     pub kind: AddrKind,
     pub announced: Option<Endpoint>,
     pub verdict: Verdict,
+    /// What became of it at this tap, in the word every report uses.
+    pub status: crate::ftp::data::Status,
     pub connection: Option<DataConnView>,
 }
 
@@ -686,6 +688,7 @@ fn data_side(s: &Session, d: &DataSetup) -> DataSide {
         kind: d.kind,
         announced: d.endpoint,
         verdict: d.verdict,
+        status: d.status(),
         connection: d.connection.map(|k| {
             let c = &s.data_conns[k];
             DataConnView {

@@ -69,6 +69,72 @@ impl Buffered {
     }
 }
 
+/// Handshakes kept at most: the oldest is forgotten past it (its session,
+/// if a banner follows, then starts at the banner, as without this).
+pub const MAX_HANDSHAKES: usize = 1024;
+/// Payload-free segments kept per handshake (SYN, SYN-ACK, ACK, a
+/// retransmitted SYN); a connection that sends more without payload is
+/// not at its start any more.
+pub const MAX_HANDSHAKE_SEGS: usize = 4;
+
+/// The handshakes of connections on other ports than the control ports,
+/// kept until their first payload: when it is a `220` banner, the
+/// session starts at its SYN, and the handshake's frames are its control
+/// frames, not other TCP. Bounded: [`MAX_HANDSHAKES`] connections, the
+/// oldest forgotten first.
+#[derive(Default)]
+pub struct Handshakes {
+    map: ahash::AHashMap<super::flows::FlowKey, Vec<Buffered>>,
+    order: std::collections::VecDeque<super::flows::FlowKey>,
+}
+
+impl Handshakes {
+    /// A SYN: the connection's handshake starts (again).
+    pub fn start(&mut self, key: super::flows::FlowKey, b: Buffered) {
+        if self.map.insert(key, vec![b]).is_none() {
+            self.order.push_back(key);
+        }
+        while self.map.len() > MAX_HANDSHAKES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+        }
+        // Forgotten keys stay in `order` until they come out of it; keep
+        // it within twice the map.
+        if self.order.len() > 2 * MAX_HANDSHAKES {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    /// Whether the connection's handshake is being kept.
+    pub fn contains(&self, key: &super::flows::FlowKey) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Another payload-free segment of a kept handshake; false (and the
+    /// handshake is forgotten) when it has had its share.
+    pub fn push(&mut self, key: &super::flows::FlowKey, b: Buffered) -> bool {
+        match self.map.get_mut(key) {
+            Some(v) if v.len() < MAX_HANDSHAKE_SEGS => {
+                v.push(b);
+                true
+            }
+            Some(_) => {
+                self.map.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The handshake of a connection whose first payload arrived.
+    pub fn take(&mut self, key: &super::flows::FlowKey) -> Vec<Buffered> {
+        self.map.remove(key).unwrap_or_default()
+    }
+}
+
 /// A connection that opened with a banner, not yet judged.
 pub struct Candidate {
     pub server: SocketAddr,
@@ -104,6 +170,16 @@ impl Candidate {
             bytes: seg.payload.len(),
             first: at,
         }
+    }
+
+    /// The candidate with the handshake that came before its banner: it
+    /// starts at the SYN.
+    pub fn after(mut self, handshake: Vec<Buffered>) -> Self {
+        if let Some(b) = handshake.first() {
+            self.first = b.origin;
+            self.segs.splice(0..0, handshake);
+        }
+        self
     }
 
     pub fn push(&mut self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) {

@@ -420,6 +420,43 @@ pub fn display_filter(s: &SessionView<'_>, frames: &[u64]) -> String {
     }
 }
 
+/// The connections to a control port that never were FTP sessions
+/// (refused or unanswered SYNs, stray segments answered by a reset), one
+/// phrase each with its frames; None when there were none.
+pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
+    if n.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<&crate::engine::NotSession> = n.listed.iter().collect();
+    listed.sort_by_key(|x| x.first_frame);
+    let mut parts: Vec<String> = listed
+        .iter()
+        .map(|x| {
+            let frames = if x.first_frame == x.last_frame {
+                format!("frame {}", x.first_frame)
+            } else {
+                format!("frames {}–{}", x.first_frame, x.last_frame)
+            };
+            format!(
+                "{} → {}: {} ({frames})",
+                x.client,
+                x.server,
+                x.standing.describe()
+            )
+        })
+        .collect();
+    let more = n.count() - n.listed.len() as u64;
+    if more > 0 {
+        parts.push(format!("{more} more"));
+    }
+    Some(format!(
+        "{} connection(s), {} segment(s), not FTP sessions: {}",
+        n.count(),
+        n.segments,
+        parts.join("; ")
+    ))
+}
+
 /// What the capture says of its own loss (pcapng interface statistics),
 /// with what follows for statements of absence; None when it says nothing.
 pub fn interface_loss(info: &crate::capture::CaptureInfo) -> Option<String> {

@@ -8,6 +8,7 @@
 
 mod address;
 pub mod attribution;
+mod connections;
 mod data;
 mod echo;
 pub mod registry;
@@ -466,6 +467,7 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     data::run(s, cfg, &mut out);
     segments::run(s, cfg, &mut out);
     server::run(s, &mut out);
+    connections::run(s, &mut out);
     for f in &mut out {
         f.normalise();
         f.settle();

@@ -85,6 +85,7 @@ macro_rules! rules {
                     Rule::AlgDropSuspected
                         | Rule::SessionStallAfterCtl
                         | Rule::TlsAlgBlind
+                        | Rule::TransferFailed
                         | Rule::CommandSwallowed
                         | Rule::ReplySwallowed
                         | Rule::CommandInjected
@@ -143,6 +144,10 @@ rules! {
         "the server sent a line that is not a reply (stray empty line, no code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
+    TransferFailed = "transfer-failed", OneCapture, Error,
+        "a transfer's data connection failed (425/426, a refused or unanswered SYN) and what the capture shows about why: an address a NAT did not translate, the server's own words, nothing visible; error only where two views prove the untranslated address";
+    VsftpdBackdoor = "vsftpd-backdoor", OneCapture, Info,
+        "a connection to port 6200 that no line announced, on a server whose banner is vsFTPd 2.3.4: the backdoored release's shell port (CVE-2011-2523)";
     TcpGap = "tcp-gap", OneCapture, Warning,
         "control-stream bytes a capture lacks, where they were, which line they cut, and who lost them: the tap (the receiver acknowledged them) or the path (the receiver's ACK stopped at them after later bytes arrived)";
     TcpOverlapConflict = "tcp-overlap-conflict", OneCapture, Warning,

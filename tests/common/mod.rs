@@ -248,6 +248,25 @@ pub fn without_frames(pcap: &[u8], drop: &dyn Fn(u64) -> bool) -> Vec<u8> {
     out
 }
 
+/// The TCP ports (source, destination) of frame `n` of a hand-made
+/// capture (Ethernet, IPv4 without options).
+pub fn ports_of(pcap: &[u8], n: u64) -> (u16, u16) {
+    let (mut at, mut k) = (24, 0u64);
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        k += 1;
+        if k == n {
+            let tcp = &pcap[at + 16 + 34..];
+            return (
+                u16::from_be_bytes([tcp[0], tcp[1]]),
+                u16::from_be_bytes([tcp[2], tcp[3]]),
+            );
+        }
+        at += 16 + caplen;
+    }
+    (0, 0)
+}
+
 /// A little-endian pcap with every frame's time moved by `secs`: a tap
 /// whose clock is off.
 pub fn shifted(pcap: &[u8], secs: i64) -> Vec<u8> {

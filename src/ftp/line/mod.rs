@@ -98,6 +98,12 @@ pub struct Line {
     /// A CR inside the content not followed by LF.
     #[serde(skip_serializing_if = "is_false")]
     pub bare_cr: bool,
+    /// The offset in the other direction's stream that the segment
+    /// carrying the line's last byte acknowledged: every byte the peer
+    /// sent before it had reached the sender when it sent the line (None
+    /// where that segment carried no ACK the stream can place).
+    #[serde(skip)]
+    pub peer_acked: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -579,6 +585,7 @@ impl Decoder {
                 after_gap: false,
                 follows_gap,
                 bare_cr: false,
+                peer_acked: None,
             },
             telnet_kept: false,
         });

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 /// Rows drawn per diagram (a long session is cut, and says so).
 const ROWS: usize = 300;
 
-pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed). Each arrow shows the start of its line; hover for all of it.";
+pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed; `unannounced` when no line of the session announced it). Each arrow shows the start of its line; hover for all of it.";
 
 pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line behind an error or warning finding. Teal: a line that differs between the captures with no finding above info (a NAT helper's clean rewrite). Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
 
@@ -111,7 +111,12 @@ fn data_arrows(s: &SessionView<'_>, a: usize, b: usize, tap: &str) -> Vec<(u64, 
                     from: if from_client { a } else { b },
                     to: if from_client { b } else { a },
                     label: format!(
-                        "data :{} → {} {}",
+                        "{} :{} → {} {}",
+                        if c.announced_frame.is_some() {
+                            "data"
+                        } else {
+                            "unannounced"
+                        },
                         c.initiator.port(),
                         c.acceptor,
                         wire_name(&c.result())

@@ -219,6 +219,9 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }
+        if let Some(n) = super::wording::not_sessions(&c.packets.not_sessions) {
+            rows.push(("Not sessions".into(), Inline::text(n)));
+        }
         let capped = ss.iter().filter(|s| s.capture == n && capped(s));
         let limits = limits_hit(c, capped.map(|s| s.id.as_str()));
         if !limits.is_empty() {

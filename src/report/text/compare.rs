@@ -231,7 +231,7 @@ pub(super) fn pair_section(
                 d.announced
                     .map(|e| e.to_string())
                     .unwrap_or_else(|| "?".into()),
-                d.verdict.describe(),
+                d.status.name(),
                 d.connection
                     .as_ref()
                     .map(|c| format!(
