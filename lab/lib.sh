@@ -194,7 +194,15 @@ require_ssl_reuse=NO"
                 dpkg -x inetutils-ftpd_*.deb inetutils)
         }
         cp "$ROOT/hello.txt" /srv/ftp/hello.txt 2>/dev/null || true
-        bg $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default
+        # It daemonizes: stop_all stops it by the PID it writes.
+        rm -f "$WORK/inetutils-ftpd.pid"
+        $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default --pidfile="$WORK/inetutils-ftpd.pid"
+        local i
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            [ -s "$WORK/inetutils-ftpd.pid" ] && break
+            sleep 0.1
+        done
+        PIDS+=("$(cat "$WORK/inetutils-ftpd.pid")")
         ;;
     reflect)
         bg $SRV "${PORTMORTEM:-$HERE/../target/release/portmortem}" reflect --listen 203.0.113.10:21 --quiet
