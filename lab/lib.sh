@@ -112,10 +112,35 @@ table ip lab {
 EOF
 }
 
+# A home router: the client's LAN is private (10.0.0.60 behind 10.0.0.1),
+# masqueraded to 203.0.113.1 without the FTP helper, so address commands
+# cross untranslated; nothing from outside may open a connection inside
+# (dropped silently: the server's data connection times out).
+nat_private() {
+    $CLI ip addr flush dev cli0
+    $CLI ip addr add 10.0.0.60/24 dev cli0
+    $CLI ip route add default via 10.0.0.1
+    $FW ip addr flush dev fwin
+    $FW ip addr add 10.0.0.1/24 dev fwin
+    $FW nft -f - <<'EOF'
+table ip lab {
+    chain inbound {
+        type filter hook forward priority 0; policy accept;
+        iifname "fwout" ct state new drop
+    }
+    chain post {
+        type nat hook postrouting priority 100; policy accept;
+        oifname "fwout" masquerade
+    }
+}
+EOF
+}
+
 firewall() {
     case "$1" in
     route) ;;
     alg) nat_alg ;;
+    masq) nat_private ;;
     mangle | mangle-alg | mangle-both)
         $FW iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE --queue-num 0
         if [ "$1" = mangle-both ]; then
@@ -170,6 +195,16 @@ server() {
     case "$1" in
     vsftpd)
         vsftpd_conf 21 ""
+        bg $SRV vsftpd "$WORK/vsftpd.conf"
+        ;;
+    vsftpd-promiscuous)
+        # Accepts a PORT/EPRT address other than the client's (as ProFTPD's
+        # AllowForeignAddress does) and gives up connecting after 5 s.
+        # (connect_from_port_20 breaks with port_promiscuous: 500 OOPS:
+        # vsf_sysutil_bind.)
+        vsftpd_conf 21 "port_promiscuous=YES
+connect_from_port_20=NO
+connect_timeout=5"
         bg $SRV vsftpd "$WORK/vsftpd.conf"
         ;;
     vsftpd-8884)

@@ -79,6 +79,13 @@ all_cases() {
     case_run alg-split-port alg vsftpd split-port --data-port 40000
     case_run alg-pipelined-port alg vsftpd pipelined-port --data-port 40000
     case_run mangle-alg mangle-alg vsftpd active-then-hang --idle 25
+    # The client's own malformed PORT/EPRT lines through a clean router:
+    # nothing in the path to blame.
+    case_run sent-malformed-inetutils route inetutils sent-malformed
+    case_run sent-malformed-vsftpd route vsftpd sent-malformed
+    # A private address announced through a NAT without the FTP helper,
+    # to a server that accepts it: its connect times out, 425.
+    case_run private-eprt masq vsftpd-promiscuous private-eprt --data-port 40000
     # A proxy-mode firewall: two TCP connections.
     case_run proxy-passive proxy vsftpd passive
     # Single-capture edge cases.
