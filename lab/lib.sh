@@ -28,7 +28,13 @@ stop_all() {
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
     done
     PIDS=()
-    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do ip netns del "$ns" 2>/dev/null || true; done
+    local ns
+    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do
+        # What the servers left in the namespace: inetutils ftpd's daemon,
+        # vsftpd's session processes (a hung session outlives its listener).
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
@@ -229,15 +235,8 @@ require_ssl_reuse=NO"
                 dpkg -x inetutils-ftpd_*.deb inetutils)
         }
         cp "$ROOT/hello.txt" /srv/ftp/hello.txt 2>/dev/null || true
-        # It daemonizes: stop_all stops it by the PID it writes.
-        rm -f "$WORK/inetutils-ftpd.pid"
-        $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default --pidfile="$WORK/inetutils-ftpd.pid"
-        local i
-        for i in 1 2 3 4 5 6 7 8 9 10; do
-            [ -s "$WORK/inetutils-ftpd.pid" ] && break
-            sleep 0.1
-        done
-        PIDS+=("$(cat "$WORK/inetutils-ftpd.pid")")
+        # It daemonizes (stop_all stops what is left in the namespace).
+        $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default
         ;;
     reflect)
         bg $SRV "${PORTMORTEM:-$HERE/../target/release/portmortem}" reflect --listen 203.0.113.10:21 --quiet
