@@ -29,12 +29,13 @@ stop_all() {
     done
     PIDS=()
     local ns
-    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do
+    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv pm-span; do
         # What the servers left in the namespace: inetutils ftpd's daemon,
         # vsftpd's session processes (a hung session outlives its listener).
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
+    ! mountpoint -q "$WORK/bpf" || umount "$WORK/bpf"
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
@@ -98,6 +99,39 @@ chain_topology() {
     $FW ip route add default via 192.0.2.6
     ip netns exec pm-r2 ip route add default via 192.0.2.5
     $SRV ip route add default via 203.0.113.1
+}
+
+# A switch between the hosts and the firewall that carries the client leg
+# as VLAN 10 and the server leg as VLAN 20, and mirrors both into one SPAN
+# port: every frame that leaves or reaches cli0 (srv0) is copied, tagged,
+# by a tc classifier (lab/span.py) into a veth whose far end is a port of
+# bridge br0 in namespace pm-span; `tcpdump -i br0` there is the SPAN
+# capture. Nothing is added to pm-fw, so its own captures stay as they are.
+span() {
+    ip netns add pm-span
+    local sp="ip netns exec pm-span"
+    $sp sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    $sp sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    # No IGMP/MLD of its own: the SPAN carries only the mirrored frames.
+    $sp ip link add br0 type bridge mcast_snooping 0
+    mkdir -p "$WORK/bpf"
+    mountpoint -q "$WORK/bpf" || mount -t bpf bpf "$WORK/bpf"
+    local x
+    for x in "pm-cli cli0 spanc 10" "pm-srv srv0 spans 20"; do
+        set -- $x
+        ip link add "$3" netns "$1" type veth peer name "$3p" netns pm-span
+        ip netns exec "$1" sysctl -qw "net.ipv6.conf.$3.disable_ipv6=1"
+        ip netns exec "$1" ip link set "$3" up
+        ip netns exec "$1" ethtool -K "$3" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+        $sp ip link set "$3p" master br0 up
+        $sp bridge link set dev "$3p" isolated on # a SPAN port forwards nothing
+        ip netns exec "$1" "$PY" "$HERE/span.py" "$WORK/bpf/$3" \
+            "$(ip netns exec "$1" cat "/sys/class/net/$3/ifindex")" "$4"
+        ip netns exec "$1" tc qdisc add dev "$2" clsact
+        ip netns exec "$1" tc filter add dev "$2" ingress bpf object-pinned "$WORK/bpf/$3" direct-action
+        ip netns exec "$1" tc filter add dev "$2" egress bpf object-pinned "$WORK/bpf/$3" direct-action
+    done
+    $sp ip link set br0 up
 }
 
 nat_alg() {
