@@ -266,6 +266,17 @@ def run(args):
                 c.log(verb, "ended with", active(c, args.data_port, args.file, verb=verb))
             except socket.timeout as e:
                 c.log(verb, "no reply:", e)
+    elif s == "port-eprt":
+        # One active transfer announced by PORT, one by EPRT, to the same
+        # port (…,125,227 and |32227|: what the 227 -> 22_ mangler damages
+        # and the NAT helper rewrites). A device that swallows a line
+        # leaves the client waiting: it gives up after 8 s and quits.
+        c.s.settimeout(8)
+        try:
+            for verb in ("PORT", "EPRT"):
+                c.log(verb, "ended with", active(c, args.data_port, args.file, verb=verb))
+        except socket.timeout as e:
+            c.log("no reply:", e)
     elif s == "pipelined-port":
         # NOOP and PORT in one segment: the PORT is not at the start of it.
         c.send(b"NOOP\r\nPORT " + port_arg(c.local_ip, args.data_port).encode() + b"\r\n")
