@@ -2,9 +2,8 @@
 # Writes tshark's view of testdata/: tshark-tcp-streams.tsv, for every TCP
 # frame of every capture, the tcp.stream tshark gives it (the reference
 # tests/tcp_stream.rs checks portmortem's numbering against), and
-# tshark-legs.tsv (below). ICMP errors
-# are left out: tshark numbers the TCP header they quote, portmortem does
-# not count them as TCP frames.
+# tshark-legs.tsv (below). ICMP errors are left out: tshark numbers the
+# TCP header they quote, portmortem does not count them as TCP frames.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=testdata/tshark-tcp-streams.tsv
