@@ -273,6 +273,9 @@ fn clean_pairs_yield_no_false_differences() {
         "tls",
         "abort",
         "port-8884",
+        // The client's own malformed lines through a plain router.
+        "sent-malformed-vsftpd",
+        "sent-malformed-inetutils",
     ] {
         let (_, doc) = lab(case);
         assert!(diffs(&doc).is_empty(), "{case}: {:#}", doc["findings"]);
@@ -377,6 +380,22 @@ fn a_port_the_alg_did_not_translate() {
         ],
     );
     assert_eq!(line(&doc, "PORT")["status"], "identical");
+}
+
+/// A client on a private address behind a NAT without the FTP helper:
+/// its EPRT and its PORT both cross unchanged, naming 10.0.0.60.
+#[test]
+fn a_private_eprt_and_port_the_nat_did_not_translate() {
+    let (_, doc) = lab("private-eprt");
+    assert_eq!(
+        diff_rules(&doc),
+        vec!["alg-not-translated", "alg-not-translated"]
+    );
+    for l in ["EPRT |1|10.0.0.60|40000|", "PORT 10,0,0,60,156,64"] {
+        assert_eq!(line(&doc, l)["status"], "identical", "{l}");
+    }
+    let m: Vec<String> = diffs(&doc).iter().map(|f| message(f)).collect();
+    assert!(m.iter().all(|m| m.contains("still names 10.0.0.60:40000")));
 }
 
 #[test]

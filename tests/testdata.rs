@@ -956,3 +956,128 @@ fn ndjson_findings_carry_their_captures_hash() {
         assert_eq!(f["capture_sha256"].as_str().unwrap().len(), 64);
     }
 }
+
+/// The firewall's own captures (lab/make-testdata.sh `fw_case`): each
+/// device's run captured on the firewall in four ways (`tcpdump -i any`
+/// as Linux cooked v2 and v1, `dumpcap -i fwin -i fwout`, a SPAN of both
+/// legs as VLANs 10 and 20) and at the two interfaces (client, server).
+const FIREWALL_CAPTURES: [(&str, [&str; 4]); 4] = [
+    (
+        "fw-route",
+        [
+            "lab-fw-route-any.pcap",
+            "lab-fw-route-sll.pcap",
+            "lab-fw-route-legs.pcapng",
+            "lab-fw-route-span.pcap",
+        ],
+    ),
+    (
+        "fw-mangle",
+        [
+            "lab-fw-mangle-any.pcap",
+            "lab-fw-mangle-sll.pcap",
+            "lab-fw-mangle-legs.pcapng",
+            "lab-fw-mangle-span.pcap",
+        ],
+    ),
+    (
+        "fw-alg",
+        [
+            "lab-fw-alg-any.pcap",
+            "lab-fw-alg-sll.pcap",
+            "lab-fw-alg-legs.pcapng",
+            "lab-fw-alg-span.pcap",
+        ],
+    ),
+    (
+        "fw-mangle-alg",
+        [
+            "lab-fw-mangle-alg-any.pcap",
+            "lab-fw-mangle-alg-sll.pcap",
+            "lab-fw-mangle-alg-legs.pcapng",
+            "lab-fw-mangle-alg-span.pcap",
+        ],
+    ),
+];
+
+/// What the tests of one-file captures rest on, from tshark's view
+/// (testdata/tshark-legs.tsv): each file holds exactly the TCP packets of
+/// the client-side and the server-side capture of the same run, and where
+/// the format names the leg (SLL2 interface index, pcapng interface, VLAN)
+/// each leg holds exactly one of them. Linux cooked v1 names only the
+/// packet type, so there only the whole is checked.
+#[test]
+fn each_firewall_capture_holds_both_legs_of_its_run() {
+    use std::collections::BTreeMap;
+    type Multiset = BTreeMap<Vec<String>, usize>;
+    let text = std::fs::read_to_string(testdata("tshark-legs.tsv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let packet = [
+        "ip_src",
+        "ip_dst",
+        "ttl",
+        "sport",
+        "dport",
+        "tcp_flags",
+        "seq_raw",
+        "ack_raw",
+        "tcp_len",
+        "tcp_checksum",
+    ]
+    .map(col);
+    // file → leg → packets
+    let mut files: BTreeMap<String, BTreeMap<String, Multiset>> = BTreeMap::new();
+    for l in lines {
+        let c: Vec<&str> = l.split('\t').collect();
+        let leg = match c[0] {
+            f if f.ends_with("-any.pcap") => c[col("sll_ifindex")],
+            f if f.ends_with("-legs.pcapng") => c[col("interface_name")],
+            f if f.ends_with("-span.pcap") => c[col("vlan_id")],
+            _ => "",
+        };
+        let key = packet.iter().map(|&i| c[i].to_string()).collect();
+        *files
+            .entry(c[0].to_string())
+            .or_default()
+            .entry(leg.to_string())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+    let whole = |legs: &BTreeMap<String, Multiset>| {
+        let mut all = Multiset::new();
+        for (k, n) in legs.values().flatten() {
+            *all.entry(k.clone()).or_default() += n;
+        }
+        all
+    };
+    for (case, one_file) in FIREWALL_CAPTURES {
+        let side = |s: &str| files[&format!("lab-{case}-{s}.pcap")][""].clone();
+        let (client, server) = (side("client"), side("server"));
+        assert!(!client.is_empty() && !server.is_empty(), "{case}");
+        let mut both = client.clone();
+        for (k, n) in &server {
+            *both.entry(k.clone()).or_default() += n;
+        }
+        for name in one_file {
+            let legs = &files[name];
+            assert_eq!(whole(legs), both, "{name}: not the two interfaces' packets");
+            if name.ends_with("-sll.pcap") {
+                continue;
+            }
+            let want: Vec<&str> = match name {
+                n if n.ends_with("-legs.pcapng") => vec!["fwin", "fwout"],
+                n if n.ends_with("-span.pcap") => vec!["10", "20"],
+                _ => vec!["2", "3"], // fwin, fwout: pm-fw's interfaces after lo
+            };
+            assert_eq!(legs.keys().collect::<Vec<_>>(), want, "{name}");
+            let (a, b) = (&legs[want[0]], &legs[want[1]]);
+            assert!(
+                a == &client && b == &server,
+                "{name}: a leg is not one side"
+            );
+        }
+    }
+}
