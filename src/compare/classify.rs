@@ -41,14 +41,14 @@ pub fn run(ctx: &Ctx<'_>) -> (Vec<Finding>, Vec<bool>) {
                         out.push(capture_loss(ctx, l, why, frames));
                         continue;
                     }
-                    Cause::NotRunning(_) => continue,
+                    Cause::NotRunning(_) | Cause::Unfollowed(_) => continue,
                     Cause::Path(_) | Cause::Unknown(_) => {}
                 }
                 if l.status == Status::Injected {
                     match cause {
                         Cause::Path(why) => injected(ctx, l, why, &mut out),
                         Cause::Unknown(why) => out.push(undetermined(ctx, l, why)),
-                        Cause::CaptureLoss(..) | Cause::NotRunning(_) => {}
+                        Cause::CaptureLoss(..) | Cause::NotRunning(_) | Cause::Unfollowed(_) => {}
                     }
                     continue;
                 }

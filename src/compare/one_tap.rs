@@ -20,6 +20,10 @@ pub(super) enum Cause {
     /// The capture that lacks it was not running when it crossed that
     /// tap.
     NotRunning(String),
+    /// portmortem stopped following the session at the tap that lacks it
+    /// before the line (evicted for memory, a read error): the tap may
+    /// well have captured it.
+    Unfollowed(String),
     /// The path removed it (or added it): at the tap that lacks it the
     /// lines around it are contiguous in the sequence space, or the
     /// receiver answered the bytes after it with an ACK that stops before
@@ -40,6 +44,7 @@ impl Cause {
             Cause::NotRunning(_) => Some(format!(
                 "not captured at the {tap} tap (that capture was not running then)"
             )),
+            Cause::Unfollowed(why) => Some(format!("not analysed at the {tap} tap ({why})")),
             Cause::Path(_) | Cause::Unknown(_) => None,
         }
     }
@@ -53,6 +58,9 @@ pub(super) fn causes(ctx: &Ctx<'_>) -> Vec<Option<Cause>> {
         .map(|i| {
             let l = &ctx.lines[i];
             (l.client_side.is_none() || l.server_side.is_none()).then(|| {
+                if let Some(why) = unfollowed(ctx, l) {
+                    return Cause::Unfollowed(why);
+                }
                 match one_tap_cause(ctx, i) {
                     Cause::Unknown(why) if outside_other_capture(ctx, l) => {
                         Cause::NotRunning(format!("the other capture was not running then ({why})"))
@@ -305,6 +313,28 @@ pub(super) fn seen_once(l: &Aligned) -> (&super::align::Seen, &'static str) {
 
 /// A line outside the time span of the capture that would have shown its
 /// counterpart was simply not captured there.
+/// Why the session at the tap that lacks line `l` says nothing of it:
+/// portmortem stopped following that session before the line's time (its
+/// flow evicted to stay within the memory budget, or the capture file
+/// stopped with an error), so the tap may well have captured it. None
+/// when that session was followed to its end.
+fn unfollowed(ctx: &Ctx<'_>, l: &Aligned) -> Option<String> {
+    use crate::ftp::session::EndReason;
+    let off = (ctx.offset_secs * 1e9) as i64;
+    let (lacking, t) = match (&l.client_side, &l.server_side) {
+        (Some(c), None) => (ctx.ss, c.ts + off),
+        (None, Some(s)) => (ctx.cs, s.ts - off),
+        _ => return None,
+    };
+    let why = match lacking.end_reason {
+        EndReason::Evicted => "its flow was evicted to stay within the memory budget",
+        EndReason::ReadError => "the capture file stopped with an error",
+        _ => return None,
+    };
+    (t >= lacking.end)
+        .then(|| format!("portmortem stopped following that session before it: {why}"))
+}
+
 pub(super) fn outside_other_capture(ctx: &Ctx<'_>, l: &Aligned) -> bool {
     let off = (ctx.offset_secs * 1e9) as i64;
     match (&l.client_side, &l.server_side) {
@@ -483,7 +513,10 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
     // Swallowed only on positive evidence that the bytes were never there.
     let why = match cause {
         Cause::Path(why) => why,
-        Cause::Unknown(why) | Cause::CaptureLoss(why, _) | Cause::NotRunning(why) => {
+        Cause::Unknown(why)
+        | Cause::CaptureLoss(why, _)
+        | Cause::NotRunning(why)
+        | Cause::Unfollowed(why) => {
             out.push(undetermined(ctx, l, why));
             return false;
         }
