@@ -35,6 +35,38 @@ fn a_reply_that_quotes_its_command_pairs_with_it() {
 }
 
 #[test]
+fn an_empty_line_waits_for_no_reply() {
+    // `PORT …\n\r\n`: the bare-LF PORT, then an empty line that vsftpd
+    // answers with nothing (its seven replies follow eight lines; tshark
+    // shows them in frames 16–28). Every later reply answers its own
+    // command, as the server's codes say (500 for the EPRT and the 300).
+    let (_, doc) = analyze(&["lab-malformed-client.pcap"], &[]);
+    let got = pairs(&doc, "s1");
+    let want = [
+        ("", None),
+        (
+            "EPRT |2|198.51.100.60|40000|",
+            Some("500 Bad EPRT protocol."),
+        ),
+        (
+            "PORT 198,51,100,60,300,1",
+            Some("500 Illegal PORT command."),
+        ),
+        (
+            "port 198,51,100,60,156,64",
+            Some("200 PORT command successful. Consider using PASV."),
+        ),
+        ("QUIT", Some("221 Goodbye.")),
+    ];
+    for (cmd, reply) in want {
+        assert!(
+            got.contains(&(cmd.to_string(), reply.map(str::to_string))),
+            "`{cmd}` should pair with {reply:?}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn a_command_that_acknowledged_the_missing_bytes_is_paired_across_them() {
     // The rest of a multi-line 230 was never captured; the PORT's own ACK
     // covers it, so those bytes came before the PORT and are not its

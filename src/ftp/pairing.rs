@@ -50,8 +50,12 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
                 lost_command = true;
             }
             // Every whole line reaches the server and gets a reply, a
-            // verb or not; only a fragment after a gap is not a command.
-            if !commands[ci].line.after_gap {
+            // verb or not; only a fragment after a gap is not a command,
+            // and an empty line is none either: servers skip it (vsftpd
+            // sends nothing for the `\r\n` after a bare-LF PORT, and the
+            // replies after it would otherwise pair one line too early).
+            let empty = commands[ci].line.bytes.0.is_empty();
+            if !commands[ci].line.after_gap && !empty {
                 pending.push_back(ci);
             }
             ci += 1;
