@@ -196,16 +196,17 @@ fn truncated(
         field,
     ) {
         (true, 6) => format!(
-            "{} = {}·256+{read_as}",
+            "{} = {}·256+{read_as}: ",
             seen.port,
             fld(4).unwrap_or_default()
         ),
         (true, 5) => format!(
-            "{} = {read_as}·256+{}",
+            "{} = {read_as}·256+{}: ",
             seen.port,
             fld(5).unwrap_or_default()
         ),
-        _ => format!("{} = {read_as}", seen.port),
+        // The field is the port itself (EPRT): no arithmetic to show.
+        _ => String::new(),
     };
     let is_227 = text == "227" && read_as == 22;
     let tap = TapPosition::new(s.ttl);
@@ -216,10 +217,15 @@ fn truncated(
         .map(|sv| format!(" ({})", sv.name))
         .unwrap_or_default();
     let mut msg = format!(
-        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}: the server read {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows",
+        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}{} {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows",
         q(line),
         frames.first().copied().unwrap_or(0),
         seen.what,
+        if arith.is_empty() {
+            "The server read"
+        } else {
+            "the server read"
+        },
         field_name(setup.arg.kind, field),
     );
     msg.push_str(if at_server {
