@@ -13,14 +13,10 @@ const FOUNDING_SEEN: &str = "PORT 198,51,100,60,125,22_";
 fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
     let (code, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
     assert_eq!(code, 1);
-    // The failed transfer is a finding of its own, about the same PORT
-    // line (the event key folds it into the truncation once one event
-    // makes one finding).
-    assert_eq!(
-        rules(&doc),
-        vec!["port-silently-truncated", "transfer-failed"]
-    );
-    let t = the(&doc, "transfer-failed");
+    // The failed transfer is about the same PORT line: one event, one
+    // finding, the failure a related fact of the truncation.
+    assert_eq!(rules(&doc), vec!["port-silently-truncated"]);
+    let t = related_of(&the(&doc, "port-silently-truncated"), "transfer-failed").clone();
     assert_eq!(
         (t["severity"].as_str(), t["proof"]["kind"].as_str()),
         (Some("warning"), Some("endpoint"))
@@ -101,7 +97,9 @@ fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
     );
     assert!(!message(&f).contains("Check Point"), "{}", message(&f));
     assert_contains(&f["proof"]["text"].to_string(), &["TTL 63"]);
-    assert_eq!(frames(&f), entry_frames(&doc, "s1", "PORT "));
+    // The PORT's frame first; the failed transfer's (folded in) after.
+    assert!(frames(&f).starts_with(&entry_frames(&doc, "s1", "PORT ")));
+    assert_eq!(related(&f), vec!["transfer-failed"]);
     // The server really connected where its lenient reading said.
     assert_eq!(verdicts(&doc, "s1"), vec!["refused"]);
 }

@@ -325,6 +325,7 @@ mod tests {
         let at = |i: usize| Origin {
             frame: i as u64 + 1,
             ts: Timestamp(i as i64),
+            ip: Default::default(),
         };
         let mut conn = Connection::new(
             "10.0.0.1:4000".parse().unwrap(),
