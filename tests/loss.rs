@@ -331,27 +331,8 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// New findings the loss test caught that are FALSE, each with the work
-/// that must remove it: tolerated only so that the suite stays green
-/// until then. Delete the entry with the fix.
-const OPEN: &[(&str, &str, &str)] = &[
-    (
-        "lab-fw-alg",
-        "command-injected",
-        "false: two ALG rewrites in one session (PORT, then EPRT, each 2 bytes shorter); with the PORT's segment lost at one tap or both, compare misses the first sequence step and calls the rewritten EPRT injected and the client's dropped (issue #31: tap loss is not the path's doing)",
-    ),
-    (
-        "lab-fw-alg",
-        "command-swallowed",
-        "false: the same misalignment, from the client's side: its EPRT is said never to have reached the server-side tap, where its rewritten copy is",
-    ),
-];
-
 fn known(name: &str, rule: &str) -> bool {
-    KNOWN
-        .iter()
-        .chain(OPEN)
-        .any(|(n, r, _)| *n == name && *r == rule)
+    KNOWN.iter().any(|(n, r, _)| *n == name && *r == rule)
 }
 
 /// The intact capture's error `f` is lost when no error of its rule in

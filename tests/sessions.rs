@@ -216,7 +216,7 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
     assert_eq!(f["actor"], "server");
     assert_eq!(f["proof"]["kind"], "one-view");
     assert_contains(
-        &f["proof"]["text"].as_str().unwrap().to_string(),
+        f["proof"]["text"].as_str().unwrap(),
         &["frame 4", "frames 12–24"],
     );
     assert_eq!(frames(&f), [4, 6, 12, 13, 24]);

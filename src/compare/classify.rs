@@ -83,6 +83,7 @@ pub fn run(ctx: &Ctx<'_>) -> (Vec<Finding>, Vec<bool>) {
         f.normalise();
         f.settle();
     }
+    same_hole_one_event(&mut out);
     // The ALG's rewrite of a line and the sequence step its new length
     // causes are one event.
     let mut out = crate::rules::one_event_one_finding(out);
@@ -90,6 +91,20 @@ pub fn run(ctx: &Ctx<'_>) -> (Vec<Finding>, Vec<bool>) {
         f.stamp(ctx.cs);
     }
     (out, consumed)
+}
+
+/// Lines one tap lost in one hole are one event (one burst of capture
+/// loss), not one finding each: the same hole and the same ACK prove each
+/// of them, so their proofs read the same. They take the first line's
+/// subject, and the event folding makes them one finding with the others
+/// as its related facts.
+fn same_hole_one_event(out: &mut [Finding]) {
+    let mut first: std::collections::HashMap<String, crate::rules::Subject> = Default::default();
+    for f in out.iter_mut().filter(|f| f.rule == Rule::CaptureLoss) {
+        let Some(subject) = f.subject else { continue };
+        let at = *first.entry(f.proof.text.clone()).or_insert(subject);
+        f.subject = Some(at);
+    }
 }
 
 /// How NAT maps the address of a line's sender: as seen at the tap on its

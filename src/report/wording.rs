@@ -194,19 +194,34 @@ pub fn attribution(f: &Finding) -> String {
 /// in a comparison (client-side capture 0, server-side 1) with the tap
 /// whose frames it names.
 pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
+    // A comparison's own finding folded into another is of both taps; a
+    // tap's finding folded into a comparison's is of that tap.
+    let of_one_tap = r.rule.needs() == crate::rules::Needs::OneCapture;
     let at = r
         .capture
-        .or_else(|| f.other.as_ref().map(|_| f.capture))
+        .or_else(|| f.other.as_ref().filter(|_| of_one_tap).map(|_| f.capture))
         .map(|c| match c {
             0 => "at the client-side tap, ",
             _ => "at the server-side tap, ",
         })
         .unwrap_or_default();
+    let frames = if r.frames.is_empty() {
+        String::new()
+    } else {
+        format!(" (frames {})", frame_list(&r.frames, 12))
+    };
+    // The gist only (JSON keeps the whole message): another line of the
+    // same kind up to its first colon (what follows is the proof the
+    // finding already gave), another kind of fact its first sentence.
+    let end = if r.rule == f.rule {
+        cut(&r.message, b":")
+    } else {
+        cut(&r.message, b".")
+    };
     format!(
-        "same event, {at}{} (frames {}): {}",
+        "same event, {at}{}{frames}: {}",
         r.rule,
-        frame_list(&r.frames, 12),
-        r.message
+        r.message[..end].trim_end_matches('.')
     )
 }
 

@@ -23,7 +23,7 @@ use crate::escape::Bytes;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
 pub use attribution::{Actor, Proof, ProofKind};
-pub use registry::Rule;
+pub use registry::{Needs, Rule};
 use serde::{Deserialize, Serialize};
 use signatures::Signature;
 
