@@ -883,7 +883,7 @@ fn every_session_is_compared_past_the_budget() {
     // which nothing differs, past the budget).
     for p in tight["pairs"].as_array().unwrap() {
         let c = &p["counts"];
-        let all: u64 = ["identical", "modified", "dropped", "injected"]
+        let all: u64 = ["identical", "modified", "dropped", "injected", "not_captured"]
             .iter()
             .map(|k| c[*k].as_u64().unwrap())
             .sum();
