@@ -133,10 +133,15 @@ fn pasv_addr_differs(
         (true, true) => "both are private addresses".to_string(),
     };
     let (actor, proof_kind, proof) = line_origin(s, Side::Server);
+    let setting = announce_setting(s);
     let sender = if actor == Actor::Server {
-        "the server sent it so (no router lies between it and this tap); causes that fit: the server is configured to announce another address (vsftpd pasv_address, ProFTPD MasqueradeAddress, FileZilla Server's external IP, IIS's firewall IP), as a server behind a NAT announcing its public address does, or it announces its own address from behind a NAT in front of it that did not rewrite the reply"
+        format!(
+            "the server sent it so (no router lies between it and this tap); causes that fit: the server is configured to announce another address ({setting}), as a server behind a NAT announcing its public address does, or it announces its own address from behind a NAT in front of it that did not rewrite the reply"
+        )
     } else {
-        "causes that fit: the server is configured to announce another address (vsftpd pasv_address, ProFTPD MasqueradeAddress, FileZilla Server's external IP, IIS's firewall IP), as a server behind a NAT announcing its public address does; a NAT in front of the server whose FTP helper did not rewrite the reply; or a device between the server and this tap rewrote it"
+        format!(
+            "causes that fit: the server is configured to announce another address ({setting}), as a server behind a NAT announcing its public address does; a NAT in front of the server whose FTP helper did not rewrite the reply; or a device between the server and this tap rewrote it"
+        )
     };
     Finding::new(
         Rule::PasvAddrDiffers,
@@ -147,7 +152,7 @@ fn pasv_addr_differs(
             ql(the_line),
             the_line.first_frame(),
             s.server.ip(),
-            capitalize(sender)
+            capitalize(&sender)
         ),
     )
     .evidence(&format!("{} reply", setup.arg.kind.name()), the_line.frames(), the_line.bytes.as_slice())
@@ -252,6 +257,24 @@ fn mangled_received(
         .group(key)
 }
 
+/// The setting that makes a server announce another passive address: the
+/// identified server's own, else the usual ones (no server's setting is
+/// named for a server the capture shows to be another).
+fn announce_setting(s: &Session) -> &'static str {
+    match s.server_software.as_ref().map(|sv| sv.name) {
+        Some("vsftpd") => "vsftpd's pasv_address",
+        Some("ProFTPD") => "ProFTPD's MasqueradeAddress",
+        Some("Pure-FTPd") => "Pure-FTPd's ForcePassiveIP (-P)",
+        Some("FileZilla Server") => "FileZilla Server's external IP for passive mode",
+        Some("pyftpdlib") => "pyftpdlib's masquerade_address",
+        Some("Microsoft IIS FTP") => "IIS's external IP address of the firewall",
+        Some(_) => "a setting for its public passive address",
+        None => {
+            "vsftpd pasv_address, ProFTPD MasqueradeAddress, FileZilla Server's external IP, IIS's firewall IP"
+        }
+    }
+}
+
 /// What the server made of a malformed address command, as far as the
 /// capture shows it (its reply, where it connected), and otherwise what
 /// the identified server — or, when none is identified, a lenient one —
@@ -293,21 +316,31 @@ fn server_reading(s: &Session, setup: &crate::ftp::data::DataSetup) -> String {
             }
             t
         }
-        _ => match (&s.server_software, ep) {
-            (Some(sv), _) if sv.port_handling == PortHandling::EchoesLine => {
-                format!("; {} refuses such a line and quotes it back", sv.name)
-            }
-            (Some(sv), _) if sv.port_handling == PortHandling::Rejects => {
-                format!("; {} refuses such a line", sv.name)
-            }
-            (Some(sv), Some(ep)) if sv.port_handling == PortHandling::ReadsLeadingDigits => {
-                format!("; {} reads it as {ep}", sv.name)
-            }
-            (_, Some(ep)) => format!("; a lenient (sscanf/atoi) server would read it as {ep}"),
-            (_, None) => {
-                "; neither a sscanf- nor an atoi-style reading gives an endpoint".to_string()
-            }
-        },
+        // No reply: what the server usually answers is not said (GNU
+        // inetutils ftpd, which quotes a line it refuses, sent nothing
+        // to `PORT …,125,22_` in the lab), only what a reading gives.
+        _ => {
+            let reading = match (&s.server_software, ep) {
+                (Some(sv), Some(ep)) if sv.port_handling == PortHandling::ReadsLeadingDigits => {
+                    format!("; {} reads such a line as {ep}", sv.name)
+                }
+                (Some(sv), _)
+                    if matches!(
+                        sv.port_handling,
+                        PortHandling::EchoesLine | PortHandling::Rejects
+                    ) =>
+                {
+                    String::new()
+                }
+                (_, Some(ep)) => {
+                    format!("; a lenient (sscanf/atoi) server would read it as {ep}")
+                }
+                (_, None) => {
+                    "; neither a sscanf- nor an atoi-style reading gives an endpoint".to_string()
+                }
+            };
+            format!("; no reply to it was captured{reading}")
+        }
     }
 }
 
@@ -386,7 +419,7 @@ fn unparseable_for_alg(
     for d in &arg.defects {
         match (kind, &d.kind) {
             (AddrKind::Pasv, DefectKind::NoNumbers) => reasons.push(
-                "it carries no address numbers: Linux conntrack drops it as a partial match (the Pure-FTPd `227 Logout.` case)".to_string(),
+                "it carries no address numbers: Linux conntrack drops it as a partial match".to_string(),
             ),
             (AddrKind::Pasv, DefectKind::MissingParentheses) => reasons.push(
                 "the numbers are not in parentheses: older Linux conntrack, libalias and OpenBSD ftp-proxy require `(`".to_string(),

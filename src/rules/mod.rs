@@ -605,8 +605,9 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
     for f in &mut out {
         if f.occurrences > 1 {
             f.message.push_str(&format!(
-                " The same rule found {} more case(s) in this session; all frames are listed, and each case below.",
-                f.occurrences - 1
+                " The same rule found {} more case(s) in this session: one finding of {} cases, each below with its frames.",
+                f.occurrences - 1,
+                f.occurrences
             ));
         }
     }

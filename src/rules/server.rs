@@ -82,7 +82,7 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step (the GuildFTPd double-CRLF case).",
+                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step.",
                     stray.len(),
                     first.first().first_frame()
                 ),
