@@ -456,9 +456,12 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 None => sight::after(s, Side::Client, &cmd.line),
             }
         };
-        let reply_txt = reply
-            .map(|r| format!("`{}`", ql(r.last())))
-            .unwrap_or_else(|| "no reply captured".to_string());
+        let unanswered = reply.is_none().then(|| never_answered(s, i)).flatten();
+        let reply_txt = match (reply, &unanswered) {
+            (Some(r), _) => format!("`{}`", ql(r.last())),
+            (None, Some((_, why))) => format!("no reply: the server sent none ({why})"),
+            (None, None) => "no reply captured".to_string(),
+        };
         // The event is the data setup the command made (its announcing
         // line), else the command.
         let about = |f: Finding| match setup.and_then(|d| s.announcing(d)) {
@@ -512,7 +515,7 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             Some(Verdict::NoAnswer) => "the data connection was never answered".to_string(),
             _ => "no data connection followed".to_string(),
         };
-        out.push(about(
+        out.push(about(stall_by(
             Finding::new(
                 Rule::SessionStallAfterCtl,
                 Severity::Warning,
@@ -527,15 +530,56 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             )
             .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
             .frames(reply.map(|r| r.frames()).unwrap_or_default())
-            .by(
-                Actor::Unknown,
-                ProofKind::OneView,
-                format!(
-                    "the client's silence after frame {}, while the capture was watching ({how}); the stall is a consequence, its cause is another finding's or not in this capture",
-                    cmd.line.last_frame()
-                ),
+            .frames(unanswered.as_ref().map(|(f, _)| f.clone()).unwrap_or_default()),
+            &unanswered,
+            cmd.line.last_frame(),
+            how,
+        )));
+    }
+}
+
+/// Proof from the sequence numbers that the server never answered
+/// command `i`: the server's next line starts exactly where the client's
+/// ACK on the command said the server's stream stood, so no byte came in
+/// between — whatever the tap dropped. The frames and the words.
+fn never_answered(s: &Session, i: usize) -> Option<(Vec<u64>, String)> {
+    let cmd = &s.commands[i];
+    let acked = cmd.line.peer_acked?;
+    let (k, next) = s
+        .replies
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.first().first_frame() > cmd.line.last_frame())?;
+    let first = next.first();
+    if first.follows_gap || first.offset != acked || s.command_of[k] == Some(i) {
+        return None;
+    }
+    Some((
+        vec![first.first_frame()],
+        format!(
+            "its next bytes, `{}` (frame {}), start at offset {acked} of its stream, where the client's ACK on the command already stood: no byte came in between",
+            ql(first),
+            first.first_frame()
+        ),
+    ))
+}
+
+/// Who a stall is: the server where the sequence numbers prove it never
+/// answered ([`never_answered`]), else nobody the capture can name.
+fn stall_by(f: Finding, unanswered: &Option<(Vec<u64>, String)>, frame: u64, how: &str) -> Finding {
+    match unanswered {
+        Some((_, why)) => f.by(
+            Actor::Server,
+            ProofKind::Acks,
+            format!("the server's sequence numbers: {why}"),
+        ),
+        None => f.by(
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "the client's silence after frame {frame}, while the capture was watching ({how}); the stall is a consequence, its cause is another finding's or not in this capture"
             ),
-        ));
+        ),
     }
 }
 

@@ -90,7 +90,15 @@ pub fn note_reported_drops(findings: &mut [crate::rules::Finding], dropped: u64)
     if dropped == 0 {
         return;
     }
-    for f in findings.iter_mut().filter(|f| f.rule.argues_from_absence()) {
+    // Absence the sequence numbers prove (a server that sent no byte
+    // between two lines) is not what a dropped packet can fake.
+    let proven = |f: &crate::rules::Finding| {
+        f.proof.kind == crate::rules::ProofKind::Acks && f.actor != crate::rules::Actor::Capture
+    };
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.rule.argues_from_absence() && !proven(f))
+    {
         let end = f.message.trim_end_matches('.').len();
         f.message.truncate(end);
         f.message.push_str(&format!(
