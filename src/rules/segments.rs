@@ -651,10 +651,20 @@ fn gap_verdict(
                 .unwrap_or_default();
             // Whether the capture watched the connection long enough after
             // for a retransmission to have got through.
+            // A session still open when the capture ended was watched to
+            // the capture's last frame, packets of its own or not (its
+            // record ends there).
             let since = s.time_of(after_frame);
-            let watched = since.is_some_and(|t| s.last_seen.0 - t.0 >= MIN_RTO_NS)
-                && s.last_frame > ack_frame;
-            let sight = if watched {
+            let later_frames = s.last_frame > ack_frame;
+            let until = s.end.max(s.last_seen);
+            let watched = since.is_some_and(|t| until.0 - t.0 >= MIN_RTO_NS)
+                && (later_frames || until > s.last_seen);
+            let sight = if watched && until > s.last_seen {
+                format!(
+                    "; the capture ran {:.1} s more with the connection still open, and no copy of them reached {who}",
+                    since.map_or(0.0, |t| until.secs_since(t)),
+                )
+            } else if watched {
                 format!(
                     "; the capture watched the connection {:.1} s more (to frame {}) and no copy of them reached {who}",
                     since.map_or(0.0, |t| s.last_seen.secs_since(t)),
