@@ -161,27 +161,35 @@ fn transfer_failed(s: &Session, d: &DataSetup) -> Option<Finding> {
     let tap = TapPosition::new(s.ttl);
     let (actor, proof, proof_text, severity, why) = if is_private(ep.ip) && !is_private(peer) {
         if announcer != ep.ip && !is_private(announcer) {
-            // Two views of the announcer's address: the packets' and the line's.
+            // The packets' address and the line's differ, but they are not
+            // two views of the same bytes: a NAT that left the line alone
+            // and an announcer naming another host both fit. Who did it
+            // takes a capture on the announcer's side (compare says it).
             (
-                Actor::Path,
+                Actor::Unknown,
                 ProofKind::Endpoint,
                 format!(
-                    "two views of the {who}'s address: the control connection's {announcer} (frame {}) and the {kind}'s {} (frame {})",
+                    "the control connection's {announcer} (frame {}) against the {kind}'s {} (frame {}); a NAT that did not translate the line and {} both fit, and one tap cannot tell them apart",
                     s.first_frame,
                     ep.ip,
-                    line.first_frame()
+                    line.first_frame(),
+                    if active {
+                        "a client announcing another host"
+                    } else {
+                        "a server announcing another host"
+                    }
                 ),
-                Severity::Error,
+                Severity::Warning,
                 format!(
-                    " The control connection comes from {announcer} while the {kind} names {}, a private address: the {who}'s address was translated in the packets but not in the {kind} ({}), so the {reacher} was sent to an address it cannot reach from {peer}.",
+                    " The control connection comes from {announcer} while the {kind} names {}, a private address, so the {reacher} was sent to an address it cannot reach from {peer}: {}.",
                     ep.ip,
                     if active {
                         format!(
-                            "a NAT without an FTP helper for {kind}, or an FTP bounce to a host the client chose"
+                            "either a NAT translated the client's address in the packets but not in the {kind} (no FTP helper for {kind}), or the client named another host (an FTP bounce)"
                         )
                     } else {
                         format!(
-                            "a NAT in front of the server without an FTP helper for {kind}, or a server not told its public passive address"
+                            "either a NAT in front of the server translated its address in the packets but not in the {kind} (no FTP helper for {kind}), or the server was not told its public passive address"
                         )
                     },
                 ),
