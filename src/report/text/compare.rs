@@ -154,9 +154,21 @@ pub(super) fn pair_section(
         )?;
     }
     if let Some(k) = &p.clock {
+        // A latency is never negative: a figure below zero only says the
+        // offset's midpoint is off by that much, within its uncertainty.
+        let secs = |x: f64| {
+            if x < 0.0 {
+                format!(
+                    "under {:.6} s (within the clock's uncertainty)",
+                    k.uncertainty_secs
+                )
+            } else {
+                format!("{x:.6} s")
+            }
+        };
         let lat = |l: &Option<crate::compare::align::Latency>| {
             l.as_ref().map_or("n/a".into(), |l| {
-                format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
+                format!("median {}, max {}", secs(l.median_secs), secs(l.max_secs))
             })
         };
         // Lines in one direction only bound the offset on one side: the
