@@ -883,10 +883,16 @@ fn every_session_is_compared_past_the_budget() {
     // which nothing differs, past the budget).
     for p in tight["pairs"].as_array().unwrap() {
         let c = &p["counts"];
-        let all: u64 = ["identical", "modified", "dropped", "injected", "not_captured"]
-            .iter()
-            .map(|k| c[*k].as_u64().unwrap())
-            .sum();
+        let all: u64 = [
+            "identical",
+            "modified",
+            "dropped",
+            "injected",
+            "not_captured",
+        ]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap())
+        .sum();
         let listed = p["lines"].as_array().unwrap().len() as u64;
         assert_eq!(
             listed + p["lines_not_listed"].as_u64().unwrap_or(0),
