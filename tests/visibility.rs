@@ -9,8 +9,8 @@ use common::*;
 /// retransmission, nothing later), and a connection seen as one PASV
 /// frame, are the capture going blind: info, never a stall. A PASV the
 /// server acknowledged and never answered, with the client quiet for
-/// 30 s, is a stall the capture watched: a warning (no device is proven
-/// to have caused it: who did it, one tap cannot tell).
+/// 30 s, is a stall the capture watched: a warning, the server's (its
+/// next bytes start where its ACK of the PASV stood: it sent no reply).
 #[test]
 fn a_tap_that_went_blind_is_not_a_stall() {
     // The connection seen as one PASV frame is numbered last: only its
@@ -39,8 +39,13 @@ fn a_tap_that_went_blind_is_not_a_stall() {
     assert_eq!(stalls.len(), 1, "{stalls:?}");
     assert_eq!(stalls[0]["session"], "s2");
     assert_eq!(stalls[0]["severity"], "warning");
-    assert_eq!(stalls[0]["actor"], "unknown");
-    assert_contains(&message(stalls[0]), &["its acknowledgement was captured"]);
+    // The server's next bytes start where its ACK of the PASV stood: it
+    // never answered.
+    assert_eq!(stalls[0]["actor"], "server");
+    assert_contains(
+        &message(stalls[0]),
+        &["its acknowledgement was captured", "the server sent none"],
+    );
 }
 
 /// The same capture with everything the server sent on the stalled
@@ -191,17 +196,23 @@ fn interface_statistics_are_read_and_reported() {
             "10",
         ],
     );
-    // A statement of absence on an interface that reports drops says so;
-    // one that does not argue from absence is left alone.
+    // An absence the sequence numbers prove is not weakened by the
+    // interface's drops: the server ACKed the PASV at seq 91 (frame 15)
+    // and its next bytes, the 221 (frame 18), start at seq 91 (tshark).
     let (code, doc) = analyze(&["hand-isb-stall.pcapng"], &[]);
     assert_eq!(code, 0);
     let stall = the(&doc, "session-stall-after-ctl");
     assert_contains(
         &message(&stall),
         &[
-            "watching the connection",
-            "the capture's own statistics report 10 packets dropped",
+            "no reply: the server sent none",
+            "`221 Goodbye.` (frame 18)",
         ],
+    );
+    assert!(!message(&stall).contains("own statistics report"));
+    assert_eq!(
+        (stall["actor"].as_str(), stall["proof"]["kind"].as_str()),
+        (Some("server"), Some("acks"))
     );
     let (_, clean) = analyze(&["lab-mangle-vsftpd-server.pcap"], &[]);
     assert!(!clean.to_string().contains("own statistics report"));
