@@ -65,12 +65,29 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {
-        let prev = s.replies[..i]
+        // Where it came: after the last reply, or — when a command was
+        // still waiting for its reply — in that command's place.
+        let at = first.first().first_frame();
+        let waiting = s
+            .commands
             .iter()
+            .enumerate()
             .rev()
-            .find(|r| r.code.is_some())
-            .map(|r| format!(" after `{}`", ql(r.last())))
-            .unwrap_or_default();
+            .find(|(_, c)| c.line.last_frame() < at)
+            .filter(|(k, _)| s.reply_to(*k).is_none());
+        let prev = match waiting {
+            Some((_, c)) => format!(
+                " where `{}` (frame {}) waited for its reply",
+                ql(&c.line),
+                c.line.last_frame()
+            ),
+            None => s.replies[..i]
+                .iter()
+                .rev()
+                .find(|r| r.code.is_some())
+                .map(|r| format!(" after `{}`", ql(r.last())))
+                .unwrap_or_default(),
+        };
         let what = if first.first().bytes.0.is_empty() {
             "an empty line".to_string()
         } else {
