@@ -87,6 +87,7 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
         Status::Modified => "≠ modified",
         Status::Dropped => "✗ dropped",
         Status::Injected => "+ injected",
+        Status::NotCaptured => "◌ not captured",
     };
     format!("{arrow} {s}")
 }
@@ -153,9 +154,21 @@ pub(super) fn pair_section(
         )?;
     }
     if let Some(k) = &p.clock {
+        // A latency is never negative: a figure below zero only says the
+        // offset's midpoint is off by that much, within its uncertainty.
+        let secs = |x: f64| {
+            if x < 0.0 {
+                format!(
+                    "under {:.6} s (within the clock's uncertainty)",
+                    k.uncertainty_secs
+                )
+            } else {
+                format!("{x:.6} s")
+            }
+        };
         let lat = |l: &Option<crate::compare::align::Latency>| {
             l.as_ref().map_or("n/a".into(), |l| {
-                format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
+                format!("median {}, max {}", secs(l.median_secs), secs(l.max_secs))
             })
         };
         // Lines in one direction only bound the offset on one side: the
@@ -180,8 +193,8 @@ pub(super) fn pair_section(
     }
     writeln!(
         out,
-        "  lines: {} identical, {} modified, {} dropped, {} injected",
-        p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        "  lines: {}",
+        crate::report::wording::line_counts(&p.counts)
     )?;
     if p.lines_not_listed > 0 {
         return writeln!(out, "  {}", lines_not_listed(p.lines_not_listed));
@@ -230,7 +243,7 @@ pub(super) fn pair_section(
                 d.announced
                     .map(|e| e.to_string())
                     .unwrap_or_else(|| "?".into()),
-                d.verdict.describe(),
+                d.status.name(),
                 d.connection
                     .as_ref()
                     .map(|c| format!(
