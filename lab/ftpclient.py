@@ -120,6 +120,34 @@ def active(c, port, filename, verb="PORT", data_ip=None):
     return code
 
 
+def active_line(c, line, port, filename):
+    """Sends `line` (an address command, exactly as written, however
+    malformed) with a listener on `port`, the data port its writer meant;
+    RETR when the server accepted it. Returns the last reply code."""
+    ls = listen(c.local_ip, port)
+    try:
+        try:
+            code, _ = c.cmd(line)
+        except socket.timeout:
+            c.log("no reply to", line)
+            return None
+        if code < 200 or code >= 400:
+            return code
+        c.send(b"RETR " + filename.encode() + b"\r\n")
+        code, _ = c.reply()
+        if code < 200:
+            try:
+                conn, _ = ls.accept()
+                c.log("data:", recv_all(conn)[:60])
+                conn.close()
+            except socket.timeout:
+                c.log("no data connection arrived")
+            code, _ = c.reply()
+        return code
+    finally:
+        ls.close()
+
+
 def passive(c, filename, verb="PASV", use_control_ip=False):
     code, lines = c.cmd(verb)
     if code not in (227, 229):
@@ -219,6 +247,36 @@ def run(args):
         c.cmd("EPRT |2|%s|%d|" % (ip, args.data_port))  # wrong family
         c.cmd("PORT %s,300,1" % ",".join(ip.split(".")))  # octet out of range
         c.cmd("port " + p)  # lower case, valid
+    elif s == "sent-malformed":
+        # The client's own malformed address commands: the founding 227 ->
+        # 22_ damage written by the script itself, so no device is to blame.
+        # Each listens on the port its writer meant (32227, 58122).
+        h = c.local_ip.replace(".", ",")
+        c.s.settimeout(5)  # inetutils answers some of them with silence
+        active_line(c, "PORT %s,125,22_" % h, 125 * 256 + 227, args.file)
+        active_line(c, "PORT %s,22_,10" % h, 227 * 256 + 10, args.file)
+        active_line(c, "EPRT |1|%s|3222_|" % c.local_ip, 32227, args.file)
+        # Another host's address (the issue's reviewer's line).
+        active_line(c, "PORT 192,0,2,77,125,22_", 32227, args.file)
+    elif s == "private-eprt":
+        # A client on a private address behind a NAT that does not
+        # translate address commands: it announces its own address.
+        for verb in ("EPRT", "PORT"):
+            try:
+                c.log(verb, "ended with", active(c, args.data_port, args.file, verb=verb))
+            except socket.timeout as e:
+                c.log(verb, "no reply:", e)
+    elif s == "port-eprt":
+        # One active transfer announced by PORT, one by EPRT, to the same
+        # port (…,125,227 and |32227|: what the 227 -> 22_ mangler damages
+        # and the NAT helper rewrites). A device that swallows a line
+        # leaves the client waiting: it gives up after 8 s and quits.
+        c.s.settimeout(8)
+        try:
+            for verb in ("PORT", "EPRT"):
+                c.log(verb, "ended with", active(c, args.data_port, args.file, verb=verb))
+        except socket.timeout as e:
+            c.log("no reply:", e)
     elif s == "pipelined-port":
         # NOOP and PORT in one segment: the PORT is not at the start of it.
         c.send(b"NOOP\r\nPORT " + port_arg(c.local_ip, args.data_port).encode() + b"\r\n")

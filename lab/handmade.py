@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hand-built captures for edge cases the lab cannot make on demand:
-conflicting retransmissions, a gap inside a PORT line, sequence-number
-wraparound, multi-section multi-interface pcapng, a truncated file, the
+conflicting retransmissions (and an edited capture holding them), a gap
+inside a PORT line, sequence-number wraparound, multi-section
+multi-interface pcapng, a truncated file, the
 founding server's own reply wording, PASV rewritten to P@SW, snaplen-cut
 payloads, a one-direction capture, 4-tuple reuse, and a gzip file with a
 misleading name. Deterministic: same bytes on every run.
@@ -100,6 +101,23 @@ def overlap_conflict():
     s.send("s", b"200 PORT command successful.\r\n")
     s.close()
     wrpcap(out("hand-overlap-conflict.pcap"), s.pkts)
+
+
+def edited_capture():
+    """An edited capture: the PORT segment followed by a copy of it with
+    227 turned into 22_, spliced in from a file 16 years older (its own
+    time stamp and IP identification): two copies of the same bytes that
+    differ, which no sender retransmits across that time."""
+    s = Session()
+    s.login()
+    start = s.c[2]
+    s.send("c", b"PORT 198,51,100,60,125,227\r\n", ack=False)
+    spliced = s._pkt(s.c, s.s, "PA", start, s.s[2], b"PORT 198,51,100,60,125,22_\r\n")
+    spliced[IP].id = 0x3C1D
+    spliced.time = s.t - 16 * 365.25 * 86400
+    s.send("s", b"200 PORT command successful.\r\n")
+    s.close()
+    wrpcap(out("hand-edited-capture.pcap"), s.pkts)
 
 
 def gap_in_port():
@@ -906,6 +924,123 @@ def logout_227():
     write_archive("hand-logout", {"pure-ftpd-logout.pcap": s.pkts + d.pkts})
 
 
+def quoted_replies():
+    """A client that sends every command before the server's banner, and
+    a server whose replies quote the command they answer, `225` for a
+    RETR included (the shape of Zeek's fake-server-delays-all trace,
+    issue #31: a reply that quotes its command pairs with it)."""
+    s = Session(cport=40040)
+    s.handshake()
+    lines = [b"USER anonymous", b"PASS anonymous@example.org", b"SYST", b"TYPE I", b"PASV",
+             b"RETR robots.txt", b"PORT 114,115", b"QUIT"]
+    for l in lines:
+        s.send("c", l + b"\r\n")
+    s.send("s", b"220 py.fake ready\r\n")
+    for code, l in zip([230, 230, 215, 200, 227, 225, 200, 221], lines):
+        s.send("s", b"%d Fake response %s\r\n" % (code, l))
+    s.close()
+    wrpcap(out("hand-quoted-replies.pcap"), s.pkts)
+
+
+def not_sessions():
+    """Connections to port 21 that never were FTP sessions (issue #31):
+    a SYN refused with RST (retried once, with the same ISN, as Windows
+    does), a SYN never answered (sent three times), and a lone 9-byte
+    retransmission of `PORT 192,` on a connection whose start the capture
+    does not hold, which the server answers with RST: it has no such
+    connection. Then one real session."""
+    pkts = []
+    r = Session(cport=40050, cisn=50000, t=T0)
+    for _ in range(2):
+        r._pkt(r.c, r.s, "S", r.cisn, 0)
+        r._pkt(r.s, r.c, "RA", 0, r.cisn + 1, dt=0.0005)
+        r.t += 0.5
+    pkts += r.pkts
+    u = Session(cport=40051, cisn=51000, t=T0 + 2)
+    for dt in (0, 1, 2):
+        u._pkt(u.c, u.s, "S", u.cisn, 0, dt=dt)
+    pkts += u.pkts
+    x = Session(cport=40053, cisn=53000, sisn=63000, t=T0 + 6)
+    x._pkt(x.c, x.s, "PA", x.c[2] + 120, x.s[2] + 300, b"PORT 192,")
+    x._pkt(x.s, x.c, "R", x.s[2] + 300, 0, dt=0.0003)
+    pkts += x.pkts
+    s = Session(cport=40052, cisn=52000, sisn=62000, t=T0 + 10)
+    s.login()
+    s.send("c", b"TYPE I\r\n")
+    s.send("s", b"200 Switching to Binary mode.\r\n")
+    s.send("c", b"QUIT\r\n")
+    s.send("s", b"221 Goodbye.\r\n")
+    s.close()
+    pkts += s.pkts
+    wrpcap(out("hand-not-sessions.pcap"), sorted(pkts, key=lambda p: p.time))
+
+
+def vsftpd_backdoor():
+    """The vsftpd 2.3.4 backdoor (CVE-2011-2523) as a capture shows it: a
+    `USER` ending in `:)` to a server whose banner says vsFTPd 2.3.4, then
+    a connection to its port 6200, which no PORT or PASV announced, and a
+    shell on it (modelled on Shubh9414/Blue-Team-labs' attack.pcap)."""
+    cli, srv = "192.0.2.66", "192.0.2.101"
+    s = Session(cport=40060, cli=cli, srv=srv, cisn=60000, sisn=61000)
+    s.handshake()
+    s.send("s", b"220 (vsFTPd 2.3.4)\r\n")
+    s.send("c", b"USER 0p:)\r\n")
+    s.send("s", b"331 Please specify the password.\r\n")
+    s.send("c", b"PASS oC\r\n")
+    b = Session(cport=40061, sport=6200, cli=cli, srv=srv, cisn=63000, sisn=64000, t=s.t + 0.001)
+    b.handshake()
+    b.send("c", b"id\n")
+    b.send("s", b"uid=0(root) gid=0(root)\n")
+    b.t += 3
+    b.send("c", b"cat /etc/hostname\n")
+    b.send("s", b"metasploitable\n")
+    s.t = b.t + 5
+    s.close()
+    b.close()
+    wrpcap(out("hand-vsftpd-backdoor.pcap"), sorted(s.pkts + b.pkts, key=lambda p: p.time))
+
+
+def eprt_private_425():
+    """An EPRT naming the client's private address, sent to a public
+    server through a NAT that translates the connection but not the EPRT
+    (issue #31): the server tries the private address, its connect times
+    out, and it answers `425`, twice. Seen at the client side (the tap
+    inside the NAT: the control connection carries the private address
+    too, TTL 64) and at the server side (the control connection comes
+    from the NAT's public address; the server's SYNs to the private
+    address go unanswered)."""
+    priv, nat = "192.168.1.10", NAT
+    c = Session(cport=40070, cli=priv, cisn=70000, sisn=71000, ttl=(64, 52))
+    v = Session(cport=40070, cli=nat, cisn=70000, sisn=71000, ttl=(52, 64))
+    for tap in (c, v):
+        tap.login(banner=b"220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n"
+                         b"220-You are user number 1 of 50 allowed.\r\n"
+                         b"220 Local time is now 22:13. Server port: 21.\r\n")
+        tap.send("c", b"TYPE I\r\n")
+        tap.send("s", b"200 TYPE is now 8-bit binary\r\n")
+    data = []
+    for k, port in enumerate((41234, 41235)):
+        for tap in (c, v):
+            tap.send("c", b"EPRT |1|%s|%d|\r\n" % (priv.encode(), port))
+            tap.send("s", b"200 PORT command successful\r\n")
+            tap.send("c", b"RETR report.pdf\r\n")
+        for dt in (0.01, 1, 2, 4, 8):
+            p = Ether() / IP(src=SRV, dst=priv, ttl=64) / TCP(sport=20, dport=port, flags="S", seq=90000 + k)
+            v.t += dt
+            p.time = v.t
+            data.append(p)
+        c.t += 21
+        v.t += 6
+        for tap in (c, v):
+            tap.send("s", b"425 Could not open data connection to port %d: Connection timed out\r\n" % port)
+    for tap in (c, v):
+        tap.send("c", b"QUIT\r\n")
+        tap.send("s", b"221 Goodbye.\r\n")
+        tap.close()
+    wrpcap(out("hand-eprt-private-425-client.pcap"), c.pkts)
+    wrpcap(out("hand-eprt-private-425-server.pcap"), sorted(v.pkts + data, key=lambda p: p.time))
+
+
 def gzipped():
     """A gzip capture whose name says nothing about its format."""
     src = open(out("hand-founding-echo.pcap"), "rb").read()
@@ -915,11 +1050,12 @@ def gzipped():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    for f in [overlap_conflict, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
+    for f in [overlap_conflict, edited_capture, gap_in_port, seq_wrap, founding_echo, smc_pasv, snaplen,
               one_direction, tuple_reuse, truncated, pcapng_multi, gzipped, pairs,
               hostile_bytes, address_forms, lost_lines, two_mangled,
               long_lines, tsresol_binary, blind, multiline_gap,
               two_pasv, telnet_synch, isb_drops, onset_archive, founding_archive,
-              scanner_archive, scattered_archive, strength_archives, logout_227]:
+              scanner_archive, scattered_archive, strength_archives, logout_227, quoted_replies,
+              not_sessions, vsftpd_backdoor, eprt_private_425]:
         f()
         print("wrote", f.__name__, file=sys.stderr)

@@ -28,7 +28,14 @@ stop_all() {
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
     done
     PIDS=()
-    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv; do ip netns del "$ns" 2>/dev/null || true; done
+    local ns
+    for ns in pm-cli pm-r1 pm-fw pm-r2 pm-srv pm-span; do
+        # What the servers left in the namespace: inetutils ftpd's daemon,
+        # vsftpd's session processes (a hung session outlives its listener).
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    ! mountpoint -q "$WORK/bpf" || umount "$WORK/bpf"
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
@@ -94,6 +101,39 @@ chain_topology() {
     $SRV ip route add default via 203.0.113.1
 }
 
+# A switch between the hosts and the firewall that carries the client leg
+# as VLAN 10 and the server leg as VLAN 20, and mirrors both into one SPAN
+# port: every frame that leaves or reaches cli0 (srv0) is copied, tagged,
+# by a tc classifier (lab/span.py) into a veth whose far end is a port of
+# bridge br0 in namespace pm-span; `tcpdump -i br0` there is the SPAN
+# capture. Nothing is added to pm-fw, so its own captures stay as they are.
+span() {
+    ip netns add pm-span
+    local sp="ip netns exec pm-span"
+    $sp sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    $sp sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    # No IGMP/MLD of its own: the SPAN carries only the mirrored frames.
+    $sp ip link add br0 type bridge mcast_snooping 0
+    mkdir -p "$WORK/bpf"
+    mountpoint -q "$WORK/bpf" || mount -t bpf bpf "$WORK/bpf"
+    local x
+    for x in "pm-cli cli0 spanc 10" "pm-srv srv0 spans 20"; do
+        set -- $x
+        ip link add "$3" netns "$1" type veth peer name "$3p" netns pm-span
+        ip netns exec "$1" sysctl -qw "net.ipv6.conf.$3.disable_ipv6=1"
+        ip netns exec "$1" ip link set "$3" up
+        ip netns exec "$1" ethtool -K "$3" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+        $sp ip link set "$3p" master br0 up
+        $sp bridge link set dev "$3p" isolated on # a SPAN port forwards nothing
+        ip netns exec "$1" "$PY" "$HERE/span.py" "$WORK/bpf/$3" \
+            "$(ip netns exec "$1" cat "/sys/class/net/$3/ifindex")" "$4"
+        ip netns exec "$1" tc qdisc add dev "$2" clsact
+        ip netns exec "$1" tc filter add dev "$2" ingress bpf object-pinned "$WORK/bpf/$3" direct-action
+        ip netns exec "$1" tc filter add dev "$2" egress bpf object-pinned "$WORK/bpf/$3" direct-action
+    done
+    $sp ip link set br0 up
+}
+
 nat_alg() {
     $FW nft -f - <<'EOF'
 table ip lab {
@@ -112,10 +152,35 @@ table ip lab {
 EOF
 }
 
+# A home router: the client's LAN is private (10.0.0.60 behind 10.0.0.1),
+# masqueraded to 203.0.113.1 without the FTP helper, so address commands
+# cross untranslated; nothing from outside may open a connection inside
+# (dropped silently: the server's data connection times out).
+nat_private() {
+    $CLI ip addr flush dev cli0
+    $CLI ip addr add 10.0.0.60/24 dev cli0
+    $CLI ip route add default via 10.0.0.1
+    $FW ip addr flush dev fwin
+    $FW ip addr add 10.0.0.1/24 dev fwin
+    $FW nft -f - <<'EOF'
+table ip lab {
+    chain inbound {
+        type filter hook forward priority 0; policy accept;
+        iifname "fwout" ct state new drop
+    }
+    chain post {
+        type nat hook postrouting priority 100; policy accept;
+        oifname "fwout" masquerade
+    }
+}
+EOF
+}
+
 firewall() {
     case "$1" in
     route) ;;
     alg) nat_alg ;;
+    masq) nat_private ;;
     mangle | mangle-alg | mangle-both)
         $FW iptables -A FORWARD -p tcp --dport 21 -j NFQUEUE --queue-num 0
         if [ "$1" = mangle-both ]; then
@@ -172,6 +237,16 @@ server() {
         vsftpd_conf 21 ""
         bg $SRV vsftpd "$WORK/vsftpd.conf"
         ;;
+    vsftpd-promiscuous)
+        # Accepts a PORT/EPRT address other than the client's (as ProFTPD's
+        # AllowForeignAddress does) and gives up connecting after 5 s.
+        # (connect_from_port_20 breaks with port_promiscuous: 500 OOPS:
+        # vsf_sysutil_bind.)
+        vsftpd_conf 21 "port_promiscuous=YES
+connect_from_port_20=NO
+connect_timeout=5"
+        bg $SRV vsftpd "$WORK/vsftpd.conf"
+        ;;
     vsftpd-8884)
         vsftpd_conf 8884 ""
         bg $SRV vsftpd "$WORK/vsftpd.conf"
@@ -194,7 +269,8 @@ require_ssl_reuse=NO"
                 dpkg -x inetutils-ftpd_*.deb inetutils)
         }
         cp "$ROOT/hello.txt" /srv/ftp/hello.txt 2>/dev/null || true
-        bg $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default
+        # It daemonizes (stop_all stops what is left in the namespace).
+        $SRV "$WORK/inetutils/usr/sbin/ftpd" -D -a default
         ;;
     reflect)
         bg $SRV "${PORTMORTEM:-$HERE/../target/release/portmortem}" reflect --listen 203.0.113.10:21 --quiet

@@ -45,6 +45,34 @@ case_run() { # name firewall server client-args...
     finish "$name"
 }
 
+# The firewall's own captures (issue #32), all in one run through the
+# device: on pm-fw `tcpdump -i any` (Linux cooked v2), the same with
+# `-y LINUX_SLL` (v1) and `dumpcap -i fwin -i fwout` (pcapng, one
+# interface block per leg); a SPAN of both legs as VLANs 10 and 20 (`span`
+# in lib.sh); and the per-interface pair at cli0/srv0 as in every case.
+fw_case() { # name firewall server client-args...
+    local name=$1 fw=$2 srv=$3
+    shift 3
+    log "== $name: firewall=$fw server=$srv client=$* (captured on the firewall too)"
+    topology
+    span
+    firewall "$fw"
+    server "$srv"
+    bg $FW tcpdump -i any -s 0 -U -n -w "$WORK/$name-any.pcap" 2>/dev/null
+    bg $FW tcpdump -i any -y LINUX_SLL -s 0 -U -n -w "$WORK/$name-sll.pcap" 2>/dev/null
+    bg $FW dumpcap -q -i fwin -i fwout -w "$WORK/$name-legs.pcapng" 2>/dev/null
+    bg ip netns exec pm-span tcpdump -i br0 -s 0 -U -n -w "$WORK/$name-span.pcap" 2>/dev/null
+    capture "$name"
+    client "$@"
+    stop_all
+    local f
+    for f in client.pcap server.pcap any.pcap sll.pcap legs.pcapng span.pcap; do
+        cp "$WORK/$name-$f" "$OUT/lab-$name-$f"
+        chmod 644 "$OUT/lab-$name-$f" # dumpcap writes 0600
+    done
+    log "wrote lab-$name-{client,server,any,sll,span}.pcap, lab-$name-legs.pcapng"
+}
+
 # The reply direction of `probe --trace` through the kernel FTP NAT helper,
 # ICMP only, at the server: the Time Exceeded from the device and from the
 # router behind it arrive with the quoted protocol byte rewritten (the
@@ -79,6 +107,13 @@ all_cases() {
     case_run alg-split-port alg vsftpd split-port --data-port 40000
     case_run alg-pipelined-port alg vsftpd pipelined-port --data-port 40000
     case_run mangle-alg mangle-alg vsftpd active-then-hang --idle 25
+    # The client's own malformed PORT/EPRT lines through a clean router:
+    # nothing in the path to blame.
+    case_run sent-malformed-inetutils route inetutils sent-malformed
+    case_run sent-malformed-vsftpd route vsftpd sent-malformed
+    # A private address announced through a NAT without the FTP helper,
+    # to a server that accepts it: its connect times out, 425.
+    case_run private-eprt masq vsftpd-promiscuous private-eprt --data-port 40000
     # A proxy-mode firewall: two TCP connections.
     case_run proxy-passive proxy vsftpd passive
     # Single-capture edge cases.
@@ -87,6 +122,12 @@ all_cases() {
     case_run pasv-private route pyftpd-masq passive-control-ip
     case_run tls route vsftpd-tls tls
     case_run abort route vsftpd abort
+    # On the firewall itself: both legs in one file (four ways), each
+    # device, and the per-interface pair of the same run.
+    fw_case fw-route route vsftpd port-eprt
+    fw_case fw-mangle mangle vsftpd port-eprt
+    fw_case fw-alg alg vsftpd port-eprt
+    fw_case fw-mangle-alg mangle-alg vsftpd port-eprt
     # Two captures whose clocks differ by a known offset (+3.25 s).
     editcap -F pcap -t 3.25 "$OUT/lab-alg-passive-server.pcap" "$OUT/lab-clock-offset-server.pcap" >/dev/null
     cp "$OUT/lab-alg-passive-client.pcap" "$OUT/lab-clock-offset-client.pcap"

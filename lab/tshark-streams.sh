@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# Writes testdata/tshark-tcp-streams.tsv: for every TCP frame of every
-# capture in testdata/, the tcp.stream tshark gives it (the reference
-# tests/tcp_stream.rs checks portmortem's numbering against).
+# Writes tshark's view of testdata/: tshark-tcp-streams.tsv, for every TCP
+# frame of every capture, the tcp.stream tshark gives it (the reference
+# tests/tcp_stream.rs checks portmortem's numbering against), and
+# tshark-legs.tsv (below). ICMP errors are left out: tshark numbers the
+# TCP header they quote, portmortem does not count them as TCP frames.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=testdata/tshark-tcp-streams.tsv
 printf 'file\tframe\ttcp_stream\n' > "$out"
 for f in testdata/*.pcap testdata/*.pcapng testdata/*.bin; do
     # A truncated file makes tshark fail after printing what it read.
-    { tshark -r "$f" -T fields -e frame.number -e tcp.stream 2>/dev/null || true; } \
+    { tshark -r "$f" -Y '!icmp' -T fields -e frame.number -e tcp.stream 2>/dev/null || true; } \
         | awk -v f="$(basename "$f")" -F'\t' '$2 != "" { print f "\t" $1 "\t" $2 }' >> "$out"
 done
 echo "$(($(wc -l < "$out") - 1)) frames in $out"
+
+# And testdata/tshark-legs.tsv: for every TCP frame of the firewall's own
+# captures (lab-fw-*: both legs in one file) and of their per-interface
+# pairs, where tshark says it was seen (pcapng interface, Linux cooked
+# packet type and interface index, 802.1Q VLAN id) and what identifies
+# the packet across legs and files (addresses, TTL, raw sequence numbers,
+# length, TCP checksum).
+legs=testdata/tshark-legs.tsv
+cols="frame.number frame.time_epoch frame.interface_id frame.interface_name sll.pkttype sll.ifindex vlan.id
+      ip.src ip.dst ip.ttl tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len tcp.checksum tcp.stream"
+printf 'file\tframe\ttime_epoch\tinterface_id\tinterface_name\tsll_pkttype\tsll_ifindex\tvlan_id\tip_src\tip_dst\tttl\tsport\tdport\ttcp_flags\tseq_raw\tack_raw\ttcp_len\ttcp_checksum\ttcp_stream\n' > "$legs"
+for f in testdata/lab-fw-*; do
+    tshark -r "$f" -Y 'tcp && !icmp' -T fields $(printf -- '-e %s ' $cols) 2>/dev/null \
+        | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$legs"
+done
+echo "$(($(wc -l < "$legs") - 1)) frames in $legs"

@@ -122,9 +122,28 @@ fn founding_case_in_place_substitution() {
     );
     let l = line(&doc, "PORT");
     assert_eq!(l["status"], "modified");
-    assert_eq!(frames(&f), fr(&l["client_side"]));
-    assert_eq!(f["other"]["frames"].as_array().unwrap().len(), 1);
-    assert_eq!(fr(&f["other"]), fr(&l["server_side"]));
+    // One event: what each tap said of the line alone (the wrong data
+    // port at the client side, the malformed line at the server side,
+    // each with the transfer that failed for it) is folded into it, with
+    // its frames.
+    assert_eq!(
+        related(&f),
+        vec![
+            "port-silently-truncated",
+            "transfer-failed",
+            "port-mangled-received",
+            "transfer-failed"
+        ]
+    );
+    assert_eq!(related_of(&f, "port-mangled-received")["capture"], 1);
+    assert!(frames(&f).starts_with(&fr(&l["client_side"])));
+    assert!(fr(&f["other"]).starts_with(&fr(&l["server_side"])));
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "two-taps");
+    assert!(
+        doc["findings"].as_array().unwrap().len() == 1,
+        "one finding in all"
+    );
     assert_eq!(f["other"]["capture"], 1);
     let p = pair0(&doc);
     assert_eq!(p["tcp"]["same_connection"], true);
@@ -199,12 +218,10 @@ fn kernel_nat_alg_rewrite_and_sequence_step() {
     for case in ["alg-active", "alg-eprt"] {
         let (code, doc) = lab(case);
         assert_eq!(code, 0, "{case}");
-        assert_eq!(
-            diff_rules(&doc),
-            vec!["alg-rewrite", "seq-offset-step"],
-            "{case}"
-        );
+        // The sequence step is the rewrite's own consequence: one event.
+        assert_eq!(diff_rules(&doc), vec!["alg-rewrite"], "{case}");
         let f = the_diff(&doc, "alg-rewrite");
+        assert_eq!(related(&f), vec!["seq-offset-step"], "{case}");
         assert_eq!(f["severity"], "info");
         assert_contains(
             &message(&f),
@@ -217,9 +234,9 @@ fn kernel_nat_alg_rewrite_and_sequence_step() {
                 "went to the rewritten endpoint",
             ],
         );
-        let st = the_diff(&doc, "seq-offset-step");
+        let st = related_of(&f, "seq-offset-step");
         assert_contains(
-            &message(&st),
+            st["message"].as_str().unwrap(),
             &["client→server", "stepped from +0 to -2 (-2)"],
         );
         let p = pair0(&doc);
@@ -260,6 +277,9 @@ fn clean_pairs_yield_no_false_differences() {
         "tls",
         "abort",
         "port-8884",
+        // The client's own malformed lines through a plain router.
+        "sent-malformed-vsftpd",
+        "sent-malformed-inetutils",
     ] {
         let (_, doc) = lab(case);
         assert!(diffs(&doc).is_empty(), "{case}: {:#}", doc["findings"]);
@@ -306,6 +326,44 @@ fn split_port_dropped_by_the_alg() {
             .unwrap()
             .starts_with("retransmitted")
     );
+    // The segment by its own bytes (tshark: client-side frame 18, Len=15)
+    // and the half that did arrive (server-side frame 17, `,60,156,64`),
+    // with the server's ACK that stopped before the rest (frame 18).
+    assert_contains(
+        &message(&f),
+        &[
+            "the segment carrying `PORT 198,51,100` (15 bytes of `PORT 198,51,100,60,156,64`, frame 18",
+            "of the line only `,60,156,64\\r\\n` reached the server-side tap (frame 17)",
+            "the server's ACK in frame 18, sent after it, stopped before the missing bytes",
+        ],
+    );
+    assert_eq!(f["other"]["frames"], serde_json::json!([17, 18]));
+    assert_eq!(f["actor"], "path");
+    // One event: the server-side tap's hole (the path's, by the server's
+    // ACK) is a fact of this finding, not an info of its own.
+    let gap = f["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "tcp-gap")
+        .unwrap_or_else(|| panic!("{f}"));
+    assert_eq!(
+        (gap["capture"].as_u64(), gap["actor"].as_str()),
+        (Some(1), Some("path"))
+    );
+    assert_eq!(
+        doc["summary"]["findings_by_severity"],
+        serde_json::json!({"error": 1})
+    );
+    // Never an empty frame list at the other tap.
+    let out = run(&[
+        "compare",
+        testdata("lab-alg-split-port-client.pcap").to_str().unwrap(),
+        testdata("lab-alg-split-port-server.pcap").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("frames )"), "{text}");
+    assert!(text.contains("server-side s1, frames 17, 18)"), "{text}");
 }
 
 /// The kernel helper only parses a line at the start of a segment: a PORT
@@ -326,6 +384,22 @@ fn a_port_the_alg_did_not_translate() {
         ],
     );
     assert_eq!(line(&doc, "PORT")["status"], "identical");
+}
+
+/// A client on a private address behind a NAT without the FTP helper:
+/// its EPRT and its PORT both cross unchanged, naming 10.0.0.60.
+#[test]
+fn a_private_eprt_and_port_the_nat_did_not_translate() {
+    let (_, doc) = lab("private-eprt");
+    assert_eq!(
+        diff_rules(&doc),
+        vec!["alg-not-translated", "alg-not-translated"]
+    );
+    for l in ["EPRT |1|10.0.0.60|40000|", "PORT 10,0,0,60,156,64"] {
+        assert_eq!(line(&doc, l)["status"], "identical", "{l}");
+    }
+    let m: Vec<String> = diffs(&doc).iter().map(|f| message(f)).collect();
+    assert!(m.iter().all(|m| m.contains("still names 10.0.0.60:40000")));
 }
 
 #[test]
@@ -809,10 +883,16 @@ fn every_session_is_compared_past_the_budget() {
     // which nothing differs, past the budget).
     for p in tight["pairs"].as_array().unwrap() {
         let c = &p["counts"];
-        let all: u64 = ["identical", "modified", "dropped", "injected"]
-            .iter()
-            .map(|k| c[*k].as_u64().unwrap())
-            .sum();
+        let all: u64 = [
+            "identical",
+            "modified",
+            "dropped",
+            "injected",
+            "not_captured",
+        ]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap())
+        .sum();
         let listed = p["lines"].as_array().unwrap().len() as u64;
         assert_eq!(
             listed + p["lines_not_listed"].as_u64().unwrap_or(0),
@@ -853,6 +933,13 @@ fn two_taps_past_the_budget_compare_as_within_it() {
     // 3 MiB: past the share for kept sessions, not so tight that the
     // engine must evict live flows (which would cut sessions short).
     let (tight, roomy) = (json("3"), json("4096"));
+    std::fs::write(
+        "/tmp/tight.json",
+        serde_json::to_vec_pretty(&tight).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(&c, "/tmp/rc.pcap").unwrap();
+    std::fs::copy(&s, "/tmp/rs.pcap").unwrap();
     assert!(
         tight["captures"][0]["sessions_not_kept"].as_u64().unwrap() > 0,
         "the budget did not bite"
@@ -935,4 +1022,163 @@ fn unrelated_captures_past_the_budget_are_refused_truthfully() {
     );
     assert!(!why.contains("no FTP session"), "{why}");
     assert_eq!(doc["pairs"].as_array().unwrap().len(), 0);
+}
+
+/// `copies` copies of a testdata capture's control connection, each from
+/// client port 20000 + i, i seconds later and with its own initial
+/// sequence numbers (as real connections have), without the frames
+/// `lose(copy, k)` names (k counts the connection's frames from 0): a
+/// busy tap that missed them.
+fn connections(name: &str, copies: u16, lose: &dyn Fn(u16, usize) -> bool) -> Vec<u8> {
+    let one = std::fs::read(testdata(name)).unwrap();
+    let mut control = Vec::new();
+    let mut at = 24;
+    while at + 16 <= one.len() {
+        let caplen = u32::from_le_bytes(one[at + 8..at + 12].try_into().unwrap()) as usize;
+        let head = one[at..at + 16].to_vec();
+        let frame = one[at + 16..at + 16 + caplen].to_vec();
+        at += 16 + caplen;
+        let tcp = 14 + usize::from(frame[14] & 0xf) * 4;
+        let port = |o: usize| u16::from_be_bytes([frame[tcp + o], frame[tcp + o + 1]]);
+        let (src, dst) = (port(0), port(2));
+        if frame[23] == 6 && (src == 21 || dst == 21) {
+            control.push((head, frame, src != 21));
+        }
+    }
+    let mut pcap = pcap_header();
+    for i in 0..copies {
+        let (dc, ds) = (
+            u32::from(i).wrapping_mul(0x9e37_79b9),
+            u32::from(i).wrapping_mul(0x85eb_ca6b),
+        );
+        for (k, (head, frame, from_client)) in control.iter().enumerate() {
+            if lose(i, k) {
+                continue;
+            }
+            let mut f = frame.clone();
+            let tcp = 14 + usize::from(f[14] & 0xf) * 4;
+            let port_at = if *from_client { tcp } else { tcp + 2 };
+            f[port_at..port_at + 2].copy_from_slice(&(20000 + i).to_be_bytes());
+            let (own, peer) = if *from_client { (dc, ds) } else { (ds, dc) };
+            let field = |f: &[u8], o: usize| u32::from_be_bytes(f[o..o + 4].try_into().unwrap());
+            let (seq, ack) = (field(&f, tcp + 4), field(&f, tcp + 8));
+            f[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(own).to_be_bytes());
+            if f[tcp + 13] & 0x10 != 0 {
+                f[tcp + 8..tcp + 12].copy_from_slice(&ack.wrapping_add(peer).to_be_bytes());
+            }
+            let mut h = head.clone();
+            let t = u32::from_le_bytes(h[..4].try_into().unwrap()) + u32::from(i);
+            h[..4].copy_from_slice(&t.to_le_bytes());
+            pcap.extend_from_slice(&h);
+            pcap.extend_from_slice(&f);
+        }
+    }
+    pcap
+}
+
+/// Two taps of the 227→22_ mangler, 1,500 connections each; the
+/// server-side tap missed the first 8 packets of connection 701 (its
+/// handshake, the banner, USER and the 230). Those lines are the tap's
+/// loss, judged from that connection's own ACKs at that tap, counted as
+/// not captured (never as dropped or injected), and said at the
+/// connection's own stream offsets; cut out with `extract` and compared
+/// alone, the session says the same (nothing comes from a neighbour).
+#[test]
+fn a_connection_one_tap_picked_up_late_is_that_taps_loss() {
+    let dir = temp_dir("compare-late-tap");
+    let (c, s) = (dir.join("client.pcap"), dir.join("server.pcap"));
+    std::fs::write(
+        &c,
+        connections("lab-mangle-vsftpd-client.pcap", 1500, &|_, _| false),
+    )
+    .unwrap();
+    std::fs::write(
+        &s,
+        connections("lab-mangle-vsftpd-server.pcap", 1500, &|i, k| {
+            i == 700 && k < 8
+        }),
+    )
+    .unwrap();
+    let judge = |doc: &Value, sid: &str| {
+        let p = doc["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["client_side_session"] == sid)
+            .unwrap_or_else(|| panic!("no pair for {sid}"))
+            .clone();
+        let losses: Vec<String> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["session"] == sid && f["rule"] == "capture-loss")
+            .map(message)
+            .collect();
+        (p, losses)
+    };
+    let whole = compare_with_budget("4096", c.to_str().unwrap(), s.to_str().unwrap());
+    let (p, losses) = judge(&whole, "s701");
+    assert_eq!(
+        p["counts"],
+        serde_json::json!({"identical": 7, "modified": 1, "dropped": 0, "injected": 0, "not_captured": 3}),
+        "{p}"
+    );
+    assert_eq!(losses.len(), 3, "{losses:?}");
+    // The connection's own offsets (tshark on the client-side tap, which
+    // holds the SYN: the banner ends at relative seq 28, the client's
+    // last ACK is 185; USER ends at 17, the server's last ACK is 76, the
+    // client's FIN at 75), not counted from the first byte the
+    // server-side tap saw (the 200 at offset 50, TYPE I at 16).
+    let banner = losses.iter().find(|m| m.starts_with("`220 ")).unwrap();
+    assert_contains(
+        banner,
+        &[
+            "the server-side tap captured this direction only from offset 50 on",
+            "the client acknowledged the stream there up to offset 184",
+            "past offset 27 where the line ends",
+        ],
+    );
+    let user = losses.iter().find(|m| m.starts_with("`USER ")).unwrap();
+    assert_contains(
+        user,
+        &[
+            "only from offset 16 on",
+            "up to offset 74",
+            "past offset 16 where the line ends",
+        ],
+    );
+    for m in &losses {
+        assert!(!m.contains("``") && !m.contains("frame -"), "{m}");
+    }
+    // No pair in the whole comparison counts a line as dropped or injected.
+    for p in whole["pairs"].as_array().unwrap() {
+        assert_eq!(p["counts"]["dropped"], 0, "{p}");
+        assert_eq!(p["counts"]["injected"], 0, "{p}");
+    }
+    // The same session alone.
+    let (xc, xs) = (dir.join("one-client.pcapng"), dir.join("one-server.pcapng"));
+    for (from, to) in [(&c, &xc), (&s, &xs)] {
+        let out = run(&[
+            "extract",
+            "-s",
+            "s701",
+            "-o",
+            to.to_str().unwrap(),
+            from.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let alone = compare_with_budget("4096", xc.to_str().unwrap(), xs.to_str().unwrap());
+    let (q, alone_losses) = judge(&alone, "s1");
+    assert_eq!(q["counts"], p["counts"], "{q}");
+    let strip = |m: &str| {
+        m.split("(frame")
+            .map(|x| x.split_once(')').map_or(x, |(_, rest)| rest))
+            .collect::<String>()
+    };
+    assert_eq!(
+        alone_losses.iter().map(|m| strip(m)).collect::<Vec<_>>(),
+        losses.iter().map(|m| strip(m)).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

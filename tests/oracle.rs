@@ -3,6 +3,8 @@
 //! and, where it is present, every capture of the public corpus:
 //!
 //! - the frame count is tshark's, and the frames' categories add up to it;
+//! - a connection that was not a session (a refused or unanswered SYN, a
+//!   stray segment) has the frames of its `tcp.stream`;
 //! - a session's ISNs are its SYN's and SYN-ACK's `tcp.seq_raw`;
 //! - a session starts at its first frame's time and sits in the
 //!   `tcp.stream` it names;
@@ -138,10 +140,39 @@ fn check(path: &Path) -> Vec<String> {
             n("frames")
         ));
     }
+    let not_sessions = &p["not_sessions"];
     let parts = n("control_segments")
         + n("data_segments")
         + n("after_close_segments")
-        + n("other_tcp_segments");
+        + n("other_tcp_segments")
+        + not_sessions["segments"].as_u64().unwrap_or(0)
+        + n("unannounced_segments");
+    // A connection that was not a session: its frames are tshark's
+    // frames of its tcp.stream, first, last and count.
+    for x in not_sessions["listed"].as_array().into_iter().flatten() {
+        let (first, last) = (x["first_frame"].as_u64(), x["last_frame"].as_u64());
+        let stream = x["tcp_stream"].as_u64();
+        let of: Vec<u64> = (1..=frames.len() as u64)
+            .filter(|&f| frame(f).is_some_and(|fr| fr.stream.is_some() && fr.stream == stream))
+            .collect();
+        // A stray on the endpoints of an earlier connection shares its
+        // tcp.stream (tshark sees no SYN to start a new one): then only
+        // its own frames are compared.
+        let own: Vec<u64> = of
+            .iter()
+            .copied()
+            .filter(|&f| first.is_some_and(|a| f >= a))
+            .collect();
+        let ok = own.first().copied() == first
+            && own.last().copied() == last
+            && own.len() as u64 == x["segments"].as_u64().unwrap_or(0);
+        if !ok {
+            bad.push(format!(
+                "{name}: not a session, tcp.stream {stream:?} frames {first:?}–{last:?}, {} segments; tshark: {own:?}",
+                x["segments"]
+            ));
+        }
+    }
     if parts != n("tcp_segments") {
         bad.push(format!(
             "{name}: TCP categories add up to {parts}, not {}",

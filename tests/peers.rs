@@ -348,3 +348,23 @@ fn the_ftplog_matches_zeeks_rows_line_by_line() {
         assert_eq!(got, z.to_vec());
     }
 }
+
+/// Zeek's ftp-invalid-reply-code: the server answers PASV (frame 14)
+/// with `99 PASV invalid` (frame 16, two digits: no reply). The finding
+/// says it came in PASV's place, not after the 230 that answered PASS.
+#[test]
+fn a_line_that_is_no_reply_is_placed_where_a_command_waited() {
+    let path = public_dir().join("zeek+zeek/testing/btest/Traces/ftp/ftp-invalid-reply-code.pcap");
+    if !path.exists() {
+        eprintln!("skipped: {} is absent", path.display());
+        return;
+    }
+    let out = run(&["analyze", "-f", "json", path.to_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = the(&doc, "reply-desync");
+    assert_contains(
+        &message(&f),
+        &["`99 PASV invalid` (frame 16) where `PASV` (frame 14) waited for its reply"],
+    );
+    assert!(!message(&f).contains("after `230"), "{}", message(&f));
+}

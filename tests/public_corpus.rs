@@ -66,7 +66,9 @@ fn every_public_capture_gives_a_result_or_a_clean_error() {
             ]
             .iter()
             .map(|f| k[*f].as_u64().unwrap())
-            .sum();
+            .sum::<u64>()
+                + k["not_sessions"]["segments"].as_u64().unwrap_or(0)
+                + k["unannounced_segments"].as_u64().unwrap_or(0);
             assert_eq!(
                 tcp,
                 parts,

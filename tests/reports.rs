@@ -46,8 +46,11 @@ fn markdown_tells_the_founding_case_verdict_first() {
         &md,
         &[
             "| 1 | **error** | `port-octet-mangled` |",
-            "`tcp.stream eq 0 && frame.number == 17`",
-            "filter `tcp.stream eq 0 && frame.number == 24`",
+            "`tcp.stream eq 0 && frame.number in {17, 18}`",
+            "filter `tcp.stream eq 0 && frame.number in {24, 25}`",
+            "**Who:** the path — proof (two-taps): the line at the client-side tap (frame 17) against the same line at the server-side tap (frame 24).",
+            "**Same event:** at the client-side tap, port-echo-mismatch (frames 17, 18)",
+            "**Same event:** at the server-side tap, port-mangled-received (frames 24, 25)",
             "at the client-side tap  PORT 198,51,100,60,125,227\nat the server-side tap  PORT 198,51,100,60,125,22_\n                                                 ^",
             "| Client-side capture |",
             "SHA-256 | `c70594593bb7f85bd875fff9314d6d16a27d4c501b4cdf90f80d03180d5e2948`",
@@ -63,7 +66,7 @@ fn markdown_tells_the_founding_case_verdict_first() {
     // The data connection's stream joins the control connection's.
     assert_contains(
         &md,
-        &["`(tcp.stream eq 0 || tcp.stream eq 1) && frame.number in {13, 14, 16, 17}`"],
+        &["`(tcp.stream eq 0 || tcp.stream eq 1) && frame.number in {13, 14, 15, 16, 17, 18}`"],
     );
 }
 
@@ -328,7 +331,9 @@ fn extract_writes_a_small_pcapng_with_the_findings_as_comments() {
         .map(|p| &p.1)
         .filter(|c| c.len() > 1)
         .collect();
-    assert_eq!(flagged.len(), 4);
+    // The truncation's four frames, and the RETR and its 425, which the
+    // failed transfer names too.
+    assert_eq!(flagged.len(), 6);
     assert!(flagged[0][1].starts_with(
         "portmortem port-silently-truncated (error, session s1): The client announced"
     ));

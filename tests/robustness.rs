@@ -36,7 +36,12 @@ fn check(r: &CaptureResult) {
 
     assert_eq!(
         k.tcp_segments,
-        k.control_segments + k.data_segments + k.other_tcp_segments + k.after_close_segments
+        k.control_segments
+            + k.data_segments
+            + k.other_tcp_segments
+            + k.after_close_segments
+            + k.not_sessions.segments
+            + k.unannounced_segments
     );
     for f in &r.findings {
         for fr in &f.frames {
@@ -47,6 +52,7 @@ fn check(r: &CaptureResult) {
                 k.frames
             );
         }
+        attributed(f);
     }
     // The reports render without panicking.
     let results = std::slice::from_ref(r);
@@ -148,6 +154,40 @@ struct Seg {
     data: Vec<u8>,
 }
 
+/// Every finding says who did it and what proves it, and is held to it:
+/// a device signature and an error only where the path is proven by a
+/// difference between two views of the same bytes.
+fn attributed(f: &portmortem::rules::Finding) {
+    use portmortem::rules::{Actor, Severity};
+    let proven = f.actor == Actor::Path && f.proof.kind.compares_two_views();
+    assert!(
+        f.signature.is_none() || proven,
+        "{} names {:?} on {:?}/{:?}: {}",
+        f.rule,
+        f.signature.map(|s| s.id),
+        f.actor,
+        f.proof.kind,
+        f.message
+    );
+    assert!(
+        f.severity < Severity::Error || proven,
+        "{} is an error on {:?}/{:?}: {}",
+        f.rule,
+        f.actor,
+        f.proof.kind,
+        f.message
+    );
+    assert!(
+        !f.proof.text.is_empty(),
+        "{} has no proof: {}",
+        f.rule,
+        f.message
+    );
+    for r in &f.related {
+        assert!(!r.message.is_empty());
+    }
+}
+
 /// Builds a capture of one control connection whose two streams are cut
 /// into segments, then reordered, duplicated and thinned.
 fn capture_of(
@@ -157,6 +197,7 @@ fn capture_of(
     shuffle: Vec<(usize, usize)>,
     drop: Vec<usize>,
     isn: (u32, u32),
+    ttl: (u8, u8),
 ) -> Vec<u8> {
     let mut segs = Vec::new();
     for (from_client, lines) in [(true, client), (false, server)] {
@@ -201,24 +242,27 @@ fn capture_of(
         frames.push(out);
     };
     let eth = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-    push(eth().ipv4(c, s, 64).tcp(40000, 21, isn.0, 1000).syn(), &[]);
+    push(
+        eth().ipv4(c, s, ttl.0).tcp(40000, 21, isn.0, 1000).syn(),
+        &[],
+    );
     push(
         eth()
-            .ipv4(s, c, 64)
+            .ipv4(s, c, ttl.1)
             .tcp(21, 40000, isn.1, 1000)
             .syn()
             .ack(isn.0.wrapping_add(1)),
         &[],
     );
     for g in &segs {
-        let (src, dst, sp, dp, base, peer) = if g.from_client {
-            (c, s, 40000, 21, isn.0, isn.1)
+        let (src, dst, sp, dp, base, peer, hops) = if g.from_client {
+            (c, s, 40000, 21, isn.0, isn.1, ttl.0)
         } else {
-            (s, c, 21, 40000, isn.1, isn.0)
+            (s, c, 21, 40000, isn.1, isn.0, ttl.1)
         };
         push(
             eth()
-                .ipv4(src, dst, 64)
+                .ipv4(src, dst, hops)
                 .tcp(sp, dp, base.wrapping_add(1).wrapping_add(g.seq_off), 1000)
                 .ack(peer.wrapping_add(1))
                 .psh(),
@@ -242,8 +286,9 @@ proptest! {
         shuffle in proptest::collection::vec((any::<usize>(), any::<usize>()), 0..6),
         drop in proptest::collection::vec(any::<usize>(), 0..3),
         isn in (any::<u32>(), any::<u32>()),
+        ttl in (prop::sample::select(vec![64u8, 63, 128, 117, 255, 250]), prop::sample::select(vec![64u8, 63, 128, 117, 255, 250])),
     ) {
-        let cap = capture_of(client, server, cuts, shuffle, drop, isn);
+        let cap = capture_of(client, server, cuts, shuffle, drop, isn, ttl);
         let r = analyze_bytes(cap.clone()).expect("valid capture");
         prop_assert!(r.error.is_none());
         prop_assert_eq!(r.sessions.len(), 1);
@@ -266,6 +311,46 @@ proptest! {
         prop_assert_eq!(back.counters.frames, r.counters.control_segments + r.counters.after_close_segments);
     }
 
+    /// A PORT and the server's answer to it (accepted, refused, or
+    /// quoted back changed or not), with any TTLs: whatever the rules
+    /// make of it, no signature and no error rest on less than a
+    /// difference between two views.
+    #[test]
+    fn attribution_holds_on_echoed_and_malformed_ports(
+        octets in proptest::collection::vec(0u16..300, 6),
+        mangle in proptest::collection::vec((0usize..6, prop::sample::select(vec!["22_", "_", "2x7", "227"])), 0..2),
+        echo_mangle in proptest::collection::vec((0usize..6, prop::sample::select(vec!["22_", "_", "227"])), 0..2),
+        answer in 0u8..3,
+        ttl in (prop::sample::select(vec![64u8, 63, 128, 117, 255]), prop::sample::select(vec![64u8, 63, 128, 117, 255])),
+    ) {
+        let with = |changes: &[(usize, &str)], base: &[String]| {
+            let mut o = base.to_vec();
+            for (i, t) in changes {
+                o[*i] = (*t).to_string();
+            }
+            o.join(",")
+        };
+        let base: Vec<String> = octets.iter().map(u16::to_string).collect();
+        let sent = with(&mangle, &base);
+        let arrived = with(&echo_mangle, &sent.split(',').map(str::to_string).collect::<Vec<_>>());
+        let reply = match answer {
+            0 => "200 PORT command successful.\r\n".to_string(),
+            1 => format!("500 'PORT {arrived}': command not understood.\r\n"),
+            _ => "501 Illegal PORT command.\r\n".to_string(),
+        };
+        let cap = capture_of(
+            vec![b"USER a\r\n".to_vec(), format!("PORT {sent}\r\n").into_bytes(), b"NOOP\r\n".to_vec()],
+            vec![b"220 hi\r\n".to_vec(), b"331 pw\r\n".to_vec(), reply.into_bytes(), b"200 ok\r\n".to_vec()],
+            vec![200],
+            vec![],
+            vec![],
+            (1000, 2000),
+            ttl,
+        );
+        let r = analyze_bytes(cap).expect("valid capture");
+        check(&r);
+    }
+
     #[test]
     fn in_order_streams_reassemble_exactly(
         client in proptest::collection::vec("(USER|NOOP|PWD|PORT) [a-z0-9,]{0,20}\r\n", 1..10),
@@ -273,7 +358,7 @@ proptest! {
         isn in (any::<u32>(), any::<u32>()),
     ) {
         let lines: Vec<Vec<u8>> = client.iter().map(|l| l.clone().into_bytes()).collect();
-        let cap = capture_of(lines, vec![], cuts, vec![], vec![], isn);
+        let cap = capture_of(lines, vec![], cuts, vec![], vec![], isn, (64, 64));
         let r = analyze_bytes(cap).unwrap();
         let got: Vec<String> = r.sessions[0]
             .commands
@@ -315,7 +400,7 @@ fn caps_on_one_line_are_counted_and_reported() {
     long.extend(b"\r\n");
     let lines = vec![b"USER x\r\n".to_vec(), long, b"QUIT\r\n".to_vec()];
     // Segments of 1..=60 bytes: the long line spans several hundred.
-    let cap = capture_of(lines, vec![], vec![59], vec![], vec![], (7, 9));
+    let cap = capture_of(lines, vec![], vec![59], vec![], vec![], (7, 9), (64, 64));
     let r = analyze_bytes(cap.clone()).unwrap();
     let s = &r.sessions[0];
     let l = &s.commands[1].line;

@@ -57,7 +57,8 @@ const CITED: &[&str] = &[
     "959", "854", "1812", "2428", "1639", "6298", "9293", "793", "3659", "4.1.3", "3.8.6.3",
     // Novell TID on Check Point and multi-line replies; the Python bug
     // after which ftplib ignores a 227's address.
-    "10076230", "43285", // The FTP ports and the reply codes rules explain.
+    "10076230", "43285", // The vsftpd 2.3.4 backdoor: its CVE and the port of its shell.
+    "2011", "2523", "6200", "2.3.4", // The FTP ports and the reply codes rules explain.
     "20", "21", "125", "150", "200", "220", "221", "226", "227", "228", "229", "230", "234", "331",
     "425", "500", "501", "502", "522", "530", "550",
     // The digit string the Check Point rewrite turns into `22_`, and the

@@ -13,7 +13,19 @@ const FOUNDING_SEEN: &str = "PORT 198,51,100,60,125,22_";
 fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
     let (code, doc) = analyze(&["lab-mangle-vsftpd-client.pcap"], &[]);
     assert_eq!(code, 1);
+    // The failed transfer is about the same PORT line: one event, one
+    // finding, the failure a related fact of the truncation.
     assert_eq!(rules(&doc), vec!["port-silently-truncated"]);
+    let t = related_of(&the(&doc, "port-silently-truncated"), "transfer-failed").clone();
+    assert_eq!(t["actor"], "unknown");
+    assert_eq!(frames(&t), [13, 15, 16, 17, 18]);
+    assert_contains(
+        &message(&t),
+        &[
+            "went to 198.51.100.60:32022 instead of the announced 198.51.100.60:32227",
+            "`425 Failed to establish connection.`",
+        ],
+    );
     let f = the(&doc, "port-silently-truncated");
     assert_eq!(f["severity"], "error");
     assert_eq!(f["signature"]["id"], "checkpoint-ftp-bounce-227");
@@ -26,10 +38,13 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
             "32022 = 125·256+22",
             "octet 6 `227` as 22",
             "(vsftpd)",
-            "altered in transit",
+            "altered between this tap and the server",
             "Check Point",
         ],
     );
+    // The path, on the endpoint announced against the one connected.
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "endpoint");
     let port = entry_frames(&doc, "s1", "PORT ");
     let ok = entry_frames(&doc, "s1", "200 PORT");
     let fr = frames(&f);
@@ -58,19 +73,31 @@ fn founding_case_vsftpd_client_side_shows_the_wrong_port() {
 #[test]
 fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
     let (code, doc) = analyze(&["lab-mangle-vsftpd-server.pcap"], &[]);
-    assert_eq!(code, 1);
+    // One view of the line: the client's packets crossed a router before
+    // this tap, so whether it sent `22_` or a device made it, this tap
+    // cannot tell; no device is named and it is no error.
+    assert_eq!(code, 0);
     let f = the(&doc, "port-mangled-received");
-    assert_eq!(f["severity"], "error");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["actor"], "unknown");
+    assert_eq!(f["proof"]["kind"], "one-view");
+    assert!(f.get("signature").is_none(), "{f:#}");
     assert_contains(
         &message(&f),
         &[
             FOUNDING_SEEN,
             "octet 6 `22_`",
             "non-digit '_' (0x5F) at offset 25",
-            "198.51.100.60:32022",
+            "the server (vsftpd) accepted it",
+            "connected to 198.51.100.60:32022",
+            "cannot tell whether the client sent it so",
         ],
     );
-    assert_eq!(frames(&f), entry_frames(&doc, "s1", "PORT "));
+    assert!(!message(&f).contains("Check Point"), "{}", message(&f));
+    assert_contains(&f["proof"]["text"].to_string(), &["TTL 63"]);
+    // The PORT's frame first; the failed transfer's (folded in) after.
+    assert!(frames(&f).starts_with(&entry_frames(&doc, "s1", "PORT ")));
+    assert_eq!(related(&f), vec!["transfer-failed"]);
     // The server really connected where its lenient reading said.
     assert_eq!(verdicts(&doc, "s1"), vec!["refused"]);
 }
@@ -79,11 +106,12 @@ fn founding_case_vsftpd_server_side_shows_the_damaged_port() {
 fn founding_case_inetutils_client_side_reads_the_echo() {
     let (code, doc) = analyze(&["lab-mangle-inetutils-client.pcap"], &[]);
     assert_eq!(code, 1);
-    assert_eq!(
-        rules(&doc),
-        vec!["port-echo-mismatch", "session-stall-after-ctl"]
-    );
+    // One event: the echo proves the change; the stall is its consequence.
+    assert_eq!(rules(&doc), vec!["port-echo-mismatch"]);
     let f = the(&doc, "port-echo-mismatch");
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
+    assert_eq!(f["actor"], "path");
+    assert_eq!(f["proof"]["kind"], "echo");
     assert_contains(
         &message(&f),
         &[
@@ -119,17 +147,24 @@ fn founding_case_inetutils_client_side_reads_the_echo() {
             "received_reads_as": "198.51.100.60:32022",
         })
     );
-    let stall = the(&doc, "session-stall-after-ctl");
-    assert_contains(&message(&stall), &["idle 25."]);
+    let stall = related_of(&f, "session-stall-after-ctl");
+    assert_contains(&message(stall), &["idle 25."]);
 }
 
 #[test]
 fn founding_case_inetutils_server_side() {
-    let (_, doc) = analyze(&["lab-mangle-inetutils-server.pcap"], &[]);
-    assert_eq!(
-        rules(&doc),
-        vec!["port-mangled-received", "session-stall-after-ctl"]
+    let (code, doc) = analyze(&["lab-mangle-inetutils-server.pcap"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rules(&doc), vec!["port-mangled-received"]);
+    let f = the(&doc, "port-mangled-received");
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
+    // What the server made of it, from its own reply: inetutils refused
+    // it (no claim about what a lenient server would read).
+    assert_contains(
+        &message(&f),
+        &["the server (GNU inetutils ftpd) refused it"],
     );
+    assert!(!message(&f).contains("lenient"), "{}", message(&f));
 }
 
 #[test]
@@ -146,7 +181,7 @@ fn founding_server_wording_from_the_original_report() {
             "Data port 31971",
         ],
     );
-    assert!(!findings(&doc, "session-stall-after-ctl").is_empty());
+    assert_eq!(related(&f), vec!["session-stall-after-ctl"]);
 }
 
 #[test]
@@ -207,45 +242,69 @@ fn kernel_nat_alg_sessions_are_clean_on_both_sides() {
 fn port_split_across_segments_is_dropped_by_the_alg() {
     let (code, doc) = analyze(&["lab-alg-split-port-client.pcap"], &[]);
     assert_eq!(code, 1);
-    assert_eq!(
-        rules(&doc),
-        vec![
-            "alg-drop-suspected",
-            "ctl-line-split",
-            "session-stall-after-ctl"
-        ]
-    );
+    // One event: the drop (the path, proven by the server's ACKs) stands;
+    // the split (the client's own way of sending the line) and the stall
+    // are its related facts.
+    assert_eq!(rules(&doc), vec!["alg-drop-suspected"]);
     let port = entry(&doc, "s1", "PORT ");
     assert_eq!(port["text"], "PORT 198,51,100,60,156,64");
     assert_eq!(port["split"], true);
-    let split = the(&doc, "ctl-line-split");
-    assert_eq!(split["severity"], "error");
+    let drop = the(&doc, "alg-drop-suspected");
+    assert_eq!(
+        related(&drop),
+        vec!["ctl-line-split", "session-stall-after-ctl"]
+    );
+    assert_eq!(drop["actor"], "path");
+    assert_eq!(drop["proof"]["kind"], "acks");
+    let split = related_of(&drop, "ctl-line-split");
+    assert_eq!(split["actor"], "client");
     assert_contains(
-        &message(&split),
+        &message(split),
         &["split across 2 TCP segments", "retransmitted"],
     );
-    let drop = the(&doc, "alg-drop-suspected");
+    // The segment told by its own bytes (tshark: frame 18, Len=15), and
+    // what did arrive by the server's SACK (frame 20: SACK 40-52).
     assert_contains(
         &message(&drop),
-        &["never acknowledged", "PORT 198,51,100,60,156,64"],
+        &[
+            "never acknowledged",
+            "(15 bytes: `PORT 198,51,100`, frame 18)",
+            "the server held the bytes after it (12 bytes: `,60,156,64\\r\\n` at offset 39), as its SACK block in frame 20 says",
+        ],
     );
+    assert_eq!(drop["evidence"][0]["bytes"], "PORT 198,51,100");
     assert!(frames(&drop).len() >= 4);
-    // The server side only ever got the second half.
+    // The server side only ever got the second half, and says why: its
+    // own ACK (frame 18: Ack=25, SACK 40-52) after the second half
+    // arrived (frame 17) stops at the hole. The path dropped the first
+    // half before the server; this tap did not lose it.
     let (_, doc) = analyze(&["lab-alg-split-port-server.pcap"], &[]);
     let gap = the(&doc, "tcp-gap");
     assert_contains(
         &message(&gap),
-        &["15 bytes of the client→server stream", "`,60,156,64`"],
+        &[
+            "15 bytes of the client→server stream at offset 24 never reached the server",
+            "the bytes after them did (frame 17, from offset 39)",
+            "the server's ACK in frame 18 still stopped at offset 24",
+            "held the 12 bytes from offset 39",
+            "Not this tap's loss",
+            "`,60,156,64`",
+        ],
     );
+    assert!(!message(&gap).contains("were never captured"), "{gap}");
+    assert_eq!(gap["actor"], "path");
+    assert_eq!(gap["proof"]["kind"], "acks");
+    assert_eq!(frames(&gap), vec![17, 18]);
 }
 
 #[test]
 fn mangled_port_dropped_by_the_alg_hangs_the_session() {
     let (code, doc) = analyze(&["lab-mangle-alg-client.pcap"], &[]);
     assert_eq!(code, 1);
+    assert_eq!(rules(&doc), vec!["alg-drop-suspected"]);
     assert_eq!(
-        rules(&doc),
-        vec!["alg-drop-suspected", "session-stall-after-ctl"]
+        related(&the(&doc, "alg-drop-suspected")),
+        vec!["session-stall-after-ctl"]
     );
     assert_contains(
         &message(&the(&doc, "alg-drop-suspected")),
@@ -314,16 +373,21 @@ fn private_address_in_pasv_and_a_client_that_ignores_it() {
     let (code, doc) = analyze(&["lab-pasv-private-client.pcap"], &[]);
     assert_eq!(code, 0);
     assert_contains(
-        &message(&the(&doc, "private-addr-in-pasv")),
+        &message(&the(&doc, "pasv-addr-differs")),
         &[
             "10.0.0.5",
-            "control connection is to 203.0.113.10",
+            "the client reached it at 203.0.113.10",
+            "private address",
             "ignored it",
+            "Causes that fit",
         ],
     );
-    let m = the(&doc, "data-endpoint-mismatch");
-    assert_eq!(m["severity"], "info");
-    assert_contains(&message(&m), &["bpo-43285"]);
+    // The client's choice of the control address is the same event (the
+    // 227 it ignored), told as a related fact.
+    let f = the(&doc, "pasv-addr-differs");
+    let m = related_of(&f, "data-endpoint-mismatch");
+    assert_eq!(m["actor"], "client");
+    assert_contains(&message(m), &["bpo-43285"]);
 }
 
 #[test]
@@ -358,11 +422,47 @@ fn conflicting_retransmission_is_evidence() {
     let f = the(&doc, "tcp-overlap-conflict");
     assert_eq!(f["evidence"][0]["bytes"], "7");
     assert_eq!(f["evidence"][1]["bytes"], "_");
+    // Both copies carry IP ID 1 and TTL 64 (tshark: ip.id, ip.ttl of
+    // frames 14 and 15): one packet twice, next to the sender. One tap's
+    // two copies never blame the path.
     assert_contains(
         &message(&f),
         &[
             "inside `PORT 198,51,100,60,125,227`",
             "the first copy is the one analysed",
+            "Both copies carry IP ID 0x0001, TTL 64",
+            "this capture alone cannot tell",
+        ],
+    );
+    assert!(!message(&f).contains("between the sender and this tap changed"));
+    assert_eq!(f["actor"], "unknown");
+}
+
+/// Copies of the same bytes stamped 16 years apart (frame 15 spliced in
+/// from an older file): the capture was edited, which the finding says,
+/// with the time stamps that show it, instead of blaming the path.
+#[test]
+fn an_edited_capture_is_named_as_such() {
+    let (_, doc) = analyze(&["hand-edited-capture.pcap"], &[]);
+    let f = the(&doc, "tcp-overlap-conflict");
+    assert_contains(
+        &message(&f),
+        &[
+            "frame 14 carried `7`, frame 15 carried `_`",
+            "Frame 15 is stamped 16 years before frame 14",
+            "the capture was edited or merged",
+        ],
+    );
+    assert!(!message(&f).contains("between the sender and this tap changed"));
+    assert_eq!(f["actor"], "capture");
+    let proof = f["proof"]["text"].as_str().unwrap();
+    // tshark: frame 14 at 1700000000.14, IP ID 0x0001; frame 15 at
+    // 1195078400.15, IP ID 0x3c1d.
+    assert_contains(
+        proof,
+        &[
+            "frame 14 (2023-11-14T22:13:20.140000000Z; IP ID 0x0001, TTL 64)",
+            "frame 15 (2007-11-14T22:13:20.150000000Z; IP ID 0x3c1d, TTL 64)",
         ],
     );
 }
@@ -375,10 +475,13 @@ fn gap_inside_a_port_line() {
         &message(&f),
         &[
             "8 bytes",
-            "the peer acknowledged them",
+            // tshark: frame 24 is the server's Ack=69, past the hole.
+            "the server acknowledged them (its ACK in frame 24 reaches offset 68)",
+            "this tap missed them (capture loss, not the path's doing",
             "`PORT 198,` is incomplete",
         ],
     );
+    assert_eq!(f["actor"], "capture");
     assert_eq!(entry(&doc, "s1", "PORT")["terminator"], "gap");
     assert_eq!(entry(&doc, "s1", "0,156,64")["after_gap"], true);
     // The parsing resynchronised: NOOP after the gap is a command again.
@@ -410,7 +513,9 @@ fn multi_section_multi_interface_pcapng() {
     );
     let s = session(&doc, "s1");
     assert_eq!(s["dialogue"].as_array().unwrap().len(), 9);
-    assert_eq!(verdicts(&doc, "s1"), vec!["no-connection"]);
+    // No data connection, and nothing but the control connection between
+    // the hosts: the capture could not have seen one.
+    assert_eq!(verdicts(&doc, "s1"), vec!["not-captured"]);
     // Nanosecond and microsecond interfaces interleave in time order.
     let ts: Vec<&str> = s["dialogue"]
         .as_array()
@@ -574,6 +679,7 @@ fn every_testdata_capture_has_expectations() {
         "compare.rs",
         "evidence.rs",
         "visibility.rs",
+        "sessions.rs",
         "statements.rs",
         "batch.rs",
         "trace.rs",
@@ -598,7 +704,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, statements.rs or batch.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs or trace.rs"
         );
     }
 }
@@ -660,7 +766,9 @@ fn each_occurrence_of_a_merged_finding_keeps_its_own_description() {
 #[test]
 fn messages_about_long_lines_state_their_true_length() {
     let (_, doc) = analyze(&["hand-long-lines.pcap"], &[]);
-    let split = the(&doc, "ctl-line-split");
+    // The split is a fact of the same line's finding (one event).
+    let port = the(&doc, "port-mangled-received");
+    let split = related_of(&port, "ctl-line-split").clone();
     // 112,721 bytes on the wire: 112,719 before the CRLF, 160 quoted.
     assert_contains(
         &message(&split),
@@ -837,9 +945,135 @@ fn ndjson_findings_carry_their_captures_hash() {
             .unwrap()
     };
     let findings: Vec<_> = lines.iter().filter(|l| l["type"] == "finding").collect();
-    assert_eq!(findings.len(), 3);
+    // One event each: the echo (its stall folded in), the wrong port.
+    assert_eq!(findings.len(), 2);
     for f in findings {
         assert_eq!(f["capture_sha256"], sha_of(&f["capture_path"]), "{f}");
         assert_eq!(f["capture_sha256"].as_str().unwrap().len(), 64);
+    }
+}
+
+/// The firewall's own captures (lab/make-testdata.sh `fw_case`): each
+/// device's run captured on the firewall in four ways (`tcpdump -i any`
+/// as Linux cooked v2 and v1, `dumpcap -i fwin -i fwout`, a SPAN of both
+/// legs as VLANs 10 and 20) and at the two interfaces (client, server).
+const FIREWALL_CAPTURES: [(&str, [&str; 4]); 4] = [
+    (
+        "fw-route",
+        [
+            "lab-fw-route-any.pcap",
+            "lab-fw-route-sll.pcap",
+            "lab-fw-route-legs.pcapng",
+            "lab-fw-route-span.pcap",
+        ],
+    ),
+    (
+        "fw-mangle",
+        [
+            "lab-fw-mangle-any.pcap",
+            "lab-fw-mangle-sll.pcap",
+            "lab-fw-mangle-legs.pcapng",
+            "lab-fw-mangle-span.pcap",
+        ],
+    ),
+    (
+        "fw-alg",
+        [
+            "lab-fw-alg-any.pcap",
+            "lab-fw-alg-sll.pcap",
+            "lab-fw-alg-legs.pcapng",
+            "lab-fw-alg-span.pcap",
+        ],
+    ),
+    (
+        "fw-mangle-alg",
+        [
+            "lab-fw-mangle-alg-any.pcap",
+            "lab-fw-mangle-alg-sll.pcap",
+            "lab-fw-mangle-alg-legs.pcapng",
+            "lab-fw-mangle-alg-span.pcap",
+        ],
+    ),
+];
+
+/// What the tests of one-file captures rest on, from tshark's view
+/// (testdata/tshark-legs.tsv): each file holds exactly the TCP packets of
+/// the client-side and the server-side capture of the same run, and where
+/// the format names the leg (SLL2 interface index, pcapng interface, VLAN)
+/// each leg holds exactly one of them. Linux cooked v1 names only the
+/// packet type, so there only the whole is checked.
+#[test]
+fn each_firewall_capture_holds_both_legs_of_its_run() {
+    use std::collections::BTreeMap;
+    type Multiset = BTreeMap<Vec<String>, usize>;
+    let text = std::fs::read_to_string(testdata("tshark-legs.tsv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let packet = [
+        "ip_src",
+        "ip_dst",
+        "ttl",
+        "sport",
+        "dport",
+        "tcp_flags",
+        "seq_raw",
+        "ack_raw",
+        "tcp_len",
+        "tcp_checksum",
+    ]
+    .map(col);
+    // file → leg → packets
+    let mut files: BTreeMap<String, BTreeMap<String, Multiset>> = BTreeMap::new();
+    for l in lines {
+        let c: Vec<&str> = l.split('\t').collect();
+        let leg = match c[0] {
+            f if f.ends_with("-any.pcap") => c[col("sll_ifindex")],
+            f if f.ends_with("-legs.pcapng") => c[col("interface_name")],
+            f if f.ends_with("-span.pcap") => c[col("vlan_id")],
+            _ => "",
+        };
+        let key = packet.iter().map(|&i| c[i].to_string()).collect();
+        *files
+            .entry(c[0].to_string())
+            .or_default()
+            .entry(leg.to_string())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
+    }
+    let whole = |legs: &BTreeMap<String, Multiset>| {
+        let mut all = Multiset::new();
+        for (k, n) in legs.values().flatten() {
+            *all.entry(k.clone()).or_default() += n;
+        }
+        all
+    };
+    for (case, one_file) in FIREWALL_CAPTURES {
+        let side = |s: &str| files[&format!("lab-{case}-{s}.pcap")][""].clone();
+        let (client, server) = (side("client"), side("server"));
+        assert!(!client.is_empty() && !server.is_empty(), "{case}");
+        let mut both = client.clone();
+        for (k, n) in &server {
+            *both.entry(k.clone()).or_default() += n;
+        }
+        for name in one_file {
+            let legs = &files[name];
+            assert_eq!(whole(legs), both, "{name}: not the two interfaces' packets");
+            if name.ends_with("-sll.pcap") {
+                continue;
+            }
+            let want: Vec<&str> = match name {
+                n if n.ends_with("-legs.pcapng") => vec!["fwin", "fwout"],
+                n if n.ends_with("-span.pcap") => vec!["10", "20"],
+                _ => vec!["2", "3"], // fwin, fwout: pm-fw's interfaces after lo
+            };
+            assert_eq!(legs.keys().collect::<Vec<_>>(), want, "{name}");
+            let (a, b) = (&legs[want[0]], &legs[want[1]]);
+            assert!(
+                a == &client && b == &server,
+                "{name}: a leg is not one side"
+            );
+        }
     }
 }

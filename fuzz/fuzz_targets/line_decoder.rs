@@ -36,6 +36,7 @@ fuzz_target!(|ops: Vec<Op>| {
         let origin = Origin {
             frame,
             ts: Timestamp(frame as i64),
+            ..Default::default()
         };
         match op {
             Op::Data(bytes) => {

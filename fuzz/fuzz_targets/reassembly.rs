@@ -13,8 +13,9 @@ use portmortem::timestamp::Timestamp;
 enum Op {
     /// Send bytes [start, start+len) of the stream.
     Segment { start: u16, len: u8, fin: bool },
-    /// The peer acknowledges up to this stream offset.
-    Ack(u16),
+    /// The peer acknowledges up to this stream offset (with a SACK block
+    /// of the two offsets after it, when given).
+    Ack(u16, Option<(u16, u16)>),
     /// Time passes (holes may become gaps).
     Wait(u8),
 }
@@ -79,6 +80,7 @@ fuzz_target!(|inp: Input| {
         let origin = Origin {
             frame,
             ts: Timestamp(t),
+            ..Default::default()
         };
         match op {
             Op::Segment { start, len, fin } => {
@@ -97,9 +99,11 @@ fuzz_target!(|inp: Input| {
                     highest = highest.max(e as u64);
                 }
             }
-            Op::Ack(a) => {
+            Op::Ack(a, sack) => {
                 let a = u64::from(a).min(inp.stream.len() as u64);
-                r.peer_ack(inp.isn.wrapping_add(a as u32), origin, &mut sink);
+                let at = |o: u16| inp.isn.wrapping_add(u32::from(o));
+                let sack = sack.map(|(l, r)| (at(l), at(r)));
+                r.peer_ack(inp.isn.wrapping_add(a as u32), sack, origin, &mut sink);
             }
             Op::Wait(s) => t += i64::from(s) * 100_000_000,
         }
@@ -110,6 +114,7 @@ fuzz_target!(|inp: Input| {
         Origin {
             frame,
             ts: Timestamp(t),
+            ..Default::default()
         },
         &mut sink,
     );

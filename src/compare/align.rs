@@ -62,6 +62,10 @@ pub enum Status {
     Dropped,
     /// Seen where it was received, never where it came from.
     Injected,
+    /// Seen at one tap, which the other tap's capture missed: the
+    /// receiver there acknowledged its bytes, or that capture was not
+    /// running then. The tap's loss, not a line the path dropped or added.
+    NotCaptured,
 }
 
 /// One line of the aligned dialogue.
@@ -345,9 +349,11 @@ pub fn align_by_seq(dir: Side, cs: &[Seen], ss: &[Seen]) -> Option<Vec<Aligned>>
         };
         let target = seq(c).wrapping_add(delta);
         let mut d = seq(s).wrapping_sub(target) as i32;
-        if d != 0 && d.unsigned_abs() <= MAX_SHIFT && c.text == s.text {
-            // The same line a few bytes off: the path changed a length
-            // where one tap missed the line that shows by how much. Take
+        if d != 0 && d.unsigned_abs() <= MAX_SHIFT && comparable(&c.text.0, &s.text.0) {
+            // The same line (or the same command rewritten: an ALG's
+            // EPRT after a PORT it also rewrote) a few bytes off: the
+            // path changed a length where one tap missed the line that
+            // shows by how much. Take
             // the new offset, unless either line has its exact
             // counterpart further on (then this is a twin, not it).
             let exact_s = ss[j..].iter().take(LOOKAHEAD).any(|x| seq(x) == target);

@@ -7,19 +7,19 @@
 
 use super::align::{Aligned, SeqStep, Status};
 use super::ctx::{Ctx, frames_of, recv_tap, sent_tap};
-use super::one_tap::{
-    Cause, capture_loss, dropped, injected, one_tap_cause, outside_other_capture, seen_once,
-    undetermined,
-};
+use super::one_tap::{Cause, capture_loss, dropped, injected, seen_once, undetermined};
 
 use crate::ftp::data::Verdict;
 use crate::ftp::message::verb_of;
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self, AddressChange, Change, What};
-use crate::rules::{Finding, Rule, Severity, q};
+use crate::rules::{Actor, Finding, ProofKind, Rule, Severity, q};
 use std::net::IpAddr;
 
-pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
+/// The findings of one pair, and which lines a finding about several
+/// lines (a mode conversion) took up: those are the path's doing whatever
+/// one tap's ACKs say of them alone.
+pub fn run(ctx: &Ctx<'_>) -> (Vec<Finding>, Vec<bool>) {
     let mut out = Vec::new();
     let mut consumed = vec![false; ctx.lines.len()];
     mode_conversion(ctx, &mut consumed, &mut out);
@@ -31,20 +31,24 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
         match l.status {
             Status::Identical => untranslated(ctx, l, &mut out),
             Status::Modified => modified(ctx, l, &mut out),
-            Status::Dropped | Status::Injected => {
-                if outside_other_capture(ctx, l) {
+            Status::Dropped | Status::Injected | Status::NotCaptured => {
+                // Judged once, for the counts too (`one_tap::causes`).
+                let Some(cause) = &ctx.causes[i] else {
                     continue;
-                }
-                let cause = one_tap_cause(ctx, i);
-                if let Cause::CaptureLoss(why) = &cause {
-                    out.push(capture_loss(ctx, l, why));
-                    continue;
+                };
+                match cause {
+                    Cause::CaptureLoss(why, frames) => {
+                        out.push(capture_loss(ctx, l, why, frames));
+                        continue;
+                    }
+                    Cause::NotRunning(_) | Cause::Unfollowed(_) => continue,
+                    Cause::Path(_) | Cause::Unknown(_) => {}
                 }
                 if l.status == Status::Injected {
-                    match &cause {
+                    match cause {
                         Cause::Path(why) => injected(ctx, l, why, &mut out),
                         Cause::Unknown(why) => out.push(undetermined(ctx, l, why)),
-                        Cause::CaptureLoss(_) => {}
+                        Cause::CaptureLoss(..) | Cause::NotRunning(_) | Cause::Unfollowed(_) => {}
                     }
                     continue;
                 }
@@ -64,7 +68,7 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
                     ));
                     continue;
                 }
-                if dropped(ctx, l, &cause, &mut out) {
+                if dropped(ctx, l, cause, &mut out) {
                     stuck_behind = Some(i);
                 }
             }
@@ -77,9 +81,30 @@ pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
     }
     for f in &mut out {
         f.normalise();
+        f.settle();
+    }
+    same_hole_one_event(&mut out);
+    // The ALG's rewrite of a line and the sequence step its new length
+    // causes are one event.
+    let mut out = crate::rules::one_event_one_finding(out);
+    for f in &mut out {
         f.stamp(ctx.cs);
     }
-    out
+    (out, consumed)
+}
+
+/// Lines one tap lost in one hole are one event (one burst of capture
+/// loss), not one finding each: the same hole and the same ACK prove each
+/// of them, so their proofs read the same. They take the first line's
+/// subject, and the event folding makes them one finding with the others
+/// as its related facts.
+fn same_hole_one_event(out: &mut [Finding]) {
+    let mut first: std::collections::HashMap<String, crate::rules::Subject> = Default::default();
+    for f in out.iter_mut().filter(|f| f.rule == Rule::CaptureLoss) {
+        let Some(subject) = f.subject else { continue };
+        let at = *first.entry(f.proof.text.clone()).or_insert(subject);
+        f.subject = Some(at);
+    }
 }
 
 /// How NAT maps the address of a line's sender: as seen at the tap on its
@@ -202,6 +227,10 @@ fn address_change(
                     " (the TCP sequence offset between the taps did not change)"
                 },
                 sig.device
+            ));
+        } else if orig_ip == nat_ip {
+            msg.push_str(&format!(
+                ". No NAT lies between the taps ({orig_ip} at both), so no address translation explains it"
             ));
         } else {
             msg.push_str(&format!(
@@ -456,6 +485,15 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     }
     msg.push('.');
     let mut f = ctx.finding(Rule::SeqOffsetStep, sev, msg, l);
+    if sev == Severity::Info && !st.explained_by_length_change {
+        f = f.by(
+            Actor::Unknown,
+            ProofKind::TwoTaps,
+            format!(
+                "the sequence offset between the two taps before and after `{line}`, across bytes or lines one tap did not see"
+            ),
+        );
+    }
     if let (Some(d), Some(a), Some(b)) = (&l.diff, l.sent(), l.received()) {
         f.compared(dir, &a.text.0, &b.text.0, d.clone());
     }

@@ -2,11 +2,12 @@
 //! for its two taps.
 
 use super::align::{Aligned, SeqStep};
+use super::one_tap::Cause;
 
 use crate::ftp::data::DataSetup;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
-use crate::rules::{Finding, Other, Rule, Severity};
+use crate::rules::{Actor, Finding, Other, ProofKind, Rule, Severity};
 use crate::timestamp::Timestamp;
 
 /// One matched session pair and what is known about it.
@@ -17,6 +18,8 @@ pub struct Ctx<'a> {
     /// Capture indexes of the two taps in the report.
     pub cap: [usize; 2],
     pub lines: &'a [Aligned],
+    /// Why each line seen at one tap only was ([`super::one_tap::causes`]).
+    pub causes: &'a [Option<Cause>],
     pub steps: &'a [SeqStep],
     /// Server-side clock minus client-side clock.
     pub offset_secs: f64,
@@ -41,7 +44,26 @@ impl Ctx<'_> {
         if let Some(s) = &l.server_side {
             f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
         }
-        f
+        // The path between the taps, on the two taps' views of the line;
+        // findings that rest on less say so themselves.
+        let views = match (&l.client_side, &l.server_side) {
+            (Some(c), Some(s)) => format!(
+                "the line at the client-side tap (frame {}) against the same line at the server-side tap (frame {})",
+                frames_of(Some(c)),
+                frames_of(Some(s))
+            ),
+            (Some(c), None) => format!(
+                "the line at the client-side tap (frame {}) and its absence at the server-side tap",
+                frames_of(Some(c))
+            ),
+            (None, Some(s)) => format!(
+                "the line at the server-side tap (frame {}) and its absence at the client-side tap",
+                frames_of(Some(s))
+            ),
+            (None, None) => String::new(),
+        };
+        f.subject = super::reconcile::subject_of(l);
+        f.by(Actor::Path, ProofKind::TwoTaps, views)
     }
 
     /// The data setup of a line, in the session of the given tap.
@@ -52,6 +74,94 @@ impl Ctx<'_> {
     /// Whether the sequence offset between the taps changed in a direction.
     pub(super) fn stepped(&self, dir: Side) -> bool {
         self.steps.iter().any(|s| s.dir == dir)
+    }
+
+    /// The session at the server-side tap, or at the client-side one.
+    pub(super) fn tap(&self, server_side: bool) -> &Session {
+        if server_side { self.ss } else { self.cs }
+    }
+
+    /// What to add to a sequence number at the other tap to get the same
+    /// byte's at the `server_side` tap, in line `i`'s direction: from the
+    /// line seen at both taps nearest before it (past that line's change of
+    /// length), else nearest after it, else from the two taps' SYNs. Sure
+    /// (the second value) where no line seen at one tap only lies between
+    /// that line and line `i`: such a line may have changed the offset by
+    /// a length no capture shows.
+    pub(super) fn delta_to(&self, server_side: bool, i: usize) -> Option<(u32, bool)> {
+        let dir = self.lines[i].dir;
+        let pair = |x: &Aligned| {
+            let (c, s) = (x.client_side.as_ref()?, x.server_side.as_ref()?);
+            let (from, to) = if server_side { (c, s) } else { (s, c) };
+            Some((
+                to.seq?.wrapping_sub(from.seq?),
+                (to.raw_len as u32).wrapping_sub(from.raw_len as u32),
+            ))
+        };
+        // The nearest line seen at both taps, and whether a line seen at
+        // one tap only came first.
+        let nearest = |it: &mut dyn Iterator<Item = &Aligned>| {
+            let mut clear = true;
+            for x in it.filter(|x| x.dir == dir) {
+                match pair(x) {
+                    Some(d) => return Some((d, clear)),
+                    None => clear = false,
+                }
+            }
+            None
+        };
+        let before = nearest(&mut self.lines[..i].iter().rev())
+            .map(|((d, len), sure)| (d.wrapping_add(len), sure));
+        let after = nearest(&mut self.lines[i + 1..].iter()).map(|((d, _), sure)| (d, sure));
+        let syns = || {
+            let (to, from) = (self.tap(server_side), self.tap(!server_side));
+            Some((
+                to.tcp[dir.index()]
+                    .isn?
+                    .wrapping_sub(from.tcp[dir.index()].isn?),
+                false,
+            ))
+        };
+        [before, after]
+            .into_iter()
+            .flatten()
+            .find(|(_, sure)| *sure)
+            .or(before)
+            .or(after)
+            .or_else(syns)
+    }
+
+    /// The sequence number of the connection's first byte in direction
+    /// `dir`, in the `server_side` tap's sequence space: after the SYN that
+    /// tap captured, else after the one the other tap captured where the
+    /// taps share sequence numbers.
+    pub(super) fn first_seq(&self, server_side: bool, dir: Side) -> Option<u32> {
+        if let Some(isn) = self.tap(server_side).tcp[dir.index()].isn {
+            return Some(isn.wrapping_add(1));
+        }
+        // The other tap's SYN counts for this one only where both see the
+        // same sequence numbers (one TCP connection, as NAT keeps it; a
+        // proxy's two connections share none).
+        let other = self.tap(!server_side).tcp[dir.index()].isn?;
+        let i = self.lines.iter().position(|l| l.dir == dir)?;
+        (self.delta_to(server_side, i)?.0 == 0).then(|| other.wrapping_add(1))
+    }
+
+    /// A position in a tap's stream (its own offset, counted from the
+    /// first byte it captured), said as the connection's stream offset
+    /// (from its ISN, as tshark's relative sequence numbers count less
+    /// one), or as the raw sequence number where neither tap captured the
+    /// SYN to count from.
+    pub(super) fn position(&self, server_side: bool, dir: Side, tap_offset: i64) -> String {
+        let st = &self.tap(server_side).tcp[dir.index()];
+        let Some(base) = st.seq_base else {
+            return format!("offset {tap_offset}");
+        };
+        let seq = base.wrapping_add(tap_offset as u32);
+        match self.first_seq(server_side, dir) {
+            Some(first) => format!("offset {}", seq.wrapping_sub(first) as i32),
+            None => format!("sequence number {seq}"),
+        }
     }
 }
 

@@ -584,6 +584,9 @@ pub struct Sides {
     /// True when capture A (the first) is the client side.
     pub a_is_client_side: bool,
     pub explanation: String,
+    /// Whether the captures said which is which (TTLs, a NAT), rather
+    /// than the first being assumed.
+    pub decided: bool,
 }
 
 /// Infers the client side from matched sessions: packets lose TTL on the
@@ -629,14 +632,17 @@ pub fn infer_sides(a: &[Session], b: &[Session], matches: &[Match]) -> Sides {
         1 => Sides {
             a_is_client_side: true,
             explanation: format!("inferred: the first capture is the client side ({})", why.join("; ")),
+            decided: true,
         },
         -1 => Sides {
             a_is_client_side: false,
             explanation: format!("inferred: the second capture is the client side ({})", why.join("; ")),
+            decided: true,
         },
         _ => Sides {
             a_is_client_side: true,
             explanation: "could not tell which capture is the client side (same TTLs, no NAT); assumed the first".into(),
+            decided: false,
         },
     }
 }

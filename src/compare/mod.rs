@@ -10,6 +10,7 @@ mod classify;
 mod ctx;
 pub mod matching;
 mod one_tap;
+mod reconcile;
 pub mod stream;
 
 use crate::analysis::{self, CaptureResult};
@@ -89,6 +90,8 @@ pub struct DataSide {
     pub announced: Option<Endpoint>,
     /// What became of the setup at this tap.
     pub verdict: Verdict,
+    /// What became of it at this tap, in the word every report uses.
+    pub status: crate::ftp::data::Status,
     /// The data connection this tap saw for it, if any.
     pub connection: Option<DataConnView>,
 }
@@ -124,6 +127,10 @@ pub struct Counts {
     pub dropped: usize,
     /// Lines seen where they were received, never where they came from.
     pub injected: usize,
+    /// Lines one tap's capture missed (the receiver there acknowledged
+    /// them, or that capture was not running): the tap's loss, counted
+    /// apart from lines the path dropped or added.
+    pub not_captured: usize,
 }
 
 /// One session seen at both taps.
@@ -158,6 +165,10 @@ pub struct PairReport {
     /// nothing differs is kept as its counts alone. Omitted when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub lines_not_listed: usize,
+    /// Where each tap stood (client side, server side), from the TTLs of
+    /// the session's packets there.
+    #[serde(skip)]
+    pub taps: [crate::rules::attribution::TapPosition; 2],
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -169,7 +180,7 @@ impl PairReport {
     /// no sequence step, every data setup with the same verdict at both.
     pub fn plain(&self) -> bool {
         let c = &self.counts;
-        c.modified + c.dropped + c.injected == 0
+        c.modified + c.dropped + c.injected + c.not_captured == 0
             && self.tcp.steps.is_empty()
             && self.data.iter().all(|d| {
                 matches!((&d.client_side, &d.server_side), (Some(a), Some(b)) if a.verdict == b.verdict)
@@ -401,11 +412,28 @@ fn sides_of(
             explanation: format!(
                 "The two captures do not seem to hold the same traffic: {why}. Nothing was compared; `portmortem analyze` reports each capture on its own."
             ),
+            decided: false,
         },
-        (None, Roles::Given) => matching::Sides {
-            a_is_client_side: true,
-            explanation: "as given: the first capture is the client side".into(),
-        },
+        (None, Roles::Given) => {
+            // The user's word, held against what the packets say.
+            let evidence = matching::infer_sides(a, b, matches);
+            let explanation = if evidence.decided && !evidence.a_is_client_side {
+                format!(
+                    "as given: the first capture is the client side — but the packets say otherwise ({}); every finding below takes the sides as given, so if the packets are right they read the wrong way round: swap --client-side and --server-side",
+                    evidence
+                        .explanation
+                        .trim_start_matches("inferred: the second capture is the client side (")
+                        .trim_end_matches(')')
+                )
+            } else {
+                "as given: the first capture is the client side".into()
+            };
+            matching::Sides {
+                a_is_client_side: true,
+                explanation,
+                decided: true,
+            }
+        }
         (None, Roles::Infer) => matching::infer_sides(a, b, matches),
     }
 }
@@ -441,6 +469,7 @@ fn assemble(
     for (k, r) in [&mut cr, &mut sr].into_iter().enumerate() {
         r.place(k);
     }
+    reconcile::reconcile(&mut cr, &mut sr, &pairs, &mut findings);
     crate::rules::sight::note_reported_drops(
         &mut findings,
         cr.info.dropped_packets() + sr.info.dropped_packets(),
@@ -535,6 +564,33 @@ fn pair(
         clock.as_ref(),
         [&latency_to_server, &latency_to_client],
     );
+    let offset_secs = clock.as_ref().map_or(0.0, |k| k.offset_secs);
+    let spans = (cspan, sspan);
+    // Why each line seen at one tap only is; those that tap's capture
+    // missed (and no finding took up as the path's) are its loss, in every
+    // count, not lines the path dropped or added.
+    let causes = one_tap::causes(&pair_ctx((cs, ss), &lines, &[], &steps, offset_secs, spans));
+    let (findings, consumed) = classify::run(&pair_ctx(
+        (cs, ss),
+        &lines,
+        &causes,
+        &steps,
+        offset_secs,
+        spans,
+    ));
+    for ((l, c), used) in lines.iter_mut().zip(&causes).zip(consumed) {
+        let tap = if l.client_side.is_some() {
+            "server-side"
+        } else {
+            "client-side"
+        };
+        if let Some(note) = c.as_ref().and_then(|c| c.not_captured(tap))
+            && !used
+        {
+            l.status = Status::NotCaptured;
+            l.segment_notes.push(note);
+        }
+    }
     let mut counts = Counts::default();
     for l in &lines {
         match l.status {
@@ -542,19 +598,9 @@ fn pair(
             Status::Modified => counts.modified += 1,
             Status::Dropped => counts.dropped += 1,
             Status::Injected => counts.injected += 1,
+            Status::NotCaptured => counts.not_captured += 1,
         }
     }
-    let ctx = ctx::Ctx {
-        cs,
-        ss,
-        cap: [0, 1],
-        lines: &lines,
-        steps: &steps,
-        offset_secs: clock.as_ref().map_or(0.0, |k| k.offset_secs),
-        client_capture_span: cspan,
-        server_capture_span: sspan,
-    };
-    let findings = classify::run(&ctx);
     let offset = |d: Side| start.iter().find(|(x, _)| *x == d).map(|x| x.1);
     let tcp = TcpRelation {
         same_connection: [offset(Side::Client), offset(Side::Server)]
@@ -587,8 +633,34 @@ fn pair(
         lines,
         data,
         lines_not_listed: 0,
+        taps: [
+            crate::rules::attribution::TapPosition::new(cs.ttl),
+            crate::rules::attribution::TapPosition::new(ss.ttl),
+        ],
     };
     (report, findings)
+}
+
+/// The classifiers' view of one pair.
+fn pair_ctx<'a>(
+    (cs, ss): (&'a Session, &'a Session),
+    lines: &'a [Aligned],
+    causes: &'a [Option<one_tap::Cause>],
+    steps: &'a [SeqStep],
+    offset_secs: f64,
+    (cspan, sspan): (Span, Span),
+) -> ctx::Ctx<'a> {
+    ctx::Ctx {
+        cs,
+        ss,
+        cap: [0, 1],
+        lines,
+        causes,
+        steps,
+        offset_secs,
+        client_capture_span: cspan,
+        server_capture_span: sspan,
+    }
 }
 
 /// Notes how each line travelled where the taps disagree: split or merged
@@ -650,6 +722,7 @@ fn data_side(s: &Session, d: &DataSetup) -> DataSide {
         kind: d.kind,
         announced: d.endpoint,
         verdict: d.verdict,
+        status: d.status(),
         connection: d.connection.map(|k| {
             let c = &s.data_conns[k];
             DataConnView {

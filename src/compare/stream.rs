@@ -304,9 +304,9 @@ impl Matcher {
         self.on_clock_of(i, other.at.at) > s.end + self.clock.tolerance_ns.max(0)
     }
 
-    /// Matches the sessions waiting and compares the pairs: at once on
-    /// the same TCP connection (certain whatever comes later), else once
-    /// both sessions are settled (a better candidate could still come).
+    /// Matches the sessions waiting and compares the pairs once both
+    /// sessions are settled (a better candidate could still come, even
+    /// for the same TCP connection: a capture of copies).
     /// When what stays waiting is over the share, the settled sessions with
     /// no counterpart that ended first are set down as seen at one tap.
     fn window(&mut self) {
@@ -329,8 +329,12 @@ impl Matcher {
         let mut done = [vec![false; a.waiting.len()], vec![false; b.waiting.len()]];
         let spans = [a.span(), b.span()];
         for mt in m.matches {
+            // Even a same-connection match waits until both sessions are
+            // settled: copies of one connection (the same sequence numbers
+            // at another time) are still to come, and the right one is the
+            // one nearest in time.
             let certain = mt.evidence == matching::Evidence::SameConnection;
-            if !(certain || settled[0][mt.a] && settled[1][mt.b]) {
+            if !(settled[0][mt.a] && settled[1][mt.b]) {
                 continue;
             }
             let (sa, sb) = (&a.waiting[mt.a], &b.waiting[mt.b]);

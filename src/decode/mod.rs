@@ -59,6 +59,14 @@ pub struct TcpSegment<'a> {
     pub missing: u32,
     /// IPv4 TTL or IPv6 hop limit (of the innermost IP header).
     pub ttl: u8,
+    /// The IPv4 identification field (IPv6 has none outside a fragment
+    /// header): two copies of the same stream bytes with the same one are
+    /// one IP packet recorded twice, not a retransmission.
+    pub ip_id: Option<u16>,
+    /// The first SACK block of the segment's options (RFC 2018: the most
+    /// recently received), as sequence numbers `[left, right)`: bytes the
+    /// sender of the segment holds past its cumulative ACK.
+    pub sack: Option<(u32, u32)>,
 }
 
 /// Why a frame is not a TCP segment.
@@ -204,6 +212,7 @@ fn ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpSegment<'_>> {
         IpAddr::V4(Ipv4Addr::from(h.source())),
         IpAddr::V4(Ipv4Addr::from(h.destination())),
         h.ttl(),
+        Some(h.identification()),
         &tcp,
         0,
     ))
@@ -213,6 +222,7 @@ fn segment<'a>(
     src: IpAddr,
     dst: IpAddr,
     ttl: u8,
+    ip_id: Option<u16>,
     tcp: &etherparse::TcpSlice<'a>,
     missing: u32,
 ) -> TcpSegment<'a> {
@@ -228,7 +238,22 @@ fn segment<'a>(
         payload: tcp.payload(),
         missing,
         ttl,
+        ip_id,
+        sack: first_sack(tcp),
     }
+}
+
+/// The first SACK block of a pure ACK's options, if it carries one: a
+/// duplicate ACK carries no data (RFC 5681 §2), so segments with payload,
+/// bulk data's, are not walked.
+fn first_sack(tcp: &etherparse::TcpSlice<'_>) -> Option<(u32, u32)> {
+    if !tcp.payload().is_empty() || tcp.options().is_empty() || !tcp.ack() {
+        return None;
+    }
+    tcp.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::SelectiveAcknowledgement(first, _)) => Some(first),
+        _ => None,
+    })
 }
 
 enum Family {
@@ -281,13 +306,14 @@ fn from_sliced(
             });
         }
     };
-    let (src, dst, ttl, payload) = match &net {
+    let (src, dst, ttl, ip_id, payload) = match &net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             (
                 IpAddr::V4(Ipv4Addr::from(h.source())),
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
                 h.ttl(),
+                Some(h.identification()),
                 v4.payload(),
             )
         }
@@ -297,6 +323,7 @@ fn from_sliced(
                 IpAddr::V6(Ipv6Addr::from(h.source())),
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
                 h.hop_limit(),
+                None,
                 v6.payload(),
             )
         }
@@ -320,7 +347,7 @@ fn from_sliced(
         _ => return Err(Skip::TcpMalformed),
     };
     let missing = if payload.incomplete { wire_missing } else { 0 };
-    Ok(segment(src, dst, ttl, &tcp, missing))
+    Ok(segment(src, dst, ttl, ip_id, &tcp, missing))
 }
 
 #[cfg(test)]
@@ -358,6 +385,30 @@ pub(crate) mod tests {
         let mut v = Vec::new();
         b.write(&mut v, payload).expect("build packet");
         v
+    }
+
+    #[test]
+    fn a_duplicate_acks_sack_block_and_the_ip_id_are_read() {
+        let sack = etherparse::TcpOptionElement::SelectiveAcknowledgement(
+            (1040, 1052),
+            [None, None, None],
+        );
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1])
+            .ipv4([203, 0, 113, 10], [203, 0, 113, 1], 64)
+            .tcp(21, 44736, 82, 65000)
+            .ack(1025)
+            .options(&[etherparse::TcpOptionElement::Noop, sack])
+            .unwrap()
+            .write(&mut v, b"")
+            .unwrap();
+        v[18..20].copy_from_slice(&0x4f28u16.to_be_bytes());
+        for seg in [decode(1, &v, 0).unwrap(), decode_layered(1, &v, 0).unwrap()] {
+            assert_eq!(seg.sack, Some((1040, 1052)));
+            assert_eq!(seg.ip_id, Some(0x4f28));
+        }
+        let plain = eth_v4_tcp(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2), 1, Some(1), 0, b"x");
+        assert_eq!(decode(1, &plain, 0).unwrap().sack, None);
     }
 
     /// The fast path says what the layered one says, on every Ethernet

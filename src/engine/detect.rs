@@ -27,6 +27,8 @@ pub struct Buffered {
     pub payload: Vec<u8>,
     pub missing: u32,
     pub ttl: u8,
+    pub ip_id: Option<u16>,
+    pub sack: Option<(u32, u32)>,
 }
 
 impl Buffered {
@@ -42,6 +44,8 @@ impl Buffered {
             payload: seg.payload.to_vec(),
             missing: seg.missing,
             ttl: seg.ttl,
+            ip_id: seg.ip_id,
+            sack: seg.sack,
         }
     }
 
@@ -59,7 +63,75 @@ impl Buffered {
             payload: &self.payload,
             missing: self.missing,
             ttl: self.ttl,
+            ip_id: self.ip_id,
+            sack: self.sack,
         }
+    }
+}
+
+/// Handshakes kept at most: the oldest is forgotten past it (its session,
+/// if a banner follows, then starts at the banner, as without this).
+pub const MAX_HANDSHAKES: usize = 1024;
+/// Payload-free segments kept per handshake (SYN, SYN-ACK, ACK, a
+/// retransmitted SYN); a connection that sends more without payload is
+/// not at its start any more.
+pub const MAX_HANDSHAKE_SEGS: usize = 4;
+
+/// The handshakes of connections on other ports than the control ports,
+/// kept until their first payload: when it is a `220` banner, the
+/// session starts at its SYN, and the handshake's frames are its control
+/// frames, not other TCP. Bounded: [`MAX_HANDSHAKES`] connections, the
+/// oldest forgotten first.
+#[derive(Default)]
+pub struct Handshakes {
+    map: ahash::AHashMap<super::flows::FlowKey, Vec<Buffered>>,
+    order: std::collections::VecDeque<super::flows::FlowKey>,
+}
+
+impl Handshakes {
+    /// A SYN: the connection's handshake starts (again).
+    pub fn start(&mut self, key: super::flows::FlowKey, b: Buffered) {
+        if self.map.insert(key, vec![b]).is_none() {
+            self.order.push_back(key);
+        }
+        while self.map.len() > MAX_HANDSHAKES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+        }
+        // Forgotten keys stay in `order` until they come out of it; keep
+        // it within twice the map.
+        if self.order.len() > 2 * MAX_HANDSHAKES {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    /// Whether the connection's handshake is being kept.
+    pub fn contains(&self, key: &super::flows::FlowKey) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Another payload-free segment of a kept handshake; false (and the
+    /// handshake is forgotten) when it has had its share.
+    pub fn push(&mut self, key: &super::flows::FlowKey, b: Buffered) -> bool {
+        match self.map.get_mut(key) {
+            Some(v) if v.len() < MAX_HANDSHAKE_SEGS => {
+                v.push(b);
+                true
+            }
+            Some(_) => {
+                self.map.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The handshake of a connection whose first payload arrived.
+    pub fn take(&mut self, key: &super::flows::FlowKey) -> Vec<Buffered> {
+        self.map.remove(key).unwrap_or_default()
     }
 }
 
@@ -98,6 +170,16 @@ impl Candidate {
             bytes: seg.payload.len(),
             first: at,
         }
+    }
+
+    /// The candidate with the handshake that came before its banner: it
+    /// starts at the SYN.
+    pub fn after(mut self, handshake: Vec<Buffered>) -> Self {
+        if let Some(b) = handshake.first() {
+            self.first = b.origin;
+            self.segs.splice(0..0, handshake);
+        }
+        self
     }
 
     pub fn push(&mut self, seg: &TcpSegment<'_>, src: SocketAddr, dst: SocketAddr, at: Origin) {
@@ -163,6 +245,8 @@ mod tests {
             payload,
             missing: 0,
             ttl: 64,
+            ip_id: None,
+            sack: None,
         }
     }
 
@@ -170,6 +254,7 @@ mod tests {
         Origin {
             frame,
             ts: Timestamp(frame as i64),
+            ..Default::default()
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Tombstone {
     /// The initial sequence number of the client's SYN: a SYN with the
     /// same one is a retransmission, not a new connection.
     pub isn: Option<u32>,
+    /// The connection was not an FTP session (with its place in
+    /// [`super::NotSessions::listed`] when listed): its late segments (a
+    /// SYN retried after a reset) are counted with it.
+    pub not_session: Option<Option<usize>>,
 }
 
 impl Tombstone {
@@ -59,6 +63,7 @@ impl Tombstone {
             until: now + LINGER_NS,
             control,
             isn,
+            not_session: None,
         }
     }
 
@@ -240,6 +245,8 @@ mod tests {
             payload,
             missing: 0,
             ttl: 64,
+            ip_id: None,
+            sack: None,
         }
     }
 
@@ -247,6 +254,7 @@ mod tests {
         let at = crate::reassembly::Origin {
             frame: 1,
             ts: Timestamp(last),
+            ..Default::default()
         };
         Box::new(DataConn::new(
             None,

@@ -15,7 +15,7 @@ mod room;
 mod sink;
 pub mod streams;
 
-pub use options::{Counters, Options};
+pub use options::{Counters, NotSession, NotSessions, Options};
 pub use sink::{SessionSink, SessionStart};
 
 use crate::capture::Frame;
@@ -23,7 +23,8 @@ use crate::decode::{Skip, TcpSegment, decode};
 use crate::ftp::data::DataConn;
 use crate::ftp::live::LiveSession;
 use crate::ftp::session::{Detection, EndReason};
-use crate::reassembly::Origin;
+use crate::reassembly::connection::Standing;
+use crate::reassembly::{IpMark, Origin};
 use crate::timestamp::Timestamp;
 use ahash::AHashMap;
 use detect::{Candidate, Judgement};
@@ -61,6 +62,11 @@ struct PairState {
     /// The one that was active last: an unannounced connection between
     /// the hosts (a server connecting to the wrong port) belongs to it.
     last: Option<usize>,
+    /// The first and the last TCP segment between the hosts on other
+    /// ports than the control ports, while sessions between them lived:
+    /// whether the capture could see their data connections (a capture
+    /// filtered to port 21 holds none).
+    beyond: Option<(Origin, Origin)>,
 }
 
 pub struct Engine {
@@ -101,7 +107,10 @@ pub struct Engine {
     /// segment is often of the same flow; it is counted without looking
     /// again. Only the segment right before may set it: any other segment
     /// (one that could announce a data endpoint, say) clears it.
-    last_other: Option<FlowKey>,
+    last_other: Option<(FlowKey, bool)>,
+    /// Handshakes on other ports, kept until their first payload shows
+    /// whether a banner follows.
+    handshakes: detect::Handshakes,
     anonymizer: Option<crate::anonymize::Shared>,
     /// Bytes held by live sessions and banner candidates (kept under
     /// `Options::max_memory`).
@@ -143,6 +152,7 @@ impl Engine {
             streams,
             stream: None,
             last_other: None,
+            handshakes: detect::Handshakes::default(),
             mem: 0,
         }
     }
@@ -185,6 +195,10 @@ impl Engine {
                     Origin {
                         frame: f.number,
                         ts: f.ts,
+                        ip: IpMark {
+                            ttl: seg.ttl,
+                            id: seg.ip_id,
+                        },
                     },
                     out,
                 );
@@ -213,9 +227,15 @@ impl Engine {
         let src = SocketAddr::new(seg.src, seg.sport);
         let dst = SocketAddr::new(seg.dst, seg.dport);
         let key = flow_key(src, dst);
-        if self.last_other.take() == Some(key) && !self.may_start_tracking(seg) {
+        if let Some((k, between)) = self.last_other.take()
+            && k == key
+            && !self.may_start_tracking(seg)
+        {
             self.counters.other_tcp_segments += 1;
-            self.last_other = Some(key);
+            if between {
+                self.saw_beyond(seg, at);
+            }
+            self.last_other = Some((key, between));
             return;
         }
         match self.flows.get_mut(&key) {
@@ -248,9 +268,9 @@ impl Engine {
                     .filter(|s| s.session.is_closed())
                     .map(|s| s.session.conn.client_isn());
                 if let Some(isn) = closed {
-                    self.finish_slot(slot, EndReason::Closed, out);
-                    self.flows
-                        .insert(key, Flow::Tombstone(Tombstone::new(at.ts, true, isn)));
+                    let mut t = Tombstone::new(at.ts, true, isn);
+                    t.not_session = self.finish_slot(slot, EndReason::Closed, out);
+                    self.flows.insert(key, Flow::Tombstone(t));
                 }
             }
             Some(Flow::Data { slot, conn }) => {
@@ -271,6 +291,7 @@ impl Engine {
                         s.session.add_data_conn(*conn);
                     }
                 }
+                self.saw_beyond(seg, at);
                 if answered {
                     self.offer_snapshot(slot, at, out);
                 }
@@ -301,10 +322,19 @@ impl Engine {
                 if t.is_reused_by(seg, at.ts) {
                     self.flows.remove(&key);
                     self.new_flow(key, seg, src, dst, at, out);
+                } else if let Some(listed) = t.not_session {
+                    // A SYN retried after its reset, and the reset again.
+                    let ns = &mut self.counters.not_sessions;
+                    ns.segments += 1;
+                    if let Some(l) = listed.and_then(|n| ns.listed.get_mut(n)) {
+                        l.segments += 1;
+                        l.last_frame = at.frame;
+                    }
                 } else if t.control {
                     self.counters.after_close_segments += 1;
                 } else {
                     self.counters.other_tcp_segments += 1;
+                    self.saw_beyond(seg, at);
                 }
             }
             None => self.new_flow(key, seg, src, dst, at, out),
@@ -365,6 +395,7 @@ impl Engine {
                 let mut conn = Box::new(DataConn::new(self.stream, initiator, acceptor, at));
                 conn.update(seg, src, at);
                 self.counters.data_segments += 1;
+                self.saw_beyond(seg, at);
                 if let Some(s) = self.slots[slot].as_mut() {
                     s.data_flows.push(key);
                 }
@@ -373,14 +404,66 @@ impl Engine {
             }
             if self.opts.detect_banners && detect::is_banner(seg) {
                 self.make_room(out);
-                let c = Candidate::new(seg, src, dst, at);
+                // Its handshake's segments were counted as other TCP; the
+                // candidate counts them again when it is judged.
+                let handshake = self.handshakes.take(&key);
+                self.counters.other_tcp_segments -= handshake.len() as u64;
+                let c = Candidate::new(seg, src, dst, at).after(handshake);
                 self.mem += c.mem();
                 self.flows.insert(key, Flow::Candidate(Box::new(c)));
                 return;
             }
         }
         self.counters.other_tcp_segments += 1;
-        self.last_other = Some(key);
+        let between = self.saw_beyond(seg, at);
+        if self.opts.detect_banners && !has_data {
+            let b = detect::Buffered::of(seg, src, dst, at);
+            if seg.flags.syn() && !seg.flags.ack() {
+                self.handshakes.start(key, b);
+                return;
+            }
+            if self.handshakes.contains(&key) && self.handshakes.push(&key, b) {
+                return;
+            }
+        } else if has_data && self.handshakes.contains(&key) {
+            // Not a banner: not the start of an FTP session.
+            self.handshakes.take(&key);
+        }
+        self.last_other = Some((key, between));
+    }
+
+    /// Notes a segment between two hosts with live sessions on other
+    /// ports than the control ports (the caller knows it is not a control
+    /// connection's); false when no session lives between the hosts.
+    fn saw_beyond(&mut self, seg: &TcpSegment<'_>, at: Origin) -> bool {
+        match self.pairs.get_mut(&pair_key(seg.src, seg.dst)) {
+            Some(p) => {
+                p.beyond.get_or_insert((at, at)).1 = at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A frame of traffic beyond the control connection between the
+    /// hosts of the session in `slot` while it lived (its first), if the
+    /// capture holds any: whether it could see the session's data
+    /// connections.
+    fn beyond_control(&self, slot: usize) -> Option<u64> {
+        let s = self.slots[slot].as_ref()?;
+        let start = s.session.conn.first.ts;
+        s.pairs
+            .iter()
+            .filter_map(|k| self.pairs.get(k)?.beyond)
+            .filter(|(_, last)| last.ts >= start)
+            .map(|(first, last)| {
+                if first.ts >= start {
+                    first.frame
+                } else {
+                    last.frame
+                }
+            })
+            .min()
     }
 
     /// Whether a segment of a flow found untracked just before could
@@ -418,6 +501,10 @@ impl Engine {
         pair.last
     }
 
+    /// Starts following a control connection. It gets its id (and counts
+    /// as a session) once the capture shows it is one
+    /// ([`Engine::qualify`]): a refused or unanswered SYN, or a stray
+    /// segment, never does.
     fn start_session(
         &mut self,
         client: SocketAddr,
@@ -425,17 +512,7 @@ impl Engine {
         det: Detection,
         at: Origin,
     ) -> usize {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.counters.sessions += 1;
-        self.started.push(SessionStart {
-            id,
-            client,
-            server,
-            frame: at.frame,
-            ts: at.ts,
-        });
-        let mut live = LiveSession::new(id, client, server, det, at, self.opts.session);
+        let mut live = LiveSession::new(0, client, server, det, at, self.opts.session);
         // Started (or promoted) while a segment of its own flow is handled.
         live.tcp_stream = self.stream;
         live.anonymizer = self.anonymizer.clone();
@@ -471,9 +548,44 @@ impl Engine {
             s.pairs.push(k);
             self.pairs.entry(k).or_default().live += 1;
         }
-        if let Some(p) = self.pairs.get_mut(&k) {
+        if let Some(p) = self.pairs.get_mut(&k)
+            && s.session.id != 0
+        {
             p.last = Some(slot);
         }
+    }
+
+    /// Numbers the session in `slot` once the capture shows it is one
+    /// (or, at its end, `ended`, whatever it turned out to be): its id,
+    /// the session count and the sink's `started` come then, in that
+    /// order. False when it is not a session.
+    fn qualify(&mut self, slot: usize, ended: bool) -> bool {
+        let Some(s) = self.slots[slot].as_mut() else {
+            return false;
+        };
+        if s.session.id != 0 {
+            return true;
+        }
+        if s.session.conn.standing(ended) != Some(Standing::Session) {
+            return false;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.sessions += 1;
+        s.session.id = id;
+        let (client, server, first) = (
+            s.session.conn.client,
+            s.session.conn.server,
+            s.session.conn.first,
+        );
+        self.started.push(SessionStart {
+            id,
+            client,
+            server,
+            frame: first.frame,
+            ts: first.ts,
+        });
+        true
     }
 
     fn control_packet(&mut self, slot: usize, seg: &TcpSegment<'_>, at: Origin) {
@@ -486,10 +598,14 @@ impl Engine {
         s.mem = m;
         let anns = s.session.take_announcements();
         let (cip, sip) = (s.session.conn.client.ip(), s.session.conn.server.ip());
-        if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
-            p.last = Some(slot);
+        // A connection that is not (yet) a session owns no unannounced
+        // connection between its hosts.
+        if self.qualify(slot, false) {
+            if let Some(p) = self.pairs.get_mut(&pair_key(cip, sip)) {
+                p.last = Some(slot);
+            }
+            self.server_last.insert(sip, slot);
         }
-        self.server_last.insert(sip, slot);
         for a in anns {
             let other = if a.active { sip } else { cip };
             self.register(slot, other, a.endpoint.ip);
@@ -503,9 +619,15 @@ impl Engine {
         let Some(s) = self.slots[slot].as_ref() else {
             return;
         };
-        if !out.wants_snapshot(s.session.id) {
+        if s.session.id == 0 || !out.wants_snapshot(s.session.id) {
             return;
         }
+        let beyond = self.beyond_control(slot);
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        s.session.beyond_control = beyond;
+        let s = &*s;
         let open = s.data_flows.iter().filter_map(|k| match self.flows.get(k) {
             Some(Flow::Data { conn, .. }) => Some(&**conn),
             _ => None,
@@ -523,10 +645,21 @@ impl Engine {
         }
     }
 
-    fn finish_slot(&mut self, slot: usize, reason: EndReason, out: &mut dyn SessionSink) {
-        let Some(mut s) = self.slots[slot].take() else {
-            return;
-        };
+    /// Ends the connection in `slot`: a session goes to the sink (None);
+    /// one that never was a session is counted, and its place in the list
+    /// of them, if listed, is returned (for its tombstone).
+    fn finish_slot(
+        &mut self,
+        slot: usize,
+        reason: EndReason,
+        out: &mut dyn SessionSink,
+    ) -> Option<Option<usize>> {
+        let session = self.qualify(slot, true);
+        let beyond = self.beyond_control(slot);
+        if let Some(s) = self.slots[slot].as_mut() {
+            s.session.beyond_control = beyond;
+        }
+        let mut s = self.slots[slot].take()?;
         self.mem -= s.mem;
         for k in s.data_flows.drain(..) {
             if let Some(Flow::Data { conn, .. }) = self.flows.remove(&k) {
@@ -551,7 +684,40 @@ impl Engine {
             self.server_last.remove(&server);
         }
         self.free.push(slot);
-        out.session(s.session.finish(reason));
+        // Sessions detected before, and this one, are told as started
+        // before it is told as ended.
+        for st in std::mem::take(&mut self.started) {
+            out.started(&st);
+        }
+        if session {
+            let s = s.session.finish(reason);
+            // Connections no line announced were followed as data
+            // connections; they are counted as what they turned out to be.
+            let unannounced: u64 = s
+                .data_conns
+                .iter()
+                .filter(|c| c.announced_frame.is_none())
+                .map(|c| c.packets)
+                .sum();
+            self.counters.data_segments -= unannounced;
+            self.counters.unannounced_segments += unannounced;
+            out.session(s);
+            return None;
+        }
+        let c = &s.session.conn;
+        let segments = c.packets[0] + c.packets[1];
+        self.counters.control_segments -= segments;
+        let listed = self.counters.not_sessions.listed.len();
+        self.counters.not_sessions.add(NotSession {
+            standing: c.standing(true).unwrap_or(Standing::Stray),
+            client: c.client,
+            server: c.server,
+            tcp_stream: s.session.tcp_stream,
+            first_frame: c.first.frame,
+            last_frame: c.last.frame,
+            segments,
+        });
+        Some((self.counters.not_sessions.listed.len() > listed).then_some(listed))
     }
 
     /// Ends the capture: every live session is finished.
@@ -559,11 +725,18 @@ impl Engine {
         for st in std::mem::take(&mut self.started) {
             out.started(&st);
         }
-        let mut live: Vec<(u32, usize)> = self
+        // Numbered sessions in order, then those not yet known to be
+        // sessions, by their first frame.
+        let mut live: Vec<((bool, u32, u64), usize)> = self
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (s.session.id, i)))
+            .filter_map(|(i, s)| {
+                s.as_ref().map(|s| {
+                    let id = s.session.id;
+                    ((id == 0, id, s.session.conn.first.frame), i)
+                })
+            })
             .collect();
         live.sort_unstable();
         for (_, slot) in live {

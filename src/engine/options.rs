@@ -2,7 +2,9 @@
 
 use crate::decode::Skip;
 use crate::ftp::session::SessionLimits;
+use crate::reassembly::connection::Standing;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 
 /// What the engine is told to do.
 #[derive(Clone, Debug)]
@@ -55,8 +57,14 @@ pub struct Counters {
     pub tcp_segments: u64,
     /// TCP segments of FTP control connections.
     pub control_segments: u64,
-    /// TCP segments of tracked data connection attempts.
+    /// TCP segments of tracked data connection attempts that a data
+    /// setup's announcement accounts for.
     pub data_segments: u64,
+    /// TCP segments of connections between a session's hosts that no
+    /// line of the session announced, as far as the capture can read
+    /// its lines (under TLS the announcements are encrypted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unannounced_segments: u64,
     /// TCP segments of flows that are neither (other traffic, and FTP data
     /// transfers whose SYN was not seen).
     pub other_tcp_segments: u64,
@@ -76,6 +84,85 @@ pub struct Counters {
     /// table stops (see `streams::MAX_CONVERSATIONS`).
     #[serde(default)]
     pub unnumbered_tcp_segments: u64,
+    /// Connections to a control port that never were FTP sessions: a
+    /// refused or unanswered SYN, a stray segment answered by a reset.
+    /// Their segments are counted here, not in `control_segments`.
+    #[serde(default, skip_serializing_if = "NotSessions::is_empty")]
+    pub not_sessions: NotSessions,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Connections to a control port that never were FTP sessions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
+pub struct NotSessions {
+    /// Connections whose SYN the server side answered with a reset.
+    pub refused: u64,
+    /// Connections whose SYNs the capture shows no answer to.
+    pub unanswered: u64,
+    /// Connections whose start the capture did not hold, answered by
+    /// nothing but resets (a late retransmission, a stray packet).
+    pub stray: u64,
+    /// Their TCP segments.
+    pub segments: u64,
+    /// The first of them (at most [`NotSessions::LISTED`]), each with its
+    /// frames.
+    pub listed: Vec<NotSession>,
+}
+
+/// One connection that was not a session.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema, Deserialize)]
+pub struct NotSession {
+    pub standing: Standing,
+    /// The address and port the connection came from.
+    pub client: SocketAddr,
+    /// The control port's address and port it went to.
+    pub server: SocketAddr,
+    /// Wireshark's `tcp.stream` of the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_stream: Option<u32>,
+    /// Its first frame in the capture.
+    pub first_frame: u64,
+    /// Its last frame in the capture.
+    pub last_frame: u64,
+    /// Its TCP segments.
+    pub segments: u64,
+}
+
+impl NotSessions {
+    /// Connections listed with their frames; the rest are counted.
+    pub const LISTED: usize = 20;
+
+    pub fn is_empty(&self) -> bool {
+        self.refused + self.unanswered + self.stray == 0
+    }
+
+    pub fn count(&self) -> u64 {
+        self.refused + self.unanswered + self.stray
+    }
+
+    pub fn add(&mut self, n: NotSession) {
+        match n.standing {
+            Standing::Refused => self.refused += 1,
+            Standing::Unanswered => self.unanswered += 1,
+            Standing::Stray | Standing::Session => self.stray += 1,
+        }
+        self.segments += n.segments;
+        if self.listed.len() < Self::LISTED {
+            self.listed.push(n);
+        }
+    }
+
+    fn merge(&mut self, o: &NotSessions) {
+        self.refused += o.refused;
+        self.unanswered += o.unanswered;
+        self.stray += o.stray;
+        self.segments += o.segments;
+        let room = Self::LISTED.saturating_sub(self.listed.len());
+        self.listed.extend(o.listed.iter().take(room).cloned());
+    }
 }
 
 impl Counters {
@@ -88,6 +175,7 @@ impl Counters {
             tcp_segments,
             control_segments,
             data_segments,
+            unannounced_segments,
             other_tcp_segments,
             after_close_segments,
             banner_candidates_rejected,
@@ -95,6 +183,7 @@ impl Counters {
             flows_evicted_for_memory,
             sessions,
             unnumbered_tcp_segments,
+            not_sessions,
         } = o;
         self.frames += frames;
         for (k, v) in skipped {
@@ -103,6 +192,7 @@ impl Counters {
         self.tcp_segments += tcp_segments;
         self.control_segments += control_segments;
         self.data_segments += data_segments;
+        self.unannounced_segments += unannounced_segments;
         self.other_tcp_segments += other_tcp_segments;
         self.after_close_segments += after_close_segments;
         self.banner_candidates_rejected += banner_candidates_rejected;
@@ -110,5 +200,6 @@ impl Counters {
         self.flows_evicted_for_memory += flows_evicted_for_memory;
         self.sessions += sessions;
         self.unnumbered_tcp_segments += unnumbered_tcp_segments;
+        self.not_sessions.merge(not_sessions);
     }
 }

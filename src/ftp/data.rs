@@ -62,6 +62,12 @@ pub struct DataConn {
     pub bytes_from_acceptor: u64,
     /// Its packets, both ways.
     pub packets: u64,
+    /// The frame of the PORT/EPRT/LPRT or 227/228/229 whose data setup
+    /// this connection served; `null`: no line in the capture announced
+    /// it (an unannounced connection between the session's hosts: a
+    /// server that connected elsewhere than told, whose announcement the
+    /// capture missed, or another service altogether).
+    pub announced_frame: Option<u64>,
 }
 
 impl DataConn {
@@ -94,6 +100,7 @@ impl DataConn {
             bytes_from_initiator: 0,
             bytes_from_acceptor: 0,
             packets: 0,
+            announced_frame: None,
         }
     }
 
@@ -190,14 +197,20 @@ pub enum Verdict {
     WrongEndpoint,
     /// The command was rejected by the server; no connection expected.
     Rejected,
-    /// No connection attempt was seen.
+    /// No connection attempt was seen, where the capture could have seen
+    /// one: it holds traffic between the session's hosts beyond the
+    /// control connection.
     NoConnection,
+    /// No connection attempt was seen, and the capture holds no traffic
+    /// between the session's hosts beyond the control connection (it was
+    /// filtered to the control port, say): it could not have seen one.
+    NotCaptured,
     /// The announcement could not be read at all.
     Unparsable,
 }
 
 impl Verdict {
-    /// The verdict in words.
+    /// The verdict in words, for sentences.
     pub fn describe(self) -> &'static str {
         match self {
             Verdict::Connected => "established",
@@ -206,6 +219,9 @@ impl Verdict {
             Verdict::WrongEndpoint => "went to a different endpoint",
             Verdict::Rejected => "none (command rejected)",
             Verdict::NoConnection => "none seen",
+            Verdict::NotCaptured => {
+                "not captured (the capture holds no traffic between these hosts beyond the control connection)"
+            }
             Verdict::Unparsable => "none (announcement unreadable)",
         }
     }
@@ -297,6 +313,75 @@ pub struct Transfer {
 /// The verbs that open a data connection.
 pub const TRANSFER_VERBS: &[&str] = &["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"];
 
+/// What became of a data setup, in the one word every report uses (text,
+/// Markdown, HTML, JSON's `status`, ftplog's `data_channel.outcome`,
+/// compare): the failure where it failed, what was seen otherwise, and
+/// `not-captured` where the capture could not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A connection to the announced endpoint was established.
+    Connected,
+    /// A connection was established to another endpoint, and the
+    /// transfer was not refused: it worked there.
+    ConnectedElsewhere,
+    /// The connection went to another endpoint and did not work.
+    WrongEndpoint,
+    /// The acceptor answered the SYN with RST.
+    Refused,
+    /// SYNs went unanswered, and the capture watched on for a second.
+    NoAnswer,
+    /// A SYN the capture ended less than a second after.
+    CaptureEnded,
+    /// The server rejected the PORT/EPRT/LPRT (4xx/5xx).
+    Rejected,
+    /// The announcement could not be read.
+    Unreadable,
+    /// The server answered the transfer command with 425.
+    CannotOpen,
+    /// The command got no reply, nor did anything after it.
+    NoReply,
+    /// No connection, where the capture could have seen one.
+    NoConnection,
+    /// No connection in a capture that could not have seen one.
+    NotCaptured,
+}
+
+impl Status {
+    /// The word, as JSON writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Connected => "connected",
+            Status::ConnectedElsewhere => "connected-elsewhere",
+            Status::WrongEndpoint => "wrong-endpoint",
+            Status::Refused => "refused",
+            Status::NoAnswer => "no-answer",
+            Status::CaptureEnded => "capture-ended",
+            Status::Rejected => "rejected",
+            Status::Unreadable => "unreadable",
+            Status::CannotOpen => "cannot-open",
+            Status::NoReply => "no-reply",
+            Status::NoConnection => "no-connection",
+            Status::NotCaptured => "not-captured",
+        }
+    }
+
+    /// Whether the setup worked, failed, or the capture cannot tell.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Status::Connected | Status::ConnectedElsewhere => Outcome::Worked,
+            Status::WrongEndpoint => Outcome::Failed(Failure::WrongEndpoint),
+            Status::Refused => Outcome::Failed(Failure::Refused),
+            Status::NoAnswer => Outcome::Failed(Failure::NoAnswer),
+            Status::Rejected => Outcome::Failed(Failure::Rejected),
+            Status::Unreadable => Outcome::Failed(Failure::Unreadable),
+            Status::CannotOpen => Outcome::Failed(Failure::CannotOpen),
+            Status::NoReply => Outcome::Failed(Failure::NoReply),
+            Status::CaptureEnded | Status::NoConnection | Status::NotCaptured => Outcome::Unknown,
+        }
+    }
+}
+
 /// Whether a data setup did its job, judged from the packets alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
@@ -370,28 +455,36 @@ impl Failure {
 }
 
 impl DataSetup {
-    pub fn outcome(&self) -> Outcome {
+    /// What became of it, in the word every report uses.
+    pub fn status(&self) -> Status {
         let cannot_open = self
             .transfer
             .as_ref()
             .is_some_and(|t| t.reply_code == Some(425));
         match self.verdict {
-            Verdict::Connected => Outcome::Worked,
-            Verdict::Refused => Outcome::Failed(Failure::Refused),
-            Verdict::NoAnswer if self.observed_secs >= SILENCE_SECS => {
-                Outcome::Failed(Failure::NoAnswer)
+            Verdict::Connected => Status::Connected,
+            Verdict::Refused => Status::Refused,
+            Verdict::NoAnswer if self.observed_secs >= SILENCE_SECS => Status::NoAnswer,
+            Verdict::NoAnswer => Status::CaptureEnded,
+            Verdict::WrongEndpoint if self.established && !cannot_open => {
+                Status::ConnectedElsewhere
             }
-            Verdict::NoAnswer => Outcome::Unknown,
-            Verdict::WrongEndpoint if self.established && !cannot_open => Outcome::Worked,
-            Verdict::WrongEndpoint => Outcome::Failed(Failure::WrongEndpoint),
-            Verdict::Rejected => Outcome::Failed(Failure::Rejected),
-            Verdict::Unparsable => Outcome::Failed(Failure::Unreadable),
-            Verdict::NoConnection if cannot_open => Outcome::Failed(Failure::CannotOpen),
-            Verdict::NoConnection if self.hung && self.observed_secs >= SILENCE_SECS => {
-                Outcome::Failed(Failure::NoReply)
+            Verdict::WrongEndpoint => Status::WrongEndpoint,
+            Verdict::Rejected => Status::Rejected,
+            Verdict::Unparsable => Status::Unreadable,
+            Verdict::NoConnection | Verdict::NotCaptured if cannot_open => Status::CannotOpen,
+            Verdict::NoConnection | Verdict::NotCaptured
+                if self.hung && self.observed_secs >= SILENCE_SECS =>
+            {
+                Status::NoReply
             }
-            Verdict::NoConnection => Outcome::Unknown,
+            Verdict::NoConnection => Status::NoConnection,
+            Verdict::NotCaptured => Status::NotCaptured,
         }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        self.status().outcome()
     }
 }
 
@@ -592,6 +685,7 @@ mod tests {
             bytes_from_initiator: 0,
             bytes_from_acceptor: 0,
             packets: 2,
+            announced_frame: None,
         }
     }
 

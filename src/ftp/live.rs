@@ -5,7 +5,7 @@
 //! When the connection ends it becomes a [`Session`].
 
 use super::address::{self, Endpoint};
-use super::data::{DataConn, match_setups};
+use super::data::{DataConn, Verdict, match_setups};
 use super::fingerprint::{self};
 use super::line::{Decoder, Item, Resume, pause_after_234, pause_after_auth};
 use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
@@ -52,6 +52,10 @@ pub struct LiveSession {
     pub silent_until: Option<Timestamp>,
     /// Maps addresses in every line before anything reads it.
     pub anonymizer: Option<crate::anonymize::Shared>,
+    /// A frame of traffic between the session's hosts beyond its control
+    /// connection, captured while it lived (set by the engine): the
+    /// capture could see its data connections.
+    pub beyond_control: Option<u64>,
     /// Wireshark's `tcp.stream` of the control connection.
     pub tcp_stream: Option<u32>,
     pub conn: Connection,
@@ -73,6 +77,10 @@ pub struct LiveSession {
     /// A 4xx/5xx reply arrived since the last look: the server may have
     /// quoted a damaged command, or refused a data connection.
     error_reply: bool,
+    /// The last segment fed: its sender, its frame, and the offset in the
+    /// other direction's stream its ACK stands for (lines ending in it
+    /// carry that ACK: [`super::line::Line::peer_acked`]).
+    last_ack: Option<(Side, u64, Option<u64>)>,
 }
 
 impl LiveSession {
@@ -88,6 +96,7 @@ impl LiveSession {
             id,
             silent_until: None,
             anonymizer: None,
+            beyond_control: None,
             tcp_stream: None,
             conn: Connection::new(client, server, first, limits.tcp),
             detection,
@@ -108,6 +117,7 @@ impl LiveSession {
             line_cuts: LineCuts::default(),
             kept_size: 0,
             error_reply: false,
+            last_ack: None,
         }
     }
 
@@ -115,6 +125,13 @@ impl LiveSession {
     pub fn packet(&mut self, seg: &TcpSegment<'_>, at: Origin) {
         let side = self.conn.side_of(SocketAddr::new(seg.src, seg.sport));
         self.conn.packet(side, seg, at, &mut self.decoders);
+        let acked = seg
+            .flags
+            .ack()
+            .then(|| self.conn.dir(side.other()).offset_of(seg.ack))
+            .flatten()
+            .and_then(|o| u64::try_from(o).ok());
+        self.last_ack = Some((side, at.frame, acked));
         self.process();
     }
 
@@ -145,15 +162,30 @@ impl LiveSession {
                 break;
             }
             for mut item in c {
+                self.stamp_ack(Side::Client, &mut item);
                 self.anonymize(&mut item);
                 self.line_cuts.count(&item);
                 self.client_item(item);
             }
             for mut item in s {
+                self.stamp_ack(Side::Server, &mut item);
                 self.anonymize(&mut item);
                 self.line_cuts.count(&item);
                 self.server_item(item);
             }
+        }
+    }
+
+    /// Gives a line of `side` the ACK of the segment that carried its
+    /// last byte, when that is the segment just fed (a line completed by
+    /// a later segment filling a hole gets none: its own segment's ACK
+    /// is not known here).
+    fn stamp_ack(&self, side: Side, item: &mut Item) {
+        if let (Some((from, frame, acked)), Item::Line(l)) = (self.last_ack, item)
+            && from == side
+            && l.last_frame() == frame
+        {
+            l.peer_acked = acked;
         }
     }
 
@@ -400,8 +432,21 @@ impl LiveSession {
         }
         blind.sort();
         match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
+        // No connection where the capture could not have seen one is not
+        // captured, not absent.
+        if self.beyond_control.is_none() {
+            for d in &mut setups {
+                if d.verdict == Verdict::NoConnection {
+                    d.verdict = Verdict::NotCaptured;
+                }
+            }
+        }
+        let mut data_conns = data_conns;
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
+            if let Some(c) = d.connection.and_then(|k| data_conns.get_mut(k)) {
+                c.announced_frame.get_or_insert(d.announced_frame);
+            }
         }
         let tls = (tls.auth_command.is_some() || tls.started_frame.is_some()).then_some(tls);
         Session {
@@ -432,6 +477,7 @@ impl LiveSession {
             reply_unseen,
             data_setups: setups,
             data_conns,
+            beyond_control: self.beyond_control,
             tls,
             tcp,
             limits: caps,

@@ -429,6 +429,7 @@ mod tests {
             after_gap: false,
             follows_gap: false,
             bare_cr: false,
+            peer_acked: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Commands paired with their replies, FIFO (which survives pipelining;
 //! preliminary 1xx replies attach without consuming; unsolicited replies
-//! stay unpaired; never across a gap), and every data setup with the
+//! stay unpaired; a reply quoting a command's line goes to it; never
+//! across a gap the command's own ACK does not show it had received), and every data setup with the
 //! reply that accepted it and the data connections that followed.
 
 use super::address::{self, AddrArg, AddrKind};
@@ -28,8 +29,10 @@ pub struct Pairing {
 /// receive it ([`may_answer`], or a command the reply quotes); the waiting
 /// commands it passes over are unanswered. Never across a gap: a reply
 /// right after missing server bytes pairs with no command sent before
-/// them (their replies may be in the gap), and after missing client bytes
-/// (a lost command) only a reply that can belong to nothing else pairs.
+/// them (their replies may be in the gap) — a command whose ACK covers
+/// the missing bytes was sent after them, so they are not its reply —
+/// and after missing client bytes (a lost command) only a reply that can
+/// belong to nothing else pairs.
 pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
     let mut reply_of = vec![None; commands.len()];
     let mut command_of = vec![None; replies.len()];
@@ -47,8 +50,12 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
                 lost_command = true;
             }
             // Every whole line reaches the server and gets a reply, a
-            // verb or not; only a fragment after a gap is not a command.
-            if !commands[ci].line.after_gap {
+            // verb or not; only a fragment after a gap is not a command,
+            // and an empty line is none either: servers skip it (vsftpd
+            // sends nothing for the `\r\n` after a bare-LF PORT, and the
+            // replies after it would otherwise pair one line too early).
+            let empty = commands[ci].line.bytes.0.is_empty();
+            if !commands[ci].line.after_gap && !empty {
                 pending.push_back(ci);
             }
             ci += 1;
@@ -56,10 +63,16 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
         }
         let r = &replies[ri];
         if r.first().follows_gap {
-            // Whatever was waiting may have been answered in the gap.
-            for k in pending.drain(..) {
-                reply_unseen[k] = true;
-            }
+            // Whatever was waiting may have been answered in the gap,
+            // unless its own ACK shows the client had received the gap's
+            // bytes before it sent the command: they were sent before it,
+            // so they are not its reply.
+            let gap_end = r.first().offset;
+            pending.retain(|&k| {
+                let before = commands[k].line.peer_acked.is_some_and(|a| a >= gap_end);
+                reply_unseen[k] |= !before;
+                before
+            });
             lost_command = false;
         }
         let quoted = r.code.and_then(|_| {
@@ -74,6 +87,12 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
                 .iter()
                 .position(|&k| quoted.as_deref() == Some(verb(k)) && may_answer(verb(k), code))
         };
+        // A reply that quotes a waiting command's whole line, argument
+        // and all (`225 Fake response RETR robots.txt`), answers it,
+        // whatever its code says: the quote names the command.
+        let quoting = pending
+            .iter()
+            .position(|&k| quotes_line(r, &commands[k].line.bytes.0));
         let fits = |k: usize, code: u16| may_answer(verb(k), code);
         // A reply that quotes its command, or whose code belongs to that
         // kind of command: safe to pair even after a lost command.
@@ -86,12 +105,15 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
             // The greeting: unsolicited even when a client sent too early.
             Some(120 | 220) if !answered_any => {}
             Some(c) if (100..200).contains(&c) => {
-                if let Some(&k) = pending.iter().find(|&&k| fits(k, c)) {
+                let k = quoting
+                    .map(|at| pending[at])
+                    .or_else(|| pending.iter().copied().find(|&k| fits(k, c)));
+                if let Some(k) = k {
                     command_of[ri] = Some(k);
                 }
             }
             Some(c) => {
-                let at = named(c).or_else(|| {
+                let at = quoting.or_else(|| named(c)).or_else(|| {
                     pending
                         .iter()
                         .position(|&k| fits(k, c) && (!lost_command || telling(k, c)))
@@ -120,6 +142,22 @@ pub fn pair(commands: &[Command], replies: &[Reply]) -> Pairing {
         command_of,
         reply_unseen,
     }
+}
+
+/// Whether reply `r` quotes command line `line` whole: its verb and a
+/// non-empty argument, byte for byte. A verb alone proves nothing (`200
+/// PORT command successful` may follow any of several PORTs; `230 User
+/// logged in` is not a quote of `USER`).
+fn quotes_line(r: &Reply, line: &[u8]) -> bool {
+    let Some(arg) = super::message::argument_of(line) else {
+        return false;
+    };
+    if arg.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    r.lines
+        .iter()
+        .any(|l| l.bytes.0.len() > 4 && memchr::memmem::find(&l.bytes.0[4..], line).is_some())
 }
 
 /// Builds the data setups: PORT/EPRT/LPRT with the reply that accepted or
@@ -154,6 +192,12 @@ pub(super) fn data_setups(
             rejected,
             server,
         );
+        // vsftpd reads each PORT octet with atoi (`22_` as 22 in any
+        // field): where a sscanf-style reading finds no endpoint, that is
+        // the one a server can have used.
+        if d.endpoint.is_none() && d.kind == AddrKind::Port {
+            d.endpoint = c.arg().and_then(address::per_field_port);
+        }
         // No reply, none to any later command either, and none that the
         // capture could have missed.
         d.hung = reply.is_none()

@@ -169,6 +169,11 @@ pub struct Session {
     pub reply_unseen: Vec<bool>,
     pub data_setups: Vec<DataSetup>,
     pub data_conns: Vec<DataConn>,
+    /// A frame of traffic between the session's hosts beyond its control
+    /// connection, captured while it lived; None: the capture holds none
+    /// (filtered to the control port, say), so it could not see the
+    /// session's data connections.
+    pub beyond_control: Option<u64>,
     pub tls: Option<Tls>,
     pub tcp: [DirStats; 2],
     pub limits: SessionCaps,
@@ -197,6 +202,17 @@ impl Session {
                 (c.last_frame == frame).then_some(c.last_ts)
             }
         })
+    }
+
+    /// The line that announced a data setup, and its direction: the
+    /// PORT-type command of an active setup, the 227/228/229 of a passive
+    /// one.
+    pub fn announcing(&self, d: &DataSetup) -> Option<(Side, &super::line::Line)> {
+        if d.kind.is_active() {
+            d.command.map(|i| (Side::Client, &self.commands[i].line))
+        } else {
+            d.reply.map(|i| (Side::Server, self.replies[i].last()))
+        }
     }
 
     pub fn name(&self) -> String {
@@ -346,6 +362,7 @@ mod tests {
             after_gap: false,
             follows_gap: false,
             bare_cr: false,
+            peer_acked: None,
         }
     }
 
@@ -442,6 +459,71 @@ mod tests {
         ];
         let reps = vec![reply("220 hi", 1), reply("257 \"/\"", 5)];
         assert_eq!(pair(&cmds, &reps).reply_of, vec![None, Some(1)]);
+    }
+
+    #[test]
+    fn a_reply_quoting_a_commands_line_answers_it() {
+        // Zeek's fake-server-delays-all: every command sent before the
+        // banner, each reply quoting its command, `225` for a RETR.
+        let lines = [
+            "USER anonymous",
+            "PASV",
+            "RETR robots.txt",
+            "PORT 114,115",
+            "QUIT",
+        ];
+        let cmds: Vec<Command> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Command::new(line(l, 1 + i as u64)))
+            .collect();
+        let mut reps = vec![reply("220 py.fake ready", 10)];
+        for (i, (code, l)) in [230, 227, 225, 200, 221].iter().zip(lines).enumerate() {
+            reps.push(reply(&format!("{code} Fake response {l}"), 11 + i as u64));
+        }
+        let p = pair(&cmds, &reps);
+        assert_eq!(
+            p.reply_of,
+            vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
+        );
+        // A verb alone is no quote: `200 PORT command successful` after
+        // two PORTs goes to the first, by order.
+        let cmds = vec![
+            Command::new(line("PORT 1,2,3,4,5,6", 2)),
+            Command::new(line("PORT 1,2,3,4,5,7", 3)),
+        ];
+        let reps = vec![
+            reply("220 hi", 1),
+            reply("200 PORT command successful", 4),
+            reply("200 Fake response PORT 1,2,3,4,5,7", 5),
+        ];
+        assert_eq!(pair(&cmds, &reps).reply_of, vec![Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn a_command_whose_ack_covers_the_missing_bytes_keeps_its_reply() {
+        // The rest of a multi-line 230 was never captured (bytes 40..1481
+        // of the server's stream); the PORT after it acknowledged them.
+        let mut port = line("PORT 1,2,3,4,5,6", 5);
+        port.peer_acked = Some(1481);
+        let mut ok = line("200 PORT command successful.", 6);
+        ok.follows_gap = true;
+        ok.offset = 1481;
+        let cmds = vec![Command::new(line("USER a", 2)), Command::new(port.clone())];
+        let reps = vec![
+            reply("220 hi", 1),
+            reply("230 Welcome", 3),
+            ReplyAssembler::default().push(ok.clone()).unwrap(),
+        ];
+        let p = pair(&cmds, &reps);
+        assert_eq!(p.reply_of, vec![Some(1), Some(2)]);
+        assert_eq!(p.reply_unseen, vec![false, false]);
+        // Its ACK short of the missing bytes: the reply may be in them.
+        port.peer_acked = Some(40);
+        let cmds = vec![Command::new(line("USER a", 2)), Command::new(port)];
+        let p = pair(&cmds, &reps);
+        assert_eq!(p.reply_of, vec![Some(1), None]);
+        assert_eq!(p.reply_unseen, vec![false, true]);
     }
 
     #[test]

@@ -94,6 +94,42 @@ pub struct Connection {
     /// TTL / hop limit of the first packet from each side: lower at a tap
     /// farther from the sender, which tells which side a capture was on.
     pub ttl: [Option<u8>; 2],
+    /// Segments with payload, and resets, from each side: whether the
+    /// connection ever was a dialogue ([`Connection::standing`]).
+    data_packets: [u64; 2],
+    resets: [u64; 2],
+}
+
+/// What a connection to a control port turned out to be, as far as the
+/// capture shows.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// A connection that carried a dialogue, or whose handshake completed.
+    Session,
+    /// The server answered the SYN with a reset: nothing listened, or a
+    /// device refused it.
+    Refused,
+    /// SYNs that the capture shows no answer to.
+    Unanswered,
+    /// Segments of a connection whose start the capture did not hold,
+    /// answered by nothing but resets: the peer had no such connection
+    /// (a late retransmission after it closed, a stray packet).
+    Stray,
+}
+
+impl Standing {
+    /// How a report says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Standing::Session => "session",
+            Standing::Refused => "SYN refused (RST)",
+            Standing::Unanswered => "SYN, no answer captured",
+            Standing::Stray => "stray segment answered by RST",
+        }
+    }
 }
 
 impl Connection {
@@ -108,7 +144,48 @@ impl Connection {
             last: first,
             packets: [0, 0],
             ttl: [None, None],
+            data_packets: [0, 0],
+            resets: [0, 0],
         }
+    }
+
+    /// What the connection is, as far as the capture shows, when it has
+    /// ended (`ended`) or so far (None while it cannot tell yet). A
+    /// completed handshake, or payload that the peer answered with
+    /// anything but a reset, is a session; at its end, payload seen in
+    /// one direction only is one too (a one-way capture, a tap that lost
+    /// the rest), unless the peer answered it with resets alone and the
+    /// capture holds no SYN of it (a stray). Without payload: a SYN the
+    /// server reset was refused; any other SYN went unanswered.
+    pub fn standing(&self, ended: bool) -> Option<Standing> {
+        if self.life.syn_ack_frame.is_some() {
+            return Some(Standing::Session);
+        }
+        let (c, s) = (Side::Client.index(), Side::Server.index());
+        let data = |i: usize| self.data_packets[i] > 0;
+        let answered = |i: usize| self.packets[i] > self.resets[i];
+        let only_resets = |i: usize| self.resets[i] > 0 && self.packets[i] == self.resets[i];
+        if (data(c) && answered(s)) || (data(s) && answered(c)) {
+            return Some(Standing::Session);
+        }
+        if !ended {
+            return None;
+        }
+        let syn = self.life.syn_frame.is_some();
+        Some(if data(c) || data(s) {
+            let reset = (data(c) && only_resets(s)) || (data(s) && only_resets(c));
+            match (reset, syn) {
+                (false, _) => Standing::Session,
+                (true, true) => Standing::Refused,
+                (true, false) => Standing::Stray,
+            }
+        } else if syn && self.resets[s] > 0 {
+            Standing::Refused
+        } else if syn {
+            Standing::Unanswered
+        } else {
+            Standing::Stray
+        })
     }
 
     /// Which end `src` is (for a segment of this connection).
@@ -158,6 +235,8 @@ impl Connection {
         self.last = at;
         self.packets[side.index()] += 1;
         let i = side.index();
+        self.data_packets[i] += u64::from(!seg.payload.is_empty() || seg.missing > 0);
+        self.resets[i] += u64::from(seg.flags.rst());
         self.ttl[i].get_or_insert(seg.ttl);
         if seg.flags.syn() {
             self.dirs[i].syn(seg.seq);
@@ -184,7 +263,7 @@ impl Connection {
                 side: side.other(),
                 sink,
             };
-            self.dirs[1 - i].peer_ack(seg.ack, at, &mut s);
+            self.dirs[1 - i].peer_ack(seg.ack, seg.sack, at, &mut s);
         }
         if seg.flags.rst() {
             self.dirs[i].sent_before(seg.seq);
@@ -242,6 +321,76 @@ mod tests {
         fn gap(&mut self, _: Side, _: u64, _: u64, _: Origin) {}
     }
 
+    /// A segment to feed: sent by the client?, its flags, its payload.
+    type Seg<'a> = (bool, u8, &'a [u8]);
+
+    /// Feeds `segs` to a new connection from 10.0.0.1:4000 to
+    /// 10.0.0.2:21.
+    fn fed(segs: &[Seg<'_>]) -> Connection {
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let at = |i: usize| Origin {
+            frame: i as u64 + 1,
+            ts: Timestamp(i as i64),
+            ip: Default::default(),
+        };
+        let mut conn = Connection::new(
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.2:21".parse().unwrap(),
+            at(0),
+            Limits::default(),
+        );
+        let mut sink = Both::default();
+        for (i, (from_client, flags, data)) in segs.iter().enumerate() {
+            // The builder sets ACK with an acknowledgement number.
+            let ack = |n| (flags & TcpFlags::ACK != 0).then_some(n);
+            let f = if *from_client {
+                eth_v4_tcp((c, 4000), (s, 21), 100, ack(500), *flags, data)
+            } else {
+                eth_v4_tcp((s, 21), (c, 4000), 500, ack(100), *flags, data)
+            };
+            let seg = decode(1, &f, 0).unwrap();
+            let side = conn.side_of(SocketAddr::new(seg.src, seg.sport));
+            conn.packet(side, &seg, at(i), &mut sink);
+        }
+        conn
+    }
+
+    #[test]
+    fn what_a_connection_turned_out_to_be() {
+        use Standing::*;
+        let (syn, rst, ack) = (TcpFlags::SYN, TcpFlags::RST, TcpFlags::ACK);
+        let rst_ack = TcpFlags::RST | TcpFlags::ACK;
+        let cases: &[(&[Seg<'_>], Option<Standing>, Standing)] = &[
+            (&[(true, syn, b""), (false, rst_ack, b"")], None, Refused),
+            (&[(true, syn, b""), (true, syn, b"")], None, Unanswered),
+            (
+                &[(true, syn, b""), (false, syn | ack, b"")],
+                Some(Session),
+                Session,
+            ),
+            // A lone segment picked up mid-stream, answered by a reset.
+            (&[(true, ack, b"PORT 192,"), (false, rst, b"")], None, Stray),
+            // Picked up mid-stream, answered: a dialogue.
+            (
+                &[(true, ack, b"NOOP\r\n"), (false, ack, b"200 ok\r\n")],
+                Some(Session),
+                Session,
+            ),
+            // One direction only (a one-way capture): a session at its end.
+            (
+                &[(true, syn, b""), (true, ack, b"USER a\r\n")],
+                None,
+                Session,
+            ),
+            (&[(true, ack, b"PASV\r\n")], None, Session),
+        ];
+        for (segs, so_far, at_end) in cases {
+            let conn = fed(segs);
+            assert_eq!(conn.standing(false), *so_far, "{segs:?}");
+            assert_eq!(conn.standing(true), Some(*at_end), "{segs:?}");
+        }
+    }
+
     #[test]
     fn handshake_data_and_close() {
         let c = [10, 0, 0, 1];
@@ -296,6 +445,7 @@ mod tests {
             Origin {
                 frame: 1,
                 ts: Timestamp(0),
+                ..Default::default()
             },
             Limits::default(),
         );
@@ -310,6 +460,7 @@ mod tests {
                 Origin {
                     frame: i as u64 + 1,
                     ts: Timestamp(i as i64),
+                    ..Default::default()
                 },
                 &mut sink,
             );

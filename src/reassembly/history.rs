@@ -7,7 +7,7 @@
 use super::*;
 
 impl Reassembler {
-    pub(super) fn remember(&mut self, off: u64, data: &[u8], frame: u64) {
+    pub(super) fn remember(&mut self, off: u64, data: &[u8], origin: Origin) {
         if self.limits.history == 0 {
             return;
         }
@@ -15,7 +15,7 @@ impl Reassembler {
             self.history_start = off;
         }
         self.history.extend(data);
-        self.history_frames.push_back((off, frame));
+        self.history_frames.push_back((off, origin));
         let mut drop = self.history.len().saturating_sub(self.limits.history);
         // Behind the peer's ACK only ACKED_HISTORY is kept: a long session
         // then holds a few KB, not the whole history limit.
@@ -33,7 +33,7 @@ impl Reassembler {
         }
     }
 
-    pub(super) fn compare_history(&mut self, off: u64, data: &[u8], frame: u64) {
+    pub(super) fn compare_history(&mut self, off: u64, data: &[u8], origin: Origin) {
         let hs = self.history_start;
         let he = hs + self.history.len() as u64;
         let a = off.max(hs);
@@ -49,11 +49,11 @@ impl Reassembler {
         let other = &data[(a - off) as usize..(b - off) as usize];
         if kept != other {
             let idx = self.history_frames.partition_point(|&(o, _)| o <= a);
-            let kept_frame = self
+            let kept_origin = self
                 .history_frames
                 .get(idx.wrapping_sub(1))
-                .map_or(0, |f| f.1);
-            self.conflict(a, &kept, kept_frame, other, frame);
+                .map_or_else(Origin::default, |f| f.1);
+            self.conflict(a, &kept, kept_origin, other, origin);
         }
     }
 
@@ -61,9 +61,9 @@ impl Reassembler {
         &mut self,
         offset: u64,
         kept: &[u8],
-        kept_frame: u64,
+        kept_at: Origin,
         other: &[u8],
-        other_frame: u64,
+        other_at: Origin,
     ) {
         // Narrow the evidence to where the copies actually differ.
         let first = kept
@@ -81,9 +81,13 @@ impl Reassembler {
             self.stats.conflicts.push(OverlapConflict {
                 offset: offset + first as u64,
                 kept: Bytes(kept[first..last].to_vec()),
-                kept_frame,
+                kept_frame: kept_at.frame,
+                kept_ts: kept_at.ts,
+                kept_ip: kept_at.ip,
                 other: Bytes(other[first..last].to_vec()),
-                other_frame,
+                other_frame: other_at.frame,
+                other_ts: other_at.ts,
+                other_ip: other_at.ip,
             });
         } else {
             self.stats.evidence_dropped += 1;

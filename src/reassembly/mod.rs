@@ -5,11 +5,15 @@
 //! reassembler unwraps 32-bit sequence numbers into 64-bit stream offsets,
 //! buffers out-of-order segments, drops duplicate retransmissions after
 //! comparing them with what was delivered (first copy wins, a differing copy
-//! is kept as evidence), and declares a gap — with its size — when data is
-//! known lost: the peer acknowledged past it, the buffer cap was hit, or the
-//! flow ended with a hole. Every delivered byte knows the frame that
-//! carried it. Memory per direction is bounded by the buffer and history
-//! caps.
+//! is kept as evidence, with each copy's time and IP marks), and declares a
+//! gap — with its size — when data is known lost: the peer acknowledged
+//! past it, the buffer cap was hit, or the flow ended with a hole. Each gap
+//! carries what the receiver's ACKs say of it ([`Receipt`]): acknowledged
+//! (the receiver got the bytes: the tap missed them) or answered, after
+//! later bytes arrived, by an ACK that stops at the hole (the receiver
+//! never got them: the path dropped them). Every delivered byte knows the
+//! frame that carried it. Memory per direction is bounded by the buffer and
+//! history caps.
 
 pub mod connection;
 mod history;
@@ -20,10 +24,24 @@ use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Where a segment came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     pub frame: u64,
     pub ts: Timestamp,
+    /// What the IP header of the packet that carried it says.
+    pub ip: IpMark,
+}
+
+/// The marks an IP packet carries that tell two copies of the same bytes
+/// apart: a retransmission is a new packet (most stacks give it a new IPv4
+/// identification), and the TTL says how many routers it crossed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct IpMark {
+    /// IPv4 TTL or IPv6 hop limit at the tap.
+    pub ttl: u8,
+    /// IPv4 identification (none for IPv6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
 }
 
 /// A run of bytes delivered in stream order.
@@ -89,6 +107,46 @@ pub struct Gap {
     /// How the gap was known (the peer acknowledged bytes never seen, a buffer
     /// cap, the flow ended with a hole).
     pub reason: GapReason,
+    /// What the receiver's ACKs at this tap say of them: whether it got
+    /// them (the capture's loss) or not (the path's).
+    pub receipt: Receipt,
+}
+
+/// What the receiver's ACKs, as the tap saw them, say of bytes the
+/// capture lacks. A receiver acknowledges only bytes it holds, and answers
+/// bytes that arrive past a hole with an ACK that stops at the hole (RFC
+/// 5681 §4.2, with a SACK block naming what it holds past it, RFC 2018).
+#[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Receipt {
+    /// The receiver acknowledged bytes inside or past them (`frame`: its
+    /// ACK that went furthest, up to stream offset `to`): it got them, and
+    /// the capture missed them.
+    Acked {
+        /// The receiver's ACK that went furthest.
+        frame: u64,
+        /// The stream offset it acknowledged up to.
+        to: u64,
+    },
+    /// Bytes past them reached the receiver (from stream offset
+    /// `after_offset`, frame `after_frame`), its ACK captured after that
+    /// (`ack_frame`) stopped at their first byte, and no later ACK went
+    /// past it: the receiver did not get them.
+    NotReceived {
+        /// The receiver's ACK that stopped at the missing bytes.
+        ack_frame: u64,
+        /// The first frame of the bytes past them that reached the
+        /// receiver.
+        after_frame: u64,
+        /// The stream offset those bytes start at.
+        after_offset: u64,
+        /// The stream offsets `[from, to)` that ACK's SACK block says the
+        /// receiver held past them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sacked: Option<[u64; 2]>,
+    },
+    /// No captured ACK of the receiver tells.
+    Unknown,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema, PartialEq, Eq)]
@@ -124,10 +182,14 @@ pub struct OverlapConflict {
     pub kept: Bytes,
     /// The frame that carried the kept copy.
     pub kept_frame: u64,
+    pub kept_ts: Timestamp,
+    pub kept_ip: IpMark,
     /// The later copy, which was not delivered.
     pub other: Bytes,
     /// The frame that carried the other copy.
     pub other_frame: u64,
+    pub other_ts: Timestamp,
+    pub other_ip: IpMark,
 }
 
 /// A data segment and every frame that carried it again.
@@ -171,6 +233,14 @@ pub struct DirStats {
     /// The highest stream offset the peer acknowledged (None: no ACK from
     /// the peer was captured, e.g. a one-direction capture).
     pub peer_acked: Option<u64>,
+    /// The frame of the peer's ACK that first reached `peer_acked` (for
+    /// the sentences that cite it).
+    #[serde(skip)]
+    pub peer_acked_frame: Option<u64>,
+    /// The last SACK block the peer sent past its cumulative ACK: stream
+    /// offsets `[from, to)` it held, and the frame that said so.
+    #[serde(skip)]
+    pub peer_sacked: Option<([u64; 2], u64)>,
     /// The initial sequence number: the sequence number of the SYN, when
     /// the capture holds it (None: the connection was picked up later).
     pub isn: Option<u32>,
@@ -193,6 +263,18 @@ struct Pending {
     origin: Origin,
     seg_offset: u32,
     seg_len: u32,
+}
+
+/// A peer's ACK that stopped at a hole although bytes past it had
+/// arrived (see [`Receipt::NotReceived`]).
+#[derive(Clone, Copy)]
+struct Stuck {
+    /// The hole's first byte.
+    hole: u64,
+    ack_frame: u64,
+    after_frame: u64,
+    after_offset: u64,
+    sacked: Option<[u64; 2]>,
 }
 
 struct SegRecord {
@@ -225,12 +307,17 @@ pub struct Reassembler {
     pending_since: Option<Timestamp>,
     history: VecDeque<u8>,
     history_start: u64,
-    history_frames: VecDeque<(u64, u64)>,
+    history_frames: VecDeque<(u64, Origin)>,
     /// By stream offset (a sorted vector: most connections have a few
     /// records, and a B-tree node alone costs 600 bytes).
     records: Vec<(u64, SegRecord)>,
     fin: Option<u64>,
     peer_ack: Option<u64>,
+    peer_ack_frame: Option<u64>,
+    peer_sack: Option<([u64; 2], u64)>,
+    /// The latest captured ACK of the peer that stopped at the first hole
+    /// after bytes past it had been captured: the peer lacked them.
+    stuck: Option<Stuck>,
     /// The highest stream offset a captured packet without payload (a pure
     /// ACK) carried: the sender had sent every byte before it.
     sent_to: Option<u64>,
@@ -253,6 +340,9 @@ impl Reassembler {
             records: Vec::new(),
             fin: None,
             peer_ack: None,
+            peer_ack_frame: None,
+            peer_sack: None,
+            stuck: None,
             sent_to: None,
             stats: DirStats::default(),
         }
@@ -274,7 +364,7 @@ impl Reassembler {
         use std::mem::size_of;
         let st = &self.stats;
         self.history.len()
-            + self.history_frames.len() * size_of::<(u64, u64)>()
+            + self.history_frames.len() * size_of::<(u64, Origin)>()
             + self.pending_bytes
             + self.pending.len() * (size_of::<Pending>() + 32)
             + self.records.len() * size_of::<(u64, SegRecord)>()
@@ -390,17 +480,33 @@ impl Reassembler {
         self.check_acked_hole(origin, sink);
     }
 
-    /// Notes an acknowledgement from the peer for this direction's bytes.
-    pub fn peer_ack(&mut self, ack: u32, origin: Origin, sink: &mut dyn StreamSink) {
+    /// Notes an acknowledgement from the peer for this direction's bytes,
+    /// with the first SACK block it carried.
+    pub fn peer_ack(
+        &mut self,
+        ack: u32,
+        sack: Option<(u32, u32)>,
+        origin: Origin,
+        sink: &mut dyn StreamSink,
+    ) {
         let Some(off) = self.offset_of(ack) else {
             return;
         };
+        self.note_stuck(off, sack, origin);
+        if let Some((l, r)) = sack
+            && let (Some(l), Some(r)) = (self.offset_of(l), self.offset_of(r))
+            && l > off.max(0)
+            && r > l
+        {
+            self.peer_sack = Some(([l as u64, r as u64], origin.frame));
+        }
         if off <= 0 {
             return;
         }
         let off = off as u64;
         if self.peer_ack.is_none_or(|a| off > a) {
             self.peer_ack = Some(off);
+            self.peer_ack_frame = Some(origin.frame);
             for (_, r) in self.records.iter_mut().take_while(|(k, _)| *k < off) {
                 if r.end <= off {
                     r.acked = true;
@@ -409,6 +515,47 @@ impl Reassembler {
             self.prune_records();
         }
         self.check_acked_hole(origin, sink);
+    }
+
+    /// An ACK that stops at the first hole, captured after bytes past the
+    /// hole: the peer holds bytes after it and lacks the hole's.
+    fn note_stuck(&mut self, off: i64, sack: Option<(u32, u32)>, origin: Origin) {
+        let Some((&s, p)) = self.pending.first_key_value() else {
+            return;
+        };
+        if off != self.next as i64 || s <= self.next || p.origin.frame >= origin.frame {
+            return;
+        }
+        let sacked = sack.and_then(|(l, r)| {
+            let (l, r) = (self.offset_of(l)?, self.offset_of(r)?);
+            (l > self.next as i64 && r > l).then_some([l as u64, r as u64])
+        });
+        self.stuck = Some(Stuck {
+            hole: self.next,
+            ack_frame: origin.frame,
+            after_frame: p.origin.frame,
+            after_offset: s,
+            sacked,
+        });
+    }
+
+    /// What the peer's ACKs say of the bytes `[offset, offset + len)`.
+    fn receipt(&self, offset: u64) -> Receipt {
+        if let Some(to) = self.peer_ack.filter(|a| *a > offset) {
+            return Receipt::Acked {
+                frame: self.peer_ack_frame.unwrap_or(0),
+                to,
+            };
+        }
+        match self.stuck {
+            Some(st) if st.hole == offset => Receipt::NotReceived {
+                ack_frame: st.ack_frame,
+                after_frame: st.after_frame,
+                after_offset: st.after_offset,
+                sacked: st.sacked,
+            },
+            _ => Receipt::Unknown,
+        }
     }
 
     /// Ends the stream: every hole becomes a gap and all data is delivered.
@@ -441,8 +588,18 @@ impl Reassembler {
         // Not a gap: a device may have dropped them before this tap (the
         // peer never acknowledged them), so they say nothing of the tap.
         self.stats.sent_unseen = self.sent_to.map_or(0, |t| t.saturating_sub(self.next));
+        // A hole the peer acknowledged only after it was declared (a
+        // retransmission the capture missed reached it).
+        if let Some(a) = self.peer_ack {
+            let frame = self.peer_ack_frame.unwrap_or(0);
+            for g in self.stats.gaps.iter_mut().filter(|g| a > g.offset) {
+                g.receipt = Receipt::Acked { frame, to: a };
+            }
+        }
         self.finish_records();
         self.stats.peer_acked = self.peer_ack;
+        self.stats.peer_acked_frame = self.peer_ack_frame;
+        self.stats.peer_sacked = self.peer_sack;
         self.stats.isn = self.syn_seq;
         self.stats.seq_base = self.isn;
     }
@@ -492,16 +649,16 @@ impl Reassembler {
             pieces.push((cursor, end));
         }
         for (a, b, s) in compares {
-            let (kept, kept_frame) = {
+            let (kept, kept_at) = {
                 let p = &self.pending[&s];
                 (
                     p.data[(a - s) as usize..(b - s) as usize].to_vec(),
-                    p.origin.frame,
+                    p.origin,
                 )
             };
             let other = &data[(a - off) as usize..(b - off) as usize];
             if kept != other {
-                self.conflict(a, &kept, kept_frame, other, origin.frame);
+                self.conflict(a, &kept, kept_at, other, origin);
             }
         }
         let n_pieces = pieces.len();
@@ -554,7 +711,7 @@ impl Reassembler {
         let end = off + data.len() as u64;
         if off < self.next {
             let old_end = end.min(self.next);
-            self.compare_history(off, &data[..(old_end - off) as usize], origin.frame);
+            self.compare_history(off, &data[..(old_end - off) as usize], origin);
         }
         if end > self.next {
             let skip = (self.next - off) as usize;
@@ -566,7 +723,7 @@ impl Reassembler {
                 seg_offset: seg_offset + skip as u32,
                 seg_len,
             });
-            self.remember(self.next, fresh, origin.frame);
+            self.remember(self.next, fresh, origin);
             self.next = end;
         }
         let hole_end = end + hole;
@@ -651,6 +808,7 @@ impl Reassembler {
     ) {
         sink.gap(offset, len, at);
         self.stats.gap_bytes += len;
+        let receipt = self.receipt(offset);
         // Forget history: bytes after a gap are not contiguous with it.
         self.history.clear();
         self.history_frames.clear();
@@ -661,6 +819,7 @@ impl Reassembler {
                 len,
                 declared_at_frame: at.frame,
                 reason,
+                receipt,
             });
         } else {
             self.stats.evidence_dropped += 1;
@@ -704,6 +863,7 @@ mod tests {
         Origin {
             frame,
             ts: Timestamp(frame as i64 * 1_000_000),
+            ..Default::default()
         }
     }
 
@@ -711,6 +871,7 @@ mod tests {
         Origin {
             frame,
             ts: Timestamp(secs * 1_000_000_000),
+            ..Default::default()
         }
     }
 
@@ -783,7 +944,7 @@ mod tests {
         r.syn(0);
         r.segment(1, b"abc", 0, false, o(1), &mut c);
         r.segment(1, b"abc", 0, false, o(2), &mut c);
-        r.peer_ack(4, o(3), &mut c);
+        r.peer_ack(4, None, o(3), &mut c);
         r.flush(o(4), &mut c);
         let st = r.take_stats();
         assert!(st.retransmissions[0].acked);
@@ -813,7 +974,7 @@ mod tests {
         for i in 0..100u32 {
             r.segment(1 + i * 1000, &line, 0, false, o(u64::from(i) + 1), &mut c);
             // The peer acknowledges everything up to the previous segment.
-            r.peer_ack(1 + i * 1000, o(u64::from(i) + 1), &mut c);
+            r.peer_ack(1 + i * 1000, None, o(u64::from(i) + 1), &mut c);
         }
         assert!(
             r.history.len() as u64 <= ACKED_HISTORY + 2000,
@@ -857,12 +1018,61 @@ mod tests {
         r.syn(0);
         r.segment(1, b"abc", 0, false, o_at(1, 0), &mut c);
         r.segment(10, b"jkl", 0, false, o_at(2, 0), &mut c);
-        r.peer_ack(13, o_at(3, 0), &mut c);
+        r.peer_ack(13, None, o_at(3, 0), &mut c);
         assert!(c.gaps.is_empty(), "grace period not over");
-        r.peer_ack(13, o_at(4, 2), &mut c);
+        r.peer_ack(13, None, o_at(4, 2), &mut c);
         assert_eq!(c.gaps, vec![(3, 6)]);
         assert_eq!(c.bytes, b"abc??????jkl");
         assert_eq!(r.stats().gaps[0].reason, GapReason::AckedUnseen);
+    }
+
+    #[test]
+    fn a_hole_the_receiver_never_acknowledged_is_not_received() {
+        // "PORT 198,51,100" lost, ",60,156,64\r\n" arrived; the receiver's
+        // duplicate ACK stops at the hole and SACKs what it holds.
+        let (mut r, mut c) = fresh();
+        r.syn(0);
+        r.segment(1, b"TYPE I\r\n", 0, false, o(1), &mut c);
+        r.peer_ack(9, None, o(2), &mut c);
+        r.segment(24, b",60,156,64\r\n", 0, false, o(3), &mut c);
+        r.peer_ack(9, Some((24, 36)), o(4), &mut c);
+        r.flush(o(5), &mut c);
+        let g = &r.stats().gaps[0];
+        assert_eq!((g.offset, g.len), (8, 15));
+        assert_eq!(
+            g.receipt,
+            Receipt::NotReceived {
+                ack_frame: 4,
+                after_frame: 3,
+                after_offset: 23,
+                sacked: Some([23, 35]),
+            }
+        );
+    }
+
+    #[test]
+    fn a_hole_the_receiver_acknowledged_later_was_received() {
+        let (mut r, mut c) = fresh();
+        r.syn(0);
+        r.segment(1, b"abc", 0, false, o(1), &mut c);
+        // An ACK sent before the bytes past the hole arrived is no evidence.
+        r.peer_ack(4, None, o(2), &mut c);
+        r.segment(10, b"jkl", 0, false, o(3), &mut c);
+        r.flush(o(4), &mut c);
+        assert_eq!(r.stats().gaps[0].receipt, Receipt::Unknown);
+        // A duplicate ACK, then one past the hole: a retransmission the
+        // tap missed reached the receiver.
+        let (mut r, mut c) = fresh();
+        r.syn(0);
+        r.segment(1, b"abc", 0, false, o(1), &mut c);
+        r.segment(10, b"jkl", 0, false, o(2), &mut c);
+        r.peer_ack(4, None, o(3), &mut c);
+        r.peer_ack(13, None, o(9), &mut c);
+        r.flush(o(10), &mut c);
+        assert_eq!(
+            r.stats().gaps[0].receipt,
+            Receipt::Acked { frame: 9, to: 12 }
+        );
     }
 
     #[test]
@@ -871,7 +1081,7 @@ mod tests {
         r.syn(0);
         r.segment(1, b"ab", 0, false, o(1), &mut c);
         r.segment(5, b"ef", 0, false, o(2), &mut c);
-        r.peer_ack(10, o(3), &mut c);
+        r.peer_ack(10, None, o(3), &mut c);
         r.flush(o(4), &mut c);
         assert_eq!(c.gaps, vec![(2, 2), (6, 3)]);
     }

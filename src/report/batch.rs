@@ -162,11 +162,19 @@ impl<'a> BatchView<'a> {
             (
                 "frames".to_string(),
                 format!(
-                    "{}: TCP {} (FTP control {}, data connections {}, after close {}, other {}), not TCP {}",
+                    "{}: TCP {} (FTP control {}{}, data connections {}{}, after close {}, other {}), not TCP {}",
                     thousands(k.frames),
                     thousands(k.tcp_segments),
                     thousands(k.control_segments),
+                    match k.not_sessions.segments {
+                        0 => String::new(),
+                        n => format!(", not sessions {}", thousands(n)),
+                    },
                     thousands(k.data_segments),
+                    match k.unannounced_segments {
+                        0 => String::new(),
+                        n => format!(", unannounced connections {}", thousands(n)),
+                    },
                     thousands(k.after_close_segments),
                     thousands(k.other_tcp_segments),
                     thousands(k.skipped.values().sum())

@@ -25,9 +25,12 @@ pub fn render(
         "server",
         "rule",
         "severity",
+        "actor",
+        "proof",
         "frames",
         "other_capture_frames",
         "message",
+        "proof_text",
     ])?;
     for f in findings {
         let c = captures.get(f.capture);
@@ -46,6 +49,8 @@ pub fn render(
             s.map(|s| s.server.clone()).unwrap_or_default(),
             f.rule.id().to_string(),
             f.severity.name().to_string(),
+            f.actor.name().to_string(),
+            f.proof.kind.name().to_string(),
             frames(&f.frames),
             f.other
                 .as_ref()
@@ -53,6 +58,7 @@ pub fn render(
                 .unwrap_or_default(),
             // Messages quote capture bytes escaped already.
             f.message.clone(),
+            f.proof.text.clone(),
         ])?;
     }
     w.flush()

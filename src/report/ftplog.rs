@@ -111,7 +111,7 @@ pub fn render(sessions: &[SessionView<'_>], several: bool, out: &mut dyn Write) 
                         Some(orig),
                         h,
                         p,
-                        Some(d.outcome.to_string()),
+                        Some(d.status.name().to_string()),
                     )
                 }
                 None => (None, None, None, None, None),

@@ -84,7 +84,7 @@ mark.chg{background:#ffd54f;color:#b00020;font-weight:bold;outline:1px solid #b0
 .ladder{overflow-x:auto;border:1px solid #ddd;margin:.6em 0}
 .ladder text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 .ladder .lane{stroke:#90a4ae;stroke-width:2}.ladder .lanehead{font-weight:bold;font-size:13px}
-.ladder .ok{stroke:#37474f}.ladder .bad{stroke:#c62828;stroke-width:2.5}.ladder .data{stroke:#1565c0;stroke-dasharray:6 4}
+.ladder .ok{stroke:#37474f}.ladder .bad{stroke:#c62828;stroke-width:2.5}.ladder .rew{stroke:#00838f;stroke-width:2}.ladder .trew{fill:#00838f}.ladder .data{stroke:#1565c0;stroke-dasharray:6 4}
 .ladder .databad{stroke:#c62828;stroke-dasharray:6 4;stroke-width:2}
 .ladder .tbad{fill:#c62828;font-weight:bold}.ladder .tdata{fill:#1565c0}.ladder .tnote{fill:#78909c}
 footer{margin-top:2em;color:#666;font-size:.9em}
@@ -318,6 +318,7 @@ fn ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
          viewBox=\"0 0 {width} {height}\" role=\"img\">\
          <defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#37474f\"/></marker>\
          <marker id=\"ahbad\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c62828\"/></marker>\
+         <marker id=\"ahrew\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#00838f\"/></marker>\
          <marker id=\"ahdata\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1565c0\"/></marker></defs>"
     );
     for (i, name) in lanes.iter().enumerate() {
@@ -342,6 +343,7 @@ fn ladder(l: &Ladder, out: &mut dyn Write) -> io::Result<()> {
         let (class, marker, tclass) = match a.stroke {
             Stroke::Ok => ("ok", "ah", ""),
             Stroke::Bad => ("bad", "ahbad", "tbad"),
+            Stroke::Rewritten => ("rew", "ahrew", "trew"),
             Stroke::Data => ("data", "ahdata", "tdata"),
             Stroke::DataBad => ("databad", "ahbad", "tbad"),
         };

@@ -5,7 +5,7 @@ use crate::capture::{CaptureError, CaptureInfo};
 use crate::compare::NotCompared;
 use crate::engine::Counters;
 use crate::escape::Bytes;
-use crate::ftp::data::{DataConn, DataSetup, Failure};
+use crate::ftp::data::{DataConn, DataSetup, Failure, Status};
 use crate::ftp::fingerprint::Server;
 use crate::ftp::line::{Line, Terminator};
 use crate::ftp::session::{Detection, EndReason, Session, SessionCaps, Tls};
@@ -179,17 +179,23 @@ pub struct SetupView<'a> {
     pub reply_entry: Option<usize>,
     #[serde(flatten)]
     pub setup: &'a DataSetup,
-    /// `worked`, `failed` or `unknown`.
+    /// What became of it, in the one word every format uses
+    /// (`connected`, `wrong-endpoint`, `cannot-open`, `no-connection`,
+    /// `not-captured`…).
+    pub status: Status,
+    /// `worked`, `failed` or `unknown`: the status's class.
     pub outcome: &'static str,
-    /// How it failed (`rejected`, `no-reply`, `refused`…).
+    /// How it failed (`rejected`, `no-reply`, `refused`…): the status of
+    /// a failed setup.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<&'static str>,
 }
 
 impl SetupView<'_> {
-    /// `PORT worked`, `PASV failed`…: the setup in a sessions table.
+    /// `PORT connected`, `PASV not-captured`…: the setup in a sessions
+    /// table, in every format the same word as JSON's `status`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.setup.kind.name(), self.outcome)
+        format!("{} {}", self.setup.kind.name(), self.status.name())
     }
 }
 
@@ -362,6 +368,7 @@ pub fn session_view(capture: usize, s: &Session) -> SessionView<'_> {
                 command_entry: d.command.map(|i| pos_cmd[i]),
                 reply_entry: d.reply.map(|i| pos_rep[i]),
                 setup: d,
+                status: d.status(),
                 outcome: d.outcome().name(),
                 failure: d.outcome().failure().map(Failure::name),
             })

@@ -45,9 +45,21 @@ pub fn facts(p: &PairReport) -> Vec<String> {
         ));
     }
     if let Some(k) = &p.clock {
+        // A latency is never negative: a figure below zero only says the
+        // offset's midpoint is off by that much, within its uncertainty.
+        let secs = |x: f64| {
+            if x < 0.0 {
+                format!(
+                    "under {:.6} s (within the clock's uncertainty)",
+                    k.uncertainty_secs
+                )
+            } else {
+                format!("{x:.6} s")
+            }
+        };
         let lat = |l: &Option<crate::compare::align::Latency>| {
             l.as_ref().map_or("n/a".into(), |l| {
-                format!("median {:.6} s, max {:.6} s", l.median_secs, l.max_secs)
+                format!("median {}, max {}", secs(l.median_secs), secs(l.max_secs))
             })
         };
         // Lines in one direction only bound the offset on one side: the
@@ -70,8 +82,8 @@ pub fn facts(p: &PairReport) -> Vec<String> {
         ));
     }
     v.push(format!(
-        "lines: {} identical, {} modified, {} dropped, {} injected",
-        p.counts.identical, p.counts.modified, p.counts.dropped, p.counts.injected
+        "lines: {}",
+        crate::report::wording::line_counts(&p.counts)
     ));
     v
 }
@@ -98,7 +110,7 @@ pub fn data_side(d: &Option<DataSide>) -> String {
             d.announced
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "?".into()),
-            d.verdict.describe(),
+            d.status.name(),
             d.connection
                 .as_ref()
                 .map(|c| format!(

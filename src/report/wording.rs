@@ -34,6 +34,24 @@ pub enum Span<'a> {
     Backtick,
 }
 
+/// A compared pair's lines by what happened to them: "10 identical, 1
+/// modified, 0 dropped, 0 injected", and the lines a tap did not capture
+/// where there are any (the tap's loss, never counted as dropped or
+/// injected).
+pub fn line_counts(c: &crate::compare::Counts) -> String {
+    let mut s = format!(
+        "{} identical, {} modified, {} dropped, {} injected",
+        c.identical, c.modified, c.dropped, c.injected
+    );
+    if c.not_captured > 0 {
+        s.push_str(&format!(
+            ", {} not captured by one tap (the capture's loss)",
+            c.not_captured
+        ));
+    }
+    s
+}
+
 /// Splits a message into text and quoted lines, for formats that show the
 /// quotes as code.
 pub fn spans(s: &str) -> Vec<Span<'_>> {
@@ -153,6 +171,58 @@ pub fn lead<'a>(findings: &[&'a Finding]) -> Option<&'a Finding> {
             )
         })
         .map(|(_, f)| f)
+}
+
+/// Who did it and what proves it, in one clause every format prints
+/// under a finding: "who: the path — proof (echo): …".
+pub fn attribution(f: &Finding) -> String {
+    let who = match f.actor {
+        crate::rules::Actor::Client => "the client",
+        crate::rules::Actor::Server => "the server",
+        crate::rules::Actor::Path => "the path",
+        crate::rules::Actor::Capture => "the capture (the tap)",
+        crate::rules::Actor::Unknown => "cannot tell",
+    };
+    format!(
+        "who: {who} — proof ({}): {}.",
+        f.proof.kind.name(),
+        f.proof.text
+    )
+}
+
+/// Another rule's reading of finding `f`'s event, as printed under it;
+/// in a comparison (client-side capture 0, server-side 1) with the tap
+/// whose frames it names.
+pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
+    // A comparison's own finding folded into another is of both taps; a
+    // tap's finding folded into a comparison's is of that tap.
+    let of_one_tap = r.rule.needs() == crate::rules::Needs::OneCapture;
+    let at = r
+        .capture
+        .or_else(|| f.other.as_ref().filter(|_| of_one_tap).map(|_| f.capture))
+        .map(|c| match c {
+            0 => "at the client-side tap, ",
+            _ => "at the server-side tap, ",
+        })
+        .unwrap_or_default();
+    let frames = if r.frames.is_empty() {
+        String::new()
+    } else {
+        format!(" (frames {})", frame_list(&r.frames, 12))
+    };
+    // The gist only (JSON keeps the whole message): another line of the
+    // same kind up to its first colon (what follows is the proof the
+    // finding already gave), another kind of fact its first sentence.
+    let end = if r.rule == f.rule {
+        cut(&r.message, b":")
+    } else {
+        cut(&r.message, b".")
+    };
+    format!(
+        "same event, {at}{}{frames}: {}",
+        r.rule,
+        r.message[..end].trim_end_matches('.')
+    )
 }
 
 /// `s` with its first letter capitalised (our messages start in lower
@@ -363,6 +433,43 @@ pub fn display_filter(s: &SessionView<'_>, frames: &[u64]) -> String {
             format!("{} && {} && {range}", addr(&s.client), addr(&s.server))
         }
     }
+}
+
+/// The connections to a control port that never were FTP sessions
+/// (refused or unanswered SYNs, stray segments answered by a reset), one
+/// phrase each with its frames; None when there were none.
+pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
+    if n.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<&crate::engine::NotSession> = n.listed.iter().collect();
+    listed.sort_by_key(|x| x.first_frame);
+    let mut parts: Vec<String> = listed
+        .iter()
+        .map(|x| {
+            let frames = if x.first_frame == x.last_frame {
+                format!("frame {}", x.first_frame)
+            } else {
+                format!("frames {}–{}", x.first_frame, x.last_frame)
+            };
+            format!(
+                "{} → {}: {} ({frames})",
+                x.client,
+                x.server,
+                x.standing.describe()
+            )
+        })
+        .collect();
+    let more = n.count() - n.listed.len() as u64;
+    if more > 0 {
+        parts.push(format!("{more} more"));
+    }
+    Some(format!(
+        "{} connection(s), {} segment(s), not FTP sessions: {}",
+        n.count(),
+        n.segments,
+        parts.join("; ")
+    ))
 }
 
 /// What the capture says of its own loss (pcapng interface statistics),

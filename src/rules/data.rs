@@ -3,6 +3,7 @@
 //! `session-stall-after-ctl`, `tls-alg-blind`.
 
 use super::Rule;
+use super::attribution::{Actor, ProofKind, TapPosition};
 use super::sight::{self, Sight};
 use super::signatures::{CHECKPOINT_227, ports_hit_by_227};
 use super::{Config, Finding, Severity, field_name, q, ql};
@@ -38,6 +39,10 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                         c.syn_ack_frame.unwrap_or(0),
                         c.rst_frame.unwrap_or(0),
                     ],
+                    view: format!(
+                        "the server connected to {} (frame {})",
+                        c.acceptor, c.first_frame
+                    ),
                 };
                 out.push(
                     truncated(s, setup, &seen, *field, announced_text, *read_as).went_to(
@@ -61,20 +66,57 @@ pub(super) fn run(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                     Severity::Warning,
                     s,
                     format!(
-                        "the control connection comes from {} but the passive data connection to {} came from {} (frame {}); servers that enforce the same address (vsftpd '425 Security: Bad IP connecting.') reject it — typical of a NAT gateway with several public addresses.",
+                        "the control connection comes from {} but the passive data connection to {} came from {} (frame {}){} — typical of a NAT gateway with several public addresses.",
                         s.client.ip(),
                         c.acceptor,
                         c.initiator.ip(),
-                        c.first_frame
+                        c.first_frame,
+                        source_check(s, c),
                     ),
                 )
-                .frames([setup.announced_frame, c.first_frame]),
+                .frames([setup.announced_frame, c.first_frame])
+                .by(
+                    Actor::Unknown,
+                    ProofKind::Endpoint,
+                    format!(
+                        "the control connection's client address {} against the data connection's source {} (frame {}); a NAT with several public addresses or a client with several interfaces, this capture cannot tell which",
+                        s.client.ip(),
+                        c.initiator.ip(),
+                        c.first_frame
+                    ),
+                ),
             );
         }
     }
     pure_ftpd_425(s, out);
     stall(s, cfg, out);
     tls_blind(s, out);
+}
+
+/// What the server made of a passive data connection from another address
+/// than the control connection: its refusal where the capture shows one;
+/// what the identified server does; or, unidentified, what servers that
+/// check do.
+fn source_check(s: &Session, c: &DataConn) -> String {
+    let refusal = s.replies.iter().find(|r| {
+        r.code == Some(425)
+            && r.first().first_frame() > c.first_frame
+            && r.text()
+                .windows(6)
+                .any(|w| w.eq_ignore_ascii_case(b"bad ip"))
+    });
+    match (refusal, s.server_software.as_ref().map(|sv| sv.name)) {
+        (Some(r), _) => format!(
+            "; the server refused it (`{}`, frame {})",
+            ql(r.last()),
+            r.first().first_frame()
+        ),
+        (None, Some("vsftpd")) => {
+            "; vsftpd refuses such a connection unless pasv_promiscuous is set".to_string()
+        }
+        (None, Some(_)) => String::new(),
+        (None, None) => "; a server that checks the address (vsftpd by default: '425 Security: Bad IP connecting.') refuses it".to_string(),
+    }
 }
 
 fn conn_outcome(s: &Session, c: &DataConn) -> String {
@@ -97,21 +139,16 @@ fn conn_outcome(s: &Session, c: &DataConn) -> String {
 }
 
 fn setup_line<'a>(s: &'a Session, setup: &DataSetup) -> (&'a [u8], Vec<u64>) {
-    if setup.kind.is_active() {
-        setup
-            .command
-            .map(|i| {
-                (
-                    s.commands[i].line.bytes.as_slice(),
-                    s.commands[i].line.frames(),
-                )
-            })
-            .unwrap_or_default()
-    } else {
-        setup
-            .reply
-            .map(|i| (s.replies[i].last().bytes.as_slice(), s.replies[i].frames()))
-            .unwrap_or_default()
+    s.announcing(setup)
+        .map(|(_, l)| (l.bytes.as_slice(), l.frames()))
+        .unwrap_or_default()
+}
+
+/// Marks a finding as about the line that announced `setup`.
+fn about_setup(f: Finding, s: &Session, setup: &DataSetup) -> Finding {
+    match s.announcing(setup) {
+        Some((dir, l)) => f.about(dir, l),
+        None => f,
     }
 }
 
@@ -121,6 +158,9 @@ struct Observed {
     port: u16,
     what: String,
     frames: Vec<u64>,
+    /// The second view, for the proof: where the connection went, or
+    /// the reply naming the port the server tried.
+    view: String,
 }
 
 fn truncated(
@@ -156,37 +196,50 @@ fn truncated(
         field,
     ) {
         (true, 6) => format!(
-            "{} = {}·256+{read_as}",
+            "{} = {}·256+{read_as}: ",
             seen.port,
             fld(4).unwrap_or_default()
         ),
         (true, 5) => format!(
-            "{} = {read_as}·256+{}",
+            "{} = {read_as}·256+{}: ",
             seen.port,
             fld(5).unwrap_or_default()
         ),
-        _ => format!("{} = {read_as}", seen.port),
+        // The field is the port itself (EPRT): no arithmetic to show.
+        _ => String::new(),
     };
     let is_227 = text == "227" && read_as == 22;
+    let tap = TapPosition::new(s.ttl);
+    let at_server = tap.on_side_of(Side::Server);
     let server = s
         .server_software
         .as_ref()
         .map(|sv| format!(" ({})", sv.name))
         .unwrap_or_default();
     let mut msg = format!(
-        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}: the server read {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows: it was altered in transit",
+        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}{} {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows",
         q(line),
         frames.first().copied().unwrap_or(0),
         seen.what,
+        if arith.is_empty() {
+            "The server read"
+        } else {
+            "the server read"
+        },
         field_name(setup.arg.kind, field),
     );
+    msg.push_str(if at_server {
+        ", although no router lies between this tap and the server: the server itself read it so, or a device that does not route (a bridge) changed it"
+    } else {
+        ": it was altered between this tap and the server"
+    });
     let mut f = Finding::new(
         Rule::PortSilentlyTruncated,
         Severity::Error,
         s,
         String::new(),
     );
-    if is_227 {
+    if is_227 && !at_server {
         let hit = ports_hit_by_227(setup.arg.kind);
         msg.push_str(&format!(
             " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line ({:.2}%), so with uniformly chosen data ports that share of transfers is hit",
@@ -199,7 +252,19 @@ fn truncated(
     }
     msg.push('.');
     f.message = msg;
-    f.evidence(&format!("{} as sent", setup.arg.kind.name()), frames, line)
+    let proof = format!(
+        "the {} as this tap saw it (frame {}) announced {ep}; {}",
+        setup.arg.kind.name(),
+        frames.first().copied().unwrap_or(0),
+        seen.view
+    );
+    let actor = if at_server {
+        Actor::Server
+    } else {
+        Actor::Path
+    };
+    let f = f
+        .evidence(&format!("{} as sent", setup.arg.kind.name()), frames, line)
         .frames(seen.frames.iter().copied())
         .frames(
             setup
@@ -207,29 +272,42 @@ fn truncated(
                 .map(|r| s.replies[r].frames())
                 .unwrap_or_default(),
         )
+        .by(actor, ProofKind::Endpoint, proof);
+    about_setup(f, s, setup)
 }
 
 fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Finding {
     let (line, frames) = setup_line(s, setup);
     let ep = setup.endpoint.map(|e| e.to_string()).unwrap_or_default();
-    let (who, why, sev) = match m {
+    let server = s.server_software.as_ref().map(|sv| sv.name);
+    let (who, actor, why, sev) = match m {
         Mismatch::ServerUsedControlAddress => (
             "the server",
-            "it substituted the control connection's client address for the announced one (ProFTPD does this for an RFC 1918 PORT address, FileZilla Server with 'ignore local'), which hides a NAT that did not rewrite the PORT".to_string(),
+            Actor::Server,
+            format!(
+                "it used the control connection's client address instead of the announced one{}, which hides a NAT that did not rewrite the {}",
+                match server {
+                    Some(name) => format!(" ({name}, per its banner)"),
+                    None => " (ProFTPD does this for an RFC 1918 PORT address, FileZilla Server with 'ignore local'; if the server is another, it made the same choice)".to_string(),
+                },
+                setup.arg.kind.name()
+            ),
             Severity::Warning,
         ),
         Mismatch::ClientUsedControlAddress => (
             "the client",
-            "it ignored the address in the reply and used the control connection's server address (FileZilla client, Python ftplib since bpo-43285, lftp fix-ups)".to_string(),
+            Actor::Client,
+            "it ignored the address in the reply and used the control connection's server address (as FileZilla, Python's ftplib since bpo-43285 and lftp's fix-ups do)".to_string(),
             Severity::Info,
         ),
         _ => (
             if setup.kind.is_active() { "the server" } else { "the client" },
+            Actor::Unknown,
             "neither a truncated field nor an address substitution explains it: a NAT in between, or a connection unrelated to this command".to_string(),
             Severity::Warning,
         ),
     };
-    Finding::new(
+    let f = Finding::new(
         Rule::DataEndpointMismatch,
         sev,
         s,
@@ -243,10 +321,22 @@ fn mismatch(s: &Session, setup: &DataSetup, c: &DataConn, m: &Mismatch) -> Findi
             frames.first().copied().unwrap_or(0),
         ),
     )
-    .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames, line)
+    .evidence(&format!("{} as seen here", setup.arg.kind.name()), frames.clone(), line)
     .frames([c.first_frame])
     .went_to(line, setup.endpoint, c.acceptor)
-    .group(format!("{m:?}"))
+    .by(
+        actor,
+        ProofKind::Endpoint,
+        format!(
+            "the {} as this tap saw it (frame {}) announced {ep}; {who} connected to {} (frame {})",
+            setup.arg.kind.name(),
+            frames.first().copied().unwrap_or(0),
+            c.acceptor,
+            c.first_frame
+        ),
+    )
+    .group(format!("{m:?}"));
+    about_setup(f, s, setup)
 }
 
 /// Pure-FTPd names the port in its 425: `425 Could not open data connection
@@ -303,6 +393,11 @@ fn pure_ftpd_425(s: &Session, out: &mut Vec<Finding>) {
                         r.first().first_frame()
                     ),
                     frames: r.frames(),
+                    view: format!(
+                        "the server's {} reply names port {port} (frame {})",
+                        r.code.unwrap_or(0),
+                        r.first().first_frame()
+                    ),
                 };
                 let f = truncated(s, setup, &seen, field, &announced_text, read_as);
                 out.push(f.evidence("server reply", r.frames(), r.last().bytes.as_slice()));
@@ -361,13 +456,22 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 None => sight::after(s, Side::Client, &cmd.line),
             }
         };
-        let reply_txt = reply
-            .map(|r| format!("`{}`", ql(r.last())))
-            .unwrap_or_else(|| "no reply captured".to_string());
+        let unanswered = reply.is_none().then(|| never_answered(s, i)).flatten();
+        let reply_txt = match (reply, &unanswered) {
+            (Some(r), _) => format!("`{}`", ql(r.last())),
+            (None, Some((_, why))) => format!("no reply: the server sent none ({why})"),
+            (None, None) => "no reply captured".to_string(),
+        };
+        // The event is the data setup the command made (its announcing
+        // line), else the command.
+        let about = |f: Finding| match setup.and_then(|d| s.announcing(d)) {
+            Some((dir, l)) => f.about(dir, l),
+            None => f.about(Side::Client, &cmd.line),
+        };
         let how = match sight {
             Sight::Watching { how } => how,
             Sight::Lost { frame, why } => {
-                out.push(
+                out.push(about(
                 Finding::new(
                     Rule::CaptureLostSight,
                     Severity::Info,
@@ -381,8 +485,13 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 )
                 .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
                 .frames(reply.map(|r| r.frames()).unwrap_or_default())
-                .frames([frame]),
-                );
+                .frames([frame])
+                .by(
+                    Actor::Capture,
+                    ProofKind::Acks,
+                    format!("the capture lost sight of the connection at frame {frame}: {why}"),
+                ),
+                ));
                 continue;
             }
         };
@@ -406,23 +515,71 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             Some(Verdict::NoAnswer) => "the data connection was never answered".to_string(),
             _ => "no data connection followed".to_string(),
         };
-        out.push(
+        out.push(about(stall_by(
             Finding::new(
                 Rule::SessionStallAfterCtl,
-                Severity::Error,
+                Severity::Warning,
                 s,
                 format!(
-                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}). See the other findings on frame {} for the cause.",
+                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}).",
                     ql(&cmd.line),
                     cmd.line.last_frame(),
                     fmt_secs(idle),
                     how,
-                    cmd.line.last_frame(),
                 ),
             )
             .evidence("command", cmd.line.frames(), cmd.line.bytes.as_slice())
-            .frames(reply.map(|r| r.frames()).unwrap_or_default()),
-        );
+            .frames(reply.map(|r| r.frames()).unwrap_or_default())
+            .frames(unanswered.as_ref().map(|(f, _)| f.clone()).unwrap_or_default()),
+            &unanswered,
+            cmd.line.last_frame(),
+            how,
+        )));
+    }
+}
+
+/// Proof from the sequence numbers that the server never answered
+/// command `i`: the server's next line starts exactly where the client's
+/// ACK on the command said the server's stream stood, so no byte came in
+/// between — whatever the tap dropped. The frames and the words.
+fn never_answered(s: &Session, i: usize) -> Option<(Vec<u64>, String)> {
+    let cmd = &s.commands[i];
+    let acked = cmd.line.peer_acked?;
+    let (k, next) = s
+        .replies
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.first().first_frame() > cmd.line.last_frame())?;
+    let first = next.first();
+    if first.follows_gap || first.offset != acked || s.command_of[k] == Some(i) {
+        return None;
+    }
+    Some((
+        vec![first.first_frame()],
+        format!(
+            "its next bytes, `{}` (frame {}), start at offset {acked} of its stream, where the client's ACK on the command already stood: no byte came in between",
+            ql(first),
+            first.first_frame()
+        ),
+    ))
+}
+
+/// Who a stall is: the server where the sequence numbers prove it never
+/// answered ([`never_answered`]), else nobody the capture can name.
+fn stall_by(f: Finding, unanswered: &Option<(Vec<u64>, String)>, frame: u64, how: &str) -> Finding {
+    match unanswered {
+        Some((_, why)) => f.by(
+            Actor::Server,
+            ProofKind::Acks,
+            format!("the server's sequence numbers: {why}"),
+        ),
+        None => f.by(
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "the client's silence after frame {frame}, while the capture was watching ({how}); the stall is a consequence, its cause is another finding's or not in this capture"
+            ),
+        ),
     }
 }
 
@@ -452,7 +609,7 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
             Severity::Warning,
             s,
             format!(
-                "the control channel is encrypted from frame {start} (AUTH accepted with 234), and {} data connection attempt(s) failed ({}): an in-path ALG can no longer read PASV/PORT and opens no pinholes (FortiGate session helper, Juniper without ftps-extensions, ISA/TMG, Check Point). Use a fixed passive port range or the firewall's FTPS support.",
+                "the control channel is encrypted from frame {start} (AUTH accepted with 234), and {} data connection attempt(s) failed ({}): if an in-path ALG handles FTP here, it can no longer read PASV/PORT and opens no pinholes (so the FortiGate session helper, Juniper without ftps-extensions, ISA/TMG and Check Point behave). Use a fixed passive port range or the firewall's FTPS support.",
                 failed.len(),
                 failed
                     .iter()
@@ -461,6 +618,13 @@ fn tls_blind(s: &Session, out: &mut Vec<Finding>) {
                     .join("; ")
             ),
         )
-        .frames(std::iter::once(start).chain(failed.iter().map(|c| c.first_frame))),
+        .frames(std::iter::once(start).chain(failed.iter().map(|c| c.first_frame)))
+        .by(
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "encryption from frame {start} and the failed data connections after it; that an ALG is what failed them is an explanation that fits, not a difference this capture shows"
+            ),
+        ),
     );
 }

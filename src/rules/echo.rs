@@ -2,6 +2,7 @@
 //! received: `port-echo-mismatch`, `verb-rewritten`, `string-227-mangled`.
 
 use super::Rule;
+use super::attribution::{Actor, ProofKind, TapPosition};
 use super::signatures::{self, CHECKPOINT_227, SMC_P_AT_SW};
 use super::{Finding, Severity, field_name, q, ql};
 use crate::diff::diff;
@@ -107,7 +108,10 @@ fn echo_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
         }
     }
     let mut f = Finding::new(rule, Severity::Error, s, String::new());
-    if !sites.is_empty() {
+    let (actor, proof) = echoed(s, cmd, reply, "the line");
+    if actor != Actor::Path {
+        msg.push_str(". No router lies between this tap and the server, so the server itself quotes it otherwise");
+    } else if !sites.is_empty() {
         msg.push_str(&format!(
             ". This in-place substitution (same length, so no TCP sequence change) is the known signature of {} (227→22_)",
             CHECKPOINT_227.device
@@ -137,6 +141,34 @@ fn echo_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
             reply.frames(),
             reply.last().bytes.as_slice(),
         )
+        .by(actor, ProofKind::Echo, proof)
+        .about(Side::Client, &cmd.line)
+}
+
+/// Who changed a line the server quotes back differently, and the two
+/// views that prove it: the path between this tap and the server — or,
+/// where no router lies between them (the server's packets carry an
+/// initial TTL and the client's do not), the server itself.
+fn echoed(s: &Session, cmd: &Command, reply: &Reply, what: &str) -> (Actor, String) {
+    let views = format!(
+        "{what} as this tap saw it (frame {}) against the server's {} reply quoting it (frame {})",
+        cmd.line.last_frame(),
+        reply.code.unwrap_or(0),
+        reply.last().first_frame()
+    );
+    let tap = TapPosition::new(s.ttl);
+    if tap.on_side_of(Side::Server) {
+        let how = tap.how(Side::Server).unwrap_or_default();
+        (
+            Actor::Server,
+            format!("{views}; {how}, so the server itself quotes it otherwise"),
+        )
+    } else {
+        (
+            Actor::Path,
+            format!("{views}: it changed between this tap and the server"),
+        )
+    }
 }
 
 fn verb_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Finding {
@@ -165,12 +197,15 @@ fn verb_finding(s: &Session, cmd: &Command, reply: &Reply, got: &[u8]) -> Findin
         got,
         diff(verb.as_bytes(), got),
     );
+    let (actor, proof) = echoed(s, cmd, reply, "the verb");
     f.evidence("client sent", cmd.line.frames(), cmd.line.bytes.as_slice())
         .evidence(
             "server reply",
             reply.frames(),
             reply.last().bytes.as_slice(),
         )
+        .by(actor, ProofKind::Echo, proof)
+        .about(Side::Client, &cmd.line)
 }
 
 /// A reply that repeats the command's argument with 227 turned into 22_
@@ -186,6 +221,10 @@ fn mangled_name_in_reply(s: &Session, cmd: &Command, reply: &Reply, out: &mut Ve
         return;
     }
     let pos = arg.windows(3).position(|w| w == b"227").unwrap_or(0);
+    let (actor, proof) = echoed(s, cmd, reply, "the argument");
+    if actor != Actor::Path {
+        return;
+    }
     let mut f = Finding::new(
         Rule::String227Mangled,
         Severity::Error,
@@ -208,6 +247,8 @@ fn mangled_name_in_reply(s: &Session, cmd: &Command, reply: &Reply, out: &mut Ve
     f.compared(Side::Client, arg, &mangled, diff(arg, &mangled));
     out.push(
         f.evidence("client sent", cmd.line.frames(), cmd.line.bytes.as_slice())
-            .evidence("server reply", reply.frames(), text),
+            .evidence("server reply", reply.frames(), text)
+            .by(actor, ProofKind::Echo, proof)
+            .about(Side::Client, &cmd.line),
     );
 }

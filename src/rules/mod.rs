@@ -7,6 +7,8 @@
 //! device where a public source documents its bytes.
 
 mod address;
+pub mod attribution;
+mod connections;
 mod data;
 mod echo;
 pub mod registry;
@@ -20,7 +22,8 @@ use crate::diff::ByteDiff;
 use crate::escape::Bytes;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
-pub use registry::Rule;
+pub use attribution::{Actor, Proof, ProofKind};
+pub use registry::{Needs, Rule};
 use serde::{Deserialize, Serialize};
 use signatures::Signature;
 
@@ -82,6 +85,9 @@ pub struct Occurrence {
     /// How the two versions of its line differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<ByteDiff>,
+    /// Other rules' readings of this case's event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
 }
 
 /// The frames of a two-capture finding in the other capture.
@@ -214,9 +220,61 @@ pub struct Finding {
     /// Every occurrence after the first, each as it was found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Occurrence>,
+    /// Who changed, dropped or broke what the finding reports.
+    pub actor: Actor,
+    /// What proves it: the two views compared (or the one view read).
+    pub proof: Proof,
+    /// Other rules' readings of the same event (the same line), kept as
+    /// facts of this finding: one event, one finding, one count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
     /// The merge key; findings without one are never merged.
     #[serde(skip)]
     pub(crate) group: Option<String>,
+    /// The line the finding is about (its direction and stream offset,
+    /// as the dialogue's entries give them): findings about one line are
+    /// one event, folded into one finding. In a comparison, the line at
+    /// the client-side tap (else at the server-side tap).
+    #[serde(rename = "about", skip_serializing_if = "Option::is_none")]
+    pub(crate) subject: Option<Subject>,
+}
+
+/// Another rule's reading of the event a finding stands for (a damaged
+/// line's consequences: the stalled session, the refused connection, the
+/// same line's other defects).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Related {
+    pub rule: Rule,
+    pub actor: Actor,
+    /// The capture the frames belong to, when it is not the finding's own
+    /// (the other tap of a comparison).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<usize>,
+    /// The frames of that reading (in `capture`, else the finding's own).
+    pub frames: Vec<u64>,
+    /// What that rule says of the event, in a sentence.
+    pub message: String,
+}
+
+/// A control line of a session, by its direction and the stream offset of
+/// its first byte (as tshark's relative sequence number counts it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+pub struct Subject {
+    /// The sender: `C` (client→server) or `S` (server→client).
+    #[serde(serialize_with = "crate::reassembly::connection::serialize_letter")]
+    #[schemars(schema_with = "crate::reassembly::connection::letter_schema")]
+    pub dir: Side,
+    /// Stream offset of the line's first byte.
+    pub offset: u64,
+}
+
+impl Subject {
+    pub(crate) fn of(dir: Side, line: &crate::ftp::line::Line) -> Self {
+        Subject {
+            dir,
+            offset: line.offset,
+        }
+    }
 }
 
 impl Finding {
@@ -241,7 +299,44 @@ impl Finding {
             community_id: s.community_id(),
             occurrences: 1,
             also: Vec::new(),
+            actor: Actor::Unknown,
+            proof: Proof::new(ProofKind::OneView, String::new()),
+            related: Vec::new(),
             group: None,
+            subject: None,
+        }
+    }
+
+    /// Says who did it and what proves it.
+    pub(crate) fn by(mut self, actor: Actor, kind: ProofKind, text: impl Into<String>) -> Self {
+        self.actor = actor;
+        self.proof = Proof::new(kind, text);
+        self
+    }
+
+    /// Says who shaped a line of direction `dir` as this tap saw it: its
+    /// sender where the tap is next to it, else cannot tell
+    /// ([`attribution::line_origin`]).
+    pub(crate) fn by_origin(self, s: &Session, dir: Side) -> Self {
+        let (actor, kind, text) = attribution::line_origin(s, dir);
+        self.by(actor, kind, text)
+    }
+
+    /// Names the line the finding is about.
+    pub(crate) fn about(mut self, dir: Side, line: &crate::ftp::line::Line) -> Self {
+        self.subject = Some(Subject::of(dir, line));
+        self
+    }
+
+    /// Holds the finding to what its actor and proof allow: no error
+    /// unless the path is proven by two views ([`attribution::ceiling`]),
+    /// and no device signature without such a proof.
+    pub(crate) fn settle(&mut self) {
+        self.severity = self
+            .severity
+            .min(attribution::ceiling(self.actor, self.proof.kind));
+        if !self.proof.kind.compares_two_views() || self.actor != Actor::Path {
+            self.signature = None;
         }
     }
 
@@ -393,11 +488,14 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     data::run(s, cfg, &mut out);
     segments::run(s, cfg, &mut out);
     server::run(s, &mut out);
+    connections::run(s, &mut out);
     for f in &mut out {
         f.normalise();
+        f.settle();
     }
     // Earliest first, so a merged group is represented by its first case.
     out.sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
+    let out = one_event_one_finding(out);
     let mut out = merge_groups(out);
     for f in &mut out {
         f.normalise();
@@ -412,6 +510,86 @@ pub fn established(s: &Session, cfg: &Config) -> Vec<Finding> {
     let mut out = run(s, cfg);
     out.retain(|f| f.rule.final_when_seen());
     out
+}
+
+/// Folds the findings about one line into one: the one that says most
+/// (highest severity, then a path proven by two views, then the rule
+/// listed first) stands for the event, the others become its `related`
+/// facts. A damaged PORT that also stalled the session is one event, not
+/// two errors.
+pub(crate) fn one_event_one_finding(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    let mut index: std::collections::HashMap<(String, Subject), usize> = Default::default();
+    for f in findings {
+        let Some(subject) = f.subject else {
+            out.push(f);
+            continue;
+        };
+        let key = (f.session.clone(), subject);
+        match index.get(&key) {
+            Some(&i) => {
+                let cur = &mut out[i];
+                if outranks(&f, cur) {
+                    let old = std::mem::replace(cur, f);
+                    absorb(cur, old);
+                } else {
+                    absorb(cur, f);
+                }
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `a` should stand for an event rather than `b`.
+pub(crate) fn outranks(a: &Finding, b: &Finding) -> bool {
+    let rank = |f: &Finding| {
+        (
+            f.severity,
+            f.actor == Actor::Path && f.proof.kind.compares_two_views(),
+            std::cmp::Reverse(Rule::ALL.iter().position(|r| *r == f.rule)),
+        )
+    };
+    rank(a) > rank(b)
+}
+
+/// Adds `fold` (and what `fold` had folded) to `keep`'s related facts.
+fn absorb(keep: &mut Finding, fold: Finding) {
+    let at = fold.capture;
+    absorb_from(keep, fold, at);
+}
+
+/// [`absorb`] of a finding of capture `at`, which may be the other tap
+/// of a comparison: its frames are then listed as that capture's.
+pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
+    let own = at == keep.capture;
+    if own {
+        keep.frames.extend(&fold.frames);
+        keep.frames.sort_unstable();
+        keep.frames.dedup();
+    } else if let Some(o) = keep.other.as_mut().filter(|o| o.capture == at) {
+        o.frames.extend(&fold.frames);
+        o.frames.sort_unstable();
+        o.frames.dedup();
+    }
+    let capture = (!own).then_some(at);
+    keep.related.push(Related {
+        rule: fold.rule,
+        actor: fold.actor,
+        capture,
+        frames: fold.frames,
+        message: fold.message,
+    });
+    keep.related.extend(fold.related.into_iter().map(|mut r| {
+        if r.capture.is_none() {
+            r.capture = capture;
+        }
+        r
+    }));
 }
 
 /// Merges findings that share a group key: the first keeps its message and
@@ -436,6 +614,7 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
                     message: f.message,
                     evidence: f.evidence,
                     diff: f.diff,
+                    related: f.related,
                 });
             }
             None => {
@@ -447,8 +626,9 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
     for f in &mut out {
         if f.occurrences > 1 {
             f.message.push_str(&format!(
-                " The same rule found {} more case(s) in this session; all frames are listed, and each case below.",
-                f.occurrences - 1
+                " The same rule found {} more case(s) in this session: one finding of {} cases, each below with its frames.",
+                f.occurrences - 1,
+                f.occurrences
             ));
         }
     }

@@ -85,6 +85,7 @@ macro_rules! rules {
                     Rule::AlgDropSuspected
                         | Rule::SessionStallAfterCtl
                         | Rule::TlsAlgBlind
+                        | Rule::TransferFailed
                         | Rule::CommandSwallowed
                         | Rule::ReplySwallowed
                         | Rule::CommandInjected
@@ -105,8 +106,8 @@ rules! {
         "the server's reply quotes a command that differs from what the client sent (byte diff, fields, device signature)";
     PortSilentlyTruncated = "port-silently-truncated", OneCapture, Error,
         "the server accepted the PORT but connected to a port built from a truncated octet (`22_` read as 22), or says so in its 425";
-    PortMangledReceived = "port-mangled-received", OneCapture, Error,
-        "a PORT/EPRT/LPRT with a non-numeric field or wrong field count reached this tap; what a lenient server makes of it";
+    PortMangledReceived = "port-mangled-received", OneCapture, Warning,
+        "a PORT/EPRT/LPRT with a non-numeric field or wrong field count reached this tap; what the server made of it; the client's own where the tap is next to it";
     String227Mangled = "string-227-mangled", Either, Error,
         "`227` became `22_` outside a PORT (file names, arguments), proven by the server's reply or by the other tap";
     VerbRewritten = "verb-rewritten", Either, Error,
@@ -115,10 +116,10 @@ rules! {
         "the data connection went elsewhere than announced, and why (control address used, NAT)";
     DataSourceIpMismatch = "data-source-ip-mismatch", OneCapture, Warning,
         "a passive data connection came from a different address than the control connection";
-    PrivateAddrInPasv = "private-addr-in-pasv", OneCapture, Warning,
-        "the 227/228 address is not the server's control address (no passive address configured, no ALG)";
-    PrivateAddrInPort = "private-addr-in-port", OneCapture, Warning,
-        "the PORT/EPRT/LPRT address is not the client's control address (no ALG rewrite, or a bounce)";
+    PasvAddrDiffers = "pasv-addr-differs", OneCapture, Warning,
+        "the 227/228 address is not the one the client reached the server at: a configured passive address, a NAT in front of the server, or a rewrite";
+    PortAddrDiffers = "port-addr-differs", OneCapture, Warning,
+        "the PORT/EPRT/LPRT address is not the one the client's control connection comes from: a NAT without an FTP helper, or a bounce";
     EprtFamilyMismatch = "eprt-family-mismatch", OneCapture, Warning,
         "EPRT names the other address family, or an unusual delimiter";
     PasvReplyUnparseableForAlg = "pasv-reply-unparseable-for-alg", OneCapture, Info,
@@ -131,7 +132,7 @@ rules! {
         "bare LF, bare CR, trailing blank after the numbers, or no line end";
     AlgDropSuspected = "alg-drop-suspected", Either, Error,
         "a control segment retransmitted again and again and never acknowledged (or never seen past the device) while everything before it was";
-    SessionStallAfterCtl = "session-stall-after-ctl", OneCapture, Error,
+    SessionStallAfterCtl = "session-stall-after-ctl", OneCapture, Warning,
         "after a PORT/PASV the client went idle with no working data connection";
     CaptureLostSight = "capture-lost-sight", OneCapture, Info,
         "the capture stopped seeing a connection after a line (no ACK, no retransmission, no later packet, or bytes missing): what followed is unknown, not absent";
@@ -143,10 +144,14 @@ rules! {
         "the server sent a line that is not a reply (stray empty line, no code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
-    TcpGap = "tcp-gap", OneCapture, Info,
-        "control-stream bytes never captured, where they were, and which line they cut (about the capture, not the path)";
+    TransferFailed = "transfer-failed", OneCapture, Error,
+        "a transfer's data connection failed (425/426, a refused or unanswered SYN) and what the capture shows about why: an address a NAT did not translate, the server's own words, nothing visible; error only where two views prove the untranslated address";
+    VsftpdBackdoor = "vsftpd-backdoor", OneCapture, Info,
+        "a connection to port 6200 that no line announced, on a server whose banner is vsFTPd 2.3.4: the backdoored release's shell port (CVE-2011-2523)";
+    TcpGap = "tcp-gap", OneCapture, Warning,
+        "control-stream bytes a capture lacks, where they were, which line they cut, and who lost them: the tap (the receiver acknowledged them) or the path (the receiver's ACK stopped at them after later bytes arrived)";
     TcpOverlapConflict = "tcp-overlap-conflict", OneCapture, Warning,
-        "two copies of the same stream bytes differ (both kept as evidence)";
+        "two copies of the same stream bytes differ (both kept as evidence); their times and IP headers say whether the capture was edited or merged, or one packet was recorded twice";
     PortOctetMangled = "port-octet-mangled", TwoCaptures, Error,
         "a PORT/EPRT field changed between the taps in a way no NAT mapping explains (227→22_)";
     PasvReplyMangled = "pasv-reply-mangled", TwoCaptures, Error,

@@ -149,7 +149,12 @@ fn address_change(
         .collect::<Vec<_>>()
         .join(", ");
     let unspecified = |e: Option<Endpoint>| e.is_some_and(|e| e.ip.is_unspecified());
-    let nat_consistent = !pb.is_corrupt()
+    // Without a NAT between the two views (the sender's address the same
+    // on both sides) there is no mapping for a rewrite to be consistent
+    // with: an identity mapping (X → X) explains nothing.
+    let natted = orig_ip != nat_ip;
+    let nat_consistent = natted
+        && !pb.is_corrupt()
         && sites.is_empty()
         && match (sent, received) {
             (Some(x), Some(y)) => {

@@ -9,6 +9,7 @@
 //! (FTP_ENFORCE_NL) and ASA strict want the CRLF in the same packet.
 
 use super::Rule;
+use super::attribution::{Actor, ProofKind, TapPosition, is_initial_ttl};
 use super::signatures::LINUX_CONNTRACK_PARTIAL;
 use super::{Config, Finding, Severity, q, ql};
 use crate::ftp::address;
@@ -16,7 +17,7 @@ use crate::ftp::line::{Line, Terminator, encrypted_not_text};
 use crate::ftp::message::reply_head;
 use crate::ftp::session::{EndReason, Session};
 use crate::reassembly::connection::Side;
-use crate::reassembly::{DirStats, Retransmitted};
+use crate::reassembly::{DirStats, Gap, GapReason, OverlapConflict, Receipt, Retransmitted};
 
 /// A control line with what the rules need to know about it.
 struct Ctl<'a> {
@@ -60,6 +61,51 @@ fn dir_name(side: Side) -> &'static str {
     match side {
         Side::Client => "client→server",
         Side::Server => "server→client",
+    }
+}
+
+/// The host at the receiving end of `side`'s stream.
+fn receiver(side: Side) -> &'static str {
+    match side {
+        Side::Client => "the server",
+        Side::Server => "the client",
+    }
+}
+
+/// The bytes of `side`'s stream at `[from, to)` as the captured lines hold
+/// them, when they hold every one of them exactly (no Telnet command
+/// removed, nothing past the line cap): a segment told by its own bytes,
+/// not by the line it belonged to.
+fn stream_bytes(all: &[Ctl<'_>], side: Side, from: u64, to: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = from;
+    let mut ls: Vec<&Line> = all
+        .iter()
+        .filter(|c| c.side == side)
+        .map(|c| c.line)
+        .filter(|l| l.offset < to && l.offset + l.raw_len > from)
+        .collect();
+    ls.sort_by_key(|l| l.offset);
+    for l in ls {
+        let wire = l.wire();
+        if l.offset > at || wire.len() as u64 != l.raw_len {
+            return None;
+        }
+        let a = (at - l.offset) as usize;
+        let b = (to.min(l.offset + l.raw_len) - l.offset) as usize;
+        out.extend_from_slice(&wire[a..b]);
+        at = l.offset + b as u64;
+    }
+    (at == to).then_some(out)
+}
+
+/// "15 bytes: `PORT 198,51,100`", or "15 bytes" when the lines do not
+/// hold them exactly.
+fn told(all: &[Ctl<'_>], side: Side, from: u64, to: u64) -> String {
+    let n = to - from;
+    match stream_bytes(all, side, from, to) {
+        Some(b) => format!("{n} byte{}: `{}`", if n == 1 { "" } else { "s" }, q(&b)),
+        None => format!("{n} byte{}", if n == 1 { "" } else { "s" }),
     }
 }
 
@@ -124,11 +170,14 @@ fn split(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
         Severity::Warning
     };
     msg.push('.');
-    let mut f = Finding::new(Rule::CtlLineSplit, sev, s, msg).evidence(
-        &format!("{} line", c.addr.unwrap_or("control")),
-        l.frames(),
-        l.wire(),
-    );
+    let mut f = Finding::new(Rule::CtlLineSplit, sev, s, msg)
+        .evidence(
+            &format!("{} line", c.addr.unwrap_or("control")),
+            l.frames(),
+            l.wire(),
+        )
+        .by_origin(s, c.side)
+        .about(c.side, l);
     f.facts = Some(super::Facts {
         segments: l
             .pieces
@@ -177,7 +226,9 @@ fn not_at_start(s: &Session, c: &Ctl<'_>, all: &[Ctl<'_>], out: &mut Vec<Finding
                 first.frame
             ),
         )
-        .evidence(&format!("{} line", c.addr.unwrap_or("control")), l.frames(), l.wire()),
+        .evidence(&format!("{} line", c.addr.unwrap_or("control")), l.frames(), l.wire())
+        .by_origin(s, c.side)
+        .about(c.side, l),
     );
 }
 
@@ -228,7 +279,9 @@ fn terminator(s: &Session, c: &Ctl<'_>, out: &mut Vec<Finding>) {
                 ql(c.line)
             ),
         )
-        .evidence(&format!("{} line", c.addr.unwrap_or("control")), c.line.frames(), c.line.wire()),
+        .evidence(&format!("{} line", c.addr.unwrap_or("control")), c.line.frames(), c.line.wire())
+        .by_origin(s, c.side)
+        .about(c.side, c.line),
     );
 }
 
@@ -264,7 +317,8 @@ fn other_terminators(s: &Session, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
                     ),
                 )
                 .evidence("first such line", first.frames(), first.wire())
-                .frames(frames),
+                .frames(frames)
+                .by_origin(s, side),
             );
         }
     }
@@ -304,11 +358,8 @@ fn drops(
                     && c.line.offset + c.line.raw_len.max(1) > r.offset
             })
             .collect();
-        let text = carried
-            .iter()
-            .map(|c| format!("`{}`", ql(c.line)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let end = r.offset + r.len;
+        let bytes = stream_bytes(all, side, r.offset, end);
         let mut hints = Vec::new();
         for c in &carried {
             if c.addr.is_some() && c.corrupt {
@@ -353,33 +404,84 @@ fn drops(
                     ),
                 )
                 .frames([r.first_frame])
-                .frames(r.retransmission_frames.iter().copied()),
+                .frames(r.retransmission_frames.iter().copied())
+                .by(
+                    Actor::Capture,
+                    ProofKind::Acks,
+                    format!("the capture ends at frame {last}, on the retransmissions"),
+                ),
             );
             continue;
         }
         let mut msg = format!(
-            "the {} segment at stream offset {} ({} bytes{}, frame {}) was retransmitted {}× (frames {}) and never acknowledged, while the peer had acknowledged everything before it: an in-path device is discarding it (an inspection-engine drop rather than loss: other segments pass)",
+            "the {} segment at stream offset {} ({}, frame {}) was retransmitted {}× (frames {}) and never acknowledged, while the peer had acknowledged everything before it",
             dir_name(side),
             r.offset,
-            r.len,
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!(": {text}")
-            },
+            told(all, side, r.offset, end),
             r.first_frame,
             r.retransmission_frames.len(),
             join(&r.retransmission_frames)
+        );
+        // What did arrive: the bytes after it that the receiver's SACK
+        // block says it held.
+        let arrived = st.peer_sacked.filter(|([from, _], _)| *from >= end);
+        if let Some(([from, to], frame)) = arrived {
+            msg.push_str(&format!(
+                "; {} held the bytes after it ({} at offset {from}), as its SACK block in frame {frame} says",
+                receiver(side),
+                told(all, side, from, to)
+            ));
+        }
+        msg.push_str(
+            ": an in-path device is discarding it (an inspection-engine drop rather than loss: other segments pass)",
         );
         if !hints.is_empty() {
             msg.push_str(&format!(". {}", hints.join("; ")));
         }
         msg.push('.');
+        let tap = TapPosition::new(s.ttl);
+        let (actor, where_) = if tap.on_side_of(side.other()) {
+            (
+                Actor::Unknown,
+                "it reached this tap, next to the receiver (its packets carry an initial TTL), so the receiver's own host or a device that does not route dropped it",
+            )
+        } else {
+            (
+                Actor::Path,
+                "it was dropped between this tap and the receiver",
+            )
+        };
+        let held = arrived
+            .map(|([from, to], frame)| {
+                format!(", while its SACK block (frame {frame}) held offsets {from}–{to}")
+            })
+            .unwrap_or_default();
         let mut f = Finding::new(Rule::AlgDropSuspected, Severity::Error, s, msg)
             .frames([r.first_frame])
-            .frames(r.retransmission_frames.iter().copied());
+            .frames(r.retransmission_frames.iter().copied())
+            .by(
+                actor,
+                ProofKind::Acks,
+                format!(
+                    "the sender's {} copies of the segment (frames {}, {}) against the receiver's ACKs, which covered everything before it and never it{held}: {where_}",
+                    r.retransmission_frames.len() + 1,
+                    r.first_frame,
+                    join(&r.retransmission_frames)
+                ),
+            );
+        if let Some((_, frame)) = arrived {
+            f = f.frames([frame]);
+        }
+        match bytes {
+            Some(b) => f = f.evidence("segment", vec![r.first_frame], b),
+            None => {
+                if let Some(c) = carried.first() {
+                    f = f.evidence("line it carried part of", c.line.frames(), c.line.wire());
+                }
+            }
+        }
         if let Some(c) = carried.first() {
-            f = f.evidence("segment carried", c.line.frames(), c.line.wire());
+            f = f.about(side, c.line);
         }
         if hints.iter().any(|h| h.contains("partial")) {
             f.signature = Some(&LINUX_CONNTRACK_PARTIAL);
@@ -399,26 +501,33 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
         let after = all
             .iter()
             .find(|c| c.side == side && c.line.after_gap && c.line.offset == b);
-        let mut msg = format!(
-            "{} bytes of the {} stream at offset {a} were never captured ({}, noticed at frame {})",
-            g.len,
-            dir_name(side),
-            g.reason.describe(),
-            g.declared_at_frame
-        );
-        let mut f = Finding::new(Rule::TcpGap, Severity::Info, s, String::new())
-            .frames([g.declared_at_frame]);
-        if g.reason == crate::reassembly::GapReason::Snaplen {
+        let (sev, actor, kind, proof, mut msg) = gap_verdict(s, side, g, all);
+        let mut f = Finding::new(Rule::TcpGap, sev, s, String::new())
+            .frames([g.declared_at_frame])
+            .by(actor, kind, proof);
+        if g.reason != GapReason::Snaplen {
+            f = f.frames(receipt_frames(g.receipt));
+        }
+        if g.reason == GapReason::Snaplen {
             // One finding for every cut of a small snaplen, not one per segment.
             f = f.group("snaplen");
         }
+        // The event is the line the gap cut, else whatever began where
+        // the bytes went missing (a line one tap lacks: compare folds the
+        // two taps' findings about it into one).
+        f.subject = Some(super::Subject {
+            dir: side,
+            offset: a,
+        });
         if let Some(c) = before {
             msg.push_str(&format!("; the line `{}` is incomplete", ql(c.line)));
-            f = f.evidence(
-                "line cut by the gap",
-                c.line.frames(),
-                c.line.bytes.as_slice(),
-            );
+            f = f
+                .evidence(
+                    "line cut by the gap",
+                    c.line.frames(),
+                    c.line.bytes.as_slice(),
+                )
+                .about(side, c.line);
         }
         // A whole line right after the gap: where the gap is in the
         // dialogue (the ACK that proved it may come much later).
@@ -450,6 +559,163 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
     }
 }
 
+/// The frames a receipt names: the receiver's ACK, and the bytes past
+/// the hole it answered.
+fn receipt_frames(r: Receipt) -> Vec<u64> {
+    match r {
+        Receipt::Acked { frame, .. } => vec![frame],
+        Receipt::NotReceived {
+            ack_frame,
+            after_frame,
+            ..
+        } => vec![after_frame, ack_frame],
+        Receipt::Unknown => Vec::new(),
+    }
+}
+
+/// RFC 6298's lowest retransmission timeout (1 s): a receiver still
+/// lacking a hole's bytes this long after bytes past it arrived was sent
+/// no copy that got through.
+const MIN_RTO_NS: i64 = 1_000_000_000;
+
+/// Who a gap is the doing of, what shows it, and the sentence's start:
+/// bytes the receiver acknowledged reached it (the tap missed them);
+/// bytes it answered with an ACK stopping at them, after bytes past them
+/// had reached it, never reached it (the path dropped them); a snaplen
+/// cut is the capture's; else the capture cannot tell.
+fn gap_verdict(
+    s: &Session,
+    side: Side,
+    g: &Gap,
+    all: &[Ctl<'_>],
+) -> (Severity, Actor, ProofKind, String, String) {
+    let head = format!(
+        "{} bytes of the {} stream at offset {}",
+        g.len,
+        dir_name(side),
+        g.offset
+    );
+    let who = receiver(side);
+    if g.reason == GapReason::Snaplen {
+        return (
+            Severity::Info,
+            Actor::Capture,
+            ProofKind::OneView,
+            format!(
+                "frame {} was captured shorter than it was on the wire (the snaplen)",
+                g.declared_at_frame
+            ),
+            format!(
+                "{head} were never captured (cut by the snaplen, frame {})",
+                g.declared_at_frame
+            ),
+        );
+    }
+    match g.receipt {
+        Receipt::Acked {
+            frame,
+            to: acked_to,
+        } => (
+            Severity::Info,
+            Actor::Capture,
+            ProofKind::Acks,
+            format!(
+                "{who}'s ACK in frame {frame} covers them (up to offset {acked_to}) while this tap holds none of their bytes"
+            ),
+            format!(
+                "{head} were never captured, though {who} acknowledged them (its ACK in frame {frame} reaches offset {acked_to}): they arrived, and this tap missed them (capture loss, not the path's doing; noticed at frame {})",
+                g.declared_at_frame
+            ),
+        ),
+        Receipt::NotReceived {
+            ack_frame,
+            after_frame,
+            after_offset,
+            sacked,
+        } => {
+            // What did arrive, unless it is the fragment the caller quotes.
+            let arrived = all
+                .iter()
+                .filter(|c| c.side == side && c.line.offset >= after_offset)
+                .min_by_key(|c| c.line.offset)
+                .filter(|c| !c.line.after_gap)
+                .map(|c| format!(": `{}`", q(&c.line.wire())))
+                .unwrap_or_default();
+            let sack = sacked
+                .map(|[from, to]| {
+                    format!(
+                        ", its SACK block saying it held the {} bytes from offset {from}",
+                        to - from
+                    )
+                })
+                .unwrap_or_default();
+            // Whether the capture watched the connection long enough after
+            // for a retransmission to have got through.
+            // A session still open when the capture ended was watched to
+            // the capture's last frame, packets of its own or not (its
+            // record ends there).
+            let since = s.time_of(after_frame);
+            let later_frames = s.last_frame > ack_frame;
+            let until = s.end.max(s.last_seen);
+            let watched = since.is_some_and(|t| until.0 - t.0 >= MIN_RTO_NS)
+                && (later_frames || until > s.last_seen);
+            let sight = if watched && until > s.last_seen {
+                format!(
+                    "; the capture ran {:.1} s more with the connection still open, and no copy of them reached {who}",
+                    since.map_or(0.0, |t| until.secs_since(t)),
+                )
+            } else if watched {
+                format!(
+                    "; the capture watched the connection {:.1} s more (to frame {}) and no copy of them reached {who}",
+                    since.map_or(0.0, |t| s.last_seen.secs_since(t)),
+                    s.last_frame
+                )
+            } else {
+                format!(
+                    "; the capture holds {} of the connection after frame {ack_frame}, so whether a later retransmission got through is not seen",
+                    if s.last_frame > ack_frame {
+                        "too little"
+                    } else {
+                        "nothing"
+                    }
+                )
+            };
+            (
+                if watched {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                Actor::Path,
+                ProofKind::Acks,
+                format!(
+                    "{who}'s ACK in frame {ack_frame}, sent after the bytes past them reached it (frame {after_frame}), stops at offset {}{sack}",
+                    g.offset
+                ),
+                format!(
+                    "{head} never reached {who}: the bytes after them did (frame {after_frame}, from offset {after_offset}{arrived}), and {who}'s ACK in frame {ack_frame} still stopped at offset {}{sack}. Not this tap's loss: the path dropped them before {who}{sight}",
+                    g.offset
+                ),
+            )
+        }
+        Receipt::Unknown => (
+            Severity::Info,
+            Actor::Unknown,
+            ProofKind::OneView,
+            format!(
+                "this tap's sequence numbers skip offsets {}–{}, and no ACK of {who} captured after them tells whether it got them",
+                g.offset,
+                g.offset + g.len
+            ),
+            format!(
+                "{head} were never captured ({}, noticed at frame {}); no ACK of {who} captured after them says whether it got them, so the tap missed them or the path dropped them",
+                g.reason.describe(),
+                g.declared_at_frame
+            ),
+        ),
+    }
+}
+
 fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<Finding>) {
     for k in &st.conflicts {
         let line = all.iter().find(|c| {
@@ -460,12 +726,13 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
         let in_line = line
             .map(|c| format!(" inside `{}`", ql(c.line)))
             .unwrap_or_default();
+        let (actor, proof, why) = conflict_verdict(side, k);
         let mut f = Finding::new(
             Rule::TcpOverlapConflict,
             Severity::Warning,
             s,
             format!(
-                "two copies of the {} bytes at stream offset {}{in_line} differ: frame {} carried `{}`, frame {} carried `{}`; the first copy is the one analysed. Retransmitted bytes should be identical: something between the sender and this tap changed one copy.",
+                "two copies of the {} bytes at stream offset {}{in_line} differ: frame {} carried `{}`, frame {} carried `{}`; the first copy is the one analysed. {why}.",
                 dir_name(side),
                 k.offset,
                 k.kept_frame,
@@ -475,11 +742,104 @@ fn conflicts(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut 
             ),
         )
         .evidence("first copy", vec![k.kept_frame], k.kept.0.as_slice())
-        .evidence("other copy", vec![k.other_frame], k.other.0.as_slice());
+        .evidence("other copy", vec![k.other_frame], k.other.0.as_slice())
+        .by(actor, ProofKind::OneView, proof);
+        if let Some(c) = line {
+            f = f.about(side, c.line);
+        }
         let d = crate::diff::diff(&k.kept.0, &k.other.0);
         f.compared(side, &k.kept.0, &k.other.0, d);
         out.push(f);
     }
+}
+
+/// Longest a TCP sender keeps retransmitting before it gives up: RFC 9293
+/// §3.8.3 wants at least 100 s (R2); Linux gives up after about 15 min.
+/// Two copies further apart in time are not one sender's retransmission.
+const RETRANSMITTING_NS: i64 = 3600 * 1_000_000_000;
+
+/// Who made two copies of the same stream bytes differ, as far as one tap
+/// shows, and what shows it (never the path: one tap's two copies are not
+/// two views of the bytes on either side of a device). Copies stamped
+/// further apart than any sender retransmits, or in reverse, are an edited
+/// or merged capture's; the same IP packet twice (same identification and
+/// TTL) is no retransmission; otherwise the TTL says whether anything
+/// routed lies between the sender and the tap.
+fn conflict_verdict(side: Side, k: &OverlapConflict) -> (Actor, String, String) {
+    let apart = k.other_ts.0.saturating_sub(k.kept_ts.0);
+    let marks = |m: crate::reassembly::IpMark| match m.id {
+        Some(id) => format!("IP ID {id:#06x}, TTL {}", m.ttl),
+        None => format!("hop limit {}", m.ttl),
+    };
+    let copies = format!(
+        "frame {} ({}; {}) and frame {} ({}; {})",
+        k.kept_frame,
+        k.kept_ts,
+        marks(k.kept_ip),
+        k.other_frame,
+        k.other_ts,
+        marks(k.other_ip)
+    );
+    if apart.abs() > RETRANSMITTING_NS || apart < -MIN_RTO_NS {
+        return (
+            Actor::Capture,
+            format!("the copies' timestamps: {copies}"),
+            format!(
+                "Frame {} is stamped {} {} frame {}: no TCP sender retransmits across that time (a connection gives up within minutes), so the capture was edited or merged from other captures, and which copy was on the wire is not known",
+                k.other_frame,
+                span_words(apart.unsigned_abs()),
+                if apart < 0 { "before" } else { "after" },
+                k.kept_frame
+            ),
+        );
+    }
+    if k.kept_ip.id.is_some() && k.kept_ip == k.other_ip {
+        return (
+            Actor::Unknown,
+            format!("the copies' IP headers: {copies}"),
+            format!(
+                "Both copies carry {}: one IP packet recorded twice with different bytes, not a retransmission (which is a new packet). The capture was edited, or holds the packet on both sides of a device that changed it without routing it; this capture alone cannot tell",
+                marks(k.kept_ip)
+            ),
+        );
+    }
+    let sender = match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    };
+    let ttl = k.kept_ip.ttl;
+    if is_initial_ttl(ttl) && k.other_ip.ttl == ttl {
+        (
+            Actor::Unknown,
+            format!("the copies' IP headers: {copies}"),
+            format!(
+                "Both copies carry TTL {ttl}, an initial value: no router lies between the {sender} and this tap, so the {sender} sent two different copies, or the capture was edited; this capture alone cannot tell"
+            ),
+        )
+    } else {
+        (
+            Actor::Unknown,
+            format!("the copies' IP headers: {copies}"),
+            format!(
+                "The copies crossed at least one router before this tap (TTL {} and {}): a device between the {sender} and this tap may have changed one, or the {sender} sent them so; this capture alone cannot tell (a capture on the {sender}'s side would)",
+                ttl, k.other_ip.ttl
+            ),
+        )
+    }
+}
+
+/// A span of time in words, to the unit a reader checks it in.
+fn span_words(ns: u64) -> String {
+    const S: u64 = 1_000_000_000;
+    let secs = ns / S;
+    let (per, unit) = match secs {
+        0..120 => return format!("{:.1} s", ns as f64 / S as f64),
+        120..7_200 => (60, "minutes"),
+        7_200..172_800 => (3_600, "hours"),
+        172_800..63_072_000 => (86_400, "days"),
+        _ => (31_557_600, "years"),
+    };
+    format!("{} {unit}", (secs + per / 2) / per)
 }
 
 fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
@@ -518,7 +878,7 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the connection was reset (frame {rst}) while the multi-line {} reply begun at frame {} was still open ({} line(s), {} segment(s)): known Check Point behaviour with multi-line replies split across packets (Novell TID 10076230).",
+                    "the connection was reset (frame {rst}) while the multi-line {} reply begun at frame {} was still open ({} line(s), {} segment(s)). Who sent the reset this capture does not show; resetting a connection on a multi-line reply split across packets is a documented firewall behaviour (Check Point, Novell TID 10076230).",
                     r.code.unwrap_or(0),
                     r.first().first_frame(),
                     r.lines.len(),
@@ -526,7 +886,13 @@ fn multiline_reset(s: &Session, out: &mut Vec<Finding>) {
                 ),
             )
             .evidence("reply so far", frames, r.joined())
-            .frames([rst]),
+            .frames([rst])
+            .by(
+                Actor::Unknown,
+                ProofKind::OneView,
+                format!("the reset (frame {rst}) inside an open reply, seen at one tap"),
+            )
+            .about(Side::Server, r.first()),
         );
     }
 }

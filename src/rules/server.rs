@@ -1,29 +1,39 @@
 //! Rules on the server's reply wording: `syst-masked`, `reply-desync`.
 
 use super::Rule;
+use super::attribution::{Actor, line_origin};
 use super::signatures::ASA_SYST_MASK;
 use super::{Finding, Severity, ql};
 use crate::ftp::session::Session;
+use crate::reassembly::connection::Side;
 
 pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
     for r in &s.replies {
         if r.code == Some(215) {
             let t = r.text();
             if !t.is_empty() && t.iter().all(|&b| b == b'X' || b == b'x') {
-                let mut f = Finding::new(
+                let (actor, kind, proof) = line_origin(s, Side::Server);
+                let why = if actor == Actor::Server {
+                    "the server sent it so (no router lies between it and this tap): it is configured to hide its system type".to_string()
+                } else {
+                    format!(
+                        "{} answers so ({}), and so does a server configured to hide its system type; a capture next to the server tells which",
+                        ASA_SYST_MASK.device, ASA_SYST_MASK.behaviour
+                    )
+                };
+                let f = Finding::new(
                     Rule::SystMasked,
                     Severity::Info,
                     s,
                     format!(
-                        "the SYST reply is `{}` (frame {}): {} is in the path ({}); its other FTP checks apply to this session too.",
+                        "the SYST reply is `{}` (frame {}): {why}.",
                         ql(r.last()),
                         r.first().first_frame(),
-                        ASA_SYST_MASK.device,
-                        ASA_SYST_MASK.behaviour
                     ),
                 )
-                .evidence("SYST reply", r.frames(), r.last().bytes.as_slice());
-                f.signature = Some(&ASA_SYST_MASK);
+                .evidence("SYST reply", r.frames(), r.last().bytes.as_slice())
+                .by(actor, kind, proof)
+                .about(Side::Server, r.last());
                 out.push(f);
             }
         }
@@ -55,12 +65,29 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         .filter(|(i, _)| !(picked_up && first_reply.is_none_or(|k| *i < k)))
         .collect();
     if let Some(&(i, first)) = stray.first() {
-        let prev = s.replies[..i]
+        // Where it came: after the last reply, or — when a command was
+        // still waiting for its reply — in that command's place.
+        let at = first.first().first_frame();
+        let waiting = s
+            .commands
             .iter()
+            .enumerate()
             .rev()
-            .find(|r| r.code.is_some())
-            .map(|r| format!(" after `{}`", ql(r.last())))
-            .unwrap_or_default();
+            .find(|(_, c)| c.line.last_frame() < at)
+            .filter(|(k, _)| s.reply_to(*k).is_none());
+        let prev = match waiting {
+            Some((_, c)) => format!(
+                " where `{}` (frame {}) waited for its reply",
+                ql(&c.line),
+                c.line.last_frame()
+            ),
+            None => s.replies[..i]
+                .iter()
+                .rev()
+                .find(|r| r.code.is_some())
+                .map(|r| format!(" after `{}`", ql(r.last())))
+                .unwrap_or_default(),
+        };
         let what = if first.first().bytes.0.is_empty() {
             "an empty line".to_string()
         } else {
@@ -72,13 +99,14 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step (the GuildFTPd double-CRLF case).",
+                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step.",
                     stray.len(),
                     first.first().first_frame()
                 ),
             )
             .evidence("first non-reply line", first.frames(), first.first().wire())
-            .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame())),
+            .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame()))
+            .by_origin(s, Side::Server),
         );
     }
 }

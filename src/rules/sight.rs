@@ -90,12 +90,39 @@ pub fn note_reported_drops(findings: &mut [crate::rules::Finding], dropped: u64)
     if dropped == 0 {
         return;
     }
-    for f in findings.iter_mut().filter(|f| f.rule.argues_from_absence()) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.rule.argues_from_absence() && !proven_absence(f.actor, f.proof.kind))
+    {
         let end = f.message.trim_end_matches('.').len();
         f.message.truncate(end);
         f.message.push_str(&format!(
             "; the capture's own statistics report {dropped} packet{} dropped, so what it shows missing may be what it dropped.",
             if dropped == 1 { "" } else { "s" }
         ));
+    }
+}
+
+/// Whether a finding's absence is proven by sequence numbers or ACKs (a
+/// server that sent no byte between two lines, a receiver whose ACK
+/// stopped at a hole) rather than by packets not being in the file: a
+/// dropped packet cannot fake that, so the capture's own drop count does
+/// not weaken it. A finding about the capture's own loss is not one.
+fn proven_absence(actor: crate::rules::Actor, proof: crate::rules::ProofKind) -> bool {
+    proof == crate::rules::ProofKind::Acks && actor != crate::rules::Actor::Capture
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proven_absence;
+    use crate::rules::{Actor, ProofKind};
+
+    #[test]
+    fn only_sequence_proof_of_another_than_the_capture_is_proven_absence() {
+        assert!(proven_absence(Actor::Server, ProofKind::Acks));
+        assert!(proven_absence(Actor::Path, ProofKind::Acks));
+        assert!(!proven_absence(Actor::Capture, ProofKind::Acks));
+        assert!(!proven_absence(Actor::Unknown, ProofKind::OneView));
+        assert!(!proven_absence(Actor::Path, ProofKind::Endpoint));
     }
 }

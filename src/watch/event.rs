@@ -224,13 +224,28 @@ impl<W: Write> Sink for TextSink<W> {
                 revises_earlier,
                 finding,
             } => format!(
-                "{ts} (frame {established_frame}) {} {} → {} {}{} {}: {}",
+                "{ts} (frame {established_frame}) {} {} → {} {}{} {}{}: {}",
                 finding.session,
                 finding.client,
                 finding.server,
                 if *revises_earlier { "revised " } else { "" },
                 finding.severity.name(),
                 finding.rule,
+                // The same event's other readings, by rule (the stall a
+                // damaged PORT caused): their words are in the JSON.
+                if finding.related.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (same event: {})",
+                        finding
+                            .related
+                            .iter()
+                            .map(|r| r.rule.id())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
                 crate::escape::printable(&finding.message)
             ),
             Event::FindingWithdrawn {

@@ -73,6 +73,26 @@ pub fn rules(doc: &Value) -> Vec<String> {
     v
 }
 
+/// The rules of a finding's related facts (other readings of its event).
+pub fn related(f: &Value) -> Vec<String> {
+    f["related"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|r| r["rule"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The related fact of rule `rule` of finding `f`.
+pub fn related_of<'a>(f: &'a Value, rule: &str) -> &'a Value {
+    f["related"]
+        .as_array()
+        .and_then(|v| v.iter().find(|r| r["rule"] == rule))
+        .unwrap_or_else(|| panic!("no related {rule} in {f:#}"))
+}
+
 pub fn the(doc: &Value, rule: &str) -> Value {
     let f = findings(doc, rule);
     assert_eq!(
@@ -226,6 +246,25 @@ pub fn without_frames(pcap: &[u8], drop: &dyn Fn(u64) -> bool) -> Vec<u8> {
         at = end;
     }
     out
+}
+
+/// The TCP ports (source, destination) of frame `n` of a hand-made
+/// capture (Ethernet, IPv4 without options).
+pub fn ports_of(pcap: &[u8], n: u64) -> (u16, u16) {
+    let (mut at, mut k) = (24, 0u64);
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        k += 1;
+        if k == n {
+            let tcp = &pcap[at + 16 + 34..];
+            return (
+                u16::from_be_bytes([tcp[0], tcp[1]]),
+                u16::from_be_bytes([tcp[2], tcp[3]]),
+            );
+        }
+        at += 16 + caplen;
+    }
+    (0, 0)
 }
 
 /// A little-endian pcap with every frame's time moved by `secs`: a tap

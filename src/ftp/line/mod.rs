@@ -98,6 +98,12 @@ pub struct Line {
     /// A CR inside the content not followed by LF.
     #[serde(skip_serializing_if = "is_false")]
     pub bare_cr: bool,
+    /// The offset in the other direction's stream that the segment
+    /// carrying the line's last byte acknowledged: every byte the peer
+    /// sent before it had reached the sender when it sent the line (None
+    /// where that segment carried no ACK the stream can place).
+    #[serde(skip)]
+    pub peer_acked: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -579,6 +585,7 @@ impl Decoder {
                 after_gap: false,
                 follows_gap,
                 bare_cr: false,
+                peer_acked: None,
             },
             telnet_kept: false,
         });
@@ -683,6 +690,7 @@ mod tests {
             origin: Origin {
                 frame,
                 ts: Timestamp(frame as i64),
+                ..Default::default()
             },
             seg_offset: 0,
             seg_len: data.len() as u32,
@@ -766,6 +774,7 @@ mod tests {
             Origin {
                 frame: 3,
                 ts: Timestamp(3),
+                ..Default::default()
             },
         );
         d.data(&chunk(19, b"5,6\r\nPASV\r\n", 4));
@@ -790,6 +799,7 @@ mod tests {
             Origin {
                 frame: 1,
                 ts: Timestamp(1),
+                ..Default::default()
             },
         );
         d.data(&chunk(24, b"331 Password\r\n", 2));

@@ -14,17 +14,20 @@ use std::collections::BTreeSet;
 /// Rows drawn per diagram (a long session is cut, and says so).
 const ROWS: usize = 300;
 
-pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed). Each arrow shows the start of its line; hover for all of it.";
+pub const LEGEND_ONE: &str = "One row per line of each dialogue, the client on the left. `#13` is frame 13 of the capture (as Wireshark numbers it). Red: a line behind an error or warning finding. Dashed: a data connection, from the side that opened it (red when it failed; `unannounced` when no line of the session announced it). Each arrow shows the start of its line; hover for all of it.";
 
-pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line that differs between the captures or is behind an error or warning finding. Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
+pub const LEGEND_TWO: &str = "One row per line, drawn as it crossed the firewall: the half between client and firewall as the client-side capture saw it, the half between firewall and server as the server-side capture saw it. `c#13` is frame 13 of the client-side capture, `s#24` frame 24 of the server-side capture. ✗: the other capture does not have the line. Red: a line behind an error or warning finding. Teal: a line that differs between the captures with no finding above info (a NAT helper's clean rewrite). Dashed: a data connection, drawn between the lanes of the capture that saw it (`c#` or `s#`). Each arrow shows the start of its line; hover for all of it.";
 
 /// How an arrow is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stroke {
     /// A line as sent.
     Ok,
-    /// A line that changed or carries a finding.
+    /// A line behind an error or warning finding.
     Bad,
+    /// A line that changed between the taps with no finding above info:
+    /// a NAT helper's clean rewrite, not damage.
+    Rewritten,
     /// A data connection that was established.
     Data,
     /// A data connection that failed.
@@ -108,7 +111,12 @@ fn data_arrows(s: &SessionView<'_>, a: usize, b: usize, tap: &str) -> Vec<(u64, 
                     from: if from_client { a } else { b },
                     to: if from_client { b } else { a },
                     label: format!(
-                        "data :{} → {} {}",
+                        "{} :{} → {} {}",
+                        if c.announced_frame.is_some() {
+                            "data"
+                        } else {
+                            "unannounced"
+                        },
                         c.initiator.port(),
                         c.acceptor,
                         wire_name(&c.result())
@@ -231,7 +239,10 @@ fn server_key(p: &PairReport, frame: u64) -> u64 {
 /// margin names the frames at both taps.
 fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec<Arrow> {
     let to_server = l.dir == Side::Client;
-    let changed = l.status != Status::Identical;
+    // A line a tap did not capture is the capture's loss: not drawn as
+    // damage, nor crossed out as if the path had stopped it.
+    let lost = l.status == Status::NotCaptured;
+    let changed = !matches!(l.status, Status::Identical | Status::NotCaptured);
     // (what the tap saw, its lanes from the client's end, the frames of
     // its findings, its letter, whether the other tap lacks the line)
     let halves = [
@@ -240,14 +251,14 @@ fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec
             (0, 1),
             bad_c,
             "c",
-            to_server && l.server_side.is_none(),
+            !lost && to_server && l.server_side.is_none(),
         ),
         (
             &l.server_side,
             (1, 2),
             bad_s,
             "s",
-            !to_server && l.client_side.is_none(),
+            !lost && !to_server && l.client_side.is_none(),
         ),
     ];
     let seen: Vec<_> = halves
@@ -268,10 +279,10 @@ fn line_arrows(l: &Aligned, bad_c: &BTreeSet<u64>, bad_s: &BTreeSet<u64>) -> Vec
                 from,
                 to,
                 label: s.text.to_string(),
-                stroke: if changed || hit {
-                    Stroke::Bad
-                } else {
-                    Stroke::Ok
+                stroke: match (hit, changed) {
+                    (true, _) => Stroke::Bad,
+                    (false, true) => Stroke::Rewritten,
+                    (false, false) => Stroke::Ok,
                 },
                 note: if i == 0 { note.clone() } else { String::new() },
                 cross,

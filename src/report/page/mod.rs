@@ -245,6 +245,9 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }
+        if let Some(n) = super::wording::not_sessions(&c.packets.not_sessions) {
+            rows.push(("Not sessions".into(), Inline::text(n)));
+        }
         let capped = ss.iter().filter(|s| s.capture == n && capped(s));
         let limits = limits_hit(c, capped.map(|s| s.id.as_str()));
         if !limits.is_empty() {
@@ -313,6 +316,14 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
         };
         let mut items = vec![
             item(
+                "Who:",
+                vec![Inline::Message(
+                    super::wording::attribution(f)
+                        .trim_start_matches("who: ")
+                        .to_string(),
+                )],
+            ),
+            item(
                 "Where:",
                 vec![Inline::text(format!(
                     "{} session {}, frames {}",
@@ -327,8 +338,14 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             ),
         ];
         if let Some(o) = &f.other {
-            items.push(item(
-                "At the other tap:",
+            // Never an empty frame list or filter: the line is not there.
+            let at = if o.frames.is_empty() {
+                vec![Inline::text(format!(
+                    "{} session {}, no frame of it",
+                    name(o.capture),
+                    o.session
+                ))]
+            } else {
                 vec![
                     Inline::text(format!(
                         "{} session {}, frames {}; filter ",
@@ -337,8 +354,9 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                         frames(&o.frames)
                     )),
                     filter(o.capture, &o.session, &o.frames),
-                ],
-            ));
+                ]
+            };
+            items.push(item("At the other tap:", at));
         }
         if let Some(sig) = f.signature {
             items.push(item(
@@ -353,6 +371,16 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             items.push(item(
                 "Occurrences:",
                 vec![Inline::text(f.occurrences.to_string())],
+            ));
+        }
+        for r in &f.related {
+            items.push(item(
+                "Same event:",
+                vec![Inline::Message(
+                    super::wording::related(f, r)
+                        .trim_start_matches("same event, ")
+                        .to_string(),
+                )],
             ));
         }
         out.push(Block::List(items));

@@ -93,6 +93,7 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
         Status::Modified => "≠ modified",
         Status::Dropped => "✗ dropped",
         Status::Injected => "+ injected",
+        Status::NotCaptured => "◌ not captured",
     };
     format!("{arrow} {s}")
 }

@@ -13,7 +13,6 @@ pub use super::clock::Clock;
 use super::model::{Entry, Report, SessionView};
 use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
 use crate::escape::escape;
-use crate::ftp::data::Verdict;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
 pub use compare::render_compare;
@@ -111,16 +110,7 @@ impl SessionRow {
         let setups: Vec<String> = s
             .data_setups
             .iter()
-            .map(|d| {
-                // A connection established elsewhere than announced still
-                // worked: the cell says both.
-                let v = if d.setup.established && d.setup.verdict == Verdict::WrongEndpoint {
-                    "connected (elsewhere)".to_string()
-                } else {
-                    wire_name(&d.setup.verdict)
-                };
-                format!("{} {v}", d.setup.kind.name())
-            })
+            .map(super::model::SetupView::label)
             .collect();
         let mut setup_txt = setups
             .iter()
@@ -355,10 +345,18 @@ fn capture_section(
         format!("{}{span}", c.info.frame_count),
     ]);
     let p = c.packets;
+    let not_sessions = match p.not_sessions.segments {
+        0 => String::new(),
+        n => format!(", not sessions {n}"),
+    };
+    let unannounced = match p.unannounced_segments {
+        0 => String::new(),
+        n => format!(", unannounced connections {n}"),
+    };
     t.add_row([
         "TCP segments".to_string(),
         format!(
-            "{} (FTP control {}, data connections {}, after close {}, other {})",
+            "{} (FTP control {}{not_sessions}, data connections {}{unannounced}, after close {}, other {})",
             p.tcp_segments,
             p.control_segments,
             p.data_segments,
@@ -366,6 +364,9 @@ fn capture_section(
             p.other_tcp_segments
         ),
     ]);
+    if let Some(n) = super::wording::not_sessions(&p.not_sessions) {
+        t.add_row(vec!["not sessions".to_string(), n]);
+    }
     if !p.skipped.is_empty() {
         let sk: Vec<String> = p
             .skipped
@@ -511,15 +512,21 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             frames_text(&f.frames),
             f.other
                 .as_ref()
-                .map(|o| format!(
-                    "; server-side {}, frames {}",
-                    o.session,
-                    frames_text(&o.frames)
-                ))
+                .map(|o| if o.frames.is_empty() {
+                    // Never an empty frame list: the line is not there.
+                    format!("; server-side {}, no frame of it", o.session)
+                } else {
+                    format!(
+                        "; server-side {}, frames {}",
+                        o.session,
+                        frames_text(&o.frames)
+                    )
+                })
                 .unwrap_or_default()
         );
         style.para(out, &title, "", indent)?;
         style.para(out, &f.message, indent, indent)?;
+        style.para(out, &super::wording::attribution(f), indent, indent)?;
         evidence_lines(&f.evidence, indent, style, out)?;
         if let Some(d) = &f.diff {
             style.para(out, &format!("diff: {}", d.describe()), indent, indent)?;
@@ -538,6 +545,9 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
                 sig.device, sig.behaviour, sig.reference
             );
             style.para(out, &text, indent, "              ")?;
+        }
+        for r in &f.related {
+            style.para(out, &super::wording::related(f, r), indent, indent)?;
         }
         for (k, o) in f.also.iter().enumerate() {
             style.para(
