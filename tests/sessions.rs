@@ -308,14 +308,25 @@ fn outcome_words_follow_what_the_capture_could_see_and_agree_in_every_format() {
     };
     // As captured: both passive transfers connected.
     assert_eq!(words("two-pasv", &pcap), ["227 connected", "227 connected"]);
-    // The first data connection lost (30000 = 117·256+48): the capture
-    // holds the second, so it could see the first: no connection.
+    // The first data connection lost (30000 = 117·256+48): the server
+    // still answered its LIST with 150 and `226` (frame 30), its word that
+    // the transfer was done over a connection the capture does not hold.
     let first = |n: u64| {
         let (a, b) = ports_of(&pcap, n);
         a == 30000 || b == 30000
     };
     assert_eq!(
         words("two-pasv-first-lost", &without_frames(&pcap, &first)),
+        ["227 not-captured", "227 connected"]
+    );
+    // Its 150 and 226 (frames 23, 30) lost too: the capture holds the
+    // second connection, so it could see the first: no connection.
+    let first_and_replies = |n: u64| first(n) || n == 23 || n == 30;
+    assert_eq!(
+        words(
+            "two-pasv-first-lost-unanswered",
+            &without_frames(&pcap, &first_and_replies)
+        ),
         ["227 no-connection", "227 connected"]
     );
     // Filtered to port 21: the server said 150 and 226, and no data
@@ -340,6 +351,52 @@ fn a_capture_filtered_to_port_21_says_not_captured() {
         words("bug-3519", &pcap),
         ["PORT not-captured", "PORT not-captured"]
     );
+}
+
+#[test]
+fn a_transfer_the_server_reported_done_had_a_connection_the_capture_lacks() {
+    // Zeek's pe-single: five PASV/227 (frames 25, 33, 41, 49, 114), each
+    // transfer answered 150 then `226` (frames 30, 38, 46, 109, 119);
+    // tshark finds one data connection (192.168.1.32:11886 = 46·256+110,
+    // the fourth). The other four existed (the server says the transfers
+    // were done): the capture does not hold them, which is not "no
+    // connection". Chris Sanders' tickedoffdeveloper: three LIST and a
+    // STOR, each `226 Transfer OK` (frames 23, 35, 51, 88); tshark holds
+    // only the STOR's connection (49166 = 192·256+14).
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "zeek+zeek/testing/btest/Traces/pe/pe-single.pcap",
+            &[
+                "227 not-captured",
+                "227 not-captured",
+                "227 not-captured",
+                "227 connected",
+                "227 not-captured",
+            ],
+        ),
+        (
+            "chrissanders+packets/tickedoffdeveloper.pcapng",
+            &[
+                "227 not-captured",
+                "227 not-captured",
+                "227 not-captured",
+                "227 connected",
+            ],
+        ),
+    ];
+    for (name, want) in cases {
+        let p = public_dir().join(name);
+        if !p.exists() {
+            skipped(
+                "a_transfer_the_server_reported_done_had_a_connection_the_capture_lacks",
+                &format!("{} absent", p.display()),
+            );
+            continue;
+        }
+        let pcap = std::fs::read(&p).unwrap();
+        let stem = p.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(words(stem, &pcap), want, "{name}");
+    }
 }
 
 #[test]

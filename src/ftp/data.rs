@@ -193,6 +193,11 @@ pub enum Verdict {
     /// between the session's hosts beyond the control connection (it was
     /// filtered to the control port, say): it could not have seen one.
     NotCaptured,
+    /// No connection attempt was seen, yet the server's final reply to the
+    /// transfer command that used the setup (226, 250) says the transfer
+    /// was done: the data connection existed and the capture does not
+    /// hold it (a capture filtered by port, or trimmed).
+    DoneUnseen,
     /// The announcement could not be read at all.
     Unparsable,
 }
@@ -209,6 +214,9 @@ impl Verdict {
             Verdict::NoConnection => "none seen",
             Verdict::NotCaptured => {
                 "not captured (the capture holds no traffic between these hosts beyond the control connection)"
+            }
+            Verdict::DoneUnseen => {
+                "not captured (the server reported the transfer done, over a connection this capture does not hold)"
             }
             Verdict::Unparsable => "none (announcement unreadable)",
         }
@@ -285,6 +293,15 @@ pub struct Transfer {
     pub frame: u64,
     /// The final reply (226 done; 425 could not open the data connection).
     pub reply_code: Option<u16>,
+}
+
+impl Transfer {
+    /// The server's final reply says the transfer was done (226 closing
+    /// the data connection, 250 file action completed): it had its data
+    /// connection.
+    pub fn done(&self) -> bool {
+        matches!(self.reply_code, Some(226 | 250))
+    }
 }
 
 /// The verbs that open a data connection.
@@ -456,7 +473,7 @@ impl DataSetup {
                 Status::NoReply
             }
             Verdict::NoConnection => Status::NoConnection,
-            Verdict::NotCaptured => Status::NotCaptured,
+            Verdict::NotCaptured | Verdict::DoneUnseen => Status::NotCaptured,
         }
     }
 
@@ -555,6 +572,12 @@ pub fn match_setups(
                 s.established =
                     matches!(c.result(), ConnResult::Established | ConnResult::MidStream);
                 s.mismatch = Some(why);
+            }
+            // The server's own word that the transfer was done proves a
+            // connection the capture did not see; only a setup no transfer
+            // completed over is one without a connection.
+            None if s.transfer.as_ref().is_some_and(Transfer::done) => {
+                s.verdict = Verdict::DoneUnseen
             }
             None => s.verdict = Verdict::NoConnection,
         }
@@ -733,6 +756,28 @@ mod tests {
         );
         assert_eq!(s[0].verdict, Verdict::Connected);
         assert_eq!(s[1].verdict, Verdict::Refused);
+    }
+
+    #[test]
+    fn a_transfer_reported_done_had_a_connection_the_capture_lacks() {
+        let ips = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let done = |code| Transfer {
+            verb: "RETR".into(),
+            frame: 2,
+            reply_code: Some(code),
+        };
+        let mut s = vec![setup(b"PORT 10,0,0,1,4,1", 0)];
+        s[0].transfer = Some(done(226));
+        match_setups(&mut s, &[], ips.0, ips.1, &[]);
+        assert_eq!(s[0].verdict, Verdict::DoneUnseen);
+        assert_eq!(s[0].status(), Status::NotCaptured);
+        // 425 says the connection failed; 150 alone says nothing yet.
+        for code in [425, 150] {
+            let mut s = vec![setup(b"PORT 10,0,0,1,4,1", 0)];
+            s[0].transfer = Some(done(code));
+            match_setups(&mut s, &[], ips.0, ips.1, &[]);
+            assert_eq!(s[0].verdict, Verdict::NoConnection, "{code}");
+        }
     }
 
     #[test]

@@ -433,10 +433,11 @@ impl LiveSession {
         blind.sort();
         match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
         // No connection where the capture could not have seen one is not
-        // captured, not absent.
+        // captured, not absent (and that, not the server's word that the
+        // transfer was done, is why it is missing).
         if self.beyond_control.is_none() {
             for d in &mut setups {
-                if d.verdict == Verdict::NoConnection {
+                if matches!(d.verdict, Verdict::NoConnection | Verdict::DoneUnseen) {
                     d.verdict = Verdict::NotCaptured;
                 }
             }
