@@ -400,6 +400,42 @@ fn a_transfer_the_server_reported_done_had_a_connection_the_capture_lacks() {
 }
 
 #[test]
+fn a_client_that_never_waited_for_a_reply_got_no_no_reply() {
+    // Zeek's ftp-many-port-expected: 500 PORTs (frames 6–1004, one every
+    // 2 ms), each answered only by an ACK; the client's FIN (frame 1006)
+    // comes 2 ms after the last. The client never paused for a reply, so
+    // no setup failed for want of one (the first was "no-reply", being
+    // the one announced a second before the close), and batch counts no
+    // failure.
+    let name = "zeek+zeek/testing/btest/Traces/ftp/ftp-many-port-expected.pcap.gz";
+    let p = public_dir().join(name);
+    if !p.exists() {
+        skipped(
+            "a_client_that_never_waited_for_a_reply_got_no_no_reply",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let setups = session(&doc, "s1")["data_setups"].as_array().unwrap();
+    assert_eq!(setups.len(), 500);
+    for d in setups {
+        assert_eq!(d["status"], "not-captured", "{d:#}");
+        assert_eq!(d["client_waited_secs"], 0.002, "{d:#}");
+    }
+    let out = run(&["batch", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active = &doc["summary"]["setups"][0];
+    assert_eq!(
+        (active["failed"].as_u64(), active["unknown"].as_u64()),
+        (Some(0), Some(500)),
+        "{active:#}"
+    );
+}
+
+#[test]
 fn a_private_eprt_answered_425_twice_is_two_failed_transfers() {
     // Client side (the tap inside the NAT: the control connection comes
     // from the private address too, TTL 64). tshark: EPRT frames 18 and

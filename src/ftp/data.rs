@@ -280,6 +280,14 @@ pub struct DataSetup {
     /// announcement: silence means something only if it lasted (a capture
     /// rotated or stopped right after a PORT proves nothing).
     pub observed_secs: f64,
+    /// For a command the session hung on: the longest the client waited
+    /// with it unanswered, while the capture watched — its longest pause
+    /// from this command on, before its next command or until it closed
+    /// the connection (or the capture stopped watching). A client that
+    /// sends on without pausing, or closes right after, waited for no
+    /// reply, so the server's silence proves nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_waited_secs: Option<f64>,
 }
 
 /// How long a silence must last before it counts: a lost SYN or command
@@ -468,7 +476,9 @@ impl DataSetup {
             Verdict::Unparsable => Status::Unreadable,
             Verdict::NoConnection | Verdict::NotCaptured if cannot_open => Status::CannotOpen,
             Verdict::NoConnection | Verdict::NotCaptured
-                if self.hung && self.observed_secs >= SILENCE_SECS =>
+                if self.hung
+                    && self.observed_secs >= SILENCE_SECS
+                    && self.client_waited_secs.unwrap_or(0.0) >= SILENCE_SECS =>
             {
                 Status::NoReply
             }
@@ -480,6 +490,17 @@ impl DataSetup {
     pub fn outcome(&self) -> Outcome {
         self.status().outcome()
     }
+}
+
+/// The longest the client waited for a reply, given the times of the
+/// commands it sent from an unanswered one on (in order) and `end`, when
+/// it closed the connection or the capture stopped watching: each pause
+/// before its next command, and the last one before `end`.
+pub fn longest_wait(sent: &[Timestamp], end: Timestamp) -> f64 {
+    sent.windows(2)
+        .map(|w| w[1].secs_since(w[0]))
+        .chain(sent.last().map(|&t| end.secs_since(t)))
+        .fold(0.0, f64::max)
 }
 
 /// How long after the last announcement a late connection is still
@@ -708,7 +729,27 @@ mod tests {
             transfer: None,
             hung: false,
             observed_secs: 0.0,
+            client_waited_secs: None,
         }
+    }
+
+    #[test]
+    fn a_client_that_never_paused_waited_for_no_reply() {
+        let t = |ms: i64| Timestamp(ms * 1_000_000);
+        // Zeek's many-port: a PORT every 2 ms, the FIN 2 ms after the last.
+        let sent: Vec<Timestamp> = (0..500).map(|k| t(5 + 2 * k)).collect();
+        assert!(longest_wait(&sent, t(1005)) < 0.003);
+        // A PORT, then 30 s of silence before QUIT and the close.
+        assert_eq!(longest_wait(&[t(0), t(30_000)], t(30_001)), 30.0);
+        // The last command, then silence until the end of the capture.
+        assert_eq!(longest_wait(&[t(0)], t(2_000)), 2.0);
+        let mut d = setup(b"PORT 10,0,0,1,4,1", 0);
+        d.hung = true;
+        d.observed_secs = 1.001;
+        d.client_waited_secs = Some(0.002);
+        assert_eq!(d.status(), Status::NoConnection);
+        d.client_waited_secs = Some(1.001);
+        assert_eq!(d.status(), Status::NoReply);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! When the connection ends it becomes a [`Session`].
 
 use super::address::{self, Endpoint};
-use super::data::{DataConn, Verdict, match_setups};
+use super::data::{DataConn, Verdict, longest_wait, match_setups};
 use super::fingerprint::{self};
 use super::line::{Decoder, Item, Resume, pause_after_234, pause_after_auth};
 use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
@@ -443,8 +443,19 @@ impl LiveSession {
             }
         }
         let mut data_conns = data_conns;
+        // The client stopped waiting when it closed, or when the capture
+        // stopped watching.
+        let waited_until = self
+            .conn
+            .life
+            .client_closed_at
+            .map_or(until, |t| t.min(until));
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
+            if let Some(c) = d.command.filter(|_| d.hung) {
+                let sent: Vec<Timestamp> = commands[c..].iter().map(|c| c.line.last_ts()).collect();
+                d.client_waited_secs = Some(longest_wait(&sent, waited_until.max(d.announced_ts)));
+            }
             if let Some(c) = d.connection.and_then(|k| data_conns.get_mut(k)) {
                 c.announced_frame.get_or_insert(d.announced_frame);
             }
