@@ -272,3 +272,47 @@ fn text_reports_read_well() {
     );
     assert!(!text.contains("tcp.strea "), "{text}");
 }
+
+#[test]
+fn a_multi_line_reply_shows_each_lines_own_end() {
+    // Suricata's ftp-mode-02, frame 14 (tshark): `211-Features:\n MDTM\n
+    // REST STREAM\n SIZE\r\n`, frame 15 `211 End\r\n`: three bare-LF
+    // lines, then two CRLF. The dialogue showed CRLF after every line.
+    let p = public_dir().join("OISF+suricata-verify/tests/detect-ftp/ftp-mode-02/input.pcap");
+    if !p.exists() {
+        skipped(
+            "a_multi_line_reply_shows_each_lines_own_end",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = session(&doc, "s1")["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == 211)
+        .unwrap()
+        .clone();
+    assert_eq!(e["frames"], serde_json::json!([14, 15]));
+    assert_eq!(
+        e["text"],
+        "211-Features:\\n MDTM\\n REST STREAM\\n SIZE\\r\\n211 End"
+    );
+    assert_eq!(e["terminator"], "cr-lf", "the closing line's");
+    let f = findings(&doc, "ctl-bad-terminator");
+    assert!(
+        f.iter().any(|f| message(f).starts_with(
+            "3 server→client line(s) end with a bare LF (no CR) (first: `211-Features:`, frame 14)"
+        )),
+        "{f:#?}"
+    );
+    let out = run(&["analyze", "--dialogue", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("211-Features:\\n MDTM\\n REST STREAM\\n SIZE\\r\\n211 End"),
+        "{text}"
+    );
+}
