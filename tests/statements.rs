@@ -316,3 +316,22 @@ fn a_multi_line_reply_shows_each_lines_own_end() {
         "{text}"
     );
 }
+
+#[test]
+fn a_client_that_retransmitted_was_not_idle() {
+    // lab-alg-split-port-client (tshark): the PORT's first segment
+    // (frame 18, 15 bytes at Seq=25) is sent again in frames 21, 22, 23,
+    // 24, 26, 30, 33 and 34 (the last at 27.7 s), never acknowledged;
+    // the capture ends at 32.6 s, 31.3 s after the PORT's end (frame 19,
+    // 1.275 s). The stall said the client "stayed idle 31.3 s".
+    let (_, doc) = analyze(&["lab-alg-split-port-client.pcap"], &[]);
+    let f = the(&doc, "alg-drop-suspected");
+    let stall = message(related_of(&f, "session-stall-after-ctl"));
+    assert_contains(
+        &stall,
+        &[
+            "it sent nothing new for 31.3 s, only retransmitted bytes the server never acknowledged 8× (frames 21, 22, 23, 24, 26, 30, 33, 34)",
+        ],
+    );
+    assert!(!stall.contains("idle"), "{stall}");
+}
