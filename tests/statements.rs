@@ -335,3 +335,43 @@ fn a_client_that_retransmitted_was_not_idle() {
     );
     assert!(!stall.contains("idle"), "{stall}");
 }
+
+#[test]
+fn a_line_of_more_segments_than_kept_counts_them_all() {
+    // Suricata's ftp-too-long-response: the 227 line is 112,721 bytes
+    // (before its CRLF) in 112 segments, frames 24–246 even (tshark); a
+    // line keeps 64 frames and 8,192 bytes. The frames column said
+    // "(+52)" (the 64 kept less the 12 shown), and the related fact
+    // quoted the line as "(+8032 bytes)" (the kept bytes less the 160
+    // shown) beside "(+112561 bytes)".
+    let p = public_dir()
+        .join("OISF+suricata-verify/tests/ftp/ftp-too-long-response/ftp-too-long-response.pcap");
+    if !p.exists() {
+        skipped(
+            "a_line_of_more_segments_than_kept_counts_them_all",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = the(&doc, "ctl-line-split");
+    let listed = frames(&f);
+    assert_eq!(listed.len(), 64);
+    // The first 63 and the last: 150–244 (48 frames) are counted.
+    assert_eq!((listed[0], listed[62], listed[63]), (24, 148, 246));
+    assert_eq!(f["frames_not_listed"], 48, "64 + 48 = 112 segments");
+    assert_eq!(f["evidence"][0]["frames_not_listed"], 48);
+    let r = related_of(&f, "pasv-reply-unparseable-for-alg");
+    assert_eq!(r["frames_not_listed"], 48);
+    assert_contains(&message(r), &["…(+112561 bytes)`"]);
+    assert!(!message(r).contains("8032"), "{}", message(r));
+    let out = run(&["analyze", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_contains(
+        &text,
+        &["frames 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46 … (+100))"],
+    );
+    assert!(!text.contains("(+52)"), "{text}");
+}
