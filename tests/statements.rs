@@ -375,3 +375,23 @@ fn a_line_of_more_segments_than_kept_counts_them_all() {
     );
     assert!(!text.contains("(+52)"), "{text}");
 }
+
+#[test]
+fn a_gap_cites_the_first_ack_that_proves_it() {
+    // hand-lost-lines (tshark): the server's bytes at Seq=91 (19 bytes)
+    // and the client's at Seq=43 (6 bytes, its PASV) are not in the
+    // capture; the client's ACK in frame 16 (Ack=110) and the server's in
+    // frame 17 (Ack=49) acknowledge them — "ACKed unseen segment". The
+    // findings cited frames 32 and 31, the last ACKs of the close.
+    let (_, doc) = analyze(&["hand-lost-lines.pcap"], &[]);
+    let gaps = findings(&doc, "tcp-gap");
+    assert_eq!(gaps.len(), 2);
+    for (f, (ack, to, next)) in gaps.iter().zip([(16, 109, 18), (17, 48, 20)]) {
+        assert_eq!(frames(f), [ack, next], "{f:#}");
+        assert_contains(
+            &message(f),
+            &[&format!("(its ACK in frame {ack} reaches offset {to})")],
+        );
+        assert!(!message(f).contains("noticed at"), "{}", message(f));
+    }
+}
