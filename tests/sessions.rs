@@ -196,8 +196,8 @@ fn a_capture_of_one_unanswered_syn_has_no_session() {
 fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info() {
     // tshark: the banner `220 (vsFTPd 2.3.4)` is frame 4, `USER 0p:)`
     // frame 6, the connection 40061 → 6200 frames 12–25 (SYN 12,
-    // SYN-ACK 13, both FINs by 24; 25 is the last ACK, counted after
-    // close), 21 bytes from the client, 39 back.
+    // SYN-ACK 13, both FINs by 24; 25 is the last ACK of the close, its
+    // own), 21 bytes from the client, 39 back.
     let (code, doc) = analyze(&["hand-vsftpd-backdoor.pcap"], &[]);
     assert_eq!(code, 0);
     let c = &session(&doc, "s1")["data_connections"][0];
@@ -209,7 +209,7 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
             k["data_segments"].as_u64(),
             k["unannounced_segments"].as_u64()
         ),
-        (Some(0), Some(13))
+        (Some(0), Some(14))
     );
     let f = the(&doc, "vsftpd-backdoor");
     assert_eq!(f["severity"], "info");
@@ -217,9 +217,9 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
     assert_eq!(f["proof"]["kind"], "one-view");
     assert_contains(
         f["proof"]["text"].as_str().unwrap(),
-        &["frame 4", "frames 12–24"],
+        &["frame 4", "frames 12–25"],
     );
-    assert_eq!(frames(&f), [4, 6, 12, 13, 24]);
+    assert_eq!(frames(&f), [4, 6, 12, 13, 25]);
     assert_contains(
         &message(&f),
         &[
@@ -520,4 +520,56 @@ fn a_failed_transfer_the_capture_cannot_explain_says_so() {
     // capture lacks of its connection.
     let (_, doc) = analyze(&["hand-multiline-gap.pcap"], &[]);
     assert!(findings(&doc, "transfer-failed").is_empty());
+}
+
+#[test]
+fn the_last_ack_of_a_data_connections_close_is_its_own() {
+    // aliawa's ftp_active (tshark -z conv,tcp): six data connections of
+    // 7 frames each, the last a bare ACK after both FINs (56121: frames
+    // 33–43, FINs 38 and 40, ACK 43), and one of 51; no other TCP. Zeek's
+    // ipv6.pcap: five data connections of 9 frames each.
+    let cases: [(&str, &[u64], u64); 2] = [
+        (
+            "aliawa+saved_pcaps/ftp_active.pcap",
+            &[7, 7, 7, 51, 7, 7, 7],
+            6 * 7 + 51,
+        ),
+        (
+            "zeek+zeek/testing/btest/Traces/ftp/ipv6.pcap",
+            &[9, 9, 9, 9, 9],
+            5 * 9,
+        ),
+    ];
+    for (name, packets, data_segments) in cases {
+        let p = public_dir().join(name);
+        if !p.exists() {
+            skipped(
+                "the_last_ack_of_a_data_connections_close_is_its_own",
+                &format!("{} absent", p.display()),
+            );
+            continue;
+        }
+        let out = run(&["analyze", "-f", "json", p.to_str().unwrap()]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<u64> = session(&doc, "s1")["data_connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["packets"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, packets, "{name}");
+        let k = &doc["captures"][0]["packets"];
+        assert_eq!(k["data_segments"], data_segments, "{name}");
+        assert_eq!(k["other_tcp_segments"], 0, "{name}");
+    }
+    let p = public_dir().join("aliawa+saved_pcaps/ftp_active.pcap");
+    if p.exists() {
+        let out = run(&["analyze", "-f", "json", p.to_str().unwrap()]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &session(&doc, "s1")["data_connections"][0];
+        assert_eq!(
+            (c["first_frame"].as_u64(), c["last_frame"].as_u64()),
+            (Some(33), Some(43))
+        );
+    }
 }

@@ -146,11 +146,24 @@ impl LiveSession {
     }
 
     /// Records a data connection attempt that belongs to this session.
-    pub fn add_data_conn(&mut self, c: DataConn) {
+    /// Keeps an ended data connection; its index among them, when kept.
+    pub fn add_data_conn(&mut self, c: DataConn) -> Option<usize> {
         if self.data_conns.len() < self.limits.max_data_conns {
             self.data_conns.push(c);
+            Some(self.data_conns.len() - 1)
         } else {
             self.data_conns_dropped += 1;
+            None
+        }
+    }
+
+    /// The bare ACK that ended the close of kept data connection `index`
+    /// (after both its FINs): a packet of that connection.
+    pub fn final_ack(&mut self, index: usize, at: Origin) {
+        if let Some(c) = self.data_conns.get_mut(index) {
+            c.packets += 1;
+            c.last_frame = at.frame;
+            c.last_ts = at.ts;
         }
     }
 
