@@ -4,6 +4,7 @@
 
 use super::{Chunk, DirStats, Limits, Origin, Reassembler, StreamSink};
 use crate::decode::TcpSegment;
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -74,6 +75,10 @@ pub struct Lifecycle {
     pub server_fin_frame: Option<u64>,
     pub rst_frame: Option<u64>,
     pub rst_by: Option<Side>,
+    /// When the client first sent FIN or RST: from then on it waited for
+    /// nothing (a reply owed to it is no longer awaited).
+    #[serde(skip)]
+    pub client_closed_at: Option<Timestamp>,
 }
 
 pub struct Connection {
@@ -244,6 +249,9 @@ impl Connection {
         if seg.flags.rst() && self.life.rst_frame.is_none() {
             self.life.rst_frame = Some(at.frame);
             self.life.rst_by = Some(side);
+        }
+        if side == Side::Client && (seg.flags.fin() || seg.flags.rst()) {
+            self.life.client_closed_at.get_or_insert(at.ts);
         }
         if seg.flags.fin() {
             let f = match side {

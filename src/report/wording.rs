@@ -9,14 +9,22 @@ use crate::rules::{Finding, Severity};
 
 /// Frame numbers as a list, cut after `max` with the count of the rest.
 pub fn frame_list(v: &[u64], max: usize) -> String {
+    frame_list_more(v, max, 0)
+}
+
+/// As [`frame_list`], when `more` frames followed that were counted but
+/// not listed (a line carried by more segments than a line keeps): the
+/// count after the list is of every frame not shown.
+pub fn frame_list_more(v: &[u64], max: usize, more: u64) -> String {
     let mut s = v
         .iter()
         .take(max)
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    if v.len() > max {
-        s.push_str(&format!(" … (+{})", v.len() - max));
+    let rest = v.len().saturating_sub(max) as u64 + more;
+    if rest > 0 {
+        s.push_str(&format!(" … (+{rest})"));
     }
     s
 }
@@ -208,7 +216,10 @@ pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
     let frames = if r.frames.is_empty() {
         String::new()
     } else {
-        format!(" (frames {})", frame_list(&r.frames, 12))
+        format!(
+            " (frames {})",
+            frame_list_more(&r.frames, 12, r.frames_not_listed)
+        )
     };
     // The gist only (JSON keeps the whole message): another line of the
     // same kind up to its first colon (what follows is the proof the

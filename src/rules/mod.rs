@@ -67,6 +67,9 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<usize>,
     pub frames: Vec<u64>,
+    /// Frames of the line beyond those a line keeps: counted, not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     pub bytes: Bytes,
 }
 
@@ -174,6 +177,10 @@ pub struct Finding {
     pub first_ts: Option<crate::timestamp::Timestamp>,
     /// Frame numbers (1-based, as Wireshark numbers them).
     pub frames: Vec<u64>,
+    /// Frames that carried the line the finding is about beyond those a
+    /// line keeps: counted, not listed in `frames`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     pub message: String,
     pub evidence: Vec<Evidence>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,7 +239,14 @@ pub struct Related {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<usize>,
     pub frames: Vec<u64>,
+    /// As the finding's own `frames_not_listed`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     pub message: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A control line of a session, by its direction and the stream offset of
@@ -268,6 +282,7 @@ impl Finding {
             tcp_stream: s.tcp_stream,
             first_ts: None,
             frames: Vec::new(),
+            frames_not_listed: 0,
             message,
             evidence: Vec::new(),
             diff: None,
@@ -304,6 +319,14 @@ impl Finding {
     /// Names the line the finding is about.
     pub(crate) fn about(mut self, dir: Side, line: &crate::ftp::line::Line) -> Self {
         self.subject = Some(Subject::of(dir, line));
+        let more = u64::from(line.pieces_dropped);
+        if more > 0 {
+            self.frames_not_listed = self.frames_not_listed.max(more);
+            let frames = line.frames();
+            for e in self.evidence.iter_mut().filter(|e| e.frames == frames) {
+                e.frames_not_listed = more;
+            }
+        }
         self
     }
 
@@ -336,6 +359,7 @@ impl Finding {
             what: what.to_string(),
             capture: None,
             frames,
+            frames_not_listed: 0,
             bytes: bytes.into(),
         });
         self
@@ -355,6 +379,7 @@ impl Finding {
                 what: what.to_string(),
                 capture: Some(o.capture),
                 frames,
+                frames_not_listed: 0,
                 bytes: bytes.into(),
             });
         }
@@ -561,6 +586,7 @@ pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
         actor: fold.actor,
         capture,
         frames: fold.frames,
+        frames_not_listed: fold.frames_not_listed,
         message: fold.message,
     });
     keep.related.extend(fold.related.into_iter().map(|mut r| {

@@ -131,6 +131,11 @@ fn frames(v: &[u64]) -> String {
     frame_list(v, 20)
 }
 
+/// A finding's frames, with those its line had beyond the ones kept.
+fn finding_frames(f: &Finding) -> String {
+    crate::report::wording::frame_list_more(&f.frames, 20, f.frames_not_listed)
+}
+
 fn h2(s: &str) -> Block {
     Block::Heading {
         level: 2,
@@ -253,7 +258,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                 Inline::Sev(f.severity),
                 Inline::Code(f.rule.id().into(), Code::Id),
                 Inline::text(format!("{} {}", name(f.capture), f.session)),
-                Inline::text(frames(&f.frames)),
+                Inline::text(finding_frames(f)),
                 filter(f.capture, &f.session, &f.frames),
             ]
         })
@@ -303,7 +308,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                     "{} session {}, frames {}",
                     name(f.capture),
                     f.session,
-                    frames(&f.frames)
+                    finding_frames(f)
                 ))],
             ),
             item(
@@ -386,7 +391,11 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                     vec![
                         Inline::text(&e.what),
                         Inline::text(name(e.capture.unwrap_or(f.capture))),
-                        Inline::text(frames(&e.frames)),
+                        Inline::text(crate::report::wording::frame_list_more(
+                            &e.frames,
+                            20,
+                            e.frames_not_listed,
+                        )),
                         Inline::Code(e.bytes.to_string(), Code::Bytes),
                     ]
                 })

@@ -128,6 +128,11 @@ fn frames_text(v: &[u64]) -> String {
     frame_list(v, 12)
 }
 
+/// A finding's frames, with those its line had beyond the ones kept.
+fn finding_frames(f: &Finding) -> String {
+    crate::report::wording::frame_list_more(&f.frames, 12, f.frames_not_listed)
+}
+
 pub(super) fn human_bytes(n: u64) -> String {
     match n {
         0..1024 => format!("{n} B"),
@@ -505,7 +510,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             sev_cell(f.severity, style),
             Cell::new(f.rule),
             Cell::new(&f.session),
-            Cell::new(frames_text(&f.frames)),
+            Cell::new(finding_frames(f)),
         ]);
     }
     keep_whole(&mut t, &[], style);
@@ -521,7 +526,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             f.severity.name().to_uppercase(),
             f.rule,
             f.session,
-            frames_text(&f.frames),
+            finding_frames(f),
             f.other
                 .as_ref()
                 .map(|o| if o.frames.is_empty() {
@@ -603,7 +608,7 @@ fn evidence_lines(
             out,
             "{indent}{:w$}  frame {:<10} {}",
             e.what,
-            frames_text(&e.frames),
+            crate::report::wording::frame_list_more(&e.frames, 12, e.frames_not_listed),
             evidence_text(&e.bytes.0)
         )?;
     }
