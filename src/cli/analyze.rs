@@ -3,8 +3,9 @@
 
 use super::{AnalyzeArgs, Format, delivered, warn, write_report};
 use crate::analysis::{self, CaptureResult};
-use crate::capture::{CaptureError, CaptureInfo};
+use crate::capture::{CaptureError, CaptureInfo, Source};
 use crate::command;
+use crate::compare::legs::LegPair;
 use crate::engine::Counters;
 use crate::report::output::{Destination, refuse_inputs};
 use crate::report::{self, html, markdown, model, text};
@@ -25,6 +26,9 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             first_ts: None,
             last_ts: None,
             interface_stats: Vec::new(),
+            legs: Vec::new(),
+            duplicates: 0,
+            view: None,
         },
         counters: Counters::default(),
         error: Some(e),
@@ -49,6 +53,9 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     }
     let plan = command::AnalyzePlan::new(&a.analysis.tunables());
     let opts = &plan.options;
+    if let Some(pair) = two_legs(&a, &plan) {
+        return super::compare::one_file(&a.captures[0], &a.analysis, &a.report, None, Some(pair));
+    }
     let format = match a.report.format() {
         Ok(f) => f,
         Err(e) => {
@@ -107,6 +114,23 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
         Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
         Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
     })
+}
+
+/// The two legs of the one capture given, when it holds both legs of a
+/// device carrying the same connections: then `analyze` compares them as
+/// `compare` would, since that is what the file can prove. Not when the
+/// report is trimmed (a comparison lists every pair), the user asked for
+/// one view, or the capture comes from standard input (it would have to
+/// be read twice). A file that cannot be read is left to the analysis to
+/// report.
+fn two_legs(a: &AnalyzeArgs, plan: &command::AnalyzePlan) -> Option<LegPair> {
+    let [one] = &a.captures[..] else {
+        return None;
+    };
+    if a.one_view || !a.trim.trim().is_off() || one.as_os_str() == "-" {
+        return None;
+    }
+    plan.find_legs(Source::Path(one.clone())).ok().flatten()
 }
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends

@@ -17,6 +17,7 @@ use crate::analysis::{self, CaptureResult};
 use crate::budget::Budget;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, Source};
+use crate::compare::legs::LegPair;
 use crate::compare::{self, Comparison, Roles, Settings};
 use crate::report::model::{self, CompareReport};
 use std::collections::BTreeMap;
@@ -157,6 +158,12 @@ impl AnalyzePlan {
         analysis::analyze_source(source, &self.options)
     }
 
+    /// The two legs of one file that carry the same connections, if it
+    /// holds such legs (`analyze` then compares them).
+    pub fn find_legs(&self, source: Source) -> Result<Option<LegPair>, CaptureError> {
+        compare::legs::find(source, HashMode::Off)
+    }
+
     /// The JSON report of captures this plan analysed.
     pub fn report<'a>(&self, results: &'a [CaptureResult]) -> model::Report<'a> {
         model::analyze_report(results, self.changed.clone())
@@ -201,6 +208,11 @@ impl ComparePlan {
 
     pub fn run(&self, a: Source, b: Source) -> Result<Comparison, CaptureError> {
         compare::compare(a, b, self.settings, &self.options)
+    }
+
+    /// Compares the two legs of one file as two captures.
+    pub fn run_legs(&self, source: &Source, pair: &LegPair) -> Result<Comparison, CaptureError> {
+        compare::compare_legs(source, pair, self.settings, &self.options)
     }
 
     pub fn report<'a>(&self, c: &'a Comparison) -> CompareReport<'a> {

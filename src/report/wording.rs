@@ -483,6 +483,45 @@ pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
     ))
 }
 
+/// Where the capture saw its packets, when it tells legs apart: each
+/// leg with its frames, the leg a view holds, and the duplicates set
+/// aside; None for a capture of one place without duplicates.
+pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
+    let mut parts: Vec<String> = info
+        .legs
+        .iter()
+        .map(|l| {
+            let dup = match l.duplicates {
+                0 => String::new(),
+                n => format!(", {n} duplicate(s)"),
+            };
+            let description = l
+                .description
+                .as_deref()
+                .map(|d| format!(" \"{}\"", crate::escape::escape_str(d)))
+                .unwrap_or_default();
+            format!(
+                "{}{description} ({} frames{dup})",
+                crate::escape::escape_str(&l.name),
+                l.frames
+            )
+        })
+        .collect();
+    if let Some(v) = &info.view {
+        parts.push(format!(
+            "this view holds leg {} only, frames numbered in the whole file",
+            crate::escape::escape_str(v)
+        ));
+    }
+    if info.duplicates > 0 {
+        parts.push(format!(
+            "{} frame(s) set aside as exact copies of one just recorded on the same leg",
+            info.duplicates
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// What the capture says of its own loss (pcapng interface statistics),
 /// with what follows for statements of absence; None when it says nothing.
 pub fn interface_loss(info: &crate::capture::CaptureInfo) -> Option<String> {

@@ -1,0 +1,191 @@
+//! Two taps in one file: which legs of a capture taken on a device carry
+//! copies of the same TCP connections.
+//!
+//! A device forwards a packet from one leg to the other; NAT changes its
+//! addresses and ports, an ALG its payload and later sequence numbers, but
+//! the initial sequence numbers of the connection (and most segments'
+//! sequence numbers and payload) cross unchanged. Two legs that share
+//! them are two views of the same traffic, and are compared as two
+//! captures would be — each view read alone, so the order in which the
+//! file stores the legs (dumpcap writes them in runs) changes nothing.
+
+use crate::capture::input::HashMode;
+use crate::capture::legs::{self, Leg};
+use crate::capture::{CaptureError, CaptureReader, Source};
+use std::collections::{BTreeMap, HashSet};
+
+/// Fingerprints kept per leg: a SYN's initial sequence number, or a data
+/// segment's sequence number and payload. Past it a leg's further
+/// segments are not looked at (the first ones decide).
+pub const MAX_PRINTS_PER_LEG: usize = 65_536;
+
+/// Two legs of one file that carry the same TCP connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegPair {
+    /// In the order of the file's legs (the first is read as the first
+    /// capture; which one is the client's side is inferred as `compare`
+    /// infers it).
+    pub legs: [Leg; 2],
+    pub names: [String; 2],
+    pub frames: [u64; 2],
+    /// Connections whose initial sequence numbers both legs show.
+    pub shared_isns: usize,
+    /// Data segments (sequence number and payload) both legs show.
+    pub shared_segments: usize,
+    /// Legs of the file besides these two.
+    pub other_legs: usize,
+}
+
+impl LegPair {
+    /// The sentence every report gives: how the file was read.
+    pub fn sentence(&self) -> String {
+        let by = if self.shared_isns > 0 {
+            format!(
+                "the same {} TCP connection(s) by their initial sequence numbers",
+                self.shared_isns
+            )
+        } else {
+            format!(
+                "copies of the same {} data segment(s) (sequence number and payload)",
+                self.shared_segments
+            )
+        };
+        let others = match self.other_legs {
+            0 => String::new(),
+            n => format!("; the file's {n} other leg(s) are not part of the comparison"),
+        };
+        format!(
+            "one file, two legs: read as two captures, the first leg {} ({} frames), the second leg {} ({} frames); they carry {by}, so they are the two sides of a device{others}",
+            crate::escape::escape_str(&self.names[0]),
+            self.frames[0],
+            crate::escape::escape_str(&self.names[1]),
+            self.frames[1],
+        )
+    }
+}
+
+/// What one leg showed.
+#[derive(Default)]
+struct Prints {
+    isns: HashSet<u32>,
+    segments: HashSet<(u32, u64)>,
+}
+
+impl Prints {
+    fn full(&self) -> bool {
+        self.isns.len() + self.segments.len() >= MAX_PRINTS_PER_LEG
+    }
+}
+
+/// Reads the capture once and finds the two legs that share the most
+/// connections; None when it tells fewer than two legs apart or no two
+/// share any.
+pub fn find(source: Source, hash: HashMode) -> Result<Option<LegPair>, CaptureError> {
+    let mut reader = CaptureReader::open_source(source, hash)?;
+    let mut prints: BTreeMap<Leg, Prints> = BTreeMap::new();
+    let hasher = ahash::RandomState::with_seeds(5, 6, 7, 8);
+    // A file cut short still names its legs from what was read; the
+    // error is the views' to report when they read it again.
+    let _ = reader.for_each(&mut |f| {
+        let leg = legs::of(f);
+        if prints.len() >= legs::MAX_LEGS && !prints.contains_key(&leg) {
+            return;
+        }
+        let p = prints.entry(leg).or_default();
+        if p.full() {
+            return;
+        }
+        let missing = f.orig_len.saturating_sub(f.data.len() as u32);
+        if let Ok(seg) = crate::decode::decode(f.linktype, f.data, missing) {
+            if seg.flags.syn() {
+                p.isns.insert(seg.seq);
+            } else if !seg.payload.is_empty() {
+                p.segments.insert((seg.seq, hasher.hash_one(seg.payload)));
+            }
+        }
+    });
+    Ok(best(&prints).map(|(legs, shared_isns, shared_segments)| {
+        let [a, b] = legs.map(|l| reader.leg(&l));
+        LegPair {
+            names: [a.name, b.name],
+            frames: [a.frames, b.frames],
+            legs,
+            shared_isns,
+            shared_segments,
+            other_legs: prints.len() - 2,
+        }
+    }))
+}
+
+/// The pair of legs sharing the most initial sequence numbers, then the
+/// most data segments; None when no two legs share anything.
+fn best(prints: &BTreeMap<Leg, Prints>) -> Option<([Leg; 2], usize, usize)> {
+    let legs: Vec<(&Leg, &Prints)> = prints.iter().collect();
+    let mut best: Option<([Leg; 2], usize, usize)> = None;
+    for (i, (la, a)) in legs.iter().enumerate() {
+        for (lb, b) in &legs[i + 1..] {
+            let isns = a.isns.intersection(&b.isns).count();
+            let segments = a.segments.intersection(&b.segments).count();
+            if isns == 0 && segments < MIN_SHARED_SEGMENTS {
+                continue;
+            }
+            if best.is_none_or(|(_, bi, bs)| (isns, segments) > (bi, bs)) {
+                best = Some(([**la, **lb], isns, segments));
+            }
+        }
+    }
+    best
+}
+
+/// Data segments two legs must share, without a shared handshake, to be
+/// taken for two views of the same traffic (one could be chance: the same
+/// sequence number and payload twice is not).
+const MIN_SHARED_SEGMENTS: usize = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::legs::Mark;
+
+    fn leg(i: u32) -> Leg {
+        Leg {
+            interface: 0,
+            mark: Mark::IfIndex(i),
+        }
+    }
+
+    fn prints(isns: &[u32], segments: &[(u32, u64)]) -> Prints {
+        Prints {
+            isns: isns.iter().copied().collect(),
+            segments: segments.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn the_legs_sharing_most_handshakes_are_the_pair() {
+        let mut p = BTreeMap::new();
+        p.insert(leg(1), prints(&[7], &[]));
+        p.insert(leg(2), prints(&[10, 20], &[]));
+        p.insert(leg(3), prints(&[10, 20, 7], &[]));
+        assert_eq!(best(&p), Some(([leg(2), leg(3)], 2, 0)));
+    }
+
+    #[test]
+    fn without_handshakes_two_shared_segments_are_needed() {
+        let mut p = BTreeMap::new();
+        p.insert(leg(1), prints(&[], &[(100, 1)]));
+        p.insert(leg(2), prints(&[], &[(100, 1)]));
+        assert_eq!(best(&p), None);
+        p.insert(leg(1), prints(&[], &[(100, 1), (200, 2)]));
+        p.insert(leg(2), prints(&[], &[(100, 1), (200, 2)]));
+        assert_eq!(best(&p), Some(([leg(1), leg(2)], 0, 2)));
+    }
+
+    #[test]
+    fn legs_sharing_nothing_are_no_pair() {
+        let mut p = BTreeMap::new();
+        p.insert(leg(1), prints(&[1], &[(5, 5)]));
+        p.insert(leg(2), prints(&[2], &[(6, 6)]));
+        assert_eq!(best(&p), None);
+    }
+}
