@@ -283,6 +283,7 @@ pub struct CaptureReader {
     meta: Meta,
     buf_size: usize,
     view_name: Option<String>,
+    view_stats: bool,
 }
 
 impl CaptureReader {
@@ -370,6 +371,7 @@ impl CaptureReader {
             },
             buf_size: BUF_INITIAL,
             view_name: None,
+            view_stats: true,
         })
     }
 
@@ -383,10 +385,14 @@ impl CaptureReader {
     }
 
     /// Hands over only the frames seen on `legs` (their numbers stay the
-    /// file's); `name` is what reports call this view.
-    pub fn view(mut self, legs: Vec<legs::Leg>, name: String) -> Self {
+    /// file's); `name` is what reports call this view. `own_stats`: the
+    /// view reports its interfaces' statistics (pcapng ISBs); a second
+    /// view of the same interface (two SLL2 legs of one `-i any`) must
+    /// not, or the file's drops would be counted twice.
+    pub fn view(mut self, legs: Vec<legs::Leg>, name: String, own_stats: bool) -> Self {
         self.meta.view = Some(legs);
         self.view_name = Some(name);
+        self.view_stats = own_stats;
         self
     }
 
@@ -402,13 +408,34 @@ impl CaptureReader {
 
     /// Calls `f` for every frame until the end of the file or an error.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<(), CaptureError> {
+        self.for_each_while(&mut |fr| {
+            f(fr);
+            true
+        })
+    }
+
+    /// [`CaptureReader::for_each`] until `f` returns false (a look at the
+    /// start of a file that need not read the rest).
+    pub fn for_each_while(
+        &mut self,
+        f: &mut dyn FnMut(&Frame<'_>) -> bool,
+    ) -> Result<(), CaptureError> {
         let mut last_incomplete_at = None;
+        let more = std::cell::Cell::new(true);
+        let mut f = |fr: &Frame<'_>| {
+            if more.get() {
+                more.set(f(fr));
+            }
+        };
         loop {
+            if !more.get() {
+                return Ok(());
+            }
             let consumed = self.reader.consumed() as u64;
             let step = match self.reader.next() {
                 Ok((len, block)) => {
                     last_incomplete_at = None;
-                    let r = self.meta.handle_block(block, f);
+                    let r = self.meta.handle_block(block, &mut f);
                     Step::Consume(len, r)
                 }
                 Err(PcapError::Eof) => return Ok(()),
@@ -549,9 +576,10 @@ impl CaptureReader {
                 .iface_stats
                 .values()
                 .filter(|st| {
-                    m.view
-                        .as_ref()
-                        .is_none_or(|v| v.iter().any(|l| l.interface == st.interface))
+                    self.view_stats
+                        && m.view
+                            .as_ref()
+                            .is_none_or(|v| v.iter().any(|l| l.interface == st.interface))
                 })
                 .cloned()
                 .collect(),

@@ -14,6 +14,11 @@ use crate::capture::legs::{self, Leg};
 use crate::capture::{CaptureError, CaptureReader, Source};
 use std::collections::{BTreeMap, HashSet};
 
+/// Frames looked at: a file whose legs share nothing by then is analysed
+/// as one capture, so an ordinary capture costs `analyze` this much
+/// reading more, not a second pass over the whole file.
+pub const PROBE_FRAMES: u64 = 200_000;
+
 /// Fingerprints kept per leg: a SYN's initial sequence number, or a data
 /// segment's sequence number and payload. Past it a leg's further
 /// segments are not looked at (the first ones decide).
@@ -27,39 +32,52 @@ pub struct LegPair {
     /// infers it).
     pub legs: [Leg; 2],
     pub names: [String; 2],
-    pub frames: [u64; 2],
     /// Connections whose initial sequence numbers both legs show.
     pub shared_isns: usize,
     /// Data segments (sequence number and payload) both legs show.
     pub shared_segments: usize,
     /// Legs of the file besides these two.
     pub other_legs: usize,
+    /// Whether the look ended before the end of the file (at
+    /// [`PROBE_FRAMES`]): the shared counts are of the frames before.
+    pub probe_cut: bool,
 }
 
 impl LegPair {
-    /// The sentence every report gives: how the file was read.
-    pub fn sentence(&self) -> String {
+    /// The sentence every report gives: how the file was read, with
+    /// `frames` (each leg's, from reading it whole) and which leg each
+    /// tap is (`client_first`: the first leg is the client side).
+    pub fn sentence(&self, frames: [u64; 2], client_first: bool) -> String {
+        let name = |i: usize| crate::escape::escape_str(&self.names[i]);
+        let within = if self.probe_cut {
+            format!(", in the file's first {PROBE_FRAMES} frames")
+        } else {
+            String::new()
+        };
         let by = if self.shared_isns > 0 {
             format!(
-                "the same {} TCP connection(s) by their initial sequence numbers",
+                "the same {} TCP connection(s) (the same initial sequence numbers{within})",
                 self.shared_isns
             )
         } else {
             format!(
-                "copies of the same {} data segment(s) (sequence number and payload)",
+                "copies of the same {} data segment(s) (sequence number and payload{within})",
                 self.shared_segments
             )
         };
         let others = match self.other_legs {
             0 => String::new(),
-            n => format!("; the file's {n} other leg(s) are not part of the comparison"),
+            n => format!("; the file's {n} other leg(s) are not compared"),
         };
+        let (c, s) = if client_first { (0, 1) } else { (1, 0) };
         format!(
-            "one file, two legs: read as two captures, the first leg {} ({} frames), the second leg {} ({} frames); they carry {by}, so they are the two sides of a device{others}",
-            crate::escape::escape_str(&self.names[0]),
-            self.frames[0],
-            crate::escape::escape_str(&self.names[1]),
-            self.frames[1],
+            "one file, two legs: {} ({} frames) and {} ({} frames) carry {by}, so they are the two sides of a device, compared as two captures with frames numbered in the file: the client-side tap below is leg {}, the server-side tap leg {}{others}",
+            name(0),
+            frames[0],
+            name(1),
+            frames[1],
+            name(c),
+            name(s),
         )
     }
 }
@@ -77,44 +95,48 @@ impl Prints {
     }
 }
 
-/// Reads the capture once and finds the two legs that share the most
-/// connections; None when it tells fewer than two legs apart or no two
-/// share any.
+/// Reads the first [`PROBE_FRAMES`] frames of the capture and finds the
+/// two legs that share the most connections there; None when they tell
+/// fewer than two legs apart or no two share any.
 pub fn find(source: Source, hash: HashMode) -> Result<Option<LegPair>, CaptureError> {
     let mut reader = CaptureReader::open_source(source, hash)?;
     let mut prints: BTreeMap<Leg, Prints> = BTreeMap::new();
     let hasher = ahash::RandomState::with_seeds(5, 6, 7, 8);
     // A file cut short still names its legs from what was read; the
     // error is the views' to report when they read it again.
-    let _ = reader.for_each(&mut |f| {
+    let mut probe_cut = false;
+    let _ = reader.for_each_while(&mut |f| {
         let leg = legs::of(f);
         if prints.len() >= legs::MAX_LEGS && !prints.contains_key(&leg) {
-            return;
+            return true;
         }
         let p = prints.entry(leg).or_default();
         if p.full() {
-            return;
+            return true;
         }
         let missing = f.orig_len.saturating_sub(f.data.len() as u32);
         if let Ok(seg) = crate::decode::decode(f.linktype, f.data, missing) {
-            if seg.flags.syn() {
+            // A connection's first SYN: one per connection (its answer's
+            // ISN would count each connection twice).
+            if seg.flags.syn() && !seg.flags.ack() {
                 p.isns.insert(seg.seq);
-            } else if !seg.payload.is_empty() {
+            } else if !seg.flags.syn() && !seg.payload.is_empty() {
                 p.segments.insert((seg.seq, hasher.hash_one(seg.payload)));
             }
         }
+        probe_cut = f.number >= PROBE_FRAMES;
+        !probe_cut
     });
-    Ok(best(&prints).map(|(legs, shared_isns, shared_segments)| {
-        let [a, b] = legs.map(|l| reader.leg(&l));
-        LegPair {
-            names: [a.name, b.name],
-            frames: [a.frames, b.frames],
+    Ok(
+        best(&prints).map(|(legs, shared_isns, shared_segments)| LegPair {
+            names: legs.map(|l| reader.leg(&l).name),
             legs,
+            probe_cut,
             shared_isns,
             shared_segments,
             other_legs: prints.len() - 2,
-        }
-    }))
+        }),
+    )
 }
 
 /// The pair of legs sharing the most initial sequence numbers, then the

@@ -286,13 +286,29 @@ pub fn compare_legs(
                 )),
             )
         })?;
+        // Two legs of one interface share its statistics: the first view
+        // reports them.
+        let own_stats = i == 0 || pair.legs[0].interface != pair.legs[1].interface;
         Ok(
-            crate::capture::CaptureReader::open_source(again, opts.hash)?
-                .view(vec![pair.legs[i]], pair.names[i].clone()),
+            crate::capture::CaptureReader::open_source(again, opts.hash)?.view(
+                vec![pair.legs[i]],
+                pair.names[i].clone(),
+                own_stats,
+            ),
         )
     };
     let mut c = stream::compare_readers(view(0)?, view(1)?, settings, opts)?;
-    c.sides.legs = Some(pair.sentence());
+    // The results come client side first; each view names its leg.
+    let client_first = c.results[0].info.view.as_deref() == Some(pair.names[0].as_str());
+    let frames = pair.names.clone().map(|n| {
+        c.results[0]
+            .info
+            .legs
+            .iter()
+            .find(|l| l.name == n)
+            .map_or(0, |l| l.frames)
+    });
+    c.sides.legs = Some(pair.sentence(frames, client_first));
     for p in &mut c.pairs {
         one_clock(p);
     }
