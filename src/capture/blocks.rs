@@ -89,22 +89,24 @@ impl Meta {
             self.first_ts = Some(ts);
         }
         self.last_ts = Some(ts);
-        let frame = Frame {
+        let mut frame = Frame {
             number: self.frames,
             ts,
             linktype,
             data,
             orig_len,
             interface: self.file_interface(section_interface),
+            outside_view: false,
         };
         let leg = legs::of(&frame);
         // A copy of a frame just recorded on the same leg is counted there
-        // and analysed once; a view hands over its own legs' frames only,
+        // and analysed once; a view analyses its own legs' frames only,
         // numbered in the whole file.
         let copy = self
             .legs
             .record(leg, ts.0, data, || legs::numbered(linktype, data));
-        if !copy && self.view.as_ref().is_none_or(|v| v.contains(&leg)) {
+        frame.outside_view = self.view.as_ref().is_some_and(|v| !v.contains(&leg));
+        if !copy {
             f(&frame);
         }
     }

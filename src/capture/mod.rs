@@ -35,6 +35,10 @@ pub struct Frame<'a> {
     pub orig_len: u32,
     /// The pcapng interface's index in the whole file (0 for pcap).
     pub interface: u32,
+    /// A frame of a leg this reader's view does not hold, handed over
+    /// only so that `tcp.stream` numbers stay those of the whole file (as
+    /// Wireshark numbers them): nothing else may be read from it.
+    pub outside_view: bool,
 }
 
 /// What went wrong while reading a capture.

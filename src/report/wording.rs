@@ -484,8 +484,8 @@ pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
 }
 
 /// Where the capture saw its packets, when it tells legs apart: each
-/// leg with its frames, the leg a view holds, and the duplicates set
-/// aside; None for a capture of one place without duplicates.
+/// leg with its frames, and the leg a view holds; None for a capture of
+/// one place.
 pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
     let mut parts: Vec<String> = info
         .legs
@@ -513,13 +513,18 @@ pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
             crate::escape::escape_str(v)
         ));
     }
-    if info.duplicates > 0 {
-        parts.push(format!(
-            "{} frame(s) set aside as exact copies of one just recorded on the same leg",
-            info.duplicates
-        ));
-    }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The frames set aside as a packet recorded twice, when there are any.
+pub fn duplicates(info: &crate::capture::CaptureInfo) -> Option<String> {
+    (info.duplicates > 0).then(|| {
+        format!(
+            "{} frame(s) set aside: exact copies (same bytes, same IPv4 identification, within {} ms) of a frame just recorded on the same leg: the same IP packet again (recorded twice, or duplicated on the way), analysed once",
+            info.duplicates,
+            crate::capture::legs::DUPLICATE_WITHIN_NS / 1_000_000
+        )
+    })
 }
 
 /// What the capture says of its own loss (pcapng interface statistics),
