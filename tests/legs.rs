@@ -266,3 +266,43 @@ fn a_capture_of_one_place_is_no_comparison() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two legs that share TCP connections but no FTP session (here the lab
+/// capture without its control connection: only the data connections
+/// cross both legs) are no comparison: the file is analysed as one, and
+/// lists its legs.
+#[test]
+fn legs_sharing_no_ftp_session_are_analysed_as_one_capture() {
+    let bytes = std::fs::read(testdata("lab-fw-route-any.pcap")).unwrap();
+    // Little-endian µs pcap of LINUX_SLL2: 24-byte header, records of a
+    // 16-byte header and the frame (20 bytes of SLL2, then IPv4).
+    let mut out = bytes[..24].to_vec();
+    let mut at = 24;
+    let mut kept = 0;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let rec = &bytes[at..at + 16 + len];
+        let frame = &rec[16..];
+        let ip = frame.get(20..).unwrap_or_default();
+        let control = ip.len() > 24 && ip[9] == 6 && {
+            let tcp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+            let port = |i: usize| u16::from_be_bytes([tcp[i], tcp[i + 1]]);
+            port(0) == 21 || port(2) == 21
+        };
+        if !control {
+            out.extend_from_slice(rec);
+            kept += 1;
+        }
+        at += 16 + len;
+    }
+    assert!(kept > 10 && kept < 93, "{kept}");
+    let dir = std::env::temp_dir().join(format!("pm-legs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("data-only-any.pcap");
+    std::fs::write(&path, out).unwrap();
+    let one = json(&["analyze", "-f", "json", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(one["command"], "analyze");
+    let legs = one["captures"][0]["legs"].as_array().unwrap();
+    assert_eq!(legs.len(), 2, "{legs:?}");
+}

@@ -3,9 +3,8 @@
 
 use super::{AnalyzeArgs, Format, delivered, warn, write_report};
 use crate::analysis::{self, CaptureResult};
-use crate::capture::{CaptureError, CaptureInfo, Source};
+use crate::capture::{CaptureError, CaptureInfo};
 use crate::command;
-use crate::compare::legs::LegPair;
 use crate::engine::Counters;
 use crate::report::output::{Destination, refuse_inputs};
 use crate::report::{self, html, markdown, model, text};
@@ -53,9 +52,6 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     }
     let plan = command::AnalyzePlan::new(&a.analysis.tunables());
     let opts = &plan.options;
-    if let Some(pair) = two_legs(&a, &plan) {
-        return super::compare::one_file(&a.captures[0], &a.analysis, &a.report, None, Some(pair));
-    }
     let format = match a.report.format() {
         Ok(f) => f,
         Err(e) => {
@@ -63,6 +59,9 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    if let Some(code) = two_legs(&a) {
+        return code;
+    }
     let trim = a.trim.trim();
     let mut options = plan.changed.clone();
     trim.options(&mut options);
@@ -116,21 +115,20 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     })
 }
 
-/// The two legs of the one capture given, when it holds both legs of a
-/// device carrying the same connections: then `analyze` compares them as
-/// `compare` would, since that is what the file can prove. Not when the
-/// report is trimmed (a comparison lists every pair), the user asked for
-/// one view, or the capture comes from standard input (it would have to
-/// be read twice). A file that cannot be read is left to the analysis to
-/// report.
-fn two_legs(a: &AnalyzeArgs, plan: &command::AnalyzePlan) -> Option<LegPair> {
+/// The report of the one capture given when it holds both legs of a
+/// device carrying the same FTP sessions (its exit code): `analyze`
+/// compares the legs as `compare` would, since that is what the file can
+/// prove. Not when the report is trimmed (a comparison lists every pair),
+/// the user asked for one view, or the capture comes from standard input
+/// (it would have to be read twice).
+fn two_legs(a: &AnalyzeArgs) -> Option<i32> {
     let [one] = &a.captures[..] else {
         return None;
     };
     if a.one_view || !a.trim.trim().is_off() || one.as_os_str() == "-" {
         return None;
     }
-    plan.find_legs(Source::Path(one.clone())).ok().flatten()
+    super::compare::legs_of_one_file(one, &a.analysis, &a.report)
 }
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends

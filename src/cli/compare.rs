@@ -5,7 +5,7 @@ use crate::capture::Source;
 use crate::capture::input::HashMode;
 use crate::command;
 use crate::compare::Roles;
-use crate::compare::legs::LegPair;
+use crate::compare::legs;
 use crate::escape::escape_str;
 use crate::report::output::refuse_inputs;
 use crate::report::{self, html, markdown, text};
@@ -29,7 +29,7 @@ fn compare_inputs(
 
 pub(super) fn compare(a: CompareArgs) -> i32 {
     if let ([one], None, None) = (&a.captures[..], &a.client_side, &a.server_side) {
-        return one_file(one, &a.analysis, &a.report, a.clock_offset, None);
+        return one_file(one, &a.analysis, &a.report, a.clock_offset);
     }
     let (first, second, roles) = match compare_inputs(&a) {
         Ok(x) => x,
@@ -45,20 +45,22 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    let run = || plan.run(Source::Path(first.clone()), Source::Path(second.clone()));
-    write(&plan, &[first.as_path(), second.as_path()], &a.report, run)
+    let inputs = [first.as_path(), second.as_path()];
+    if let Err(code) = checks(&inputs, &a.report) {
+        return code;
+    }
+    match plan.run(Source::Path(first.clone()), Source::Path(second.clone())) {
+        Ok(c) => write(&plan, &inputs, &a.report, &c),
+        Err(e) => {
+            warn(e);
+            report::EXIT_USAGE
+        }
+    }
 }
 
-/// `compare FILE`, or `analyze FILE` of a file holding both legs of a
-/// device: its two legs compared as two captures. `found` is the pair
-/// when the caller has looked already.
-pub(super) fn one_file(
-    path: &Path,
-    analysis: &Analysis,
-    rep: &ReportArgs,
-    clock_offset: Option<f64>,
-    found: Option<LegPair>,
-) -> i32 {
+/// `compare FILE`: the two legs of a file taken on a device, compared as
+/// two captures.
+fn one_file(path: &Path, analysis: &Analysis, rep: &ReportArgs, clock_offset: Option<f64>) -> i32 {
     let plan = match command::ComparePlan::new(&analysis.tunables(), Roles::Infer, clock_offset) {
         Ok(p) => p,
         Err(e) => {
@@ -67,11 +69,7 @@ pub(super) fn one_file(
         }
     };
     let source = Source::Path(path.to_path_buf());
-    let pair = match found.map(|p| Ok(Some(p))).or_else(|| {
-        source
-            .again()
-            .map(|s| crate::compare::legs::find(s, HashMode::Off))
-    }) {
+    let pair = match source.again().map(|s| legs::find(s, HashMode::Off)) {
         Some(Ok(Some(p))) => p,
         Some(Ok(None)) => {
             warn(format!(
@@ -89,39 +87,64 @@ pub(super) fn one_file(
             return report::EXIT_USAGE;
         }
     };
-    write(&plan, &[path], rep, || plan.run_legs(&source, &pair))
+    if let Err(code) = checks(&[path], rep) {
+        return code;
+    }
+    match plan.run_legs(&source, &pair) {
+        Ok(c) => write(&plan, &[path], rep, &c),
+        Err(e) => {
+            warn(e);
+            report::EXIT_USAGE
+        }
+    }
 }
 
-/// Runs a comparison and writes its report.
-fn write(
-    plan: &command::ComparePlan,
-    inputs: &[&Path],
-    rep_args: &ReportArgs,
-    run: impl FnOnce() -> Result<crate::compare::Comparison, crate::capture::CaptureError>,
-) -> i32 {
+/// `analyze FILE` of a file holding both legs of a device that carry the
+/// same FTP sessions: the report of its two legs compared, as `compare
+/// FILE` gives it (the exit code), since that is what the file can prove.
+/// None when the file holds no such legs (or cannot be read: the analysis
+/// says why), so that it is analysed as one capture.
+pub(super) fn legs_of_one_file(path: &Path, analysis: &Analysis, rep: &ReportArgs) -> Option<i32> {
+    let plan = command::ComparePlan::new(&analysis.tunables(), Roles::Infer, None).ok()?;
+    let source = Source::Path(path.to_path_buf());
+    let pair = legs::find(source.again()?, HashMode::Off).ok()??;
+    let cmp = plan.run_legs(&source, &pair).ok()?;
+    // Legs that share connections but no FTP session (the sessions are
+    // on one leg only) are no comparison: the file is analysed as one.
+    if cmp.pairs.is_empty() {
+        return None;
+    }
+    Some(write(&plan, &[path], rep, &cmp))
+}
+
+/// Refuses to write over an input, and an unknown format.
+fn checks(inputs: &[&Path], rep_args: &ReportArgs) -> Result<(), i32> {
     if let Some(o) = &rep_args.output
         && let Err(e) = refuse_inputs(o, inputs.iter().copied())
     {
         warn(e);
-        return report::EXIT_USAGE;
+        return Err(report::EXIT_USAGE);
     }
     if let Err(e) = rep_args.format() {
         warn(e);
-        return report::EXIT_USAGE;
+        return Err(report::EXIT_USAGE);
     }
-    let cmp = match run() {
-        Ok(c) => c,
-        Err(e) => {
-            warn(e);
-            return report::EXIT_USAGE;
-        }
-    };
+    Ok(())
+}
+
+/// Writes a comparison's report.
+fn write(
+    plan: &command::ComparePlan,
+    inputs: &[&Path],
+    rep_args: &ReportArgs,
+    cmp: &crate::compare::Comparison,
+) -> i32 {
     for r in &cmp.results {
         if let Some(e) = &r.error {
             warn(e);
         }
     }
-    let rep = plan.report(&cmp);
+    let rep = plan.report(cmp);
     let code = rep.summary.exit_code;
     write_report(rep_args, inputs, code, &|w, format, st| match format {
         Format::Json => report::output::write_json(w, &rep, rep_args.pretty),

@@ -158,12 +158,6 @@ impl AnalyzePlan {
         analysis::analyze_source(source, &self.options)
     }
 
-    /// The two legs of one file that carry the same connections, if it
-    /// holds such legs (`analyze` then compares them).
-    pub fn find_legs(&self, source: Source) -> Result<Option<LegPair>, CaptureError> {
-        compare::legs::find(source, HashMode::Off)
-    }
-
     /// The JSON report of captures this plan analysed.
     pub fn report<'a>(&self, results: &'a [CaptureResult]) -> model::Report<'a> {
         model::analyze_report(results, self.changed.clone())
