@@ -383,6 +383,11 @@ impl CaptureReader {
         &self.name
     }
 
+    /// Interface descriptions read so far (1 for pcap).
+    pub fn interfaces_described(&self) -> u32 {
+        self.meta.total_ifaces
+    }
+
     /// A leg as reports show it, with the frames read so far.
     pub fn leg(&self, leg: &legs::Leg) -> legs::LegCount {
         self.meta.legs.count(leg, &self.meta.iface_names)

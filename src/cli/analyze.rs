@@ -59,7 +59,7 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    if let Some(code) = two_legs(&a) {
+    if let Some(code) = two_legs(&a, &plan) {
         return code;
     }
     let trim = a.trim.trim();
@@ -116,19 +116,24 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
 }
 
 /// The report of the one capture given when it holds both legs of a
-/// device carrying the same FTP sessions (its exit code): `analyze`
-/// compares the legs as `compare` would, since that is what the file can
-/// prove. Not when the report is trimmed (a comparison lists every pair),
-/// the user asked for one view, or the capture comes from standard input
-/// (it would have to be read twice).
-fn two_legs(a: &AnalyzeArgs) -> Option<i32> {
+/// device carrying the same FTP sessions (its exit code): the plan
+/// compares the legs ([`command::AnalyzePlan::legs`]). Not when the
+/// report is trimmed (a comparison lists every pair), the user asked for
+/// one view, or the capture comes from standard input.
+fn two_legs(a: &AnalyzeArgs, plan: &command::AnalyzePlan) -> Option<i32> {
     let [one] = &a.captures[..] else {
         return None;
     };
     if a.one_view || !a.trim.trim().is_off() || one.as_os_str() == "-" {
         return None;
     }
-    super::compare::legs_of_one_file(one, &a.analysis, &a.report)
+    let (cplan, cmp) = plan.legs(&crate::capture::Source::Path(one.clone()))?;
+    Some(super::compare::write(
+        cplan,
+        &[one.as_path()],
+        &a.report,
+        &cmp,
+    ))
 }
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends

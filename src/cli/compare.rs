@@ -99,24 +99,6 @@ fn one_file(path: &Path, analysis: &Analysis, rep: &ReportArgs, clock_offset: Op
     }
 }
 
-/// `analyze FILE` of a file holding both legs of a device that carry the
-/// same FTP sessions: the report of its two legs compared, as `compare
-/// FILE` gives it (the exit code), since that is what the file can prove.
-/// None when the file holds no such legs (or cannot be read: the analysis
-/// says why), so that it is analysed as one capture.
-pub(super) fn legs_of_one_file(path: &Path, analysis: &Analysis, rep: &ReportArgs) -> Option<i32> {
-    let plan = command::ComparePlan::new(&analysis.tunables(), Roles::Infer, None).ok()?;
-    let source = Source::Path(path.to_path_buf());
-    let pair = legs::find(source.again()?, HashMode::Off).ok()??;
-    let cmp = plan.run_legs(&source, &pair).ok()?;
-    // Legs that share connections but no FTP session (the sessions are
-    // on one leg only) are no comparison: the file is analysed as one.
-    if cmp.pairs.is_empty() {
-        return None;
-    }
-    Some(write(&plan, &[path], rep, &cmp))
-}
-
 /// Refuses to write over an input, and an unknown format.
 fn checks(inputs: &[&Path], rep_args: &ReportArgs) -> Result<(), i32> {
     if let Some(o) = &rep_args.output
@@ -133,7 +115,7 @@ fn checks(inputs: &[&Path], rep_args: &ReportArgs) -> Result<(), i32> {
 }
 
 /// Writes a comparison's report.
-fn write(
+pub(super) fn write(
     plan: &command::ComparePlan,
     inputs: &[&Path],
     rep_args: &ReportArgs,

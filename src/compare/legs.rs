@@ -19,10 +19,16 @@ use std::collections::{BTreeMap, HashSet};
 /// reading more, not a second pass over the whole file.
 pub const PROBE_FRAMES: u64 = 200_000;
 
-/// Fingerprints kept per leg: a SYN's initial sequence number, or a data
-/// segment's sequence number and payload. Past it a leg's further
-/// segments are not looked at (the first ones decide).
-pub const MAX_PRINTS_PER_LEG: usize = 65_536;
+/// Frames after which a file of one interface that shows one leg only is
+/// taken for a capture of one place.
+pub const EARLY_FRAMES: u64 = 1_000;
+
+/// Initial sequence numbers kept per leg (the first ones decide).
+pub const MAX_ISNS_PER_LEG: usize = 65_536;
+
+/// Data segments (sequence number and payload) kept per leg, for files
+/// whose legs share no handshake: the first ones decide.
+pub const MAX_SEGMENTS_PER_LEG: usize = 4_096;
 
 /// Two legs of one file that carry the same TCP connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,44 +95,28 @@ struct Prints {
     segments: HashSet<(u32, u64)>,
 }
 
-impl Prints {
-    fn full(&self) -> bool {
-        self.isns.len() + self.segments.len() >= MAX_PRINTS_PER_LEG
-    }
-}
-
-/// Reads the first [`PROBE_FRAMES`] frames of the capture and finds the
-/// two legs that share the most connections there; None when they tell
-/// fewer than two legs apart or no two share any.
+/// Reads the capture's first frames and finds the two legs that share
+/// the most connections there; None when they tell fewer than two legs
+/// apart or no two share any. A file of one interface whose first
+/// [`EARLY_FRAMES`] frames are all of one leg is taken for a capture of
+/// one place (an ordinary capture costs `analyze` that much reading
+/// more); any other is looked at up to [`PROBE_FRAMES`].
 pub fn find(source: Source, hash: HashMode) -> Result<Option<LegPair>, CaptureError> {
     let mut reader = CaptureReader::open_source(source, hash)?;
-    let mut prints: BTreeMap<Leg, Prints> = BTreeMap::new();
-    let hasher = ahash::RandomState::with_seeds(5, 6, 7, 8);
+    let mut probe = Probe {
+        prints: BTreeMap::new(),
+        last: 0,
+        hasher: ahash::RandomState::with_seeds(5, 6, 7, 8),
+    };
     // A file cut short still names its legs from what was read; the
     // error is the views' to report when they read it again.
-    let mut probe_cut = false;
-    let _ = reader.for_each_while(&mut |f| {
-        let leg = legs::of(f);
-        if prints.len() >= legs::MAX_LEGS && !prints.contains_key(&leg) {
-            return true;
-        }
-        let p = prints.entry(leg).or_default();
-        if p.full() {
-            return true;
-        }
-        let missing = f.orig_len.saturating_sub(f.data.len() as u32);
-        if let Ok(seg) = crate::decode::decode(f.linktype, f.data, missing) {
-            // A connection's first SYN: one per connection (its answer's
-            // ISN would count each connection twice).
-            if seg.flags.syn() && !seg.flags.ack() {
-                p.isns.insert(seg.seq);
-            } else if !seg.flags.syn() && !seg.payload.is_empty() {
-                p.segments.insert((seg.seq, hasher.hash_one(seg.payload)));
-            }
-        }
-        probe_cut = f.number >= PROBE_FRAMES;
-        !probe_cut
-    });
+    let _ = reader.for_each_while(&mut |f| probe.look(f, EARLY_FRAMES));
+    let one_place = probe.prints.len() < 2 && reader.interfaces_described() <= 1;
+    if !one_place && probe.last == EARLY_FRAMES {
+        let _ = reader.for_each_while(&mut |f| probe.look(f, PROBE_FRAMES));
+    }
+    let probe_cut = probe.last == PROBE_FRAMES;
+    let prints = probe.prints;
     Ok(
         best(&prints).map(|(legs, shared_isns, shared_segments)| LegPair {
             names: legs.map(|l| reader.leg(&l).name),
@@ -137,6 +127,43 @@ pub fn find(source: Source, hash: HashMode) -> Result<Option<LegPair>, CaptureEr
             other_legs: prints.len() - 2,
         }),
     )
+}
+
+/// What the look at a file's first frames found so far.
+struct Probe {
+    prints: BTreeMap<Leg, Prints>,
+    /// The number of the last frame looked at.
+    last: u64,
+    hasher: ahash::RandomState,
+}
+
+impl Probe {
+    /// Notes frame `f`; false once it is frame `until`.
+    fn look(&mut self, f: &crate::capture::Frame<'_>, until: u64) -> bool {
+        self.last = f.number;
+        let leg = legs::of(f);
+        if self.prints.len() >= legs::MAX_LEGS && !self.prints.contains_key(&leg) {
+            return f.number < until;
+        }
+        let p = self.prints.entry(leg).or_default();
+        let missing = f.orig_len.saturating_sub(f.data.len() as u32);
+        if let Ok(seg) = crate::decode::decode(f.linktype, f.data, missing) {
+            // A connection's first SYN: one per connection (its answer's
+            // ISN would count each connection twice).
+            if seg.flags.syn() && !seg.flags.ack() {
+                if p.isns.len() < MAX_ISNS_PER_LEG {
+                    p.isns.insert(seg.seq);
+                }
+            } else if !seg.flags.syn()
+                && !seg.payload.is_empty()
+                && p.segments.len() < MAX_SEGMENTS_PER_LEG
+            {
+                p.segments
+                    .insert((seg.seq, self.hasher.hash_one(seg.payload)));
+            }
+        }
+        f.number < until
+    }
 }
 
 /// The pair of legs sharing the most initial sequence numbers, then the
