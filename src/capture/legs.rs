@@ -311,7 +311,7 @@ fn seen_by(leg: &Leg, names: &[InterfaceName]) -> &'static str {
 /// The name of `leg`: its interface's (when the file has several, or
 /// the mark says nothing more), then its mark; and the interface's
 /// description. `names` is empty for a pcap file.
-pub fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
+fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
     let named_interfaces = names.len() > 1;
     let iface = names.get(leg.interface as usize);
     let iface_name = iface

@@ -73,7 +73,9 @@ impl LegPair {
         };
         let others = match self.other_legs {
             0 => String::new(),
-            n => format!("; the file's {n} other leg(s) are not compared"),
+            n => format!(
+                "; the file's {n} other leg(s) are read by neither (analyze --one-view reads the whole file as one capture)"
+            ),
         };
         let (c, s) = if client_first { (0, 1) } else { (1, 0) };
         format!(
