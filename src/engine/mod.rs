@@ -169,6 +169,14 @@ impl Engine {
 
     /// Processes one frame.
     pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn SessionSink) {
+        if f.outside_view {
+            // Another leg's frame: numbered as the whole file numbers
+            // its conversations, and nothing more.
+            if let Ok(seg) = decode(f.linktype, f.data, 0) {
+                self.streams.id(&seg, f.number);
+            }
+            return;
+        }
         self.counters.frames += 1;
         self.now = f.ts;
         self.latest = self.latest.max(f.ts);
@@ -842,6 +850,7 @@ mod tests {
                 orig_len: data.len() as u32,
                 data: &data,
                 interface: 0,
+                outside_view: false,
             };
             self.engine.frame(&f, out);
         }

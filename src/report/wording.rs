@@ -483,6 +483,50 @@ pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
     ))
 }
 
+/// Where the capture saw its packets, when it tells legs apart: each
+/// leg with its frames, and the leg a view holds; None for a capture of
+/// one place.
+pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
+    let mut parts: Vec<String> = info
+        .legs
+        .iter()
+        .map(|l| {
+            let dup = match l.duplicates {
+                0 => String::new(),
+                n => format!(", {n} duplicate(s)"),
+            };
+            let description = l
+                .description
+                .as_deref()
+                .map(|d| format!(" \"{}\"", crate::escape::escape_str(d)))
+                .unwrap_or_default();
+            format!(
+                "{}{description} ({} frames{dup})",
+                crate::escape::escape_str(&l.name),
+                l.frames
+            )
+        })
+        .collect();
+    if let Some(v) = &info.view {
+        parts.push(format!(
+            "this view holds leg {} only, frames numbered in the whole file",
+            crate::escape::escape_str(v)
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The frames set aside as a packet recorded twice, when there are any.
+pub fn duplicates(info: &crate::capture::CaptureInfo) -> Option<String> {
+    (info.duplicates > 0).then(|| {
+        format!(
+            "{} frame(s) set aside: exact copies (same bytes, same IPv4 identification, within {} ms) of a frame just recorded on the same leg: the same IP packet again (recorded twice, or duplicated on the way), analysed once",
+            info.duplicates,
+            crate::capture::legs::DUPLICATE_WITHIN_NS / 1_000_000
+        )
+    })
+}
+
 /// What the capture says of its own loss (pcapng interface statistics),
 /// with what follows for statements of absence; None when it says nothing.
 pub fn interface_loss(info: &crate::capture::CaptureInfo) -> Option<String> {

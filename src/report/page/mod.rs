@@ -221,6 +221,12 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(e) = c.error {
             rows.push(("Read error".into(), Inline::text(e.to_string())));
         }
+        if let Some(legs) = super::wording::legs(i) {
+            rows.push(("Legs".into(), Inline::text(legs)));
+        }
+        if let Some(d) = super::wording::duplicates(i) {
+            rows.push(("Duplicates".into(), Inline::text(d)));
+        }
         if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }
@@ -542,6 +548,9 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         .zip(&r.captures)
         .collect();
     b.push(facts(&r.header, &caps, &r.sessions));
+    if let Some(legs) = &r.sides.legs {
+        b.push(para(legs));
+    }
     b.push(para(&r.sides.explanation));
     if let Some(s) = r.unmatched.not_compared.sentence() {
         b.push(para(s));

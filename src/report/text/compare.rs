@@ -19,6 +19,9 @@ pub fn render_compare(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     header(&r.header, out)?;
+    if let Some(legs) = &r.sides.legs {
+        writeln!(out, "{legs}")?;
+    }
     writeln!(out, "{}", r.sides.explanation)?;
     let titles = ["Client-side capture", "Server-side capture"];
     for (ci, c) in r.captures.iter().enumerate() {
@@ -40,7 +43,7 @@ pub fn render_compare(
         )?;
     }
     for p in r.pairs {
-        pair_section(p, style, out)?;
+        pair_section(p, r.sides.legs.is_some(), style, out)?;
     }
     if !r.unmatched.client_side.is_empty() || !r.unmatched.server_side.is_empty() {
         writeln!(out)?;
@@ -99,8 +102,10 @@ pub(crate) fn lines_not_listed(n: usize) -> String {
     )
 }
 
+/// `one_file`: both taps are legs of one file, timed by one clock.
 pub(super) fn pair_section(
     p: &crate::compare::PairReport,
+    one_file: bool,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -184,9 +189,15 @@ pub(super) fn pair_section(
             ),
             _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
         };
+        let clock = match one_file {
+            true => "one file, one clock".to_string(),
+            false => {
+                format!("the server-side capture's clock is {offset} from the client-side one")
+            }
+        };
         writeln!(
             out,
-            "  clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
+            "  clock: {clock}; path latency client→server {}, server→client {}",
             lat(&p.latency_to_server),
             lat(&p.latency_to_client)
         )?;

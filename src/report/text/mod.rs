@@ -359,6 +359,12 @@ fn capture_section(
         "frames".to_string(),
         format!("{}{span}", c.info.frame_count),
     ]);
+    if let Some(legs) = super::wording::legs(c.info) {
+        t.add_row(vec!["legs".to_string(), legs]);
+    }
+    if let Some(d) = super::wording::duplicates(c.info) {
+        t.add_row(vec!["duplicates".to_string(), d]);
+    }
     let p = c.packets;
     let not_sessions = match p.not_sessions.segments {
         0 => String::new(),
