@@ -90,8 +90,9 @@ grep -q '<h2>trace to the client' "$out/probe.dom" || fail "probe.html: no trace
 rc=0
 $pm extract testdata/lab-mangle-vsftpd-client.pcap -s s1 --with-data -o "$out/evidence.pcapng" 2>/dev/null || rc=$?
 [ "$rc" -eq 1 ] || { echo "check-reports: extract exited $rc, want 1" >&2; exit 1; }
-# The finding claims frames 13-18 of the capture: the PORT, its 200, the
-# RETR, the SYN to the wrong port, its RST and the 425.
+# The finding's frames, tshark's numbers in the original: the PORT (13),
+# its 200 (14), the RETR (15), the SYN to the wrong port and its RST (16,
+# 17) and the 425 (18) - the failed transfer is the same event.
 n=$(tshark -r "$out/evidence.pcapng" -Y 'frame.comment contains "port-silently-truncated"' 2>/dev/null | wc -l)
 [ "$n" -eq 6 ] || fail "evidence.pcapng: $n frames with the finding's comment, expected 6"
 bad=$(tshark -r "$out/evidence.pcapng" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 0' 2>/dev/null | wc -l)

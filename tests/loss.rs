@@ -322,7 +322,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "lab-fw-mangle-legs.pcapng",
         "tcp-overlap-conflict",
-        "dumpcap wrote the fwout leg (the 22_ copies) after the fwin leg's FIN, so intact those copies are read as after the close; with fwin frames lost they join the stream, and two copies of the same bytes that differ (227 on fwin, 22_ on fwout) are what the file holds (issue #32 reads the legs apart)",
+        "this test rewrites a pcapng as classic pcap, which keeps no interface: the two legs are one, read as one capture (as analyze --one-view reads the pcapng). dumpcap wrote the fwout leg (the 22_ copies) after the fwin leg's FIN, so intact those copies are read as after the close; with fwin frames lost they join the stream, and two copies of the same bytes that differ (227 on fwin, 22_ on fwout) are what the file holds. The pcapng itself is read leg by leg (tests/legs.rs)",
     ),
     (
         "lab-fw-mangle-legs.pcapng",

@@ -182,6 +182,9 @@ fn check(path: &Path) -> Vec<String> {
     let mut stream_of_session: HashMap<String, BTreeSet<u64>> = HashMap::new();
     for s in doc["sessions"].as_array().into_iter().flatten() {
         let id = s["id"].as_str().unwrap_or("").to_string();
+        // A capture holding both legs of a device is compared leg against
+        // leg: each leg's sessions are its own, numbered from s1.
+        let key = format!("{}/{id}", s["capture"]);
         let first = s["first_frame"].as_u64().unwrap_or(0);
         let Some(f) = frame(first) else {
             bad.push(format!("{name} {id}: first frame {first} does not exist"));
@@ -204,7 +207,7 @@ fn check(path: &Path) -> Vec<String> {
         for c in s["data_connections"].as_array().into_iter().flatten() {
             streams.extend(c["tcp_stream"].as_u64());
         }
-        stream_of_session.insert(id.clone(), streams);
+        stream_of_session.insert(key, streams);
         // ISNs: the SYN (client's) and SYN-ACK (server's) of the stream.
         let client_port: Option<u16> = s["client"]
             .as_str()
@@ -255,6 +258,7 @@ fn check(path: &Path) -> Vec<String> {
     for f in doc["findings"].as_array().into_iter().flatten() {
         let rule = f["rule"].as_str().unwrap_or("");
         let sid = f["session"].as_str().unwrap_or("");
+        let key = format!("{}/{sid}", f["capture"]);
         let fr: Vec<u64> = f["frames"]
             .as_array()
             .into_iter()
@@ -266,7 +270,7 @@ fn check(path: &Path) -> Vec<String> {
                 bad.push(format!("{name} {rule}: frame {k} does not exist"));
                 continue;
             };
-            if let (Some(streams), Some(st)) = (stream_of_session.get(sid), x.stream)
+            if let (Some(streams), Some(st)) = (stream_of_session.get(&key), x.stream)
                 && !streams.is_empty()
                 && !streams.contains(&st)
             {

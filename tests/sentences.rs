@@ -81,12 +81,18 @@ fn check(path: &Path, consts: &BTreeSet<String>) -> Vec<String> {
     };
     let mut bad = Vec::new();
     for f in doc["findings"].as_array().into_iter().flatten() {
-        let sid = f["session"].as_str().unwrap_or("");
-        let session = doc["sessions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| s["id"] == sid);
+        // Its session, and in a comparison (a file holding both legs of a
+        // device is compared leg against leg) the other tap's session:
+        // both are the case.
+        let session_of = |capture: &Value, id: &Value| {
+            doc["sessions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| &s["id"] == id && &s["capture"] == capture)
+        };
+        let session = session_of(&f["capture"], &f["session"]);
+        let other = session_of(&f["other"]["capture"], &f["other"]["session"]);
         // The finding without its sentences (the message is what is
         // checked, and each merged case's message likewise).
         let mut bare = f.clone();
@@ -97,7 +103,7 @@ fn check(path: &Path, consts: &BTreeSet<String>) -> Vec<String> {
         let mut case = bare.to_string();
         // The case's numbers as the report gives them, and its evidence
         // bytes as text.
-        if let Some(s) = session {
+        for s in session.iter().chain(&other) {
             case.push_str(&s.to_string());
         }
         case.push_str(&doc["captures"].to_string());
@@ -110,6 +116,7 @@ fn check(path: &Path, consts: &BTreeSet<String>) -> Vec<String> {
         // segments of a line).
         let mut lists = vec![&bare];
         lists.extend(session);
+        lists.extend(other);
         while let Some(v) = lists.pop() {
             match v {
                 Value::Array(a) => {

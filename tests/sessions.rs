@@ -196,8 +196,8 @@ fn a_capture_of_one_unanswered_syn_has_no_session() {
 fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info() {
     // tshark: the banner `220 (vsFTPd 2.3.4)` is frame 4, `USER 0p:)`
     // frame 6, the connection 40061 → 6200 frames 12–25 (SYN 12,
-    // SYN-ACK 13, both FINs by 24; 25 is the last ACK, counted after
-    // close), 21 bytes from the client, 39 back.
+    // SYN-ACK 13, both FINs by 24; 25 is the last ACK of the close, its
+    // own), 21 bytes from the client, 39 back.
     let (code, doc) = analyze(&["hand-vsftpd-backdoor.pcap"], &[]);
     assert_eq!(code, 0);
     let c = &session(&doc, "s1")["data_connections"][0];
@@ -209,7 +209,7 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
             k["data_segments"].as_u64(),
             k["unannounced_segments"].as_u64()
         ),
-        (Some(0), Some(13))
+        (Some(0), Some(14))
     );
     let f = the(&doc, "vsftpd-backdoor");
     assert_eq!(f["severity"], "info");
@@ -217,9 +217,9 @@ fn a_connection_no_line_announced_is_named_so_and_the_vsftpd_backdoor_is_an_info
     assert_eq!(f["proof"]["kind"], "one-view");
     assert_contains(
         f["proof"]["text"].as_str().unwrap(),
-        &["frame 4", "frames 12–24"],
+        &["frame 4", "frames 12–25"],
     );
-    assert_eq!(frames(&f), [4, 6, 12, 13, 24]);
+    assert_eq!(frames(&f), [4, 6, 12, 13, 25]);
     assert_contains(
         &message(&f),
         &[
@@ -308,14 +308,25 @@ fn outcome_words_follow_what_the_capture_could_see_and_agree_in_every_format() {
     };
     // As captured: both passive transfers connected.
     assert_eq!(words("two-pasv", &pcap), ["227 connected", "227 connected"]);
-    // The first data connection lost (30000 = 117·256+48): the capture
-    // holds the second, so it could see the first: no connection.
+    // The first data connection lost (30000 = 117·256+48): the server
+    // still answered its LIST with 150 and `226` (frame 30), its word that
+    // the transfer was done over a connection the capture does not hold.
     let first = |n: u64| {
         let (a, b) = ports_of(&pcap, n);
         a == 30000 || b == 30000
     };
     assert_eq!(
         words("two-pasv-first-lost", &without_frames(&pcap, &first)),
+        ["227 not-captured", "227 connected"]
+    );
+    // Its 150 and 226 (frames 23, 30) lost too: the capture holds the
+    // second connection, so it could see the first: no connection.
+    let first_and_replies = |n: u64| first(n) || n == 23 || n == 30;
+    assert_eq!(
+        words(
+            "two-pasv-first-lost-unanswered",
+            &without_frames(&pcap, &first_and_replies)
+        ),
         ["227 no-connection", "227 connected"]
     );
     // Filtered to port 21: the server said 150 and 226, and no data
@@ -339,6 +350,88 @@ fn a_capture_filtered_to_port_21_says_not_captured() {
     assert_eq!(
         words("bug-3519", &pcap),
         ["PORT not-captured", "PORT not-captured"]
+    );
+}
+
+#[test]
+fn a_transfer_the_server_reported_done_had_a_connection_the_capture_lacks() {
+    // Zeek's pe-single: five PASV/227 (frames 25, 33, 41, 49, 114), each
+    // transfer answered 150 then `226` (frames 30, 38, 46, 109, 119);
+    // tshark finds one data connection (192.168.1.32:11886 = 46·256+110,
+    // the fourth). The other four existed (the server says the transfers
+    // were done): the capture does not hold them, which is not "no
+    // connection". Chris Sanders' tickedoffdeveloper: three LIST and a
+    // STOR, each `226 Transfer OK` (frames 23, 35, 51, 88); tshark holds
+    // only the STOR's connection (49166 = 192·256+14).
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "zeek+zeek/testing/btest/Traces/pe/pe-single.pcap",
+            &[
+                "227 not-captured",
+                "227 not-captured",
+                "227 not-captured",
+                "227 connected",
+                "227 not-captured",
+            ],
+        ),
+        (
+            "chrissanders+packets/tickedoffdeveloper.pcapng",
+            &[
+                "227 not-captured",
+                "227 not-captured",
+                "227 not-captured",
+                "227 connected",
+            ],
+        ),
+    ];
+    for (name, want) in cases {
+        let p = public_dir().join(name);
+        if !p.exists() {
+            skipped(
+                "a_transfer_the_server_reported_done_had_a_connection_the_capture_lacks",
+                &format!("{} absent", p.display()),
+            );
+            continue;
+        }
+        let pcap = std::fs::read(&p).unwrap();
+        let stem = p.file_stem().unwrap().to_str().unwrap();
+        assert_eq!(words(stem, &pcap), want, "{name}");
+    }
+}
+
+#[test]
+fn a_client_that_never_waited_for_a_reply_got_no_no_reply() {
+    // Zeek's ftp-many-port-expected: 500 PORTs (frames 6–1004, one every
+    // 2 ms), each answered only by an ACK; the client's FIN (frame 1006)
+    // comes 2 ms after the last. The client never paused for a reply, so
+    // no setup failed for want of one (the first was "no-reply", being
+    // the one announced a second before the close), and batch counts no
+    // failure.
+    let name = "zeek+zeek/testing/btest/Traces/ftp/ftp-many-port-expected.pcap.gz";
+    let p = public_dir().join(name);
+    if !p.exists() {
+        skipped(
+            "a_client_that_never_waited_for_a_reply_got_no_no_reply",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let setups = session(&doc, "s1")["data_setups"].as_array().unwrap();
+    assert_eq!(setups.len(), 500);
+    for d in setups {
+        assert_eq!(d["status"], "not-captured", "{d:#}");
+        assert_eq!(d["client_waited_secs"], 0.002, "{d:#}");
+    }
+    let out = run(&["batch", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active = &doc["summary"]["setups"][0];
+    assert_eq!(
+        (active["failed"].as_u64(), active["unknown"].as_u64()),
+        (Some(0), Some(500)),
+        "{active:#}"
     );
 }
 
@@ -430,4 +523,56 @@ fn a_failed_transfer_the_capture_cannot_explain_says_so() {
     // capture lacks of its connection.
     let (_, doc) = analyze(&["hand-multiline-gap.pcap"], &[]);
     assert!(findings(&doc, "transfer-failed").is_empty());
+}
+
+#[test]
+fn the_last_ack_of_a_data_connections_close_is_its_own() {
+    // aliawa's ftp_active (tshark -z conv,tcp): six data connections of
+    // 7 frames each, the last a bare ACK after both FINs (56121: frames
+    // 33–43, FINs 38 and 40, ACK 43), and one of 51; no other TCP. Zeek's
+    // ipv6.pcap: five data connections of 9 frames each.
+    let cases: [(&str, &[u64], u64); 2] = [
+        (
+            "aliawa+saved_pcaps/ftp_active.pcap",
+            &[7, 7, 7, 51, 7, 7, 7],
+            6 * 7 + 51,
+        ),
+        (
+            "zeek+zeek/testing/btest/Traces/ftp/ipv6.pcap",
+            &[9, 9, 9, 9, 9],
+            5 * 9,
+        ),
+    ];
+    for (name, packets, data_segments) in cases {
+        let p = public_dir().join(name);
+        if !p.exists() {
+            skipped(
+                "the_last_ack_of_a_data_connections_close_is_its_own",
+                &format!("{} absent", p.display()),
+            );
+            continue;
+        }
+        let out = run(&["analyze", "-f", "json", p.to_str().unwrap()]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<u64> = session(&doc, "s1")["data_connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["packets"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, packets, "{name}");
+        let k = &doc["captures"][0]["packets"];
+        assert_eq!(k["data_segments"], data_segments, "{name}");
+        assert_eq!(k["other_tcp_segments"], 0, "{name}");
+    }
+    let p = public_dir().join("aliawa+saved_pcaps/ftp_active.pcap");
+    if p.exists() {
+        let out = run(&["analyze", "-f", "json", p.to_str().unwrap()]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &session(&doc, "s1")["data_connections"][0];
+        assert_eq!(
+            (c["first_frame"].as_u64(), c["last_frame"].as_u64()),
+            (Some(33), Some(43))
+        );
+    }
 }

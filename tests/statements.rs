@@ -272,3 +272,126 @@ fn text_reports_read_well() {
     );
     assert!(!text.contains("tcp.strea "), "{text}");
 }
+
+#[test]
+fn a_multi_line_reply_shows_each_lines_own_end() {
+    // Suricata's ftp-mode-02, frame 14 (tshark): `211-Features:\n MDTM\n
+    // REST STREAM\n SIZE\r\n`, frame 15 `211 End\r\n`: three bare-LF
+    // lines, then two CRLF. The dialogue showed CRLF after every line.
+    let p = public_dir().join("OISF+suricata-verify/tests/detect-ftp/ftp-mode-02/input.pcap");
+    if !p.exists() {
+        skipped(
+            "a_multi_line_reply_shows_each_lines_own_end",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = session(&doc, "s1")["dialogue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == 211)
+        .unwrap()
+        .clone();
+    assert_eq!(e["frames"], serde_json::json!([14, 15]));
+    assert_eq!(
+        e["text"],
+        "211-Features:\\n MDTM\\n REST STREAM\\n SIZE\\r\\n211 End"
+    );
+    assert_eq!(e["terminator"], "cr-lf", "the closing line's");
+    let f = findings(&doc, "ctl-bad-terminator");
+    assert!(
+        f.iter().any(|f| message(f).starts_with(
+            "3 server→client line(s) end with a bare LF (no CR) (first: `211-Features:`, frame 14)"
+        )),
+        "{f:#?}"
+    );
+    let out = run(&["analyze", "--dialogue", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("211-Features:\\n MDTM\\n REST STREAM\\n SIZE\\r\\n211 End"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_client_that_retransmitted_was_not_idle() {
+    // lab-alg-split-port-client (tshark): the PORT's first segment
+    // (frame 18, 15 bytes at Seq=25) is sent again in frames 21, 22, 23,
+    // 24, 26, 30, 33 and 34 (the last at 27.7 s), never acknowledged;
+    // the capture ends at 32.6 s, 31.3 s after the PORT's end (frame 19,
+    // 1.275 s). The stall said the client "stayed idle 31.3 s".
+    let (_, doc) = analyze(&["lab-alg-split-port-client.pcap"], &[]);
+    let f = the(&doc, "alg-drop-suspected");
+    let stall = message(related_of(&f, "session-stall-after-ctl"));
+    assert_contains(
+        &stall,
+        &[
+            "it sent nothing new for 31.3 s, only retransmitted bytes the server never acknowledged 8× (frames 21, 22, 23, 24, 26, 30, 33, 34)",
+        ],
+    );
+    assert!(!stall.contains("idle"), "{stall}");
+}
+
+#[test]
+fn a_line_of_more_segments_than_kept_counts_them_all() {
+    // Suricata's ftp-too-long-response: the 227 line is 112,721 bytes
+    // (before its CRLF) in 112 segments, frames 24–246 even (tshark); a
+    // line keeps 64 frames and 8,192 bytes. The frames column said
+    // "(+52)" (the 64 kept less the 12 shown), and the related fact
+    // quoted the line as "(+8032 bytes)" (the kept bytes less the 160
+    // shown) beside "(+112561 bytes)".
+    let p = public_dir()
+        .join("OISF+suricata-verify/tests/ftp/ftp-too-long-response/ftp-too-long-response.pcap");
+    if !p.exists() {
+        skipped(
+            "a_line_of_more_segments_than_kept_counts_them_all",
+            &format!("{} absent", p.display()),
+        );
+        return;
+    }
+    let p = p.to_str().unwrap();
+    let out = run(&["analyze", "-f", "json", p]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = the(&doc, "ctl-line-split");
+    let listed = frames(&f);
+    assert_eq!(listed.len(), 64);
+    // The first 63 and the last: 150–244 (48 frames) are counted.
+    assert_eq!((listed[0], listed[62], listed[63]), (24, 148, 246));
+    assert_eq!(f["frames_not_listed"], 48, "64 + 48 = 112 segments");
+    assert_eq!(f["evidence"][0]["frames_not_listed"], 48);
+    let r = related_of(&f, "pasv-reply-unparseable-for-alg");
+    assert_eq!(r["frames_not_listed"], 48);
+    assert_contains(&message(r), &["…(+112561 bytes)`"]);
+    assert!(!message(r).contains("8032"), "{}", message(r));
+    let out = run(&["analyze", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_contains(
+        &text,
+        &["frames 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46 … (+100))"],
+    );
+    assert!(!text.contains("(+52)"), "{text}");
+}
+
+#[test]
+fn a_gap_cites_the_first_ack_that_proves_it() {
+    // hand-lost-lines (tshark): the server's bytes at Seq=91 (19 bytes)
+    // and the client's at Seq=43 (6 bytes, its PASV) are not in the
+    // capture; the client's ACK in frame 16 (Ack=110) and the server's in
+    // frame 17 (Ack=49) acknowledge them — "ACKed unseen segment". The
+    // findings cited frames 32 and 31, the last ACKs of the close.
+    let (_, doc) = analyze(&["hand-lost-lines.pcap"], &[]);
+    let gaps = findings(&doc, "tcp-gap");
+    assert_eq!(gaps.len(), 2);
+    for (f, (ack, to, next)) in gaps.iter().zip([(16, 109, 18), (17, 48, 20)]) {
+        assert_eq!(frames(f), [ack, next], "{f:#}");
+        assert_contains(
+            &message(f),
+            &[&format!("(its ACK in frame {ack} reaches offset {to})")],
+        );
+        assert!(!message(f).contains("noticed at"), "{}", message(f));
+    }
+}

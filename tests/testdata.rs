@@ -475,8 +475,9 @@ fn gap_inside_a_port_line() {
         &message(&f),
         &[
             "8 bytes",
-            // tshark: frame 24 is the server's Ack=69, past the hole.
-            "the server acknowledged them (its ACK in frame 24 reaches offset 68)",
+            // tshark: frame 16 is the server's Ack=62, the first past the
+            // hole ("ACKed unseen segment"); frame 24's Ack=69 goes further.
+            "the server acknowledged them (its ACK in frame 16 reaches offset 61)",
             "this tap missed them (capture loss, not the path's doing",
             "`PORT 198,` is incomplete",
         ],

@@ -259,6 +259,12 @@ fn analyze(
 ) -> PyResult<String> {
     let src = self::source("source", source)?;
     let plan = AnalyzePlan::new(&tunables(ports, stall_secs, show_passwords, hash));
+    // A capture holding both legs of a device: its legs compared, as
+    // the command line's analyze does.
+    let (legs, src) = py.detach(|| (plan.legs(&src), src));
+    if let Some((cplan, cmp)) = legs {
+        return json(&cplan.report(&cmp));
+    }
     let r = py.detach(|| plan.run(src)).map_err(|e| capture_error(&e))?;
     json(&plan.report(std::slice::from_ref(&r)))
 }

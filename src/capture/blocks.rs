@@ -53,7 +53,20 @@ pub(super) struct Meta {
     pub(super) ts_digits: u8,
     /// The last ISB of each interface, by its index in the file.
     pub(super) iface_stats: std::collections::BTreeMap<u32, InterfaceStats>,
+    /// Each interface's names, by its index in the file.
+    pub(super) iface_names: Vec<legs::InterfaceName>,
+    pub(super) legs: legs::Legs,
+    /// The legs a view of the file holds; every leg when None.
+    pub(super) view: Option<Vec<legs::Leg>>,
 }
+
+/// Characters of an interface's name or description kept (a name is a
+/// word; a longer one is corruption or an attack on the report).
+const MAX_INTERFACE_NAME: usize = 256;
+
+/// Interfaces whose names are kept; later ones go by their index (a file
+/// of a million interface blocks must not hold a million names).
+const MAX_NAMED_INTERFACES: usize = 4096;
 
 pub(super) enum Step {
     Consume(usize, Result<(), CaptureErrorKind>),
@@ -69,7 +82,7 @@ impl Meta {
         linktype: u32,
         data: &[u8],
         orig_len: u32,
-        interface: u32,
+        section_interface: u32,
         f: &mut dyn FnMut(&Frame<'_>),
     ) {
         self.frames += 1;
@@ -78,14 +91,37 @@ impl Meta {
             self.first_ts = Some(ts);
         }
         self.last_ts = Some(ts);
-        f(&Frame {
+        let mut frame = Frame {
             number: self.frames,
             ts,
             linktype,
             data,
             orig_len,
-            interface,
-        });
+            interface: self.file_interface(section_interface),
+            outside_view: false,
+        };
+        let leg = legs::of(&frame);
+        // A copy of a frame just recorded on the same leg is counted there
+        // and analysed once; a view analyses its own legs' frames only,
+        // numbered in the whole file.
+        let copy = self
+            .legs
+            .record(leg, ts.0, data, || legs::numbered(linktype, data));
+        frame.outside_view = self.view.as_ref().is_some_and(|v| !v.contains(&leg));
+        if !copy {
+            f(&frame);
+        }
+    }
+
+    /// An interface's index in the whole file: the section's interfaces
+    /// come after the earlier sections' ones.
+    fn file_interface(&self, section_interface: u32) -> u32 {
+        match self.container {
+            Container::Pcap => section_interface,
+            Container::PcapNg => {
+                (self.total_ifaces - self.ifaces.len() as u32).saturating_add(section_interface)
+            }
+        }
     }
 
     pub(super) fn iface(&self, id: u32) -> Result<Interface, CaptureErrorKind> {
@@ -179,6 +215,16 @@ impl Meta {
                 let resolution = ts_resolution(idb.if_tsresol).unwrap_or(1_000_000);
                 st.ts_digits = st.ts_digits.max(digits_of(resolution));
                 st.total_ifaces += 1;
+                let text = |o: Option<Result<&str, _>>| {
+                    o.and_then(Result::ok)
+                        .map(|s: &str| s.chars().take(MAX_INTERFACE_NAME).collect())
+                };
+                if st.iface_names.len() < MAX_NAMED_INTERFACES {
+                    st.iface_names.push(legs::InterfaceName {
+                        name: text(idb.if_name()),
+                        description: text(idb.if_description()),
+                    });
+                }
                 st.ifaces.push(Interface {
                     linktype: (idb.linktype.0 as u32) & 0x0fff_ffff,
                     resolution,
@@ -252,9 +298,8 @@ impl Meta {
             Block::InterfaceStatistics(isb) => {
                 // The interface's index in the whole file: the section's
                 // interfaces come after the earlier sections' ones.
-                let base = st.total_ifaces - st.ifaces.len() as u32;
                 let be = st.ng_big_endian;
-                let interface = base + isb.if_id;
+                let interface = st.file_interface(isb.if_id);
                 st.iface_stats.insert(
                     interface,
                     InterfaceStats {

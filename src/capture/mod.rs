@@ -10,6 +10,7 @@
 
 mod blocks;
 pub mod input;
+pub mod legs;
 
 use crate::timestamp::Timestamp;
 use blocks::{Meta, Step};
@@ -32,7 +33,12 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length on the wire (larger than `data` when the snaplen cut it).
     pub orig_len: u32,
+    /// The pcapng interface's index in the whole file (0 for pcap).
     pub interface: u32,
+    /// A frame of a leg this reader's view does not hold, handed over
+    /// only so that `tcp.stream` numbers stay those of the whole file (as
+    /// Wireshark numbers them): nothing else may be read from it.
+    pub outside_view: bool,
 }
 
 /// What went wrong while reading a capture.
@@ -194,6 +200,24 @@ pub struct CaptureInfo {
     /// interface). Empty for pcap, which has no such record.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interface_stats: Vec<InterfaceStats>,
+    /// Where the file saw its packets, when it tells two or more places
+    /// apart (a capture on a device: pcapng interfaces, Linux cooked
+    /// interface indexes or directions, VLANs), with each leg's frames.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub legs: Vec<legs::LegCount>,
+    /// Frames set aside as exact copies of one just recorded on the same
+    /// leg (see [`legs::DUPLICATE_WITHIN_NS`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
+    /// The leg this view of the file holds, when the file was read as
+    /// two views (both legs of a device in one file); its frames keep
+    /// their numbers in the whole file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One interface's statistics as its capture recorded them (pcapng ISB,
@@ -259,6 +283,19 @@ impl Source {
             Source::Bytes { name, .. } | Source::Reader { name, .. } => name.clone(),
         }
     }
+
+    /// The same input, to be read once more: a file or bytes can be; a
+    /// stream (standard input, a reader) cannot.
+    pub fn again(&self) -> Option<Source> {
+        match self {
+            Source::Path(p) if p.as_os_str() != "-" => Some(Source::Path(p.clone())),
+            Source::Bytes { name, bytes } => Some(Source::Bytes {
+                name: name.clone(),
+                bytes: bytes.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A streaming frame reader.
@@ -270,6 +307,8 @@ pub struct CaptureReader {
     reader: Box<dyn PcapReaderIterator + Send>,
     meta: Meta,
     buf_size: usize,
+    view_name: Option<String>,
+    view_stats: bool,
 }
 
 impl CaptureReader {
@@ -352,13 +391,40 @@ impl CaptureReader {
                 last_ts: None,
                 ts_digits: 0,
                 iface_stats: Default::default(),
+                iface_names: Vec::new(),
+                legs: legs::Legs::new(),
+                view: None,
             },
             buf_size: BUF_INITIAL,
+            view_name: None,
+            view_stats: true,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Interface descriptions read so far (1 for pcap).
+    pub fn interfaces_described(&self) -> u32 {
+        self.meta.total_ifaces
+    }
+
+    /// A leg as reports show it, with the frames read so far.
+    pub fn leg(&self, leg: &legs::Leg) -> legs::LegCount {
+        self.meta.legs.count(leg, &self.meta.iface_names)
+    }
+
+    /// Hands over only the frames seen on `legs` (their numbers stay the
+    /// file's); `name` is what reports call this view. `own_stats`: the
+    /// view reports its interfaces' statistics (pcapng ISBs); a second
+    /// view of the same interface (two SLL2 legs of one `-i any`) must
+    /// not, or the file's drops would be counted twice.
+    pub fn view(mut self, legs: Vec<legs::Leg>, name: String, own_stats: bool) -> Self {
+        self.meta.view = Some(legs);
+        self.view_name = Some(name);
+        self.view_stats = own_stats;
+        self
     }
 
     /// Raw (stored) bytes consumed so far, for progress reporting.
@@ -373,13 +439,34 @@ impl CaptureReader {
 
     /// Calls `f` for every frame until the end of the file or an error.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<(), CaptureError> {
+        self.for_each_while(&mut |fr| {
+            f(fr);
+            true
+        })
+    }
+
+    /// [`CaptureReader::for_each`] until `f` returns false (a look at the
+    /// start of a file that need not read the rest).
+    pub fn for_each_while(
+        &mut self,
+        f: &mut dyn FnMut(&Frame<'_>) -> bool,
+    ) -> Result<(), CaptureError> {
         let mut last_incomplete_at = None;
+        let more = std::cell::Cell::new(true);
+        let mut f = |fr: &Frame<'_>| {
+            if more.get() {
+                more.set(f(fr));
+            }
+        };
         loop {
+            if !more.get() {
+                return Ok(());
+            }
             let consumed = self.reader.consumed() as u64;
             let step = match self.reader.next() {
                 Ok((len, block)) => {
                     last_incomplete_at = None;
-                    let r = self.meta.handle_block(block, f);
+                    let r = self.meta.handle_block(block, &mut f);
                     Step::Consume(len, r)
                 }
                 Err(PcapError::Eof) => return Ok(()),
@@ -515,7 +602,22 @@ impl CaptureReader {
             first_ts: m.first_ts,
             last_ts: m.last_ts,
             ts_digits: m.ts_digits,
-            interface_stats: m.iface_stats.values().cloned().collect(),
+            // A view's own interfaces' statistics: two views of one file
+            // must not count its drops twice.
+            interface_stats: m
+                .iface_stats
+                .values()
+                .filter(|st| {
+                    self.view_stats
+                        && m.view
+                            .as_ref()
+                            .is_none_or(|v| v.iter().any(|l| l.interface == st.interface))
+                })
+                .cloned()
+                .collect(),
+            legs: m.legs.counts(&m.iface_names),
+            duplicates: m.legs.duplicates(),
+            view: self.view_name.clone(),
         }
     }
 }
@@ -594,6 +696,42 @@ mod tests {
         let (frames, res) = read_all(pcap(1, &[(10, 5, b"abc"), (11, 0, b"defg")]));
         res.unwrap();
         assert_eq!(frames, vec![(1, 10_000_005_000, 3), (2, 11_000_000_000, 4)]);
+    }
+
+    /// An Ethernet frame of a TCP segment with IPv4 identification `id`.
+    fn tcp_frame(id: u16) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .tcp(40000, 21, 1000, 64000);
+        let mut v = Vec::new();
+        b.write(&mut v, b"NOOP\r\n").unwrap();
+        // The IPv4 identification (etherparse writes 0); the checksum is
+        // not read.
+        v[18..20].copy_from_slice(&id.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn a_packet_recorded_twice_is_analysed_once_and_counted() {
+        let (a, z) = (tcp_frame(7), tcp_frame(0));
+        let bytes = pcap(
+            1,
+            &[(10, 0, &a), (10, 100, &a), (10, 200, &z), (10, 300, &z)],
+        );
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(bytes)),
+            input::HashMode::Off,
+        )
+        .unwrap();
+        let mut r = CaptureReader::from_opened(o).unwrap();
+        let mut numbers = Vec::new();
+        r.for_each(&mut |f| numbers.push(f.number)).unwrap();
+        // The copy of frame 1 is set aside; frames 3 and 4 have no IPv4
+        // number to tell a copy from a second send, and both stay.
+        assert_eq!(numbers, vec![1, 3, 4]);
+        let info = r.info();
+        assert_eq!((info.frame_count, info.duplicates), (4, 1));
     }
 
     #[test]

@@ -26,6 +26,9 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             last_ts: None,
             ts_digits: 0,
             interface_stats: Vec::new(),
+            legs: Vec::new(),
+            duplicates: 0,
+            view: None,
         },
         counters: Counters::default(),
         error: Some(e),
@@ -61,6 +64,9 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
+    if let Some(code) = two_legs(&a, &plan) {
+        return code;
+    }
     let trim = a.trim.trim();
     let mut options = plan.changed.clone();
     trim.options(&mut options);
@@ -120,6 +126,28 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
         Format::Ftplog => report::ftplog::render(&rep.sessions, rep.captures.len() > 1, w),
         Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
     })
+}
+
+/// The report of the one capture given when it holds both legs of a
+/// device carrying the same FTP sessions (its exit code): the plan
+/// compares the legs ([`command::AnalyzePlan::legs`]). Not when the
+/// report is trimmed (a comparison lists every pair), the user asked for
+/// one view, or the capture comes from standard input.
+fn two_legs(a: &AnalyzeArgs, plan: &command::AnalyzePlan) -> Option<i32> {
+    let [one] = &a.captures[..] else {
+        return None;
+    };
+    if a.one_view || !a.trim.trim().is_off() || one.as_os_str() == "-" {
+        return None;
+    }
+    let (cplan, cmp) = plan.legs(&crate::capture::Source::Path(one.clone()))?;
+    Some(super::compare::write(
+        cplan,
+        &[one.as_path()],
+        &a.report,
+        &a.trim.trim(),
+        &cmp,
+    ))
 }
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends

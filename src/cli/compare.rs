@@ -1,16 +1,20 @@
 //! `portmortem compare`: which capture is which, then the library's plan.
 
-use super::{CompareArgs, Format, warn, write_report};
+use super::{Analysis, CompareArgs, Format, ReportArgs, warn, write_report};
 use crate::capture::Source;
+use crate::capture::input::HashMode;
 use crate::command;
+use crate::compare::Roles;
+use crate::compare::legs;
+use crate::escape::escape_str;
 use crate::report::output::refuse_inputs;
 use crate::report::{self, html, markdown, text};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
 /// Which capture is which, from the positional paths and the flags.
 fn compare_inputs(
     a: &CompareArgs,
 ) -> Result<(PathBuf, PathBuf, crate::compare::Roles), &'static str> {
-    use crate::compare::Roles;
     let p = &a.captures;
     match (&a.client_side, &a.server_side, p.len()) {
         (Some(c), Some(s), 0) => Ok((c.clone(), s.clone(), Roles::Given)),
@@ -24,6 +28,9 @@ fn compare_inputs(
 }
 
 pub(super) fn compare(a: CompareArgs) -> i32 {
+    if let ([one], None, None) = (&a.captures[..], &a.client_side, &a.server_side) {
+        return one_file(one, &a.analysis, &a.report, &a.trim.trim(), a.clock_offset);
+    }
     let (first, second, roles) = match compare_inputs(&a) {
         Ok(x) => x,
         Err(msg) => {
@@ -31,20 +38,6 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    if let Err(e) = super::named_captures([first.as_path(), second.as_path()]) {
-        warn(e);
-        return report::EXIT_USAGE;
-    }
-    if let Some(o) = &a.report.output
-        && let Err(e) = refuse_inputs(o, [first.as_path(), second.as_path()])
-    {
-        warn(e);
-        return report::EXIT_USAGE;
-    }
-    if let Err(e) = a.report.format() {
-        warn(e);
-        return report::EXIT_USAGE;
-    }
     let plan = match command::ComparePlan::new(&a.analysis.tunables(), roles, a.clock_offset) {
         Ok(p) => p,
         Err(e) => {
@@ -52,21 +45,100 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
             return report::EXIT_USAGE;
         }
     };
-    let sources = (Source::Path(first.clone()), Source::Path(second.clone()));
-    let cmp = match plan.run(sources.0, sources.1) {
-        Ok(c) => c,
+    let inputs = [first.as_path(), second.as_path()];
+    if let Err(code) = checks(&inputs, &a.report) {
+        return code;
+    }
+    match plan.run(Source::Path(first.clone()), Source::Path(second.clone())) {
+        Ok(c) => write(&plan, &inputs, &a.report, &a.trim.trim(), &c),
+        Err(e) => {
+            warn(e);
+            report::EXIT_USAGE
+        }
+    }
+}
+
+/// `compare FILE`: the two legs of a file taken on a device, compared as
+/// two captures.
+fn one_file(
+    path: &Path,
+    analysis: &Analysis,
+    rep: &ReportArgs,
+    trim: &crate::report::trim::Trim,
+    clock_offset: Option<f64>,
+) -> i32 {
+    let plan = match command::ComparePlan::new(&analysis.tunables(), Roles::Infer, clock_offset) {
+        Ok(p) => p,
         Err(e) => {
             warn(e);
             return report::EXIT_USAGE;
         }
     };
+    let source = Source::Path(path.to_path_buf());
+    let pair = match source.again().map(|s| legs::find(s, HashMode::Off)) {
+        Some(Ok(Some(p))) => p,
+        Some(Ok(None)) => {
+            warn(format!(
+                "{}: compare takes two captures, or one that holds two legs of a device (pcapng interfaces, Linux cooked interfaces, VLANs) carrying the same TCP connections; this one does not",
+                escape_str(&path.to_string_lossy())
+            ));
+            return report::EXIT_USAGE;
+        }
+        Some(Err(e)) => {
+            warn(e);
+            return report::EXIT_USAGE;
+        }
+        None => {
+            warn("compare of one file reads it twice, one leg at a time: standard input cannot be");
+            return report::EXIT_USAGE;
+        }
+    };
+    if let Err(code) = checks(&[path], rep) {
+        return code;
+    }
+    match plan.run_legs(&source, &pair) {
+        Ok(c) => write(&plan, &[path], rep, trim, &c),
+        Err(e) => {
+            warn(e);
+            report::EXIT_USAGE
+        }
+    }
+}
+
+/// Refuses a capture named like an option, writing over an input, and an
+/// unknown format.
+fn checks(inputs: &[&Path], rep_args: &ReportArgs) -> Result<(), i32> {
+    if let Err(e) = super::named_captures(inputs.iter().copied()) {
+        warn(e);
+        return Err(report::EXIT_USAGE);
+    }
+    if let Some(o) = &rep_args.output
+        && let Err(e) = refuse_inputs(o, inputs.iter().copied())
+    {
+        warn(e);
+        return Err(report::EXIT_USAGE);
+    }
+    if let Err(e) = rep_args.format() {
+        warn(e);
+        return Err(report::EXIT_USAGE);
+    }
+    Ok(())
+}
+
+/// Writes a comparison's report.
+pub(super) fn write(
+    plan: &command::ComparePlan,
+    inputs: &[&Path],
+    rep_args: &ReportArgs,
+    trim: &report::trim::Trim,
+    cmp: &crate::compare::Comparison,
+) -> i32 {
     for r in &cmp.results {
         if let Some(e) = &r.error {
             warn(e);
         }
     }
-    let mut rep = plan.report(&cmp);
-    let trim = a.trim.trim();
+    let mut rep = plan.report(cmp);
     if !trim.is_off() {
         // Every session id either capture has, to refuse a --session that
         // names none of them.
@@ -90,25 +162,20 @@ pub(super) fn compare(a: CompareArgs) -> i32 {
         trim.apply_compare(&mut rep);
     }
     let code = rep.summary.exit_code;
-    write_report(
-        &a.report,
-        &[first.as_path(), second.as_path()],
-        code,
-        &|w, format, st| match format {
-            Format::Json => report::output::write_json(w, &rep, a.report.pretty),
-            Format::Text => text::render_compare(&rep, st, w),
-            Format::Markdown => markdown::render_compare(&rep, w),
-            Format::Html => html::render_compare(&rep, w),
-            Format::Ftplog => report::ftplog::render(&rep.sessions, true, w),
-            Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
-            Format::Ndjson => report::ndjson::render(
-                &rep.captures,
-                &rep.sessions,
-                &rep.findings,
-                Some(&rep),
-                &rep.summary,
-                w,
-            ),
-        },
-    )
+    write_report(rep_args, inputs, code, &|w, format, st| match format {
+        Format::Json => report::output::write_json(w, &rep, rep_args.pretty),
+        Format::Text => text::render_compare(&rep, st, w),
+        Format::Markdown => markdown::render_compare(&rep, w),
+        Format::Html => html::render_compare(&rep, w),
+        Format::Ftplog => report::ftplog::render(&rep.sessions, true, w),
+        Format::Csv => report::csv::render(&rep.captures, &rep.sessions, &rep.findings, w),
+        Format::Ndjson => report::ndjson::render(
+            &rep.captures,
+            &rep.sessions,
+            &rep.findings,
+            Some(&rep),
+            &rep.summary,
+            w,
+        ),
+    })
 }

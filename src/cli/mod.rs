@@ -539,6 +539,10 @@ struct AnalyzeArgs {
     /// read before the positional ones).
     #[arg(short = 'r', long = "read", value_name = "CAPTURE")]
     read: Vec<PathBuf>,
+    /// Read a capture that holds both legs of a device (taken on the
+    /// device itself) as one capture, not as two legs compared.
+    #[arg(long)]
+    one_view: bool,
     #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]

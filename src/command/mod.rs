@@ -17,6 +17,7 @@ use crate::analysis::{self, CaptureResult};
 use crate::budget::Budget;
 use crate::capture::input::HashMode;
 use crate::capture::{CaptureError, Source};
+use crate::compare::legs::LegPair;
 use crate::compare::{self, Comparison, Roles, Settings};
 use crate::report::model::{self, CompareReport};
 use std::collections::BTreeMap;
@@ -142,6 +143,8 @@ pub struct AnalyzePlan {
     pub options: analysis::Options,
     /// The options that changed the result (the report's header).
     pub changed: BTreeMap<&'static str, String>,
+    /// How a capture holding both legs of a device is compared.
+    legs: Option<ComparePlan>,
 }
 
 impl AnalyzePlan {
@@ -149,7 +152,22 @@ impl AnalyzePlan {
         AnalyzePlan {
             options: t.options(1, HashMode::Concurrent),
             changed: t.changed(),
+            legs: ComparePlan::new(t, Roles::Infer, None).ok(),
         }
+    }
+
+    /// A capture holding both legs of a device that carry the same FTP
+    /// sessions is compared leg against leg, as `compare` compares two
+    /// captures, since that is what the file can prove: the comparison
+    /// and the plan for its report. None for any other capture (it is
+    /// analysed as one: legs that share connections but no FTP session
+    /// pair nothing), for one that cannot be read twice (a stream), and
+    /// for one that cannot be read (the analysis says why).
+    pub fn legs(&self, source: &Source) -> Option<(&ComparePlan, Comparison)> {
+        let plan = self.legs.as_ref()?;
+        let pair = compare::legs::find(source.again()?, HashMode::Off).ok()??;
+        let cmp = plan.run_legs(source, &pair).ok()?;
+        (!cmp.pairs.is_empty()).then_some((plan, cmp))
     }
 
     /// Analyses one capture and keeps its sessions (within the budget).
@@ -201,6 +219,11 @@ impl ComparePlan {
 
     pub fn run(&self, a: Source, b: Source) -> Result<Comparison, CaptureError> {
         compare::compare(a, b, self.settings, &self.options)
+    }
+
+    /// Compares the two legs of one file as two captures.
+    pub fn run_legs(&self, source: &Source, pair: &LegPair) -> Result<Comparison, CaptureError> {
+        compare::compare_legs(source, pair, self.settings, &self.options)
     }
 
     pub fn report<'a>(&self, c: &'a Comparison) -> CompareReport<'a> {

@@ -8,6 +8,7 @@
 pub mod align;
 mod classify;
 mod ctx;
+pub mod legs;
 pub mod matching;
 mod one_tap;
 mod reconcile;
@@ -207,6 +208,10 @@ pub struct SideInfo {
     pub inferred: bool,
     /// How the sides were told apart, in a sentence.
     pub explanation: String,
+    /// How one file was read as the two captures, when it holds both legs
+    /// of a device (`legs::LegPair::sentence`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legs: Option<String>,
 }
 
 /// The result of comparing two captures.
@@ -296,6 +301,66 @@ pub fn compare(
     stream::compare_readers(ra, rb, settings, opts)
 }
 
+/// Compares the two legs of one file ([`legs::find`]) as two captures:
+/// each leg read as a view of its own (frames numbered in the file), so
+/// the order in which the file stores the legs does not matter. The file
+/// is read twice, so `source` must be one that can be (a path or bytes).
+pub fn compare_legs(
+    source: &Source,
+    pair: &legs::LegPair,
+    settings: Settings,
+    opts: &analysis::Options,
+) -> Result<Comparison, CaptureError> {
+    let view = |i: usize| -> Result<crate::capture::CaptureReader, CaptureError> {
+        let again = source.again().ok_or_else(|| {
+            CaptureError::open(
+                &source.name(),
+                crate::capture::input::OpenError::Io(std::io::Error::other(
+                    "one file read as two legs is read twice, and a stream cannot be",
+                )),
+            )
+        })?;
+        // Two legs of one interface share its statistics: the first view
+        // reports them.
+        let own_stats = i == 0 || pair.legs[0].interface != pair.legs[1].interface;
+        Ok(
+            crate::capture::CaptureReader::open_source(again, opts.hash)?.view(
+                vec![pair.legs[i]],
+                pair.names[i].clone(),
+                own_stats,
+            ),
+        )
+    };
+    let mut c = stream::compare_readers(view(0)?, view(1)?, settings, opts)?;
+    // The results come client side first; each view names its leg.
+    let client_first = c.results[0].info.view.as_deref() == Some(pair.names[0].as_str());
+    let frames = pair.names.clone().map(|n| {
+        c.results[0]
+            .info
+            .legs
+            .iter()
+            .find(|l| l.name == n)
+            .map_or(0, |l| l.frames)
+    });
+    c.sides.legs = Some(pair.sentence(frames, client_first));
+    for p in &mut c.pairs {
+        one_clock(p);
+    }
+    Ok(c)
+}
+
+/// Both legs of one file were timed by one clock: the offset between
+/// them is none, not an estimate from the lines, and the time a line took
+/// from one leg to the other is the device's own latency.
+fn one_clock(p: &mut PairReport) {
+    if let Some(k) = &mut p.clock {
+        k.offset_secs = 0.0;
+        k.uncertainty_secs = 0.0;
+        p.latency_to_server = align::latency(&p.lines, k, Side::Client);
+        p.latency_to_client = align::latency(&p.lines, k, Side::Server);
+    }
+}
+
 /// Compares two analysed captures, whole.
 pub fn compare_results(
     ra: CaptureResult,
@@ -358,6 +423,7 @@ pub fn compare_results(
             server_side: 1,
             inferred: roles == Roles::Infer,
             explanation: sides.explanation,
+            legs: None,
         },
         pairs,
         findings,

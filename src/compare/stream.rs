@@ -489,6 +489,7 @@ impl Matcher {
                 server_side: 1,
                 inferred: self.settings.roles == Roles::Infer,
                 explanation,
+                legs: None,
             },
             self.pairs,
             self.findings,

@@ -54,6 +54,11 @@ pub struct Tombstone {
     /// [`super::NotSessions::listed`] when listed): its late segments (a
     /// SYN retried after a reset) are counted with it.
     pub not_session: Option<Option<usize>>,
+    /// A data connection closed by both FINs, as its session holds it
+    /// (slot, session id, index in the session's data connections): the
+    /// bare ACK of the second FIN that follows is the close's last packet
+    /// and belongs to it.
+    pub final_ack_of: Option<(usize, u32, usize)>,
 }
 
 impl Tombstone {
@@ -64,6 +69,7 @@ impl Tombstone {
             control,
             isn,
             not_session: None,
+            final_ack_of: None,
         }
     }
 

@@ -169,6 +169,14 @@ impl Engine {
 
     /// Processes one frame.
     pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn SessionSink) {
+        if f.outside_view {
+            // Another leg's frame: numbered as the whole file numbers
+            // its conversations, and nothing more.
+            if let Ok(seg) = decode(f.linktype, f.data, 0) {
+                self.streams.id(&seg, f.number);
+            }
+            return;
+        }
         self.counters.frames += 1;
         self.now = f.ts;
         self.latest = self.latest.max(f.ts);
@@ -282,13 +290,20 @@ impl Engine {
                     unanswered && (conn.syn_ack_frame.is_some() || conn.rst_frame.is_some());
                 if conn.rst_frame.is_some() || conn.fin_sides == 0b11 {
                     let isn = conn.syn_seq;
+                    let by_fins = conn.rst_frame.is_none();
                     if let Some(Flow::Data { conn, .. }) = self
                         .flows
                         .insert(key, Flow::Tombstone(Tombstone::new(at.ts, false, isn)))
                         && let Some(s) = self.slots[slot].as_mut()
                     {
                         s.data_flows.retain(|k| *k != key);
-                        s.session.add_data_conn(*conn);
+                        let index = s.session.add_data_conn(*conn);
+                        let id = s.session.id;
+                        if let (true, Some(index), Some(Flow::Tombstone(t))) =
+                            (by_fins, index, self.flows.get_mut(&key))
+                        {
+                            t.final_ack_of = Some((slot, id, index));
+                        }
                     }
                 }
                 self.saw_beyond(seg, at);
@@ -329,6 +344,19 @@ impl Engine {
                     if let Some(l) = listed.and_then(|n| ns.listed.get_mut(n)) {
                         l.segments += 1;
                         l.last_frame = at.frame;
+                    }
+                } else if let Some((slot, id, index)) = t.final_ack_of.take_if(|_| {
+                    seg.payload.is_empty()
+                        && seg.missing == 0
+                        && !seg.flags.syn()
+                        && !seg.flags.fin()
+                        && !seg.flags.rst()
+                }) {
+                    // The last ACK of a data connection's close is its own.
+                    self.counters.data_segments += 1;
+                    self.saw_beyond(seg, at);
+                    if let Some(s) = self.slots[slot].as_mut().filter(|s| s.session.id == id) {
+                        s.session.final_ack(index, at);
                     }
                 } else if t.control {
                     self.counters.after_close_segments += 1;
@@ -822,6 +850,7 @@ mod tests {
                 orig_len: data.len() as u32,
                 data: &data,
                 interface: 0,
+                outside_view: false,
             };
             self.engine.frame(&f, out);
         }

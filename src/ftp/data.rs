@@ -205,6 +205,11 @@ pub enum Verdict {
     /// between the session's hosts beyond the control connection (it was
     /// filtered to the control port, say): it could not have seen one.
     NotCaptured,
+    /// No connection attempt was seen, yet the server's final reply to the
+    /// transfer command that used the setup (226, 250) says the transfer
+    /// was done: the data connection existed and the capture does not
+    /// hold it (a capture filtered by port, or trimmed).
+    DoneUnseen,
     /// The announcement could not be read at all.
     Unparsable,
 }
@@ -221,6 +226,9 @@ impl Verdict {
             Verdict::NoConnection => "none seen",
             Verdict::NotCaptured => {
                 "not captured (the capture holds no traffic between these hosts beyond the control connection)"
+            }
+            Verdict::DoneUnseen => {
+                "not captured (the server reported the transfer done, over a connection this capture does not hold)"
             }
             Verdict::Unparsable => "none (announcement unreadable)",
         }
@@ -293,6 +301,14 @@ pub struct DataSetup {
     /// announcement: silence means something only if it lasted (a capture
     /// rotated or stopped right after a PORT proves nothing).
     pub observed_secs: f64,
+    /// For a command the session hung on: the longest the client waited
+    /// with it unanswered, while the capture watched — its longest pause
+    /// from this command on, before its next command or until it closed
+    /// the connection (or the capture stopped watching). A client that
+    /// sends on without pausing, or closes right after, waited for no
+    /// reply, so the server's silence proves nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_waited_secs: Option<f64>,
 }
 
 /// How long a silence must last before it counts: a lost SYN or command
@@ -308,6 +324,15 @@ pub struct Transfer {
     pub frame: u64,
     /// The final reply (226 done; 425 could not open the data connection).
     pub reply_code: Option<u16>,
+}
+
+impl Transfer {
+    /// The server's final reply says the transfer was done (226 closing
+    /// the data connection, 250 file action completed): it had its data
+    /// connection.
+    pub fn done(&self) -> bool {
+        matches!(self.reply_code, Some(226 | 250))
+    }
 }
 
 /// The verbs that open a data connection.
@@ -474,18 +499,31 @@ impl DataSetup {
             Verdict::Unparsable => Status::Unreadable,
             Verdict::NoConnection | Verdict::NotCaptured if cannot_open => Status::CannotOpen,
             Verdict::NoConnection | Verdict::NotCaptured
-                if self.hung && self.observed_secs >= SILENCE_SECS =>
+                if self.hung
+                    && self.observed_secs >= SILENCE_SECS
+                    && self.client_waited_secs.unwrap_or(0.0) >= SILENCE_SECS =>
             {
                 Status::NoReply
             }
             Verdict::NoConnection => Status::NoConnection,
-            Verdict::NotCaptured => Status::NotCaptured,
+            Verdict::NotCaptured | Verdict::DoneUnseen => Status::NotCaptured,
         }
     }
 
     pub fn outcome(&self) -> Outcome {
         self.status().outcome()
     }
+}
+
+/// The longest the client waited for a reply, given the times of the
+/// commands it sent from an unanswered one on (in order) and `end`, when
+/// it closed the connection or the capture stopped watching: each pause
+/// before its next command, and the last one before `end`.
+pub fn longest_wait(sent: &[Timestamp], end: Timestamp) -> f64 {
+    sent.windows(2)
+        .map(|w| w[1].secs_since(w[0]))
+        .chain(sent.last().map(|&t| end.secs_since(t)))
+        .fold(0.0, f64::max)
 }
 
 /// How long after the last announcement a late connection is still
@@ -578,6 +616,12 @@ pub fn match_setups(
                 s.established =
                     matches!(c.result(), ConnResult::Established | ConnResult::MidStream);
                 s.mismatch = Some(why);
+            }
+            // The server's own word that the transfer was done proves a
+            // connection the capture did not see; only a setup no transfer
+            // completed over is one without a connection.
+            None if s.transfer.as_ref().is_some_and(Transfer::done) => {
+                s.verdict = Verdict::DoneUnseen
             }
             None => s.verdict = Verdict::NoConnection,
         }
@@ -708,7 +752,27 @@ mod tests {
             transfer: None,
             hung: false,
             observed_secs: 0.0,
+            client_waited_secs: None,
         }
+    }
+
+    #[test]
+    fn a_client_that_never_paused_waited_for_no_reply() {
+        let t = |ms: i64| Timestamp(ms * 1_000_000);
+        // Zeek's many-port: a PORT every 2 ms, the FIN 2 ms after the last.
+        let sent: Vec<Timestamp> = (0..500).map(|k| t(5 + 2 * k)).collect();
+        assert!(longest_wait(&sent, t(1005)) < 0.003);
+        // A PORT, then 30 s of silence before QUIT and the close.
+        assert_eq!(longest_wait(&[t(0), t(30_000)], t(30_001)), 30.0);
+        // The last command, then silence until the end of the capture.
+        assert_eq!(longest_wait(&[t(0)], t(2_000)), 2.0);
+        let mut d = setup(b"PORT 10,0,0,1,4,1", 0);
+        d.hung = true;
+        d.observed_secs = 1.001;
+        d.client_waited_secs = Some(0.002);
+        assert_eq!(d.status(), Status::NoConnection);
+        d.client_waited_secs = Some(1.001);
+        assert_eq!(d.status(), Status::NoReply);
     }
 
     #[test]
@@ -756,6 +820,28 @@ mod tests {
         );
         assert_eq!(s[0].verdict, Verdict::Connected);
         assert_eq!(s[1].verdict, Verdict::Refused);
+    }
+
+    #[test]
+    fn a_transfer_reported_done_had_a_connection_the_capture_lacks() {
+        let ips = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let done = |code| Transfer {
+            verb: "RETR".into(),
+            frame: 2,
+            reply_code: Some(code),
+        };
+        let mut s = vec![setup(b"PORT 10,0,0,1,4,1", 0)];
+        s[0].transfer = Some(done(226));
+        match_setups(&mut s, &[], ips.0, ips.1, &[]);
+        assert_eq!(s[0].verdict, Verdict::DoneUnseen);
+        assert_eq!(s[0].status(), Status::NotCaptured);
+        // 425 says the connection failed; 150 alone says nothing yet.
+        for code in [425, 150] {
+            let mut s = vec![setup(b"PORT 10,0,0,1,4,1", 0)];
+            s[0].transfer = Some(done(code));
+            match_setups(&mut s, &[], ips.0, ips.1, &[]);
+            assert_eq!(s[0].verdict, Verdict::NoConnection, "{code}");
+        }
     }
 
     #[test]

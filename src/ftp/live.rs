@@ -5,7 +5,7 @@
 //! When the connection ends it becomes a [`Session`].
 
 use super::address::{self, Endpoint};
-use super::data::{DataConn, Verdict, match_setups};
+use super::data::{DataConn, Verdict, longest_wait, match_setups};
 use super::fingerprint::{self};
 use super::line::{Decoder, Item, Resume, pause_after_234, pause_after_auth};
 use super::message::{Command, Reply, ReplyAssembler, starts_like_reply, starts_with_known_verb};
@@ -146,11 +146,24 @@ impl LiveSession {
     }
 
     /// Records a data connection attempt that belongs to this session.
-    pub fn add_data_conn(&mut self, c: DataConn) {
+    /// Keeps an ended data connection; its index among them, when kept.
+    pub fn add_data_conn(&mut self, c: DataConn) -> Option<usize> {
         if self.data_conns.len() < self.limits.max_data_conns {
             self.data_conns.push(c);
+            Some(self.data_conns.len() - 1)
         } else {
             self.data_conns_dropped += 1;
+            None
+        }
+    }
+
+    /// The bare ACK that ended the close of kept data connection `index`
+    /// (after both its FINs): a packet of that connection.
+    pub fn final_ack(&mut self, index: usize, at: Origin) {
+        if let Some(c) = self.data_conns.get_mut(index) {
+            c.packets += 1;
+            c.last_frame = at.frame;
+            c.last_ts = at.ts;
         }
     }
 
@@ -433,17 +446,29 @@ impl LiveSession {
         blind.sort();
         match_setups(&mut setups, &data_conns, client.ip(), srv.ip(), &blind);
         // No connection where the capture could not have seen one is not
-        // captured, not absent.
+        // captured, not absent (and that, not the server's word that the
+        // transfer was done, is why it is missing).
         if self.beyond_control.is_none() {
             for d in &mut setups {
-                if d.verdict == Verdict::NoConnection {
+                if matches!(d.verdict, Verdict::NoConnection | Verdict::DoneUnseen) {
                     d.verdict = Verdict::NotCaptured;
                 }
             }
         }
         let mut data_conns = data_conns;
+        // The client stopped waiting when it closed, or when the capture
+        // stopped watching.
+        let waited_until = self
+            .conn
+            .life
+            .client_closed_at
+            .map_or(until, |t| t.min(until));
         for d in &mut setups {
             d.observed_secs = until.secs_since(d.announced_ts);
+            if let Some(c) = d.command.filter(|_| d.hung) {
+                let sent: Vec<Timestamp> = commands[c..].iter().map(|c| c.line.last_ts()).collect();
+                d.client_waited_secs = Some(longest_wait(&sent, waited_until.max(d.announced_ts)));
+            }
             if let Some(c) = d.connection.and_then(|k| data_conns.get_mut(k)) {
                 c.announced_frame.get_or_insert(d.announced_frame);
             }

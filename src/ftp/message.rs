@@ -297,12 +297,15 @@ impl Reply {
         v.dedup();
         v
     }
-    /// Every line's content joined with CRLF (how the reply looked).
+    /// The reply's lines as the wire had them: each but the last followed
+    /// by its own line end (a server may end some lines of one reply with
+    /// a bare LF and others with CRLF), the last without. A line a gap
+    /// cut short has no line end to show.
     pub fn joined(&self) -> Bytes {
         let mut v = Vec::new();
         for (i, l) in self.lines.iter().enumerate() {
             if i > 0 {
-                v.extend_from_slice(b"\r\n");
+                v.extend_from_slice(self.lines[i - 1].terminator.bytes());
             }
             v.extend_from_slice(&l.bytes.0);
         }
@@ -431,6 +434,31 @@ mod tests {
             bare_cr: false,
             peer_acked: None,
         }
+    }
+
+    #[test]
+    fn a_joined_reply_keeps_each_lines_own_end() {
+        // Suricata's ftp-mode-02, frames 14–15: three lines end with a
+        // bare LF, the last two with CRLF.
+        let mut lines: Vec<Line> = [&b"211-Features:"[..], b" MDTM", b" REST STREAM"]
+            .iter()
+            .map(|t| Line {
+                terminator: Terminator::Lf,
+                ..line(t)
+            })
+            .collect();
+        lines.push(line(b" SIZE"));
+        lines.push(line(b"211 End"));
+        let r = Reply {
+            code: Some(211),
+            lines,
+            unterminated: false,
+            cut_by_gap: false,
+        };
+        assert_eq!(
+            r.joined().0,
+            b"211-Features:\n MDTM\n REST STREAM\n SIZE\r\n211 End".to_vec()
+        );
     }
 
     #[test]

@@ -299,5 +299,6 @@ fn setup(
         transfer: None,
         hung: false,
         observed_secs: 0.0,
+        client_waited_secs: None,
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{Chunk, DirStats, Limits, Origin, Reassembler, StreamSink};
 use crate::decode::TcpSegment;
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -80,6 +81,10 @@ pub struct Lifecycle {
     pub rst_frame: Option<u64>,
     /// Who sent it: `C` client or `S` server.
     pub rst_by: Option<Side>,
+    /// When the client first sent FIN or RST: from then on it waited for
+    /// nothing (a reply owed to it is no longer awaited).
+    #[serde(skip)]
+    pub client_closed_at: Option<Timestamp>,
 }
 
 pub struct Connection {
@@ -250,6 +255,9 @@ impl Connection {
         if seg.flags.rst() && self.life.rst_frame.is_none() {
             self.life.rst_frame = Some(at.frame);
             self.life.rst_by = Some(side);
+        }
+        if side == Side::Client && (seg.flags.fin() || seg.flags.rst()) {
+            self.life.client_closed_at.get_or_insert(at.ts);
         }
         if seg.flags.fin() {
             let f = match side {

@@ -112,6 +112,9 @@ pub struct Gap {
     pub receipt: Receipt,
 }
 
+/// The most ACKs past what the capture delivered that a stream keeps.
+const UNSEEN_ACKS: usize = 64;
+
 /// What the receiver's ACKs, as the tap saw them, say of bytes the
 /// capture lacks. A receiver acknowledges only bytes it holds, and answers
 /// bytes that arrive past a hole with an ACK that stops at the hole (RFC
@@ -314,6 +317,11 @@ pub struct Reassembler {
     fin: Option<u64>,
     peer_ack: Option<u64>,
     peer_ack_frame: Option<u64>,
+    /// The peer's ACKs that went past what the capture had delivered
+    /// (offset reached, frame), in order, at most [`UNSEEN_ACKS`]: the
+    /// first that covers a hole is what proves the peer got its bytes
+    /// (tshark's "ACKed unseen segment").
+    unseen_acks: Vec<(u64, u64)>,
     peer_sack: Option<([u64; 2], u64)>,
     /// The latest captured ACK of the peer that stopped at the first hole
     /// after bytes past it had been captured: the peer lacked them.
@@ -341,6 +349,7 @@ impl Reassembler {
             fin: None,
             peer_ack: None,
             peer_ack_frame: None,
+            unseen_acks: Vec::new(),
             peer_sack: None,
             stuck: None,
             sent_to: None,
@@ -507,6 +516,13 @@ impl Reassembler {
         if self.peer_ack.is_none_or(|a| off > a) {
             self.peer_ack = Some(off);
             self.peer_ack_frame = Some(origin.frame);
+            if off > self.next {
+                let next = self.next;
+                self.unseen_acks.retain(|&(a, _)| a > next);
+                if self.unseen_acks.len() < UNSEEN_ACKS {
+                    self.unseen_acks.push((off, origin.frame));
+                }
+            }
             for (_, r) in self.records.iter_mut().take_while(|(k, _)| *k < off) {
                 if r.end <= off {
                     r.acked = true;
@@ -539,8 +555,13 @@ impl Reassembler {
         });
     }
 
-    /// What the peer's ACKs say of the bytes `[offset, offset + len)`.
-    fn receipt(&self, offset: u64) -> Receipt {
+    /// What the peer's ACKs say of the bytes `[offset, offset + len)`:
+    /// acknowledged, by the first ACK that covered them all where one
+    /// did (else the one that went furthest).
+    fn receipt(&self, offset: u64, len: u64) -> Receipt {
+        if let Some(&(to, frame)) = self.unseen_acks.iter().find(|(a, _)| *a >= offset + len) {
+            return Receipt::Acked { frame, to };
+        }
         if let Some(to) = self.peer_ack.filter(|a| *a > offset) {
             return Receipt::Acked {
                 frame: self.peer_ack_frame.unwrap_or(0),
@@ -592,7 +613,12 @@ impl Reassembler {
         // retransmission the capture missed reached it).
         if let Some(a) = self.peer_ack {
             let frame = self.peer_ack_frame.unwrap_or(0);
-            for g in self.stats.gaps.iter_mut().filter(|g| a > g.offset) {
+            for g in self
+                .stats
+                .gaps
+                .iter_mut()
+                .filter(|g| a > g.offset && !matches!(g.receipt, Receipt::Acked { .. }))
+            {
                 g.receipt = Receipt::Acked { frame, to: a };
             }
         }
@@ -808,7 +834,7 @@ impl Reassembler {
     ) {
         sink.gap(offset, len, at);
         self.stats.gap_bytes += len;
-        let receipt = self.receipt(offset);
+        let receipt = self.receipt(offset, len);
         // Forget history: bytes after a gap are not contiguous with it.
         self.history.clear();
         self.history_frames.clear();
@@ -1072,6 +1098,25 @@ mod tests {
         assert_eq!(
             r.stats().gaps[0].receipt,
             Receipt::Acked { frame: 9, to: 12 }
+        );
+    }
+
+    #[test]
+    fn a_hole_is_proven_received_by_the_first_ack_that_covers_it() {
+        // hand-lost-lines: the client's ACK in frame 16 covers the 19
+        // bytes the tap missed, before the bytes after them are captured;
+        // later ACKs go further (the last in frame 32).
+        let (mut r, mut c) = fresh();
+        r.syn(0);
+        r.segment(1, b"abc", 0, false, o(1), &mut c);
+        r.peer_ack(6, None, o(2), &mut c); // inside the hole
+        r.peer_ack(10, None, o(3), &mut c); // covers it
+        r.segment(10, b"jkl", 0, false, o(4), &mut c);
+        r.peer_ack(13, None, o(9), &mut c);
+        r.flush(o(10), &mut c);
+        assert_eq!(
+            r.stats().gaps[0].receipt,
+            Receipt::Acked { frame: 3, to: 9 }
         );
     }
 

@@ -111,12 +111,13 @@ pub struct Entry<'a> {
     /// A reply's code (`227`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
-    /// The line (for a multi-line reply, every line joined with CRLF).
+    /// The line (for a multi-line reply, every line followed by its own
+    /// line end as the wire had it, but the last).
     // Borrowed from the session but for a joined reply: a report writes
     // every line of every session.
     pub text: Cow<'a, Bytes>,
     /// How the line ended (`cr-lf`, `lf`, `cr`, `none`, or `gap`: cut by bytes
-    /// the capture missed).
+    /// the capture missed); for a multi-line reply, its last line's.
     pub terminator: Terminator,
     /// For a command: `n` of its final reply; for a reply: `n` of the
     /// command it answers.

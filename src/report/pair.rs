@@ -9,8 +9,9 @@ use crate::report::model::CompareReport;
 
 /// The pair's facts, in order, each a line: how it was matched, the NAT
 /// mapping of both endpoints, the TCP relation and its steps, the clocks,
-/// and the line counts.
-pub fn facts(p: &PairReport) -> Vec<String> {
+/// and the line counts. `one_file`: the two taps are legs of one file,
+/// timed by one clock (no offset to estimate).
+pub fn facts(p: &PairReport, one_file: bool) -> Vec<String> {
     let mut v = vec![
         format!(
             "matched ({} confidence): {}",
@@ -75,10 +76,15 @@ pub fn facts(p: &PairReport) -> Vec<String> {
             ),
             _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
         };
+        let clock = if one_file {
+            "one file, one clock".to_string()
+        } else {
+            format!("the server-side capture's clock is {offset} from the client-side one")
+        };
         v.push(format!(
-                "clock: the server-side capture's clock is {offset} from the client-side one; path latency client→server {}, server→client {}",
-                lat(&p.latency_to_server),
-                lat(&p.latency_to_client)
+            "clock: {clock}; path latency client→server {}, server→client {}",
+            lat(&p.latency_to_server),
+            lat(&p.latency_to_client)
         ));
     }
     v.push(format!(

@@ -9,14 +9,22 @@ use crate::rules::{Finding, Severity};
 
 /// Frame numbers as a list, cut after `max` with the count of the rest.
 pub fn frame_list(v: &[u64], max: usize) -> String {
+    frame_list_more(v, max, 0)
+}
+
+/// As [`frame_list`], when `more` frames followed that were counted but
+/// not listed (a line carried by more segments than a line keeps): the
+/// count after the list is of every frame not shown.
+pub fn frame_list_more(v: &[u64], max: usize, more: u64) -> String {
     let mut s = v
         .iter()
         .take(max)
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    if v.len() > max {
-        s.push_str(&format!(" … (+{})", v.len() - max));
+    let rest = v.len().saturating_sub(max) as u64 + more;
+    if rest > 0 {
+        s.push_str(&format!(" … (+{rest})"));
     }
     s
 }
@@ -208,7 +216,10 @@ pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
     let frames = if r.frames.is_empty() {
         String::new()
     } else {
-        format!(" (frames {})", frame_list(&r.frames, 12))
+        format!(
+            " (frames {})",
+            frame_list_more(&r.frames, 12, r.frames_not_listed)
+        )
     };
     // The gist only (JSON keeps the whole message): another line of the
     // same kind up to its first colon (what follows is the proof the
@@ -470,6 +481,50 @@ pub fn not_sessions(n: &crate::engine::NotSessions) -> Option<String> {
         n.segments,
         parts.join("; ")
     ))
+}
+
+/// Where the capture saw its packets, when it tells legs apart: each
+/// leg with its frames, and the leg a view holds; None for a capture of
+/// one place.
+pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
+    let mut parts: Vec<String> = info
+        .legs
+        .iter()
+        .map(|l| {
+            let dup = match l.duplicates {
+                0 => String::new(),
+                n => format!(", {n} duplicate(s)"),
+            };
+            let description = l
+                .description
+                .as_deref()
+                .map(|d| format!(" \"{}\"", crate::escape::escape_str(d)))
+                .unwrap_or_default();
+            format!(
+                "{}{description} ({} frames{dup})",
+                crate::escape::escape_str(&l.name),
+                l.frames
+            )
+        })
+        .collect();
+    if let Some(v) = &info.view {
+        parts.push(format!(
+            "this view holds leg {} only, frames numbered in the whole file",
+            crate::escape::escape_str(v)
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The frames set aside as a packet recorded twice, when there are any.
+pub fn duplicates(info: &crate::capture::CaptureInfo) -> Option<String> {
+    (info.duplicates > 0).then(|| {
+        format!(
+            "{} frame(s) set aside: exact copies (same bytes, same IPv4 identification, within {} ms) of a frame just recorded on the same leg: the same IP packet again (recorded twice, or duplicated on the way), analysed once",
+            info.duplicates,
+            crate::capture::legs::DUPLICATE_WITHIN_NS / 1_000_000
+        )
+    })
 }
 
 /// What the capture says of its own loss (pcapng interface statistics),

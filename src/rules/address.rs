@@ -399,7 +399,7 @@ fn eprt_family(
             Rule::EprtFamilyMismatch,
             Severity::Warning,
             s,
-            format!("`{}` {what}.", q(line)),
+            format!("`{}` {what}.", ql(the_line)),
         )
         .evidence("EPRT command", the_line.frames(), line)
         .by_origin(s, Side::Client)
@@ -461,7 +461,7 @@ fn unparseable_for_alg(
             s,
             format!(
                 "`{}`: {}. This is a server quirk, not corruption, but some in-path ALGs cannot open the data connection for it.",
-                q(line),
+                ql(the_line),
                 reasons.join("; ")
             ),
         )

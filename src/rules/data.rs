@@ -506,6 +506,36 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
             }
             (None, _) => "and the session ended".to_string(),
         };
+        // A client that resent bytes the server never acknowledged was
+        // not idle: it sent nothing new.
+        let in_window =
+            |f: u64| f > cmd.line.last_frame() && next.is_none_or(|n| f < n.line.first_frame());
+        let resent: Vec<(u64, bool)> = s.tcp[Side::Client.index()]
+            .retransmissions
+            .iter()
+            .flat_map(|r| r.retransmission_frames.iter().map(move |&f| (f, r.acked)))
+            .filter(|&(f, _)| in_window(f))
+            .collect();
+        let quiet = if resent.is_empty() {
+            format!("it stayed idle {}", fmt_secs(idle))
+        } else {
+            let mut frames: Vec<String> =
+                resent.iter().take(10).map(|(f, _)| f.to_string()).collect();
+            if resent.len() > 10 {
+                frames.push(format!("… (+{})", resent.len() - 10));
+            }
+            format!(
+                "it sent nothing new for {}, only retransmitted bytes {} {}× (frames {})",
+                fmt_secs(idle),
+                if resent.iter().all(|(_, acked)| !acked) {
+                    "the server never acknowledged"
+                } else {
+                    "it had sent before"
+                },
+                resent.len(),
+                frames.join(", ")
+            )
+        };
         let data = match setup.map(|d| d.verdict) {
             Some(Verdict::Rejected) => "the server rejected it".to_string(),
             Some(Verdict::WrongEndpoint) => {
@@ -521,10 +551,9 @@ fn stall(s: &Session, cfg: &Config, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; it stayed idle {} {ending}. The capture was watching the connection then ({}).",
+                    "the client stopped after `{}` (frame {}) → {reply_txt}: {data}; {quiet} {ending}. The capture was watching the connection then ({}).",
                     ql(&cmd.line),
                     cmd.line.last_frame(),
-                    fmt_secs(idle),
                     how,
                 ),
             )

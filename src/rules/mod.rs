@@ -68,6 +68,9 @@ pub struct Evidence {
     pub capture: Option<usize>,
     /// The frames that carried the bytes.
     pub frames: Vec<u64>,
+    /// Frames of the line beyond those a line keeps: counted, not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     /// The bytes, escaped.
     pub bytes: Bytes,
 }
@@ -188,6 +191,10 @@ pub struct Finding {
     pub first_ts: Option<crate::timestamp::Timestamp>,
     /// Frame numbers (1-based, as Wireshark numbers them).
     pub frames: Vec<u64>,
+    /// Frames that carried the line the finding is about beyond those a
+    /// line keeps: counted, not listed in `frames`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     /// What it proves, in sentences, every number from the case.
     pub message: String,
     /// The bytes behind it, with their frames.
@@ -252,8 +259,15 @@ pub struct Related {
     pub capture: Option<usize>,
     /// The frames of that reading (in `capture`, else the finding's own).
     pub frames: Vec<u64>,
+    /// As the finding's own `frames_not_listed`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_not_listed: u64,
     /// What that rule says of the event, in a sentence.
     pub message: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A control line of a session, by its direction and the stream offset of
@@ -289,6 +303,7 @@ impl Finding {
             tcp_stream: s.tcp_stream,
             first_ts: None,
             frames: Vec::new(),
+            frames_not_listed: 0,
             message,
             evidence: Vec::new(),
             diff: None,
@@ -325,6 +340,14 @@ impl Finding {
     /// Names the line the finding is about.
     pub(crate) fn about(mut self, dir: Side, line: &crate::ftp::line::Line) -> Self {
         self.subject = Some(Subject::of(dir, line));
+        let more = u64::from(line.pieces_dropped);
+        if more > 0 {
+            self.frames_not_listed = self.frames_not_listed.max(more);
+            let frames = line.frames();
+            for e in self.evidence.iter_mut().filter(|e| e.frames == frames) {
+                e.frames_not_listed = more;
+            }
+        }
         self
     }
 
@@ -357,6 +380,7 @@ impl Finding {
             what: what.to_string(),
             capture: None,
             frames,
+            frames_not_listed: 0,
             bytes: bytes.into(),
         });
         self
@@ -376,6 +400,7 @@ impl Finding {
                 what: what.to_string(),
                 capture: Some(o.capture),
                 frames,
+                frames_not_listed: 0,
                 bytes: bytes.into(),
             });
         }
@@ -582,6 +607,7 @@ pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
         actor: fold.actor,
         capture,
         frames: fold.frames,
+        frames_not_listed: fold.frames_not_listed,
         message: fold.message,
     });
     keep.related.extend(fold.related.into_iter().map(|mut r| {

@@ -502,8 +502,11 @@ fn gaps(s: &Session, side: Side, st: &DirStats, all: &[Ctl<'_>], out: &mut Vec<F
             .iter()
             .find(|c| c.side == side && c.line.after_gap && c.line.offset == b);
         let (sev, actor, kind, proof, mut msg) = gap_verdict(s, side, g, all);
+        // Where the receiver's ACK proves the bytes arrived, that ACK is
+        // the frame to cite, not the one the gap was declared at.
+        let declared = (!matches!(g.receipt, Receipt::Acked { .. })).then_some(g.declared_at_frame);
         let mut f = Finding::new(Rule::TcpGap, sev, s, String::new())
-            .frames([g.declared_at_frame])
+            .frames(declared)
             .by(actor, kind, proof);
         if g.reason != GapReason::Snaplen {
             f = f.frames(receipt_frames(g.receipt));
@@ -623,8 +626,7 @@ fn gap_verdict(
                 "{who}'s ACK in frame {frame} covers them (up to offset {acked_to}) while this tap holds none of their bytes"
             ),
             format!(
-                "{head} were never captured, though {who} acknowledged them (its ACK in frame {frame} reaches offset {acked_to}): they arrived, and this tap missed them (capture loss, not the path's doing; noticed at frame {})",
-                g.declared_at_frame
+                "{head} were never captured, though {who} acknowledged them (its ACK in frame {frame} reaches offset {acked_to}): they arrived, and this tap missed them (capture loss, not the path's doing)"
             ),
         ),
         Receipt::NotReceived {

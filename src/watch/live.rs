@@ -77,6 +77,7 @@ impl Live {
                         data: p.data,
                         orig_len: h.len,
                         interface: 0,
+                        outside_view: false,
                     };
                     if tx.frame(&frame, n).is_err() {
                         break None;

@@ -41,6 +41,7 @@ impl OwnedFrame {
             data: &self.data,
             orig_len: self.orig_len,
             interface: self.interface,
+            outside_view: false,
         }
     }
 
@@ -105,6 +106,7 @@ impl Batch {
             data: &data[f.start..f.start + f.len],
             orig_len: f.orig_len,
             interface: f.interface,
+            outside_view: false,
         }
     }
 }
@@ -263,6 +265,7 @@ mod tests {
             data,
             orig_len: data.len() as u32,
             interface: 0,
+            outside_view: false,
         }
     }
 

@@ -153,6 +153,11 @@ fn frames(v: &[u64]) -> String {
     frame_list(v, 20)
 }
 
+/// A finding's frames, with those its line had beyond the ones kept.
+fn finding_frames(f: &Finding) -> String {
+    crate::report::wording::frame_list_more(&f.frames, 20, f.frames_not_listed)
+}
+
 fn h2(s: &str) -> Block {
     Block::Heading {
         level: 2,
@@ -242,6 +247,12 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(e) = c.error {
             rows.push(("Read error".into(), Inline::text(e.to_string())));
         }
+        if let Some(legs) = super::wording::legs(i) {
+            rows.push(("Legs".into(), Inline::text(legs)));
+        }
+        if let Some(d) = super::wording::duplicates(i) {
+            rows.push(("Duplicates".into(), Inline::text(d)));
+        }
         if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }
@@ -279,7 +290,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                 Inline::Sev(f.severity),
                 Inline::Code(f.rule.id().into(), Code::Id),
                 Inline::text(format!("{} {}", name(f.capture), f.session)),
-                Inline::text(frames(&f.frames)),
+                Inline::text(finding_frames(f)),
                 filter(f.capture, &f.session, &f.frames),
             ]
         })
@@ -329,7 +340,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                     "{} session {}, frames {}",
                     name(f.capture),
                     f.session,
-                    frames(&f.frames)
+                    finding_frames(f)
                 ))],
             ),
             item(
@@ -412,7 +423,11 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                     vec![
                         Inline::text(&e.what),
                         Inline::text(name(e.capture.unwrap_or(f.capture))),
-                        Inline::text(frames(&e.frames)),
+                        Inline::text(crate::report::wording::frame_list_more(
+                            &e.frames,
+                            20,
+                            e.frames_not_listed,
+                        )),
                         Inline::Code(e.bytes.to_string(), Code::Bytes),
                     ]
                 })
@@ -572,6 +587,9 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         .zip(&r.captures)
         .collect();
     b.push(facts(&r.header, &caps, &r.sessions));
+    if let Some(legs) = &r.sides.legs {
+        b.push(para(legs));
+    }
     b.push(para(&r.sides.explanation));
     if let Some(s) = r.unmatched.not_compared.sentence() {
         b.push(para(s));
@@ -600,7 +618,7 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         });
         // The facts the text report gives, in its words.
         b.push(Block::List(
-            crate::report::pair::facts(p)
+            crate::report::pair::facts(p, r.sides.legs.is_some())
                 .into_iter()
                 .map(|f| Item {
                     body: Inline::Message(capitalized(&f)),

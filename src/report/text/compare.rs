@@ -20,6 +20,9 @@ pub fn render_compare(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     header(&r.header, style, out)?;
+    if let Some(legs) = &r.sides.legs {
+        style.para(out, legs, "", "")?;
+    }
     style.para(out, &r.sides.explanation, "", "")?;
     let titles = ["Client-side capture", "Server-side capture"];
     for (ci, c) in r.captures.iter().enumerate() {
@@ -45,7 +48,7 @@ pub fn render_compare(
         }
     }
     for p in &r.pairs {
-        pair_section(p, style, out)?;
+        pair_section(p, r.sides.legs.is_some(), style, out)?;
     }
     if let Some(text) = crate::report::pair::one_tap(r) {
         writeln!(out)?;
@@ -98,8 +101,10 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
     format!("{arrow} {s}")
 }
 
+/// `one_file`: both taps are legs of one file, timed by one clock.
 pub(super) fn pair_section(
     p: &crate::compare::PairReport,
+    one_file: bool,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -110,7 +115,7 @@ pub(super) fn pair_section(
     );
     style.para(out, &title, "", "    ")?;
     // Each fact of the pair on its own line, wrapped under itself.
-    for fact in crate::report::pair::facts(p) {
+    for fact in crate::report::pair::facts(p, one_file) {
         style.para(out, &fact, "  ", "    ")?;
     }
     if p.lines_not_listed > 0 {

@@ -70,6 +70,11 @@ fn frames_text(v: &[u64]) -> String {
     frame_list(v, 12)
 }
 
+/// A finding's frames, with those its line had beyond the ones kept.
+fn finding_frames(f: &Finding) -> String {
+    crate::report::wording::frame_list_more(&f.frames, 12, f.frames_not_listed)
+}
+
 pub(super) fn human_bytes(n: u64) -> String {
     match n {
         0..1024 => format!("{n} B"),
@@ -344,6 +349,12 @@ fn capture_section(
         "frames".to_string(),
         format!("{}{span}", c.info.frame_count),
     ]);
+    if let Some(legs) = super::wording::legs(c.info) {
+        t.add_row(vec!["legs".to_string(), legs]);
+    }
+    if let Some(d) = super::wording::duplicates(c.info) {
+        t.add_row(vec!["duplicates".to_string(), d]);
+    }
     let p = c.packets;
     let not_sessions = match p.not_sessions.segments {
         0 => String::new(),
@@ -496,7 +507,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             sev_cell(f.severity),
             Cell::new(f.rule),
             Cell::new(&f.session),
-            Cell::new(frames_text(&f.frames)),
+            Cell::new(finding_frames(f)),
         ]);
     }
     writeln!(out, "{t}")?;
@@ -509,7 +520,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             f.severity.name().to_uppercase(),
             f.rule,
             f.session,
-            frames_text(&f.frames),
+            finding_frames(f),
             f.other
                 .as_ref()
                 .map(|o| if o.frames.is_empty() {
@@ -606,7 +617,7 @@ fn evidence_lines(
         let lead = format!(
             "{indent}{:w$}  frame {:<10} ",
             e.what,
-            frames_text(&e.frames)
+            crate::report::wording::frame_list_more(&e.frames, 12, e.frames_not_listed)
         );
         let bytes = evidence_text(&e.bytes.0);
         let lead_w = lead.chars().count();
@@ -621,7 +632,11 @@ fn evidence_lines(
             style.para(out, &bytes, &lead, &hang)?;
         } else {
             // A long list of frames: what and where, then the bytes under.
-            let what = format!("{}, frame {}:", e.what, frames_text(&e.frames));
+            let what = format!(
+                "{}, frame {}:",
+                e.what,
+                crate::report::wording::frame_list_more(&e.frames, 12, e.frames_not_listed)
+            );
             style.para(out, &what, indent, &under)?;
             style.para(out, &bytes, &under, &under)?;
         }

@@ -1,0 +1,308 @@
+//! One capture holding both legs of a device, read as two views: for every
+//! lab firewall case (`lab/README.md`, "On the firewall itself"), each of
+//! its one-file captures (`tcpdump -i any` as SLL2 and as SLL v1,
+//! `dumpcap -i fwin -i fwout`, a SPAN of two VLANs) states the same
+//! comparison findings as `compare` of the per-interface captures of the
+//! same run — the same rules, lines and packets, frames numbered in the
+//! one file — and each leg's TCP packets are the ones tshark puts on it
+//! (testdata/tshark-legs.tsv).
+
+mod common;
+
+use common::{bin, testdata};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+const CASES: [&str; 4] = ["fw-route", "fw-mangle", "fw-alg", "fw-mangle-alg"];
+const ONE_FILE: [&str; 4] = ["any.pcap", "sll.pcap", "legs.pcapng", "span.pcap"];
+
+fn json(args: &[&str]) -> Value {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// tshark's reading of every TCP frame of the lab's firewall captures:
+/// (file, frame) → (the leg as portmortem names it, the packet).
+struct Tshark(HashMap<(String, u64), (String, Vec<String>)>);
+
+impl Tshark {
+    fn load() -> Self {
+        let text = std::fs::read_to_string(testdata("tshark-legs.tsv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+        let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+        let packet = [
+            "ip_src",
+            "ip_dst",
+            "ttl",
+            "sport",
+            "dport",
+            "tcp_flags",
+            "seq_raw",
+            "ack_raw",
+            "tcp_len",
+            "tcp_checksum",
+        ]
+        .map(col);
+        let mut rows = HashMap::new();
+        for l in lines {
+            let c: Vec<&str> = l.split('\t').collect();
+            let file = c[0];
+            let leg = if file.ends_with("-any.pcap") {
+                format!("ifindex {}", c[col("sll_ifindex")])
+            } else if file.ends_with("-legs.pcapng") {
+                c[col("interface_name")].to_string()
+            } else if file.ends_with("-span.pcap") {
+                format!("VLAN {}", c[col("vlan_id")])
+            } else if file.ends_with("-sll.pcap") {
+                // Sent by the host (4): the leg facing its destination;
+                // received: the leg facing its source.
+                let toward = if c[col("sll_pkttype")] == "4" {
+                    c[col("ip_dst")]
+                } else {
+                    c[col("ip_src")]
+                };
+                format!("toward {toward}")
+            } else {
+                String::new()
+            };
+            let frame: u64 = c[1].parse().unwrap();
+            let key = packet.iter().map(|&i| c[i].to_string()).collect();
+            rows.insert((file.to_string(), frame), (leg, key));
+        }
+        Tshark(rows)
+    }
+
+    /// The packets of `frames` of `file` (a frame tshark has no TCP row
+    /// for stays a number, so it can match nothing of another file).
+    fn packets(&self, file: &str, frames: &Value) -> Vec<Vec<String>> {
+        let mut v: Vec<Vec<String>> = frames
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| match self.0.get(&(file.to_string(), n)) {
+                Some((_, k)) => k.clone(),
+                None => vec![format!("{file} frame {n}, not TCP")],
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// TCP frames per leg of `file`.
+    fn legs(&self, file: &str) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for ((f, _), (leg, _)) in &self.0 {
+            if f == file {
+                *m.entry(leg.clone()).or_default() += 1;
+            }
+        }
+        m
+    }
+}
+
+/// What a comparison finding states, with its frames as packets: the
+/// file of each capture of the report given by `files`.
+fn statements(report: &Value, files: [&str; 2], t: &Tshark) -> Vec<String> {
+    let mut v: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let at = |v: &Value| files[v.as_u64().unwrap() as usize];
+            let evidence: Vec<&str> = f["evidence"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["bytes"].as_str().unwrap_or_default())
+                .collect();
+            let other = match f.get("other") {
+                Some(o) if !o.is_null() => {
+                    format!("{:?}", t.packets(at(&o["capture"]), &o["frames"]))
+                }
+                _ => String::new(),
+            };
+            format!(
+                "{} {} {} capture {} evidence {evidence:?} packets {:?} other {other}",
+                f["rule"],
+                f["severity"],
+                f["actor"],
+                f["capture"],
+                t.packets(at(&f["capture"]), &f["frames"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_file_of_both_legs_states_what_compare_of_the_two_interfaces_states() {
+    let t = Tshark::load();
+    let mut compared = 0;
+    for case in CASES {
+        let client = format!("lab-{case}-client.pcap");
+        let server = format!("lab-{case}-server.pcap");
+        let two = json(&[
+            "compare",
+            "-f",
+            "json",
+            testdata(&client).to_str().unwrap(),
+            testdata(&server).to_str().unwrap(),
+        ]);
+        let want = statements(&two, [&client, &server], &t);
+        let expected = match case {
+            "fw-route" => 0,
+            "fw-mangle-alg" => 1,
+            _ => 2,
+        };
+        assert_eq!(want.len(), expected, "{case}: {want:#?}");
+        assert!(
+            want.iter().all(|s| !s.contains("packets []")),
+            "{case}: a finding without packets: {want:#?}"
+        );
+        for kind in ONE_FILE {
+            let name = format!("lab-{case}-{kind}");
+            let path = testdata(&name);
+            let path = path.to_str().unwrap();
+            let one = json(&["analyze", "-f", "json", path]);
+            assert_eq!(one["command"], "compare", "{name}: not read as two legs");
+            assert!(
+                one["sides"]["legs"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("one file, two legs")),
+                "{name}: the report does not say how the file was read"
+            );
+            assert_eq!(
+                statements(&one, [&name, &name], &t),
+                want,
+                "{name}: not what compare of {client} and {server} states"
+            );
+            // `compare FILE` is the same report.
+            let same = json(&["compare", "-f", "json", path]);
+            assert_eq!(same["findings"], one["findings"], "{name}");
+            // Each view holds one leg: its TCP packets are tshark's for
+            // that leg, and the client side is fwin's.
+            let legs = t.legs(&name);
+            assert_eq!(legs.len(), 2, "{name}: {legs:?}");
+            let views: Vec<(String, u64)> = one["captures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["view"].as_str().unwrap().to_string(),
+                        c["packets"]["tcp_segments"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            for (leg, tcp) in &views {
+                assert_eq!(legs.get(leg), Some(tcp), "{name}: leg {leg}");
+            }
+            let client_leg = match kind {
+                "any.pcap" => "ifindex 2",
+                "sll.pcap" => "toward 198.51.100.60",
+                "legs.pcapng" => "fwin",
+                _ => "VLAN 10",
+            };
+            assert_eq!(views[0].0, client_leg, "{name}: the client's leg");
+            // No copy is taken for a retransmission or a conflict.
+            let text = one.to_string();
+            assert!(!text.contains("tcp-overlap-conflict"), "{name}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 16);
+}
+
+/// `--one-view` keeps the single reading, and it lists the legs.
+#[test]
+fn one_view_lists_the_legs_with_their_frames() {
+    let one = json(&[
+        "analyze",
+        "--one-view",
+        "-f",
+        "json",
+        testdata("lab-fw-mangle-legs.pcapng").to_str().unwrap(),
+    ]);
+    assert_eq!(one["command"], "analyze");
+    let legs: Vec<(String, u64)> = one["captures"][0]["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["frames"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // tshark: 31 frames on each interface (27 of them TCP).
+    assert_eq!(legs, [("fwin".to_string(), 31), ("fwout".to_string(), 31)]);
+}
+
+/// A capture of one place is analysed as before, and a file that holds
+/// no two legs of the same traffic is refused by `compare FILE`.
+#[test]
+fn a_capture_of_one_place_is_no_comparison() {
+    let path = testdata("lab-fw-mangle-client.pcap");
+    let one = json(&["analyze", "-f", "json", path.to_str().unwrap()]);
+    assert_eq!(one["command"], "analyze");
+    assert!(one["captures"][0].get("legs").is_none());
+    let out = bin()
+        .args(["compare", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("two legs of a device"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two legs that share TCP connections but no FTP session (here the lab
+/// capture without its control connection: only the data connections
+/// cross both legs) are no comparison: the file is analysed as one, and
+/// lists its legs.
+#[test]
+fn legs_sharing_no_ftp_session_are_analysed_as_one_capture() {
+    let bytes = std::fs::read(testdata("lab-fw-route-any.pcap")).unwrap();
+    // Little-endian µs pcap of LINUX_SLL2: 24-byte header, records of a
+    // 16-byte header and the frame (20 bytes of SLL2, then IPv4).
+    let mut out = bytes[..24].to_vec();
+    let mut at = 24;
+    let mut kept = 0;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let rec = &bytes[at..at + 16 + len];
+        let frame = &rec[16..];
+        let ip = frame.get(20..).unwrap_or_default();
+        let control = ip.len() > 24 && ip[9] == 6 && {
+            let tcp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+            let port = |i: usize| u16::from_be_bytes([tcp[i], tcp[i + 1]]);
+            port(0) == 21 || port(2) == 21
+        };
+        if !control {
+            out.extend_from_slice(rec);
+            kept += 1;
+        }
+        at += 16 + len;
+    }
+    assert!(kept > 10 && kept < 93, "{kept}");
+    let dir = std::env::temp_dir().join(format!("pm-legs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("data-only-any.pcap");
+    std::fs::write(&path, out).unwrap();
+    let one = json(&["analyze", "-f", "json", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(one["command"], "analyze");
+    let legs = one["captures"][0]["legs"].as_array().unwrap();
+    assert_eq!(legs.len(), 2, "{legs:?}");
+}
