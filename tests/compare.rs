@@ -930,16 +930,12 @@ fn two_taps_past_the_budget_compare_as_within_it() {
     std::fs::write(&c, replicated("lab-mangle-vsftpd-client.pcap", 400)).unwrap();
     std::fs::write(&s, replicated("lab-mangle-vsftpd-server.pcap", 400)).unwrap();
     let json = |mb: &str| compare_with_budget(mb, c.to_str().unwrap(), s.to_str().unwrap());
-    // 3 MiB: past the share for kept sessions, not so tight that the
-    // engine must evict live flows (which would cut sessions short).
-    let (tight, roomy) = (json("3"), json("4096"));
-    std::fs::write(
-        "/tmp/tight.json",
-        serde_json::to_vec_pretty(&tight).unwrap(),
-    )
-    .unwrap();
-    std::fs::copy(&c, "/tmp/rc.pcap").unwrap();
-    std::fs::copy(&s, "/tmp/rs.pcap").unwrap();
+    // 8 MiB: past the share for kept sessions, not so tight that the
+    // engine must evict live flows (which would cut sessions short). The
+    // budget counts the whole process's heap, both readers and the
+    // matcher, so how far the readers run apart on a loaded machine moves
+    // the peak: 3 MiB evicted a flow in one run of several under load.
+    let (tight, roomy) = (json("8"), json("4096"));
     assert!(
         tight["captures"][0]["sessions_not_kept"].as_u64().unwrap() > 0,
         "the budget did not bite"
