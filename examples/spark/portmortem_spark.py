@@ -191,7 +191,9 @@ def plan(spark, paths):
             found.setdefault(u, (size, explicit))
     return [
         {"index": i, "path": u, "size": found[u][0], "explicit": found[u][1], "line": None}
-        for i, u in enumerate(sorted(found))
+        # Sorted as batch sorts paths: component by component (Rust's
+        # Path order), so `d/x` comes before `d-y` as batch walks them.
+        for i, u in enumerate(sorted(found, key=lambda u: u.split("/")))
     ]
 
 

@@ -153,7 +153,7 @@ class SameAsTheCommandLine(unittest.TestCase):
         # fact of the echo finding.
         found = [e for e in ev if e["type"] == "finding"]
         self.assertEqual({e["rule"] for e in found}, {"port-echo-mismatch"})
-        self.assertIn("session-stall-after-ctl", [r["rule"] for e in found for r in e["related"]])
+        self.assertIn("session-stall-after-ctl", [r["rule"] for e in found for r in e.get("related", [])])
 
     def test_compare_equals_the_cli(self):
         a, b = VSFTPD, os.path.join(TD, "lab-mangle-vsftpd-server.pcap")
@@ -175,7 +175,7 @@ class SameAsTheCommandLine(unittest.TestCase):
         doc = portmortem.analyze(INETUTILS, stall_secs=100.0, hash=False)
         self.assertEqual(doc["options"]["stall_secs"], "100")
         self.assertIsNone(doc["captures"][0]["sha256"])
-        said = [f["rule"] for f in doc["findings"]] + [r["rule"] for f in doc["findings"] for r in f["related"]]
+        said = [f["rule"] for f in doc["findings"]] + [r["rule"] for f in doc["findings"] for r in f.get("related", [])]
         self.assertNotIn("session-stall-after-ctl", said)
         with self.assertRaises(TypeError):
             portmortem.analyze(INETUTILS, no_such_option=1)
