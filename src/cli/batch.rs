@@ -8,7 +8,7 @@ use crate::batch::{self, Output};
 use crate::header::Header;
 use crate::report;
 use crate::report::model::{BatchReport, BatchSummary, SummaryLine};
-use crate::report::output::{Destination, OutputError, refuse_inputs};
+use crate::report::output::{Destination, OutputError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -178,11 +178,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
     // to be a capture: an output onto one is refused first, whatever
     // else is wrong with the call.
     let read = entries.iter().map(|e| e.path.as_path());
-    let format = match (a.report.output.as_deref())
-        .map_or(Ok(()), |o| refuse_inputs(o, read.clone()))
-        .map_err(|e| e.to_string())
-        .and_then(|_| a.report.format())
-    {
+    let format = match a.report.checked_format(read.clone()) {
         Ok(f) => f,
         Err(e) => {
             super::warn(e);
@@ -242,11 +238,7 @@ pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
 
 pub(super) fn merge_cmd(a: MergeArgs) -> i32 {
     let read = a.results.iter().map(std::path::PathBuf::as_path);
-    let format = match (a.report.output.as_deref())
-        .map_or(Ok(()), |o| refuse_inputs(o, read.clone()))
-        .map_err(|e| e.to_string())
-        .and_then(|_| a.report.format())
-    {
+    let format = match a.report.checked_format(read.clone()) {
         Ok(f) => f,
         Err(e) => {
             super::warn(e);

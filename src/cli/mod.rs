@@ -241,6 +241,19 @@ struct BatchReportArgs {
 }
 
 impl BatchReportArgs {
+    /// The format, once an output onto one of `inputs` is refused (that
+    /// first, whatever else is wrong with the call): batch's and merge's
+    /// one check of their report arguments.
+    fn checked_format<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = &'a std::path::Path>,
+    ) -> Result<BatchFormat, String> {
+        if let Some(o) = self.output.as_deref() {
+            crate::report::output::refuse_inputs(o, inputs).map_err(|e| e.to_string())?;
+        }
+        self.format()
+    }
+
     /// The format: `-f`, else the output file's extension, else text.
     fn format(&self) -> Result<BatchFormat, String> {
         let f = chosen(
