@@ -448,17 +448,7 @@ mod tests {
 
     fn sessions(width: u16) -> String {
         let mut g = Grid::new(width, false);
-        g.set_header([
-            "id",
-            "client → server",
-            "tcp.stream",
-            "frames",
-            "start",
-            "cmds",
-            "data setups",
-            "server",
-            "end",
-        ]);
+        g.set_header(super::super::SESSIONS_HEADER);
         g.bare(&[1]);
         g.add_row(ROW);
         g.to_string()

@@ -66,6 +66,19 @@ fn sev_cell(s: Severity) -> Cell {
     }))
 }
 
+/// The Sessions table's columns.
+pub(super) const SESSIONS_HEADER: [&str; 9] = [
+    "id",
+    "client → server",
+    "tcp.stream",
+    "frames",
+    "start",
+    "cmds",
+    "data setups",
+    "server",
+    "end",
+];
+
 fn frames_text(v: &[u64]) -> String {
     frame_list(v, 12)
 }
@@ -472,17 +485,7 @@ fn sessions(
             writeln!(out, "Sessions {first}–{last} of {}", ss.len())?;
         }
         let mut t = table(style);
-        t.set_header([
-            "id",
-            "client → server",
-            "tcp.stream",
-            "frames",
-            "start",
-            "cmds",
-            "data setups",
-            "server",
-            "end",
-        ]);
+        t.set_header(SESSIONS_HEADER);
         t.bare(&[1]);
         for s in part {
             t.add_row(s.cells(clock));
