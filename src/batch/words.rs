@@ -40,19 +40,10 @@ pub fn value(feature: &str, value: &str) -> String {
 /// How a failed transfer failed, in words, from its name in the JSON
 /// output ("refused" → "connection refused").
 pub fn failure(name: &str) -> &str {
-    use crate::ftp::data::Failure::*;
-    [
-        Rejected,
-        NoReply,
-        Unreadable,
-        WrongEndpoint,
-        Refused,
-        NoAnswer,
-        CannotOpen,
-    ]
-    .into_iter()
-    .find(|f| f.name() == name)
-    .map_or(name, |f| f.describe())
+    crate::ftp::data::Failure::ALL
+        .into_iter()
+        .find(|f| f.name() == name)
+        .map_or(name, |f| f.describe())
 }
 
 /// A count and its noun: "1 file", "3,040 files".

@@ -453,6 +453,17 @@ impl Outcome {
 }
 
 impl Failure {
+    /// Every failure, in the order above.
+    pub const ALL: [Failure; 7] = [
+        Failure::Rejected,
+        Failure::NoReply,
+        Failure::Unreadable,
+        Failure::WrongEndpoint,
+        Failure::Refused,
+        Failure::NoAnswer,
+        Failure::CannotOpen,
+    ];
+
     /// The name in JSON output.
     pub fn name(self) -> &'static str {
         match self {
