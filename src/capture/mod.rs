@@ -427,6 +427,12 @@ impl CaptureReader {
         self
     }
 
+    /// The leg this reader holds, when it reads one leg of a file
+    /// ([`CaptureReader::view`]).
+    pub fn view_name(&self) -> Option<&str> {
+        self.view_name.as_deref()
+    }
+
     /// Raw (stored) bytes consumed so far, for progress reporting.
     pub fn raw_bytes_read(&self) -> u64 {
         self.raw.bytes_read()

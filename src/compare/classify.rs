@@ -6,14 +6,15 @@
 //! active conversion.
 
 use super::align::{Aligned, SeqStep, Status};
-use super::ctx::{Ctx, frames_of, recv_tap, sent_tap};
+use super::ctx::{Ctx, frames_of};
 use super::one_tap::{Cause, capture_loss, dropped, injected, seen_once, undetermined};
+use super::views::Tap;
 
 use crate::ftp::data::Verdict;
 use crate::ftp::message::verb_of;
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self, AddressChange, Change, What};
-use crate::rules::{Actor, Finding, ProofKind, Rule, Severity, q};
+use crate::rules::{Actor, Finding, Rule, Severity, q};
 use std::net::IpAddr;
 
 /// The findings of one pair, and which lines a finding about several
@@ -127,15 +128,14 @@ fn untranslated(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
     let Some(ep) = rewrite::untranslated(dir, &sent.text.0, nat) else {
         return;
     };
+    let (v, from, to) = (ctx.views, Tap::sender(dir), Tap::receiver(dir));
     let msg = format!(
-        "`{}` crossed the NAT unchanged ({} frame {} → {} frame {}): it still names {}, although the {} tap sees that host as {}; the ALG did not rewrite it, so the receiver is sent to an address it cannot reach through the NAT",
+        "`{}` crossed the NAT unchanged ({} → {}): it still names {}, although {} sees that host as {}; the ALG did not rewrite it, so the receiver is sent to an address it cannot reach through the NAT",
         q(&sent.text.0),
-        sent_tap(dir),
-        frames_of(Some(sent)),
-        recv_tap(dir),
-        frames_of(Some(recv)),
+        v.frame(from, &frames_of(Some(sent))),
+        v.frame(to, &frames_of(Some(recv))),
         ep,
-        recv_tap(dir).trim_end_matches(" tap"),
+        v.name(to),
         nat.1
     );
     out.push(ctx.finding(Rule::AlgNotTranslated, Severity::Warning, msg, l));
@@ -170,13 +170,12 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
         }
         What::Other | What::Address(_) => format!("`{}` arrived as `{}`", q(a), q(b)),
     };
+    let (v, from, to) = (ctx.views, Tap::sender(dir), Tap::receiver(dir));
     msg.push_str(&format!(
-        " ({}; {} frame {} → {} frame {}).",
+        " ({}; {} → {}).",
         ch.diff.describe(),
-        sent_tap(dir),
-        frames_of(Some(sent)),
-        recv_tap(dir),
-        frames_of(Some(recv))
+        v.frame(from, &frames_of(Some(sent))),
+        v.frame(to, &frames_of(Some(recv)))
     ));
     if let Some(s) = ch.signature {
         msg.push_str(&format!(" Signature: {} ({}).", s.device, s.behaviour));
@@ -202,35 +201,35 @@ fn address_change(
     let (a, b) = (&sent.text.0, &recv.text.0);
     let d = &ch.diff;
     let numbers = &ac.fields;
+    let (v, from, to) = (ctx.views, Tap::sender(dir), Tap::receiver(dir));
     let taps = format!(
-        "{} frame {} → {} frame {}",
-        sent_tap(dir),
-        frames_of(Some(sent)),
-        recv_tap(dir),
-        frames_of(Some(recv))
+        "{} → {}",
+        v.frame(from, &frames_of(Some(sent))),
+        v.frame(to, &frames_of(Some(recv)))
     );
     if ch.is_mangling() {
         let mut msg = format!(
-            "`{}` at the {} arrived as `{}` at the {} ({taps}); {numbers}; {}",
-            q(a),
-            sent_tap(dir),
-            q(b),
-            recv_tap(dir),
+            "{} ({taps}); {numbers}; {}",
+            v.crossed(dir, &q(a), &q(b)),
             d.describe()
         );
         if let Some(sig) = ch.signature {
             msg.push_str(&format!(
                 ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: the signature of {} (227→22_)",
                 if ctx.stepped(dir) {
-                    ""
+                    String::new()
                 } else {
-                    " (the TCP sequence offset between the taps did not change)"
+                    format!(
+                        " (the TCP sequence offset between {} did not change)",
+                        v.both()
+                    )
                 },
                 sig.device
             ));
         } else if orig_ip == nat_ip {
             msg.push_str(&format!(
-                ". No NAT lies between the taps ({orig_ip} at both), so no address translation explains it"
+                ". No NAT lies between {} ({orig_ip} at both), so no address translation explains it",
+                v.both()
             ));
         } else {
             msg.push_str(&format!(
@@ -264,8 +263,8 @@ fn address_change(
             (
                 true,
                 format!(
-                    "the data connection at the {} went to the rewritten endpoint (frame {})",
-                    recv_tap(dir),
+                    "the data connection {} went to the rewritten endpoint (frame {})",
+                    v.at(to),
                     s.data_conns[k].first_frame
                 ),
             )
@@ -275,8 +274,8 @@ fn address_change(
             (
                 false,
                 format!(
-                    "but the data connection at the {} went to {} instead (frame {})",
-                    recv_tap(dir),
+                    "but the data connection {} went to {} instead (frame {})",
+                    v.at(to),
                     s.data_conns[k].acceptor,
                     s.data_conns[k].first_frame
                 ),
@@ -284,11 +283,11 @@ fn address_change(
         }
         Some((v, _)) => (
             nat_consistent,
-            format!("data connection at the {}: {}", recv_tap(dir), v.describe()),
+            format!("data connection {}: {}", ctx.views.at(to), v.describe()),
         ),
         None => (
             nat_consistent,
-            "no data setup at the receiving tap".to_string(),
+            format!("no data setup {}", ctx.views.at(to)),
         ),
     };
     let (rule, sev) = if consistent {
@@ -364,7 +363,11 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
             cl,
         );
         if let Some(s) = &sl.server_side {
-            f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
+            f = f.other_evidence(
+                &ctx.views.at(Tap::ServerSide),
+                s.frames.clone(),
+                s.text.clone(),
+            );
         }
         // The replies it swapped: the next server lines seen at one tap
         // after the first of the two commands (capture timing may place a
@@ -376,7 +379,7 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
                 *used = true;
                 if let Some(c) = &r.client_side {
                     f = f.evidence(
-                        "reply at the client-side tap",
+                        &format!("reply {}", ctx.views.at(Tap::ClientSide)),
                         c.frames.clone(),
                         c.text.clone(),
                     );
@@ -384,7 +387,7 @@ fn mode_conversion(ctx: &Ctx<'_>, consumed: &mut [bool], out: &mut Vec<Finding>)
                 }
                 if let Some(s) = &r.server_side {
                     f = f.other_evidence(
-                        "reply at the server-side tap",
+                        &format!("reply {}", ctx.views.at(Tap::ServerSide)),
                         s.frames.clone(),
                         s.text.clone(),
                     );
@@ -433,11 +436,12 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     } else {
         "server→client"
     };
+    let (both, one) = (ctx.views.both(), ctx.views.word());
     let (sev, mut msg) = if !st.explained_by_length_change && !ack_bad && st.across_gap {
         (
             Severity::Info,
             format!(
-                "the TCP sequence offset between the taps ({}) changed from {:+} to {:+} ({by:+}) across bytes a tap did not capture after `{line}`; what they held, and how the path rewrote them (an ALG changes lengths), is not in the captures, so the change is not judged",
+                "the TCP sequence offset between {both} ({}) changed from {:+} to {:+} ({by:+}) across bytes a {one} did not capture after `{line}`; what they held, and how the path rewrote them (an ALG changes lengths), is not in the captures, so the change is not judged",
                 flow, st.before, st.after,
             ),
         )
@@ -445,7 +449,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         (
             Severity::Info,
             format!(
-                "the TCP sequence offset between the taps ({}) changed from {:+} to {:+} ({by:+}) across {} that only one tap saw; how that line was rewritten on the way (an ALG changes lengths) is not in the captures, so the change is not judged",
+                "the TCP sequence offset between {both} ({}) changed from {:+} to {:+} ({by:+}) across {} that only one {one} saw; how that line was rewritten on the way (an ALG changes lengths) is not in the captures, so the change is not judged",
                 flow,
                 st.before,
                 st.after,
@@ -460,7 +464,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         (
             Severity::Info,
             format!(
-                "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) at the segment carrying `{line}`: an in-path ALG changed the line's length and adjusts sequence numbers from there on",
+                "the TCP sequence offset between {both} ({}) stepped from {:+} to {:+} ({by:+}) at the segment carrying `{line}`: an in-path ALG changed the line's length and adjusts sequence numbers from there on",
                 flow, st.before, st.after
             ),
         )
@@ -468,7 +472,7 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
         (
             Severity::Error,
             format!(
-                "the TCP sequence offset between the taps ({}) stepped from {:+} to {:+} ({by:+}) after `{line}`{}",
+                "the TCP sequence offset between {both} ({}) stepped from {:+} to {:+} ({by:+}) after `{line}`{}",
                 flow,
                 st.before,
                 st.after,
@@ -488,9 +492,9 @@ fn step(ctx: &Ctx<'_>, st: &SeqStep) -> Finding {
     if sev == Severity::Info && !st.explained_by_length_change {
         f = f.by(
             Actor::Unknown,
-            ProofKind::TwoTaps,
+            ctx.views.proof(),
             format!(
-                "the sequence offset between the two taps before and after `{line}`, across bytes or lines one tap did not see"
+                "the sequence offset between {both} before and after `{line}`, across bytes or lines one {one} did not see"
             ),
         );
     }

@@ -3,11 +3,12 @@
 
 use super::align::{Aligned, SeqStep};
 use super::one_tap::Cause;
+use super::views::{Tap, Views};
 
 use crate::ftp::data::DataSetup;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
-use crate::rules::{Actor, Finding, Other, ProofKind, Rule, Severity};
+use crate::rules::{Actor, Finding, Other, Rule, Severity};
 use crate::timestamp::Timestamp;
 
 /// One matched session pair and what is known about it.
@@ -27,6 +28,8 @@ pub struct Ctx<'a> {
     /// captures, for lines that fell outside the other capture.
     pub client_capture_span: (Timestamp, Timestamp),
     pub server_capture_span: (Timestamp, Timestamp),
+    /// What the report calls the two views (taps, or a file's legs).
+    pub views: &'a Views,
 }
 
 impl Ctx<'_> {
@@ -38,32 +41,40 @@ impl Ctx<'_> {
             session: self.ss.name(),
             frames: Vec::new(),
         });
+        let v = self.views;
+        let (cv, sv) = (Tap::ClientSide, Tap::ServerSide);
         if let Some(c) = &l.client_side {
-            f = f.evidence("at the client-side tap", c.frames.clone(), c.text.clone());
+            f = f.evidence(&v.at(cv), c.frames.clone(), c.text.clone());
         }
         if let Some(s) = &l.server_side {
-            f = f.other_evidence("at the server-side tap", s.frames.clone(), s.text.clone());
+            f = f.other_evidence(&v.at(sv), s.frames.clone(), s.text.clone());
         }
         // The path between the taps, on the two taps' views of the line;
         // findings that rest on less say so themselves.
         let views = match (&l.client_side, &l.server_side) {
             (Some(c), Some(s)) => format!(
-                "the line at the client-side tap (frame {}) against the same line at the server-side tap (frame {})",
+                "the line {} (frame {}) against the same line {} (frame {})",
+                v.at(cv),
                 frames_of(Some(c)),
+                v.at(sv),
                 frames_of(Some(s))
             ),
             (Some(c), None) => format!(
-                "the line at the client-side tap (frame {}) and its absence at the server-side tap",
-                frames_of(Some(c))
+                "the line {} (frame {}) and its absence {}",
+                v.at(cv),
+                frames_of(Some(c)),
+                v.at(sv)
             ),
             (None, Some(s)) => format!(
-                "the line at the server-side tap (frame {}) and its absence at the client-side tap",
-                frames_of(Some(s))
+                "the line {} (frame {}) and its absence {}",
+                v.at(sv),
+                frames_of(Some(s)),
+                v.at(cv)
             ),
             (None, None) => String::new(),
         };
         f.subject = super::reconcile::subject_of(l);
-        f.by(Actor::Path, ProofKind::TwoTaps, views)
+        f.by(Actor::Path, self.views.proof(), views)
     }
 
     /// The data setup of a line, in the session of the given tap.
@@ -168,20 +179,4 @@ impl Ctx<'_> {
 pub(super) fn frames_of(v: Option<&super::align::Seen>) -> String {
     v.and_then(|s| s.frames.first())
         .map_or("-".into(), |f| f.to_string())
-}
-
-pub(super) fn sent_tap(dir: Side) -> &'static str {
-    if dir == Side::Client {
-        "client-side tap"
-    } else {
-        "server-side tap"
-    }
-}
-
-pub(super) fn recv_tap(dir: Side) -> &'static str {
-    if dir == Side::Client {
-        "server-side tap"
-    } else {
-        "client-side tap"
-    }
 }

@@ -79,7 +79,7 @@ impl LegPair {
         };
         let (c, s) = if client_first { (0, 1) } else { (1, 0) };
         format!(
-            "one file, two legs: {} ({} frames) and {} ({} frames) carry {by}, so they are the two sides of a device, compared as two captures with frames numbered in the file: the client-side tap below is leg {}, the server-side tap leg {}{others}",
+            "one file, two legs: {} ({} frames) and {} ({} frames) carry {by}, so they are the two sides of a device, compared as two captures with frames numbered in the file: leg {} is the client side, leg {} the server side{others}",
             name(0),
             frames[0],
             name(1),

@@ -13,6 +13,7 @@ pub mod matching;
 mod one_tap;
 mod reconcile;
 pub mod stream;
+pub mod views;
 
 use crate::analysis::{self, CaptureResult};
 use crate::capture::{CaptureError, Source};
@@ -387,6 +388,7 @@ pub fn compare_results(
     );
     let a_client = sides.a_is_client_side;
     let (cr, sr) = if a_client { (ra, rb) } else { (rb, ra) };
+    let views = views::Views::of(cr.info.view.as_deref(), sr.info.view.as_deref());
     let mut pairs = Vec::new();
     let mut findings = Vec::new();
     let mut used = [
@@ -396,7 +398,7 @@ pub fn compare_results(
     for m in matches {
         let (ci, si) = if a_client { (m.a, m.b) } else { (m.b, m.a) };
         let (cs, ss) = (&cr.sessions[ci], &sr.sessions[si]);
-        let (report, mut f) = compare_pair(cs, ss, m, span(&cr), span(&sr));
+        let (report, mut f) = compare_pair(cs, ss, m, (span(&cr), span(&sr)), &views);
         findings.append(&mut f);
         pairs.push(report);
         used[0][ci] = true;
@@ -509,11 +511,11 @@ fn compare_pair(
     cs: &Session,
     ss: &Session,
     m: matching::Match,
-    cspan: Span,
-    sspan: Span,
+    (cspan, sspan): (Span, Span),
+    views: &views::Views,
 ) -> (PairReport, Vec<Finding>) {
     let medium = m.evidence == matching::Evidence::SameDialogue;
-    let (report, mut f) = pair(cs, ss, m, cspan, sspan);
+    let (report, mut f) = pair(cs, ss, m, cspan, sspan, views);
     if medium {
         hedge(&mut f);
     }
@@ -536,6 +538,9 @@ fn assemble(
         r.place(k);
     }
     reconcile::reconcile(&mut cr, &mut sr, &pairs, &mut findings);
+    for r in [&mut cr, &mut sr] {
+        r.findings = crate::rules::merge_cases(std::mem::take(&mut r.findings));
+    }
     crate::rules::sight::note_reported_drops(
         &mut findings,
         cr.info.dropped_packets() + sr.info.dropped_packets(),
@@ -601,6 +606,7 @@ fn pair(
     matched: matching::Match,
     cspan: Span,
     sspan: Span,
+    views: &views::Views,
 ) -> (PairReport, Vec<Finding>) {
     let mut lines = Vec::new();
     for dir in [Side::Client, Side::Server] {
@@ -635,22 +641,27 @@ fn pair(
     // Why each line seen at one tap only is; those that tap's capture
     // missed (and no finding took up as the path's) are its loss, in every
     // count, not lines the path dropped or added.
-    let causes = one_tap::causes(&pair_ctx((cs, ss), &lines, &[], &steps, offset_secs, spans));
-    let (findings, consumed) = classify::run(&pair_ctx(
+    let causes = one_tap::causes(&pair_ctx(
         (cs, ss),
-        &lines,
-        &causes,
-        &steps,
+        (&lines, &[], &steps),
         offset_secs,
         spans,
+        views,
+    ));
+    let (findings, consumed) = classify::run(&pair_ctx(
+        (cs, ss),
+        (&lines, &causes, &steps),
+        offset_secs,
+        spans,
+        views,
     ));
     for ((l, c), used) in lines.iter_mut().zip(&causes).zip(consumed) {
-        let tap = if l.client_side.is_some() {
-            "server-side"
+        let lacking = if l.client_side.is_some() {
+            views::Tap::ServerSide
         } else {
-            "client-side"
+            views::Tap::ClientSide
         };
-        if let Some(note) = c.as_ref().and_then(|c| c.not_captured(tap))
+        if let Some(note) = c.as_ref().and_then(|c| c.not_captured(&views.at(lacking)))
             && !used
         {
             l.status = Status::NotCaptured;
@@ -710,11 +721,10 @@ fn pair(
 /// The classifiers' view of one pair.
 fn pair_ctx<'a>(
     (cs, ss): (&'a Session, &'a Session),
-    lines: &'a [Aligned],
-    causes: &'a [Option<one_tap::Cause>],
-    steps: &'a [SeqStep],
+    (lines, causes, steps): (&'a [Aligned], &'a [Option<one_tap::Cause>], &'a [SeqStep]),
     offset_secs: f64,
     (cspan, sspan): (Span, Span),
+    views: &'a views::Views,
 ) -> ctx::Ctx<'a> {
     ctx::Ctx {
         cs,
@@ -726,6 +736,7 @@ fn pair_ctx<'a>(
         offset_secs,
         client_capture_span: cspan,
         server_capture_span: sspan,
+        views,
     }
 }
 

@@ -6,7 +6,8 @@
 
 use super::align::Aligned;
 
-use super::ctx::{Ctx, frames_of, recv_tap, sent_tap};
+use super::ctx::{Ctx, frames_of};
+use super::views::Tap;
 use crate::reassembly::connection::Side;
 use crate::rules::rewrite::{self};
 use crate::rules::signatures;
@@ -36,15 +37,16 @@ pub(super) enum Cause {
 impl Cause {
     /// The note of a line a tap's capture missed (the capture's loss, not
     /// a line the path dropped or added); None for any other.
-    pub(super) fn not_captured(&self, tap: &str) -> Option<String> {
+    /// `at`: where the line is lacking ("at the server-side tap").
+    pub(super) fn not_captured(&self, at: &str) -> Option<String> {
         match self {
             Cause::CaptureLoss(..) => Some(format!(
-                "not captured at the {tap} tap (capture loss: the receiver acknowledged it there)"
+                "not captured {at} (capture loss: the receiver acknowledged it there)"
             )),
             Cause::NotRunning(_) => Some(format!(
-                "not captured at the {tap} tap (that capture was not running then)"
+                "not captured {at} (that capture was not running then)"
             )),
-            Cause::Unfollowed(why) => Some(format!("not analysed at the {tap} tap ({why})")),
+            Cause::Unfollowed(why) => Some(format!("not analysed {at} ({why})")),
             Cause::Path(_) | Cause::Unknown(_) => None,
         }
     }
@@ -90,11 +92,14 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
     };
     // The tap that lacks the line, and its view of the line's direction.
     let at_server_tap = l.client_side.is_some();
-    let (lacking, tap) = if at_server_tap {
-        (ctx.ss, "server-side")
+    let (lacking, t) = if at_server_tap {
+        (ctx.ss, Tap::ServerSide)
     } else {
-        (ctx.cs, "client-side")
+        (ctx.cs, Tap::ClientSide)
     };
+    // "at the server-side tap" and "the server-side tap", or a leg's.
+    let (there, tap) = (ctx.views.at(t), ctx.views.name(t));
+    let capturer = ctx.views.capturer();
     let dir = l.side();
     let receiver = match dir {
         Side::Client => "the server",
@@ -120,14 +125,14 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
     match (&prev, &next) {
         (Some(p), Some(n)) if n.offset == p.offset + p.raw_len => {
             return Cause::Path(format!(
-                "at the {tap} tap {} and {} follow each other with no byte between them in the sequence space",
+                "{there} {} and {} follow each other with no byte between them in the sequence space",
                 named(p),
                 named(n)
             ));
         }
         (None, Some(n)) if from_syn && n.offset == 0 => {
             return Cause::Path(format!(
-                "at the {tap} tap {} is the first byte after the SYN, with no room before it",
+                "{there} {} is the first byte after the SYN, with no room before it",
                 named(n)
             ));
         }
@@ -147,7 +152,7 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
     };
     let Some(start) = start else {
         return Cause::Unknown(format!(
-            "the {tap} tap holds no line of this direction before it and did not capture the connection's start, so where it belongs there is not known"
+            "{tap} holds no line of this direction before it and did not capture the connection's start, so where it belongs there is not known"
         ));
     };
     let end = start + here.raw_len.max(1) as i64;
@@ -164,33 +169,33 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
         .find(|x| (x.offset as i64) <= start && ((x.offset + x.raw_len) as i64) > start);
     if let Some(x) = instead {
         return Cause::Path(format!(
-            "at the {tap} tap {} takes its place in the sequence space",
+            "{there} {} takes its place in the sequence space",
             named(&x)
         ));
     }
     // Where that tap's view of this direction lacks the line's bytes.
     let hole = match (&prev, &next) {
         (Some(p), Some(n)) => format!(
-            "the {tap} tap's sequence numbers skip {} byte(s) there, between {} and {}",
+            "{tap}'s sequence numbers skip {} byte(s) there, between {} and {}",
             n.offset.saturating_sub(p.offset + p.raw_len),
             named(p),
             named(n)
         ),
         (None, Some(n)) if start < 0 || !from_syn => format!(
-            "the {tap} tap captured this direction only from {} on, from {}, after the line",
+            "{tap} captured this direction only from {} on, from {}, after the line",
             at(n.offset as i64),
             named(n)
         ),
         (None, Some(n)) => format!(
-            "the {tap} tap's sequence numbers skip {} byte(s) before {}",
+            "{tap}'s sequence numbers skip {} byte(s) before {}",
             n.offset,
             named(n)
         ),
         (Some(p), None) => format!(
-            "the {tap} tap captured nothing of this direction after {}",
+            "{tap} captured nothing of this direction after {}",
             named(p)
         ),
-        (None, None) => format!("the {tap} tap captured no line of this direction"),
+        (None, None) => format!("{tap} captured no line of this direction"),
     };
     // The receiver's cumulative ACK at that tap covers where the line
     // belongs: it got the bytes, so only the tap can have missed them.
@@ -208,7 +213,7 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
         let frame = st.peer_acked_frame;
         return Cause::CaptureLoss(
             format!(
-                "{hole}, and {receiver} acknowledged the stream there up to {}{}, past {} {ends}: the bytes arrived, the tap missed them",
+                "{hole}, and {receiver} acknowledged the stream there up to {}{}, past {} {ends}: the bytes arrived, {capturer} missed them",
                 at(a as i64),
                 frame.map(|f| format!(" (frame {f})")).unwrap_or_default(),
                 at(end)
@@ -230,7 +235,7 @@ fn one_tap_cause(ctx: &Ctx<'_>, i: usize) -> Cause {
         None => format!("no ACK of {receiver} was captured there"),
     };
     Cause::Unknown(format!(
-        "{hole}, and {acks}: the tap may have missed the line or the path dropped it"
+        "{hole}, and {acks}: {capturer} may have missed the line or the path dropped it"
     ))
 }
 
@@ -261,12 +266,13 @@ fn not_received(
 
 /// A line one capture missed (info: not the path's doing).
 pub(super) fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str, there: &[u64]) -> Finding {
-    let (line, at) = seen_once(l);
+    let (line, t) = seen_once(l);
+    let (at, other) = (ctx.views.at(t), ctx.views.other(t));
     let mut f = ctx.finding(
         Rule::CaptureLoss,
         Severity::Info,
         format!(
-            "`{}` (frame {} at the {at}) is missing from the other capture, which lost it: {why}. Capture loss, not the path's doing.",
+            "`{}` (frame {} {at}) is missing from {other}, which lost it: {why}. Capture loss, not the path's doing.",
             q(&line.text.0),
             frames_of(Some(line))
         ),
@@ -281,32 +287,36 @@ pub(super) fn capture_loss(ctx: &Ctx<'_>, l: &Aligned, why: &str, there: &[u64])
 
 /// A line at one tap whose cause the captures cannot tell (info).
 pub(super) fn undetermined(ctx: &Ctx<'_>, l: &Aligned, why: &str) -> Finding {
-    let (line, at) = seen_once(l);
+    let (line, t) = seen_once(l);
+    let (at, other) = (ctx.views.at(t), ctx.views.other(t));
     ctx.finding(
         Rule::SeenAtOneTap,
         Severity::Info,
         format!(
-            "`{}` (frame {} at the {at}) is missing from the other capture; neither capture shows whether that tap missed it or the path removed or added it ({why}).",
+            "`{}` (frame {} {at}) is missing from {other}; neither capture shows whether that {} missed it or the path removed or added it ({why}).",
             q(&line.text.0),
-            frames_of(Some(line))
+            frames_of(Some(line)),
+            ctx.views.word()
         ),
         l,
     )
     .by(
         Actor::Unknown,
-        ProofKind::TwoTaps,
+        ctx.views.proof(),
         format!(
-            "the line at the {at} (frame {}) and its absence at the other tap, which neither tap's sequence numbers explain: {why}",
-            frames_of(Some(line))
+            "the line {at} (frame {}) and its absence {}, which neither {}'s sequence numbers explain: {why}",
+            frames_of(Some(line)),
+            ctx.views.elsewhere(t),
+            ctx.views.word()
         ),
     )
 }
 
 /// The version of a one-tap line and the tap it was seen at.
-pub(super) fn seen_once(l: &Aligned) -> (&super::align::Seen, &'static str) {
+pub(super) fn seen_once(l: &Aligned) -> (&super::align::Seen, Tap) {
     match (&l.client_side, &l.server_side) {
-        (Some(c), _) => (c, "client-side tap"),
-        (None, Some(s)) => (s, "server-side tap"),
+        (Some(c), _) => (c, Tap::ClientSide),
+        (None, Some(s)) => (s, Tap::ServerSide),
         (None, None) => unreachable!("an aligned line is seen at one tap at least"),
     }
 }
@@ -420,26 +430,27 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
             })
             .flatten()
             .filter(|b| b.len() < wire.len());
+        let (v, from, to) = (ctx.views, Tap::sender(dir), Tap::receiver(dir));
         let carrying = match own {
             Some(b) => format!(
-                "`{}` ({} bytes of `{}`, frame {} at the {})",
+                "`{}` ({} bytes of `{}`, frame {} {})",
                 q(b),
                 b.len(),
                 q(&sent.text.0),
                 r.first_frame,
-                sent_tap(dir)
+                v.at(from)
             ),
             None => format!(
-                "`{}` (frame {} at the {})",
+                "`{}` (frame {} {})",
                 q(&sent.text.0),
                 r.first_frame,
-                sent_tap(dir)
+                v.at(from)
             ),
         };
         let mut msg = format!(
-            "the segment carrying {carrying} was retransmitted {}× and never reached the {}: an in-path device is discarding it",
+            "the segment carrying {carrying} was retransmitted {}× and never reached {}: an in-path device is discarding it",
             r.retransmission_frames.len(),
-            recv_tap(dir)
+            v.name(to)
         );
         if sent.segments > 1 {
             msg.push_str(&format!(
@@ -458,9 +469,9 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
         let arrived = arrived_of(ctx, l, sent);
         if let Some(a) = &arrived {
             msg.push_str(&format!(
-                "; of the line only `{}` reached the {} (frame {})",
+                "; of the line only `{}` reached {} (frame {})",
                 q(&a.bytes),
-                recv_tap(dir),
+                v.name(to),
                 join(&a.frames)
             ));
             if let Some((ack, _)) = a.stopped {
@@ -475,12 +486,12 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
         }
         msg.push('.');
         let mut proof = format!(
-            "the segment's {} copies at the {} (frames {}, {}) against the {}",
+            "the segment's {} copies {} (frames {}, {}) against {}",
             r.retransmission_frames.len() + 1,
-            sent_tap(dir),
+            v.at(from),
             r.first_frame,
             join(&r.retransmission_frames),
-            recv_tap(dir)
+            v.name(to)
         );
         match &arrived {
             Some(a) => proof.push_str(&format!(
@@ -496,13 +507,9 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
         let mut f = ctx
             .finding(Rule::AlgDropSuspected, Severity::Error, msg, l)
             .frames(r.retransmission_frames.iter().copied())
-            .by(Actor::Path, ProofKind::TwoTaps, proof);
+            .by(Actor::Path, ctx.views.proof(), proof);
         if let Some(a) = arrived {
-            f = f.other_evidence(
-                &format!("what arrived at the {}", recv_tap(dir)),
-                a.frames,
-                a.bytes,
-            );
+            f = f.other_evidence(&format!("what arrived {}", v.at(to)), a.frames, a.bytes);
             if let (Some(o), Some((ack, _))) = (f.other.as_mut(), a.stopped) {
                 o.frames.push(ack);
             }
@@ -525,17 +532,19 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
         Side::Client => (
             Rule::CommandSwallowed,
             format!(
-                "the client sent `{}` (frame {}) but it never reached the server-side tap ({why}): an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
+                "the client sent `{}` (frame {}) but it never reached {} ({why}): an in-path proxy or firewall swallowed it (WatchGuard, SmartDefense \"Blocked FTP Commands\")",
                 q(&sent.text.0),
-                frames_of(Some(sent))
+                frames_of(Some(sent)),
+                ctx.views.name(Tap::ServerSide)
             ),
         ),
         Side::Server => (
             Rule::ReplySwallowed,
             format!(
-                "the server sent `{}` (frame {}) but it never reached the client-side tap ({why})",
+                "the server sent `{}` (frame {}) but it never reached {} ({why})",
                 q(&sent.text.0),
-                frames_of(Some(sent))
+                frames_of(Some(sent)),
+                ctx.views.name(Tap::ClientSide)
             ),
         ),
     };

@@ -25,6 +25,7 @@
 
 use super::PairReport;
 use super::align::{Aligned, Seen, Status};
+use super::views::{Tap, Views};
 use crate::analysis::CaptureResult;
 use crate::reassembly::connection::Side;
 use crate::rules::attribution::TapPosition;
@@ -50,8 +51,9 @@ pub(super) fn reconcile(
             .map(Some)
             .collect(),
     ];
+    let views = Views::of(cr.info.view.as_deref(), sr.info.view.as_deref());
     for p in pairs {
-        pair(p, &mut taps, findings);
+        pair(p, &mut taps, findings, &views);
     }
     cr.findings = taps[0].drain(..).flatten().collect();
     sr.findings = taps[1].drain(..).flatten().collect();
@@ -99,7 +101,12 @@ fn missing_at(p: &PairReport, t: TapIx, sub: Subject) -> Option<usize> {
     })
 }
 
-fn pair(p: &PairReport, taps: &mut [Vec<Option<Finding>>; 2], comparison: &mut [Finding]) {
+fn pair(
+    p: &PairReport,
+    taps: &mut [Vec<Option<Finding>>; 2],
+    comparison: &mut [Finding],
+    views: &Views,
+) {
     let names = [&p.client_side_session, &p.server_side_session];
     // Per aligned line (None: about no line, or a line not listed), the
     // per-tap findings about it.
@@ -124,14 +131,14 @@ fn pair(p: &PairReport, taps: &mut [Vec<Option<Finding>>; 2], comparison: &mut [
     }
     for (line, members) in by_line {
         let Some(i) = line else {
-            same_rule(p, members, taps);
+            same_rule(p, members, taps, views);
             continue;
         };
         let l = &p.lines[i];
         if l.status == Status::Identical {
             for &(t, k) in &members {
                 if let Some(f) = taps[t][k].as_mut() {
-                    across_unchanged(f, t, p, Some(l));
+                    across_unchanged(f, t, p, Some(l), views);
                 }
             }
         }
@@ -162,7 +169,12 @@ fn pair(p: &PairReport, taps: &mut [Vec<Option<Finding>>; 2], comparison: &mut [
 
 /// Findings about no aligned line: one rule's finding at both taps of the
 /// pair is one event, kept at the client-side tap.
-fn same_rule(p: &PairReport, members: Vec<(TapIx, usize)>, taps: &mut [Vec<Option<Finding>>; 2]) {
+fn same_rule(
+    p: &PairReport,
+    members: Vec<(TapIx, usize)>,
+    taps: &mut [Vec<Option<Finding>>; 2],
+    views: &Views,
+) {
     let plain = p.lines.is_empty() && p.lines_not_listed > 0;
     for &(t, k) in members.iter().filter(|(t, _)| *t == 1) {
         let Some(rule) = taps[t][k].as_ref().map(|f| f.rule) else {
@@ -182,7 +194,7 @@ fn same_rule(p: &PairReport, members: Vec<(TapIx, usize)>, taps: &mut [Vec<Optio
     if plain {
         for &(t, k) in &members {
             if let Some(f) = taps[t][k].as_mut() {
-                across_unchanged(f, t, p, None);
+                across_unchanged(f, t, p, None, views);
             }
         }
     }
@@ -218,20 +230,24 @@ fn one_of(members: Vec<(TapIx, usize)>, taps: &mut [Vec<Option<Finding>>; 2]) {
 /// Restates a finding of tap `t` about a line that crossed the path
 /// between the taps unchanged (`l`; `None` for a pair whose lines were
 /// all the same but are no longer listed).
-fn across_unchanged(f: &mut Finding, t: TapIx, p: &PairReport, l: Option<&Aligned>) {
+fn across_unchanged(f: &mut Finding, t: TapIx, p: &PairReport, l: Option<&Aligned>, v: &Views) {
     let Some(sub) = f.subject else { return };
     let dir = sub.dir;
     let (sender_tap, receiver_tap) = if dir == Side::Client { (0, 1) } else { (1, 0) };
     let sender = side_name(dir);
     let receiver = side_name(dir.other());
+    let (sent_at, received_at) = (Tap::sender(dir), Tap::receiver(dir));
     let views = match l {
         Some(l) => format!(
-            "the line is the same at the client-side tap (frame {}) and at the server-side tap (frame {})",
+            "the line is the same {} (frame {}) and {} (frame {})",
+            v.at(Tap::ClientSide),
             first_frame(l.client_side.as_ref()),
+            v.at(Tap::ServerSide),
             first_frame(l.server_side.as_ref())
         ),
-        None => "every line of this session is the same at both taps".to_string(),
+        None => format!("every line of this session is the same {}", v.at_both()),
     };
+    let two = format!("The two {}s", v.word());
     let tap_pos: [TapPosition; 2] = p.taps;
     match f.actor {
         Actor::Path if t == sender_tap => {
@@ -241,14 +257,15 @@ fn across_unchanged(f: &mut Finding, t: TapIx, p: &PairReport, l: Option<&Aligne
             let beyond = if tap_pos[receiver_tap].next_to(dir.other()) == Some(true) {
                 f.actor = Actor::sender(dir.other());
                 format!(
-                    "no router lies between the {receiver}-side tap and the {receiver}, so the {receiver} itself read it so, or a device there that does not route changed it"
+                    "no router lies between {} and the {receiver}, so the {receiver} itself read it so, or a device there that does not route changed it",
+                    v.name(received_at)
                 )
             } else {
-                format!("it changed beyond the {receiver}-side tap")
+                format!("it changed beyond {}", v.name(received_at))
             };
             f.proof.text = format!("{}; {views}: {beyond}", f.proof.text);
             f.message.push_str(&format!(
-                " The two taps show the line the same (compare), so the path between them did not change it; {beyond}."
+                " {two} show the line the same (compare), so the path between them did not change it; {beyond}."
             ));
         }
         Actor::Unknown if f.proof.kind == ProofKind::OneView => {
@@ -260,20 +277,24 @@ fn across_unchanged(f: &mut Finding, t: TapIx, p: &PairReport, l: Option<&Aligne
                     f.actor = Actor::sender(dir);
                     f.proof.kind = ProofKind::AtSender;
                     f.proof.text = format!(
-                        "{views}, and at the {sender}-side tap it is as it left the {sender} ({how})"
+                        "{views}, and {} it is as it left the {sender} ({how})",
+                        v.at(sent_at)
                     );
                     f.message.push_str(&format!(
-                        " The two taps show the line the same (compare), and the {sender}-side tap is next to the {sender}: the {sender} sent it so."
+                        " {two} show the line the same (compare), and {} is next to the {sender}: the {sender} sent it so.",
+                        v.name(sent_at)
                     ));
                 }
                 _ => {
-                    f.proof.kind = ProofKind::TwoTaps;
+                    f.proof.kind = v.proof();
                     f.proof.text = format!(
-                        "{views}: it crossed the path between the taps unchanged; what happened before the {sender}-side tap, the comparison does not show"
+                        "{views}: it crossed the path between {} unchanged; what happened before {}, the comparison does not show",
+                        v.both(),
+                        v.name(sent_at)
                     );
-                    f.message.push_str(
-                        " The two taps show the line the same (compare): it crossed the path between them unchanged.",
-                    );
+                    f.message.push_str(&format!(
+                        " {two} show the line the same (compare): it crossed the path between them unchanged."
+                    ));
                 }
             }
         }

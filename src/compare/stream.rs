@@ -33,6 +33,7 @@
 //! counted in `not_compared` on both sides, never called seen at one tap.
 
 use super::matching::{self, Match};
+use super::views::Views;
 use super::{
     Comparison, NotCompared, NotComparedReason, PairReport, Roles, Settings, SideInfo, Span,
     assemble, compare_pair, refusal, sides_of,
@@ -148,6 +149,8 @@ struct Matcher {
     share: usize,
     pairs: Vec<PairReport>,
     findings: Vec<Finding>,
+    /// The leg each reader holds, when both read one leg of a file.
+    view_names: [Option<String>; 2],
 }
 
 /// Compares two opened captures, reading both at once.
@@ -158,6 +161,12 @@ pub fn compare_readers(
     opts: &analysis::Options,
 ) -> Result<Comparison, CaptureError> {
     let names = [a.name().to_string(), b.name().to_string()];
+    // Each case of a rule stays a finding of its own until the comparison
+    // has folded it into its line's event (`assemble` merges the rest).
+    let mut opts = opts.clone();
+    opts.rules.merge_cases = false;
+    let opts = &opts;
+    let view_names = [a.view_name(), b.view_name()].map(|v| v.map(str::to_string));
     let (ta, ra) = sync_channel(CHANNEL);
     let (tb, rb) = sync_channel(CHANNEL);
     std::thread::scope(|scope| {
@@ -176,6 +185,7 @@ pub fn compare_readers(
             share,
             pairs: Vec::new(),
             findings: Vec::new(),
+            view_names,
         };
         while let Some(i) = m.behind() {
             match m.taps[i].rx.recv() {
@@ -343,15 +353,16 @@ impl Matcher {
             }
             done[0][mt.a] = true;
             done[1][mt.b] = true;
+            let [va, vb] = self.view_names.each_ref().map(Option::as_deref);
             let (report, mut f) = if a_client {
-                compare_pair(sa, sb, mt, spans[0], spans[1])
+                compare_pair(sa, sb, mt, (spans[0], spans[1]), &Views::of(va, vb))
             } else {
                 let swapped = Match {
                     a: mt.b,
                     b: mt.a,
                     ..mt
                 };
-                compare_pair(sb, sa, swapped, spans[1], spans[0])
+                compare_pair(sb, sa, swapped, (spans[1], spans[0]), &Views::of(vb, va))
             };
             // Past the budget a pair where nothing differs is kept as its
             // counts: its lines would hold the whole dialogue twice.

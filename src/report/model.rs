@@ -455,6 +455,15 @@ pub struct CompareReport<'a> {
     pub summary: Summary,
 }
 
+impl CompareReport<'_> {
+    /// What the report calls its two views: two taps, or the two legs
+    /// of one file (each capture read as one leg).
+    pub fn views(&self) -> crate::compare::views::Views {
+        let view = |k: usize| self.captures.get(k).and_then(|c| c.info.view.as_deref());
+        crate::compare::views::Views::of(view(0), view(1))
+    }
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Unmatched<'a> {
     /// Ids of client-side sessions with no counterpart at the server-side tap.

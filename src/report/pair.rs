@@ -3,25 +3,29 @@
 //! the pair, each tap's view of a data setup, and the sessions seen at
 //! one tap only.
 
+use crate::compare::views::{Tap, Views};
 use crate::compare::{DataSide, PairReport, Seen2};
 use crate::reassembly::connection::Side;
 use crate::report::model::CompareReport;
 
 /// The pair's facts, in order, each a line: how it was matched, the NAT
 /// mapping of both endpoints, the TCP relation and its steps, the clocks,
-/// and the line counts. `one_file`: the two taps are legs of one file,
-/// timed by one clock (no offset to estimate).
-pub fn facts(p: &PairReport, one_file: bool) -> Vec<String> {
+/// and the line counts. `views`: two taps, or the legs of one file, timed
+/// by one clock (no offset to estimate).
+pub fn facts(p: &PairReport, views: &Views) -> Vec<String> {
     let mut v = vec![
         format!(
             "matched ({} confidence): {}",
             p.matched.confidence, p.matched.explanation
         ),
-        format!("client: {}", seen(&p.client_endpoint)),
-        format!("server: {}", seen(&p.server_endpoint)),
+        format!("client: {}", seen(&p.client_endpoint, views)),
+        format!("server: {}", seen(&p.server_endpoint, views)),
     ];
     let tcp = if p.tcp.same_connection {
-        "one TCP connection seen at both taps (same sequence numbers)".to_string()
+        format!(
+            "one TCP connection seen {} (same sequence numbers)",
+            views.at_both()
+        )
     } else {
         format!(
             "two TCP connections (server-side sequence numbers differ by {}): a proxy terminates the connection, or the firewall randomises sequence numbers",
@@ -76,7 +80,7 @@ pub fn facts(p: &PairReport, one_file: bool) -> Vec<String> {
             ),
             _ => format!("{:+.6} s ± {:.6} s", k.offset_secs, k.uncertainty_secs),
         };
-        let clock = if one_file {
+        let clock = if views.are_legs() {
             "one file, one clock".to_string()
         } else {
             format!("the server-side capture's clock is {offset} from the client-side one")
@@ -95,14 +99,17 @@ pub fn facts(p: &PairReport, one_file: bool) -> Vec<String> {
 }
 
 /// An endpoint as both taps saw it: the NAT mapping when it differs.
-fn seen(x: &Seen2) -> String {
+fn seen(x: &Seen2, views: &Views) -> String {
     if x.translated {
         format!(
-            "{} at the client-side tap, {} at the server-side tap (translated)",
-            x.client_side, x.server_side
+            "{} {}, {} {} (translated)",
+            x.client_side,
+            views.at(Tap::ClientSide),
+            x.server_side,
+            views.at(Tap::ServerSide)
         )
     } else {
-        format!("{} at both taps", x.client_side)
+        format!("{} {}", x.client_side, views.at_both())
     }
 }
 

@@ -201,16 +201,22 @@ pub fn attribution(f: &Finding) -> String {
 /// Another rule's reading of finding `f`'s event, as printed under it;
 /// in a comparison (client-side capture 0, server-side 1) with the tap
 /// whose frames it names.
-pub fn related(f: &Finding, r: &crate::rules::Related) -> String {
+pub fn related(
+    f: &Finding,
+    r: &crate::rules::Related,
+    views: &crate::compare::views::Views,
+) -> String {
     // A comparison's own finding folded into another is of both taps; a
     // tap's finding folded into a comparison's is of that tap.
     let of_one_tap = r.rule.needs() == crate::rules::Needs::OneCapture;
     let at = r
         .capture
         .or_else(|| f.other.as_ref().filter(|_| of_one_tap).map(|_| f.capture))
-        .map(|c| match c {
-            0 => "at the client-side tap, ",
-            _ => "at the server-side tap, ",
+        .map(|c| {
+            format!(
+                "{}, ",
+                views.at(crate::compare::views::Views::of_capture(c))
+            )
         })
         .unwrap_or_default();
     let frames = if r.frames.is_empty() {

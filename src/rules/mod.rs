@@ -494,6 +494,11 @@ pub struct Config {
     pub stall_secs: f64,
     /// Retransmissions without ACK that count as a drop.
     pub drop_retransmissions: usize,
+    /// Whether a session's cases of one rule are merged into one finding
+    /// ([`merge_cases`]). A comparison merges only after it has folded
+    /// each case into the event its line is part of: merged first, the
+    /// cases of two lines would fold into the first line's event.
+    pub merge_cases: bool,
 }
 
 impl Default for Config {
@@ -501,6 +506,7 @@ impl Default for Config {
         Config {
             stall_secs: 20.0,
             drop_retransmissions: 3,
+            merge_cases: true,
         }
     }
 }
@@ -521,7 +527,11 @@ pub fn run(s: &Session, cfg: &Config) -> Vec<Finding> {
     // Earliest first, so a merged group is represented by its first case.
     out.sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
     let out = one_event_one_finding(out);
-    let mut out = merge_groups(out);
+    let mut out = if cfg.merge_cases {
+        merge_cases(out)
+    } else {
+        out
+    };
     for f in &mut out {
         f.normalise();
         f.stamp(s);
@@ -621,16 +631,22 @@ pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
 /// Merges findings that share a group key: the first keeps its message and
 /// evidence; each other one adds its frames and stays, described as it
 /// was, in `also`.
-fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
+pub(crate) fn merge_cases(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    let mut index: std::collections::HashMap<(Rule, String), usize> = Default::default();
+    // The session too: a capture's findings are merged again after a
+    // comparison folded their cases ([`Config::merge_cases`]).
+    let mut index: std::collections::HashMap<(Rule, String, String), usize> = Default::default();
+    // Findings this call merged into (one merged before says so already).
+    let mut grew = std::collections::HashSet::new();
     for f in findings {
         let Some(key) = f.group.clone() else {
             out.push(f);
             continue;
         };
-        match index.get(&(f.rule, key.clone())) {
+        let key = (f.rule, f.session.clone(), key);
+        match index.get(&key) {
             Some(&i) => {
+                grew.insert(i);
                 let first = &mut out[i];
                 first.occurrences += 1;
                 first.frames.extend(&f.frames);
@@ -644,19 +660,18 @@ fn merge_groups(findings: Vec<Finding>) -> Vec<Finding> {
                 });
             }
             None => {
-                index.insert((f.rule, key), out.len());
+                index.insert(key, out.len());
                 out.push(f);
             }
         }
     }
-    for f in &mut out {
-        if f.occurrences > 1 {
-            f.message.push_str(&format!(
-                " The same rule found {} more case(s) in this session: one finding of {} cases, each below with its frames.",
-                f.occurrences - 1,
-                f.occurrences
-            ));
-        }
+    for i in grew {
+        let f = &mut out[i];
+        f.message.push_str(&format!(
+            " The same rule found {} more case(s) in this session: one finding of {} cases, each below with its frames.",
+            f.occurrences - 1,
+            f.occurrences
+        ));
     }
     out
 }

@@ -18,6 +18,7 @@ use super::wording::{
 };
 use crate::batch::words::{label, thousands};
 use crate::compare::align::{Seen, Status};
+use crate::compare::views::{Tap, Views};
 use crate::diff::ByteDiff;
 use crate::header::Header;
 use crate::reassembly::connection::Side;
@@ -270,7 +271,14 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
 
 /// The findings table, then each finding: its message, where it is, its
 /// evidence and the diff of the two versions of its line.
-fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut Vec<Block>) {
+/// `views`: what a comparison's findings call the two captures.
+fn findings(
+    fs: &[&Finding],
+    ss: &[SessionView<'_>],
+    names: &[&str],
+    views: &Views,
+    out: &mut Vec<Block>,
+) {
     if fs.is_empty() {
         out.push(para("No findings."));
         return;
@@ -367,7 +375,15 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
                     filter(o.capture, &o.session, &o.frames),
                 ]
             };
-            items.push(item("At the other tap:", at));
+            let label = format!("{}:", capitalized(&views.at(Views::of_capture(o.capture))));
+            items.push(item(
+                if views.are_legs() {
+                    &label
+                } else {
+                    "At the other tap:"
+                },
+                at,
+            ));
         }
         if let Some(sig) = f.signature {
             items.push(item(
@@ -388,7 +404,7 @@ fn findings(fs: &[&Finding], ss: &[SessionView<'_>], names: &[&str], out: &mut V
             items.push(item(
                 "Same event:",
                 vec![Inline::Message(
-                    super::wording::related(f, r)
+                    super::wording::related(f, r, views)
                         .trim_start_matches("same event, ")
                         .to_string(),
                 )],
@@ -541,7 +557,7 @@ pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
             "No findings listed ({hidden} left out by the report's options)."
         )));
     } else {
-        findings(&r.findings, &r.sessions, &names, &mut b);
+        findings(&r.findings, &r.sessions, &names, &Views::taps(), &mut b);
     }
     let mut drawn = vec![h2("Dialogues"), Block::Legend(ladder::LEGEND_ONE)];
     for s in &r.sessions {
@@ -573,7 +589,10 @@ pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
 
 /// `compare`'s report.
 pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
-    let names = ["client-side capture", "server-side capture"];
+    let views = r.views();
+    let both = [Tap::ClientSide, Tap::ServerSide];
+    let owned = both.map(|t| views.capture_name(t));
+    let names = owned.each_ref().map(String::as_str);
     let mut b = vec![match r.no_common_traffic {
         Some(_) => Block::Verdict {
             headline: r.sides.explanation.clone(),
@@ -582,10 +601,9 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         },
         None => verdict(&r.findings, r.summary.sessions, &names),
     }];
-    let caps: Vec<(&str, &CaptureView<'_>)> = ["Client-side capture", "Server-side capture"]
-        .into_iter()
-        .zip(&r.captures)
-        .collect();
+    let titles = both.map(|t| views.title(t));
+    let caps: Vec<(&str, &CaptureView<'_>)> =
+        titles.iter().map(String::as_str).zip(&r.captures).collect();
     b.push(facts(&r.header, &caps, &r.sessions));
     if let Some(legs) = &r.sides.legs {
         b.push(para(legs));
@@ -596,12 +614,15 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
     }
     let (between, own): (Vec<&Finding>, Vec<&Finding>) =
         r.findings.iter().partition(|f| f.other.is_some());
-    b.push(h2("Differences between the taps"));
+    b.push(h2(&capitalized(&format!(
+        "differences between {}",
+        views.both()
+    ))));
     match r.differences_not_listed.findings() {
         n if n > 0 && between.is_empty() => b.push(para(format!(
             "No findings listed ({n} left out by the report's options)."
         ))),
-        _ => findings(&between, &r.sessions, &names, &mut b),
+        _ => findings(&between, &r.sessions, &names, &views, &mut b),
     }
     if !r.pairs.is_empty() {
         b.push(h2("Dialogues through the firewall"));
@@ -618,7 +639,7 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
         });
         // The facts the text report gives, in its words.
         b.push(Block::List(
-            crate::report::pair::facts(p, r.sides.legs.is_some())
+            crate::report::pair::facts(p, &views)
                 .into_iter()
                 .map(|f| Item {
                     body: Inline::Message(capitalized(&f)),
@@ -686,13 +707,13 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
                 })
                 .collect();
             use Align::*;
-            b.push(para("Data connections, as each tap saw them:"));
+            b.push(para(format!(
+                "Data connections, as each {} saw them:",
+                views.word()
+            )));
+            let heads = both.map(|t| capitalized(&views.heading(t)));
             b.push(table(
-                &[
-                    ("Line", Right),
-                    ("Client-side tap", Left),
-                    ("Server-side tap", Left),
-                ],
+                &[("Line", Right), (&heads[0], Left), (&heads[1], Left)],
                 rows,
             ));
         }
@@ -702,7 +723,7 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
     }
     if !own.is_empty() {
         b.push(h2("Each capture's own findings"));
-        findings(&own, &r.sessions, &names, &mut b);
+        findings(&own, &r.sessions, &names, &views, &mut b);
     }
     b.push(h2("Sessions"));
     sessions(&r.sessions, &r.captures, &names, &mut b);

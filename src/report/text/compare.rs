@@ -2,6 +2,7 @@
 //! side by side (the lines, the data connections), then the differences.
 
 use super::*;
+use crate::compare::views::Tap;
 use crate::report::pair::lines_not_listed;
 
 /// The findings of capture `ci` on its own (not from comparing).
@@ -24,7 +25,8 @@ pub fn render_compare(
         style.para(out, legs, "", "")?;
     }
     style.para(out, &r.sides.explanation, "", "")?;
-    let titles = ["Client-side capture", "Server-side capture"];
+    let views = r.views();
+    let titles = [Tap::ClientSide, Tap::ServerSide].map(|t| views.title(t));
     for (ci, c) in r.captures.iter().enumerate() {
         let rows: Vec<SessionRow> = r
             .sessions
@@ -34,7 +36,7 @@ pub fn render_compare(
             .collect();
         let fs = own_findings(r, ci);
         writeln!(out)?;
-        let title = titles[ci.min(1)];
+        let title = &titles[ci.min(1)];
         if not_a_capture(c) {
             unread(title, c, style, out)?;
             continue;
@@ -48,7 +50,7 @@ pub fn render_compare(
         }
     }
     for p in &r.pairs {
-        pair_section(p, r.sides.legs.is_some(), style, out)?;
+        pair_section(p, &views, style, out)?;
     }
     if let Some(text) = crate::report::pair::one_tap(r) {
         writeln!(out)?;
@@ -59,7 +61,7 @@ pub fn render_compare(
         style.para(out, &s, "", "")?;
     }
     writeln!(out)?;
-    writeln!(out, "Differences between the taps")?;
+    writeln!(out, "Differences between {}", views.both())?;
     let cmp: Vec<&Finding> = r
         .findings
         .iter()
@@ -71,14 +73,14 @@ pub fn render_compare(
             out,
             "No findings listed ({n} left out by the options above)."
         )?,
-        _ => findings(&cmp, style, out)?,
+        _ => findings(&cmp, &views, style, out)?,
     }
     for (ci, title) in titles.iter().enumerate() {
         let fs = own_findings(r, ci);
         if !fs.is_empty() {
             writeln!(out)?;
             writeln!(out, "{title}: its own findings")?;
-            findings(&fs, style, out)?;
+            findings(&fs, &views, style, out)?;
         }
     }
     summary_line(&r.summary, style, out)
@@ -101,21 +103,24 @@ pub(super) fn status_mark(l: &crate::compare::align::Aligned) -> String {
     format!("{arrow} {s}")
 }
 
-/// `one_file`: both taps are legs of one file, timed by one clock.
+/// `views`: two taps, or the legs of one file (timed by one clock).
 pub(super) fn pair_section(
     p: &crate::compare::PairReport,
-    one_file: bool,
+    views: &Views,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out)?;
     let title = format!(
-        "Session {} at the client-side tap = {} at the server-side tap",
-        p.client_side_session, p.server_side_session
+        "Session {} {} = {} {}",
+        p.client_side_session,
+        views.at(Tap::ClientSide),
+        p.server_side_session,
+        views.at(Tap::ServerSide)
     );
     style.para(out, &title, "", "    ")?;
     // Each fact of the pair on its own line, wrapped under itself.
-    for fact in crate::report::pair::facts(p, one_file) {
+    for fact in crate::report::pair::facts(p, views) {
         style.para(out, &fact, "  ", "    ")?;
     }
     if p.lines_not_listed > 0 {
@@ -126,7 +131,11 @@ pub(super) fn pair_section(
     // taps' lines then still stand side by side.
     let notes = p.lines.iter().any(|l| !l.segment_notes.is_empty());
     let mut t = table(style);
-    let mut head = vec!["#", "client-side tap", "", "server-side tap"];
+    let (ch, sh) = (
+        views.heading(Tap::ClientSide),
+        views.heading(Tap::ServerSide),
+    );
+    let mut head = vec!["#", ch.as_str(), "", sh.as_str()];
     if notes {
         head.push("notes");
     }
@@ -153,7 +162,7 @@ pub(super) fn pair_section(
     if !p.data.is_empty() {
         writeln!(out, "  Data connections")?;
         let mut t = table(style);
-        t.set_header(["line", "client-side tap", "server-side tap"]);
+        t.set_header(["line", ch.as_str(), sh.as_str()]);
         let side = crate::report::pair::data_side;
         for d in &p.data {
             t.add_row([

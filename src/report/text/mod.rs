@@ -12,6 +12,7 @@ pub mod layout;
 pub use super::clock::Clock;
 use super::model::{Entry, Report, SessionView};
 use super::wording::{aligned, capped, frame_list, limits_hit, wire_name};
+use crate::compare::views::Views;
 use crate::escape::escape;
 use crate::rules::{Finding, Severity};
 use crate::timestamp::Timestamp;
@@ -243,7 +244,7 @@ pub fn render_rows(
                 out,
                 "No findings listed ({n} left out by the options above)."
             )?,
-            _ => findings(&fs, style, out)?,
+            _ => findings(&fs, &Views::taps(), style, out)?,
         }
         if style.dialogue {
             for s in r.sessions.iter().filter(|s| s.capture == ci) {
@@ -495,7 +496,8 @@ fn sessions(
     Ok(())
 }
 
-fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<()> {
+/// `views`: what a comparison's findings call the two captures.
+fn findings(fs: &[&Finding], views: &Views, style: &Style, out: &mut dyn Write) -> io::Result<()> {
     if fs.is_empty() {
         writeln!(out, "No findings.")?;
         return Ok(());
@@ -526,15 +528,17 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             finding_frames(f),
             f.other
                 .as_ref()
-                .map(|o| if o.frames.is_empty() {
-                    // Never an empty frame list: the line is not there.
-                    format!("; server-side {}, no frame of it", o.session)
-                } else {
-                    format!(
-                        "; server-side {}, frames {}",
-                        o.session,
-                        frames_text(&o.frames)
-                    )
+                .map(|o| {
+                    let other = match views.are_legs() {
+                        true => views.name(Views::of_capture(o.capture)),
+                        false => "server-side".into(),
+                    };
+                    if o.frames.is_empty() {
+                        // Never an empty frame list: the line is not there.
+                        format!("; {other} {}, no frame of it", o.session)
+                    } else {
+                        format!("; {other} {}, frames {}", o.session, frames_text(&o.frames))
+                    }
                 })
                 .unwrap_or_default()
         );
@@ -561,7 +565,7 @@ fn findings(fs: &[&Finding], style: &Style, out: &mut dyn Write) -> io::Result<(
             style.para(out, &text, indent, "              ")?;
         }
         for r in &f.related {
-            style.para(out, &super::wording::related(f, r), indent, indent)?;
+            style.para(out, &super::wording::related(f, r, views), indent, indent)?;
         }
         for (k, o) in f.also.iter().enumerate() {
             style.para(
