@@ -87,10 +87,10 @@ impl Meta {
     ) {
         self.frames += 1;
         self.link_types.insert(linktype);
-        if self.first_ts.is_none() {
-            self.first_ts = Some(ts);
-        }
-        self.last_ts = Some(ts);
+        // The span of the capture: a file need not be in time order
+        // (dumpcap may write one interface's packets after another's).
+        self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         let mut frame = Frame {
             number: self.frames,
             ts,
@@ -249,8 +249,8 @@ impl Meta {
             }
             Block::SimplePacket(spb) => {
                 let iface = st.iface(0)?;
-                // A simple packet has no timestamp; reuse the last one so that
-                // time-based logic stays monotonic.
+                // A simple packet has no timestamp; reuse the latest one so
+                // that time-based logic stays monotonic.
                 let ts = st.last_ts.unwrap_or_default();
                 let caplen = (spb.origlen as usize).min(spb.data.len());
                 st.emit(ts, iface.linktype, &spb.data[..caplen], spb.origlen, 0, f);

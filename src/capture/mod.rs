@@ -185,9 +185,10 @@ pub struct CaptureInfo {
     pub interfaces: u32,
     /// Frames read.
     pub frame_count: u64,
-    /// The first frame's time.
+    /// The earliest frame's time (capinfos' first packet time: a file
+    /// need not be in time order).
     pub first_ts: Option<Timestamp>,
-    /// The last frame's time.
+    /// The latest frame's time.
     pub last_ts: Option<Timestamp>,
     /// Digits of a second the capture's timestamps carry (6 for a µs
     /// pcap, 9 for ns; for pcapng the finest interface's), so a report

@@ -178,7 +178,10 @@ fn modified(ctx: &Ctx<'_>, l: &Aligned, out: &mut Vec<Finding>) {
         v.frame(to, &frames_of(Some(recv)))
     ));
     if let Some(s) = ch.signature {
-        msg.push_str(&format!(" Signature: {} ({}).", s.device, s.behaviour));
+        msg.push_str(&format!(
+            " It matches what {} is known to do ({}).",
+            s.device, s.behaviour
+        ));
     }
     let mut f = ctx.finding(ch.rule, ch.severity, msg, l);
     f.compared(dir, a, b, ch.diff);
@@ -215,7 +218,7 @@ fn address_change(
         );
         if let Some(sig) = ch.signature {
             msg.push_str(&format!(
-                ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: the signature of {} (227→22_)",
+                ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: what {} is known to do (227→22_); the capture does not name the device",
                 if ctx.stepped(dir) {
                     String::new()
                 } else {

@@ -90,6 +90,10 @@ pub struct DataSide {
     pub kind: AddrKind,
     /// The endpoint announced, as this tap saw it.
     pub announced: Option<Endpoint>,
+    /// The announcement cannot be read strictly (`…,22_`): `announced` is
+    /// what a lenient parser makes of it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_leniently: bool,
     /// What became of the setup at this tap.
     pub verdict: Verdict,
     /// What became of it at this tap, in the word every report uses.
@@ -798,6 +802,7 @@ fn data_side(s: &Session, d: &DataSetup) -> DataSide {
     DataSide {
         kind: d.kind,
         announced: d.endpoint,
+        read_leniently: d.endpoint.is_some() && d.arg.strict.is_none(),
         verdict: d.verdict,
         status: d.status(),
         connection: d.connection.map(|k| {

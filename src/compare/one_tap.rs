@@ -463,7 +463,7 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
             && signatures::apply_227_rewrite(&sent.text.0).is_some()
         {
             msg.push_str(
-                "; it carries `227`, which a 227→22_ rewriter in front of a conntrack helper turns into an unparsable line that the helper drops",
+                "; it carries `227`: consistent with a 227→22_ rewriter in front of a conntrack helper, which would make it an unparsable line the helper drops (no capture here shows such a rewrite)",
             );
         }
         let arrived = arrived_of(ctx, l, sent);

@@ -370,6 +370,10 @@ pub enum Status {
     NoConnection,
     /// No connection in a capture that could not have seen one.
     NotCaptured,
+    /// Nothing used it: no transfer command, no data connection, and the
+    /// client went on (or left) without waiting on it. Not a transfer,
+    /// so nothing the capture could have missed.
+    Unused,
 }
 
 impl Status {
@@ -388,6 +392,7 @@ impl Status {
             Status::NoReply => "no-reply",
             Status::NoConnection => "no-connection",
             Status::NotCaptured => "not-captured",
+            Status::Unused => "unused",
         }
     }
 
@@ -402,7 +407,9 @@ impl Status {
             Status::Unreadable => Outcome::Failed(Failure::Unreadable),
             Status::CannotOpen => Outcome::Failed(Failure::CannotOpen),
             Status::NoReply => Outcome::Failed(Failure::NoReply),
-            Status::CaptureEnded | Status::NoConnection | Status::NotCaptured => Outcome::Unknown,
+            Status::CaptureEnded | Status::NoConnection | Status::NotCaptured | Status::Unused => {
+                Outcome::Unknown
+            }
         }
     }
 }
@@ -515,6 +522,11 @@ impl DataSetup {
                     && self.client_waited_secs.unwrap_or(0.0) >= SILENCE_SECS =>
             {
                 Status::NoReply
+            }
+            Verdict::NoConnection | Verdict::NotCaptured
+                if self.transfer.is_none() && self.connection.is_none() && !self.hung =>
+            {
+                Status::Unused
             }
             Verdict::NoConnection => Status::NoConnection,
             Verdict::NotCaptured | Verdict::DoneUnseen => Status::NotCaptured,

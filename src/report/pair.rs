@@ -118,11 +118,16 @@ fn seen(x: &Seen2, views: &Views) -> String {
 pub fn data_side(d: &Option<DataSide>) -> String {
     match d {
         Some(d) => format!(
-            "{} {} — {}{}",
+            "{} {}{} — {}{}",
             d.kind.name(),
             d.announced
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "?".into()),
+            if d.read_leniently {
+                " (read leniently: the line is malformed)"
+            } else {
+                ""
+            },
             d.status.name(),
             d.connection
                 .as_ref()

@@ -314,7 +314,10 @@ pub fn verdict_parts(
                 n(Severity::Warning)
             );
             if let Some(sig) = f.signature {
-                rest = format!("{rest} Signature: {} ({}).", sig.device, sig.behaviour);
+                rest = format!(
+                    "{rest} It matches what {} is known to do ({}).",
+                    sig.device, sig.behaviour
+                );
             }
             (headline.to_string(), rest)
         }
@@ -507,9 +510,10 @@ pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
                 .map(|d| format!(" \"{}\"", crate::escape::escape_str(d)))
                 .unwrap_or_default();
             format!(
-                "{}{description} ({} frames{dup})",
+                "{}{description} ({} frame{}{dup})",
                 crate::escape::escape_str(&l.name),
-                l.frames
+                l.frames,
+                if l.frames == 1 { "" } else { "s" }
             )
         })
         .collect();

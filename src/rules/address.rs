@@ -6,7 +6,7 @@ use super::Rule;
 use super::attribution::{Actor, line_origin};
 use super::{Finding, Severity, field_name, q, q_more, ql};
 use crate::ftp::address::{AddrArg, AddrKind, Defect, DefectKind};
-use crate::ftp::data::{Mismatch, Verdict};
+use crate::ftp::data::{Mismatch, Status, Verdict};
 use crate::ftp::fingerprint::PortHandling;
 use crate::ftp::session::Session;
 use crate::reassembly::connection::Side;
@@ -78,6 +78,9 @@ fn port_addr_differs(
             }
         ),
         (_, Verdict::Connected) => "; a data connection to it was established".to_string(),
+        _ if setup.status() == Status::Unused => {
+            "; nothing used it (no transfer command or data connection followed)".to_string()
+        }
         (_, v) => format!("; data connection: {}", v.describe()),
     };
     let (actor, proof_kind, proof) = line_origin(s, Side::Client);
@@ -122,6 +125,9 @@ fn pasv_addr_differs(
             s.server.ip()
         ),
         (_, Verdict::Connected) => format!("the client connected to {ep}"),
+        _ if setup.status() == Status::Unused => {
+            "nothing used it (no transfer command or data connection followed)".to_string()
+        }
         (_, v) => format!("data connection: {}", v.describe()),
     };
     let what = match (is_private(ep.ip), is_private(s.server.ip())) {
@@ -251,7 +257,10 @@ fn mangled_received(
         .map(|d| format!("{:?}", d.kind))
         .collect::<Vec<_>>()
         .join(",");
+    // The reply `server_reading` cites is part of the case too.
+    let reply = setup.reply.map(|r| s.replies[r].frames());
     f.evidence(&format!("{} as seen here", arg.kind.name()), frames, line)
+        .frames(reply.unwrap_or_default())
         .by(actor, kind, proof)
         .about(Side::Client, the_line)
         .group(key)

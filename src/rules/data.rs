@@ -217,7 +217,7 @@ fn truncated(
         .map(|sv| format!(" ({})", sv.name))
         .unwrap_or_default();
     let mut msg = format!(
-        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}{} {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server received a different line than this tap shows",
+        "the client announced {ep} in `{}` (frame {}){reply}, but the server{server} {}. {arith}{} {} `{text}` as {read_as} — what a lenient (sscanf/atoi) parser makes of a field whose last digit was replaced by a non-digit. So the server most likely received a different line than this tap shows",
         q(line),
         frames.first().copied().unwrap_or(0),
         seen.what,
@@ -231,7 +231,7 @@ fn truncated(
     msg.push_str(if at_server {
         ", although no router lies between this tap and the server: the server itself read it so, or a device that does not route (a bridge) changed it"
     } else {
-        ": it was altered between this tap and the server"
+        ": altered between this tap and the server (a capture beside the server would show it)"
     });
     let mut f = Finding::new(
         Rule::PortSilentlyTruncated,
@@ -242,7 +242,7 @@ fn truncated(
     if is_227 && !at_server {
         let hit = ports_hit_by_227(setup.arg.kind);
         msg.push_str(&format!(
-            " (`227`→`22_`: the signature of {}). Root cause is the in-path rewrite, not the server; {hit} of the 65536 data ports carry `227` in a {} line ({:.2}%), so with uniformly chosen data ports that share of transfers is hit",
+            ". `227`→`22_` is what {} is known to do; a server misreading a well-formed `227` would leave the same trace, but none is known to. {hit} of the 65536 data ports carry `227` in a {} line ({:.2}%), so with uniformly chosen data ports that share of transfers is hit",
             CHECKPOINT_227.device,
             setup.arg.kind.name(),
             f64::from(hit) * 100.0 / 65536.0,

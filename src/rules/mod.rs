@@ -611,7 +611,10 @@ pub(crate) fn absorb_from(keep: &mut Finding, fold: Finding, at: usize) {
         o.frames.sort_unstable();
         o.frames.dedup();
     }
-    let capture = (!own).then_some(at);
+    // A tap's own finding folded into a comparison's is of that tap, even
+    // the tap the comparison's finding is placed at.
+    let of_one_tap = keep.other.is_some() && fold.other.is_none();
+    let capture = (!own || of_one_tap).then_some(at);
     keep.related.push(Related {
         rule: fold.rule,
         actor: fold.actor,

@@ -387,7 +387,7 @@ fn findings(
         }
         if let Some(sig) = f.signature {
             items.push(item(
-                "Signature:",
+                "Known signature:",
                 vec![Inline::Cited(format!(
                     "{} — {} ({})",
                     sig.device, sig.behaviour, sig.reference

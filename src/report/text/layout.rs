@@ -407,6 +407,10 @@ pub fn longest_word(text: &str) -> usize {
 /// hyphen), its first line after `first`, the others after `rest`. A word
 /// longer than a line stands alone on its line, without the indentation
 /// when that is what makes it too long.
+/// The longest word [`fill`] keeps whole on a line too narrow for it (a
+/// SHA-256 in hex is 64 characters, a cited URL under 100).
+const UNBROKEN: usize = 100;
+
 pub fn fill(text: &str, width: usize, first: &str, rest: &str) -> String {
     let opts = textwrap::Options::new(width)
         .initial_indent(first)
@@ -420,10 +424,23 @@ pub fn fill(text: &str, width: usize, first: &str, rest: &str) -> String {
     let lines: Vec<String> = textwrap::wrap(text, opts)
         .into_iter()
         .map(|l| {
-            if l.width() > width && !l.trim().contains(' ') {
-                l.trim_start().to_string()
-            } else {
+            let word = l.trim_start();
+            if l.width() <= width || word.contains(' ') {
                 l.into_owned()
+            } else if word.width() > UNBROKEN {
+                // Longer than any hash or URL (a quoted 227 reply of 160
+                // `A`s): broken where it must, each piece under the last.
+                let room = width.saturating_sub(rest.width()).max(8);
+                let chars: Vec<char> = word.chars().collect();
+                let pieces: Vec<String> = chars
+                    .chunks(room)
+                    .map(|c| format!("{rest}{}", c.iter().collect::<String>()))
+                    .collect();
+                pieces.join("\n")
+            } else {
+                // A hash or URL kept whole, to be copied, on a line of
+                // its own.
+                word.to_string()
             }
         })
         .collect();
@@ -488,6 +505,17 @@ mod tests {
         g.add_row(["sessions", "1"]);
         let t = g.to_string();
         assert_eq!(t, format!("file      2.2 KiB, sha256\n{hash}\nsessions  1"));
+    }
+
+    #[test]
+    fn fill_breaks_a_word_wider_than_the_line() {
+        let quote = format!("`227 {}`", "A".repeat(120));
+        let f = fill(&format!("the server sent {quote} here"), 40, "  ", "  ");
+        assert!(f.lines().all(|l| l.width() <= 40), "{f}");
+        assert_eq!(
+            f.replace(['\n', ' '], ""),
+            format!("theserversent{quote}here").replace(' ', "")
+        );
     }
 
     #[test]

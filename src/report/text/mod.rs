@@ -559,7 +559,7 @@ fn findings(fs: &[&Finding], views: &Views, style: &Style, out: &mut dyn Write) 
         }
         if let Some(sig) = f.signature {
             let text = format!(
-                "signature: {} — {} ({})",
+                "known signature: {} — {} ({})",
                 sig.device, sig.behaviour, sig.reference
             );
             style.para(out, &text, indent, "              ")?;
