@@ -141,7 +141,7 @@ rules! {
     MultilineReplyReset = "multiline-reply-reset", OneCapture, Warning,
         "the connection was reset in the middle of a multi-line reply";
     ReplyDesync = "reply-desync", OneCapture, Warning,
-        "the server sent a line that is not a reply (stray empty line, no code)";
+        "the server sent a line that is not a reply (an empty line, no three-digit code)";
     TlsAlgBlind = "tls-alg-blind", OneCapture, Warning,
         "the control channel is encrypted and data connections fail";
     TransferFailed = "transfer-failed", OneCapture, Error,

@@ -88,6 +88,35 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 .map(|r| format!(" after `{}`", ql(r.last())))
                 .unwrap_or_default(),
         };
+        // What a client makes of it: the prediction, and what the capture
+        // shows of the command after it.
+        let client = match waiting {
+            Some(_) => {
+                "It is most likely that reply, without a valid three-digit code: a client that reads replies by their code rejects it (Python's ftplib raises error_proto) or takes it for the answer to its next command"
+            }
+            None => {
+                "A client reads such a line as the answer to its next command and falls out of step"
+            }
+        };
+        let (next, next_frames) = s
+            .commands
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.line.first_frame() > at)
+            .and_then(|(k, c)| Some((c, s.reply_to(k)?)))
+            .map(|(c, r)| {
+                (
+                    format!(
+                        "; here the next command, `{}` (frame {}), got its own reply `{}` (frame {})",
+                        ql(&c.line),
+                        c.line.last_frame(),
+                        ql(r.last()),
+                        r.first().first_frame()
+                    ),
+                    vec![c.line.last_frame(), r.first().first_frame()],
+                )
+            })
+            .unwrap_or_default();
         let what = if first.first().bytes.0.is_empty() {
             "an empty line".to_string()
         } else {
@@ -99,13 +128,14 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 s,
                 format!(
-                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. A client reads such a line as the answer to its next command and falls out of step.",
+                    "the server sent {} line(s) that are not replies; the first is {what} (frame {}){prev}. {client}{next}.",
                     stray.len(),
                     first.first().first_frame()
                 ),
             )
             .evidence("first non-reply line", first.frames(), first.first().wire())
             .frames(stray.iter().take(20).map(|(_, r)| r.first().first_frame()))
+            .frames(next_frames)
             .by_origin(s, Side::Server),
         );
     }
