@@ -90,13 +90,24 @@ pub(super) fn run(s: &Session, out: &mut Vec<Finding>) {
         };
         // What a client makes of it: the prediction, and what the capture
         // shows of the command after it.
-        let client = match waiting {
-            Some(_) => {
-                "It is most likely that reply, without a valid three-digit code: a client that reads replies by their code rejects it (Python's ftplib raises error_proto) or takes it for the answer to its next command"
-            }
-            None => {
-                "A client reads such a line as the answer to its next command and falls out of step"
-            }
+        // A reply with a code that came after it, before the client's next
+        // command: the answer the waiting command did get.
+        let next_cmd = s
+            .commands
+            .iter()
+            .find(|c| c.line.first_frame() > at)
+            .map_or(u64::MAX, |c| c.line.first_frame());
+        let coded = s.replies.iter().find(|r| {
+            r.code.is_some() && r.first().first_frame() > at && r.first().first_frame() < next_cmd
+        });
+        let client = match (waiting, coded) {
+            (Some(_), None) => "It came in the place of that reply, without a valid three-digit code: a client that reads replies by their code rejects it (Python's ftplib raises error_proto) or takes it for the answer to its next command".to_string(),
+            (Some(_), Some(r)) => format!(
+                "A reply with a code came after it (`{}`, frame {}): a client that takes the first line for the answer rejects it (Python's ftplib raises error_proto) or falls one reply behind",
+                ql(r.last()),
+                r.first().first_frame()
+            ),
+            (None, _) => "A client reads such a line as the answer to its next command and falls out of step".to_string(),
         };
         let (next, next_frames) = s
             .commands
