@@ -107,7 +107,17 @@ chain_topology() {
 # by a tc classifier (lab/span.py) into a veth whose far end is a port of
 # bridge br0 in namespace pm-span; `tcpdump -i br0` there is the SPAN
 # capture. Nothing is added to pm-fw, so its own captures stay as they are.
-span() {
+#
+# `span oneway`: a mirror of what each host sends only (ingress-only port
+# mirroring on the switch: cli0's and srv0's egress), the client leg
+# untagged and the server leg as VLAN 201, so each leg carries one
+# direction of every connection.
+span() { # [oneway]
+    local legs=("pm-cli cli0 spanc 10" "pm-srv srv0 spans 20") hooks="ingress egress"
+    if [ "${1:-}" = oneway ]; then
+        legs=("pm-cli cli0 spanc 0" "pm-srv srv0 spans 201")
+        hooks="egress"
+    fi
     ip netns add pm-span
     local sp="ip netns exec pm-span"
     $sp sysctl -qw net.ipv6.conf.all.disable_ipv6=1
@@ -116,8 +126,8 @@ span() {
     $sp ip link add br0 type bridge mcast_snooping 0
     mkdir -p "$WORK/bpf"
     mountpoint -q "$WORK/bpf" || mount -t bpf bpf "$WORK/bpf"
-    local x
-    for x in "pm-cli cli0 spanc 10" "pm-srv srv0 spans 20"; do
+    local x h
+    for x in "${legs[@]}"; do
         set -- $x
         ip link add "$3" netns "$1" type veth peer name "$3p" netns pm-span
         ip netns exec "$1" sysctl -qw "net.ipv6.conf.$3.disable_ipv6=1"
@@ -128,8 +138,9 @@ span() {
         ip netns exec "$1" "$PY" "$HERE/span.py" "$WORK/bpf/$3" \
             "$(ip netns exec "$1" cat "/sys/class/net/$3/ifindex")" "$4"
         ip netns exec "$1" tc qdisc add dev "$2" clsact
-        ip netns exec "$1" tc filter add dev "$2" ingress bpf object-pinned "$WORK/bpf/$3" direct-action
-        ip netns exec "$1" tc filter add dev "$2" egress bpf object-pinned "$WORK/bpf/$3" direct-action
+        for h in $hooks; do
+            ip netns exec "$1" tc filter add dev "$2" "$h" bpf object-pinned "$WORK/bpf/$3" direct-action
+        done
     done
     $sp ip link set br0 up
 }

@@ -73,6 +73,29 @@ fw_case() { # name firewall server client-args...
     log "wrote lab-$name-{client,server,any,sll,span}.pcap, lab-$name-legs.pcapng"
 }
 
+# A SPAN that mirrors one direction per leg (`span oneway` in lib.sh: what
+# the client sends, untagged; what the server sends, VLAN 201), as
+# ingress-only port mirroring makes, and the per-interface pair of the
+# same run: lab-NAME-{span1,client,server}.pcap.
+fw_oneway_case() { # name firewall server client-args...
+    local name=$1 fw=$2 srv=$3
+    shift 3
+    log "== $name: firewall=$fw server=$srv client=$* (a one-direction SPAN)"
+    topology
+    span oneway
+    firewall "$fw"
+    server "$srv"
+    bg ip netns exec pm-span tcpdump -i br0 -s 0 -U -n -w "$WORK/$name-span1.pcap" 2>/dev/null
+    capture "$name"
+    client "$@"
+    stop_all
+    local f
+    for f in client.pcap server.pcap span1.pcap; do
+        cp "$WORK/$name-$f" "$OUT/lab-$name-$f"
+    done
+    log "wrote lab-$name-{client,server,span1}.pcap"
+}
+
 # The reply direction of `probe --trace` through the kernel FTP NAT helper,
 # ICMP only, at the server: the Time Exceeded from the device and from the
 # router behind it arrive with the quoted protocol byte rewritten (the
@@ -128,6 +151,12 @@ all_cases() {
     fw_case fw-mangle mangle vsftpd port-eprt
     fw_case fw-alg alg vsftpd port-eprt
     fw_case fw-mangle-alg mangle-alg vsftpd port-eprt
+    # A SPAN of one direction per leg: the size change the NAT helper makes
+    # shows only in the far end's ACKs; the 227->22_ only in the server's
+    # data connection.
+    fw_oneway_case fw1-alg alg vsftpd port-eprt
+    fw_oneway_case fw1-mangle mangle vsftpd port-eprt
+    fw_oneway_case fw1-mangle-alg mangle-alg vsftpd port-eprt
     # Two captures whose clocks differ by a known offset (+3.25 s).
     editcap -F pcap -t 3.25 "$OUT/lab-alg-passive-server.pcap" "$OUT/lab-clock-offset-server.pcap" >/dev/null
     cp "$OUT/lab-alg-passive-client.pcap" "$OUT/lab-clock-offset-client.pcap"

@@ -13,7 +13,10 @@ compiler:
     return TC_ACT_OK
 
 The kernel has no 8021q module or tc vlan action here; this is what both
-would do. Usage (root, in the namespace of `ifindex`): span.py PIN IFINDEX VID
+would do. VID 0 means no tag (a mirror of an access port, as the client
+leg of a one-direction SPAN is): the program is then only the clone and
+the return. Usage (root, in the namespace of `ifindex`): span.py PIN
+IFINDEX VID
 """
 import ctypes
 import socket
@@ -43,18 +46,23 @@ def call(func):  # BPF_JMP | BPF_CALL
 
 
 def program(ifindex, vid):
+    push = [
+        mov_imm(2, socket.htons(0x8100)),  # __be16 ETH_P_8021Q
+        mov_imm(3, vid),
+        call(FUNC_SKB_VLAN_PUSH),  # r1 is still skb
+        mov_reg(1, 6),
+    ]
+    pop = [mov_reg(1, 6), call(FUNC_SKB_VLAN_POP)]
     return b"".join(
-        [
-            mov_reg(6, 1),  # r6 = skb
-            mov_imm(2, socket.htons(0x8100)),  # __be16 ETH_P_8021Q
-            mov_imm(3, vid),
-            call(FUNC_SKB_VLAN_PUSH),  # r1 is still skb
-            mov_reg(1, 6),
+        [mov_reg(6, 1)]  # r6 = skb
+        + (push if vid else [])
+        + [
             mov_imm(2, ifindex),
             mov_imm(3, 0),  # egress of ifindex
             call(FUNC_CLONE_REDIRECT),
-            mov_reg(1, 6),
-            call(FUNC_SKB_VLAN_POP),
+        ]
+        + (pop if vid else [])
+        + [
             mov_imm(0, 0),  # TC_ACT_OK
             insn(0x95),  # exit
         ]

@@ -30,3 +30,17 @@ for f in testdata/lab-fw-*; do
         | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$legs"
 done
 echo "$(($(wc -l < "$legs") - 1)) frames in $legs"
+
+# And testdata/tshark-span1.tsv: every TCP frame of the one-direction SPAN
+# captures (lab-fw1-*-span1.pcap, `fw_oneway_case`) as tshark reads it:
+# the leg (VLAN id, none for the untagged client leg), raw sequence and
+# ACK numbers, length, and the FTP command or reply code it carries.
+span1=testdata/tshark-span1.tsv
+cols="frame.number vlan.id ip.src ip.dst tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len
+      ftp.request.command ftp.request.arg ftp.response.code"
+printf 'file\tframe\tvlan_id\tip_src\tip_dst\tsport\tdport\ttcp_flags\tseq_raw\tack_raw\ttcp_len\tcommand\targ\treply_code\n' > "$span1"
+for f in testdata/lab-fw1-*-span1.pcap; do
+    tshark -r "$f" -Y 'tcp && !icmp' -T fields $(printf -- '-e %s ' $cols) 2>/dev/null \
+        | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$span1"
+done
+echo "$(($(wc -l < "$span1") - 1)) frames in $span1"
