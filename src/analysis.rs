@@ -23,6 +23,20 @@ pub struct Options {
     /// are kept and the session itself is counted, so that memory does
     /// not grow with the number or the size of sessions in a file.
     pub max_sessions: usize,
+    /// Findings added to each session's own: what two views of one file
+    /// prove that the stitched view alone does not (the far end's ACKs
+    /// across two legs that each carry one direction,
+    /// `compare::far_acks`).
+    pub more: Option<std::sync::Arc<dyn MoreFindings>>,
+}
+
+/// See [`Options::more`].
+pub trait MoreFindings: Send + Sync + std::fmt::Debug {
+    /// The findings about session `s` (ready: settled and stamped).
+    fn findings(&self, s: &Session) -> Vec<Finding>;
+    /// How the file was read, in the sentence the capture's information
+    /// gives (`CaptureInfo::stitched`).
+    fn reading(&self) -> String;
 }
 
 impl Default for Options {
@@ -33,6 +47,7 @@ impl Default for Options {
             show_passwords: false,
             hash: HashMode::default(),
             max_sessions: 100_000,
+            more: None,
         }
     }
 }
@@ -144,7 +159,12 @@ pub fn analyze_positioned(
             if !self.opts.show_passwords {
                 s.redact_passwords();
             }
-            let findings = rules::run(&s, &self.opts.rules);
+            let mut findings = rules::run(&s, &self.opts.rules);
+            if let Some(more) = &self.opts.more {
+                findings.extend(more.findings(&s));
+                findings
+                    .sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
+            }
             (self.out)(s, findings, &self.at);
         }
     }
@@ -172,8 +192,10 @@ pub fn analyze_positioned(
     };
     engine.finish(reason, &mut sink);
     progress(reader.raw_bytes_read());
+    let mut info = reader.info();
+    info.stitched = opts.more.as_ref().map(|m| m.reading());
     CaptureTotals {
-        info: reader.info(),
+        info,
         counters: engine.counters.clone(),
         error: res.err(),
     }

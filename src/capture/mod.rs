@@ -215,6 +215,11 @@ pub struct CaptureInfo {
     /// their numbers in the whole file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub view: Option<String>,
+    /// How the file was read when two of its legs each carry one
+    /// direction and were stitched into one view
+    /// (`compare::far_acks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stitched: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -625,6 +630,7 @@ impl CaptureReader {
             legs: m.legs.counts(&m.iface_names),
             duplicates: m.legs.duplicates(),
             view: self.view_name.clone(),
+            stitched: None,
         }
     }
 }

@@ -29,6 +29,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             legs: Vec::new(),
             duplicates: 0,
             view: None,
+            stitched: None,
         },
         counters: Counters::default(),
         error: Some(e),
@@ -55,8 +56,7 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
         warn(e);
         return report::EXIT_USAGE;
     }
-    let plan = command::AnalyzePlan::new(&a.analysis.tunables());
-    let opts = &plan.options;
+    let mut plan = command::AnalyzePlan::new(&a.analysis.tunables());
     let format = match a.report.format() {
         Ok(f) => f,
         Err(e) => {
@@ -67,6 +67,8 @@ pub(super) fn analyze(mut a: AnalyzeArgs) -> i32 {
     if let Some(code) = two_legs(&a, &plan) {
         return code;
     }
+    one_way_legs(&a, &mut plan);
+    let opts = &plan.options;
     let trim = a.trim.trim();
     let mut options = plan.changed.clone();
     trim.options(&mut options);
@@ -148,6 +150,18 @@ fn two_legs(a: &AnalyzeArgs, plan: &command::AnalyzePlan) -> Option<i32> {
         &a.trim.trim(),
         &cmp,
     ))
+}
+
+/// The one capture given, when two of its legs each carry one direction:
+/// read as one view stitched from both ([`command::AnalyzePlan::stitch_legs`]),
+/// unless the user asked for one view as the file is.
+fn one_way_legs(a: &AnalyzeArgs, plan: &mut command::AnalyzePlan) {
+    if let [one] = &a.captures[..]
+        && !a.one_view
+        && one.as_os_str() != "-"
+    {
+        plan.stitch_legs(&crate::capture::Source::Path(one.clone()));
+    }
 }
 
 /// `analyze` as compact JSON or NDJSON, each session written as it ends

@@ -93,6 +93,15 @@ fn one_file(
             return report::EXIT_USAGE;
         }
     };
+    if pair.carry == legs::Carry::OneWay {
+        warn(format!(
+            "{}: its two legs ({} and {}) each carry one direction, so no packet is on both and there are no two views of the same bytes to compare; `portmortem analyze` reads it as one view stitched from both and holds each leg against the far end's ACKs on the other",
+            escape_str(&path.to_string_lossy()),
+            escape_str(&pair.names[0]),
+            escape_str(&pair.names[1]),
+        ));
+        return report::EXIT_USAGE;
+    }
     if let Err(code) = checks(&[path], rep) {
         return code;
     }

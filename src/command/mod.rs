@@ -166,8 +166,45 @@ impl AnalyzePlan {
     pub fn legs(&self, source: &Source) -> Option<(&ComparePlan, Comparison)> {
         let plan = self.legs.as_ref()?;
         let pair = compare::legs::find(source.again()?, HashMode::Off).ok()??;
+        if pair.carry != compare::legs::Carry::Both {
+            return None;
+        }
         let cmp = plan.run_legs(source, &pair).ok()?;
         (!cmp.pairs.is_empty()).then_some((plan, cmp))
+    }
+
+    /// A capture whose two legs each carry one direction
+    /// (`compare::legs::Carry::OneWay`) is read as one view stitched from
+    /// both, and each leg held against the far end's ACKs on the other
+    /// (`compare::far_acks`): this plan's options are set so. Not for
+    /// `--anonymize-ips` (the ACKs' findings name addresses before they
+    /// are mapped), nor a capture that cannot be read twice; true when
+    /// set.
+    pub fn stitch_legs(&mut self, source: &Source) -> bool {
+        if self.options.engine.anonymize_key.is_some() {
+            return false;
+        }
+        let Some(Ok(Some(pair))) = source
+            .again()
+            .map(|s| compare::legs::find(s, HashMode::Off))
+        else {
+            return false;
+        };
+        if pair.carry != compare::legs::Carry::OneWay {
+            return false;
+        }
+        let mut control = vec![21];
+        control.extend(&self.options.engine.ports);
+        let Some(Ok(one_way)) = source
+            .again()
+            .map(|s| compare::far_acks::read(s, &pair, &control))
+        else {
+            return false;
+        };
+        let one_way = std::sync::Arc::new(one_way);
+        self.options.engine.stitch = Some(std::sync::Arc::new(one_way.stitch.clone()));
+        self.options.more = Some(one_way);
+        true
     }
 
     /// Analyses one capture and keeps its sessions (within the budget).

@@ -8,6 +8,7 @@
 pub mod align;
 mod classify;
 mod ctx;
+pub mod far_acks;
 pub mod legs;
 pub mod matching;
 mod one_tap;

@@ -13,6 +13,7 @@ pub mod flows;
 mod options;
 mod room;
 mod sink;
+pub mod stitch;
 pub mod streams;
 
 pub use options::{Counters, NotSession, NotSessions, Options};
@@ -190,6 +191,9 @@ impl Engine {
                 // Numbered as in the capture; everything after sees only
                 // mapped addresses.
                 self.stream = self.streams.id(&seg, f.number);
+                if let Some(st) = &self.opts.stitch {
+                    st.apply(crate::capture::legs::of(f), &mut seg);
+                }
                 if let Some(a) = &self.anonymizer {
                     let mut a = a.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     seg.src = a.ip(seg.src);

@@ -30,6 +30,9 @@ pub struct Options {
     /// included: `watch` runs for days and must not keep a session its
     /// client abandoned. None for a file read to its end (`analyze`).
     pub idle_expiry_ns: Option<i64>,
+    /// Two legs of one file that each carry one direction, read as one
+    /// view (`compare::far_acks` builds it).
+    pub stitch: Option<std::sync::Arc<super::stitch::Stitch>>,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             budget: crate::budget::Budget::default(),
             anonymize_key: None,
             idle_expiry_ns: None,
+            stitch: None,
         }
     }
 }

@@ -523,6 +523,9 @@ pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
             crate::escape::escape_str(v)
         ));
     }
+    if let Some(v) = &info.stitched {
+        parts.push(v.clone());
+    }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 

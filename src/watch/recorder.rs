@@ -101,6 +101,7 @@ impl Recorder {
                     legs: Vec::new(),
                     duplicates: 0,
                     view: None,
+                    stitched: None,
                 },
                 counters: Counters::default(),
                 error: None,
