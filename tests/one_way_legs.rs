@@ -22,8 +22,15 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn analyze(case: &str) -> Value {
-    let path = testdata(&format!("lab-{case}-span1.pcap"));
+/// The one-direction SPAN files, one per device.
+const SPAN1: [&str; 3] = [
+    "lab-fw1-alg-span1.pcap",
+    "lab-fw1-mangle-span1.pcap",
+    "lab-fw1-mangle-alg-span1.pcap",
+];
+
+fn analyze(file: &str) -> Value {
+    let path = testdata(file);
     json(&["analyze", "-f", "json", path.to_str().unwrap()])
 }
 
@@ -85,13 +92,13 @@ fn no_absence_from_one_direction(v: &Value) {
 /// (then 4) bytes short of the ends the client leg shows.
 #[test]
 fn the_far_ends_acks_show_each_line_the_nat_helper_shortened() {
-    let v = analyze("fw1-alg");
+    let v = analyze(SPAN1[0]);
     assert_eq!(v["command"], "analyze");
     let cap = &v["captures"][0];
     let how = cap["stitched"].as_str().unwrap();
     assert!(how.contains("each carry one direction"), "{how}");
     assert!(
-        how.contains("198.51.100.60:58562 on not marked = 203.0.113.1:58562 on VLAN 201"),
+        how.contains("198.51.100.60:58562 on leg not marked = 203.0.113.1:58562 on leg VLAN 201"),
         "{how}"
     );
     // One whole session: commands, replies, both data connections.
@@ -126,7 +133,9 @@ fn the_far_ends_acks_show_each_line_the_nat_helper_shortened() {
         assert_eq!(t[&ack_frame]["vlan_id"], "201");
         assert_eq!(ack(ack_frame) - end(line), cumulative);
         let msg = f["message"].as_str().unwrap();
-        assert!(msg.contains("2 byte(s) fewer"), "{msg}");
+        assert!(msg.contains("2 byte(s) shorter there"), "{msg}");
+        let short = format!("is {} byte(s) short of that segment's end", -cumulative);
+        assert!(msg.contains(&short), "{msg}");
         assert!(
             msg.contains(
                 "consistent with a NAT ALG rewriting the address 198.51.100.60 in it to 203.0.113.1"
@@ -141,7 +150,8 @@ fn the_far_ends_acks_show_each_line_the_nat_helper_shortened() {
 }
 
 /// `compare` of the per-interface captures of the same run sees the same
-/// two rewrites with the same length change.
+/// two rewrites with the same length change, and the same events of the
+/// other two devices.
 #[test]
 fn the_per_interface_pair_shows_the_same_length_changes() {
     let c = json(&[
@@ -161,6 +171,29 @@ fn the_per_interface_pair_shows_the_same_length_changes() {
         assert!(msg.contains("length -2"), "{msg}");
         assert!(msg.contains("203.0.113.1"), "{msg}");
     }
+    // The mangler's 22_ (what the stitched view reads from the server's
+    // data connections) and the helper's drop (from the far end's ACKs)
+    // are what the pairs of those runs prove too.
+    for (pair, rules) in [
+        (
+            "lab-fw1-mangle",
+            &["port-octet-mangled", "port-octet-mangled"][..],
+        ),
+        ("lab-fw1-mangle-alg", &["alg-drop-suspected"][..]),
+    ] {
+        let c = json(&[
+            "compare",
+            "-f",
+            "json",
+            testdata(&format!("{pair}-client.pcap")).to_str().unwrap(),
+            testdata(&format!("{pair}-server.pcap")).to_str().unwrap(),
+        ]);
+        let got: Vec<&str> = findings(&c)
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, rules, "{pair}");
+    }
 }
 
 /// 227 → 22_ keeps the length, so no ACK moves; the server's data
@@ -168,7 +201,7 @@ fn the_per_interface_pair_shows_the_same_length_changes() {
 /// client announced (untagged) show it, as announced against connected.
 #[test]
 fn a_same_length_rewrite_shows_in_the_servers_data_connection() {
-    let v = analyze("fw1-mangle");
+    let v = analyze(SPAN1[1]);
     let fs = findings(&v);
     let rules: Vec<&str> = fs.iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert_eq!(
@@ -192,7 +225,7 @@ fn a_same_length_rewrite_shows_in_the_servers_data_connection() {
 /// that never cover it.
 #[test]
 fn a_line_the_device_drops_is_never_acknowledged_on_the_far_leg() {
-    let v = analyze("fw1-mangle-alg");
+    let v = analyze(SPAN1[2]);
     let fs = findings(&v);
     let rules: Vec<&str> = fs.iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert_eq!(rules, ["alg-drop-suspected"]);
@@ -248,8 +281,8 @@ fn frames_lost_from_either_leg_add_no_warning_or_error() {
     let dir = std::env::temp_dir().join(format!("pm-oneway-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut runs = 0;
-    for case in ["fw1-alg", "fw1-mangle", "fw1-mangle-alg"] {
-        let bytes = std::fs::read(testdata(&format!("lab-{case}-span1.pcap"))).unwrap();
+    for case in SPAN1 {
+        let bytes = std::fs::read(testdata(case)).unwrap();
         // Little-endian µs pcap: a 24-byte header, records of a 16-byte
         // header and the frame.
         let mut records = Vec::new();
@@ -267,7 +300,7 @@ fn frames_lost_from_either_leg_add_no_warning_or_error() {
                 .filter(|f| f["rule"] == "seq-offset-step")
                 .map(|f| {
                     let m = f["message"].as_str().unwrap();
-                    m[..m.find(" from ").unwrap_or(m.len())].to_string()
+                    m[..m.find(", at ").unwrap_or(m.len())].to_string()
                 })
                 .collect()
         };

@@ -33,6 +33,7 @@ struct Frame {
     ack: bool,
     seq_raw: Option<u64>,
     sport: Option<u16>,
+    ack_raw: Option<u64>,
 }
 
 fn tshark_present() -> bool {
@@ -82,7 +83,14 @@ fn tshark_frames(path: &Path) -> Vec<Frame> {
         .args(["-o", "tcp.analyze_sequence_numbers:TRUE", "-T", "fields"])
         .args(["-e", "frame.time_epoch", "-e", "tcp.stream"])
         .args(["-e", "tcp.flags.syn", "-e", "tcp.flags.ack"])
-        .args(["-e", "tcp.seq_raw", "-e", "tcp.srcport"])
+        .args([
+            "-e",
+            "tcp.seq_raw",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.ack_raw",
+        ])
         .output()
         .expect("run tshark");
     String::from_utf8_lossy(&out.stdout)
@@ -98,9 +106,33 @@ fn tshark_frames(path: &Path) -> Vec<Frame> {
                 ack: flag(3),
                 seq_raw: get(4).and_then(|s| s.split(',').next()?.parse().ok()),
                 sport: get(5).and_then(|s| s.split(',').next()?.parse().ok()),
+                ack_raw: get(6).and_then(|s| s.split(',').next()?.parse().ok()),
             }
         })
         .collect()
+}
+
+/// A capture whose two legs each carry one direction is read as one
+/// stitched view (`compare::far_acks`): a session's connections are each
+/// two tshark streams, one per leg (NAT changes the addresses). The
+/// streams of `streams` and those holding the other half of their
+/// handshakes (a SYN whose ISN + 1 the other's SYN-ACK acknowledges, as
+/// the stitch matches them).
+fn across_legs(frames: &[Frame], mut streams: BTreeSet<u64>) -> BTreeSet<u64> {
+    let isn = |f: &Frame| f.seq_raw.map(|s| (s + 1) % (1 << 32));
+    let syns: Vec<&Frame> = frames.iter().filter(|f| f.syn).collect();
+    let mine: Vec<&Frame> = syns
+        .iter()
+        .filter(|f| f.stream.is_some_and(|s| streams.contains(&s)))
+        .copied()
+        .collect();
+    for f in &syns {
+        let answers = |a: &Frame, b: &Frame| a.ack && a.ack_raw.is_some() && a.ack_raw == isn(b);
+        if mine.iter().any(|m| answers(f, m) || answers(m, f)) {
+            streams.extend(f.stream);
+        }
+    }
+    streams
 }
 
 /// The checks on one capture; every failure is a line of the result.
@@ -206,6 +238,9 @@ fn check(path: &Path) -> Vec<String> {
         let mut streams: BTreeSet<u64> = stream.into_iter().collect();
         for c in s["data_connections"].as_array().into_iter().flatten() {
             streams.extend(c["tcp_stream"].as_u64());
+        }
+        if cap.get("stitched").is_some() {
+            streams = across_legs(&frames, streams);
         }
         stream_of_session.insert(key, streams);
         // ISNs: the SYN (client's) and SYN-ACK (server's) of the stream.

@@ -684,6 +684,7 @@ fn every_testdata_capture_has_expectations() {
         "statements.rs",
         "batch.rs",
         "trace.rs",
+        "one_way_legs.rs",
     ]
     .iter()
     .map(|f| std::fs::read_to_string(here.join(f)).unwrap())
@@ -705,7 +706,7 @@ fn every_testdata_capture_has_expectations() {
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs or trace.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs, trace.rs or one_way_legs.rs"
         );
     }
 }

@@ -258,13 +258,15 @@ fn analyze(
     hash: bool,
 ) -> PyResult<String> {
     let src = self::source("source", source)?;
-    let plan = AnalyzePlan::new(&tunables(ports, stall_secs, show_passwords, hash));
+    let mut plan = AnalyzePlan::new(&tunables(ports, stall_secs, show_passwords, hash));
     // A capture holding both legs of a device: its legs compared, as
-    // the command line's analyze does.
+    // the command line's analyze does; legs of one direction each read
+    // as one stitched view.
     let (legs, src) = py.detach(|| (plan.legs(&src), src));
     if let Some((cplan, cmp)) = legs {
         return json(&cplan.report(&cmp));
     }
+    let (_, src) = py.detach(|| (plan.stitch_legs(&src), src));
     let r = py.detach(|| plan.run(src)).map_err(|e| capture_error(&e))?;
     json(&plan.report(std::slice::from_ref(&r)))
 }

@@ -83,8 +83,11 @@ pub struct SizeStep {
     pub first: usize,
     pub last: usize,
     /// Bytes the far end acknowledges more (+) or fewer (−) than the near
-    /// leg shows sent.
+    /// leg shows sent, this step's own change.
     pub by: i64,
+    /// What the far end's ACKs were off by before this step (the sum of
+    /// the steps before it).
+    pub before: i64,
     /// The far end's ACK that shows it.
     pub ack_frame: u64,
     /// The first ACK value (offset as the far end counts) it applies
@@ -161,6 +164,7 @@ pub fn size_steps(sent: &[Sent], acks: &[Acked]) -> Vec<SizeStep> {
             first,
             last: k,
             by,
+            before: d,
             ack_frame: a.frame,
             from: (last_end as i64 + d + 1).max(0) as u64,
             confirmed: None,
@@ -433,21 +437,28 @@ pub fn alg_change(kind: AddrKind, ep: Endpoint, to: std::net::IpAddr) -> Option<
     Some(after - before)
 }
 
+/// Where an ACK stands against a segment's end, `by` bytes past it.
+fn reach(by: i64) -> String {
+    match by {
+        0 => "exactly at".into(),
+        b if b < 0 => format!("{} byte(s) short of", b.unsigned_abs()),
+        b => format!("{b} byte(s) past"),
+    }
+}
+
 /// The finding for one size step in session `s`, when the stitched view
 /// holds the line it is at.
 fn finding(s: &Session, j: &Judged, st: &SizeStep) -> Option<Finding> {
     let last_frame = *j.frames.get(st.last)?;
     let first_frame = *j.frames.get(st.first)?;
     let (near, far) = (
-        crate::escape::escape_str(&j.legs[0]),
-        crate::escape::escape_str(&j.legs[1]),
+        format!("leg {}", crate::escape::escape_str(&j.legs[0])),
+        format!("leg {}", crate::escape::escape_str(&j.legs[1])),
     );
     let (sender, receiver) = match j.dir {
         Side::Client => ("client", "server"),
         Side::Server => ("server", "client"),
     };
-    let how = if st.by > 0 { "more" } else { "fewer" };
-    let n = st.by.unsigned_abs();
     // The lines in the segments the step lies in; an address line among
     // them whose address, rewritten to the sender's address on the far
     // leg, changes length by exactly the step explains it.
@@ -475,32 +486,47 @@ fn finding(s: &Session, j: &Judged, st: &SizeStep) -> Option<Finding> {
         )
     };
     let alg = alg.map(|(_, _, ep)| ep);
+    let (bigger, n) = (
+        if st.by > 0 { "longer" } else { "shorter" },
+        st.by.unsigned_abs(),
+    );
     let explained = match alg {
         Some(ep) => format!(
-            "consistent with a NAT ALG rewriting the address {} in it to {}, the {sender}'s address on {far} ({n} byte(s) {}) — consistent, not proven: neither leg shows the line after the device",
+            "This is consistent with a NAT ALG rewriting the address {} in it to {}, the {sender}'s address on {far}, which is {n} byte(s) {bigger} — consistent, not proven: neither leg shows the line after the device.",
             ep.ip,
             j.far_name.ip(),
-            if st.by > 0 { "longer" } else { "shorter" }
         ),
         None => {
-            "nothing the legs show explains it (neither shows the line after the device)".into()
+            "Nothing the legs show explains it (neither shows the line after the device).".into()
         }
+    };
+    let whose = if st.first == st.last {
+        "that segment's end"
+    } else {
+        "the last one's end"
+    };
+    let before = match st.before {
+        0 => String::new(),
+        b => format!(", where the ACKs before it were {} theirs", reach(b)),
     };
     let confirmed = match st.confirmed {
         Some(f) => {
-            format!("; the {receiver}'s next ACK (frame {f} on {far}) agrees with the new size")
+            format!(" The {receiver}'s next ACK (frame {f} on {far}) agrees with the new size.")
         }
-        None => format!("; no later ACK of the {receiver} on {far} confirms it"),
+        None => format!(" No later ACK of the {receiver} on {far} confirms it."),
     };
     let cut = if j.cut {
-        format!(" (judged on the first {MAX_LOG} segments and ACKs of the connection)")
+        format!(" Judged on the first {MAX_LOG} segments and ACKs of the connection.")
     } else {
         String::new()
     };
     let msg = format!(
-        "the {receiver}'s ACKs on {far} acknowledge {n} byte(s) {how} of the {sender}'s stream than {near} shows sent, from {span} on (ACK in frame {} on {far}): the device between the legs made the stream {n} byte(s) {} there, the sequence offset across it stepping by {:+}; {explained}{confirmed}{cut}.",
+        "the {receiver}'s ACKs on {far} {} {n} byte(s){} {} the {sender}'s stream as {near} shows it sent, at {span}: the ACK in frame {} on {far} is {} {whose}{before}. The device between the legs made the stream {n} byte(s) {bigger} there (the sequence offset across it stepped by {:+}). {explained}{confirmed}{cut}",
+        if st.by > 0 { "run" } else { "fall" },
+        if st.before != 0 { " further" } else { "" },
+        if st.by > 0 { "ahead of" } else { "behind" },
         st.ack_frame,
-        if st.by > 0 { "longer" } else { "shorter" },
+        reach(st.before + st.by),
         st.by,
     );
     let severity = if alg.is_some() {
@@ -570,6 +596,7 @@ mod tests {
                     first: 2,
                     last: 2,
                     by: -2,
+                    before: 0,
                     ack_frame: 14,
                     from: 25,
                     confirmed: Some(19)
@@ -578,6 +605,7 @@ mod tests {
                     first: 4,
                     last: 4,
                     by: -2,
+                    before: -2,
                     ack_frame: 28,
                     from: 67,
                     confirmed: Some(33)

@@ -135,7 +135,7 @@ impl LegPair {
         let mapping = match self.first {
             Some([(o0, a0), (o1, a1)]) => {
                 let same = |x: SocketAddr, y: SocketAddr| {
-                    format!("{x} on {} = {y} on {}", name(0), name(1))
+                    format!("{x} on leg {} = {y} on leg {}", name(0), name(1))
                 };
                 format!(", e.g. {} and {}", same(o0, o1), same(a0, a1))
             }
@@ -146,7 +146,7 @@ impl LegPair {
             n => format!("; the file's {n} other leg(s) are read as they are"),
         };
         format!(
-            "one file, two legs that each carry one direction: {} ({} frames) and {} ({} frames) — {} TCP connection(s) opened on one leg are answered on the other (a SYN-ACK acknowledging the SYN's initial sequence number) and {} data segment(s) of one end exactly where the other's ACKs point{within}; so each leg shows what one side sent, and they are read as one view: the client's packets as leg {} shows them, the server's with their addresses mapped to that leg's connection by connection{mapping}, and the far end's ACKs held against what the near leg shows sent{others}",
+            "one file, two legs that each carry one direction: {} ({} frames) and {} ({} frames) — {} TCP connection(s) opened on one leg are answered on the other (a SYN-ACK acknowledging the SYN's initial sequence number), and {} data segment(s) of one leg end exactly where the other leg's ACKs point{within}; so each leg shows what one side sent, and they are read as one view: the client's packets as leg {} shows them, the server's with their addresses mapped to that leg's names connection by connection{mapping}, and each side's segments held against the far end's ACKs on the other leg{others}",
             name(0),
             frames[0],
             name(1),
