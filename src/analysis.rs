@@ -161,9 +161,11 @@ pub fn analyze_positioned(
             }
             let mut findings = rules::run(&s, &self.opts.rules);
             if let Some(more) = &self.opts.more {
+                // One event, one finding: a line both name is one.
                 findings.extend(more.findings(&s));
                 findings
                     .sort_by(|a, b| (a.frames.first(), a.rule).cmp(&(b.frames.first(), b.rule)));
+                findings = rules::one_event_one_finding(findings);
             }
             (self.out)(s, findings, &self.at);
         }

@@ -218,8 +218,6 @@ pub struct OneWay {
     judged: Vec<Judged>,
     /// How the file was read.
     pub sentence: String,
-    /// Connections matched across the legs.
-    pub connections: usize,
 }
 
 impl MoreFindings for OneWay {
@@ -244,6 +242,7 @@ pub fn read(source: Source, pair: &LegPair, control: &[u16]) -> Result<OneWay, C
     debug_assert_eq!(pair.carry, Carry::OneWay);
     let mut reader = CaptureReader::open_source(source, HashMode::Off)?;
     let mut flows: [HashMap<Key, FlowLog>; 2] = [HashMap::new(), HashMap::new()];
+    let mut flows_cut = [false; 2];
     let is_control = |k: &Key| control.contains(&k.0.port()) || control.contains(&k.1.port());
     // A file cut short is judged as far as it was read; the analysis
     // reports the error.
@@ -259,8 +258,8 @@ pub fn read(source: Source, pair: &LegPair, control: &[u16]) -> Result<OneWay, C
             SocketAddr::new(seg.src, seg.sport),
             SocketAddr::new(seg.dst, seg.dport),
         );
-        let full = flows[i].len() >= MAX_FLOWS_PER_LEG && !flows[i].contains_key(&key);
-        if full {
+        if flows[i].len() >= MAX_FLOWS_PER_LEG && !flows[i].contains_key(&key) {
+            flows_cut[i] = true;
             return;
         }
         let log = flows[i].entry(key).or_default();
@@ -362,11 +361,16 @@ pub fn read(source: Source, pair: &LegPair, control: &[u16]) -> Result<OneWay, C
         }
     }
     let frames = pair.legs.map(|l| reader.leg(&l).frames);
+    let mut sentence = pair.one_way_sentence(frames, client);
+    if flows_cut.contains(&true) {
+        sentence.push_str(&format!(
+            "; past the first {MAX_FLOWS_PER_LEG} TCP flows of a leg, further connections are read as that leg shows them (not mapped)"
+        ));
+    }
     Ok(OneWay {
         stitch,
         judged,
-        sentence: pair.one_way_sentence(frames, client),
-        connections: conns.len(),
+        sentence,
     })
 }
 
