@@ -295,7 +295,13 @@ impl Shares {
         };
         let (ab, ba) = (answered(a, b), answered(b, a));
         let acked = a.ends.intersection(&b.acks).count() + b.ends.intersection(&a.acks).count();
-        if ab.is_empty() && ba.is_empty() && acked < MIN_SHARED_SEGMENTS {
+        // One ISN answered across two busy legs could be chance (each
+        // leg keeps up to MAX_ISNS_PER_LEG of 2^32 values): the far end's
+        // ACKs must agree with the data too.
+        let answered_any = !(ab.is_empty() && ba.is_empty());
+        let tied =
+            acked >= MIN_SHARED_SEGMENTS && (answered_any || acked >= 2 * MIN_SHARED_SEGMENTS);
+        if !tied {
             return None;
         }
         // The first connection each leg names, opener first: the smallest
@@ -411,18 +417,27 @@ mod tests {
     #[test]
     fn a_syn_answered_on_the_other_leg_makes_legs_of_one_direction() {
         let mut a = prints(&[1000], &[]);
-        a.ends.insert(1029);
+        a.ends.extend([1029, 1050]);
         let mut b = Prints::default();
         let (opener, acceptor) = (SocketAddr::from(([198, 51, 100, 1], 40000)), at(21));
         b.answers.insert(1000, (opener, acceptor));
-        b.acks.insert(1029);
+        // An answer alone could be chance: ACKs agreeing with the data
+        // tie the legs.
+        let mut p = BTreeMap::new();
+        p.insert(leg(1), a);
+        p.insert(leg(2), b);
+        assert_eq!(shares(best(&p)), None);
+        let (Some(a), Some(mut b)) = (p.remove(&leg(1)), p.remove(&leg(2))) else {
+            unreachable!()
+        };
+        b.acks.extend([1029, 1050]);
         let mut p = BTreeMap::new();
         p.insert(leg(1), a);
         p.insert(leg(2), b);
         let (legs, sh) = best(&p).unwrap();
         assert_eq!(legs, [leg(1), leg(2)]);
         assert_eq!(sh.carry, Carry::OneWay);
-        assert_eq!((sh.answered, sh.acked), (1, 1));
+        assert_eq!((sh.answered, sh.acked), (1, 2));
         assert_eq!(sh.first, Some([(at(1), at(21)), (opener, acceptor)]));
     }
 
