@@ -58,6 +58,9 @@ pub(super) struct Meta {
     pub(super) legs: legs::Legs,
     /// The legs a view of the file holds; every leg when None.
     pub(super) view: Option<Vec<legs::Leg>>,
+    /// A `fw monitor` file's interface names as its FW-1 headers have
+    /// them, by index.
+    pub(super) fw1_names: Vec<Vec<u8>>,
 }
 
 /// Characters of an interface's name or description kept (a name is a
@@ -91,33 +94,65 @@ impl Meta {
         // (dumpcap may write one interface's packets after another's).
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        // A frame of a `fw monitor` file: its interface is the FW-1
+        // header's, its point kept.
+        let fw1 = (self.container == Container::Snoop && linktype == 1)
+            .then(|| fw1::header(data))
+            .flatten();
+        let (interface, point) = match fw1 {
+            Some((point, name)) => (self.fw1_interface(name), Some(point)),
+            None => (self.file_interface(section_interface), None),
+        };
         let mut frame = Frame {
             number: self.frames,
             ts,
             linktype,
             data,
             orig_len,
-            interface: self.file_interface(section_interface),
+            interface,
             outside_view: false,
+            point,
         };
         let leg = legs::of(&frame);
-        // A copy of a frame just recorded on the same leg is counted there
-        // and analysed once; a view analyses its own legs' frames only,
-        // numbered in the whole file.
-        let copy = self
+        // A copy of a frame just recorded on the same leg, or a `fw
+        // monitor` copy inside the device, is counted there and not
+        // analysed; a view analyses its own legs' frames only, numbered
+        // in the whole file.
+        let set_aside = self
             .legs
-            .record(leg, ts.0, data, || legs::numbered(linktype, data));
+            .record(leg, (frame.number, ts.0, point), data, || {
+                legs::numbered(linktype, data)
+            });
         frame.outside_view = self.view.as_ref().is_some_and(|v| !v.contains(&leg));
-        if !copy {
+        if set_aside.is_none() {
             f(&frame);
         }
+    }
+
+    /// The interface of a `fw monitor` frame: its name's index, in the
+    /// order the names first appear (past [`legs::MAX_LEGS`] names, one
+    /// index for the rest, which the legs count together anyway).
+    fn fw1_interface(&mut self, name: &[u8]) -> u32 {
+        if let Some(i) = self.fw1_names.iter().position(|n| n == name) {
+            return i as u32;
+        }
+        if self.fw1_names.len() >= legs::MAX_LEGS {
+            return legs::MAX_LEGS as u32;
+        }
+        self.fw1_names.push(name.to_vec());
+        self.iface_names.push(legs::InterfaceName {
+            name: Some(fw1::name_text(name)),
+            description: None,
+        });
+        self.total_ifaces = self.fw1_names.len() as u32;
+        self.total_ifaces - 1
     }
 
     /// An interface's index in the whole file: the section's interfaces
     /// come after the earlier sections' ones.
     fn file_interface(&self, section_interface: u32) -> u32 {
         match self.container {
-            Container::Pcap => section_interface,
+            Container::Pcap | Container::Snoop => section_interface,
             Container::PcapNg => {
                 (self.total_ifaces - self.ifaces.len() as u32).saturating_add(section_interface)
             }

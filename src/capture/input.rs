@@ -62,6 +62,8 @@ impl Compression {
 pub enum Container {
     Pcap,
     PcapNg,
+    /// Sun snoop (RFC 1761), which Check Point's `fw monitor` writes.
+    Snoop,
 }
 
 /// Bytes read to recognise a compression (the longest magic, xz's).
@@ -81,6 +83,9 @@ const PCAP_MAGICS: [[u8; 4]; 6] = [
 
 /// Recognises a capture container from its first bytes.
 pub fn sniff_container(head: &[u8]) -> Option<Container> {
+    if head.starts_with(&super::snoop::MAGIC) {
+        return Some(Container::Snoop);
+    }
     if head.len() < 4 {
         return None;
     }
@@ -104,7 +109,7 @@ pub fn sniff_file(path: &Path) -> io::Result<Option<(Compression, Container)>> {
     let mut inner = decompressor(compression, Cursor::new(head).chain(f));
     // A corrupt compressed stream is not a capture we can read; `open`
     // would say why, but discovery only needs yes or no.
-    let inner_head = read_prefix(&mut inner, 4).unwrap_or_default();
+    let inner_head = read_prefix(&mut inner, super::snoop::MAGIC.len()).unwrap_or_default();
     Ok(sniff_container(&inner_head).map(|c| (compression, c)))
 }
 
@@ -493,6 +498,7 @@ impl<R: Read> Read for Greedy<R> {
 fn header_len(container: Container, head: &[u8]) -> u64 {
     match container {
         Container::Pcap => 24,
+        Container::Snoop => super::snoop::FILE_HEADER as u64,
         Container::PcapNg => {
             let (Some(len), Some(bom)) = (head.get(4..8), head.get(8..12)) else {
                 return 12;

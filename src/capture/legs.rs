@@ -11,12 +11,23 @@
 //! faces ("toward 198.51.100.60") — exact where one host sits behind each
 //! interface, as in a capture of one session through a device.
 //!
+//! A Check Point `fw monitor` file (snoop with FW-1 headers, see
+//! [`super::fw1`]) names the interface of every packet and the point inside
+//! the device it was seen at: its legs are the interfaces, each holding
+//! what a capture on that interface would, the packets entering at `i` and
+//! leaving at `O`. The copies at the points inside the device (`I` after
+//! `i`, `o` before `O`, and `e`/`E`) are counted per point and set aside,
+//! as a packet recorded twice is; one that differs from its wire copy (the
+//! device changed the packet between the two points) is counted with both
+//! frames.
+//!
 //! The same packet recorded twice on one leg (a mirror port copying
 //! ingress and egress of one VLAN) is set aside and counted: it is one
 //! packet, not a retransmission. Only where the packet carries its
 //! sender's own number (IPv4 identification) can a copy be told from a
 //! second send of the same bytes.
 
+use super::fw1::{self, Point};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,6 +46,10 @@ pub enum Mark {
     /// (the source of a packet it received, the destination of one it
     /// sent).
     Toward(IpAddr),
+    /// A Check Point `fw monitor` file's FW-1 header: the interface (the
+    /// leg's `interface`, numbered by the reader in the order the names
+    /// first appear).
+    Fw1,
 }
 
 /// One leg: the pcapng interface (0 for pcap) and the link header's mark.
@@ -53,8 +68,9 @@ pub struct LegCount {
     /// `VLAN 10`, `toward 198.51.100.60`).
     pub name: String,
     /// What told this leg apart: `pcapng-interface`, `sll2-ifindex`,
-    /// `vlan` or `sll-direction` (Linux cooked v1: received from or sent
-    /// to that address).
+    /// `vlan`, `sll-direction` (Linux cooked v1: received from or sent
+    /// to that address) or `fw1-interface` (a Check Point `fw monitor`
+    /// file's FW-1 header).
     pub seen_by: &'static str,
     /// The pcapng interface's `if_description`, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +81,40 @@ pub struct LegCount {
     /// bytes within [`DUPLICATE_WINDOW`] frames and
     /// [`DUPLICATE_WITHIN_NS`]): set aside, not analysed.
     pub duplicates: u64,
+    /// A `fw monitor` interface's frames at each inspection point
+    /// (`i`, `I`, `o`, `O`, `e`, `E`; only the points seen).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub points: BTreeMap<Point, u64>,
+    /// Frames at the points inside the device (`I`, `o`, `e`, `E`): the
+    /// same packets as at `i` and `O`, set aside, not analysed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub inside_device: u64,
+    /// Copies inside the device that differ from their copy on the wire
+    /// (`I` from the `i` before it, `o` from the `O` after it, the same
+    /// packet by its IPv4 identification): the device changed the packet
+    /// between the two points.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changed_inside: u64,
+    /// The first [`MAX_CHANGED_FRAMES`] of them: the wire copy's frame and
+    /// the inside copy's (`i` then `I`, `O` then `o`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_inside_frames: Vec<[u64; 2]>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Changed copies listed with their frames, per leg.
+pub const MAX_CHANGED_FRAMES: usize = 16;
+
+/// Why a frame was not handed on to be analysed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetAside {
+    /// An exact copy of a frame just recorded on the same leg.
+    Duplicate,
+    /// A `fw monitor` copy at a point inside the device.
+    InsideDevice,
 }
 
 /// How many earlier frames of the same leg a frame is held against
@@ -88,7 +138,10 @@ pub const OTHER_LEGS: &str = "other legs";
 pub fn of(f: &super::Frame<'_>) -> Leg {
     Leg {
         interface: f.interface,
-        mark: mark(f.linktype, f.data),
+        mark: match f.point {
+            Some(_) => Mark::Fw1,
+            None => mark(f.linktype, f.data),
+        },
     }
 }
 
@@ -182,11 +235,78 @@ struct Recent {
     ts: i64,
 }
 
+/// A `fw monitor` copy on the wire, waiting for its copy inside the
+/// device: its frame, its IP packet's identity and hash.
+#[derive(Clone, Copy)]
+struct WireCopy {
+    frame: u64,
+    id: Option<u16>,
+    hash: u64,
+    len: usize,
+}
+
 #[derive(Default)]
 struct Tally {
     frames: u64,
     duplicates: u64,
     recent: Vec<Recent>,
+    points: BTreeMap<Point, u64>,
+    inside_device: u64,
+    changed_inside: u64,
+    changed_inside_frames: Vec<[u64; 2]>,
+    /// The last `i` copy not yet followed by its `I`.
+    last_in: Option<WireCopy>,
+    /// The last `o` copy not yet followed by its `O`.
+    last_out: Option<WireCopy>,
+}
+
+impl Tally {
+    /// Counts a `fw monitor` frame at `point`, and holds a copy inside the
+    /// device against its wire copy; true when it is inside (set aside).
+    fn point(&mut self, point: Point, copy: WireCopy) -> bool {
+        *self.points.entry(point).or_default() += 1;
+        // I follows its i; o precedes its O.
+        let (wire, inside) = match point {
+            Point::PreInbound => {
+                self.last_in = Some(copy);
+                return false;
+            }
+            Point::PostInbound => (self.last_in.take(), copy),
+            Point::PreOutbound => {
+                self.last_out = Some(copy);
+                self.inside_device += 1;
+                return true;
+            }
+            Point::PostOutbound => match self.last_out.take() {
+                Some(o) => (Some(copy), o),
+                None => return false,
+            },
+            Point::PreEncrypt | Point::PostEncrypt => {
+                self.inside_device += 1;
+                return true;
+            }
+        };
+        // The same packet (by its IPv4 identification), other bytes.
+        let changed = wire.filter(|w| {
+            w.id.is_some() && w.id == inside.id && (w.hash, w.len) != (inside.hash, inside.len)
+        });
+        if let Some(w) = changed {
+            self.changed_inside += 1;
+            if self.changed_inside_frames.len() < MAX_CHANGED_FRAMES {
+                self.changed_inside_frames.push([w.frame, inside.frame]);
+            }
+        }
+        if point == Point::PostInbound {
+            self.inside_device += 1;
+        }
+        !point.on_wire()
+    }
+}
+
+/// The IPv4 identification of an IP packet (None for IPv6 or a packet too
+/// short).
+fn ipv4_id(ip: &[u8]) -> Option<u16> {
+    (ip.first()? >> 4 == 4).then(|| ip.get(4..6).map(be16))?
 }
 
 /// The legs of a capture as it is read: frames and duplicates per leg.
@@ -212,19 +332,21 @@ impl Legs {
         }
     }
 
-    /// Records a frame seen on `leg` at `ts` (ns); true when it is an
-    /// exact copy of a frame just recorded on the same leg. `numbered`
-    /// says whether the frame's packet carries a number its sender gives
-    /// each packet anew (see [`numbered`]): without one, two identical
-    /// packets may be two sends (two RSTs of a closed socket, two
-    /// duplicate ACKs over IPv6), and both are kept.
+    /// Records frame `number` seen on `leg` at `ts` (ns), at `point` in a
+    /// `fw monitor` file; why it is set aside, if it is: an exact copy of
+    /// a frame just recorded on the same leg, or a `fw monitor` copy
+    /// inside the device. `numbered` says whether the frame's packet
+    /// carries a number its sender gives each packet anew (see
+    /// [`numbered`]): without one, two identical packets may be two sends
+    /// (two RSTs of a closed socket, two duplicate ACKs over IPv6), and
+    /// both are kept.
     pub fn record(
         &mut self,
         leg: Leg,
-        ts: i64,
+        (number, ts, point): (u64, i64, Option<Point>),
         data: &[u8],
         numbered: impl FnOnce() -> bool,
-    ) -> bool {
+    ) -> Option<SetAside> {
         let full = self.tally.len() >= MAX_LEGS && !self.tally.contains_key(&leg);
         let t = if full {
             &mut self.other
@@ -232,6 +354,18 @@ impl Legs {
             self.tally.entry(leg).or_default()
         };
         t.frames += 1;
+        if let Some(p) = point {
+            let ip = data.get(fw1::HEADER_LEN..).unwrap_or_default();
+            let copy = WireCopy {
+                frame: number,
+                id: ipv4_id(ip),
+                hash: self.hasher.hash_one(ip),
+                len: ip.len(),
+            };
+            if t.point(p, copy) {
+                return Some(SetAside::InsideDevice);
+            }
+        }
         let now = Recent {
             hash: self.hasher.hash_one(data),
             len: data.len(),
@@ -242,13 +376,13 @@ impl Legs {
         }) && numbered();
         if copy {
             t.duplicates += 1;
-            return true;
+            return Some(SetAside::Duplicate);
         }
         if t.recent.len() == DUPLICATE_WINDOW {
             t.recent.remove(0);
         }
         t.recent.push(now);
-        false
+        None
     }
 
     /// Frames set aside as duplicates, on every leg.
@@ -256,11 +390,19 @@ impl Legs {
         self.tally.values().map(|t| t.duplicates).sum::<u64>() + self.other.duplicates
     }
 
+    /// `fw monitor` frames set aside as copies inside the device, on
+    /// every leg.
+    pub fn inside_device(&self) -> u64 {
+        self.tally.values().map(|t| t.inside_device).sum::<u64>() + self.other.inside_device
+    }
+
     /// The legs for the report: none when every frame was seen in one
     /// place (nothing to tell apart), else each with its frames, in the
     /// order of the interface and the mark.
     pub fn counts(&self, names: &[InterfaceName]) -> Vec<LegCount> {
-        if self.tally.len() < 2 {
+        // One fw monitor interface is listed: its points are news.
+        let fw1 = self.tally.keys().any(|l| l.mark == Mark::Fw1);
+        if self.tally.len() < 2 && !fw1 {
             return Vec::new();
         }
         let mut out: Vec<LegCount> = self
@@ -269,13 +411,17 @@ impl Legs {
             .map(|(leg, t)| count(leg, t, names))
             .collect();
         if self.other.frames > 0 {
-            out.push(LegCount {
-                name: OTHER_LEGS.into(),
-                seen_by: "several",
-                description: None,
-                frames: self.other.frames,
-                duplicates: self.other.duplicates,
-            });
+            let mut other = count(
+                &Leg {
+                    interface: u32::MAX,
+                    mark: Mark::None,
+                },
+                &self.other,
+                &[],
+            );
+            other.name = OTHER_LEGS.into();
+            other.seen_by = "several";
+            out.push(other);
         }
         out
     }
@@ -294,6 +440,10 @@ fn count(leg: &Leg, t: &Tally, names: &[InterfaceName]) -> LegCount {
         description,
         frames: t.frames,
         duplicates: t.duplicates,
+        points: t.points.clone(),
+        inside_device: t.inside_device,
+        changed_inside: t.changed_inside,
+        changed_inside_frames: t.changed_inside_frames.clone(),
     }
 }
 
@@ -305,6 +455,7 @@ fn seen_by(leg: &Leg, names: &[InterfaceName]) -> &'static str {
         Mark::IfIndex(_) => "sll2-ifindex",
         Mark::Vlan(..) => "vlan",
         Mark::Toward(_) => "sll-direction",
+        Mark::Fw1 => "fw1-interface",
     }
 }
 
@@ -324,11 +475,12 @@ fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
         Mark::Vlan(o, None) => Some(format!("VLAN {o}")),
         Mark::Vlan(o, Some(i)) => Some(format!("VLAN {o}.{i}")),
         Mark::Toward(a) => Some(format!("toward {a}")),
+        Mark::Fw1 => None,
     };
     let name = match (named_interfaces, mark) {
         (true, Some(m)) => format!("{iface_name} {m}"),
         (_, Some(m)) => m,
-        (_, None) if names.is_empty() => NOT_MARKED.into(),
+        (_, None) if names.is_empty() && leg.mark != Mark::Fw1 => NOT_MARKED.into(),
         (_, None) => iface_name,
     };
     (name, description)
@@ -391,6 +543,11 @@ mod tests {
         assert_eq!(mark(1, &untagged), Mark::None);
     }
 
+    /// Records a frame outside any `fw monitor` file; true when set aside.
+    fn rec(l: &mut Legs, leg: Leg, ts: i64, data: &[u8], numbered: impl FnOnce() -> bool) -> bool {
+        l.record(leg, (0, ts, None), data, numbered).is_some()
+    }
+
     fn leg(i: u32) -> Leg {
         Leg {
             interface: 0,
@@ -402,14 +559,14 @@ mod tests {
     fn the_same_bytes_on_the_same_leg_within_a_millisecond_are_one_packet() {
         let mut l = Legs::new();
         let yes = || true;
-        assert!(!l.record(leg(2), 0, b"abc", yes));
+        assert!(!rec(&mut l, leg(2), 0, b"abc", yes));
         // The forwarded copy on the other leg is not a duplicate.
-        assert!(!l.record(leg(3), 10, b"abc", yes));
-        assert!(l.record(leg(2), 20, b"abc", yes));
+        assert!(!rec(&mut l, leg(3), 10, b"abc", yes));
+        assert!(rec(&mut l, leg(2), 20, b"abc", yes));
         // Without a packet number, the same bytes may be a second send.
-        assert!(!l.record(leg(2), 30, b"abc", || false));
+        assert!(!rec(&mut l, leg(2), 30, b"abc", || false));
         // A retransmission a second later is a packet of its own.
-        assert!(!l.record(leg(2), 1_000_000_000, b"abc", yes));
+        assert!(!rec(&mut l, leg(2), 1_000_000_000, b"abc", yes));
         assert_eq!(l.duplicates(), 1);
         let c = l.counts(&[]);
         assert_eq!(c.len(), 2);
@@ -427,9 +584,9 @@ mod tests {
             interface: i,
             mark: Mark::None,
         };
-        l.record(iface(0), 0, b"a", || true);
+        rec(&mut l, iface(0), 0, b"a", || true);
         assert!(l.counts(&[]).is_empty());
-        l.record(iface(1), 0, b"a", || true);
+        rec(&mut l, iface(1), 0, b"a", || true);
         let names = [
             InterfaceName {
                 name: Some("fwin".into()),
@@ -447,11 +604,62 @@ mod tests {
     fn legs_past_the_cap_are_counted_together() {
         let mut l = Legs::new();
         for i in 0..MAX_LEGS as u32 + 3 {
-            l.record(leg(i), 0, b"x", || true);
+            rec(&mut l, leg(i), 0, b"x", || true);
         }
         let c = l.counts(&[]);
         assert_eq!(c.len(), MAX_LEGS + 1);
         assert_eq!(c[MAX_LEGS].name, OTHER_LEGS);
         assert_eq!(c[MAX_LEGS].frames, 3);
+    }
+
+    /// A `fw monitor` frame: the FW-1 header, then an IPv4 header with
+    /// identification `id` and one byte of payload `b`.
+    fn fw1_frame(point: u8, id: u16, b: u8) -> Vec<u8> {
+        let mut v = vec![point, 0, b'e', b't', b'h', b'1', 0, 0, 0, 0, 0, 0, 8, 0];
+        v.extend_from_slice(&[0x45, 0, 0, 21]);
+        v.extend_from_slice(&id.to_be_bytes());
+        v.extend_from_slice(&[0; 14]);
+        v.push(b);
+        v
+    }
+
+    #[test]
+    fn fw_monitor_points_inside_the_device_are_set_aside_and_changes_counted() {
+        let mut l = Legs::new();
+        let eth1 = Leg {
+            interface: 0,
+            mark: Mark::Fw1,
+        };
+        let mut n = 0;
+        let mut at = |l: &mut Legs, point: u8, id: u16, b: u8| {
+            n += 1;
+            let p = Point::from_byte(point);
+            l.record(eth1, (n, n as i64, p), &fw1_frame(point, id, b), || true)
+        };
+        // i then I of one packet, unchanged: I is set aside.
+        assert_eq!(at(&mut l, b'i', 1, b'a'), None);
+        assert_eq!(at(&mut l, b'I', 1, b'a'), Some(SetAside::InsideDevice));
+        // The device changed the next packet between i (3) and I (4).
+        assert_eq!(at(&mut l, b'i', 2, b'a'), None);
+        assert_eq!(at(&mut l, b'I', 2, b'b'), Some(SetAside::InsideDevice));
+        // o (5) then O (6), changed; and an O whose o was another packet.
+        assert_eq!(at(&mut l, b'o', 3, b'x'), Some(SetAside::InsideDevice));
+        assert_eq!(at(&mut l, b'O', 3, b'y'), None);
+        assert_eq!(at(&mut l, b'o', 4, b'x'), Some(SetAside::InsideDevice));
+        assert_eq!(at(&mut l, b'O', 5, b'y'), None);
+        // Only i and O (fw monitor -m iO): nothing set aside.
+        assert_eq!(at(&mut l, b'O', 6, b'y'), None);
+        let c = l.counts(&[InterfaceName {
+            name: Some("eth1".into()),
+            description: None,
+        }]);
+        assert_eq!(c.len(), 1, "one fw monitor interface is listed");
+        let c = &c[0];
+        assert_eq!((c.name.as_str(), c.seen_by), ("eth1", "fw1-interface"));
+        assert_eq!((c.frames, c.inside_device, c.changed_inside), (9, 4, 2));
+        assert_eq!(c.changed_inside_frames, vec![[3, 4], [6, 5]]);
+        let points: Vec<(char, u64)> = c.points.iter().map(|(p, n)| (p.letter(), *n)).collect();
+        assert_eq!(points, [('i', 2), ('I', 2), ('o', 2), ('O', 3)]);
+        assert_eq!(l.inside_device(), 4);
     }
 }

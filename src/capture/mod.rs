@@ -4,13 +4,18 @@
 //! variant) and pcapng (several sections and interfaces, per-interface link
 //! type and timestamp resolution) with memory bounded by one record. Frame
 //! numbers count from 1 across the whole file, as Wireshark numbers them.
+//! Sun snoop files (`snoop.rs`; Check Point's `fw monitor -o` writes them,
+//! read with their FW-1 headers in `fw1.rs`) are recognised by their magic
+//! too and read by a reader of our own.
 //! A truncated or corrupt file ends the stream with an error that names the
 //! file, the byte offset and the last good frame; the frames read before it
 //! have already been handed out.
 
 mod blocks;
+pub mod fw1;
 pub mod input;
 pub mod legs;
+mod snoop;
 
 use crate::timestamp::Timestamp;
 use blocks::{Meta, Step};
@@ -39,6 +44,9 @@ pub struct Frame<'a> {
     /// only so that `tcp.stream` numbers stay those of the whole file (as
     /// Wireshark numbers them): nothing else may be read from it.
     pub outside_view: bool,
+    /// Where inside the device a Check Point `fw monitor` file saw it
+    /// (its FW-1 header); None in any other capture.
+    pub point: Option<fw1::Point>,
 }
 
 /// What went wrong while reading a capture.
@@ -210,6 +218,12 @@ pub struct CaptureInfo {
     /// leg (see [`legs::DUPLICATE_WITHIN_NS`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub duplicates: u64,
+    /// Frames of a Check Point `fw monitor` file set aside as its copies
+    /// of a packet at the points inside the device (`I`, `o`, `e`, `E`):
+    /// each leg is read as a capture on its interface would see it, the
+    /// packets at `i` and `O` (see [`legs::LegCount::inside_device`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub inside_device: u64,
     /// The leg this view of the file holds, when the file was read as
     /// two views (both legs of a device in one file); its frames keep
     /// their numbers in the whole file.
@@ -304,13 +318,20 @@ impl Source {
     }
 }
 
+/// What parses the container: pcap-parser for pcap and pcapng, our own
+/// reader for snoop.
+enum Parser {
+    Blocks(Box<dyn PcapReaderIterator + Send>),
+    Snoop(Box<snoop::Snoop>),
+}
+
 /// A streaming frame reader.
 pub struct CaptureReader {
     name: String,
     compression: Compression,
     raw: RawHandle,
     last_io_error: Arc<Mutex<Option<String>>>,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    reader: Parser,
     meta: Meta,
     buf_size: usize,
     view_name: Option<String>,
@@ -366,16 +387,25 @@ impl CaptureReader {
             offset: 0,
             compressed: compression != Compression::None,
         };
-        let reader: Box<dyn PcapReaderIterator + Send> = match container {
-            Container::Pcap => Box::new(
+        let mut format = String::new();
+        let mut linktype = 0;
+        let reader = match container {
+            Container::Pcap => Parser::Blocks(Box::new(
                 LegacyPcapReader::new(BUF_INITIAL, reader)
                     .map_err(|e| err(header_error(&e, "pcap file header")))?,
-            ),
-            Container::PcapNg => Box::new(
+            )),
+            Container::PcapNg => Parser::Blocks(Box::new(
                 PcapNGReader::new(BUF_INITIAL, reader)
                     .map_err(|e| err(header_error(&e, "pcapng section header")))?,
-            ),
+            )),
+            Container::Snoop => {
+                let (s, f) = snoop::Snoop::open(reader).map_err(err)?;
+                format = f;
+                linktype = s.linktype();
+                Parser::Snoop(Box::new(s))
+            }
         };
+        let snoop = container == Container::Snoop;
         Ok(CaptureReader {
             name,
             compression,
@@ -384,22 +414,25 @@ impl CaptureReader {
             reader,
             meta: Meta {
                 container,
-                format: String::new(),
-                pcap_linktype: 0,
+                format,
+                pcap_linktype: linktype,
                 pcap_nanos: false,
                 ng_big_endian: false,
                 ifaces: Vec::new(),
-                sections: 0,
-                total_ifaces: 0,
+                // A snoop file is one section of one interface, as for
+                // Wireshark, until FW-1 headers name others.
+                sections: u32::from(snoop),
+                total_ifaces: u32::from(snoop),
                 frames: 0,
                 link_types: BTreeSet::new(),
                 first_ts: None,
                 last_ts: None,
-                ts_digits: 0,
+                ts_digits: if snoop { 6 } else { 0 },
                 iface_stats: Default::default(),
                 iface_names: Vec::new(),
                 legs: legs::Legs::new(),
                 view: None,
+                fw1_names: Vec::new(),
             },
             buf_size: BUF_INITIAL,
             view_name: None,
@@ -463,120 +496,24 @@ impl CaptureReader {
         &mut self,
         f: &mut dyn FnMut(&Frame<'_>) -> bool,
     ) -> Result<(), CaptureError> {
-        let mut last_incomplete_at = None;
         let more = std::cell::Cell::new(true);
         let mut f = |fr: &Frame<'_>| {
             if more.get() {
                 more.set(f(fr));
             }
         };
-        loop {
-            if !more.get() {
-                return Ok(());
-            }
-            let consumed = self.reader.consumed() as u64;
-            let step = match self.reader.next() {
-                Ok((len, block)) => {
-                    last_incomplete_at = None;
-                    let r = self.meta.handle_block(block, &mut f);
-                    Step::Consume(len, r)
-                }
-                Err(PcapError::Eof) => return Ok(()),
-                Err(PcapError::Incomplete(_)) => {
-                    if last_incomplete_at == Some(consumed) && self.reader.reader_exhausted() {
-                        Step::Fail(self.cut_short())
-                    } else {
-                        last_incomplete_at = Some(consumed);
-                        Step::Refill
-                    }
-                }
-                Err(PcapError::UnexpectedEof) => Step::Fail(self.cut_short()),
-                Err(PcapError::BufferTooSmall) => Step::Grow,
-                Err(PcapError::ReadError) => Step::Fail(CaptureErrorKind::Io(
-                    self.last_io_error
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clone()
-                        .unwrap_or_else(|| "the input could not be read".into()),
-                )),
-                Err(e) => Step::Fail(CaptureErrorKind::Malformed(format!(
-                    "{} block ({})",
-                    container_name(self.meta.container),
-                    short_error(&e)
-                ))),
-            };
-            match step {
-                Step::Consume(len, r) => {
-                    // No shift per record: the circular buffer would move half
-                    // its contents each time; refill() shifts the remainder.
-                    self.reader.consume_noshift(len);
-                    if let Err(kind) = r {
-                        return Err(self.error(kind, consumed));
-                    }
-                }
-                Step::Refill => {
-                    if let Err(e) = self.reader.refill() {
-                        let kind = match e {
-                            PcapError::ReadError => CaptureErrorKind::Io(
-                                self.last_io_error
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .clone()
-                                    .unwrap_or_else(|| "the input could not be read".into()),
-                            ),
-                            other => CaptureErrorKind::Malformed(short_error(&other)),
-                        };
-                        return Err(self.error(kind, consumed));
-                    }
-                }
-                Step::Grow => {
-                    let claimed = self.claimed_record_len();
-                    if claimed > MAX_RECORD as u64 || self.buf_size >= MAX_RECORD {
-                        return Err(self.error(
-                            CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64),
-                            consumed,
-                        ));
-                    }
-                    let want = (claimed as usize + 64)
-                        .max(self.buf_size * 2)
-                        .min(MAX_RECORD + 64);
-                    self.reader.grow(want);
-                    self.buf_size = want;
-                }
-                Step::Fail(kind) => return Err(self.error(kind, consumed)),
-            }
-        }
-    }
-
-    /// Why the input ended inside a record: a record that claims more than
-    /// any real one is corruption, whether or not the file goes on.
-    fn cut_short(&self) -> CaptureErrorKind {
-        let claimed = self.claimed_record_len();
-        if claimed > MAX_RECORD as u64 {
-            CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64)
-        } else {
-            CaptureErrorKind::Truncated
-        }
-    }
-
-    /// Length the record at the head of the buffer says it has.
-    fn claimed_record_len(&self) -> u64 {
-        let d = self.reader.data();
-        if d.len() < 12 {
-            return 0;
-        }
-        let rd = |o: usize, be: bool| {
-            let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
-            if be {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
+        let read = match &mut self.reader {
+            Parser::Snoop(s) => s.read(&mut self.meta, &mut f, &|| more.get()),
+            Parser::Blocks(reader) => read_blocks(
+                reader.as_mut(),
+                &mut self.meta,
+                &self.last_io_error,
+                &mut self.buf_size,
+                &mut f,
+                &|| more.get(),
+            ),
         };
-        match self.meta.container {
-            Container::Pcap => rd(8, self.meta.format.contains("big-endian")) as u64 + 16,
-            Container::PcapNg => rd(4, self.meta.ng_big_endian) as u64,
-        }
+        read.map_err(|(kind, offset)| self.error(kind, offset))
     }
 
     fn error(&self, kind: CaptureErrorKind, offset: u64) -> CaptureError {
@@ -629,9 +566,131 @@ impl CaptureReader {
                 .collect(),
             legs: m.legs.counts(&m.iface_names),
             duplicates: m.legs.duplicates(),
+            inside_device: m.legs.inside_device(),
             view: self.view_name.clone(),
             stitched: None,
         }
+    }
+}
+
+/// The frames of a pcap or pcapng file (pcap-parser's blocks), while
+/// `more` says so; an error with the offset of the block it is in.
+fn read_blocks(
+    reader: &mut (dyn PcapReaderIterator + Send),
+    meta: &mut Meta,
+    last_io_error: &Mutex<Option<String>>,
+    buf_size: &mut usize,
+    f: &mut dyn FnMut(&Frame<'_>),
+    more: &dyn Fn() -> bool,
+) -> Result<(), (CaptureErrorKind, u64)> {
+    let mut last_incomplete_at = None;
+    loop {
+        if !more() {
+            return Ok(());
+        }
+        let consumed = reader.consumed() as u64;
+        let step = match reader.next() {
+            Ok((len, block)) => {
+                last_incomplete_at = None;
+                let r = meta.handle_block(block, f);
+                Step::Consume(len, r)
+            }
+            Err(PcapError::Eof) => return Ok(()),
+            Err(PcapError::Incomplete(_)) => {
+                if last_incomplete_at == Some(consumed) && reader.reader_exhausted() {
+                    Step::Fail(cut_short(reader, meta))
+                } else {
+                    last_incomplete_at = Some(consumed);
+                    Step::Refill
+                }
+            }
+            Err(PcapError::UnexpectedEof) => Step::Fail(cut_short(reader, meta)),
+            Err(PcapError::BufferTooSmall) => Step::Grow,
+            Err(PcapError::ReadError) => Step::Fail(CaptureErrorKind::Io(
+                last_io_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or_else(|| "the input could not be read".into()),
+            )),
+            Err(e) => Step::Fail(CaptureErrorKind::Malformed(format!(
+                "{} block ({})",
+                container_name(meta.container),
+                short_error(&e)
+            ))),
+        };
+        match step {
+            Step::Consume(len, r) => {
+                // No shift per record: the circular buffer would move half
+                // its contents each time; refill() shifts the remainder.
+                reader.consume_noshift(len);
+                if let Err(kind) = r {
+                    return Err((kind, consumed));
+                }
+            }
+            Step::Refill => {
+                if let Err(e) = reader.refill() {
+                    let kind = match e {
+                        PcapError::ReadError => CaptureErrorKind::Io(
+                            last_io_error
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clone()
+                                .unwrap_or_else(|| "the input could not be read".into()),
+                        ),
+                        other => CaptureErrorKind::Malformed(short_error(&other)),
+                    };
+                    return Err((kind, consumed));
+                }
+            }
+            Step::Grow => {
+                let claimed = claimed_record_len(reader, meta);
+                if claimed > MAX_RECORD as u64 || *buf_size >= MAX_RECORD {
+                    return Err((
+                        CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64),
+                        consumed,
+                    ));
+                }
+                let want = (claimed as usize + 64)
+                    .max(*buf_size * 2)
+                    .min(MAX_RECORD + 64);
+                reader.grow(want);
+                *buf_size = want;
+            }
+            Step::Fail(kind) => return Err((kind, consumed)),
+        }
+    }
+}
+
+/// Why the input ended inside a record: a record that claims more than
+/// any real one is corruption, whether or not the file goes on.
+fn cut_short(reader: &(dyn PcapReaderIterator + Send), meta: &Meta) -> CaptureErrorKind {
+    let claimed = claimed_record_len(reader, meta);
+    if claimed > MAX_RECORD as u64 {
+        CaptureErrorKind::TooLarge(claimed, MAX_RECORD as u64)
+    } else {
+        CaptureErrorKind::Truncated
+    }
+}
+
+/// Length the record at the head of the buffer says it has.
+fn claimed_record_len(reader: &(dyn PcapReaderIterator + Send), meta: &Meta) -> u64 {
+    let d = reader.data();
+    if d.len() < 12 {
+        return 0;
+    }
+    let rd = |o: usize, be: bool| {
+        let b = [d[o], d[o + 1], d[o + 2], d[o + 3]];
+        if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    match meta.container {
+        Container::Pcap => rd(8, meta.format.contains("big-endian")) as u64 + 16,
+        Container::PcapNg => rd(4, meta.ng_big_endian) as u64,
+        Container::Snoop => 0,
     }
 }
 
@@ -639,6 +698,7 @@ fn container_name(c: Container) -> &'static str {
     match c {
         Container::Pcap => "pcap",
         Container::PcapNg => "pcapng",
+        Container::Snoop => "snoop",
     }
 }
 
@@ -842,5 +902,137 @@ mod tests {
         let (frames, res) = read_all(pcapng_with_tsresol(0x80 | 10, units));
         res.unwrap();
         assert_eq!(frames, vec![(1, 1_700_000_000_500_000_000, 4)]);
+    }
+
+    #[test]
+    fn snoop_frames_numbered_with_microsecond_times_and_padding_skipped() {
+        let b = snoop::tests::snoop(4, &[(10, 5, b"abc", 1), (11, 0, b"defg", 0)]);
+        let (frames, res) = read_all(b.clone());
+        res.unwrap();
+        assert_eq!(frames, vec![(1, 10_000_005_000, 3), (2, 11_000_000_000, 4)]);
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b)),
+            HashMode::Off,
+        )
+        .unwrap();
+        let mut r = CaptureReader::from_opened(o).unwrap();
+        r.for_each(&mut |_| {}).unwrap();
+        let info = r.info();
+        assert_eq!(info.format, "snoop 2 (Ethernet)");
+        assert_eq!(info.link_types[0].name, "ETHERNET");
+        assert_eq!((info.sections, info.interfaces, info.ts_digits), (1, 1, 6));
+    }
+
+    #[test]
+    fn a_truncated_snoop_record_keeps_frames_and_names_its_offset() {
+        let mut b = snoop::tests::snoop(4, &[(10, 5, b"abc", 1), (11, 0, b"defghij", 0)]);
+        b.truncate(b.len() - 3);
+        let (frames, res) = read_all(b);
+        assert_eq!(frames.len(), 1);
+        let e = res.unwrap_err();
+        assert_eq!(e.kind, CaptureErrorKind::Truncated);
+        // The second record starts after the file header and the first
+        // record (24 + 3 + 1 bytes).
+        assert_eq!((e.frames_read, e.offset), (1, 16 + 28));
+        assert!(e.to_string().starts_with("mem: the file ends"), "{e}");
+        // A record header cut short, and a file header cut short.
+        let b = snoop::tests::snoop(4, &[(10, 5, b"abc", 1)]);
+        let (frames, res) = read_all([&b[..], &[0u8; 10]].concat());
+        assert_eq!(frames.len(), 1);
+        assert_eq!(res.unwrap_err().offset, 16 + 28);
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b[..12].to_vec())),
+            HashMode::Off,
+        )
+        .unwrap();
+        assert!(CaptureReader::from_opened(o).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_snoop_record_is_an_error_not_an_allocation() {
+        let mut b = snoop::tests::snoop(4, &[(10, 5, b"abc", 1), (11, 0, b"defg", 0)]);
+        // The second record claims 4 GiB captured.
+        let second = 16 + 28;
+        b[second + 4..second + 8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let (frames, res) = read_all(b);
+        assert_eq!(frames.len(), 1);
+        let e = res.unwrap_err();
+        assert!(matches!(e.kind, CaptureErrorKind::Malformed(_)), "{e}");
+        assert_eq!(e.offset, second as u64);
+    }
+
+    #[test]
+    fn an_unknown_snoop_version_or_datalink_is_refused_by_name() {
+        let mut b = snoop::tests::snoop(4, &[(10, 5, b"abc", 0)]);
+        b[11] = 7;
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b)),
+            HashMode::Off,
+        )
+        .unwrap();
+        let e = CaptureReader::from_opened(o).err().unwrap();
+        assert!(e.to_string().contains("version 7"), "{e}");
+        let b = snoop::tests::snoop(1000, &[]);
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b)),
+            HashMode::Off,
+        )
+        .unwrap();
+        let e = CaptureReader::from_opened(o).err().unwrap();
+        assert!(e.to_string().contains("datalink type 1000"), "{e}");
+    }
+
+    /// A `fw monitor` record: the FW-1 header, then `ip`.
+    fn fw1(point: u8, name: &[u8], ip: &[u8]) -> Vec<u8> {
+        let mut v = vec![point, 0];
+        let mut n = name.to_vec();
+        n.resize(10, 0);
+        v.extend_from_slice(&n);
+        v.extend_from_slice(&[0x08, 0x00]);
+        v.extend_from_slice(ip);
+        v
+    }
+
+    #[test]
+    fn a_fw_monitor_file_has_its_interfaces_as_legs_and_i_and_o_upper_as_frames() {
+        let ip = &tcp_frame(7)[14..];
+        let records = [
+            fw1(b'i', b"eth1", ip),
+            fw1(b'I', b"eth1", ip),
+            fw1(b'o', b"eth2", ip),
+            fw1(b'O', b"eth2", ip),
+        ];
+        let recs: Vec<(u32, u32, &[u8], usize)> =
+            records.iter().map(|r| (10, 0, &r[..], 0)).collect();
+        let b = snoop::tests::snoop(4, &recs);
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b)),
+            HashMode::Off,
+        )
+        .unwrap();
+        let mut r = CaptureReader::from_opened(o).unwrap();
+        let mut seen = Vec::new();
+        r.for_each(&mut |f| seen.push((f.number, f.interface, f.point.map(fw1::Point::letter))))
+            .unwrap();
+        assert_eq!(seen, [(1, 0, Some('i')), (4, 1, Some('O'))]);
+        let info = r.info();
+        assert_eq!(
+            (info.frame_count, info.inside_device, info.interfaces),
+            (4, 2, 2)
+        );
+        let legs: Vec<(&str, &str, u64)> = info
+            .legs
+            .iter()
+            .map(|l| (l.name.as_str(), l.seen_by, l.frames))
+            .collect();
+        assert_eq!(
+            legs,
+            [("eth1", "fw1-interface", 2), ("eth2", "fw1-interface", 2)]
+        );
     }
 }

@@ -28,6 +28,7 @@ fn failed(path: &std::path::Path, e: CaptureError) -> CaptureResult {
             interface_stats: Vec::new(),
             legs: Vec::new(),
             duplicates: 0,
+            inside_device: 0,
             view: None,
             stitched: None,
         },

@@ -855,6 +855,7 @@ mod tests {
                 data: &data,
                 interface: 0,
                 outside_view: false,
+                point: None,
             };
             self.engine.frame(&f, out);
         }

@@ -78,6 +78,7 @@ impl Live {
                         orig_len: h.len,
                         interface: 0,
                         outside_view: false,
+                        point: None,
                     };
                     if tx.frame(&frame, n).is_err() {
                         break None;

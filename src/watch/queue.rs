@@ -30,6 +30,7 @@ pub(super) struct OwnedFrame {
     pub(super) data: Vec<u8>,
     pub(super) orig_len: u32,
     pub(super) interface: u32,
+    pub(super) point: Option<crate::capture::fw1::Point>,
 }
 
 impl OwnedFrame {
@@ -42,6 +43,7 @@ impl OwnedFrame {
             orig_len: self.orig_len,
             interface: self.interface,
             outside_view: false,
+            point: self.point,
         }
     }
 
@@ -53,6 +55,7 @@ impl OwnedFrame {
             data: f.data.to_vec(),
             orig_len: f.orig_len,
             interface: f.interface,
+            point: f.point,
         }
     }
 }
@@ -80,6 +83,7 @@ pub(super) struct FrameAt {
     linktype: u32,
     orig_len: u32,
     interface: u32,
+    point: Option<crate::capture::fw1::Point>,
     start: usize,
     len: usize,
 }
@@ -107,6 +111,7 @@ impl Batch {
             orig_len: f.orig_len,
             interface: f.interface,
             outside_view: false,
+            point: f.point,
         }
     }
 }
@@ -166,6 +171,7 @@ impl Tx {
                 linktype: f.linktype,
                 orig_len: f.orig_len,
                 interface: f.interface,
+                point: f.point,
                 start,
                 len: f.data.len(),
             }));
@@ -266,6 +272,7 @@ mod tests {
             orig_len: data.len() as u32,
             interface: 0,
             outside_view: false,
+            point: None,
         }
     }
 

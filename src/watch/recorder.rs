@@ -100,6 +100,7 @@ impl Recorder {
                     interface_stats: Vec::new(),
                     legs: Vec::new(),
                     duplicates: 0,
+                    inside_device: 0,
                     view: None,
                     stitched: None,
                 },
