@@ -95,8 +95,8 @@ pub struct LegCount {
     /// between the two points.
     #[serde(skip_serializing_if = "is_zero")]
     pub changed_inside: u64,
-    /// The first [`MAX_CHANGED_FRAMES`] of them: the wire copy's frame and
-    /// the inside copy's (`i` then `I`, `O` then `o`).
+    /// The first 16 of them ([`MAX_CHANGED_FRAMES`]): the wire copy's
+    /// frame and the inside copy's (`i` then `I`, `O` then `o`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed_inside_frames: Vec<[u64; 2]>,
 }

@@ -221,7 +221,7 @@ pub struct CaptureInfo {
     /// Frames of a Check Point `fw monitor` file set aside as its copies
     /// of a packet at the points inside the device (`I`, `o`, `e`, `E`):
     /// each leg is read as a capture on its interface would see it, the
-    /// packets at `i` and `O` (see [`legs::LegCount::inside_device`]).
+    /// packets at `i` and `O` (the sum of the legs' `inside_device`).
     #[serde(skip_serializing_if = "is_zero")]
     pub inside_device: u64,
     /// The leg this view of the file holds, when the file was read as

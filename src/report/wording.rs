@@ -504,13 +504,22 @@ pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
                 0 => String::new(),
                 n => format!(", {n} duplicate(s)"),
             };
+            let points: Vec<String> = l
+                .points
+                .iter()
+                .map(|(p, n)| format!("{n} at {}", p.letter()))
+                .collect();
+            let points = match points.is_empty() {
+                true => String::new(),
+                false => format!(": {}", points.join(", ")),
+            };
             let description = l
                 .description
                 .as_deref()
                 .map(|d| format!(" \"{}\"", crate::escape::escape_str(d)))
                 .unwrap_or_default();
             format!(
-                "{}{description} ({} frame{}{dup})",
+                "{}{description} ({} frame{}{points}{dup})",
                 crate::escape::escape_str(&l.name),
                 l.frames,
                 if l.frames == 1 { "" } else { "s" }
@@ -527,6 +536,40 @@ pub fn legs(info: &crate::capture::CaptureInfo) -> Option<String> {
         parts.push(v.clone());
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The frames of a Check Point `fw monitor` file set aside as its copies
+/// inside the device, when there are any, and those the device changed
+/// between the two points, with their frames.
+pub fn inside_device(info: &crate::capture::CaptureInfo) -> Option<String> {
+    (info.inside_device > 0).then(|| {
+        let mut s = format!(
+            "{} frame(s) set aside: fw monitor's copies of a packet at the points inside the device (I, o, e, E); each leg is read as a capture on its interface would see it, the packets entering at i and leaving at O",
+            info.inside_device
+        );
+        let changed: u64 = info.legs.iter().map(|l| l.changed_inside).sum();
+        if changed > 0 {
+            let frames: Vec<String> = info
+                .legs
+                .iter()
+                .flat_map(|l| {
+                    l.changed_inside_frames.iter().map(move |[w, i]| {
+                        format!("{w} and {i} on {}", crate::escape::escape_str(&l.name))
+                    })
+                })
+                .collect();
+            let listed = frames.len() as u64;
+            let more = match changed - listed {
+                0 => String::new(),
+                n => format!(", and {n} more"),
+            };
+            s.push_str(&format!(
+                "; {changed} of them differ from the same packet (same IPv4 identification) on the wire: the device changed it between the two points (frames {}{more})",
+                frames.join(", ")
+            ));
+        }
+        s
+    })
 }
 
 /// The frames set aside as a packet recorded twice, when there are any.

@@ -21,7 +21,7 @@ pub fn testdata_captures() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(testdata(""))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".snoop"))
         .collect();
     names.sort();
     names

@@ -254,6 +254,9 @@ fn facts(hd: &Header, caps: &[(&str, &CaptureView<'_>)], ss: &[SessionView<'_>])
         if let Some(d) = super::wording::duplicates(i) {
             rows.push(("Duplicates".into(), Inline::text(d)));
         }
+        if let Some(d) = super::wording::inside_device(i) {
+            rows.push(("Inside the device".into(), Inline::text(d)));
+        }
         if let Some(loss) = super::wording::interface_loss(i) {
             rows.push(("Capture loss".into(), Inline::text(loss)));
         }

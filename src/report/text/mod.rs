@@ -369,6 +369,9 @@ fn capture_section(
     if let Some(d) = super::wording::duplicates(c.info) {
         t.add_row(vec!["duplicates".to_string(), d]);
     }
+    if let Some(d) = super::wording::inside_device(c.info) {
+        t.add_row(vec!["inside device".to_string(), d]);
+    }
     let p = c.packets;
     let not_sessions = match p.not_sessions.segments {
         0 => String::new(),
