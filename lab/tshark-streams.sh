@@ -26,6 +26,8 @@ cols="frame.number frame.time_epoch frame.interface_id frame.interface_name sll.
       ip.src ip.dst ip.ttl tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len tcp.checksum tcp.stream"
 printf 'file\tframe\ttime_epoch\tinterface_id\tinterface_name\tsll_pkttype\tsll_ifindex\tvlan_id\tip_src\tip_dst\tttl\tsport\tdport\ttcp_flags\tseq_raw\tack_raw\ttcp_len\ttcp_checksum\ttcp_stream\n' > "$legs"
 for f in testdata/lab-fw-*; do
+    # fw monitor files have their own table (below).
+    case "$f" in *.snoop) continue ;; esac
     tshark -r "$f" -Y 'tcp && !icmp' -T fields $(printf -- '-e %s ' $cols) 2>/dev/null \
         | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$legs"
 done
@@ -44,3 +46,17 @@ for f in testdata/lab-fw1-*-span1.pcap; do
         | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$span1"
 done
 echo "$(($(wc -l < "$span1") - 1)) frames in $span1"
+
+# And testdata/tshark-fw1.tsv: every frame of the Check Point fw monitor
+# files (lab/fwmonitor.py) as tshark reads them with the FW-1 dissector
+# (-o eth.interpret_as_fw1_monitor:TRUE): the interface and inspection
+# point of each, and the same packet columns as tshark-legs.tsv.
+fw1=testdata/tshark-fw1.tsv
+cols="frame.number frame.time_epoch fw1.interface fw1.direction
+      ip.src ip.dst ip.ttl tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len tcp.checksum tcp.stream"
+printf 'file\tframe\ttime_epoch\tfw1_interface\tfw1_direction\tip_src\tip_dst\tttl\tsport\tdport\ttcp_flags\tseq_raw\tack_raw\ttcp_len\ttcp_checksum\ttcp_stream\n' > "$fw1"
+for f in testdata/*.snoop; do
+    tshark -o eth.interpret_as_fw1_monitor:TRUE -r "$f" -T fields $(printf -- '-e %s ' $cols) 2>/dev/null \
+        | awk -v f="$(basename "$f")" '{ print f "\t" $0 }' >> "$fw1"
+done
+echo "$(($(wc -l < "$fw1") - 1)) frames in $fw1"

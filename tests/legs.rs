@@ -5,7 +5,10 @@
 //! comparison findings as `compare` of the per-interface captures of the
 //! same run — the same rules, lines and packets, frames numbered in the
 //! one file — and each leg's TCP packets are the ones tshark puts on it
-//! (testdata/tshark-legs.tsv).
+//! (testdata/tshark-legs.tsv). Check Point `fw monitor` files made from
+//! the same runs (lab/fwmonitor.py) are read with the interface and the
+//! inspection point tshark's FW-1 dissector gives each frame
+//! (testdata/tshark-fw1.tsv), and state the same findings too.
 
 mod common;
 
@@ -15,6 +18,11 @@ use std::collections::{BTreeMap, HashMap};
 
 const CASES: [&str; 4] = ["fw-route", "fw-mangle", "fw-alg", "fw-mangle-alg"];
 const ONE_FILE: [&str; 4] = ["any.pcap", "sll.pcap", "legs.pcapng", "span.pcap"];
+/// The fw monitor files of lab/fwmonitor.py, by case.
+const FW_MONITOR: [(&str, &str); 2] = [
+    ("fw-mangle", "lab-fw-mangle-fwmon.snoop"),
+    ("fw-alg", "lab-fw-alg-fwmon.snoop"),
+];
 
 fn json(args: &[&str]) -> Value {
     let out = bin().args(args).output().unwrap();
@@ -27,55 +35,83 @@ fn json(args: &[&str]) -> Value {
 }
 
 /// tshark's reading of every TCP frame of the lab's firewall captures:
-/// (file, frame) → (the leg as portmortem names it, the packet).
+/// (file, frame) → (the leg as portmortem names it, the packet). Of a
+/// fw monitor file, the frames on the wire (points i and O), the ones
+/// its views hold.
 struct Tshark(HashMap<(String, u64), (String, Vec<String>)>);
+
+/// The columns of a tshark table that identify a packet across legs and
+/// files.
+const PACKET: [&str; 10] = [
+    "ip_src",
+    "ip_dst",
+    "ttl",
+    "sport",
+    "dport",
+    "tcp_flags",
+    "seq_raw",
+    "ack_raw",
+    "tcp_len",
+    "tcp_checksum",
+];
+
+/// A testdata TSV of tshark's: its header's column index by name, and its
+/// rows.
+fn tsv(name: &str) -> (HashMap<String, usize>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(testdata(name)).unwrap();
+    let mut lines = text.lines();
+    let head = lines.next().unwrap().split('\t').enumerate();
+    let cols = head.map(|(i, h)| (h.to_string(), i)).collect();
+    let rows = lines
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    (cols, rows)
+}
 
 impl Tshark {
     fn load() -> Self {
-        let text = std::fs::read_to_string(testdata("tshark-legs.tsv")).unwrap();
-        let mut lines = text.lines();
-        let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
-        let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
-        let packet = [
-            "ip_src",
-            "ip_dst",
-            "ttl",
-            "sport",
-            "dport",
-            "tcp_flags",
-            "seq_raw",
-            "ack_raw",
-            "tcp_len",
-            "tcp_checksum",
-        ]
-        .map(col);
+        let mut rows = Self::load_legs();
+        let (col, fw1) = tsv("tshark-fw1.tsv");
+        for c in fw1 {
+            let on_wire = matches!(c[col["fw1_direction"]].as_str(), "i" | "O");
+            if on_wire && !c[col["tcp_len"]].is_empty() {
+                let key = PACKET.map(|n| c[col[n]].clone()).to_vec();
+                let frame: u64 = c[1].parse().unwrap();
+                let leg = c[col["fw1_interface"]].clone();
+                rows.insert((c[0].clone(), frame), (leg, key));
+            }
+        }
+        Tshark(rows)
+    }
+
+    fn load_legs() -> HashMap<(String, u64), (String, Vec<String>)> {
+        let (col, legs) = tsv("tshark-legs.tsv");
         let mut rows = HashMap::new();
-        for l in lines {
-            let c: Vec<&str> = l.split('\t').collect();
-            let file = c[0];
+        for c in legs {
+            let file = c[0].as_str();
             let leg = if file.ends_with("-any.pcap") {
-                format!("ifindex {}", c[col("sll_ifindex")])
+                format!("ifindex {}", c[col["sll_ifindex"]])
             } else if file.ends_with("-legs.pcapng") {
-                c[col("interface_name")].to_string()
+                c[col["interface_name"]].to_string()
             } else if file.ends_with("-span.pcap") {
-                format!("VLAN {}", c[col("vlan_id")])
+                format!("VLAN {}", c[col["vlan_id"]])
             } else if file.ends_with("-sll.pcap") {
                 // Sent by the host (4): the leg facing its destination;
                 // received: the leg facing its source.
-                let toward = if c[col("sll_pkttype")] == "4" {
-                    c[col("ip_dst")]
+                let toward = if c[col["sll_pkttype"]] == "4" {
+                    &c[col["ip_dst"]]
                 } else {
-                    c[col("ip_src")]
+                    &c[col["ip_src"]]
                 };
                 format!("toward {toward}")
             } else {
                 String::new()
             };
             let frame: u64 = c[1].parse().unwrap();
-            let key = packet.iter().map(|&i| c[i].to_string()).collect();
+            let key = PACKET.map(|n| c[col[n]].clone()).to_vec();
             rows.insert((file.to_string(), frame), (leg, key));
         }
-        Tshark(rows)
+        rows
     }
 
     /// The packets of `frames` of `file` (a frame tshark has no TCP row
@@ -142,83 +178,180 @@ fn statements(report: &Value, files: [&str; 2], t: &Tshark) -> Vec<String> {
     v
 }
 
+/// What `compare` of the per-interface captures of lab case `case`
+/// states, as [`statements`].
+fn compare_of_the_interfaces(case: &str, t: &Tshark) -> Vec<String> {
+    let client = format!("lab-{case}-client.pcap");
+    let server = format!("lab-{case}-server.pcap");
+    let two = json(&[
+        "compare",
+        "-f",
+        "json",
+        testdata(&client).to_str().unwrap(),
+        testdata(&server).to_str().unwrap(),
+    ]);
+    let want = statements(&two, [&client, &server], t);
+    let expected = match case {
+        "fw-route" => 0,
+        "fw-mangle-alg" => 1,
+        _ => 2,
+    };
+    assert_eq!(want.len(), expected, "{case}: {want:#?}");
+    assert!(
+        want.iter().all(|s| !s.contains("packets []")),
+        "{case}: a finding without packets: {want:#?}"
+    );
+    want
+}
+
+/// `analyze` of the one-file capture `name` states `want`, the findings
+/// of compare of the per-interface captures; `compare FILE` is the same
+/// report; each view holds the TCP packets tshark puts on its leg, the
+/// client's first (`client_leg`), and no copy is taken for a conflict.
+fn states_what_compare_states(name: &str, want: &[String], t: &Tshark, client_leg: &str) {
+    let path = testdata(name);
+    let path = path.to_str().unwrap();
+    let one = json(&["analyze", "-f", "json", path]);
+    assert_eq!(one["command"], "compare", "{name}: not read as two legs");
+    assert!(
+        one["sides"]["legs"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("one file, two legs")),
+        "{name}: the report does not say how the file was read"
+    );
+    assert_eq!(
+        statements(&one, [name, name], t),
+        want,
+        "{name}: not what compare of the per-interface captures states"
+    );
+    let same = json(&["compare", "-f", "json", path]);
+    assert_eq!(same["findings"], one["findings"], "{name}");
+    let legs = t.legs(name);
+    assert_eq!(legs.len(), 2, "{name}: {legs:?}");
+    let views: Vec<(String, u64)> = one["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["view"].as_str().unwrap().to_string(),
+                c["packets"]["tcp_segments"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (leg, tcp) in &views {
+        assert_eq!(legs.get(leg), Some(tcp), "{name}: leg {leg}");
+    }
+    assert_eq!(views[0].0, client_leg, "{name}: the client's leg");
+    let text = one.to_string();
+    assert!(!text.contains("tcp-overlap-conflict"), "{name}");
+}
+
 #[test]
 fn one_file_of_both_legs_states_what_compare_of_the_two_interfaces_states() {
     let t = Tshark::load();
     let mut compared = 0;
     for case in CASES {
-        let client = format!("lab-{case}-client.pcap");
-        let server = format!("lab-{case}-server.pcap");
-        let two = json(&[
-            "compare",
-            "-f",
-            "json",
-            testdata(&client).to_str().unwrap(),
-            testdata(&server).to_str().unwrap(),
-        ]);
-        let want = statements(&two, [&client, &server], &t);
-        let expected = match case {
-            "fw-route" => 0,
-            "fw-mangle-alg" => 1,
-            _ => 2,
-        };
-        assert_eq!(want.len(), expected, "{case}: {want:#?}");
-        assert!(
-            want.iter().all(|s| !s.contains("packets []")),
-            "{case}: a finding without packets: {want:#?}"
-        );
+        let want = compare_of_the_interfaces(case, &t);
         for kind in ONE_FILE {
-            let name = format!("lab-{case}-{kind}");
-            let path = testdata(&name);
-            let path = path.to_str().unwrap();
-            let one = json(&["analyze", "-f", "json", path]);
-            assert_eq!(one["command"], "compare", "{name}: not read as two legs");
-            assert!(
-                one["sides"]["legs"]
-                    .as_str()
-                    .is_some_and(|s| s.starts_with("one file, two legs")),
-                "{name}: the report does not say how the file was read"
-            );
-            assert_eq!(
-                statements(&one, [&name, &name], &t),
-                want,
-                "{name}: not what compare of {client} and {server} states"
-            );
-            // `compare FILE` is the same report.
-            let same = json(&["compare", "-f", "json", path]);
-            assert_eq!(same["findings"], one["findings"], "{name}");
-            // Each view holds one leg: its TCP packets are tshark's for
-            // that leg, and the client side is fwin's.
-            let legs = t.legs(&name);
-            assert_eq!(legs.len(), 2, "{name}: {legs:?}");
-            let views: Vec<(String, u64)> = one["captures"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| {
-                    (
-                        c["view"].as_str().unwrap().to_string(),
-                        c["packets"]["tcp_segments"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
-            for (leg, tcp) in &views {
-                assert_eq!(legs.get(leg), Some(tcp), "{name}: leg {leg}");
-            }
             let client_leg = match kind {
                 "any.pcap" => "ifindex 2",
                 "sll.pcap" => "toward 198.51.100.60",
                 "legs.pcapng" => "fwin",
                 _ => "VLAN 10",
             };
-            assert_eq!(views[0].0, client_leg, "{name}: the client's leg");
-            // No copy is taken for a retransmission or a conflict.
-            let text = one.to_string();
-            assert!(!text.contains("tcp-overlap-conflict"), "{name}");
+            states_what_compare_states(&format!("lab-{case}-{kind}"), &want, &t, client_leg);
             compared += 1;
         }
     }
     assert_eq!(compared, 16);
+}
+
+/// A Check Point `fw monitor` file of the same run (all four points, or
+/// only i and O) states what compare of the per-interface captures
+/// states: its legs are its interfaces as on the wire.
+#[test]
+fn a_fw_monitor_file_states_what_compare_of_the_two_interfaces_states() {
+    let t = Tshark::load();
+    for (case, name) in FW_MONITOR {
+        let want = compare_of_the_interfaces(case, &t);
+        states_what_compare_states(name, &want, &t, "fwin");
+    }
+}
+
+/// Every frame of the fw monitor files has the interface and the point
+/// tshark's FW-1 dissector gives it, and its time: the frames on the wire
+/// (i, O) one by one as they are handed on, the ones inside the device
+/// (I, o) as each leg's counts per point; and the TCP stream numbers
+/// tshark gives the frames handed on.
+#[test]
+fn fw_monitor_frames_have_tsharks_interface_point_and_time() {
+    use portmortem::capture::CaptureReader;
+    use portmortem::capture::legs::{Leg, Mark};
+    use portmortem::decode::decode;
+    use portmortem::engine::streams::StreamIds;
+    let (col, rows) = tsv("tshark-fw1.tsv");
+    for (_, name) in FW_MONITOR {
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|c| c[0] == name).collect();
+        assert!(mine.len() > 50, "{name}: {} rows", mine.len());
+        let mut r = CaptureReader::open(&testdata(name), Default::default()).unwrap();
+        let mut handed = BTreeMap::new();
+        let mut ids = StreamIds::default();
+        r.for_each(&mut |f| {
+            let point = f.point.map(|p| p.letter().to_string());
+            let stream = decode(f.linktype, f.data, 0)
+                .ok()
+                .and_then(|seg| ids.id(&seg, f.number));
+            handed.insert(f.number, (f.interface, point, f.ts.0, stream));
+        })
+        .unwrap();
+        let leg_name = |interface: u32| {
+            r.leg(&Leg {
+                interface,
+                mark: Mark::Fw1,
+            })
+            .name
+        };
+        let mut wire = 0;
+        let mut per_point: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for c in &mine {
+            let frame: u64 = c[1].parse().unwrap();
+            let (iface, dir) = (&c[col["fw1_interface"]], &c[col["fw1_direction"]]);
+            *per_point.entry((iface.clone(), dir.clone())).or_default() += 1;
+            if dir != "i" && dir != "O" {
+                assert!(
+                    !handed.contains_key(&frame),
+                    "{name} frame {frame} at {dir}"
+                );
+                continue;
+            }
+            wire += 1;
+            let (interface, point, ns, stream) = &handed[&frame];
+            assert_eq!(&leg_name(*interface), iface, "{name} frame {frame}");
+            assert_eq!(point.as_deref(), Some(dir.as_str()), "{name} frame {frame}");
+            let (s, frac) = c[col["time_epoch"]].split_once('.').unwrap();
+            let tshark_ns =
+                s.parse::<i64>().unwrap() * 1_000_000_000 + frac.parse::<i64>().unwrap();
+            assert_eq!(*ns, tshark_ns, "{name} frame {frame}: time");
+            let want = c[col["tcp_stream"]].parse::<u32>().ok();
+            assert_eq!(*stream, want, "{name} frame {frame}: tcp.stream");
+        }
+        assert_eq!(handed.len(), wire, "{name}: frames handed on");
+        let info = r.info();
+        assert_eq!(info.frame_count, mine.len() as u64, "{name}");
+        assert_eq!(info.inside_device, (mine.len() - wire) as u64, "{name}");
+        let ours: BTreeMap<(String, String), u64> = info
+            .legs
+            .iter()
+            .flat_map(|l| {
+                assert_eq!(l.seen_by, "fw1-interface");
+                l.points
+                    .iter()
+                    .map(|(p, n)| ((l.name.clone(), p.letter().to_string()), *n))
+            })
+            .collect();
+        assert_eq!(ours, per_point, "{name}: frames per interface and point");
+    }
 }
 
 /// `--one-view` keeps the single reading, and it lists the legs.
