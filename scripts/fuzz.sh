@@ -25,7 +25,7 @@ if [ -z "$(ls -A "$corpus")" ]; then
     case $target in
     capture | pipeline)
         # Every testdata capture, and a truncated and a gzipped one.
-        for f in ../testdata/*.pcap ../testdata/*.pcapng ../testdata/*.bin; do
+        for f in ../testdata/*.pcap ../testdata/*.pcapng ../testdata/*.snoop ../testdata/*.bin; do
             cp "$f" "$corpus/"
         done
         ;;

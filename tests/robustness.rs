@@ -43,13 +43,20 @@ fn check(r: &CaptureResult) {
             + k.not_sessions.segments
             + k.unannounced_segments
     );
+    // Frames keep their numbers in the file: those set aside (a
+    // duplicate, a fw monitor copy inside the device) are not analysed
+    // but numbered.
+    assert_eq!(
+        r.info.frame_count,
+        k.frames + r.info.duplicates + r.info.inside_device
+    );
     for f in &r.findings {
         for fr in &f.frames {
             assert!(
-                *fr >= 1 && *fr <= k.frames,
+                *fr >= 1 && *fr <= r.info.frame_count,
                 "finding {} names frame {fr} of {}",
                 f.rule,
-                k.frames
+                r.info.frame_count
             );
         }
         attributed(f);
@@ -83,6 +90,7 @@ fn small_testdata() -> Vec<Vec<u8>> {
         "lab-mangle-inetutils-client.pcap",
         "hand-multi-section.pcapng",
         "hand-founding-echo.bin",
+        "lab-fw-mangle-fwmon.snoop",
     ]
     .iter()
     .map(|n| std::fs::read(testdata(n)).unwrap())
@@ -103,6 +111,36 @@ proptest! {
         }
     }
 
+    /// A snoop file (as `fw monitor` writes) of random records, some with
+    /// an FW-1 header of a random point and interface before random bytes,
+    /// each with random lengths in its record header.
+    #[test]
+    fn random_snoop_records_after_a_valid_header(records in proptest::collection::vec((any::<u8>(), any::<[u8; 3]>(), proptest::collection::vec(any::<u8>(), 0..120), any::<[u32; 3]>(), any::<bool>()), 0..30)) {
+        let mut v = b"snoop\0\0\0".to_vec();
+        v.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 4]);
+        for (point, name, body, lens, honest) in &records {
+            let mut data = vec![b"iIoOeEx"[usize::from(*point) % 7], 0];
+            data.extend_from_slice(&[b'e', b't', name[0] % 3 + b'0', 0, 0, 0, name[1], 0, 0, 0]);
+            data.extend_from_slice(&[8, 0]);
+            data.extend_from_slice(body);
+            let pad = usize::from(name[2] % 8);
+            let (orig, incl, rec) = if *honest {
+                let n = data.len() as u32;
+                (n, n, 24 + n + pad as u32)
+            } else {
+                (lens[0] % 70_000, lens[1] % 300, lens[2] % 400)
+            };
+            for n in [orig, incl, rec, 0, 1_700_000_000, lens[0] % 2_000_000] {
+                v.extend_from_slice(&n.to_be_bytes());
+            }
+            v.extend_from_slice(&data);
+            v.extend(std::iter::repeat_n(0u8, pad));
+        }
+        if let Some(r) = analyze_bytes(v) {
+            check(&r);
+        }
+    }
+
     #[test]
     fn random_bytes_anywhere(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Some(r) = analyze_bytes(bytes) {
@@ -111,7 +149,7 @@ proptest! {
     }
 
     #[test]
-    fn truncated_and_bit_flipped_real_captures(which in 0usize..3, cut in any::<prop::sample::Index>(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8)) {
+    fn truncated_and_bit_flipped_real_captures(which in 0usize..4, cut in any::<prop::sample::Index>(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8)) {
         let mut data = small_testdata().swap_remove(which);
         let n = cut.index(data.len() + 1);
         data.truncate(n.max(4));
