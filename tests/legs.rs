@@ -439,3 +439,49 @@ fn legs_sharing_no_ftp_session_are_analysed_as_one_capture() {
     let legs = one["captures"][0]["legs"].as_array().unwrap();
     assert_eq!(legs.len(), 2, "{legs:?}");
 }
+
+/// A fw monitor file where the device changed a packet between `i` and
+/// `I` (here: one byte of the PORT's `I` copy altered) says so in the
+/// capture section, with both frames, and still compares `i` and `O`.
+#[test]
+fn a_copy_changed_inside_the_device_is_reported_with_its_frames() {
+    let mut bytes = std::fs::read(testdata("lab-fw-mangle-fwmon.snoop")).unwrap();
+    // Records: a 24-byte header (lengths and time, big-endian), the
+    // packet, padding to the record length. Frame 42 is the PORT at I.
+    let mut at = 16;
+    for _ in 1..42 {
+        at += u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    let incl = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(bytes[at + 24], b'I');
+    let record = &bytes[at + 24..at + 24 + incl];
+    assert!(
+        record.ends_with(b",227\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(record)
+    );
+    bytes[at + 24 + incl - 3] = b'_';
+    let dir = std::env::temp_dir().join(format!("pm-fw1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("changed-fwmon.snoop");
+    std::fs::write(&path, bytes).unwrap();
+    let one = json(&["analyze", "-f", "json", path.to_str().unwrap()]);
+    let text = bin()
+        .args(["analyze", path.to_str().unwrap()])
+        .env("COLUMNS", "1000")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let capture = &one["captures"][0];
+    assert_eq!(capture["inside_device"], 54);
+    let fwin = &capture["legs"][0];
+    assert_eq!(fwin["name"], "fwin");
+    assert_eq!(fwin["changed_inside"], 1);
+    assert_eq!(fwin["changed_inside_frames"], serde_json::json!([[41, 42]]));
+    assert_eq!(one["findings"].as_array().unwrap().len(), 2);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("1 of them not the same bytes as the same packet (same IPv4 identification) on the wire: the device changed the packet between the two points (frames 41 and 42 on fwin)"),
+        "{text}"
+    );
+}

@@ -564,7 +564,7 @@ pub fn inside_device(info: &crate::capture::CaptureInfo) -> Option<String> {
                 n => format!(", and {n} more"),
             };
             s.push_str(&format!(
-                "; {changed} of them differ from the same packet (same IPv4 identification) on the wire: the device changed it between the two points (frames {}{more})",
+                "; {changed} of them not the same bytes as the same packet (same IPv4 identification) on the wire: the device changed the packet between the two points (frames {}{more})",
                 frames.join(", ")
             ));
         }
