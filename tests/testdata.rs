@@ -685,6 +685,7 @@ fn every_testdata_capture_has_expectations() {
         "batch.rs",
         "trace.rs",
         "one_way_legs.rs",
+        "legs.rs",
     ]
     .iter()
     .map(|f| std::fs::read_to_string(here.join(f)).unwrap())
@@ -701,12 +702,13 @@ fn every_testdata_capture_has_expectations() {
             .trim_end_matches(".pcap")
             .trim_end_matches(".pcapng")
             .trim_end_matches(".bin")
+            .trim_end_matches(".snoop")
             .trim_end_matches("-client")
             .trim_end_matches("-server")
             .to_string();
         assert!(
             src.contains(&stem),
-            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs, trace.rs or one_way_legs.rs"
+            "{name} is not covered by tests/testdata.rs, compare.rs, evidence.rs, visibility.rs, sessions.rs, statements.rs, batch.rs, trace.rs, one_way_legs.rs or legs.rs"
         );
     }
 }
