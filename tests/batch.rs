@@ -137,7 +137,7 @@ fn batch_findings_equal_analyze_findings() {
                 .into_owned()
         })
         .filter(|n| {
-            [".pcap", ".pcapng", ".bin", ".pcap.gz"]
+            [".pcap", ".pcapng", ".snoop", ".bin", ".pcap.gz"]
                 .iter()
                 .any(|x| n.ends_with(x))
         })

@@ -329,6 +329,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "port-mangled-received",
         "as above: with the fwin copy of the line lost, the file's only copy left in the stream is fwout's `22_`, so 'this tap saw a mangled PORT' is true of what it captured",
     ),
+    (
+        "lab-fw-mangle-fwmon.snoop",
+        "port-mangled-received",
+        "this test rewrites the fw monitor file as classic pcap of the frames it hands on (points i and O), which keeps no FW-1 interface: the two legs are one capture. With fwin's `i` copy of the line lost, the only copy left is fwout's `O`, `22_`, so 'this tap saw a mangled PORT' is true of what it captured. The snoop itself is read leg by leg (tests/legs.rs)",
+    ),
 ];
 
 fn known(name: &str, rule: &str) -> bool {
