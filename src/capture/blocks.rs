@@ -101,6 +101,9 @@ impl Meta {
             .flatten();
         let (interface, point) = match fw1 {
             Some((point, name)) => (self.fw1_interface(name), Some(point)),
+            // In a snoop file, frames without an FW-1 header have no
+            // interface of their own: never one an FW-1 name took.
+            None if self.container == Container::Snoop => (legs::NO_INTERFACE, None),
             None => (self.file_interface(section_interface), None),
         };
         let mut frame = Frame {

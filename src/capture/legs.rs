@@ -145,6 +145,10 @@ pub fn of(f: &super::Frame<'_>) -> Leg {
     }
 }
 
+/// The interface of a snoop file's frames that have no FW-1 header (a
+/// `fw monitor` file's interfaces are numbered from 0 by their names).
+pub const NO_INTERFACE: u32 = u32::MAX;
+
 /// The name of the frames of a pcap file whose link header names no leg
 /// (ARP in a Linux cooked v1 capture, untagged frames beside VLANs).
 pub const NOT_MARKED: &str = "not marked";
@@ -450,7 +454,7 @@ fn count(leg: &Leg, t: &Tally, names: &[InterfaceName]) -> LegCount {
 /// `names` is empty for a pcap file (pcapng describes every interface).
 fn seen_by(leg: &Leg, names: &[InterfaceName]) -> &'static str {
     match leg.mark {
-        Mark::None if names.is_empty() => "none",
+        Mark::None if names.is_empty() || leg.interface == NO_INTERFACE => "none",
         Mark::None => "pcapng-interface",
         Mark::IfIndex(_) => "sll2-ifindex",
         Mark::Vlan(..) => "vlan",
@@ -463,7 +467,7 @@ fn seen_by(leg: &Leg, names: &[InterfaceName]) -> &'static str {
 /// the mark says nothing more), then its mark; and the interface's
 /// description. `names` is empty for a pcap file.
 fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
-    let named_interfaces = names.len() > 1;
+    let named_interfaces = names.len() > 1 && leg.interface != NO_INTERFACE;
     let iface = names.get(leg.interface as usize);
     let iface_name = iface
         .and_then(|n| n.name.clone())
@@ -480,6 +484,7 @@ fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
     let name = match (named_interfaces, mark) {
         (true, Some(m)) => format!("{iface_name} {m}"),
         (_, Some(m)) => m,
+        (_, None) if leg.interface == NO_INTERFACE => NOT_MARKED.into(),
         (_, None) if names.is_empty() && leg.mark != Mark::Fw1 => NOT_MARKED.into(),
         (_, None) => iface_name,
     };

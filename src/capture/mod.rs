@@ -388,7 +388,6 @@ impl CaptureReader {
             compressed: compression != Compression::None,
         };
         let mut format = String::new();
-        let mut linktype = 0;
         let reader = match container {
             Container::Pcap => Parser::Blocks(Box::new(
                 LegacyPcapReader::new(BUF_INITIAL, reader)
@@ -401,7 +400,6 @@ impl CaptureReader {
             Container::Snoop => {
                 let (s, f) = snoop::Snoop::open(reader).map_err(err)?;
                 format = f;
-                linktype = s.linktype();
                 Parser::Snoop(Box::new(s))
             }
         };
@@ -415,7 +413,7 @@ impl CaptureReader {
             meta: Meta {
                 container,
                 format,
-                pcap_linktype: linktype,
+                pcap_linktype: 0,
                 pcap_nanos: false,
                 ng_big_endian: false,
                 ifaces: Vec::new(),
@@ -1033,6 +1031,24 @@ mod tests {
         assert_eq!(
             legs,
             [("eth1", "fw1-interface", 2), ("eth2", "fw1-interface", 2)]
+        );
+        // A frame without an FW-1 header is no interface's.
+        let mut recs = recs;
+        let plain = tcp_frame(9);
+        recs.push((11, 0, &plain, 0));
+        let b = snoop::tests::snoop(4, &recs);
+        let o = input::open_reader(
+            "mem".into(),
+            Box::new(std::io::Cursor::new(b)),
+            HashMode::Off,
+        )
+        .unwrap();
+        let mut r = CaptureReader::from_opened(o).unwrap();
+        r.for_each(&mut |_| {}).unwrap();
+        let last = r.info().legs.pop().unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.seen_by, last.frames),
+            ("not marked", "none", 1)
         );
     }
 }

@@ -244,11 +244,6 @@ impl Snoop {
         Ok((s, format))
     }
 
-    /// The LINKTYPE_* every frame of the file has.
-    pub(super) fn linktype(&self) -> u32 {
-        self.linktype
-    }
-
     /// Hands every record to `meta` as a frame while `more` says so; an
     /// error with the offset of the record it is in.
     pub(super) fn read(
