@@ -12,6 +12,7 @@ pub mod counting;
 pub mod discover;
 pub mod entries;
 pub mod features;
+pub mod legs;
 pub mod patterns;
 pub mod record;
 pub mod summary;
@@ -34,6 +35,18 @@ pub struct Options {
     pub analysis: analysis::Options,
     /// Worker threads (at least 1).
     pub jobs: usize,
+    /// How a capture holding both legs of a device is compared; None
+    /// (`--one-view`) reads every capture as one.
+    pub legs: Option<Legs>,
+}
+
+/// How a capture holding both legs of a device is compared, leg against
+/// leg, as `analyze` compares it (the command decides it).
+#[derive(Clone, Debug)]
+pub struct Legs {
+    pub settings: crate::compare::Settings,
+    /// The options of each leg's view (two read at once per worker).
+    pub analysis: analysis::Options,
 }
 
 /// One result, as a worker hands it over.
@@ -144,6 +157,13 @@ pub fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> 
         }
         Ok(None) => return skipped(NOT_A_CAPTURE.into()),
         Ok(Some(_)) => {}
+    }
+    if let Some(l) = &opts.legs {
+        let source = crate::capture::Source::Path(e.path.clone());
+        if let Some((pair, cmp)) = crate::compare::legs_compared(&source, l.settings, &l.analysis) {
+            bytes_read(e.size);
+            return legs::record(cmp, &pair, e.index, path);
+        }
     }
     let reader = match CaptureReader::open(&e.path, opts.analysis.hash) {
         Ok(r) => r,

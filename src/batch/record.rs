@@ -316,6 +316,11 @@ pub struct CaptureRecord {
     /// (`any`: both modes), and what worked before its first failure.
     #[serde(default)]
     pub modes: Vec<ModeCourse>,
+    /// A file holding two legs of a device, compared leg against leg as
+    /// `analyze` compares them: its legs, and how its sessions were
+    /// counted (each once). Absent for any other capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legs: Option<super::legs::LegsRead>,
     #[serde(flatten)]
     pub totals: Totals,
 }
@@ -574,6 +579,28 @@ impl Builder {
                 r.totals.findings_not_kept += counted(&f);
             }
         }
+    }
+
+    /// Counts findings whose session is not among those handed over (a
+    /// session past the budget's share, not kept): counted, not listed
+    /// with a session's host.
+    pub fn loose(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for f in findings {
+            let n = counted(&f);
+            let t = &mut self.rec.totals;
+            *t.findings_by_severity.entry(f.severity).or_default() += n;
+            *t.findings_by_rule.entry(f.rule.to_string()).or_default() += n;
+            if self.findings.len() < MAX_FINDINGS {
+                self.findings.push((u32::MAX, f));
+            } else {
+                t.findings_not_kept += n;
+            }
+        }
+    }
+
+    /// Counts sessions analysed but not kept, so not handed over.
+    pub fn sessions_not_kept(&mut self, n: u64) {
+        self.rec.totals.sessions += n;
     }
 
     /// Completes the record with the facts about the file; findings are

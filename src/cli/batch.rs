@@ -145,7 +145,10 @@ fn progress_bar(total: u64, files: usize, hidden: bool) -> ProgressBar {
 }
 
 pub(super) fn batch_cmd(a: BatchArgs) -> i32 {
-    let plan = crate::command::BatchPlan::new(&a.analysis.tunables(), a.jobs);
+    let mut plan = crate::command::BatchPlan::new(&a.analysis.tunables(), a.jobs);
+    if a.one_view {
+        plan = plan.one_view();
+    }
     let opts = plan.options;
     let shard = match a.shard.map(|s| s.resolve(&|k| std::env::var(k).ok())) {
         None => None,

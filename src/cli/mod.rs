@@ -182,6 +182,11 @@ struct BatchArgs {
     /// (docs/scale-out.md).
     #[arg(long, value_name = "K/N|auto")]
     shard: Option<ShardArg>,
+    /// Read a capture that holds both legs of a device (taken on the
+    /// device itself) as one capture, not as two legs compared, as
+    /// `analyze --one-view` does.
+    #[arg(long)]
+    one_view: bool,
     #[command(flatten)]
     report: BatchReportArgs,
     /// No progress bar (there is none anyway when standard error is not a

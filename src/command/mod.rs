@@ -165,12 +165,8 @@ impl AnalyzePlan {
     /// for one that cannot be read (the analysis says why).
     pub fn legs(&self, source: &Source) -> Option<(&ComparePlan, Comparison)> {
         let plan = self.legs.as_ref()?;
-        let pair = compare::legs::find(source.again()?, HashMode::Off).ok()??;
-        if pair.carry != compare::legs::Carry::Both {
-            return None;
-        }
-        let cmp = plan.run_legs(source, &pair).ok()?;
-        (!cmp.pairs.is_empty()).then_some((plan, cmp))
+        let (_, cmp) = compare::legs_compared(source, plan.settings, &plan.options)?;
+        Some((plan, cmp))
     }
 
     /// A capture whose two legs each carry one direction
@@ -277,7 +273,11 @@ pub struct BatchPlan {
 }
 
 impl BatchPlan {
-    /// `jobs`: worker threads; None for one per core.
+    /// `jobs`: worker threads; None for one per core. A capture holding
+    /// both legs of a device is counted as `analyze` reports it: its legs
+    /// compared, each session and each event once
+    /// ([`compare::legs_compared`]); each worker then reads two views at
+    /// once, so each view has the budget of one of `2 × jobs` captures.
     pub fn new(t: &Tunables, jobs: Option<usize>) -> Self {
         let jobs = jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -286,9 +286,22 @@ impl BatchPlan {
             options: crate::batch::Options {
                 analysis: t.options(jobs, HashMode::Inline),
                 jobs,
+                legs: Some(crate::batch::Legs {
+                    settings: Roles::Infer.into(),
+                    analysis: t.options(2 * jobs, HashMode::Inline),
+                }),
             },
             changed: t.changed(),
         }
+    }
+
+    /// `--one-view`: every capture read as one, a file holding two legs
+    /// too (as `analyze --one-view` reads it); the header records it,
+    /// since the counts differ.
+    pub fn one_view(mut self) -> Self {
+        self.options.legs = None;
+        self.changed.insert("one_view", "on".into());
+        self
     }
 }
 

@@ -307,6 +307,28 @@ pub fn compare(
     stream::compare_readers(ra, rb, settings, opts)
 }
 
+/// A capture holding both legs of a device that carry the same FTP
+/// sessions, compared leg against leg ([`legs::find`], then
+/// [`compare_legs`]), since that is what the file can prove. None for any
+/// other capture (it is read as one: legs that share connections but no
+/// FTP session pair nothing), for one that cannot be read twice (a
+/// stream), and for one that cannot be read (its analysis says why). The
+/// one rule `analyze`, `batch` and the Python package follow.
+pub fn legs_compared(
+    source: &Source,
+    settings: Settings,
+    opts: &analysis::Options,
+) -> Option<(legs::LegPair, Comparison)> {
+    let pair = legs::find(source.again()?, crate::capture::input::HashMode::Off).ok()??;
+    // Legs that carry one direction each are one view stitched from both
+    // (`AnalyzePlan::stitch_legs`), not two views compared.
+    if pair.carry != legs::Carry::Both {
+        return None;
+    }
+    let cmp = compare_legs(source, &pair, settings, opts).ok()?;
+    (!cmp.pairs.is_empty()).then_some((pair, cmp))
+}
+
 /// Compares the two legs of one file ([`legs::find`]) as two captures:
 /// each leg read as a view of its own (frames numbered in the file), so
 /// the order in which the file stores the legs does not matter. The file

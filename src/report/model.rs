@@ -90,6 +90,37 @@ pub struct Summary {
     /// The exit code: 0 no error finding, 1 at least one, 2 a capture could not
     /// be read (completely), or for compare unrelated captures.
     pub exit_code: i32,
+    /// Set (to 2) when the two captures compared are the two legs of one
+    /// file (a capture taken on the device): `captures` counts the file
+    /// once and `sessions` each session once, seen on one leg or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legs: Option<usize>,
+}
+
+impl Summary {
+    /// The captures as every format for people counts them: `1 capture
+    /// (one file, two legs)` for the legs of one file, else `N
+    /// capture(s)`.
+    pub fn captures_counted(&self) -> String {
+        match self.legs {
+            Some(2) => format!("{} capture (one file, two legs)", self.captures),
+            Some(n) => format!("{} capture (one file, {n} legs)", self.captures),
+            None => format!("{} capture(s)", self.captures),
+        }
+    }
+
+    /// Two legs of one file compared: one capture, each session once (as
+    /// the client-side leg saw it, and those seen on the server-side leg
+    /// only), whatever it could not read counted once.
+    fn one_file(&mut self, c: &crate::compare::Comparison) {
+        let kept = |r: &CaptureResult| {
+            r.sessions.len() + r.sessions_not_kept as usize + r.sessions_written as usize
+        };
+        self.legs = Some(c.results.len());
+        self.captures = 1;
+        self.captures_with_read_errors = self.captures_with_read_errors.min(1);
+        self.sessions = c.results.first().map_or(0, kept) + c.unmatched[1].len();
+    }
 }
 
 /// One entry of a session's dialogue, commands and replies in capture order.
@@ -504,6 +535,9 @@ pub fn compare_report<'a>(
     options: BTreeMap<&'static str, String>,
 ) -> CompareReport<'a> {
     let mut summary = summary(&c.results);
+    if c.sides.legs.is_some() {
+        summary.one_file(c);
+    }
     let unrelated = c.no_common_traffic.is_some();
     if unrelated {
         // Two unrelated captures: a finding of either one would read as a

@@ -2,7 +2,7 @@
 //! two versions of a changed line, and the Wireshark filter that opens a
 //! finding's frames.
 
-use super::model::{CaptureView, SessionView};
+use super::model::{CaptureView, SessionView, Summary};
 use crate::diff::ByteDiff;
 use crate::escape::escape;
 use crate::rules::{Finding, Severity};
@@ -280,8 +280,8 @@ fn cut(message: &str, stops: &[u8]) -> usize {
 
 /// The verdict in one sentence (plain text; lines quoted in backticks).
 /// `captures` names the captures, in report order.
-pub fn verdict(findings: &[&Finding], sessions: usize, captures: &[&str]) -> String {
-    let (headline, rest) = verdict_parts(findings, sessions, captures);
+pub fn verdict(findings: &[&Finding], summary: &Summary, captures: &[&str]) -> String {
+    let (headline, rest) = verdict_parts(findings, summary, captures);
     headline + &rest
 }
 
@@ -290,15 +290,16 @@ pub fn verdict(findings: &[&Finding], sessions: usize, captures: &[&str]) -> Str
 /// parentheses) — and the rest of the sentence as it goes on from there.
 pub fn verdict_parts(
     findings: &[&Finding],
-    sessions: usize,
+    summary: &Summary,
     captures: &[&str],
 ) -> (String, String) {
     let n = |s| findings.iter().filter(|f| f.severity == s).count();
     match lead(findings) {
         None => (
             format!(
-                "No error or warning findings in {sessions} FTP session(s) of {} capture(s).",
-                captures.len()
+                "No error or warning findings in {} FTP session(s) of {}.",
+                summary.sessions,
+                summary.captures_counted()
             ),
             String::new(),
         ),

@@ -12,7 +12,9 @@ pub use batch::batch;
 
 use super::batch::{BatchView, Input};
 use super::clock::Clock;
-use super::model::{BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView};
+use super::model::{
+    BatchSummary, CaptureView, CompareReport, Report, SessionView, SetupView, Summary,
+};
 use super::wording::{
     capitalized, capped, frame_list, limits_hit, session_filter, verdict_parts, wire_name,
 };
@@ -178,8 +180,8 @@ fn table(heads: &[(&str, Align)], rows: Vec<Vec<Inline>>) -> Block {
     })
 }
 
-fn verdict(findings: &[&Finding], sessions: usize, names: &[&str]) -> Block {
-    let (headline, rest) = verdict_parts(findings, sessions, names);
+fn verdict(findings: &[&Finding], summary: &Summary, names: &[&str]) -> Block {
+    let (headline, rest) = verdict_parts(findings, summary, names);
     Block::Verdict {
         headline,
         rest,
@@ -550,7 +552,7 @@ pub fn analyze<'a>(r: &'a Report<'_>) -> Page<'a> {
         .map(|c| format!("capture {}", c.number + 1))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut b = vec![verdict(&r.findings, r.summary.sessions, &names)];
+    let mut b = vec![verdict(&r.findings, &r.summary, &names)];
     let caps: Vec<(&str, &CaptureView<'_>)> = names.iter().copied().zip(&r.captures).collect();
     b.push(facts(&r.header, &caps, &r.sessions));
     b.push(h2("Findings"));
@@ -602,7 +604,7 @@ pub fn compare<'a>(r: &'a CompareReport<'_>) -> Page<'a> {
             rest: String::new(),
             severity: None,
         },
-        None => verdict(&r.findings, r.summary.sessions, &names),
+        None => verdict(&r.findings, &r.summary, &names),
     }];
     let titles = both.map(|t| views.title(t));
     let caps: Vec<(&str, &CaptureView<'_>)> =

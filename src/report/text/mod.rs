@@ -299,8 +299,8 @@ fn summary_line(sum: &super::model::Summary, style: &Style, out: &mut dyn Write)
     let n = |s| sum.findings_by_severity.get(&s).copied().unwrap_or(0);
     writeln!(out)?;
     let text = format!(
-        "Summary: {} capture(s), {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
-        sum.captures,
+        "Summary: {}, {} session(s), {} error, {} warning, {} info finding(s); exit code {}.",
+        sum.captures_counted(),
         sum.sessions,
         n(Severity::Error),
         n(Severity::Warning),
