@@ -195,3 +195,54 @@ fn merge_of_partial_batches_of_leg_files_is_one_batch() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `watch` of a file of two legs: the leg that shows a connection again
+/// is set aside, said once, so each session and finding is counted once,
+/// as the capture taken at the client's interface counts them.
+#[test]
+fn watch_counts_each_event_of_two_legs_once() {
+    let events = |path: &str| -> Vec<Value> {
+        String::from_utf8(stdout(&["watch", "-f", "ndjson", path]))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let of = |ev: &[Value], t: &str| ev.iter().filter(|e| e["type"] == t).count();
+    let last_stats = |ev: &[Value]| {
+        ev.iter()
+            .rev()
+            .find(|e| e["type"] == "stats")
+            .unwrap()
+            .clone()
+    };
+    for name in one_file_captures() {
+        let ev = events(testdata(&name).to_str().unwrap());
+        let case = name.rsplit_once('-').unwrap().0;
+        let client = events(testdata(&format!("{case}-client.pcap")).to_str().unwrap());
+        assert_eq!(of(&ev, "legs-folded"), 1, "{name}: said once");
+        assert_eq!(of(&ev, "session-started"), 1, "{name}");
+        assert_eq!(of(&ev, "session-ended"), 1, "{name}");
+        let (mine, theirs) = (last_stats(&ev), last_stats(&client));
+        assert_eq!(mine["finding_count"], theirs["finding_count"], "{name}");
+        assert_eq!(mine["packets"]["sessions"], 1, "{name}");
+        assert!(mine["copies_set_aside"].as_u64().unwrap() >= 1, "{name}");
+        // Every frame read or set aside, none twice.
+        let file = bin()
+            .args([
+                "analyze",
+                "--one-view",
+                "-f",
+                "json",
+                testdata(&name).to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let file: Value = serde_json::from_slice(&file.stdout).unwrap();
+        assert_eq!(
+            mine["packets"]["frames"].as_u64().unwrap()
+                + mine["copy_frames_set_aside"].as_u64().unwrap(),
+            file["captures"][0]["frame_count"].as_u64().unwrap(),
+            "{name}: frames"
+        );
+    }
+}

@@ -85,8 +85,8 @@ fn the_same_findings_as_analyze_on_every_testdata_capture() {
     let names = testdata_captures();
     let mut total = 0;
     for n in &names {
-        // watch follows a stream, read once: a capture holding both legs
-        // of a device is one capture to it, as to `analyze --one-view`.
+        // watch follows a stream, read once: a capture of one place is
+        // read as `analyze --one-view` reads it.
         let (_, doc) = analyze(&[n], &["--one-view"]);
         let mut want: Vec<String> = doc["findings"]
             .as_array()
@@ -100,6 +100,12 @@ fn the_same_findings_as_analyze_on_every_testdata_capture() {
             .output()
             .unwrap();
         let ev = events(&out.stdout);
+        if ev.iter().any(|e| e["type"] == "legs-folded") {
+            // Two legs in one file: watch reads one of them, so its
+            // findings are that leg's (tests/legs_counts.rs holds them
+            // against the capture taken at that interface).
+            continue;
+        }
         let mut got = final_findings(&ev);
         want.sort();
         got.sort();

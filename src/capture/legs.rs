@@ -491,6 +491,15 @@ fn leg_name(leg: &Leg, names: &[InterfaceName]) -> (String, Option<String>) {
     (name, description)
 }
 
+/// The name of `leg` where its interface's name is not at hand (a stream
+/// read frame by frame): its mark, else its interface's index.
+pub fn unnamed(leg: &Leg) -> String {
+    match leg.mark {
+        Mark::None => format!("interface {}", leg.interface),
+        _ => leg_name(leg, &[]).0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,23 @@ pub enum Event<'a> {
         /// Its findings at the end.
         findings: usize,
     },
+    /// A connection was seen again on another leg (the same first SYN's
+    /// initial sequence number): the input holds two legs of a device
+    /// (`tcpdump -i any` on it). Said once; from then on that leg is set
+    /// aside, so each session and finding is counted once, as the leg
+    /// where the connection was first seen shows it (`analyze FILE`
+    /// compares the legs). What only the leg set aside carries is not
+    /// read.
+    LegsFolded {
+        /// When (capture clock).
+        ts: Timestamp,
+        /// The leg whose reading stands.
+        kept: &'a str,
+        /// The leg whose copies are set aside.
+        set_aside: &'a str,
+        /// The stream frame number of the first copy's SYN.
+        frame: u64,
+    },
     /// Every `stats_every`, and at the end.
     Stats {
         /// When (wall clock while no packet arrives, else capture clock).
@@ -140,6 +157,14 @@ pub enum Event<'a> {
         /// `SNAPSHOTS_PER_SESSION`, so its later findings wait for its end.
         #[serde(skip_serializing_if = "is_zero")]
         snapshots_skipped: u64,
+        /// Connections the two legs both carry, counted once (see
+        /// `legs-folded`).
+        #[serde(skip_serializing_if = "is_zero")]
+        copies_set_aside: u64,
+        /// Frames of the leg set aside, not in `packets` (which counts
+        /// what was read).
+        #[serde(skip_serializing_if = "is_zero")]
+        copy_frames_set_aside: u64,
     },
     /// Reading stopped: end of input, a read error, or a signal.
     CaptureClosed {
@@ -274,15 +299,36 @@ impl<W: Write> Sink for TextSink<W> {
                     _ => format!("stopped watching {path}: {why}"),
                 }
             }
+            Event::LegsFolded {
+                kept,
+                set_aside,
+                frame,
+                ..
+            } => format!(
+                "two legs: frame {frame} shows on leg {aside} a connection leg {kept} carried (the same initial sequence number); from there on leg {aside} is set aside, so each session and finding is counted once, as leg {kept} shows it (analyze FILE compares the legs)",
+                aside = crate::escape::printable(set_aside),
+                kept = crate::escape::printable(kept),
+            ),
             Event::Stats {
                 packets,
                 sessions_live,
                 finding_count,
+                copies_set_aside,
+                copy_frames_set_aside,
                 ..
             } => {
                 use crate::batch::words::count;
+                let copies = if *copies_set_aside > 0 {
+                    format!(
+                        ", {} of the other leg set aside ({} on both legs)",
+                        count(*copy_frames_set_aside, "frame", "frames"),
+                        count(*copies_set_aside, "connection", "connections")
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{}, {} ({sessions_live} live), {}",
+                    "{}, {} ({sessions_live} live), {}{copies}",
                     count(packets.frames, "frame", "frames"),
                     count(packets.sessions, "session", "sessions"),
                     count(*finding_count, "finding", "findings")

@@ -12,6 +12,7 @@
 
 mod event;
 mod hook;
+mod legs;
 #[cfg(feature = "live")]
 pub mod live;
 mod queue;
@@ -371,6 +372,8 @@ pub fn run(
         idle_expiry_ns: Some(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX)),
         ..opts.engine.clone()
     });
+    // Each connection read on one leg only (a capture taken on a device).
+    let mut fold = legs::Fold::default();
     // The capture's clock, and when (wall clock) it last moved.
     let mut clock: Option<(Timestamp, Instant)> = None;
     let mut next_stats = wopts.stats_every.map(|d| wall_start + d);
@@ -397,7 +400,19 @@ pub fn run(
                 for item in items.drain(..) {
                     let msg = match item {
                         Item::Frame(at) => {
-                            let f = Batch::frame(data, &at);
+                            let mut f = Batch::frame(data, &at);
+                            let (copy, first) = fold.look(&f);
+                            // The engine numbers a copy's frames as the
+                            // file does, and reads nothing more of them.
+                            f.outside_view = copy;
+                            if let Some(c) = first {
+                                em.emit(&Event::LegsFolded {
+                                    ts: f.ts,
+                                    kept: &c.kept,
+                                    set_aside: &c.folded,
+                                    frame: c.frame,
+                                });
+                            }
                             engine.frame(&f, &mut em);
                             if latest.is_none_or(|t| f.ts > t) {
                                 latest = Some(f.ts);
@@ -478,7 +493,7 @@ pub fn run(
         if let Some(at) = next_stats
             && Instant::now() >= at
         {
-            stats(&mut em, &engine.counters, drops_now());
+            stats(&mut em, &engine.counters, drops_now(), fold.folded);
             next_stats = wopts.stats_every.map(|d| at + d);
         }
     }
@@ -492,7 +507,7 @@ pub fn run(
     if let Some(h) = em.hook.as_mut() {
         h.finish();
     }
-    stats(&mut em, &engine.counters, drops_now());
+    stats(&mut em, &engine.counters, drops_now(), fold.folded);
     let sha = info.as_ref().and_then(|i| i.sha256.clone());
     em.emit(&Event::CaptureClosed {
         ts: Timestamp::now(),
@@ -515,7 +530,12 @@ pub fn run(
     }
 }
 
-fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Drops>) {
+fn stats(
+    em: &mut Emitter<'_>,
+    counters: &Counters,
+    capture_drops: Option<Drops>,
+    folded: legs::Folded,
+) {
     let (findings, live) = (em.findings, em.live);
     em.emit(&Event::Stats {
         ts: Timestamp::now(),
@@ -527,5 +547,7 @@ fn stats(em: &mut Emitter<'_>, counters: &Counters, capture_drops: Option<Drops>
         hooks_skipped: em.hook.as_ref().map_or(0, |h| h.skipped),
         hooks_failed: em.hook.as_ref().map_or(0, |h| h.failed),
         snapshots_skipped: em.snapshots_skipped,
+        copies_set_aside: folded.connections,
+        copy_frames_set_aside: folded.frames,
     });
 }
