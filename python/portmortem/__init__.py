@@ -415,7 +415,9 @@ def tables(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
     table: ``captures``, ``sessions``, ``lines`` (every command and
     reply), ``data_setups``, ``data_connections`` and ``findings``. Each
     row starts with the keys that join the tables: ``capture`` (the
-    capture's SHA-256, or its path where hashing was off),
+    capture's SHA-256, or its path where hashing was off; for each leg of
+    one file compared leg against leg, followed by `` leg `` and the
+    leg's name, so the two views' rows stay apart),
     ``capture_path``, ``session``, and ``setup``/``connection`` (the
     position in the session's list). Values stay as the document has them
     (lists and objects nested, timestamps as RFC 3339 text); a field no
@@ -429,7 +431,15 @@ def tables(doc: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
             "a batch document's records are its 'captures' (or use portmortem.batch_records)"
         )
     caps = doc["captures"]
-    keys = [c.get("sha256") or c.get("path") for c in caps]
+    # One file read as two legs is two captures of one SHA-256: each
+    # leg's rows keep their own key, or its sessions (both `s1`) and
+    # findings would join the other leg's.
+    keys = [
+        (c.get("sha256") or c.get("path")) + (" leg " + c["view"] if c.get("view") else "")
+        if (c.get("sha256") or c.get("path")) is not None
+        else None
+        for c in caps
+    ]
     paths = [c.get("path") for c in caps]
 
     def capture_keys(i: Any) -> Dict[str, Any]:

@@ -320,6 +320,24 @@ class Tables(unittest.TestCase):
         with self.assertRaises(ValueError):
             portmortem.tables(json.loads(cli("batch", "-f", "json", VSFTPD)))
 
+    def test_the_legs_of_one_file_stay_apart_and_count_once(self):
+        legs = os.path.join(TD, "lab-fw-alg-any.pcap")
+        doc = portmortem.analyze(legs)
+        self.assertEqual(doc["command"], "compare")
+        self.assertEqual((doc["summary"]["captures"], doc["summary"]["sessions"], doc["summary"]["legs"]), (1, 1, 2))
+        t = portmortem.tables(doc)
+        # Two views of one file: their rows keep apart, each with its leg.
+        self.assertEqual([c["view"] for c in t["captures"]], ["ifindex 2", "ifindex 3"])
+        self.assertEqual(len({c["capture"] for c in t["captures"]}), 2)
+        self.assertEqual(len({(s["capture"], s["session"]) for s in t["sessions"]}), len(doc["sessions"]))
+        for c in t["captures"]:
+            self.assertEqual([l["frames"] for l in c["legs"]], [47, 47])
+        # batch counts the file as analyze does: one session, its legs named.
+        rec = portmortem.batch_record(legs)
+        self.assertEqual(rec["sessions"], 1)
+        self.assertEqual(rec["legs"]["client_side"]["name"], "ifindex 2")
+        self.assertEqual(rec["findings_by_rule"], doc["summary"]["findings_by_rule"])
+
     @needs("pyarrow", "pandas")
     def test_pandas_keeps_integers_and_times(self):
         doc = portmortem.analyze(INETUTILS)
@@ -346,6 +364,8 @@ class Tables(unittest.TestCase):
                 doc = portmortem.analyze(path)
                 portmortem.write_parquet(doc, ds, mode="append")
                 by_capture[doc["captures"][0]["sha256"]] = portmortem.tables(doc)
+            # One file compared leg against leg is a partition per leg.
+            partitions = sum(len({c["capture"] for c in t["captures"]}) for t in by_capture.values())
             want = {t["name"]: [r for c in by_capture.values() for r in c[t["name"]]] for t in declared()}
             # A capture written again replaces its own partition.
             portmortem.write_parquet(portmortem.analyze(names[0]), ds, mode="append")
@@ -353,7 +373,7 @@ class Tables(unittest.TestCase):
                 name = t["name"]
                 schema = portmortem.schema(name)
                 files = glob.glob(os.path.join(ds, name, "*", "*.parquet"))
-                self.assertEqual(len(files), len(by_capture), name)
+                self.assertEqual(len(files), partitions, name)
                 for f in files:
                     got = pq.read_schema(f).remove_metadata()
                     self.assertTrue(got.equals(schema.remove(0).remove_metadata()), f"{f}: {got}")

@@ -100,8 +100,10 @@ pub fn tables() -> Result<Vec<Table>, String> {
         "capture",
         Type::String,
         false,
-        "The capture: its SHA-256, or its path where hashing was off. \
-         The partition key of a dataset written by appending.",
+        "The capture: its SHA-256, or its path where hashing was off; for \
+         each leg of one file compared leg against leg, followed by ` leg ` \
+         and the leg's name. The partition key of a dataset written by \
+         appending.",
     );
     let capture_keys = || {
         vec![
