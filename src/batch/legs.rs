@@ -74,8 +74,18 @@ pub fn record(cmp: Comparison, pair: &LegPair, index: usize, path: String) -> Ou
         findings: compared,
         ..
     } = cmp;
-    let Ok([client, server]) = <[_; 2]>::try_from(results) else {
-        unreachable!("a comparison has two views")
+    let mut views = results.into_iter();
+    let (Some(client), Some(server)) = (views.next(), views.next()) else {
+        // A comparison has two views; were it ever otherwise, the file is
+        // said to be unread rather than counted wrong.
+        return Output::Capture(Box::new(CaptureLine {
+            record: super::record::CaptureRecord::failed(
+                index,
+                path,
+                "the two legs' comparison gave no two views".into(),
+            ),
+            findings: Vec::new(),
+        }));
     };
     // A server-side session seen on both legs speaks through its
     // client-side counterpart.

@@ -664,3 +664,20 @@ impl<'a, F: Serialize> BatchReport<'a, F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_of_two_legs_is_counted_as_one_capture() {
+        let mut s = Summary {
+            captures: 2,
+            ..Summary::default()
+        };
+        assert_eq!(s.captures_counted(), "2 capture(s)");
+        s.captures = 1;
+        s.legs = Some(2);
+        assert_eq!(s.captures_counted(), "1 capture (one file, two legs)");
+    }
+}
