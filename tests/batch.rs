@@ -176,10 +176,11 @@ fn batch_findings_equal_analyze_findings() {
             from_batch.push(key(c["path"].as_str().unwrap(), f));
         }
         let name = rel(c["path"].as_str().unwrap());
-        if c.get("legs").is_some() {
-            // A file of two legs: `analyze` of it alone compares its legs
-            // (of several files, each is read as one); batch says what
-            // that comparison says (tests/legs_counts.rs has its counts).
+        if c.get("legs").is_some() || c.get("stitched").is_some() {
+            // A file of two legs: `analyze` of it alone compares its legs,
+            // or stitches two one-way legs into one view (of several
+            // files, each is read as one); batch says what that reading
+            // says (tests/legs_counts.rs has its counts).
             from_analyze.retain(|k| !k.starts_with(&format!("{name} ")));
             let (_, one) = analyze(&[name.as_str()], &[]);
             for f in one["findings"].as_array().unwrap() {

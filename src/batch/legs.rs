@@ -188,6 +188,10 @@ mod tests {
             description: None,
             frames,
             duplicates: 0,
+            points: Default::default(),
+            inside_device: 0,
+            changed_inside: 0,
+            changed_inside_frames: Vec::new(),
         }
     }
 

@@ -158,19 +158,34 @@ pub fn process(e: &Entry, opts: &Options, bytes_read: &(dyn Fn(u64) + Sync)) -> 
         Ok(None) => return skipped(NOT_A_CAPTURE.into()),
         Ok(Some(_)) => {}
     }
+    // A file holding a device's legs is counted as `analyze` reads it:
+    // legs compared, or one view stitched from two one-way legs.
+    let mut stitched = None;
     if let Some(l) = &opts.legs {
         let source = crate::capture::Source::Path(e.path.clone());
-        if let Some((pair, cmp)) = crate::compare::legs_compared(&source, l.settings, &l.analysis) {
-            bytes_read(e.size);
-            return legs::record(cmp, &pair, e.index, path);
+        match crate::compare::read_legs(&source, l.settings, &l.analysis) {
+            crate::compare::Legs::Compared(pair, cmp) => {
+                bytes_read(e.size);
+                return legs::record(*cmp, &pair, e.index, path);
+            }
+            crate::compare::Legs::Stitched(o) => {
+                // The stitching, with the whole capture's options (its
+                // budget share, hashing), not one leg's.
+                let mut a = opts.analysis.clone();
+                a.engine.stitch = o.engine.stitch.clone();
+                a.more = o.more.clone();
+                stitched = Some(a);
+            }
+            crate::compare::Legs::Plain => {}
         }
     }
+    let analysis = stitched.as_ref().unwrap_or(&opts.analysis);
     let reader = match CaptureReader::open(&e.path, opts.analysis.hash) {
         Ok(r) => r,
         Err(err) => return failed(err.to_string()),
     };
     let mut reported = 0u64;
-    let out = record(reader, e.index, path, &opts.analysis, &mut |n| {
+    let out = record(reader, e.index, path, analysis, &mut |n| {
         bytes_read(n.saturating_sub(reported));
         reported = reported.max(n);
     });

@@ -321,6 +321,11 @@ pub struct CaptureRecord {
     /// counted (each once). Absent for any other capture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legs: Option<super::legs::LegsRead>,
+    /// A file whose two legs each carry one direction, read as one view
+    /// stitched from both, as `analyze` reads it: how (the capture's
+    /// `stitched`). Absent for any other capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stitched: Option<String>,
     #[serde(flatten)]
     pub totals: Totals,
 }
@@ -627,6 +632,7 @@ impl Builder {
             .collect();
         r.first_ts = info.first_ts;
         r.last_ts = info.last_ts;
+        r.stitched = info.stitched.clone();
         r.error = t.error.map(|e| e.to_string());
         r.totals.packets = t.counters;
         r.courses = self.courses.into_vec();

@@ -177,30 +177,19 @@ impl AnalyzePlan {
     /// are mapped), nor a capture that cannot be read twice; true when
     /// set.
     pub fn stitch_legs(&mut self, source: &Source) -> bool {
-        if self.options.engine.anonymize_key.is_some() {
-            return false;
-        }
         let Some(Ok(Some(pair))) = source
             .again()
             .map(|s| compare::legs::find(s, HashMode::Off))
         else {
             return false;
         };
-        if pair.carry != compare::legs::Carry::OneWay {
-            return false;
+        match compare::far_acks::stitched(source, &pair, &self.options) {
+            Some(o) => {
+                self.options = o;
+                true
+            }
+            None => false,
         }
-        let mut control = vec![21];
-        control.extend(&self.options.engine.ports);
-        let Some(Ok(one_way)) = source
-            .again()
-            .map(|s| compare::far_acks::read(s, &pair, &control))
-        else {
-            return false;
-        };
-        let one_way = std::sync::Arc::new(one_way);
-        self.options.engine.stitch = Some(std::sync::Arc::new(one_way.stitch.clone()));
-        self.options.more = Some(one_way);
-        true
     }
 
     /// Analyses one capture and keeps its sessions (within the budget).

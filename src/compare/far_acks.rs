@@ -59,6 +59,29 @@ struct FlowLog {
     cut: bool,
 }
 
+/// The options that read a file whose legs `pair` each carry one
+/// direction as one view stitched from both, each leg held against the
+/// far end's ACKs on the other; None where it cannot be: not for
+/// `--anonymize-ips` (the ACKs' findings name addresses before they are
+/// mapped), a file that cannot be read again, or legs that carry both
+/// directions (those are compared).
+pub fn stitched(
+    source: &Source,
+    pair: &LegPair,
+    opts: &crate::analysis::Options,
+) -> Option<crate::analysis::Options> {
+    if opts.engine.anonymize_key.is_some() || pair.carry != Carry::OneWay {
+        return None;
+    }
+    let mut control = vec![21];
+    control.extend(&opts.engine.ports);
+    let one_way = std::sync::Arc::new(read(source.again()?, pair, &control).ok()?);
+    let mut o = opts.clone();
+    o.engine.stitch = Some(std::sync::Arc::new(one_way.stitch.clone()));
+    o.more = Some(one_way);
+    Some(o)
+}
+
 /// A data segment, by stream offsets (0 = the first byte after the SYN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sent {

@@ -319,14 +319,40 @@ pub fn legs_compared(
     settings: Settings,
     opts: &analysis::Options,
 ) -> Option<(legs::LegPair, Comparison)> {
-    let pair = legs::find(source.again()?, crate::capture::input::HashMode::Off).ok()??;
-    // Legs that carry one direction each are one view stitched from both
-    // (`AnalyzePlan::stitch_legs`), not two views compared.
-    if pair.carry != legs::Carry::Both {
-        return None;
+    match read_legs(source, settings, opts) {
+        Legs::Compared(pair, cmp) => Some((*pair, *cmp)),
+        _ => None,
     }
-    let cmp = compare_legs(source, &pair, settings, opts).ok()?;
-    (!cmp.pairs.is_empty()).then_some((pair, cmp))
+}
+
+/// How a file holding the legs of a device is read ([`read_legs`]).
+pub enum Legs {
+    /// Two legs carrying both directions, compared as two views.
+    Compared(Box<legs::LegPair>, Box<Comparison>),
+    /// Two legs carrying one direction each: one view stitched from both,
+    /// with these options ([`far_acks::stitched`]).
+    Stitched(Box<analysis::Options>),
+    /// One capture as it is.
+    Plain,
+}
+
+/// Reads a file's legs once ([`legs::find`]) and decides how the file is
+/// read: the one rule `analyze`, `batch`, Python and Spark follow.
+pub fn read_legs(source: &Source, settings: Settings, opts: &analysis::Options) -> Legs {
+    let Some(Ok(Some(pair))) = source
+        .again()
+        .map(|s| legs::find(s, crate::capture::input::HashMode::Off))
+    else {
+        return Legs::Plain;
+    };
+    match pair.carry {
+        legs::Carry::Both => match compare_legs(source, &pair, settings, opts) {
+            Ok(cmp) if !cmp.pairs.is_empty() => Legs::Compared(Box::new(pair), Box::new(cmp)),
+            _ => Legs::Plain,
+        },
+        legs::Carry::OneWay => far_acks::stitched(source, &pair, opts)
+            .map_or(Legs::Plain, |o| Legs::Stitched(Box::new(o))),
+    }
 }
 
 /// Compares the two legs of one file ([`legs::find`]) as two captures:

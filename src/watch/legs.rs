@@ -116,6 +116,7 @@ mod tests {
             orig_len: data.len() as u32,
             interface: 0,
             outside_view: false,
+            point: None,
         };
         fold.look(&f)
     }
