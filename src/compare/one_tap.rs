@@ -404,6 +404,25 @@ fn arrived_of(ctx: &Ctx<'_>, l: &Aligned, sent: &super::align::Seen) -> Option<A
     })
 }
 
+/// How many of a segment's later copies (captured at `ts`, on the
+/// sender's side's clock) came after the capture on the receiver's side
+/// had stopped.
+fn unwatched(ctx: &Ctx<'_>, dir: Side, ts: &[crate::timestamp::Timestamp]) -> usize {
+    // The server-side clock minus the client-side one, in ns; none for
+    // the legs of one file, timed by one clock (the estimate from the
+    // lines is the device's latency, not an offset).
+    let offset = if ctx.views.are_legs() {
+        0
+    } else {
+        (ctx.offset_secs * 1e9) as i64
+    };
+    let (end, shift) = match dir {
+        Side::Client => (ctx.server_capture_span.1, offset),
+        Side::Server => (ctx.client_capture_span.1, -offset),
+    };
+    ts.iter().filter(|&&t| t + shift > end).count()
+}
+
 fn join(v: &[u64]) -> String {
     v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -447,11 +466,26 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
                 v.at(from)
             ),
         };
+        // Only copies sent while the receiver's capture ran count against
+        // it: one it was not watching for proves nothing.
+        let late = unwatched(ctx, dir, &r.retransmission_ts);
         let mut msg = format!(
             "the segment carrying {carrying} was retransmitted {}× and never reached {}: an in-path device is discarding it",
             r.retransmission_frames.len(),
             v.name(to)
         );
+        if late > 0 {
+            msg.push_str(&format!(
+                " (the last {} came after {} stopped capturing, so only the first {} count against it)",
+                if late == 1 {
+                    "copy".to_string()
+                } else {
+                    format!("{late} copies")
+                },
+                v.name(to),
+                r.retransmission_frames.len() + 1 - late
+            ));
+        }
         if sent.segments > 1 {
             msg.push_str(&format!(
                 " (the line was split across {} segments; {} drops a partial PORT)",
@@ -486,11 +520,19 @@ pub(super) fn dropped(ctx: &Ctx<'_>, l: &Aligned, cause: &Cause, out: &mut Vec<F
         }
         msg.push('.');
         let mut proof = format!(
-            "the segment's {} copies {} (frames {}, {}) against {}",
+            "the segment's {} copies {} (frames {}, {}{}) against {}",
             r.retransmission_frames.len() + 1,
             v.at(from),
             r.first_frame,
             join(&r.retransmission_frames),
+            match late {
+                0 => String::new(),
+                n => format!(
+                    "; {} while {} ran",
+                    r.retransmission_frames.len() + 1 - n,
+                    v.name(to)
+                ),
+            },
             v.name(to)
         );
         match &arrived {

@@ -94,7 +94,7 @@ impl Reassembler {
         }
     }
 
-    pub(super) fn note_record(&mut self, off: u64, end: u64, frame: u64) {
+    pub(super) fn note_record(&mut self, off: u64, end: u64, frame: u64, ts: Timestamp) {
         if end <= off {
             return;
         }
@@ -107,6 +107,7 @@ impl Reassembler {
             }
             if r.retrans.len() < MAX_RETRANS_FRAMES {
                 r.retrans.push(frame);
+                r.retrans_ts.push(ts);
             }
             return;
         }
@@ -124,6 +125,7 @@ impl Reassembler {
                     end,
                     first_frame: frame,
                     retrans: Vec::new(),
+                    retrans_ts: Vec::new(),
                     acked: self.peer_ack.is_some_and(|a| a >= end),
                 },
             ),
@@ -165,6 +167,7 @@ impl Reassembler {
                 len: r.end - off,
                 first_frame: r.first_frame,
                 retransmission_frames: r.retrans,
+                retransmission_ts: r.retrans_ts,
                 acked: r.acked,
             });
         } else {

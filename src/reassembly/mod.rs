@@ -206,6 +206,10 @@ pub struct Retransmitted {
     pub first_frame: u64,
     /// The frames of its later copies.
     pub retransmission_frames: Vec<u64>,
+    /// When each later copy was captured (for holding them against the
+    /// time another capture was running).
+    #[serde(skip)]
+    pub retransmission_ts: Vec<Timestamp>,
     /// Whether the peer's ACKs ever covered the segment.
     pub acked: bool,
 }
@@ -284,6 +288,8 @@ struct SegRecord {
     end: u64,
     first_frame: u64,
     retrans: Vec<u64>,
+    /// When each of `retrans` was captured.
+    retrans_ts: Vec<Timestamp>,
     acked: bool,
 }
 
@@ -473,7 +479,7 @@ impl Reassembler {
         self.stats.segments += 1;
         self.stats.bytes += payload.len() as u64;
         let end = off + payload.len() as u64 + missing;
-        self.note_record(off, end, origin.frame);
+        self.note_record(off, end, origin.frame, origin.ts);
 
         if off > self.next {
             self.stats.out_of_order_segments += 1;
