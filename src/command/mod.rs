@@ -234,6 +234,7 @@ impl ComparePlan {
             settings: Settings {
                 roles,
                 clock_offset_ns,
+                written_by_device: false,
             },
             changed,
         })

@@ -218,7 +218,7 @@ fn address_change(
         );
         if let Some(sig) = ch.signature {
             msg.push_str(&format!(
-                ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: what {} is known to do (227→22_); the capture does not name the device",
+                ". The same length means an in-place substitution by an inspection engine, not a NAT rewrite{}: what {} is known to do (227→22_); {}",
                 if ctx.stepped(dir) {
                     String::new()
                 } else {
@@ -227,7 +227,12 @@ fn address_change(
                         v.both()
                     )
                 },
-                sig.device
+                sig.device,
+                if v.by_device() {
+                    "this file was written by the device itself (fw monitor), so the change happened inside it, between the line entering and leaving it"
+                } else {
+                    "the capture does not name the device"
+                }
             ));
         } else if orig_ip == nat_ip {
             msg.push_str(&format!(

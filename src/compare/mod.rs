@@ -46,6 +46,9 @@ pub struct Settings {
     /// more than the assumed tolerance and share no TCP connection to
     /// measure it from. A measured offset wins over it.
     pub clock_offset_ns: Option<i64>,
+    /// The two views are legs of a file the device itself wrote (Check
+    /// Point `fw monitor`): a change between them happened inside it.
+    pub written_by_device: bool,
 }
 
 impl From<Roles> for Settings {
@@ -53,6 +56,7 @@ impl From<Roles> for Settings {
         Settings {
             roles,
             clock_offset_ns: None,
+            written_by_device: false,
         }
     }
 }
@@ -385,6 +389,15 @@ pub fn compare_legs(
             ),
         )
     };
+    // A file the device wrote itself (fw monitor) shows its legs as it
+    // saw them: what changed between them, it changed.
+    let settings = Settings {
+        written_by_device: pair
+            .legs
+            .iter()
+            .all(|l| l.mark == crate::capture::legs::Mark::Fw1),
+        ..settings
+    };
     let mut c = stream::compare_readers(view(0)?, view(1)?, settings, opts)?;
     // The results come client side first; each view names its leg.
     let client_first = c.results[0].info.view.as_deref() == Some(pair.names[0].as_str());
@@ -424,6 +437,7 @@ pub fn compare_results(
     let Settings {
         roles,
         clock_offset_ns,
+        written_by_device,
     } = settings.into();
     let matching::Matching { mut matches, clock } =
         matching::match_sessions(&ra.sessions, &rb.sessions, clock_offset_ns);
@@ -441,7 +455,8 @@ pub fn compare_results(
     );
     let a_client = sides.a_is_client_side;
     let (cr, sr) = if a_client { (ra, rb) } else { (rb, ra) };
-    let views = views::Views::of(cr.info.view.as_deref(), sr.info.view.as_deref());
+    let views = views::Views::of(cr.info.view.as_deref(), sr.info.view.as_deref())
+        .written_by_device(written_by_device);
     let mut pairs = Vec::new();
     let mut findings = Vec::new();
     let mut used = [

@@ -153,6 +153,13 @@ struct Matcher {
     view_names: [Option<String>; 2],
 }
 
+impl Matcher {
+    /// What the report calls the views, the client-side one first.
+    fn views(&self, client: Option<&str>, server: Option<&str>) -> Views {
+        Views::of(client, server).written_by_device(self.settings.written_by_device)
+    }
+}
+
 /// Compares two opened captures, reading both at once.
 pub fn compare_readers(
     a: CaptureReader,
@@ -355,14 +362,14 @@ impl Matcher {
             done[1][mt.b] = true;
             let [va, vb] = self.view_names.each_ref().map(Option::as_deref);
             let (report, mut f) = if a_client {
-                compare_pair(sa, sb, mt, (spans[0], spans[1]), &Views::of(va, vb))
+                compare_pair(sa, sb, mt, (spans[0], spans[1]), &self.views(va, vb))
             } else {
                 let swapped = Match {
                     a: mt.b,
                     b: mt.a,
                     ..mt
                 };
-                compare_pair(sb, sa, swapped, (spans[1], spans[0]), &Views::of(vb, va))
+                compare_pair(sb, sa, swapped, (spans[1], spans[0]), &self.views(vb, va))
             };
             // Past the budget a pair where nothing differs is kept as its
             // counts: its lines would hold the whole dialogue twice.

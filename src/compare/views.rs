@@ -52,6 +52,8 @@ pub struct Views {
     /// the two views are two legs of one file (escaped: they come from
     /// the file).
     legs: Option<[String; 2]>,
+    /// The legs are of a file the device itself wrote (`fw monitor`).
+    by_device: bool,
 }
 
 impl Views {
@@ -67,7 +69,20 @@ impl Views {
             legs: client_side
                 .zip(server_side)
                 .map(|(c, s)| [escape_str(c), escape_str(s)]),
+            by_device: false,
         }
+    }
+
+    /// The same views, of a file the device itself wrote when `yes`.
+    pub fn written_by_device(mut self, yes: bool) -> Views {
+        self.by_device = yes && self.legs.is_some();
+        self
+    }
+
+    /// Whether the views are legs of a file the device itself wrote: a
+    /// change between them happened inside it.
+    pub fn by_device(&self) -> bool {
+        self.by_device
     }
 
     /// Whether the views are the legs of one file.
@@ -246,6 +261,16 @@ mod tests {
         );
         assert_eq!(v.at(Tap::ClientSide), "on leg fwin");
         assert_eq!(v.heading(Tap::ServerSide), "fwout (server side)");
+    }
+
+    #[test]
+    fn only_legs_are_written_by_the_device() {
+        assert!(
+            Views::of(Some("fwin"), Some("fwout"))
+                .written_by_device(true)
+                .by_device()
+        );
+        assert!(!Views::taps().written_by_device(true).by_device());
     }
 
     #[test]
