@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{bin, testdata};
+use common::{bin, json, testdata};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,16 +23,6 @@ const FW_MONITOR: [(&str, &str); 2] = [
     ("fw-mangle", "lab-fw-mangle-fwmon.snoop"),
     ("fw-alg", "lab-fw-alg-fwmon.snoop"),
 ];
-
-fn json(args: &[&str]) -> Value {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// tshark's reading of every TCP frame of the lab's firewall captures:
 /// (file, frame) → (the leg as portmortem names it, the packet). Of a

@@ -8,19 +8,9 @@
 
 mod common;
 
-use common::{bin, testdata};
+use common::{bin, json, testdata};
 use serde_json::Value;
 use std::collections::HashMap;
-
-fn json(args: &[&str]) -> Value {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// The one-direction SPAN files, one per device.
 const SPAN1: [&str; 3] = [

@@ -31,6 +31,17 @@ pub fn public_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public")
 }
 
+/// A command's JSON document, where it exits 0 or 1 (findings or none).
+pub fn json(args: &[&str]) -> Value {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run portmortem")
 }
